@@ -1,0 +1,93 @@
+"""What every command shares: the console, error handling and reading DATA arguments."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import MLEngineerError
+
+# wide enough for result tables when the output is a file or a CI log rather than a terminal
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SqlOption = typer.Option(None, "--sql", help="A SQL query to read the data from (with --db).")
+DbOption = typer.Option(None, "--db", help="Database: a SQLAlchemy URL or a SQLite/DuckDB file (with --sql).")
+
+
+def handle_errors(fn: F) -> F:
+    """Turn mlengineer's errors into one line on stderr and exit status 2; no traceback for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MLEngineerError as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def read_data(path: str | None, sql: str | None = None, db: str | None = None) -> Any:
+    """The table a command's DATA argument (or --sql/--db) names."""
+    from ..data.load import load_table
+    from ..errors import DataError
+
+    if sql or db:
+        return load_table(path or "", sql=sql, db=db)
+    if not path:
+        raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
+    return load_table(path)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*[fmt(v) for v in r])
+    return t
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def setup_environment() -> None:
+    """Quiet third-party chatter a user did not ask for."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+def path_arg(p: str) -> Path:
+    return Path(p).expanduser()
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

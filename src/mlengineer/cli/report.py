@@ -1,0 +1,28 @@
+"""The report command."""
+
+from __future__ import annotations
+
+import typer
+
+from ._common import DbOption, SqlOption, console, handle_errors, read_data
+
+
+def report_cmd(
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    data: str = typer.Option(None, "--data", help="Labelled rows to evaluate the model on."),
+    out: str = typer.Option("report.html", "--out", "-o", help="Where to write the HTML file."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Write a self-contained HTML report of a model (opens offline)."""
+    from ..model import load
+    from ..report.html import write_report
+
+    model = load(model_path)
+    df = read_data(data, sql, db) if (data or sql or db) else None
+    path = write_report(model, out, df)
+    console.print(f"Report written to [bold]{path}[/].")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(handle_errors(report_cmd))

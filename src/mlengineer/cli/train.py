@@ -1,0 +1,197 @@
+"""Commands of the modelling loop: train, predict, evaluate, runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ._common import DbOption, SqlOption, console, fmt, handle_errors, read_data, table
+
+
+def _parse_roles(items: list[str]) -> dict[str, str]:
+    from ..errors import ConfigError
+
+    roles = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--column-role takes COLUMN=ROLE; got {item!r}.")
+        col, role = item.split("=", 1)
+        roles[col.strip()] = role.strip()
+    return roles
+
+
+class TrainingProgress:
+    """A rich progress bar over the time budget, with one line per candidate as it finishes."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.start = time.perf_counter()
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
+                            TimeElapsedColumn(), console=console, transient=True)
+        self.task_id = self.bar.add_task("training", total=budget, note="")
+
+    def __enter__(self) -> TrainingProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, event: str, **info: Any) -> None:
+        elapsed = time.perf_counter() - self.start
+        note = ""
+        if event == "stage":
+            note = info["name"]
+        elif event == "candidate":
+            c = info["candidate"]
+            status = fmt(c.score) if c.status == "ok" else c.status
+            self.bar.console.print(f"  [dim]{c.name:<22}[/] {status:<12} [dim]{c.fit_seconds:5.1f} s[/]", highlight=False)
+            note = c.name
+        self.bar.update(self.task_id, completed=min(elapsed, self.budget), note=note)
+
+
+def print_training_summary(model: Any) -> None:
+    meta = model.metadata
+    findings = meta.get("findings", [])
+    shown = [f for f in findings if f["severity"] != "info"][:8]
+    if shown:
+        console.print(table("Data audit", ["severity", "column", "finding"],
+                            [[f["severity"], f.get("column") or "", f["message"]] for f in shown]))
+    rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r["status"]] for r in meta["leaderboard"]]
+    console.print(table(f"Leaderboard (validation {meta['metric']}, {meta['split']})",
+                        ["model", meta["metric"], "fit s", "ms/row", "status"], rows))
+
+
+def train_cmd(
+    data: str = typer.Argument(None, help="Training table: CSV, TSV, Parquet, JSON, JSONL, Excel, or a folder."),
+    target: str = typer.Option(..., "--target", "-t", help="The column to predict."),
+    time_budget: float = typer.Option(None, "--time-budget", help="Seconds the whole training may take [default: 60]."),
+    metric: str = typer.Option(None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."),
+    task: str = typer.Option("auto", "--task", help="binary, multiclass, regression, or auto."),
+    out: str = typer.Option("model", "--out", "-o", help="Folder to write the model bundle to."),
+    column_role: list[str] = typer.Option([], "--column-role", help="COLUMN=ROLE, to override an inferred role."),
+    drop: list[str] = typer.Option([], "--drop", help="A column never to use as a feature."),
+    keep: list[str] = typer.Option([], "--keep", help="A column to keep even if the audit would drop it."),
+    group_column: str = typer.Option(None, "--group-column", help="Rows of one group stay on one side of a split."),
+    time_column: str = typer.Option(None, "--time-column", help="Validate on the latest rows by this column."),
+    seed: int = typer.Option(None, "--seed", help="Random seed [default: 0]."),
+    config: str = typer.Option(None, "--config", help="A YAML file of training options."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default ./mlruns.db)."),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
+    max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Train a model on a table and save it as a bundle."""
+    from ..api import train
+    from ..config import TrainConfig, load_config_file
+
+    options: dict[str, Any] = load_config_file(config) if config else {}
+    options.update({k: v for k, v in {
+        "target": target, "time_budget": time_budget, "metric": metric, "task": task if task != "auto" else None,
+        "seed": seed,
+        "group_column": group_column, "time_column": time_column, "tracking_uri": tracking_uri,
+        "max_predict_ms_per_row": max_predict_ms,
+    }.items() if v is not None})
+    if column_role:
+        options["column_roles"] = {**options.get("column_roles", {}), **_parse_roles(column_role)}
+    if drop:
+        options["drop"] = [*options.get("drop", []), *drop]
+    if keep:
+        options["keep"] = [*options.get("keep", []), *keep]
+    cfg = TrainConfig.build(**options)
+    df = read_data(data, sql, db)
+    console.print(f"Read {len(df):,} rows x {df.shape[1]} columns from {data or 'the query'}; "
+                  f"training for up to {cfg.time_budget:g} s.")
+    with TrainingProgress(cfg.time_budget) as progress:
+        model = train(df, config=cfg, out=out, track=not no_track, progress=progress,
+                      name=Path(data).name.split(".")[0] if data else None)
+    print_training_summary(model)
+    meta = model.metadata
+    console.print(f"Task: [bold]{model.task.kind}[/]; best validation {meta['metric']}: "
+                  f"[bold]{fmt(meta['validation_score'])}[/] in {meta['train_seconds']:.1f} s. "
+                  f"Model saved to [bold]{model.path}[/]" + (f" (run {meta['run_id'][:8]})" if meta.get("run_id") else ""))
+
+
+def predict_cmd(
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    data: str = typer.Argument(None, help="Rows to predict: any format 'train' reads."),
+    out: str = typer.Option(None, "--out", "-o", help="Write predictions to this CSV/Parquet/JSON file."),
+    engine: str = typer.Option("local", "--engine", help="local, or spark for batch scoring on Spark."),
+    spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Predict with a model bundle, one output row per input row, in the input's order."""
+    from .._io import write_table
+    from ..errors import ConfigError
+    from ..model import load
+
+    model = load(model_path)
+    if engine == "spark":
+        from ..spark.score import score_file
+
+        if not out:
+            raise ConfigError("--engine spark writes its predictions to a file: pass --out FILE.")
+        n = score_file(model_path, data, out, master=spark_master)
+        console.print(f"Scored {n:,} rows on Spark; predictions written to [bold]{out}[/].")
+        return
+    if engine != "local":
+        raise ConfigError(f"--engine must be local or spark; got {engine!r}.")
+    df = read_data(data, sql, db)
+    pred = model.predict_frame(df)
+    if out:
+        write_table(pred, out)
+        console.print(f"Wrote {len(pred):,} predictions to [bold]{out}[/].")
+    else:
+        console.print(pred.head(50).to_string(index=False))
+        if len(pred) > 50:
+            console.print(f"... {len(pred) - 50:,} more rows; use --out FILE to save them all.")
+
+
+def evaluate_cmd(
+    model_path: str = typer.Argument(..., metavar="MODEL"),
+    data: str = typer.Argument(None, help="Labelled rows (with the target column)."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Metrics of a model on labelled data."""
+    from ..evaluation.evaluate import evaluate
+    from ..model import load
+
+    model = load(model_path)
+    result = evaluate(model, read_data(data, sql, db))
+    rows = [[k, v] for k, v in result["metrics"].items()]
+    console.print(table(f"{model.name}: {result['n_rows']:,} labelled rows", ["metric", "value"], rows))
+
+
+def runs_cmd(
+    tracking_uri: str = typer.Option(None, "--tracking-uri"),
+    experiment: str = typer.Option("mlengineer", "--experiment"),
+    limit: int = typer.Option(20, "--limit"),
+) -> None:
+    """The tracked training runs, newest first, with their metrics."""
+    from ..tracking import list_runs
+
+    runs = list_runs(tracking_uri=tracking_uri, experiment=experiment, limit=limit)
+    if not runs:
+        console.print("No runs recorded yet: 'mlengineer train' records one each time.")
+        return
+    rows = []
+    for r in runs:
+        metric = next(((k, v) for k, v in r["metrics"].items() if k.startswith("valid_")), ("", None))
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["start_time"] / 1000))
+        rows.append([r["run_id"][:8], r["name"], started, r["params"].get("task"), metric[0].removeprefix("valid_"),
+                     metric[1], r["metrics"].get("train_seconds"), r["status"]])
+    console.print(table("Runs", ["run", "name", "started", "task", "metric", "value", "train s", "status"], rows))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(handle_errors(train_cmd))
+    app.command("predict")(handle_errors(predict_cmd))
+    app.command("evaluate")(handle_errors(evaluate_cmd))
+    app.command("runs")(handle_errors(runs_cmd))

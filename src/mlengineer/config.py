@@ -1,0 +1,102 @@
+"""Training configuration: one validated object that the CLI, the Python API and a YAML file all build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = ["TASK_KINDS", "TrainConfig", "load_config_file"]
+
+TASK_KINDS = ("binary", "multiclass", "regression")
+ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant", "ignore")
+
+
+class TrainConfig(BaseModel):
+    """What to train and how: the target, the task, the metric, the time budget and the engine.
+
+    Every field has a default a newcomer can live with; only ``target`` is required.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    target: str = Field(description="Name of the column to predict.")
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    metric: str | None = Field(default=None, description="Metric to optimise; the task's default if unset.")
+    time_budget: float = Field(default=60.0, description="Seconds the whole training may take.")
+    seed: int = 0
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI; ./mlruns.db if unset.")
+    experiment: str = "mlengineer"
+    column_roles: dict[str, str] = Field(default_factory=dict, description="Overrides: column -> role.")
+    drop: list[str] = Field(default_factory=list, description="Columns never to use as features.")
+    keep: list[str] = Field(default_factory=list, description="Columns to keep even if the audit would drop them.")
+    group_column: str | None = None
+    time_column: str | None = None
+    validation: Literal["auto", "holdout", "kfold"] = "auto"
+    holdout_fraction: float = 0.2
+    families: list[str] | None = Field(default=None, description="Model families to try; all if unset.")
+    max_predict_ms_per_row: float | None = Field(
+        default=None, description="Only keep models that predict one row within this many milliseconds."
+    )
+    n_jobs: int = 0
+
+    @field_validator("time_budget")
+    @classmethod
+    def _positive_budget(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError(f"must be a positive number of seconds. Got {v} instead")
+        return float(v)
+
+    @field_validator("holdout_fraction")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.05 <= v <= 0.5:
+            raise ValueError(f"must be between 0.05 and 0.5. Got {v} instead")
+        return v
+
+    @field_validator("column_roles")
+    @classmethod
+    def _roles(cls, v: dict[str, str]) -> dict[str, str]:
+        for col, role in v.items():
+            if role not in ROLES:
+                raise ValueError(f"role {role!r} for column {col!r} is not one of {', '.join(ROLES)}")
+        return v
+
+    @classmethod
+    def build(cls, **values: Any) -> TrainConfig:
+        """Validate ``values`` into a config, turning pydantic's report into one clear ConfigError."""
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            raise ConfigError(_first_problem(e)) from None
+
+
+def _first_problem(e: ValidationError) -> str:
+    err = e.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "config"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"Unknown option {field!r}: valid options are {', '.join(TrainConfig.model_fields)}."
+    if err["type"] == "missing":
+        return f"The {field!r} option is required."
+    return f"The {field!r} option {msg}."
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML training config; its keys are TrainConfig's fields (``column_roles`` as a mapping)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file {str(p)!r} does not exist: pass the path of a YAML file.")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"Config file {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(p)!r} must hold a mapping of option: value.")
+    return data

@@ -1,0 +1,72 @@
+"""One-hot categories and scaled numbers, for the families that need them (linear, k-NN, neural nets).
+
+Works on ``FeatureEncoder`` output: the columns listed as categorical hold integer codes (NaN = missing),
+every other column is a number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["OneHotScaler"]
+
+
+class OneHotScaler(TransformerMixin, BaseEstimator):
+    """Codes to one-hot columns; numbers to median-imputed, clipped, standardised values plus a missing flag.
+
+    Numbers are clipped to their 0.1-99.9 percentile range first, so that one outlier does not squash
+    everything else for a linear model.
+    """
+
+    def __init__(self, categorical: list[int] | None = None, cardinalities: list[int] | None = None,
+                 *, max_onehot: int = 200) -> None:
+        self.categorical = categorical
+        self.cardinalities = cardinalities
+        self.max_onehot = max_onehot
+
+    def fit(self, X: np.ndarray, y: Any = None) -> OneHotScaler:
+        X = np.asarray(X, dtype=np.float64)
+        cat = list(self.categorical or [])
+        card = list(self.cardinalities or [0] * len(cat))
+        self.cat_ = [(j, int(min(c, self.max_onehot))) for j, c in zip(cat, card, strict=True)]
+        self.num_ = [j for j in range(X.shape[1]) if j not in set(cat)]
+        num = X[:, self.num_]
+        with np.errstate(all="ignore"):
+            lo = np.nanpercentile(num, 0.1, axis=0) if num.size else np.zeros(0)
+            hi = np.nanpercentile(num, 99.9, axis=0) if num.size else np.zeros(0)
+        self.lo_ = np.nan_to_num(lo)
+        self.hi_ = np.nan_to_num(hi)
+        clipped = np.clip(num, self.lo_, self.hi_)
+        med = np.nanmedian(clipped, axis=0) if num.size else np.zeros(0)
+        self.median_ = np.nan_to_num(med)
+        filled = np.where(np.isnan(clipped), self.median_, clipped)
+        self.mean_ = filled.mean(axis=0) if num.size else np.zeros(0)
+        std = filled.std(axis=0) if num.size else np.zeros(0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        self.flag_ = [i for i, j in enumerate(self.num_) if np.isnan(num[:, i]).any()]
+        self.n_features_out_ = len(self.num_) + len(self.flag_) + sum(c + 1 for _, c in self.cat_)
+        #: the input column each output column comes from, in output order
+        self.source_index_ = np.asarray(
+            self.num_ + [self.num_[i] for i in self.flag_] + [j for j, c in self.cat_ for _ in range(c + 1)],
+            dtype=np.int64)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "num_")
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        num = X[:, self.num_]
+        missing = np.isnan(num)
+        z = (np.where(missing, self.median_, np.clip(num, self.lo_, self.hi_)) - self.mean_) / self.scale_
+        blocks = [z.astype(np.float32), missing[:, self.flag_].astype(np.float32)]
+        for j, c in self.cat_:
+            codes = X[:, j]
+            onehot = np.zeros((n, c + 1), dtype=np.float32)
+            idx = np.where(np.isnan(codes), c, np.minimum(np.nan_to_num(codes, nan=c), c)).astype(np.int64)
+            onehot[np.arange(n), idx] = 1.0
+            blocks.append(onehot)
+        return np.hstack(blocks) if blocks else np.zeros((n, 0), dtype=np.float32)

@@ -1,0 +1,129 @@
+"""Metrics, by name: what the search optimises and what evaluation reports.
+
+A metric takes the encoded truth (class indices 0..k-1 for classification, floats for regression) and the
+model's raw output (a probability matrix of shape (n, k) for classification, values for regression).
+Any scikit-learn scorer name (``sklearn.metrics.get_scorer_names()``) works too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+from .errors import ConfigError
+
+__all__ = ["METRICS", "Metric", "get_metric"]
+
+Fn = Callable[[np.ndarray, np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric with its direction and the tasks it applies to."""
+
+    name: str
+    fn: Fn
+    greater_is_better: bool
+    tasks: frozenset[str]
+
+    def __call__(self, y_true: np.ndarray, raw: np.ndarray) -> float:
+        return float(self.fn(np.asarray(y_true), np.asarray(raw)))
+
+    def loss(self, y_true: np.ndarray, raw: np.ndarray) -> float:
+        """The metric turned so that lower is better, which is what the search minimises."""
+        v = self(y_true, raw)
+        return -v if self.greater_is_better else v
+
+
+def _labels(raw: np.ndarray) -> np.ndarray:
+    return raw.argmax(axis=1) if raw.ndim == 2 else raw
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    if p.ndim == 1:
+        return skm.roc_auc_score(y, p)
+    present = np.unique(y)
+    if len(present) < p.shape[1]:  # a fold without every class: average over the classes it has
+        return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
+    return skm.roc_auc_score(y, p, multi_class="ovr")
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-15, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return skm.log_loss(y, p, labels=np.arange(p.shape[1]))
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y, float) - np.asarray(p, float)) ** 2)))
+
+
+CLS = frozenset({"binary", "multiclass"})
+REG = frozenset({"regression"})
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("roc_auc", _roc_auc, True, CLS),
+        Metric("log_loss", _log_loss, False, CLS),
+        Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, CLS),
+        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, CLS),
+        Metric("f1", lambda y, p: skm.f1_score(y, _labels(p)), True, frozenset({"binary"})),
+        Metric("f1_macro", lambda y, p: skm.f1_score(y, _labels(p), average="macro"), True, CLS),
+        Metric("brier", lambda y, p: skm.brier_score_loss(y, p[:, 1]), False, frozenset({"binary"})),
+        Metric("rmse", _rmse, False, REG),
+        Metric("mae", lambda y, p: skm.mean_absolute_error(y, p), False, REG),
+        Metric("r2", lambda y, p: skm.r2_score(y, p), True, REG),
+        Metric("mape", lambda y, p: skm.mean_absolute_percentage_error(y, p), False, REG),
+    ]
+}
+
+
+def _from_sklearn(name: str, task: str) -> Metric | None:
+    """Wrap a scikit-learn scorer name as a Metric on raw outputs, or None if sklearn does not know it."""
+    if name not in skm.get_scorer_names():
+        return None
+    scorer = skm.get_scorer(name)
+    func, sign = scorer._score_func, scorer._sign
+    kwargs = dict(scorer._kwargs)
+    response = scorer._response_method
+    wants_proba = isinstance(response, str | tuple | list) and (
+        "predict_proba" in response or "decision_function" in response
+    ) and "predict" not in (response if isinstance(response, str) else response[:1])
+
+    def fn(y: np.ndarray, p: np.ndarray) -> float:
+        if task == "regression":
+            out = p
+        elif wants_proba:
+            out = p[:, 1] if p.shape[1] == 2 else p
+        else:
+            out = _labels(p)
+        return float(func(y, out, **kwargs))
+
+    tasks = REG if task == "regression" else CLS
+    return Metric(name, fn, sign > 0, tasks)
+
+
+def get_metric(name: str | None, task: str) -> Metric:
+    """The metric called ``name`` for ``task``, or the task's default when ``name`` is None."""
+    if name is None:
+        name = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+    key = name.lower().strip()
+    key = {"auc": "roc_auc", "logloss": "log_loss", "neg_log_loss": "log_loss",
+           "neg_root_mean_squared_error": "rmse", "root_mean_squared_error": "rmse"}.get(key, key)
+    metric = METRICS.get(key) or _from_sklearn(key, task)
+    if metric is None:
+        known = sorted(k for k, m in METRICS.items() if task in m.tasks)
+        raise ConfigError(
+            f"Unknown metric {name!r} for a {task} task: use one of {', '.join(known)} "
+            "or a scikit-learn scorer name."
+        )
+    if task not in metric.tasks:
+        known = sorted(k for k, m in METRICS.items() if task in m.tasks)
+        raise ConfigError(f"The metric {name!r} does not apply to a {task} task: use one of {', '.join(known)}.")
+    return metric

@@ -1,0 +1,104 @@
+"""Batch scoring on Spark: the bundle is shipped to the workers and applied with a pandas UDF.
+
+Each worker loads the bundle once and predicts through the same ``Model.predict_frame`` as everywhere
+else, so Spark scoring cannot disagree with local prediction.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._io import atomic_path
+from ..errors import DataError
+from ..model import load
+from .session import get_spark
+
+__all__ = ["read_spark", "score_dataframe", "score_file"]
+
+_ROW_ID = "__mlengineer_row__"
+_CACHE: dict[str, Any] = {}
+
+
+def read_spark(spark: Any, path: str) -> Any:
+    """A Spark DataFrame from a CSV/TSV/JSON/JSONL/Parquet file or folder."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"Data file {path!r} does not exist: check the path.")
+    name = p.name.lower().removesuffix(".gz")
+    if name.endswith((".parquet", ".pq")) or (p.is_dir() and any(p.glob("*.parquet"))):
+        return spark.read.parquet(str(p))
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return spark.read.json(str(p))
+    if name.endswith((".csv", ".tsv", ".txt")) or p.is_dir():
+        sep = "\t" if name.endswith(".tsv") else ","
+        return spark.read.csv(str(p), header=True, inferSchema=True, sep=sep)
+    raise DataError(f"Spark cannot read {path!r}: use CSV, TSV, JSON, JSONL or Parquet.")
+
+
+def _output_schema(model: Any) -> str:
+    pred_type = "string" if model.task.is_classification else "double"
+    fields = [f"`{_ROW_ID}` long", f"prediction {pred_type}"]
+    fields += [f"`proba_{c}` double" for c in model.classes]
+    return ", ".join(fields)
+
+
+def score_dataframe(sdf: Any, model_dir: str | Path) -> Any:
+    """Spark DataFrame of predictions for ``sdf`` (row order kept in a hidden row-id column)."""
+    from pyspark import SparkFiles
+    from pyspark.sql import functions as F
+
+    spark = sdf.sparkSession
+    model_dir = str(Path(model_dir).resolve())
+    model = load(model_dir)  # fails early, on the driver, for a path that is not a bundle
+    model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where="the Spark table")
+    spark.sparkContext.addFile(model_dir, recursive=True)
+    bundle_name = Path(model_dir).name
+
+    def predict_partitions(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        local = SparkFiles.get(bundle_name)
+        m = _CACHE.get(local)
+        if m is None:
+            m = _CACHE[local] = load(local)
+        for batch in batches:
+            ids = batch.pop(_ROW_ID).to_numpy()
+            out = m.predict_frame(batch)
+            if m.task.is_classification:
+                out["prediction"] = out["prediction"].astype(str)
+            out.insert(0, _ROW_ID, ids)
+            yield out
+
+    with_ids = sdf.withColumn(_ROW_ID, F.monotonically_increasing_id())
+    return with_ids.mapInPandas(predict_partitions, schema=_output_schema(model))
+
+
+def score_file(model_dir: str | Path, data: str, out: str | Path, *, master: str | None = None) -> int:
+    """Score ``data`` with the bundle on Spark and write ``out`` (one CSV/Parquet file, input row order);
+    returns the number of rows."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv or .parquet.")
+    spark = get_spark(master)
+    scored = score_dataframe(read_spark(spark, data), model_dir).orderBy(_ROW_ID).drop(_ROW_ID)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".spark-out-", dir=out.parent if out.parent.exists() else None))
+    try:
+        target = tmp_dir / "parts"
+        writer = scored.coalesce(1).write.mode("overwrite")
+        if suffix == ".csv":
+            writer.option("header", True).csv(str(target))
+            part = next(target.glob("part-*.csv"))
+        else:
+            writer.parquet(str(target))
+            part = next(target.glob("part-*.parquet"))
+        n = (spark.read.parquet(str(part)) if suffix != ".csv" else spark.read.csv(str(part), header=True)).count()
+        with atomic_path(out) as tmp:
+            shutil.copyfile(part, tmp)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return int(n)

@@ -1,0 +1,151 @@
+"""The three kinds of task behind one interface, made by one factory.
+
+A Task knows how to encode the target for the learners (class indices 0..k-1, or floats), how to turn the
+learners' raw output back into the user's labels, and what its default metric is. Code elsewhere asks the
+task instead of branching on its kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = ["BinaryTask", "MulticlassTask", "RegressionTask", "Task", "infer_task_kind", "make_task"]
+
+
+class Task:
+    """Base of the task kinds. ``classes`` is empty for regression."""
+
+    kind: str = ""
+    default_metric: str = ""
+    is_classification: bool = False
+
+    def __init__(self, classes: list[Any] | None = None) -> None:
+        self.classes: list[Any] = list(classes or [])
+
+    # -- target encoding -------------------------------------------------------------------------------
+    def encode(self, y: pd.Series | np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """The user's labels or values from the learners' raw output."""
+        raise NotImplementedError
+
+    @property
+    def n_outputs(self) -> int:
+        return max(len(self.classes), 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "classes": [_plain(c) for c in self.classes]}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Task:
+        return _KINDS[d["kind"]](d.get("classes"))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(classes={self.classes!r})" if self.classes else f"{type(self).__name__}()"
+
+
+class _ClassificationTask(Task):
+    is_classification = True
+
+    def encode(self, y: pd.Series | np.ndarray) -> np.ndarray:
+        values = pd.Series(np.asarray(y, dtype=object))
+        index = {c: i for i, c in enumerate(self.classes)}
+        codes = values.map(lambda v: index.get(_plain(v), -1)).to_numpy(dtype=np.int64)
+        if (codes < 0).any():
+            unknown = values[codes < 0].iloc[0]
+            raise DataError(
+                f"The target holds the label {unknown!r}, which the model never saw; "
+                f"known labels: {', '.join(map(str, self.classes))}."
+            )
+        return codes
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        idx = np.asarray(raw).argmax(axis=1)
+        return np.asarray(self.classes, dtype=object)[idx]
+
+
+class BinaryTask(_ClassificationTask):
+    kind = "binary"
+    default_metric = "roc_auc"
+
+
+class MulticlassTask(_ClassificationTask):
+    kind = "multiclass"
+    default_metric = "log_loss"
+
+
+class RegressionTask(Task):
+    kind = "regression"
+    default_metric = "rmse"
+
+    def encode(self, y: pd.Series | np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(pd.to_numeric(pd.Series(y), errors="raise"), dtype=np.float64)
+        except (ValueError, TypeError):
+            raise DataError(
+                "The target of a regression must be numeric; it holds text. "
+                "Use --task multiclass to predict categories."
+            ) from None
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw, dtype=np.float64)
+
+
+_KINDS: dict[str, type[Task]] = {"binary": BinaryTask, "multiclass": MulticlassTask, "regression": RegressionTask}
+
+
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds, so labels compare and serialise alike."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def infer_task_kind(y: pd.Series) -> tuple[str, str]:
+    """Guess the task from the target's values; returns (kind, reason) so the guess can be explained."""
+    y = y.dropna()
+    n_unique = y.nunique()
+    if n_unique == 2:
+        return "binary", "the target has two distinct values"
+    if pd.api.types.is_bool_dtype(y):
+        return "binary", "the target is boolean"
+    if not pd.api.types.is_numeric_dtype(y):
+        numeric = pd.to_numeric(y, errors="coerce")
+        if numeric.notna().all() and n_unique > 20:
+            return "regression", "the target holds numbers written as text"
+        return "multiclass", f"the target is categorical with {n_unique} values"
+    values = y.to_numpy(dtype=float)
+    if np.all(np.mod(values, 1) == 0) and n_unique <= 10:
+        return "multiclass", f"the target holds {n_unique} distinct whole numbers"
+    return "regression", "the target is numeric"
+
+
+def make_task(y: pd.Series, kind: str = "auto") -> Task:
+    """The Task for target ``y``; ``kind='auto'`` infers it. Classes are sorted, as users expect."""
+    y = y.dropna()
+    if y.empty:
+        raise DataError("The target column has no values: every row is missing it.")
+    if kind == "auto":
+        kind, _ = infer_task_kind(y)
+    if kind == "regression":
+        return RegressionTask()
+    labels = [_plain(v) for v in pd.unique(y)]
+    try:
+        labels = sorted(labels)
+    except TypeError:
+        labels = sorted(labels, key=str)
+    if len(labels) < 2:
+        raise DataError(
+            f"The target has a single value ({labels[0]!r}) in every row: there is nothing to predict. "
+            "Choose another target column."
+        )
+    if kind == "binary" and len(labels) != 2:
+        raise DataError(
+            f"A binary task needs exactly two target values; this target has {len(labels)}. "
+            "Use --task multiclass."
+        )
+    return _KINDS[kind](labels)

@@ -1,0 +1,55 @@
+"""Regularised linear models: logistic regression for classes, ridge regression for values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...features.onehot import OneHotScaler
+from .base import FitContext, FittedModel, ModelFamily, register
+
+
+class LinearModel(FittedModel):
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        prep, est = self.estimator
+        Z = prep.transform(X)
+        if self.task.is_classification:
+            return self._proba(est.predict_proba(Z))
+        return np.asarray(est.predict(Z), dtype=np.float64) * self.params["_y_scale"] + self.params["_y_mean"]
+
+    def feature_importance(self) -> np.ndarray:
+        """|coefficient| x the spread of its column, summed back onto the input features."""
+        prep, est = self.estimator
+        coef = np.abs(np.atleast_2d(est.coef_)).mean(axis=0) * self.params["_z_std"]
+        return np.bincount(prep.source_index_, weights=coef, minlength=self.params["_n_in"])
+
+
+@register
+class LinearFamily(ModelFamily):
+    name = "linear"
+    cost = 1
+
+    def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
+        return [{"C": 1.0}] if task.is_classification else [{"alpha": 1.0}]
+
+    def search_space(self, trial: Any, task: Any, n_rows: int) -> dict[str, Any]:
+        if task.is_classification:
+            return {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
+        return {"alpha": trial.suggest_float("alpha", 1e-3, 1e3, log=True)}
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
+             X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        prep = OneHotScaler(ctx.categorical, ctx.cardinalities).fit(X)
+        Z = prep.transform(X)
+        params = {**params, "_z_std": Z.std(axis=0), "_n_in": X.shape[1]}
+        if ctx.task.is_classification:
+            est = LogisticRegression(C=params.get("C", 1.0), max_iter=300, tol=1e-3)
+            est.fit(Z, y, sample_weight=ctx.sample_weight)
+            return LinearModel((prep, est), params, ctx.task)
+        y_mean, y_scale = float(np.mean(y)), float(np.std(y) or 1.0)
+        est = Ridge(alpha=params.get("alpha", 1.0))
+        est.fit(Z, (y - y_mean) / y_scale, sample_weight=ctx.sample_weight)
+        return LinearModel((prep, est), {**params, "_y_mean": y_mean, "_y_scale": y_scale}, ctx.task)
