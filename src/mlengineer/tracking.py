@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +41,15 @@ def mlflow_client(uri: str | None = None) -> Any:
     return mlflow.MlflowClient()
 
 
-@contextmanager
-def _experiment(mlflow: Any, name: str) -> Iterator[str]:
+def _experiment_id(mlflow: Any, name: str) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
         artifacts = None
         uri = mlflow.get_tracking_uri()
         if uri.startswith("sqlite:///"):
             artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
-        exp_id = mlflow.create_experiment(name, artifact_location=artifacts)
-    else:
-        exp_id = exp.experiment_id
-    yield exp_id
+        return str(mlflow.create_experiment(name, artifact_location=artifacts))
+    return str(exp.experiment_id)
 
 
 def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -79,33 +74,33 @@ def log_training_run(model: Any, result: Any, *, tracking_uri: str | None, exper
     """
     try:
         mlflow = _mlflow(tracking_uri)
-        with _experiment(mlflow, experiment) as exp_id:
-            with mlflow.start_run(experiment_id=exp_id, run_name=run_name or model.name) as run:
-                cfg = result.config.model_dump(exclude={"column_roles", "drop", "keep"})
-                mlflow.log_params(_flat_params({**cfg, "task": result.task.kind, "metric": result.metric.name,
-                                                "split": result.split_strategy}))
-                mlflow.log_metrics({f"valid_{result.metric.name}": result.validation_score,
-                                    "train_seconds": result.seconds, "n_train_rows": result.n_train_rows})
-                mlflow.set_tags({"mlengineer.target": result.config.target, "mlengineer.task": result.task.kind})
-                with tempfile.TemporaryDirectory() as tmp:
-                    t = Path(tmp)
-                    (t / "leaderboard.json").write_text(json.dumps(result.leaderboard, indent=1, default=str))
-                    (t / "findings.json").write_text(json.dumps([f.model_dump() for f in result.findings], indent=1))
-                    mlflow.log_artifacts(tmp, artifact_path="training")
-                if model_dir is not None:
-                    mlflow.log_artifacts(str(model_dir), artifact_path="model")
-                for row in result.leaderboard:
-                    if row["model"] == "ensemble":
-                        continue
-                    with mlflow.start_run(experiment_id=exp_id, run_name=row["model"], nested=True):
-                        mlflow.log_params(_flat_params({"family": row["family"], **row["params"]}))
-                        metrics = {"fit_seconds": row["fit_s"]}
-                        if row["status"] == "ok":
-                            metrics[f"valid_{result.metric.name}"] = row["score"]
-                            metrics["predict_ms_per_row"] = row["predict_ms_per_row"]
-                        mlflow.log_metrics(metrics)
-                        mlflow.set_tag("status", row["status"][:250])
-                return str(run.info.run_id)
+        exp_id = _experiment_id(mlflow, experiment)
+        with mlflow.start_run(experiment_id=exp_id, run_name=run_name or model.name) as run:
+            cfg = result.config.model_dump(exclude={"column_roles", "drop", "keep"})
+            mlflow.log_params(_flat_params({**cfg, "task": result.task.kind, "metric": result.metric.name,
+                                            "split": result.split_strategy}))
+            mlflow.log_metrics({f"valid_{result.metric.name}": result.validation_score,
+                                "train_seconds": result.seconds, "n_train_rows": result.n_train_rows})
+            mlflow.set_tags({"mlengineer.target": result.config.target, "mlengineer.task": result.task.kind})
+            with tempfile.TemporaryDirectory() as tmp:
+                t = Path(tmp)
+                (t / "leaderboard.json").write_text(json.dumps(result.leaderboard, indent=1, default=str))
+                (t / "findings.json").write_text(json.dumps([f.model_dump() for f in result.findings], indent=1))
+                mlflow.log_artifacts(tmp, artifact_path="training")
+            if model_dir is not None:
+                mlflow.log_artifacts(str(model_dir), artifact_path="model")
+            for row in result.leaderboard:
+                if row["model"] == "ensemble":
+                    continue
+                with mlflow.start_run(experiment_id=exp_id, run_name=row["model"], nested=True):
+                    mlflow.log_params(_flat_params({"family": row["family"], **row["params"]}))
+                    metrics = {"fit_seconds": row["fit_s"]}
+                    if row["status"] == "ok":
+                        metrics[f"valid_{result.metric.name}"] = row["score"]
+                        metrics["predict_ms_per_row"] = row["predict_ms_per_row"]
+                    mlflow.log_metrics(metrics)
+                    mlflow.set_tag("status", row["status"][:250])
+            return str(run.info.run_id)
     except ConfigError:
         raise
     except Exception as e:  # a tracking store that cannot be used must name itself, not crash

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from ..errors import DataError, SchemaError
 __all__ = ["Column", "ColumnRole", "FEATURE_ROLES", "Schema", "category_key", "infer_schema"]
 
 
-class ColumnRole(str, Enum):
+class ColumnRole(StrEnum):
     numeric = "numeric"
     categorical = "categorical"
     boolean = "boolean"
