@@ -53,7 +53,7 @@ def test_auto_regressor_on_a_dataframe() -> None:
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.choice(["u", "v"], 300)})
     y = 3 * X["a"] + (X["b"] == "u") * 2 + rng.normal(0, 0.1, 300)
-    est = mlengineer.AutoRegressor(time_budget=3).fit(X, y)
+    est = mlengineer.AutoRegressor(time_budget=10).fit(X, y)
     assert est.score(X, y) > 0.9
     assert est.predict(X.head(2)).shape == (2,)
 

@@ -65,70 +65,121 @@ class SelectColumns(Step):
 class Conform(Step):
     """Give every feature column the type of its role: numbers as floats, categories as canonical strings,
     booleans as 0/1, dates parsed. Values that cannot be read as the role's type are an error at prediction
-    time (naming the column) and counted at training time."""
+    time (naming the column) and counted at training time. Common missing-value tokens ("", "NA", "null",
+    "?", ...) read as missing in number, boolean and date columns; in a categorical column they stay a
+    category, since there they often mean "none"."""
 
     kind: Literal["conform"] = "conform"
     roles: dict[str, str]
     datetime_formats: dict[str, str | None] = Field(default_factory=dict)
 
     def apply(self, df: pd.DataFrame, *, strict: bool = False) -> pd.DataFrame:
-        out = {}
-        for name, role in self.roles.items():
-            out[name] = conform_column(df[name], role, self.datetime_formats.get(name), name=name, strict=strict)
-        rest = [c for c in df.columns if c not in self.roles]
+        out = {name: conform_column(df[name], role, self.datetime_formats.get(name), name=name, strict=strict)
+               for name, role in self.roles.items()}
         frame = pd.DataFrame(out, index=df.index)
+        rest = [c for c in df.columns if c not in self.roles]
         if rest:
             frame = pd.concat([frame, df[rest]], axis=1)
         return frame
 
+    def apply_arrays(self, cols: dict[str, np.ndarray], *, strict: bool = False) -> dict[str, np.ndarray]:
+        """The same conversion on a mapping of column name to array (the small-batch path)."""
+        out = dict(cols)
+        for name, role in self.roles.items():
+            out[name] = conform_values(cols[name], role, self.datetime_formats.get(name), name=name, strict=strict)
+        return out
 
-def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False) -> pd.Series:
-    """One column in the canonical type of ``role``; with ``strict``, unreadable values raise SchemaError."""
+
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nil", "?", "-", "--", "nat", "missing"})
+
+
+def column_array(s: pd.Series, role: str) -> np.ndarray:
+    """A column's values as the array ``conform_values`` takes: floats for number and boolean columns that
+    are stored as numbers, datetime64 for stored dates, Python objects otherwise."""
+    if role in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(s):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.to_numpy()
+    return s.to_numpy(dtype=object, na_value=None)
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+
+
+def _float_one(v: Any, name: str, strict: bool) -> float:
+    if _is_missing(v):
+        return np.nan
+    if isinstance(v, bool | np.bool_):
+        return float(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        return float(v)
+    text = str(v).strip().replace(",", "").replace("_", "")
+    if text.lower() in MISSING_TOKENS:
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        if strict:
+            raise SchemaError(f"Column {name!r} must hold numbers; got {v!r}.") from None
+        return np.nan
+
+
+def _bool_one(v: Any, name: str, strict: bool) -> float:
+    if _is_missing(v):
+        return np.nan
+    key = category_key(v)
+    k = key.lower() if key is not None else ""
+    if k in _TRUE:
+        return 1.0
+    if k in _FALSE:
+        return 0.0
+    if k in MISSING_TOKENS:
+        return np.nan
+    if strict:
+        raise SchemaError(f"Column {name!r} must hold true/false values; got {v!r}.")
+    return np.nan
+
+
+def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, name: str = "",
+                   strict: bool = False) -> np.ndarray:
+    """One column's values in the canonical type of ``role``; with ``strict``, a value that cannot be read
+    as that type raises SchemaError naming the column. The same function serves every batch size, so a
+    row predicted alone is treated exactly as it was in training."""
     role = ColumnRole(role)
-    if role == ColumnRole.numeric:
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            return s.astype(np.float64)
-        text = s.astype(object).where(s.notna(), None)
-        cleaned = pd.Series(text, index=s.index, dtype=object).map(
-            lambda v: v.strip().replace(",", "") if isinstance(v, str) else v
-        )
-        num = pd.to_numeric(cleaned.replace("", None), errors="coerce")
-        if strict:
-            bad = num.isna() & s.notna() & (cleaned.astype(str) != "")
-            if bad.any():
-                raise SchemaError(f"Column {name!r} must hold numbers; got {s[bad].iloc[0]!r}.")
-        return num.astype(np.float64)
-    if role == ColumnRole.boolean:
-        if pd.api.types.is_bool_dtype(s):
-            return s.astype(np.float64)
-        if pd.api.types.is_numeric_dtype(s):
-            return s.astype(np.float64)
-        def to_bool(v: Any) -> float:
-            k = category_key(v)
-            if k is None:
-                return np.nan
-            k = k.lower()
-            if k in _TRUE:
-                return 1.0
-            if k in _FALSE:
-                return 0.0
-            if strict:
-                raise SchemaError(f"Column {name!r} must hold true/false values; got {v!r}.")
-            return np.nan
-        return s.map(to_bool).astype(np.float64)
+    values = np.asarray(values)
+    if role in (ColumnRole.numeric, ColumnRole.boolean):
+        if values.dtype.kind in "biuf":
+            return values.astype(np.float64)
+        one = _float_one if role == ColumnRole.numeric else _bool_one
+        return np.fromiter((one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
     if role == ColumnRole.datetime:
-        parsed = parse_datetime(s, fmt)
+        if values.dtype.kind == "M":
+            return values.astype("datetime64[ns]")
+        obj = [None if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) else v
+               for v in values]
+        parsed = parse_datetime(pd.Series(obj, dtype=object), fmt).to_numpy()
         if strict:
-            bad = parsed.isna() & s.notna()
+            bad = np.isnat(parsed) & np.array([v is not None for v in obj], dtype=bool)
             if bad.any():
-                raise SchemaError(f"Column {name!r} must hold dates; got {s[bad].iloc[0]!r}.")
+                raise SchemaError(f"Column {name!r} must hold dates; got {values[bad.argmax()]!r}.")
         return parsed
     if role == ColumnRole.categorical:
-        return pd.Series([category_key(v) for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
+        out = np.empty(len(values), dtype=object)
+        out[:] = [category_key(v) for v in values]
+        return out
     if role == ColumnRole.text:
-        return pd.Series([None if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v)
-                          for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
-    return s
+        out = np.empty(len(values), dtype=object)
+        out[:] = [None if _is_missing(v) else str(v) for v in values]
+        return out
+    return values
+
+
+def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False) -> pd.Series:
+    """One Series in the canonical type of ``role`` (see ``conform_values``)."""
+    values = conform_values(column_array(s, role), role, fmt, name=name, strict=strict)
+    # the array's own dtype: pandas 3 would otherwise turn strings and None into its str dtype with NaN
+    return pd.Series(values, index=s.index, dtype=values.dtype)
 
 
 _STEP_TYPES = DropMissingTarget | SelectColumns | Conform
@@ -147,15 +198,36 @@ class CleaningPlan(BaseModel):
             if step.training_only and not training:
                 continue
             if isinstance(step, SelectColumns) and not training:
-                missing = [c for c in step.keep if c not in df.columns]
-                if missing:
-                    raise SchemaError(
-                        f"Column {missing[0]!r} is missing from the input"
-                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: the model needs "
-                        f"{', '.join(step.keep[:12])}{', ...' if len(step.keep) > 12 else ''}."
-                    )
+                self._check_columns(df.columns, step.keep)
             df = step.apply(df, strict=strict) if isinstance(step, Conform) else step.apply(df)
         return df
+
+    def apply_arrays(self, cols: dict[str, np.ndarray], *, strict: bool = True) -> dict[str, np.ndarray]:
+        """Clean a small batch held as column arrays, as ``apply`` cleans a DataFrame at prediction time.
+
+        Steps without an array path of their own go through a DataFrame, so every step works here."""
+        for step in self.steps:
+            if step.training_only:
+                continue
+            if isinstance(step, SelectColumns):
+                self._check_columns(cols, step.keep)
+                cols = {c: cols[c] for c in step.keep}
+            elif isinstance(step, Conform):
+                cols = step.apply_arrays(cols, strict=strict)
+            else:
+                frame = step.apply(pd.DataFrame(cols))
+                cols = {c: frame[c].to_numpy() for c in frame.columns}
+        return cols
+
+    @staticmethod
+    def _check_columns(available: Any, needed: list[str]) -> None:
+        missing = [c for c in needed if c not in available]
+        if missing:
+            raise SchemaError(
+                f"Column {missing[0]!r} is missing from the input"
+                f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: the model needs "
+                f"{', '.join(needed[:12])}{', ...' if len(needed) > 12 else ''}."
+            )
 
     @property
     def feature_columns(self) -> list[str]:
