@@ -1,6 +1,9 @@
-"""The serve command: a model bundle behind uvicorn and FastAPI."""
+"""The serve command: a model bundle (or a registry alias) behind uvicorn, with N worker processes."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -8,30 +11,63 @@ from ._common import console, handle_errors
 
 
 def serve_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    model_ref: str = typer.Argument(..., metavar="MODEL",
+                                    help="A model bundle folder, or a registry reference models:/NAME@ALIAS."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", help="Worker processes (about one per core)."),
+    api_key: str = typer.Option(None, "--api-key", envvar="MLENGINEER_API_KEY", show_envvar=True,
+                                help="Require this key (X-API-Key or Authorization: Bearer); health checks stay open."),
+    max_body_mb: float = typer.Option(10.0, "--max-body-mb", help="Largest request body, in MB (413 above)."),
+    max_batch_rows: int = typer.Option(10_000, "--max-batch-rows", help="Most rows in one request (413 above)."),
+    unseen_categories: str = typer.Option("warn", "--unseen-categories",
+                                          help="A category the model never saw: accept, warn (in the answer) or reject (422)."),
+    extra_columns: str = typer.Option("reject", "--extra-columns",
+                                      help="A column the model does not know: reject (422) or ignore."),
+    prediction_log: str = typer.Option("predictions", "--prediction-log",
+                                       help="Folder of the prediction log (Parquet files) for monitoring."),
+    no_prediction_log: bool = typer.Option(False, "--no-prediction-log", help="Do not log predictions."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="JSON access lines on stderr."),
+    poll_interval: float = typer.Option(10.0, "--poll-interval",
+                                        help="Seconds between looks at a registry alias for a new version."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
+    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout",
+                                           help="Seconds to finish requests in flight when stopped."),
 ) -> None:
-    """Serve a model over HTTP: Open Inference Protocol v2 and POST /predict."""
-    import socket
+    """Serve a model over HTTP: Open Inference Protocol v2, MLflow's /invocations and POST /predict."""
+    from ..errors import ConfigError
+    from ..registry import is_model_ref
+    from ..serving.server import serve
+    from ..serving.settings import ServeSettings
 
-    import uvicorn
+    try:
+        settings = ServeSettings.model_validate(dict(
+            model=model_ref if is_model_ref(model_ref) else str(Path(model_ref).expanduser().resolve()),
+            host=host, port=port, workers=workers, api_key=api_key,
+            max_body_bytes=int(max_body_mb * 1024 * 1024), max_batch_rows=max_batch_rows,
+            unseen_categories=unseen_categories, extra_columns=extra_columns,
+            prediction_log=None if no_prediction_log else Path(prediction_log).expanduser().resolve(),
+            access_log=access_log, poll_interval=poll_interval, tracking_uri=tracking_uri,
+            graceful_timeout=graceful_timeout,
+        ))
+    except ValueError as e:  # pydantic names the option and what it accepts
+        err = e.errors()[0] if hasattr(e, "errors") else {"loc": ["?"], "msg": str(e)}
+        raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}.") from None
 
-    from ..errors import ServingError
-    from ..model import load
-    from ..serving.app import create_app
+    # load once here, so that a bad bundle or reference is one line and exit 2, before any worker starts
+    from ..serving.runtime import load_served
 
-    model = load(model_path)
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise ServingError(f"Cannot listen on {host}:{port} ({e.strerror}): choose another --port.") from None
-    app = create_app(model)
-    console.print(f"Serving [bold]{model.name}[/] ({model.task.kind}, target {model.target!r}) on "
-                  f"http://{host}:{port}  (docs at /docs, Open Inference Protocol at /v2/models/{model.name})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    served: Any = load_served(settings)
+    name, version, task, target = served.name, served.version, served.model.task.kind, served.model.target
+    if workers > 1:
+        served = None  # each worker loads its own; this process only supervises
+
+    def ready(port: int) -> None:
+        console.print(f"Serving [bold]{name}[/] version {version} ({task}, target {target!r}) on "
+                      f"http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}  "
+                      f"(docs at /docs, Open Inference Protocol at /v2/models/{name}, MLflow at /invocations)")
+
+    serve(settings, served=served, on_ready=ready)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,153 +1,401 @@
-"""The prediction service: a FastAPI app built around one Model bundle.
+"""The prediction service: a FastAPI app around the model being served.
 
-Endpoints: the Open Inference Protocol v2 (``/v2/health/live``, ``/v2/health/ready``, ``/v2``,
-``/v2/models/{name}``, ``/v2/models/{name}/ready``, ``/v2/models/{name}/infer``) and ``POST /predict`` taking
-JSON records. Requests are validated against the model's schema through the model's own cleaning plan;
-a bad request gets a 4xx JSON answer naming the field.
+Endpoints
+- Open Inference Protocol v2: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
+  ``GET /v2/models/{name}[/versions/{version}]``, ``GET .../ready``, ``POST .../infer``.
+- MLflow's scoring protocol: ``POST /invocations`` (JSON or CSV), ``GET /ping``, ``GET /health``, ``GET /version``.
+- ``POST /predict`` with ``{"records": [...]}``; ``GET /metrics`` (Prometheus); ``/docs`` and ``/openapi.json``.
+
+Hot endpoints read the body with orjson and answer with orjson-encoded bytes (pydantic models describe them
+in the OpenAPI document only). Validation, limits, API key, metrics, the access log and the prediction log
+are described in ``validation.py``, ``middleware.py``, ``metrics.py``, ``logs.py`` and
+``monitoring/prediction_log.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import MLEngineerError, SchemaError
 from ..model import Model
+from . import schemas as S
+from .errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from .logs import LogPipe, server_log
+from .metrics import Metrics, value_buckets
+from .middleware import OPEN_PATHS, ServiceMiddleware
+from .protocols import (
+    Columns,
+    columns_from_csv,
+    columns_from_mlflow,
+    columns_from_oip,
+    columns_from_records,
+    oip_datatype,
+    parse_json,
+    plain,
+)
+from .runtime import Batcher, ModelWatcher, Prediction, ServedModel, load_served, load_version
+from .settings import ServeSettings
+from .validation import Validated
 
-__all__ = ["create_app"]
-
-
-class InferInput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    data: list[Any]
-    parameters: dict[str, Any] | None = None
-
-
-class InferRequest(BaseModel):
-    id: str | None = None
-    inputs: list[InferInput]
-    parameters: dict[str, Any] | None = None
-
-
-class PredictRequest(BaseModel):
-    records: list[dict[str, Any]] = Field(description="Rows to predict, each a JSON object of column: value.")
-
-
-def _frame_from_oip(req: InferRequest) -> pd.DataFrame:
-    columns: dict[str, list[Any]] = {}
-    n = None
-    for inp in req.inputs:
-        data = inp.data
-        if data and isinstance(data[0], list):  # nested [[v], [v]] as some clients send
-            data = [d[0] if isinstance(d, list) and len(d) == 1 else d for d in data]
-        if n is not None and len(data) != n:
-            raise SchemaError(f"Input {inp.name!r} has {len(data)} values; the other inputs have {n}.")
-        n = len(data)
-        columns[inp.name] = data
-    if not columns or not n:
-        raise SchemaError("The request has no inputs: send one input per column, each with its values.")
-    return pd.DataFrame(columns)
+__all__ = ["Service", "create_app"]
 
 
-def create_app(model: Model) -> FastAPI:
-    """A FastAPI app serving ``model``."""
-    app = FastAPI(title=f"mlengineer: {model.name}", version="1",
-                  description=f"Predicts {model.target!r} ({model.task.kind}).")
-    name = model.name
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json")
+
+
+class Service:
+    """Everything one worker holds: settings, the served model, the batcher, metrics and logs."""
+
+    def __init__(self, settings: ServeSettings, served: ServedModel) -> None:
+        self.settings = settings
+        self.served = served
+        self.batcher = Batcher(max_rows=settings.max_batch_rows, on_batch=self._on_batch)
+        pred = served.model.validation.get("pred")
+        buckets = value_buckets(None if pred is None or served.classification else np.asarray(pred).ravel())
+        self.metrics = Metrics(value_buckets=buckets)
+        self.metrics.set_model(model=served.name, version=served.version, previous=None)
+        self.prediction_log: Any = None
+        self.watcher: ModelWatcher | None = None
+        self.logs = LogPipe(access=settings.access_log)
+        self.on_swap: list[Callable[[ServedModel], None]] = []
+
+    def _on_batch(self, served: ServedModel, rows: int) -> None:
+        self.metrics.batch_rows.labels(served.name).observe(rows)
+
+    def swap(self, new: ServedModel) -> None:
+        old = self.served
+        self.served = new  # one assignment: a request holds the model it started with to its end
+        self.metrics.set_model(model=new.name, version=new.version, previous=(old.name, old.version))
+        self.metrics.reloads.labels("loaded").inc()
+        for fn in self.on_swap:
+            fn(new)
+
+    async def start(self) -> None:
+        self.logs.start()
+        if self.settings.prediction_log is not None:
+            from ..monitoring.prediction_log import PredictionLog
+
+            self.prediction_log = PredictionLog(self.settings.prediction_log).start()
+        from ..registry import is_model_ref
+
+        if is_model_ref(self.settings.model):
+            self.watcher = ModelWatcher(self.settings, get=lambda: self.served, swap=self.swap)
+            self.watcher.start()
+        server_log.info("serving", extra={"fields": {
+            "model": self.served.name, "version": self.served.version, "source": self.served.source}})
+
+    async def stop(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
+        self.batcher.close()
+        if self.prediction_log is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.prediction_log.close)
+        server_log.info("stopped", extra={"fields": {"model": self.served.name, "version": self.served.version}})
+        self.logs.stop()
+
+    # -- the path every prediction takes ---------------------------------------------------------------------
+    async def predict(self, request: Request, columns: Columns, n_rows: int, *, endpoint: str,
+                      nan_is_missing: bool = False) -> tuple[ServedModel, Validated, Prediction]:
+        if n_rows > self.settings.max_batch_rows:
+            raise PayloadTooLarge(f"The request has {n_rows:,} rows; one request may have at most "
+                                  f"{self.settings.max_batch_rows:,}: split it into smaller requests.")
+        served = self.served
+        if n_rows > self.batcher.inline_rows:
+            item = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: served.validator.validate(columns, n_rows, nan_is_missing=nan_is_missing))
+        else:
+            item = served.validator.validate(columns, n_rows, nan_is_missing=nan_is_missing)
+        pred = await self.batcher.predict(served, item)
+        scope = request.scope
+        scope["mlengineer.rows"] = n_rows
+        scope["mlengineer.version"] = served.version
+        for w in item.warnings:
+            self.metrics.unseen.labels(w.split("'")[1] if "'" in w else "").inc()
+        self.metrics.observe_predictions(model=served.name, version=served.version, labels=pred.labels,
+                                         raw=pred.raw, classification=served.classification)
+        if self.prediction_log is not None:
+            outputs = {"prediction": pred.labels}
+            if served.classification:
+                for i, c in enumerate(served.model.classes):
+                    outputs[f"proba_{c}"] = pred.raw[:, i]
+            if not self.prediction_log.append(columns=item.columns, outputs=outputs, n_rows=n_rows,
+                                              request_id=scope.get("mlengineer.request_id", ""), endpoint=endpoint,
+                                              model=served.name, version=served.version):
+                self.metrics.log_dropped.inc(n_rows)
+        return served, item, pred
+
+
+def create_app(model: Model | None = None, *, settings: ServeSettings | None = None,
+               served: ServedModel | None = None) -> FastAPI:
+    """A FastAPI app serving ``model`` (an already loaded Model), or the model ``settings.model`` names."""
+    if settings is None:
+        if model is None:
+            raise TypeError("create_app needs a model or settings")
+        settings = ServeSettings(model=str(model.path or model.name), prediction_log=None)
+    if served is None:
+        if model is not None:
+            served = load_version(settings, ref=settings.model, path=model.path, version="1") \
+                if model.path is not None else _wrap(model, settings)
+        else:
+            served = load_served(settings)
+    service = Service(settings, served)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title=f"mlengineer: {served.name}", version="1", lifespan=lifespan,
+                  description=f"Predicts {served.model.target!r} ({served.model.task.kind}) with the model "
+                              f"{served.name!r}. Open Inference Protocol v2 under /v2, MLflow's scoring protocol "
+                              "at /invocations, plain JSON records at /predict.")
+    app.state.service = service
+    app.add_middleware(ServiceMiddleware, service=service)
+    errors = S.ERROR_RESPONSES
 
     @app.exception_handler(MLEngineerError)
-    async def _ours(_: Request, exc: MLEngineerError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
+    async def _ours(request: Request, exc: MLEngineerError) -> Response:
+        body: dict[str, Any] = {"error": str(exc)}
+        if request.url.path == "/invocations":  # MLflow's clients read error_code and message
+            body.update(error_code="BAD_REQUEST" if exc.http_status < 500 else "INTERNAL_ERROR", message=str(exc))
+        return _json(body, exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err.get("loc", []) if p != "body") or "body"
-        return JSONResponse({"error": f"Field {field!r}: {err.get('msg', 'invalid')}."}, status_code=422)
+        return _json({"error": f"Field {field!r}: {err.get('msg', 'invalid')}."}, 422)
 
-    def predict(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        raw = model.predict_raw(df)
-        return model.task.decode(raw), raw
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        return _json({"error": f"{exc.detail}."}, exc.status_code)
 
-    @app.get("/v2/health/live")
-    def live() -> dict[str, bool]:
-        return {"live": True}
+    def check(model_name: str, version: str | None = None) -> ServedModel:
+        served = service.served
+        if model_name != served.name:
+            raise NotFound(f"No model named {model_name!r} here; this server serves {served.name!r}.")
+        if version is not None and version != served.version:
+            raise NotFound(f"Model {served.name!r} has no version {version!r} here; this server serves "
+                           f"version {served.version}.")
+        return served
 
-    @app.get("/v2/health/ready")
-    def ready() -> dict[str, bool]:
-        return {"ready": True}
+    # -- Open Inference Protocol v2 --------------------------------------------------------------------------
+    @app.get("/v2/health/live", response_model=S.Live, tags=["health"])
+    async def live() -> Response:
+        return _json({"live": True})
 
-    @app.get("/v2")
-    def server_metadata() -> dict[str, Any]:
+    @app.get("/v2/health/ready", response_model=S.Ready, tags=["health"])
+    async def ready() -> Response:
+        return _json({"ready": True})
+
+    @app.get("/v2", response_model=S.ServerMetadata, responses=errors, tags=["open inference protocol"])
+    async def server_metadata() -> Response:
         from .. import __version__
 
-        return {"name": "mlengineer", "version": __version__, "extensions": []}
+        return _json({"name": "mlengineer", "version": __version__, "extensions": []})
 
-    def model_metadata() -> dict[str, Any]:
-        inputs = [{"name": c.name, "datatype": _oip_type(c.role.value), "shape": [-1]} for c in model.schema.features
-                  if c.name in model.feature_names]
-        outputs = [{"name": "prediction", "datatype": "BYTES" if model.task.is_classification else "FP64", "shape": [-1]}]
-        if model.task.is_classification:
-            outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]})
-        return {"name": name, "versions": ["1"], "platform": "mlengineer", "inputs": inputs, "outputs": outputs,
-                "parameters": {"task": model.task.kind, "target": model.target,
-                               "classes": [str(c) for c in model.classes]}}
-
-    @app.get("/v2/models/{model_name}")
-    def get_model(model_name: str) -> dict[str, Any]:
-        _check_name(model_name)
-        return model_metadata()
-
-    @app.get("/v2/models/{model_name}/ready")
-    def model_ready(model_name: str) -> dict[str, Any]:
-        _check_name(model_name)
-        return {"name": name, "ready": True}
-
-    @app.post("/v2/models/{model_name}/infer")
-    def infer(model_name: str, req: InferRequest) -> dict[str, Any]:
-        _check_name(model_name)
-        labels, raw = predict(_frame_from_oip(req))
-        n = len(labels)
-        outputs = []
-        if model.task.is_classification:
-            outputs.append({"name": "prediction", "datatype": "BYTES", "shape": [n], "data": [str(v) for v in labels]})
-            outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [n, raw.shape[1]],
-                            "data": raw.ravel().tolist()})
+    def model_metadata(served: ServedModel) -> dict[str, Any]:
+        m, v = served.model, served.validator
+        inputs = [{"name": c, "datatype": _oip_input_type(v.roles[c]), "shape": [-1],
+                   "parameters": {"role": v.roles[c]}} for c in v.features]
+        outputs: list[dict[str, Any]] = []
+        if served.classification:
+            outputs.append({"name": "prediction", "datatype": oip_datatype(m.classes), "shape": [-1]})
+            outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [-1, len(m.classes)],
+                            "parameters": {"classes": [str(c) for c in m.classes]}})
         else:
-            outputs.append({"name": "prediction", "datatype": "FP64", "shape": [n], "data": labels.tolist()})
-        return {"model_name": name, "model_version": "1", "id": req.id, "outputs": outputs}
+            outputs.append({"name": "prediction", "datatype": "FP64", "shape": [-1]})
+        return {"name": served.name, "versions": [served.version], "platform": "mlengineer", "inputs": inputs,
+                "outputs": outputs, "parameters": {"task": m.task.kind, "target": m.target,
+                                                   "source": served.source}}
 
-    @app.post("/predict")
-    def predict_records(req: PredictRequest) -> dict[str, Any]:
-        if not req.records:
-            raise SchemaError("'records' is empty: send at least one row.")
-        labels, raw = predict(pd.DataFrame(req.records))
-        out: list[dict[str, Any]] = []
-        for i, v in enumerate(labels):
-            row: dict[str, Any] = {"prediction": v.item() if isinstance(v, np.generic) else v}
-            if model.task.is_classification:
-                row["probabilities"] = {str(c): float(raw[i, j]) for j, c in enumerate(model.classes)}
-            out.append(row)
-        return {"predictions": out}
+    @app.get("/v2/models/{model_name}", response_model=S.ModelMetadata, responses=errors,
+             tags=["open inference protocol"])
+    async def get_model(model_name: str) -> Response:
+        return _json(model_metadata(check(model_name)))
 
-    def _check_name(model_name: str) -> None:
-        if model_name != name:
-            raise _NotFound(f"No model named {model_name!r} here; this server serves {name!r}.")
+    @app.get("/v2/models/{model_name}/versions/{model_version}", response_model=S.ModelMetadata,
+             responses=errors, tags=["open inference protocol"])
+    async def get_model_version(model_name: str, model_version: str) -> Response:
+        return _json(model_metadata(check(model_name, model_version)))
 
+    @app.get("/v2/models/{model_name}/ready", response_model=S.ModelReady, responses=errors,
+             tags=["open inference protocol"])
+    async def model_ready(model_name: str) -> Response:
+        return _json({"name": check(model_name).name, "ready": True})
+
+    @app.get("/v2/models/{model_name}/versions/{model_version}/ready", response_model=S.ModelReady,
+             responses=errors, tags=["open inference protocol"])
+    async def model_version_ready(model_name: str, model_version: str) -> Response:
+        return _json({"name": check(model_name, model_version).name, "ready": True})
+
+    async def infer(request: Request, model_name: str, version: str | None) -> Response:
+        check(model_name, version)
+        body = parse_json(await request.body())
+        columns, n_rows, wanted = columns_from_oip(body)
+        served, item, pred = await service.predict(request, columns, n_rows, endpoint="infer")
+        n = len(pred.labels)
+        outputs: list[dict[str, Any]] = []
+        if served.classification:
+            outputs.append({"name": "prediction", "datatype": oip_datatype(served.model.classes), "shape": [n],
+                            "data": plain(pred.labels)})
+            outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [n, pred.raw.shape[1]],
+                            "data": pred.raw.ravel(), "parameters": {
+                                "classes": [str(c) for c in served.model.classes]}})
+        else:
+            outputs.append({"name": "prediction", "datatype": "FP64", "shape": [n], "data": plain(pred.labels)})
+        if wanted is not None:
+            names = [o["name"] for o in outputs]
+            unknown = [w for w in wanted if w not in names]
+            if unknown:
+                raise NotFound(f"Output {unknown[0]!r} is not one this model gives; it gives {', '.join(names)}.")
+            outputs = [o for o in outputs if o["name"] in wanted]
+        answer: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
+                                  "id": body.get("id") if isinstance(body.get("id"), str) else None,
+                                  "outputs": outputs}
+        if item.warnings:
+            answer["parameters"] = {"warnings": item.warnings}
+        return _json(answer)
+
+    infer_doc: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/InferRequest"}}}}}
+
+    @app.post("/v2/models/{model_name}/infer", response_model=S.InferResponse, responses=errors,
+              openapi_extra=infer_doc, tags=["open inference protocol"])
+    async def infer_latest(request: Request, model_name: str) -> Response:
+        return await infer(request, model_name, None)
+
+    @app.post("/v2/models/{model_name}/versions/{model_version}/infer", response_model=S.InferResponse,
+              responses=errors, openapi_extra=infer_doc, tags=["open inference protocol"])
+    async def infer_version(request: Request, model_name: str, model_version: str) -> Response:
+        return await infer(request, model_name, model_version)
+
+    # -- MLflow's scoring protocol ---------------------------------------------------------------------------
+    @app.post("/invocations", response_model=S.InvocationsResponse, responses=errors, tags=["mlflow"],
+              openapi_extra={"requestBody": {"$ref": "#/components/requestBodies/Invocations"}})
+    async def invocations(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "application/json")
+        mime = content_type.split(";")[0].strip().lower()
+        body = await request.body()
+        if mime == "text/csv":
+            columns, n_rows = columns_from_csv(body)
+        elif mime in ("application/json", "") or mime.endswith("+json"):
+            columns, n_rows = columns_from_mlflow(parse_json(body))
+        else:
+            raise UnsupportedMediaType(f"Content-Type {content_type!r} is not read here: send application/json "
+                                       "(dataframe_split, dataframe_records, instances or inputs) or text/csv.")
+        served, item, pred = await service.predict(request, columns, n_rows, endpoint="invocations",
+                                                   nan_is_missing=True)
+        labels = plain(pred.labels)
+        if served.classification:
+            names = [f"proba_{c}" for c in served.model.classes]
+            probs = pred.raw.tolist()
+            rows = [{"prediction": lab, **dict(zip(names, p, strict=True))} for lab, p in zip(labels, probs, strict=True)]
+        else:
+            rows = [{"prediction": lab} for lab in labels]
+        answer: dict[str, Any] = {"predictions": rows}
+        if item.warnings:
+            answer["warnings"] = item.warnings
+        return _json(answer)
+
+    @app.get("/ping", tags=["health"], responses={200: {"description": "The server is up."}})
+    async def ping() -> Response:
+        return Response("\n", media_type="application/json")
+
+    @app.get("/health", tags=["health"], responses={200: {"description": "The server is up."}})
+    async def health() -> Response:
+        return Response("\n", media_type="application/json")
+
+    @app.get("/version", tags=["mlflow"], responses={200: {"content": {"application/json": {"schema": {
+        "type": "string"}}}, "description": "mlengineer's version."}})
+    async def version() -> Response:
+        from .. import __version__
+
+        return Response(__version__, media_type="application/json")
+
+    # -- plain JSON records ----------------------------------------------------------------------------------
+    @app.post("/predict", response_model=S.PredictResponse, responses=errors, tags=["predict"],
+              openapi_extra={"requestBody": {"$ref": "#/components/requestBodies/Predict"}})
+    async def predict_records(request: Request) -> Response:
+        body = parse_json(await request.body())
+        if not isinstance(body, dict) or "records" not in body:
+            raise SchemaError("The body must be a JSON object with 'records': a list of rows, each "
+                              "{column: value}.")
+        columns, n_rows = columns_from_records(body["records"])
+        served, item, pred = await service.predict(request, columns, n_rows, endpoint="predict")
+        labels = plain(pred.labels)
+        if served.classification:
+            names = [str(c) for c in served.model.classes]
+            out = [{"prediction": lab, "probabilities": dict(zip(names, p, strict=True))}
+                   for lab, p in zip(labels, pred.raw.tolist(), strict=True)]
+        else:
+            out = [{"prediction": lab} for lab in labels]
+        answer: dict[str, Any] = {"predictions": out, "model_version": served.version}
+        if item.warnings:
+            answer["warnings"] = item.warnings
+        return _json(answer)
+
+    # -- operations ------------------------------------------------------------------------------------------
+    @app.get("/metrics", tags=["operations"], responses={200: {"content": {"text/plain": {"schema": {
+        "type": "string"}}}, "description": "Prometheus metrics."}, 401: errors[401]})
+    async def metrics() -> Response:
+        from .metrics import CONTENT_TYPE_LATEST
+
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        comps = doc.setdefault("components", {})
+        comps.setdefault("schemas", {})["Record"] = S.record_schema(service.served)
+        for name, schema in S.InferRequest.model_json_schema(ref_template="#/components/schemas/{model}").get(
+                "$defs", {}).items():
+            comps["schemas"].setdefault(name, schema)
+        infer_schema = S.InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        infer_schema.pop("$defs", None)
+        comps["schemas"]["InferRequest"] = infer_schema
+        bodies = S.request_bodies(service.served)
+        comps["requestBodies"] = {"Predict": bodies["/predict"], "Invocations": bodies["/invocations"]}
+        if settings.resolved_api_key():
+            comps["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                                        "Bearer": {"type": "http", "scheme": "bearer"}}
+            doc["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            for path, ops in doc.get("paths", {}).items():
+                if path in OPEN_PATHS:
+                    for op in ops.values():
+                        op["security"] = []
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    service.on_swap.append(lambda _: setattr(app, "openapi_schema", None))
     return app
 
 
-class _NotFound(MLEngineerError):
-    http_status = 404
+def _wrap(model: Model, settings: ServeSettings) -> ServedModel:
+    from .validation import RequestValidator
+
+    return ServedModel(model=model, version="1", source=model.name,
+                       validator=RequestValidator(model, unseen_categories=settings.unseen_categories,
+                                                  extra_columns=settings.extra_columns))
 
 
-def _oip_type(role: str) -> str:
+def _oip_input_type(role: str) -> str:
     return {"numeric": "FP64", "boolean": "BOOL"}.get(role, "BYTES")

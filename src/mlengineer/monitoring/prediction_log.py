@@ -1,0 +1,161 @@
+"""The prediction log: every served request's rows and predictions, appended to Parquet files for monitoring.
+
+A request only hands its columns to ``PredictionLog.append`` (a list append under a lock); a background
+thread writes what has gathered every few seconds, or sooner when many rows wait, as one Parquet file per
+flush and model version. Each file is written beside its final name and renamed into place, so a reader
+never sees half a file, and each process writes its own files (the process id is in the name), so several
+server workers can log into one folder:
+
+    LOG_DIR/part-20250101T120000-<pid>-000001.parquet
+
+Columns: the model's feature columns as the server validated them (numbers as float64, categories, dates and
+text as strings), then ``prediction`` and ``proba_<class>`` for classifiers, then ``_ts`` (UTC time of the
+request), ``_request_id``, ``_endpoint``, ``_model`` and ``_version``. ``read_prediction_log`` reads it all
+back as one DataFrame.
+
+If the disk cannot keep up, rows beyond ``max_pending_rows`` are dropped (and counted) rather than slowing
+requests or growing memory without bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PredictionLog", "read_prediction_log"]
+
+log = logging.getLogger("mlengineer.monitoring")
+_seq = itertools.count(1)
+
+
+@dataclass
+class _Entry:
+    ts: float
+    request_id: str
+    endpoint: str
+    model: str
+    version: str
+    n_rows: int
+    columns: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+
+
+class PredictionLog:
+    """Buffers served rows and their predictions and writes them to ``folder`` in the background."""
+
+    def __init__(self, folder: str | Path, *, flush_seconds: float = 5.0, flush_rows: int = 20_000,
+                 max_pending_rows: int = 1_000_000) -> None:
+        self.folder = Path(folder)
+        self.flush_seconds = flush_seconds
+        self.flush_rows = flush_rows
+        self.max_pending_rows = max_pending_rows
+        self.rows_written = 0
+        self.rows_dropped = 0
+        self.files_written = 0
+        self._pending: list[_Entry] = []
+        self._pending_rows = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the request side -----------------------------------------------------------------------------------
+    def append(self, *, columns: Mapping[str, Any], outputs: Mapping[str, Any], n_rows: int, request_id: str,
+               endpoint: str, model: str, version: str) -> bool:
+        """Queue one request's rows; False (and counted as dropped) when too many rows already wait."""
+        with self._lock:
+            if self._pending_rows + n_rows > self.max_pending_rows:
+                self.rows_dropped += n_rows
+                return False
+            self._pending.append(_Entry(time.time(), request_id, endpoint, model, version, n_rows, columns, outputs))
+            self._pending_rows += n_rows
+            full = self._pending_rows >= self.flush_rows
+        if full:
+            self._wake.set()
+        return True
+
+    # -- the writing side -----------------------------------------------------------------------------------
+    def start(self) -> PredictionLog:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Write everything still pending and stop the writer."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a full disk must not take the server down; say so and keep serving
+                log.exception("could not write the prediction log to %s", self.folder)
+
+    def flush(self) -> int:
+        """Write the pending rows now; the number of rows written."""
+        with self._lock:
+            entries, self._pending = self._pending, []
+            self._pending_rows = 0
+        if not entries:
+            return 0
+        groups: dict[tuple[str, str], list[_Entry]] = {}
+        for e in entries:
+            groups.setdefault((e.model, e.version), []).append(e)
+        n = 0
+        for group in groups.values():
+            n += self._write(group)
+        return n
+
+    def _write(self, entries: list[_Entry]) -> int:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data: dict[str, Any] = {}
+        names = list(entries[0].columns) + list(entries[0].outputs)
+        for name in names:
+            parts: list[Any] = [e.columns[name] if name in e.columns else e.outputs.get(name) for e in entries]
+            parts = [p if p is not None else [None] * e.n_rows for p, e in zip(parts, entries, strict=True)]
+            if all(isinstance(p, np.ndarray) and p.dtype.kind in "fiub" for p in parts):
+                data[name] = np.concatenate(parts)
+            else:
+                data[name] = [None if v is None else str(v) for v in itertools.chain.from_iterable(parts)]
+        counts = [e.n_rows for e in entries]
+        data["_ts"] = pd.to_datetime(np.repeat([e.ts for e in entries], counts), unit="s", utc=True)
+        for key in ("request_id", "endpoint", "model", "version"):
+            data[f"_{key}"] = np.repeat([getattr(e, key) for e in entries], counts).astype(object)
+        table = pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        dest = self.folder / f"part-{stamp}-{os.getpid()}-{next(_seq):06d}.parquet"
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, dest)
+        self.rows_written += table.num_rows
+        self.files_written += 1
+        return table.num_rows
+
+
+def read_prediction_log(folder: str | Path) -> pd.DataFrame:
+    """Every logged row of ``folder``, oldest first (columns of different model versions are unioned)."""
+    files = sorted(Path(folder).glob("part-*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    frames = [pd.read_parquet(f) for f in files]
+    return pd.concat(frames, ignore_index=True, sort=False).sort_values("_ts", kind="stable", ignore_index=True)

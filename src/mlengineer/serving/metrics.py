@@ -1,0 +1,114 @@
+"""Prometheus metrics of the service, served at ``/metrics``.
+
+With several worker processes, prometheus-client's multiprocess mode is on (the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` before starting them), so any worker answers ``/metrics`` for all of them.
+
+    mlengineer_requests_total{endpoint,method,status}        requests answered
+    mlengineer_request_duration_seconds{endpoint}            latency histogram
+    mlengineer_request_errors_total{endpoint,reason}         4xx/5xx answers by reason
+    mlengineer_predicted_rows_total{model,version}           rows predicted
+    mlengineer_batch_rows{model}                             rows per call of the model (requests batched together)
+    mlengineer_predicted_class_total{model,version,label}    classifiers: predicted labels
+    mlengineer_prediction_confidence{model,version}          classifiers: probability of the predicted label
+    mlengineer_prediction_value{model,version}               regressors: predicted values (buckets from validation)
+    mlengineer_unseen_categories_total{column}               requests with a category the model never saw
+    mlengineer_model_info{model,version}                     1 for the version being served
+    mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
+    mlengineer_prediction_log_dropped_rows_total             rows the prediction log could not keep up with
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import numpy as np
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384)
+_CONFIDENCE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def value_buckets(pred: np.ndarray | None) -> tuple[float, ...]:
+    """Histogram buckets for predicted values: deciles of the validation predictions, so the distribution
+    of live predictions can be compared with the one at training."""
+    if pred is None or len(pred) < 10:
+        return (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
+    edges = np.unique(np.quantile(np.asarray(pred, dtype=float), np.linspace(0.05, 0.95, 10)))
+    return tuple(float(f"{e:.6g}") for e in edges)
+
+
+class Metrics:
+    """The service's metrics; ``render()`` is the body of ``GET /metrics``."""
+
+    def __init__(self, *, value_buckets: tuple[float, ...] = value_buckets(None)) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        disable_created_metrics()  # the *_created series double the page and say nothing a scraper needs
+        # one registry per app, so apps made in one process (tests) do not collide
+        reg = None if self.multiprocess else CollectorRegistry()
+        self.registry = reg
+        kw: dict[str, Any] = {"registry": reg}
+        self.requests = Counter("mlengineer_requests", "Requests answered.", ["endpoint", "method", "status"], **kw)
+        self.latency = Histogram("mlengineer_request_duration_seconds", "Seconds from request to answer.",
+                                 ["endpoint"], buckets=_LATENCY, **kw)
+        self.errors = Counter("mlengineer_request_errors", "Error answers by reason.", ["endpoint", "reason"], **kw)
+        self.rows = Counter("mlengineer_predicted_rows", "Rows predicted.", ["model", "version"], **kw)
+        self.batch_rows = Histogram("mlengineer_batch_rows", "Rows per call of the model.", ["model"],
+                                    buckets=_ROWS, **kw)
+        self.classes = Counter("mlengineer_predicted_class", "Predicted labels.", ["model", "version", "label"], **kw)
+        self.confidence = Histogram("mlengineer_prediction_confidence", "Probability of the predicted label.",
+                                    ["model", "version"], buckets=_CONFIDENCE, **kw)
+        self.values = Histogram("mlengineer_prediction_value", "Predicted values.", ["model", "version"],
+                                buckets=value_buckets, **kw)
+        self.unseen = Counter("mlengineer_unseen_categories", "Requests with a category the model never saw.",
+                              ["column"], **kw)
+        gauge_kw = {**kw, "multiprocess_mode": "liveall"} if self.multiprocess else kw
+        self.model_info = Gauge("mlengineer_model_info", "1 for the model version being served.",
+                                ["model", "version"], **gauge_kw)
+        self.reloads = Counter("mlengineer_model_reloads", "Registry versions loaded, by outcome.", ["outcome"], **kw)
+        self.log_dropped = Counter("mlengineer_prediction_log_dropped_rows",
+                                   "Rows the prediction log dropped because the disk could not keep up.", **kw)
+
+    def observe_predictions(self, *, model: str, version: str, labels: np.ndarray, raw: np.ndarray,
+                            classification: bool) -> None:
+        self.rows.labels(model, version).inc(len(labels))
+        if classification:
+            values, counts = np.unique(labels.astype(str), return_counts=True)
+            for v, c in zip(values.tolist(), counts.tolist(), strict=True):
+                self.classes.labels(model, version, v).inc(c)
+            hist = self.confidence.labels(model, version)
+            for p in raw.max(axis=1).tolist():
+                hist.observe(p)
+        else:
+            hist = self.values.labels(model, version)
+            for v in np.asarray(labels, dtype=float).tolist():
+                if v == v:
+                    hist.observe(v)
+
+    def set_model(self, *, model: str, version: str, previous: tuple[str, str] | None) -> None:
+        if previous is not None:
+            with contextlib.suppress(KeyError):
+                self.model_info.remove(*previous)
+        self.model_info.labels(model, version).set(1)
+
+    def render(self) -> bytes:
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            reg = CollectorRegistry()
+            multiprocess.MultiProcessCollector(reg)
+            return generate_latest(reg)
+        assert self.registry is not None
+        return generate_latest(self.registry)

@@ -1,0 +1,146 @@
+"""One pure-ASGI middleware for what every request goes through: its id, the API key, the body size limit,
+timing, metrics and the JSON access line. (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per
+request; this costs a few dict look-ups.)"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .errors import PayloadTooLarge
+from .logs import access_log, server_log
+
+if TYPE_CHECKING:
+    from .app import Service
+
+__all__ = ["OPEN_PATHS", "ServiceMiddleware"]
+
+#: answered without an API key: health checks (load balancers and orchestrators carry no key) and the docs
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/docs", "/openapi.json",
+                        "/docs/oauth2-redirect", "/redoc"})
+
+Scope = dict[str, Any]
+
+
+def _error(status: int, message: str) -> tuple[dict[str, Any], bytes]:
+    body = orjson.dumps({"error": message})
+    start = {"type": "http.response.start", "status": status,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    return start, body
+
+
+class ServiceMiddleware:
+    def __init__(self, app: Any, *, service: Service) -> None:
+        self.app = app
+        self.service = service
+        settings = service.settings
+        key = settings.resolved_api_key()
+        self.api_key = key.encode() if key else None
+        self.max_body = settings.max_body_bytes
+        self._ids = itertools.count(1)
+        self._prefix = f"{os.getpid():x}-{int(time.time()):x}-"
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        headers = dict(scope["headers"])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or f"{self._prefix}{next(self._ids)}"
+        scope["mlengineer.request_id"] = rid
+        path: str = scope["path"]
+        status = [0]
+        reason = ""
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                extra = [(b"x-request-id", rid.encode("latin-1"))]
+                version = scope.get("mlengineer.version")
+                if version is not None:
+                    extra.append((b"x-model-version", str(version).encode()))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            if self.api_key is not None and path not in OPEN_PATHS and not self._authorised(headers):
+                reason = "unauthorized"
+                await self._send_error(send_with_headers, 401, "An API key is needed: send it in the X-API-Key "
+                                       "header or as Authorization: Bearer KEY.",
+                                       extra=[(b"www-authenticate", b'Bearer realm="mlengineer"')])
+                return
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                reason = "too_large"
+                await self._send_error(send_with_headers, 413, self._too_large(int(length)))
+                return
+            await self.app(scope, self._limited(receive), send_with_headers)
+        except Exception as e:
+            reason = "internal"
+            server_log.error("request failed", exc_info=True, extra={"fields": {"request_id": rid, "path": path}})
+            if status[0] == 0:
+                await self._send_error(send_with_headers, 500, f"Internal error ({type(e).__name__}); the request "
+                                       f"id {rid} is in the server's log.")
+        finally:
+            self._record(scope, status[0] or 500, reason, t0, rid)
+
+    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+        given = headers.get(b"x-api-key")
+        if given is None:
+            auth = headers.get(b"authorization", b"")
+            if auth[:7].lower() == b"bearer ":
+                given = auth[7:].strip()
+        return given is not None and hmac.compare_digest(given, self.api_key or b"")
+
+    def _too_large(self, n: int | None = None) -> str:
+        size = f" ({n:,} bytes)" if n is not None else ""
+        return (f"The request body is too large{size}: the limit is {self.max_body:,} bytes. Split the rows into "
+                "smaller requests (or start the server with a larger --max-body-mb).")
+
+    def _limited(self, receive: Any) -> Any:
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(self._too_large())
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def _send_error(send: Any, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        start, body = _error(status, message)
+        start["headers"] += extra or []
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: Scope, status: int, reason: str, t0: float, rid: str) -> None:
+        seconds = time.perf_counter() - t0
+        route = scope.get("route")
+        endpoint = getattr(route, "path", None) or "other"
+        m = self.service.metrics
+        m.requests.labels(endpoint, scope["method"], str(status)).inc()
+        m.latency.labels(endpoint).observe(seconds)
+        if status >= 400:
+            m.errors.labels(endpoint, reason or _REASONS.get(status, "error")).inc()
+        if access_log.isEnabledFor(20):
+            client = scope.get("client")
+            access_log.info("request", extra={"fields": {
+                "request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
+                "ms": round(seconds * 1000, 3), "rows": scope.get("mlengineer.rows"),
+                "model_version": scope.get("mlengineer.version"), "client": client[0] if client else None,
+            }})
+
+
+_REASONS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+            413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal", 503: "unavailable"}

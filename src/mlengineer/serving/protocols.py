@@ -1,0 +1,220 @@
+"""Request bodies of each protocol decoded to columns, and predictions encoded to each protocol's answer.
+
+- ``POST /predict``: ``{"records": [{column: value}, ...]}``.
+- ``POST /invocations`` (MLflow's scoring protocol): JSON with one of ``dataframe_split``,
+  ``dataframe_records``, ``instances`` or ``inputs``, or a CSV body; the answer is MLflow's
+  ``{"predictions": [...]}`` with the same rows ``mlflow models serve`` gives for the bundle.
+- ``POST /v2/models/{name}/infer`` (Open Inference Protocol v2): one named input tensor per column.
+
+Decoders return ``(columns, n_rows)`` with raw JSON values; ``RequestValidator`` types them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..errors import SchemaError
+from .errors import BadRequest
+
+__all__ = ["OIP_DATATYPES", "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records",
+           "parse_json"]
+
+Columns = dict[str, list[Any]]
+
+_INT_TYPES = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
+_FLOAT_TYPES = ("FP16", "FP32", "FP64")
+OIP_DATATYPES = ("BOOL", *_INT_TYPES, *_FLOAT_TYPES, "BYTES")
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON value of ``body``. Strict JSON goes through orjson; Python clients that write ``NaN``,
+    ``Infinity`` or integers beyond 64 bits are read too, so that validation can name the field."""
+    if not body:
+        raise BadRequest("The request body is empty: send JSON.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise BadRequest(f"The body is not valid JSON: {str(e).split(':')[0]}.") from None
+
+
+def _need(cond: bool, message: str) -> None:
+    if not cond:
+        raise SchemaError(message)
+
+
+def columns_from_records(records: Any, *, field: str = "records") -> tuple[Columns, int]:
+    """Columns from a list of JSON objects; a column absent from some records is missing (null) there."""
+    _need(isinstance(records, list), f"{field!r} must be a list of JSON objects, one per row.")
+    if not records:
+        return {}, 0
+    first = records[0]
+    for i, r in enumerate(records):
+        _need(type(r) is dict, f"{field}[{i}] must be a JSON object of column: value; got {type(r).__name__}.")
+    keys = first.keys()
+    if all(r.keys() == keys for r in records):
+        return {k: [r[k] for r in records] for k in first}, len(records)
+    union: dict[str, None] = {}
+    for r in records:
+        union.update(dict.fromkeys(r))
+    return {k: [r.get(k) for r in records] for k in union}, len(records)
+
+
+def columns_from_split(obj: Any, *, field: str = "dataframe_split") -> tuple[Columns, int]:
+    """Columns from pandas' split orientation: ``{"columns": [...], "data": [[...], ...]}``."""
+    _need(isinstance(obj, dict), f"{field!r} must be an object with 'columns' and 'data'.")
+    names, data = obj.get("columns"), obj.get("data")
+    _need(isinstance(names, list) and all(isinstance(c, str) for c in names),
+          f"{field}.columns must be a list of column names.")
+    _need(isinstance(data, list), f"{field}.data must be a list of rows, each a list of values.")
+    _need(len(set(names)) == len(names), f"{field}.columns names a column twice.")
+    width = len(names)
+    for i, row in enumerate(data):
+        _need(isinstance(row, list) and len(row) == width,
+              f"{field}.data[{i}] must be a list of {width} values, one per column.")
+    return {c: [row[j] for row in data] for j, c in enumerate(names)}, len(data)
+
+
+def _columns_from_mapping(obj: dict[str, Any], field: str) -> tuple[Columns, int]:
+    """``{column: [values]}`` (columnar), or ``{column: value}`` for one row."""
+    if obj and all(isinstance(v, list) for v in obj.values()):
+        lengths = {len(v) for v in obj.values()}
+        _need(len(lengths) == 1, f"The columns of {field!r} have different lengths: {sorted(lengths)}.")
+        return {k: list(v) for k, v in obj.items()}, lengths.pop()
+    return {k: [v] for k, v in obj.items()}, 1 if obj else 0
+
+
+def columns_from_mlflow(body: Any) -> tuple[Columns, int]:
+    """Columns from an MLflow scoring request (``dataframe_split``, ``dataframe_records``, ``instances``
+    or ``inputs``)."""
+    _need(isinstance(body, dict), "The body must be a JSON object with one of: " + ", ".join(MLFLOW_KEYS) + ".")
+    given = [k for k in MLFLOW_KEYS if k in body]
+    _need(len(given) == 1, "The body must have exactly one of " + ", ".join(MLFLOW_KEYS)
+          + (f"; it has {', '.join(given)}." if given else f"; it has {', '.join(map(repr, list(body)[:5])) or 'none'}."))
+    key = given[0]
+    value = body[key]
+    if key == "dataframe_split":
+        return columns_from_split(value)
+    if key == "dataframe_records":
+        return columns_from_records(value, field=key)
+    if isinstance(value, dict):
+        return _columns_from_mapping(value, key)
+    _need(isinstance(value, list), f"{key!r} must be a list of records or an object of columns.")
+    _need(all(isinstance(r, dict) for r in value),
+          f"{key!r} must hold records ({{column: value}}): this model takes named columns, not tensors.")
+    return columns_from_records(value, field=key)
+
+
+def columns_from_csv(body: bytes) -> tuple[Columns, int]:
+    """Columns from a CSV body with a header row (MLflow's ``text/csv``); empty cells are missing."""
+    import pandas as pd
+
+    if not body.strip():
+        return {}, 0
+    try:
+        df = pd.read_csv(io.BytesIO(body), dtype=object, keep_default_na=False, na_values=[""])
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise BadRequest(f"The body is not CSV with a header row: {str(e).splitlines()[0][:120]}.") from None
+    return {str(c): [None if v is None or v != v else v for v in df[c].tolist()] for c in df.columns}, len(df)
+
+
+def _flatten(data: Any, out: list[Any]) -> None:
+    for v in data:
+        if isinstance(v, list):
+            _flatten(v, out)
+        else:
+            out.append(v)
+
+
+def _check_elements(name: str, datatype: str, values: list[Any]) -> None:
+    for i, v in enumerate(values):
+        if v is None:
+            continue  # a missing value, whatever the datatype
+        t = type(v)
+        if datatype == "BYTES":
+            ok = t is str
+            need = "text"
+        elif datatype == "BOOL":
+            ok = t is bool
+            need = "true or false"
+        elif datatype in _INT_TYPES:
+            ok = t is int and (not datatype.startswith("U") or v >= 0)
+            need = "a whole number" if not datatype.startswith("U") else "a whole number >= 0"
+        else:
+            ok = t is float or t is int  # NaN and infinity are the validator's to name
+            need = "a number"
+        if not ok:
+            raise SchemaError(f"Input {name!r}, element {i}: datatype {datatype} needs {need}; got {str(v)[:60]!r}.")
+
+
+def columns_from_oip(body: Any) -> tuple[Columns, int, list[str] | None]:
+    """Columns from an Open Inference Protocol infer request, and the output names it asks for (None: all).
+
+    Each input is one column: ``{"name", "shape": [n] or [n, 1], "datatype", "data"}`` with ``data`` flat or
+    nested row by row. ``null`` elements are missing values."""
+    _need(isinstance(body, dict), "The body must be an inference request: a JSON object with 'inputs'.")
+    inputs = body.get("inputs")
+    _need(isinstance(inputs, list) and len(inputs) > 0,
+          "'inputs' must be a non-empty list: one input per column, each with name, shape, datatype and data.")
+    columns: Columns = {}
+    n_rows: int | None = None
+    for j, inp in enumerate(inputs):
+        _need(isinstance(inp, dict), f"inputs[{j}] must be an object with name, shape, datatype and data.")
+        name, shape, datatype, data = (inp.get(k) for k in ("name", "shape", "datatype", "data"))
+        _need(isinstance(name, str) and name != "", f"inputs[{j}].name must be the column's name.")
+        where = f"Input {name!r}"
+        _need(name not in columns, f"{where} is given twice.")
+        _need(isinstance(shape, list) and len(shape) >= 1 and all(type(d) is int and d >= 0 for d in shape),
+              f"{where}: 'shape' must be a list of sizes such as [{'n'}] or [n, 1].")
+        _need(datatype in OIP_DATATYPES, f"{where}: 'datatype' must be one of {', '.join(OIP_DATATYPES)}; "
+              f"got {str(datatype)[:30]!r}.")
+        _need(isinstance(data, list), f"{where}: 'data' must be a list of values.")
+        _need(math.prod(shape[1:]) == 1,
+              f"{where} has shape {shape}: send one value per row, shape [n] or [n, 1].")
+        flat: list[Any] = []
+        _flatten(data, flat)
+        _need(len(flat) == math.prod(shape),
+              f"{where} has {len(flat)} values but its shape {shape} holds {math.prod(shape)}.")
+        _need(n_rows is None or shape[0] == n_rows,
+              f"{where} has {shape[0]} rows; the inputs before it have {n_rows}.")
+        _check_elements(name, str(datatype), flat)
+        n_rows = shape[0]
+        columns[name] = flat
+    outputs = body.get("outputs")
+    wanted: list[str] | None = None
+    if outputs is not None:
+        _need(isinstance(outputs, list) and all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs),
+              "'outputs' must be a list of objects, each with the 'name' of an output.")
+        wanted = [o["name"] for o in outputs]
+    return columns, int(n_rows or 0), wanted
+
+
+# -- answers ---------------------------------------------------------------------------------------------------
+
+def plain(values: np.ndarray) -> list[Any]:
+    """A 1-d array as JSON-ready Python values (NumPy scalars and NaN made plain)."""
+    out = values.tolist()
+    if values.dtype.kind == "f":
+        return [None if v != v else v for v in out]
+    return out
+
+
+def oip_datatype(values: Sequence[Any] | np.ndarray) -> str:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "b":
+        return "BOOL"
+    if arr.dtype.kind in "iu":
+        return "INT64"
+    if arr.dtype.kind == "f":
+        return "FP64"
+    return "BYTES"

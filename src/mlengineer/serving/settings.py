@@ -1,0 +1,57 @@
+"""What a running service is told: which model, where to listen, its limits and policies.
+
+One pydantic model, built by ``mlengineer serve`` from its options and handed to every worker process.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+__all__ = ["API_KEY_ENV", "ExtraColumns", "ServeSettings", "UnseenCategories"]
+
+#: environment variable holding the API key when ``--api-key`` is not given
+API_KEY_ENV = "MLENGINEER_API_KEY"
+
+
+class UnseenCategories(StrEnum):
+    """What to do with a category the model never saw in training."""
+
+    accept = "accept"  # predict quietly; the encoder treats it as a rare category
+    warn = "warn"  # predict, and say so in the answer's "warnings"
+    reject = "reject"  # answer 422 naming the column and the value
+
+
+class ExtraColumns(StrEnum):
+    """What to do with a column the model has never heard of (columns it knows but does not use, such as an
+    identifier or the target, are always ignored)."""
+
+    ignore = "ignore"
+    reject = "reject"
+
+
+class ServeSettings(BaseModel):
+    """Settings of one prediction service. ``model`` is a bundle folder or ``models:/NAME@ALIAS``."""
+
+    model: str
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    api_key: str | None = None
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    unseen_categories: UnseenCategories = UnseenCategories.warn
+    extra_columns: ExtraColumns = ExtraColumns.reject
+    prediction_log: Path | None = Path("predictions")
+    access_log: bool = True
+    poll_interval: float = Field(default=10.0, gt=0, description="Seconds between looks at a registry alias.")
+    tracking_uri: str | None = None
+    graceful_timeout: float = Field(default=30.0, ge=0, description="Seconds to finish requests in flight on shutdown.")
+    keep_alive: float = Field(default=5.0, gt=0)
+    threads: int | None = Field(default=None, ge=1, description="Threads one prediction may use (default: cores / workers).")
+
+    def resolved_api_key(self) -> str | None:
+        return self.api_key or os.environ.get(API_KEY_ENV) or None

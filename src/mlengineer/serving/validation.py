@@ -1,0 +1,269 @@
+"""Request validation built from the model's Schema and CleaningPlan.
+
+Each protocol decodes its body into columns of raw JSON values; ``RequestValidator.validate`` checks them
+against what the model was trained on and answers with typed columns, or raises an error that names the
+column, the row and what to send instead:
+
+- a feature column that is missing, or a column the model has never heard of (``extra_columns`` policy;
+  columns the schema knows but the model does not use, such as an identifier or the target, are dropped);
+- a value of the wrong type for the column's role (text in a number column, a list anywhere);
+- NaN or infinity (JSON has ``null`` for a missing value);
+- a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject);
+- an empty batch.
+
+The typed columns then go through the model's own CleaningPlan, so validation adds checks and never a
+second conversion path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ..data.clean import Conform
+from ..data.schema import Column
+from ..errors import SchemaError
+from ..model import Model
+from .settings import ExtraColumns, UnseenCategories
+
+__all__ = ["RequestValidator", "Validated"]
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+_NAN = float("nan")
+
+
+@dataclass
+class Validated:
+    """Typed feature columns of one request: float64 arrays for numbers and booleans, lists of str/None
+    for the rest; ``warnings`` says what was accepted but is worth knowing."""
+
+    columns: dict[str, Any]
+    n_rows: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def schema_column(model: Model, name: str) -> Column | None:
+    """The schema's entry for ``name``, or None."""
+    try:
+        return model.schema[name]
+    except KeyError:
+        return None
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, Mapping):
+        return "an object"
+    if isinstance(v, list | tuple):
+        return "a list"
+    return repr(v)[:60]
+
+
+class RequestValidator:
+    """Checks request columns against one model; built once per served model."""
+
+    def __init__(self, model: Model, *, unseen_categories: UnseenCategories = UnseenCategories.warn,
+                 extra_columns: ExtraColumns = ExtraColumns.reject) -> None:
+        self.unseen_categories = UnseenCategories(unseen_categories)
+        self.extra_columns = ExtraColumns(extra_columns)
+        conform = next((s for s in model.plan.steps if isinstance(s, Conform)), None)
+        roles = dict(conform.roles) if conform else {}
+        self.features: list[str] = list(model.feature_names)
+        self.roles: dict[str, str] = {c: roles.get(c, "numeric") for c in self.features}
+        self.datetime_formats: dict[str, str | None] = dict(conform.datetime_formats) if conform else {}
+        self.known = {c.name for c in model.schema.columns} | {model.target}
+        #: categories seen in training, for the columns whose schema kept every one of them
+        self.categories: dict[str, frozenset[str]] = {}
+        for name in self.features:
+            col = schema_column(model, name)
+            if col is not None and self.roles[name] == "categorical" and col.categories is not None \
+                    and len(col.categories) >= col.n_unique:
+                self.categories[name] = frozenset(col.categories)
+        self._check: dict[str, Callable[[str, Sequence[Any], list[str], bool], Any]] = {
+            "numeric": self._numeric, "boolean": self._boolean, "categorical": self._categorical,
+            "datetime": self._datetime, "text": self._text,
+        }
+
+    def validate(self, columns: Mapping[str, Sequence[Any]], n_rows: int, *, nan_is_missing: bool = False) -> Validated:
+        """Typed feature columns from raw ``columns`` (each ``n_rows`` long), or a SchemaError naming the fault.
+
+        ``nan_is_missing`` reads NaN as a missing value instead of refusing it: MLflow's clients send pandas
+        frames, where NaN is how a missing value is written."""
+        if n_rows == 0:
+            raise SchemaError("The request has no rows: send at least one.")
+        unknown = [c for c in columns if c not in self.known]
+        if unknown and self.extra_columns == ExtraColumns.reject:
+            raise SchemaError(f"Column {unknown[0]!r} is not one the model knows"
+                              f"{f' (nor {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; "
+                              f"its input columns are {self._names()}.")
+        missing = [c for c in self.features if c not in columns]
+        if missing:
+            raise SchemaError(f"Column {missing[0]!r} is missing"
+                              f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
+                              f"the model needs {self._names()}.")
+        warnings: list[str] = []
+        out = {name: self._check[self.roles[name]](name, columns[name], warnings, nan_is_missing)
+               for name in self.features}
+        return Validated(out, n_rows, warnings)
+
+    def _names(self) -> str:
+        return ", ".join(self.features[:12]) + (", ..." if len(self.features) > 12 else "")
+
+    # -- one function per role; each returns the typed column ------------------------------------------------
+    @staticmethod
+    def _not_finite(name: str, i: int, v: float) -> SchemaError:
+        what = "NaN" if v != v else "infinite"
+        return SchemaError(f"Column {name!r}, row {i}: the value is {what}; send null for a missing value.")
+
+    def _numeric(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> np.ndarray:
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values):
+            t = type(v)
+            if t is float:
+                if not math.isfinite(v) and not (nan_ok and v != v):
+                    raise self._not_finite(name, i, v)
+                out[i] = v
+            elif t is int:
+                try:
+                    out[i] = float(v)
+                except OverflowError:
+                    raise SchemaError(f"Column {name!r}, row {i}: {str(v)[:30]}... is too large a number.") from None
+            elif v is None:
+                out[i] = _NAN
+            elif t is str:
+                s = v.strip().replace(",", "")  # as the cleaning plan reads numbers written as text
+                if not s:
+                    out[i] = _NAN
+                    continue
+                try:
+                    f = float(s)
+                except ValueError:
+                    raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.") from None
+                if not math.isfinite(f):
+                    raise self._not_finite(name, i, f)
+                out[i] = f
+            else:
+                raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.")
+        return out
+
+    def _boolean(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> np.ndarray:
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values):
+            t = type(v)
+            if t is bool:
+                out[i] = 1.0 if v else 0.0
+            elif v is None or (nan_ok and t is float and v != v):
+                out[i] = _NAN
+            elif t is int or t is float or t is str:
+                if t is float and not math.isfinite(v):
+                    raise self._not_finite(name, i, v)
+                k = str(v).strip().lower()
+                if k in _TRUE:
+                    out[i] = 1.0
+                elif k in _FALSE:
+                    out[i] = 0.0
+                elif not k:
+                    out[i] = _NAN
+                else:
+                    raise SchemaError(f"Column {name!r}, row {i}: must be true or false; got {_kind(v)}.")
+            else:
+                raise SchemaError(f"Column {name!r}, row {i}: must be true or false; got {_kind(v)}.")
+        return out
+
+    def _categorical(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> list[str | None]:
+        out: list[str | None] = []
+        known = self.categories.get(name)
+        unseen: tuple[int, str] | None = None
+        for i, v in enumerate(values):
+            t = type(v)
+            if t is str:
+                k: str | None = v.strip() or None
+            elif v is None:
+                k = None
+            elif t is int:
+                k = str(v)
+            elif t is float:
+                if not math.isfinite(v):
+                    if nan_ok and v != v:
+                        out.append(None)
+                        continue
+                    raise self._not_finite(name, i, v)
+                k = str(int(v)) if v.is_integer() else repr(v)
+            elif t is bool:
+                k = "true" if v else "false"
+            else:
+                raise SchemaError(f"Column {name!r}, row {i}: must be a category (text or a number); got {_kind(v)}.")
+            if known is not None and k is not None and k not in known and unseen is None:
+                unseen = (i, k)
+            out.append(k)
+        if unseen is not None and self.unseen_categories != UnseenCategories.accept:
+            i, k = unseen
+            seen = sorted(known or ())
+            listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
+            if self.unseen_categories == UnseenCategories.reject:
+                raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
+                                  f"it knows {listed}.")
+            warnings.append(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
+                            "it was predicted as a rare category.")
+        return out
+
+    def _datetime(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> list[str | None]:
+        fmt = self.datetime_formats.get(name)
+        out: list[str | None] = []
+        for i, v in enumerate(values):
+            if v is None or (nan_ok and type(v) is float and v != v):
+                out.append(None)
+                continue
+            if type(v) is not str:
+                raise SchemaError(f"Column {name!r}, row {i}: must be a date written as text; got {_kind(v)}.")
+            s = v.strip()
+            if s and not _parses(s, fmt):
+                like = f" like {datetime(2024, 1, 31).strftime(fmt)}" if fmt and fmt.startswith("%") else ""
+                raise SchemaError(f"Column {name!r}, row {i}: must be a date{like}; got {_kind(v)}.")
+            out.append(s or None)
+        return out
+
+    def _text(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> list[str | None]:
+        out: list[str | None] = []
+        for i, v in enumerate(values):
+            t = type(v)
+            if t is str or v is None:
+                out.append(v)
+            elif t is int or t is bool:
+                out.append(str(v))
+            elif t is float:
+                if not math.isfinite(v):
+                    if nan_ok and v != v:
+                        out.append(None)
+                        continue
+                    raise self._not_finite(name, i, v)
+                out.append(str(v))
+            else:
+                raise SchemaError(f"Column {name!r}, row {i}: must be text; got {_kind(v)}.")
+        return out
+
+
+def _parses(s: str, fmt: str | None) -> bool:
+    """Whether ``s`` reads as a date the way the cleaning plan will read it."""
+    if fmt and fmt.startswith("%"):
+        try:
+            datetime.strptime(s, fmt)
+            return True
+        except ValueError:
+            return False
+    try:
+        datetime.fromisoformat(s)
+        return True
+    except ValueError:
+        pass
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(s) is not pd.NaT
+    except (ValueError, TypeError, OverflowError):
+        return False
