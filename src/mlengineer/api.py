@@ -112,5 +112,38 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
     validation = {}
     if result.valid_y is not None and result.valid_pred is not None:
         validation = {"y": result.valid_y, "pred": result.valid_pred}
-    return Model(schema=result.schema, plan=result.plan, encoder=result.encoder, predictor=result.predictor,
-                 task=result.task, metadata=metadata, validation=validation)
+    model = Model(schema=result.schema, plan=result.plan, encoder=result.encoder, predictor=result.predictor,
+                  task=result.task, metadata=metadata, validation=validation)
+    _add_uncertainty_and_explanations(model, result, data)
+    return model
+
+
+def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> None:
+    """Fit what later stages need from rows the model did not learn from (the probability calibrator and
+    the conformal scores, on the validation rows) and explain a sample of training rows (SHAP importance).
+    Cheap by design (milliseconds to a second): it comes out of the user's time budget."""
+    import time
+
+    start = time.perf_counter()
+    if model.validation:
+        from .evaluation.uncertainty import fit_uncertainty
+
+        model.extras.update(fit_uncertainty(model.task.kind, model.validation["y"], model.validation["pred"],
+                                            seed=result.config.seed))
+        cal = model.extras.get("calibrator")
+        model.metadata["calibration"] = {"method": cal.method if cal is not None else "none",
+                                         "rows": int(len(model.validation["y"]))}
+    sample = data.sample(min(len(data), 300), random_state=result.config.seed)
+    clean = result.plan.apply(sample, training=True)
+    X = result.encoder.transform(clean.drop(columns=[result.config.target]))
+    if len(X):
+        model.extras["background"] = X[:100]  # reference rows for explanations and partial dependence
+        try:
+            from .explain.importance import shap_importance
+
+            model.metadata["feature_importance"] = shap_importance(model, X) or model.metadata["feature_importance"]
+            model.metadata["importance_method"] = "mean |SHAP| on training rows"
+        except Exception as e:  # an explanation must never cost the user a trained model
+            model.metadata["importance_method"] = f"learners' gain/impurity (SHAP failed: {type(e).__name__}: {e})"[:300]
+    model.metadata["timings"] = {**model.metadata.get("timings", {}),
+                                 "uncertainty_and_explain_s": round(time.perf_counter() - start, 3)}

@@ -123,6 +123,8 @@ def predict_cmd(
     out: str = typer.Option(None, "--out", "-o", help="Write predictions to this CSV/Parquet/JSON file."),
     engine: str = typer.Option("local", "--engine", help="local, or spark for batch scoring on Spark."),
     spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
+    interval: float = typer.Option(None, "--interval", help="Add a conformal range (regression: lower, upper) "
+                                   "or set of labels (classification) holding the truth this often, e.g. 0.9."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -137,13 +139,15 @@ def predict_cmd(
 
         if not out:
             raise ConfigError("--engine spark writes its predictions to a file: pass --out FILE.")
+        if interval is not None:
+            raise ConfigError("--interval works with --engine local only for now: drop --engine spark or --interval.")
         n = score_file(model_path, data, out, master=spark_master)
         console.print(f"Scored {n:,} rows on Spark; predictions written to [bold]{out}[/].")
         return
     if engine != "local":
         raise ConfigError(f"--engine must be local or spark; got {engine!r}.")
     df = read_data(data, sql, db)
-    pred = model.predict_frame(df)
+    pred = model.predict_frame(df, interval=interval)
     if out:
         write_table(pred, out)
         console.print(f"Wrote {len(pred):,} predictions to [bold]{out}[/].")
@@ -162,11 +166,10 @@ def evaluate_cmd(
     """Metrics of a model on labelled data."""
     from ..evaluation.evaluate import evaluate
     from ..model import load
+    from .evaluation import print_evaluation
 
     model = load(model_path)
-    result = evaluate(model, read_data(data, sql, db))
-    rows = [[k, v] for k, v in result["metrics"].items()]
-    console.print(table(f"{model.name}: {result['n_rows']:,} labelled rows", ["metric", "value"], rows))
+    print_evaluation(model, evaluate(model, read_data(data, sql, db)))
 
 
 def runs_cmd(

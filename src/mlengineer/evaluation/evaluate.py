@@ -1,4 +1,9 @@
-"""Metrics of a model on labelled rows."""
+"""How good a model is on labelled rows it did not learn from: metrics with bootstrap confidence intervals,
+curves, calibration, the honesty of its ranges and sets, and the slices where it does worst.
+
+    >>> result = evaluate(model, test_frame)        # doctest: +SKIP
+    >>> result["metrics"]["rmse"], result["intervals"]["rmse"]   # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
@@ -9,40 +14,153 @@ import pandas as pd
 
 from ..errors import DataError
 from ..metrics import get_metric
+from .bootstrap import bootstrap_interval
+from .calibration import expected_calibration_error, reliability_curve
+from .slices import slice_metrics
 
-__all__ = ["REPORTED_METRICS", "evaluate"]
+__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions"]
 
 REPORTED_METRICS = {
     "binary": ["roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "brier"],
     "multiclass": ["log_loss", "accuracy", "balanced_accuracy", "f1_macro", "roc_auc"],
     "regression": ["rmse", "mae", "r2"],
 }
+COVERAGE = 0.9
 
 
-def evaluate(model: Any, data: pd.DataFrame) -> dict[str, Any]:
-    """The task's usual metrics of ``model`` on ``data``, which must hold the target column."""
+def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,
+             slices: bool = True) -> dict[str, Any]:
+    """Everything ``evaluate_predictions`` reports for ``model`` on ``data`` (which must hold the target),
+    plus metrics per slice of each categorical column and, for classifiers, the calibration error of the
+    model's probabilities before its calibrator."""
     target = model.target
     if target not in data.columns:
         raise DataError(f"The data has no column {target!r}: evaluation needs the true values of the target.")
-    labelled = data.loc[data[target].notna()]
+    labelled = data.loc[data[target].notna()].reset_index(drop=True)
     if labelled.empty:
         raise DataError(f"Every row misses a value for {target!r}: there is nothing to evaluate on.")
     y = model.task.encode(labelled[target])
-    raw = model.predict_raw(labelled.drop(columns=[target]))
+    features = labelled.drop(columns=[target])
+    X = model.encode(features)
+    uncalibrated = model.predictor.predict_raw(X)
+    raw = uncalibrated
+    calibrator = model.extras.get("calibrator")
+    if calibrator is not None and model.task.is_classification:
+        raw = calibrator.transform(uncalibrated)
+    result = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"), n_boot=n_boot,
+                                  seed=seed, conformal=model.extras.get("conformal"))
+    if model.task.is_classification:
+        result["calibration"]["ece_before_calibration"] = expected_calibration_error(y, uncalibrated)
+        result["calibration"]["method"] = calibrator.method if calibrator is not None else "none"
+        threshold = model.extras.get("threshold")
+        if threshold is not None and model.task.kind == "binary":
+            result["threshold"] = _at_threshold(y, raw[:, 1], threshold)
+    if slices:
+        columns = [c.name for c in model.schema.columns
+                   if c.name in model.feature_names and c.role.value in ("categorical", "boolean")]
+        result["slices"] = slice_metrics(features, columns, model.task.kind, y, raw)
+        result["worst_slices"] = sorted((s for s in result["slices"] if s["flagged"]),
+                                        key=lambda s: -s["loss_vs_overall"])[:10]
+    return result
+
+
+def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: str | None = None,
+                         n_boot: int = 200, seed: int = 0, conformal: Any = None) -> dict[str, Any]:
+    """Metrics with 95% bootstrap intervals, a constant baseline, and the task's curves, for encoded truth
+    ``y`` and raw outputs ``raw`` (probabilities (n, k) or values (n,)) on rows the model did not learn from."""
+    kind = task.kind
+    y = np.asarray(y)
+    raw = np.asarray(raw, dtype=float)
+    strata = y if task.is_classification else None
     metrics: dict[str, float] = {}
-    for name in REPORTED_METRICS[model.task.kind]:
+    intervals: dict[str, list[float]] = {}
+    names = list(REPORTED_METRICS[kind])
+    if metric and metric not in names:
+        names.insert(0, metric)
+    for name in names:
+        fn = get_metric(name, kind)
         try:
-            metrics[name] = float(get_metric(name, model.task.kind)(y, raw))
+            metrics[name] = fn(y, raw)
         except ValueError:  # e.g. AUC on rows of one class only
             continue
-    return {"n_rows": int(len(labelled)), "metrics": metrics, "task": model.task.kind,
-            "primary_metric": model.metadata.get("metric"),
-            "baseline": _baseline(model.task.kind, y)}
+        lo, hi = bootstrap_interval(fn, y, raw, n_boot=n_boot, seed=seed, strata=strata)
+        intervals[name] = [lo, hi]
+    result: dict[str, Any] = {
+        "n_rows": int(len(y)), "task": kind, "primary_metric": metric, "metrics": metrics, "intervals": intervals,
+        "interval_level": 0.95, "baseline": _baseline(kind, y, raw.shape[1] if raw.ndim == 2 else 0),
+        "curves": {}, "slices": [], "worst_slices": [],
+    }
+    rng = np.random.default_rng(seed)
+    if task.is_classification:
+        from sklearn.metrics import confusion_matrix
+
+        labels = raw.argmax(axis=1)
+        k = raw.shape[1]
+        result["confusion"] = {"labels": [str(c) for c in task.classes],
+                               "matrix": confusion_matrix(y, labels, labels=np.arange(k)).tolist()}
+        result["calibration"] = {"ece": expected_calibration_error(y, raw),
+                                 "curve": reliability_curve(y, raw, bins=10)}
+        if kind == "binary" and len(np.unique(y)) == 2:
+            result["curves"] = _binary_curves(y, raw[:, 1])
+            from .threshold import threshold_table
+
+            result["threshold_table"] = threshold_table(y, raw[:, 1])
+        if conformal is not None:
+            member = conformal.sets(raw, COVERAGE)
+            result["uncertainty"] = {"coverage_target": COVERAGE,
+                                     "coverage": float(member[np.arange(len(y)), y].mean()),
+                                     "mean_set_size": float(member.sum(axis=1).mean()),
+                                     "single_label_share": float((member.sum(axis=1) == 1).mean())}
+    else:
+        show = rng.choice(len(y), size=min(len(y), 2000), replace=False)
+        result["curves"] = {"residuals": {"predicted": raw[show].tolist(), "actual": y[show].astype(float).tolist()}}
+        err = y - raw
+        result["errors"] = {"median_absolute": float(np.median(np.abs(err))),
+                            "p90_absolute": float(np.quantile(np.abs(err), 0.9)), "bias": float(-err.mean())}
+        if conformal is not None:
+            lower, upper = conformal.bounds(raw, COVERAGE)
+            inside = (y >= lower) & (y <= upper)
+            half = (upper - lower) / 2
+            result["uncertainty"] = {"coverage_target": COVERAGE, "coverage": float(inside.mean()),
+                                     "median_width": float(np.median(upper - lower)),
+                                     "median_half_width": float(np.median(half)),
+                                     "below": float((y < lower).mean()), "above": float((y > upper).mean())}
+    return result
 
 
-def _baseline(kind: str, y: np.ndarray) -> dict[str, float]:
-    """What always predicting the most common class (or the mean) would score, for scale."""
+def _binary_curves(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fpr, tpr, _ = roc_curve(y, p)
+    precision, recall, _ = precision_recall_curve(y, p)
+    return {"roc": _thin({"fpr": fpr, "tpr": tpr}), "pr": _thin({"recall": recall, "precision": precision}),
+            "positive_rate": float(np.mean(y))}
+
+
+def _thin(curve: dict[str, np.ndarray], points: int = 200) -> dict[str, list[float]]:
+    """At most ``points`` points of a curve, keeping both ends, for plots and JSON."""
+    n = len(next(iter(curve.values())))
+    idx = np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int))
+    return {k: np.asarray(v)[idx].astype(float).tolist() for k, v in curve.items()}
+
+
+def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: dict[str, Any]) -> dict[str, Any]:
+    flag = p >= threshold["value"]
+    tp = int((flag & (y == 1)).sum())
+    return {**threshold, "precision_here": tp / flag.sum() if flag.sum() else float("nan"),
+            "recall_here": tp / (y == 1).sum() if (y == 1).sum() else float("nan"), "flagged_here": float(flag.mean())}
+
+
+def _baseline(kind: str, y: np.ndarray, k: int) -> dict[str, float]:
+    """What a constant answer (the most common class, or the mean) would score, for scale."""
     if kind == "regression":
-        return {"rmse": float(np.std(y)), "mae": float(np.mean(np.abs(y - np.median(y))))}
-    counts = np.bincount(y)
-    return {"accuracy": float(counts.max() / counts.sum())}
+        y = y.astype(float)
+        return {"rmse": float(np.std(y)), "mae": float(np.mean(np.abs(y - np.median(y)))), "r2": 0.0}
+    counts = np.bincount(y, minlength=k)
+    prior = counts / counts.sum()
+    nz = prior[prior > 0]
+    out = {"accuracy": float(counts.max() / counts.sum()), "log_loss": float(-np.sum(nz * np.log(nz))),
+           "roc_auc": 0.5}
+    if kind == "binary":
+        out["brier"] = float(prior[1] * (1 - prior[1]))
+    return out

@@ -1,31 +1,179 @@
-"""Plots as inline SVG text, so a report is one file that needs no network to view."""
+"""Plots as inline SVG text, so a report is one file that needs no network to view.
+
+Text stays text in the SVG (smaller, selectable); point clouds are embedded as a raster image inside the
+SVG (a data: URI), so a plot of thousands of points stays a few kilobytes.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-__all__ = ["importance_svg", "svg"]
+__all__ = ["calibration_svg", "confusion_svg", "importance_svg", "interval_svg", "partial_dependence_svg",
+           "residuals_svg", "roc_pr_svg", "svg"]
+
+BLUE, ORANGE, GREY = "#3b6ea8", "#d9822b", "#8a94a6"
+_STYLE = {"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
+          "axes.titlesize": 11, "axes.titleweight": "bold", "figure.dpi": 100}
 
 
 def svg(fig: plt.Figure) -> str:
     """The figure as an <svg> element (without the XML header), then closed."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight",
-                metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    with plt.rc_context(_STYLE):
+        fig.savefig(buf, format="svg", bbox_inches="tight",
+                    metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
 
-def importance_svg(importance: dict[str, float], *, top: int = 15) -> str:
+def _fig(*args: Any, **kwargs: Any) -> tuple[plt.Figure, Any]:
+    with plt.rc_context(_STYLE):
+        return plt.subplots(*args, **kwargs)
+
+
+def importance_svg(importance: dict[str, float], *, top: int = 15, title: str = "What the model looks at") -> str:
     items = list(importance.items())[:top][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(items) + 1))
-    ax.barh([k for k, _ in items], [v * 100 for _, v in items], color="#3b6ea8")
-    ax.set_xlabel("share of the model's importance (%)")
-    ax.spines[["top", "right"]].set_visible(False)
+    fig, ax = _fig(figsize=(7, 0.32 * len(items) + 1.1))
+    ax.barh([k for k, _ in items], [v * 100 for _, v in items], color=BLUE)
+    for i, (_, v) in enumerate(items):
+        ax.text(v * 100, i, f" {v:.0%}", va="center", fontsize=9)
+    ax.set_xlabel("share of the model's attention (%)")
+    ax.set_title(title, loc="left")
+    return svg(fig)
+
+
+def calibration_svg(curve: dict[str, list[float]], *, ece: float, label: str) -> str:
+    """Reliability curve: predicted probability against how often it came true, with the row counts."""
+    fig, ax = _fig(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="perfectly calibrated")
+    sizes = 20 + 180 * np.asarray(curve["count"]) / max(max(curve["count"], default=1), 1)
+    ax.plot(curve["predicted"], curve["observed"], color=BLUE, lw=1.5)
+    ax.scatter(curve["predicted"], curve["observed"], s=sizes, color=BLUE, zorder=3, label="this model (dot size = rows)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"predicted {label}")
+    ax.set_ylabel("how often it came true")
+    ax.set_title(f"Calibration (ECE {ece:.3f})", loc="left")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return svg(fig)
+
+
+def confusion_svg(labels: list[str], matrix: list[list[int]]) -> str:
+    m = np.asarray(matrix, dtype=float)
+    k = len(labels)
+    size = min(7.0, 2.2 + 0.45 * k)
+    fig, ax = _fig(figsize=(size, size * 0.85))
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if k <= 15:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{int(m[i, j]):,}", ha="center", va="center", fontsize=8 if k > 6 else 10,
+                        color="white" if share[i, j] > 0.6 else "#1d2430")
+    short = [lab if len(lab) <= 14 else lab[:13] + "…" for lab in labels]
+    ax.set_xticks(range(k), short, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_yticks(range(k), short)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (rows: true class)", loc="left")
+    ax.spines[["left", "bottom"]].set_visible(False)
+    return svg(fig)
+
+
+def roc_pr_svg(curves: dict[str, Any], *, auc: float | None) -> str:
+    fig, (a, b) = _fig(1, 2, figsize=(8.4, 3.8))
+    a.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
+    a.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], color=BLUE, lw=2)
+    a.set_xlabel("false positive rate")
+    a.set_ylabel("true positive rate (recall)")
+    a.set_title(f"ROC curve{f' (AUC {auc:.3f})' if auc is not None else ''}", loc="left")
+    b.axhline(curves["positive_rate"], ls="--", color=GREY, lw=1)
+    b.plot(curves["pr"]["recall"], curves["pr"]["precision"], color=ORANGE, lw=2)
+    b.set_xlabel("recall")
+    b.set_ylabel("precision")
+    b.set_ylim(0, 1.02)
+    b.set_title("Precision and recall", loc="left")
+    return svg(fig)
+
+
+def residuals_svg(predicted: list[float], actual: list[float], *, fmt: Callable[[float], str]) -> str:
+    """Predicted against actual, and the error against the prediction: where and how the model misses."""
+    p, y = np.asarray(predicted), np.asarray(actual)
+    fig, (a, b) = _fig(1, 2, figsize=(8.8, 3.9))
+    lo, hi = float(min(p.min(), y.min())), float(max(p.max(), y.max()))
+    a.scatter(p, y, s=6, alpha=0.35, color=BLUE, rasterized=True, lw=0)
+    a.plot([lo, hi], [lo, hi], ls="--", color=GREY, lw=1)
+    a.set_xlabel("predicted")
+    a.set_ylabel("actual")
+    a.set_title("Predicted against actual", loc="left")
+    b.scatter(p, y - p, s=6, alpha=0.35, color=ORANGE, rasterized=True, lw=0)
+    b.axhline(0, ls="--", color=GREY, lw=1)
+    b.set_xlabel("predicted")
+    b.set_ylabel("actual - predicted")
+    b.set_title("Errors by predicted value", loc="left")
+    for ax in (a, b):
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+    return svg(fig)
+
+
+def interval_svg(predicted: list[float], lower: list[float], upper: list[float], actual: list[float], *,
+                 fmt: Callable[[float], str], coverage: float) -> str:
+    """A sample of rows sorted by prediction: the range, the prediction and the truth, misses in orange."""
+    order = np.argsort(predicted)
+    p, lo, hi, y = (np.asarray(v)[order] for v in (predicted, lower, upper, actual))
+    x = np.arange(len(p))
+    inside = (y >= lo) & (y <= hi)
+    fig, ax = _fig(figsize=(8.8, 3.6))
+    ax.fill_between(x, lo, hi, color=BLUE, alpha=0.18, lw=0, label=f"{coverage:.0%} range")
+    ax.plot(x, p, color=BLUE, lw=1.2, label="prediction")
+    ax.scatter(x[inside], y[inside], s=7, color="#1d2430", lw=0, label="actual, inside the range", rasterized=True)
+    ax.scatter(x[~inside], y[~inside], s=12, color=ORANGE, lw=0, label="actual, outside", rasterized=True)
+    ax.set_xticks([])
+    ax.set_xlabel(f"{len(p)} rows, sorted by prediction")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+    ax.set_title(f"Prediction ranges: {inside.mean():.0%} of these rows fall inside", loc="left")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return svg(fig)
+
+
+def partial_dependence_svg(curves: list[dict[str, Any]], *, ylabel: str, fmt: Callable[[float], str]) -> str:
+    """One small panel per column: the average prediction as that column alone changes."""
+    n = len(curves)
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig, axes = _fig(rows, cols, figsize=(4.4 * cols, 3.1 * rows), squeeze=False)
+    for ax, c in zip(axes.ravel(), curves, strict=False):
+        series = c["series"]
+        if c["kind"] == "categorical":
+            labels = [s if len(s) <= 18 else s[:17] + "…" for s in c["grid"]]
+            width = 0.8 / len(series)
+            for i, (name, vals) in enumerate(series.items()):
+                ax.barh(np.arange(len(labels)) + i * width, vals, height=width, label=name,
+                        color=[BLUE, ORANGE, GREY, "#6a9f58", "#b05f9e", "#c2b13a"][i % 6])
+            ax.set_yticks(np.arange(len(labels)) + width * (len(series) - 1) / 2, labels, fontsize=8)
+            ax.invert_yaxis()
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+            ax.set_xlabel(ylabel)
+        else:
+            for i, (name, vals) in enumerate(series.items()):
+                ax.plot(c["grid"], vals, lw=2, label=name,
+                        color=[BLUE, ORANGE, GREY, "#6a9f58", "#b05f9e", "#c2b13a"][i % 6])
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+            ax.set_ylabel(ylabel)
+        ax.set_title(c["column"], loc="left")
+        if len(series) > 1:
+            ax.legend(fontsize=7, frameon=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return svg(fig)

@@ -1,0 +1,169 @@
+"""Commands that test and explain a trained model: compare, explain, calibrate."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from ._common import DbOption, SqlOption, console, fmt, handle_errors, read_data, table
+
+
+def compare_cmd(
+    model_a: str = typer.Argument(..., metavar="A", help="A model bundle folder or an MLflow run id."),
+    model_b: str = typer.Argument(..., metavar="B", help="Another model or run, or 'baseline' (a constant answer)."),
+    data: str = typer.Option(None, "--data", help="Labelled rows neither model learned from."),
+    metric: str = typer.Option(None, "--metric", help="Metric to compare on (default: A's training metric)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI, for run ids."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Is A better than B on the same rows? A paired significance test and a plain verdict."""
+    from ..evaluation.compare import BASELINE, compare_models, resolve_model
+
+    a = model_a if model_a == BASELINE else resolve_model(model_a, tracking_uri=tracking_uri)
+    b = model_b if model_b == BASELINE else resolve_model(model_b, tracking_uri=tracking_uri)
+    result = compare_models(a, b, read_data(data, sql, db), metric=metric)
+    if as_json:
+        console.print_json(json.dumps(result, default=str))
+        return
+    d = result["difference"]
+    rows = [[name, score] for name, score in zip(result["models"], result["scores"], strict=True)]
+    console.print(table(f"{result['metric']} on {result['rows']:,} labelled rows", ["model", result["metric"]], rows))
+    console.print(f"Difference A - B: {fmt(d['difference'])} (95% interval {fmt(d['low'])} to {fmt(d['high'])}); "
+                  f"{result['test']}: p = {result['p_value']:.3g}; {result['detail']}.", highlight=False)
+    console.print(f"[bold]{result['verdict']}[/]", highlight=False)
+
+
+def explain_cmd(
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    rows: str = typer.Argument(None, metavar="ROWS", help="Rows to explain (any format 'predict' reads); "
+                               "without it, what matters to the model overall."),
+    top: int = typer.Option(5, "--top", help="How many columns to show per row."),
+    target_class: str = typer.Option(None, "--class", help="Explain the probability of this class."),
+    out: str = typer.Option(None, "--out", "-o", help="Write the explanations to a JSON file."),
+    limit: int = typer.Option(10, "--limit", help="Most rows to print (all go to --out)."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Why the model predicts what it does: the columns that moved each prediction most, or overall."""
+    from ..explain.contributions import explain_rows
+    from ..model import load
+
+    model = load(model_path)
+    if not (rows or sql or db):
+        imp = model.metadata.get("feature_importance") or {}
+        method = model.metadata.get("importance_method", "learners' gain")
+        console.print(table(f"What matters most to {model.name} ({method})", ["column", "share of importance"],
+                            [[k, f"{v:.1%}"] for k, v in imp.items()]))
+        return
+    frame = read_data(rows, sql, db)
+    cls = _label(model, target_class) if target_class is not None else None
+    explained = explain_rows(model, frame, top=top, target_class=cls)
+    if out:
+        from .._io import atomic_path
+
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(explained, indent=1, default=str), encoding="utf-8")
+        console.print(f"Wrote {len(explained):,} explanations to [bold]{out}[/].")
+    for i, e in enumerate(explained[:limit]):
+        lines = [[c["column"], c["value"], f"{c['contribution']:+,.4g}"] for c in e["contributions"]]
+        lines.append(["(all other columns)", "", f"{e['other_columns']:+,.4g}"])
+        console.print(table(f"Row {i + 1}: predicted {fmt(e['prediction'])}; {e['explained']} {fmt(e['output'])}, "
+                            f"against {fmt(e['base_value'])} for an average row", ["column", "value", "moved it by"],
+                            lines))
+    if len(explained) > limit:
+        console.print(f"... {len(explained) - limit:,} more rows; use --out FILE to save them all.")
+
+
+def calibrate_cmd(
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder (updated in place)."),
+    data: str = typer.Option(None, "--data", help="Labelled rows kept apart from training (default: the "
+                             "validation rows the trainer kept)."),
+    method: str = typer.Option("auto", "--method", help="auto, none, platt, isotonic or temperature."),
+    cost_fp: float = typer.Option(None, "--cost-fp", help="Cost of a false positive, to choose the threshold."),
+    cost_fn: float = typer.Option(None, "--cost-fn", help="Cost of a false negative, to choose the threshold."),
+    target_precision: float = typer.Option(None, "--target-precision", help="Choose the threshold that reaches "
+                                           "this precision with the most recall."),
+    target_recall: float = typer.Option(None, "--target-recall", help="Choose the threshold that reaches this "
+                                        "recall with the most precision."),
+    sql: str = SqlOption,
+    db: str = DbOption,
+) -> None:
+    """Calibrate the model's probabilities and refit its conformal ranges/sets on rows it never learned
+    from; optionally choose a binary model's decision threshold by cost or target precision/recall."""
+    from ..evaluation.uncertainty import recalibrate
+    from ..model import load
+
+    model = load(model_path)
+    df = read_data(data, sql, db) if (data or sql or db) else None
+    summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn,
+                          target_precision=target_precision, target_recall=target_recall)
+    model.save(model_path)
+    console.print(f"Fitted on {summary['source']}.", highlight=False)
+    if "method" in summary:
+        console.print(f"Calibration: [bold]{summary['method']}[/]; expected calibration error on those rows "
+                      f"{summary['ece_before']:.4f} before, {summary['ece_after']:.4f} after.", highlight=False)
+    else:
+        console.print("Conformal prediction intervals refitted.")
+    t = summary.get("threshold")
+    if t:
+        console.print(f"Decision threshold ({t['rule']}): [bold]{t['value']:.4f}[/], with precision {t['precision']:.1%} "
+                      f"and recall {t['recall']:.1%} on those rows.", highlight=False)
+    console.print(f"Model saved to [bold]{model.path}[/].")
+
+
+def _label(model: object, text: str) -> object:
+    """The model's class whose text is ``text`` (classes may be numbers; the command line gives text)."""
+    from ..errors import ConfigError
+
+    for c in model.classes:  # type: ignore[attr-defined]
+        if str(c) == text:
+            return c
+    raise ConfigError(f"--class {text!r} is not a class of this model; its classes are "
+                      f"{', '.join(map(str, model.classes))}.")  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(handle_errors(compare_cmd))
+    app.command("explain")(handle_errors(explain_cmd))
+    app.command("calibrate")(handle_errors(calibrate_cmd))
+
+
+def print_evaluation(model: object, result: dict) -> None:
+    """The evaluate command's output: metrics with their intervals and a constant baseline, calibration,
+    the honesty of the model's ranges or sets, and the slices where it does significantly worse."""
+    level = f"{result['interval_level']:.0%}"
+    base = result["baseline"]
+    rows = [[k, v, f"{fmt(result['intervals'][k][0])} to {fmt(result['intervals'][k][1])}" if k in result["intervals"]
+             else "-", base.get(k)] for k, v in result["metrics"].items()]
+    console.print(table(f"{model.name}: {result['n_rows']:,} labelled rows", ["metric", "value", f"{level} interval",  # type: ignore[attr-defined]
+                                                                             "constant baseline"], rows))
+    cal = result.get("calibration")
+    if cal:
+        console.print(f"Calibration ({cal.get('method', 'none')}): expected calibration error {cal['ece']:.4f}"
+                      + (f" (before calibration {cal['ece_before_calibration']:.4f})"
+                         if "ece_before_calibration" in cal else "") + ".", highlight=False)
+    unc = result.get("uncertainty")
+    if unc and result["task"] == "regression":
+        console.print(f"{unc['coverage_target']:.0%} prediction ranges held the true value for {unc['coverage']:.1%} "
+                      f"of these rows (median width {fmt(unc['median_width'])}).", highlight=False)
+    elif unc:
+        console.print(f"{unc['coverage_target']:.0%} prediction sets held the true label for {unc['coverage']:.1%} "
+                      f"of these rows (average {unc['mean_set_size']:.2f} labels; one label for "
+                      f"{unc['single_label_share']:.0%}).", highlight=False)
+    t = result.get("threshold")
+    if t:
+        console.print(f"Decision threshold {t['value']:.4f} ({t['rule']}): precision {t['precision_here']:.1%}, "
+                      f"recall {t['recall_here']:.1%} on these rows.", highlight=False)
+    worst = result.get("worst_slices") or []
+    if worst:
+        key = "mae" if result["task"] == "regression" else "accuracy"
+        console.print(table("Slices where the model does significantly worse", ["column", "value", "rows", key,
+                                                                                "loss vs overall"],
+                            [[s["column"], s["value"], s["rows"], s[key], f"{s['loss_vs_overall']:.2f}x"]
+                             for s in worst]))
+    elif result.get("slices"):
+        console.print(f"No slice of the {len({s['column'] for s in result['slices']})} categorical columns is "
+                      "significantly worse than the rest.")

@@ -1,0 +1,222 @@
+"""Probability calibration: the reliability curve, expected calibration error, and calibrators that make a
+model's "70%" mean 70%.
+
+Calibrators are fitted on rows the model did not learn from (the validation rows, or held-out rows the user
+gives) and are chosen by out-of-fold Brier score, so that calibration is applied only when it helps:
+
+    >>> cal = fit_calibrator(y_valid, proba_valid)          # doctest: +SKIP
+    >>> cal.transform(proba_new)                            # doctest: +SKIP
+
+Every calibrator is monotone in the score it maps (for binary tasks strictly so), so it never changes how a
+binary model ranks rows: ROC AUC stays what it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["CALIBRATION_METHODS", "IsotonicCalibrator", "PlattCalibrator", "TemperatureCalibrator",
+           "expected_calibration_error", "fit_calibrator", "reliability_curve"]
+
+CALIBRATION_METHODS = ("auto", "none", "platt", "isotonic", "temperature")
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def _binary(p1: np.ndarray) -> np.ndarray:
+    return np.column_stack([1.0 - p1, p1])
+
+
+class PlattCalibrator:
+    """Binary: a logistic curve on the log-odds of the positive class (Platt scaling)."""
+
+    method = "platt"
+
+    def fit(self, y: np.ndarray, proba: np.ndarray) -> PlattCalibrator:
+        from scipy.optimize import minimize
+
+        z = _logit(proba[:, 1])
+        y = np.asarray(y, dtype=float)
+
+        def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
+            t = w[0] * z + w[1]
+            p = 1.0 / (1.0 + np.exp(-t))
+            loss = np.sum(np.logaddexp(0, t) - y * t)
+            g = p - y
+            return float(loss), np.array([np.sum(g * z), np.sum(g)])
+
+        res = minimize(nll, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, 100.0), (-50, 50)])
+        self.slope_, self.intercept_ = float(res.x[0]), float(res.x[1])
+        return self
+
+    def transform(self, proba: np.ndarray) -> np.ndarray:
+        t = self.slope_ * _logit(np.asarray(proba)[:, 1]) + self.intercept_
+        return _binary(1.0 / (1.0 + np.exp(-t)))
+
+
+class IsotonicCalibrator:
+    """Binary: a non-decreasing step curve (isotonic regression), blended with a Platt curve at 2% so the
+    map stays strictly increasing and ties never reorder rows."""
+
+    method = "isotonic"
+
+    def fit(self, y: np.ndarray, proba: np.ndarray) -> IsotonicCalibrator:
+        from sklearn.isotonic import IsotonicRegression
+
+        self.iso_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(proba[:, 1], y)
+        self.platt_ = PlattCalibrator().fit(y, proba)
+        return self
+
+    def transform(self, proba: np.ndarray) -> np.ndarray:
+        p1 = 0.98 * self.iso_.predict(np.asarray(proba)[:, 1]) + 0.02 * self.platt_.transform(proba)[:, 1]
+        return _binary(np.clip(p1, 0.0, 1.0))
+
+
+class TemperatureCalibrator:
+    """Any number of classes: probabilities raised to 1/T and renormalised (temperature scaling); the most
+    probable class never changes."""
+
+    method = "temperature"
+
+    def fit(self, y: np.ndarray, proba: np.ndarray) -> TemperatureCalibrator:
+        from scipy.optimize import minimize_scalar
+
+        logp = np.log(np.clip(proba, 1e-12, 1.0))
+        idx = np.arange(len(y))
+
+        def nll(log_t: float) -> float:
+            z = logp / np.exp(log_t)
+            z = z - z.max(axis=1, keepdims=True)
+            return float(-np.mean(z[idx, y] - np.log(np.exp(z).sum(axis=1))))
+
+        res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+        self.temperature_ = float(np.exp(res.x))
+        return self
+
+    def transform(self, proba: np.ndarray) -> np.ndarray:
+        z = np.log(np.clip(np.asarray(proba, dtype=float), 1e-12, 1.0)) / self.temperature_
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+
+_CALIBRATORS: dict[str, type[Any]] = {"platt": PlattCalibrator, "isotonic": IsotonicCalibrator,
+                                      "temperature": TemperatureCalibrator}
+
+
+def _brier_rows(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    onehot = np.zeros_like(proba)
+    onehot[np.arange(len(y)), y] = 1.0
+    return np.sum((proba - onehot) ** 2, axis=1)
+
+
+def cross_fitted(method: str, y: np.ndarray, proba: np.ndarray, *, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold calibrated probabilities: each row mapped by a calibrator fitted on the other folds."""
+    if method == "none":
+        return np.asarray(proba, dtype=float)
+    out = np.empty_like(proba, dtype=float)
+    order = np.random.default_rng(seed).permutation(len(y))
+    for part in np.array_split(order, folds):
+        rest = np.setdiff1d(order, part, assume_unique=True)
+        out[part] = _CALIBRATORS[method]().fit(y[rest], proba[rest]).transform(proba[part])
+    return out
+
+
+def fit_calibrator(y: np.ndarray, proba: np.ndarray, *, method: str = "auto", seed: int = 0) -> Any | None:
+    """A fitted calibrator for probabilities ``proba`` (n, k) of true classes ``y`` (0..k-1), or None when
+    ``method`` is ``"none"`` or, for ``"auto"``, when no calibrator beats the raw probabilities out of fold.
+
+    ``auto`` tries Platt and isotonic scaling (binary) or temperature scaling (multiclass) and keeps the
+    one with the lowest out-of-fold Brier score, if its paired improvement on the raw probabilities is more
+    than two standard errors.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(f"The calibration method must be one of {', '.join(CALIBRATION_METHODS)}; got {method!r}.")
+    y = np.asarray(y, dtype=np.int64)
+    proba = np.asarray(proba, dtype=float)
+    k = proba.shape[1]
+    if method == "none":
+        return None
+    if method in ("platt", "isotonic") and k != 2:
+        raise ConfigError(f"{method} calibration is for two classes; this model has {k}: use temperature.")
+    if len(np.unique(y)) < 2:
+        return None
+    if method != "auto":
+        return _CALIBRATORS[method]().fit(y, proba)
+    options = ["platt", "isotonic"] if k == 2 else ["temperature"]
+    if k == 2 and len(y) < 500:  # an isotonic step curve on a few hundred rows mostly fits noise
+        options = ["platt"]
+    folds = 5 if len(y) >= 100 else 2
+    base = _brier_rows(y, proba)
+    gains = {m: base - _brier_rows(y, cross_fitted(m, y, proba, folds=folds, seed=seed)) for m in options}
+    best = max(gains, key=lambda m: gains[m].mean())
+    gain = gains[best]
+    # keep it only if the paired improvement out of fold is clearly more than chance (two standard errors)
+    if not gain.mean() > 2 * gain.std() / np.sqrt(len(gain)):
+        return None
+    return _CALIBRATORS[best]().fit(y, proba)
+
+
+def reliability_curve(y: np.ndarray, proba: np.ndarray, *, bins: int = 10) -> dict[str, list[float]]:
+    """Predicted probability against observed frequency, in equal-width bins.
+
+    Binary tasks use the probability of the positive class; multiclass tasks the top class's probability
+    (its confidence) against how often the top class is right.
+    """
+    conf, hit = _confidence(y, proba)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    out: dict[str, list[float]] = {"predicted": [], "observed": [], "count": []}
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            out["predicted"].append(float(conf[m].mean()))
+            out["observed"].append(float(hit[m].mean()))
+            out["count"].append(float(m.sum()))
+    return out
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, *, bins: int | None = None) -> float:
+    """The average gap between predicted probability and observed frequency, weighted by rows (the positive
+    class for binary tasks, the top class's confidence otherwise).
+
+    By default the sweep estimator (Roelofs et al., 2022): equal-mass bins, as many as keep the observed
+    frequencies increasing. Fixed equal-width bins (``bins=15``) overstate the error of small test sets:
+    a perfectly calibrated model scored on 1,500 rows shows about 0.03 by chance alone.
+    """
+    conf, hit = _confidence(y, proba)
+    n = len(conf)
+    if n == 0:
+        return float("nan")
+    if bins is not None:
+        curve = reliability_curve(y, proba, bins=bins)
+        return float(sum(c * abs(p - o) for p, o, c in zip(curve["predicted"], curve["observed"], curve["count"],
+                                                              strict=True)) / n)
+    order = np.argsort(conf, kind="stable")
+    cp = np.r_[0.0, np.cumsum(conf[order])]
+    ch = np.r_[0.0, np.cumsum(hit[order])]
+    best = abs(cp[-1] - ch[-1]) / n
+    for b in range(2, n + 1):
+        cuts = np.linspace(0, n, b + 1).round().astype(np.int64)
+        size = np.diff(cuts)
+        observed = np.diff(ch[cuts]) / size
+        if np.any(np.diff(observed) < 0):
+            break
+        best = float(np.sum(np.abs(np.diff(cp[cuts]) - np.diff(ch[cuts]))) / n)
+    return float(best)
+
+
+def _confidence(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    proba = np.asarray(proba, dtype=float)
+    y = np.asarray(y)
+    if proba.shape[1] == 2:
+        return proba[:, 1], (y == 1).astype(float)
+    top = proba.argmax(axis=1)
+    return proba[np.arange(len(y)), top], (top == y).astype(float)

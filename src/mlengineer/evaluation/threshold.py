@@ -1,0 +1,90 @@
+"""The decision threshold of a binary model: the probability from which it answers "positive", chosen to
+minimise the cost of its mistakes or to reach a precision or recall the user needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["choose_threshold", "threshold_table"]
+
+
+def _counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each candidate threshold (every distinct probability, descending): TP, FP, FN, TN at it."""
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]  # the last row of each run of equal probability
+    tp = np.cumsum(ys)[last]
+    fp = (last + 1) - tp
+    pos = ys.sum()
+    return ps[last], tp, fp, pos - tp, (len(ys) - pos) - fp
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, *, cost_fp: float | None = None, cost_fn: float | None = None,
+                     target_precision: float | None = None, target_recall: float | None = None) -> dict[str, Any]:
+    """The threshold on positive-class probabilities ``p`` (true classes ``y`` in 0/1) that one rule picks:
+
+    - ``cost_fp`` and ``cost_fn``: the least total cost of false positives and false negatives;
+    - ``target_precision``: the highest recall whose precision is at least the target;
+    - ``target_recall``: the highest precision whose recall is at least the target.
+    """
+    rules = [cost_fp is not None or cost_fn is not None, target_precision is not None, target_recall is not None]
+    if sum(rules) != 1:
+        raise ConfigError("Choose the threshold by one rule: --cost-fp/--cost-fn, --target-precision or --target-recall.")
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=float)
+    thr, tp, fp, fn, tn = _counts(y, p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+    if rules[0]:
+        cfp, cfn = float(cost_fp if cost_fp is not None else 1.0), float(cost_fn if cost_fn is not None else 1.0)
+        if cfp < 0 or cfn < 0:
+            raise ConfigError(f"Costs must not be negative; got --cost-fp {cfp} and --cost-fn {cfn}.")
+        cost = cfp * fp + cfn * fn
+        # answering "negative" for everyone is a candidate too (threshold above every probability)
+        none_cost = cfn * y.sum()
+        i = int(np.argmin(cost))
+        if none_cost < cost[i]:
+            return {"value": float(np.nextafter(p.max(), np.inf)), "rule": f"cost FP={cfp:g}, FN={cfn:g}",
+                    "precision": 1.0, "recall": 0.0, "false_positives": 0, "false_negatives": int(y.sum()),
+                    "rows": int(len(y))}
+        rule = f"cost FP={cfp:g}, FN={cfn:g}"
+    elif rules[1]:
+        t = _fraction(target_precision, "--target-precision")
+        ok = np.flatnonzero(precision >= t)
+        if len(ok) == 0:
+            raise ConfigError(f"No threshold reaches a precision of {t:.0%} on these rows; the best is {precision.max():.1%}.")
+        i = int(ok[np.argmax(recall[ok])])
+        rule = f"precision >= {t:.0%}"
+    else:
+        t = _fraction(target_recall, "--target-recall")
+        ok = np.flatnonzero(recall >= t)
+        i = int(ok[np.argmax(precision[ok])])
+        rule = f"recall >= {t:.0%}"
+    return {"value": float(thr[i]), "rule": rule, "precision": float(precision[i]), "recall": float(recall[i]),
+            "false_positives": int(fp[i]), "false_negatives": int(fn[i]), "rows": int(len(y))}
+
+
+def _fraction(v: float | None, option: str) -> float:
+    if v is None or not 0 < v <= 1:
+        raise ConfigError(f"{option} must be between 0 and 1 (e.g. 0.9); got {v}.")
+    return float(v)
+
+
+def threshold_table(y: np.ndarray, p: np.ndarray, thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+                    ) -> list[dict[str, float]]:
+    """Precision, recall and share flagged positive at a few thresholds, for a person to pick from."""
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=float)
+    rows = []
+    for t in thresholds:
+        flag = p >= t
+        tp = int((flag & (y == 1)).sum())
+        rows.append({"threshold": t, "flagged": float(flag.mean()),
+                     "precision": tp / flag.sum() if flag.sum() else float("nan"),
+                     "recall": tp / (y == 1).sum() if (y == 1).sum() else float("nan")})
+    return rows

@@ -1,0 +1,84 @@
+"""Fit the add-ons that make a model honest about its uncertainty: the probability calibrator and the
+conformal sets or intervals, from rows the model did not learn from.
+
+Both come from the same calibration rows (the trainer's validation rows, or held-out rows the user gives).
+For classification the conformal scores are taken on out-of-fold calibrated probabilities, so the rows that
+fitted the calibrator do not also grade it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .calibration import cross_fitted, fit_calibrator
+from .intervals import ConformalClassifier, ConformalRegressor
+
+__all__ = ["fit_uncertainty", "recalibrate"]
+
+
+def fit_uncertainty(task_kind: str, y: np.ndarray, pred: np.ndarray, *, calibration: str = "auto",
+                    seed: int = 0) -> dict[str, Any]:
+    """``{"calibrator": ..., "conformal": ...}`` for a model whose out-of-sample outputs on calibration
+    rows with truth ``y`` (encoded) are ``pred``; the calibrator is None when none is wanted or helps."""
+    if task_kind == "regression":
+        return {"calibrator": None, "conformal": ConformalRegressor().fit(y, pred)}
+    y = np.asarray(y, dtype=np.int64)
+    pred = np.asarray(pred, dtype=float)
+    calibrator = fit_calibrator(y, pred, method=calibration, seed=seed)
+    if calibrator is None:
+        scored = pred
+    else:
+        scored = cross_fitted(calibrator.method, y, pred, folds=5 if len(y) >= 100 else 2, seed=seed)
+    return {"calibrator": calibrator, "conformal": ConformalClassifier().fit(y, scored)}
+
+
+def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: float | None = None,
+                cost_fn: float | None = None, target_precision: float | None = None,
+                target_recall: float | None = None, seed: int = 0) -> dict[str, Any]:
+    """Refit ``model``'s calibrator and conformal scores, and optionally choose its decision threshold, on
+    calibration rows: labelled ``data`` the model never saw (best: rows kept apart from training and from
+    any test set), or by default the validation rows the trainer kept. Changes ``model.extras`` in place
+    and returns what was done, with the calibration error before and after on those rows."""
+    from ..errors import DataError, ModelError
+    from .calibration import expected_calibration_error
+
+    if data is not None:
+        target = model.target
+        if target not in data.columns:
+            raise DataError(f"The calibration data has no column {target!r}: calibration needs the true values.")
+        labelled = data.loc[data[target].notna()]
+        if len(labelled) < 20:
+            raise DataError(f"Only {len(labelled)} labelled calibration rows: give at least 20 (a few hundred is better).")
+        y = model.task.encode(labelled[target])
+        pred = model.predictor.predict_raw(model.encode(labelled.drop(columns=[target])))
+        source = f"{len(y):,} held-out rows given"
+    elif "y" in model.validation:
+        y, pred = model.validation["y"], model.validation["pred"]
+        source = f"the {len(y):,} validation rows kept apart from training"
+    else:
+        raise ModelError("This model kept no validation rows: pass --data with labelled rows it never saw.")
+    fitted = fit_uncertainty(model.task.kind, y, pred, calibration=method if model.task.is_classification else "none",
+                             seed=seed)
+    model.extras.update(fitted)
+    summary: dict[str, Any] = {"rows": int(len(y)), "source": source}
+    if model.task.is_classification:
+        cal = fitted["calibrator"]
+        after = cal.transform(pred) if cal is not None else pred
+        summary.update(method=cal.method if cal is not None else "none",
+                       ece_before=expected_calibration_error(y, pred), ece_after=expected_calibration_error(y, after))
+        model.metadata["calibration"] = {"method": summary["method"], "rows": int(len(y)), "source": source}
+        rules = (cost_fp, cost_fn, target_precision, target_recall)
+        if any(r is not None for r in rules):
+            if model.task.kind != "binary":
+                raise ModelError("A decision threshold is for two-class models; this one has "
+                                 f"{len(model.classes)} classes.")
+            from .threshold import choose_threshold
+
+            threshold = choose_threshold(y, after[:, 1], cost_fp=cost_fp, cost_fn=cost_fn,
+                                         target_precision=target_precision, target_recall=target_recall)
+            model.extras["threshold"] = threshold
+            model.metadata["threshold"] = threshold
+            summary["threshold"] = threshold
+    return summary

@@ -1,0 +1,345 @@
+"""How much each of the user's columns pushed one prediction up or down: additive contributions that add
+up, with the base value, to exactly what the model predicts.
+
+Each ensemble member is explained the cheapest exact way its family allows:
+
+- LightGBM, XGBoost, CatBoost: their own TreeSHAP (``pred_contrib`` / ``pred_contribs`` / ``ShapValues``);
+- scikit-learn forests: TreeSHAP from the ``shap`` package (the ``explain`` extra) when the forest is small
+  enough for it to be quick, otherwise path attribution (each split credits its feature with the change
+  it makes along the row's path: additive, fast, an approximation of SHAP);
+- linear models: coefficient x (value - average value);
+- anything else: Shapley values sampled over the user's columns against background rows.
+
+Trees explain log-odds or raw scores; those contributions are rescaled to add up to the member's own
+output (a probability or a value), then weighted as the ensemble weights its members, then rescaled once
+more through the probability calibrator if the model has one. Finally the encoded features that come from
+one input column (a date's parts, a text's components) are summed into that column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows"]
+
+#: most tree-node visits (rows x trees x leaves x depth^2) spent on exact TreeSHAP for a scikit-learn forest
+EXACT_FOREST_BUDGET = 2e7
+
+
+@dataclass
+class Contributions:
+    """Additive explanation of n predictions over input columns, for each output (class or value).
+
+    ``values`` (n, c, k): column contributions; ``base`` (n, k): the model's output for an average row;
+    ``base + values.sum(axis=1)`` equals the model's output. ``columns`` names the c input columns.
+    """
+
+    columns: list[str]
+    values: np.ndarray
+    base: np.ndarray
+    output: np.ndarray
+    methods: list[str]
+
+
+# -- per-member contributions in the member's own space ----------------------------------------------------
+
+def _lightgbm(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    raw = np.asarray(member.estimator.predict(X, pred_contrib=True), dtype=float)
+    f = X.shape[1]
+    if k > 2:
+        raw = raw.reshape(len(X), k, f + 1).transpose(0, 2, 1)  # (n, f+1, k)
+        return raw[:, :f, :], raw[:, f, :], "margin"
+    return raw[:, :f, None], raw[:, f, None], "margin"
+
+
+def _xgboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    import xgboost as xgb
+
+    booster = member.estimator.get_booster() if hasattr(member.estimator, "get_booster") else member.estimator
+    raw = np.asarray(booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True), dtype=float)
+    f = X.shape[1]
+    if raw.ndim == 3:  # (n, k, f+1)
+        raw = raw.transpose(0, 2, 1)
+        return raw[:, :f, :], raw[:, f, :], "margin"
+    return raw[:, :f, None], raw[:, f, None], "margin"
+
+
+def _catboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    from catboost import Pool
+
+    est = member.estimator
+    cat = list(est.get_cat_feature_indices()) if hasattr(est, "get_cat_feature_indices") else []
+    data: Any = X
+    if cat:
+        import pandas as pd
+
+        frame = pd.DataFrame(X)
+        for j in cat:
+            frame[j] = frame[j].map(lambda v: "nan" if v != v else str(int(v)))
+        data = frame
+    raw = np.asarray(est.get_feature_importance(Pool(data, cat_features=cat or None), type="ShapValues"), dtype=float)
+    f = X.shape[1]
+    if raw.ndim == 3:  # (n, k, f+1)
+        raw = raw.transpose(0, 2, 1)
+        return raw[:, :f, :], raw[:, f, :], "margin"
+    return raw[:, :f, None], raw[:, f, None], "margin"
+
+
+def _forest(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+    est = member.estimator
+    if member.params.get("_fill_nan"):
+        X = np.nan_to_num(X, nan=-1e9)
+    # exact TreeSHAP costs trees x leaves x depth^2 per row: fine for small forests, minutes for deep ones
+    cost = len(X) * sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in est.estimators_)
+    if cost <= EXACT_FOREST_BUDGET:
+        try:
+            return (*_forest_shap(est, X, k), "TreeSHAP")
+        except ImportError:
+            pass
+    return (*_path_attribution(est, X, k), "path attribution")
+
+
+def _forest_shap(est: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    import shap
+
+    explainer = shap.TreeExplainer(est)
+    sv = explainer.shap_values(X, check_additivity=False)
+    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+    sv = np.stack(sv, axis=-1) if isinstance(sv, list) else np.asarray(sv, dtype=float)  # older shap: a list per class
+    if sv.ndim == 2:
+        sv = sv[:, :, None]
+    return sv, np.broadcast_to(base, (len(X), len(base))).copy(), "output"
+
+
+def _path_attribution(est: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Each split credits its feature with the change in the node's value along the row's path (what
+    shap calls approximate tree SHAP): additive and exact in sum, computed as one sparse product per tree."""
+    from scipy import sparse
+
+    n, f = X.shape
+    outs = k if k >= 2 else 1
+    trees = est.estimators_
+    indicator, ptr = est.decision_path(X)  # every tree's nodes side by side, tree i at ptr[i]:ptr[i+1]
+    rows_all, cols_all, vals_all = [], [], []
+    base = np.zeros(outs)
+    for i, tree in enumerate(trees):
+        t = tree.tree_
+        value = t.value[:, 0, :] if outs > 1 else t.value[:, 0, :1]
+        if outs > 1:
+            value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
+        parent = np.full(t.node_count, -1)
+        for side in (t.children_left, t.children_right):
+            ok = side >= 0
+            parent[side[ok]] = np.nonzero(ok)[0]
+        child = np.arange(1, t.node_count)
+        vals_all.append((value[child] - value[parent[child]]).ravel())
+        cols_all.append((t.feature[parent[child]][:, None] * outs + np.arange(outs)[None, :]).ravel())
+        rows_all.append(np.repeat(child + ptr[i], outs))
+        base += value[0]
+    credit = sparse.csr_matrix((np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
+                               shape=(indicator.shape[1], f * outs))
+    contrib = np.asarray((indicator @ credit).todense()) / len(trees)
+    return contrib.reshape(n, f, outs), np.broadcast_to(base / len(trees), (n, outs)).copy(), "output"
+
+
+def _linear(member: Any, X: np.ndarray, k: int, background: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    prep, est = member.estimator
+    Z = prep.transform(X)
+    z_ref = prep.transform(background).mean(axis=0) if background is not None else np.zeros(Z.shape[1])
+    coef = np.atleast_2d(est.coef_)  # (outputs, d)
+    intercept = np.atleast_1d(est.intercept_)
+    d = Z - z_ref
+    n, f = X.shape
+    outs = coef.shape[0]
+    contrib = np.zeros((n, f, outs))
+    for o in range(outs):
+        per_z = d * coef[o]
+        contrib[:, :, o] = np.stack([np.bincount(prep.source_index_, weights=row, minlength=f) for row in per_z])
+    base = np.broadcast_to(intercept + coef @ z_ref, (n, outs)).copy()
+    if not member.task.is_classification:
+        scale, mean = member.params["_y_scale"], member.params["_y_mean"]
+        return contrib * scale, base * scale + mean, "output"
+    return contrib, base, "margin"
+
+
+def _sampled_shapley(fn: Any, X: np.ndarray, groups: list[np.ndarray], background: np.ndarray, *,
+                     permutations: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Shapley values over feature groups, by antithetic permutation sampling against background rows."""
+    rng = np.random.default_rng(seed)
+    n, g, m = len(X), len(groups), len(background)
+    base = np.asarray(fn(background), dtype=float).reshape(m, -1).mean(axis=0)
+    outs = len(base)
+    contrib = np.zeros((n, g, outs))
+    orders = []
+    for _ in range(max(1, permutations // 2)):
+        o = rng.permutation(g)
+        orders += [o, o[::-1]]
+    for i in range(n):
+        batch = []
+        for order in orders:
+            cur = background.copy()
+            for gi in order:
+                cur = cur.copy()
+                cur[:, groups[gi]] = X[i, groups[gi]]
+                batch.append(cur)
+        preds = np.asarray(fn(np.concatenate(batch)), dtype=float).reshape(len(orders), g, m, outs).mean(axis=2)
+        for p, order in enumerate(orders):
+            prev = base
+            for step, gi in enumerate(order):
+                contrib[i, gi] += preds[p, step] - prev
+                prev = preds[p, step]
+        contrib[i] /= len(orders)
+    return contrib, np.broadcast_to(base, (n, outs)).copy()
+
+
+def _member_contributions(member: Any, X: np.ndarray, k: int, background: np.ndarray | None
+                          ) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(values (n, f, outs), base (n, outs), space, method) for one fitted ensemble member."""
+    family = getattr(member, "family", "")
+    est = getattr(member, "estimator", None)
+    module = type(est).__module__
+    if family == "lightgbm" or module.startswith("lightgbm"):
+        return (*_lightgbm(member, X, k), "TreeSHAP")
+    if family == "xgboost" or module.startswith("xgboost"):
+        return (*_xgboost(member, X, k), "TreeSHAP")
+    if family == "catboost" or module.startswith("catboost"):
+        return (*_catboost(member, X, k), "TreeSHAP")
+    if family in ("random_forest", "extra_trees") or hasattr(est, "estimators_"):
+        return _forest(member, X, k)
+    if family == "linear":
+        return (*_linear(member, X, k, background), "linear")
+    if background is None:
+        raise ValueError(f"no way to explain a {family or type(member).__name__} member without background rows")
+    groups = [np.array([j]) for j in range(X.shape[1])]
+    values, base = _sampled_shapley(member.predict_raw, X, groups, background[:30])
+    return values, base, "output", "sampled Shapley"
+
+
+# -- putting the members together ---------------------------------------------------------------------------
+
+def _to_output(values: np.ndarray, base: np.ndarray, space: str, out: np.ndarray, k: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Contributions rescaled so they add up to the member's output ``out`` (n, K) rather than its margin."""
+    n = len(out)
+    outs_full = out if out.ndim == 2 else out[:, None]
+    if space == "output":
+        if k == 2 and values.shape[2] == 2:
+            return values, base
+        if k == 2:  # explained the positive class only
+            v = np.concatenate([-values, values], axis=2)
+            return v, np.column_stack([1 - base[:, 0], base[:, 0]])
+        return values, base
+    # margins: logistic for binary, softmax for multiclass
+    if k == 2:
+        margin_base = base[:, 0]
+        p_base = 1.0 / (1.0 + np.exp(-margin_base))
+        target = outs_full[:, 1] - p_base
+        total = values[:, :, 0].sum(axis=1)
+        scale = np.divide(target, total, out=np.zeros(n), where=np.abs(total) > 1e-12)
+        v1 = values[:, :, 0] * scale[:, None]
+        return np.stack([-v1, v1], axis=2), np.column_stack([1 - p_base, p_base])
+    b = base - base.max(axis=1, keepdims=True)
+    p_base = np.exp(b) / np.exp(b).sum(axis=1, keepdims=True)
+    target = outs_full - p_base
+    total = values.sum(axis=1)
+    scale = np.divide(target, total, out=np.zeros_like(target), where=np.abs(total) > 1e-12)
+    return values * scale[:, None, :], p_base
+
+
+def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
+    """Contributions per input column for the encoded rows ``X`` of ``model`` (a Model bundle)."""
+    task = model.task
+    k = len(task.classes) if task.is_classification else 1
+    background = model.extras.get("background")
+    total_v = None
+    total_b = None
+    methods = []
+    for name, member, weight in model.predictor.members:
+        v, b, space, method = _member_contributions(member, X, k, background)
+        out = np.asarray(member.predict_raw(X), dtype=float)
+        if task.is_classification:
+            v, b = _to_output(v, b, space, out, k)
+        methods.append(f"{name}: {method}")
+        total_v = v * weight if total_v is None else total_v + v * weight
+        total_b = b * weight if total_b is None else total_b + b * weight
+    assert total_v is not None and total_b is not None
+    output = model.predictor.predict_raw(X)
+    calibrator = model.extras.get("calibrator")
+    if calibrator is not None and task.is_classification:
+        cal_out = calibrator.transform(output)
+        cal_base = calibrator.transform(total_b)
+        diff = output - total_b
+        scale = np.divide(cal_out - cal_base, diff, out=np.ones_like(diff), where=np.abs(diff) > 1e-9)
+        total_v = total_v * scale[:, None, :]
+        total_b, output = cal_base, cal_out
+    if output.ndim == 1:
+        output = output[:, None]
+    # sum the encoded features of one input column into that column
+    names = list(model.encoder.feature_names_)
+    sources = [model.encoder.source_column(f) for f in names]
+    columns = list(dict.fromkeys(sources))
+    index = {c: i for i, c in enumerate(columns)}
+    grouped = np.zeros((len(X), len(columns), total_v.shape[2]))
+    for j, s in enumerate(sources):
+        grouped[:, index[s], :] += total_v[:, j, :]
+    return Contributions(columns=columns, values=grouped, base=total_b, output=output, methods=methods)
+
+
+def column_contributions(model: Any, data: Any) -> Contributions:
+    """Contributions per input column for raw rows ``data`` (a DataFrame, a record or records)."""
+    return explain_encoded(model, model.encode(data))
+
+
+def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = None) -> list[dict[str, Any]]:
+    """For each row: the prediction, the base value (an average row's output) and the ``top`` columns that
+    moved it most, each with the row's value and its contribution, largest first.
+
+    For classification the explained output is the probability of ``target_class`` (default: the positive
+    class of a binary task, the predicted class of a multiclass one).
+    """
+    frame = model.to_frame(data)
+    contrib = column_contributions(model, frame)
+    labels = model.decide(contrib.output if model.task.is_classification else contrib.output[:, 0])
+    out = []
+    for i in range(len(frame)):
+        if model.task.is_classification:
+            if target_class is not None:
+                if target_class not in model.classes:
+                    from ..errors import ConfigError
+
+                    raise ConfigError(f"Unknown class {target_class!r}: the model's classes are "
+                                      f"{', '.join(map(str, model.classes))}.")
+                c = model.classes.index(target_class)
+            else:
+                c = 1 if len(model.classes) == 2 else int(np.argmax(contrib.output[i]))
+            explained = f"probability of {model.classes[c]}"
+        else:
+            c = 0
+            explained = model.target
+        vals = contrib.values[i, :, c]
+        order = np.argsort(-np.abs(vals))[:top]
+        row = frame.iloc[i]
+        items = []
+        for j in order:
+            col = contrib.columns[j]
+            v = row[col] if col in frame.columns else None
+            items.append({"column": col, "value": _plain(v), "contribution": float(vals[j])})
+        rest = float(vals.sum() - sum(it["contribution"] for it in items))
+        pred = labels[i]
+        out.append({"prediction": _plain(pred), "explained": explained,
+                    "base_value": float(contrib.base[i, c]), "output": float(contrib.output[i, c]),
+                    "contributions": items, "other_columns": rest})
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    if v is not None and not isinstance(v, str | int | float | bool):
+        return str(v)
+    return v

@@ -1,0 +1,172 @@
+"""The words of the report: a summary a non-engineer can act on, and the model card.
+
+Every sentence is built from measured numbers (an evaluation on rows the model did not learn from), and
+says how sure it is: a range, an interval, or a caveat.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["model_card", "number_formatter", "summary_sentences"]
+
+# column names that often hold personal characteristics a model should be checked for fairness on
+_SENSITIVE = re.compile(r"(^|_)(sex|gender|race|ethnic\w*|religion|age|nationality|citizenship|marital\w*|"
+                        r"disab\w*|pregnan\w*|residence|country|zip|postcode)($|_)", re.IGNORECASE)
+
+
+def number_formatter(unit: str = "") -> Callable[[float], str]:
+    """Numbers as a reader writes them: thousands separated, a unit prefix such as "$" when given."""
+
+    def fmt(v: float) -> str:
+        if v is None or v != v:
+            return "-"
+        sign = "-" if v < 0 else ""
+        a = abs(v)
+        if a >= 1000:
+            body = f"{a:,.0f}"
+        elif a >= 10:
+            body = f"{a:.1f}"
+        else:
+            body = f"{a:.3g}"
+        return f"{sign}{unit}{body}"
+
+    return fmt
+
+
+def _top_columns(importance: dict[str, float], n: int = 3) -> str:
+    items = list(importance.items())[:n]
+    if not items:
+        return ""
+    parts = [f"{k} ({v:.0%})" for k, v in items]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str = "", noun: str = "rows",
+                      importance: dict[str, float] | None = None) -> list[str]:
+    """Plain sentences: what the model predicts, how well, how sure, what matters, what to watch."""
+    fmt = number_formatter(unit)
+    m, ci = ev["metrics"], ev["intervals"]
+    target = model.target
+    out: list[str] = []
+    n = ev["n_rows"]
+    if ev["task"] == "regression":
+        mae = m.get("mae")
+        errs = ev.get("errors", {})
+        out.append(f"This model estimates <b>{target}</b>. On {n:,} {rows_on}, its estimates were off by "
+                   f"<b>{fmt(mae)}</b> on average (half of them by less than {fmt(errs.get('median_absolute'))}); "
+                   f"a constant guess would be off by {fmt(ev['baseline']['mae'])}.")
+        if "r2" in m:
+            lo, hi = ci.get("r2", [m["r2"], m["r2"]])
+            out.append(f"It explains {max(m['r2'], 0):.0%} of the differences in {target} between {noun} "
+                       f"(R&sup2; {m['r2']:.2f}, 95% interval {lo:.2f} to {hi:.2f}); the rest depends on things the "
+                       "data does not record.")
+        unc = ev.get("uncertainty")
+        if unc:
+            out.append(f"Each estimate comes with a range: the model gives a {unc['coverage_target']:.0%} range that "
+                       f"should hold the true {target} for 9 {noun} in 10, and it did for "
+                       f"<b>{unc['coverage']:.0%}</b> of these {noun}. A typical range spans "
+                       f"<b>{fmt(unc['median_width'])}</b> (about &plusmn;{fmt(unc['median_half_width'])}); it is "
+                       "wider where the model is less sure.")
+    else:
+        acc = m.get("accuracy")
+        base = ev["baseline"]
+        classes = [str(c) for c in model.classes]
+        if ev["task"] == "binary":
+            out.append(f"This model predicts whether <b>{target}</b> is <b>{classes[1]}</b> (or {classes[0]}).")
+            if "roc_auc" in m:
+                lo, hi = ci.get("roc_auc", [m["roc_auc"]] * 2)
+                out.append(f"On {n:,} {rows_on}, given one {classes[1]} and one {classes[0]} case, it gave the "
+                           f"{classes[1]} case the higher probability <b>{m['roc_auc']:.0%}</b> of the time "
+                           f"(ROC AUC {m['roc_auc']:.3f}, 95% interval {lo:.3f} to {hi:.3f}; 50% is a coin toss).")
+        else:
+            out.append(f"This model predicts <b>{target}</b>, one of {len(classes)} classes, on {n:,} {rows_on}.")
+        if acc is not None:
+            out.append(f"It is right <b>{acc:.0%}</b> of the time; always answering the most common class would be "
+                       f"right {base['accuracy']:.0%} of the time.")
+        cal = ev.get("calibration")
+        if cal:
+            quality = "well" if cal["ece"] <= 0.03 else "fairly" if cal["ece"] <= 0.08 else "poorly"
+            out.append(f"Its probabilities are {quality} calibrated: on average a stated probability is "
+                       f"{cal['ece'] * 100:.1f} points away from how often it came true.")
+        unc = ev.get("uncertainty")
+        if unc:
+            out.append(f"When unsure it says so: its {unc['coverage_target']:.0%} sets of likely answers held the true "
+                       f"answer for <b>{unc['coverage']:.0%}</b> of these {noun}, and named a single answer for "
+                       f"{unc['single_label_share']:.0%} of them.")
+    if importance:
+        out.append(f"What matters most to its predictions: <b>{_top_columns(importance)}</b>.")
+    worst = ev.get("worst_slices") or []
+    if worst:
+        w = worst[0]
+        out.append(f"Watch out: it does significantly worse on {len(worst)} group{'s' if len(worst) > 1 else ''} of "
+                   f"{noun}, most of all where {w['column']} is {w['value']} ({w['rows']:,} {noun}, "
+                   f"{w['loss_vs_overall']:.1f}x the average error).")
+    return out
+
+
+def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str = "") -> dict[str, list[str]]:
+    """The model card's sections (intended use, data, metrics, limitations, caveats), as short paragraphs."""
+    fmt = number_formatter(unit)
+    meta = model.metadata
+    features = list(model.feature_names)
+    findings = meta.get("findings", [])
+    dropped = [s for s in meta.get("cleaning", []) if s.get("step") == "select_features"]
+    card: dict[str, list[str]] = {}
+    card["Intended use"] = [
+        f"Estimating {model.target} ({model.task.kind}) for new rows shaped like the training data"
+        f"{' (' + str(meta['source']) + ')' if meta.get('source') else ''}, from the columns "
+        f"{', '.join(features[:12])}{' and more' if len(features) > 12 else ''}.",
+        "Use it to inform a decision, with its range or probability in view; not to decide about a person "
+        "without a human review, and not for rows unlike the training data (other countries, periods or "
+        "populations).",
+    ]
+    fp = meta.get("data_fingerprint", {})
+    data = [f"Trained on {meta.get('n_train_rows', 0):,} rows ({fp.get('rows', '?'):,} in the table, "
+            f"{fp.get('columns', '?')} columns; fingerprint {str(fp.get('sha256', ''))[:12]}), created "
+            f"{meta.get('created_at', '')}; validated by {meta.get('split', 'a holdout')}."]
+    if dropped:
+        data.append(f"Cleaning: {dropped[0].get('summary', '')}")
+    dup = next((f for f in findings if f.get("check") == "duplicate_rows"), None)
+    if dup:
+        data.append(f"Duplicates: {dup['message']} Repeated rows on both sides of a split flatter validation "
+                    "scores; the test rows here were scored by a model that never trained on them.")
+    card["Data"] = data
+    metrics: list[str] = []
+    if ev is not None:
+        for k, v in list(ev["metrics"].items())[:4]:
+            lo, hi = ev["intervals"].get(k, [v, v])
+            show = fmt if k in ("rmse", "mae") else (lambda x: f"{x:.3f}")
+            metrics.append(f"{k}: {show(v)} (95% interval {show(lo)} to {show(hi)}) on {ev['n_rows']:,} {rows_on}.")
+        cal = ev.get("calibration")
+        if cal:
+            metrics.append(f"Expected calibration error {cal['ece']:.3f} (calibration: {cal.get('method', 'none')}).")
+        unc = ev.get("uncertainty")
+        if unc:
+            what = "ranges" if ev["task"] == "regression" else "sets"
+            metrics.append(f"{unc['coverage_target']:.0%} conformal {what} held the truth for {unc['coverage']:.1%} of "
+                           "these rows.")
+    card["Metrics"] = metrics or ["No labelled rows were given to evaluate on."]
+    limits: list[str] = []
+    if ev is not None:
+        for s in (ev.get("worst_slices") or [])[:5]:
+            limits.append(f"Does worse where {s['column']} = {s['value']} ({s['rows']:,} rows, "
+                          f"{s['loss_vs_overall']:.1f}x the average error).")
+    limits.append("Categories it saw fewer than twice in training are treated as one 'rare' group, and new ones "
+                  "too; numbers beyond the training range get the estimate of the nearest value it knows.")
+    limits.append("It finds patterns, not causes: a column's importance says what the model uses, not what "
+                  "changing it in the world would do.")
+    card["Limitations"] = limits
+    caveats = [f"{f['severity']}: {('[' + f['column'] + '] ') if f.get('column') else ''}{f['message']}"
+               for f in findings if f.get("severity") in ("warning", "error")][:8]
+    sensitive = [c for c in features if _SENSITIVE.search(c)]
+    if sensitive:
+        caveats.append(f"Columns that may describe people's personal characteristics: {', '.join(sensitive)}. "
+                       "Check that using them is lawful and fair for this purpose, and compare errors across "
+                       "their groups (the slices above).")
+    caveats.append("Ranges and sets hold their promised share on average over rows like the calibration rows, "
+                   "not for every single group; and only while new data looks like the training data.")
+    card["Caveats"] = caveats
+    return card
