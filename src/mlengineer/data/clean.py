@@ -3,6 +3,11 @@
 Training, batch prediction, the server and Spark scoring all call ``CleaningPlan.apply``; a step that
 only makes sense on labelled rows (dropping rows without a target) runs only with ``training=True``.
 Each step records what it changed and in how many rows, so the plan can be shown to a user.
+
+Steps, in order: drop rows without a target (a placeholder such as ``?`` counts as none), keep the feature
+columns (dropping identifiers, constants, leaky columns and the user's ``--drop``, each with its reason;
+``--keep`` wins), and give every feature the type of its role (placeholders such as ``NA`` in a column of
+numbers read as missing). Plans saved before a field existed load and apply as they did.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from ..errors import DataError, SchemaError
-from .schema import ColumnRole, Schema, category_key, parse_datetime
+from .findings import Finding
+from .schema import MISSING_TOKENS, ColumnRole, Schema, category_key, parse_datetime
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -29,9 +35,21 @@ class Step(BaseModel):
     summary: str = ""
     rows_changed: int = 0
     training_only: bool = False
+    #: per column, how many training rows the step changed (empty when it changed none, or works on rows)
+    details: dict[str, int] = Field(default_factory=dict)
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
+
+
+def _token_mask(s: pd.Series, tokens: list[str]) -> np.ndarray:
+    if isinstance(s.dtype, pd.StringDtype):  # vectorised for columns of text
+        return s.str.strip().str.lower().isin(tokens).fillna(False).to_numpy(dtype=bool)
+    text = s.astype(object).where(s.notna(), None)
+    lowered = pd.Series(text, index=s.index, dtype=object).map(
+        lambda v: v.strip().lower() if isinstance(v, str) else v
+    )
+    return lowered.isin(tokens).to_numpy()
 
 
 class DropMissingTarget(Step):
@@ -40,11 +58,16 @@ class DropMissingTarget(Step):
     kind: Literal["drop_missing_target"] = "drop_missing_target"
     target: str
     training_only: bool = True
+    #: placeholders (stripped, lower-cased) that mean "no target" in this target column, such as "?"
+    tokens: list[str] = Field(default_factory=list)
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         if self.target not in df.columns:
             return df
-        return df.loc[df[self.target].notna()]
+        keep = df[self.target].notna().to_numpy()
+        if self.tokens:
+            keep &= ~_token_mask(df[self.target], self.tokens)
+        return df.loc[keep]
 
 
 class SelectColumns(Step):
@@ -90,7 +113,6 @@ class Conform(Step):
         return out
 
 
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nil", "?", "-", "--", "nat", "missing"})
 
 
 def column_array(s: pd.Series, role: str) -> np.ndarray:
@@ -237,7 +259,17 @@ class CleaningPlan(BaseModel):
         return []
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"step": s.kind, "summary": s.summary, "rows_changed": s.rows_changed} for s in self.steps]
+        """Each step in words, with the training rows it changed (in all and per column)."""
+        return [{"step": s.kind, "summary": s.summary, "rows_changed": s.rows_changed, "details": dict(s.details)}
+                for s in self.steps]
+
+    @property
+    def dropped_columns(self) -> dict[str, str]:
+        """Columns left out of the features, each with the reason."""
+        for step in self.steps:
+            if isinstance(step, SelectColumns):
+                return dict(step.dropped)
+        return {}
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=1)
@@ -253,22 +285,32 @@ def fit_cleaning_plan(
     *,
     drop: dict[str, str] | None = None,
     keep: list[str] | None = None,
+    findings: list[Finding] | None = None,
 ) -> CleaningPlan:
-    """Fit the plan on training rows. ``drop`` maps extra columns to drop to the reason (leakage, the
-    user's --drop); ``keep`` names columns to keep as features whatever the audit says."""
+    """Fit the plan on training rows. ``drop`` maps extra columns to drop to the reason (the user's --drop,
+    the group column); ``keep`` names columns to keep as features whatever the audit says; ``findings``
+    (the audit's) drop the columns it found leaking the target."""
     drop = dict(drop or {})
-    keep = list(keep or [])
+    keep = list(dict.fromkeys(keep or []))
     target = schema.target
     for name in [*drop, *keep]:
         if name not in df.columns:
             raise DataError(f"--drop/--keep names the column {name!r}, which the data does not have.")
     if target is not None and target in keep:
         raise DataError(f"--keep names the target {target!r}: the target cannot also be a feature.")
+    for f in findings or []:
+        if f.action == "drop_column" and f.column and f.column != target and f.column not in drop \
+                and f.severity == "error":
+            drop[f.column] = f"{f.check.replace('_', ' ')}: {f.message}"
     steps: list[Any] = []
     if target is not None:
-        n_missing = int(df[target].isna().sum())
+        y = df[target]
+        tokens = sorted(TARGET_MISSING_TOKENS) if not pd.api.types.is_numeric_dtype(y) else []
+        if tokens and not _token_mask(y, tokens).any():
+            tokens = []
+        n_missing = int(y.isna().sum() + (_token_mask(y, tokens).sum() if tokens else 0))
         steps.append(DropMissingTarget(
-            target=target, rows_changed=n_missing,
+            target=target, rows_changed=n_missing, tokens=tokens,
             summary=f"dropped {n_missing} rows without a value for {target!r}" if n_missing else
             f"every row has a value for {target!r}",
         ))
@@ -291,7 +333,8 @@ def fit_cleaning_plan(
     steps.append(SelectColumns(
         keep=features, dropped=dropped, target=target,
         summary=f"kept {len(features)} feature columns; dropped {len(dropped)}"
-        + (f" ({', '.join(f'{k}: {v}' for k, v in list(dropped.items())[:6])})" if dropped else ""),
+        + (f" ({'; '.join(f'{k}: {_short(v)}' for k, v in list(dropped.items())[:6])}"
+           f"{'; ...' if len(dropped) > 6 else ''})" if dropped else ""),
     ))
     roles = {}
     for name in features:
@@ -300,15 +343,17 @@ def fit_cleaning_plan(
                                          ColumnRole.datetime, ColumnRole.text) else ColumnRole.categorical).value
     conform = Conform(roles=roles, datetime_formats={n: schema[n].datetime_format for n in features
                                                      if roles[n] == "datetime"})
-    # count the values that conforming turns into missing ones, column by column
+    # count the values that conforming turns into missing ones (placeholders among them), column by column
     lost = {}
-    for name, role in roles.items():
-        before = df[name].notna()
-        after = conform_column(df[name], role, conform.datetime_formats.get(name)).notna()
+    for name, role_name in roles.items():
+        s = df[name]
+        before = s.notna()
+        after = conform_column(s, role_name, conform.datetime_formats.get(name)).notna()
         n = int((before & ~after).sum())
         if n:
             lost[name] = n
     conform.rows_changed = sum(lost.values())
+    conform.details = lost
     conform.summary = (
         "typed every feature column by its role"
         + (f"; values unreadable as their type became missing: {', '.join(f'{k} ({v})' for k, v in lost.items())}"
@@ -316,3 +361,11 @@ def fit_cleaning_plan(
     )
     steps.append(conform)
     return CleaningPlan(steps=steps)
+
+
+#: what stands for "no target" in a column of labels, besides an empty cell
+TARGET_MISSING_TOKENS = frozenset({"?", ""})
+
+
+def _short(reason: str, limit: int = 60) -> str:
+    return reason if len(reason) <= limit else reason[: limit - 3].rstrip() + "..."

@@ -1,99 +1,381 @@
-"""The data audit: findings about a training table, each with a severity and a suggested fix."""
+"""The data audit: findings about a training table, each with a severity and a suggested fix.
+
+``audit`` runs every check: duplicate rows (and duplicates that disagree on the target), duplicate columns,
+columns mostly missing, constant and near-constant columns, identifiers, high-cardinality categories,
+placeholders read as missing, mixed types in one column, outliers and placeholder numbers, the target's
+missing values, rare classes and class imbalance, rows sorted by the target, and target leakage
+(``leakage.py``). Checks that cost more than a pass over a column run on a sample of rows, so the audit
+stays a small part of a training run's time budget.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
-from .schema import ColumnRole, Schema
+from .findings import SEVERITY_ORDER, Finding, Severity
+from .leakage import detect_leakage
+from .schema import Column, ColumnRole, Schema, category_key
 
-__all__ = ["Finding", "audit"]
+__all__ = ["Finding", "Severity", "audit", "sort_findings"]
 
-Severity = Literal["info", "warning", "error"]
-
-
-class Finding(BaseModel):
-    """One thing the audit noticed. ``action`` is what the cleaning plan does about it, if anything."""
-
-    check: str
-    severity: Severity
-    column: str | None = None
-    message: str
-    suggestion: str = ""
-    action: Literal["none", "drop_column", "drop_rows"] = "none"
-    value: float | None = None
-
-    def line(self) -> str:
-        where = f"[{self.column}] " if self.column else ""
-        return f"{self.severity}: {where}{self.message}"
+SAMPLE_ROWS = 20_000
+NEAR_CONSTANT = 0.99
+MOSTLY_MISSING = 0.5
 
 
-def audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None) -> list[Finding]:
-    """Every check on ``df``; leakage checks live in ``leakage.py`` and are added by the caller."""
+def audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, leakage: bool = True,
+          seed: int = 0) -> list[Finding]:
+    """Every check on ``df`` (the table ``schema`` was inferred from), most severe first."""
     findings: list[Finding] = []
-    n = len(df)
-    target = schema.target
-    if n == 0:
+    if len(df) == 0:
         return findings
-    dup = int(df.duplicated().sum())
-    if dup:
+    target = schema.target
+    findings += _duplicate_rows(df, target, task_kind)
+    findings += _duplicate_columns(df, schema, seed=seed)
+    findings += _column_checks(df, schema)
+    findings += _outliers(df, schema)
+    if target is not None and target in df.columns:
+        findings += _target_checks(df[target], task_kind, target)
+        if leakage and task_kind is not None:
+            findings += detect_leakage(df, schema, task_kind=task_kind, seed=seed)
+    if len(df) < 100:
         findings.append(Finding(
-            check="duplicate_rows", severity="warning" if dup / n > 0.05 else "info", value=dup,
-            message=f"{dup} rows ({dup / n:.1%}) repeat an earlier row exactly.",
-            suggestion="Check whether they are real repeats; they can make validation look better than it is.",
+            check="few_rows", severity="warning", value=float(len(df)),
+            message=f"only {len(df)} rows: validation scores on so few rows are rough.",
+            suggestion="Collect more rows if you can; prefer cross-validation over one holdout.",
         ))
+    return sort_findings(findings)
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: -SEVERITY_ORDER[f.severity])
+
+
+# -- rows ----------------------------------------------------------------------------------------------------
+def _column_hash(s: pd.Series) -> np.ndarray:
+    try:
+        return pd.util.hash_pandas_object(s, index=False).to_numpy()
+    except TypeError:  # unhashable cells (lists): hash their text instead
+        return pd.util.hash_pandas_object(s.astype(str), index=False).to_numpy()
+
+
+def _combine(hashes: list[np.ndarray], n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for h in hashes:
+            out = out * np.uint64(1_000_003) + h
+    return out
+
+
+def _duplicate_rows(df: pd.DataFrame, target: str | None, task_kind: str | None) -> list[Finding]:
+    n = len(df)
+    out = []
+    features = [c for c in df.columns if c != target]
+    feature_rows = _combine([_column_hash(df[c]) for c in features], n)
+    has_target = target is not None and target in df.columns
+    y_hash = _column_hash(df[target]) if has_target else None
+    rows = _combine([feature_rows, y_hash], n) if y_hash is not None else feature_rows
+    dup = int(pd.Series(rows).duplicated().sum())
+    if dup:
+        out.append(Finding(
+            check="duplicate_rows", severity="warning" if dup / n > 0.05 else "info", value=float(dup),
+            message=f"{dup:,} rows ({_pct(dup / n)}) repeat an earlier row exactly.",
+            suggestion="Check whether they are real repeats; copies of a row on both sides of a validation "
+            "split make the score look better than it is.",
+        ))
+    if y_hash is not None and features and task_kind in ("binary", "multiclass"):
+        labelled = df[target].notna().to_numpy()
+        frame = pd.DataFrame({"x": feature_rows[labelled], "y": y_hash[labelled]})
+        per_row = frame.groupby("x")["y"].nunique()
+        conflicting = per_row[per_row > 1]
+        if len(conflicting):
+            rows_hit = int(frame["x"].isin(conflicting.index).sum())
+            out.append(Finding(
+                check="conflicting_labels", severity="warning" if rows_hit / n > 0.01 else "info",
+                value=float(rows_hit),
+                message=f"{rows_hit:,} rows share all their feature values with a row whose target differs "
+                f"({len(conflicting):,} such groups): no model can tell them apart.",
+                suggestion="Check for labelling mistakes, or a feature that is missing from the table.",
+            ))
+    return out
+
+
+# -- columns -------------------------------------------------------------------------------------------------
+def _duplicate_columns(df: pd.DataFrame, schema: Schema, *, seed: int) -> list[Finding]:
+    """Columns that repeat another column, value for value or one-to-one under other names."""
+    names = [c.name for c in schema.columns if c.name != schema.target and c.role != ColumnRole.constant
+             and c.name in df.columns]
+    if len(names) < 2:
+        return []
+    sample = df[names] if len(df) <= SAMPLE_ROWS else df[names].sample(SAMPLE_ROWS, random_state=seed)
+    signature: dict[bytes, str] = {}
+    candidates: list[tuple[str, str, bool]] = []
+    for name in names:
+        # few distinct values: codes in order of first appearance, so a relabelled copy has the same codes;
+        # many (every number different): only the values themselves, or any two such columns would match
+        codes, uniques = pd.factorize(sample[name], use_na_sentinel=True)
+        relabel = len(uniques) <= 0.5 * len(sample)
+        key = (b"c" + codes.astype(np.int32).tobytes() if relabel
+               else b"v" + _column_hash(sample[name].map(category_key)).tobytes())
+        if key in signature:
+            candidates.append((name, signature[key], relabel))
+        else:
+            signature[key] = name
+    out = []
+    for name, first, relabel in candidates:  # confirm on every row
+        if relabel:
+            a, _ = pd.factorize(df[name], use_na_sentinel=True)
+            b, _ = pd.factorize(df[first], use_na_sentinel=True)
+            if not np.array_equal(a, b):
+                continue
+        elif not np.array_equal(_column_hash(df[name].map(category_key)), _column_hash(df[first].map(category_key))):
+            continue
+        same = not relabel or bool(df[name].equals(df[first]))
+        out.append(Finding(
+            check="duplicate_columns", severity="warning", column=name, value=None,
+            message=f"repeats {first!r} " + ("value for value." if same else "one to one under other names (a "
+                                             "relabelled copy)."),
+            suggestion=f"Drop one of them with --drop {name}; a copy adds nothing and splits importance in two.",
+        ))
+    return out
+
+
+def _column_checks(df: pd.DataFrame, schema: Schema) -> list[Finding]:
+    out = []
+    n = len(df)
     for col in schema.columns:
-        if col.name == target:
+        if col.name == schema.target or col.name not in df.columns:
             continue
         if col.role == ColumnRole.identifier:
-            findings.append(Finding(
+            out.append(Finding(
                 check="identifier", severity="info", column=col.name, action="drop_column",
                 message=f"looks like an identifier ({col.reason}); not used as a feature.",
-                suggestion=f"Use --column-role {col.name}=numeric if it carries meaning.",
+                suggestion=f"Use --column-role {col.name}=numeric (or =categorical) if it carries meaning.",
             ))
-        elif col.role == ColumnRole.constant:
-            findings.append(Finding(
+            continue
+        if col.role == ColumnRole.constant:
+            out.append(Finding(
                 check="constant", severity="info", column=col.name, action="drop_column",
                 message=f"is constant ({col.reason}); not used as a feature.",
             ))
-        elif col.missing_fraction >= 0.5:
-            findings.append(Finding(
+            continue
+        if col.missing_fraction >= MOSTLY_MISSING:
+            out.append(Finding(
                 check="mostly_missing", severity="warning", column=col.name, value=col.missing_fraction,
-                message=f"is missing in {col.missing_fraction:.0%} of rows.",
-                suggestion="Missingness is kept as a signal; drop the column with --drop if it is not meaningful.",
+                message=f"is missing in {_pct(col.missing_fraction)} of rows.",
+                suggestion=f"Whether it is filled is kept as a signal; drop it with --drop {col.name} if that "
+                "means nothing.",
+            ))
+        if col.missing_tokens:
+            shown = ", ".join(repr(t) for t in col.missing_tokens[:4])
+            out.append(Finding(
+                check="missing_placeholders", severity="info", column=col.name, value=float(col.n_missing_tokens),
+                message=f"holds {shown} in {col.n_missing_tokens:,} rows; read as missing values.",
+                suggestion="Leave such cells empty at the source to make this explicit.",
+            ))
+        top = _top_share(df[col.name], col)
+        if top is not None and top[1] >= (0.999 if col.role == ColumnRole.boolean else NEAR_CONSTANT):
+            out.append(Finding(
+                check="near_constant", severity="info", column=col.name, value=top[1],
+                message=f"is nearly constant: {_show(top[0])} in {_pct(top[1])} of filled rows.",
+                suggestion=f"It can only help on the few other rows; drop it with --drop {col.name} if those are "
+                "noise.",
             ))
         if col.role == ColumnRole.categorical and col.n_unique > max(50, 0.2 * n):
-            findings.append(Finding(
-                check="high_cardinality", severity="info", column=col.name, value=col.n_unique,
-                message=f"is categorical with {col.n_unique} distinct values; rare ones are grouped.",
+            out.append(Finding(
+                check="high_cardinality", severity="info" if col.n_unique < 0.5 * n else "warning",
+                column=col.name, value=float(col.n_unique),
+                message=f"is categorical with {col.n_unique:,} distinct values; values seen once share one code.",
+                suggestion="If it is an identifier or free text, say so with --column-role "
+                f"{col.name}=identifier (or =text).",
             ))
-    if target is not None:
-        y = df[target]
-        missing = int(y.isna().sum())
-        if missing:
-            findings.append(Finding(
-                check="missing_target", severity="warning", column=target, action="drop_rows", value=missing,
-                message=f"{missing} rows have no target value; they are left out of training.",
-            ))
-        if task_kind in ("binary", "multiclass"):
-            counts = y.value_counts()
-            if len(counts) >= 2:
-                ratio = counts.iloc[-1] / counts.iloc[0]
-                if ratio < 0.1:
-                    findings.append(Finding(
-                        check="class_imbalance", severity="warning", column=target, value=float(ratio),
-                        message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]} rows, "
-                        f"{ratio:.1%} of the most common.",
-                        suggestion="Prefer roc_auc, log_loss or balanced_accuracy over accuracy.",
-                    ))
-                rare = counts[counts < 10]
-                if len(rare):
-                    findings.append(Finding(
-                        check="rare_classes", severity="warning", column=target, value=float(len(rare)),
-                        message=f"{len(rare)} classes have fewer than 10 rows ({', '.join(map(str, rare.index[:5]))}).",
-                        suggestion="Merge rare classes or collect more rows for them.",
-                    ))
-    return findings
+        out += _mixed_types(df[col.name], col)
+    return out
 
+
+def _top_share(s: pd.Series, col: Column) -> tuple[object, float] | None:
+    """The most common filled value and its share of the filled rows (judged on a sample for numbers)."""
+    if col.categories and col.frequencies:
+        return col.categories[0], col.frequencies[0]
+    filled = s.dropna()
+    if len(filled) < 20:
+        return None
+    sample = filled if len(filled) <= SAMPLE_ROWS else filled.sample(SAMPLE_ROWS, random_state=0)
+    try:
+        counts = sample.value_counts()
+    except TypeError:
+        return None
+    share = float(counts.iloc[0] / len(sample))
+    if share >= NEAR_CONSTANT and len(sample) < len(filled):
+        share = float((filled == counts.index[0]).mean())
+    return counts.index[0], share
+
+
+def _mixed_types(s: pd.Series, col: Column) -> list[Finding]:
+    """Numbers and text in one column, or cells of several Python types (from JSON or a DataFrame)."""
+    frac = col.numeric_fraction
+    if frac is None:
+        return []
+    out = []
+    if col.role == ColumnRole.numeric and frac < 1.0:
+        filled = s.dropna()
+        bad = filled[pd.to_numeric(filled.astype(str).str.strip().str.replace(",", ""), errors="coerce").isna()]
+        bad = bad[~bad.astype(str).isin(col.missing_tokens or [])]
+        if len(bad):
+            examples = ", ".join(repr(v) for v in pd.unique(bad.astype(str))[:3])
+            out.append(Finding(
+                check="mixed_types", severity="warning", column=col.name, value=float(len(bad)),
+                message=f"holds numbers, but {len(bad):,} rows hold text ({examples}); those are read as missing.",
+                suggestion="Fix those cells at the source, or leave them empty.",
+            ))
+    elif col.role in (ColumnRole.categorical, ColumnRole.text) and 0.05 <= frac < 0.98:
+        filled = s.dropna()
+        text = filled[pd.to_numeric(filled.astype(str).str.strip(), errors="coerce").isna()]
+        distinct = pd.unique(text.astype(str))
+        examples = ", ".join(repr(v) for v in distinct[:3])
+        # a handful of labels among a few numbers ("2, 3, 4, 5more") is a category; many is a mess
+        few = len(distinct) <= 3 and col.n_unique <= 20
+        out.append(Finding(
+            check="mixed_types", severity="info" if few else "warning", column=col.name, value=frac,
+            message=f"mixes numbers ({_pct(frac)} of filled rows) and text ({examples}); it is used as categories.",
+            suggestion=f"If it should hold numbers, fix the text cells; then --column-role {col.name}=numeric.",
+        ))
+    elif s.dtype == object:
+        probe = s.dropna().iloc[:5000]
+        kinds = {type(v).__name__ for v in probe if category_key(v) is not None}
+        if len(kinds - {"str"}) and "str" in kinds and col.role == ColumnRole.categorical:
+            out.append(Finding(
+                check="mixed_types", severity="info", column=col.name,
+                message=f"holds values of several types ({', '.join(sorted(kinds))}); 3, 3.0 and '3' are read "
+                "as one category.",
+            ))
+    return out
+
+
+# -- numbers -------------------------------------------------------------------------------------------------
+_SENTINELS = {0.0, -1.0, -9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0,
+              9999999.0}
+MAX_OUTLIER_SHARE = 0.01  # beyond this share, far values are the distribution's long tail, not outliers
+
+
+def _outliers(df: pd.DataFrame, schema: Schema) -> list[Finding]:
+    """Values far outside the bulk of a numeric column (3 interquartile ranges beyond the quartiles), and
+    placeholder numbers such as -999 or 0 that stand, isolated and repeated, for missing values."""
+    out = []
+    for col in schema.columns:
+        if col.role != ColumnRole.numeric or col.name == schema.target or col.name not in df.columns:
+            continue
+        s = df[col.name]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        x = x[np.isfinite(x)]
+        if len(x) < 50:
+            continue
+        q1, q3 = np.quantile(x, [0.25, 0.75])
+        iqr = q3 - q1
+        if iqr <= 0:
+            continue
+        low, high = q1 - 3 * iqr, q3 + 3 * iqr
+        outside = (x < low) | (x > high)
+        n_out = int(outside.sum())
+        if not n_out:
+            continue
+        placeholder = _placeholder(x, outside, iqr)
+        if placeholder is not None:
+            v, count = placeholder
+            out.append(Finding(
+                check="placeholder_number", severity="warning", column=col.name, value=float(count),
+                message=f"holds {_show(v)} in {count:,} rows, far from all its other values: probably a code "
+                "for a missing value.",
+                suggestion=f"Replace {_show(v)} with an empty cell at the source, so it is read as missing.",
+            ))
+            continue
+        share = n_out / len(x)
+        if share > MAX_OUTLIER_SHARE:
+            continue
+        extreme = x[outside][np.abs(x[outside] - np.median(x)).argmax()]
+        out.append(Finding(
+            check="outliers", severity="info", column=col.name, value=float(n_out),
+            message=f"{n_out:,} value{'s' if n_out > 1 else ''} ({_pct(share)}) lie far outside the bulk "
+            f"({q1:.4g} to {q3:.4g}); the most extreme is {extreme:.4g}.",
+            suggestion="Tree models are unaffected; check that they are real and not unit or typing errors.",
+        ))
+    return out
+
+
+def _placeholder(x: np.ndarray, outside: np.ndarray, iqr: float) -> tuple[float, int] | None:
+    """A round value (-999, 0, 9999, ...) repeated far outside the bulk with no other value near it."""
+    values, counts = np.unique(x[outside], return_counts=True)
+    top = int(counts.argmax())
+    v, count = float(values[top]), int(counts[top])
+    if v not in _SENTINELS or count < 3:
+        return None
+    others = x[x != v]
+    gap = float(np.min(np.abs(others - v))) if len(others) else 0.0
+    return (v, count) if gap > 3 * iqr else None
+
+
+def _pct(share: float) -> str:
+    """A share as a percentage, never rounding a part to none or to the whole (99.96% is not 100%)."""
+    if not 0 < share < 1:
+        return f"{share:.0%}"
+    for digits in range(0 if 0.1 <= share <= 0.9 else 1, 4):
+        text = f"{share * 100:.{digits}f}"
+        if float(text) not in (0.0, 100.0):
+            return text + "%"
+    return f"{share:.3%}"
+
+
+def _show(v: object) -> str:
+    """A value as a user wrote it: 0 rather than np.float64(0.0)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+# -- the target ----------------------------------------------------------------------------------------------
+def _target_checks(y: pd.Series, task_kind: str | None, target: str) -> list[Finding]:
+    out = []
+    missing = int(y.isna().sum())
+    if missing:
+        out.append(Finding(
+            check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
+            message=f"{missing:,} rows have no target value; they are left out of training.",
+            suggestion="Predict them with the trained model if they are the rows you need answers for.",
+        ))
+    if task_kind in ("binary", "multiclass"):
+        keys = y.dropna().map(category_key)
+        counts = keys.value_counts()
+        if len(counts) >= 2:
+            ratio = counts.iloc[-1] / counts.iloc[0]
+            if ratio < 0.1:
+                out.append(Finding(
+                    check="class_imbalance", severity="warning", column=target, value=float(ratio),
+                    message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, "
+                    f"{_pct(ratio)} of the most common.",
+                    suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy.",
+                ))
+            rare = counts[counts < 10]
+            if len(rare):
+                out.append(Finding(
+                    check="rare_classes", severity="warning", column=target, value=float(len(rare)),
+                    message=f"{len(rare)} classes have fewer than 10 rows "
+                    f"({', '.join(f'{k!r}: {v}' for k, v in rare.iloc[:5].items())}).",
+                    suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class "
+                    "from a handful of rows.",
+                ))
+        filled = keys.dropna().to_numpy()
+        if len(counts) >= 2 and len(filled) >= 20:
+            runs = int((filled[1:] != filled[:-1]).sum()) + 1
+            if runs == len(counts):
+                out.append(Finding(
+                    check="sorted_by_target", severity="info", column=target,
+                    message="the rows are sorted by the target (each class in one block).",
+                    suggestion="Splits are shuffled, so training is unaffected; a time-ordered split on this "
+                    "file would not be.",
+                ))
+    return out

@@ -5,6 +5,10 @@ text in the common formats), text (free text), identifier (unique per row, or a 
 (one value, or none) and ignore (dropped on the user's word). The target is named apart. Every inferred role
 carries the reason it was chosen, so that a user can see why and override it.
 
+Inference looks at each column's distinct values once (``value_counts``) rather than at every row, so it stays
+fast on a million rows; placeholders such as ``NA`` or ``?`` in a column of numbers are read as missing values
+(and remembered, so that prediction reads them the same way).
+
 The Schema is saved in the model bundle; serving builds its request validation from it and monitoring
 compares live data with its domains.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +27,17 @@ from pydantic import BaseModel, Field
 
 from ..errors import DataError, SchemaError
 
-__all__ = ["Column", "ColumnRole", "FEATURE_ROLES", "Schema", "category_key", "infer_schema"]
+__all__ = [
+    "FEATURE_ROLES",
+    "MISSING_TOKENS",
+    "Column",
+    "ColumnRole",
+    "Schema",
+    "category_key",
+    "detect_datetime_format",
+    "infer_schema",
+    "parse_datetime",
+]
 
 
 class ColumnRole(StrEnum):
@@ -42,6 +57,13 @@ _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|index|idx|key|instant|row|record)$|^(id|uid|pk)[_\s-]|Id$", re.I)
 MAX_CATEGORIES_KEPT = 2000
+#: text that means "no value" when it stands in a column of numbers, dates or yes/no values (compared
+#: stripped and lower-cased). In a column of categories it stays a category: there "NA" or "None" may be a
+#: real one (in the Ames housing data "NA" means "no pool").
+MISSING_TOKENS = frozenset({"", "?", "??", "-", "--", "na", "n/a", "nan", "nat", "null", "none", "nil", "missing",
+                            "#n/a", "#na", "#null!", "#value!", "#div/0!", "undefined", "(null)", "<na>"})
+_EXACT_LIMIT = 50_000  # above this many distinct values, judge a column on a sample of its rows
+_SAMPLE = 20_000
 
 
 class Column(BaseModel):
@@ -62,6 +84,11 @@ class Column(BaseModel):
     categories: list[str] | None = None
     frequencies: list[float] | None = None
     datetime_format: str | None = None
+    # placeholders read as missing (e.g. "NA" in a column of numbers), with how many rows held them
+    missing_tokens: list[str] | None = None
+    n_missing_tokens: int = 0
+    # for a column of text: the share of its filled rows that read as numbers (mixed types show here)
+    numeric_fraction: float | None = None
 
     @property
     def is_feature(self) -> bool:
@@ -136,34 +163,45 @@ def category_key(v: Any) -> str | None:
     return s if s else None
 
 
-def _looks_numeric(s: pd.Series) -> pd.Series | None:
-    """``s`` as floats if nearly all its text values are numbers (thousands separators allowed), else None."""
-    cleaned = s.astype(str).str.strip().str.replace(r"(?<=\d),(?=\d{3}\b)", "", regex=True)
-    num = pd.to_numeric(cleaned, errors="coerce")
-    if num.notna().mean() >= 0.98:
-        return num
-    return None
+def _show(v: Any) -> str:
+    """A value as a user wrote it: 0 rather than np.float64(0.0), 'yes' quoted as text."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v) if isinstance(v, str) else str(v)
 
 
-_DATE_HINT = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?\s*$")
-_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y",
-                 "%d.%m.%Y", "%Y-%m-%d %H:%M", "%d-%m-%Y", "%m-%d-%Y")
+# -- dates ---------------------------------------------------------------------------------------------------
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE_HINT = re.compile(
+    r"^\s*(\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([ap]\.?m\.?)?)?(Z|\s?[+-]\d{2}:?\d{2})?"
+    rf"|\d{{1,2}}[- ]{_MONTH}[- ,]*\d{{2,4}}(\s\d{{1,2}}:\d{{2}}(:\d{{2}})?)?"
+    rf"|{_MONTH}\s\d{{1,2}},?\s\d{{4}}(\s\d{{1,2}}:\d{{2}}(:\d{{2}})?)?"
+    r"|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)\s*$",
+    re.I,
+)
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S.%f",
+                 "%Y-%m-%dT%H:%M:%S.%f", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y", "%m/%d/%Y",
+                 "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p",
+                 "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d-%m-%Y", "%m-%d-%Y", "%d-%b-%Y",
+                 "%d %b %Y", "%d-%b-%y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y", "%d/%m/%y", "%m/%d/%y")
 
 
 def detect_datetime_format(s: pd.Series) -> str | None:
-    """The strftime format (or 'ISO8601'/'mixed') that parses nearly all of ``s``, or None if it is not dates."""
-    sample = s.dropna().astype(str)
+    """The strftime format (or 'ISO8601') that parses nearly all of ``s``, or None if it is not dates."""
+    sample = s.dropna()
     if sample.empty:
         return None
-    sample = sample.sample(min(len(sample), 500), random_state=0)
+    sample = sample.sample(min(len(sample), 500), random_state=0).astype(str).str.strip()
     if sample.str.match(_DATE_HINT).mean() < 0.95:
         return None
-    for fmt in _DATE_FORMATS:
-        parsed = pd.to_datetime(sample.str.strip(), format=fmt, errors="coerce")
-        if parsed.notna().mean() >= 0.98:
-            return fmt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        for fmt in _DATE_FORMATS:
+            parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+            if parsed.notna().mean() >= 0.98:
+                return fmt
         parsed = pd.to_datetime(sample, format="ISO8601", errors="coerce", utc=True)
     if parsed.notna().mean() >= 0.98:
         return "ISO8601"
@@ -186,75 +224,192 @@ def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
     return out.astype("datetime64[ns]")
 
 
-def _infer_role(name: str, s: pd.Series, n_rows: int) -> tuple[ColumnRole, str, str | None]:
-    """Role, reason, and datetime format for one column."""
-    nonnull = s.dropna()
+# -- reading the values of a column of text ----------------------------------------------------------------
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def numbers_from_text(values: pd.Series) -> pd.Series:
+    """``values`` (text) as floats: thousands separators allowed; anything else that is not a number is NaN."""
+    cleaned = values.astype(str).str.strip().str.replace(_THOUSANDS, "", regex=True)
+    return pd.to_numeric(cleaned, errors="coerce")
+
+
+def _looks_numeric(s: pd.Series) -> pd.Series | None:
+    """``s`` as floats if nearly all its text values are numbers (thousands separators allowed), else None."""
+    num = numbers_from_text(s)
+    if num.notna().mean() >= 0.98:
+        return num
+    return None
+
+
+@dataclass
+class _Values:
+    """The distinct values of a column's filled rows with their counts: enough to infer its role."""
+
+    counts: pd.Series  # index: distinct values (placeholders removed), values: rows
+    n_rows: int  # filled rows, placeholders removed
+    exact: bool  # False when ``counts`` describes a sample of rows
+    tokens: dict[str, int]  # placeholders read as missing, with their rows
+    n_unique: int
+
+    @property
+    def keys(self) -> pd.Series:
+        return pd.Series(self.counts.index.astype(str), index=self.counts.index)
+
+    def share(self, mask: np.ndarray) -> float:
+        total = self.counts.sum()
+        return float(self.counts.to_numpy()[mask].sum() / total) if total else 0.0
+
+
+def _value_summary(nonnull: pd.Series, *, name: str, tokens: frozenset[str]) -> _Values:
+    try:
+        counts = nonnull.value_counts(sort=False)
+    except TypeError:
+        raise DataError(
+            f"Column {name!r} holds lists or objects (nested data): flatten it into plain columns first."
+        ) from None
+    n_unique = len(counts)
+    exact = n_unique <= _EXACT_LIMIT
+    if not exact:  # judge the kind of values on a sample of rows; count distinct values exactly
+        counts = nonnull.sample(_SAMPLE, random_state=0).value_counts(sort=False)
+    as_text = pd.Series(counts.index.astype(str), index=counts.index).str.strip().str.lower()
+    is_token = as_text.isin(tokens).to_numpy()
+    found: dict[str, int] = {}
+    if is_token.any():
+        scale = 1.0 if exact else len(nonnull) / counts.sum()
+        for value, c in zip(counts.index[is_token], counts.to_numpy()[is_token], strict=True):
+            found[str(value)] = int(round(c * scale))
+        counts = counts[~is_token]
+        n_unique -= int(is_token.sum())
+    n_rows = len(nonnull) - sum(found.values())
+    return _Values(counts=counts, n_rows=n_rows, exact=exact, tokens=found, n_unique=max(n_unique, 0))
+
+
+@dataclass
+class _Inferred:
+    role: ColumnRole
+    reason: str
+    fmt: str | None = None
+    tokens: dict[str, int] | None = None
+    numeric_fraction: float | None = None
+    n_unique: int | None = None  # distinct filled values other than placeholders, when already counted
+
+
+def _infer_numeric_dtype(name: str, nonnull: pd.Series, n_rows: int, n_unique: int) -> _Inferred:
+    values = nonnull.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    whole = bool(finite.size) and bool(np.all(np.mod(finite, 1) == 0))
+    if n_unique == 2 and set(np.unique(values)) <= {0.0, 1.0}:
+        return _Inferred(ColumnRole.boolean, "only 0 and 1", n_unique=n_unique)
+    if whole and len(nonnull) >= 20 and n_unique == len(nonnull):
+        span = finite.max() - finite.min() + 1
+        if _ID_NAME.search(name):
+            return _Inferred(ColumnRole.identifier, "unique per row, named like an identifier", n_unique=n_unique)
+        if span <= 1.3 * n_rows:
+            return _Inferred(ColumnRole.identifier, "unique per row and a running counter", n_unique=n_unique)
+    if whole and n_unique <= 10 and len(nonnull) >= 50 and finite.min() >= 0:
+        return _Inferred(ColumnRole.categorical, f"{n_unique} distinct whole numbers: a code", n_unique=n_unique)
+    return _Inferred(ColumnRole.numeric, "numbers", n_unique=n_unique)
+
+
+def _infer_text(name: str, nonnull: pd.Series) -> _Inferred:
+    """Role of a column of text (or of mixed Python values): numbers or dates written as text, yes/no,
+    identifiers, free text or categories."""
+    v = _value_summary(nonnull, name=name, tokens=MISSING_TOKENS)
+    if v.n_unique == 0:
+        return _Inferred(ColumnRole.constant, "every value is a placeholder for a missing value", tokens=v.tokens,
+                         n_unique=0)
+    if v.n_unique == 1:
+        return _Inferred(ColumnRole.constant, f"a single value ({_show(v.counts.index[0])}) in every filled row",
+                         tokens=v.tokens, n_unique=1)
+    keys = v.keys
+    numbers = pd.to_numeric(keys.str.strip().str.replace(_THOUSANDS, "", regex=True), errors="coerce")
+    numeric_fraction = v.share(numbers.notna().to_numpy())
+    lower = keys.str.strip().str.lower()
+    if v.n_unique == 2 and lower.isin(_TRUE | _FALSE).all() and lower.nunique() == 2:
+        return _Inferred(ColumnRole.boolean, "yes/no values", tokens=v.tokens, numeric_fraction=numeric_fraction,
+                         n_unique=2)
+    if numeric_fraction >= 0.98 and v.n_unique > 10:
+        return _Inferred(ColumnRole.numeric, "numbers written as text", tokens=v.tokens,
+                         numeric_fraction=numeric_fraction, n_unique=v.n_unique)
+    fmt = None
+    if numeric_fraction < 0.5:  # dates are judged on rows, so weigh each distinct value by its rows
+        rows = keys.sample(2000, weights=v.counts.to_numpy(dtype=float), replace=True, random_state=0)
+        fmt = detect_datetime_format(rows)
+    if fmt:
+        return _Inferred(ColumnRole.datetime, f"dates written as text ({fmt})", fmt, tokens=v.tokens,
+                         numeric_fraction=numeric_fraction, n_unique=v.n_unique)
+    # in a column of categories a placeholder is a category of its own (Ames "NA" = none)
+    tokens: dict[str, int] = {}
+    sample = keys.iloc[:5000] if v.exact else keys
+    mean_words = float(sample.str.split().str.len().mean())
+    mean_len = float(sample.str.len().mean())
+    n_filled = v.n_rows + sum(c for k, c in v.tokens.items() if k not in tokens)
+    n_unique = v.n_unique + len(v.tokens) - len(tokens)
+    unique_ratio = n_unique / max(n_filled, 1)
+    if n_filled >= 20 and unique_ratio > 0.999 and mean_words < 2.5:
+        return _Inferred(ColumnRole.identifier, "unique per row", tokens=tokens, numeric_fraction=numeric_fraction,
+                         n_unique=n_unique)
+    if unique_ratio > 0.3 and (mean_words >= 5 or mean_len >= 40) and v.n_unique >= 20:
+        return _Inferred(ColumnRole.text, f"free text ({mean_words:.0f} words on average)", tokens=tokens,
+                         numeric_fraction=numeric_fraction, n_unique=n_unique)
+    return _Inferred(ColumnRole.categorical, f"{n_unique} distinct values", tokens=tokens,
+                     numeric_fraction=numeric_fraction, n_unique=n_unique)
+
+
+def _infer_role(name: str, s: pd.Series, nonnull: pd.Series, n_rows: int) -> _Inferred:
     if nonnull.empty:
-        return ColumnRole.constant, "every value is missing", None
+        return _Inferred(ColumnRole.constant, "every value is missing", n_unique=0)
+    typed = (pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
+             or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)))
+    if not typed:
+        return _infer_text(name, nonnull)
     n_unique = int(nonnull.nunique())
     if n_unique == 1:
-        return ColumnRole.constant, f"a single value ({nonnull.iloc[0]!r}) in every filled row", None
+        return _Inferred(ColumnRole.constant, f"a single value ({_show(nonnull.iloc[0])}) in every filled row",
+                         n_unique=1)
     if pd.api.types.is_bool_dtype(s):
-        return ColumnRole.boolean, "true/false values", None
+        return _Inferred(ColumnRole.boolean, "true/false values", n_unique=n_unique)
     if pd.api.types.is_datetime64_any_dtype(s):
-        return ColumnRole.datetime, "a date/time type", None
-    if pd.api.types.is_numeric_dtype(s):
-        values = nonnull.to_numpy(dtype=float)
-        whole = bool(np.all(np.mod(values, 1) == 0))
-        if n_unique == 2 and set(np.unique(values)) <= {0.0, 1.0}:
-            return ColumnRole.boolean, "only 0 and 1", None
-        if whole and len(nonnull) >= 20 and n_unique == len(nonnull):
-            span = values.max() - values.min() + 1
-            if _ID_NAME.search(name):
-                return ColumnRole.identifier, "unique per row, named like an identifier", None
-            if span <= 1.3 * n_rows:
-                return ColumnRole.identifier, "unique per row and a running counter", None
-        if whole and n_unique <= 10 and len(nonnull) >= 50 and values.min() >= 0:
-            return ColumnRole.categorical, f"{n_unique} distinct whole numbers: a code", None
-        return ColumnRole.numeric, "numbers", None
-    # text-like: numbers written as text, dates, identifiers, free text or categories
-    as_str = nonnull.astype(str)
-    lower = set(as_str.str.strip().str.lower().unique()[:3])
-    if n_unique == 2 and lower <= (_TRUE | _FALSE) and len(lower) == 2:
-        return ColumnRole.boolean, "yes/no values", None
-    if _looks_numeric(as_str) is not None and n_unique > 10:
-        return ColumnRole.numeric, "numbers written as text", None
-    fmt = detect_datetime_format(as_str)
-    if fmt:
-        return ColumnRole.datetime, f"dates written as text ({fmt})", fmt
-    sample = as_str.iloc[: 5000]
-    mean_words = sample.str.split().str.len().mean()
-    mean_len = sample.str.len().mean()
-    unique_ratio = n_unique / len(nonnull)
-    if len(nonnull) >= 20 and unique_ratio > 0.999 and mean_words < 2.5:
-        return ColumnRole.identifier, "unique per row", None
-    if unique_ratio > 0.3 and (mean_words >= 5 or mean_len >= 40) and n_unique >= 20:
-        return ColumnRole.text, f"free text ({mean_words:.0f} words on average)", None
-    return ColumnRole.categorical, f"{n_unique} distinct values", None
+        return _Inferred(ColumnRole.datetime, "a date/time type", n_unique=n_unique)
+    return _infer_numeric_dtype(name, nonnull, n_rows, n_unique)
 
 
-def _describe(col: Column, s: pd.Series) -> Column:
-    nonnull = s.dropna()
+def _describe(col: Column, s: pd.Series, nonnull: pd.Series, tokens: dict[str, int] | None,
+              n_unique: int | None) -> Column:
     col.dtype = str(s.dtype)
-    col.missing_fraction = float(s.isna().mean()) if len(s) else 0.0
-    col.n_unique = int(nonnull.nunique()) if len(nonnull) else 0
+    n = len(s)
+    n_tokens = sum((tokens or {}).values())
+    col.missing_tokens = sorted(tokens) if tokens else None
+    col.n_missing_tokens = n_tokens
+    col.missing_fraction = float((n - len(nonnull) + n_tokens) / n) if n else 0.0
+    if tokens and not pd.api.types.is_numeric_dtype(s):
+        nonnull = nonnull[~nonnull.astype(str).isin(list(tokens))]
+    if n_unique is None:
+        n_unique = int(nonnull.nunique()) if len(nonnull) else 0
+    col.n_unique = n_unique
     if col.role == ColumnRole.numeric and len(nonnull):
-        num = pd.to_numeric(nonnull, errors="coerce") if not pd.api.types.is_numeric_dtype(nonnull) else nonnull
-        if not pd.api.types.is_numeric_dtype(nonnull):
-            num = _looks_numeric(nonnull.astype(str))
-            num = num if num is not None else pd.Series(dtype=float)
-        num = num.dropna().astype(float)
+        if pd.api.types.is_numeric_dtype(nonnull) and not pd.api.types.is_bool_dtype(nonnull):
+            num = nonnull.astype(float)
+        else:
+            num = numbers_from_text(nonnull)
+        num = num[np.isfinite(num)]
         if len(num):
             col.min, col.max = float(num.min()), float(num.max())
             col.mean, col.std = float(num.mean()), float(num.std(ddof=0))
     elif col.role in (ColumnRole.categorical, ColumnRole.boolean) and len(nonnull):
-        keys = nonnull.map(category_key).dropna()
-        counts = keys.value_counts()
-        top = counts.iloc[:MAX_CATEGORIES_KEPT]
+        # keys of the distinct values, then counts summed over values sharing a key (3 and "3")
+        counts = nonnull.value_counts()
+        keys = pd.Series([category_key(v) for v in counts.index], dtype=object)
+        by_key = pd.Series(counts.to_numpy(), index=keys).groupby(level=0, dropna=True).sum()
+        by_key = by_key.sort_values(ascending=False, kind="stable")
+        total = by_key.sum()
+        top = by_key.iloc[:MAX_CATEGORIES_KEPT]
         col.categories = [str(k) for k in top.index]
-        col.frequencies = [float(v) / len(keys) for v in top.to_numpy()]
+        col.frequencies = [float(v) / total for v in top.to_numpy()]
     elif col.role == ColumnRole.datetime and len(nonnull):
-        parsed = parse_datetime(nonnull, col.datetime_format).dropna()
+        distinct = nonnull if pd.api.types.is_datetime64_any_dtype(nonnull) else pd.Series(nonnull.unique())
+        parsed = parse_datetime(distinct, col.datetime_format).dropna()
         if len(parsed):
             col.min, col.max = str(parsed.min()), str(parsed.max())
     return col
@@ -263,9 +418,12 @@ def _describe(col: Column, s: pd.Series) -> Column:
 def infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[str, str] | None = None) -> Schema:
     """Infer each column's role from ``df``; ``overrides`` (column -> role) win over inference."""
     overrides = dict(overrides or {})
-    for name in overrides:
+    valid = ", ".join(r.value for r in ColumnRole)
+    for name, role in overrides.items():
         if name not in df.columns:
             raise DataError(f"--column-role names the column {name!r}, which the data does not have.")
+        if role not in {r.value for r in ColumnRole}:
+            raise DataError(f"--column-role gives column {name!r} the role {role!r}; roles are: {valid}.")
     if target is not None and target not in df.columns:
         raise DataError(
             f"Target column {target!r} is not in the data; its columns are: {', '.join(map(str, df.columns[:30]))}."
@@ -276,12 +434,20 @@ def infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[st
         if name == target:
             continue
         s = df[name]
-        role, reason, fmt = _infer_role(name, s, n_rows)
+        if isinstance(s, pd.DataFrame):
+            raise DataError(f"The data has two columns named {name!r}: give each column its own name.")
+        nonnull = s.dropna()
+        inferred = _infer_role(str(name), s, nonnull, n_rows)
+        role, reason, fmt = inferred.role, inferred.reason, inferred.fmt
+        tokens = inferred.tokens
         if name in overrides:
             role, reason = ColumnRole(overrides[name]), "set by the user"
             if role == ColumnRole.datetime and not pd.api.types.is_datetime64_any_dtype(s):
-                fmt = detect_datetime_format(s.astype(str)) or "mixed"
-        col = Column(name=name, role=role, reason=reason, datetime_format=fmt)
-        columns.append(_describe(col, s))
+                fmt = detect_datetime_format(s) or "mixed"
+            if role not in (ColumnRole.numeric, ColumnRole.datetime, ColumnRole.boolean):
+                tokens = None
+        col = Column(name=str(name), role=role, reason=reason, datetime_format=fmt,
+                     numeric_fraction=inferred.numeric_fraction)
+        columns.append(_describe(col, s, nonnull, tokens, inferred.n_unique if tokens is inferred.tokens else None))
     tgt_dtype = str(df[target].dtype) if target is not None else None
     return Schema(columns=columns, target=target, target_dtype=tgt_dtype, n_rows=n_rows, overrides=overrides)

@@ -1,0 +1,32 @@
+"""A Finding: one thing the audit noticed about a table, with its severity and what to do about it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+__all__ = ["Finding", "Severity"]
+
+Severity = Literal["info", "warning", "error"]
+SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+
+
+class Finding(BaseModel):
+    """One thing the audit noticed. ``action`` is what the cleaning plan does about it, if anything.
+
+    Severities: ``error`` misleads a model unless handled (leakage: the column is dropped); ``warning``
+    deserves a look; ``info`` is handled automatically and said for the record.
+    """
+
+    check: str
+    severity: Severity
+    column: str | None = None
+    message: str
+    suggestion: str = ""
+    action: Literal["none", "drop_column", "drop_rows"] = "none"
+    value: float | None = None
+
+    def line(self) -> str:
+        where = f"[{self.column}] " if self.column else ""
+        return f"{self.severity}: {where}{self.message}"

@@ -1,0 +1,155 @@
+"""Read the result of a SQL query: PostgreSQL (or any SQLAlchemy URL), SQLite and DuckDB files, or DuckDB
+in memory over files and tables handed to it.
+
+Rows are fetched in chunks (a server-side cursor on PostgreSQL) so a large result never sits in the driver
+and in pandas at once, and the connection is read-only where the database allows: reading data never
+writes to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = ["read_sql"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def _url_for_file(path: str) -> str:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"Database file {path!r} does not exist: pass a path or a SQLAlchemy URL.")
+    with p.open("rb") as f:
+        head = f.read(16)
+    if head == _SQLITE_MAGIC or p.suffix.lower() in (".sqlite", ".sqlite3", ".db") and head[:6] == b"SQLite":
+        return f"sqlite:///{p.resolve()}"
+    if p.suffix.lower() in (".duckdb", ".ddb") or head[8:12] == b"DUCK":
+        return f"duckdb:///{p.resolve()}"
+    raise DataError(f"{path!r} is neither a SQLite nor a DuckDB database file: pass one, or a SQLAlchemy URL.")
+
+
+def _postgres_driver() -> str:
+    import importlib.util
+
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return driver
+    raise DataError("Reading from PostgreSQL needs a driver: pip install 'mlengineer[sql]'.")
+
+
+def read_sql(query: str, url: str | None, *, chunksize: int = 50_000,
+             tables: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Run ``query`` against the database at ``url`` (a SQLAlchemy URL or a SQLite/DuckDB file), in chunks.
+
+    ``url=None`` runs it in DuckDB in memory, where ``tables`` are registered by name and files can be named
+    in the query (``SELECT * FROM 'rows/*.parquet'``).
+    """
+    if not query or not query.strip():
+        raise DataError("The SQL query is empty: pass --sql \"SELECT ...\".")
+    if url is None:
+        df = _read_duckdb(query, None, chunksize, tables or {})
+    else:
+        if "://" not in url:
+            url = _url_for_file(url)
+        if url.startswith("duckdb:"):
+            path = url.split("://", 1)[1].removeprefix("/")
+            if not Path(path).expanduser().is_file():
+                raise DataError(f"DuckDB file {path!r} does not exist: check the path in --db.")
+            df = _read_duckdb(query, path, chunksize, {})
+        else:
+            df = _read_sqlalchemy(query, url, chunksize)
+    if df.empty:
+        raise DataError("The query returned no rows.")
+    seen: set[str] = set()
+    for c in df.columns:
+        if c in seen:
+            raise DataError(f"The query returns two columns named {c!r}: give each one its own name with AS.")
+        seen.add(c)
+    return df
+
+
+def _read_duckdb(query: str, path: str | None, chunksize: int, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    import duckdb
+    import pyarrow as pa
+
+    where = repr(path) if path else "DuckDB"
+    try:
+        con = duckdb.connect(path, read_only=True) if path else duckdb.connect()
+    except duckdb.Error as e:
+        raise DataError(f"Cannot open the DuckDB database {where}: {_first_line(e)}") from None
+    try:
+        for name, frame in tables.items():
+            con.register(name, frame)
+        relation = con.sql(query)
+        if relation is None:
+            raise DataError("The query returns no rows: --sql takes a SELECT (or another query that returns rows).")
+        reader = relation.to_arrow_reader(chunksize)
+        table = pa.Table.from_batches(list(reader), schema=reader.schema)
+        return table.to_pandas()
+    except duckdb.Error as e:
+        raise DataError(f"The query failed in {where}: {_first_line(e)}") from None
+    finally:
+        con.close()
+
+
+def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DataError(f"{url!r} is not a database URL: use dialect://user:password@host/database.") from None
+    shown = parsed.render_as_string(hide_password=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = 10
+        if parsed.drivername == "postgresql":  # no driver named: use whichever of the two is installed
+            parsed = parsed.set(drivername=f"postgresql+{_postgres_driver()}")
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database or ""
+        if db and db != ":memory:" and not Path(db).is_file():
+            raise DataError(f"SQLite file {db!r} does not exist: check the path in --db.")
+        if db and db != ":memory:":  # open the file read-only
+            parsed = parsed.set(database=f"file:{Path(db).resolve()}", query={"mode": "ro", "uri": "true"})
+    try:
+        engine = sa.create_engine(parsed, connect_args=connect_args)
+    except (ImportError, ModuleNotFoundError) as e:
+        extra = " (pip install 'mlengineer[sql]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise DataError(f"The driver for {shown!r} is not installed{extra}: {_first_line(e)}.") from None
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
+        raise DataError(f"Cannot use the database URL {shown!r}: {_first_line(e)}.") from None
+    frames: list[pd.DataFrame] = []
+    try:
+        try:
+            con = engine.connect()
+        except sa.exc.SQLAlchemyError as e:
+            raise DataError(f"Cannot connect to {shown!r}: {_first_line(getattr(e, 'orig', None) or e)}") from None
+        with con:
+            try:
+                if engine.dialect.name == "postgresql":
+                    con.exec_driver_sql("SET TRANSACTION READ ONLY")
+                result = con.execution_options(stream_results=True).exec_driver_sql(query)
+                if not result.returns_rows:
+                    raise DataError("The query returns no rows: --sql takes a SELECT (or another query that "
+                                    "returns rows).")
+                columns = list(result.keys())
+                while rows := result.fetchmany(chunksize):
+                    frames.append(pd.DataFrame.from_records(rows, columns=columns, coerce_float=True))
+            except sa.exc.SQLAlchemyError as e:
+                raise DataError(f"The query failed on {shown!r}: {_first_line(getattr(e, 'orig', None) or e)}") from None
+    finally:
+        engine.dispose()
+    if not frames:
+        raise DataError("The query returned no rows.")
+    # a chunk of only NULLs has no type of its own: let the whole column decide
+    return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]).infer_objects()
