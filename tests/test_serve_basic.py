@@ -1,4 +1,8 @@
-"""A real uvicorn server on 127.0.0.1, started by the real CLI: Open Inference Protocol v2 and /predict."""
+"""A real uvicorn server on 127.0.0.1, started by the real CLI: Open Inference Protocol v2 and /predict.
+
+``running_server`` (used by every test_serve* module) starts ``mlengineer serve`` as a user would, waits
+until it answers, and stops it with SIGTERM, writing its output to a file rather than a pipe nobody reads.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,28 +25,61 @@ from .conftest import free_port
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(churn_model_dir: Path) -> Iterator[str]:
+@dataclass
+class ServerProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    cwd: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise
+
+
+@contextmanager
+def running_server(model: str | Path, *args: str, cwd: Path, env: dict[str, str] | None = None,
+                   start_timeout: float = 120) -> Iterator[ServerProcess]:
+    """``mlengineer serve MODEL ARGS`` on a free port of 127.0.0.1, stopped (SIGTERM) when the block ends."""
     port = free_port()
     exe = Path(sys.executable).parent / "mlengineer"
-    proc = subprocess.Popen([str(exe), "serve", str(churn_model_dir), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read() if proc.stderr else "server exited")
-    yield url
-    proc.send_signal(signal.SIGINT)
+    log = cwd / f"server-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), "serve", str(model), "--port", str(port), *args], stdout=out,
+                                stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})})
+    server = ServerProcess(f"http://127.0.0.1:{port}", proc, log, cwd)
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.time() + start_timeout
+        while True:
+            try:
+                if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited ({proc.returncode}):\n{server.output()}")
+            if time.time() > deadline:
+                raise RuntimeError(f"the server did not start in {start_timeout} s:\n{server.output()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        if proc.poll() is None:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(churn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_server(churn_model_dir, cwd=tmp_path_factory.mktemp("serve-basic")) as s:
+        yield s.url
 
 
 @pytest.fixture(scope="module")

@@ -264,7 +264,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
             names = [o["name"] for o in outputs]
             unknown = [w for w in wanted if w not in names]
             if unknown:
-                raise NotFound(f"Output {unknown[0]!r} is not one this model gives; it gives {', '.join(names)}.")
+                raise SchemaError(f"Output {unknown[0]!r} is not one this model gives; it gives {', '.join(names)}.")
             outputs = [o for o in outputs if o["name"] in wanted]
         answer: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
                                   "id": body.get("id") if isinstance(body.get("id"), str) else None,
@@ -273,8 +273,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
             answer["parameters"] = {"warnings": item.warnings}
         return _json(answer)
 
-    infer_doc: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/InferRequest"}}}}}
+    infer_doc: dict[str, Any] = {"requestBody": {"$ref": "#/components/requestBodies/Infer"}}
 
     @app.post("/v2/models/{model_name}/infer", response_model=S.InferResponse, responses=errors,
               openapi_extra=infer_doc, tags=["open inference protocol"])
@@ -314,20 +313,22 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
             answer["warnings"] = item.warnings
         return _json(answer)
 
-    @app.get("/ping", tags=["health"], responses={200: {"description": "The server is up."}})
+    # MLflow's server answers these with a bare newline; its clients look only at the status, so valid JSON
+    # costs them nothing and keeps the answers inside the OpenAPI document
+    @app.get("/ping", response_model=S.Status, tags=["health"])
     async def ping() -> Response:
-        return Response("\n", media_type="application/json")
+        return _json({"status": "ok"})
 
-    @app.get("/health", tags=["health"], responses={200: {"description": "The server is up."}})
+    @app.get("/health", response_model=S.Status, tags=["health"])
     async def health() -> Response:
-        return Response("\n", media_type="application/json")
+        return _json({"status": "ok"})
 
     @app.get("/version", tags=["mlflow"], responses={200: {"content": {"application/json": {"schema": {
         "type": "string"}}}, "description": "mlengineer's version."}})
     async def version() -> Response:
         from .. import __version__
 
-        return Response(__version__, media_type="application/json")
+        return _json(__version__)
 
     # -- plain JSON records ----------------------------------------------------------------------------------
     @app.post("/predict", response_model=S.PredictResponse, responses=errors, tags=["predict"],
@@ -371,8 +372,17 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         infer_schema = S.InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
         infer_schema.pop("$defs", None)
         comps["schemas"]["InferRequest"] = infer_schema
+        # the only names and versions there are, so generated requests (and readers) reach the model
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                for param in op.get("parameters", []):
+                    if param.get("name") == "model_name":
+                        param["schema"] = {"type": "string", "enum": [service.served.name]}
+                    elif param.get("name") == "model_version":
+                        param["schema"] = {"type": "string", "enum": [service.served.version]}
         bodies = S.request_bodies(service.served)
-        comps["requestBodies"] = {"Predict": bodies["/predict"], "Invocations": bodies["/invocations"]}
+        comps["requestBodies"] = {"Predict": bodies["/predict"], "Invocations": bodies["/invocations"],
+                                  "Infer": bodies["/infer"]}
         if settings.resolved_api_key():
             comps["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                                         "Bearer": {"type": "http", "scheme": "bearer"}}

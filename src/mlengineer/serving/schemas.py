@@ -30,6 +30,10 @@ class Ready(BaseModel):
     ready: bool
 
 
+class Status(BaseModel):
+    status: str
+
+
 class ServerMetadata(BaseModel):
     name: str
     version: str
@@ -134,6 +138,9 @@ _ROLE_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
+_OIP_INPUT = {"numeric": "FP64", "boolean": "BOOL"}
+
+
 def record_schema(served: ServedModel) -> dict[str, Any]:
     """JSON Schema of one input row of the served model."""
     v = served.validator
@@ -149,6 +156,10 @@ def record_schema(served: ServedModel) -> dict[str, Any]:
         if role == "datetime":
             fmt = v.datetime_formats.get(name)
             prop["description"] = f"A date ({fmt})" if fmt else "A date (ISO 8601)"
+            if fmt == "%Y-%m-%d":
+                prop["format"] = "date"
+            elif fmt in (None, "ISO8601"):
+                prop["format"] = "date-time"
         elif col is not None and col.reason:
             prop["description"] = f"{role}: {col.reason}"
         if example.get(name) is not None:
@@ -161,6 +172,7 @@ def record_schema(served: ServedModel) -> dict[str, Any]:
 
 def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
     """The request bodies of /predict and /invocations for the served model (OIP's is fixed)."""
+    v = served.validator
     record = {"$ref": "#/components/schemas/Record"}
     records = {"type": "array", "items": record, "minItems": 1}
     example = example_record(served.model)
@@ -178,7 +190,12 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
                        "params": {"type": "object"}},
         "oneOf": [{"required": [k]} for k in MLFLOW_KEYS],
     }
+    infer_example = {"id": "1", "inputs": [
+        {"name": c, "shape": [1], "datatype": _OIP_INPUT.get(v.roles[c], "BYTES"), "data": [example[c]]}
+        for c in v.features]}
     return {
+        "/infer": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/InferRequest"}, "example": infer_example}}},
         "/predict": {"required": True, "content": {"application/json": {
             "schema": {"type": "object", "required": ["records"], "properties": {"records": records}},
             "example": {"records": [example]}}}},

@@ -83,7 +83,13 @@ def _run_worker(settings_json: str, sock: socket.socket, served: Any = None) -> 
     config = uvicorn.Config(app, loop="uvloop", http=_protocol(), lifespan="on", access_log=False,
                             log_level="warning", timeout_keep_alive=int(max(1, settings.keep_alive)),
                             timeout_graceful_shutdown=int(settings.graceful_timeout), backlog=2048)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn raises the signal that stopped it again once it has shut down gracefully; a SIGTERM that
+    # finished every request in flight is a clean exit (status 0), not a death by signal
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _worker_main(settings_json: str, sock: socket.socket) -> None:
