@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     max_predict_ms_per_row: float | None = Field(
         default=None, description="Only keep models that predict one row within this many milliseconds."
     )
+    tune: bool = Field(default=True, description="Tune the best families with Optuna after the portfolio.")
+    max_search_rows: int | None = Field(
+        default=None, description="Search on a sample of at most this many rows (default: from free memory)."
+    )
     n_jobs: int = 0
 
     @field_validator("time_budget")

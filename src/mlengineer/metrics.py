@@ -28,6 +28,9 @@ class Metric:
     fn: Fn
     greater_is_better: bool
     tasks: frozenset[str]
+    #: judged on predicted labels with every class counting alike: the learners then weight classes
+    #: inversely to their frequency, so a rare class is not simply outvoted
+    balanced: bool = False
 
     def __call__(self, y_true: np.ndarray, raw: np.ndarray) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(raw)))
@@ -72,9 +75,9 @@ METRICS: dict[str, Metric] = {
         Metric("roc_auc", _roc_auc, True, CLS),
         Metric("log_loss", _log_loss, False, CLS),
         Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, CLS),
-        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, CLS),
-        Metric("f1", lambda y, p: skm.f1_score(y, _labels(p)), True, frozenset({"binary"})),
-        Metric("f1_macro", lambda y, p: skm.f1_score(y, _labels(p), average="macro"), True, CLS),
+        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, CLS, True),
+        Metric("f1", lambda y, p: skm.f1_score(y, _labels(p)), True, frozenset({"binary"}), True),
+        Metric("f1_macro", lambda y, p: skm.f1_score(y, _labels(p), average="macro"), True, CLS, True),
         Metric("brier", lambda y, p: skm.brier_score_loss(y, p[:, 1]), False, frozenset({"binary"})),
         Metric("rmse", _rmse, False, REG),
         Metric("mae", lambda y, p: skm.mean_absolute_error(y, p), False, REG),
@@ -106,7 +109,9 @@ def _from_sklearn(name: str, task: str) -> Metric | None:
         return float(func(y, out, **kwargs))
 
     tasks = REG if task == "regression" else CLS
-    return Metric(name, fn, sign > 0, tasks)
+    balanced = task != "regression" and not wants_proba and any(
+        w in name for w in ("balanced", "f1", "recall", "jaccard", "precision"))
+    return Metric(name, fn, sign > 0, tasks, balanced)
 
 
 def get_metric(name: str | None, task: str) -> Metric:

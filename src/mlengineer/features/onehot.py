@@ -23,16 +23,17 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, categorical: list[int] | None = None, cardinalities: list[int] | None = None,
-                 *, max_onehot: int = 200) -> None:
+                 *, max_onehot: int = 200, onehot: bool = True) -> None:
         self.categorical = categorical
         self.cardinalities = cardinalities
         self.max_onehot = max_onehot
+        self.onehot = onehot  # False: numbers only (a neural net embeds the categories itself)
 
     def fit(self, X: np.ndarray, y: Any = None) -> OneHotScaler:
         X = np.asarray(X, dtype=np.float64)
         cat = list(self.categorical or [])
         card = list(self.cardinalities or [0] * len(cat))
-        self.cat_ = [(j, int(min(c, self.max_onehot))) for j, c in zip(cat, card, strict=True)]
+        self.cat_ = [(j, int(min(c, self.max_onehot))) for j, c in zip(cat, card, strict=True)] if self.onehot else []
         self.num_ = [j for j in range(X.shape[1]) if j not in set(cat)]
         num = X[:, self.num_]
         with np.errstate(all="ignore"):

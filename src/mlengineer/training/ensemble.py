@@ -1,51 +1,77 @@
-"""Greedy ensemble selection with replacement over validation predictions, and the Ensemble predictor."""
+"""Greedy ensemble selection with replacement over out-of-fold predictions (Caruana et al., 2004), the
+Ensemble predictor, and the bag that averages a candidate's fold models when there is no time to refit."""
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
 from ..metrics import Metric
 from .models.base import FittedModel
 
-__all__ = ["Ensemble", "select_ensemble"]
+__all__ = ["Bag", "Ensemble", "select_ensemble"]
 
 
 def select_ensemble(
-    predictions: dict[str, np.ndarray], y: np.ndarray, metric: Metric, *, rounds: int = 25
+    predictions: dict[str, np.ndarray],
+    y: np.ndarray,
+    metric: Metric,
+    *,
+    rounds: int = 40,
+    cost_ms: dict[str, float] | None = None,
+    max_ms: float | None = None,
 ) -> dict[str, float]:
-    """Weights per candidate that minimise the metric's loss on ``y``, built by adding one candidate at a
-    time (the same one may be added again) and stopping when no addition helps."""
-    names = list(predictions)
+    """Weights per candidate that minimise the metric's loss on ``y``: add one candidate at a time (the same
+    one may come back, which is how weights form), for ``rounds`` steps, and keep the best step.
+
+    With ``max_ms``, a candidate joins only while the members' summed single-row cost (``cost_ms``) stays
+    within it: the ensemble as a whole keeps the latency limit, not just each member.
+    """
+    names = [n for n in predictions if max_ms is None or (cost_ms or {}).get(n, 0.0) <= max_ms]
+    if not names:
+        return {}
     if len(names) == 1:
         return {names[0]: 1.0}
     chosen: list[str] = []
-    total = None
-    best_loss = np.inf
+    total: np.ndarray | None = None
+    best_loss, best_len = np.inf, 0
+    members: set[str] = set()
     for _ in range(rounds):
         step_best, step_loss = None, np.inf
         for name in names:
-            candidate = predictions[name] if total is None else (total * len(chosen) + predictions[name]) / (len(chosen) + 1)
+            if max_ms is not None and name not in members:
+                spent = sum((cost_ms or {}).get(m, 0.0) for m in members)
+                if spent + (cost_ms or {}).get(name, 0.0) > max_ms:
+                    continue
+            p = predictions[name]
+            candidate = p if total is None else (total * len(chosen) + p) / (len(chosen) + 1)
             try:
                 loss = metric.loss(y, candidate)
             except ValueError:
                 continue
-            if loss < step_loss - 1e-12:
+            if np.isfinite(loss) and loss < step_loss - 1e-12:
                 step_best, step_loss = name, loss
-        if step_best is None or step_loss >= best_loss - 1e-9 and chosen:
+        if step_best is None:
             break
-        best_loss = step_loss
-        total = predictions[step_best] if total is None else (total * len(chosen) + predictions[step_best]) / (len(chosen) + 1)
+        p = predictions[step_best]
+        total = p if total is None else (total * len(chosen) + p) / (len(chosen) + 1)
         chosen.append(step_best)
-    counts = Counter(chosen)
-    return {k: v / len(chosen) for k, v in counts.items()}
+        members.add(step_best)
+        if step_loss < best_loss - 1e-12:
+            best_loss, best_len = step_loss, len(chosen)
+    if not chosen:
+        return {}
+    counts = Counter(chosen[: max(best_len, 1)])
+    n = sum(counts.values())
+    return {k: v / n for k, v in counts.items()}
 
 
 class Ensemble:
     """A weighted average of fitted models' raw outputs (probabilities or values)."""
 
-    def __init__(self, members: list[tuple[str, FittedModel, float]]) -> None:
+    def __init__(self, members: list[tuple[str, Any, float]]) -> None:
         self.members = members
 
     @property
@@ -59,3 +85,28 @@ class Ensemble:
             out = p if out is None else out + p
         assert out is not None
         return out
+
+
+class Bag(FittedModel):
+    """The fold models of one candidate, averaged: what stands in for a model refit on all rows when the
+    time budget has no room for the refit (k times slower to predict)."""
+
+    def __init__(self, models: list[FittedModel]) -> None:
+        first = models[0]
+        super().__init__(models, first.params, first.task)
+        self.family = first.family
+        self.fit_seconds = sum(m.fit_seconds for m in models)
+        self.best_iteration = first.best_iteration
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_raw(X) for m in self.estimator], axis=0)
+
+    def prepare(self) -> None:
+        for m in self.estimator:
+            m.prepare()
+
+    def feature_importance(self) -> np.ndarray | None:
+        parts = [m.feature_importance() for m in self.estimator]
+        if any(p is None for p in parts):
+            return None
+        return np.mean([np.asarray(p, dtype=float) for p in parts], axis=0)

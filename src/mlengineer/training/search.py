@@ -1,11 +1,17 @@
-"""The time-budgeted search: a portfolio of strong default configurations, tried cheapest first, each
-scored on validation rows, until the budget is spent."""
+"""The time-budgeted search.
+
+First a portfolio of strong default configurations, one family after another (so every family gets a first
+try early), then Optuna's TPE on the families that did best, until the search's deadline. Each candidate is
+scored the same way (``Evaluator``): fitted on each fold's training rows, stopped early on its validation
+rows, and predicted on them, so every candidate has out-of-fold predictions for ensemble selection.
+"""
 
 from __future__ import annotations
 
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +20,18 @@ import numpy as np
 from ..metrics import Metric
 from ..tasks import Task
 from .models import FAMILIES, FitContext, FittedModel, load_all
+from .validation import Validation
 
-__all__ = ["Candidate", "SearchResult", "portfolio", "run_search"]
+__all__ = ["Candidate", "Evaluator", "SearchResult", "portfolio", "run_search"]
+
+#: the order families take their turn in the portfolio: the strongest per second spent first, then the
+#: kinds that differ most from it (what an ensemble gains from)
+#: the most of the search's time one candidate may take
+CANDIDATE_SHARE = 0.12
+#: up to this many cells (rows x features) the folds of a candidate are fitted side by side
+PARALLEL_FOLDS_CELLS = 2_000_000
+
+PREFERENCE = ("lightgbm", "linear", "catboost", "xgboost", "extra_trees", "mlp", "random_forest", "knn")
 
 
 @dataclass
@@ -25,19 +41,31 @@ class Candidate:
     name: str
     family: str
     params: dict[str, Any]
+    phase: str = "portfolio"
     score: float = float("nan")          # the metric on validation rows, in its own units
     loss: float = float("inf")           # the same turned so that lower is better
-    fit_seconds: float = 0.0
-    predict_ms_per_row: float = float("nan")
+    fit_seconds: float = 0.0             # all folds together
+    seconds: float = 0.0                 # fitting and predicting, all folds: what the candidate cost
+    predict_ms_per_row: float = float("nan")  # in batches (the validation rows)
+    predict_1row_ms: float = float("nan")     # one row alone, the serving case
     best_iteration: int | None = None
     status: str = "ok"
-    model: FittedModel | None = field(default=None, repr=False)
-    valid_pred: np.ndarray | None = field(default=None, repr=False)
+    models: list[FittedModel] = field(default_factory=list, repr=False)
+    valid_pred: np.ndarray | None = field(default=None, repr=False)  # out-of-fold, on Validation.scored
+
+    @property
+    def model(self) -> FittedModel | None:
+        return self.models[0] if self.models else None
+
+    @property
+    def single_fit_seconds(self) -> float:
+        return self.fit_seconds / max(len(self.models), 1)
 
     def row(self) -> dict[str, Any]:
-        return {"model": self.name, "family": self.family, "score": self.score, "fit_s": round(self.fit_seconds, 3),
-                "predict_ms_per_row": round(self.predict_ms_per_row, 4), "status": self.status,
-                "params": {k: v for k, v in self.params.items() if not k.startswith("_")}}
+        return {"model": self.name, "family": self.family, "phase": self.phase, "score": self.score,
+                "fit_s": round(self.fit_seconds, 3), "predict_ms_per_row": round(self.predict_ms_per_row, 4),
+                "predict_1row_ms": round(self.predict_1row_ms, 4), "best_iteration": self.best_iteration,
+                "status": self.status, "params": {k: v for k, v in self.params.items() if not k.startswith("_")}}
 
 
 @dataclass
@@ -51,10 +79,12 @@ class SearchResult:
 
 
 def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """The (family, params) pairs to try, interleaved so every family gets a first try early."""
+    """The (family, params) pairs to try, in turns: every family's first configuration, then every
+    family's second, and so on."""
     registry = load_all()
-    chosen = [f for f in (families or list(registry)) if f in registry and registry[f].available()]
-    chosen.sort(key=lambda f: registry[f].cost)
+    chosen = [f for f in (families or list(PREFERENCE)) if f in registry and registry[f].available()
+              and registry[f].supports(task, n_rows, n_features)]
+    chosen.sort(key=lambda f: PREFERENCE.index(f) if f in PREFERENCE else len(PREFERENCE))
     per_family = {f: registry[f].default_configs(task, n_rows, n_features) for f in chosen}
     out: list[tuple[str, dict[str, Any]]] = []
     depth = max((len(v) for v in per_family.values()), default=0)
@@ -65,52 +95,187 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
     return out
 
 
-def run_search(
-    X: np.ndarray,
-    y: np.ndarray,
-    X_val: np.ndarray,
-    y_val: np.ndarray,
-    ctx: FitContext,
-    metric: Metric,
-    *,
-    budget: float,
-    configs: list[tuple[str, dict[str, Any]]],
-    max_predict_ms_per_row: float | None = None,
-    on_candidate: Callable[[Candidate], None] | None = None,
-) -> SearchResult:
-    """Fit each configuration on (X, y), score it on (X_val, y_val), within ``budget`` seconds."""
-    start = time.perf_counter()
-    deadline = start + budget
-    candidates: list[Candidate] = []
-    counts: dict[str, int] = {}
-    for family_name, params in configs:
-        left = deadline - time.perf_counter()
-        if left <= 0.05 * budget and candidates:
-            break
+def _latency_ms(model: FittedModel, row: np.ndarray) -> float:
+    model.predict_raw(row)  # the first call may build caches (a forest's packed trees)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.predict_raw(row)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
+class Evaluator:
+    """Scores one configuration on the validation folds and keeps its fold models and out-of-fold output."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, validation: Validation, ctx: FitContext, metric: Metric,
+                 *, max_predict_ms_per_row: float | None = None) -> None:
+        self.X, self.y, self.validation, self.ctx, self.metric = X, y, validation, ctx, metric
+        self.max_predict_ms_per_row = max_predict_ms_per_row
+        self.scored = validation.scored
+        self.position = np.full(len(y), -1)
+        self.position[self.scored] = np.arange(len(self.scored))
+
+    def __call__(self, family_name: str, params: dict[str, Any], *, name: str, phase: str,
+                 deadline: float) -> Candidate:
         family = FAMILIES[family_name]
-        counts[family_name] = counts.get(family_name, 0) + 1
-        cand = Candidate(name=f"{family_name}_{counts[family_name]}", family=family_name, params=dict(params))
-        fit_ctx = FitContext(**{**ctx.__dict__, "time_limit": max(left, 1.0)})
-        try:
-            model = family.fit(X, y, fit_ctx, params, X_val if family.early_stopping else None,
-                               y_val if family.early_stopping else None)
+        cand = Candidate(name=name, family=family_name, params=dict(params), phase=phase)
+        start = time.perf_counter()
+        folds = self.validation.folds
+        k = self.ctx.n_classes if self.ctx.task.is_classification else 0
+        oof = np.zeros((len(self.scored), k) if k else len(self.scored))
+        # small data: a learner's threads mostly wait on each other, so folds run side by side instead,
+        # one thread each (the learners release the GIL while they fit)
+        workers = min(self.ctx.n_jobs, len(folds)) if self.X.size <= PARALLEL_FOLDS_CELLS else 1
+        threads = 1 if workers > 1 else self.ctx.n_jobs
+        waves = -(-len(folds) // workers)
+
+        def fit_fold(i: int) -> tuple[FittedModel, float]:
+            tr, va = folds[i]
+            left = deadline - time.perf_counter()
+            weight = None if self.ctx.sample_weight is None else self.ctx.sample_weight[tr]
+            done_waves = i // workers
+            ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight,
+                                "time_limit": max(left / (waves - done_waves), 0.5)})
+            es = family.early_stopping
+            model = family.fit(self.X[tr], self.y[tr], ctx, params, self.X[va] if es else None,
+                               self.y[va] if es else None)
             t0 = time.perf_counter()
-            pred = model.predict_raw(X_val)
-            cand.predict_ms_per_row = 1000 * (time.perf_counter() - t0) / max(len(X_val), 1)
-            cand.model, cand.valid_pred = model, pred
-            cand.fit_seconds, cand.best_iteration = model.fit_seconds, model.best_iteration
-            cand.score = metric(y_val, pred)
-            cand.loss = metric.loss(y_val, pred)
-            if not np.isfinite(cand.loss):
-                cand.status = "failed: the metric is not finite on validation rows"
-            elif max_predict_ms_per_row is not None and cand.predict_ms_per_row > max_predict_ms_per_row:
-                cand.status = f"too slow: {cand.predict_ms_per_row:.2f} ms per row"
+            oof[self.position[va]] = model.predict_raw(self.X[va])
+            return model, time.perf_counter() - t0
+
+        try:
+            results = []
+            if workers > 1:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    for wave in range(waves):
+                        if wave > 0 and (time.perf_counter() - start) / wave > deadline - time.perf_counter():
+                            cand.status = "stopped: out of time"
+                            break
+                        ids = range(wave * workers, min((wave + 1) * workers, len(folds)))
+                        results += list(pool.map(fit_fold, ids))
+            else:
+                for i in range(len(folds)):
+                    if i > 0 and (time.perf_counter() - start) / i > deadline - time.perf_counter():
+                        cand.status = "stopped: out of time"
+                        break
+                    results.append(fit_fold(i))
+            cand.models = [m for m, _ in results]
+            if cand.status == "ok":
+                cand.predict_1row_ms = _latency_ms(cand.models[0], self.X[folds[0][1][:1]])
+                cand.fit_seconds = sum(m.fit_seconds for m in cand.models)
+                iters = [m.best_iteration for m in cand.models if m.best_iteration is not None]
+                cand.best_iteration = int(round(np.mean(iters))) if iters else None
+                cand.predict_ms_per_row = 1000 * sum(t for _, t in results) / max(len(self.scored), 1)
+                cand.valid_pred = oof
+                y_scored = self.y[self.scored]
+                cand.score = self.metric(y_scored, oof)
+                cand.loss = self.metric.loss(y_scored, oof)
+                if not np.isfinite(cand.loss):
+                    cand.status = "failed: the metric is not finite on validation rows"
+                elif self.max_predict_ms_per_row is not None and cand.predict_1row_ms > self.max_predict_ms_per_row:
+                    cand.status = f"too slow: {cand.predict_1row_ms:.2f} ms for one row"
         except MemoryError:
             cand.status = "failed: out of memory"
         except Exception as e:  # one failing configuration must not end the search
             cand.status = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
             cand.params["_traceback"] = traceback.format_exc(limit=3)
+        if cand.status != "ok":
+            cand.models, cand.valid_pred = [], None
+            cand.fit_seconds = time.perf_counter() - start
+        cand.seconds = time.perf_counter() - start
+        return cand
+
+
+def run_search(
+    evaluate: Evaluator,
+    *,
+    deadline: float,
+    configs: list[tuple[str, dict[str, Any]]],
+    tune: bool = True,
+    refit_factor: float | None = 1.25,
+    seed: int = 0,
+    on_candidate: Callable[[Candidate], None] | None = None,
+) -> SearchResult:
+    """Evaluate the portfolio ``configs``, then tune the best families with Optuna, until ``deadline``
+    (a ``time.perf_counter()`` value).
+
+    With ``refit_factor``, time is kept back for fitting the likely ensemble again on all rows: that many
+    times the single-fit seconds of the three best candidates so far.
+    """
+    start = time.perf_counter()
+    total = max(deadline - start, 1e-3)
+    candidates: list[Candidate] = []
+    counts: dict[str, int] = {}
+    cost: dict[str, list[float]] = {}
+
+    def reserve() -> float:
+        if refit_factor is None:
+            return 0.0
+        best = sorted((c for c in candidates if c.status == "ok"), key=lambda c: c.loss)[:3]
+        return min(0.3 * total, refit_factor * sum(c.single_fit_seconds for c in best))
+
+    def run(family_name: str, params: dict[str, Any], phase: str) -> Candidate | None:
+        left = deadline - reserve() - time.perf_counter()
+        seen = cost.get(family_name)
+        # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
+        # stopped at its limit keeps the rounds it reached)
+        cap = max(CANDIDATE_SHARE * total, 0.5)
+        if phase == "tuning" and seen:
+            cap = max(cap, 1.5 * min(seen))
+        limit = min(left, cap)
+        guess = min(seen) if seen else 0.0
+        if not seen and "lightgbm" in cost:  # a first try: guess from what LightGBM took on this data
+            guess = min(min(cost["lightgbm"]) * FAMILIES[family_name].relative_cost, cap)
+        if candidates and (left <= 0.02 * total or guess > left):
+            return None  # would not finish: leave the time to a cheaper family
+        counts[family_name] = counts.get(family_name, 0) + 1
+        cand = evaluate(family_name, params, name=f"{family_name}_{counts[family_name]}", phase=phase,
+                        deadline=time.perf_counter() + max(limit, 0.5))
+        cost.setdefault(family_name, []).append(cand.seconds)
         candidates.append(cand)
         if on_candidate is not None:
             on_candidate(cand)
+        return cand
+
+    for family_name, params in configs:
+        run(family_name, params, "portfolio")
+    if tune:
+        _tune(run, candidates, deadline=deadline, reserve=reserve, seed=seed, n_rows=len(evaluate.y),
+              task=evaluate.ctx.task)
     return SearchResult(candidates, time.perf_counter() - start)
+
+
+def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
+          deadline: float, reserve: Callable[[], float], seed: int, n_rows: int, task: Task) -> None:
+    """Optuna TPE on the two families with the best candidates, taking turns, until the deadline."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    best: dict[str, float] = {}
+    for c in candidates:
+        if c.status == "ok":
+            best[c.family] = min(best.get(c.family, np.inf), c.loss)
+    tunable = [f for f in sorted(best, key=best.__getitem__) if f in FAMILIES and f != "knn"][:2]
+    if not tunable:
+        return
+    studies = {f: optuna.create_study(direction="minimize",
+                                      sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
+               for f in tunable}
+    turn, misses = 0, 0
+    while time.perf_counter() < deadline - reserve() and misses < len(tunable):
+        family_name = tunable[turn % len(tunable)]
+        turn += 1
+        study = studies[family_name]
+        trial = study.ask()
+        params = FAMILIES[family_name].search_space(trial, task, n_rows)
+        cand = run(family_name, params, "tuning")
+        if cand is None:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            misses += 1
+            continue
+        misses = 0
+        if cand.status == "ok":
+            study.tell(trial, cand.loss)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)

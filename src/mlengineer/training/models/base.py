@@ -53,12 +53,24 @@ class FittedModel:
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _proba(self, p: np.ndarray) -> np.ndarray:
-        """A probability matrix (n, k) from a learner's output (a vector for binary tasks)."""
+    def _proba(self, p: np.ndarray, seen: Any = None) -> np.ndarray:
+        """A probability matrix (n, k) from a learner's output (a vector for binary tasks).
+
+        ``seen`` lists the class indices the learner's columns stand for when it did not see every class
+        (a rare class missing from a fold); the other classes get probability 0.
+        """
         p = np.asarray(p, dtype=np.float64)
         if p.ndim == 1:
             p = np.column_stack([1.0 - p, p])
+        k = len(self.task.classes)
+        if seen is not None and p.shape[1] != k:
+            full = np.zeros((p.shape[0], k))
+            full[:, np.asarray(seen, dtype=np.int64)] = p
+            p = full
         return p
+
+    def prepare(self) -> None:
+        """Build whatever makes the first small prediction fast (called once training is done)."""
 
     def feature_importance(self) -> np.ndarray | None:
         """Importance per input feature if the learner has a cheap one, else None."""
@@ -73,9 +85,20 @@ class ModelFamily:
     early_stopping: ClassVar[bool] = False
     #: a rough cost rank used to order the portfolio (cheap first)
     cost: ClassVar[int] = 1
+    #: seconds to fit, relative to LightGBM's first configuration on the same data: lets the search skip
+    #: a family's first try when it could not finish in the time left
+    relative_cost: ClassVar[float] = 1.0
 
     def available(self) -> bool:
         """False when an optional dependency is missing; the search then skips the family."""
+        return True
+
+    def unavailable_reason(self) -> str:
+        """Why ``available()`` is False, naming what to install."""
+        return ""
+
+    def supports(self, task: Task, n_rows: int, n_features: int) -> bool:
+        """False when the family is a poor fit for data of this size (k-NN on a million rows)."""
         return True
 
     def default_configs(self, task: Task, n_rows: int, n_features: int) -> list[dict[str, Any]]:

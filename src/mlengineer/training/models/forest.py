@@ -1,36 +1,63 @@
-"""Random forest and extra trees (scikit-learn): strong, robust baselines that need no tuning."""
+"""Random forest and extra trees (scikit-learn): strong, robust baselines that need no tuning.
+
+Trees are grown in chunks so that a fit stops at its time limit with the trees it has; a few rows are
+predicted through ``TreePack`` (30x faster than scikit-learn for one row), many through scikit-learn.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
-from .base import FitContext, FittedModel, ModelFamily, register
+from ._treepack import TreePack
+from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+
+_SMALL_BATCH = 16  # up to this many rows the packed walk beats scikit-learn's per-tree loop
 
 
 class ForestModel(FittedModel):
+    _pack: TreePack | None = None
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         X = np.nan_to_num(X, nan=-1e9) if self.params.get("_fill_nan") else X
+        if len(X) <= _SMALL_BATCH:
+            if self._pack is None:
+                self._pack = TreePack(self.estimator, len(self.task.classes) if self.task.is_classification else 1)
+            out = self._pack.predict(X)
+            if self.task.is_classification:
+                return self._proba(out, self.estimator.classes_)
+            return out[:, 0]
         if self.task.is_classification:
-            return self._proba(self.estimator.predict_proba(X))
+            return self._proba(self.estimator.predict_proba(X), self.estimator.classes_)
         return np.asarray(self.estimator.predict(X), dtype=np.float64)
+
+    def prepare(self) -> None:
+        """Build the fast path now rather than on the first small request."""
+        self.predict_raw(np.zeros((1, self.estimator.n_features_in_), dtype=np.float32))
 
     def feature_importance(self) -> np.ndarray:
         return self.estimator.feature_importances_
 
 
 class _ForestFamily(ModelFamily):
-    cost = 2
+    cost = 3
+    relative_cost = 2.0
     classifier: Any = None
     regressor: Any = None
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
-        return [{"n_estimators": 300, "max_features": "sqrt" if task.is_classification else 0.6, "min_samples_leaf": 1}]
+        leaf = 1 if n_rows < 20_000 else 2
+        if task.is_classification:
+            return [{"max_features": "sqrt", "min_samples_leaf": leaf, "criterion": "gini"},
+                    {"max_features": "sqrt", "min_samples_leaf": leaf, "criterion": "entropy"}]
+        return [{"max_features": self.regression_max_features, "min_samples_leaf": leaf}]
+
+    regression_max_features: Any = 1.0
 
     def search_space(self, trial: Any, task: Any, n_rows: int) -> dict[str, Any]:
         return {
-            "n_estimators": 300,
             "max_features": trial.suggest_float("max_features", 0.1, 1.0),
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
         }
@@ -39,18 +66,32 @@ class _ForestFamily(ModelFamily):
              X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
         import sklearn
 
+        total = int(params.pop("n_estimators", 300))
         cls = self.classifier if ctx.task.is_classification else self.regressor
-        est = cls(random_state=ctx.seed, n_jobs=ctx.n_jobs, **params)
+        est = cls(random_state=ctx.seed, n_jobs=ctx.n_jobs, warm_start=True, n_estimators=0, **params)
         # scikit-learn's trees take NaN from 1.4 on; older versions need a filler
         fill = tuple(int(v) for v in sklearn.__version__.split(".")[:2]) < (1, 4)
-        est.fit(np.nan_to_num(X, nan=-1e9) if fill else X, y, sample_weight=ctx.sample_weight)
+        Xf = np.nan_to_num(X, nan=-1e9) if fill else X
+        deadline = Deadline(ctx.time_limit)
+        chunk = 20
+        while est.n_estimators < total:
+            began = time.perf_counter()
+            est.n_estimators = min(total, est.n_estimators + chunk)
+            grown = est.n_estimators - (len(est.estimators_) if hasattr(est, "estimators_") else 0)
+            est.fit(Xf, y, sample_weight=ctx.sample_weight)
+            per_tree = (time.perf_counter() - began) / max(grown, 1)
+            if deadline.left() < per_tree * chunk:
+                break  # the next chunk would not finish in time: keep the trees grown so far
+            chunk = 60
         est.n_jobs = 1  # predicting a few rows on one thread is faster than spreading them
-        return ForestModel(est, {**params, "_fill_nan": fill}, ctx.task)
+        est.warm_start = False
+        return ForestModel(est, {**params, "n_estimators": est.n_estimators, "_fill_nan": fill}, ctx.task)
 
 
 @register
 class RandomForestFamily(_ForestFamily):
     name = "random_forest"
+    regression_max_features = 0.6
 
     def __init__(self) -> None:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor

@@ -14,9 +14,19 @@ class LinearModel(FittedModel):
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         prep, est = self.estimator
         Z = prep.transform(X)
-        if self.task.is_classification:
-            return self._proba(est.predict_proba(Z))
-        return np.asarray(est.predict(Z), dtype=np.float64) * self.params["_y_scale"] + self.params["_y_mean"]
+        # the model's own formula in numpy: scikit-learn's input checks cost 10x the arithmetic for one row
+        z = Z @ est.coef_.T + est.intercept_
+        if not self.task.is_classification:
+            return np.asarray(z, dtype=np.float64).reshape(len(X)) * self.params["_y_scale"] + self.params["_y_mean"]
+        from scipy.special import expit, softmax
+
+        z = np.asarray(z, dtype=np.float64)
+        if z.shape[1] == 1:  # binary: the logistic of the one margin
+            p1 = expit(z[:, 0])
+            p = np.column_stack([1.0 - p1, p1])
+        else:
+            p = softmax(z, axis=1)
+        return self._proba(p, est.classes_)
 
     def feature_importance(self) -> np.ndarray:
         """|coefficient| x the spread of its column, summed back onto the input features."""
@@ -29,6 +39,7 @@ class LinearModel(FittedModel):
 class LinearFamily(ModelFamily):
     name = "linear"
     cost = 1
+    relative_cost = 0.3
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
         return [{"C": 1.0}] if task.is_classification else [{"alpha": 1.0}]

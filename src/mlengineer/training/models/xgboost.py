@@ -1,0 +1,92 @@
+"""XGBoost: gradient-boosted trees (histogram method), with native categorical splits and early stopping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+
+
+class XGBoostModel(FittedModel):
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        p = self.estimator.inplace_predict(np.asarray(X, dtype=np.float32))
+        return self._proba(p) if self.task.is_classification else np.asarray(p, dtype=np.float64)
+
+    def feature_importance(self) -> np.ndarray:
+        scores = self.estimator.get_score(importance_type="total_gain")
+        names = self.estimator.feature_names or []
+        return np.asarray([scores.get(n, 0.0) for n in names], dtype=np.float64)
+
+
+@register
+class XGBoostFamily(ModelFamily):
+    name = "xgboost"
+    early_stopping = True
+    cost = 1
+    relative_cost = 1.3
+
+    def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
+        return [
+            {"eta": 0.08, "max_depth": 6, "min_child_weight": 1.0, "subsample": 1.0, "colsample_bytree": 0.8},
+            {"eta": 0.05, "max_depth": 8, "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 0.6,
+             "lambda": 3.0},
+            {"eta": 0.05, "max_depth": 4, "min_child_weight": 1.0, "subsample": 0.9, "colsample_bytree": 0.9},
+        ]
+
+    def search_space(self, trial: Any, task: Any, n_rows: int) -> dict[str, Any]:
+        return {
+            "eta": trial.suggest_float("eta", 0.01, 0.2, log=True),
+            "max_depth": trial.suggest_int("max_depth", 3, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "lambda": trial.suggest_float("lambda", 1e-3, 10.0, log=True),
+            "alpha": trial.suggest_float("alpha", 1e-3, 10.0, log=True),
+        }
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
+             X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
+        import xgboost as xgb
+
+        num_rounds = int(params.pop("n_estimators", 10000 if X_val is not None else 300))
+        p: dict[str, Any] = {"tree_method": "hist", "nthread": ctx.n_jobs, "seed": ctx.seed, "verbosity": 0,
+                             "max_cat_to_onehot": 8, "max_bin": 255}
+        if ctx.task.kind == "binary":
+            p.update(objective="binary:logistic", eval_metric="logloss")
+        elif ctx.task.kind == "multiclass":
+            p.update(objective="multi:softprob", num_class=ctx.n_classes, eval_metric="mlogloss")
+        else:
+            p.update(objective="reg:squarederror", eval_metric="rmse")
+        p.update(params)
+        cat = set(ctx.categorical)
+        types = ["c" if j in cat else "q" for j in range(X.shape[1])]
+        names = [f"f{j}" for j in range(X.shape[1])]
+
+        def matrix(A: np.ndarray, label: np.ndarray | None, weight: np.ndarray | None = None) -> Any:
+            return xgb.DMatrix(A, label=label, weight=weight, feature_types=types, feature_names=names,
+                               enable_categorical=bool(cat), nthread=ctx.n_jobs)
+
+        train = matrix(X, y, ctx.sample_weight)
+        deadline = Deadline(ctx.time_limit)
+
+        class StopAtDeadline(xgb.callback.TrainingCallback):
+            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+                return deadline.passed()
+
+        callbacks: list[Any] = [StopAtDeadline()]
+        evals = []
+        if X_val is not None:
+            evals = [(matrix(X_val, y_val), "valid")]
+            patience = int(max(20, min(200, 10 / p["eta"])))
+            callbacks.append(xgb.callback.EarlyStopping(rounds=patience, save_best=True))
+        booster = xgb.train(p, train, num_boost_round=num_rounds, evals=evals, callbacks=callbacks,
+                            verbose_eval=False)
+        best = booster.num_boosted_rounds()
+        if X_val is not None and booster.attr("best_iteration") is not None:
+            best = int(booster.attr("best_iteration")) + 1
+        booster.set_param({"nthread": 1})  # one row at a time is faster on one thread
+        model = XGBoostModel(booster, {**params, "n_estimators": num_rounds}, ctx.task)
+        model.best_iteration = int(best)
+        return model

@@ -1,0 +1,63 @@
+"""The refit policy: each ensemble member is fitted once more on every row, when the time left allows.
+
+The search's models saw part of the rows (k-1 folds, the holdout's training part, or a sample of a large
+table). A refit on all rows, with the rounds that early stopping found (scaled up a little for the larger
+data), is as accurate as the average of the fold models and k times faster to predict. When the time is
+short, a member keeps what the search fitted: the average of its fold models (``Bag``), or its one model.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .ensemble import Bag
+from .models import FAMILIES, FitContext, FittedModel
+from .search import Candidate
+
+__all__ = ["refit_members"]
+
+
+def refit_members(
+    X: np.ndarray,
+    y: np.ndarray,
+    ctx: FitContext,
+    chosen: list[tuple[Candidate, float]],
+    *,
+    rows_ratio: float,
+    deadline: float,
+) -> tuple[list[tuple[str, FittedModel, float]], list[str]]:
+    """The final (name, model, weight) members, and the names of those refit on all rows.
+
+    ``rows_ratio`` is all rows over the rows one search model learned from (1.25 for 5 folds)."""
+    order = sorted(chosen, key=lambda cw: -cw[1])
+    final: dict[str, FittedModel] = {}
+    refit: list[str] = []
+    rounds_scale = min(max(rows_ratio, 1.0), 1.5) ** 0.5
+    for cand, _ in order:
+        family = FAMILIES[cand.family]
+        estimate = cand.single_fit_seconds * rows_ratio * 1.15
+        left = deadline - time.perf_counter()
+        if estimate <= left:
+            params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
+            if family.early_stopping and cand.best_iteration:
+                params["n_estimators"] = max(1, int(round(cand.best_iteration * rounds_scale)))
+            try:
+                final[cand.name] = family.fit(X, y, FitContext(**{**ctx.__dict__, "time_limit": max(left, 0.5)}),
+                                              params)
+                refit.append(cand.name)
+                continue
+            except (MemoryError, Exception):  # noqa: B014 - a failed refit keeps the search's models
+                pass
+        final[cand.name] = cand.models[0] if len(cand.models) == 1 else Bag(cand.models)
+    return [(c.name, final[c.name], w) for c, w in chosen], refit
+
+
+def describe(refit: list[str], chosen: list[Any]) -> str:
+    if not refit:
+        return "no member was refit on all rows (no time left): members are the search's models"
+    if len(refit) == len(chosen):
+        return "every member refit on all rows"
+    return f"{len(refit)} of {len(chosen)} members refit on all rows"

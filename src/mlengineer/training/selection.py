@@ -1,0 +1,151 @@
+"""From the encoded matrix to the fitted ensemble: validation scheme, search, ensemble selection, refit.
+
+Every step answers to one deadline (the end of the time budget). The search stops early enough to leave
+time for the refit of the ensemble it found; the refit keeps the search's models for any member it has no
+time for. The ensemble is chosen on out-of-fold predictions, so ``valid_pred`` holds predictions of models
+that did not see those rows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..errors import DataError
+from ..features.encoder import FeatureEncoder
+from ..metrics import Metric
+from ..tasks import Task
+from .ensemble import Ensemble, select_ensemble
+from .models import FitContext
+from .refit import refit_members
+from .search import Evaluator, portfolio, run_search
+from .validation import choose_validation, search_sample
+
+__all__ = ["Selection", "search_and_ensemble"]
+
+#: the share of the budget after which nothing new starts: the rest covers the refit and the bundle
+SEARCH_END = 0.85
+REFIT_END = 0.93
+
+
+@dataclass
+class Selection:
+    predictor: Ensemble
+    leaderboard: list[dict[str, Any]]
+    strategy: str
+    score: float
+    refit: bool
+    valid_y: np.ndarray
+    valid_pred: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-row weights inversely proportional to the row's class frequency, averaging 1."""
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    w = len(y) / (np.maximum(counts, 1) * np.count_nonzero(counts))
+    return w[y]
+
+
+def search_and_ensemble(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: Task,
+    metric: Metric,
+    config: TrainConfig,
+    encoder: FeatureEncoder,
+    groups: np.ndarray | None,
+    order: np.ndarray | None,
+    deadline: float,
+    overhead_ms: float = 0.0,
+    progress: Callable[..., None],
+) -> Selection:
+    start = time.perf_counter()
+    budget_left = max(deadline - start, 0.5)
+    timings: dict[str, float] = {}
+    # the search's rows: all of them, or a sample when the table is too large to search on in full
+    sample = search_sample(y, X.shape[1], budget=config.time_budget, stratify=task.is_classification,
+                           seed=config.seed, max_rows=config.max_search_rows) if order is None else None
+    rows = np.arange(len(y)) if sample is None else sample
+    Xs, ys = X[rows], y[rows]
+    validation = choose_validation(
+        ys, mode=config.validation, budget=budget_left, holdout_fraction=config.holdout_fraction,
+        stratify=task.is_classification, groups=None if groups is None else groups[rows], order=order,
+        seed=config.seed)
+    strategy = validation.strategy + (f", searched on a sample of {len(rows):,} of {len(y):,} rows"
+                                      if sample is not None else "")
+    n_jobs = config.n_jobs or os.cpu_count() or 1
+    weights = class_weights(y, len(task.classes)) if task.is_classification and metric.balanced else None
+    ctx = FitContext(task=task, categorical=encoder.categorical_features_, cardinalities=encoder.cardinalities_,
+                     feature_names=encoder.feature_names_, seed=config.seed, n_jobs=n_jobs,
+                     sample_weight=None if weights is None else weights[rows])
+    limit = config.max_predict_ms_per_row
+    model_limit = None if limit is None else max(limit - overhead_ms, 0.0)
+    evaluate = Evaluator(Xs, ys, validation, ctx, metric, max_predict_ms_per_row=model_limit)
+    configs = portfolio(task, len(ys), X.shape[1], config.families)
+    search_deadline = deadline - (1 - SEARCH_END) * budget_left
+    progress("search_start", total=len(configs), budget=search_deadline - time.perf_counter())
+    fold_rows = np.mean([len(tr) for tr, _ in validation.folds])
+    result = run_search(evaluate, deadline=search_deadline, configs=configs, tune=config.tune,
+                        refit_factor=len(y) / fold_rows * 1.15, seed=config.seed,
+                        on_candidate=lambda c: progress("candidate", candidate=c))
+    timings["search_s"] = result.seconds
+    ok = result.ok
+    if not ok:
+        reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
+        raise DataError(f"No model could be trained on this data ({reasons}).")
+
+    progress("stage", name="ensemble")
+    y_scored = ys[validation.scored]
+    chosen_w = select_ensemble({c.name: c.valid_pred for c in ok}, y_scored, metric,
+                               cost_ms={c.name: c.predict_1row_ms for c in ok}, max_ms=model_limit)
+    if not chosen_w:  # nothing is fast enough together: the fastest single model
+        fastest = min(ok, key=lambda c: c.predict_1row_ms)
+        chosen_w = {fastest.name: 1.0}
+    by_name = {c.name: c for c in ok}
+    ens_pred = sum(by_name[n].valid_pred * w for n, w in chosen_w.items())
+    score = metric(y_scored, ens_pred)
+
+    progress("stage", name="refit")
+    t0 = time.perf_counter()
+    full_ctx = FitContext(**{**ctx.__dict__, "sample_weight": weights})
+    chosen = [(by_name[n], w) for n, w in chosen_w.items()]
+    members, refit = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / fold_rows,
+                                   deadline=deadline - (1 - REFIT_END) * budget_left)
+    timings["refit_s"] = time.perf_counter() - t0
+    predictor = Ensemble(members)
+    for _, model, _ in members:
+        model.prepare()
+    one_row = X[:1]
+    latency = _latency_ms(predictor, one_row)
+    leaderboard = [c.row() for c in sorted(result.candidates, key=lambda c: c.loss)]
+    leaderboard.insert(0, {
+        "model": "ensemble", "family": "ensemble", "phase": "ensemble", "score": score,
+        "fit_s": round(sum(by_name[n].fit_seconds for n in chosen_w), 3),
+        "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
+        "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
+        "params": {"weights": chosen_w, "refit_on_all_rows": refit},
+    })
+    timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
+    timings["pipeline_1row_ms"] = round(overhead_ms, 4)
+    return Selection(predictor=predictor, leaderboard=leaderboard, strategy=strategy, score=float(score),
+                     refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
+                     timings=timings)
+
+
+def _latency_ms(predictor: Ensemble, row: np.ndarray) -> float:
+    predictor.predict_raw(row)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        predictor.predict_raw(row)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+

@@ -1,0 +1,106 @@
+"""How candidates are scored: k folds for small data (every row gets an out-of-fold prediction), one holdout
+for large data (cheaper), time-ordered when the rows have an order; and the sample the search works on when
+the data is too large to search on in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.split import make_folds, make_holdout
+
+__all__ = ["Validation", "choose_validation", "memory_available", "search_sample"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The folds (train, valid) index pairs into the search rows, and what they are called."""
+
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    strategy: str
+
+    @property
+    def kind(self) -> str:
+        return "kfold" if len(self.folds) > 1 else "holdout"
+
+    @property
+    def scored(self) -> np.ndarray:
+        """Rows with an out-of-sample prediction: the holdout rows, or every row under k folds."""
+        return np.sort(np.concatenate([va for _, va in self.folds]))
+
+
+def n_folds_for(n_rows: int, budget: float) -> int:
+    """Folds worth their cost: 5 for small data, 3 for medium, 1 (a holdout) for large, all scaled by the
+    time budget (the fits of k folds cost about k times one holdout fit)."""
+    scale = max(budget, 1.0) / 60.0
+    if n_rows <= 3_000 * scale:
+        return 5
+    if n_rows <= 8_000 * scale:
+        return 3
+    return 1
+
+
+def choose_validation(
+    y: np.ndarray,
+    *,
+    mode: str = "auto",
+    budget: float = 60.0,
+    holdout_fraction: float = 0.2,
+    stratify: bool = False,
+    groups: np.ndarray | None = None,
+    order: np.ndarray | None = None,
+    seed: int = 0,
+) -> Validation:
+    """The validation scheme for ``y``: ``mode`` is auto, holdout or kfold (5 folds)."""
+    n = len(y)
+    if order is not None:  # the future must not leak into the past: always one time-ordered holdout
+        s = make_holdout(y, fraction=holdout_fraction, order=order)
+        return Validation([(s.train, s.valid)], s.strategy)
+    k = {"holdout": 1, "kfold": 5}.get(mode) or n_folds_for(n, budget)
+    if k > 1 and groups is not None and len(np.unique(groups)) < k:
+        k = 1
+    if k == 1:
+        s = make_holdout(y, fraction=holdout_fraction, stratify=stratify, groups=groups, seed=seed)
+        return Validation([(s.train, s.valid)], s.strategy)
+    folds = make_folds(y, n_splits=k, stratify=stratify, groups=groups, seed=seed)
+    kind = "grouped " if groups is not None else "stratified " if stratify else ""
+    return Validation([(np.asarray(tr), np.asarray(va)) for tr, va in folds], f"{kind}{k}-fold cross-validation")
+
+
+def memory_available() -> int:
+    """Bytes of memory free for use (Linux ``MemAvailable``), or 4 GiB when it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def search_sample(y: np.ndarray, n_features: int, *, budget: float, stratify: bool, seed: int,
+                  max_rows: int | None = None) -> np.ndarray | None:
+    """Row indices to search on when the data is too large to search on in full, else None.
+
+    The search fits dozens of models, each holding a few copies of its data; the final models are fitted
+    on every row afterwards. The cap follows free memory and the time budget."""
+    n = len(y)
+    if max_rows is None:
+        by_memory = memory_available() // (12 * 4 * max(n_features, 1))  # a dozen float32 copies at once
+        by_time = max(50_000, int(2_000 * budget))
+        max_rows = int(min(by_memory, by_time))
+    if n <= max_rows:
+        return None
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        return np.sort(rng.choice(n, size=max_rows, replace=False))
+    # keep every class, and each class's share
+    picked = []
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        take = max(min(len(rows), 10), int(round(len(rows) * max_rows / n)))
+        picked.append(rng.choice(rows, size=min(take, len(rows)), replace=False))
+    return np.sort(np.concatenate(picked))
