@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 
 #: command modules, each with a ``register(app)`` function
-COMMAND_MODULES = ("train", "serve", "report", "demo", "evaluation")
+COMMAND_MODULES = ("train", "serve", "report", "demo", "evaluation", "registry", "data")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)

@@ -21,8 +21,10 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SqlOption = typer.Option(None, "--sql", help="A SQL query to read the data from (with --db).")
-DbOption = typer.Option(None, "--db", help="Database: a SQLAlchemy URL or a SQLite/DuckDB file (with --sql).")
+SqlOption = typer.Option(None, "--sql", help="A SQL query to read the data from: against --db, or in DuckDB over "
+                         "DATA (as the table 'data') or over the files it names.")
+DbOption = typer.Option(None, "--db", help="Database for --sql: a SQLAlchemy URL (postgresql://user:pw@host/db) "
+                        "or a SQLite/DuckDB file.")
 
 
 def handle_errors(fn: F) -> F:

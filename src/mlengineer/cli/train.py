@@ -57,10 +57,19 @@ class TrainingProgress:
 def print_training_summary(model: Any) -> None:
     meta = model.metadata
     findings = meta.get("findings", [])
-    shown = [f for f in findings if f["severity"] != "info"][:8]
+    shown = [f for f in findings if f["severity"] != "info"][:10]
     if shown:
-        console.print(table("Data audit", ["severity", "column", "finding"],
-                            [[f["severity"], f.get("column") or "", f["message"]] for f in shown]))
+        style = {"error": "[bold red]error[/]", "warning": "[yellow]warning[/]"}
+        console.print(table("Data audit", ["severity", "column", "finding", "done"],
+                            [[style.get(f["severity"], f["severity"]), f.get("column") or "", f["message"],
+                              "column dropped" if f.get("action") == "drop_column" and f["severity"] == "error"
+                              else "rows dropped" if f.get("action") == "drop_rows" else ""] for f in shown]))
+    hidden = len(findings) - len(shown)
+    dropped = next((s["summary"] for s in meta.get("cleaning", []) if s.get("step") == "select_columns"), "")
+    if dropped or hidden:
+        console.print(f"[dim]Cleaning: {dropped}." + (f" {hidden} more findings: 'mlengineer audit DATA --target "
+                                                      f"{meta.get('target')}' lists them all." if hidden else "")
+                      + "[/]", highlight=False)
     rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r["status"]] for r in meta["leaderboard"]]
     console.print(table(f"Leaderboard (validation {meta['metric']}, {meta['split']})",
                         ["model", meta["metric"], "fit s", "ms/row", "status"], rows))

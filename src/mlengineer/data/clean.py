@@ -301,7 +301,7 @@ def fit_cleaning_plan(
     for f in findings or []:
         if f.action == "drop_column" and f.column and f.column != target and f.column not in drop \
                 and f.severity == "error":
-            drop[f.column] = f"{f.check.replace('_', ' ')}: {f.message}"
+            drop[f.column] = f"target leakage: {f.message}"
     steps: list[Any] = []
     if target is not None:
         y = df[target]

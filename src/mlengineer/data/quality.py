@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._hashing import column_fingerprint, row_fingerprints
 from .findings import SEVERITY_ORDER, Finding, Severity
 from .leakage import detect_leakage
 from .schema import Column, ColumnRole, Schema, category_key
@@ -53,29 +54,14 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
-def _column_hash(s: pd.Series) -> np.ndarray:
-    try:
-        return pd.util.hash_pandas_object(s, index=False).to_numpy()
-    except TypeError:  # unhashable cells (lists): hash their text instead
-        return pd.util.hash_pandas_object(s.astype(str), index=False).to_numpy()
-
-
-def _combine(hashes: list[np.ndarray], n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for h in hashes:
-            out = out * np.uint64(1_000_003) + h
-    return out
-
-
 def _duplicate_rows(df: pd.DataFrame, target: str | None, task_kind: str | None) -> list[Finding]:
     n = len(df)
     out = []
     features = [c for c in df.columns if c != target]
-    feature_rows = _combine([_column_hash(df[c]) for c in features], n)
+    feature_rows = row_fingerprints([column_fingerprint(df[c]) for c in features], n)
     has_target = target is not None and target in df.columns
-    y_hash = _column_hash(df[target]) if has_target else None
-    rows = _combine([feature_rows, y_hash], n) if y_hash is not None else feature_rows
+    y_hash = column_fingerprint(df[target]) if has_target else None
+    rows = row_fingerprints([feature_rows, y_hash], n) if y_hash is not None else feature_rows
     dup = int(pd.Series(rows).duplicated().sum())
     if dup:
         out.append(Finding(
@@ -117,7 +103,7 @@ def _duplicate_columns(df: pd.DataFrame, schema: Schema, *, seed: int) -> list[F
         codes, uniques = pd.factorize(sample[name], use_na_sentinel=True)
         relabel = len(uniques) <= 0.5 * len(sample)
         key = (b"c" + codes.astype(np.int32).tobytes() if relabel
-               else b"v" + _column_hash(sample[name].map(category_key)).tobytes())
+               else b"v" + column_fingerprint(sample[name]).tobytes())
         if key in signature:
             candidates.append((name, signature[key], relabel))
         else:
@@ -129,7 +115,7 @@ def _duplicate_columns(df: pd.DataFrame, schema: Schema, *, seed: int) -> list[F
             b, _ = pd.factorize(df[first], use_na_sentinel=True)
             if not np.array_equal(a, b):
                 continue
-        elif not np.array_equal(_column_hash(df[name].map(category_key)), _column_hash(df[first].map(category_key))):
+        elif not df[name].equals(df[first]):
             continue
         same = not relabel or bool(df[name].equals(df[first]))
         out.append(Finding(

@@ -11,6 +11,9 @@ the other half, and the other way round:
 
 The score is *skill*: 0 means no better than always answering the most common class (or the mean), 1
 means no error at all. For classification it is ``1 - errors / baseline errors``; for regression, R².
+Classification also gets a graded score, the Brier skill of the predicted class shares (``1 - Brier /
+Brier of the overall shares``): a column that shifts the odds without ever changing the most likely class
+scores 0 on errors but above 0 here.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Skill:
     baseline_errors: int = 0  # classification: rows the most common class gets wrong
     n: int = 0
     method: str = ""
+    brier: float | None = None  # classification: Brier skill of the class shares by value
 
 
 def encode_target(y: pd.Series, kind: str) -> np.ndarray:
@@ -109,19 +113,26 @@ def _discrete_skill(codes: np.ndarray, y: np.ndarray, kind: str, h: Halves) -> S
         return Skill(score=1 - sse / sst if sst > 0 else 0.0, n=len(y), method="mean target per value")
     k = int(y.max()) + 1
     errors = baseline = 0
+    brier = brier0 = 0.0
     for learn, score in ((h.a, h.b), (h.b, h.a)):
         table = np.bincount(codes[learn] * k + y[learn], minlength=n_codes * k).reshape(n_codes, k)
-        overall = int(np.bincount(y[learn], minlength=k).argmax())
+        prior = np.bincount(y[learn], minlength=k) / max(len(learn), 1)
+        overall = int(prior.argmax())
         seen = table.sum(axis=1) > 0
         majority = np.where(seen, table.argmax(axis=1), overall)
         errors += int((majority[codes[score]] != y[score]).sum())
         baseline += int((y[score] != overall).sum())
-    return _class_skill(errors, baseline, len(y), "most common class per value")
+        shares = (table + prior) / (table.sum(axis=1, keepdims=True) + 1.0)  # shrunk towards the overall shares
+        onehot = np.eye(k)[y[score]]
+        brier += float(((shares[codes[score]] - onehot) ** 2).sum())
+        brier0 += float(((prior - onehot) ** 2).sum())
+    return _class_skill(errors, baseline, len(y), "most common class per value",
+                        brier=1 - brier / brier0 if brier0 > 0 else 0.0)
 
 
-def _class_skill(errors: int, baseline: int, n: int, method: str) -> Skill:
+def _class_skill(errors: int, baseline: int, n: int, method: str, brier: float | None = None) -> Skill:
     score = 1 - errors / baseline if baseline else 0.0
-    return Skill(score=score, errors=errors, baseline_errors=baseline, n=n, method=method)
+    return Skill(score=score, errors=errors, baseline_errors=baseline, n=n, method=method, brier=brier)
 
 
 def _binned(x: np.ndarray) -> np.ndarray:
@@ -177,4 +188,6 @@ def column_skill(s: pd.Series, y: np.ndarray, kind: str, h: Halves, *, role: Col
     if screen.score < refine_above:
         return screen
     tree = _tree_skill(numbers, y, kind, h)
-    return tree if tree.score >= screen.score else screen
+    best = tree if tree.score >= screen.score else screen
+    return Skill(score=best.score, errors=best.errors, baseline_errors=best.baseline_errors, n=best.n,
+                 method=best.method, brier=screen.brier)

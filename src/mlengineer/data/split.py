@@ -1,14 +1,21 @@
 """Honest splits: stratified for classes, grouped so a group never straddles train and validation, or
-ordered by time so the model is validated on rows that come after the ones it learned from."""
+ordered by time so the model is validated on rows that come after the ones it learned from.
+
+``make_holdout`` gives one train/validation split, ``make_folds`` k of them; both are deterministic for a
+seed. Stratification is done by hand (each class shuffled and dealt out in turn), so a class with fewer
+rows than folds is spread as far as it goes instead of failing or warning. Time order never puts rows of
+one moment on both sides of a cut, and rows without a time stay in training.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+import pandas as pd
 
 from ..errors import DataError
+from .schema import parse_datetime
 
 __all__ = ["Split", "make_folds", "make_holdout"]
 
@@ -22,8 +29,76 @@ class Split:
     strategy: str
 
 
+def _codes(values: np.ndarray) -> np.ndarray:
+    """Integer codes for any labels or group keys (missing ones form a group of their own)."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object if np.asarray(values).dtype.kind == "O" else None))
+    codes = np.asarray(codes, dtype=np.int64)
+    codes[codes < 0] = len(uniques)
+    return codes
+
+
 def _min_class_count(y: np.ndarray) -> int:
-    return int(np.bincount(y).min()) if len(y) else 0
+    return int(np.bincount(_codes(y)).min()) if len(y) else 0
+
+
+def _stratified_fold_ids(y: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold number per row: each class shuffled and dealt round the folds from a random start, so every
+    fold gets its share of every class that has enough rows."""
+    codes = _codes(y)
+    fold = np.empty(len(y), dtype=np.int64)
+    offset = 0
+    for c in np.unique(codes):
+        idx = np.flatnonzero(codes == c)
+        rng.shuffle(idx)
+        fold[idx] = (np.arange(len(idx)) + offset) % n_splits
+        offset += len(idx)  # the next class starts where this one stopped, so small folds even out
+    return fold
+
+
+def _time_key(order: np.ndarray) -> np.ndarray:
+    """Sortable floats for the time column's values (NaN where a row has no time)."""
+    values = pd.Series(order)
+    if values.dtype.kind in "mM":
+        return values.astype("int64").where(values.notna(), np.nan).to_numpy(dtype=float)
+    key = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    if np.isnan(key).sum() > values.isna().sum():  # text: dates if they parse, else their own order
+        parsed = parse_datetime(values, None)
+        if parsed.notna().sum() >= 0.9 * values.notna().sum():
+            return parsed.astype("int64").where(parsed.notna(), np.nan).to_numpy(dtype=float)
+        return values.astype(str).where(values.notna()).rank(method="dense").to_numpy(dtype=float)
+    return key
+
+
+def _boundaries(key_sorted: np.ndarray, cuts: list[int]) -> list[int]:
+    """Cut positions moved back to the first row of their time, so one moment is never on both sides."""
+    out = []
+    for cut in cuts:
+        cut = min(max(cut, 1), len(key_sorted) - 1)
+        first = int(np.searchsorted(key_sorted, key_sorted[cut], side="left"))
+        if first == 0:  # every row before the cut shares its time: move forward instead
+            first = int(np.searchsorted(key_sorted, key_sorted[cut], side="right"))
+        out.append(first)
+    return out
+
+
+def _timed_rows(order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows with a time in time order, their sorted keys, rows without a time)."""
+    key = _time_key(order)
+    timed = np.flatnonzero(~np.isnan(key))
+    if len(timed) < 2:
+        raise DataError("The time column has fewer than 2 rows with a time: a time-ordered split needs them.")
+    ordered = timed[np.argsort(key[timed], kind="stable")]
+    return ordered, key[ordered], np.flatnonzero(np.isnan(key))
+
+
+def _time_cut(order: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows before and from the cut that leaves about ``fraction`` of the timed rows for validation;
+    rows without a time go to training."""
+    ordered, key_sorted, untimed = _timed_rows(order)
+    (first,) = _boundaries(key_sorted, [int(round(len(ordered) * (1 - fraction)))])
+    if first >= len(ordered):
+        raise DataError("Every row has the same time: a time-ordered split cannot validate on later rows.")
+    return np.sort(np.concatenate([ordered[:first], untimed])), np.sort(ordered[first:])
 
 
 def make_holdout(
@@ -39,20 +114,21 @@ def make_holdout(
     n = len(y)
     if n < 5:
         raise DataError(f"Only {n} labelled rows: at least 5 are needed to train and validate a model.")
+    if not 0 < fraction < 1:
+        raise DataError(f"The holdout fraction must be between 0 and 1. Got {fraction} instead.")
     if order is not None:
-        idx = np.argsort(order, kind="stable")
-        cut = int(round(n * (1 - fraction)))
-        return Split(np.sort(idx[:cut]), np.sort(idx[cut:]), f"time-ordered holdout (last {fraction:.0%} by time)")
+        train, valid = _time_cut(np.asarray(order), fraction)
+        return Split(train, valid, f"time-ordered holdout (the latest {len(valid) / n:.0%} of rows by time)")
+    rng = np.random.default_rng(seed)
     n_splits = max(2, int(round(1 / fraction)))
     if groups is not None:
         folds = make_folds(y, n_splits=n_splits, stratify=stratify, groups=groups, seed=seed)
         tr, va = folds[0]
-        return Split(tr, va, f"grouped holdout ({fraction:.0%} of groups)")
+        return Split(tr, va, f"grouped holdout ({len(va) / n:.0%} of rows, whole groups)")
     if stratify and _min_class_count(y) >= 2:
-        kf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        tr, va = next(kf.split(np.zeros(n), y))
-        return Split(tr, va, f"stratified holdout ({fraction:.0%})")
-    rng = np.random.default_rng(seed)
+        fold = _stratified_fold_ids(y, n_splits, rng)
+        valid = np.flatnonzero(fold == 0)
+        return Split(np.flatnonzero(fold != 0), valid, f"stratified holdout ({len(valid) / n:.0%})")
     perm = rng.permutation(n)
     cut = int(round(n * (1 - fraction)))
     return Split(np.sort(perm[:cut]), np.sort(perm[cut:]), f"random holdout ({fraction:.0%})")
@@ -65,18 +141,78 @@ def make_folds(
     stratify: bool = False,
     groups: np.ndarray | None = None,
     seed: int = 0,
+    order: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """k folds as (train, valid) index pairs, stratified and/or grouped as asked."""
+    """k folds as (train, valid) index pairs, stratified and/or grouped as asked.
+
+    With ``order`` the folds move forward in time: fold i learns from the rows before a cut and is
+    validated on the next block, so no fold learns from its future (k blocks after the first).
+    """
     n = len(y)
-    X = np.zeros(n)
+    if n_splits < 2:
+        raise DataError(f"Cross-validation needs at least 2 folds. Got {n_splits} instead.")
+    if n < n_splits:
+        raise DataError(f"Only {n} labelled rows: {n_splits} folds need at least {n_splits}.")
+    rng = np.random.default_rng(seed)
+    if order is not None:
+        return _time_folds(np.asarray(order), n_splits)
     if groups is not None:
-        n_groups = len(np.unique(groups))
+        g = _codes(np.asarray(groups))
+        n_groups = int(g.max()) + 1
         if n_groups < n_splits:
-            raise DataError(f"The group column has {n_groups} groups; at least {n_splits} are needed for {n_splits} folds.")
-        if stratify and _min_class_count(y) >= n_splits:
-            kf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            return list(kf.split(X, y, groups))
-        return list(GroupKFold(n_splits=n_splits).split(X, y, groups))
-    if stratify and _min_class_count(y) >= n_splits:
-        return list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y))
-    return list(KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y))
+            raise DataError(f"The group column has {n_groups} groups; at least {n_splits} are needed for "
+                            f"{n_splits} folds.")
+        fold_of_group = _group_fold_ids(g, y if stratify else None, n_splits, rng)
+        fold = fold_of_group[g]
+    elif stratify:
+        fold = _stratified_fold_ids(y, n_splits, rng)
+    else:
+        fold = rng.permutation(n) % n_splits
+    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(n_splits)]
+
+
+def _group_fold_ids(g: np.ndarray, y: np.ndarray | None, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold per group: groups in random order, each given to the fold with the fewest rows so far (and,
+    with ``y``, the one whose class mix it improves most), so folds come out about equal."""
+    n_groups = int(g.max()) + 1
+    sizes = np.bincount(g, minlength=n_groups)
+    order = rng.permutation(n_groups)
+    order = order[np.argsort(-sizes[order], kind="stable")]  # big groups first, ties in random order
+    rows = np.zeros(n_splits)
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    if y is None:
+        for grp in order:
+            k = int(rows.argmin())
+            fold_of_group[grp] = k
+            rows[k] += sizes[grp]
+        return fold_of_group
+    codes = _codes(y)
+    k_classes = int(codes.max()) + 1
+    per_group = np.zeros((n_groups, k_classes))
+    np.add.at(per_group, (g, codes), 1)
+    target = per_group.sum(axis=0) / n_splits
+    counts = np.zeros((n_splits, k_classes))
+    for grp in order:
+        # the fold whose class counts stay closest to an even share
+        after = counts + per_group[grp]
+        cost = np.abs(after - target).sum(axis=1) + 1e-9 * rows
+        k = int(cost.argmin())
+        fold_of_group[grp] = k
+        counts[k] = after[k]
+        rows[k] += sizes[grp]
+    return fold_of_group
+
+
+def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Forward-chaining folds: the timed rows cut into n_splits + 1 blocks by time; fold i learns from the
+    first i + 1 blocks (and the rows without a time) and is validated on the next one."""
+    ordered, key_sorted, untimed = _timed_rows(order)
+    n = len(ordered)
+    cuts = _boundaries(key_sorted, [int(round(n * (i + 1) / (n_splits + 1))) for i in range(n_splits)]) + [n]
+    folds = []
+    for start, stop in zip(cuts[:-1], cuts[1:], strict=True):
+        if 0 < start < stop:
+            folds.append((np.sort(np.concatenate([ordered[:start], untimed])), np.sort(ordered[start:stop])))
+    if not folds:
+        raise DataError("Too few distinct times to cut time-ordered folds: use a holdout instead.")
+    return folds

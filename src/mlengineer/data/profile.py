@@ -1,0 +1,293 @@
+"""The profile of a table: per column statistics, missingness, cardinality, distribution and relation to the
+target, as one pydantic object that the terminal summary and the HTML page both render.
+
+Statistics that need every row (counts, missingness, quantiles, distinct values) use every row; the
+relation to the target (``relation.py``) and the distribution of dates and text use a sample, so a profile
+of a million rows takes seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from ._hashing import column_fingerprint, row_fingerprints
+from .relation import column_as_numbers, column_skill, encode_target, halves
+from .schema import ColumnRole, Schema, category_key, infer_schema, numbers_from_text, parse_datetime
+
+__all__ = ["ColumnProfile", "Profile", "profile_table"]
+
+SAMPLE_ROWS = 20_000
+TOP_VALUES = 10
+BINS = 20
+
+
+class Histogram(BaseModel):
+    """Counts of values between consecutive edges (numbers, or dates as ISO text)."""
+
+    edges: list[float | str]
+    counts: list[int]
+
+
+class TargetByGroup(BaseModel):
+    """The target within groups of a column's values (bins of numbers, or its most common values): the mean
+    (regression) or the share of each class (classification), on the sampled rows."""
+
+    groups: list[str]
+    rows: list[int]
+    mean: list[float] | None = None
+    shares: dict[str, list[float]] | None = None
+
+
+class ColumnProfile(BaseModel):
+    """What one column holds."""
+
+    name: str
+    role: str
+    reason: str = ""
+    dtype: str = ""
+    n_missing: int = 0
+    missing_fraction: float = 0.0
+    n_unique: int = 0
+    # numbers
+    mean: float | None = None
+    std: float | None = None
+    min: float | str | None = None
+    p25: float | None = None
+    median: float | None = None
+    p75: float | None = None
+    max: float | str | None = None
+    n_zeros: int | None = None
+    n_negative: int | None = None
+    skew: float | None = None
+    histogram: Histogram | None = None
+    # categories, booleans and text: the most common values and their rows
+    top_values: list[tuple[str, int]] = Field(default_factory=list)
+    mean_words: float | None = None
+    mean_chars: float | None = None
+    # the target
+    target_skill: float | None = None
+    target_by_group: TargetByGroup | None = None
+
+    @property
+    def summary(self) -> str:
+        """One line that says what the column holds."""
+        if self.role == "numeric" and self.mean is not None:
+            return f"mean {_num(self.mean)}, median {_num(self.median)}, range {_num(self.min)} to {_num(self.max)}"
+        if self.role == "datetime" and self.min is not None:
+            first, last = str(self.min)[:19], str(self.max)[:19]
+            if first.endswith("00:00:00") and last.endswith("00:00:00"):  # dates without a time of day
+                first, last = first[:10], last[:10]
+            return f"{first} to {last}"
+        if self.role == "identifier":
+            example = f" (e.g. {self.top_values[0][0]})" if self.top_values else ""
+            return f"{self.n_unique:,} distinct values{example}"
+        if self.role == "text" and self.mean_words is not None:
+            return f"{self.mean_words:.0f} words on average"
+        if self.top_values:
+            total = max(sum(c for _, c in self.top_values), 1)
+            head = ", ".join(f"{v} ({c / total:.0%})" for v, c in self.top_values[:3])
+            return head + (", ..." if self.n_unique > 3 else "")
+        return ""
+
+
+class Profile(BaseModel):
+    """A whole table's profile."""
+
+    n_rows: int
+    n_columns: int
+    memory_bytes: int
+    n_duplicate_rows: int
+    target: str | None = None
+    task_kind: str | None = None
+    target_profile: ColumnProfile | None = None
+    columns: list[ColumnProfile]
+    source: dict[str, object] = Field(default_factory=dict)
+    sampled_rows: int = 0
+
+    @property
+    def missing_cells(self) -> int:
+        return sum(c.n_missing for c in self.columns) + (self.target_profile.n_missing if self.target_profile else 0)
+
+
+def _num(v: float | str | None) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if math.isfinite(v) and float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:.4g}"
+
+
+def profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schema | None = None,
+                  task_kind: str | None = None, seed: int = 0) -> Profile:
+    """Profile ``df``; with ``target``, also each column's relation to it (``task_kind`` inferred if not given)."""
+    from ..tasks import infer_task_kind
+
+    schema = schema or infer_schema(df, target)
+    target = schema.target if target is None else target
+    n = len(df)
+    sample = df if n <= SAMPLE_ROWS else df.sample(SAMPLE_ROWS, random_state=seed)
+    y = h = None
+    class_names: list[str] = []
+    labelled = sample
+    if target is not None:
+        filled = df[target].dropna()
+        if task_kind is None and len(filled):
+            task_kind = infer_task_kind(filled)[0]
+        labelled = sample[sample[target].notna()]
+        if task_kind is not None and len(labelled) >= 20:
+            y = encode_target(labelled[target], task_kind)
+            ok = np.isfinite(y) if task_kind == "regression" else np.ones(len(y), dtype=bool)
+            labelled, y = labelled[ok], y[ok]
+            if len(y) >= 20 and (task_kind == "regression" or len(np.unique(y)) >= 2):
+                h = halves(y, task_kind, seed=seed)
+                if task_kind != "regression":
+                    class_names = sorted(set(_keys(labelled[target]).dropna()))
+            else:
+                y = None
+    columns = []
+    for col in schema.columns:
+        if col.name == target or col.name not in df.columns:
+            continue
+        p = _profile_column(df[col.name], sample[col.name], col.role, col.reason, col)
+        if y is not None and h is not None and task_kind is not None and col.role not in (
+                ColumnRole.identifier, ColumnRole.constant):
+            s = labelled[col.name].reset_index(drop=True)
+            skill = column_skill(s, y, task_kind, h, role=col.role)
+            graded = skill.score if task_kind == "regression" or skill.brier is None else skill.brier
+            p.target_skill = max(0.0, float(graded))
+            p.target_by_group = _target_by_group(s, y, class_names, col.role, task_kind)
+        columns.append(p)
+    target_profile = None
+    if target is not None:
+        role = "numeric" if task_kind == "regression" else "categorical"
+        target_profile = _profile_column(df[target], sample[target], ColumnRole(role), "the target", None)
+    rows = row_fingerprints([column_fingerprint(df[c]) for c in df.columns], n)
+    duplicates = int(pd.Series(rows).duplicated().sum())
+    return Profile(
+        n_rows=n, n_columns=df.shape[1], memory_bytes=int(df.memory_usage(deep=True).sum()),
+        n_duplicate_rows=duplicates, target=target, task_kind=task_kind, target_profile=target_profile,
+        columns=columns, source=dict(df.attrs.get("source", {})), sampled_rows=len(sample),
+    )
+
+
+def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: str, col: object) -> ColumnProfile:
+    n_missing = int(s.isna().sum())
+    extra_missing = getattr(col, "n_missing_tokens", 0) or 0
+    p = ColumnProfile(name=str(s.name), role=role.value, reason=reason, dtype=str(s.dtype),
+                      n_missing=n_missing + extra_missing,
+                      missing_fraction=(n_missing + extra_missing) / len(s) if len(s) else 0.0,
+                      n_unique=getattr(col, "n_unique", None) or int(s.nunique(dropna=True)))
+    if role == ColumnRole.numeric:
+        _numbers(p, s)
+    elif role == ColumnRole.datetime:
+        _dates(p, sample, getattr(col, "datetime_format", None))
+    elif role == ColumnRole.text:
+        text = sample.dropna().astype(str)
+        if len(text):
+            p.mean_words = float(text.str.split().str.len().mean())
+            p.mean_chars = float(text.str.len().mean())
+        p.top_values = _top(sample)
+    elif role != ColumnRole.identifier:
+        p.top_values = _top_from_schema(col, len(s) - n_missing) or _top(s)
+    else:
+        p.top_values = _top(sample.iloc[:1])
+    return p
+
+
+def _numbers(p: ColumnProfile, s: pd.Series) -> None:
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        x = numbers_from_text(s).to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return
+    q01, q25, q50, q75, q99 = (float(v) for v in np.quantile(x, [0.01, 0.25, 0.5, 0.75, 0.99]))
+    p.mean, p.std = float(x.mean()), float(x.std())
+    p.min, p.max = float(x.min()), float(x.max())
+    p.p25, p.median, p.p75 = q25, q50, q75
+    p.n_zeros, p.n_negative = int((x == 0).sum()), int((x < 0).sum())
+    p.skew = float(((x - p.mean) ** 3).mean() / p.std**3) if p.std else 0.0
+    # bins over the bulk (1st to 99th percentile) so one extreme value does not squash the picture
+    lo, hi = q01, q99
+    if hi <= lo:
+        lo, hi = p.min, p.max
+    if hi > lo:
+        edges = np.linspace(lo, hi, BINS + 1)
+        counts = np.histogram(np.clip(x, lo, hi), bins=edges)[0]
+        p.histogram = Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
+
+
+def _dates(p: ColumnProfile, sample: pd.Series, fmt: str | None) -> None:
+    parsed = parse_datetime(sample, fmt).dropna()
+    if not len(parsed):
+        return
+    p.min, p.max = str(parsed.min()), str(parsed.max())
+    days = (parsed - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy() / 86400.0
+    if days.max() > days.min():
+        counts, edges = np.histogram(days, bins=BINS)
+        p.histogram = Histogram(edges=[str(pd.Timestamp("1970-01-01") + pd.Timedelta(days=float(e)))[:19] for e in edges],
+                                counts=[int(c) for c in counts])
+
+
+def _top(s: pd.Series) -> list[tuple[str, int]]:
+    try:
+        counts = s.dropna().value_counts().iloc[:TOP_VALUES]
+    except TypeError:
+        counts = s.dropna().astype(str).value_counts().iloc[:TOP_VALUES]
+    return [(str(category_key(k)), int(v)) for k, v in counts.items()]
+
+
+def _top_from_schema(col: object, n_filled: int) -> list[tuple[str, int]]:
+    """The most common values as the schema counted them (by category key, so 3 and "3" are one)."""
+    cats, freqs = getattr(col, "categories", None), getattr(col, "frequencies", None)
+    if not cats or not freqs:
+        return []
+    return [(c, int(round(f * n_filled))) for c, f in zip(cats[:TOP_VALUES], freqs, strict=False)]
+
+
+def _keys(s: pd.Series) -> pd.Series:
+    """Category keys of a column, computed once per distinct value."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    keys = np.array([category_key(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(keys[np.where(codes >= 0, codes, len(uniques))], index=s.index, dtype=object)
+
+
+def _target_by_group(s: pd.Series, y: np.ndarray, class_names: list[str], role: ColumnRole, kind: str
+                     ) -> TargetByGroup | None:
+    """The target in up to 10 groups of the column: quantile bins of numbers (or dates), or its most common
+    values. ``y`` holds class codes in the order of ``class_names`` for classification."""
+    numbers = column_as_numbers(s, role) if role not in (ColumnRole.categorical, ColumnRole.text) else None
+    if numbers is not None and len(np.unique(numbers[np.isfinite(numbers)])) > 10:
+        finite = np.isfinite(numbers)
+        edges = np.unique(np.quantile(numbers[finite], np.linspace(0, 1, 11)))
+        codes = np.full(len(numbers), len(edges) - 1)
+        codes[finite] = np.clip(np.searchsorted(edges, numbers[finite], side="right") - 1, 0, len(edges) - 2)
+        show = _day if role == ColumnRole.datetime else _num
+        names = [f"{show(float(a))} to {show(float(b))}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        names.append("missing")
+    else:
+        text = _keys(s).fillna("missing")
+        top = text.value_counts().index[:9].tolist()
+        names = [*map(str, top), "other"]
+        codes = text.map({v: i for i, v in enumerate(top)}).fillna(len(top)).astype(int).to_numpy()
+    used = [i for i in range(len(names)) if (codes == i).any()]
+    if len(used) < 2:
+        return None
+    out = TargetByGroup(groups=[names[i] for i in used], rows=[int((codes == i).sum()) for i in used])
+    if kind == "regression":
+        out.mean = [float(y[codes == i].mean()) for i in used]
+    else:
+        common = np.argsort(-np.bincount(y, minlength=len(class_names)), kind="stable")[:6]
+        out.shares = {class_names[c]: [float((y[codes == i] == c).mean()) for i in used] for c in common}
+    return out
+
+
+def _day(days: float) -> str:
+    return str((pd.Timestamp("1970-01-01") + pd.Timedelta(days=days)).date())
