@@ -167,6 +167,9 @@ class Supervisor:
             self.procs[i] = self._start()
 
     def _stop_all(self) -> None:
+        # this process's copy of the listening socket would keep the port accepting into the backlog
+        # while the workers drain; closing it lets new clients be refused at once
+        self.sock.close()
         for p in self.procs:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGTERM)
