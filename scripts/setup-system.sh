@@ -24,20 +24,34 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# PostgreSQL: start the cluster if it is down, then make the test role and database once.
+# PostgreSQL: make a cluster if the package made none, start it if it is down (no systemd in containers),
+# wait until it answers, then make the test role (with a known password) and database. Every step is a no-op
+# when already done. Tests reach it at postgresql://mlengineer:mlengineer@127.0.0.1:5432/mlengineer_test.
 if command -v pg_lsclusters >/dev/null 2>&1 && [ "$SUDO" != "none" ]; then
-  read -r ver name _ status _ < <(pg_lsclusters --no-header | head -n 1) || true
+  as_pg() { if [ -z "$SUDO" ]; then su postgres -s /bin/sh -c "$1"; else $SUDO -u postgres sh -c "$1"; fi; }
+  if [ -z "$(pg_lsclusters --no-header 2>/dev/null)" ]; then
+    ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    echo "setup-system: creating PostgreSQL $ver cluster 'main'"
+    $SUDO pg_createcluster "$ver" main >/dev/null
+  fi
+  read -r ver name port status _ < <(pg_lsclusters --no-header | head -n 1) || true
   if [ -n "${ver:-}" ] && [ "${status:-}" != "online" ]; then
+    echo "setup-system: starting PostgreSQL $ver/$name"
     $SUDO pg_ctlcluster "$ver" "$name" start
   fi
-  as_pg() { if [ -z "$SUDO" ]; then su postgres -c "$1"; else $SUDO -u postgres bash -c "$1"; fi; }
-  for _ in $(seq 1 30); do
-    as_pg "psql -qtAc 'select 1'" >/dev/null 2>&1 && break
+  ready=""
+  for _ in $(seq 1 60); do
+    if as_pg "psql -p ${port:-5432} -qtAc 'select 1'" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.5
   done
-  as_pg "psql -qtAc \"select 1 from pg_roles where rolname='mlengineer'\"" | grep -q 1 ||
-    as_pg "psql -qc \"create role mlengineer login password 'mlengineer'\""
-  as_pg "psql -qtAc \"select 1 from pg_database where datname='mlengineer_test'\"" | grep -q 1 ||
-    as_pg "psql -qc \"create database mlengineer_test owner mlengineer\""
+  if [ -z "$ready" ]; then
+    echo "setup-system: PostgreSQL did not answer; see /var/log/postgresql/ (its tests will be skipped)" >&2
+  else
+    as_pg "psql -p ${port:-5432} -qtAc \"select 1 from pg_roles where rolname='mlengineer'\"" | grep -q 1 ||
+      as_pg "psql -p ${port:-5432} -qc \"create role mlengineer login\""
+    as_pg "psql -p ${port:-5432} -qc \"alter role mlengineer password 'mlengineer'\"" >/dev/null
+    as_pg "psql -p ${port:-5432} -qtAc \"select 1 from pg_database where datname='mlengineer_test'\"" | grep -q 1 ||
+      as_pg "psql -p ${port:-5432} -qc \"create database mlengineer_test owner mlengineer\""
+  fi
 fi
 echo "setup-system: ready (postgresql, chromium, wrk)"

@@ -190,20 +190,25 @@ def _bands(s: pd.Series, y: np.ndarray, role: ColumnRole, name: str) -> Finding 
         codes = np.isnan(x).astype(np.int64)  # many numbers: only filled versus empty can form bands
     else:
         codes = column_as_codes(s)
-    groups = pd.DataFrame({"g": codes, "y": y}).groupby("g")["y"].agg(["min", "max", "median", "size"])
-    if not 2 <= len(groups) <= 20 or groups["size"].min() < 5:
+    sizes_all = np.bincount(codes)
+    present = np.flatnonzero(sizes_all)
+    if not 2 <= len(present) <= 20 or sizes_all[present].min() < 5:
         return None
-    groups = groups.sort_values("median")
-    if not (groups["max"].to_numpy()[:-1] < groups["min"].to_numpy()[1:]).all():
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes_all[present])[:-1]])
+    lows = np.minimum.reduceat(y[order], starts)
+    highs = np.maximum.reduceat(y[order], starts)
+    by_low = np.argsort(lows, kind="stable")
+    if not (highs[by_low][:-1] < lows[by_low][1:]).all():
         return None
-    sizes = groups["size"].to_numpy()
+    sizes = sizes_all[present][by_low]
     # the chance that two neighbouring groups split the target's order this cleanly
     chance = min(-_log_comb(int(a + b), int(a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if chance > math.log(CHANCE):
         return None
     return _finding("leakage_bands", name,
-                    f"splits the target into {len(groups)} bands that do not overlap: it was cut from the target.",
-                    value=float(len(groups)))
+                    f"splits the target into {len(present)} bands that do not overlap: it was cut from the target.",
+                    value=float(len(present)))
 
 
 def _log_comb(n: int, k: int) -> float:

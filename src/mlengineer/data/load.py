@@ -284,6 +284,9 @@ def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tu
         sample = _sample(path, compression)
         name_suffixes = [s.lower() for s in path.suffixes]
         suffix = name_suffixes[-2] if compression and len(name_suffixes) > 1 else path.suffix.lower()
+    elif compression == "gzip":
+        with gzip.GzipFile(fileobj=io.BytesIO(path.getvalue())) as f:
+            sample, suffix = f.read(_SAMPLE_BYTES), ".csv"
     else:
         sample, suffix = path.getvalue()[:_SAMPLE_BYTES], ".csv"
     opts = sniff_csv(sample, suffix)

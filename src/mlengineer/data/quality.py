@@ -279,12 +279,13 @@ def _outliers(df: pd.DataFrame, schema: Schema) -> list[Finding]:
             ))
             continue
         share = n_out / len(x)
-        if share > MAX_OUTLIER_SHARE:
+        # beyond 3 IQR a normal distribution still leaves about 5 values in a million: those are no news
+        if share > MAX_OUTLIER_SHARE or n_out <= 5e-6 * len(x):
             continue
         extreme = x[outside][np.abs(x[outside] - np.median(x)).argmax()]
         out.append(Finding(
             check="outliers", severity="info", column=col.name, value=float(n_out),
-            message=f"{n_out:,} value{'s' if n_out > 1 else ''} ({_pct(share)}) lie far outside the bulk "
+            message=f"{n_out:,} value{'s lie' if n_out > 1 else ' lies'} ({_pct(share)}) far outside the bulk "
             f"({q1:.4g} to {q3:.4g}); the most extreme is {extreme:.4g}.",
             suggestion="Tree models are unaffected; check that they are real and not unit or typing errors.",
         ))
@@ -311,7 +312,7 @@ def _pct(share: float) -> str:
         text = f"{share * 100:.{digits}f}"
         if float(text) not in (0.0, 100.0):
             return text + "%"
-    return f"{share:.3%}"
+    return "<0.001%" if share < 0.5 else ">99.999%"
 
 
 def _show(v: object) -> str:

@@ -194,7 +194,11 @@ def detect_datetime_format(s: pd.Series) -> str | None:
     if sample.empty:
         return None
     sample = sample.sample(min(len(sample), 500), random_state=0).astype(str).str.strip()
-    if sample.str.match(_DATE_HINT).mean() < 0.95:
+    values = sample.tolist()
+    # most columns are plainly not dates: look at a few values before all of them
+    if not any(_DATE_HINT.match(v) for v in values[:20]):
+        return None
+    if sum(1 for v in values if _DATE_HINT.match(v)) < 0.95 * len(values):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -312,14 +316,25 @@ def _infer_numeric_dtype(name: str, nonnull: pd.Series, n_rows: int, n_unique: i
     return _Inferred(ColumnRole.numeric, "numbers", n_unique=n_unique)
 
 
-def _infer_text(name: str, nonnull: pd.Series) -> _Inferred:
+def _is_flag(n_filled: int, n_rows: int) -> bool:
+    """One value in the filled rows, but enough rows filled and empty for "filled or not" to tell something."""
+    return min(n_filled, n_rows - n_filled) >= max(5, 0.01 * n_rows)
+
+
+def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> _Inferred:
     """Role of a column of text (or of mixed Python values): numbers or dates written as text, yes/no,
     identifiers, free text or categories."""
     v = _value_summary(nonnull, name=name, tokens=MISSING_TOKENS)
     if v.n_unique == 0:
         return _Inferred(ColumnRole.constant, "every value is a placeholder for a missing value", tokens=v.tokens,
                          n_unique=0)
+    if v.n_unique == 1 and v.tokens:  # one value beside a placeholder ('yes' / 'none'): two categories
+        return _Inferred(ColumnRole.categorical, f"{1 + len(v.tokens)} distinct values", tokens={},
+                         n_unique=1 + len(v.tokens))
     if v.n_unique == 1:
+        if _is_flag(v.n_rows, n_rows):
+            return _Inferred(ColumnRole.categorical, f"one value ({_show(v.counts.index[0])}) or empty: a flag",
+                             tokens=v.tokens, n_unique=1)
         return _Inferred(ColumnRole.constant, f"a single value ({_show(v.counts.index[0])}) in every filled row",
                          tokens=v.tokens, n_unique=1)
     keys = v.keys
@@ -363,9 +378,12 @@ def _infer_role(name: str, s: pd.Series, nonnull: pd.Series, n_rows: int) -> _In
     typed = (pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
              or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)))
     if not typed:
-        return _infer_text(name, nonnull)
+        return _infer_text(name, nonnull, n_rows)
     n_unique = int(nonnull.nunique())
     if n_unique == 1:
+        if _is_flag(len(nonnull), n_rows):
+            return _Inferred(ColumnRole.categorical, f"one value ({_show(nonnull.iloc[0])}) or empty: a flag",
+                             n_unique=1)
         return _Inferred(ColumnRole.constant, f"a single value ({_show(nonnull.iloc[0])}) in every filled row",
                          n_unique=1)
     if pd.api.types.is_bool_dtype(s):
@@ -403,7 +421,7 @@ def _describe(col: Column, s: pd.Series, nonnull: pd.Series, tokens: dict[str, i
         keys = pd.Series([category_key(v) for v in counts.index], dtype=object)
         by_key = pd.Series(counts.to_numpy(), index=keys).groupby(level=0, dropna=True).sum()
         by_key = by_key.sort_values(ascending=False, kind="stable")
-        total = by_key.sum()
+        total = float(by_key.sum())
         top = by_key.iloc[:MAX_CATEGORIES_KEPT]
         col.categories = [str(k) for k in top.index]
         col.frequencies = [float(v) / total for v in top.to_numpy()]

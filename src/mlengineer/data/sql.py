@@ -138,6 +138,8 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
             try:
                 if engine.dialect.name == "postgresql":
                     con.exec_driver_sql("SET TRANSACTION READ ONLY")
+                if engine.dialect.paramstyle in ("format", "pyformat"):  # a literal % (LIKE 'a%', x % 3)
+                    query = query.replace("%", "%%")
                 result = con.execution_options(stream_results=True).exec_driver_sql(query)
                 if not result.returns_rows:
                     raise DataError("The query returns no rows: --sql takes a SELECT (or another query that "
