@@ -77,7 +77,7 @@ def print_training_summary(model: Any) -> None:
 
 def train_cmd(
     data: str = typer.Argument(None, help="Training table: CSV, TSV, Parquet, JSON, JSONL, Excel, or a folder."),
-    target: str = typer.Option(..., "--target", "-t", help="The column to predict."),
+    target: str = typer.Option(None, "--target", "-t", help="The column to predict (or 'target:' in --config)."),
     time_budget: float = typer.Option(None, "--time-budget", help="Seconds the whole training may take [default: 60]."),
     metric: str = typer.Option(None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."),
     task: str = typer.Option("auto", "--task", help="binary, multiclass, regression, or auto."),
@@ -138,11 +138,10 @@ def predict_cmd(
     db: str = DbOption,
 ) -> None:
     """Predict with a model bundle, one output row per input row, in the input's order."""
-    from .._io import write_table
     from ..errors import ConfigError
-    from ..model import load
+    from ..serving.batch import load_model
 
-    model = load(model_path)
+    model = load_model(model_path)  # a bundle folder or models:/NAME@ALIAS
     if engine == "spark":
         from ..spark.score import score_file
 
@@ -155,15 +154,9 @@ def predict_cmd(
         return
     if engine != "local":
         raise ConfigError(f"--engine must be local or spark; got {engine!r}.")
-    df = read_data(data, sql, db)
-    pred = model.predict_frame(df, interval=interval)
-    if out:
-        write_table(pred, out)
-        console.print(f"Wrote {len(pred):,} predictions to [bold]{out}[/].")
-    else:
-        console.print(pred.head(50).to_string(index=False))
-        if len(pred) > 50:
-            console.print(f"... {len(pred) - 50:,} more rows; use --out FILE to save them all.")
+    from ..serving.batch import predict_data  # streams files in chunks, with a progress bar
+
+    predict_data(model, data, out, sql=sql, db=db, interval=interval, console=console)
 
 
 def evaluate_cmd(
