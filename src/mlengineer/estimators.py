@@ -76,10 +76,12 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.model_.predict(self._X(X)), dtype=self.classes_.dtype)
+        rows = self._X(X)
+        return np.asarray(self.model_.predict(rows), dtype=self.classes_.dtype)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model_.predict_raw(self._X(X))
+        rows = self._X(X)
+        return self.model_.predict_raw(rows)
 
 
 class AutoRegressor(RegressorMixin, _AutoBase):
@@ -90,4 +92,5 @@ class AutoRegressor(RegressorMixin, _AutoBase):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.model_.predict(self._X(X)), dtype=float)
+        rows = self._X(X)  # first: an unfitted estimator raises NotFittedError
+        return np.asarray(self.model_.predict(rows), dtype=float)

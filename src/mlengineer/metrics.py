@@ -45,11 +45,25 @@ def _labels(raw: np.ndarray) -> np.ndarray:
     return raw.argmax(axis=1) if raw.ndim == 2 else raw
 
 
+def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic on average ranks: scikit-learn's value (ties included) at a
+    tenth of its cost, which matters when ensemble selection scores hundreds of blends."""
+    from scipy.stats import rankdata
+
+    pos = np.asarray(y) == 1
+    n_pos = int(pos.sum())
+    n_neg = len(pos) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("Only one class present in y_true. ROC AUC score is not defined in that case.")
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     if p.ndim == 2 and p.shape[1] == 2:
         p = p[:, 1]
     if p.ndim == 1:
-        return skm.roc_auc_score(y, p)
+        return _binary_auc(y, p)
     present = np.unique(y)
     if len(present) < p.shape[1]:  # a fold without every class: average over the classes it has
         return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
@@ -57,9 +71,10 @@ def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-15, 1.0)
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
-    return skm.log_loss(y, p, labels=np.arange(p.shape[1]))
+    y = np.asarray(y, dtype=np.int64)
+    return float(-np.mean(np.log(p[np.arange(len(y)), y])))
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:

@@ -19,7 +19,7 @@ def select_ensemble(
     y: np.ndarray,
     metric: Metric,
     *,
-    rounds: int = 40,
+    rounds: int = 25,
     cost_ms: dict[str, float] | None = None,
     max_ms: float | None = None,
 ) -> dict[str, float]:

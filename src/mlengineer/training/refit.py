@@ -38,19 +38,24 @@ def refit_members(
     rounds_scale = min(max(rows_ratio, 1.0), 1.5) ** 0.5
     for cand, _ in order:
         family = FAMILIES[cand.family]
-        estimate = cand.single_fit_seconds * rows_ratio * 1.15
+        # early stopping ran past the best round by its patience; the refit stops at the best round
+        estimate = cand.single_fit_seconds * rows_ratio * (0.8 if family.early_stopping else 1.1)
         left = deadline - time.perf_counter()
-        if estimate <= left:
+        # estimates are rough (the machine may be shared): try when it may well fit; a refit the clock
+        # cuts short is dropped below, so trying costs time but never accuracy
+        if 0.5 * estimate <= left:
             params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
             if family.early_stopping and cand.best_iteration:
                 params["n_estimators"] = max(1, int(round(cand.best_iteration * rounds_scale)))
             try:
-                final[cand.name] = family.fit(X, y, FitContext(**{**ctx.__dict__, "time_limit": max(left, 0.5)}),
-                                              params)
+                model = family.fit(X, y, FitContext(**{**ctx.__dict__, "time_limit": max(left, 0.5)}), params)
+            except (MemoryError, Exception):  # noqa: B014 - a failed refit keeps the search's models
+                model = None
+            # a refit cut short by the clock has fewer rounds than the search found best: keep the search's
+            if model is not None and not model.stopped_by_time:
+                final[cand.name] = model
                 refit.append(cand.name)
                 continue
-            except (MemoryError, Exception):  # noqa: B014 - a failed refit keeps the search's models
-                pass
         final[cand.name] = cand.models[0] if len(cand.models) == 1 else Bag(cand.models)
     return [(c.name, final[c.name], w) for c, w in chosen], refit
 

@@ -149,14 +149,14 @@ class Evaluator:
             if workers > 1:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
                     for wave in range(waves):
-                        if wave > 0 and (time.perf_counter() - start) / wave > deadline - time.perf_counter():
+                        if wave > 0 and time.perf_counter() >= deadline:
                             cand.status = "stopped: out of time"
                             break
                         ids = range(wave * workers, min((wave + 1) * workers, len(folds)))
                         results += list(pool.map(fit_fold, ids))
             else:
                 for i in range(len(folds)):
-                    if i > 0 and (time.perf_counter() - start) / i > deadline - time.perf_counter():
+                    if i > 0 and time.perf_counter() >= deadline:
                         cand.status = "stopped: out of time"
                         break
                     results.append(fit_fold(i))
@@ -180,7 +180,7 @@ class Evaluator:
         except Exception as e:  # one failing configuration must not end the search
             cand.status = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
             cand.params["_traceback"] = traceback.format_exc(limit=3)
-        if cand.status != "ok":
+        if cand.status != "ok" and not cand.status.startswith("too slow"):
             cand.models, cand.valid_pred = [], None
             cand.fit_seconds = time.perf_counter() - start
         cand.seconds = time.perf_counter() - start
@@ -220,10 +220,11 @@ def run_search(
         seen = cost.get(family_name)
         # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
         # stopped at its limit keeps the rounds it reached)
-        cap = max(CANDIDATE_SHARE * total, 0.5)
+        cap = max(CANDIDATE_SHARE * total, min(3.0, 0.5 * total))
         if phase == "tuning" and seen:
             cap = max(cap, 1.5 * min(seen))
-        limit = min(left, cap)
+        # until one candidate works, the next may take all that is left
+        limit = min(left, cap) if any(c.status == "ok" for c in candidates) else left
         guess = min(seen) if seen else 0.0
         if not seen and "lightgbm" in cost:  # a first try: guess from what LightGBM took on this data
             guess = min(min(cost["lightgbm"]) * FAMILIES[family_name].relative_cost, cap)

@@ -32,6 +32,7 @@ __all__ = ["Selection", "search_and_ensemble"]
 #: the share of the budget after which nothing new starts: the rest covers the refit and the bundle
 SEARCH_END = 0.85
 REFIT_END = 0.93
+ENSEMBLE_POOL = 16
 
 
 @dataclass
@@ -98,15 +99,19 @@ def search_and_ensemble(
                         on_candidate=lambda c: progress("candidate", candidate=c))
     timings["search_s"] = result.seconds
     ok = result.ok
+    if not ok:  # nothing within the latency limit: the fastest model there is, rather than none
+        slow = [c for c in result.candidates if c.status.startswith("too slow")]
+        ok = sorted(slow, key=lambda c: c.predict_1row_ms)[:1]
     if not ok:
         reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
         raise DataError(f"No model could be trained on this data ({reasons}).")
 
     progress("stage", name="ensemble")
     y_scored = ys[validation.scored]
-    chosen_w = select_ensemble({c.name: c.valid_pred for c in ok}, y_scored, metric,
-                               cost_ms={c.name: c.predict_1row_ms for c in ok}, max_ms=model_limit)
-    if not chosen_w:  # nothing is fast enough together: the fastest single model
+    pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
+    chosen_w = select_ensemble({c.name: c.valid_pred for c in pool}, y_scored, metric,
+                               cost_ms={c.name: c.predict_1row_ms for c in pool}, max_ms=model_limit)
+    if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: c.predict_1row_ms)
         chosen_w = {fastest.name: 1.0}
     by_name = {c.name: c for c in ok}

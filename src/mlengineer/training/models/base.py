@@ -32,6 +32,12 @@ class FitContext:
     n_jobs: int = 1
     time_limit: float | None = None  # seconds this one fit may take; None = no limit
     sample_weight: np.ndarray | None = None
+    clock: Deadline | None = field(default=None, repr=False)  # the fit's deadline, once it asked for one
+
+    def deadline(self) -> Deadline:
+        """The deadline for this fit, from ``time_limit``; the family checks it between rounds."""
+        self.clock = Deadline(self.time_limit)
+        return self.clock
 
     @property
     def n_classes(self) -> int:
@@ -49,6 +55,7 @@ class FittedModel:
         self.task = task
         self.fit_seconds = 0.0
         self.best_iteration: int | None = None  # for families with early stopping: rounds that were best
+        self.stopped_by_time = False  # True when the time limit ended the fit before it was done
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -118,9 +125,11 @@ class ModelFamily:
     ) -> FittedModel:
         """Fit one configuration; validation rows, when given, drive early stopping."""
         start = time.perf_counter()
+        ctx.clock = None
         model = self._fit(X, y, ctx, dict(params), X_val, y_val)
         model.family = self.name
         model.fit_seconds = time.perf_counter() - start
+        model.stopped_by_time = bool(ctx.clock is not None and ctx.clock.hit)
         return model
 
     def _fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
@@ -152,9 +161,12 @@ class Deadline:
 
     def __init__(self, seconds: float | None) -> None:
         self.end = None if seconds is None else time.perf_counter() + max(0.0, seconds)
+        self.hit = False  # set once a check found the time up
 
     def left(self) -> float:
         return float("inf") if self.end is None else self.end - time.perf_counter()
 
     def passed(self) -> bool:
-        return self.left() <= 0
+        if self.left() <= 0:
+            self.hit = True
+        return self.hit

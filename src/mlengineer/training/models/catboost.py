@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+from .base import FitContext, FittedModel, ModelFamily, register
 
 _SMALL_BATCH = 64
 
@@ -78,7 +78,7 @@ class CatBoostFamily(ModelFamily):
         est = cls(iterations=num_rounds, loss_function=loss, thread_count=ctx.n_jobs, random_seed=ctx.seed,
                   verbose=0, allow_writing_files=False, cat_features=list(ctx.categorical) or None,
                   one_hot_max_size=8, **params)
-        deadline = Deadline(ctx.time_limit)
+        deadline = ctx.deadline()
 
         class StopAtDeadline:
             def after_iteration(self, info: Any) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._treepack import TreePack
-from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+from .base import FitContext, FittedModel, ModelFamily, register
 
 _SMALL_BATCH = 16  # up to this many rows the packed walk beats scikit-learn's per-tree loop
 
@@ -72,7 +72,7 @@ class _ForestFamily(ModelFamily):
         # scikit-learn's trees take NaN from 1.4 on; older versions need a filler
         fill = tuple(int(v) for v in sklearn.__version__.split(".")[:2]) < (1, 4)
         Xf = np.nan_to_num(X, nan=-1e9) if fill else X
-        deadline = Deadline(ctx.time_limit)
+        deadline = ctx.deadline()
         chunk = 20
         while est.n_estimators < total:
             began = time.perf_counter()
@@ -80,7 +80,8 @@ class _ForestFamily(ModelFamily):
             grown = est.n_estimators - (len(est.estimators_) if hasattr(est, "estimators_") else 0)
             est.fit(Xf, y, sample_weight=ctx.sample_weight)
             per_tree = (time.perf_counter() - began) / max(grown, 1)
-            if deadline.left() < per_tree * chunk:
+            if deadline.left() < per_tree * chunk and est.n_estimators < total:
+                deadline.hit = True
                 break  # the next chunk would not finish in time: keep the trees grown so far
             chunk = 60
         est.n_jobs = 1  # predicting a few rows on one thread is faster than spreading them

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+from .base import FitContext, FittedModel, ModelFamily, register
 
 
 class LightGBMModel(FittedModel):
@@ -65,7 +65,7 @@ class LightGBMFamily(ModelFamily):
         categorical = list(ctx.categorical)
         train = lgb.Dataset(X, label=y, weight=ctx.sample_weight, categorical_feature=categorical or "auto",
                             free_raw_data=True, params={"max_bin": p["max_bin"]})
-        deadline = Deadline(ctx.time_limit)
+        deadline = ctx.deadline()
 
         def stop_at_deadline(env: Any) -> None:
             if deadline.passed():

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...features.onehot import OneHotScaler
-from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+from .base import FitContext, FittedModel, ModelFamily, register
 
 INSTALL_HINT = "the mlp family needs the deep extra: pip install 'mlengineer[deep]'"
 
@@ -86,7 +86,7 @@ class MLPFamily(ModelFamily):
 
     def _train(self, torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
                X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
-        deadline = Deadline(ctx.time_limit)
+        deadline = ctx.deadline()
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         max_epochs = int(params.pop("n_estimators", 200 if X_val is not None else 30))

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Deadline, FitContext, FittedModel, ModelFamily, register
+from .base import FitContext, FittedModel, ModelFamily, register
 
 
 class XGBoostModel(FittedModel):
@@ -69,7 +69,7 @@ class XGBoostFamily(ModelFamily):
                                enable_categorical=bool(cat), nthread=ctx.n_jobs)
 
         train = matrix(X, y, ctx.sample_weight)
-        deadline = Deadline(ctx.time_limit)
+        deadline = ctx.deadline()
 
         class StopAtDeadline(xgb.callback.TrainingCallback):
             def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:

@@ -1,0 +1,166 @@
+"""The search: validation schemes, ensemble selection, the latency limit, sampling of large data, Optuna
+tuning, and what the trainer hands to later stages (out-of-fold predictions, the leaderboard)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengineer.config import TrainConfig
+from mlengineer.metrics import get_metric
+from mlengineer.training.ensemble import select_ensemble
+from mlengineer.training.selection import class_weights
+from mlengineer.training.trainer import fit_pipeline
+from mlengineer.training.validation import choose_validation, n_folds_for, search_sample
+
+
+def _table(n: int = 600, seed: int = 0, kind: str = "binary") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.choice(["x", "y", "z"], n)})
+    signal = df["a"] + (df["c"] == "x") + 0.3 * rng.normal(size=n)
+    df["y"] = np.where(signal > 0.5, "pos", "neg") if kind == "binary" else 2 * signal
+    return df
+
+
+# -- validation ---------------------------------------------------------------------------------------------
+
+def test_small_data_is_cross_validated_and_every_row_is_scored() -> None:
+    y = np.arange(500) % 2
+    v = choose_validation(y, budget=60, stratify=True)
+    assert v.kind == "kfold" and len(v.folds) == 5
+    assert np.array_equal(v.scored, np.arange(500))
+    for tr, va in v.folds:
+        assert not set(tr) & set(va)
+
+
+def test_large_data_gets_one_holdout() -> None:
+    y = np.arange(50_000) % 2
+    v = choose_validation(y, budget=60, stratify=True)
+    assert v.kind == "holdout" and 9_000 < len(v.scored) < 11_000
+    assert n_folds_for(500, 60) == 5 and n_folds_for(5_000, 60) == 3 and n_folds_for(2_000, 5) == 1
+
+
+def test_time_order_always_validates_on_the_latest_rows() -> None:
+    y = np.arange(300) % 2
+    order = np.arange(300)[::-1]  # the first rows are the latest
+    v = choose_validation(y, budget=60, order=order)
+    assert v.kind == "holdout" and v.scored.max() < 60
+
+
+def test_search_sample_keeps_every_class() -> None:
+    y = np.r_[np.zeros(9_990, dtype=int), np.ones(10, dtype=int)]
+    rows = search_sample(y, 10, budget=60, stratify=True, seed=0, max_rows=1_000)
+    assert rows is not None and len(rows) <= 1_100 and (y[rows] == 1).sum() == 10
+    assert search_sample(y, 10, budget=60, stratify=True, seed=0, max_rows=20_000) is None
+
+
+# -- ensemble selection -------------------------------------------------------------------------------------
+
+def test_ensemble_selection_prefers_the_better_model_and_can_mix() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    good = y + rng.normal(0, 0.3, 400)
+    other = y + rng.normal(0, 0.3, 400)  # as good, with independent errors: the mean beats either
+    bad = rng.normal(size=400)
+    metric = get_metric("rmse", "regression")
+    w = select_ensemble({"good": good, "other": other, "bad": bad}, y, metric)
+    assert w["good"] > 0.3 and w["other"] > 0.3 and w.get("bad", 0) < 0.1
+    assert abs(sum(w.values()) - 1) < 1e-9
+
+
+def test_ensemble_selection_keeps_the_latency_limit_as_a_whole() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=300)
+    preds = {f"m{i}": y + rng.normal(0, 0.5, 300) for i in range(4)}
+    metric = get_metric("rmse", "regression")
+    cost = {"m0": 1.0, "m1": 1.0, "m2": 1.0, "m3": 5.0}
+    w = select_ensemble(preds, y, metric, cost_ms=cost, max_ms=2.5)
+    assert 1 <= len(w) <= 2 and "m3" not in w
+    assert sum(cost[n] for n in w) <= 2.5
+
+
+def test_class_weights_balance_the_classes() -> None:
+    y = np.r_[np.zeros(90, dtype=int), np.ones(10, dtype=int)]
+    w = class_weights(y, 2)
+    assert np.isclose(w[y == 0].sum(), w[y == 1].sum()) and np.isclose(w.mean(), 1.0)
+
+
+# -- the trainer --------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard() -> None:
+    df = _table()
+    events: list[str] = []
+    config = TrainConfig(target="y", time_budget=10, families=["linear", "lightgbm"], validation="kfold")
+    result = fit_pipeline(df, config, progress=lambda event, **kw: events.append(event))
+    assert "search_start" in events and "candidate" in events and "stage" in events
+    assert "5-fold" in result.split_strategy
+    # cross-validated: every row has a prediction from models that did not see it
+    assert result.valid_y is not None and result.valid_pred is not None
+    assert len(result.valid_y) == len(df) and result.valid_pred.shape == (len(df), 2)
+    board = result.leaderboard
+    assert board[0]["model"] == "ensemble"
+    for row in board:
+        assert {"score", "fit_s", "predict_ms_per_row", "predict_1row_ms", "status", "params"} <= set(row)
+    assert result.validation_score > 0.8
+    assert any(r["phase"] == "tuning" for r in board)  # Optuna took over after the short portfolio
+    assert result.refit and result.n_train_rows == len(df)
+
+
+@pytest.mark.slow
+def test_a_latency_limit_too_tight_for_anything_leaves_the_fastest_single_model() -> None:
+    config = TrainConfig(target="y", time_budget=4, families=["linear", "lightgbm"], max_predict_ms_per_row=1e-6,
+                         tune=False)
+    result = fit_pipeline(_table(kind="regression"), config)
+    assert len(result.predictor.members) == 1
+    assert all(r["status"].startswith("too slow") for r in result.leaderboard[1:] if r["status"] != "ok")
+    assert any(r["status"].startswith("too slow") for r in result.leaderboard[1:])
+
+
+@pytest.mark.slow
+def test_large_data_is_searched_on_a_sample_and_fitted_on_all_rows() -> None:
+    df = _table(n=3000, kind="regression")
+    config = TrainConfig(target="y", time_budget=8, families=["lightgbm"], max_search_rows=800, tune=False)
+    result = fit_pipeline(df, config)
+    assert "sample of 800 of 3,000 rows" in result.split_strategy
+    assert result.n_train_rows == 3000
+    assert result.leaderboard[0]["params"]["refit_on_all_rows"]  # the best member at least saw every row
+    assert len(result.valid_y) < 800
+
+
+@pytest.mark.slow
+def test_a_class_rarer_than_the_folds_still_trains() -> None:
+    df = _table(n=300)
+    df.loc[:2, "y"] = "rare"  # three rows of a third class: fewer than the five folds
+    result = fit_pipeline(df, TrainConfig(target="y", time_budget=4, families=["linear", "lightgbm"], tune=False))
+    assert result.task.kind == "multiclass"
+    assert result.valid_pred.shape[1] == 3 and np.allclose(result.valid_pred.sum(axis=1), 1)
+
+
+@pytest.mark.slow
+def test_balanced_metric_lifts_the_rare_class() -> None:
+    rng = np.random.default_rng(3)
+    n = 800
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    df["y"] = np.where(df["a"] + 0.8 * rng.normal(size=n) > 1.6, "rare", "common")  # about 8% rare
+    plain = fit_pipeline(df, TrainConfig(target="y", time_budget=4, families=["linear"], metric="accuracy",
+                                         tune=False))
+    balanced = fit_pipeline(df, TrainConfig(target="y", time_budget=4, families=["linear"],
+                                            metric="balanced_accuracy", tune=False))
+
+    def rare_share(r: object) -> float:
+        return float((r.valid_pred.argmax(axis=1) == r.task.classes.index("rare")).mean())  # type: ignore[attr-defined]
+
+    assert rare_share(balanced) > rare_share(plain)
+
+
+@pytest.mark.slow
+def test_the_time_budget_is_kept_loosely() -> None:
+    import time
+
+    df = _table(n=2000)
+    start = time.perf_counter()
+    fit_pipeline(df, TrainConfig(target="y", time_budget=5))
+    # loosely, never a strict timing: a search that ignored its budget would run for minutes
+    assert time.perf_counter() - start < 5 * 3
