@@ -98,6 +98,12 @@ def log_training_run(model: Any, result: Any, *, tracking_uri: str | None, exper
                     if row["status"] == "ok":
                         metrics[f"valid_{result.metric.name}"] = row["score"]
                         metrics["predict_ms_per_row"] = row["predict_ms_per_row"]
+                        if row.get("predict_1row_ms") is not None:
+                            metrics["predict_1row_ms"] = row["predict_1row_ms"]
+                        if row.get("best_iteration") is not None:
+                            metrics["best_iteration"] = row["best_iteration"]
+                    if row.get("phase"):
+                        mlflow.set_tag("mlengineer.phase", row["phase"])
                     mlflow.log_metrics(metrics)
                     mlflow.set_tag("status", row["status"][:250])
             return str(run.info.run_id)

@@ -70,9 +70,13 @@ def print_training_summary(model: Any) -> None:
         console.print(f"[dim]Cleaning: {dropped}." + (f" {hidden} more findings: 'mlengineer audit DATA --target "
                                                       f"{meta.get('target')}' lists them all." if hidden else "")
                       + "[/]", highlight=False)
-    rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r["status"]] for r in meta["leaderboard"]]
-    console.print(table(f"Leaderboard (validation {meta['metric']}, {meta['split']})",
-                        ["model", meta["metric"], "fit s", "ms/row", "status"], rows))
+    board = meta["leaderboard"]
+    rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r.get("predict_1row_ms"), r["status"]]
+            for r in board[:25]]
+    title = f"Leaderboard (validation {meta['metric']}, {meta['split']})"
+    if len(board) > 25:
+        title += f": the best 25 of {len(board) - 1} candidates"
+    console.print(table(title, ["model", meta["metric"], "fit s", "ms/row (batch)", "ms (1 row)", "status"], rows))
 
 
 def train_cmd(
