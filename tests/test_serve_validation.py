@@ -87,6 +87,7 @@ def _validate(validator, records: list[dict[str, Any]], **kw: Any):  # type: ign
     ("active", 2, ["'active'", "true or false"]),
     ("joined", "31/02/2024", ["'joined'", "date like 2024-01-31"]),
     ("joined", 20240201, ["'joined'", "date written as text"]),
+    ("joined", "0781-05-24", ["'joined'", "between the years 1678 and 2261"]),  # beyond pandas' dates
     ("note", ["a"], ["'note'", "text"]),
 ])
 def test_a_wrong_value_names_the_column_the_row_and_the_problem(validator, field: str, value: Any,  # type: ignore[no-untyped-def]

@@ -224,7 +224,8 @@ class RequestValidator:
             s = v.strip()
             if s and not _parses(s, fmt):
                 like = f" like {datetime(2024, 1, 31).strftime(fmt)}" if fmt and fmt.startswith("%") else ""
-                raise SchemaError(f"Column {name!r}, row {i}: must be a date{like}; got {_kind(v)}.")
+                raise SchemaError(f"Column {name!r}, row {i}: must be a date{like} between the years 1678 and "
+                                  f"2261; got {_kind(v)}.")
             out.append(s or None)
         return out
 
@@ -249,21 +250,29 @@ class RequestValidator:
 
 
 def _parses(s: str, fmt: str | None) -> bool:
-    """Whether ``s`` reads as a date the way the cleaning plan will read it."""
+    """Whether ``s`` reads as a date the way the cleaning plan will read it, inside the years pandas can hold
+    (1677 to 2262; a date beyond them cannot reach the model)."""
     if fmt and fmt.startswith("%"):
         try:
-            datetime.strptime(s, fmt)
-            return True
+            return _in_range(datetime.strptime(s, fmt))
         except ValueError:
             return False
     try:
-        datetime.fromisoformat(s)
-        return True
+        return _in_range(datetime.fromisoformat(s))
     except ValueError:
         pass
     import pandas as pd
 
     try:
-        return pd.Timestamp(s) is not pd.NaT
+        ts = pd.Timestamp(s)
     except (ValueError, TypeError, OverflowError):
         return False
+    return ts is not pd.NaT
+
+
+def _in_range(d: datetime) -> bool:
+    return _MIN_DATE <= d.replace(tzinfo=None) <= _MAX_DATE
+
+
+_MIN_DATE = datetime(1677, 9, 22)
+_MAX_DATE = datetime(2262, 4, 11)
