@@ -52,6 +52,9 @@ class TrainResult:
     valid_y: np.ndarray | None = field(default=None, repr=False)
     valid_pred: np.ndarray | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
+    #: when the user's time budget ends (a ``time.perf_counter()`` value): work done after training (the
+    #: calibrator, explanations) should finish by then, as the budget covers the whole ``train`` call
+    deadline: float | None = None
 
 
 def _noop(*_: Any, **__: Any) -> None:
@@ -119,7 +122,7 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         predictor=result.predictor, leaderboard=result.leaderboard, findings=findings,
         split_strategy=result.strategy, validation_score=result.score, n_train_rows=len(X),
         seconds=seconds, refit=result.refit, valid_y=result.valid_y, valid_pred=result.valid_pred,
-        timings=timings,
+        timings=timings, deadline=start + budget,
     )
 
 
