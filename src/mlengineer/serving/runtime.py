@@ -67,15 +67,29 @@ class ServedModel:
 
     def predict_many(self, items: list[Validated]) -> list[Prediction]:
         """Predict several requests in one call of the model; answers in the same order."""
-        frame = _frame([v.columns for v in items], self.validator.features)
-        raw = self.model.predict_raw(frame)
-        labels = self.model.task.decode(raw)
+        names = self.validator.features
+        rows = sum(v.n_rows for v in items)
+        if rows <= _SMALL_BATCH:
+            # records take the model's small-batch path (column arrays, no DataFrame to build)
+            records = [dict(zip(names, values, strict=True))
+                       for v in items for values in zip(*(v.columns[n] for n in names), strict=True)]
+            raw = self.model.predict_raw(records)
+        else:
+            raw = self.model.predict_raw(_frame([v.columns for v in items], names))
+        decide = getattr(self.model, "decide", None)  # honours a decision threshold set on the bundle
+        labels = decide(raw) if decide is not None else self.model.task.decode(raw)
         out, start = [], 0
         for v in items:
             stop = start + v.n_rows
             out.append(Prediction(labels[start:stop], raw[start:stop]))
             start = stop
         return out
+
+
+try:
+    from ..model import SMALL_BATCH as _SMALL_BATCH
+except ImportError:  # pragma: no cover - bundles before the small-batch path
+    _SMALL_BATCH = 0
 
 
 def _frame(parts: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
