@@ -133,16 +133,20 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
         cal = model.extras.get("calibrator")
         model.metadata["calibration"] = {"method": cal.method if cal is not None else "none",
                                          "rows": int(len(model.validation["y"]))}
-    sample = data.sample(min(len(data), 300), random_state=result.config.seed)
+    sample = data.sample(min(len(data), 200), random_state=result.config.seed)
     clean = result.plan.apply(sample, training=True)
     X = result.encoder.transform(clean.drop(columns=[result.config.target]))
     if len(X):
         model.extras["background"] = X[:100]  # reference rows for explanations and partial dependence
         try:
+            from .explain.contributions import is_sampled
             from .explain.importance import shap_importance
 
             model.metadata["feature_importance"] = shap_importance(model, X) or model.metadata["feature_importance"]
-            model.metadata["importance_method"] = "mean |SHAP| on training rows"
+            left_out = [n for n, m, _ in model.predictor.members if is_sampled(m)]
+            model.metadata["importance_method"] = "mean |SHAP| on training rows" + (
+                f" (without {', '.join(left_out)}: too slow to explain)" if left_out and len(left_out) < len(
+                    model.predictor.members) else "")
         except Exception as e:  # an explanation must never cost the user a trained model
             model.metadata["importance_method"] = f"learners' gain/impurity (SHAP failed: {type(e).__name__}: {e})"[:300]
     model.metadata["timings"] = {**model.metadata.get("timings", {}),

@@ -20,9 +20,10 @@ import pandas as pd
 
 from ..errors import DataError, ModelError
 from ..metrics import get_metric
-from .bootstrap import paired_bootstrap
+from .bootstrap import fast_metric, paired_bootstrap
 
-__all__ = ["BASELINE", "compare_models", "compare_predictions", "constant_predictions", "resolve_model"]
+__all__ = ["BASELINE", "ConstantPredictor", "compare_models", "compare_predictions", "constant_model",
+           "constant_predictions", "resolve_model"]
 
 BASELINE = "baseline"
 _RUN_ID = re.compile(r"^(runs:/)?([0-9a-f]{32})(/.*)?$")
@@ -48,6 +49,33 @@ def resolve_model(spec: str, *, tracking_uri: str | None = None) -> Any:
         raise ModelError(f"Cannot get the model of run {m.group(2)!r}: {str(e).splitlines()[0][:200]}. "
                          "Check --tracking-uri, or pass the bundle folder instead.") from None
     return load(local)
+
+
+class ConstantPredictor:
+    """Answers every row with the same raw output: class shares, or a value."""
+
+    def __init__(self, output: np.ndarray) -> None:
+        self.output = np.asarray(output, dtype=float)
+        self.members = [("constant", self, 1.0)]
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        if self.output.ndim == 0:
+            return np.full(len(X), float(self.output))
+        return np.tile(self.output, (len(X), 1))
+
+
+def constant_model(model: Any) -> Any:
+    """A Model bundle that always answers what ``constant_predictions`` does, to save, serve or compare."""
+    from copy import copy
+
+    out = constant_predictions(model, 1)
+    const = copy(model)
+    const.predictor = ConstantPredictor(out[0] if out.ndim == 2 else out[0])
+    const.extras = {}
+    const.metadata = {**model.metadata, "name": f"{model.name}-constant-baseline", "ensemble": [
+        {"model": "constant", "weight": 1.0}], "feature_importance": {}}
+    const.path = None
+    return const
 
 
 def constant_predictions(model: Any, n: int) -> np.ndarray:
@@ -107,7 +135,9 @@ def compare_predictions(task: Any, y: np.ndarray, raw_a: np.ndarray, raw_b: np.n
     m = get_metric(metric, task.kind)
     strata = y if task.is_classification else None
     score_a, score_b = m(y, raw_a), m(y, raw_b)
-    boot = paired_bootstrap(m, y, raw_a, raw_b, n_boot=n_boot, seed=seed, strata=strata)
+    fast = fast_metric(m.name, m, y, raw_a)
+    boot = paired_bootstrap(fast if fast is fast_metric(m.name, m, y, raw_b) else m, y, raw_a, raw_b, n_boot=n_boot,
+                            seed=seed, strata=strata)
     result: dict[str, Any] = {"metric": m.name, "greater_is_better": m.greater_is_better, "rows": int(len(y)),
                               "models": list(names), "scores": [score_a, score_b], "difference": boot}
     if m.name == "accuracy" and task.is_classification:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..metrics import get_metric
-from .bootstrap import bootstrap_interval
+from .bootstrap import bootstrap_interval, fast_metric
 from .calibration import expected_calibration_error, reliability_curve
 from .slices import slice_metrics
 
@@ -83,7 +83,7 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
             metrics[name] = fn(y, raw)
         except ValueError:  # e.g. AUC on rows of one class only
             continue
-        lo, hi = bootstrap_interval(fn, y, raw, n_boot=n_boot, seed=seed, strata=strata)
+        lo, hi = bootstrap_interval(fast_metric(name, fn, y, raw), y, raw, n_boot=n_boot, seed=seed, strata=strata)
         intervals[name] = [lo, hi]
     result: dict[str, Any] = {
         "n_rows": int(len(y)), "task": kind, "primary_metric": metric, "metrics": metrics, "intervals": intervals,

@@ -24,10 +24,12 @@ def row_losses(kind: str, y: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 
 def slice_metrics(frame: pd.DataFrame, columns: list[str], kind: str, y: np.ndarray, raw: np.ndarray, *,
-                  max_values: int = 15, min_rows: int = 20, alpha: float = 0.05) -> list[dict[str, Any]]:
+                  max_values: int = 15, min_rows: int = 20, alpha: float = 0.05, min_ratio: float = 1.1
+                  ) -> list[dict[str, Any]]:
     """One row per slice: column, value, rows, share, the task's slice metrics, and ``flagged`` when the
-    slice's average loss is significantly above the other rows' (Welch's t-test, Bonferroni-corrected over
-    every slice tested; only slices of at least ``min_rows`` rows are tested)."""
+    slice's average loss is both significantly above the other rows' (Welch's t-test, Bonferroni-corrected
+    over every slice tested; only slices of at least ``min_rows`` rows are tested) and at least
+    ``min_ratio`` times the overall average, so a large group a hair worse than average is not flagged."""
     losses = row_losses(kind, y, raw)
     pred_label = None if kind == "regression" else np.asarray(raw).argmax(axis=1)
     out: list[dict[str, Any]] = []
@@ -59,6 +61,6 @@ def slice_metrics(frame: pd.DataFrame, columns: list[str], kind: str, y: np.ndar
     overall = float(losses.mean())
     for r in out:
         test = r.pop("_test")
-        r["flagged"] = bool(test and r.get("p_value", 1.0) * tested < alpha)
         r["loss_vs_overall"] = r["mean_loss"] / overall if overall > 0 else float("nan")
+        r["flagged"] = bool(test and r.get("p_value", 1.0) * tested < alpha and r["loss_vs_overall"] >= min_ratio)
     return out

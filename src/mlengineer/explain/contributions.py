@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows"]
+__all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows", "is_sampled"]
 
 #: most tree-node visits (rows x trees x leaves x depth^2) spent on exact TreeSHAP for a scikit-learn forest
 EXACT_FOREST_BUDGET = 2e7
@@ -59,7 +59,10 @@ def _xgboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     import xgboost as xgb
 
     booster = member.estimator.get_booster() if hasattr(member.estimator, "get_booster") else member.estimator
-    raw = np.asarray(booster.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True), dtype=float)
+    types = booster.feature_types
+    dm = xgb.DMatrix(np.asarray(X, dtype=np.float32), missing=np.nan, feature_names=booster.feature_names,
+                     feature_types=types, enable_categorical=bool(types and "c" in types))
+    raw = np.asarray(booster.predict(dm, pred_contribs=True), dtype=float)
     f = X.shape[1]
     if raw.ndim == 3:  # (n, k, f+1)
         raw = raw.transpose(0, 2, 1)
@@ -70,16 +73,15 @@ def _xgboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 def _catboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
     from catboost import Pool
 
-    est = member.estimator
-    cat = list(est.get_cat_feature_indices()) if hasattr(est, "get_cat_feature_indices") else []
-    data: Any = X
-    if cat:
+    from ..training.models.catboost import catboost_data
+
+    cat = list(member.params.get("_categorical") or [])
+    data = catboost_data(X, cat)
+    if isinstance(data, list):  # a few rows come as a list of lists; Pool wants a frame for mixed types
         import pandas as pd
 
-        frame = pd.DataFrame(X)
-        for j in cat:
-            frame[j] = frame[j].map(lambda v: "nan" if v != v else str(int(v)))
-        data = frame
+        data = pd.DataFrame(data)
+    est = member.estimator
     raw = np.asarray(est.get_feature_importance(Pool(data, cat_features=cat or None), type="ShapValues"), dtype=float)
     f = X.shape[1]
     if raw.ndim == 3:  # (n, k, f+1)
@@ -195,6 +197,21 @@ def _sampled_shapley(fn: Any, X: np.ndarray, groups: list[np.ndarray], backgroun
     return contrib, np.broadcast_to(base, (n, outs)).copy()
 
 
+_NATIVE = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "linear")
+
+
+def is_sampled(member: Any) -> bool:
+    """True for a member explained by sampling (slow: hundreds of predictions per explained row)."""
+    parts = _parts(member)
+    if parts is not None:
+        return any(is_sampled(m) for m in parts)
+    est = getattr(member, "estimator", None)
+    module = type(est).__module__
+    native = getattr(member, "family", "") in _NATIVE or hasattr(est, "estimators_") or module.split(".")[0] in (
+        "lightgbm", "xgboost", "catboost")
+    return not native
+
+
 def _member_contributions(member: Any, X: np.ndarray, k: int, background: np.ndarray | None
                           ) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(values (n, f, outs), base (n, outs), space, method) for one fitted ensemble member."""
@@ -214,7 +231,7 @@ def _member_contributions(member: Any, X: np.ndarray, k: int, background: np.nda
     if background is None:
         raise ValueError(f"no way to explain a {family or type(member).__name__} member without background rows")
     groups = [np.array([j]) for j in range(X.shape[1])]
-    values, base = _sampled_shapley(member.predict_raw, X, groups, background[:30])
+    values, base = _sampled_shapley(member.predict_raw, X, groups, background[:10], permutations=6)
     return values, base, "output", "sampled Shapley"
 
 
@@ -249,6 +266,29 @@ def _to_output(values: np.ndarray, base: np.ndarray, space: str, out: np.ndarray
     return values * scale[:, None, :], p_base
 
 
+def _parts(member: Any) -> list[Any] | None:
+    """The fold models of a bagged member (one averaging several fitted models), or None."""
+    est = getattr(member, "estimator", None)
+    if isinstance(est, list | tuple) and est and all(hasattr(m, "predict_raw") for m in est):
+        return list(est)
+    return None
+
+
+def _output_contributions(member: Any, X: np.ndarray, k: int, background: np.ndarray | None,
+                          classification: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """A member's contributions and base value in its output space (probabilities or values); a bag of
+    fold models is explained as the average of its models' explanations, as it predicts their average."""
+    parts = _parts(member)
+    if parts is not None:
+        results = [_output_contributions(m, X, k, background, classification) for m in parts]
+        return (np.mean([r[0] for r in results], axis=0), np.mean([r[1] for r in results], axis=0),
+                f"{results[0][2]} (bag of {len(parts)})")
+    v, b, space, method = _member_contributions(member, X, k, background)
+    if classification:
+        v, b = _to_output(v, b, space, np.asarray(member.predict_raw(X), dtype=float), k)
+    return v, b, method
+
+
 def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
     """Contributions per input column for the encoded rows ``X`` of ``model`` (a Model bundle)."""
     task = model.task
@@ -258,10 +298,7 @@ def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
     total_b = None
     methods = []
     for name, member, weight in model.predictor.members:
-        v, b, space, method = _member_contributions(member, X, k, background)
-        out = np.asarray(member.predict_raw(X), dtype=float)
-        if task.is_classification:
-            v, b = _to_output(v, b, space, out, k)
+        v, b, method = _output_contributions(member, X, k, background, task.is_classification)
         methods.append(f"{name}: {method}")
         total_v = v * weight if total_v is None else total_v + v * weight
         total_b = b * weight if total_b is None else total_b + b * weight

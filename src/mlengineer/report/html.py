@@ -1,21 +1,29 @@
-"""The HTML report of a model bundle: one self-contained file (inline CSS and SVG, no network)."""
+"""The HTML report of a model bundle: one self-contained file (inline CSS and SVG, no script, no network).
+
+It reads the bundle and, when given, labelled rows the model did not learn from; it never trains. Without
+rows it reports on the validation rows the trainer kept.
+
+    >>> write_report(model, "report.html", test_frame, unit="$", noun="jobs")   # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["build_context", "render_report", "write_report"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html"]))
+    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = _num
+    env.filters["pct"] = lambda v: "-" if v is None or v != v else f"{v:.1%}"
     return env
 
 
@@ -27,28 +35,160 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-def render_report(model: Any, data: pd.DataFrame | None = None) -> str:
-    """The report's HTML for ``model``; with labelled ``data`` it adds metrics on those rows."""
+def _validation_evaluation(model: Any) -> dict[str, Any] | None:
+    """Metrics on the trainer's validation rows (out of sample), when no labelled rows are given."""
+    from ..evaluation.evaluate import evaluate_predictions
+
+    if "y" not in model.validation:
+        return None
+    y, raw = model.validation["y"], model.validation["pred"]
+    calibrator = model.extras.get("calibrator")
+    if calibrator is not None and model.task.is_classification:
+        raw = calibrator.transform(raw)
+    ev = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"),
+                              conformal=model.extras.get("conformal"))
+    if "uncertainty" in ev:
+        ev["uncertainty"]["calibrated_here"] = True  # the conformal scores were fitted on these very rows
+    return ev
+
+
+def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | None = None, unit: str = "",
+                  noun: str = "rows", story_html: str | None = None, n_boot: int = 200,
+                  seed: int = 0) -> dict[str, Any]:
+    """Everything the template shows, computed from the bundle and the optional labelled ``data``."""
     from ..evaluation.evaluate import evaluate
-    from .plots import importance_svg
+    from ..explain.partial_dependence import partial_dependence
+    from . import plots
+    from .summary import model_card, number_formatter, summary_sentences
 
     meta = model.metadata
-    evaluation = evaluate(model, data) if data is not None else None
+    fmt = number_formatter(unit)
+    plan = _plan_work(model, data, seed=seed)
+    if data is not None:
+        data = data.loc[data[model.target].notna()] if model.target in data.columns else data
+        rows_on = f"{noun} it had not seen in training"
+        if len(data) > plan["evaluation_rows"]:
+            rows_on = f"{noun} it had not seen in training (a random sample of the {len(data):,} given)"
+            data = data.sample(plan["evaluation_rows"], random_state=seed)
+        ev = evaluate(model, data, n_boot=n_boot, seed=seed)
+    else:
+        ev = _validation_evaluation(model)
+        rows_on = f"validation {noun} kept apart from training"
     importance = meta.get("feature_importance") or {}
-    context = {
-        "model": model, "meta": meta, "evaluation": evaluation,
-        "importance_plot": importance_svg(importance) if importance else None,
-        "findings": meta.get("findings", []),
-        "leaderboard": meta.get("leaderboard", []),
-        "columns": model.schema.columns,
+    figures: list[dict[str, str]] = []
+    if importance:
+        figures.append({"id": "importance", "title": "What the model looks at",
+                        "caption": f"Share of the model's attention per column ({meta.get('importance_method', 'learners gain')}).",
+                        "svg": plots.importance_svg(importance)})
+    permutation = None
+    reference = model.extras.get("background")
+    if data is not None:
+        from ..explain.importance import permutation_importance
+
+        labelled = data.loc[data[model.target].notna()]
+        permutation = permutation_importance(model, labelled, max_rows=plan["permutation_rows"], seed=seed)
+        sample = labelled.sample(min(len(labelled), plan["reference_rows"]), random_state=seed)
+        reference = model.encode(sample.drop(columns=[model.target]))
+    if ev is not None:
+        figures += _evaluation_figures(model, ev, data, fmt, seed)
+    if reference is not None and importance:
+        curves = [c for c in (partial_dependence(model, np.asarray(reference, dtype=np.float32), col)
+                              for col in list(importance)[:6]) if c is not None][:4]
+        if curves:
+            label = f"average {model.target}" if not model.task.is_classification else "average probability"
+            figures.append({"id": "partial-dependence", "title": "How the top columns move the prediction",
+                            "caption": "Each panel changes one column alone across its usual values, the other "
+                                       "columns kept as they are in real rows, and shows the average prediction.",
+                            "svg": plots.partial_dependence_svg(curves, ylabel=label,
+                                                                fmt=fmt if not model.task.is_classification
+                                                                else (lambda v: f"{v:.0%}"))})
+    slices, small_slices = [], 0
+    if ev is not None and ev.get("slices"):
+        # groups of a few rows swing by chance: list only those large enough to have been tested
+        tested = [s for s in ev["slices"] if "p_value" in s]
+        small_slices = len(ev["slices"]) - len(tested)
+        slices = sorted(tested, key=lambda s: (not s["flagged"], -s["loss_vs_overall"]))[:25]
+    return {
+        "title": title or f"{meta.get('name', 'model')}: model report", "model": model, "meta": meta,
+        "evaluation": ev, "rows_on": rows_on, "noun": noun, "unit": unit, "fmt": fmt,
+        "summary": summary_sentences(model, ev, rows_on=rows_on, unit=unit, noun=noun, importance=importance)
+        if ev is not None else [],
+        "story_html": story_html, "figures": figures, "permutation": permutation, "slices": slices, "small_slices": small_slices,
+        "findings": meta.get("findings", []), "leaderboard": meta.get("leaderboard", []),
+        "columns": model.schema.columns, "feature_names": set(model.feature_names),
+        "card": model_card(model, ev, rows_on=rows_on, unit=unit),
     }
-    return _env().get_template("report.html.j2").render(**context)
 
 
-def write_report(model: Any, out: str | Path, data: pd.DataFrame | None = None) -> Path:
+def _plan_work(model: Any, data: pd.DataFrame | None, *, seed: int, budget_s: float = 30.0) -> dict[str, int]:
+    """How many rows each part of the report may predict on, from the time this model takes per row, so a
+    slow model (k-NN over a large table) gets a report in about ``budget_s`` seconds, not an hour."""
+    import time
+
+    reference = model.extras.get("background")
+    if data is not None and model.target in data.columns:
+        reference = model.encode(data.drop(columns=[model.target]).head(300))
+    if reference is None or len(reference) == 0:
+        return {"evaluation_rows": 10**9, "permutation_rows": 1000, "reference_rows": 300}
+    start = time.perf_counter()
+    model.predictor.predict_raw(np.asarray(reference))
+    per_row = max((time.perf_counter() - start) / len(reference), 1e-7)
+    rows = budget_s / per_row
+    columns = max(len(model.feature_names), 1)
+    return {"evaluation_rows": int(max(2000, rows * 0.4)),
+            "permutation_rows": int(np.clip(rows * 0.3 / (3 * columns), 100, 1000)),
+            "reference_rows": int(np.clip(rows * 0.3 / 80, 30, 300))}
+
+
+def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | None, fmt: Any,
+                        seed: int) -> list[dict[str, str]]:
+    from . import plots
+
+    out: list[dict[str, str]] = []
+    if model.task.is_classification:
+        cal = ev["calibration"]
+        label = f"probability of {model.classes[1]}" if ev["task"] == "binary" else "probability of the top class"
+        out.append({"id": "calibration", "title": "Can its probabilities be taken at their word?",
+                    "caption": "Dots on the diagonal mean that of the cases given 70%, about 70% came true.",
+                    "svg": plots.calibration_svg(cal["curve"], ece=cal["ece"], label=label)})
+        out.append({"id": "confusion", "title": "Which answers it mixes up",
+                    "caption": "Rows are the true answers, columns the model's; the diagonal is where it is right.",
+                    "svg": plots.confusion_svg(ev["confusion"]["labels"], ev["confusion"]["matrix"])})
+        if ev.get("curves", {}).get("roc"):
+            out.append({"id": "roc-pr", "title": "Catching cases against false alarms",
+                        "caption": "Left: the share of true cases caught against the share of false alarms, at every "
+                                   "threshold. Right: how many flagged cases are real as more are caught.",
+                        "svg": plots.roc_pr_svg(ev["curves"], auc=ev["metrics"].get("roc_auc"))})
+    else:
+        res = ev["curves"]["residuals"]
+        out.append({"id": "residuals", "title": "Where its estimates miss",
+                    "caption": "Each dot is one row; on the dashed line the estimate is exact.",
+                    "svg": plots.residuals_svg(res["predicted"], res["actual"], fmt=fmt)})
+        conformal = model.extras.get("conformal")
+        if conformal is not None and data is not None:
+            labelled = data.loc[data[model.target].notna()]
+            sample = labelled.sample(min(len(labelled), 150), random_state=seed)
+            pred = model.predict_raw(sample.drop(columns=[model.target]))
+            lower, upper = conformal.bounds(pred, 0.9)
+            actual = model.task.encode(sample[model.target])
+            out.append({"id": "intervals", "title": "Its ranges, row by row",
+                        "caption": "The shaded band is the model's 90% range for each row; orange dots fell outside.",
+                        "svg": plots.interval_svg(pred.tolist(), lower.tolist(), upper.tolist(), actual.tolist(),
+                                                  fmt=fmt, coverage=0.9)})
+    return out
+
+
+def render_report(model: Any, data: pd.DataFrame | None = None, **options: Any) -> str:
+    """The report's HTML for ``model``; with labelled ``data`` it evaluates on those rows (see
+    ``build_context`` for the options: title, unit, noun, story_html)."""
+    return _env().get_template("report.html.j2").render(**build_context(model, data, **options))
+
+
+def write_report(model: Any, out: str | Path, data: pd.DataFrame | None = None, **options: Any) -> Path:
+    """Write the report to ``out`` atomically and return its path."""
     from .._io import atomic_path
 
-    html = render_report(model, data)
+    html = render_report(model, data, **options)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return Path(out)

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["calibration_svg", "confusion_svg", "importance_svg", "interval_svg", "partial_dependence_svg",
+__all__ = ["calibration_svg", "compact", "confusion_svg", "importance_svg", "interval_svg", "partial_dependence_svg",
            "residuals_svg", "roc_pr_svg", "svg"]
 
 BLUE, ORANGE, GREY = "#3b6ea8", "#d9822b", "#8a94a6"
@@ -40,14 +40,37 @@ def _fig(*args: Any, **kwargs: Any) -> tuple[plt.Figure, Any]:
         return plt.subplots(*args, **kwargs)
 
 
-def importance_svg(importance: dict[str, float], *, top: int = 15, title: str = "What the model looks at") -> str:
+def compact(fmt: Callable[[float], str]) -> Callable[[float], str]:
+    """Axis ticks in few characters: 150,000 as 150k and 2,500,000 as 2.5M (keeping ``fmt``'s unit)."""
+
+    def tick(v: float) -> str:
+        a = abs(v)
+        if a < 10_000:
+            return fmt(v)
+        unit = fmt(1.0).rstrip("0123456789.,")  # the prefix fmt puts before numbers, e.g. "$"
+        body = f"{a / 1e6:.3g}M" if a >= 1e6 else f"{a / 1e3:.3g}k"
+        return f"{'-' if v < 0 else ''}{unit}{body}"
+
+    return tick
+
+
+def _ticks(ax: Any, fmt: Callable[[float], str], *, x: bool = False, y: bool = False) -> None:
+    f = matplotlib.ticker.FuncFormatter(lambda v, _: compact(fmt)(v))
+    if x:
+        ax.xaxis.set_major_formatter(f)
+    if y:
+        ax.yaxis.set_major_formatter(f)
+
+
+def importance_svg(importance: dict[str, float], *, top: int = 15, title: str | None = None) -> str:
     items = list(importance.items())[:top][::-1]
     fig, ax = _fig(figsize=(7, 0.32 * len(items) + 1.1))
     ax.barh([k for k, _ in items], [v * 100 for _, v in items], color=BLUE)
     for i, (_, v) in enumerate(items):
         ax.text(v * 100, i, f" {v:.0%}", va="center", fontsize=9)
     ax.set_xlabel("share of the model's attention (%)")
-    ax.set_title(title, loc="left")
+    if title:
+        ax.set_title(title, loc="left")
     return svg(fig)
 
 
@@ -121,8 +144,7 @@ def residuals_svg(predicted: list[float], actual: list[float], *, fmt: Callable[
     b.set_ylabel("actual - predicted")
     b.set_title("Errors by predicted value", loc="left")
     for ax in (a, b):
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+        _ticks(ax, fmt, x=True, y=True)
     return svg(fig)
 
 
@@ -140,7 +162,7 @@ def interval_svg(predicted: list[float], lower: list[float], upper: list[float],
     ax.scatter(x[~inside], y[~inside], s=12, color=ORANGE, lw=0, label="actual, outside", rasterized=True)
     ax.set_xticks([])
     ax.set_xlabel(f"{len(p)} rows, sorted by prediction")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+    _ticks(ax, fmt, y=True)
     ax.set_title(f"Prediction ranges: {inside.mean():.0%} of these rows fall inside", loc="left")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return svg(fig)
@@ -162,13 +184,13 @@ def partial_dependence_svg(curves: list[dict[str, Any]], *, ylabel: str, fmt: Ca
                         color=[BLUE, ORANGE, GREY, "#6a9f58", "#b05f9e", "#c2b13a"][i % 6])
             ax.set_yticks(np.arange(len(labels)) + width * (len(series) - 1) / 2, labels, fontsize=8)
             ax.invert_yaxis()
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+            _ticks(ax, fmt, x=True)
             ax.set_xlabel(ylabel)
         else:
             for i, (name, vals) in enumerate(series.items()):
                 ax.plot(c["grid"], vals, lw=2, label=name,
                         color=[BLUE, ORANGE, GREY, "#6a9f58", "#b05f9e", "#c2b13a"][i % 6])
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt(v)))
+            _ticks(ax, fmt, y=True)
             ax.set_ylabel(ylabel)
         ax.set_title(c["column"], loc="left")
         if len(series) > 1:

@@ -65,9 +65,10 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                        "data does not record.")
         unc = ev.get("uncertainty")
         if unc:
+            held = ("" if unc.get("calibrated_here") else
+                    f", and it did for <b>{unc['coverage']:.0%}</b> of these {noun}")
             out.append(f"Each estimate comes with a range: the model gives a {unc['coverage_target']:.0%} range that "
-                       f"should hold the true {target} for 9 {noun} in 10, and it did for "
-                       f"<b>{unc['coverage']:.0%}</b> of these {noun}. A typical range spans "
+                       f"should hold the true {target} for 9 {noun} in 10{held}. A typical range spans "
                        f"<b>{fmt(unc['median_width'])}</b> (about &plusmn;{fmt(unc['median_half_width'])}); it is "
                        "wider where the model is less sure.")
     else:
