@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["column_fingerprint", "row_fingerprints"]
+__all__ = ["column_fingerprint", "frame_fingerprints", "hashable_frame", "row_fingerprints"]
 
 _NAN = np.float64(np.nan).view(np.uint64)
 
@@ -38,6 +38,24 @@ def column_fingerprint(s: pd.Series) -> np.ndarray:
     return _mix(codes.astype(np.int64).view(np.uint64) + np.uint64(1))
 
 
+def _is_number(s: pd.Series) -> bool:
+    return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)) or pd.api.types.is_bool_dtype(s)
+
+
+def frame_fingerprints(df: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
+    """``column_fingerprint`` of each of ``columns``; the columns of numbers in one block (wide tables)."""
+    numeric = [c for c in columns if _is_number(df[c])]
+    out: dict[str, np.ndarray] = {}
+    if numeric:
+        x = df[numeric].to_numpy(dtype=np.float64, na_value=np.nan).copy()
+        x[x == 0] = 0.0
+        bits = x.view(np.uint64)
+        bits[np.isnan(x)] = _NAN
+        mixed = _mix(bits)
+        out = {c: mixed[:, j] for j, c in enumerate(numeric)}
+    return [out[c] if c in out else column_fingerprint(df[c]) for c in columns]
+
+
 def row_fingerprints(columns: list[np.ndarray], n: int) -> np.ndarray:
     """One fingerprint per row from column fingerprints (order matters)."""
     out = np.zeros(n, dtype=np.uint64)
@@ -45,3 +63,16 @@ def row_fingerprints(columns: list[np.ndarray], n: int) -> np.ndarray:
         for i, h in enumerate(columns):
             out = _mix(out ^ (h + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)))
     return out
+
+
+_NESTED = (list, dict, set, tuple, np.ndarray)
+
+
+def hashable_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``, or a copy whose nested cells (lists, dicts, arrays: unhashable, from JSON or a user's frame)
+    are their text, as ``category_key`` reads them, so counting and grouping work on every column."""
+    nested = [c for c in df.columns if df[c].dtype == object
+              and any(isinstance(v, _NESTED) for v in df[c].to_numpy())]
+    if not nested:
+        return df
+    return df.assign(**{c: df[c].map(lambda v: str(v) if isinstance(v, _NESTED) else v) for c in nested})

@@ -66,7 +66,7 @@ class DropMissingTarget(Step):
             return df
         keep = df[self.target].notna().to_numpy()
         if self.tokens:
-            keep &= ~_token_mask(df[self.target], self.tokens)
+            keep = keep & ~_token_mask(df[self.target], self.tokens)
         return df.loc[keep]
 
 

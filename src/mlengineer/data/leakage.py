@@ -31,7 +31,16 @@ import numpy as np
 import pandas as pd
 
 from .findings import Finding
-from .relation import Halves, Skill, column_as_codes, column_as_numbers, column_skill, encode_target, halves
+from .relation import (
+    Halves,
+    Skill,
+    column_as_codes,
+    column_as_numbers,
+    column_skill,
+    encode_target,
+    halves,
+    target_known,
+)
 from .schema import ColumnRole, Schema
 
 __all__ = ["LEAKAGE_CHECKS", "detect_leakage"]
@@ -70,7 +79,7 @@ def detect_leakage(df: pd.DataFrame, schema: Schema, *, task_kind: str, sample_r
         labelled = labelled.sample(sample_rows, random_state=seed)
     labelled = labelled.reset_index(drop=True)
     y = encode_target(labelled[target], task_kind)
-    keep = np.isfinite(y) if task_kind == "regression" else np.ones(len(y), dtype=bool)
+    keep = target_known(y, task_kind)
     if keep.sum() < 20:
         return findings
     labelled, y = labelled[keep].reset_index(drop=True), y[keep]

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from ._hashing import column_fingerprint, row_fingerprints
-from .relation import column_as_numbers, column_skill, encode_target, halves
+from ._hashing import column_fingerprint, hashable_frame, row_fingerprints
+from .relation import column_as_numbers, column_skill, encode_target, halves, target_known
 from .schema import ColumnRole, Schema, category_key, infer_schema, numbers_from_text, parse_datetime
 
 __all__ = ["ColumnProfile", "Profile", "profile_table"]
@@ -126,6 +126,13 @@ def _num(v: float | str | None) -> str:
 def profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schema | None = None,
                   task_kind: str | None = None, seed: int = 0) -> Profile:
     """Profile ``df``; with ``target``, also each column's relation to it (``task_kind`` inferred if not given)."""
+    with np.errstate(all="ignore"):  # huge or infinite values in the data are its business, not a warning
+        return _profile_table(hashable_frame(df), target=target, schema=schema, task_kind=task_kind, seed=seed)
+
+
+def _profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schema | None = None,
+                  task_kind: str | None = None, seed: int = 0) -> Profile:
+    """Profile ``df``; with ``target``, also each column's relation to it (``task_kind`` inferred if not given)."""
     from ..tasks import infer_task_kind
 
     schema = schema or infer_schema(df, target)
@@ -142,7 +149,7 @@ def profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schema
         labelled = sample[sample[target].notna()]
         if task_kind is not None and len(labelled) >= 20:
             y = encode_target(labelled[target], task_kind)
-            ok = np.isfinite(y) if task_kind == "regression" else np.ones(len(y), dtype=bool)
+            ok = target_known(y, task_kind)
             labelled, y = labelled[ok], y[ok]
             if len(y) >= 20 and (task_kind == "regression" or len(np.unique(y)) >= 2):
                 h = halves(y, task_kind, seed=seed)
@@ -272,20 +279,32 @@ def _target_by_group(s: pd.Series, y: np.ndarray, class_names: list[str], role: 
         show = _day if role == ColumnRole.datetime else _num
         names = [f"{show(float(a))} to {show(float(b))}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
         names.append("missing")
+    elif numbers is not None:  # a few distinct numbers: numpy alone (cheap per column of a wide table)
+        values, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True, equal_nan=True)
+        top = np.argsort(-counts, kind="stable")[:9]
+        lookup = np.full(len(values), len(top))
+        lookup[top] = np.arange(len(top))
+        codes = lookup[inverse.ravel()]
+        names = [*("missing" if np.isnan(values[i]) else str(category_key(values[i])) for i in top), "other"]
     else:
         text = _keys(s).fillna("missing")
-        top = text.value_counts().index[:9].tolist()
-        names = [*map(str, top), "other"]
-        codes = text.map({v: i for i, v in enumerate(top)}).fillna(len(top)).astype(int).to_numpy()
-    used = [i for i in range(len(names)) if (codes == i).any()]
+        top_keys = text.value_counts().index[:9].tolist()
+        names = [*map(str, top_keys), "other"]
+        codes = text.map({v: i for i, v in enumerate(top_keys)}).fillna(len(top_keys)).astype(int).to_numpy()
+    codes = np.asarray(codes, dtype=np.int64)
+    used = [int(i) for i in np.flatnonzero(np.bincount(codes, minlength=len(names)))]
     if len(used) < 2:
         return None
-    out = TargetByGroup(groups=[names[i] for i in used], rows=[int((codes == i).sum()) for i in used])
+    rows = np.bincount(codes, minlength=len(names))
+    out = TargetByGroup(groups=[names[i] for i in used], rows=[int(rows[i]) for i in used])
     if kind == "regression":
-        out.mean = [float(y[codes == i].mean()) for i in used]
+        sums = np.bincount(codes, weights=y, minlength=len(names))
+        out.mean = [float(sums[i] / rows[i]) for i in used]
     else:
-        common = np.argsort(-np.bincount(y, minlength=len(class_names)), kind="stable")[:6]
-        out.shares = {class_names[c]: [float((y[codes == i] == c).mean()) for i in used] for c in common}
+        k = len(class_names)
+        table = np.bincount(codes * k + y, minlength=len(names) * k).reshape(len(names), k)
+        common = np.argsort(-np.bincount(y, minlength=k), kind="stable")[:6]
+        out.shares = {class_names[c]: [float(table[i, c] / rows[i]) for i in used] for c in common}
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._hashing import column_fingerprint, row_fingerprints
+from ._hashing import column_fingerprint, frame_fingerprints, hashable_frame, row_fingerprints
 from .findings import SEVERITY_ORDER, Finding, Severity
 from .leakage import detect_leakage
 from .schema import Column, ColumnRole, Schema, category_key
@@ -26,6 +26,13 @@ MOSTLY_MISSING = 0.5
 
 
 def audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, leakage: bool = True,
+          seed: int = 0) -> list[Finding]:
+    """Every check on ``df`` (the table ``schema`` was inferred from), most severe first."""
+    with np.errstate(all="ignore"):  # huge or infinite values in the data are its business, not a warning
+        return _audit(hashable_frame(df), schema, task_kind=task_kind, leakage=leakage, seed=seed)
+
+
+def _audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, leakage: bool = True,
           seed: int = 0) -> list[Finding]:
     """Every check on ``df`` (the table ``schema`` was inferred from), most severe first."""
     findings: list[Finding] = []
@@ -58,7 +65,7 @@ def _duplicate_rows(df: pd.DataFrame, target: str | None, task_kind: str | None)
     n = len(df)
     out = []
     features = [c for c in df.columns if c != target]
-    feature_rows = row_fingerprints([column_fingerprint(df[c]) for c in features], n)
+    feature_rows = row_fingerprints(frame_fingerprints(df, features), n)
     has_target = target is not None and target in df.columns
     y_hash = column_fingerprint(df[target]) if has_target else None
     rows = row_fingerprints([feature_rows, y_hash], n) if y_hash is not None else feature_rows
@@ -100,8 +107,8 @@ def _duplicate_columns(df: pd.DataFrame, schema: Schema, *, seed: int) -> list[F
     for name in names:
         # few distinct values: codes in order of first appearance, so a relabelled copy has the same codes;
         # many (every number different): only the values themselves, or any two such columns would match
-        codes, uniques = pd.factorize(sample[name], use_na_sentinel=True)
-        relabel = len(uniques) <= 0.5 * len(sample)
+        codes, n_unique = _first_appearance_codes(sample[name])
+        relabel = n_unique <= 0.5 * len(sample)
         key = (b"c" + codes.astype(np.int32).tobytes() if relabel
                else b"v" + column_fingerprint(sample[name]).tobytes())
         if key in signature:
@@ -125,6 +132,18 @@ def _duplicate_columns(df: pd.DataFrame, schema: Schema, *, seed: int) -> list[F
             suggestion=f"Drop one of them with --drop {name}; a copy adds nothing and splits importance in two.",
         ))
     return out
+
+
+def _first_appearance_codes(s: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes numbering the distinct values in the order they first appear, and how many there are."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        _, first, inverse = np.unique(x, return_index=True, return_inverse=True, equal_nan=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        return rank[inverse.ravel()], len(first)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return codes.astype(np.int64), len(uniques) + int((codes < 0).any())
 
 
 def _column_checks(df: pd.DataFrame, schema: Schema) -> list[Finding]:
@@ -184,6 +203,8 @@ def _top_share(s: pd.Series, col: Column) -> tuple[object, float] | None:
     """The most common filled value and its share of the filled rows (judged on a sample for numbers)."""
     if col.categories and col.frequencies:
         return col.categories[0], col.frequencies[0]
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return _top_share_numbers(s)
     filled = s.dropna()
     if len(filled) < 20:
         return None
@@ -196,6 +217,21 @@ def _top_share(s: pd.Series, col: Column) -> tuple[object, float] | None:
     if share >= NEAR_CONSTANT and len(sample) < len(filled):
         share = float((filled == counts.index[0]).mean())
     return counts.index[0], share
+
+
+def _top_share_numbers(s: pd.Series) -> tuple[object, float] | None:
+    x = s.to_numpy(dtype=float, na_value=np.nan)
+    x = x[~np.isnan(x)]
+    if len(x) < 20:
+        return None
+    if len(x) > SAMPLE_ROWS:
+        x = np.random.default_rng(0).choice(x, SAMPLE_ROWS, replace=False)
+    values, counts = np.unique(x, return_counts=True)
+    top = int(counts.argmax())
+    share = float(counts[top] / len(x))
+    if share >= NEAR_CONSTANT and len(x) < s.notna().sum():
+        share = float((s == values[top]).sum() / s.notna().sum())
+    return values[top], share
 
 
 def _mixed_types(s: pd.Series, col: Column) -> list[Finding]:

@@ -25,7 +25,8 @@ import pandas as pd
 
 from .schema import ColumnRole, category_key, numbers_from_text, parse_datetime
 
-__all__ = ["Halves", "Skill", "column_skill", "encode_target", "halves", "column_as_codes", "column_as_numbers"]
+__all__ = ["Halves", "Skill", "column_as_codes", "column_as_numbers", "column_skill", "encode_target", "halves",
+           "target_known"]
 
 MAX_DISCRETE = 64  # a numeric column with at most this many distinct values is treated as categories
 _BINS = 64
@@ -52,7 +53,8 @@ class Skill:
 
 
 def encode_target(y: pd.Series, kind: str) -> np.ndarray:
-    """Class codes 0..k-1 (classification) or floats (regression); rows without a target must be removed."""
+    """Class codes 0..k-1 (classification) or floats (regression). A row without a usable target gets -1
+    (classification) or NaN (regression): callers keep ``target_known(codes, kind)`` rows only."""
     if kind == "regression":
         if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
             return y.to_numpy(dtype=float)
@@ -60,6 +62,11 @@ def encode_target(y: pd.Series, kind: str) -> np.ndarray:
     keys = pd.Series([category_key(v) for v in y.to_numpy(dtype=object)], dtype=object)
     codes, _ = pd.factorize(keys, sort=True)
     return codes.astype(np.int64)
+
+
+def target_known(codes: np.ndarray, kind: str) -> np.ndarray:
+    """Rows whose encoded target is usable."""
+    return np.isfinite(codes) if kind == "regression" else codes >= 0
 
 
 def halves(y: np.ndarray, kind: str, *, seed: int = 0) -> Halves:
@@ -77,10 +84,18 @@ def halves(y: np.ndarray, kind: str, *, seed: int = 0) -> Halves:
 
 def column_as_codes(s: pd.Series) -> np.ndarray:
     """Integer codes of a column's values, missing as a value of its own (the last code)."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return _number_codes(s.to_numpy(dtype=float, na_value=np.nan))
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     codes = codes.astype(np.int64)
     codes[codes < 0] = len(uniques)
     return codes
+
+
+def _number_codes(x: np.ndarray) -> np.ndarray:
+    """Codes of numbers (NaN is one more value), with numpy alone: cheap enough to run per column of a wide table."""
+    _, codes = np.unique(x, return_inverse=True, equal_nan=True)
+    return codes.astype(np.int64).ravel()
 
 
 def column_as_numbers(s: pd.Series, role: ColumnRole | str | None = None) -> np.ndarray | None:
@@ -181,9 +196,9 @@ def column_skill(s: pd.Series, y: np.ndarray, kind: str, h: Halves, *, role: Col
     numbers = column_as_numbers(s, role) if role not in (ColumnRole.categorical, ColumnRole.text) else None
     if numbers is None:
         return _discrete_skill(column_as_codes(s), y, kind, h)
-    distinct = len(np.unique(numbers[np.isfinite(numbers)]))
-    if distinct <= MAX_DISCRETE:
-        return _discrete_skill(column_as_codes(pd.Series(numbers)), y, kind, h)
+    codes = _number_codes(numbers)
+    if codes.max(initial=0) < MAX_DISCRETE:  # few distinct values (missing counts as one more)
+        return _discrete_skill(codes, y, kind, h)
     screen = _discrete_skill(_binned(numbers), y, kind, h)
     if screen.score < refine_above:
         return screen

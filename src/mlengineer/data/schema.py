@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from ..errors import DataError, SchemaError
+from ._hashing import hashable_frame
 
 __all__ = [
     "FEATURE_ROLES",
@@ -104,14 +105,24 @@ class Schema(BaseModel):
     n_rows: int = 0
     overrides: dict[str, str] = Field(default_factory=dict)
 
+    _index: dict[str, int] = PrivateAttr(default_factory=dict)
+
     def __getitem__(self, name: str) -> Column:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        # a lookup table (rebuilt if the columns changed), so wide tables do not cost columns x columns
+        i = self._index.get(name)
+        if i is None or i >= len(self.columns) or self.columns[i].name != name:
+            self._index = {c.name: j for j, c in enumerate(self.columns)}
+            i = self._index.get(name)
+            if i is None:
+                raise KeyError(name)
+        return self.columns[i]
 
     def __contains__(self, name: object) -> bool:
-        return any(c.name == name for c in self.columns)
+        try:
+            self[name]  # type: ignore[index]
+        except (KeyError, TypeError):
+            return False
+        return True
 
     @property
     def features(self) -> list[Column]:
@@ -406,25 +417,30 @@ def _describe(col: Column, s: pd.Series, nonnull: pd.Series, tokens: dict[str, i
     if n_unique is None:
         n_unique = int(nonnull.nunique()) if len(nonnull) else 0
     col.n_unique = n_unique
+    numeric_dtype = pd.api.types.is_numeric_dtype(nonnull) and not pd.api.types.is_bool_dtype(nonnull)
     if col.role == ColumnRole.numeric and len(nonnull):
-        if pd.api.types.is_numeric_dtype(nonnull) and not pd.api.types.is_bool_dtype(nonnull):
-            num = nonnull.astype(float)
-        else:
-            num = numbers_from_text(nonnull)
-        num = num[np.isfinite(num)]
-        if len(num):
-            col.min, col.max = float(num.min()), float(num.max())
-            col.mean, col.std = float(num.mean()), float(num.std(ddof=0))
+        x = (nonnull.to_numpy(dtype=float) if numeric_dtype else numbers_from_text(nonnull).to_numpy(dtype=float))
+        x = x[np.isfinite(x)]
+        if len(x):
+            col.min, col.max = float(x.min()), float(x.max())
+            col.mean, col.std = float(x.mean()), float(x.std())
     elif col.role in (ColumnRole.categorical, ColumnRole.boolean) and len(nonnull):
-        # keys of the distinct values, then counts summed over values sharing a key (3 and "3")
-        counts = nonnull.value_counts()
-        keys = pd.Series([category_key(v) for v in counts.index], dtype=object)
-        by_key = pd.Series(counts.to_numpy(), index=keys).groupby(level=0, dropna=True).sum()
-        by_key = by_key.sort_values(ascending=False, kind="stable")
-        total = float(by_key.sum())
-        top = by_key.iloc[:MAX_CATEGORIES_KEPT]
-        col.categories = [str(k) for k in top.index]
-        col.frequencies = [float(v) / total for v in top.to_numpy()]
+        if numeric_dtype:  # numbers: count with numpy (cheap per column of a wide table)
+            values, n_of = np.unique(nonnull.to_numpy(dtype=float), return_counts=True)
+            keys = [category_key(v) for v in values]
+            counts = n_of
+        else:
+            vc = nonnull.value_counts()
+            keys, counts = [category_key(v) for v in vc.index], vc.to_numpy()
+        # counts summed over values sharing a key (3 and "3"), most common first
+        by_key: dict[str, int] = {}
+        for k, c in zip(keys, counts, strict=True):
+            if k is not None:
+                by_key[k] = by_key.get(k, 0) + int(c)
+        ranked = sorted(by_key.items(), key=lambda kv: -kv[1])[:MAX_CATEGORIES_KEPT]
+        total = float(sum(by_key.values())) or 1.0
+        col.categories = [k for k, _ in ranked]
+        col.frequencies = [c / total for _, c in ranked]
     elif col.role == ColumnRole.datetime and len(nonnull):
         distinct = nonnull if pd.api.types.is_datetime64_any_dtype(nonnull) else pd.Series(nonnull.unique())
         parsed = parse_datetime(distinct, col.datetime_format).dropna()
@@ -434,6 +450,12 @@ def _describe(col: Column, s: pd.Series, nonnull: pd.Series, tokens: dict[str, i
 
 
 def infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[str, str] | None = None) -> Schema:
+    """Infer each column's role from ``df``; ``overrides`` (column -> role) win over inference."""
+    with np.errstate(all="ignore"):  # huge or infinite values in the data are its business, not a warning
+        return _infer_schema(hashable_frame(df), target, overrides)
+
+
+def _infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[str, str] | None = None) -> Schema:
     """Infer each column's role from ``df``; ``overrides`` (column -> role) win over inference."""
     overrides = dict(overrides or {})
     valid = ", ".join(r.value for r in ColumnRole)
