@@ -126,7 +126,7 @@ def test_large_data_is_searched_on_a_sample_and_fitted_on_all_rows() -> None:
     assert "sample of 800 of 3,000 rows" in result.split_strategy
     assert result.n_train_rows == 3000
     assert result.leaderboard[0]["params"]["refit_on_all_rows"]  # the best member at least saw every row
-    assert len(result.valid_y) < 800
+    assert len(result.valid_y) <= 800  # out-of-fold rows of the sample only
 
 
 @pytest.mark.slow

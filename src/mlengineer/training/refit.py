@@ -9,13 +9,12 @@ short, a member keeps what the search fitted: the average of its fold models (``
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 
 from .ensemble import Bag
 from .models import FAMILIES, FitContext, FittedModel
-from .search import Candidate
+from .search import Candidate, refit_rounds_scale
 
 __all__ = ["refit_members"]
 
@@ -35,15 +34,11 @@ def refit_members(
     order = sorted(chosen, key=lambda cw: -cw[1])
     final: dict[str, FittedModel] = {}
     refit: list[str] = []
-    rounds_scale = min(max(rows_ratio, 1.0), 1.5) ** 0.5
+    rounds_scale = refit_rounds_scale(rows_ratio)
     for cand, _ in order:
         family = FAMILIES[cand.family]
-        # early stopping ran past the best round by its patience; the refit stops at the best round
-        estimate = cand.single_fit_seconds * rows_ratio * (0.8 if family.early_stopping else 1.1)
         left = deadline - time.perf_counter()
-        # estimates are rough (the machine may be shared): try when it may well fit; a refit the clock
-        # cuts short is dropped below, so trying costs time but never accuracy
-        if 0.5 * estimate <= left:
+        if cand.refit_seconds(rows_ratio) <= left:
             params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
             if family.early_stopping and cand.best_iteration:
                 params["n_estimators"] = max(1, int(round(cand.best_iteration * rounds_scale)))
@@ -59,10 +54,3 @@ def refit_members(
         final[cand.name] = cand.models[0] if len(cand.models) == 1 else Bag(cand.models)
     return [(c.name, final[c.name], w) for c, w in chosen], refit
 
-
-def describe(refit: list[str], chosen: list[Any]) -> str:
-    if not refit:
-        return "no member was refit on all rows (no time left): members are the search's models"
-    if len(refit) == len(chosen):
-        return "every member refit on all rows"
-    return f"{len(refit)} of {len(chosen)} members refit on all rows"

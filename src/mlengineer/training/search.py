@@ -31,7 +31,10 @@ CANDIDATE_SHARE = 0.12
 #: up to this many cells (rows x features) the folds of a candidate are fitted side by side
 PARALLEL_FOLDS_CELLS = 2_000_000
 
-PREFERENCE = ("lightgbm", "linear", "catboost", "xgboost", "extra_trees", "mlp", "random_forest", "knn")
+PREFERENCE = ("lightgbm", "linear", "knn", "catboost", "mlp", "xgboost", "extra_trees", "random_forest")
+#: on large data CatBoost is the slowest booster and a neural net gains most from the rows
+PREFERENCE_LARGE = ("lightgbm", "linear", "knn", "mlp", "xgboost", "catboost", "extra_trees", "random_forest")
+LARGE_ROWS = 20_000
 
 
 @dataclass
@@ -61,6 +64,15 @@ class Candidate:
     def single_fit_seconds(self) -> float:
         return self.fit_seconds / max(len(self.models), 1)
 
+    def refit_seconds(self, rows_ratio: float) -> float:
+        """A guess at the time to fit this configuration on all rows: one fold's fit, scaled by the rows,
+        and for early stopping by the rounds to fit again (the best ones) over those fitted (plus patience)."""
+        share = 1.0
+        runs = [m.rounds_run for m in self.models if m.rounds_run]
+        if runs and self.best_iteration:
+            share = min(1.0, self.best_iteration * refit_rounds_scale(rows_ratio) / float(np.mean(runs)))
+        return self.single_fit_seconds * rows_ratio * share * 1.1
+
     def row(self) -> dict[str, Any]:
         return {"model": self.name, "family": self.family, "phase": self.phase, "score": self.score,
                 "fit_s": round(self.fit_seconds, 3), "predict_ms_per_row": round(self.predict_ms_per_row, 4),
@@ -78,13 +90,20 @@ class SearchResult:
         return sorted((c for c in self.candidates if c.status == "ok"), key=lambda c: c.loss)
 
 
+def refit_rounds_scale(rows_ratio: float) -> float:
+    """More rows call for more rounds than early stopping found on fewer: the square root of the ratio,
+    at most 1.5 of it."""
+    return float(min(max(rows_ratio, 1.0), 1.5) ** 0.5)
+
+
 def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The (family, params) pairs to try, in turns: every family's first configuration, then every
     family's second, and so on."""
     registry = load_all()
-    chosen = [f for f in (families or list(PREFERENCE)) if f in registry and registry[f].available()
+    order = PREFERENCE_LARGE if n_rows > LARGE_ROWS else PREFERENCE
+    chosen = [f for f in (families or list(order)) if f in registry and registry[f].available()
               and registry[f].supports(task, n_rows, n_features)]
-    chosen.sort(key=lambda f: PREFERENCE.index(f) if f in PREFERENCE else len(PREFERENCE))
+    chosen.sort(key=lambda f: order.index(f) if f in order else len(order))
     per_family = {f: registry[f].default_configs(task, n_rows, n_features) for f in chosen}
     out: list[tuple[str, dict[str, Any]]] = []
     depth = max((len(v) for v in per_family.values()), default=0)
@@ -193,15 +212,15 @@ def run_search(
     deadline: float,
     configs: list[tuple[str, dict[str, Any]]],
     tune: bool = True,
-    refit_factor: float | None = 1.25,
+    rows_ratio: float | None = 1.25,
     seed: int = 0,
     on_candidate: Callable[[Candidate], None] | None = None,
 ) -> SearchResult:
     """Evaluate the portfolio ``configs``, then tune the best families with Optuna, until ``deadline``
     (a ``time.perf_counter()`` value).
 
-    With ``refit_factor``, time is kept back for fitting the likely ensemble again on all rows: that many
-    times the single-fit seconds of the three best candidates so far.
+    With ``rows_ratio`` (all rows over one search model's rows), time is kept back for fitting the likely
+    ensemble again on all rows: the refit time of the three best candidates so far.
     """
     start = time.perf_counter()
     total = max(deadline - start, 1e-3)
@@ -210,10 +229,16 @@ def run_search(
     cost: dict[str, list[float]] = {}
 
     def reserve() -> float:
-        if refit_factor is None:
+        if rows_ratio is None:
             return 0.0
-        best = sorted((c for c in candidates if c.status == "ok"), key=lambda c: c.loss)[:3]
-        return min(0.3 * total, refit_factor * sum(c.single_fit_seconds for c in best))
+        # the best candidates' refits, as many as fit in 30% of the search; one that does not fit even
+        # alone keeps its search model, so waiting for it would only waste the time
+        kept = 0.0
+        for c in sorted((c for c in candidates if c.status == "ok"), key=lambda c: c.loss)[:3]:
+            need = c.refit_seconds(rows_ratio)
+            if kept + need <= 0.3 * total:
+                kept += need
+        return kept
 
     def run(family_name: str, params: dict[str, Any], phase: str) -> Candidate | None:
         left = deadline - reserve() - time.perf_counter()
@@ -223,8 +248,9 @@ def run_search(
         cap = max(CANDIDATE_SHARE * total, min(3.0, 0.5 * total))
         if phase == "tuning" and seen:
             cap = max(cap, 1.5 * min(seen))
-        # until one candidate works, the next may take all that is left
-        limit = min(left, cap) if any(c.status == "ok" for c in candidates) else left
+        # until one candidate works, the next may take half the search: the rest goes to other families,
+        # which an ensemble needs more than a few more rounds of the first
+        limit = min(left, cap) if any(c.status == "ok" for c in candidates) else min(left, max(cap, 0.5 * total))
         guess = min(seen) if seen else 0.0
         if not seen and "lightgbm" in cost:  # a first try: guess from what LightGBM took on this data
             guess = min(min(cost["lightgbm"]) * FAMILIES[family_name].relative_cost, cap)

@@ -95,7 +95,7 @@ def search_and_ensemble(
     progress("search_start", total=len(configs), budget=search_deadline - time.perf_counter())
     fold_rows = np.mean([len(tr) for tr, _ in validation.folds])
     result = run_search(evaluate, deadline=search_deadline, configs=configs, tune=config.tune,
-                        refit_factor=len(y) / fold_rows * 1.15, seed=config.seed,
+                        rows_ratio=len(y) / fold_rows, seed=config.seed,
                         on_candidate=lambda c: progress("candidate", candidate=c))
     timings["search_s"] = result.seconds
     ok = result.ok

@@ -56,6 +56,7 @@ class FittedModel:
         self.fit_seconds = 0.0
         self.best_iteration: int | None = None  # for families with early stopping: rounds that were best
         self.stopped_by_time = False  # True when the time limit ended the fit before it was done
+        self.rounds_run: int | None = None  # rounds fitted, the best ones and early stopping's patience
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -54,8 +54,9 @@ class CatBoostFamily(ModelFamily):
     relative_cost = 3.0
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
+        lr = 0.1 if n_rows * max(len(task.classes), 1) > 100_000 else 0.05
         return [
-            {"learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0},
+            {"learning_rate": lr, "depth": 6, "l2_leaf_reg": 3.0},
             {"learning_rate": 0.06, "depth": 8, "l2_leaf_reg": 5.0, "rsm": 0.8},
             {"learning_rate": 0.08, "depth": 4, "l2_leaf_reg": 1.0},
         ]
@@ -95,10 +96,12 @@ class CatBoostFamily(ModelFamily):
 
         fit_kw: dict[str, Any] = {"callbacks": [StopAtDeadline()], "sample_weight": ctx.sample_weight}
         if X_val is not None:
-            patience = int(max(20, min(200, 10 / params.get("learning_rate", 0.05))))
+            patience = int(max(20, min(200, 5 / params.get("learning_rate", 0.05))))
             fit_kw.update(eval_set=(big(X_val), y_val), early_stopping_rounds=patience, use_best_model=True)
         est.fit(big(X), y, **fit_kw)
         model = CatBoostModel(est, {**params, "n_estimators": num_rounds, "_categorical": list(ctx.categorical),
                                     "_n_jobs": ctx.n_jobs}, ctx.task)
         model.best_iteration = int(est.tree_count_)
+        evals = est.get_evals_result().get("learn") or {}
+        model.rounds_run = max((len(v) for v in evals.values()), default=model.best_iteration)
         return model

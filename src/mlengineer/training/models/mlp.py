@@ -158,6 +158,7 @@ class MLPFamily(ModelFamily):
             net.load_state_dict(best_state)
         net.eval()
         model.best_iteration = best_epoch if X_val is not None else epoch
+        model.rounds_run = epoch
         model.params["n_estimators"] = max_epochs
         model.params["lr_drops"] = [d for d in drops if d <= best_epoch] if X_val is not None else replay
         return model

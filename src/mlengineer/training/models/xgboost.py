@@ -79,14 +79,18 @@ class XGBoostFamily(ModelFamily):
         evals = []
         if X_val is not None:
             evals = [(matrix(X_val, y_val), "valid")]
-            patience = int(max(20, min(200, 10 / p["eta"])))
+            patience = int(max(20, min(200, 5 / p["eta"])))
             callbacks.append(xgb.callback.EarlyStopping(rounds=patience, save_best=True))
+        evals_result: dict[str, Any] = {}
         booster = xgb.train(p, train, num_boost_round=num_rounds, evals=evals, callbacks=callbacks,
-                            verbose_eval=False)
-        best = booster.num_boosted_rounds()
+                            verbose_eval=False, evals_result=evals_result)
+        evals_log = evals_result.get("valid", {})
+        best = run = booster.num_boosted_rounds()
         if X_val is not None and booster.attr("best_iteration") is not None:
             best = int(booster.attr("best_iteration")) + 1
+            run = max(run, len(next(iter(evals_log.values()), [])))
         booster.set_param({"nthread": 1})  # one row at a time is faster on one thread
         model = XGBoostModel(booster, {**params, "n_estimators": num_rounds}, ctx.task)
         model.best_iteration = int(best)
+        model.rounds_run = int(run)
         return model
