@@ -164,3 +164,33 @@ def test_the_time_budget_is_kept_loosely() -> None:
     fit_pipeline(df, TrainConfig(target="y", time_budget=5))
     # loosely, never a strict timing: a search that ignored its budget would run for minutes
     assert time.perf_counter() - start < 5 * 3
+
+
+def test_portfolio_skips_the_mlp_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from mlengineer.tasks import BinaryTask
+    from mlengineer.training.models import get_family
+    from mlengineer.training.search import portfolio
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert not get_family("mlp").available()
+    families = {f for f, _ in portfolio(BinaryTask([0, 1]), 1000, 5)}
+    assert "mlp" not in families and {"lightgbm", "catboost", "xgboost", "linear"} <= families
+
+
+def test_a_bag_averages_its_fold_models() -> None:
+    from mlengineer.tasks import RegressionTask
+    from mlengineer.training.ensemble import Bag
+    from mlengineer.training.models import FitContext, get_family
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    y = X[:, 0] * 2 + rng.normal(0, 0.1, 200)
+    ctx = FitContext(task=RegressionTask(), n_jobs=1)
+    fam = get_family("linear")
+    models = [fam.fit(X[i::2], y[i::2], ctx, {"alpha": 1.0}) for i in range(2)]
+    bag = Bag(models)
+    want = (models[0].predict_raw(X[:5]) + models[1].predict_raw(X[:5])) / 2
+    assert np.allclose(bag.predict_raw(X[:5]), want) and bag.of_family == "linear"

@@ -94,7 +94,10 @@ class Bag(FittedModel):
     def __init__(self, models: list[FittedModel]) -> None:
         first = models[0]
         super().__init__(models, first.params, first.task)
-        self.family = first.family
+        # not the members' family: code that reads a family's estimator (explanations) must not take a
+        # list of them for one; ``estimator`` holds the fold models, all of family ``of_family``
+        self.family = "bag"
+        self.of_family = first.family
         self.fit_seconds = sum(m.fit_seconds for m in models)
         self.best_iteration = first.best_iteration
 
