@@ -184,7 +184,9 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        return _json({"error": f"{exc.detail}."}, exc.status_code)
+        response = _json({"error": f"{exc.detail}."}, exc.status_code)
+        response.headers.update(exc.headers or {})  # the Allow header of a 405
+        return response
 
     def check(model_name: str, version: str | None = None) -> ServedModel:
         served = service.served

@@ -83,7 +83,7 @@ class InputTensor(BaseModel):
     shape: list[int] = Field(description="[n] or [n, 1] for n rows.")
     datatype: str = Field(json_schema_extra={"enum": list(OIP_DATATYPES)})
     data: list[Any] = Field(description="The column's values, flat or one list per row; null for a missing value.")
-    parameters: dict[str, Any] | None = None
+    parameters: Any = Field(None, description="Accepted and ignored.")
 
 
 class RequestedOutput(BaseModel):
@@ -95,7 +95,7 @@ class RequestedOutput(BaseModel):
 class InferRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: Any = Field(None, description="Accepted and ignored.")
     inputs: list[InputTensor]
     outputs: list[RequestedOutput] | None = None
 
@@ -134,7 +134,7 @@ _ROLE_TYPES: dict[str, dict[str, Any]] = {
     "boolean": {"type": ["boolean", "null"]},
     "categorical": {"type": ["string", "integer", "null"]},
     "datetime": {"type": ["string", "null"]},
-    "text": {"type": ["string", "null"]},
+    "text": {"type": ["string", "number", "boolean", "null"]},  # numbers and true/false are read as their text
 }
 
 
@@ -158,6 +158,7 @@ def record_schema(served: ServedModel) -> dict[str, Any]:
             prop["description"] = f"A date ({fmt})" if fmt else "A date (ISO 8601)"
             if fmt == "%Y-%m-%d":
                 prop["format"] = "date"
+                prop["pattern"] = r"^(1[7-9]\d\d|2[01]\d\d|22[0-5]\d)-"  # the years pandas can hold
             elif fmt in (None, "ISO8601"):
                 prop["format"] = "date-time"
         elif col is not None and col.reason:
@@ -187,7 +188,7 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
         "description": "Exactly one of " + ", ".join(MLFLOW_KEYS) + " (MLflow's scoring protocol).",
         "properties": {"dataframe_split": split, "dataframe_records": records,
                        "instances": {"anyOf": [records, columnar]}, "inputs": {"anyOf": [records, columnar]},
-                       "params": {"type": "object"}},
+                       "params": {"description": "Accepted and ignored (the bundle takes no parameters)."}},
         "oneOf": [{"required": [k]} for k in MLFLOW_KEYS],
     }
     infer_example = {"id": "1", "inputs": [
