@@ -55,6 +55,7 @@ class Metrics:
 
     def __init__(self, *, value_buckets: tuple[float, ...] = value_buckets(None)) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         disable_created_metrics()  # the *_created series double the page and say nothing a scraper needs
         # one registry per app, so apps made in one process (tests) do not collide
         reg = None if self.multiprocess else CollectorRegistry()
@@ -81,23 +82,35 @@ class Metrics:
         self.log_dropped = Counter("mlengineer_prediction_log_dropped_rows",
                                    "Rows the prediction log dropped because the disk could not keep up.", **kw)
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: prometheus-client takes a lock and builds a key each call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def observe_predictions(self, *, model: str, version: str, labels: np.ndarray, raw: np.ndarray,
                             classification: bool) -> None:
-        self.rows.labels(model, version).inc(len(labels))
+        self.child(self.rows, model, version).inc(len(labels))
         if classification:
-            values, counts = np.unique(labels.astype(str), return_counts=True)
-            for v, c in zip(values.tolist(), counts.tolist(), strict=True):
-                self.classes.labels(model, version, v).inc(c)
-            hist = self.confidence.labels(model, version)
+            counts: dict[str, int] = {}
+            for v in labels.tolist():
+                k = str(v)
+                counts[k] = counts.get(k, 0) + 1
+            for k, c in counts.items():
+                self.child(self.classes, model, version, k).inc(c)
+            hist = self.child(self.confidence, model, version)
             for p in raw.max(axis=1).tolist():
                 hist.observe(p)
         else:
-            hist = self.values.labels(model, version)
+            hist = self.child(self.values, model, version)
             for v in np.asarray(labels, dtype=float).tolist():
                 if v == v:
                     hist.observe(v)
 
     def set_model(self, *, model: str, version: str, previous: tuple[str, str] | None) -> None:
+        self._children.clear()  # children of the old version's labels are not needed any more
         if previous is not None:
             with contextlib.suppress(KeyError):
                 self.model_info.remove(*previous)

@@ -129,10 +129,10 @@ class ServiceMiddleware:
         route = scope.get("route")
         endpoint = getattr(route, "path", None) or "other"
         m = self.service.metrics
-        m.requests.labels(endpoint, scope["method"], str(status)).inc()
-        m.latency.labels(endpoint).observe(seconds)
+        m.child(m.requests, endpoint, scope["method"], str(status)).inc()
+        m.child(m.latency, endpoint).observe(seconds)
         if status >= 400:
-            m.errors.labels(endpoint, reason or _REASONS.get(status, "error")).inc()
+            m.child(m.errors, endpoint, reason or _REASONS.get(status, "error")).inc()
         if access_log.isEnabledFor(20):
             client = scope.get("client")
             access_log.info("request", extra={"fields": {
