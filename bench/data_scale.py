@@ -73,6 +73,7 @@ def measure(path: str) -> dict:
     from mlengineer.data.schema import infer_schema
 
     base = _rss()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     df = load_table(path)
     t1 = time.perf_counter()
@@ -82,11 +83,12 @@ def measure(path: str) -> dict:
     t3 = time.perf_counter()
     findings = audit(df, schema, task_kind="binary")
     t4 = time.perf_counter()
+    cpu = time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     data_bytes = int(df.memory_usage(deep=True).sum())
     return {
         "rows": len(df), "columns": df.shape[1], "load_s": t1 - t0, "schema_s": t2 - t1, "profile_s": t3 - t2,
-        "audit_s": t4 - t3, "total_s": t4 - t0, "data_mb": data_bytes / 2**20,
+        "audit_s": t4 - t3, "total_s": t4 - t0, "cpu_s": cpu, "data_mb": data_bytes / 2**20,
         "peak_over_base_mb": (peak - base) / 2**20, "ratio": (peak - base) / data_bytes,
         "findings": [f.line() for f in findings], "profiled_columns": len(profile.columns),
     }
@@ -125,6 +127,7 @@ def main() -> int:
     print("findings:", *r["findings"], sep="\n  ")
     print(f"\n| {time.strftime('%Y-%m-%d')} | {r['rows']:,} x {r['columns']} ({args.format}) | {r['load_s']:.1f} | "
           f"{r['schema_s']:.1f} | {r['profile_s']:.1f} | {r['audit_s']:.1f} | **{r['total_s']:.1f}** | "
+          f"{r['cpu_s']:.1f} | {os.getloadavg()[0]:.1f} | "
           f"{r['data_mb']:.0f} | {r['peak_over_base_mb']:.0f} | **{r['ratio']:.2f}x** |")
     return 0
 

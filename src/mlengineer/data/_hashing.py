@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["column_fingerprint", "frame_fingerprints", "hashable_frame", "row_fingerprints"]
+__all__ = ["column_fingerprint", "frame_row_fingerprints", "hashable_frame", "row_fingerprints"]
 
 _NAN = np.float64(np.nan).view(np.uint64)
 
@@ -42,18 +42,46 @@ def _is_number(s: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)) or pd.api.types.is_bool_dtype(s)
 
 
-def frame_fingerprints(df: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
-    """``column_fingerprint`` of each of ``columns``; the columns of numbers in one block (wide tables)."""
-    numeric = [c for c in columns if _is_number(df[c])]
-    out: dict[str, np.ndarray] = {}
-    if numeric:
-        x = df[numeric].to_numpy(dtype=np.float64, na_value=np.nan).copy()
+def frame_row_fingerprints(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``row_fingerprints`` of ``columns``, computed a block at a time: the columns of numbers in blocks of
+    about 8M cells (cheap per column of a wide table), so a long table never holds more than a block's copy."""
+    n = len(df)
+    kinds = {c: _is_number(df[c]) for c in columns}
+    out = np.zeros(n, dtype=np.uint64)
+    step = max(1, 8_000_000 // max(n, 1))
+    i = 0
+    pending: list[str] = []
+
+    def fold(h: np.ndarray) -> None:
+        nonlocal out, i
+        with np.errstate(over="ignore"):
+            out = _mix(out ^ (h + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)))
+        i += 1
+
+    def flush() -> None:
+        if not pending:
+            return
+        x = df[pending].to_numpy(dtype=np.float64, na_value=np.nan)
+        if x.base is not None or not x.flags.writeable:
+            x = x.copy()
         x[x == 0] = 0.0
         bits = x.view(np.uint64)
         bits[np.isnan(x)] = _NAN
         mixed = _mix(bits)
-        out = {c: mixed[:, j] for j, c in enumerate(numeric)}
-    return [out[c] if c in out else column_fingerprint(df[c]) for c in columns]
+        for j in range(mixed.shape[1]):
+            fold(mixed[:, j])
+        pending.clear()
+
+    for c in columns:
+        if kinds[c]:
+            pending.append(c)
+            if len(pending) >= step:
+                flush()
+        else:
+            flush()
+            fold(column_fingerprint(df[c]))
+    flush()
+    return out
 
 
 def row_fingerprints(columns: list[np.ndarray], n: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from ._hashing import column_fingerprint, hashable_frame, row_fingerprints
+from ._hashing import frame_row_fingerprints, hashable_frame
 from .relation import column_as_numbers, column_skill, encode_target, halves, target_known
 from .schema import ColumnRole, Schema, category_key, infer_schema, numbers_from_text, parse_datetime
 
@@ -174,7 +174,7 @@ def _profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schem
     if target is not None:
         role = "numeric" if task_kind == "regression" else "categorical"
         target_profile = _profile_column(df[target], sample[target], ColumnRole(role), "the target", None)
-    rows = row_fingerprints([column_fingerprint(df[c]) for c in df.columns], n)
+    rows = frame_row_fingerprints(df, list(df.columns))
     duplicates = int(pd.Series(rows).duplicated().sum())
     return Profile(
         n_rows=n, n_columns=df.shape[1], memory_bytes=int(df.memory_usage(deep=True).sum()),

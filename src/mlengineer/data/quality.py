@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._hashing import column_fingerprint, frame_fingerprints, hashable_frame, row_fingerprints
+from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame, row_fingerprints
 from .findings import SEVERITY_ORDER, Finding, Severity
 from .leakage import detect_leakage
 from .schema import Column, ColumnRole, Schema, category_key
@@ -65,7 +65,7 @@ def _duplicate_rows(df: pd.DataFrame, target: str | None, task_kind: str | None)
     n = len(df)
     out = []
     features = [c for c in df.columns if c != target]
-    feature_rows = row_fingerprints(frame_fingerprints(df, features), n)
+    feature_rows = frame_row_fingerprints(df, features)
     has_target = target is not None and target in df.columns
     y_hash = column_fingerprint(df[target]) if has_target else None
     rows = row_fingerprints([feature_rows, y_hash], n) if y_hash is not None else feature_rows
@@ -321,7 +321,8 @@ def _outliers(df: pd.DataFrame, schema: Schema) -> list[Finding]:
         extreme = x[outside][np.abs(x[outside] - np.median(x)).argmax()]
         out.append(Finding(
             check="outliers", severity="info", column=col.name, value=float(n_out),
-            message=f"{n_out:,} value{'s lie' if n_out > 1 else ' lies'} ({_pct(share)}) far outside the bulk "
+            message=f"{n_out:,} value{'s' if n_out > 1 else ''} ({_pct(share)}) {'lie' if n_out > 1 else 'lies'} far "
+            "outside the bulk "
             f"({q1:.4g} to {q3:.4g}); the most extreme is {extreme:.4g}.",
             suggestion="Tree models are unaffected; check that they are real and not unit or typing errors.",
         ))
@@ -371,8 +372,16 @@ def _target_checks(y: pd.Series, task_kind: str | None, target: str) -> list[Fin
             suggestion="Predict them with the trained model if they are the rows you need answers for.",
         ))
     if task_kind in ("binary", "multiclass"):
-        keys = y.dropna().map(category_key)
-        counts = keys.value_counts()
+        # labels by category key (3 and "3" are one class), computed once per distinct value
+        codes, uniques = pd.factorize(y, use_na_sentinel=True)
+        ids: dict[str, int] = {}
+        remap = np.array([ids.setdefault(k, len(ids)) if (k := category_key(u)) is not None else -1
+                          for u in uniques] + [-1], dtype=np.int64)
+        label = remap[np.where(codes >= 0, codes, len(uniques))]
+        filled = label[label >= 0]
+        names = list(ids)
+        counts = pd.Series(np.bincount(filled, minlength=len(names)), index=names).sort_values(
+            ascending=False, kind="stable")
         if len(counts) >= 2:
             ratio = counts.iloc[-1] / counts.iloc[0]
             if ratio < 0.1:
@@ -391,7 +400,6 @@ def _target_checks(y: pd.Series, task_kind: str | None, target: str) -> list[Fin
                     suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class "
                     "from a handful of rows.",
                 ))
-        filled = keys.dropna().to_numpy()
         if len(counts) >= 2 and len(filled) >= 20:
             runs = int((filled[1:] != filled[:-1]).sum()) + 1
             if runs == len(counts):
