@@ -142,7 +142,8 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
             from .explain.contributions import is_sampled
             from .explain.importance import shap_importance
 
-            model.metadata["feature_importance"] = shap_importance(model, X) or model.metadata["feature_importance"]
+            model.metadata["feature_importance"] = (shap_importance(model, X, budget_s=0.5)
+                                                    or model.metadata["feature_importance"])
             left_out = [n for n, m, _ in model.predictor.members if is_sampled(m)]
             model.metadata["importance_method"] = "mean |SHAP| on training rows" + (
                 f" (without {', '.join(left_out)}: too slow to explain)" if left_out and len(left_out) < len(

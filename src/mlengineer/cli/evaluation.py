@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import typer
 
@@ -20,7 +22,7 @@ def compare_cmd(
     db: str = DbOption,
 ) -> None:
     """Is A better than B on the same rows? A paired significance test and a plain verdict."""
-    from ..evaluation.compare import BASELINE, compare_models, resolve_model
+    from ..evaluation.compare import BASELINE, compare_models
 
     a = model_a if model_a == BASELINE else resolve_model(model_a, tracking_uri=tracking_uri)
     b = model_b if model_b == BASELINE else resolve_model(model_b, tracking_uri=tracking_uri)
@@ -112,6 +114,31 @@ def calibrate_cmd(
         console.print(f"Decision threshold ({t['rule']}): [bold]{t['value']:.4f}[/], with precision {t['precision']:.1%} "
                       f"and recall {t['recall']:.1%} on those rows.", highlight=False)
     console.print(f"Model saved to [bold]{model.path}[/].")
+
+
+def resolve_model(spec: str, *, tracking_uri: str | None = None) -> Any:
+    """A Model from a bundle folder, or from an MLflow run id (``runs:/ID`` or the bare 32-digit ID) whose
+    run recorded the bundle (``mlengineer train`` does)."""
+    from pathlib import Path
+
+    from ..errors import ModelError
+    from ..model import load
+
+    if Path(spec).exists():
+        return load(spec)
+    m = re.match(r"^(runs:/)?([0-9a-f]{32})(/.*)?$", spec.strip())
+    if m is None:
+        raise ModelError(f"{spec!r} is neither a model bundle folder nor an MLflow run id: pass the folder written "
+                         "by 'mlengineer train --out', or a run id from 'mlengineer runs'.")
+    from ..tracking import mlflow_client
+
+    client = mlflow_client(tracking_uri)
+    try:
+        local = client.download_artifacts(m.group(2), "model")
+    except Exception as e:  # the store says why: unknown run, no artifacts
+        raise ModelError(f"Cannot get the model of run {m.group(2)!r}: {str(e).splitlines()[0][:200]}. "
+                         "Check --tracking-uri, or pass the bundle folder instead.") from None
+    return load(local)
 
 
 def _label(model: object, text: str) -> object:

@@ -129,13 +129,15 @@ def cross_fitted(method: str, y: np.ndarray, proba: np.ndarray, *, folds: int = 
     return out
 
 
-def fit_calibrator(y: np.ndarray, proba: np.ndarray, *, method: str = "auto", seed: int = 0) -> Any | None:
+def fit_calibrator(y: np.ndarray, proba: np.ndarray, *, method: str = "auto", seed: int = 0,
+                   min_gain_se: float = 2.0) -> Any | None:
     """A fitted calibrator for probabilities ``proba`` (n, k) of true classes ``y`` (0..k-1), or None when
     ``method`` is ``"none"`` or, for ``"auto"``, when no calibrator beats the raw probabilities out of fold.
 
     ``auto`` tries Platt and isotonic scaling (binary) or temperature scaling (multiclass) and keeps the
     one with the lowest out-of-fold Brier score, if its paired improvement on the raw probabilities is more
-    than two standard errors.
+    than ``min_gain_se`` standard errors (two by default; one is enough for rows held out from every fit,
+    which the final model never saw).
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"The calibration method must be one of {', '.join(CALIBRATION_METHODS)}; got {method!r}.")
@@ -158,8 +160,8 @@ def fit_calibrator(y: np.ndarray, proba: np.ndarray, *, method: str = "auto", se
     gains = {m: base - _brier_rows(y, cross_fitted(m, y, proba, folds=folds, seed=seed)) for m in options}
     best = max(gains, key=lambda m: gains[m].mean())
     gain = gains[best]
-    # keep it only if the paired improvement out of fold is clearly more than chance (two standard errors)
-    if not gain.mean() > 2 * gain.std() / np.sqrt(len(gain)):
+    # keep it only if the paired improvement out of fold is clearly more than chance
+    if not gain.mean() > min_gain_se * gain.std() / np.sqrt(len(gain)):
         return None
     return _CALIBRATORS[best]().fit(y, proba)
 

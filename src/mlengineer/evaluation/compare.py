@@ -11,8 +11,6 @@ the same labelled rows, chosen to fit the metric, and a verdict in plain words.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,32 +21,9 @@ from ..metrics import get_metric
 from .bootstrap import fast_metric, paired_bootstrap
 
 __all__ = ["BASELINE", "ConstantPredictor", "compare_models", "compare_predictions", "constant_model",
-           "constant_predictions", "resolve_model"]
+           "constant_predictions"]
 
 BASELINE = "baseline"
-_RUN_ID = re.compile(r"^(runs:/)?([0-9a-f]{32})(/.*)?$")
-
-
-def resolve_model(spec: str, *, tracking_uri: str | None = None) -> Any:
-    """A Model from a bundle folder, or from an MLflow run id (``runs:/ID`` or the bare 32-digit ID) whose
-    run recorded the bundle (``mlengineer train`` does)."""
-    from ..model import load
-
-    if Path(spec).exists():
-        return load(spec)
-    m = _RUN_ID.match(spec.strip())
-    if m is None:
-        raise ModelError(f"{spec!r} is neither a model bundle folder nor an MLflow run id: pass the folder written "
-                         "by 'mlengineer train --out', or a run id from 'mlengineer runs'.")
-    from ..tracking import mlflow_client
-
-    client = mlflow_client(tracking_uri)
-    try:
-        local = client.download_artifacts(m.group(2), "model")
-    except Exception as e:  # the store says why: unknown run, no artifacts
-        raise ModelError(f"Cannot get the model of run {m.group(2)!r}: {str(e).splitlines()[0][:200]}. "
-                         "Check --tracking-uri, or pass the bundle folder instead.") from None
-    return load(local)
 
 
 class ConstantPredictor:
