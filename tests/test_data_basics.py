@@ -130,3 +130,34 @@ def test_integer_categories_match_whatever_their_type(churn_csv: Path) -> None:
 
     s = conform_column(pd.Series([3, 3.0, "3", " 3 ", None], dtype=object), "categorical")
     assert s.tolist()[:4] == ["3", "3", "3", "3"] and s.iloc[4] is None
+
+
+def test_a_plan_saved_before_new_fields_still_loads_and_applies(churn_csv: Path) -> None:
+    """Bundles written by earlier versions hold plans without ``details`` or ``tokens``: they keep working."""
+    old = {"steps": [
+        {"kind": "drop_missing_target", "summary": "", "rows_changed": 0, "training_only": True, "target": "churn"},
+        {"kind": "select_columns", "summary": "", "rows_changed": 0, "training_only": False,
+         "keep": ["age", "plan"], "dropped": {"customer_id": "identifier"}, "target": "churn"},
+        {"kind": "conform", "summary": "", "rows_changed": 0, "training_only": False,
+         "roles": {"age": "numeric", "plan": "categorical"}, "datetime_formats": {}},
+    ]}
+    import json
+
+    plan = CleaningPlan.from_json(json.dumps(old))
+    out = plan.apply(pd.read_csv(churn_csv).head(4).drop(columns=["churn"]))
+    assert list(out.columns) == ["age", "plan"] and out["age"].dtype == np.float64
+
+
+def test_each_step_says_what_it_changed(tmp_path: Path) -> None:
+    x = [str(i) for i in range(300)]
+    x[::30] = ["oops"] * 10
+    x[1::30] = ["NA"] * 10
+    df = pd.DataFrame({"x": x, "g": list("abc") * 100, "y": ["p", "q", "?", "p", None, "q"] * 50})
+    schema = infer_schema(df, "y")
+    plan = fit_cleaning_plan(df, schema)
+    steps = {s["step"]: s for s in plan.describe()}
+    assert steps["drop_missing_target"]["rows_changed"] == 100  # "?" and empty: no target
+    assert steps["conform"]["details"] == {"x": 20}  # "oops" unreadable, "NA" a placeholder: both missing
+    assert schema["x"].missing_tokens == ["NA"]
+    clean = plan.apply(df, training=True)
+    assert len(clean) == 200 and set(clean["y"]) == {"p", "q"} and clean["x"].isna().sum() == 20

@@ -16,7 +16,7 @@ import pandas as pd
 from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame, row_fingerprints
 from .findings import SEVERITY_ORDER, Finding, Severity
 from .leakage import detect_leakage
-from .schema import Column, ColumnRole, Schema, category_key
+from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
 
 __all__ = ["Finding", "Severity", "audit", "sort_findings"]
 
@@ -251,7 +251,7 @@ def _mixed_types(s: pd.Series, col: Column) -> list[Finding]:
                 message=f"holds numbers, but {len(bad):,} rows hold text ({examples}); those are read as missing.",
                 suggestion="Fix those cells at the source, or leave them empty.",
             ))
-    elif col.role in (ColumnRole.categorical, ColumnRole.text) and 0.05 <= frac < 0.98:
+    elif col.role in (ColumnRole.categorical, ColumnRole.text) and 0.05 <= frac < NUMERIC_SHARE:
         filled = s.dropna()
         text = filled[pd.to_numeric(filled.astype(str).str.strip(), errors="coerce").isna()]
         distinct = pd.unique(text.astype(str))

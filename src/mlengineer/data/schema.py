@@ -63,6 +63,9 @@ MAX_CATEGORIES_KEPT = 2000
 #: real one (in the Ames housing data "NA" means "no pool").
 MISSING_TOKENS = frozenset({"", "?", "??", "-", "--", "na", "n/a", "nan", "nat", "null", "none", "nil", "missing",
                             "#n/a", "#na", "#null!", "#value!", "#div/0!", "undefined", "(null)", "<na>"})
+#: a column of text is numbers when this share of its filled cells (placeholders aside) reads as numbers;
+#: the rest are reported by the audit (mixed types) and read as missing
+NUMERIC_SHARE = 0.95
 _EXACT_LIMIT = 50_000  # above this many distinct values, judge a column on a sample of its rows
 _SAMPLE = 20_000
 
@@ -355,7 +358,7 @@ def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> _Inferred:
     if v.n_unique == 2 and lower.isin(_TRUE | _FALSE).all() and lower.nunique() == 2:
         return _Inferred(ColumnRole.boolean, "yes/no values", tokens=v.tokens, numeric_fraction=numeric_fraction,
                          n_unique=2)
-    if numeric_fraction >= 0.98 and v.n_unique > 10:
+    if numeric_fraction >= NUMERIC_SHARE and v.n_unique > 10:
         return _Inferred(ColumnRole.numeric, "numbers written as text", tokens=v.tokens,
                          numeric_fraction=numeric_fraction, n_unique=v.n_unique)
     fmt = None
