@@ -179,7 +179,7 @@ def _column_checks(df: pd.DataFrame, schema: Schema) -> list[Finding]:
                 message=f"holds {shown} in {col.n_missing_tokens:,} rows; read as missing values.",
                 suggestion="Leave such cells empty at the source to make this explicit.",
             ))
-        top = _top_share(df[col.name], col)
+        top = _top_share(df[col.name], col) if col.n_unique > 1 else None  # one value or empty: a flag
         if top is not None and top[1] >= (0.999 if col.role == ColumnRole.boolean else NEAR_CONSTANT):
             out.append(Finding(
                 check="near_constant", severity="info", column=col.name, value=top[1],
