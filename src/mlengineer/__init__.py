@@ -9,12 +9,29 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from .api import load, train
 from .config import TrainConfig
 from .errors import ConfigError, DataError, MLEngineerError, ModelError, SchemaError, ServingError
-from .estimators import AutoClassifier, AutoRegressor
-from .model import Model
+
+if TYPE_CHECKING:
+    from .api import load, train
+    from .estimators import AutoClassifier, AutoRegressor
+    from .model import Model
+
+# the heavy parts (learners, pandas pipelines) load on first use, so the CLI and `import mlengineer` start fast
+_LAZY = {"train": "api", "load": "api", "AutoClassifier": "estimators", "AutoRegressor": "estimators",
+         "Model": "model"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlengineer' has no attribute {name!r}")
 
 try:
     __version__ = version("mlengineer")

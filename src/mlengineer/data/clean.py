@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import DataError, SchemaError
 from .findings import Finding
-from .schema import MISSING_TOKENS, ColumnRole, Schema, category_key, parse_datetime
+from .schema import MISSING_TOKENS, THOUSANDS_SEPARATOR, ColumnRole, Schema, category_key, parse_datetime
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -136,7 +136,8 @@ def _float_one(v: Any, name: str, strict: bool) -> float:
         return float(v)
     if isinstance(v, int | float | np.integer | np.floating):
         return float(v)
-    text = str(v).strip().replace(",", "").replace("_", "")
+    # only thousands separators go ("1,234"); "1,5" is not a number here (decimal commas are read at load time)
+    text = THOUSANDS_SEPARATOR.sub("", str(v).strip())
     if text.lower() in MISSING_TOKENS:
         return np.nan
     try:

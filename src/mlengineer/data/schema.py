@@ -243,12 +243,12 @@ def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
 
 
 # -- reading the values of a column of text ----------------------------------------------------------------
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+THOUSANDS_SEPARATOR = re.compile(r"(?<=\d),(?=\d{3}\b)")
 
 
 def numbers_from_text(values: pd.Series) -> pd.Series:
     """``values`` (text) as floats: thousands separators allowed; anything else that is not a number is NaN."""
-    cleaned = values.astype(str).str.strip().str.replace(_THOUSANDS, "", regex=True)
+    cleaned = values.astype(str).str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True)
     return pd.to_numeric(cleaned, errors="coerce")
 
 
@@ -352,7 +352,7 @@ def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> _Inferred:
         return _Inferred(ColumnRole.constant, f"a single value ({_show(v.counts.index[0])}) in every filled row",
                          tokens=v.tokens, n_unique=1)
     keys = v.keys
-    numbers = pd.to_numeric(keys.str.strip().str.replace(_THOUSANDS, "", regex=True), errors="coerce")
+    numbers = pd.to_numeric(keys.str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True), errors="coerce")
     numeric_fraction = v.share(numbers.notna().to_numpy())
     lower = keys.str.strip().str.lower()
     if v.n_unique == 2 and lower.isin(_TRUE | _FALSE).all() and lower.nunique() == 2:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, logsumexp
 
 from ..errors import ConfigError
 
@@ -48,7 +49,7 @@ class PlattCalibrator:
 
         def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
             t = w[0] * z + w[1]
-            p = 1.0 / (1.0 + np.exp(-t))
+            p = expit(t)
             loss = np.sum(np.logaddexp(0, t) - y * t)
             g = p - y
             return float(loss), np.array([np.sum(g * z), np.sum(g)])
@@ -59,7 +60,7 @@ class PlattCalibrator:
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
         t = self.slope_ * _logit(np.asarray(proba)[:, 1]) + self.intercept_
-        return _binary(1.0 / (1.0 + np.exp(-t)))
+        return _binary(expit(t))
 
 
 class IsotonicCalibrator:
@@ -95,7 +96,7 @@ class TemperatureCalibrator:
         def nll(log_t: float) -> float:
             z = logp / np.exp(log_t)
             z = z - z.max(axis=1, keepdims=True)
-            return float(-np.mean(z[idx, y] - np.log(np.exp(z).sum(axis=1))))
+            return float(-np.mean(z[idx, y] - logsumexp(z, axis=1)))
 
         res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
         self.temperature_ = float(np.exp(res.x))
