@@ -61,8 +61,8 @@ def train_model(dest: Path) -> Path:
     return dest
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, in KiB."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
     children: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -71,10 +71,18 @@ def tree_rss_kib(pid: int) -> int:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(d.name))
-    total, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         todo.extend(children.get(p, []))
+    return out
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, in KiB."""
+    total = 0
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -82,6 +90,23 @@ def tree_rss_kib(pid: int) -> int:
         except OSError:
             pass
     return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants: a cost per request that does
+    not depend on how busy the machine is, unlike wall-clock throughput."""
+    ticks = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
 
 
 class Server:
@@ -202,7 +227,10 @@ def main() -> None:
             res: dict[str, Any] = {"load": {}}
             for c in (1, 16, 64):
                 time.sleep(2)
+                cpu0 = tree_cpu_s(srv.proc.pid)
                 res["load"][c] = wrk(srv.url, body_file, connections=c, seconds=args.duration)
+                res["load"][c]["cpu_ms_per_request"] = 1000 * (tree_cpu_s(srv.proc.pid) - cpu0) / res["load"][c]["requests"]
+                res["load"][c]["load_average"] = load_average()
                 print(f"{name:>10} c={c:<3} {res['load'][c]['rps']:8.0f} req/s  p50 {res['load'][c]['p50_us'] / 1e3:6.1f} ms"
                       f"  p99 {res['load'][c]['p99_us'] / 1e3:7.1f} ms  errors {res['load'][c]['errors']}", file=sys.stderr)
             conns = 50
@@ -210,7 +238,8 @@ def main() -> None:
             time.sleep(3)  # let the overload of the last level drain
             wrk(srv.url, body_file, connections=conns, seconds=3, pause_ms=pause)
             res["fixed_rate"] = {"target_rps": args.rate, **wrk(srv.url, body_file, connections=conns,
-                                                                 seconds=args.duration, pause_ms=pause)}
+                                                                 seconds=args.duration, pause_ms=pause),
+                                 "load_average": load_average()}
             fr = res["fixed_rate"]
             print(f"{name:>10} at {args.rate}/s: {fr['rps']:.0f} req/s p50 {fr['p50_us'] / 1e3:.1f} ms "
                   f"p99 {fr['p99_us'] / 1e3:.1f} ms errors {fr['errors']}", file=sys.stderr)
@@ -257,14 +286,18 @@ def soak(srv: Server, body_file: Path, *, seconds: float, rate: int, p50_ms: flo
 
 def markdown(r: dict[str, Any]) -> str:
     lines = [f"Serving benchmark, {r['date']}, {r['machine']}, {r['workers']} workers each, {r['duration_s']:g} s per level",
-             "", "| server | connections | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
+             "", "| server | connections | req/s | p50 ms | p99 ms | errors | server CPU ms/request | load avg |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, res in r["servers"].items():
         for c, x in res["load"].items():
-            lines.append(f"| {name} | {c} | {x['rps']:.0f} | {x['p50_us'] / 1e3:.1f} | {x['p99_us'] / 1e3:.1f} | {x['errors']} |")
-    lines += ["", "| server | target req/s | achieved req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
+            lines.append(f"| {name} | {c} | {x['rps']:.0f} | {x['p50_us'] / 1e3:.1f} | {x['p99_us'] / 1e3:.1f} | {x['errors']} "
+                         f"| {x['cpu_ms_per_request']:.2f} | {x['load_average']:.1f} |")
+    lines += ["", "| server | target req/s | achieved req/s | p50 ms | p99 ms | errors | load avg |",
+              "|---|---|---|---|---|---|---|"]
     for name, res in r["servers"].items():
         x = res["fixed_rate"]
-        lines.append(f"| {name} | {x['target_rps']} | {x['rps']:.0f} | {x['p50_us'] / 1e3:.1f} | {x['p99_us'] / 1e3:.1f} | {x['errors']} |")
+        lines.append(f"| {name} | {x['target_rps']} | {x['rps']:.0f} | {x['p50_us'] / 1e3:.1f} | {x['p99_us'] / 1e3:.1f} "
+                     f"| {x['errors']} | {x['load_average']:.1f} |")
     if "mlflow" in r["servers"]:
         ours, theirs = r["servers"]["mlengineer"]["load"], r["servers"]["mlflow"]["load"]
         ratio = ", ".join(f"c={c}: {ours[c]['rps'] / theirs[c]['rps']:.1f}x" for c in ours)

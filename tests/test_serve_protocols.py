@@ -151,6 +151,9 @@ def test_metrics_count_requests_errors_and_predictions(srv: ServerProcess, frame
     for _ in range(3):
         httpx.post(f"{srv.url}/predict", json={"records": _records(frame)})
     httpx.post(f"{srv.url}/predict", json={"records": [{"age": "old"}]})
+    unseen = _records(frame.head(1))
+    unseen[0]["plan"] = "platinum"
+    assert httpx.post(f"{srv.url}/predict", json={"records": unseen}).json()["warnings"]
     text = httpx.get(f"{srv.url}/metrics").text
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -169,6 +172,7 @@ def test_metrics_count_requests_errors_and_predictions(srv: ServerProcess, frame
                                                                          label="yes") >= 15
     assert total("mlengineer_prediction_confidence_count") >= 15
     assert total("mlengineer_model_info", version="1") == 1
+    assert total("mlengineer_unseen_categories_total", column="plan") >= 1
 
 
 def test_access_log_is_one_json_object_per_request(srv: ServerProcess) -> None:

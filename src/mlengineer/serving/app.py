@@ -122,8 +122,8 @@ class Service:
         scope = request.scope
         scope["mlengineer.rows"] = n_rows
         scope["mlengineer.version"] = served.version
-        for w in item.warnings:
-            self.metrics.unseen.labels(w.split("'")[1] if "'" in w else "").inc()
+        for column in item.unseen:
+            self.metrics.child(self.metrics.unseen, column).inc()
         self.metrics.observe_predictions(model=served.name, version=served.version, labels=pred.labels,
                                          raw=pred.raw, classification=served.classification)
         if self.prediction_log is not None:

@@ -46,6 +46,8 @@ class Validated:
     columns: dict[str, Any]
     n_rows: int
     warnings: list[str] = field(default_factory=list)
+    #: columns holding a category the model never saw (accepted by policy)
+    unseen: list[str] = field(default_factory=list)
 
 
 def schema_column(model: Model, name: str) -> Column | None:
@@ -84,7 +86,7 @@ class RequestValidator:
             if col is not None and self.roles[name] == "categorical" and col.categories is not None \
                     and len(col.categories) >= col.n_unique:
                 self.categories[name] = frozenset(col.categories)
-        self._check: dict[str, Callable[[str, Sequence[Any], list[str], bool], Any]] = {
+        self._check: dict[str, Callable[[str, Sequence[Any], Validated, bool], Any]] = {
             "numeric": self._numeric, "boolean": self._boolean, "categorical": self._categorical,
             "datetime": self._datetime, "text": self._text,
         }
@@ -106,10 +108,10 @@ class RequestValidator:
             raise SchemaError(f"Column {missing[0]!r} is missing"
                               f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
                               f"the model needs {self._names()}.")
-        warnings: list[str] = []
-        out = {name: self._check[self.roles[name]](name, columns[name], warnings, nan_is_missing)
-               for name in self.features}
-        return Validated(out, n_rows, warnings)
+        notes = Validated({}, n_rows)
+        notes.columns = {name: self._check[self.roles[name]](name, columns[name], notes, nan_is_missing)
+                         for name in self.features}
+        return notes
 
     def _names(self) -> str:
         return ", ".join(self.features[:12]) + (", ..." if len(self.features) > 12 else "")
@@ -120,7 +122,7 @@ class RequestValidator:
         what = "NaN" if v != v else "infinite"
         return SchemaError(f"Column {name!r}, row {i}: the value is {what}; send null for a missing value.")
 
-    def _numeric(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> np.ndarray:
+    def _numeric(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> np.ndarray:
         out = np.empty(len(values), dtype=np.float64)
         for i, v in enumerate(values):
             t = type(v)
@@ -151,7 +153,7 @@ class RequestValidator:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.")
         return out
 
-    def _boolean(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> np.ndarray:
+    def _boolean(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> np.ndarray:
         out = np.empty(len(values), dtype=np.float64)
         for i, v in enumerate(values):
             t = type(v)
@@ -175,7 +177,7 @@ class RequestValidator:
                 raise SchemaError(f"Column {name!r}, row {i}: must be true or false; got {_kind(v)}.")
         return out
 
-    def _categorical(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> list[str | None]:
+    def _categorical(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> list[str | None]:
         out: list[str | None] = []
         known = self.categories.get(name)
         unseen: tuple[int, str] | None = None
@@ -201,18 +203,20 @@ class RequestValidator:
             if known is not None and k is not None and k not in known and unseen is None:
                 unseen = (i, k)
             out.append(k)
-        if unseen is not None and self.unseen_categories != UnseenCategories.accept:
+        if unseen is not None:
             i, k = unseen
-            seen = sorted(known or ())
-            listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
-            if self.unseen_categories == UnseenCategories.reject:
-                raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
-                                  f"it knows {listed}.")
-            warnings.append(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
-                            "it was predicted as a rare category.")
+            notes.unseen.append(name)
+            if self.unseen_categories != UnseenCategories.accept:
+                seen = sorted(known or ())
+                listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
+                if self.unseen_categories == UnseenCategories.reject:
+                    raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
+                                      f"it knows {listed}.")
+                notes.warnings.append(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
+                                      "it was predicted as a rare category.")
         return out
 
-    def _datetime(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> list[str | None]:
+    def _datetime(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> list[str | None]:
         fmt = self.datetime_formats.get(name)
         out: list[str | None] = []
         for i, v in enumerate(values):
@@ -229,7 +233,7 @@ class RequestValidator:
             out.append(s or None)
         return out
 
-    def _text(self, name: str, values: Sequence[Any], warnings: list[str], nan_ok: bool) -> list[str | None]:
+    def _text(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> list[str | None]:
         out: list[str | None] = []
         for i, v in enumerate(values):
             t = type(v)
