@@ -27,7 +27,7 @@ __all__ = ["Candidate", "Evaluator", "SearchResult", "portfolio", "run_search"]
 #: the order families take their turn in the portfolio: the strongest per second spent first, then the
 #: kinds that differ most from it (what an ensemble gains from)
 #: the most of the search's time one candidate may take
-CANDIDATE_SHARE = 0.12
+CANDIDATE_SHARE = 0.2
 #: up to this many cells (rows x features) the folds of a candidate are fitted side by side
 PARALLEL_FOLDS_CELLS = 2_000_000
 
@@ -145,7 +145,8 @@ class Evaluator:
         oof = np.zeros((len(self.scored), k) if k else len(self.scored))
         # small data: a learner's threads mostly wait on each other, so folds run side by side instead,
         # one thread each (the learners release the GIL while they fit)
-        workers = min(self.ctx.n_jobs, len(folds)) if self.X.size <= PARALLEL_FOLDS_CELLS else 1
+        small = self.X.size <= PARALLEL_FOLDS_CELLS and family.parallel_folds
+        workers = min(self.ctx.n_jobs, len(folds)) if small else 1
         threads = 1 if workers > 1 else self.ctx.n_jobs
         waves = -(-len(folds) // workers)
 

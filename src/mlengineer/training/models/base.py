@@ -96,6 +96,8 @@ class ModelFamily:
     #: seconds to fit, relative to LightGBM's first configuration on the same data: lets the search skip
     #: a family's first try when it could not finish in the time left
     relative_cost: ClassVar[float] = 1.0
+    #: whether fitting two folds at once in threads pays (the learner releases the GIL for long stretches)
+    parallel_folds: ClassVar[bool] = True
 
     def available(self) -> bool:
         """False when an optional dependency is missing; the search then skips the family."""

@@ -54,6 +54,7 @@ class MLPFamily(ModelFamily):
     early_stopping = True
     cost = 5
     relative_cost = 4.0
+    parallel_folds = False  # many small torch calls: two threads fight over the GIL (measured 1.7x slower)
 
     def available(self) -> bool:
         return importlib.util.find_spec("torch") is not None
