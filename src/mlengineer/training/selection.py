@@ -30,8 +30,8 @@ from .validation import choose_validation, search_sample
 __all__ = ["Selection", "search_and_ensemble"]
 
 #: the share of the budget after which nothing new starts: the rest covers the refit and the bundle
-SEARCH_END = 0.85
-REFIT_END = 0.93
+SEARCH_END = 0.82
+REFIT_END = 0.90
 ENSEMBLE_POOL = 16
 
 

@@ -103,6 +103,9 @@ class ModelFamily:
         """False when an optional dependency is missing; the search then skips the family."""
         return True
 
+    def warm_up(self) -> None:
+        """Import what the family needs, before any fit's clock starts."""
+
     def unavailable_reason(self) -> str:
         """Why ``available()`` is False, naming what to install."""
         return ""

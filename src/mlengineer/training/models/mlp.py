@@ -62,6 +62,9 @@ class MLPFamily(ModelFamily):
     def unavailable_reason(self) -> str:
         return INSTALL_HINT
 
+    def warm_up(self) -> None:
+        from . import _torch_net  # noqa: F401 - imports torch
+
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
         return [{"hidden": 256, "layers": 3, "dropout": 0.1, "lr": 3e-3, "weight_decay": 1e-5}]
 
@@ -99,7 +102,7 @@ class MLPFamily(ModelFamily):
         regression = not ctx.task.is_classification
         y_mean = float(np.mean(y)) if regression else 0.0
         y_scale = float(np.std(y) or 1.0) if regression else 1.0
-        from ._torch_net import TabularMLP
+        from ._torch_net import AdamW, TabularMLP
 
         net = TabularMLP(prep.n_features_out_, cards, 1 if regression else ctx.n_classes,
                          hidden=int(params.get("hidden", 256)), layers=int(params.get("layers", 3)),
@@ -114,7 +117,7 @@ class MLPFamily(ModelFamily):
             vtarget = torch.from_numpy(((y_val - y_mean) / y_scale).astype(np.float32) if regression
                                        else y_val.astype(np.int64))
         lr = float(params.get("lr", 3e-3))
-        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 1e-5)))
+        opt = AdamW(net.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 1e-5)))
         loss_fn = torch.nn.MSELoss(reduction="none") if regression else torch.nn.CrossEntropyLoss(reduction="none")
         n = len(X)
         batch = int(min(512, max(64, 2 ** round(math.log2(max(n / 16, 1))))))
@@ -136,8 +139,7 @@ class MLPFamily(ModelFamily):
                 if deadline.passed():
                     break
             if replay is not None and epoch in replay:
-                for group in opt.param_groups:
-                    group["lr"] *= 0.3
+                opt.lr *= 0.3
             if X_val is not None:
                 net.eval()
                 with torch.inference_mode():
@@ -149,8 +151,7 @@ class MLPFamily(ModelFamily):
                     stale += 1
                     if stale in (5, 10):  # a plateau: take smaller steps before giving up
                         drops.append(epoch)
-                        for group in opt.param_groups:
-                            group["lr"] *= 0.3
+                        opt.lr *= 0.3
                     if stale >= 14:
                         break
             if deadline.passed():
