@@ -104,6 +104,6 @@ def paired_bootstrap(fn: MetricFn, y: np.ndarray, raw_a: np.ndarray, raw_b: np.n
         return {"difference": float(observed), "low": 0.0, "high": 0.0, "p_value": 1.0}
     a = (1 - level) / 2
     lo, hi = np.quantile(d, [a, 1 - a])
-    p = 2 * min(np.mean(d <= 0), np.mean(d >= 0))
+    p = 2.0 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0)))
     return {"difference": float(observed), "low": float(lo), "high": float(hi),
             "p_value": float(min(1.0, max(p, 1.0 / len(d))))}

@@ -31,7 +31,7 @@ def slice_metrics(frame: pd.DataFrame, columns: list[str], kind: str, y: np.ndar
     over every slice tested; only slices of at least ``min_rows`` rows are tested) and at least
     ``min_ratio`` times the overall average, so a large group a hair worse than average is not flagged."""
     losses = row_losses(kind, y, raw)
-    pred_label = None if kind == "regression" else np.asarray(raw).argmax(axis=1)
+    pred_label = np.zeros(0) if kind == "regression" else np.asarray(raw).argmax(axis=1)
     out: list[dict[str, Any]] = []
     for col in columns:
         if col not in frame.columns:

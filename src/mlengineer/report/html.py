@@ -70,7 +70,7 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         if len(data) > plan["evaluation_rows"]:
             rows_on = f"{noun} it had not seen in training (a random sample of the {len(data):,} given)"
             data = data.sample(plan["evaluation_rows"], random_state=seed)
-        ev = evaluate(model, data, n_boot=n_boot, seed=seed)
+        ev: dict[str, Any] | None = evaluate(model, data, n_boot=n_boot, seed=seed)
     else:
         ev = _validation_evaluation(model)
         rows_on = f"validation {noun} kept apart from training"

@@ -20,14 +20,14 @@ __all__ = ["calibration_svg", "compact", "confusion_svg", "importance_svg", "int
            "residuals_svg", "roc_pr_svg", "svg"]
 
 BLUE, ORANGE, GREY = "#3b6ea8", "#d9822b", "#8a94a6"
-_STYLE = {"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
+_STYLE: dict[str, Any] = {"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
           "axes.titlesize": 11, "axes.titleweight": "bold", "figure.dpi": 100}
 
 
 def svg(fig: plt.Figure) -> str:
     """The figure as an <svg> element (without the XML header), then closed."""
     buf = io.StringIO()
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         fig.savefig(buf, format="svg", bbox_inches="tight",
                     metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     plt.close(fig)
@@ -36,7 +36,7 @@ def svg(fig: plt.Figure) -> str:
 
 
 def _fig(*args: Any, **kwargs: Any) -> tuple[plt.Figure, Any]:
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         return plt.subplots(*args, **kwargs)
 
 
