@@ -74,3 +74,25 @@ def test_missing_tokens_in_number_columns_read_as_missing(model: mlengineer.Mode
         X = model.encode(row)
         j = model.encoder.feature_names_.index("monthly_fee")
         assert np.isnan(X[0, j])
+
+
+date_text = st.one_of(
+    st.dates(min_value=__import__("datetime").date(1500, 1, 1), max_value=__import__("datetime").date(2400, 12, 31)).map(str),
+    st.datetimes().map(lambda d: d.isoformat(sep=" ")),
+    st.datetimes().map(lambda d: d.strftime("%m/%d/%Y")),
+    st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    st.sampled_from(["", "NA", "junk", "2020-13-01", "2020-02-30", "2011-1-5", " 2020-01-02 ", "20200102"]),
+    st.none(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fmt=st.sampled_from(["%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "ISO8601"]),
+       column=st.lists(date_text, min_size=1, max_size=70))
+def test_dates_parse_the_same_for_any_batch_size(fmt: str, column: list) -> None:
+    arr = np.empty(len(column), dtype=object)
+    arr[:] = column
+    whole = conform_values(arr, "datetime", fmt)           # up to 64 values: one by one; more: pandas
+    reps = 65 // len(arr) + 1
+    large = conform_values(np.concatenate([arr] * reps), "datetime", fmt)[: len(arr)]  # over 64: pandas
+    np.testing.assert_array_equal(whole.astype("int64"), large.astype("int64"))

@@ -226,6 +226,9 @@ def detect_datetime_format(s: pd.Series) -> str | None:
     return None
 
 
+DATETIME_MIN, DATETIME_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+
+
 def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
     """Parse ``s`` with the format found at training; unparseable values become NaT."""
     if pd.api.types.is_datetime64_any_dtype(s):
@@ -234,11 +237,15 @@ def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if fmt in (None, "ISO8601", "mixed"):
-                out = pd.to_datetime(s, format=fmt or "mixed", errors="coerce", utc=True)
+                stripped = s.map(lambda v: v.strip() if isinstance(v, str) else v) if s.dtype == object else s
+                out = pd.to_datetime(stripped, format=fmt or "mixed", errors="coerce", utc=True)
             else:
                 out = pd.to_datetime(s.astype(str).str.strip(), format=fmt, errors="coerce")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    # pandas may parse to seconds or microseconds; dates outside the nanosecond range (1677-2262) become
+    # missing rather than an overflow in the cast below
+    out = out.where((out >= DATETIME_MIN) & (out <= DATETIME_MAX))
     return out.astype("datetime64[ns]")
 
 
