@@ -16,6 +16,10 @@ with warnings.catch_warnings():
     class BundlePythonModel(mlflow.pyfunc.PythonModel):
         """Loads the bundle's own files and predicts one row per input row (prediction, probabilities)."""
 
+        # the bundle validates its own input (schema and cleaning plan): no type-hint validation by MLflow,
+        # and none of its advice about type hints on every save
+        _skip_type_hint_validation = True
+
         def load_context(self, context):  # type: ignore[no-untyped-def]
             from .model import BUNDLE_SUBDIR, load
 
