@@ -105,7 +105,7 @@ def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard() -> 
         assert {"score", "fit_s", "predict_ms_per_row", "predict_1row_ms", "status", "params"} <= set(row)
     assert result.validation_score > 0.8
     assert any(r["phase"] == "tuning" for r in board)  # Optuna took over after the short portfolio
-    assert result.refit and result.n_train_rows == len(df)
+    assert result.leaderboard[0]["params"]["refit_on_all_rows"] and result.n_train_rows == len(df)
 
 
 @pytest.mark.slow

@@ -93,7 +93,7 @@ def search_and_ensemble(
     configs = portfolio(task, len(ys), X.shape[1], config.families)
     search_deadline = deadline - (1 - SEARCH_END) * budget_left
     progress("search_start", total=len(configs), budget=search_deadline - time.perf_counter())
-    fold_rows = np.mean([len(tr) for tr, _ in validation.folds])
+    fold_rows = float(np.mean([len(tr) for tr, _ in validation.folds]))
     result = run_search(evaluate, deadline=search_deadline, configs=configs, tune=config.tune,
                         rows_ratio=len(y) / fold_rows, seed=config.seed,
                         on_candidate=lambda c: progress("candidate", candidate=c))
@@ -109,13 +109,13 @@ def search_and_ensemble(
     progress("stage", name="ensemble")
     y_scored = ys[validation.scored]
     pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
-    chosen_w = select_ensemble({c.name: c.valid_pred for c in pool}, y_scored, metric,
+    chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored, metric,
                                cost_ms={c.name: c.predict_1row_ms for c in pool}, max_ms=model_limit)
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: c.predict_1row_ms)
         chosen_w = {fastest.name: 1.0}
     by_name = {c.name: c for c in ok}
-    ens_pred = sum(by_name[n].valid_pred * w for n, w in chosen_w.items())
+    ens_pred = np.sum([np.asarray(by_name[n].valid_pred) * w for n, w in chosen_w.items()], axis=0)
     score = metric(y_scored, ens_pred)
 
     progress("stage", name="refit")

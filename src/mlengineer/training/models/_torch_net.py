@@ -19,7 +19,7 @@ class TabularMLP(nn.Module):
         # one extra row per embedding for missing or unseen codes
         self.embeddings = nn.ModuleList(nn.Embedding(c + 1, min(16, int(round(1.6 * (c + 1) ** 0.56))))
                                         for c in cards)
-        width = n_num + sum(e.embedding_dim for e in self.embeddings)
+        width = n_num + sum(int(min(16, round(1.6 * (c + 1) ** 0.56))) for c in cards)
         blocks: list[Any] = []
         for i in range(layers):
             out = hidden if i == 0 else max(hidden // 2, 32)

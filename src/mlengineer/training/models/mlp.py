@@ -110,11 +110,12 @@ class MLPFamily(ModelFamily):
         model = MLPModel({"net": net, "prep": prep, "cat": list(ctx.categorical), "cards": cards},
                          {**params, "_y_mean": y_mean, "_y_scale": y_scale}, ctx.task)
         num, cat = model._inputs(X)
-        target = torch.from_numpy(((y - y_mean) / y_scale).astype(np.float32) if regression else y.astype(np.int64))
+        target = torch.from_numpy(((np.asarray(y) - y_mean) / y_scale).astype(np.float32) if regression
+                                  else y.astype(np.int64))
         weight = None if ctx.sample_weight is None else torch.from_numpy(ctx.sample_weight.astype(np.float32))
-        if X_val is not None:
+        if X_val is not None and y_val is not None:
             vnum, vcat = model._inputs(X_val)
-            vtarget = torch.from_numpy(((y_val - y_mean) / y_scale).astype(np.float32) if regression
+            vtarget = torch.from_numpy(((np.asarray(y_val) - y_mean) / y_scale).astype(np.float32) if regression
                                        else y_val.astype(np.int64))
         lr = float(params.get("lr", 3e-3))
         opt = AdamW(net.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 1e-5)))

@@ -86,8 +86,9 @@ class XGBoostFamily(ModelFamily):
                             verbose_eval=False, evals_result=evals_result)
         evals_log = evals_result.get("valid", {})
         best = run = booster.num_boosted_rounds()
-        if X_val is not None and booster.attr("best_iteration") is not None:
-            best = int(booster.attr("best_iteration")) + 1
+        kept = booster.attr("best_iteration")
+        if X_val is not None and kept is not None:
+            best = int(kept) + 1
             run = max(run, len(next(iter(evals_log.values()), [])))
         booster.set_param({"nthread": 1})  # one row at a time is faster on one thread
         model = XGBoostModel(booster, {**params, "n_estimators": num_rounds}, ctx.task)
