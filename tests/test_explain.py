@@ -112,4 +112,4 @@ def test_explain_endpoint_answers_with_contributions(explain_server: str, churn_
     r = httpx.post(f"{explain_server}/explain", json={"records": [{"age": "old"}]}, timeout=30)
     assert r.status_code == 422 and "age" in r.json()["error"]
     r = httpx.post(f"{explain_server}/explain", json={"records": rows, "class": "maybe"}, timeout=30)
-    assert r.status_code == 400 and "class" in r.json()["error"]
+    assert r.status_code == 422 and "class" in r.json()["error"]

@@ -31,5 +31,5 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
         server_log = srv.output()
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
-    assert "Tested: 15" in out and " passed" in out, out[-3000:]
+    assert "Tested: 16" in out and " passed" in out, out[-3000:]
     assert "Traceback" not in server_log, server_log[-3000:]

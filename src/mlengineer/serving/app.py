@@ -251,6 +251,8 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         check(model_name, version)
         body = parse_json(await request.body())
         columns, n_rows, wanted = columns_from_oip(body)
+        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        coverage = _coverage(params.get("interval"), "parameters.interval")
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="infer")
         n = len(pred.labels)
         outputs: list[dict[str, Any]] = []
@@ -262,6 +264,13 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
                                 "classes": [str(c) for c in served.model.classes]}})
         else:
             outputs.append({"name": "prediction", "datatype": "FP64", "shape": [n], "data": plain(pred.labels)})
+        if coverage is not None:
+            for key, values in _uncertainty(served, pred.raw, coverage).items():
+                if key == "prediction_set":  # a variable-length list per row: one JSON text each, as BYTES
+                    outputs.append({"name": key, "datatype": "BYTES", "shape": [n],
+                                    "data": [orjson.dumps(v).decode() for v in values]})
+                else:
+                    outputs.append({"name": key, "datatype": "FP64", "shape": [n], "data": values})
         if wanted is not None:
             names = [o["name"] for o in outputs]
             unknown = [w for w in wanted if w not in names]
@@ -294,10 +303,14 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         content_type = request.headers.get("content-type", "application/json")
         mime = content_type.split(";")[0].strip().lower()
         body = await request.body()
+        coverage = None
         if mime == "text/csv":
             columns, n_rows = columns_from_csv(body)
         elif mime in ("application/json", "") or mime.endswith("+json"):
-            columns, n_rows = columns_from_mlflow(parse_json(body))
+            parsed = parse_json(body)
+            columns, n_rows = columns_from_mlflow(parsed)
+            params = parsed.get("params") if isinstance(parsed.get("params"), dict) else {}
+            coverage = _coverage(params.get("interval"), "params.interval")
         else:
             raise UnsupportedMediaType(f"Content-Type {content_type!r} is not read here: send application/json "
                                        "(dataframe_split, dataframe_records, instances or inputs) or text/csv.")
@@ -310,6 +323,10 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
             rows = [{"prediction": lab, **dict(zip(names, p, strict=True))} for lab, p in zip(labels, probs, strict=True)]
         else:
             rows = [{"prediction": lab} for lab in labels]
+        if coverage is not None:
+            for key, values in _uncertainty(served, pred.raw, coverage).items():
+                for row, v in zip(rows, values, strict=True):
+                    row[key] = v
         answer: dict[str, Any] = {"predictions": rows}
         if item.warnings:
             answer["warnings"] = item.warnings
@@ -340,6 +357,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         if not isinstance(body, dict) or "records" not in body:
             raise SchemaError("The body must be a JSON object with 'records': a list of rows, each "
                               "{column: value}.")
+        coverage = _coverage(body.get("interval"), "interval")
         columns, n_rows = columns_from_records(body["records"])
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="predict")
         labels = plain(pred.labels)
@@ -349,6 +367,10 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
                    for lab, p in zip(labels, pred.raw.tolist(), strict=True)]
         else:
             out = [{"prediction": lab} for lab in labels]
+        if coverage is not None:
+            for key, values in _uncertainty(served, pred.raw, coverage).items():
+                for row, v in zip(out, values, strict=True):
+                    row[key] = v
         answer: dict[str, Any] = {"predictions": out, "model_version": served.version}
         if item.warnings:
             answer["warnings"] = item.warnings
@@ -396,9 +418,33 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         app.openapi_schema = doc
         return doc
 
+    from .explain import explain_router
+
+    app.include_router(explain_router(lambda: service.served.model))
     app.openapi = openapi  # type: ignore[method-assign]
     service.on_swap.append(lambda _: setattr(app, "openapi_schema", None))
     return app
+
+
+def _coverage(value: Any, field: str) -> float | None:
+    """The coverage a request asks ranges or sets for (``"interval": 0.9``), or None if it asks none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise SchemaError(f"Field {field!r} must be a coverage between 0 and 1, such as 0.9; got {value!r}.")
+    return float(value)
+
+
+def _uncertainty(served: ServedModel, raw: np.ndarray, coverage: float) -> dict[str, list[Any]]:
+    """Conformal ranges (regression: ``lower``, ``upper``) or label sets (``prediction_set``) per row."""
+    model = served.model
+    try:
+        if served.classification:
+            return {"prediction_set": [list(s) for s in model.prediction_set(raw, coverage)]}
+        lower, upper = model.prediction_interval(raw, coverage)
+    except MLEngineerError as e:  # a bundle without calibration rows: the request asked too much of it
+        raise SchemaError(f"Field 'interval': {e}") from None
+    return {"lower": np.asarray(lower, dtype=float).tolist(), "upper": np.asarray(upper, dtype=float).tolist()}
 
 
 def _wrap(model: Model, settings: ServeSettings) -> ServedModel:

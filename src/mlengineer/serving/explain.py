@@ -20,7 +20,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, SchemaError
+from ..errors import SchemaError
+from .schemas import ERROR_RESPONSES
 
 __all__ = ["ExplainRequest", "explain_router"]
 
@@ -43,7 +44,8 @@ def explain_router(get_model: Callable[[], Any]) -> APIRouter:
 
     router = APIRouter()
 
-    @router.post("/explain", tags=["explain"], summary="Explain predictions: each column's contribution")
+    @router.post("/explain", tags=["explain"], summary="Explain predictions: each column's contribution",
+                 responses=ERROR_RESPONSES)
     async def explain(req: ExplainRequest) -> dict[str, Any]:
         if not req.records:
             raise SchemaError("'records' is empty: send at least one row to explain.")
@@ -54,7 +56,7 @@ def explain_router(get_model: Callable[[], Any]) -> APIRouter:
         if cls is not None and model.task.is_classification:
             match = [c for c in model.classes if str(c) == str(cls)]
             if not match:
-                raise ConfigError(f"Field 'class': {cls!r} is not a class of this model; its classes are "
+                raise SchemaError(f"Field 'class': {cls!r} is not a class of this model; its classes are "
                                   f"{', '.join(map(str, model.classes))}.")
             cls = match[0]
         rows = await run_in_threadpool(explain_rows, model, req.records, top=req.top, target_class=cls)

@@ -95,7 +95,8 @@ class RequestedOutput(BaseModel):
 class InferRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str | None = None
-    parameters: Any = Field(None, description="Accepted and ignored.")
+    parameters: Any = Field(None, description="Optional; 'interval' (a coverage such as 0.9) adds the outputs "
+                                              "'lower' and 'upper' (regression) or 'prediction_set' (classifiers).")
     inputs: list[InputTensor]
     outputs: list[RequestedOutput] | None = None
 
@@ -103,6 +104,10 @@ class InferRequest(BaseModel):
 class PredictionRow(BaseModel):
     prediction: Any = Field(description="The predicted label (classification) or value (regression).")
     probabilities: dict[str, float] | None = Field(None, description="Classifiers: probability of each label.")
+    lower: float | None = Field(None, description="Regression with 'interval': the range's lower end.")
+    upper: float | None = Field(None, description="Regression with 'interval': the range's upper end.")
+    prediction_set: list[Any] | None = Field(
+        None, description="Classifiers with 'interval': the labels that together hold the truth that often.")
 
 
 class PredictResponse(BaseModel):
@@ -188,7 +193,9 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
         "description": "Exactly one of " + ", ".join(MLFLOW_KEYS) + " (MLflow's scoring protocol).",
         "properties": {"dataframe_split": split, "dataframe_records": records,
                        "instances": {"anyOf": [records, columnar]}, "inputs": {"anyOf": [records, columnar]},
-                       "params": {"description": "Accepted and ignored (the bundle takes no parameters)."}},
+                       "params": {"description": "Optional; 'interval' (a coverage such as 0.9) adds 'lower' and "
+                                                 "'upper' (regression) or 'prediction_set' (classifiers) to each row; "
+                                                 "other parameters are ignored."}},
         "oneOf": [{"required": [k]} for k in MLFLOW_KEYS],
     }
     infer_example = {"id": "1", "inputs": [
@@ -198,7 +205,11 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
         "/infer": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/InferRequest"}, "example": infer_example}}},
         "/predict": {"required": True, "content": {"application/json": {
-            "schema": {"type": "object", "required": ["records"], "properties": {"records": records}},
+            "schema": {"type": "object", "required": ["records"], "properties": {
+                "records": records,
+                "interval": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                             "description": "Optional coverage, such as 0.9: adds a conformal range (regression) "
+                                            "or label set (classifiers) to each prediction."}}},
             "example": {"records": [example]}}}},
         "/invocations": {"required": True, "content": {
             "application/json": {"schema": invocations,
