@@ -32,6 +32,11 @@ __all__ = ["Selection", "search_and_ensemble"]
 #: the share of the budget after which nothing new starts: the rest covers the refit and the bundle
 SEARCH_END = 0.82
 REFIT_END = 0.90
+#: seconds kept back whatever the budget: building the bundle and what follows training take about that
+FIXED_MARGIN = 0.7
+#: without a user's limit, the ensemble's members together aim at this many milliseconds for one row: a
+#: member joins only while the sum allows (a fast model by default; the limit makes it a promise)
+DEFAULT_ENSEMBLE_MS = 4.0
 ENSEMBLE_POOL = 16
 
 
@@ -91,7 +96,7 @@ def search_and_ensemble(
     model_limit = None if limit is None else max(limit - overhead_ms, 0.0)
     evaluate = Evaluator(Xs, ys, validation, ctx, metric, max_predict_ms_per_row=model_limit)
     configs = portfolio(task, len(ys), X.shape[1], config.families)
-    search_deadline = deadline - (1 - SEARCH_END) * budget_left
+    search_deadline = deadline - (1 - SEARCH_END) * budget_left - FIXED_MARGIN
     progress("search_start", total=len(configs), budget=search_deadline - time.perf_counter())
     fold_rows = float(np.mean([len(tr) for tr, _ in validation.folds]))
     result = run_search(evaluate, deadline=search_deadline, configs=configs, tune=config.tune,
@@ -109,8 +114,12 @@ def search_and_ensemble(
     progress("stage", name="ensemble")
     y_scored = ys[validation.scored]
     pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
+    # the user's limit is a promise; the default only keeps small-weight members from adding latency, so the
+    # best model always fits in it
+    max_ms = model_limit if model_limit is not None else max(DEFAULT_ENSEMBLE_MS, pool[0].predict_1row_ms)
     chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored, metric,
-                               cost_ms={c.name: c.predict_1row_ms for c in pool}, max_ms=model_limit)
+                               cost_ms={c.name: c.predict_1row_ms for c in pool},
+                               max_ms=max_ms)
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: c.predict_1row_ms)
         chosen_w = {fastest.name: 1.0}
@@ -123,7 +132,7 @@ def search_and_ensemble(
     full_ctx = FitContext(**{**ctx.__dict__, "sample_weight": weights})
     chosen = [(by_name[n], w) for n, w in chosen_w.items()]
     members, refit = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / fold_rows,
-                                   deadline=deadline - (1 - REFIT_END) * budget_left)
+                                   deadline=deadline - (1 - REFIT_END) * budget_left - FIXED_MARGIN)
     timings["refit_s"] = time.perf_counter() - t0
     predictor = Ensemble(members)
     for _, model, _ in members:
