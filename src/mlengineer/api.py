@@ -136,13 +136,18 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
     sample = data.sample(min(len(data), 200), random_state=result.config.seed)
     clean = result.plan.apply(sample, training=True)
     X = result.encoder.transform(clean.drop(columns=[result.config.target]))
+    left = None if result.deadline is None else result.deadline - time.perf_counter()
     if len(X):
         model.extras["background"] = X[:100]  # reference rows for explanations and partial dependence
+    if len(X) and left is not None and left < 0.5:
+        model.metadata["importance_method"] = "learners' gain/impurity (the time budget left none for SHAP)"
+    elif len(X):
         try:
             from .explain.contributions import is_sampled
             from .explain.importance import shap_importance
 
-            model.metadata["feature_importance"] = (shap_importance(model, X, budget_s=0.5)
+            budget_s = 0.5 if left is None else min(0.5, 0.3 * left)
+            model.metadata["feature_importance"] = (shap_importance(model, X, budget_s=budget_s)
                                                     or model.metadata["feature_importance"])
             left_out = [n for n, m, _ in model.predictor.members if is_sampled(m)]
             model.metadata["importance_method"] = "mean |SHAP| on training rows" + (

@@ -36,8 +36,8 @@ def shap_importance(model: Any, X: np.ndarray, *, budget_s: float | None = None)
     """Importance per input column: the mean absolute contribution to the predictions of the encoded rows
     ``X`` (TreeSHAP for tree members, see ``contributions``), as shares that sum to 1, largest first.
 
-    With ``budget_s``, only as many rows as take about that long are explained (at least 20): TreeSHAP on
-    a large multiclass model can cost tens of milliseconds per row."""
+    With ``budget_s``, only as many rows as take about that long are explained (at least 2, timed first):
+    TreeSHAP on a large multiclass model can cost tens of milliseconds per row."""
     from .contributions import explain_encoded, is_sampled
 
     members = model.predictor.members
@@ -55,15 +55,16 @@ def shap_importance(model: Any, X: np.ndarray, *, budget_s: float | None = None)
         model.extras = {k: v for k, v in model.extras.items() if k != "calibrator"}
     elif not native:
         X = X[:20]
-    if budget_s is not None and len(X) > 20:
+    if budget_s is not None and len(X) > 2:
         import time
 
         start = time.perf_counter()
-        first = explain_encoded(model, X[:10])
-        per_row = (time.perf_counter() - start) / 10
-        n = int(np.clip(budget_s / max(per_row, 1e-9), 20, len(X)))
-        rest = explain_encoded(model, X[10:n])
-        values = np.concatenate([first.values, rest.values])
+        first = explain_encoded(model, X[:2])
+        per_row = (time.perf_counter() - start) / 2
+        n = int(np.clip(budget_s / max(per_row, 1e-9), 2, len(X)))
+        values = first.values
+        if n > 2:
+            values = np.concatenate([values, explain_encoded(model, X[2:n]).values])
         contrib = first
     else:
         contrib = explain_encoded(model, X)
