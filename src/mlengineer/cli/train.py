@@ -151,9 +151,7 @@ def predict_cmd(
 
         if not out:
             raise ConfigError("--engine spark writes its predictions to a file: pass --out FILE.")
-        if interval is not None:
-            raise ConfigError("--interval works with --engine local only for now: drop --engine spark or --interval.")
-        n = score_file(model_path, data, out, master=spark_master)
+        n = score_file(model.path or model_path, data, out, master=spark_master, interval=interval)
         console.print(f"Scored {n:,} rows on Spark; predictions written to [bold]{out}[/].")
         return
     if engine != "local":

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._io import atomic_path
@@ -41,15 +42,18 @@ def read_spark(spark: Any, path: str) -> Any:
     raise DataError(f"Spark cannot read {path!r}: use CSV, TSV, JSON, JSONL or Parquet.")
 
 
-def _output_schema(model: Any) -> str:
+def _output_schema(model: Any, interval: float | None) -> str:
     pred_type = "string" if model.task.is_classification else "double"
     fields = [f"`{_ROW_ID}` long", f"prediction {pred_type}"]
     fields += [f"`proba_{c}` double" for c in model.classes]
+    if interval is not None:  # the same columns as Model.predict_frame(..., interval=)
+        fields += ["prediction_set string"] if model.task.is_classification else ["lower double", "upper double"]
     return ", ".join(fields)
 
 
-def score_dataframe(sdf: Any, model_dir: str | Path) -> Any:
-    """Spark DataFrame of predictions for ``sdf`` (row order kept in a hidden row-id column)."""
+def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None) -> Any:
+    """Spark DataFrame of predictions for ``sdf`` (row order kept in a hidden row-id column); ``interval``
+    adds the conformal range (regression) or label set (classification) of that coverage."""
     from pyspark import SparkFiles
     from pyspark.sql import functions as F
 
@@ -57,6 +61,13 @@ def score_dataframe(sdf: Any, model_dir: str | Path) -> Any:
     model_dir = str(Path(model_dir).resolve())
     model = load(model_dir)  # fails early, on the driver, for a path that is not a bundle
     model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where="the Spark table")
+    if interval is not None:  # fails early, on the driver, for a coverage or a model that cannot give them
+        k = len(model.classes)
+        if model.task.is_classification:
+            model.prediction_set(np.full((1, k), 1.0 / k), interval)
+        else:
+            model.prediction_interval(np.zeros(1), interval)
+
     spark.sparkContext.addFile(model_dir, recursive=True)
     bundle_name = Path(model_dir).name
 
@@ -67,17 +78,18 @@ def score_dataframe(sdf: Any, model_dir: str | Path) -> Any:
             m = _CACHE[local] = load(local)
         for batch in batches:
             ids = batch.pop(_ROW_ID).to_numpy()
-            out = m.predict_frame(batch)
+            out = m.predict_frame(batch, interval=interval)
             if m.task.is_classification:
                 out["prediction"] = out["prediction"].astype(str)
             out.insert(0, _ROW_ID, ids)
             yield out
 
     with_ids = sdf.withColumn(_ROW_ID, F.monotonically_increasing_id())
-    return with_ids.mapInPandas(predict_partitions, schema=_output_schema(model))
+    return with_ids.mapInPandas(predict_partitions, schema=_output_schema(model, interval))
 
 
-def score_file(model_dir: str | Path, data: str, out: str | Path, *, master: str | None = None) -> int:
+def score_file(model_dir: str | Path, data: str, out: str | Path, *, master: str | None = None,
+               interval: float | None = None) -> int:
     """Score ``data`` with the bundle on Spark and write ``out`` (one CSV/Parquet file, input row order);
     returns the number of rows."""
     out = Path(out)
@@ -85,7 +97,7 @@ def score_file(model_dir: str | Path, data: str, out: str | Path, *, master: str
     if suffix not in (".csv", ".parquet", ".pq"):
         raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv or .parquet.")
     spark = get_spark(master)
-    scored = score_dataframe(read_spark(spark, data), model_dir).orderBy(_ROW_ID).drop(_ROW_ID)
+    scored = score_dataframe(read_spark(spark, data), model_dir, interval=interval).orderBy(_ROW_ID).drop(_ROW_ID)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".spark-out-", dir=out.parent if out.parent.exists() else None))
     try:
         target = tmp_dir / "parts"
