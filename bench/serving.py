@@ -45,6 +45,9 @@ def ensure_mlflow() -> Path:
     """The peer's mlflow executable, installing full MLflow (and this mlengineer) in its own venv if needed."""
     exe = PEER / "bin" / "mlflow"
     if exe.exists():
+        # the bundle's pyfunc imports this checkout's mlengineer: refresh it, or an older copy fails to load it
+        subprocess.run([str(PEER / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+                        str(ROOT)], check=True)
         return exe
     print(f"setting up MLflow in {PEER} (once) ...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(PEER)], check=True)
@@ -52,6 +55,20 @@ def ensure_mlflow() -> Path:
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "mlflow>=3,<4", str(ROOT)], check=True)
     return exe
+
+
+def install_bundle_requirements(model_dir: Path) -> None:
+    """What the bundle's requirements.txt lists (torch when a neural network is one of its models), as a user
+    of `mlflow models serve --env-manager local` would install it; mlengineer itself came from this checkout."""
+    reqs = [r.strip() for r in (model_dir / "requirements.txt").read_text().splitlines()
+            if r.strip() and not r.startswith("mlengineer")]
+    # only what is missing: full MLflow keeps its own pins of the shared libraries (pyarrow, for one)
+    have = subprocess.run([str(PEER / "bin" / "python"), "-c", "import importlib.metadata as m; "
+                           "print('\\n'.join(d.metadata['Name'].lower() for d in m.distributions()))"],
+                          check=True, capture_output=True, text=True).stdout.split()
+    missing = [r for r in reqs if r.split("==")[0].lower() not in have]
+    if missing:
+        subprocess.run([str(PEER / "bin" / "python"), "-m", "pip", "install", "-q", *missing], check=True)
 
 
 def train_model(dest: Path) -> Path:
@@ -213,6 +230,7 @@ def main() -> None:
                        "--prediction-log", str(work / "predictions")], {})]
     if not args.skip_mlflow:
         exe = ensure_mlflow()
+        install_bundle_requirements(Path(model_dir))
         servers.append(("mlflow", [str(exe), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
                                    "--host", "127.0.0.1", "-w", str(args.workers)],
                         # MLflow starts `uvicorn` from PATH: its own venv's

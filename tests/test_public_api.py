@@ -63,3 +63,20 @@ def test_train_config_rejects_bad_options() -> None:
         mlengineer.TrainConfig.build(target="y", time_budget=0)
     with pytest.raises(mlengineer.ConfigError, match="Unknown option 'budget'"):
         mlengineer.TrainConfig.build(target="y", budget=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("families", "needs_torch"), [(["mlp"], True), (["linear"], False)])
+def test_bundle_requirements_name_torch_only_when_a_network_predicts(tmp_path, families: list[str],  # type: ignore[no-untyped-def]
+                                                                     needs_torch: bool) -> None:
+    """A bundle served elsewhere (``mlflow models serve``) installs what its requirements list: torch must be
+    there when a neural network is one of its models, and not pulled in otherwise."""
+    if needs_torch:
+        pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    df["y"] = df["a"] * 2 + rng.normal(size=300)
+    model = mlengineer.train(df, "y", time_budget=4, families=families, out=tmp_path / "m", track=False)
+    assert {row["family"] for row in model.metadata["leaderboard"] if row["status"] == "ok"} <= {*families, "ensemble"}
+    reqs = (tmp_path / "m" / "requirements.txt").read_text().split()
+    assert any(r.startswith("torch==") for r in reqs) is needs_torch, reqs

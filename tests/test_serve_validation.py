@@ -111,6 +111,18 @@ def test_good_values_of_every_role_are_typed(validator) -> None:  # type: ignore
     assert v.columns["joined"] == ["2024-02-01", None, "2024-02-01"]
 
 
+@pytest.mark.parametrize("value", [True, False, 1, 0, 1.0, "1", "1.0", "0.0", " Yes ", "n", "F", "NA", "null", ""])
+def test_yes_no_values_read_as_the_cleaning_plan_reads_them(validator, roles_model_dir: Path,  # type: ignore[no-untyped-def]
+                                                            value: Any) -> None:
+    """The server accepts a yes/no value exactly when training's cleaning plan does, with the same reading."""
+    import mlengineer
+
+    served = _validate(validator, [row(active=value)]).columns["active"][0]
+    plan = mlengineer.load(roles_model_dir).plan
+    cleaned = plan.apply(pd.DataFrame([row(active=value)]))["active"].iloc[0]
+    assert (math.isnan(served) and math.isnan(cleaned)) or served == cleaned, (value, served, cleaned)
+
+
 def test_nan_is_a_missing_value_only_where_asked(validator) -> None:  # type: ignore[no-untyped-def]
     v = _validate(validator, [row(amount=float("nan"), color=float("nan"))], nan_is_missing=True)
     assert math.isnan(v.columns["amount"][0]) and v.columns["color"] == [None]

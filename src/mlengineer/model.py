@@ -317,13 +317,33 @@ def _signature(model: Model) -> Any:
     return ModelSignature(inputs=MlflowSchema(cols), outputs=MlflowSchema(outputs))
 
 
-def _requirements() -> list[str]:
+#: packages a bundle needs beyond the always-installed ones, by the model family that needs them
+_FAMILY_PACKAGES = {"mlp": "torch"}
+
+
+def _families_used(metadata: dict[str, Any]) -> set[str]:
+    """The model families whose fitted models the bundle predicts with."""
+    board = {row.get("model"): row.get("family") for row in metadata.get("leaderboard", [])}
+    names = [m.get("model") for m in metadata.get("ensemble") or []]
+    if not names and metadata.get("leaderboard"):
+        names = [metadata["leaderboard"][0].get("model")]
+    return {str(board.get(n, n)) for n in names}
+
+
+def _requirements(model: Model | None = None) -> list[str]:
+    """The bundle's pip requirements, pinned to the versions it was trained with; torch only where a neural
+    network is one of its models, so that serving it elsewhere (``mlflow models serve``) installs it."""
     from importlib.metadata import PackageNotFoundError, version
 
+    # pyarrow is left to mlengineer's own range: predicting does not need it, and a pin of today's release
+    # conflicts with full MLflow's upper bound (mlflow 3.17 wants pyarrow<26)
     reqs = []
-    for pkg in ("mlengineer", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost-cpu", "catboost", "pyarrow", "joblib"):
+    extra = sorted({_FAMILY_PACKAGES[f] for f in _families_used(model.metadata) if f in _FAMILY_PACKAGES}) \
+        if model is not None else []
+    for pkg in ("mlengineer", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost-cpu", "catboost",
+                "joblib", *extra):
         try:
-            reqs.append(f"{pkg}=={version(pkg)}")
+            reqs.append(f"{pkg}=={version(pkg).split('+')[0]}")  # no local label (torch's +cpu): pip finds it
         except PackageNotFoundError:
             continue
     return reqs
@@ -345,6 +365,6 @@ def _save_pyfunc(dest: Path, bundle: Path, model: Model) -> None:
 
         mlflow.pyfunc.save_model(
             path=str(dest), python_model=BundlePythonModel(), artifacts={"bundle": str(bundle)},
-            signature=_signature(model), pip_requirements=_requirements(),
+            signature=_signature(model), pip_requirements=_requirements(model),
             metadata={"mlengineer_task": model.task.kind, "mlengineer_target": model.target},
         )

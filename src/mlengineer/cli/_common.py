@@ -56,6 +56,19 @@ def read_data(path: str | None, sql: str | None = None, db: str | None = None) -
     return load_table(path)
 
 
+def parse_roles(items: list[str]) -> dict[str, str]:
+    """--column-role COLUMN=ROLE options as a mapping."""
+    from ..errors import ConfigError
+
+    roles = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--column-role takes COLUMN=ROLE; got {item!r}.")
+        col, role = item.split("=", 1)
+        roles[col.strip()] = role.strip()
+    return roles
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:

@@ -8,21 +8,9 @@ from typing import Any
 
 import typer
 
-from ._common import DbOption, SqlOption, console, handle_errors, read_data, table
+from ._common import DbOption, SqlOption, console, handle_errors, parse_roles, read_data, table
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-
-
-def _parse_roles(items: list[str]) -> dict[str, str]:
-    from ..errors import ConfigError
-
-    roles = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--column-role takes COLUMN=ROLE; got {item!r}.")
-        col, role = item.split("=", 1)
-        roles[col.strip()] = role.strip()
-    return roles
 
 
 def _source_line(df: Any, data: str | None) -> str:
@@ -54,7 +42,7 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
         raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
     df = read_data(data, sql, db)
     console.print(_source_line(df, data), highlight=False)
-    schema = infer_schema(df, target, _parse_roles(column_role))
+    schema = infer_schema(df, target, parse_roles(column_role))
     kind = None
     if target is not None:
         filled = df[target].dropna()

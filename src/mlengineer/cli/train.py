@@ -9,19 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._common import DbOption, SqlOption, console, fmt, handle_errors, read_data, table
-
-
-def _parse_roles(items: list[str]) -> dict[str, str]:
-    from ..errors import ConfigError
-
-    roles = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--column-role takes COLUMN=ROLE; got {item!r}.")
-        col, role = item.split("=", 1)
-        roles[col.strip()] = role.strip()
-    return roles
+from ._common import DbOption, SqlOption, console, fmt, handle_errors, parse_roles, read_data, table
 
 
 class TrainingProgress:
@@ -111,7 +99,7 @@ def train_cmd(
         "max_predict_ms_per_row": max_predict_ms,
     }.items() if v is not None})
     if column_role:
-        options["column_roles"] = {**options.get("column_roles", {}), **_parse_roles(column_role)}
+        options["column_roles"] = {**options.get("column_roles", {}), **parse_roles(column_role)}
     if drop:
         options["drop"] = [*options.get("drop", []), *drop]
     if keep:

@@ -24,8 +24,10 @@ from .findings import Finding
 from .schema import (
     DATETIME_MAX,
     DATETIME_MIN,
+    FALSE_TOKENS,
     MISSING_TOKENS,
     THOUSANDS_SEPARATOR,
+    TRUE_TOKENS,
     ColumnRole,
     Schema,
     category_key,
@@ -33,9 +35,6 @@ from .schema import (
 )
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
-
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
 
 
 class Step(BaseModel):
@@ -181,17 +180,26 @@ def _date_one(v: Any, fmt: str) -> np.datetime64:
     return parse_datetime(pd.Series([v], dtype=object), fmt).to_numpy()[0]
 
 
-def _bool_one(v: Any, name: str, strict: bool) -> float:
+def bool_value(v: Any) -> float | None:
+    """A yes/no value as 1.0 or 0.0, NaN when missing, None when it cannot be read as yes or no. The
+    cleaning plan and the server's request check both read booleans through this one function."""
     if _is_missing(v):
         return np.nan
     key = category_key(v)
-    k = key.lower() if key is not None else ""
-    if k in _TRUE:
+    k = key.strip().lower() if key is not None else ""
+    if k in TRUE_TOKENS:
         return 1.0
-    if k in _FALSE:
+    if k in FALSE_TOKENS:
         return 0.0
     if k in MISSING_TOKENS:
         return np.nan
+    return None
+
+
+def _bool_one(v: Any, name: str, strict: bool) -> float:
+    out = bool_value(v)
+    if out is not None:
+        return out
     if strict:
         raise SchemaError(f"Column {name!r} must hold true/false values; got {v!r}.")
     return np.nan

@@ -54,8 +54,9 @@ class ColumnRole(StrEnum):
 
 FEATURE_ROLES = frozenset({ColumnRole.numeric, ColumnRole.categorical, ColumnRole.boolean,
                            ColumnRole.datetime, ColumnRole.text})
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+#: how yes/no values are written (compared lower-cased); one definition for inference, cleaning and serving
+TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|index|idx|key|instant|row|record)$|^(id|uid|pk)[_\s-]|Id$", re.I)
 MAX_CATEGORIES_KEPT = 2000
 #: text that means "no value" when it stands in a column of numbers, dates or yes/no values (compared
@@ -362,7 +363,7 @@ def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> _Inferred:
     numbers = pd.to_numeric(keys.str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True), errors="coerce")
     numeric_fraction = v.share(numbers.notna().to_numpy())
     lower = keys.str.strip().str.lower()
-    if v.n_unique == 2 and lower.isin(_TRUE | _FALSE).all() and lower.nunique() == 2:
+    if v.n_unique == 2 and lower.isin(TRUE_TOKENS | FALSE_TOKENS).all() and lower.nunique() == 2:
         return _Inferred(ColumnRole.boolean, "yes/no values", tokens=v.tokens, numeric_fraction=numeric_fraction,
                          n_unique=2)
     if numeric_fraction >= NUMERIC_SHARE and v.n_unique > 10:

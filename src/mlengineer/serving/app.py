@@ -15,6 +15,7 @@ are described in ``validation.py``, ``middleware.py``, ``metrics.py``, ``logs.py
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -96,6 +97,10 @@ class Service:
             self.watcher.start()
         server_log.info("serving", extra={"fields": {
             "model": self.served.name, "version": self.served.version, "source": self.served.source}})
+        # what is alive now (the model, the libraries) lives as long as the server: keep it out of the garbage
+        # collector's full passes, which otherwise walk it all and stall requests (170-190 ms at times, measured)
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         if self.watcher is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.clean import Conform
+from ..data.clean import Conform, bool_value
 from ..data.schema import Column
 from ..errors import SchemaError
 from ..model import Model
@@ -33,8 +33,6 @@ from .settings import ExtraColumns, UnseenCategories
 
 __all__ = ["RequestValidator", "Validated"]
 
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 _NAN = float("nan")
 
 
@@ -164,15 +162,10 @@ class RequestValidator:
             elif t is int or t is float or t is str:
                 if t is float and not math.isfinite(v):
                     raise self._not_finite(name, i, v)
-                k = str(v).strip().lower()
-                if k in _TRUE:
-                    out[i] = 1.0
-                elif k in _FALSE:
-                    out[i] = 0.0
-                elif not k:
-                    out[i] = _NAN
-                else:
+                b = bool_value(v)  # the cleaning plan's reading, so the server accepts what training accepted
+                if b is None:
                     raise SchemaError(f"Column {name!r}, row {i}: must be true or false; got {_kind(v)}.")
+                out[i] = b
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be true or false; got {_kind(v)}.")
         return out
