@@ -14,20 +14,9 @@ _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def _source_line(df: Any, data: str | None) -> str:
-    src = df.attrs.get("source", {})
-    how = []
-    if src.get("format"):
-        how.append(str(src["format"]).upper())
-    if src.get("compression"):
-        how.append(f"{src['compression']}-compressed")
-    if src.get("delimiter"):
-        how.append(f"delimiter {src['delimiter']!r}")
-    if src.get("encoding"):
-        how.append(f"encoding {src['encoding']}")
-    if src.get("header") is False:
-        how.append("no header row: columns named column_1, column_2, ...")
-    if src.get("parts"):
-        how.append(f"{src['parts']} parts")
+    from ..data.load import describe_source
+
+    how = describe_source(df.attrs.get("source", {}))
     where = data or "the query"
     return f"Read {len(df):,} rows x {df.shape[1]} columns from {where}" + (f" ({', '.join(how)})" if how else "") + "."
 

@@ -28,7 +28,7 @@ import pandas as pd
 from ..errors import DataError, MLEngineerError
 from .sql import read_sql
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_table", "read_bytes_table", "read_sql"]
+__all__ = ["SUPPORTED_SUFFIXES", "describe_source", "load_table", "read_bytes_table", "read_sql"]
 
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
 _FORMATS = {
@@ -246,6 +246,23 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     df.attrs["source"] = {"path": str(path), "format": fmt, **({"compression": compression} if compression else {}),
                           **info}
     return df
+
+
+def describe_source(src: dict[str, Any]) -> list[str]:
+    """How a table was read, in words (format, compression, delimiter, encoding, header, parts), from the
+    ``source`` record ``load_table`` leaves in ``df.attrs``."""
+    how = [str(src["format"]).upper()] if src.get("format") else []
+    if src.get("compression"):
+        how.append(f"{src['compression']}-compressed")
+    if src.get("delimiter"):
+        how.append(f"delimiter {src['delimiter']!r}")
+    if src.get("encoding"):
+        how.append(f"encoding {src['encoding']}")
+    if src.get("header") is False:
+        how.append("no header row: columns named column_1, column_2, ...")
+    if src.get("parts"):
+        how.append(f"{src['parts']} parts")
+    return how
 
 
 def _first_line(e: BaseException) -> str:

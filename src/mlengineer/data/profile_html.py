@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from .findings import Finding
+from .load import describe_source
 from .profile import ColumnProfile, Profile
 from .svg import bar, bars, histogram, stacked
 
@@ -96,17 +97,7 @@ def render_profile_html(profile: Profile, *, title: str | None = None, findings:
     src = profile.source
     read_as = ""
     if src:
-        parts = [str(src.get("format", "")).upper()]
-        if src.get("compression"):
-            parts.append(f"{src['compression']}-compressed")
-        if src.get("delimiter"):
-            parts.append(f"delimiter {src['delimiter']!r}")
-        if src.get("encoding"):
-            parts.append(f"encoding {src['encoding']}")
-        if src.get("header") is False:
-            parts.append("no header row (columns named column_1, ...)")
-        if src.get("parts"):
-            parts.append(f"{src['parts']} parts")
+        parts = describe_source(src)
         read_as = f"Read {src.get('path', '')} as " + ", ".join(p for p in parts if p) + "."
     cells = profile.n_rows * profile.n_columns
     try:
