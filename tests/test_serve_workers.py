@@ -29,6 +29,16 @@ def rows(churn_csv: Path) -> list[dict[str, Any]]:
 def test_two_workers_share_the_port_and_one_metrics_page(churn_model_dir: Path, rows: list[dict[str, Any]],
                                                          tmp_path: Path) -> None:
     with running_server(churn_model_dir, "--workers", "2", "--no-prediction-log", cwd=tmp_path) as srv:
+        def serving_pids() -> set[int]:
+            return {json.loads(line)["pid"] for line in srv.output().splitlines()
+                    if line.startswith("{") and '"event":"serving"' in line}
+
+        # the server answers as soon as one worker is up; the other may still be loading the model
+        deadline = time.monotonic() + 120
+        while len(serving_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(serving_pids()) == 2, srv.output()[-2000:]
+
         def call(i: int) -> int:
             with httpx.Client(base_url=srv.url, timeout=60) as c:  # a connection each: both workers get some
                 return c.post("/predict", json={"records": rows[i:i + 1]}).status_code
@@ -41,9 +51,6 @@ def test_two_workers_share_the_port_and_one_metrics_page(churn_model_dir: Path, 
                     if line.startswith('mlengineer_requests_total{') and 'endpoint="/predict"' in line
                     and 'status="200"' in line)
         assert total == 40  # counted across both workers, whichever answers the scrape
-        pids = {json.loads(line)["pid"] for line in srv.output().splitlines()
-                if line.startswith("{") and '"event":"serving"' in line}
-        assert len(pids) == 2
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
