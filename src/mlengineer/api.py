@@ -77,7 +77,8 @@ def data_fingerprint(df: pd.DataFrame) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for pkg in ("mlengineer", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost-cpu", "catboost", "mlflow-skinny"):
+    for pkg in ("mlengineer", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost-cpu", "catboost", "mlflow-skinny",
+                "torch"):  # torch where installed: the MLP family's library
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
