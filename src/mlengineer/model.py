@@ -220,7 +220,7 @@ class Model:
         joblib.dump({"encoder": self.encoder, "predictor": self.predictor, "extras": self.extras},
                     bundle / "estimator.joblib", compress=3)
         if self.validation:
-            np.savez_compressed(bundle / "validation.npz", **self.validation)
+            np.savez_compressed(bundle / "validation.npz", **self.validation)  # type: ignore[arg-type]
 
 
 def _records(data: Any) -> list[Mapping[str, Any]]:
@@ -307,12 +307,12 @@ def _signature(model: Model) -> Any:
     from mlflow.types.schema import ColSpec
     from mlflow.types.schema import Schema as MlflowSchema
 
-    cols = []
+    cols: list[Any] = []
     for name in model.feature_names:
         dtype = model.schema[name].dtype
         kind = next((v for k, v in _MLFLOW_TYPES.items() if dtype.startswith(k)), "string")
         cols.append(ColSpec(kind, name, required=True))
-    outputs = [ColSpec("string" if model.task.is_classification else "double", "prediction")]
+    outputs: list[Any] = [ColSpec("string" if model.task.is_classification else "double", "prediction")]
     outputs += [ColSpec("double", f"proba_{c}") for c in model.classes]
     return ModelSignature(inputs=MlflowSchema(cols), outputs=MlflowSchema(outputs))
 
