@@ -254,7 +254,11 @@ def main() -> None:
             conns = 50
             pause = 1000 * conns / args.rate - res["load"][1]["p50_us"] / 1e3
             time.sleep(3)  # let the overload of the last level drain
-            wrk(srv.url, body_file, connections=conns, seconds=3, pause_ms=pause)
+            warm = wrk(srv.url, body_file, connections=conns, seconds=3, pause_ms=pause)
+            # closed-loop pacing: each connection's cycle is its pause plus the answer's latency under this load;
+            # correct the pause by what the warm-up measured, so that the achieved rate meets the target
+            latency_ms = 1000 * conns / warm["rps"] - pause
+            pause = max(0.0, 1000 * conns / args.rate - latency_ms)
             res["fixed_rate"] = {"target_rps": args.rate, **wrk(srv.url, body_file, connections=conns,
                                                                  seconds=args.duration, pause_ms=pause),
                                  "load_average": load_average()}
