@@ -160,17 +160,30 @@ class Model:
             out["lower"], out["upper"] = self.prediction_interval(raw, interval)
         return out
 
+    def check_interval(self, coverage: float) -> float:
+        """``coverage`` as a float, or the error that ranges or sets of that coverage would raise: a coverage
+        outside (0, 1), or a model without the calibration rows they are fitted on. Lets a caller fail before
+        it predicts anything (Spark checks on the driver before it starts the job)."""
+        from .evaluation.intervals import check_coverage
+
+        coverage = check_coverage(coverage)
+        if self.extras.get("conformal") is None:
+            if self.task.is_classification:
+                raise ModelError("This model has no conformal calibration: run 'mlengineer calibrate MODEL' first.")
+            if "y" not in self.validation:
+                raise ModelError("This model kept no validation rows, so it cannot give prediction intervals.")
+        return coverage
+
     def prediction_interval(self, raw: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds around regression predictions ``raw`` for the wanted ``coverage``."""
         from .evaluation.intervals import interval_bounds
 
         if self.task.is_classification:
             raise ModelError("Prediction intervals are for regression; this model predicts classes: use prediction_set.")
+        coverage = self.check_interval(coverage)
         conformal = self.extras.get("conformal")
         if conformal is not None:
             return conformal.bounds(raw, coverage)
-        if "y" not in self.validation:
-            raise ModelError("This model kept no validation rows, so it cannot give prediction intervals.")
         return interval_bounds(raw, self.validation["y"], self.validation["pred"], coverage)
 
     def prediction_set(self, raw: np.ndarray, coverage: float) -> list[list[Any]]:
@@ -178,10 +191,7 @@ class Model:
         probability ``coverage`` (a conformal prediction set; the most probable label is always in it)."""
         if not self.task.is_classification:
             raise ModelError("Prediction sets are for classification; this model predicts values: use prediction_interval.")
-        conformal = self.extras.get("conformal")
-        if conformal is None:
-            raise ModelError("This model has no conformal calibration: run 'mlengineer calibrate MODEL' first.")
-        member = conformal.sets(raw, coverage)
+        member = self.extras["conformal"].sets(raw, self.check_interval(coverage))
         return [[c for c, m in zip(self.classes, row, strict=True) if m] for row in member]
 
     # -- saving and loading --------------------------------------------------------------------------------

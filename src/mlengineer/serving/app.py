@@ -329,9 +329,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         else:
             rows = [{"prediction": lab} for lab in labels]
         if coverage is not None:
-            for key, values in _uncertainty(served, pred.raw, coverage).items():
-                for row, v in zip(rows, values, strict=True):
-                    row[key] = v
+            _add_to_rows(rows, _uncertainty(served, pred.raw, coverage))
         answer: dict[str, Any] = {"predictions": rows}
         if item.warnings:
             answer["warnings"] = item.warnings
@@ -373,9 +371,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         else:
             out = [{"prediction": lab} for lab in labels]
         if coverage is not None:
-            for key, values in _uncertainty(served, pred.raw, coverage).items():
-                for row, v in zip(out, values, strict=True):
-                    row[key] = v
+            _add_to_rows(out, _uncertainty(served, pred.raw, coverage))
         answer: dict[str, Any] = {"predictions": out, "model_version": served.version}
         if item.warnings:
             answer["warnings"] = item.warnings
@@ -450,6 +446,13 @@ def _uncertainty(served: ServedModel, raw: np.ndarray, coverage: float) -> dict[
     except MLEngineerError as e:  # a bundle without calibration rows: the request asked too much of it
         raise SchemaError(f"Field 'interval': {e}") from None
     return {"lower": np.asarray(lower, dtype=float).tolist(), "upper": np.asarray(upper, dtype=float).tolist()}
+
+
+def _add_to_rows(rows: list[dict[str, Any]], columns: dict[str, list[Any]]) -> None:
+    """Each column's value set into its row, in place."""
+    for key, values in columns.items():
+        for row, v in zip(rows, values, strict=True):
+            row[key] = v
 
 
 def _wrap(model: Model, settings: ServeSettings) -> ServedModel:

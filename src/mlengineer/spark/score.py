@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._io import atomic_path
@@ -62,12 +61,7 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     model = load(model_dir)  # fails early, on the driver, for a path that is not a bundle
     model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where="the Spark table")
     if interval is not None:  # fails early, on the driver, for a coverage or a model that cannot give them
-        k = len(model.classes)
-        if model.task.is_classification:
-            model.prediction_set(np.full((1, k), 1.0 / k), interval)
-        else:
-            model.prediction_interval(np.zeros(1), interval)
-
+        model.check_interval(interval)
     spark.sparkContext.addFile(model_dir, recursive=True)
     bundle_name = Path(model_dir).name
 
