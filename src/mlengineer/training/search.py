@@ -114,10 +114,11 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
     return out
 
 
-def _latency_ms(model: FittedModel, row: np.ndarray) -> float:
+def latency_ms(model: Any, row: np.ndarray, *, repeats: int = 3) -> float:
+    """Median milliseconds of ``model.predict_raw(row)`` over ``repeats`` calls, after one warm-up call."""
     model.predict_raw(row)  # the first call may build caches (a forest's packed trees)
     times = []
-    for _ in range(3):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         model.predict_raw(row)
         times.append(time.perf_counter() - t0)
@@ -179,7 +180,7 @@ class Evaluator:
                     results.append(fit_fold(i))
             cand.models = [m for m, _ in results]
             if cand.status == "ok":
-                cand.predict_1row_ms = _latency_ms(cand.models[0], self.X[folds[0][1][:1]])
+                cand.predict_1row_ms = latency_ms(cand.models[0], self.X[folds[0][1][:1]])
                 cand.fit_seconds = sum(m.fit_seconds for m in cand.models)
                 iters = [m.best_iteration for m in cand.models if m.best_iteration is not None]
                 cand.best_iteration = int(round(np.mean(iters))) if iters else None

@@ -24,7 +24,7 @@ from ..tasks import Task
 from .ensemble import Ensemble, select_ensemble
 from .models import FitContext
 from .refit import refit_members
-from .search import Evaluator, portfolio, run_search
+from .search import Evaluator, latency_ms, portfolio, run_search
 from .validation import choose_validation, search_sample
 
 __all__ = ["Selection", "search_and_ensemble"]
@@ -138,7 +138,7 @@ def search_and_ensemble(
     for _, model, _ in members:
         model.prepare()
     one_row = X[:1]
-    latency = _latency_ms(predictor, one_row)
+    latency = latency_ms(predictor, one_row, repeats=5)
     leaderboard = [c.row() for c in sorted(result.candidates, key=lambda c: c.loss)]
     leaderboard.insert(0, {
         "model": "ensemble", "family": "ensemble", "phase": "ensemble", "score": score,
@@ -152,14 +152,3 @@ def search_and_ensemble(
     return Selection(predictor=predictor, leaderboard=leaderboard, strategy=strategy, score=float(score),
                      refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
                      timings=timings)
-
-
-def _latency_ms(predictor: Ensemble, row: np.ndarray) -> float:
-    predictor.predict_raw(row)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        predictor.predict_raw(row)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
-
