@@ -52,3 +52,17 @@ def test_roc_auc_on_a_fold_missing_a_class() -> None:
     y = np.array([0, 1, 0, 1])
     p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]])
     assert get_metric("roc_auc", "multiclass")(y, p) == pytest.approx(1.0)
+
+
+def test_a_metric_that_only_ranks_gives_way_to_log_loss_for_the_ensemble_weights() -> None:
+    from mlengineer.metrics import ensemble_metric
+
+    auc = get_metric("roc_auc", "binary")
+    assert auc.rank_only and get_metric("average_precision", "binary").rank_only
+    assert not get_metric("accuracy", "binary").rank_only and not get_metric("log_loss", "binary").rank_only
+    assert ensemble_metric(auc, None, "binary").name == "log_loss"
+    assert ensemble_metric(auc, "roc_auc", "binary").name == "roc_auc"  # the user's choice stands
+    assert ensemble_metric(get_metric("accuracy", "binary"), None, "binary").name == "accuracy"
+    assert ensemble_metric(get_metric("rmse", "regression"), None, "regression").name == "rmse"
+    with pytest.raises(ConfigError, match="Unknown metric"):
+        ensemble_metric(auc, "nonsense", "binary")

@@ -80,6 +80,37 @@ def test_ensemble_selection_keeps_the_latency_limit_as_a_whole() -> None:
     assert sum(cost[n] for n in w) <= 2.5
 
 
+def test_ensemble_weights_by_log_loss_keep_the_blend_calibrated() -> None:
+    """Two sharp, calibrated models and one under-confident one whose ranks are as good: weights chosen by
+    ROC AUC give the under-confident model most of the weight (its squeezed probabilities need it to count)
+    and pull every probability towards the middle; weights chosen by log loss (what ``ensemble_metric``
+    picks for ROC AUC) keep the blend honest, for a little of the ranking (here 0.008 of ROC AUC)."""
+    from mlengineer.evaluation.calibration import expected_calibration_error
+    from mlengineer.metrics import ensemble_metric
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    z = rng.normal(0, 1.5, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+
+    def proba(score: np.ndarray, shrink: float = 1.0) -> np.ndarray:
+        p = 0.5 + shrink * (1 / (1 + np.exp(-score)) - 0.5)
+        return np.c_[1 - p, p]
+
+    preds = {"sharp_1": proba(z + rng.normal(0, 0.8, n)), "sharp_2": proba(z + rng.normal(0, 0.8, n)),
+             "timid": proba(z + rng.normal(0, 0.8, n), shrink=0.3)}
+    auc = get_metric("roc_auc", "binary")
+    by_auc = select_ensemble(preds, y, auc)
+    by_ll = select_ensemble(preds, y, ensemble_metric(auc, None, "binary"))
+
+    def blend(w: dict[str, float]) -> np.ndarray:
+        return np.sum([preds[k] * v for k, v in w.items()], axis=0)
+
+    assert by_auc.get("timid", 0) > 0.2 > by_ll.get("timid", 0)
+    assert expected_calibration_error(y, blend(by_ll)) < 0.5 * expected_calibration_error(y, blend(by_auc))
+    assert auc(y, blend(by_ll)) > auc(y, blend(by_auc)) - 0.01
+
+
 def test_class_weights_balance_the_classes() -> None:
     y = np.r_[np.zeros(90, dtype=int), np.ones(10, dtype=int)]
     w = class_weights(y, 2)
@@ -106,6 +137,7 @@ def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard() -> 
     assert result.validation_score > 0.8
     assert any(r["phase"] == "tuning" for r in board)  # Optuna took over after the short portfolio
     assert result.leaderboard[0]["params"]["refit_on_all_rows"] and result.n_train_rows == len(df)
+    assert result.leaderboard[0]["params"]["weights_chosen_by"] == "log_loss"  # the metric, ROC AUC, only ranks
 
 
 @pytest.mark.slow

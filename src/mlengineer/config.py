@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     max_predict_ms_per_row: float | None = Field(
         default=None, description="Only keep models that predict one row within this many milliseconds."
     )
+    ensemble_metric: str | None = Field(
+        default=None, description="Metric the ensemble's weights are chosen by: the metric if unset, or log loss "
+        "when the metric only ranks (ROC AUC), so that the blend's probabilities stay calibrated."
+    )
     tune: bool = Field(default=True, description="Tune the best families with Optuna after the portfolio.")
     max_search_rows: int | None = Field(
         default=None, description="Search on a sample of at most this many rows (default: from free memory)."

