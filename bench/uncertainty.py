@@ -15,6 +15,10 @@ and measure on test.csv.gz:
   them can over-correct the final model.
 
     .venv/bin/python bench/uncertainty.py --time-budget 20 [--tasks abalone,adult] [--out bench/results/uncertainty.jsonl]
+        [--calibration-fraction 0.1]
+
+``--calibration-fraction`` trains the automatic path with that share of train.csv kept apart from every
+fit (the calibrator and the conformal scores then come from the final model's own predictions).
 
 Prints a Markdown table (for bench/RESULTS.md) and writes one JSON line per task.
 """
@@ -44,7 +48,7 @@ def read(task: str, part: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def run_task(task: str, budget: float, seed: int) -> dict:
+def run_task(task: str, budget: float, seed: int, calibration_fraction: float = 0.0) -> dict:
     import mlengineer
     from mlengineer.evaluation.calibration import expected_calibration_error
     from mlengineer.evaluation.intervals import conformal_quantile
@@ -53,7 +57,8 @@ def run_task(task: str, budget: float, seed: int) -> dict:
     target = spec["target"]
     train, test = read(task, "train"), read(task, "test")
     start = time.perf_counter()
-    model = mlengineer.train(train, target, time_budget=budget, task=spec["task"], track=False, seed=seed)
+    model = mlengineer.train(train, target, time_budget=budget, task=spec["task"], track=False, seed=seed,
+                             calibration_fraction=calibration_fraction)
     fit_s = time.perf_counter() - start
     test = test.loc[test[target].notna()]
     y = model.task.encode(test[target])
@@ -162,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-budget", type=float, default=20.0)
     ap.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibration-fraction", type=float, default=0.0,
+                    help="share of rows the automatic path keeps apart from every fit (default 0: none)")
     ap.add_argument("--out", default=str(HERE / "results" / "uncertainty.jsonl"))
     args = ap.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     with out.open("w") as fh:
         for task in tasks:
             try:
-                r = run_task(task, args.time_budget, args.seed)
+                r = run_task(task, args.time_budget, args.seed, args.calibration_fraction)
             except Exception as e:  # one failing task must not hide the others' results
                 r = {"task": task, "error": f"{type(e).__name__}: {e}"}
             rows.append(r)

@@ -127,3 +127,8 @@ def test_failed_save_leaves_the_old_bundle(tmp_path: Path, churn_model_dir: Path
         model.save(victim)
     assert (victim / "notes.txt").read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["precious"]
+
+
+def test_bad_calibration_fraction(churn_csv: Path) -> None:
+    r = run_cli("train", str(churn_csv), "--target", "churn", "--calibration-fraction", "0.9", "--no-track")
+    assert_clean_failure(r, "calibration_fraction", "0.9")

@@ -136,3 +136,32 @@ def test_prediction_set_is_for_classifiers_only(salary_model_dir: Path) -> None:
     model = mlengineer.load(salary_model_dir)
     with pytest.raises(ModelError, match="classification"):
         model.prediction_set(np.zeros(3), 0.9)
+
+
+@pytest.mark.slow
+def test_ranges_from_rows_kept_apart_at_training_hold_held_out_salaries(split_salaries: dict[str, Path]) -> None:
+    """``--calibration-fraction``: the conformal scores come from the final model's own errors on rows no
+    fit saw (search, ensemble or refit), the way ``calibrate --data`` does with a second file."""
+    import mlengineer
+    from mlengineer.evaluation.uncertainty import recalibrate
+
+    model_dir = split_salaries["folder"] / "model-apart"
+    r = run_cli("train", str(split_salaries["train"]), "--target", "salary_in_usd", "--drop", "salary",
+                "--drop", "salary_currency", "--time-budget", "6", "--calibration-fraction", "0.2",
+                "--out", str(model_dir), "--no-track")
+    assert r.returncode == 0, r.stderr
+    model = mlengineer.load(model_dir)
+    apart = model.metadata["calibration_rows_apart"]
+    n_rows = len(pd.read_csv(split_salaries["train"]))
+    assert 0.15 * n_rows <= apart <= 0.25 * n_rows and len(model.validation["y"]) == apart
+    assert model.metadata["n_train_rows"] == n_rows - apart
+    assert model.metadata["calibration"]["source"] == "rows kept apart from every fit"
+    assert "kept apart from every fit" in model.metadata["split"]
+    out = split_salaries["folder"] / "pred-apart.csv"
+    r = run_cli("predict", str(model_dir), str(split_salaries["test"]), "--interval", "0.9", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    pred = pd.read_csv(out)
+    truth = pd.read_csv(split_salaries["test"])["salary_in_usd"]
+    covered = ((truth >= pred["lower"]) & (truth <= pred["upper"])).mean()
+    assert 0.82 <= covered <= 0.97
+    assert "kept apart from every fit" in recalibrate(model)["source"]

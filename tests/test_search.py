@@ -226,3 +226,35 @@ def test_a_bag_averages_its_fold_models() -> None:
     bag = Bag(models)
     want = (models[0].predict_raw(X[:5]) + models[1].predict_raw(X[:5])) / 2
     assert np.allclose(bag.predict_raw(X[:5]), want) and bag.of_family == "linear"
+
+
+@pytest.mark.slow
+def test_rows_kept_apart_for_calibration_are_scored_by_the_final_model_and_trained_on_by_none() -> None:
+    df = _table(n=1000)
+    config = TrainConfig(target="y", time_budget=5, families=["knn"], tune=False, validation="kfold",
+                         calibration_fraction=0.2)
+    result = fit_pipeline(df, config)
+    cal = result.calibration_index
+    assert cal is not None and 180 <= len(cal) <= 220 and result.n_train_rows == len(df) - len(cal)
+    assert "kept apart from every fit" in result.split_strategy
+    clean = result.plan.apply(df, training=True)
+    X = result.encoder.transform(clean.drop(columns=["y"]))
+    # the calibration rows' predictions come from the final (refit) model itself, not from fold models
+    assert np.allclose(result.valid_pred, result.predictor.predict_raw(X[cal]))
+    assert np.array_equal(result.valid_y, result.task.encode(clean["y"].iloc[cal]))
+    # and the final fit saw only the other rows (k-NN keeps the rows it was fitted on)
+    knn = [m for _, m, _ in result.predictor.members if m.family == "knn"]
+    assert knn and knn[0].estimator[1].n_samples_fit_ == result.n_train_rows
+
+
+def test_a_calibration_slice_never_takes_a_class_away_from_training() -> None:
+    from mlengineer.tasks import make_task
+    from mlengineer.training.trainer import calibration_slice
+
+    y = np.r_[np.zeros(200, dtype=int), np.ones(200, dtype=int), [2]]  # class 2 has one row
+    task = make_task(pd.Series(y), "multiclass")
+    fit, cal = calibration_slice(y, TrainConfig(target="y", calibration_fraction=0.25), task, None, None)
+    assert cal is not None and set(np.unique(y[fit])) == {0, 1, 2} and 2 not in set(y[cal])
+    assert not set(fit) & set(cal) and len(fit) + len(cal) == len(y)
+    fit, cal = calibration_slice(y, TrainConfig(target="y"), task, None, None)
+    assert cal is None and len(fit) == len(y)

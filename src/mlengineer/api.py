@@ -101,6 +101,8 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "train_seconds": round(result.seconds, 2),
         "timings": result.timings,
         "n_train_rows": result.n_train_rows,
+        # rows no fit saw, whose predictions by the final model fit the calibrator and conformal scores
+        "calibration_rows_apart": 0 if result.calibration_index is None else int(len(result.calibration_index)),
         "leaderboard": result.leaderboard,
         "ensemble": [{"model": n, "weight": w} for n, _, w in result.predictor.members],
         "findings": [f.model_dump() for f in result.findings],
@@ -129,11 +131,14 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
     if model.validation:
         from .evaluation.uncertainty import fit_uncertainty
 
+        apart = bool(model.metadata.get("calibration_rows_apart"))
+        # rows kept apart were never seen by the final model: a smaller gain is trusted there (see recalibrate)
         model.extras.update(fit_uncertainty(model.task.kind, model.validation["y"], model.validation["pred"],
-                                            seed=result.config.seed))
+                                            seed=result.config.seed, min_gain_se=1.0 if apart else 2.0))
         cal = model.extras.get("calibrator")
-        model.metadata["calibration"] = {"method": cal.method if cal is not None else "none",
-                                         "rows": int(len(model.validation["y"]))}
+        model.metadata["calibration"] = {
+            "method": cal.method if cal is not None else "none", "rows": int(len(model.validation["y"])),
+            "source": "rows kept apart from every fit" if apart else "out-of-fold predictions of the validation rows"}
     sample = data.sample(min(len(data), 200), random_state=result.config.seed)
     clean = result.plan.apply(sample, training=True)
     X = result.encoder.transform(clean.drop(columns=[result.config.target]))

@@ -52,6 +52,11 @@ class TrainConfig(BaseModel):
     max_search_rows: int | None = Field(
         default=None, description="Search on a sample of at most this many rows (default: from free memory)."
     )
+    calibration_fraction: float = Field(
+        default=0.0, description="Share of the rows kept apart from every fit (search, ensemble, refit) to fit the "
+        "probability calibrator and the conformal ranges and sets on the final model's own predictions; 0 uses "
+        "the validation rows' out-of-fold predictions (every row then trains the final model)."
+    )
     n_jobs: int = 0
 
     @field_validator("time_budget")
@@ -67,6 +72,13 @@ class TrainConfig(BaseModel):
         if not 0.05 <= v <= 0.5:
             raise ValueError(f"must be between 0.05 and 0.5. Got {v} instead")
         return v
+
+    @field_validator("calibration_fraction")
+    @classmethod
+    def _calibration_fraction(cls, v: float) -> float:
+        if v != 0 and not 0.05 <= v <= 0.5:
+            raise ValueError(f"must be 0 (off) or between 0.05 and 0.5. Got {v} instead")
+        return float(v)
 
     @field_validator("column_roles")
     @classmethod

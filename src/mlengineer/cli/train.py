@@ -84,6 +84,9 @@ def train_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default ./mlruns.db)."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
     max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row."),
+    calibration_fraction: float = typer.Option(
+        None, "--calibration-fraction", help="Share of rows kept apart from every fit for the calibrator and "
+        "the conformal ranges/sets (0.05-0.5; default 0: the validation rows' out-of-fold predictions)."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -96,7 +99,7 @@ def train_cmd(
         "target": target, "time_budget": time_budget, "metric": metric, "task": task if task != "auto" else None,
         "seed": seed,
         "group_column": group_column, "time_column": time_column, "tracking_uri": tracking_uri,
-        "max_predict_ms_per_row": max_predict_ms,
+        "max_predict_ms_per_row": max_predict_ms, "calibration_fraction": calibration_fraction,
     }.items() if v is not None})
     if column_role:
         options["column_roles"] = {**options.get("column_roles", {}), **parse_roles(column_role)}

@@ -56,13 +56,16 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
         source = f"{len(y):,} held-out rows given"
     elif "y" in model.validation:
         y, pred = model.validation["y"], model.validation["pred"]
-        source = f"the {len(y):,} validation rows kept apart from training"
+        apart = bool(model.metadata.get("calibration_rows_apart"))
+        source = (f"the {len(y):,} rows kept apart from every fit" if apart else
+                  f"the {len(y):,} validation rows (out-of-fold predictions)")
     else:
         raise ModelError("This model kept no validation rows: pass --data with labelled rows it never saw.")
     # held-out rows were never seen by the final model, so a smaller gain is trusted; the validation rows'
     # predictions come from weaker models than the final refit ones, so there the bar stays at two errors
+    held_out = data is not None or bool(model.metadata.get("calibration_rows_apart"))
     fitted = fit_uncertainty(model.task.kind, y, pred, calibration=method if model.task.is_classification else "none",
-                             seed=seed, min_gain_se=1.0 if data is not None else 2.0)
+                             seed=seed, min_gain_se=1.0 if held_out else 2.0)
     model.extras.update(fitted)
     summary: dict[str, Any] = {"rows": int(len(y)), "source": source}
     if model.task.is_classification:

@@ -73,7 +73,8 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         ev: dict[str, Any] | None = evaluate(model, data, n_boot=n_boot, seed=seed)
     else:
         ev = _validation_evaluation(model)
-        rows_on = f"validation {noun} kept apart from training"
+        rows_on = (f"{noun} kept apart from every fit" if meta.get("calibration_rows_apart")
+                   else f"validation {noun} kept apart from training")
     importance = meta.get("feature_importance") or {}
     figures: list[dict[str, str]] = []
     if importance:

@@ -52,6 +52,9 @@ class TrainResult:
     valid_y: np.ndarray | None = field(default=None, repr=False)
     valid_pred: np.ndarray | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
+    #: rows kept apart from every fit (``calibration_fraction``): positions in the cleaned training rows;
+    #: ``valid_y``/``valid_pred`` are then these rows and the final model's own predictions of them
+    calibration_index: np.ndarray | None = field(default=None, repr=False)
     #: when the user's time budget ends (a ``time.perf_counter()`` value): work done after training (the
     #: calibrator, explanations) should finish by then, as the budget covers the whole ``train`` call
     deadline: float | None = None
@@ -113,19 +116,54 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         tcol = df.loc[clean.index, config.time_column]
         order = tcol.to_numpy() if pd.api.types.is_numeric_dtype(tcol) else parse_datetime(tcol, None).to_numpy()
     overhead_ms = _pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
-    result = search_and_ensemble(X, y, task=task, metric=metric, config=config, encoder=encoder, groups=groups,
-                                 order=order, deadline=start + budget, overhead_ms=overhead_ms, progress=progress,
-                                 blend_metric=blend_metric)
+    fit_rows, cal_rows = calibration_slice(y, config, task, groups, order)
+
+    def part(a: np.ndarray | None) -> np.ndarray | None:
+        return a if a is None or cal_rows is None else a[fit_rows]
+
+    Xf, yf = (X, y) if cal_rows is None else (X[fit_rows], y[fit_rows])  # no copy when nothing is kept apart
+    result = search_and_ensemble(Xf, yf, task=task, metric=metric, config=config, encoder=encoder,
+                                 groups=part(groups), order=part(order), deadline=start + budget,
+                                 overhead_ms=overhead_ms, progress=progress, blend_metric=blend_metric)
     timings.update(result.timings)
+    valid_y, valid_pred, strategy = result.valid_y, result.valid_pred, result.strategy
+    if cal_rows is not None:  # calibration and conformal scores from the final model on rows no fit saw
+        valid_y, valid_pred = y[cal_rows], result.predictor.predict_raw(X[cal_rows])
+        strategy += (f"; {len(cal_rows):,} rows ({len(cal_rows) / len(y):.0%}) kept apart from every fit for "
+                     "calibration and conformal scores")
     seconds = time.perf_counter() - start
     timings["total_s"] = seconds
     return TrainResult(
         config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=metric,
         predictor=result.predictor, leaderboard=result.leaderboard, findings=findings,
-        split_strategy=result.strategy, validation_score=result.score, n_train_rows=len(X),
-        seconds=seconds, refit=result.refit, valid_y=result.valid_y, valid_pred=result.valid_pred,
-        timings=timings, deadline=start + budget,
+        split_strategy=strategy, validation_score=result.score, n_train_rows=len(fit_rows),
+        seconds=seconds, refit=result.refit, valid_y=valid_y, valid_pred=valid_pred,
+        timings=timings, deadline=start + budget, calibration_index=cal_rows,
     )
+
+
+def calibration_slice(y: np.ndarray, config: TrainConfig, task: Task, groups: np.ndarray | None,
+                      order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows to fit on and the rows kept apart for calibration (None when ``calibration_fraction`` is 0).
+
+    Stratified by class, whole groups together, the latest rows when the data has a time order (the way the
+    validation split goes). A class the slice would take entirely stays with the fitting rows."""
+    from ..data.split import make_holdout
+
+    everything = np.arange(len(y))
+    if not config.calibration_fraction:
+        return everything, None
+    s = make_holdout(y, fraction=config.calibration_fraction, stratify=task.is_classification, groups=groups,
+                     order=order, seed=config.seed + 1)
+    fit, cal = np.asarray(s.train), np.asarray(s.valid)
+    if task.is_classification:
+        lost = np.isin(y[cal], np.unique(y[fit]), invert=True)
+        fit, cal = np.sort(np.r_[fit, cal[lost]]), cal[~lost]
+    if len(cal) < 20 or len(fit) < 10:
+        raise DataError(f"calibration_fraction {config.calibration_fraction:g} keeps {len(cal)} of {len(y)} rows "
+                        "apart: at least 20 are needed (and 10 to train on); use a larger share, or 0 to calibrate "
+                        "on the validation rows.")
+    return fit, cal
 
 
 def _pipeline_ms(plan: CleaningPlan, encoder: FeatureEncoder, row: pd.DataFrame) -> float:
