@@ -64,5 +64,5 @@ def test_a_metric_that_only_ranks_gives_way_to_log_loss_for_the_ensemble_weights
     assert ensemble_metric(auc, "roc_auc", "binary").name == "roc_auc"  # the user's choice stands
     assert ensemble_metric(get_metric("accuracy", "binary"), None, "binary").name == "accuracy"
     assert ensemble_metric(get_metric("rmse", "regression"), None, "regression").name == "rmse"
-    with pytest.raises(ConfigError, match="Unknown metric"):
+    with pytest.raises(ConfigError, match="ensemble_metric: Unknown metric 'nonsense'"):
         ensemble_metric(auc, "nonsense", "binary")

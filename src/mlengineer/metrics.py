@@ -164,7 +164,10 @@ def ensemble_metric(metric: Metric, name: str | None, task: str) -> Metric:
     ROC AUC rose a little (0.7839 to 0.7848).
     """
     if name is not None:
-        return get_metric(name, task)
+        try:
+            return get_metric(name, task)
+        except ConfigError as e:
+            raise ConfigError(f"ensemble_metric: {e}") from None
     if metric.rank_only and task != "regression":
         return METRICS["log_loss"]
     return metric
