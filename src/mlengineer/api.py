@@ -132,9 +132,8 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
         from .evaluation.uncertainty import fit_uncertainty
 
         apart = bool(model.metadata.get("calibration_rows_apart"))
-        # rows kept apart were never seen by the final model: a smaller gain is trusted there (see recalibrate)
         model.extras.update(fit_uncertainty(model.task.kind, model.validation["y"], model.validation["pred"],
-                                            seed=result.config.seed, min_gain_se=1.0 if apart else 2.0))
+                                            seed=result.config.seed, held_out=apart))
         cal = model.extras.get("calibrator")
         model.metadata["calibration"] = {
             "method": cal.method if cal is not None else "none", "rows": int(len(model.validation["y"])),

@@ -19,14 +19,18 @@ __all__ = ["fit_uncertainty", "recalibrate"]
 
 
 def fit_uncertainty(task_kind: str, y: np.ndarray, pred: np.ndarray, *, calibration: str = "auto",
-                    seed: int = 0, min_gain_se: float = 2.0) -> dict[str, Any]:
+                    seed: int = 0, held_out: bool = False) -> dict[str, Any]:
     """``{"calibrator": ..., "conformal": ...}`` for a model whose out-of-sample outputs on calibration
-    rows with truth ``y`` (encoded) are ``pred``; the calibrator is None when none is wanted or helps."""
+    rows with truth ``y`` (encoded) are ``pred``; the calibrator is None when none is wanted or helps.
+
+    ``held_out``: the rows were never seen by the final model (given held-out rows, or rows the trainer kept
+    apart from every fit), so a calibrator's gain of one standard error is trusted; validation rows'
+    out-of-fold predictions come from weaker models than the final refit ones, so there it takes two."""
     if task_kind == "regression":
         return {"calibrator": None, "conformal": ConformalRegressor().fit(y, pred)}
     y = np.asarray(y, dtype=np.int64)
     pred = np.asarray(pred, dtype=float)
-    calibrator = fit_calibrator(y, pred, method=calibration, seed=seed, min_gain_se=min_gain_se)
+    calibrator = fit_calibrator(y, pred, method=calibration, seed=seed, min_gain_se=1.0 if held_out else 2.0)
     if calibrator is None:
         scored = pred
     else:
@@ -61,11 +65,9 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
                   f"the {len(y):,} validation rows (out-of-fold predictions)")
     else:
         raise ModelError("This model kept no validation rows: pass --data with labelled rows it never saw.")
-    # held-out rows were never seen by the final model, so a smaller gain is trusted; the validation rows'
-    # predictions come from weaker models than the final refit ones, so there the bar stays at two errors
     held_out = data is not None or bool(model.metadata.get("calibration_rows_apart"))
     fitted = fit_uncertainty(model.task.kind, y, pred, calibration=method if model.task.is_classification else "none",
-                             seed=seed, min_gain_se=1.0 if held_out else 2.0)
+                             seed=seed, held_out=held_out)
     model.extras.update(fitted)
     summary: dict[str, Any] = {"rows": int(len(y)), "source": source}
     if model.task.is_classification:
