@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlengineer.config import TrainConfig
 from mlengineer.metrics import get_metric
+from mlengineer.training.config import TrainConfig
 from mlengineer.training.ensemble import select_ensemble
 from mlengineer.training.selection import class_weights
 from mlengineer.training.trainer import fit_pipeline

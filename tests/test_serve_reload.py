@@ -47,12 +47,12 @@ def test_register_and_promote_commands(churn_model_dir: Path, tmp_path: Path) ->
     uri = f"sqlite:///{tmp_path / 'reg.db'}"
     out = _cli_ok("register", str(churn_model_dir), "--name", "churn", "--tracking-uri", uri, cwd=tmp_path)
     assert "Registered churn version 1" in out
-    from mlengineer.registry import register
+    from mlengineer.tracking.registry import register
 
     assert register(churn_model_dir, "churn", tracking_uri=uri).version == "2"
     assert "models:/churn@champion is now version 2" in _cli_ok("promote", "churn", "2", "--tracking-uri", uri,
                                                                  cwd=tmp_path)
-    from mlengineer.registry import resolve
+    from mlengineer.tracking.registry import resolve
 
     info, path = resolve("models:/churn@champion", tracking_uri=uri)
     assert info.version == "2" and (path / "MLmodel").is_file()
@@ -63,7 +63,7 @@ def test_register_and_promote_commands(churn_model_dir: Path, tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def registry(churn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A registry holding churn version 1."""
-    from mlengineer.registry import register
+    from mlengineer.tracking.registry import register
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'reg.db'}"
     register(churn_model_dir, "churn", tracking_uri=uri)
@@ -80,8 +80,8 @@ def registry(churn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     (lambda r, uri: r.resolve("models:/churn@@x", tracking_uri=uri), "not a registry reference"),
 ])
 def test_registry_mistakes_name_what_to_do(registry: str, call: Any, words: str) -> None:
-    from mlengineer import registry as r
     from mlengineer.errors import MLEngineerError
+    from mlengineer.tracking import registry as r
 
     with pytest.raises(MLEngineerError) as err:
         call(r, registry)
@@ -101,7 +101,7 @@ def test_registry_mistakes_on_the_command_line_are_one_line_and_exit_2(
 def test_a_promoted_version_is_served_without_a_restart_or_a_failed_request(
         churn_model_dir: Path, flipped_model_dir: Path, rows: list[dict[str, Any]], tmp_path: Path) -> None:
     import mlengineer
-    from mlengineer.registry import promote, register
+    from mlengineer.tracking.registry import promote, register
 
     uri = f"sqlite:///{tmp_path / 'reg.db'}"
     register(churn_model_dir, "churn", tracking_uri=uri)

@@ -11,17 +11,17 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig
 from .errors import ConfigError, DataError, MLEngineerError, ModelError, SchemaError, ServingError
+from .training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from .api import load, train
-    from .estimators import AutoClassifier, AutoRegressor
-    from .model import Model
+    from .bundle.model import Model
+    from .pipeline.estimators import AutoClassifier, AutoRegressor
+    from .pipeline.run import load, train
 
 # the heavy parts (learners, pandas pipelines) load on first use, so the CLI and `import mlengineer` start fast
-_LAZY = {"train": "api", "load": "api", "AutoClassifier": "estimators", "AutoRegressor": "estimators",
-         "Model": "model"}
+_LAZY = {"train": "pipeline.run", "load": "bundle.model", "AutoClassifier": "pipeline.estimators",
+         "AutoRegressor": "pipeline.estimators", "Model": "bundle.model"}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,8 +16,8 @@ def demo_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default ./mlruns.db)."),
 ) -> None:
     """Which ML roles pay most: train on the bundled salary survey, compare with a careers article, report."""
-    from ..api import train
     from ..demo.walkthrough import LEAKY, TARGET, holdout, load_salaries, role_table, story_html
+    from ..pipeline.run import train
     from ..report.html import write_report
 
     out_dir = Path(out)

@@ -50,8 +50,8 @@ def explain_cmd(
     db: str = DbOption,
 ) -> None:
     """Why the model predicts what it does: the columns that moved each prediction most, or overall."""
+    from ..bundle.model import load
     from ..explain.contributions import explain_rows
-    from ..model import load
 
     model = load(model_path)
     if not (rows or sql or db):
@@ -64,7 +64,7 @@ def explain_cmd(
     cls = _label(model, target_class) if target_class is not None else None
     explained = explain_rows(model, frame, top=top, target_class=cls)
     if out:
-        from .._io import atomic_path
+        from ..data.files import atomic_path
 
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(explained, indent=1, default=str), encoding="utf-8")
@@ -95,8 +95,8 @@ def calibrate_cmd(
 ) -> None:
     """Calibrate the model's probabilities and refit its conformal ranges/sets on rows it never learned
     from; optionally choose a binary model's decision threshold by cost or target precision/recall."""
+    from ..bundle.model import load
     from ..evaluation.uncertainty import recalibrate
-    from ..model import load
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
@@ -121,8 +121,8 @@ def resolve_model(spec: str, *, tracking_uri: str | None = None) -> Any:
     run recorded the bundle (``mlengineer train`` does)."""
     from pathlib import Path
 
+    from ..bundle.model import load
     from ..errors import ModelError
-    from ..model import load
 
     if Path(spec).exists():
         return load(spec)
@@ -130,7 +130,7 @@ def resolve_model(spec: str, *, tracking_uri: str | None = None) -> Any:
     if m is None:
         raise ModelError(f"{spec!r} is neither a model bundle folder nor an MLflow run id: pass the folder written "
                          "by 'mlengineer train --out', or a run id from 'mlengineer runs'.")
-    from ..tracking import mlflow_client
+    from ..tracking.runs import mlflow_client
 
     client = mlflow_client(tracking_uri)
     try:

@@ -14,7 +14,7 @@ def register_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
     """Register a bundle in MLflow's model registry as a new version of NAME."""
-    from ..registry import register
+    from ..tracking.registry import register
 
     info = register(model_path, name, tracking_uri=tracking_uri, description=description)
     console.print(f"Registered [bold]{info.name}[/] version [bold]{info.version}[/]. Serve it with "
@@ -29,7 +29,7 @@ def promote_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
     """Point an alias (default champion) at a version; servers on models:/NAME@ALIAS switch to it."""
-    from ..registry import promote
+    from ..tracking.registry import promote
 
     info = promote(name, version, alias=alias, tracking_uri=tracking_uri)
     console.print(f"models:/{info.name}@{alias} is now version [bold]{info.version}[/].")

@@ -20,7 +20,7 @@ def report_cmd(
     """Write a self-contained HTML report of a model (opens offline): a summary in plain words, data
     quality, leaderboard, metrics with intervals, plots, slices and a model card. Give --data with labelled
     rows the model never trained on; without it the report uses the validation rows kept at training."""
-    from ..model import load
+    from ..bundle.model import load
     from ..report.html import write_report
 
     model = load(model_path)

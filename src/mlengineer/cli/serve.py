@@ -36,9 +36,9 @@ def serve_cmd(
 ) -> None:
     """Serve a model over HTTP: Open Inference Protocol v2, MLflow's /invocations and POST /predict."""
     from ..errors import ConfigError
-    from ..registry import is_model_ref
     from ..serving.server import serve
     from ..serving.settings import ServeSettings
+    from ..tracking.registry import is_model_ref
 
     try:
         settings = ServeSettings.model_validate(dict(

@@ -91,8 +91,8 @@ def train_cmd(
     db: str = DbOption,
 ) -> None:
     """Train a model on a table and save it as a bundle."""
-    from ..api import train
-    from ..config import TrainConfig, load_config_file
+    from ..pipeline.run import train
+    from ..training.config import TrainConfig, load_config_file
 
     options: dict[str, Any] = load_config_file(config) if config else {}
     options.update({k: v for k, v in {
@@ -159,8 +159,8 @@ def evaluate_cmd(
     db: str = DbOption,
 ) -> None:
     """Metrics of a model on labelled data."""
+    from ..bundle.model import load
     from ..evaluation.evaluate import evaluate
-    from ..model import load
     from .evaluation import print_evaluation
 
     model = load(model_path)
@@ -173,7 +173,7 @@ def runs_cmd(
     limit: int = typer.Option(20, "--limit"),
 ) -> None:
     """The tracked training runs, newest first, with their metrics."""
-    from ..tracking import list_runs
+    from ..tracking.runs import list_runs
 
     runs = list_runs(tracking_uri=tracking_uri, experiment=experiment, limit=limit)
     if not runs:

@@ -115,7 +115,7 @@ def render_profile_html(profile: Profile, *, title: str | None = None, findings:
 def write_profile_html(profile: Profile, path: str | Path, *, title: str | None = None,
                        findings: list[Finding] | None = None) -> Path:
     """Write the page to ``path`` atomically (a temporary file, then renamed) and return the path."""
-    from .._io import atomic_path
+    from .files import atomic_path
 
     out = Path(path)
     page = render_profile_html(profile, title=title, findings=findings)

@@ -187,7 +187,7 @@ def render_report(model: Any, data: pd.DataFrame | None = None, **options: Any) 
 
 def write_report(model: Any, out: str | Path, data: pd.DataFrame | None = None, **options: Any) -> Path:
     """Write the report to ``out`` atomically and return its path."""
-    from .._io import atomic_path
+    from ..data.files import atomic_path
 
     html = render_report(model, data, **options)
     with atomic_path(out) as tmp:

@@ -28,8 +28,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..bundle.model import Model
 from ..errors import MLEngineerError, SchemaError
-from ..model import Model
 from . import schemas as S
 from .errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from .logs import LogPipe, server_log
@@ -90,7 +90,7 @@ class Service:
             from ..monitoring.prediction_log import PredictionLog
 
             self.prediction_log = PredictionLog(self.settings.prediction_log).start()
-        from ..registry import is_model_ref
+        from ..tracking.registry import is_model_ref
 
         if is_model_ref(self.settings.model):
             self.watcher = ModelWatcher(self.settings, get=lambda: self.served, swap=self.swap)

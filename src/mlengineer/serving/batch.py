@@ -21,9 +21,9 @@ from typing import IO, Any
 
 import pandas as pd
 
-from .._io import atomic_path
+from ..bundle.model import Model
+from ..data.files import atomic_path
 from ..errors import DataError, MLEngineerError
-from ..model import Model
 
 __all__ = ["Chunks", "load_model", "open_chunks", "predict_data", "predict_to_file"]
 
@@ -33,8 +33,8 @@ _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 
 def load_model(ref: str, *, tracking_uri: str | None = None) -> Model:
     """A bundle folder, or the version a registry reference (``models:/NAME@ALIAS``) names now."""
-    from ..model import load
-    from ..registry import is_model_ref, resolve
+    from ..bundle.model import load
+    from ..tracking.registry import is_model_ref, resolve
 
     if is_model_ref(ref):
         _, path = resolve(ref, tracking_uri=tracking_uri)
@@ -241,7 +241,7 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
     the first predictions when there is no ``out``. SQL sources are read whole."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .._io import write_table
+    from ..data.files import write_table
     from ..data.load import load_table
 
     if sql or db:

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..bundle.model import Model, load
 from ..errors import MLEngineerError
-from ..model import Model, load
 from .logs import server_log
 from .settings import ServeSettings
 from .validation import RequestValidator, Validated, schema_column
@@ -87,7 +87,7 @@ class ServedModel:
 
 
 try:
-    from ..model import SMALL_BATCH as _SMALL_BATCH
+    from ..bundle.model import SMALL_BATCH as _SMALL_BATCH
 except ImportError:  # pragma: no cover - bundles before the small-batch path
     _SMALL_BATCH = 0
 
@@ -128,7 +128,7 @@ def example_record(model: Model) -> dict[str, Any]:
 
 def load_served(settings: ServeSettings, *, source: str | None = None) -> ServedModel:
     """Load the model ``settings.model`` names (a bundle folder or a registry reference), warmed up."""
-    from ..registry import is_model_ref, resolve
+    from ..tracking.registry import is_model_ref, resolve
 
     ref = source or settings.model
     if is_model_ref(ref):
@@ -268,8 +268,8 @@ class ModelWatcher:
 
     def check(self) -> ServedModel | None:
         """The newly promoted version, loaded and warmed; None when the reference has not moved."""
-        from ..registry import ModelRef, local_path, lookup
-        from ..tracking import mlflow_client
+        from ..tracking.registry import ModelRef, local_path, lookup
+        from ..tracking.runs import mlflow_client
 
         ref = ModelRef.parse(self.settings.model)
         if self._client is None:

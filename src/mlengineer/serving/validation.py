@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
 from ..data.schema import Column
 from ..errors import SchemaError
-from ..model import Model
 from .settings import ExtraColumns, UnseenCategories
 
 __all__ = ["RequestValidator", "Validated"]

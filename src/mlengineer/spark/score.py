@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from .._io import atomic_path
+from ..bundle.model import load
+from ..data.files import atomic_path
 from ..errors import DataError
-from ..model import load
 from .session import get_spark
 
 __all__ = ["read_spark", "score_dataframe", "score_file"]

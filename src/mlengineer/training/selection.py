@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import TrainConfig
 from ..errors import DataError
 from ..features.encoder import FeatureEncoder
 from ..metrics import Metric
 from ..tasks import Task
+from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
 from .models import FitContext
 from .refit import refit_members

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import TrainConfig
 from ..data.clean import CleaningPlan, fit_cleaning_plan
 from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
@@ -22,6 +21,7 @@ from ..errors import DataError
 from ..features.encoder import FeatureEncoder
 from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
+from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from .config import TrainConfig
-from .data.load import load_table
-from .explain.importance import builtin_importance
-from .model import Model, load
-from .training.trainer import Progress, TrainResult, _noop, fit_pipeline
+from ..bundle.model import Model, load
+from ..data.load import load_table
+from ..explain.importance import builtin_importance
+from ..training.config import TrainConfig
+from ..training.trainer import Progress, TrainResult, _noop, fit_pipeline
 
 __all__ = ["build_model", "data_fingerprint", "load", "train"]
 
@@ -52,7 +52,7 @@ def train(
     if out is not None:
         model.save(out)
     if track:
-        from .tracking import log_training_run
+        from ..tracking.runs import log_training_run
 
         run_id = log_training_run(model, result, tracking_uri=config.tracking_uri, experiment=config.experiment,
                                   model_dir=model.path, run_name=model.name)
@@ -129,7 +129,7 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
 
     start = time.perf_counter()
     if model.validation:
-        from .evaluation.uncertainty import fit_uncertainty
+        from ..evaluation.uncertainty import fit_uncertainty
 
         apart = bool(model.metadata.get("calibration_rows_apart"))
         model.extras.update(fit_uncertainty(model.task.kind, model.validation["y"], model.validation["pred"],
@@ -148,8 +148,8 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
         model.metadata["importance_method"] = "learners' gain/impurity (the time budget left none for SHAP)"
     elif len(X):
         try:
-            from .explain.contributions import is_sampled
-            from .explain.importance import shap_importance
+            from ..explain.contributions import is_sampled
+            from ..explain.importance import shap_importance
 
             budget_s = 0.5 if left is None else min(0.5, 0.3 * left)
             model.metadata["feature_importance"] = (shap_importance(model, X, budget_s=budget_s)

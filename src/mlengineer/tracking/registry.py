@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .errors import ConfigError, ModelError, ServingError
-from .tracking import _experiment_id, _mlflow, default_tracking_uri
+from ..errors import ConfigError, ModelError, ServingError
+from .runs import _experiment_id, _mlflow, default_tracking_uri
 
 __all__ = ["ModelRef", "ModelVersionInfo", "is_model_ref", "promote", "register", "resolve"]
 
@@ -76,7 +76,7 @@ def _store_error(e: Exception, uri: str | None) -> ServingError:
 def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
              description: str | None = None) -> ModelVersionInfo:
     """Register the bundle folder ``bundle`` as a new version of the registered model ``name``."""
-    from .model import load
+    from ..bundle.model import load
 
     model = load(bundle)  # a folder that is not a usable bundle fails here, before the registry is touched
     if not re.fullmatch(r"[A-Za-z0-9][\w.\-]*", name):

@@ -30,10 +30,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from .data.clean import CleaningPlan
-from .data.schema import Schema
-from .errors import ModelError, SchemaError
-from .tasks import Task
+from ..data.clean import CleaningPlan
+from ..data.schema import Schema
+from ..errors import ModelError, SchemaError
+from ..tasks import Task
 
 __all__ = ["BUNDLE_SUBDIR", "Model", "load"]
 
@@ -164,7 +164,7 @@ class Model:
         """``coverage`` as a float, or the error that ranges or sets of that coverage would raise: a coverage
         outside (0, 1), or a model without the calibration rows they are fitted on. Lets a caller fail before
         it predicts anything (Spark checks on the driver before it starts the job)."""
-        from .evaluation.intervals import check_coverage
+        from ..evaluation.intervals import check_coverage
 
         coverage = check_coverage(coverage)
         if self.extras.get("conformal") is None:
@@ -176,7 +176,7 @@ class Model:
 
     def prediction_interval(self, raw: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds around regression predictions ``raw`` for the wanted ``coverage``."""
-        from .evaluation.intervals import interval_bounds
+        from ..evaluation.intervals import interval_bounds
 
         if self.task.is_classification:
             raise ModelError("Prediction intervals are for regression; this model predicts classes: use prediction_set.")

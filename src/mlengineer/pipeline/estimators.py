@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .model import Model
+from ..bundle.model import Model
 
 __all__ = ["AutoClassifier", "AutoRegressor"]
 
@@ -43,7 +43,7 @@ class _AutoBase(BaseEstimator):
         self.n_jobs = n_jobs
 
     def _fit_model(self, X: Any, y: Any, task: str) -> Model:
-        from .api import train
+        from .run import train
 
         df = _frame(X)
         if _TARGET in df.columns:

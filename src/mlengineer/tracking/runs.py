@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["default_tracking_uri", "list_runs", "log_training_run", "mlflow_client"]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["TASK_KINDS", "TrainConfig", "load_config_file"]
 
