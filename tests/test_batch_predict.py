@@ -77,7 +77,7 @@ def test_chunked_answers_equal_whole_table_answers(model, table: pd.DataFrame, t
 
 
 def test_chunks_are_bounded(table: pd.DataFrame, tmp_path: Path) -> None:
-    from mlengineer.serving.batch import open_chunks
+    from mlengineer.data.chunks import open_chunks
 
     for name in ("rows.csv", "rows.parquet", "rows.jsonl"):
         path = _write(table, tmp_path / name)

@@ -15,9 +15,9 @@ from .errors import ConfigError, DataError, MLEngineerError, ModelError, SchemaE
 from .training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from .bundle.model import Model
+    from .bundle.model import Model, load
     from .pipeline.estimators import AutoClassifier, AutoRegressor
-    from .pipeline.run import load, train
+    from .pipeline.run import train
 
 # the heavy parts (learners, pandas pipelines) load on first use, so the CLI and `import mlengineer` start fast
 _LAZY = {"train": "pipeline.run", "load": "bundle.model", "AutoClassifier": "pipeline.estimators",

@@ -1,32 +1,27 @@
-"""The MLflow pyfunc wrapper of a bundle, so that MLflow's own loaders and servers can use it."""
+"""MLflow's loader for a bundle folder (the pyfunc flavour's ``loader_module``), so that MLflow's own loaders
+and servers can use it: ``mlflow.pyfunc.load_model(path).predict(df)``."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
+from typing import Any
 
-from mlflow.pyfunc.model import PythonModel
+__all__ = ["BundlePyfunc"]
 
-__all__ = ["BundlePythonModel"]
 
-with warnings.catch_warnings():
-    # MLflow asks for type hints on predict to build a schema; the bundle carries its own signature
-    warnings.simplefilter("ignore")
+class BundlePyfunc:
+    """A loaded bundle behind pyfunc's ``predict``: one row per input row (prediction, probabilities)."""
 
-    class BundlePythonModel(PythonModel):
-        """Loads the bundle's own files and predicts one row per input row (prediction, probabilities)."""
+    def __init__(self, model: Any) -> None:
+        self.model = model
 
-        # the bundle validates its own input (schema and cleaning plan): no type-hint validation by MLflow,
-        # and none of its advice about type hints on every save
-        _skip_type_hint_validation = True
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        interval = (params or {}).get("interval")
+        return self.model.predict_frame(model_input, interval=interval)
 
-        def load_context(self, context):
-            from .model import BUNDLE_SUBDIR, load
 
-            root = Path(context.artifacts["bundle"])
-            for _ in BUNDLE_SUBDIR.parts:
-                root = root.parent
-            self._model = load(root)
+def _load_pyfunc(data_path: str) -> BundlePyfunc:
+    """Called by MLflow with the flavour's data folder (``MODEL_DIR/artifacts``); the name is MLflow's."""
+    from .model import load
 
-        def predict(self, context, model_input, params=None):
-            return self._model.predict_frame(model_input)
+    return BundlePyfunc(load(Path(data_path).parent))

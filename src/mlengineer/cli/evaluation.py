@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
 
 import typer
 
@@ -23,9 +21,10 @@ def compare_cmd(
 ) -> None:
     """Is A better than B on the same rows? A paired significance test and a plain verdict."""
     from ..evaluation.compare import BASELINE, compare_models
+    from ..tracking.lookup import open_model
 
-    a = model_a if model_a == BASELINE else resolve_model(model_a, tracking_uri=tracking_uri)
-    b = model_b if model_b == BASELINE else resolve_model(model_b, tracking_uri=tracking_uri)
+    a = model_a if model_a == BASELINE else open_model(model_a, tracking_uri=tracking_uri)
+    b = model_b if model_b == BASELINE else open_model(model_b, tracking_uri=tracking_uri)
     result = compare_models(a, b, read_data(data, sql, db), metric=metric)
     if as_json:
         console.print_json(json.dumps(result, default=str))
@@ -114,31 +113,6 @@ def calibrate_cmd(
         console.print(f"Decision threshold ({t['rule']}): [bold]{t['value']:.4f}[/], with precision {t['precision']:.1%} "
                       f"and recall {t['recall']:.1%} on those rows.", highlight=False)
     console.print(f"Model saved to [bold]{model.path}[/].")
-
-
-def resolve_model(spec: str, *, tracking_uri: str | None = None) -> Any:
-    """A Model from a bundle folder, or from an MLflow run id (``runs:/ID`` or the bare 32-digit ID) whose
-    run recorded the bundle (``mlengineer train`` does)."""
-    from pathlib import Path
-
-    from ..bundle.model import load
-    from ..errors import ModelError
-
-    if Path(spec).exists():
-        return load(spec)
-    m = re.match(r"^(runs:/)?([0-9a-f]{32})(/.*)?$", spec.strip())
-    if m is None:
-        raise ModelError(f"{spec!r} is neither a model bundle folder nor an MLflow run id: pass the folder written "
-                         "by 'mlengineer train --out', or a run id from 'mlengineer runs'.")
-    from ..tracking.runs import mlflow_client
-
-    client = mlflow_client(tracking_uri)
-    try:
-        local = client.download_artifacts(m.group(2), "model")
-    except Exception as e:  # the store says why: unknown run, no artifacts
-        raise ModelError(f"Cannot get the model of run {m.group(2)!r}: {str(e).splitlines()[0][:200]}. "
-                         "Check --tracking-uri, or pass the bundle folder instead.") from None
-    return load(local)
 
 
 def _label(model: object, text: str) -> object:

@@ -134,9 +134,9 @@ def predict_cmd(
 ) -> None:
     """Predict with a model bundle, one output row per input row, in the input's order."""
     from ..errors import ConfigError
-    from ..serving.batch import load_model
+    from ..tracking.lookup import open_model
 
-    model = load_model(model_path)  # a bundle folder or models:/NAME@ALIAS
+    model = open_model(model_path, runs=False)  # a bundle folder or models:/NAME@ALIAS
     if engine == "spark":
         from ..spark.score import score_file
 

@@ -25,6 +25,7 @@ from .schema import (
     DATETIME_MAX,
     DATETIME_MIN,
     FALSE_TOKENS,
+    FEATURE_ROLES,
     MISSING_TOKENS,
     THOUSANDS_SEPARATOR,
     TRUE_TOKENS,
@@ -120,8 +121,6 @@ class Conform(Step):
         for name, role in self.roles.items():
             out[name] = conform_values(cols[name], role, self.datetime_formats.get(name), name=name, strict=strict)
         return out
-
-
 
 
 def column_array(s: pd.Series, role: str) -> np.ndarray:
@@ -382,20 +381,21 @@ def fit_cleaning_plan(
         + (f" ({'; '.join(f'{k}: {_short(v)}' for k, v in list(dropped.items())[:6])}"
            f"{'; ...' if len(dropped) > 6 else ''})" if dropped else ""),
     ))
-    roles = {}
-    for name in features:
-        role = schema[name].role
-        roles[name] = (role if role in (ColumnRole.numeric, ColumnRole.categorical, ColumnRole.boolean,
-                                         ColumnRole.datetime, ColumnRole.text) else ColumnRole.categorical).value
+    steps.append(_fit_conform(df, schema, features))
+    return CleaningPlan(steps=steps)
+
+
+def _fit_conform(df: pd.DataFrame, schema: Schema, features: list[str]) -> Conform:
+    """The step that types each feature by its role, with what it turns into missing values on ``df``."""
+    roles = {n: (schema[n].role if schema[n].role in FEATURE_ROLES else ColumnRole.categorical).value
+             for n in features}
     conform = Conform(roles=roles, datetime_formats={n: schema[n].datetime_format for n in features
                                                      if roles[n] == "datetime"})
     # count the values that conforming turns into missing ones (placeholders among them), column by column
     lost = {}
     for name, role_name in roles.items():
         s = df[name]
-        before = s.notna()
-        after = conform_column(s, role_name, conform.datetime_formats.get(name)).notna()
-        n = int((before & ~after).sum())
+        n = int((s.notna() & conform_column(s, role_name, conform.datetime_formats.get(name)).isna()).sum())
         if n:
             lost[name] = n
     conform.rows_changed = sum(lost.values())
@@ -405,8 +405,7 @@ def fit_cleaning_plan(
         + (f"; values unreadable as their type became missing: {', '.join(f'{k} ({v})' for k, v in lost.items())}"
            if lost else "")
     )
-    steps.append(conform)
-    return CleaningPlan(steps=steps)
+    return conform
 
 
 #: what stands for "no target" in a column of labels, besides an empty cell

@@ -1,14 +1,10 @@
 """How much each of the user's columns pushed one prediction up or down: additive contributions that add
 up, with the base value, to exactly what the model predicts.
 
-Each ensemble member is explained the cheapest exact way its family allows:
-
-- LightGBM, XGBoost, CatBoost: their own TreeSHAP (``pred_contrib`` / ``pred_contribs`` / ``ShapValues``);
-- scikit-learn forests: TreeSHAP from the ``shap`` package (the ``explain`` extra) when the forest is small
-  enough for it to be quick, otherwise path attribution (each split credits its feature with the change
-  it makes along the row's path: additive, fast, an approximation of SHAP);
-- linear models: coefficient x (value - average value);
-- anything else: Shapley values sampled over the user's columns against background rows.
+Each ensemble member explains itself the cheapest exact way its family allows (``FittedModel.contributions``:
+the boosters' own TreeSHAP, a forest's TreeSHAP or path attribution, a linear model's coefficients); a
+member without one (k-NN, the MLP, a plugin's family) gets Shapley values sampled over the features against
+background rows. A bag of fold models is explained as the average of its models' explanations.
 
 Trees explain log-odds or raw scores; those contributions are rescaled to add up to the member's own
 output (a probability or a value), then weighted as the ensemble weights its members, then rescaled once
@@ -24,9 +20,6 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows", "is_sampled"]
-
-#: most tree-node visits (rows x trees x leaves x depth^2) spent on exact TreeSHAP for a scikit-learn forest
-EXACT_FOREST_BUDGET = 2e7
 
 
 @dataclass
@@ -45,127 +38,6 @@ class Contributions:
 
 
 # -- per-member contributions in the member's own space ----------------------------------------------------
-
-def _lightgbm(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
-    raw = np.asarray(member.estimator.predict(X, pred_contrib=True), dtype=float)
-    f = X.shape[1]
-    if k > 2:
-        raw = raw.reshape(len(X), k, f + 1).transpose(0, 2, 1)  # (n, f+1, k)
-        return raw[:, :f, :], raw[:, f, :], "margin"
-    return raw[:, :f, None], raw[:, f, None], "margin"
-
-
-def _xgboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
-    import xgboost as xgb
-
-    booster = member.estimator.get_booster() if hasattr(member.estimator, "get_booster") else member.estimator
-    types = booster.feature_types
-    dm = xgb.DMatrix(np.asarray(X, dtype=np.float32), missing=np.nan, feature_names=booster.feature_names,
-                     feature_types=types, enable_categorical=bool(types and "c" in types))
-    raw = np.asarray(booster.predict(dm, pred_contribs=True), dtype=float)
-    f = X.shape[1]
-    if raw.ndim == 3:  # (n, k, f+1)
-        raw = raw.transpose(0, 2, 1)
-        return raw[:, :f, :], raw[:, f, :], "margin"
-    return raw[:, :f, None], raw[:, f, None], "margin"
-
-
-def _catboost(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
-    from catboost import Pool
-
-    from ..training.models.catboost import catboost_data
-
-    cat = list(member.params.get("_categorical") or [])
-    data = catboost_data(X, cat)
-    if isinstance(data, list):  # a few rows come as a list of lists; Pool wants a frame for mixed types
-        import pandas as pd
-
-        data = pd.DataFrame(data)
-    est = member.estimator
-    raw = np.asarray(est.get_feature_importance(Pool(data, cat_features=cat or None), type="ShapValues"), dtype=float)
-    f = X.shape[1]
-    if raw.ndim == 3:  # (n, k, f+1)
-        raw = raw.transpose(0, 2, 1)
-        return raw[:, :f, :], raw[:, f, :], "margin"
-    return raw[:, :f, None], raw[:, f, None], "margin"
-
-
-def _forest(member: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str, str]:
-    est = member.estimator
-    if member.params.get("_fill_nan"):
-        X = np.nan_to_num(X, nan=-1e9)
-    # exact TreeSHAP costs trees x leaves x depth^2 per row: fine for small forests, minutes for deep ones
-    cost = len(X) * sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in est.estimators_)
-    if cost <= EXACT_FOREST_BUDGET:
-        try:
-            return (*_forest_shap(est, X, k), "TreeSHAP")
-        except ImportError:
-            pass
-    return (*_path_attribution(est, X, k), "path attribution")
-
-
-def _forest_shap(est: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
-    import shap
-
-    explainer = shap.TreeExplainer(est)
-    sv = explainer.shap_values(X, check_additivity=False)
-    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-    sv = np.stack(sv, axis=-1) if isinstance(sv, list) else np.asarray(sv, dtype=float)  # older shap: a list per class
-    if sv.ndim == 2:
-        sv = sv[:, :, None]
-    return sv, np.broadcast_to(base, (len(X), len(base))).copy(), "output"
-
-
-def _path_attribution(est: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Each split credits its feature with the change in the node's value along the row's path (what
-    shap calls approximate tree SHAP): additive and exact in sum, computed as one sparse product per tree."""
-    from scipy import sparse
-
-    n, f = X.shape
-    outs = k if k >= 2 else 1
-    trees = est.estimators_
-    indicator, ptr = est.decision_path(X)  # every tree's nodes side by side, tree i at ptr[i]:ptr[i+1]
-    rows_all, cols_all, vals_all = [], [], []
-    base = np.zeros(outs)
-    for i, tree in enumerate(trees):
-        t = tree.tree_
-        value = t.value[:, 0, :] if outs > 1 else t.value[:, 0, :1]
-        if outs > 1:
-            value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
-        parent = np.full(t.node_count, -1)
-        for side in (t.children_left, t.children_right):
-            ok = side >= 0
-            parent[side[ok]] = np.nonzero(ok)[0]
-        child = np.arange(1, t.node_count)
-        vals_all.append((value[child] - value[parent[child]]).ravel())
-        cols_all.append((t.feature[parent[child]][:, None] * outs + np.arange(outs)[None, :]).ravel())
-        rows_all.append(np.repeat(child + ptr[i], outs))
-        base += value[0]
-    credit = sparse.csr_matrix((np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
-                               shape=(indicator.shape[1], f * outs))
-    contrib = np.asarray((indicator @ credit).todense()) / len(trees)
-    return contrib.reshape(n, f, outs), np.broadcast_to(base / len(trees), (n, outs)).copy(), "output"
-
-
-def _linear(member: Any, X: np.ndarray, k: int, background: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
-    prep, est = member.estimator
-    Z = prep.transform(X)
-    z_ref = prep.transform(background).mean(axis=0) if background is not None else np.zeros(Z.shape[1])
-    coef = np.atleast_2d(est.coef_)  # (outputs, d)
-    intercept = np.atleast_1d(est.intercept_)
-    d = Z - z_ref
-    n, f = X.shape
-    outs = coef.shape[0]
-    contrib = np.zeros((n, f, outs))
-    for o in range(outs):
-        per_z = d * coef[o]
-        contrib[:, :, o] = np.stack([np.bincount(prep.source_index_, weights=row, minlength=f) for row in per_z])
-    base = np.broadcast_to(intercept + coef @ z_ref, (n, outs)).copy()
-    if not member.task.is_classification:
-        scale, mean = member.params["_y_scale"], member.params["_y_mean"]
-        return contrib * scale, base * scale + mean, "output"
-    return contrib, base, "margin"
-
 
 def _sampled_shapley(fn: Any, X: np.ndarray, groups: list[np.ndarray], background: np.ndarray, *,
                      permutations: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -197,38 +69,23 @@ def _sampled_shapley(fn: Any, X: np.ndarray, groups: list[np.ndarray], backgroun
     return contrib, np.broadcast_to(base, (n, outs)).copy()
 
 
-_NATIVE = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "linear")
-
-
 def is_sampled(member: Any) -> bool:
     """True for a member explained by sampling (slow: hundreds of predictions per explained row)."""
     parts = _parts(member)
     if parts is not None:
         return any(is_sampled(m) for m in parts)
-    est = getattr(member, "estimator", None)
-    module = type(est).__module__
-    native = getattr(member, "family", "") in _NATIVE or hasattr(est, "estimators_") or module.split(".")[0] in (
-        "lightgbm", "xgboost", "catboost")
-    return not native
+    return not getattr(member, "explained_exactly", False)
 
 
 def _member_contributions(member: Any, X: np.ndarray, k: int, background: np.ndarray | None
                           ) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """(values (n, f, outs), base (n, outs), space, method) for one fitted ensemble member."""
-    family = getattr(member, "family", "")
-    est = getattr(member, "estimator", None)
-    module = type(est).__module__
-    if family == "lightgbm" or module.startswith("lightgbm"):
-        return (*_lightgbm(member, X, k), "TreeSHAP")
-    if family == "xgboost" or module.startswith("xgboost"):
-        return (*_xgboost(member, X, k), "TreeSHAP")
-    if family == "catboost" or module.startswith("catboost"):
-        return (*_catboost(member, X, k), "TreeSHAP")
-    if family in ("random_forest", "extra_trees") or hasattr(est, "estimators_"):
-        return _forest(member, X, k)
-    if family == "linear":
-        return (*_linear(member, X, k, background), "linear")
+    """(values (n, f, outs), base (n, outs), space, method) for one fitted ensemble member: its own exact
+    ``contributions`` where it has them, else Shapley values sampled against the background rows."""
+    own = member.contributions(X, k, background) if hasattr(member, "contributions") else None
+    if own is not None:
+        return own.values, own.base, own.space, own.method
     if background is None:
+        family = getattr(member, "family", "")
         raise ValueError(f"no way to explain a {family or type(member).__name__} member without background rows")
     groups = [np.array([j]) for j in range(X.shape[1])]
     values, base = _sampled_shapley(member.predict_raw, X, groups, background[:10], permutations=6)

@@ -16,7 +16,7 @@ from .errors import PayloadTooLarge
 from .logs import access_log, server_log
 
 if TYPE_CHECKING:
-    from .app import Service
+    from .service import Service
 
 __all__ = ["OPEN_PATHS", "ServiceMiddleware"]
 

@@ -7,6 +7,9 @@
 - ``POST /v2/models/{name}/infer`` (Open Inference Protocol v2): one named input tensor per column.
 
 Decoders return ``(columns, n_rows)`` with raw JSON values; ``RequestValidator`` types them.
+
+``parse_json`` reads every JSON body: text holding half a UTF-16 surrogate pair on its own (``"\\ud800"``,
+which orjson refuses and the standard library lets through) is a 400 naming where, whichever the endpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +28,7 @@ from ..errors import SchemaError
 from .errors import BadRequest
 
 __all__ = ["OIP_DATATYPES", "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records",
-           "parse_json"]
+           "parse_json", "records_in"]
 
 Columns = dict[str, list[Any]]
 
@@ -36,21 +40,60 @@ MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 def parse_json(body: bytes) -> Any:
     """The JSON value of ``body``. Strict JSON goes through orjson; Python clients that write ``NaN``,
-    ``Infinity`` or integers beyond 64 bits are read too, so that validation can name the field."""
+    ``Infinity`` or integers beyond 64 bits are read too, so that validation can name the field. Text holding
+    a lone surrogate is refused here, naming where it is: no later step could store it or answer with it."""
     if not body:
         raise BadRequest("The request body is empty: send JSON.")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         try:
-            return json.loads(body)
+            value = json.loads(body)
         except (ValueError, RecursionError):
             raise BadRequest(f"The body is not valid JSON: {str(e).split(':')[0]}.") from None
+    # in an ASCII body a lone surrogate can only be written as an escape: search the value only if one is there
+    found = _lone_surrogate(value) if not body.isascii() or _SURROGATE_ESCAPE.search(body) else None
+    if found is not None:
+        where, char = found
+        raise BadRequest(f"The body is not valid JSON: {where} holds \\u{ord(char):04x}, half of a UTF-16 surrogate "
+                         "pair on its own, which is no character; send UTF-8 text.")
+    return value
+
+
+#: an escape of half a UTF-16 surrogate pair (\\ud800 to \\udfff)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> tuple[str, str] | None:
+    """Where in a decoded JSON value a string or key holds a lone surrogate (``the text at records[0].plan``,
+    ``the key '\\ud800' in records[0]``), and the surrogate."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, str):
+            if (m := _SURROGATES.search(v)) is not None:
+                return f"the text at {at or 'the top'}", m.group()
+        elif isinstance(v, dict):
+            for k in v:
+                if (m := _SURROGATES.search(k)) is not None:
+                    return f"the key {k!r} in {at or 'the top object'}", m.group()
+            stack.extend((item, f"{at}.{k}" if at else k) for k, item in reversed(v.items()))
+        elif isinstance(v, list):
+            stack.extend((item, f"{at}[{i}]") for i, item in reversed(list(enumerate(v))))
+    return None
 
 
 def _need(cond: bool, message: str) -> None:
     if not cond:
         raise SchemaError(message)
+
+
+def records_in(body: Any) -> Any:
+    """The ``records`` of a ``{"records": [...], ...}`` body (``/predict`` and ``/explain``)."""
+    if not isinstance(body, dict) or "records" not in body:
+        raise SchemaError("The body must be a JSON object with 'records': a list of rows, each {column: value}.")
+    return body["records"]
 
 
 def columns_from_records(records: Any, *, field: str = "records") -> tuple[Columns, int]:

@@ -35,7 +35,7 @@ from .logs import server_log
 from .settings import ServeSettings
 from .validation import RequestValidator, Validated, schema_column
 
-__all__ = ["Batcher", "ModelWatcher", "Prediction", "ServedModel", "load_served"]
+__all__ = ["Batcher", "ModelWatcher", "Prediction", "ServedModel", "load_served", "typed_frame"]
 
 
 @dataclass
@@ -75,7 +75,7 @@ class ServedModel:
                        for v in items for values in zip(*(v.columns[n] for n in names), strict=True)]
             raw = self.model.predict_raw(records)
         else:
-            raw = self.model.predict_raw(_frame([v.columns for v in items], names))
+            raw = self.model.predict_raw(typed_frame([v.columns for v in items], names))
         decide = getattr(self.model, "decide", None)  # honours a decision threshold set on the bundle
         labels = decide(raw) if decide is not None else self.model.task.decode(raw)
         out, start = [], 0
@@ -92,7 +92,8 @@ except ImportError:  # pragma: no cover - bundles before the small-batch path
     _SMALL_BATCH = 0
 
 
-def _frame(parts: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
+def typed_frame(parts: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
+    """One DataFrame of the columns ``names`` from the typed columns of one or more validated requests."""
     if len(parts) == 1:
         cols = parts[0]
     else:
@@ -269,7 +270,7 @@ class ModelWatcher:
     def check(self) -> ServedModel | None:
         """The newly promoted version, loaded and warmed; None when the reference has not moved."""
         from ..tracking.registry import ModelRef, local_path, lookup
-        from ..tracking.runs import mlflow_client
+        from ..tracking.store import mlflow_client
 
         ref = ModelRef.parse(self.settings.model)
         if self._client is None:

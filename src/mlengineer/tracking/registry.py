@@ -1,7 +1,7 @@
 """MLflow's model registry for bundles: register a bundle as a new version, point an alias at a version, and
 resolve ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) to a local bundle folder.
 
-The store is the tracking store (a local SQLite file by default, see ``tracking.default_tracking_uri``).
+The store is the tracking store (a local SQLite file by default, see ``tracking.store.default_tracking_uri``).
 Registering copies the bundle into the store's artifacts, so a version never changes afterwards even if the
 folder it came from is retrained or deleted.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import ConfigError, ModelError, ServingError
-from .runs import _experiment_id, _mlflow, default_tracking_uri
+from .store import default_tracking_uri, experiment_id, mlflow_module
 
 __all__ = ["ModelRef", "ModelVersionInfo", "is_model_ref", "promote", "register", "resolve"]
 
@@ -57,7 +57,7 @@ def is_model_ref(text: str) -> bool:
 
 
 def _client(tracking_uri: str | None) -> tuple[Any, Any]:
-    mlflow = _mlflow(tracking_uri)
+    mlflow = mlflow_module(tracking_uri)
     return mlflow, mlflow.MlflowClient()
 
 
@@ -91,7 +91,7 @@ def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
             if not _is_missing(e):
                 raise
             client.create_registered_model(name, description=f"{model.task.kind} model of {model.target!r}")
-        exp_id = _experiment_id(mlflow, REGISTRY_EXPERIMENT)
+        exp_id = experiment_id(mlflow, REGISTRY_EXPERIMENT)
         with mlflow.start_run(experiment_id=exp_id, run_name=f"register {name}") as run:
             mlflow.set_tags({"mlengineer.target": model.target, "mlengineer.task": model.task.kind,
                              "mlengineer.bundle": str(Path(bundle).resolve())})

@@ -108,6 +108,11 @@ class Bag(FittedModel):
         for m in self.estimator:
             m.prepare()
 
+    @property
+    def explained_exactly(self) -> bool:
+        """True when every fold model explains itself exactly (the explain stage averages their answers)."""
+        return all(m.explained_exactly for m in self.estimator)
+
     def feature_importance(self) -> np.ndarray | None:
         parts = [m.feature_importance() for m in self.estimator]
         if any(p is None for p in parts):

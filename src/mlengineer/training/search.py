@@ -1,9 +1,10 @@
 """The time-budgeted search.
 
-First a portfolio of strong default configurations, one family after another (so every family gets a first
-try early), then Optuna's TPE on the families that did best, until the search's deadline. Each candidate is
-scored the same way (``Evaluator``): fitted on each fold's training rows, stopped early on its validation
-rows, and predicted on them, so every candidate has out-of-fold predictions for ensemble selection.
+First a portfolio of strong default configurations, one family after another in the order of their
+``place`` (so every family gets a first try early), then Optuna's TPE on the tuned families that did best,
+until the search's deadline. Each candidate is scored the same way (``Evaluator``): fitted on each fold's
+training rows, stopped early on its validation rows, and predicted on them, so every candidate has
+out-of-fold predictions for ensemble selection.
 """
 
 from __future__ import annotations
@@ -19,21 +20,16 @@ import numpy as np
 
 from ..metrics import Metric
 from ..tasks import Task
-from .models import FAMILIES, FitContext, FittedModel, load_all
+from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
 from .validation import Validation
 
 __all__ = ["Candidate", "Evaluator", "SearchResult", "portfolio", "run_search"]
 
-#: the order families take their turn in the portfolio: the strongest per second spent first, then the
-#: kinds that differ most from it (what an ensemble gains from)
 #: the most of the search's time one candidate may take
 CANDIDATE_SHARE = 0.2
 #: up to this many cells (rows x features) the folds of a candidate are fitted side by side
 PARALLEL_FOLDS_CELLS = 2_000_000
-
-PREFERENCE = ("lightgbm", "linear", "knn", "catboost", "mlp", "xgboost", "extra_trees", "random_forest")
-#: on large data CatBoost is the slowest booster and a neural net gains most from the rows
-PREFERENCE_LARGE = ("lightgbm", "linear", "knn", "mlp", "xgboost", "catboost", "extra_trees", "random_forest")
+#: beyond this many rows the portfolio follows the families' ``place_large``
 LARGE_ROWS = 20_000
 
 
@@ -98,12 +94,15 @@ def refit_rounds_scale(rows_ratio: float) -> float:
 
 def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The (family, params) pairs to try, in turns: every family's first configuration, then every
-    family's second, and so on."""
+    family's second, and so on. ``families`` defaults to those with a place in the portfolio; the order
+    is the families' place (for large data if ``n_rows`` is over ``LARGE_ROWS``), the unplaced last."""
     registry = load_all()
-    order = PREFERENCE_LARGE if n_rows > LARGE_ROWS else PREFERENCE
-    chosen = [f for f in (families or list(order)) if f in registry and registry[f].available()
+    large = n_rows > LARGE_ROWS
+    places = {f: fam.portfolio_place(large) for f, fam in registry.items()}
+    default = [f for f in registry if places[f] is not None]
+    chosen = [f for f in (families or default) if f in registry and registry[f].available()
               and registry[f].supports(task, n_rows, n_features)]
-    chosen.sort(key=lambda f: order.index(f) if f in order else len(order))
+    chosen.sort(key=lambda f: (places[f] is None, places[f] or 0))
     per_family = {f: registry[f].default_configs(task, n_rows, n_features) for f in chosen}
     out: list[tuple[str, dict[str, Any]]] = []
     depth = max((len(v) for v in per_family.values()), default=0)
@@ -251,8 +250,8 @@ def run_search(
         # which an ensemble needs more than a few more rounds of the first
         limit = min(left, cap) if any(c.status == "ok" for c in candidates) else min(left, max(cap, 0.5 * total))
         guess = min(seen) if seen else 0.0
-        if not seen and "lightgbm" in cost:  # a first try: guess from what LightGBM took on this data
-            guess = min(min(cost["lightgbm"]) * FAMILIES[family_name].relative_cost, cap)
+        if not seen and COST_REFERENCE in cost:  # a first try: guess from what the reference took on this data
+            guess = min(min(cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
         if candidates and (left <= 0.02 * total or guess > left):
             return None  # would not finish: leave the time to a cheaper family
         counts[family_name] = counts.get(family_name, 0) + 1
@@ -274,7 +273,7 @@ def run_search(
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
           deadline: float, reserve: Callable[[], float], seed: int, n_rows: int, task: Task) -> None:
-    """Optuna TPE on the two families with the best candidates, taking turns, until the deadline."""
+    """Optuna TPE on the two tuned families with the best candidates, taking turns, until the deadline."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -282,7 +281,7 @@ def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidate
     for c in candidates:
         if c.status == "ok":
             best[c.family] = min(best.get(c.family, np.inf), c.loss)
-    tunable = [f for f in sorted(best, key=best.__getitem__) if f in FAMILIES and f != "knn"][:2]
+    tunable = [f for f in sorted(best, key=best.__getitem__) if f in FAMILIES and FAMILIES[f].tuned][:2]
     if not tunable:
         return
     studies = {f: optuna.create_study(direction="minimize",

@@ -24,8 +24,8 @@ from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
 from .models import FitContext
 from .refit import refit_members
-from .search import Evaluator, latency_ms, portfolio, run_search
-from .validation import choose_validation, search_sample
+from .search import Candidate, Evaluator, SearchResult, latency_ms, portfolio, run_search
+from .validation import Validation, choose_validation, search_sample
 
 __all__ = ["Selection", "search_and_ensemble"]
 
@@ -59,6 +59,21 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w[y]
 
 
+@dataclass
+class _Searched:
+    """What the search hands on to ensemble selection and the refit."""
+
+    ys: np.ndarray  # the searched rows' targets
+    validation: Validation
+    ctx: FitContext
+    weights: np.ndarray | None  # per-row weights on all rows (balanced metrics), or None
+    fold_rows: float  # rows one search model learned from, on average
+    strategy: str
+    model_limit: float | None  # the user's latency limit for the models, less the pipeline's share
+    result: SearchResult
+    ok: list[Candidate]  # the candidates to ensemble, best first
+
+
 def search_and_ensemble(
     X: np.ndarray,
     y: np.ndarray,
@@ -75,9 +90,48 @@ def search_and_ensemble(
     blend_metric: Metric | None = None,
 ) -> Selection:
     """Search, ensemble and refit; ``blend_metric`` chooses the ensemble's weights (the metric if None)."""
-    start = time.perf_counter()
-    budget_left = max(deadline - start, 0.5)
+    budget_left = max(deadline - time.perf_counter(), 0.5)
     timings: dict[str, float] = {}
+    searched = _search(X, y, task=task, metric=metric, config=config, encoder=encoder, groups=groups, order=order,
+                       deadline=deadline, budget_left=budget_left, overhead_ms=overhead_ms, progress=progress)
+    timings["search_s"] = searched.result.seconds
+
+    progress("stage", name="ensemble")
+    blend_metric = blend_metric or metric
+    chosen_w, ens_pred, y_scored = _blend(searched, blend_metric)
+    score = metric(y_scored, ens_pred)
+
+    progress("stage", name="refit")
+    t0 = time.perf_counter()
+    by_name = {c.name: c for c in searched.ok}
+    full_ctx = FitContext(**{**searched.ctx.__dict__, "sample_weight": searched.weights})
+    chosen = [(by_name[n], w) for n, w in chosen_w.items()]
+    members, refit = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
+                                   deadline=deadline - (1 - REFIT_END) * budget_left - FIXED_MARGIN)
+    timings["refit_s"] = time.perf_counter() - t0
+    predictor = Ensemble(members)
+    for _, model, _ in members:
+        model.prepare()
+    latency = latency_ms(predictor, X[:1], repeats=5)
+    leaderboard = [c.row() for c in sorted(searched.result.candidates, key=lambda c: c.loss)]
+    leaderboard.insert(0, {
+        "model": "ensemble", "family": "ensemble", "phase": "ensemble", "score": score,
+        "fit_s": round(sum(by_name[n].fit_seconds for n in chosen_w), 3),
+        "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
+        "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
+        "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit},
+    })
+    timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
+    timings["pipeline_1row_ms"] = round(overhead_ms, 4)
+    return Selection(predictor=predictor, leaderboard=leaderboard, strategy=searched.strategy, score=float(score),
+                     refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
+                     timings=timings)
+
+
+def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config: TrainConfig,
+            encoder: FeatureEncoder, groups: np.ndarray | None, order: np.ndarray | None, deadline: float,
+            budget_left: float, overhead_ms: float, progress: Callable[..., None]) -> _Searched:
+    """Choose the search's rows and validation, run the search, and keep the candidates to ensemble."""
     # the search's rows: all of them, or a sample when the table is too large to search on in full
     sample = search_sample(y, X.shape[1], budget=config.time_budget, stratify=task.is_classification,
                            seed=config.seed, max_rows=config.max_search_rows) if order is None else None
@@ -104,7 +158,6 @@ def search_and_ensemble(
     result = run_search(evaluate, deadline=search_deadline, configs=configs, tune=config.tune,
                         rows_ratio=len(y) / fold_rows, seed=config.seed,
                         on_candidate=lambda c: progress("candidate", candidate=c))
-    timings["search_s"] = result.seconds
     ok = result.ok
     if not ok:  # nothing within the latency limit: the fastest model there is, rather than none
         slow = [c for c in result.candidates if c.status.startswith("too slow")]
@@ -112,14 +165,19 @@ def search_and_ensemble(
     if not ok:
         reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
         raise DataError(f"No model could be trained on this data ({reasons}).")
+    return _Searched(ys=ys, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
+                     strategy=strategy, model_limit=model_limit, result=result, ok=ok)
 
-    progress("stage", name="ensemble")
-    y_scored = ys[validation.scored]
+
+def _blend(searched: _Searched, blend_metric: Metric) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """The ensemble's weights by candidate name, its out-of-fold predictions, and the rows' targets."""
+    ok = searched.ok
+    y_scored = searched.ys[searched.validation.scored]
     pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
     # the user's limit is a promise; the default only keeps small-weight members from adding latency, so the
     # best model always fits in it
-    max_ms = model_limit if model_limit is not None else max(DEFAULT_ENSEMBLE_MS, pool[0].predict_1row_ms)
-    blend_metric = blend_metric or metric
+    limit = searched.model_limit
+    max_ms = limit if limit is not None else max(DEFAULT_ENSEMBLE_MS, pool[0].predict_1row_ms)
     chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
                                blend_metric,
                                cost_ms={c.name: c.predict_1row_ms for c in pool},
@@ -129,30 +187,4 @@ def search_and_ensemble(
         chosen_w = {fastest.name: 1.0}
     by_name = {c.name: c for c in ok}
     ens_pred = np.sum([np.asarray(by_name[n].valid_pred) * w for n, w in chosen_w.items()], axis=0)
-    score = metric(y_scored, ens_pred)
-
-    progress("stage", name="refit")
-    t0 = time.perf_counter()
-    full_ctx = FitContext(**{**ctx.__dict__, "sample_weight": weights})
-    chosen = [(by_name[n], w) for n, w in chosen_w.items()]
-    members, refit = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / fold_rows,
-                                   deadline=deadline - (1 - REFIT_END) * budget_left - FIXED_MARGIN)
-    timings["refit_s"] = time.perf_counter() - t0
-    predictor = Ensemble(members)
-    for _, model, _ in members:
-        model.prepare()
-    one_row = X[:1]
-    latency = latency_ms(predictor, one_row, repeats=5)
-    leaderboard = [c.row() for c in sorted(result.candidates, key=lambda c: c.loss)]
-    leaderboard.insert(0, {
-        "model": "ensemble", "family": "ensemble", "phase": "ensemble", "score": score,
-        "fit_s": round(sum(by_name[n].fit_seconds for n in chosen_w), 3),
-        "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
-        "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
-        "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit},
-    })
-    timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
-    timings["pipeline_1row_ms"] = round(overhead_ms, 4)
-    return Selection(predictor=predictor, leaderboard=leaderboard, strategy=strategy, score=float(score),
-                     refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
-                     timings=timings)
+    return chosen_w, ens_pred, y_scored

@@ -60,11 +60,11 @@ class TrainResult:
     deadline: float | None = None
 
 
-def _noop(*_: Any, **__: Any) -> None:
+def no_progress(*_: Any, **__: Any) -> None:
     return None
 
 
-def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = _noop) -> TrainResult:
+def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = no_progress) -> TrainResult:
     """Train on ``df`` as ``config`` says, within ``config.time_budget`` seconds."""
     start = time.perf_counter()
     budget = config.time_budget

@@ -1,23 +1,31 @@
 """The base of every model family, and the registry that names them.
 
-A family knows its strong default configurations (the portfolio), its hyperparameter search space, and how
-to fit one configuration. The shared ``ModelFamily.fit`` owns timing and the time limit; a family overrides
-only ``_fit``. A fitted model answers ``predict_raw``: class probabilities of shape (n, k) for
-classification, values of shape (n,) for regression.
+A family owns what the rest of the code asks about it: its strong default configurations and its turn in
+the portfolio (``default_configs``, ``place``), its hyperparameter search space and whether Optuna tunes
+it (``search_space``, ``tuned``), the pip packages a bundle of its models needs (``packages``), and how to
+fit one configuration (``_fit``; the shared ``ModelFamily.fit`` owns timing and the time limit).
+
+A fitted model answers ``predict_raw``: class probabilities of shape (n, k) for classification, values of
+shape (n,) for regression; and ``contributions`` when it can explain itself exactly (TreeSHAP, a linear
+formula), None when the explain stage must sample Shapley values instead.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from ...errors import ConfigError
 from ...tasks import Task
 
-__all__ = ["FAMILIES", "FitContext", "FittedModel", "ModelFamily", "get_family", "register"]
+__all__ = ["COST_REFERENCE", "FAMILIES", "Attribution", "FitContext", "FittedModel", "ModelFamily", "get_family",
+           "register", "unregister"]
+
+#: the family whose first configuration is the unit of ``ModelFamily.relative_cost``
+COST_REFERENCE = "lightgbm"
 
 
 @dataclass
@@ -44,8 +52,19 @@ class FitContext:
         return len(self.task.classes)
 
 
+class Attribution(NamedTuple):
+    """A fitted model's additive explanation of n rows: ``base + values.sum(axis=1)`` is its output in
+    ``space``: "margin" (log-odds, raw scores) or "output" (what ``predict_raw`` returns)."""
+
+    values: np.ndarray  # (n, features, outputs)
+    base: np.ndarray  # (n, outputs)
+    space: str
+    method: str  # how it was computed, for the reader: "TreeSHAP", "linear", ...
+
+
 class FittedModel:
-    """A fitted configuration of one family. Subclasses set ``estimator`` and implement ``predict_raw``."""
+    """A fitted configuration of one family. Subclasses set ``estimator`` and implement ``predict_raw``;
+    those that can explain a prediction exactly implement ``contributions`` too."""
 
     family: str = ""
 
@@ -84,17 +103,37 @@ class FittedModel:
         """Importance per input feature if the learner has a cheap one, else None."""
         return None
 
+    def contributions(self, X: np.ndarray, k: int, background: np.ndarray | None = None) -> Attribution | None:
+        """Each feature's exact share of the predictions for ``X`` (``k``: the number of classes, 1 for
+        regression; ``background``: rows an average prediction is taken over), or None when the model has
+        no exact way and the explain stage samples Shapley values instead."""
+        return None
+
+    @property
+    def explained_exactly(self) -> bool:
+        """True when ``contributions`` answers (it does wherever a subclass implements it)."""
+        return type(self).contributions is not FittedModel.contributions
+
 
 class ModelFamily:
-    """One family of models (LightGBM, random forest, ...). Subclasses override ``_fit`` and configs."""
+    """One family of models (LightGBM, random forest, ...). Subclasses set ``name`` and override ``_fit``,
+    ``default_configs`` and ``search_space``; the class attributes below say how the rest of the code
+    treats the family."""
 
     name: ClassVar[str] = ""
+    #: its turn in the default portfolio (lower first): the strongest per second spent first, then the kinds
+    #: that differ most from it (what an ensemble gains from); None: tried only when named in ``families``
+    place: ClassVar[int | None] = None
+    #: its turn on large data (more rows than the search's ``LARGE_ROWS``); None: the same as ``place``
+    place_large: ClassVar[int | None] = None
+    #: whether Optuna tunes the family after the portfolio when it is among the best
+    tuned: ClassVar[bool] = True
+    #: the pip packages a bundle with a model of this family needs to predict
+    packages: ClassVar[tuple[str, ...]] = ()
     #: families that learn in rounds can stop early on validation rows and be refit with that many rounds
     early_stopping: ClassVar[bool] = False
-    #: a rough cost rank used to order the portfolio (cheap first)
-    cost: ClassVar[int] = 1
-    #: seconds to fit, relative to LightGBM's first configuration on the same data: lets the search skip
-    #: a family's first try when it could not finish in the time left
+    #: seconds to fit, relative to the first configuration of ``COST_REFERENCE`` (LightGBM) on the same
+    #: data: lets the search skip a family's first try when it could not finish in the time left
     relative_cost: ClassVar[float] = 1.0
     #: whether fitting two folds at once in threads pays (the learner releases the GIL for long stretches)
     parallel_folds: ClassVar[bool] = True
@@ -109,6 +148,10 @@ class ModelFamily:
     def unavailable_reason(self) -> str:
         """Why ``available()`` is False, naming what to install."""
         return ""
+
+    def portfolio_place(self, large: bool) -> int | None:
+        """Its turn in the default portfolio, on large data or not; None when tried only by name."""
+        return self.place_large if large and self.place_large is not None else self.place
 
     def supports(self, task: Task, n_rows: int, n_features: int) -> bool:
         """False when the family is a poor fit for data of this size (k-NN on a million rows)."""
@@ -147,9 +190,14 @@ FAMILIES: dict[str, ModelFamily] = {}
 
 
 def register(cls: type[ModelFamily]) -> type[ModelFamily]:
-    """Class decorator: make a family available under its ``name``."""
+    """Make a family available under its ``name``: ``register(MyFamily)``, or ``@register`` on the class."""
     FAMILIES[cls.name] = cls()
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove the family registered under ``name`` (a test's toy family, once the test is done)."""
+    FAMILIES.pop(name, None)
 
 
 def get_family(name: str) -> ModelFamily:

@@ -2,6 +2,8 @@
 
 Trees are grown in chunks so that a fit stops at its time limit with the trees it has; a few rows are
 predicted through ``TreePack`` (30x faster than scikit-learn for one row), many through scikit-learn.
+Explained by TreeSHAP (the ``shap`` package, the ``explain`` extra) when the forest is small enough for it
+to be quick, otherwise by path attribution.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from ._attribution import forest_shap, path_attribution
 from ._treepack import TreePack
-from .base import FitContext, FittedModel, ModelFamily, register
+from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
 _SMALL_BATCH = 16  # up to this many rows the packed walk beats scikit-learn's per-tree loop
+#: most tree-node visits (rows x trees x leaves x depth^2) spent on exact TreeSHAP for a forest
+EXACT_FOREST_BUDGET = 2e7
 
 
 class ForestModel(FittedModel):
@@ -40,9 +45,24 @@ class ForestModel(FittedModel):
     def feature_importance(self) -> np.ndarray:
         return self.estimator.feature_importances_
 
+    def contributions(self, X: np.ndarray, k: int, background: np.ndarray | None = None) -> Attribution:
+        """TreeSHAP where it is quick and ``shap`` is installed, else path attribution; in probabilities
+        or values (the forest's own output)."""
+        est = self.estimator
+        if self.params.get("_fill_nan"):
+            X = np.nan_to_num(X, nan=-1e9)
+        # exact TreeSHAP costs trees x leaves x depth^2 per row: fine for small forests, minutes for deep ones
+        cost = len(X) * sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in est.estimators_)
+        if cost <= EXACT_FOREST_BUDGET:
+            try:
+                return Attribution(*forest_shap(est, X), "output", "TreeSHAP")
+            except ImportError:
+                pass
+        return Attribution(*path_attribution(est, X, k), "output", "path attribution")
+
 
 class _ForestFamily(ModelFamily):
-    cost = 3
+    packages = ("scikit-learn",)
     relative_cost = 2.0
     classifier: Any = None
     regressor: Any = None
@@ -92,6 +112,7 @@ class _ForestFamily(ModelFamily):
 @register
 class RandomForestFamily(_ForestFamily):
     name = "random_forest"
+    place = 7
     regression_max_features = 0.6
 
     def __init__(self) -> None:
@@ -103,6 +124,7 @@ class RandomForestFamily(_ForestFamily):
 @register
 class ExtraTreesFamily(_ForestFamily):
     name = "extra_trees"
+    place = 6
 
     def __init__(self) -> None:
         from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor

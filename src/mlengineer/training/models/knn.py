@@ -50,7 +50,9 @@ class KNNModel(FittedModel):
 @register
 class KNNFamily(ModelFamily):
     name = "knn"
-    cost = 4
+    place = 2
+    tuned = False
+    packages = ("scikit-learn",)
     relative_cost = 0.3
 
     def supports(self, task: Any, n_rows: int, n_features: int) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...features.onehot import OneHotScaler
-from .base import FitContext, FittedModel, ModelFamily, register
+from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
 
 class LinearModel(FittedModel):
@@ -34,11 +34,33 @@ class LinearModel(FittedModel):
         coef = np.abs(np.atleast_2d(est.coef_)).mean(axis=0) * self.params["_z_std"]
         return np.bincount(prep.source_index_, weights=coef, minlength=self.params["_n_in"])
 
+    def contributions(self, X: np.ndarray, k: int, background: np.ndarray | None = None) -> Attribution:
+        """Coefficient x (value - the background's average value), summed back onto the input features: in
+        log-odds for classes, in the target's units for values."""
+        prep, est = self.estimator
+        Z = prep.transform(X)
+        z_ref = prep.transform(background).mean(axis=0) if background is not None else np.zeros(Z.shape[1])
+        coef = np.atleast_2d(est.coef_)  # (outputs, d)
+        intercept = np.atleast_1d(est.intercept_)
+        d = Z - z_ref
+        n, f = X.shape
+        outs = coef.shape[0]
+        contrib = np.zeros((n, f, outs))
+        for o in range(outs):
+            per_z = d * coef[o]
+            contrib[:, :, o] = np.stack([np.bincount(prep.source_index_, weights=row, minlength=f) for row in per_z])
+        base = np.broadcast_to(intercept + coef @ z_ref, (n, outs)).copy()
+        if not self.task.is_classification:
+            scale, mean = self.params["_y_scale"], self.params["_y_mean"]
+            return Attribution(contrib * scale, base * scale + mean, "output", "linear")
+        return Attribution(contrib, base, "margin", "linear")
+
 
 @register
 class LinearFamily(ModelFamily):
     name = "linear"
-    cost = 1
+    place = 1
+    packages = ("scikit-learn",)
     relative_cost = 0.3
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import FitContext, FittedModel, ModelFamily, register
+from ._attribution import split_bias
+from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
 
 class XGBoostModel(FittedModel):
@@ -19,12 +20,26 @@ class XGBoostModel(FittedModel):
         names = self.estimator.feature_names or []
         return np.asarray([scores.get(n, 0.0) for n in names], dtype=np.float64)
 
+    def contributions(self, X: np.ndarray, k: int, background: np.ndarray | None = None) -> Attribution:
+        """XGBoost's own TreeSHAP (``pred_contribs``), in log-odds or raw scores."""
+        import xgboost as xgb
+
+        est = self.estimator
+        booster = est.get_booster() if hasattr(est, "get_booster") else est
+        types = booster.feature_types
+        dm = xgb.DMatrix(np.asarray(X, dtype=np.float32), missing=np.nan, feature_names=booster.feature_names,
+                         feature_types=types, enable_categorical=bool(types and "c" in types))
+        raw = np.asarray(booster.predict(dm, pred_contribs=True), dtype=float)
+        return Attribution(*split_bias(raw, X.shape[1]), "margin", "TreeSHAP")
+
 
 @register
 class XGBoostFamily(ModelFamily):
     name = "xgboost"
+    place = 5
+    place_large = 4
+    packages = ("xgboost-cpu",)
     early_stopping = True
-    cost = 1
     relative_cost = 1.3
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:

@@ -1,0 +1,141 @@
+"""A table read in chunks, for files larger than memory: memory holds one chunk at a time.
+
+CSV (plain or compressed) is read with pandas in chunks of rows, Parquet by record batches (row groups),
+JSON Lines in chunks of lines. Other sources (a JSON array, Excel, a folder of parts) are read whole by
+``load_table`` and handed out in slices. Format, compression and CSV dialect are found as ``load_table``
+finds them, and column names are tidied the same way.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from ..errors import DataError
+from .formats import csv_options, format_of
+from .load import load_table, tidy_names
+
+__all__ = ["CHUNK_ROWS", "Chunks", "open_chunks"]
+
+CHUNK_ROWS = 50_000
+
+
+@dataclass
+class Chunks:
+    """Chunks of a source with a way to tell progress: ``total`` in ``unit`` (bytes or rows), ``position()``.
+
+    A malformed line found mid-file raises a DataError naming the file and the rows read before it."""
+
+    frames: Iterator[pd.DataFrame]
+    total: int | None
+    unit: str
+    position: Callable[[], int]
+
+
+class _Counting(io.RawIOBase):
+    """A binary file that counts the bytes read from the disk, for a progress bar over compressed files."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+        self.n = 0
+
+    def readinto(self, buf: Any) -> int:
+        n = self.f.readinto(buf)  # type: ignore[attr-defined]
+        self.n += n or 0
+        return n or 0
+
+    def readable(self) -> bool:
+        return True
+
+
+def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitStack) -> Chunks:
+    """Chunks of the table at ``path``; files it opens are closed with ``stack``."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"Data file {str(p)!r} does not exist: check the path.")
+    if p.is_dir():
+        return _whole(load_table(p), chunk_rows)
+    if p.stat().st_size == 0:
+        raise DataError(f"Data file {str(p)!r} is empty: it holds no rows.")
+    fmt, compression = format_of(p)
+    if fmt == "parquet":
+        return _parquet(p, chunk_rows, stack)
+    if fmt not in ("csv", "jsonl"):
+        return _whole(load_table(p), chunk_rows)
+    counted = _Counting(stack.enter_context(p.open("rb")))
+    text = _decompressed(counted, compression, stack)
+    if fmt == "jsonl":
+        reader = pd.read_json(io.TextIOWrapper(text, encoding="utf-8-sig"), lines=True, chunksize=chunk_rows,
+                              dtype=False, convert_dates=False)
+    else:
+        opts = csv_options(p, compression)
+        header = opts.get("header", 0)
+        reader = pd.read_csv(text, chunksize=chunk_rows, index_col=False, **opts)
+        if header is None:
+            reader = (c.set_axis([f"column_{i + 1}" for i in range(c.shape[1])], axis=1) for c in reader)
+    stack.callback(getattr(reader, "close", lambda: None))
+    frames = (tidy_names(c) for c in reader)
+    return Chunks(_reported(frames, p), p.stat().st_size, "bytes", lambda: counted.n)
+
+
+def _decompressed(counted: _Counting, compression: str | None, stack: ExitStack) -> Any:
+    """A binary stream of the file's decompressed bytes."""
+    if compression == "zstd":
+        import zstandard
+
+        return stack.enter_context(zstandard.ZstdDecompressor().stream_reader(counted))  # type: ignore[arg-type]
+    if compression in ("gzip", "bz2", "xz"):
+        opener: Any = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}[compression]
+        return stack.enter_context(opener(fileobj=counted) if compression == "gzip" else opener(counted))
+    return io.BufferedReader(counted)
+
+
+def _parquet(path: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    stack.callback(pf.close)
+    done = [0]
+
+    def batches() -> Iterator[pd.DataFrame]:
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            done[0] += batch.num_rows
+            yield tidy_names(batch.to_pandas())
+
+    return Chunks(_reported(batches(), path), pf.metadata.num_rows, "rows", lambda: done[0])
+
+
+def _whole(df: pd.DataFrame, chunk_rows: int) -> Chunks:
+    done = [0]
+
+    def slices() -> Iterator[pd.DataFrame]:
+        for start in range(0, len(df), chunk_rows):
+            part = df.iloc[start:start + chunk_rows]
+            done[0] += len(part)
+            yield part
+
+    return Chunks(slices(), len(df), "rows", lambda: done[0])
+
+
+def _reported(frames: Iterator[pd.DataFrame], path: Path) -> Iterator[pd.DataFrame]:
+    """``frames``, with a malformed line found mid-file named as the data's fault, not a traceback."""
+    rows = 0
+    while True:
+        try:
+            df = next(frames)
+        except StopIteration:
+            return
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+            raise DataError(f"{path.name}: cannot read the rows after row {rows:,}: "
+                            f"{str(e).splitlines()[0][:200]}.") from None
+        rows += len(df)
+        yield df

@@ -1,0 +1,204 @@
+"""Each column's role, inferred from its values: numeric, categorical (including low-cardinality whole-number
+codes), boolean, datetime (also parsed from text in the common formats), text (free text), identifier (unique
+per row, or a running counter), constant (one value, or none) and ignore (dropped on the user's word). Every
+inferred role carries the reason it was chosen, so that a user can see why and override it.
+
+Inference looks at each column's distinct values once (``value_counts``) rather than at every row, so it stays
+fast on a million rows; placeholders such as ``NA`` or ``?`` in a column of numbers are read as missing values
+(and remembered, so that prediction reads them the same way).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .values import FALSE_TOKENS, MISSING_TOKENS, THOUSANDS_SEPARATOR, TRUE_TOKENS, detect_datetime_format
+
+__all__ = ["FEATURE_ROLES", "NUMERIC_SHARE", "ColumnRole", "InferredRole", "infer_role"]
+
+
+class ColumnRole(StrEnum):
+    numeric = "numeric"
+    categorical = "categorical"
+    boolean = "boolean"
+    datetime = "datetime"
+    text = "text"
+    identifier = "identifier"
+    constant = "constant"
+    ignore = "ignore"
+
+
+FEATURE_ROLES = frozenset({ColumnRole.numeric, ColumnRole.categorical, ColumnRole.boolean,
+                           ColumnRole.datetime, ColumnRole.text})
+_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|index|idx|key|instant|row|record)$|^(id|uid|pk)[_\s-]|Id$", re.I)
+#: a column of text is numbers when this share of its filled cells (placeholders aside) reads as numbers;
+#: the rest are reported by the audit (mixed types) and read as missing
+NUMERIC_SHARE = 0.95
+_EXACT_LIMIT = 50_000  # above this many distinct values, judge a column on a sample of its rows
+_SAMPLE = 20_000
+
+
+def _show(v: Any) -> str:
+    """A value as a user wrote it: 0 rather than np.float64(0.0), 'yes' quoted as text."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+@dataclass
+class _Values:
+    """The distinct values of a column's filled rows with their counts: enough to infer its role."""
+
+    counts: pd.Series  # index: distinct values (placeholders removed), values: rows
+    n_rows: int  # filled rows, placeholders removed
+    exact: bool  # False when ``counts`` describes a sample of rows
+    tokens: dict[str, int]  # placeholders read as missing, with their rows
+    n_unique: int
+
+    @property
+    def keys(self) -> pd.Series:
+        return pd.Series(self.counts.index.astype(str), index=self.counts.index)
+
+    def share(self, mask: np.ndarray) -> float:
+        total = self.counts.sum()
+        return float(self.counts.to_numpy()[mask].sum() / total) if total else 0.0
+
+
+def _value_summary(nonnull: pd.Series, *, name: str, tokens: frozenset[str]) -> _Values:
+    try:
+        counts = nonnull.value_counts(sort=False)
+    except TypeError:
+        raise DataError(
+            f"Column {name!r} holds lists or objects (nested data): flatten it into plain columns first."
+        ) from None
+    n_unique = len(counts)
+    exact = n_unique <= _EXACT_LIMIT
+    if not exact:  # judge the kind of values on a sample of rows; count distinct values exactly
+        counts = nonnull.sample(_SAMPLE, random_state=0).value_counts(sort=False)
+    as_text = pd.Series(counts.index.astype(str), index=counts.index).str.strip().str.lower()
+    is_token = as_text.isin(tokens).to_numpy()
+    found: dict[str, int] = {}
+    if is_token.any():
+        scale = 1.0 if exact else len(nonnull) / counts.sum()
+        for value, c in zip(counts.index[is_token], counts.to_numpy()[is_token], strict=True):
+            found[str(value)] = int(round(c * scale))
+        counts = counts[~is_token]
+        n_unique -= int(is_token.sum())
+    n_rows = len(nonnull) - sum(found.values())
+    return _Values(counts=counts, n_rows=n_rows, exact=exact, tokens=found, n_unique=max(n_unique, 0))
+
+
+@dataclass
+class InferredRole:
+    """A column's inferred role, the reason, and what was found on the way (date format, placeholders)."""
+
+    role: ColumnRole
+    reason: str
+    fmt: str | None = None
+    tokens: dict[str, int] | None = None
+    numeric_fraction: float | None = None
+    n_unique: int | None = None  # distinct filled values other than placeholders, when already counted
+
+
+def _infer_numeric_dtype(name: str, nonnull: pd.Series, n_rows: int, n_unique: int) -> InferredRole:
+    values = nonnull.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    whole = bool(finite.size) and bool(np.all(np.mod(finite, 1) == 0))
+    if n_unique == 2 and set(np.unique(values)) <= {0.0, 1.0}:
+        return InferredRole(ColumnRole.boolean, "only 0 and 1", n_unique=n_unique)
+    if whole and len(nonnull) >= 20 and n_unique == len(nonnull):
+        span = finite.max() - finite.min() + 1
+        if _ID_NAME.search(name):
+            return InferredRole(ColumnRole.identifier, "unique per row, named like an identifier", n_unique=n_unique)
+        if span <= 1.3 * n_rows:
+            return InferredRole(ColumnRole.identifier, "unique per row and a running counter", n_unique=n_unique)
+    if whole and n_unique <= 10 and len(nonnull) >= 50 and finite.min() >= 0:
+        return InferredRole(ColumnRole.categorical, f"{n_unique} distinct whole numbers: a code", n_unique=n_unique)
+    return InferredRole(ColumnRole.numeric, "numbers", n_unique=n_unique)
+
+
+def _is_flag(n_filled: int, n_rows: int) -> bool:
+    """One value in the filled rows, but enough rows filled and empty for "filled or not" to tell something."""
+    return min(n_filled, n_rows - n_filled) >= max(5, 0.01 * n_rows)
+
+
+def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> InferredRole:
+    """Role of a column of text (or of mixed Python values): numbers or dates written as text, yes/no,
+    identifiers, free text or categories."""
+    v = _value_summary(nonnull, name=name, tokens=MISSING_TOKENS)
+    if v.n_unique == 0:
+        return InferredRole(ColumnRole.constant, "every value is a placeholder for a missing value", tokens=v.tokens,
+                         n_unique=0)
+    if v.n_unique == 1 and v.tokens:  # one value beside a placeholder ('yes' / 'none'): two categories
+        return InferredRole(ColumnRole.categorical, f"{1 + len(v.tokens)} distinct values", tokens={},
+                         n_unique=1 + len(v.tokens))
+    if v.n_unique == 1:
+        if _is_flag(v.n_rows, n_rows):
+            return InferredRole(ColumnRole.categorical, f"one value ({_show(v.counts.index[0])}) or empty: a flag",
+                             tokens=v.tokens, n_unique=1)
+        return InferredRole(ColumnRole.constant, f"a single value ({_show(v.counts.index[0])}) in every filled row",
+                         tokens=v.tokens, n_unique=1)
+    keys = v.keys
+    numbers = pd.to_numeric(keys.str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True), errors="coerce")
+    numeric_fraction = v.share(numbers.notna().to_numpy())
+    lower = keys.str.strip().str.lower()
+    if v.n_unique == 2 and lower.isin(TRUE_TOKENS | FALSE_TOKENS).all() and lower.nunique() == 2:
+        return InferredRole(ColumnRole.boolean, "yes/no values", tokens=v.tokens, numeric_fraction=numeric_fraction,
+                         n_unique=2)
+    if numeric_fraction >= NUMERIC_SHARE and v.n_unique > 10:
+        return InferredRole(ColumnRole.numeric, "numbers written as text", tokens=v.tokens,
+                         numeric_fraction=numeric_fraction, n_unique=v.n_unique)
+    fmt = None
+    if numeric_fraction < 0.5:  # dates are judged on rows, so weigh each distinct value by its rows
+        rows = keys.sample(2000, weights=v.counts.to_numpy(dtype=float), replace=True, random_state=0)
+        fmt = detect_datetime_format(rows)
+    if fmt:
+        return InferredRole(ColumnRole.datetime, f"dates written as text ({fmt})", fmt, tokens=v.tokens,
+                         numeric_fraction=numeric_fraction, n_unique=v.n_unique)
+    # in a column of categories a placeholder is a category of its own (Ames "NA" = none)
+    tokens: dict[str, int] = {}
+    sample = keys.iloc[:5000] if v.exact else keys
+    mean_words = float(sample.str.split().str.len().mean())
+    mean_len = float(sample.str.len().mean())
+    n_filled = v.n_rows + sum(c for k, c in v.tokens.items() if k not in tokens)
+    n_unique = v.n_unique + len(v.tokens) - len(tokens)
+    unique_ratio = n_unique / max(n_filled, 1)
+    if n_filled >= 20 and unique_ratio > 0.999 and mean_words < 2.5:
+        return InferredRole(ColumnRole.identifier, "unique per row", tokens=tokens, numeric_fraction=numeric_fraction,
+                         n_unique=n_unique)
+    if unique_ratio > 0.3 and (mean_words >= 5 or mean_len >= 40) and v.n_unique >= 20:
+        return InferredRole(ColumnRole.text, f"free text ({mean_words:.0f} words on average)", tokens=tokens,
+                         numeric_fraction=numeric_fraction, n_unique=n_unique)
+    return InferredRole(ColumnRole.categorical, f"{n_unique} distinct values", tokens=tokens,
+                     numeric_fraction=numeric_fraction, n_unique=n_unique)
+
+
+def infer_role(name: str, s: pd.Series, nonnull: pd.Series, n_rows: int) -> InferredRole:
+    """The role of column ``s`` (``nonnull``: its filled rows) in a table of ``n_rows``."""
+    if nonnull.empty:
+        return InferredRole(ColumnRole.constant, "every value is missing", n_unique=0)
+    typed = (pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
+             or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)))
+    if not typed:
+        return _infer_text(name, nonnull, n_rows)
+    n_unique = int(nonnull.nunique())
+    if n_unique == 1:
+        if _is_flag(len(nonnull), n_rows):
+            return InferredRole(ColumnRole.categorical, f"one value ({_show(nonnull.iloc[0])}) or empty: a flag",
+                             n_unique=1)
+        return InferredRole(ColumnRole.constant, f"a single value ({_show(nonnull.iloc[0])}) in every filled row",
+                         n_unique=1)
+    if pd.api.types.is_bool_dtype(s):
+        return InferredRole(ColumnRole.boolean, "true/false values", n_unique=n_unique)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return InferredRole(ColumnRole.datetime, "a date/time type", n_unique=n_unique)
+    return _infer_numeric_dtype(name, nonnull, n_rows, n_unique)

@@ -1,0 +1,126 @@
+"""How the values of a column are read: yes/no words, placeholders for a missing value, category keys,
+numbers written as text and dates in the common formats. One definition for inference, cleaning and serving."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DATETIME_MAX",
+    "DATETIME_MIN",
+    "FALSE_TOKENS",
+    "MISSING_TOKENS",
+    "THOUSANDS_SEPARATOR",
+    "TRUE_TOKENS",
+    "category_key",
+    "detect_datetime_format",
+    "numbers_from_text",
+    "parse_datetime",
+]
+
+#: how yes/no values are written (compared lower-cased); one definition for inference, cleaning and serving
+TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0", "0.0"})
+#: text that means "no value" when it stands in a column of numbers, dates or yes/no values (compared
+#: stripped and lower-cased). In a column of categories it stays a category: there "NA" or "None" may be a
+#: real one (in the Ames housing data "NA" means "no pool").
+MISSING_TOKENS = frozenset({"", "?", "??", "-", "--", "na", "n/a", "nan", "nat", "null", "none", "nil", "missing",
+                            "#n/a", "#na", "#null!", "#value!", "#div/0!", "undefined", "(null)", "<na>"})
+
+
+def category_key(v: Any) -> str | None:
+    """The canonical string of a categorical value, so that 3, 3.0, '3' and ' 3 ' are one category."""
+    if v is None:
+        return None
+    if isinstance(v, float | np.floating):
+        if np.isnan(v):
+            return None
+        if float(v).is_integer():
+            return str(int(v))
+        return repr(float(v))
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if v is pd.NA or v is pd.NaT:
+        return None
+    s = str(v).strip()
+    return s if s else None
+
+
+# -- dates ---------------------------------------------------------------------------------------------------
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE_HINT = re.compile(
+    r"^\s*(\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([ap]\.?m\.?)?)?(Z|\s?[+-]\d{2}:?\d{2})?"
+    rf"|\d{{1,2}}[- ]{_MONTH}[- ,]*\d{{2,4}}(\s\d{{1,2}}:\d{{2}}(:\d{{2}})?)?"
+    rf"|{_MONTH}\s\d{{1,2}},?\s\d{{4}}(\s\d{{1,2}}:\d{{2}}(:\d{{2}})?)?"
+    r"|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)\s*$",
+    re.I,
+)
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S.%f",
+                 "%Y-%m-%dT%H:%M:%S.%f", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y", "%m/%d/%Y",
+                 "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p",
+                 "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d-%m-%Y", "%m-%d-%Y", "%d-%b-%Y",
+                 "%d %b %Y", "%d-%b-%y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y", "%d/%m/%y", "%m/%d/%y")
+
+
+def detect_datetime_format(s: pd.Series) -> str | None:
+    """The strftime format (or 'ISO8601') that parses nearly all of ``s``, or None if it is not dates."""
+    sample = s.dropna()
+    if sample.empty:
+        return None
+    sample = sample.sample(min(len(sample), 500), random_state=0).astype(str).str.strip()
+    values = sample.tolist()
+    # most columns are plainly not dates: look at a few values before all of them
+    if not any(_DATE_HINT.match(v) for v in values[:20]):
+        return None
+    if sum(1 for v in values if _DATE_HINT.match(v)) < 0.95 * len(values):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fmt in _DATE_FORMATS:
+            parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+            if parsed.notna().mean() >= 0.98:
+                return fmt
+        parsed = pd.to_datetime(sample, format="ISO8601", errors="coerce", utc=True)
+    if parsed.notna().mean() >= 0.98:
+        return "ISO8601"
+    return None
+
+
+DATETIME_MIN, DATETIME_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+
+
+def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
+    """Parse ``s`` with the format found at training; unparseable values become NaT."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        out = s
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt in (None, "ISO8601", "mixed"):
+                stripped = s.map(lambda v: v.strip() if isinstance(v, str) else v) if s.dtype == object else s
+                out = pd.to_datetime(stripped, format=fmt or "mixed", errors="coerce", utc=True)
+            else:
+                out = pd.to_datetime(s.astype(str).str.strip(), format=fmt, errors="coerce")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    # pandas may parse to seconds or microseconds; dates outside the nanosecond range (1677-2262) become
+    # missing rather than an overflow in the cast below
+    out = out.where((out >= DATETIME_MIN) & (out <= DATETIME_MAX))
+    return out.astype("datetime64[ns]")
+
+
+# -- reading the values of a column of text ----------------------------------------------------------------
+THOUSANDS_SEPARATOR = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def numbers_from_text(values: pd.Series) -> pd.Series:
+    """``values`` (text) as floats: thousands separators allowed; anything else that is not a number is NaN."""
+    cleaned = values.astype(str).str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True)
+    return pd.to_numeric(cleaned, errors="coerce")

@@ -1,0 +1,129 @@
+"""The Model bundle from a training result: metadata for every later stage, the probability calibrator and
+conformal scores, and the explanations, fitted from rows the model did not learn from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import pandas as pd
+
+from ..bundle.model import Model
+from ..explain.importance import builtin_importance
+from ..training.trainer import TrainResult
+
+__all__ = ["build_model", "data_fingerprint"]
+
+
+def data_fingerprint(df: pd.DataFrame) -> dict[str, Any]:
+    """A fingerprint of the training table: shape, columns and a hash of every value."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return {"rows": int(len(df)), "columns": int(df.shape[1]), "sha256": h.hexdigest()}
+
+
+def _versions() -> dict[str, str]:
+    """Python's version and the installed versions of the packages the model families and the bundle use."""
+    from ..training.models import FAMILIES, load_all, requirements_of
+
+    load_all()
+    out = {"python": platform.python_version()}
+    for pkg in dict.fromkeys(["mlengineer", "numpy", "pandas", *requirements_of(FAMILIES), "mlflow-skinny"]):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # torch where the deep extra is not installed
+            continue
+    return out
+
+
+def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: str | None = None) -> Model:
+    """The Model bundle from a training result, with everything later stages need in its metadata."""
+    metadata = {
+        "name": name,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "target": result.config.target,
+        "metric": result.metric.name,
+        "greater_is_better": result.metric.greater_is_better,
+        "validation_score": result.validation_score,
+        "split": result.split_strategy,
+        "refit_on_all_rows": result.refit,
+        "train_seconds": round(result.seconds, 2),
+        "timings": result.timings,
+        "n_train_rows": result.n_train_rows,
+        # rows no fit saw, whose predictions by the final model fit the calibrator and conformal scores
+        "calibration_rows_apart": 0 if result.calibration_index is None else int(len(result.calibration_index)),
+        "leaderboard": result.leaderboard,
+        "ensemble": [{"model": n, "weight": w} for n, _, w in result.predictor.members],
+        "findings": [f.model_dump() for f in result.findings],
+        "cleaning": result.plan.describe(),
+        "feature_importance": builtin_importance(result.encoder, result.predictor),
+        "config": result.config.model_dump(),
+        "data_fingerprint": data_fingerprint(data),
+        "versions": _versions(),
+    }
+    validation = {}
+    if result.valid_y is not None and result.valid_pred is not None:
+        validation = {"y": result.valid_y, "pred": result.valid_pred}
+    model = Model(schema=result.schema, plan=result.plan, encoder=result.encoder, predictor=result.predictor,
+                  task=result.task, metadata=metadata, validation=validation)
+    _add_uncertainty_and_explanations(model, result, data)
+    return model
+
+
+def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> None:
+    """Fit what later stages need from rows the model did not learn from (the probability calibrator and
+    the conformal scores, on the validation rows) and explain a sample of training rows (SHAP importance).
+    Cheap by design (milliseconds to a second): it comes out of the user's time budget."""
+    start = time.perf_counter()
+    if model.validation:
+        _add_uncertainty(model, seed=result.config.seed)
+    _add_explanations(model, result, data)
+    model.metadata["timings"] = {**model.metadata.get("timings", {}),
+                                 "uncertainty_and_explain_s": round(time.perf_counter() - start, 3)}
+
+
+def _add_uncertainty(model: Model, *, seed: int) -> None:
+    """The probability calibrator and the conformal scores, from the validation rows."""
+    from ..evaluation.uncertainty import fit_uncertainty
+
+    apart = bool(model.metadata.get("calibration_rows_apart"))
+    model.extras.update(fit_uncertainty(model.task.kind, model.validation["y"], model.validation["pred"],
+                                        seed=seed, held_out=apart))
+    cal = model.extras.get("calibrator")
+    model.metadata["calibration"] = {
+        "method": cal.method if cal is not None else "none", "rows": int(len(model.validation["y"])),
+        "source": "rows kept apart from every fit" if apart else "out-of-fold predictions of the validation rows"}
+
+
+def _add_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> None:
+    """Reference rows for explanations, and mean |SHAP| importance on a sample of training rows when the
+    time budget leaves room for it."""
+    sample = data.sample(min(len(data), 200), random_state=result.config.seed)
+    clean = result.plan.apply(sample, training=True)
+    X = result.encoder.transform(clean.drop(columns=[result.config.target]))
+    if not len(X):
+        return
+    model.extras["background"] = X[:100]  # reference rows for explanations and partial dependence
+    left = None if result.deadline is None else result.deadline - time.perf_counter()
+    if left is not None and left < 0.5:
+        model.metadata["importance_method"] = "learners' gain/impurity (the time budget left none for SHAP)"
+        return
+    try:
+        from ..explain.contributions import is_sampled
+        from ..explain.importance import shap_importance
+
+        budget_s = 0.5 if left is None else min(0.5, 0.3 * left)
+        model.metadata["feature_importance"] = (shap_importance(model, X, budget_s=budget_s)
+                                                or model.metadata["feature_importance"])
+        left_out = [n for n, m, _ in model.predictor.members if is_sampled(m)]
+        model.metadata["importance_method"] = "mean |SHAP| on training rows" + (
+            f" (without {', '.join(left_out)}: too slow to explain)" if left_out and len(left_out) < len(
+                model.predictor.members) else "")
+    except Exception as e:  # an explanation must never cost the user a trained model
+        model.metadata["importance_method"] = f"learners' gain/impurity (SHAP failed: {type(e).__name__}: {e})"[:300]
