@@ -62,6 +62,10 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict
     """Run the installed ``mlengineer`` command as a user would, capturing its output."""
     exe = Path(sys.executable).parent / "mlengineer"
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if "MLFLOW_TRACKING_URI" not in (env or {}):
+        # MLflow puts the last store used in this process into the environment: a command run here should
+        # find the store a user's would (./mlruns.db in its folder, or --tracking-uri)
+        full_env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 

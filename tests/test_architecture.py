@@ -48,6 +48,11 @@ def _module(path: Path) -> tuple[str, bool]:
     return ".".join(parts[:-1] if is_package else parts), is_package
 
 
+def _is_module(dotted: str) -> bool:
+    path = SRC.parent / Path(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def _imports() -> list[tuple[str, str, list[str], int]]:
     """(importing module, imported module, names, line) for every import of mlengineer's own modules."""
     found = []
@@ -61,8 +66,14 @@ def _imports() -> list[tuple[str, str, list[str], int]]:
                     target = ".".join(base + ([node.module] if node.module else []))
                 else:
                     target = node.module or ""
-                if target.split(".")[0] == "mlengineer":
-                    found.append((name, target, [a.name for a in node.names], node.lineno))
+                if target.split(".")[0] != "mlengineer":
+                    continue
+                # ``from .. import errors`` imports the module mlengineer.errors, not a name of the root
+                modules = [a.name for a in node.names if _is_module(f"{target}.{a.name}")]
+                found.extend((name, f"{target}.{m}", [], node.lineno) for m in modules)
+                names = [a.name for a in node.names if a.name not in modules]
+                if names:
+                    found.append((name, target, names, node.lineno))
             elif isinstance(node, ast.Import):
                 found.extend((name, a.name, [], node.lineno) for a in node.names
                              if a.name.split(".")[0] == "mlengineer")

@@ -3,6 +3,7 @@ self-contained HTML page that a real headless Chromium renders without any netwo
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -101,3 +102,93 @@ def test_chromium_renders_the_page(tmp_path: Path, churn: pd.DataFrame) -> None:
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
     assert "Data profile: churn" in dom and dom.count("<svg") >= 10 and "monthly_fee" in dom
+
+
+# -- "alone predicts the target": cross-validated, with an interval, honest on small and large tables --------
+
+
+def test_alone_measure_sees_a_moderate_signal_on_a_small_table() -> None:
+    """sklearn's diabetes table (442 rows, shipped with scikit-learn): bmi correlates 0.59 with the target
+    (R² 0.34 for a straight line), s6 0.38 (R² 0.14). The measure finds both, with intervals around them."""
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes(as_frame=True).frame
+    p = profile_table(d, target="target")
+    assert p.target_metric == "R²" and p.target_rows == 442
+    col = {c.name: c for c in p.columns}
+    bmi, s6, sex = col["bmi"], col["s6"], col["sex"]
+    assert bmi.target_skill is not None and bmi.target_skill > 0.2
+    assert bmi.target_low is not None and bmi.target_high is not None
+    assert bmi.target_low < 0.34 < bmi.target_high
+    assert s6.target_skill is not None and s6.target_skill > 0.07 and s6.target_low is not None and s6.target_low > 0
+    assert sex.target_high is not None and sex.target_high < 0.05  # sex says nothing about progression
+    assert bmi.target_score is not None and s6.target_score is not None and bmi.target_score > s6.target_score
+
+
+def test_alone_measure_reads_free_text() -> None:
+    """Every message is different, so a per-value table learns nothing; the words carry the label."""
+    rng = np.random.default_rng(0)
+    spam_words, ham_words = ["free", "win", "prize", "claim", "cash", "urgent", "call", "txt"], ["ok", "see", "home", "dinner", "love", "lunch"]
+    rows = []
+    for i in range(500):
+        spam = rng.random() < 0.2
+        words = [*rng.choice(spam_words if spam else ham_words, 3), *rng.choice(["the", "to", "a", "my"], 4), f"n{i}"]
+        rows.append({"message": " ".join(rng.permutation(words)), "label": "spam" if spam else "ham"})
+    p = profile_table(pd.DataFrame(rows), target="label")
+    text = p.columns[0]
+    assert text.role == "text" and text.target_skill is not None and text.target_skill > 0.9
+    assert p.target_metric == "ROC AUC" and text.target_score is not None and text.target_score > 0.95
+
+
+def _logistic_table(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = rng.random(n) < 1 / (1 + np.exp(-1.5 * x))
+    return pd.DataFrame({"x": x, "y": np.where(y, "yes", "no")})
+
+
+def test_alone_measure_is_honest_on_400_rows_as_on_50000() -> None:
+    """The same relation measured on 400 rows and on 50,000 (of which the profile samples 20,000): both
+    intervals hold the true AUC, the small table's is the wider, and neither claims more than is there."""
+    from sklearn.metrics import roc_auc_score
+
+    big = _logistic_table(400_000, seed=1)
+    truth = roc_auc_score(big["y"] == "yes", big["x"])  # the best any model of x can rank, to within 0.002
+    small_p = profile_table(_logistic_table(400, seed=2), target="y").columns[0]
+    large_p = profile_table(_logistic_table(50_000, seed=3), target="y").columns[0]
+    for c in (small_p, large_p):
+        assert c.target_low is not None and c.target_high is not None and c.target_score is not None
+        assert c.target_low - 0.01 <= truth <= c.target_high + 0.01
+    assert (small_p.target_high - small_p.target_low) > 3 * (large_p.target_high - large_p.target_low)  # type: ignore[operator]
+
+
+def test_too_few_labelled_rows_give_no_measure_and_say_so() -> None:
+    df = pd.DataFrame({"x": np.arange(25.0), "y": ["a", "b"] * 12 + ["a"]})
+    p = profile_table(df, target="y")
+    assert p.target_metric is None and p.columns[0].target_score is None and p.columns[0].target_skill is None
+    page = render_profile_html(p, title="tiny")
+    assert "Too few labelled rows" in page
+
+
+def test_profile_command_shows_the_measure_with_its_interval(tmp_path: Path) -> None:
+    r = run_cli("profile", str(FIXTURES / "churn_800.csv"), "--target", "churn")
+    assert r.returncode == 0, r.stderr
+    assert "ROC AUC, 95% interval" in r.stdout and "5-fold cross-validation on 800 labelled rows" in r.stdout
+    assert re.search(r"0\.\d\d \(0\.\d\d–0\.\d\d\)", r.stdout), r.stdout
+
+
+@pytest.mark.browser
+def test_chromium_shows_the_measure_with_its_interval(tmp_path: Path) -> None:
+    """The diabetes profile in real headless Chromium: the intervals and their explanation are on screen."""
+    from sklearn.datasets import load_diabetes
+
+    from .test_report import open_in_chromium
+
+    page = tmp_path / "diabetes.html"
+    page.write_text(render_profile_html(profile_table(load_diabetes(as_frame=True).frame, target="target"),
+                                        title="diabetes"))
+    seen = open_in_chromium(page, tmp_path / "diabetes.png")
+    assert not seen["errors"]
+    assert "alone predicts target (R², 95% interval)" in seen["text"]
+    assert "5-fold cross-validation on 442 labelled rows" in seen["text"]
+    assert re.search(r"bmi[^\n]*\n?[^\n]*0\.3\d \(0\.\d\d–0\.\d\d\)", seen["text"]), seen["text"][:3000]

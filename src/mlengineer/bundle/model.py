@@ -41,6 +41,8 @@ class Model:
         #: fitted add-ons of later stages (calibrator, conformal scores, explainer), saved with the bundle
         self.extras: dict[str, Any] = dict(extras or {})
         self.path: Path | None = None
+        #: the training sample monitoring compares with (bundle/reference.py; read from the bundle on demand)
+        self.reference: pd.DataFrame | None = None
 
     # -- facts ---------------------------------------------------------------------------------------------
     @property

@@ -1,6 +1,7 @@
 """A bundle on disk: writing its files atomically and reading them back.
 
     MODEL_DIR/
+      manifest.json        the SHA-256 of every other file, written last, checked before loading (manifest.py)
       MLmodel, requirements.txt, ...   MLflow's files (a pyfunc flavour whose loader is bundle/pyfunc.py)
       artifacts/bundle/
         schema.json          the Schema contract (column roles and domains)
@@ -8,9 +9,10 @@
         metadata.json        task, metric, scores, leaderboard, data fingerprint, package versions, ...
         estimator.joblib     the fitted FeatureEncoder and predictor (pickled: load only bundles you trust)
         validation.npz       the validation rows' truth and predictions, for intervals and calibration
+        reference.parquet    a sample of the training rows and validation predictions, for monitoring
 
 A bundle is written to a temporary folder beside its destination and renamed into place, so a failed save
-leaves nothing half-written. This module knows files, not the Model: it writes what a model hands it and
+leaves nothing half-written; what a killed save left behind is swept by the next save to the same place. This module knows files, not the Model: it writes what a model hands it and
 reads back the parts ``model.load`` assembles.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,41 +30,58 @@ import joblib
 import numpy as np
 
 from ..data.clean import CleaningPlan
+from ..data.files import owner_tag, staging_dir, sweep_leftovers
 from ..data.schema import Schema
 from ..errors import ModelError
 from ..tasks import Task
+from .manifest import verify_manifest, write_manifest
+from .reference import write_reference
 
-__all__ = ["BUNDLE_SUBDIR", "FORMAT_VERSION", "bundle_dir", "read_parts", "write_bundle"]
+__all__ = ["BUNDLE_SUBDIR", "FORMAT_VERSION", "bundle_dir", "check_destination", "read_parts", "write_bundle"]
 
 BUNDLE_SUBDIR = Path("artifacts") / "bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: manifest.json, and MLflow's flavour by loader module
 
 
 def write_bundle(model: Any, path: str | Path, *, overwrite: bool = True) -> Path:
     """Write ``model`` (a Model) as a bundle folder at ``path``, atomically; the resolved path."""
     from .flavor import save_flavor
 
-    dest = Path(path).resolve()
-    if dest.exists() and not overwrite:
-        raise ModelError(f"{str(dest)!r} already exists: choose another --out or remove it.")
-    if dest.exists() and not (dest / "MLmodel").exists():
-        raise ModelError(f"{str(dest)!r} exists and is not a model bundle: choose another --out.")
+    dest = check_destination(path, overwrite=overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    sweep_leftovers(dest)
+    work = staging_dir(dest)
     try:
         artifacts = work / "artifacts"
         _write_files(model, artifacts / BUNDLE_SUBDIR.name)
         staged = work / "model"
         save_flavor(staged, artifacts, model)
+        write_manifest(staged)  # last: it covers every file above
         old = None
         if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            old = dest.with_name(f".{dest.name}.old-{owner_tag()}")
             dest.rename(old)
         staged.rename(dest)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def check_destination(path: str | Path, *, overwrite: bool = True) -> Path:
+    """The resolved ``path`` if a bundle may be saved there, else the ModelError saying why: called before
+    training as well, so a wrong --out costs no training time."""
+    dest = Path(path).expanduser().resolve()
+    if dest.exists() and not overwrite:
+        raise ModelError(f"{str(dest)!r} already exists: choose another --out or remove it.")
+    if dest.exists() and not dest.is_dir():
+        raise ModelError(f"{str(dest)!r} is a file: choose another --out (a folder for the model).")
+    if dest.exists() and not (dest / "MLmodel").exists() and any(dest.iterdir()):
+        raise ModelError(f"{str(dest)!r} exists and is not a model bundle: choose another --out.")
+    parent = next((p for p in dest.parents if p.exists()), None)
+    if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+        raise ModelError(f"Cannot write the model to {str(dest)!r}: {str(parent)!r} is not a writable folder.")
     return dest
 
 
@@ -76,6 +95,7 @@ def _write_files(model: Any, bundle: Path) -> None:
                 bundle / "estimator.joblib", compress=3)
     if model.validation:
         np.savez_compressed(bundle / "validation.npz", **model.validation)
+    write_reference(model, bundle)  # reference.parquet: the training sample monitoring compares with
 
 
 def bundle_dir(path: Path) -> Path:
@@ -99,7 +119,8 @@ def bundle_dir(path: Path) -> Path:
 
 def read_parts(path: str | Path) -> dict[str, Any]:
     """The parts of the bundle at ``path``: schema, plan, metadata, task, encoder, predictor, extras and
-    validation arrays; a ModelError naming what is wrong when the folder is not a usable bundle."""
+    validation arrays. The manifest is checked before anything is read or unpickled; a folder that is not a
+    usable bundle is a ModelError naming the file at fault."""
     p = Path(path)
     if not p.exists():
         raise ModelError(f"Model {str(p)!r} does not exist: pass the folder written by 'mlengineer train --out'.")
@@ -107,23 +128,52 @@ def read_parts(path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{str(p)!r} is a file, not a model bundle folder: pass the folder written by "
                          "'mlengineer train'.")
     bundle = bundle_dir(p)
+    verify_manifest(p)
+    where = f"Model bundle {str(p)!r}"
+    current = "metadata.json"
     try:
-        schema = Schema.from_json((bundle / "schema.json").read_text(encoding="utf-8"))
-        plan = CleaningPlan.from_json((bundle / "cleaning_plan.json").read_text(encoding="utf-8"))
-        meta = json.loads((bundle / "metadata.json").read_text(encoding="utf-8"))
-        fitted = joblib.load(bundle / "estimator.joblib")
+        meta = json.loads((bundle / current).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise TypeError("metadata.json must hold a JSON object")
+        task = Task.from_dict(meta["task"])
+        current = "schema.json"
+        schema = Schema.from_json((bundle / current).read_text(encoding="utf-8"))
+        current = "cleaning_plan.json"
+        plan = CleaningPlan.from_json((bundle / current).read_text(encoding="utf-8"))
+        current = "estimator.joblib"
+        fitted = joblib.load(bundle / current)
+        encoder, predictor = fitted["encoder"], fitted["predictor"]
+        current = "validation.npz"
+        validation = _validation(bundle / current)
     except FileNotFoundError as e:
-        raise ModelError(f"Model bundle {str(p)!r} is incomplete: {Path(e.filename or '').name} is missing.") from None
-    except (ValueError, EOFError, OSError, ImportError, AttributeError) as e:
-        raise ModelError(f"Model bundle {str(p)!r} cannot be read ({type(e).__name__}: {str(e)[:120]}); "
-                         "it may come from another mlengineer version.") from None
-    validation = {}
-    if (bundle / "validation.npz").is_file():
-        with np.load(bundle / "validation.npz", allow_pickle=False) as z:
-            validation = {k: z[k] for k in z.files}
-    return {"schema": schema, "plan": plan, "encoder": fitted["encoder"], "predictor": fitted["predictor"],
-            "task": Task.from_dict(meta["task"]), "metadata": meta, "validation": validation,
-            "extras": fitted.get("extras"), "path": p.resolve()}
+        raise ModelError(f"{where} is incomplete: {Path(e.filename or current).name} is missing.") from None
+    except Exception as e:  # any damage inside a file: name the file, never a traceback
+        raise ModelError(f"{where}: {current} cannot be read ({type(e).__name__}: {str(e)[:120]}); it may come "
+                         "from another mlengineer version, or be damaged.") from None
+    _check_belongs(where, plan, encoder)
+    return {"schema": schema, "plan": plan, "encoder": encoder, "predictor": predictor, "task": task,
+            "metadata": meta, "validation": validation, "extras": fitted.get("extras"), "path": p.resolve()}
+
+
+def _validation(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except zipfile.BadZipFile as e:
+        raise ValueError(str(e)) from None
+
+
+def _check_belongs(where: str, plan: CleaningPlan, encoder: Any) -> None:
+    """The fitted encoder must read the columns the cleaning plan hands it: an estimator from another bundle
+    does not."""
+    expected = list(plan.feature_columns)
+    got = list(getattr(encoder, "roles_", {}) or [])
+    if got and expected and set(got) != set(expected):
+        raise ModelError(f"{where}: estimator.joblib was fitted on other columns than its cleaning plan selects "
+                         f"({', '.join(got[:4])}... against {', '.join(expected[:4])}...): it belongs to another "
+                         "model. Restore the bundle or retrain it.")
 
 
 def _jsonable(obj: Any) -> Any:

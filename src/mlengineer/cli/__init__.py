@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 
 #: command modules, each with a ``register(app)`` function
-COMMAND_MODULES = ("train", "serve", "report", "demo", "evaluation", "registry", "data")
+COMMAND_MODULES = ("train", "serve", "report", "demo", "evaluation", "registry", "data", "ui", "monitoring")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)

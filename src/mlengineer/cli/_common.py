@@ -1,4 +1,8 @@
-"""What every command shares: the console, error handling and reading DATA arguments."""
+"""What every command shares: the console, error handling and reading DATA arguments.
+
+User text (file names, columns, values, commands) prints literally: ``say`` and ``table`` take plain strings
+as text, never as rich markup, so ``pip install 'mlengineer[ui]'`` or a column named ``[id]`` keep their
+brackets; styles go in as ``(text, style)`` pairs or ``rich.text.Text``."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import MLEngineerError
 
@@ -20,6 +25,9 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: a piece of a printed line: plain text (printed as is), a (text, style) pair, or a rich Text
+Part = str | tuple[str, str] | Text
 
 SqlOption = typer.Option(None, "--sql", help="A SQL query to read the data from: against --db, or in DuckDB over "
                          "DATA (as the table 'data') or over the files it names.")
@@ -35,10 +43,10 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MLEngineerError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            say(("error:", "bold red"), " ", str(e), out=err_console, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
+            say(("interrupted", "yellow"), out=err_console)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -69,12 +77,21 @@ def parse_roles(items: list[str]) -> dict[str, str]:
     return roles
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+def say(*parts: Part, out: Console | None = None, soft_wrap: bool = False) -> None:
+    """Print one line made of ``parts``: strings literally, ``(text, style)`` pairs styled.
+
+    >>> say("Report written to ", (str(path), "bold"), ".")  # doctest: +SKIP
+    """
+    (out or console).print(Text.assemble(*parts), highlight=False, soft_wrap=soft_wrap)
+
+
+def table(title: str | Text, columns: list[str], rows: list[list[Any]]) -> Table:
+    """A result table; cells print literally (a ``Text`` cell keeps its style), numbers through ``fmt``."""
+    t = Table(title=Text(title) if isinstance(title, str) else title, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(c, overflow="fold")
+        t.add_column(Text(c), overflow="fold")
     for r in rows:
-        t.add_row(*[fmt(v) for v in r])
+        t.add_row(*[v if isinstance(v, Text) else Text(fmt(v)) for v in r])
     return t
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.text import Text
 
-from ._common import DbOption, SqlOption, console, handle_errors, parse_roles, read_data, table
+from ._common import DbOption, SqlOption, console, handle_errors, parse_roles, read_data, say, table
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -30,7 +31,7 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
     if task not in ("auto", "binary", "multiclass", "regression"):
         raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
     df = read_data(data, sql, db)
-    console.print(_source_line(df, data), highlight=False)
+    say(_source_line(df, data))
     schema = infer_schema(df, target, parse_roles(column_role))
     kind = None
     if target is not None:
@@ -39,8 +40,41 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
     return df, schema, kind
 
 
+def _examine(engine: str, command: str, data: str | None, sql: str | None, db: str | None, target: str | None,
+             column_role: list[str], task: str, master: str | None, conf: list[str], *, profile: bool,
+             findings: bool) -> Any:
+    """The table profiled and/or audited on Spark when the engine is (or, left to auto, must be) Spark;
+    None when the command runs in memory."""
+    from ..errors import ConfigError
+    from ..spark.engine import choose_engine
+
+    chosen, why = choose_engine(engine, data, command=command, db=db)
+    if chosen != "spark":
+        return None
+    from ..spark.profile import examine
+    from ..spark.session import parse_spark_conf
+
+    if task not in ("auto", "binary", "multiclass", "regression"):
+        raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
+    if why:
+        say(why)
+    with console.status("Spark", spinner="dots") as status:
+        examined = examine(data, sql=sql, target=target, task=task, column_roles=parse_roles(column_role),
+                           master=master, conf=parse_spark_conf(conf), profile=profile, findings=findings,
+                           progress=lambda stage: status.update(f"Spark: {stage}"))
+    say(f"Read {examined.rows:,} rows x {examined.columns} columns from {data or 'the query'} on Spark "
+        f"({', '.join(examined.how)}).")
+    return examined
+
+
+EngineOption = typer.Option("auto", "--engine", help="local (in memory), spark, or auto: Spark when the table takes "
+                            "more than a quarter of free memory.")
+SparkMasterOption = typer.Option(None, "--spark-master", help="Spark master URL [default: local[*]].")
+SparkConfOption = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more.")
+
+
 def _findings_table(findings: list[Any], title: str) -> Any:
-    rows = [[f"[{_SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.column or "", f.message, f.suggestion]
+    rows = [[Text(f.severity, style=_SEVERITY_STYLE[f.severity]), f.column or "", f.message, f.suggestion]
             for f in findings]
     return table(title, ["severity", "column", "finding", "what to do"], rows)
 
@@ -51,37 +85,57 @@ def profile_cmd(
     out: str = typer.Option(None, "--out", "-o", help="Write a self-contained HTML page here (opens offline)."),
     column_role: list[str] = typer.Option([], "--column-role", help="COLUMN=ROLE, to override an inferred role."),
     task: str = typer.Option("auto", "--task", help="binary, multiclass, regression, or auto (with --target)."),
+    engine: str = EngineOption,
+    spark_master: str = SparkMasterOption,
+    spark_conf: list[str] = SparkConfOption,
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
     """Per-column statistics, missingness, cardinality, distribution and relation to the target."""
     from ..data.profile import profile_table
 
-    df, schema, kind = _prepare(data, sql, db, target, column_role, task)
-    profile = profile_table(df, target=target, schema=schema, task_kind=kind)
+    examined = _examine(engine, "profile", data, sql, db, target, column_role, task, spark_master, spark_conf,
+                        profile=True, findings=bool(out and target))
+    if examined is not None:
+        profile, kind = examined.profile, examined.task_kind
+    else:
+        df, schema, kind = _prepare(data, sql, db, target, column_role, task)
+        profile = profile_table(df, target=target, schema=schema, task_kind=kind)
     rows = []
     for c in profile.columns:
         row = [c.name, c.role, f"{c.missing_fraction:.1%}" if c.n_missing else "", f"{c.n_unique:,}", c.summary]
         if target:
-            row.append(f"{c.target_skill:.2f}" if c.target_skill is not None else "")
+            row.append(c.alone)
         rows.append(row)
-    headers = ["column", "role", "missing", "distinct", "summary"] + (["alone predicts target"] if target else [])
+    metric = f" ({profile.target_metric}, 95% interval)" if profile.target_metric else ""
+    headers = ["column", "role", "missing", "distinct", "summary"] + ([f"alone predicts target{metric}"] if target else [])
     title = (f"{profile.n_rows:,} rows x {profile.n_columns} columns, {profile.n_duplicate_rows:,} duplicate rows, "
              f"{profile.memory_bytes / 2**20:,.1f} MiB in memory")
     console.print(table(title, headers, rows))
     if target and profile.target_profile is not None:
         t = profile.target_profile
-        console.print(f"Target [bold]{target}[/] ({kind}): {t.summary}"
-                      + (f"; missing in {t.n_missing:,} rows" if t.n_missing else ""), highlight=False)
-        console.print("[dim]'alone predicts target': the column's skill on its own on rows it did not learn from "
-                      "(0 = no better than guessing, 1 = never wrong).[/]")
+        say("Target ", (target, "bold"), f" ({kind}): {t.summary}"
+            + (f"; missing in {t.n_missing:,} rows" if t.n_missing else ""))
+        say((_alone_note(profile), "dim"))
     if out:
         from ..data.profile_html import write_profile_html
         from ..data.quality import audit
 
-        findings = audit(df, schema, task_kind=kind) if target else None
+        findings = None if not target else examined.findings if examined is not None else \
+            audit(df, schema, task_kind=kind)
         path = write_profile_html(profile, out, title=Path(data).name if data else "query", findings=findings)
-        console.print(f"Profile written to [bold]{path}[/].")
+        say("Profile written to ", (str(path), "bold"), ".")
+
+
+def _alone_note(profile: Any) -> str:
+    """What the 'alone predicts target' column means, for the profile's task."""
+    if profile.target_metric is None:
+        return "'alone predicts target': too few labelled rows to measure (at least 30 are needed)."
+    scale = "0.5 = guessing, 1 = ranks every row right" if profile.target_metric == "ROC AUC" else \
+        "0 = guessing the mean, 1 = exact"
+    return (f"'alone predicts target': {profile.target_metric} of the column by itself on rows it did not learn "
+            f"from (5-fold cross-validation on {profile.target_rows:,} labelled rows; {scale}), "
+            "with a 95% interval.")
 
 
 def audit_cmd(
@@ -93,6 +147,9 @@ def audit_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON lines instead of a table."),
     fail_on: str = typer.Option(None, "--fail-on", help="Exit with status 1 if a finding is at least this severe "
                                 "(warning or error): for use in CI."),
+    engine: str = EngineOption,
+    spark_master: str = SparkMasterOption,
+    spark_conf: list[str] = SparkConfOption,
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -104,8 +161,13 @@ def audit_cmd(
 
     if fail_on is not None and fail_on not in ("warning", "error"):
         raise ConfigError(f"--fail-on must be warning or error; got {fail_on!r}.")
-    df, schema, kind = _prepare(data, sql, db, target, column_role, task)
-    findings = audit(df, schema, task_kind=kind)
+    examined = _examine(engine, "audit", data, sql, db, target, column_role, task, spark_master, spark_conf,
+                        profile=False, findings=True)
+    if examined is not None:
+        findings = examined.findings
+    else:
+        df, schema, kind = _prepare(data, sql, db, target, column_role, task)
+        findings = audit(df, schema, task_kind=kind)
     if as_json:
         for f in findings:
             typer.echo(json.dumps(f.model_dump(), default=str))
@@ -114,14 +176,17 @@ def audit_cmd(
     else:
         console.print("No findings: nothing in this table needs a look.")
     if not as_json:
-        try:
-            plan = fit_cleaning_plan(df, schema, findings=findings)
-        except Exception:  # nothing left to learn from: the findings above already say why
-            plan = None
-        if plan is not None and plan.dropped_columns:
-            console.print("Training would leave out: " + "; ".join(
-                f"[bold]{k}[/] ({v.split(':')[0]})" for k, v in plan.dropped_columns.items()) + ".",
-                highlight=False)
+        dropped = examined.dropped if examined is not None else None
+        if dropped is None:
+            try:
+                dropped = fit_cleaning_plan(df, schema, findings=findings).dropped_columns
+            except Exception:  # nothing left to learn from: the findings above already say why
+                dropped = {}
+        if dropped:
+            parts: list[Any] = ["Training would leave out: "]
+            for i, (k, v) in enumerate(dropped.items()):
+                parts += ["; " if i else "", (k, "bold"), f" ({v.split(':')[0]})"]
+            say(*parts, ".")
     if fail_on is not None and any(SEVERITY_ORDER[f.severity] >= SEVERITY_ORDER[fail_on] for f in findings):
         raise typer.Exit(1)
 

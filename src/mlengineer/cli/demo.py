@@ -60,6 +60,11 @@ def demo_cmd(
                           noun="salaries", story_html=story)
     roles.to_csv(out_dir / "roles.csv", index=False)
     model_dir = out_dir / "salary-model"
+    from ..demo.loop import closed_loop
+
+    console.rule("[bold]The closed loop: the salary model meets later years")
+    closed_loop(out_dir, tracking_uri=tracking_uri, time_budget=min(time_budget, 20.0),
+                say=lambda line: console.print(line, highlight=False))
     console.print(f"\nWrote the model to [bold]{model_dir}[/], the report to [bold]{report}[/] and the role table "
                   f"to [bold]{out_dir / 'roles.csv'}[/].\nNext, try:")
     for cmd in (f"mlengineer predict {model_dir} {test_path} --interval 0.9 --out {out_dir / 'predictions.csv'}",

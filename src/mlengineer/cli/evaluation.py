@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
-from ._common import DbOption, SqlOption, console, fmt, handle_errors, read_data, table
+from ._common import DbOption, SqlOption, console, fmt, handle_errors, read_data, say, table
 
 
 def compare_cmd(
@@ -30,11 +31,15 @@ def compare_cmd(
         console.print_json(json.dumps(result, default=str))
         return
     d = result["difference"]
-    rows = [[name, score] for name, score in zip(result["models"], result["scores"], strict=True)]
-    console.print(table(f"{result['metric']} on {result['rows']:,} labelled rows", ["model", result["metric"]], rows))
-    console.print(f"Difference A - B: {fmt(d['difference'])} (95% interval {fmt(d['low'])} to {fmt(d['high'])}); "
-                  f"{result['test']}: p = {result['p_value']:.3g}; {result['detail']}.", highlight=False)
-    console.print(f"[bold]{result['verdict']}[/]", highlight=False)
+    given = [model_a, model_b]
+    rows = [[label, name, given[i], score] for i, (label, name, score) in
+            enumerate(zip("AB", result["models"], result["scores"], strict=True))]
+    where = f" of {Path(data).name}" if data else ""
+    console.print(table(f"{result['metric']} on {result['rows']:,} labelled rows{where}",
+                        ["", "model", "given as", result["metric"]], rows))
+    say(f"Difference A - B: {fmt(d['difference'])} (95% interval {fmt(d['low'])} to {fmt(d['high'])}); "
+        f"{result['test']}: p = {result['p_value']:.3g}; {result['detail']}.")
+    say((result["verdict"], "bold"))
 
 
 def explain_cmd(
@@ -67,7 +72,7 @@ def explain_cmd(
 
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(explained, indent=1, default=str), encoding="utf-8")
-        console.print(f"Wrote {len(explained):,} explanations to [bold]{out}[/].")
+        say(f"Wrote {len(explained):,} explanations to ", (out, "bold"), ".")
     for i, e in enumerate(explained[:limit]):
         lines = [[c["column"], c["value"], f"{c['contribution']:+,.4g}"] for c in e["contributions"]]
         lines.append(["(all other columns)", "", f"{e['other_columns']:+,.4g}"])
@@ -79,9 +84,11 @@ def explain_cmd(
 
 
 def calibrate_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder (updated in place)."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder (updated in place, the "
+                                     "model before kept beside it, unless --out)."),
     data: str = typer.Option(None, "--data", help="Labelled rows kept apart from training (default: the "
                              "validation rows the trainer kept)."),
+    out: str = typer.Option(None, "--out", "-o", help="Write the calibrated model here and leave MODEL as it is."),
     method: str = typer.Option("auto", "--method", help="auto, none, platt, isotonic or temperature."),
     cost_fp: float = typer.Option(None, "--cost-fp", help="Cost of a false positive, to choose the threshold."),
     cost_fn: float = typer.Option(None, "--cost-fn", help="Cost of a false negative, to choose the threshold."),
@@ -101,18 +108,37 @@ def calibrate_cmd(
     df = read_data(data, sql, db) if (data or sql or db) else None
     summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn,
                           target_precision=target_precision, target_recall=target_recall)
-    model.save(model_path)
-    console.print(f"Fitted on {summary['source']}.", highlight=False)
+    kept = None
+    if out is None:
+        kept = _keep_previous(model_path)
+    model.save(out or model_path)
+    say(f"Fitted on {summary['source']}.")
     if "method" in summary:
-        console.print(f"Calibration: [bold]{summary['method']}[/]; expected calibration error on those rows "
-                      f"{summary['ece_before']:.4f} before, {summary['ece_after']:.4f} after.", highlight=False)
+        say("Calibration: ", (summary["method"], "bold"), f"; expected calibration error on those rows "
+            f"{summary['ece_before']:.4f} before, {summary['ece_after']:.4f} after.")
     else:
-        console.print("Conformal prediction intervals refitted.")
+        say("Conformal prediction intervals refitted.")
     t = summary.get("threshold")
     if t:
-        console.print(f"Decision threshold ({t['rule']}): [bold]{t['value']:.4f}[/], with precision {t['precision']:.1%} "
-                      f"and recall {t['recall']:.1%} on those rows.", highlight=False)
-    console.print(f"Model saved to [bold]{model.path}[/].")
+        say(f"Decision threshold ({t['rule']}): ", (f"{t['value']:.4f}", "bold"), f", with precision "
+            f"{t['precision']:.1%} and recall {t['recall']:.1%} on those rows.")
+    say("Model saved to ", (str(model.path), "bold"), ".")
+    if kept is not None:
+        console.print(f"The model before calibration is kept at {kept}; to go back: rm -r {model_path} && "
+                      f"mv {kept} {model_path}", highlight=False, markup=False)
+
+
+def _keep_previous(model_path: str) -> str:
+    """A copy of the bundle as it is, beside it, before it is updated in place; its path."""
+    import datetime as dt
+    import shutil
+    from pathlib import Path
+
+    src = Path(model_path)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    dest = src.with_name(f"{src.name}.before-calibrate-{stamp}")
+    shutil.copytree(src, dest)
+    return str(dest)
 
 
 def _label(model: object, text: str) -> object:
@@ -132,20 +158,22 @@ def register(app: typer.Typer) -> None:
     app.command("calibrate")(handle_errors(calibrate_cmd))
 
 
-def print_evaluation(model: object, result: dict) -> None:
+def print_evaluation(model: object, result: dict, *, source: str | None = None) -> None:
     """The evaluate command's output: metrics with their intervals and a constant baseline, calibration,
-    the honesty of the model's ranges or sets, and the slices where it does significantly worse."""
+    the honesty of the model's ranges or sets, and the slices where it does significantly worse. The title
+    names the model and the rows it was measured on (``source``: the data file)."""
     level = f"{result['interval_level']:.0%}"
     base = result["baseline"]
     rows = [[k, v, f"{fmt(result['intervals'][k][0])} to {fmt(result['intervals'][k][1])}" if k in result["intervals"]
              else "-", base.get(k)] for k, v in result["metrics"].items()]
-    console.print(table(f"{model.name}: {result['n_rows']:,} labelled rows", ["metric", "value", f"{level} interval",  # type: ignore[attr-defined]
-                                                                             "constant baseline"], rows))
+    on = f" on {Path(source).name}" if source else ""
+    console.print(table(f"Model {model.name}{on}: {result['n_rows']:,} labelled rows",  # type: ignore[attr-defined]
+                        ["metric", "value", f"{level} interval", "constant baseline"], rows))
     cal = result.get("calibration")
     if cal:
-        console.print(f"Calibration ({cal.get('method', 'none')}): expected calibration error {cal['ece']:.4f}"
-                      + (f" (before calibration {cal['ece_before_calibration']:.4f})"
-                         if "ece_before_calibration" in cal else "") + ".", highlight=False)
+        say(f"Calibration ({cal.get('method', 'none')}): expected calibration error {cal['ece']:.4f}"
+            + (f" (before calibration {cal['ece_before_calibration']:.4f})" if "ece_before_calibration" in cal else "")
+            + ".")
     unc = result.get("uncertainty")
     if unc and result["task"] == "regression":
         console.print(f"{unc['coverage_target']:.0%} prediction ranges held the true value for {unc['coverage']:.1%} "

@@ -1,8 +1,10 @@
-"""Registry commands: register a bundle as a new model version, point an alias at a version."""
+"""Registry commands: register a bundle as a new model version, point an alias at a version, and check a
+bundle against its manifest."""
 
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from ._common import console, handle_errors
 
@@ -20,21 +22,50 @@ def register_cmd(
     console.print(f"Registered [bold]{info.name}[/] version [bold]{info.version}[/]. Serve it with "
                   f"'mlengineer serve models:/{info.name}/{info.version}', or promote it with "
                   f"'mlengineer promote {info.name} {info.version} --alias champion'.")
+    for problem in info.problems:
+        console.print(f"[yellow]warning:[/] clients of models:/{info.name}@champion would fail against this "
+                      f"version: {escape(problem)}.")
 
 
 def promote_cmd(
     name: str = typer.Argument(..., help="The registered model's name."),
     version: str = typer.Argument(..., help="The version to promote."),
     alias: str = typer.Option("champion", "--alias", help="The alias to point at VERSION."),
+    force: bool = typer.Option(False, "--force", help="Promote even when clients of the alias's current version "
+                               "could not call this one (servers on the alias keep their version)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
     """Point an alias (default champion) at a version; servers on models:/NAME@ALIAS switch to it."""
     from ..tracking.registry import promote
 
-    info = promote(name, version, alias=alias, tracking_uri=tracking_uri)
+    info = promote(name, version, alias=alias, tracking_uri=tracking_uri, force=force)
     console.print(f"models:/{info.name}@{alias} is now version [bold]{info.version}[/].")
+    for problem in info.problems:
+        console.print(f"[yellow]warning (--force):[/] {escape(problem)}; servers on the alias keep the version "
+                      "they serve.")
+
+
+def verify_cmd(
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    trust: bool = typer.Option(False, "--trust", help="Write a manifest for a bundle that has none (saved by an "
+                               "older mlengineer), after you checked where it came from."),
+) -> None:
+    """Check every file of a bundle against its manifest, then that it loads; exit 2 when it does not."""
+    from pathlib import Path
+
+    from ..bundle.manifest import MANIFEST, bundle_digest, write_manifest
+    from ..bundle.model import load
+
+    path = Path(model_path)
+    if trust and path.is_dir() and (path / "MLmodel").is_file() and not (path / MANIFEST).exists():
+        write_manifest(path)
+        console.print(f"Wrote {MANIFEST} for {escape(str(path))}: its files as they are now are trusted.")
+    load(path)
+    console.print(f"{escape(str(path))}: every file matches its manifest (digest "
+                  f"{(bundle_digest(path) or '?')[:16]}); the model loads.", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     app.command("register")(handle_errors(register_cmd))
     app.command("promote")(handle_errors(promote_cmd))
+    app.command("verify")(handle_errors(verify_cmd))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import DbOption, SqlOption, console, handle_errors, read_data
+from ._common import DbOption, SqlOption, handle_errors, read_data, say
 
 
 def report_cmd(
@@ -14,19 +14,23 @@ def report_cmd(
     title: str = typer.Option(None, "--title", help="The report's title (default: the model's name)."),
     unit: str = typer.Option("", "--unit", help="A prefix for the target's values in the text, e.g. '$'."),
     noun: str = typer.Option("rows", "--noun", help="What one row is, in the reader's words: 'customers', 'houses'."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="The MLflow store of the model's training run "
+                                     "(default ./mlruns.db): the report is attached to that run when it is there."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
     """Write a self-contained HTML report of a model (opens offline): a summary in plain words, data
     quality, leaderboard, metrics with intervals, plots, slices and a model card. Give --data with labelled
-    rows the model never trained on; without it the report uses the validation rows kept at training."""
+    rows the model never trained on; without it the report uses the validation rows kept at training. The
+    report is also attached to the model's training run, for the MLflow UI ('mlengineer ui')."""
     from ..bundle.model import load
-    from ..report.html import write_report
+    from ..report.html import attach_to_run, write_report
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
     path = write_report(model, out, df, title=title, unit=unit, noun=noun)
-    console.print(f"Report written to [bold]{path}[/].")
+    run = attach_to_run(model, path, tracking_uri=tracking_uri)
+    say("Report written to ", (str(path), "bold"), f" (and attached to run {run[:8]})." if run else ".")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,10 @@ import typer
 from ._common import console, handle_errors
 
 
+#: settings whose command-line option has another name than the setting
+_OPTIONS = {"max_body_bytes": "--max-body-mb", "model": "MODEL"}
+
+
 def serve_cmd(
     model_ref: str = typer.Argument(..., metavar="MODEL",
                                     help="A model bundle folder, or a registry reference models:/NAME@ALIAS."),
@@ -40,6 +44,8 @@ def serve_cmd(
     from ..serving.settings import ServeSettings
     from ..tracking.registry import is_model_ref
 
+    if not max_body_mb * 1024 * 1024 >= 1024:  # the option is in MB; the setting, in bytes, says >= 1024
+        raise ConfigError(f"--max-body-mb must be at least 0.001 (1 KB); got {max_body_mb:g}.")
     try:
         settings = ServeSettings.model_validate(dict(
             model=model_ref if is_model_ref(model_ref) else str(Path(model_ref).expanduser().resolve()),
@@ -52,7 +58,8 @@ def serve_cmd(
         ))
     except ValueError as e:  # pydantic names the option and what it accepts
         err = e.errors()[0] if hasattr(e, "errors") else {"loc": ["?"], "msg": str(e)}
-        raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}.") from None
+        field = str(err["loc"][0])
+        raise ConfigError(f"{_OPTIONS.get(field, '--' + field.replace('_', '-'))}: {err['msg']}.") from None
 
     # load once here, so that a bad bundle or reference is one line and exit 2, before any worker starts
     from ..serving.runtime import load_served

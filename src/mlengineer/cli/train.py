@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-from ._common import DbOption, SqlOption, console, fmt, handle_errors, parse_roles, read_data, table
+from ._common import DbOption, SqlOption, console, fmt, handle_errors, parse_roles, read_data, say, table
 
 
 class TrainingProgress:
@@ -37,7 +37,7 @@ class TrainingProgress:
         elif event == "candidate":
             c = info["candidate"]
             status = fmt(c.score) if c.status == "ok" else c.status
-            self.bar.console.print(f"  [dim]{c.name:<22}[/] {status:<12} [dim]{c.fit_seconds:5.1f} s[/]", highlight=False)
+            say("  ", (f"{c.name:<22}", "dim"), f" {status:<12} ", (f"{c.fit_seconds:5.1f} s", "dim"), out=self.bar.console)
             note = c.name
         self.bar.update(self.task_id, completed=min(elapsed, self.budget), note=note)
 
@@ -47,17 +47,16 @@ def print_training_summary(model: Any) -> None:
     findings = meta.get("findings", [])
     shown = [f for f in findings if f["severity"] != "info"][:10]
     if shown:
-        style = {"error": "[bold red]error[/]", "warning": "[yellow]warning[/]"}
+        style = {"error": "bold red", "warning": "yellow"}
         console.print(table("Data audit", ["severity", "column", "finding", "done"],
-                            [[style.get(f["severity"], f["severity"]), f.get("column") or "", f["message"],
+                            [[Text(f["severity"], style=style.get(f["severity"], "")), f.get("column") or "", f["message"],
                               "column dropped" if f.get("action") == "drop_column" and f["severity"] == "error"
                               else "rows dropped" if f.get("action") == "drop_rows" else ""] for f in shown]))
     hidden = len(findings) - len(shown)
     dropped = next((s["summary"] for s in meta.get("cleaning", []) if s.get("step") == "select_columns"), "")
     if dropped or hidden:
-        console.print(f"[dim]Cleaning: {dropped}." + (f" {hidden} more findings: 'mlengineer audit DATA --target "
-                                                      f"{meta.get('target')}' lists them all." if hidden else "")
-                      + "[/]", highlight=False)
+        say((f"Cleaning: {dropped}." + (f" {hidden} more findings: 'mlengineer audit DATA --target "
+                                        f"{meta.get('target')}' lists them all." if hidden else ""), "dim"))
     board = meta["leaderboard"]
     rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r.get("predict_1row_ms"), r["status"]]
             for r in board[:25]]
@@ -74,6 +73,8 @@ def train_cmd(
     metric: str = typer.Option(None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."),
     task: str = typer.Option("auto", "--task", help="binary, multiclass, regression, or auto."),
     out: str = typer.Option("model", "--out", "-o", help="Folder to write the model bundle to."),
+    name: str = typer.Option(None, "--name", help="The model's name, as the server, the run, the report and "
+                             "'compare' show it [default: the --out folder's name]."),
     column_role: list[str] = typer.Option([], "--column-role", help="COLUMN=ROLE, to override an inferred role."),
     drop: list[str] = typer.Option([], "--drop", help="A column never to use as a feature."),
     keep: list[str] = typer.Option([], "--keep", help="A column to keep even if the audit would drop it."),
@@ -84,9 +85,17 @@ def train_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default ./mlruns.db)."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
     max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row."),
+    families: str = typer.Option(None, "--families", help="Model families to try, comma-separated (linear, "
+                                 "lightgbm, xgboost, catboost, random_forest, extra_trees, knn, mlp) [default: all]."),
     calibration_fraction: float = typer.Option(
         None, "--calibration-fraction", help="Share of rows kept apart from every fit for the calibrator and "
         "the conformal ranges/sets (0.05-0.5; default 0: the validation rows' out-of-fold predictions)."),
+    engine: str = typer.Option("auto", "--engine", help="local (in memory), spark, or auto: Spark when the table "
+                               "takes more than a quarter of free memory (or 'engine:' in --config)."),
+    spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL, e.g. spark://host:7077 "
+                                     "[default: local[*]]."),
+    spark_conf: list[str] = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting "
+                                         "(spark.executor.memory=8g); repeat for more."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -100,6 +109,7 @@ def train_cmd(
         "seed": seed,
         "group_column": group_column, "time_column": time_column, "tracking_uri": tracking_uri,
         "max_predict_ms_per_row": max_predict_ms, "calibration_fraction": calibration_fraction,
+        "families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
     }.items() if v is not None})
     if column_role:
         options["column_roles"] = {**options.get("column_roles", {}), **parse_roles(column_role)}
@@ -107,18 +117,40 @@ def train_cmd(
         options["drop"] = [*options.get("drop", []), *drop]
     if keep:
         options["keep"] = [*options.get("keep", []), *keep]
+    from ..spark.engine import choose_engine
+
+    chosen, why = choose_engine(engine if engine != "auto" else options.get("engine", "auto"), data,
+                                command="train", db=db)
+    options["engine"] = chosen
     cfg = TrainConfig.build(**options)
-    df = read_data(data, sql, db)
-    console.print(f"Read {len(df):,} rows x {df.shape[1]} columns from {data or 'the query'}; "
-                  f"training for up to {cfg.time_budget:g} s.")
-    with TrainingProgress(cfg.time_budget) as progress:
-        model = train(df, config=cfg, out=out, track=not no_track, progress=progress,
-                      name=Path(data).name.split(".")[0] if data else None)
+    if chosen == "spark":
+        model = _train_on_spark(data, cfg, sql=sql, out=out, name=name, track=not no_track, why=why,
+                                master=spark_master, conf=spark_conf)
+    else:
+        df = read_data(data, sql, db)
+        say(f"Read {len(df):,} rows x {df.shape[1]} columns from {data or 'the query'}; "
+            f"training for up to {cfg.time_budget:g} s.")
+        with TrainingProgress(cfg.time_budget) as progress:
+            model = train(df, config=cfg, out=out, track=not no_track, progress=progress, name=name)
     print_training_summary(model)
     meta = model.metadata
-    console.print(f"Task: [bold]{model.task.kind}[/]; best validation {meta['metric']}: "
-                  f"[bold]{fmt(meta['validation_score'])}[/] in {meta['train_seconds']:.1f} s. "
-                  f"Model saved to [bold]{model.path}[/]" + (f" (run {meta['run_id'][:8]})" if meta.get("run_id") else ""))
+    say("Model ", (model.name, "bold"), ": task ", (model.task.kind, "bold"), f"; best validation {meta['metric']}: ",
+        (fmt(meta["validation_score"]), "bold"), f" in {meta['train_seconds']:.1f} s. Saved to ",
+        (str(model.path), "bold"), (f" (run {meta['run_id'][:8]})" if meta.get("run_id") else "") + ".")
+
+
+def _train_on_spark(data: str | None, cfg: Any, *, sql: str | None, out: str, name: str | None, track: bool,
+                    why: str, master: str | None, conf: list[str]) -> Any:
+    from ..spark.session import parse_spark_conf
+    from ..spark.train import train_spark
+
+    if why:
+        say(why)
+    say(f"Training on Spark ({master or cfg.spark_master or 'local[*]'}) from {data or 'the query'}, for up to "
+        f"{cfg.time_budget:g} s.")
+    with TrainingProgress(cfg.time_budget) as progress:
+        return train_spark(data, config=cfg, sql=sql, out=out, track=track, name=name, master=master,
+                           spark_conf=parse_spark_conf(conf), progress=progress)
 
 
 def predict_cmd(
@@ -127,6 +159,7 @@ def predict_cmd(
     out: str = typer.Option(None, "--out", "-o", help="Write predictions to this CSV/Parquet/JSON file."),
     engine: str = typer.Option("local", "--engine", help="local, or spark for batch scoring on Spark."),
     spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
+    spark_conf: list[str] = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more."),
     interval: float = typer.Option(None, "--interval", help="Add a conformal range (regression: lower, upper) "
                                    "or set of labels (classification) holding the truth this often, e.g. 0.9."),
     sql: str = SqlOption,
@@ -139,10 +172,15 @@ def predict_cmd(
     model = open_model(model_path, runs=False)  # a bundle folder or models:/NAME@ALIAS
     if engine == "spark":
         from ..spark.score import score_file
+        from ..spark.session import parse_spark_conf
 
         if not out:
             raise ConfigError("--engine spark writes its predictions to a file: pass --out FILE.")
-        n = score_file(model.path or model_path, data, out, master=spark_master, interval=interval)
+        if db:
+            raise ConfigError("--db reads through SQLAlchemy or DuckDB, not Spark: drop --engine spark, or name a "
+                              "table in Spark's catalog with --sql alone.")
+        n = score_file(model.path or model_path, data, out, master=spark_master, interval=interval, sql=sql,
+                       conf=parse_spark_conf(spark_conf))
         console.print(f"Scored {n:,} rows on Spark; predictions written to [bold]{out}[/].")
         return
     if engine != "local":
@@ -164,7 +202,7 @@ def evaluate_cmd(
     from .evaluation import print_evaluation
 
     model = load(model_path)
-    print_evaluation(model, evaluate(model, read_data(data, sql, db)))
+    print_evaluation(model, evaluate(model, read_data(data, sql, db)), source=data or "the query")
 
 
 def runs_cmd(

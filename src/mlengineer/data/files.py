@@ -1,8 +1,15 @@
-"""Small file helpers: write to a temporary path beside the destination, then rename into place."""
+"""Small file helpers: write to a temporary path beside the destination, then rename into place.
+
+Temporary paths carry their owner (process id and start time), so leftovers of a process that was killed
+mid-write (``kill -9``, a power cut) are recognised and swept by the next write to the same destination,
+and never mistaken for the work of a process still running.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +19,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["atomic_path", "write_table"]
+__all__ = ["atomic_path", "owner_alive", "owner_tag", "staging_dir", "sweep_leftovers", "write_table"]
 
 
 @contextmanager
@@ -21,7 +28,8 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest)
     if dest.parent and not dest.parent.exists():
         raise DataError(f"Cannot write {str(dest)!r}: the folder {str(dest.parent)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+    sweep_leftovers(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{owner_tag()}-", suffix=".tmp", dir=dest.parent or ".")
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; the result should be like any new file
@@ -31,6 +39,64 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_tag() -> str:
+    """This process as ``PID-START``: what a temporary path or a tracked run is stamped with."""
+    pid = os.getpid()
+    return f"{pid}-{_start_time(pid) or 0}"
+
+
+def owner_alive(tag: str) -> bool:
+    """Whether the process a ``PID-START`` tag names still runs (the same process, not a reused pid)."""
+    m = re.fullmatch(r"(\d+)-(\d+)", tag)
+    if m is None:
+        return False
+    pid, start = int(m[1]), m[2]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    now = _start_time(pid)
+    return now is None or start == "0" or now == start
+
+
+def staging_dir(dest: Path, kind: str = "staging") -> Path:
+    """A new folder beside ``dest`` to build it in, named for this process so a leftover can be swept."""
+    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.{kind}-{owner_tag()}-", dir=dest.parent))
+
+
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:staging|old|tmp)-(?P<owner>\d+-\d+)(?:-.*)?$")
+
+
+def sweep_leftovers(dest: Path) -> list[Path]:
+    """Remove what writers of ``dest`` left beside it when they were killed mid-write; the paths removed."""
+    removed: list[Path] = []
+    try:
+        siblings = list(dest.parent.iterdir()) if dest.parent.is_dir() else []
+    except OSError:
+        return removed
+    for p in siblings:
+        m = _LEFTOVER.match(p.name)
+        if m is None or m["name"] != dest.name or owner_alive(m["owner"]):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def _umask() -> int:

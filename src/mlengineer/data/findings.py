@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-__all__ = ["Finding", "Severity"]
+__all__ = ["Finding", "Severity", "renamed_column_findings"]
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
@@ -30,3 +30,15 @@ class Finding(BaseModel):
     def line(self) -> str:
         where = f"[{self.column}] " if self.column else ""
         return f"{self.severity}: {where}{self.message}"
+
+
+def renamed_column_findings(source: dict[str, object]) -> list[Finding]:
+    """A warning per column the reader renamed because the file's header names it twice (``age.1``), from
+    the ``source`` record ``load_table`` leaves in ``df.attrs``."""
+    renamed = source.get("renamed_columns") or {}
+    return [Finding(
+        check="duplicate_column_names", severity="warning", column=new,
+        message=f"the file names two columns {old!r}; the second was read as {new!r}.",
+        suggestion=f"Give each column its own name in the file; if {new!r} holds the same values as {old!r}, "
+                   f"--drop {new}.",
+    ) for new, old in dict(renamed).items()]  # type: ignore[call-overload]

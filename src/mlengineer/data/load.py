@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -26,8 +27,8 @@ from ..errors import DataError, MLEngineerError
 from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, read_sample, sniff_csv
 from .sql import read_sql
 
-__all__ = ["SUPPORTED_SUFFIXES", "describe_source", "load_table", "read_bytes_table", "read_sql", "sniff_csv",
-           "tidy_names"]
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "describe_source", "load_table", "memory_verdict", "read_bytes_table",
+           "read_sql", "sniff_csv", "tidy_names"]
 
 
 def load_table(source: str | Path, *, sql: str | None = None, db: str | None = None, **read_kwargs: Any) -> pd.DataFrame:
@@ -159,7 +160,23 @@ def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tu
         raise DataError("the file holds no columns") from None
     if opts.get("header", 0) is None:
         df.columns = [f"column_{i + 1}" for i in range(df.shape[1])]
+    elif renamed := _renamed_duplicates(df, path, opts):
+        info["renamed_columns"] = renamed  # the audit says so: pandas renames a repeated name without a word
     return df, info
+
+
+def _renamed_duplicates(df: pd.DataFrame, path: Path | io.BytesIO, opts: dict[str, Any]) -> dict[str, str]:
+    """Columns pandas renamed because the header names them twice (``age, age`` read as ``age, age.1``):
+    {new name: the name in the file}. The header is read again only when a name looks renamed."""
+    if not any(re.fullmatch(r".+\.\d+", str(c)) for c in df.columns):
+        return {}
+    if isinstance(path, io.BytesIO):
+        path.seek(0)
+    raw = pd.read_csv(path, **{**opts, "header": None, "nrows": 1, "dtype": str}).iloc[0].tolist()
+    if len(raw) != df.shape[1]:
+        return {}
+    return {str(new): str(old).strip() for new, old in zip(df.columns, raw, strict=True)
+            if isinstance(old, str) and str(new) != old.strip() and str(new).startswith(old.strip() + ".")}
 
 
 def _read_parquet(path: Path, **kw: Any) -> pd.DataFrame:
@@ -310,3 +327,60 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
         raise DataError("The upload holds no rows: it needs a header and at least one row.")
     _check_columns(df, "the upload")
     return df
+
+
+#: a table whose in-memory size passes this share of the memory available is too large to train on in
+#: memory: reading takes about 3x the table at its peak, and training needs room for the encoded matrix
+MEMORY_SHARE = 0.25
+_EXPANSION = {".gz": 4.0, ".zst": 4.0, ".bz2": 5.0, ".xz": 5.0}  # typical ratios of text to its compression
+
+
+def _in_memory_bytes(path: Path) -> int:
+    """About how many bytes the table at ``path`` (a file or a folder of parts) takes once read."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not any(
+        part.startswith((".", "_")) for part in p.relative_to(path).parts)]
+    total = 0
+    for p in files:
+        suffixes = [s.lower() for s in p.suffixes]
+        if any(FORMATS.get(s) == "parquet" for s in suffixes):
+            try:
+                import pyarrow.parquet as pq
+
+                meta = pq.ParquetFile(p).metadata  # uncompressed sizes, from the footer alone
+                total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                continue
+            except Exception:
+                pass
+        ratio = next((_EXPANSION[s] for s in suffixes if s in _EXPANSION), 1.0)
+        total += int(p.stat().st_size * ratio)
+    return total
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_verdict(source: str | Path, *, share: float = MEMORY_SHARE) -> tuple[bool, str]:
+    """Whether the table at ``source`` fits in memory to train on, and a sentence that says why not:
+    ``(False, "big.parquet takes about 14.2 GiB in memory, more than a quarter of the 22.0 GiB available")``.
+    Sources it cannot size (a remote URI, a query) are taken to fit."""
+    path = Path(source)
+    available = _available_memory()
+    if not available or not path.exists():
+        return True, ""
+    need = _in_memory_bytes(path)
+    if need <= share * available:
+        return True, ""
+    gib = 2.0**30
+    return False, (f"{path.name} takes about {need / gib:.1f} GiB in memory, more than {share:.0%} of the "
+                   f"{available / gib:.1f} GiB available")

@@ -58,8 +58,9 @@ def _stats(c: ColumnProfile) -> str:
         rows += [("first", _num(c.min)), ("last", _num(c.max))]
     elif c.role == "text" and c.mean_words is not None:
         rows += [("words", f"{c.mean_words:.1f} on average"), ("characters", f"{c.mean_chars:.0f} on average")]
-    if c.target_skill is not None:
-        rows.append(("alone predicts the target", f"{c.target_skill:.2f}"))
+    if c.target_score is not None:
+        rows.append(("alone predicts the target", escape(c.alone)))
+        rows.append(("measured by", escape(c.target_method)))
     body = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 

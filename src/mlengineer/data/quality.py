@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame, row_fingerprints
-from .findings import SEVERITY_ORDER, Finding, Severity
+from .findings import SEVERITY_ORDER, Finding, Severity, renamed_column_findings
 from .leakage import detect_leakage
 from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
 
@@ -39,6 +39,7 @@ def _audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, le
     if len(df) == 0:
         return findings
     target = schema.target
+    findings += renamed_column_findings(dict(df.attrs.get("source") or {}))
     findings += _duplicate_rows(df, target, task_kind)
     findings += _duplicate_columns(df, schema, seed=seed)
     findings += _column_checks(df, schema)

@@ -10,11 +10,13 @@ server workers can log into one folder:
 
 Columns: the model's feature columns as the server validated them (numbers as float64, categories, dates and
 text as strings), then ``prediction`` and ``proba_<class>`` for classifiers, then ``_ts`` (UTC time of the
-request), ``_request_id``, ``_endpoint``, ``_model`` and ``_version``. ``read_prediction_log`` reads it all
+request), ``_row`` (the row's position in its request), ``_request_id``, ``_endpoint``, ``_model`` and
+``_version``. ``read_prediction_log`` reads it all
 back as one DataFrame.
 
 If the disk cannot keep up, rows beyond ``max_pending_rows`` are dropped (and counted) rather than slowing
-requests or growing memory without bound.
+requests or growing memory without bound. A request whose rows cannot be written (a value Parquet cannot
+hold) is dropped alone and counted, never the other requests of its flush.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,8 @@ class PredictionLog:
         self.rows_written = 0
         self.rows_dropped = 0
         self.files_written = 0
+        #: told the number of rows dropped when a write fails (the server counts them in its metrics)
+        self.on_dropped: Callable[[int], None] | None = None
         self._pending: list[_Entry] = []
         self._pending_rows = 0
         self._lock = threading.Lock()
@@ -121,8 +125,27 @@ class PredictionLog:
             groups.setdefault((e.model, e.version), []).append(e)
         n = 0
         for group in groups.values():
-            n += self._write(group)
+            n += self._write_or_split(group)
         return n
+
+    def _write_or_split(self, entries: list[_Entry]) -> int:
+        """Write ``entries`` as one file; if that fails, each request alone, dropping (and counting) only
+        those that cannot be written. An error of the disk itself is raised for the writer thread to log."""
+        try:
+            return self._write(entries)
+        except OSError:
+            raise
+        except Exception:
+            if len(entries) == 1:
+                self._dropped(entries[0].n_rows)
+                log.warning("dropped %d logged rows that could not be written", entries[0].n_rows)
+                return 0
+        return sum(self._write_or_split([e]) for e in entries)
+
+    def _dropped(self, n: int) -> None:
+        self.rows_dropped += n
+        if self.on_dropped is not None:
+            self.on_dropped(n)
 
     def _write(self, entries: list[_Entry]) -> int:
         import pyarrow as pa
@@ -139,6 +162,7 @@ class PredictionLog:
                 data[name] = [None if v is None else str(v) for v in itertools.chain.from_iterable(parts)]
         counts = [e.n_rows for e in entries]
         data["_ts"] = pd.to_datetime(np.repeat([e.ts for e in entries], counts), unit="s", utc=True)
+        data["_row"] = np.concatenate([np.arange(c, dtype=np.int32) for c in counts])  # position in its request
         for key in ("request_id", "endpoint", "model", "version"):
             data[f"_{key}"] = np.repeat([getattr(e, key) for e in entries], counts).astype(object)
         table = pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False)

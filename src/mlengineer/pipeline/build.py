@@ -10,6 +10,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model
@@ -73,7 +74,22 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
     model = Model(schema=result.schema, plan=result.plan, encoder=result.encoder, predictor=result.predictor,
                   task=result.task, metadata=metadata, validation=validation)
     _add_uncertainty_and_explanations(model, result, data)
+    _add_reference(model, result, data)
     return model
+
+
+def _add_reference(model: Model, result: TrainResult, data: pd.DataFrame) -> None:
+    """The sample of training rows (and validation predictions) that monitoring compares live rows with."""
+    from ..bundle.reference import sample_reference
+
+    cfg = result.config
+    columns = [*model.feature_names, cfg.target, *(c for c in (cfg.time_column, cfg.group_column) if c)]
+    model.reference = sample_reference(data, columns=list(dict.fromkeys(columns)), rows=result.valid_rows,
+                                       pred=result.valid_pred, candidates=np.flatnonzero(data[cfg.target].notna()),
+                                       seed=cfg.seed)
+    pred = model.reference.filter(regex=r"^_ref_(pred|proba_\d+)$")
+    model.metadata["reference"] = {"rows": int(len(model.reference)),
+                                   "with_predictions": int(pred.notna().any(axis=1).sum()) if pred.shape[1] else 0}
 
 
 def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> None:

@@ -8,12 +8,14 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import Model
+from ..bundle.store import check_destination
 from ..data.load import load_table
+from ..errors import ConfigError
 from ..training.config import TrainConfig
 from ..training.trainer import Progress, fit_pipeline, no_progress
 from .build import build_model
 
-__all__ = ["train"]
+__all__ = ["default_name", "save_and_track", "train"]
 
 
 def train(
@@ -30,7 +32,8 @@ def train(
     """Train a model on ``data`` (a DataFrame or a file path) to predict ``target``.
 
     ``options`` are TrainConfig fields (``time_budget``, ``metric``, ``task``, ``seed``, ...). With ``out``
-    the bundle is saved there; with ``track`` the run is recorded in MLflow.
+    the bundle is saved there; with ``track`` the run is recorded in MLflow. ``name`` names the model (the
+    server, the run, the report and ``compare`` say it); by default the ``out`` folder's name.
 
     >>> model = train("salaries.csv", target="salary_in_usd", time_budget=30)  # doctest: +SKIP
     """
@@ -38,13 +41,24 @@ def train(
         config = TrainConfig.build(target=target, **options)
     elif target is not None or options:
         config = TrainConfig.build(**{**config.model_dump(), **({"target": target} if target else {}), **options})
+    if out is not None:
+        check_destination(out)  # before training: a wrong --out costs no training time
     source = None
     if not isinstance(data, pd.DataFrame):
         source = str(data)
         data = load_table(data)
+    if config.engine == "spark":  # the spark stage stands above this one: it calls us, not the other way
+        raise ConfigError("engine 'spark' trains on Spark: run 'mlengineer train DATA --engine spark', or call "
+                          "mlengineer.spark.train_spark(...) from Python.")
     result = fit_pipeline(data, config, progress=progress)
-    model = build_model(result, data, name=name or (Path(source).name.split(".")[0] if source else config.target),
-                        source=source)
+    model = build_model(result, data, name=name or default_name(out, source, config.target), source=source)
+    return save_and_track(model, result, out=out, track=track)
+
+
+def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: bool) -> Model:
+    """The last step of every training run, in memory or on Spark: save ``model`` to ``out`` (when given)
+    and record the run in MLflow (when ``track``), the bundle written inside the run so it knows its id."""
+    config = result.config
     if not track:
         if out is not None:
             model.save(out)
@@ -58,3 +72,13 @@ def train(
     log_training_run(model, result, tracking_uri=config.tracking_uri, experiment=config.experiment,
                      run_name=model.name, save=save)
     return model
+
+
+def default_name(out: str | Path | None, source: str | None, target: str | None) -> str:
+    """A model's name when none is given: the folder it is saved to (``--out churn-model`` names it
+    churn-model), else the data file's name without suffixes, else its target."""
+    if out is not None and Path(out).name:
+        return Path(out).name
+    if source:
+        return Path(source).name.split(".")[0]
+    return target or "model"

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-__all__ = ["build_context", "render_report", "write_report"]
+from .summary import CALIBRATION_MIN_ROWS, decimal, share
+
+__all__ = ["attach_to_run", "build_context", "render_report", "write_report"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -23,7 +25,8 @@ _TEMPLATES = Path(__file__).parent / "templates"
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = _num
-    env.filters["pct"] = lambda v: "-" if v is None or v != v else f"{v:.1%}"
+    env.filters["pct"] = lambda v: share(v, 1)
+    env.filters["pct0"] = share
     return env
 
 
@@ -31,7 +34,10 @@ def _num(v: Any) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return "-"
     if isinstance(v, float):
-        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        text = f"{v:.4g}"
+        return decimal(v, 4) if float(text) in (0.0, 1.0, -1.0) and float(text) != v else text
     return str(v)
 
 
@@ -103,6 +109,7 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
                             "svg": plots.partial_dependence_svg(curves, ylabel=label,
                                                                 fmt=fmt if not model.task.is_classification
                                                                 else (lambda v: f"{v:.0%}"))})
+    key_findings, other_findings = _split_findings(meta.get("findings", []), importance)
     slices, small_slices = [], 0
     if ev is not None and ev.get("slices"):
         # groups of a few rows swing by chance: list only those large enough to have been tested
@@ -116,9 +123,25 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         if ev is not None else [],
         "story_html": story_html, "figures": figures, "permutation": permutation, "slices": slices, "small_slices": small_slices,
         "findings": meta.get("findings", []), "leaderboard": meta.get("leaderboard", []),
+        "key_findings": key_findings, "other_findings": other_findings, "calibration_min_rows": CALIBRATION_MIN_ROWS,
         "columns": model.schema.columns, "feature_names": set(model.feature_names),
         "card": model_card(model, ev, rows_on=rows_on, unit=unit),
     }
+
+
+def _split_findings(findings: list[dict[str, Any]], importance: dict[str, float]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The findings a reader needs (errors, and warnings about the whole table or a column the model leans
+    on), most severe and most important first; and the rest, shown folded away at the end."""
+    rank = {"error": 0, "warning": 1, "info": 2}
+
+    def matters(f: dict[str, Any]) -> bool:
+        col = f.get("column")
+        return f["severity"] == "error" or (f["severity"] == "warning" and (
+            col is None or importance.get(col, 0.0) >= 0.05 or not importance))
+
+    ordered = sorted(findings, key=lambda f: (rank.get(f["severity"], 3), -importance.get(f.get("column") or "", 0.0)))
+    return [f for f in ordered if matters(f)], [f for f in ordered if not matters(f)]
 
 
 def _plan_work(model: Any, data: pd.DataFrame | None, *, seed: int, budget_s: float = 30.0) -> dict[str, int]:
@@ -150,8 +173,12 @@ def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | Non
         cal = ev["calibration"]
         label = f"probability of {model.classes[1]}" if ev["task"] == "binary" else "probability of the top class"
         out.append({"id": "calibration", "title": "Can its probabilities be taken at their word?",
-                    "caption": "Dots on the diagonal mean that of the cases given 70%, about 70% came true.",
-                    "svg": plots.calibration_svg(cal["curve"], ece=cal["ece"], label=label)})
+                    "caption": "Dots on the diagonal mean that of the cases given 70%, about 70% came true. The grey "
+                               "band is where the dots of a perfectly calibrated model would fall 95% of the time, "
+                               "by chance alone, with this many rows in each bin: a dot inside it is as close as "
+                               "these rows can tell.",
+                    "svg": plots.calibration_svg(cal["curve"], ece=cal["ece"], label=label,
+                                                 min_rows=CALIBRATION_MIN_ROWS)})
         out.append({"id": "confusion", "title": "Which answers it mixes up",
                     "caption": "Rows are the true answers, columns the model's; the diagonal is where it is right.",
                     "svg": plots.confusion_svg(ev["confusion"]["labels"], ev["confusion"]["matrix"])})
@@ -172,8 +199,13 @@ def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | Non
             pred = model.predict_raw(sample.drop(columns=[model.target]))
             lower, upper = conformal.bounds(pred, 0.9)
             actual = model.task.encode(sample[model.target])
+            from scipy.stats import binom
+
+            lo_in, hi_in = (int(v) for v in binom.interval(0.95, len(sample), 0.9))
             out.append({"id": "intervals", "title": "Its ranges, row by row",
-                        "caption": "The shaded band is the model's 90% range for each row; orange dots fell outside.",
+                        "caption": f"The shaded band is the model's 90% range for each row; orange dots fell "
+                                   f"outside. Of {len(sample)} rows, anything from {lo_in} to {hi_in} inside is what "
+                                   "ranges that hold 90% of the time give by chance.",
                         "svg": plots.interval_svg(pred.tolist(), lower.tolist(), upper.tolist(), actual.tolist(),
                                                   fmt=fmt, coverage=0.9)})
     return out
@@ -193,3 +225,22 @@ def write_report(model: Any, out: str | Path, data: pd.DataFrame | None = None, 
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return Path(out)
+
+
+def attach_to_run(model: Any, report: Path, *, tracking_uri: str | None = None) -> str | None:
+    """Log ``report`` as an artifact (``report/NAME.html``) of the training run that made ``model``, so the
+    MLflow UI shows it beside the run's metrics and leaderboard; return the run id, or None when the model
+    has no run in that store (trained with --no-track, or in another store). Never creates a store."""
+    from ..tracking.store import default_tracking_uri, mlflow_client
+
+    run_id = model.metadata.get("run_id")
+    uri = tracking_uri or default_tracking_uri()
+    if not run_id or (uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///").split("?")[0]).exists()):
+        return None
+    try:
+        client = mlflow_client(uri)
+        client.get_run(run_id)
+    except Exception:  # not this store's run, or no store to speak of: the report file stands on its own
+        return None
+    client.log_artifact(run_id, str(report), artifact_path="report")
+    return str(run_id)

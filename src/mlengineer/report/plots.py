@@ -74,18 +74,27 @@ def importance_svg(importance: dict[str, float], *, top: int = 15, title: str | 
     return svg(fig)
 
 
-def calibration_svg(curve: dict[str, list[float]], *, ece: float, label: str) -> str:
-    """Reliability curve: predicted probability against how often it came true, with the row counts."""
+def calibration_svg(curve: dict[str, list[float]], *, ece: float, label: str, min_rows: int = 300) -> str:
+    """Reliability curve: predicted probability against how often it came true, one dot per bin (its size
+    the rows in it), over the band where a perfectly calibrated model's dots would fall 95% of the time by
+    chance alone, given those rows. Below ``min_rows`` rows the title says there are too few to judge."""
+    p, o, c = (np.asarray(curve[k], dtype=float) for k in ("predicted", "observed", "count"))
+    n = int(c.sum())
     fig, ax = _fig(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="perfectly calibrated")
-    sizes = 20 + 180 * np.asarray(curve["count"]) / max(max(curve["count"], default=1), 1)
-    ax.plot(curve["predicted"], curve["observed"], color=BLUE, lw=1.5)
-    ax.scatter(curve["predicted"], curve["observed"], s=sizes, color=BLUE, zorder=3, label="this model (dot size = rows)")
+    if len(p):
+        order = np.argsort(p)
+        half = 1.96 * np.sqrt(p * (1 - p) / np.maximum(c, 1))
+        ax.fill_between(p[order], np.clip(p - half, 0, 1)[order], np.clip(p + half, 0, 1)[order], color=GREY,
+                        alpha=0.22, lw=0, label="95% of dots by chance alone")
+        sizes = 20 + 180 * c / max(c.max(), 1)
+        ax.scatter(p, o, s=sizes, color=BLUE, zorder=3, label="this model (dot size = rows)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"predicted {label}")
     ax.set_ylabel("how often it came true")
-    ax.set_title(f"Calibration (ECE {ece:.3f})", loc="left")
+    title = f"Calibration (ECE {ece:.3f}, {n:,} rows)" if n >= min_rows else f"Too few rows ({n:,}) to judge calibration"
+    ax.set_title(title, loc="left")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return svg(fig)
 
@@ -163,7 +172,7 @@ def interval_svg(predicted: list[float], lower: list[float], upper: list[float],
     ax.set_xticks([])
     ax.set_xlabel(f"{len(p)} rows, sorted by prediction")
     _ticks(ax, fmt, y=True)
-    ax.set_title(f"Prediction ranges: {inside.mean():.0%} of these rows fall inside", loc="left")
+    ax.set_title(f"{int(inside.sum())} of these {len(p)} rows fall inside their {coverage:.0%} range", loc="left")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return svg(fig)
 

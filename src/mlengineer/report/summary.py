@@ -6,11 +6,12 @@ says how sure it is: a range, an interval, or a caveat.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["model_card", "number_formatter", "summary_sentences"]
+__all__ = ["calibration_words", "decimal", "model_card", "number_formatter", "share", "summary_sentences"]
 
 # column names that often hold personal characteristics a model should be checked for fairness on
 _SENSITIVE = re.compile(r"(^|_)(sex|gender|race|ethnic\w*|religion|age|nationality|citizenship|marital\w*|"
@@ -36,11 +37,41 @@ def number_formatter(unit: str = "") -> Callable[[float], str]:
     return fmt
 
 
+def decimal(v: float | None, places: int = 2, *, bounds: tuple[float, ...] = (0.0, 1.0, -1.0)) -> str:
+    """``v`` rounded to ``places`` decimals, except that a value short of a bound (0 or 1) is never rounded
+    onto it: an AUC of 0.9996 reads 0.9996, not 1.000, and 0.0004 reads 0.0004, not 0.000.
+
+    >>> decimal(0.987, 2), decimal(0.9996, 3), decimal(1.0, 3)
+    ('0.99', '0.9996', '1.000')
+    """
+    if v is None or v != v:
+        return "-"
+    for p in range(places, places + 3):
+        text = f"{v:.{p}f}"
+        if float(text) not in bounds or float(text) == v:
+            return text
+    scale = 10 ** (places + 3)  # still on a bound: cut towards the value's side of it instead of rounding
+    nearest = min(bounds, key=lambda b: abs(b - v))
+    cut = math.floor(v * scale) if nearest > v else math.ceil(v * scale)
+    return f"{cut / scale:.{places + 3}f}"
+
+
+def share(v: float | None, places: int = 0) -> str:
+    """``v`` as a percentage that stays true: 0.995 is "99.5%" (not "100%"), 0.003 is "0.3%" (not "0%").
+
+    >>> share(0.995), share(0.42), share(1.0), share(0.0004)
+    ('99.5%', '42%', '100%', '0.04%')
+    """
+    if v is None or v != v:
+        return "-"
+    return f"{decimal(v * 100, places, bounds=(0.0, 100.0))}%"
+
+
 def _top_columns(importance: dict[str, float], n: int = 3) -> str:
     items = list(importance.items())[:n]
     if not items:
         return ""
-    parts = [f"{k} ({v:.0%})" for k, v in items]
+    parts = [f"{k} ({share(v)})" for k, v in items]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -60,15 +91,16 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                    f"a constant guess would be off by {fmt(ev['baseline']['mae'])}.")
         if "r2" in m:
             lo, hi = ci.get("r2", [m["r2"], m["r2"]])
-            out.append(f"It explains {max(m['r2'], 0):.0%} of the differences in {target} between {noun} "
-                       f"(R&sup2; {m['r2']:.2f}, 95% interval {lo:.2f} to {hi:.2f}); the rest depends on things the "
-                       "data does not record.")
+            out.append(f"It explains {share(max(m['r2'], 0))} of the differences in {target} between {noun} "
+                       f"(R&sup2; {decimal(m['r2'])}, 95% interval {decimal(lo)} to {decimal(hi)}); the rest depends "
+                       "on things the data does not record.")
         unc = ev.get("uncertainty")
         if unc:
             held = ("" if unc.get("calibrated_here") else
-                    f", and it did for <b>{unc['coverage']:.0%}</b> of these {noun}")
-            out.append(f"Each estimate comes with a range: the model gives a {unc['coverage_target']:.0%} range that "
-                       f"should hold the true {target} for 9 {noun} in 10{held}. A typical range spans "
+                    f", and it did for <b>{share(unc['coverage'])}</b> of these {noun}")
+            out.append(f"Each estimate comes with a range: the model gives a {share(unc['coverage_target'])} range "
+                       f"that should hold the true {target} for {_in_ten(unc['coverage_target'], noun)}{held}. "
+                       "A typical range spans "
                        f"<b>{fmt(unc['median_width'])}</b> (about &plusmn;{fmt(unc['median_half_width'])}); it is "
                        "wider where the model is less sure.")
     else:
@@ -80,23 +112,22 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
             if "roc_auc" in m:
                 lo, hi = ci.get("roc_auc", [m["roc_auc"]] * 2)
                 out.append(f"On {n:,} {rows_on}, given one {classes[1]} and one {classes[0]} case, it gave the "
-                           f"{classes[1]} case the higher probability <b>{m['roc_auc']:.0%}</b> of the time "
-                           f"(ROC AUC {m['roc_auc']:.3f}, 95% interval {lo:.3f} to {hi:.3f}; 50% is a coin toss).")
+                           f"{classes[1]} case the higher probability <b>{share(m['roc_auc'])}</b> of the time "
+                           f"(ROC AUC {decimal(m['roc_auc'], 3)}, 95% interval {decimal(lo, 3)} to {decimal(hi, 3)}; "
+                           "50% is a coin toss).")
         else:
             out.append(f"This model predicts <b>{target}</b>, one of {len(classes)} classes, on {n:,} {rows_on}.")
         if acc is not None:
-            out.append(f"It is right <b>{acc:.0%}</b> of the time; always answering the most common class would be "
-                       f"right {base['accuracy']:.0%} of the time.")
+            out.append(f"It is right <b>{share(acc)}</b> of the time; always answering the most common class would "
+                       f"be right {share(base['accuracy'])} of the time.")
         cal = ev.get("calibration")
         if cal:
-            quality = "well" if cal["ece"] <= 0.03 else "fairly" if cal["ece"] <= 0.08 else "poorly"
-            out.append(f"Its probabilities are {quality} calibrated: on average a stated probability is "
-                       f"{cal['ece'] * 100:.1f} points away from how often it came true.")
+            out.append(calibration_words(cal, n))
         unc = ev.get("uncertainty")
         if unc:
-            out.append(f"When unsure it says so: its {unc['coverage_target']:.0%} sets of likely answers held the true "
-                       f"answer for <b>{unc['coverage']:.0%}</b> of these {noun}, and named a single answer for "
-                       f"{unc['single_label_share']:.0%} of them.")
+            out.append(f"When unsure it says so: its {share(unc['coverage_target'])} sets of likely answers held the "
+                       f"true answer for <b>{share(unc['coverage'])}</b> of these {noun}, and named a single answer "
+                       f"for {share(unc['single_label_share'])} of them.")
     if importance:
         out.append(f"What matters most to its predictions: <b>{_top_columns(importance)}</b>.")
     worst = ev.get("worst_slices") or []
@@ -106,6 +137,30 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                    f"{noun}, most of all where {w['column']} is {w['value']} ({w['rows']:,} {noun}, "
                    f"{w['loss_vs_overall']:.1f}x the average error).")
     return out
+
+
+#: fewest rows on which a reliability curve says anything: below this, ten bins hold a handful of rows each
+CALIBRATION_MIN_ROWS = 300
+
+
+def calibration_words(cal: dict[str, Any], n: int) -> str:
+    """One sentence on calibration that claims no more than ``n`` rows can show."""
+    gap = f"{decimal(cal['ece'] * 100, 1)} points"
+    if n < CALIBRATION_MIN_ROWS:
+        return (f"With only {n:,} rows there are too few to judge whether its probabilities can be taken at their "
+                f"word: on average a stated probability was {gap} away from how often it came true, but chance "
+                "alone moves that much on so few rows (see the band on the calibration plot).")
+    quality = "well" if cal["ece"] <= 0.03 else "fairly" if cal["ece"] <= 0.08 else "poorly"
+    return (f"Its probabilities are {quality} calibrated: on average a stated probability is {gap} away from how "
+            f"often it came true.")
+
+
+def _in_ten(coverage: float, noun: str) -> str:
+    """"9 rows in 10" for 90%; "95 rows in 100" for 95%."""
+    tenths = coverage * 10
+    if abs(tenths - round(tenths)) < 1e-9:
+        return f"{round(tenths)} {noun} in 10"
+    return f"{round(coverage * 100)} {noun} in 100"
 
 
 def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str = "") -> dict[str, list[str]]:
@@ -139,7 +194,7 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
     if ev is not None:
         for k, v in list(ev["metrics"].items())[:4]:
             lo, hi = ev["intervals"].get(k, [v, v])
-            show = fmt if k in ("rmse", "mae") else (lambda x: f"{x:.3f}")
+            show = fmt if k in ("rmse", "mae") else (lambda x: decimal(x, 3))
             metrics.append(f"{k}: {show(v)} (95% interval {show(lo)} to {show(hi)}) on {ev['n_rows']:,} {rows_on}.")
         cal = ev.get("calibration")
         if cal:
@@ -147,8 +202,8 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
         unc = ev.get("uncertainty")
         if unc:
             what = "ranges" if ev["task"] == "regression" else "sets"
-            metrics.append(f"{unc['coverage_target']:.0%} conformal {what} held the truth for {unc['coverage']:.1%} of "
-                           "these rows.")
+            metrics.append(f"{share(unc['coverage_target'])} conformal {what} held the truth for "
+                           f"{share(unc['coverage'], 1)} of these rows.")
     card["Metrics"] = metrics or ["No labelled rows were given to evaluate on."]
     limits: list[str] = []
     if ev is not None:

@@ -19,7 +19,7 @@ from ..data.chunks import CHUNK_ROWS, open_chunks
 from ..data.files import atomic_path
 from ..errors import DataError, MLEngineerError
 
-__all__ = ["predict_data", "predict_to_file"]
+__all__ = ["extra_columns_note", "predict_data", "predict_to_file"]
 
 _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 
@@ -118,21 +118,22 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
 
     if sql or db:
         df = load_table(data or "", sql=sql, db=db)
+        _say(console, extra_columns_note(model, list(df.columns)))
         pred = model.predict_frame(df, interval=interval)
         if out:
             write_table(pred, out)
-            if console is not None:
-                console.print(f"Wrote {len(pred):,} predictions to [bold]{out}[/].")
+            _say(console, f"Wrote {len(pred):,} predictions to ", (str(out), "bold"), ".")
         elif console is not None:
             _show(console, pred, len(pred))
         return len(pred)
     if not data:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
+    with ExitStack() as stack:
+        first = next(open_chunks(data, chunk_rows=50, stack=stack).frames, None)
+    if first is None or first.empty:
+        raise DataError(f"Data file {data!r} holds no rows to predict.")
+    _say(console, extra_columns_note(model, list(first.columns)))
     if not out:
-        with ExitStack() as stack:
-            first = next(open_chunks(data, chunk_rows=50, stack=stack).frames, None)
-        if first is None or first.empty:
-            raise DataError(f"Data file {data!r} holds no rows to predict.")
         pred = _predict_chunk(model, first, 0, data, interval)
         if console is not None:
             _show(console, pred, None)
@@ -147,13 +148,34 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
             bar.update(task, completed=position, total=total, rows=f"{rows:,}")
 
         n = predict_to_file(model, data, out, chunk_rows=chunk_rows, interval=interval, progress=progress)
-    if console is not None:
-        console.print(f"Wrote {n:,} predictions to [bold]{out}[/].")
+    _say(console, f"Wrote {n:,} predictions to ", (str(out), "bold"), ".")
     return n
 
 
+def extra_columns_note(model: Model, columns: list[str]) -> str | None:
+    """One line naming the columns of the data the model has never heard of (the server refuses a request
+    holding them, in the same words), or None. Columns the model knows but does not use, such as an
+    identifier or the target, are left out quietly, as the server leaves them out."""
+    known = {c.name for c in model.schema.columns} | {model.target}
+    unknown = [str(c) for c in columns if c not in known]
+    if not unknown:
+        return None
+    more = f" (nor {len(unknown) - 1} more: {', '.join(unknown[1:6])}{', ...' if len(unknown) > 6 else ''})" \
+        if len(unknown) > 1 else ""
+    return (f"Column {unknown[0]!r} is not one the model knows{more}: predict leaves "
+            f"{'them' if len(unknown) > 1 else 'it'} out (the server refuses such a request).")
+
+
+def _say(console: Any, *parts: Any) -> None:
+    """A line of user text on ``console``, printed literally (rich markup off); nothing without a console."""
+    from rich.text import Text
+
+    if console is not None and parts and parts[0] is not None:
+        console.print(Text.assemble(*parts), highlight=False)
+
+
 def _show(console: Any, pred: pd.DataFrame, total: int | None) -> None:
-    console.print(pred.head(50).to_string(index=False))
+    console.print(pred.head(50).to_string(index=False), markup=False, highlight=False)
     if total is None:
         console.print("(the first rows only; use --out FILE to predict them all)")
     elif total > 50:

@@ -15,6 +15,10 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_model_info{model,version}                     1 for the version being served
     mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
     mlengineer_prediction_log_dropped_rows_total             rows the prediction log could not keep up with
+    mlengineer_drift_score{model,version,column,test}        live monitoring: each column's drift statistic
+    mlengineer_drift_detected{model,version,column}          1 when the column drifted over the recent rows
+    mlengineer_estimated_performance{model,version,metric,bound}  the metric estimated without outcomes
+    mlengineer_monitor_window_rows{model,version}            recent rows those gauges compare
 """
 
 from __future__ import annotations
@@ -81,6 +85,17 @@ class Metrics:
         self.reloads = Counter("mlengineer_model_reloads", "Registry versions loaded, by outcome.", ["outcome"], **kw)
         self.log_dropped = Counter("mlengineer_prediction_log_dropped_rows",
                                    "Rows the prediction log dropped because the disk could not keep up.", **kw)
+        # live monitoring (monitoring/live.py): the latest window of served rows against the training rows
+        self.drift_score = Gauge("mlengineer_drift_score", "Drift statistic of an input column (or the prediction) "
+                                 "over the recent rows, as its test defines it.", ["model", "version", "column", "test"],
+                                 **gauge_kw)
+        self.drift_detected = Gauge("mlengineer_drift_detected", "1 when the column (or the prediction) drifted over the "
+                                    "recent rows.", ["model", "version", "column"], **gauge_kw)
+        self.estimated = Gauge("mlengineer_estimated_performance", "The metric estimated on the recent rows without "
+                               "outcomes (estimate, low, high) and on the reference rows.",
+                               ["model", "version", "metric", "bound"], **gauge_kw)
+        self.monitor_rows = Gauge("mlengineer_monitor_window_rows", "Recent rows the drift gauges compare.",
+                                  ["model", "version"], **gauge_kw)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: prometheus-client takes a lock and builds a key each call."""
@@ -108,6 +123,26 @@ class Metrics:
             for v in np.asarray(labels, dtype=float).tolist():
                 if v == v:
                     hist.observe(v)
+
+    def set_live(self, *, model: str, version: str, snapshot: dict[str, Any]) -> None:
+        """The gauges of one live-monitoring refresh (called from its thread)."""
+        columns = {**snapshot["columns"], "(prediction)": snapshot["prediction"]}
+        for column, g in columns.items():
+            if g["statistic"] is not None:
+                self.drift_score.labels(model, version, column, g["test"]).set(g["statistic"])
+            self.drift_detected.labels(model, version, column).set(1.0 if g["drifted"] else 0.0)
+        est = snapshot.get("estimate")
+        for bound in ("value", "low", "high"):
+            if est is not None and est[bound] == est[bound]:
+                self.estimated.labels(model, version, snapshot["metric"], bound).set(est[bound])
+        if snapshot.get("reference") is not None:
+            self.estimated.labels(model, version, snapshot["metric"], "reference").set(snapshot["reference"])
+        self.monitor_rows.labels(model, version).set(snapshot["rows"])
+
+    def clear_live(self) -> None:
+        """Forget the gauges of a version no longer served."""
+        for g in (self.drift_score, self.drift_detected, self.estimated, self.monitor_rows):
+            g.clear()
 
     def set_model(self, *, model: str, version: str, previous: tuple[str, str] | None) -> None:
         self._children.clear()  # children of the old version's labels are not needed any more

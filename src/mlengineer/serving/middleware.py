@@ -1,6 +1,12 @@
 """One pure-ASGI middleware for what every request goes through: its id, the API key, the body size limit,
-timing, metrics and the JSON access line. (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per
-request; this costs a few dict look-ups.)"""
+the content types a browser may send unasked, timing, metrics and the JSON access line. (Starlette's
+``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a few dict look-ups.)
+
+A page in a browser can post to any server it can reach with a "simple" request (form data or text/plain:
+no preflight, and no key needed where the server has none), so a body of one of those types is refused
+with 415 before it reaches a model. A client that goes away before it sent its whole body is logged as
+499 (client closed the request), not as an error of the server.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 from .errors import PayloadTooLarge
 from .logs import access_log, server_log
@@ -20,9 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = ["OPEN_PATHS", "ServiceMiddleware"]
 
-#: answered without an API key: health checks (load balancers and orchestrators carry no key) and the docs
-OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/docs", "/openapi.json",
-                        "/docs/oauth2-redirect", "/redoc"})
+#: answered without an API key: health checks (load balancers and orchestrators carry no key). The docs need
+#: the key like the rest: they name every input column and show example values from the training data
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
+#: the body types a browser sends cross-site without asking the server first (CORS "simple" requests)
+BROWSER_SIMPLE_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data"})
+CLIENT_CLOSED = 499
 
 Scope = dict[str, Any]
 
@@ -74,12 +84,21 @@ class ServiceMiddleware:
                                        "header or as Authorization: Bearer KEY.",
                                        extra=[(b"www-authenticate", b'Bearer realm="mlengineer"')])
                 return
+            if scope["method"] == "POST" and _media_type(headers) in BROWSER_SIMPLE_TYPES:
+                reason = "unsupported_media_type"
+                await self._send_error(send_with_headers, 415, f"Content-Type {_media_type(headers).decode()!r} is "
+                                       "not read here: send the body as application/json (with curl: -H "
+                                       "'Content-Type: application/json'); /invocations also reads text/csv.")
+                return
             length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 reason = "too_large"
                 await self._send_error(send_with_headers, 413, self._too_large(int(length)))
                 return
             await self.app(scope, self._limited(receive), send_with_headers)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing of ours broke
+            reason = "client_closed"
+            status[0] = status[0] or CLIENT_CLOSED
         except Exception as e:
             reason = "internal"
             server_log.error("request failed", exc_info=True, extra={"fields": {"request_id": rid, "path": path}})
@@ -140,6 +159,10 @@ class ServiceMiddleware:
                 "ms": round(seconds * 1000, 3), "rows": scope.get("mlengineer.rows"),
                 "model_version": scope.get("mlengineer.version"), "client": client[0] if client else None,
             }})
+
+
+def _media_type(headers: dict[bytes, bytes]) -> bytes:
+    return headers.get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
 _REASONS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",

@@ -1,10 +1,12 @@
 """Request bodies of each protocol decoded to columns, and predictions encoded to each protocol's answer.
 
-- ``POST /predict``: ``{"records": [{column: value}, ...]}``.
+- ``POST /predict``: ``{"records": [{column: value}, ...]}``, or the bare list ``[{column: value}, ...]``.
 - ``POST /invocations`` (MLflow's scoring protocol): JSON with one of ``dataframe_split``,
   ``dataframe_records``, ``instances`` or ``inputs``, or a CSV body; the answer is MLflow's
   ``{"predictions": [...]}`` with the same rows ``mlflow models serve`` gives for the bundle.
-- ``POST /v2/models/{name}/infer`` (Open Inference Protocol v2): one named input tensor per column.
+- ``POST /v2/models/{name}/infer`` (Open Inference Protocol v2): one named input tensor per column, as JSON
+  or in the binary tensor data extension that tritonclient uses by default (``split_binary`` and
+  ``binary_answer``: the JSON header, then each tensor's raw little-endian bytes).
 
 Decoders return ``(columns, n_rows)`` with raw JSON values; ``RequestValidator`` types them.
 
@@ -18,6 +20,7 @@ import io
 import json
 import math
 import re
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +30,9 @@ import orjson
 from ..errors import SchemaError
 from .errors import BadRequest
 
-__all__ = ["OIP_DATATYPES", "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records",
-           "parse_json", "records_in"]
+__all__ = ["BINARY_HEADER", "OIP_DATATYPES", "binary_answer", "binary_outputs", "columns_from_csv",
+           "columns_from_mlflow", "columns_from_oip", "columns_from_records", "parse_json", "records_in",
+           "split_binary"]
 
 Columns = dict[str, list[Any]]
 
@@ -90,9 +94,13 @@ def _need(cond: bool, message: str) -> None:
 
 
 def records_in(body: Any) -> Any:
-    """The ``records`` of a ``{"records": [...], ...}`` body (``/predict`` and ``/explain``)."""
+    """The rows of a ``/predict`` or ``/explain`` body: ``{"records": [...], ...}``, or the bare list of
+    records other servers take (``[{column: value}, ...]``)."""
+    if isinstance(body, list):
+        return body
     if not isinstance(body, dict) or "records" not in body:
-        raise SchemaError("The body must be a JSON object with 'records': a list of rows, each {column: value}.")
+        raise SchemaError("The body must be a JSON list of rows, each {column: value}, or an object with "
+                          "'records': that list.")
     return body["records"]
 
 
@@ -200,11 +208,14 @@ def _check_elements(name: str, datatype: str, values: list[Any]) -> None:
             raise SchemaError(f"Input {name!r}, element {i}: datatype {datatype} needs {need}; got {str(v)[:60]!r}.")
 
 
-def columns_from_oip(body: Any) -> tuple[Columns, int, list[str] | None]:
+def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list[str] | None]:
     """Columns from an Open Inference Protocol infer request, and the output names it asks for (None: all).
 
     Each input is one column: ``{"name", "shape": [n] or [n, 1], "datatype", "data"}`` with ``data`` flat or
-    nested row by row. ``null`` elements are missing values."""
+    nested row by row. ``null`` elements are missing values. An input with ``parameters.binary_data_size``
+    instead of ``data`` takes its values from ``binary`` (the bytes after the JSON header), in input order;
+    there a NaN is a missing value, since raw numbers have no null."""
+    reader = _BinaryReader(binary)
     _need(isinstance(body, dict), "The body must be an inference request: a JSON object with 'inputs'.")
     inputs = body.get("inputs")
     _need(isinstance(inputs, list) and len(inputs) > 0,
@@ -221,11 +232,16 @@ def columns_from_oip(body: Any) -> tuple[Columns, int, list[str] | None]:
               f"{where}: 'shape' must be a list of sizes such as [{'n'}] or [n, 1].")
         _need(datatype in OIP_DATATYPES, f"{where}: 'datatype' must be one of {', '.join(OIP_DATATYPES)}; "
               f"got {str(datatype)[:30]!r}.")
-        _need(isinstance(data, list), f"{where}: 'data' must be a list of values.")
         _need(math.prod(shape[1:]) == 1,
               f"{where} has shape {shape}: send one value per row, shape [n] or [n, 1].")
+        size = (inp.get("parameters") or {}).get("binary_data_size") if isinstance(inp.get("parameters"), dict) \
+            else None
         flat: list[Any] = []
-        _flatten(data, flat)
+        if size is not None and data is None:
+            flat = reader.take(where, str(datatype), size, math.prod(shape))
+        else:
+            _need(isinstance(data, list), f"{where}: 'data' must be a list of values.")
+            _flatten(data, flat)
         _need(len(flat) == math.prod(shape),
               f"{where} has {len(flat)} values but its shape {shape} holds {math.prod(shape)}.")
         _need(n_rows is None or shape[0] == n_rows,
@@ -233,6 +249,7 @@ def columns_from_oip(body: Any) -> tuple[Columns, int, list[str] | None]:
         _check_elements(name, str(datatype), flat)
         n_rows = shape[0]
         columns[name] = flat
+    reader.done()
     outputs = body.get("outputs")
     wanted: list[str] | None = None
     if outputs is not None:
@@ -240,6 +257,107 @@ def columns_from_oip(body: Any) -> tuple[Columns, int, list[str] | None]:
               "'outputs' must be a list of objects, each with the 'name' of an output.")
         wanted = [o["name"] for o in outputs]
     return columns, int(n_rows or 0), wanted
+
+
+# -- the binary tensor data extension --------------------------------------------------------------------------
+
+#: the header that says how many bytes of the body are the JSON request (or answer); the rest is tensor data
+BINARY_HEADER = "Inference-Header-Content-Length"
+_NUMPY_TYPES = {"BOOL": "<u1", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1",
+                "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
+
+
+def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """The JSON part and the tensor bytes of an infer request (all JSON without the header)."""
+    if header_length is None:
+        return body, b""
+    try:
+        n = int(header_length)
+    except ValueError:
+        n = -1
+    if not 0 < n <= len(body):
+        raise BadRequest(f"Header {BINARY_HEADER} must be the length of the JSON part of the body, between 1 and "
+                         f"{len(body)}; got {header_length[:30]!r}.")
+    return body[:n], body[n:]
+
+
+class _BinaryReader:
+    """Takes each binary input's bytes in turn from the tensor data after the JSON header."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def take(self, where: str, datatype: str, size: Any, count: int) -> list[Any]:
+        _need(type(size) is int and size >= 0, f"{where}: 'binary_data_size' must be a number of bytes.")
+        _need(self.at + size <= len(self.data), f"{where} has binary_data_size {size}, but only "
+              f"{len(self.data) - self.at} bytes of tensor data are left after the JSON header (send the "
+              f"{BINARY_HEADER} header with the JSON part's length).")
+        chunk = self.data[self.at:self.at + size]
+        self.at += size
+        if datatype == "BYTES":
+            values: list[Any] = _bytes_elements(where, chunk)
+        else:
+            width = np.dtype(_NUMPY_TYPES[datatype]).itemsize
+            _need(size == count * width, f"{where}: {count} {datatype} values take {count * width} bytes; "
+                  f"binary_data_size is {size}.")
+            arr = np.frombuffer(chunk, dtype=_NUMPY_TYPES[datatype])
+            values = arr.astype(bool).tolist() if datatype == "BOOL" else arr.tolist()
+            if datatype in _FLOAT_TYPES:
+                values = [None if v != v else v for v in values]
+        _need(len(values) == count, f"{where} holds {len(values)} values in its binary data; its shape holds {count}.")
+        return values
+
+    def done(self) -> None:
+        _need(self.at == len(self.data), f"The body holds {len(self.data) - self.at} bytes of tensor data that no "
+              "input's binary_data_size accounts for.")
+
+
+def _bytes_elements(where: str, chunk: bytes) -> list[Any]:
+    """BYTES elements: each a 4-byte little-endian length, then that many bytes of UTF-8 text."""
+    out: list[Any] = []
+    at = 0
+    while at < len(chunk):
+        _need(at + 4 <= len(chunk), f"{where}: its binary BYTES data ends inside an element's length.")
+        (n,) = struct.unpack_from("<I", chunk, at)
+        _need(at + 4 + n <= len(chunk), f"{where}: element {len(out)} is longer than the binary data left.")
+        try:
+            out.append(chunk[at + 4:at + 4 + n].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise SchemaError(f"{where}, element {len(out)}: the bytes are not UTF-8 text.") from None
+        at += 4 + n
+    return out
+
+
+def binary_outputs(body: dict[str, Any], names: list[str]) -> set[str]:
+    """The outputs an infer request wants as binary data: all with ``parameters.binary_data_output``, each
+    output's own ``parameters.binary_data`` deciding for it."""
+    params = body.get("parameters")
+    default = isinstance(params, dict) and params.get("binary_data_output") is True
+    asked: dict[str, Any] = {}
+    for o in body.get("outputs") or []:
+        if isinstance(o, dict) and isinstance(o.get("parameters"), dict):
+            asked[o["name"]] = o["parameters"].get("binary_data")
+    return {n for n in names if asked.get(n) is True or (asked.get(n) is None and default)}
+
+
+def binary_answer(answer: dict[str, Any], binary: set[str]) -> tuple[bytes, int]:
+    """The infer answer with the ``binary`` outputs' data moved after the JSON part, and that part's length
+    (for the BINARY_HEADER)."""
+    chunks: list[bytes] = []
+    for out in answer["outputs"]:
+        if out["name"] not in binary:
+            continue
+        data = out.pop("data")
+        if out["datatype"] == "BYTES":
+            raw = b"".join(struct.pack("<I", len(b)) + b for b in
+                           (v if isinstance(v, bytes) else ("" if v is None else str(v)).encode() for v in data))
+        else:
+            values = np.asarray([np.nan if v is None else v for v in data] if isinstance(data, list) else data)
+            raw = values.astype(_NUMPY_TYPES[out["datatype"]]).tobytes()
+        out["parameters"] = {**(out.get("parameters") or {}), "binary_data_size": len(raw)}
+        chunks.append(raw)
+    head = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+    return head + b"".join(chunks), len(head)
 
 
 # -- answers ---------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model, load
-from ..errors import MLEngineerError
+from ..errors import MLEngineerError, ModelError
 from .logs import server_log
 from .settings import ServeSettings
 from .validation import RequestValidator, Validated, schema_column
@@ -128,19 +128,28 @@ def example_record(model: Model) -> dict[str, Any]:
 
 
 def load_served(settings: ServeSettings, *, source: str | None = None) -> ServedModel:
-    """Load the model ``settings.model`` names (a bundle folder or a registry reference), warmed up."""
+    """Load the model ``settings.model`` names (a bundle folder or a registry reference), warmed up. A
+    registry version is checked against the digest recorded when it was registered."""
     from ..tracking.registry import is_model_ref, resolve
+    from ..tracking.registry import load_version as load_registered
 
     ref = source or settings.model
     if is_model_ref(ref):
-        info, path = resolve(ref, tracking_uri=settings.tracking_uri)
-        return load_version(settings, ref=ref, path=path, version=info.version, name=info.name)
+        info, _ = resolve(ref, tracking_uri=settings.tracking_uri)
+        return serve_model(settings, load_registered(info, tracking_uri=settings.tracking_uri), ref=ref,
+                           version=info.version, name=info.name)
     return load_version(settings, ref=ref, path=Path(ref).expanduser(), version="1")
 
 
 def load_version(settings: ServeSettings, *, ref: str, path: Path, version: str,
                  name: str | None = None) -> ServedModel:
-    model = load(path)
+    """The bundle at ``path``, loaded (checked against its manifest) and warmed up."""
+    return serve_model(settings, load(path), ref=ref, version=version, name=name)
+
+
+def serve_model(settings: ServeSettings, model: Model, *, ref: str, version: str,
+                name: str | None = None) -> ServedModel:
+    """A loaded model made ready to serve: its validator built and one prediction made."""
     validator = RequestValidator(model, unseen_categories=settings.unseen_categories,
                                  extra_columns=settings.extra_columns)
     served = ServedModel(model=model, version=version, source=ref, validator=validator, registered_name=name)
@@ -241,6 +250,8 @@ class ModelWatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-watch")
         self._client: Any = None
         self.failed_version: str | None = None
+        #: called when a new version is refused (metrics count it)
+        self.on_refused: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -268,8 +279,12 @@ class ModelWatcher:
                     "model": new.name, "version": new.version, "previous_version": old.version}})
 
     def check(self) -> ServedModel | None:
-        """The newly promoted version, loaded and warmed; None when the reference has not moved."""
-        from ..tracking.registry import ModelRef, local_path, lookup
+        """The newly promoted version, loaded and warmed; None when the reference has not moved. A version
+        that fails to load, whose files differ from what was registered, or whose inputs the clients of the
+        served version could not send is refused: logged with why, and the served version kept."""
+        from ..bundle.compat import input_problems
+        from ..tracking.registry import ModelRef, lookup
+        from ..tracking.registry import load_version as load_registered
         from ..tracking.store import mlflow_client
 
         ref = ModelRef.parse(self.settings.model)
@@ -279,15 +294,20 @@ class ModelWatcher:
         current = self.get()
         if info.version == current.version or info.version == self.failed_version:
             return None
-        path = local_path(info.source, name=info.name, version=info.version, tracking_uri=self.settings.tracking_uri)
         try:
-            served = load_version(self.settings, ref=self.settings.model, path=path, version=info.version,
-                                  name=info.name)
+            model = load_registered(info, tracking_uri=self.settings.tracking_uri)
+            problems = input_problems(current.model, model)
+            if problems:
+                raise ModelError(f"its inputs differ from the served version's: {'; '.join(problems)}")
+            served = serve_model(self.settings, model, ref=self.settings.model, version=info.version,
+                                 name=info.name)
         except Exception as e:
             self.failed_version = info.version
-            server_log.error("new model version failed to load; still serving the old one",
+            server_log.error("new model version refused; still serving the old one",
                              extra={"fields": {"version": info.version, "serving": current.version,
-                                               "error": str(e)[:300]}})
-            raise
+                                               "reason": str(e)[:500]}})
+            if self.on_refused is not None:
+                self.on_refused()
+            return None
         self.failed_version = None
         return served

@@ -74,6 +74,7 @@ class Service:
         self.metrics = Metrics(value_buckets=buckets)
         self.metrics.set_model(model=served.name, version=served.version, previous=None)
         self.prediction_log: Any = None
+        self.live: Any = None  # monitoring/live.py: drift and estimated performance on /metrics
         self.watcher: ModelWatcher | None = None
         self.logs = LogPipe(access=settings.access_log)
         self.on_swap: list[Callable[[ServedModel], None]] = []
@@ -86,19 +87,36 @@ class Service:
         self.served = new  # one assignment: a request holds the model it started with to its end
         self.metrics.set_model(model=new.name, version=new.version, previous=(old.name, old.version))
         self.metrics.reloads.labels("loaded").inc()
+        self._start_live(new)
         for fn in self.on_swap:
             fn(new)
+
+    def _start_live(self, served: ServedModel) -> None:
+        """Live monitoring of the version now served (none for a bundle without a reference sample)."""
+        from ..monitoring.live import LiveMonitor
+
+        if self.live is not None:
+            self.live.stop(wait=False)
+        self.metrics.clear_live()
+        self.live = LiveMonitor.for_model(served.model, on_update=lambda snapshot: self.metrics.set_live(
+            model=served.name, version=served.version, snapshot=snapshot))
+        if self.live is not None:
+            self.live.start()
 
     async def start(self) -> None:
         self.logs.start()
         if self.settings.prediction_log is not None:
             from ..monitoring.prediction_log import PredictionLog
 
-            self.prediction_log = PredictionLog(self.settings.prediction_log).start()
+            self.prediction_log = PredictionLog(self.settings.prediction_log)
+            self.prediction_log.on_dropped = self.metrics.log_dropped.inc
+            self.prediction_log.start()
+        self._start_live(self.served)
         from ..tracking.registry import is_model_ref
 
         if is_model_ref(self.settings.model):
             self.watcher = ModelWatcher(self.settings, get=lambda: self.served, swap=self.swap)
+            self.watcher.on_refused = lambda: self.metrics.reloads.labels("refused").inc()
             self.watcher.start()
         server_log.info("serving", extra={"fields": {
             "model": self.served.name, "version": self.served.version, "source": self.served.source}})
@@ -111,6 +129,8 @@ class Service:
         if self.watcher is not None:
             await self.watcher.stop()
         self.batcher.close()
+        if self.live is not None:
+            self.live.stop()
         if self.prediction_log is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.prediction_log.close)
         server_log.info("stopped", extra={"fields": {"model": self.served.name, "version": self.served.version}})
@@ -137,6 +157,8 @@ class Service:
             self.metrics.child(self.metrics.unseen, column).inc()
         self.metrics.observe_predictions(model=served.name, version=served.version, labels=pred.labels,
                                          raw=pred.raw, classification=served.classification)
+        if self.live is not None:
+            self.live.observe(item.columns, pred.raw, n_rows)
         if self.prediction_log is not None:
             outputs = {"prediction": pred.labels}
             if served.classification:

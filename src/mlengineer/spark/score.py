@@ -17,28 +17,13 @@ import pandas as pd
 from ..bundle.model import load
 from ..data.files import atomic_path
 from ..errors import DataError
-from .session import get_spark
+from .read import qcol, read_table
+from .session import spark_session
 
-__all__ = ["read_spark", "score_dataframe", "score_file"]
+__all__ = ["score_dataframe", "score_file"]
 
 _ROW_ID = "__mlengineer_row__"
 _CACHE: dict[str, Any] = {}
-
-
-def read_spark(spark: Any, path: str) -> Any:
-    """A Spark DataFrame from a CSV/TSV/JSON/JSONL/Parquet file or folder."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"Data file {path!r} does not exist: check the path.")
-    name = p.name.lower().removesuffix(".gz")
-    if name.endswith((".parquet", ".pq")) or (p.is_dir() and any(p.glob("*.parquet"))):
-        return spark.read.parquet(str(p))
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return spark.read.json(str(p))
-    if name.endswith((".csv", ".tsv", ".txt")) or p.is_dir():
-        sep = "\t" if name.endswith(".tsv") else ","
-        return spark.read.csv(str(p), header=True, inferSchema=True, sep=sep)
-    raise DataError(f"Spark cannot read {path!r}: use CSV, TSV, JSON, JSONL or Parquet.")
 
 
 def _output_schema(model: Any, interval: float | None) -> str:
@@ -82,16 +67,23 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     return with_ids.mapInPandas(predict_partitions, schema=_output_schema(model, interval))
 
 
-def score_file(model_dir: str | Path, data: str, out: str | Path, *, master: str | None = None,
-               interval: float | None = None) -> int:
-    """Score ``data`` with the bundle on Spark and write ``out`` (one CSV/Parquet file, input row order);
-    returns the number of rows."""
+def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, master: str | None = None,
+               interval: float | None = None, sql: str | None = None, conf: dict[str, str] | None = None) -> int:
+    """Score ``data`` (a file, folder, Delta table or URI; or ``sql`` over Spark's catalog) with the bundle on
+    Spark and write ``out`` (one CSV/Parquet file in the input's row order); returns the number of rows."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv or .parquet.")
-    spark = get_spark(master)
-    scored = score_dataframe(read_spark(spark, data), model_dir, interval=interval).orderBy(_ROW_ID).drop(_ROW_ID)
+    with spark_session(master, conf) as spark:
+        frame = read_table(spark, data, sql=sql).frame
+        scored = score_dataframe(frame, model_dir, interval=interval).orderBy(qcol(_ROW_ID)).drop(_ROW_ID)
+        return _write_one_file(spark, scored, out)
+
+
+def _write_one_file(spark: Any, scored: Any, out: Path) -> int:
+    """``scored`` written by Spark as one part in a scratch folder beside ``out``, then renamed into place."""
+    suffix = out.suffix.lower()
     tmp_dir = Path(tempfile.mkdtemp(prefix=".spark-out-", dir=out.parent if out.parent.exists() else None))
     try:
         target = tmp_dir / "parts"

@@ -3,7 +3,10 @@ resolve ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) to a local bundle f
 
 The store is the tracking store (a local SQLite file by default, see ``tracking.store.default_tracking_uri``).
 Registering copies the bundle into the store's artifacts, so a version never changes afterwards even if the
-folder it came from is retrained or deleted.
+folder it came from is retrained or deleted; the version records the bundle's digest (its manifest's), and
+whoever loads the version checks the copy against it. Promoting compares the new version's inputs with those
+of the version the alias names now and refuses a model its clients could not call (``--force`` overrides);
+each alias keeps the history of the versions it named, for ``rollback``.
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..bundle.compat import input_problems
+from ..bundle.manifest import bundle_digest
+from ..bundle.model import Model, load
 from ..errors import ConfigError, ModelError, ServingError
-from .store import default_tracking_uri, experiment_id, mlflow_module
+from .store import default_tracking_uri, experiment_id, mlflow_module, owner_tags
 
-__all__ = ["ModelRef", "ModelVersionInfo", "is_model_ref", "promote", "register", "resolve"]
+__all__ = ["ModelRef", "ModelVersionInfo", "alias_history", "is_model_ref", "load_version", "promote", "register",
+           "resolve", "rollback"]
 
 REGISTRY_EXPERIMENT = "mlengineer-registry"
+DIGEST_TAG = "mlengineer.bundle_digest"
+#: a registered model tag per alias: the versions it named, oldest first, comma-separated
+HISTORY_TAG = "mlengineer.alias_history.{alias}"
 _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))?/?$")
 
 
@@ -50,6 +60,10 @@ class ModelVersionInfo:
     version: str
     source: str
     aliases: tuple[str, ...] = ()
+    #: the bundle's digest recorded when the version was registered (None for versions registered before)
+    digest: str | None = None
+    #: why clients of the version an alias named would fail against this one (register's warnings)
+    problems: tuple[str, ...] = ()
 
 
 def is_model_ref(text: str) -> bool:
@@ -74,44 +88,80 @@ def _store_error(e: Exception, uri: str | None) -> ServingError:
 
 
 def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
-             description: str | None = None) -> ModelVersionInfo:
-    """Register the bundle folder ``bundle`` as a new version of the registered model ``name``."""
-    from ..bundle.model import load
-
-    model = load(bundle)  # a folder that is not a usable bundle fails here, before the registry is touched
+             description: str | None = None, alias: str = "champion") -> ModelVersionInfo:
+    """Register the bundle folder ``bundle`` as a new version of the registered model ``name``. The
+    answer's ``problems`` say why clients of the version ``alias`` names now could not call this one."""
+    model = load(bundle)  # checked against its manifest: a folder that is not a usable bundle fails here
     if not re.fullmatch(r"[A-Za-z0-9][\w.\-]*", name):
         raise ConfigError(f"--name must be letters, digits, '.', '_' or '-' (no '/' or '@'); got {name!r}.")
     mlflow, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
+    digest = bundle_digest(Path(bundle)) or ""
     try:
-        try:
-            client.get_registered_model(name)
-        except MlflowException as e:
-            if not _is_missing(e):
-                raise
-            client.create_registered_model(name, description=f"{model.task.kind} model of {model.target!r}")
+        _ensure_registered_model(client, name, model)
         exp_id = experiment_id(mlflow, REGISTRY_EXPERIMENT)
-        with mlflow.start_run(experiment_id=exp_id, run_name=f"register {name}") as run:
+        with mlflow.start_run(experiment_id=exp_id, run_name=f"register {name}", tags=owner_tags()) as run:
             mlflow.set_tags({"mlengineer.target": model.target, "mlengineer.task": model.task.kind,
-                             "mlengineer.bundle": str(Path(bundle).resolve())})
+                             "mlengineer.bundle": str(Path(bundle).resolve()), DIGEST_TAG: digest})
             mlflow.log_artifacts(str(Path(bundle)), artifact_path="model")
         source = f"{run.info.artifact_uri.rstrip('/')}/model"
         mv = client.create_model_version(name, source, run_id=run.info.run_id, description=description,
                                          tags={"mlengineer.task": model.task.kind,
-                                               "mlengineer.target": model.target})
+                                               "mlengineer.target": model.target, DIGEST_TAG: digest})
+        problems = _problems_against_alias(client, name, alias, model, tracking_uri)
     except MlflowException as e:
         raise _store_error(e, tracking_uri) from None
-    return ModelVersionInfo(name=name, version=str(mv.version), source=source)
+    return ModelVersionInfo(name=name, version=str(mv.version), source=source, digest=digest or None,
+                            problems=tuple(problems))
+
+
+def _ensure_registered_model(client: Any, name: str, model: Model) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+        return
+    except MlflowException as e:
+        if not _is_missing(e):
+            raise
+    try:
+        client.create_registered_model(name, description=f"{model.task.kind} model of {model.target!r}")
+    except MlflowException:  # another process registered the name in between
+        client.get_registered_model(name)
+
+
+def _problems_against_alias(client: Any, name: str, alias: str, model: Model, tracking_uri: str | None) -> list[str]:
+    """Why clients of ``models:/name@alias`` would fail against ``model``; nothing when the alias names
+    no version yet."""
+    try:
+        current = lookup(ModelRef(name=name, alias=alias), client=client)
+    except ModelError:
+        return []
+    return input_problems(load_version(current, tracking_uri=tracking_uri), model)
+
+
+def load_version(info: ModelVersionInfo, *, tracking_uri: str | None = None) -> Model:
+    """The bundle of a registered version, checked against its manifest and against the digest the registry
+    recorded when it was registered."""
+    path = local_path(info.source, name=info.name, version=info.version, tracking_uri=tracking_uri)
+    model = load(path)
+    if info.digest and bundle_digest(path) != info.digest:
+        raise ModelError(f"Version {info.version} of {info.name!r} is not the bundle that was registered (its digest "
+                         f"differs from the one recorded): its files in the store were replaced. Register the "
+                         "bundle again.")
+    return model
 
 
 def _versions(client: Any, name: str) -> list[str]:
     return sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
 
 
-def promote(name: str, version: str | int, *, alias: str = "champion", tracking_uri: str | None = None) -> ModelVersionInfo:
+def promote(name: str, version: str | int, *, alias: str = "champion", tracking_uri: str | None = None,
+            force: bool = False) -> ModelVersionInfo:
     """Point ``alias`` of the registered model ``name`` at ``version``; a server on ``models:/NAME@ALIAS``
-    picks it up on its next look."""
+    picks it up on its next look. A version whose inputs clients of the alias's current version could not
+    send is refused unless ``force``; the answer's ``problems`` list what ``force`` let through."""
     if not re.fullmatch(r"[A-Za-z][\w\-]*", alias) or re.fullmatch(r"v\d+", alias, flags=re.I):
         raise ConfigError(f"--alias must start with a letter, use letters, digits, '_' or '-', and not look "
                           f"like a version (v1); got {alias!r}.")
@@ -120,27 +170,52 @@ def promote(name: str, version: str | int, *, alias: str = "champion", tracking_
 
     version = str(version)
     try:
-        try:
-            mv = client.get_model_version(name, version)
-        except MlflowException as e:
-            if not _is_missing(e):
-                raise
-            try:
-                known = _versions(client, name)
-            except MlflowException:
-                known = []
-            if not known:
-                raise ModelError(f"No registered model named {name!r}: register one with "
-                                 f"'mlengineer register MODEL --name {name}'.") from None
-            raise ModelError(f"Model {name!r} has no version {version}; its versions are {', '.join(known)}.") from None
+        info = lookup(ModelRef(name=name, version=version), client=client, missing_version=True)
+        problems = _promotion_problems(client, info, alias, tracking_uri)
+        if problems and not force:
+            raise ModelError(f"Version {version} of {name!r} cannot take the alias {alias!r}: {problems[0]}"
+                             f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Its clients would "
+                             "fail; pass --force to promote it anyway (servers on the alias keep the version they "
+                             "have and log why).")
         client.set_registered_model_alias(name, alias, version)
+        _record_history(client, name, alias, version)
     except MlflowException as e:
         raise _store_error(e, tracking_uri) from None
-    return ModelVersionInfo(name=name, version=version, source=str(mv.source), aliases=(alias,))
+    return ModelVersionInfo(name=name, version=version, source=info.source, aliases=(alias,), digest=info.digest,
+                            problems=tuple(problems))
 
 
-def lookup(ref: ModelRef, *, client: Any) -> ModelVersionInfo:
-    """The version ``ref`` names now (an alias moves; a version does not)."""
+def _promotion_problems(client: Any, info: ModelVersionInfo, alias: str, tracking_uri: str | None) -> list[str]:
+    new = load_version(info, tracking_uri=tracking_uri)  # a damaged or replaced version is refused here
+    try:
+        current = lookup(ModelRef(name=info.name, alias=alias), client=client)
+    except ModelError:
+        return []
+    if current.version == info.version:
+        return []
+    try:
+        old = load_version(current, tracking_uri=tracking_uri)
+    except ModelError:  # the alias names a version that no longer loads: nothing to stay compatible with
+        return []
+    return input_problems(old, new)
+
+
+def alias_history(client: Any, name: str, alias: str) -> list[str]:
+    """The versions ``alias`` named, oldest first, as ``promote`` recorded them."""
+    tags = dict(getattr(client.get_registered_model(name), "tags", {}) or {})
+    return [v for v in tags.get(HISTORY_TAG.format(alias=alias), "").split(",") if v]
+
+
+def _record_history(client: Any, name: str, alias: str, version: str) -> None:
+    history = alias_history(client, name, alias)
+    if not history or history[-1] != version:
+        history.append(version)
+    client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history[-100:]))
+
+
+def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> ModelVersionInfo:
+    """The version ``ref`` names now (an alias moves; a version does not). ``missing_version`` words the
+    error for a version asked for by number (listing the versions there are)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -155,13 +230,29 @@ def lookup(ref: ModelRef, *, client: Any) -> ModelVersionInfo:
                                  f"with 'mlengineer register MODEL --name {ref.name}'.")
             mv = client.get_model_version(ref.name, known[-1])
     except MlflowException as e:
+        if _is_missing(e) and missing_version and ref.version:
+            raise _no_version(client, ref.name, ref.version) from None
         if _is_missing(e):
             what = f"alias {ref.alias!r}" if ref.alias else f"version {ref.version}"
             raise ModelError(f"{ref} does not exist: the registered model {ref.name!r} has no {what}. "
                              f"Use 'mlengineer promote {ref.name} VERSION --alias {ref.alias or 'champion'}'.") from None
         raise
+    tags = dict(getattr(mv, "tags", {}) or {})
     return ModelVersionInfo(name=ref.name, version=str(mv.version), source=str(mv.source),
-                            aliases=tuple(getattr(mv, "aliases", ()) or ()))
+                            aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None)
+
+
+def _no_version(client: Any, name: str, version: str) -> ModelError:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        known = _versions(client, name)
+    except MlflowException:
+        known = []
+    if not known:
+        return ModelError(f"No registered model named {name!r}: register one with "
+                          f"'mlengineer register MODEL --name {name}'.")
+    return ModelError(f"Model {name!r} has no version {version}; its versions are {', '.join(known)}.")
 
 
 def local_path(source: str, *, name: str, version: str, tracking_uri: str | None = None) -> Path:
@@ -195,3 +286,30 @@ def resolve(ref: str | ModelRef, *, tracking_uri: str | None = None) -> tuple[Mo
     except MlflowException as e:
         raise _store_error(e, tracking_uri) from None
     return info, local_path(info.source, name=info.name, version=info.version, tracking_uri=tracking_uri)
+
+
+def rollback(name: str, *, alias: str = "champion", tracking_uri: str | None = None) -> tuple[str, str]:
+    """Point ``alias`` back at the version it named before the current one (from the history ``promote``
+    keeps; without one, the highest version below the current); the versions it moved from and to. The
+    history forgets the version rolled back from, so a second rollback goes one further back."""
+    _, client = _client(tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = lookup(ModelRef(name=name, alias=alias), client=client).version
+        history = alias_history(client, name, alias)
+        if history and history[-1] == current:
+            history = history[:-1]
+        earlier = [v for v in history if v != current]
+        if not earlier:
+            earlier = [v for v in _versions(client, name) if int(v) < int(current)]
+        if not earlier:
+            raise ModelError(f"models:/{name}@{alias} names version {current} and no version came before it: there is "
+                             "nothing to roll back to.")
+        previous = earlier[-1]
+        client.set_registered_model_alias(name, alias, previous)
+        kept = history[: len(history) - history[::-1].index(previous)] if previous in history else [*history, previous]
+        client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(kept[-100:]))
+    except MlflowException as e:
+        raise _store_error(e, tracking_uri) from None
+    return current, previous

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, MLEngineerError
-from .store import default_tracking_uri, experiment_id, mlflow_module
+from ..errors import MLEngineerError
+from .store import default_tracking_uri, experiment_id, mlflow_module, owner_tags, store_error
 
 __all__ = ["list_runs", "log_training_run"]
 
@@ -39,7 +39,7 @@ def log_training_run(model: Any, result: Any, *, tracking_uri: str | None, exper
     try:
         mlflow = mlflow_module(tracking_uri)
         exp_id = experiment_id(mlflow, experiment)
-        with mlflow.start_run(experiment_id=exp_id, run_name=run_name or model.name) as run:
+        with mlflow.start_run(experiment_id=exp_id, run_name=run_name or model.name, tags=owner_tags()) as run:
             _log_summary(mlflow, result)
             model_dir = _saving(save, str(run.info.run_id))
             if model_dir is not None:
@@ -53,8 +53,7 @@ def log_training_run(model: Any, result: Any, *, tracking_uri: str | None, exper
     except MLEngineerError:
         raise
     except Exception as e:  # a tracking store that cannot be used must name itself, not crash
-        raise ConfigError(f"Cannot record the run in the tracking store {tracking_uri or default_tracking_uri()!r}: "
-                          f"{str(e).splitlines()[0][:200]}. Pass --tracking-uri to use another.") from None
+        raise store_error(e, tracking_uri) from None
 
 
 class _SaveFailed(Exception):
@@ -107,12 +106,14 @@ def list_runs(*, tracking_uri: str | None = None, experiment: str = "mlengineer"
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return []
     mlflow = mlflow_module(uri)
-    exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        return []
-    client = mlflow.MlflowClient()
-    runs = client.search_runs([exp.experiment_id], filter_string="", max_results=limit * 20,
-                              order_by=["attributes.start_time DESC"])
+    try:
+        exp = mlflow.get_experiment_by_name(experiment)
+        if exp is None:
+            return []
+        runs = mlflow.MlflowClient().search_runs([exp.experiment_id], filter_string="", max_results=limit * 20,
+                                                 order_by=["attributes.start_time DESC"])
+    except Exception as e:
+        raise store_error(e, uri) from None
     out = []
     for r in runs:
         if "mlflow.parentRunId" in r.data.tags:

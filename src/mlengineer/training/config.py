@@ -13,6 +13,8 @@ from ..errors import ConfigError
 __all__ = ["TASK_KINDS", "TrainConfig", "load_config_file"]
 
 TASK_KINDS = ("binary", "multiclass", "regression")
+#: the longest time budget: a week (longer is a typo, or infinity, which no clock can wait for)
+MAX_TIME_BUDGET = 7 * 24 * 3600
 ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant", "ignore")
 
 
@@ -29,8 +31,12 @@ class TrainConfig(BaseModel):
     metric: str | None = Field(default=None, description="Metric to optimise; the task's default if unset.")
     time_budget: float = Field(default=60.0, description="Seconds the whole training may take.")
     seed: int = 0
-    engine: Literal["local", "spark"] = "local"
-    spark_master: str | None = None
+    engine: Literal["local", "spark"] = Field(
+        default="local", description="Where training runs: in memory (local), or on Spark (spark; `mlengineer "
+        "train --engine spark` or mlengineer.spark.train_spark)."
+    )
+    spark_master: str | None = Field(default=None, description="Spark master URL for engine spark (local[*] if unset).")
+    spark_conf: dict[str, str] = Field(default_factory=dict, description="Spark settings for engine spark: key -> value.")
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI; ./mlruns.db if unset.")
     experiment: str = "mlengineer"
     column_roles: dict[str, str] = Field(default_factory=dict, description="Overrides: column -> role.")
@@ -62,8 +68,10 @@ class TrainConfig(BaseModel):
     @field_validator("time_budget")
     @classmethod
     def _positive_budget(cls, v: float) -> float:
-        if not v > 0:
+        if not v > 0 or v != v:
             raise ValueError(f"must be a positive number of seconds. Got {v} instead")
+        if v > MAX_TIME_BUDGET:
+            raise ValueError(f"must be at most {MAX_TIME_BUDGET:,} seconds (7 days). Got {v:g} instead")
         return float(v)
 
     @field_validator("holdout_fraction")

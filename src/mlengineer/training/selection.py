@@ -50,6 +50,9 @@ class Selection:
     valid_y: np.ndarray
     valid_pred: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    #: positions in ``X`` of the rows ``valid_y``/``valid_pred`` describe (the bundle's reference sample ties
+    #: its out-of-sample predictions to input rows through them)
+    valid_rows: np.ndarray | None = None
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -64,6 +67,7 @@ class _Searched:
     """What the search hands on to ensemble selection and the refit."""
 
     ys: np.ndarray  # the searched rows' targets
+    rows: np.ndarray  # their positions in X (all rows, or the search's sample)
     validation: Validation
     ctx: FitContext
     weights: np.ndarray | None  # per-row weights on all rows (balanced metrics), or None
@@ -125,7 +129,7 @@ def search_and_ensemble(
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)
     return Selection(predictor=predictor, leaderboard=leaderboard, strategy=searched.strategy, score=float(score),
                      refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
-                     timings=timings)
+                     timings=timings, valid_rows=searched.rows[searched.validation.scored])
 
 
 def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config: TrainConfig,
@@ -165,7 +169,7 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     if not ok:
         reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
         raise DataError(f"No model could be trained on this data ({reasons}).")
-    return _Searched(ys=ys, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
+    return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
                      strategy=strategy, model_limit=model_limit, result=result, ok=ok)
 
 

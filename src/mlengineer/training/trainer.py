@@ -55,6 +55,9 @@ class TrainResult:
     #: rows kept apart from every fit (``calibration_fraction``): positions in the cleaned training rows;
     #: ``valid_y``/``valid_pred`` are then these rows and the final model's own predictions of them
     calibration_index: np.ndarray | None = field(default=None, repr=False)
+    #: positions in the training table (the DataFrame handed to ``fit_pipeline``) of the rows ``valid_y`` /
+    #: ``valid_pred`` describe; None when its index has duplicate labels, which hide the positions
+    valid_rows: np.ndarray | None = field(default=None, repr=False)
     #: when the user's time budget ends (a ``time.perf_counter()`` value): work done after training (the
     #: calibrator, explanations) should finish by then, as the budget covers the whole ``train`` call
     deadline: float | None = None
@@ -127,8 +130,9 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
                                  overhead_ms=overhead_ms, progress=progress, blend_metric=blend_metric)
     timings.update(result.timings)
     valid_y, valid_pred, strategy = result.valid_y, result.valid_pred, result.strategy
+    scored = None if result.valid_rows is None else fit_rows[result.valid_rows]  # positions in ``clean``
     if cal_rows is not None:  # calibration and conformal scores from the final model on rows no fit saw
-        valid_y, valid_pred = y[cal_rows], result.predictor.predict_raw(X[cal_rows])
+        valid_y, valid_pred, scored = y[cal_rows], result.predictor.predict_raw(X[cal_rows]), cal_rows
         strategy += (f"; {len(cal_rows):,} rows ({len(cal_rows) / len(y):.0%}) kept apart from every fit for "
                      "calibration and conformal scores")
     seconds = time.perf_counter() - start
@@ -139,6 +143,7 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         split_strategy=strategy, validation_score=result.score, n_train_rows=len(fit_rows),
         seconds=seconds, refit=result.refit, valid_y=valid_y, valid_pred=valid_pred,
         timings=timings, deadline=start + budget, calibration_index=cal_rows,
+        valid_rows=None if scored is None or not df.index.is_unique else df.index.get_indexer(clean.index[scored]),
     )
 
 

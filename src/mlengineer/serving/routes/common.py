@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from ...errors import MLEngineerError, SchemaError
 from ..runtime import ServedModel
 
-__all__ = ["add_to_rows", "json_response", "package_version", "requested_coverage", "uncertainty"]
+__all__ = ["add_to_rows", "json_response", "package_version", "public_source", "requested_coverage", "uncertainty"]
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
@@ -59,3 +59,11 @@ def add_to_rows(rows: list[dict[str, Any]], columns: dict[str, list[Any]]) -> No
     for key, values in columns.items():
         for row, v in zip(rows, values, strict=True):
             row[key] = v
+
+
+def public_source(source: str) -> str:
+    """Where the served model comes from, as clients may see it: a registry reference as it is, a bundle
+    folder by its name only (its place on the server's disk is nobody's business)."""
+    from pathlib import PurePath
+
+    return source if source.startswith("models:/") else PurePath(source).name

@@ -1,7 +1,8 @@
 """Open Inference Protocol v2: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
 ``GET /v2/models/{name}[/versions/{version}]``, ``GET .../ready`` and ``POST .../infer``.
 
-Each input tensor is one column (``protocols.columns_from_oip``); the answer has ``prediction`` (and
+Each input tensor is one column (``protocols.columns_from_oip``), in JSON or as binary tensor data (the
+extension tritonclient uses by default, answered in kind when asked); the answer has ``prediction`` (and
 ``probabilities`` for classifiers), plus ``lower``/``upper`` or ``prediction_set`` when the request's
 ``parameters.interval`` asks for a coverage.
 """
@@ -17,9 +18,18 @@ from fastapi.responses import Response
 from ...errors import SchemaError
 from .. import schemas as S
 from ..errors import NotFound
-from ..protocols import columns_from_oip, oip_datatype, parse_json, plain
+from ..protocols import (
+    BINARY_HEADER,
+    binary_answer,
+    binary_outputs,
+    columns_from_oip,
+    oip_datatype,
+    parse_json,
+    plain,
+    split_binary,
+)
 from ..runtime import Prediction, ServedModel
-from .common import json_response, package_version, requested_coverage, uncertainty
+from .common import json_response, package_version, public_source, requested_coverage, uncertainty
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -51,7 +61,8 @@ def router(service: Service) -> APIRouter:
 
     @r.get("/v2", response_model=S.ServerMetadata, responses=errors, tags=["open inference protocol"])
     async def server_metadata() -> Response:
-        return json_response({"name": "mlengineer", "version": package_version(), "extensions": []})
+        return json_response({"name": "mlengineer", "version": package_version(),
+                              "extensions": ["binary_tensor_data"]})
 
     @r.get("/v2/models/{model_name}", response_model=S.ModelMetadata, responses=errors,
            tags=["open inference protocol"])
@@ -75,8 +86,9 @@ def router(service: Service) -> APIRouter:
 
     async def infer(request: Request, model_name: str, version: str | None) -> Response:
         check(model_name, version)
-        body = parse_json(await request.body())
-        columns, n_rows, wanted = columns_from_oip(body)
+        head, tensors = split_binary(await request.body(), request.headers.get(BINARY_HEADER))
+        body = parse_json(head)
+        columns, n_rows, wanted = columns_from_oip(body, tensors)
         params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
         coverage = requested_coverage(params.get("interval"), "parameters.interval")
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="infer")
@@ -85,6 +97,10 @@ def router(service: Service) -> APIRouter:
                                   "outputs": infer_outputs(served, pred, coverage, wanted)}
         if item.warnings:
             answer["parameters"] = {"warnings": item.warnings}
+        binary = binary_outputs(body, [o["name"] for o in answer["outputs"]])
+        if binary:  # the binary tensor data extension: JSON first, then each binary output's bytes
+            content, length = binary_answer(answer, binary)
+            return Response(content, media_type="application/octet-stream", headers={BINARY_HEADER: str(length)})
         return json_response(answer)
 
     infer_doc: dict[str, Any] = {"requestBody": {"$ref": "#/components/requestBodies/Infer"}}
@@ -115,7 +131,7 @@ def model_metadata(served: ServedModel) -> dict[str, Any]:
     else:
         outputs.append({"name": "prediction", "datatype": "FP64", "shape": [-1]})
     return {"name": served.name, "versions": [served.version], "platform": "mlengineer", "inputs": inputs,
-            "outputs": outputs, "parameters": {"task": m.task.kind, "target": m.target, "source": served.source}}
+            "outputs": outputs, "parameters": {"task": m.task.kind, "target": m.target, "source": public_source(served.source)}}
 
 
 def infer_outputs(served: ServedModel, pred: Prediction, coverage: float | None,

@@ -1,4 +1,5 @@
-"""Plain JSON records: ``POST /predict`` with ``{"records": [{column: value}, ...], "interval": 0.9}``,
+"""Plain JSON records: ``POST /predict`` with ``{"records": [{column: value}, ...], "interval": 0.9}`` (or the
+bare list ``[{column: value}, ...]``, as other model servers take it),
 answered with one ``{"prediction", "probabilities"}`` object per row, the model's version and any warnings."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def router(service: Service) -> APIRouter:
     async def predict_records(request: Request) -> Response:
         body = parse_json(await request.body())
         records = records_in(body)
-        coverage = requested_coverage(body.get("interval"), "interval")
+        coverage = requested_coverage(body.get("interval") if isinstance(body, dict) else None, "interval")
         columns, n_rows = columns_from_records(records)
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="predict")
         labels = plain(pred.labels)

@@ -1,0 +1,269 @@
+"""The live rows to monitor: a server's prediction log, or a table of new rows; and their outcomes, when
+known, joined on a key column or the request id.
+
+    >>> live = from_log(model, "logs/")                                   # doctest: +SKIP
+    >>> live = attach_labels(live, read_table("outcomes.csv"), source="outcomes.csv")   # doctest: +SKIP
+
+Every mistake is one DataError naming the file and what to do: a folder with no log, a log written for
+another model, a time range the log does not cover, outcomes that match no row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.values import category_key
+from ..errors import DataError
+
+__all__ = ["Current", "attach_labels", "from_data", "from_log", "select_time"]
+
+LOG_COLUMNS = ("_ts", "_row", "_request_id", "_endpoint", "_model", "_version")
+CHUNK = 200_000
+
+
+@dataclass
+class Current:
+    """Live rows: their feature columns, the model's predictions of them, and what is known about each."""
+
+    frame: pd.DataFrame
+    raw: np.ndarray  # probabilities (n, k) or values (n,), as the model answered
+    source: str
+    times: pd.Series | None = None
+    versions: pd.Series | None = None
+    #: outcomes as the model encodes them (class index, or value); NaN where unknown
+    y: np.ndarray | None = None
+    labels_source: str | None = None
+    #: columns of the live rows that the model does not know
+    unknown_columns: list[str] = field(default_factory=list)
+    #: a prediction log's ``_request_id`` and ``_row`` per row, to match outcomes by
+    requests: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return np.zeros(len(self), dtype=bool) if self.y is None else ~np.isnan(self.y)
+
+
+def from_log(model: Any, folder: str | Path, *, names: set[str] | None = None) -> Current:
+    """The rows a server logged for ``model`` (``names``: the names it was served under; the bundle's own
+    name and registered name by default)."""
+    from .prediction_log import read_prediction_log
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{str(folder)!r} is not a folder: pass the folder a server writes its prediction log to "
+                        "(mlengineer serve --prediction-log).")
+    log = read_prediction_log(folder)
+    if log.empty:
+        raise DataError(f"{str(folder)!r} holds no prediction log (no part-*.parquet files): serve the model with "
+                        f"--prediction-log {folder} and send it requests first.")
+    names = names or {model.name}
+    logged = sorted(set(log["_model"].astype(str)))
+    if not set(logged) & names:
+        raise DataError(f"The prediction log in {str(folder)!r} holds rows of {', '.join(map(repr, logged))}, not of "
+                        f"{', '.join(sorted(map(repr, names)))}: pass the log of this model's server, or --log-model "
+                        "NAME if it was served under another name.")
+    log = log.loc[log["_model"].astype(str).isin(names).to_numpy()].reset_index(drop=True)
+    missing = [c for c in model.feature_names if c not in log.columns]
+    if missing:
+        raise DataError(f"The prediction log in {str(folder)!r} has no column {missing[0]!r}, which the model needs: "
+                        "it was written by a server of another model.")
+    raw = _logged_predictions(model, log, folder)
+    requests = pd.DataFrame({"_request_id": log["_request_id"].astype(str),
+                             "_row": log["_row"] if "_row" in log.columns else 0})
+    return Current(log[model.feature_names], raw, f"prediction log {folder}", times=log["_ts"],
+                   versions=log["_version"].astype(str), requests=requests)
+
+
+def _logged_predictions(model: Any, log: pd.DataFrame, folder: Path) -> np.ndarray:
+    if not model.task.is_classification:
+        return pd.to_numeric(log["prediction"], errors="coerce").to_numpy(dtype=np.float64)
+    cols = [f"proba_{c}" for c in model.classes]
+    if not all(c in log.columns for c in cols):
+        raise DataError(f"The prediction log in {str(folder)!r} has no probabilities for the classes "
+                        f"{', '.join(map(str, model.classes))}: it was written for a model of other classes.")
+    return log[cols].to_numpy(dtype=np.float64)
+
+
+def from_data(model: Any, data: pd.DataFrame, source: str, *, time_column: str | None = None) -> Current:
+    """New rows from a table: the model predicts them (values it cannot read count as missing, and the
+    quality checks report them). A target column in the table gives the outcomes."""
+    if data.empty:
+        raise DataError(f"{source} has no rows to monitor.")
+    missing = [c for c in model.feature_names if c not in data.columns]
+    if missing:
+        raise DataError(f"{source} has no column {missing[0]!r}"
+                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}, which the model needs: "
+                        "pass rows shaped like the training table.")
+    times = None
+    if time_column is not None:
+        if time_column not in data.columns:
+            raise DataError(f"--time-column names {time_column!r}, which {source} does not have.")
+        times = _as_times(data[time_column], time_column, source)
+    known = {c.name for c in model.schema.columns} | {model.target}
+    frame = data[model.feature_names].reset_index(drop=True)
+    current = Current(frame, _predict(model, frame), source, times=None if times is None else times.reset_index(
+        drop=True), unknown_columns=[c for c in data.columns if c not in known and c != time_column])
+    if model.target in data.columns:
+        current = replace(current, y=_encode_outcomes(model, data[model.target].reset_index(drop=True), source),
+                          labels_source=source)
+    return current
+
+
+def _predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """``Model.predict_raw`` in chunks, reading a value that does not fit its column as missing rather than
+    failing the whole table (the quality checks count such values)."""
+    parts = []
+    calibrator = model.extras.get("calibrator")
+    for start in range(0, len(frame), CHUNK):
+        chunk = frame.iloc[start:start + CHUNK]
+        raw = model.predictor.predict_raw(model.encoder.transform(model.plan.apply(chunk, training=False,
+                                                                                   strict=False)))
+        if calibrator is not None and model.task.is_classification:
+            raw = calibrator.transform(raw)
+        parts.append(raw)
+    return np.concatenate(parts)
+
+
+def _as_times(s: pd.Series, name: str, source: str) -> pd.Series:
+    """A time column as UTC timestamps; whole numbers between 1800 and 2200 are years."""
+    if pd.api.types.is_numeric_dtype(s) and s.dropna().between(1800, 2200).all():
+        return pd.to_datetime(s.astype("Int64").astype(str), format="%Y", utc=True, errors="coerce")
+    t = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+    if t.notna().sum() < max(1, int(0.5 * s.notna().sum())):
+        raise DataError(f"Column {name!r} of {source} does not hold dates or times: pass a time column to "
+                        "--time-column.")
+    return t
+
+
+def select_time(current: Current, since: str | None, until: str | None) -> Current:
+    """The rows from ``since`` (included) to ``until`` (excluded); an error naming the span the rows cover
+    when none fall inside."""
+    if since is None and until is None:
+        return current
+    if current.times is None:
+        raise DataError("--since and --until need times: monitor a prediction log, or pass --time-column.")
+    t = pd.to_datetime(current.times, utc=True)
+    bounds = [None if v is None else _stamp_arg(v, opt) for v, opt in ((since, "--since"), (until, "--until"))]
+    keep = np.ones(len(t), dtype=bool)
+    if bounds[0] is not None:
+        keep &= (t >= bounds[0]).to_numpy()
+    if bounds[1] is not None:
+        keep &= (t < bounds[1]).to_numpy()
+    if not keep.any():
+        raise DataError(f"No rows of {current.source} fall between {since or 'the start'} and {until or 'now'}: they "
+                        f"cover {t.min():%Y-%m-%d %H:%M} to {t.max():%Y-%m-%d %H:%M} (UTC). Choose a span that "
+                        "overlaps it.")
+    rows = np.flatnonzero(keep)
+    return _take(current, rows)
+
+
+def _stamp_arg(v: str, opt: str) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(v)
+    except ValueError:
+        raise DataError(f"{opt} takes a date or time such as 2025-01-31 or 2025-01-31T12:00; got {v!r}.") from None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _take(current: Current, rows: np.ndarray) -> Current:
+    def part(s: pd.Series | None) -> pd.Series | None:
+        return None if s is None else s.iloc[rows].reset_index(drop=True)
+
+    return replace(current, frame=current.frame.iloc[rows].reset_index(drop=True), raw=current.raw[rows],
+                   times=part(current.times), versions=part(current.versions),
+                   y=None if current.y is None else current.y[rows],
+                   requests=None if current.requests is None else current.requests.iloc[rows].reset_index(drop=True))
+
+
+def _encode_outcomes(model: Any, s: pd.Series, source: str) -> np.ndarray:
+    """Outcomes as float class indices or values, NaN where unknown; a label the model does not know is an
+    error naming it."""
+    y = np.full(len(s), np.nan)
+    known = s.notna().to_numpy()
+    if not known.any():
+        return y
+    if model.task.is_classification:
+        classes = {str(c): i for i, c in enumerate(model.classes)}
+        keys = s[known].astype(str).str.strip()
+        bad = ~keys.isin(list(classes))
+        if bad.any():
+            raise DataError(f"{source} has the outcome {keys[bad].iloc[0]!r} in {model.target!r}, which is none of the "
+                            f"model's classes ({', '.join(classes)}).")
+        y[known] = keys.map(classes).to_numpy(dtype=np.float64)
+    else:
+        values = pd.to_numeric(s[known], errors="coerce")
+        if values.isna().any():
+            raise DataError(f"{source} has the outcome {s[known][values.isna()].iloc[0]!r} in {model.target!r}, which "
+                            "is not a number.")
+        y[known] = values.to_numpy(dtype=np.float64)
+    return y
+
+
+def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source: str, key: str | None = None,
+                  data: pd.DataFrame | None = None) -> Current:
+    """``current`` with outcomes from ``labels``: joined on ``key`` (a column of both the labels and the
+    original ``data``), or for a prediction log on the request id (``request_id``, with ``row`` for requests
+    of several rows)."""
+    target = model.target
+    if target not in labels.columns:
+        raise DataError(f"{source} has no column {target!r} with the outcomes: its columns are "
+                        f"{', '.join(map(str, labels.columns[:12]))}.")
+    left, right = _join_keys(current, labels, source, key, data)
+    if right.duplicated().any():
+        raise DataError(f"{source} gives two outcomes for the key {right[right.duplicated()].iloc[0]!r}: give one "
+                        "outcome per row.")
+    outcomes = _encode_outcomes(model, labels[target].reset_index(drop=True), source)
+    position = pd.Series(np.arange(len(right)), index=pd.Index(right.to_numpy(dtype=object)))
+    hit = position.reindex(pd.Index(left.to_numpy(dtype=object))).to_numpy()
+    matched = ~np.isnan(hit)
+    if not matched.any():
+        raise DataError(f"None of the {len(labels):,} outcomes in {source} match a monitored row by "
+                        f"{key or 'request id'} (for example {right.iloc[0]!r}): check the key, and that the outcomes "
+                        "belong to these rows.")
+    y = np.full(len(current), np.nan) if current.y is None else current.y.copy()
+    y[matched] = outcomes[hit[matched].astype(np.int64)]
+    return replace(current, y=y, labels_source=source)
+
+
+def _join_keys(current: Current, labels: pd.DataFrame, source: str, key: str | None,
+               data: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+    """The key of each monitored row and of each outcome, as text."""
+    if key is not None:
+        if key not in labels.columns:
+            raise DataError(f"--key names {key!r}, which {source} does not have.")
+        rows = data if data is not None else current.frame
+        if key not in rows.columns:
+            raise DataError(f"--key names {key!r}, which the monitored rows do not have: join on a column both hold.")
+        return _text(rows[key]), _text(labels[key])
+    if current.requests is None:
+        raise DataError(f"Say how {source} matches the rows: --key COLUMN (a column of both), or monitor a "
+                        "prediction log, whose rows match outcomes by request_id.")
+    rid = next((c for c in ("request_id", "_request_id") if c in labels.columns), None)
+    if rid is None:
+        raise DataError(f"{source} has no request_id column to match the logged rows by (the x-request-id of each "
+                        "request): add one, or pass --key COLUMN.")
+    row = next((c for c in ("row", "_row") if c in labels.columns), None)
+    left = _text(current.requests["_request_id"])
+    if row is None:
+        several = current.requests["_row"].to_numpy() > 0
+        asked = left.isin(set(_text(labels[rid])))
+        if (several & asked.to_numpy()).any():
+            raise DataError(f"Some requests named in {source} hold several rows: add a 'row' column (0 for a "
+                            "request's first row) so each outcome finds its row.")
+        return left, _text(labels[rid])
+    both = left + "#" + current.requests["_row"].astype(str).reset_index(drop=True)
+    return both, _text(labels[rid]) + "#" + pd.to_numeric(labels[row], errors="coerce").astype("Int64").astype(
+        str).reset_index(drop=True)
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Keys compared as categories are (``3``, ``3.0`` and ``" 3 "`` are one key)."""
+    return s.reset_index(drop=True).map(category_key).astype(object)

@@ -1,0 +1,266 @@
+"""How good is the model on live rows whose outcomes are not known yet? And, once they are, how good was it?
+
+Classifiers (CBPE, confidence-based performance estimation): a calibrated probability says how often the
+model is right, so the expected metric follows from the probabilities alone. Accuracy is the mean probability
+of the decided label; ROC AUC comes from expected true and false positives at every threshold; log loss is
+the expected surprise; F1 and balanced accuracy from the expected confusion matrix. The interval: outcomes
+drawn from those probabilities, again and again (what the realised metric would spread over if the
+probabilities are right). Honest only while the calibration holds, which covariate shift keeps and a changed
+relation between inputs and outcome (concept drift) does not: that shows only in realised metrics.
+
+Regressors (DLE, direct loss estimation): a gradient-boosted model of the absolute error, learnt from the
+reference rows' out-of-sample errors from the inputs and the prediction, predicts each live row's expected
+error size ``m``. Errors are taken as ``m`` times a ratio drawn from the reference's cross-fitted
+``|error| / m``, which gives MAE, RMSE (and R² from them) and their interval the same way.
+
+Realised metrics (with labels) get bootstrap intervals. Above ``MAX_ROWS`` rows, the draws run on a random
+sample and their spread is scaled to the full count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Estimate", "LossModel", "decisions", "estimate_classifier", "estimable", "realised"]
+
+DRAWS = 200
+MAX_ROWS = 20_000
+LEVEL = 0.95
+_CLS = ("accuracy", "roc_auc", "log_loss", "brier", "f1", "balanced_accuracy", "f1_macro")
+_REG = ("rmse", "mae", "r2")
+
+
+@dataclass
+class Estimate:
+    """A metric's value over some rows, with its interval and how it was obtained."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    rows: int
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimable(task: str, metric: str | None) -> list[str]:
+    """The metrics reported for a ``task`` model trained on ``metric``: that metric when it can be
+    estimated without labels, then the plain ones (accuracy and ROC AUC, or RMSE and MAE)."""
+    names = _REG if task == "regression" else tuple(m for m in _CLS if task == "binary" or m not in ("f1", "brier"))
+    plain = ["rmse", "mae"] if task == "regression" else ["accuracy", "roc_auc"]
+    first = [metric] if metric in names else []
+    return list(dict.fromkeys(first + plain))
+
+
+def decisions(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """The class index each row is answered with: the most probable one, or for a binary model with a chosen
+    threshold, the positive class from that probability on."""
+    if threshold is not None and proba.shape[1] == 2:
+        return (proba[:, 1] >= threshold).astype(np.int64)
+    return proba.argmax(axis=1)
+
+
+# -- classifiers -------------------------------------------------------------------------------------------
+def _expected_auc(score: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC expected when each row is positive with probability ``p``, ranked by ``score``."""
+    order = np.argsort(-score, kind="stable")
+    s, pp = score[order], p[order]
+    last = np.r_[s[1:] != s[:-1], True]  # tied scores form one step (half credit, as Mann-Whitney counts ties)
+    tp, fp = np.cumsum(pp)[last], np.cumsum(1 - pp)[last]
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        return float("nan")
+    return float(np.trapezoid(np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]))
+
+
+def _auc(y: np.ndarray, score: np.ndarray, ranks: np.ndarray | None = None) -> float:
+    """ROC AUC as the Mann-Whitney statistic (``ranks`` of ``score`` when already known)."""
+    from scipy.stats import rankdata
+
+    pos = y == 1
+    n1 = int(pos.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(score) if ranks is None else ranks
+    return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _confusion_scores(name: str, truth: np.ndarray, d: np.ndarray) -> float:
+    """F1 / balanced accuracy / macro F1 from per-row class weights ``truth`` (n, k): one-hot outcomes for
+    realised metrics, probabilities for expected ones."""
+    k = truth.shape[1]
+    chosen = np.zeros_like(truth)
+    chosen[np.arange(len(d)), d] = 1.0
+    tp = (truth * chosen).sum(axis=0)
+    fp = ((1 - truth) * chosen).sum(axis=0)
+    fn = (truth * (1 - chosen)).sum(axis=0)
+    if name == "balanced_accuracy":
+        has = truth.sum(axis=0) > 0
+        return float(np.mean(tp[has] / truth.sum(axis=0)[has]))
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(k), where=(2 * tp + fp + fn) > 0)
+    return float(f1[1]) if name == "f1" else float(np.mean(f1))
+
+
+def _class_score(name: str, y: np.ndarray | None, p: np.ndarray, d: np.ndarray,
+                 ranks: dict[int, np.ndarray] | None = None) -> float:
+    """The metric ``name`` of probabilities ``p`` (n, k) answered as ``d``: realised against outcomes ``y``,
+    or expected (``y`` None) from the probabilities themselves. ``ranks``: each class column's ranks, when
+    the same rows are scored many times."""
+    k = p.shape[1]
+    truth = p if y is None else np.eye(k)[y]
+    if name == "accuracy":
+        return float(np.mean(truth[np.arange(len(d)), d]))
+    if name == "log_loss":
+        logp = np.log(np.clip(p, 1e-15, 1.0))
+        return float(-np.mean((truth * logp).sum(axis=1)))
+    if name == "brier":
+        return float(np.mean((p[:, 1] - truth[:, 1]) ** 2 + (truth[:, 1] * (1 - truth[:, 1]) if y is None else 0)))
+    if name == "roc_auc":
+        cols = [1] if k == 2 else range(k)
+        if y is None:
+            vals = [_expected_auc(p[:, c], p[:, c]) for c in cols]
+        else:
+            vals = [_auc((y == c).astype(int), p[:, c], None if ranks is None else ranks[c]) for c in cols
+                    if 0 < np.sum(y == c) < len(y)]
+        return float(np.nanmean(vals)) if vals else float("nan")
+    return _confusion_scores(name, truth, d)
+
+
+def _sample(n: int, seed: int) -> tuple[np.ndarray, float]:
+    """Rows to draw on (all, or a random ``MAX_ROWS``), and the factor that scales their spread to ``n``."""
+    if n <= MAX_ROWS:
+        return np.arange(n), 1.0
+    rows = np.random.default_rng(seed).choice(n, size=MAX_ROWS, replace=False)
+    return np.sort(rows), float(np.sqrt(MAX_ROWS / n))
+
+
+def _interval(center: float, draws: list[float], scale: float) -> tuple[float, float]:
+    d = np.asarray([v for v in draws if v == v])
+    if not len(d):
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(d, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    mid = float(np.median(d))
+    return center + (lo - mid) * scale, center + (hi - mid) * scale
+
+
+def estimate_classifier(name: str, proba: np.ndarray, d: np.ndarray, *, seed: int = 0) -> Estimate:
+    """The expected ``name`` of a classifier whose calibrated probabilities of live rows are ``proba``."""
+    value = _class_score(name, None, proba, d)
+    rows, scale = _sample(len(proba), seed)
+    p, dd = proba[rows], d[rows]
+    rng = np.random.default_rng(seed)
+    cum = np.cumsum(p, axis=1)
+    ranks = None
+    if name == "roc_auc":
+        from scipy.stats import rankdata
+
+        ranks = {c: rankdata(p[:, c]) for c in range(p.shape[1])}
+    draws = []
+    for _ in range(DRAWS):
+        y = np.minimum((rng.random(len(p))[:, None] > cum).sum(axis=1), p.shape[1] - 1)
+        draws.append(_class_score(name, y, p, dd, ranks))
+    low, high = _interval(value, draws, scale)
+    return Estimate(name, value, low, high, len(proba), "CBPE: expected from the calibrated probabilities")
+
+
+# -- regressors --------------------------------------------------------------------------------------------
+class LossModel:
+    """DLE: a model of each row's expected absolute error, from the reference's out-of-sample errors."""
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self.seed = seed
+        self.model: Any = None
+        self.floor = 1e-12
+        self.ratios = np.ones(1)
+
+    def _regressor(self) -> Any:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
+                                             min_samples_leaf=20, l2_regularization=1.0, random_state=self.seed)
+
+    def fit(self, X: np.ndarray, pred: np.ndarray, y: np.ndarray) -> LossModel:
+        """Learn ``|y - pred|`` from the encoded inputs ``X`` and the prediction; the ratios of errors to the
+        expected size come from cross-fitting, so they are out of sample too."""
+        from sklearn.model_selection import KFold
+
+        from threadpoolctl import threadpool_limits
+
+        F = np.column_stack([X, pred]).astype(np.float32)
+        err = np.abs(np.asarray(y, float) - np.asarray(pred, float))
+        self.floor = max(1e-3 * float(np.mean(err)), 1e-12)
+        oof = np.empty(len(err))
+        # one thread: a few thousand rows fit in a second that way, and OpenMP threads fighting other work on a
+        # busy machine made the same fit 15 times slower (measured)
+        with threadpool_limits(1):
+            for fit_rows, test_rows in KFold(3, shuffle=True, random_state=self.seed).split(F):
+                oof[test_rows] = self._regressor().fit(F[fit_rows], err[fit_rows]).predict(F[test_rows])
+            self.model = self._regressor().fit(F, err)
+        self.ratios = err / np.maximum(oof, self.floor)
+        return self
+
+    def expected_error(self, X: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return np.maximum(self.model.predict(np.column_stack([X, pred]).astype(np.float32)), self.floor)
+
+    def estimate(self, name: str, m: np.ndarray, pred: np.ndarray, *, rows: int | None = None,
+                 seed: int = 0) -> Estimate:
+        """The expected ``name`` (rmse, mae or r2) of live rows with expected error sizes ``m``
+        (``expected_error``) and predictions ``pred``; ``rows``: how many rows they stand for, when they
+        are a random sample of more."""
+        r1, r2 = float(np.mean(self.ratios)), float(np.mean(self.ratios**2))
+        spread = float(np.var(pred))
+        mse = r2 * float(np.mean(m**2))
+        value = {"mae": r1 * float(np.mean(m)), "rmse": float(np.sqrt(mse)), "r2": 1 - mse / (spread + mse)}[name]
+        n = max(rows or len(m), len(m))
+        sample, scale = _sample(len(m), seed)
+        mm = m[sample]
+        scale *= float(np.sqrt(len(m) / n))
+        rng = np.random.default_rng(seed)
+        draws = [_reg_score(name, mm * rng.choice(self.ratios, size=len(mm)), spread) for _ in range(DRAWS)]
+        low, high = _interval(value, draws, scale)
+        return Estimate(name, value, low, high, n, "DLE: a model of the error size, from the reference rows")
+
+
+def _reg_score(name: str, err: np.ndarray, spread: float) -> float:
+    if name == "mae":
+        return float(np.mean(np.abs(err)))
+    mse = float(np.mean(err**2))
+    return float(np.sqrt(mse)) if name == "rmse" else 1 - mse / (spread + mse)
+
+
+def _regression_score(name: str, y: np.ndarray, pred: np.ndarray) -> float:
+    err = y - pred
+    if name == "r2":
+        total = float(np.sum((y - y.mean()) ** 2))
+        return 1 - float(np.sum(err**2)) / total if total > 0 else float("nan")
+    return _reg_score(name, err, 0.0)
+
+
+# -- with labels -------------------------------------------------------------------------------------------
+def realised(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None = None, seed: int = 0) -> Estimate:
+    """The metric ``name`` measured against the outcomes ``y`` (class indices or values), with a bootstrap
+    interval. ``raw``: probabilities (n, k) answered as ``d``, or predicted values."""
+    if raw.ndim == 2:
+        dd = decisions(raw) if d is None else d
+
+        def score(idx: np.ndarray) -> float:
+            return _class_score(name, y[idx], raw[idx], dd[idx])
+    else:
+        yf, pf = np.asarray(y, float), np.asarray(raw, float)
+
+        def score(idx: np.ndarray) -> float:
+            return _regression_score(name, yf[idx], pf[idx])
+    value = score(np.arange(len(y)))
+    rows, scale = _sample(len(y), seed)
+    rng = np.random.default_rng(seed)
+    draws = [score(rows[rng.integers(0, len(rows), len(rows))]) for _ in range(DRAWS)]
+    low, high = _interval(value, draws, scale)
+    return Estimate(name, value, low, high, len(y), "measured against the outcomes (bootstrap interval)")

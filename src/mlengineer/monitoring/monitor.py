@@ -1,0 +1,206 @@
+"""One monitoring pass: live rows against the bundle's reference, overall and window by window.
+
+    >>> live = from_log(model, "logs/")                  # doctest: +SKIP
+    >>> result = monitor(model, live, window="1d")      # doctest: +SKIP
+    >>> result["alarms"], result["summary"]              # doctest: +SKIP
+
+The result is plain JSON-ready data (``mlengineer monitor --json`` prints it; the HTML report and the
+terminal table read it): per-column drift, prediction drift, data quality, estimated performance (and
+realised performance where outcomes are known), the alarms and a summary in plain words.
+
+Alarms: ``drift`` when the dataset-level rule of ``drift.dataset_verdict`` fires on all rows; ``performance``
+when the headline metric (the model's own, when it can be estimated) is worse than on the reference rows by
+more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and the interval excludes the
+reference value. Realised metrics decide when at least ``MIN_LABELLED`` rows have outcomes; until then the
+estimate does, compared with the same estimator on the reference rows, so its own bias cancels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..metrics import get_metric
+from .columns import Prepared, prepare
+from .current import Current
+from .drift import ColumnDrift, compare_column, dataset_verdict
+from .estimate import Estimate, estimable, estimate_classifier, realised
+from .quality import check_quality
+from .reference import Reference, prediction_values, reference_of
+from .windows import parse_window, split_windows
+
+__all__ = ["MIN_LABELLED", "MIN_ROWS", "monitor"]
+
+MIN_ROWS = 30  # a window with fewer live rows is listed, not tested
+MIN_LABELLED = 30
+ESTIMATE_ROWS = 200_000  # regression estimates encode at most this many rows (a random sample beyond)
+
+
+def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None = None, by_version: bool = False,
+            reference: Reference | None = None, seed: int = 0) -> dict[str, Any]:
+    """Monitor ``current`` (live rows with the model's predictions) against ``model``'s reference."""
+    ref = reference or reference_of(model)
+    if len(current) < MIN_ROWS:
+        raise DataError(f"{current.source} has {len(current)} rows: monitoring needs at least {MIN_ROWS}.")
+    length = parse_window(window) if isinstance(window, str) else window
+    if length is not None and current.times is None:
+        raise DataError("--window needs times: monitor a prediction log, or pass --time-column.")
+    cols = {c: prepare(current.frame[c], role, _fmt(model, c), name=c, categories=ref.columns[c].categories)
+            for c, role in ref.roles.items()}
+    ctx = _Context(model, ref, current, cols, seed)
+    overall = ctx.assess(np.arange(len(current)), plots=True)
+    overall["quality"] = check_quality(model, ref.columns, cols, unknown_columns=current.unknown_columns)
+    windows = []
+    for w in split_windows(current.times, current.versions, window=length, by_version=by_version):
+        part = ctx.assess(w.rows, plots=False) if len(w.rows) >= MIN_ROWS else {"rows": int(len(w.rows)),
+                                                                                  "tested": False}
+        windows.append({"label": w.label, "version": w.version, "start": _iso(w.start), "end": _iso(w.end), **part})
+    result = {
+        "model": {"name": model.name, "task": model.task.kind, "target": model.target,
+                  "metric": model.metadata.get("metric"), "path": str(model.path or "")},
+        "reference": {"rows": int(len(ref.drift_rows)), "scored_rows": int(len(ref.scored)),
+                      "performance": {k: v.to_dict() for k, v in ref.performance.items()}},
+        "current": {"source": current.source, "rows": int(len(current)), "labelled": int(current.labelled.sum()),
+                    "labels": current.labels_source, "start": _iso(_tmin(current)), "end": _iso(_tmax(current)),
+                    "versions": sorted(set(current.versions)) if current.versions is not None else []},
+        **overall, "windows": windows,
+    }
+    result["alarms"] = {"drift": bool(overall["drift"]["verdict"]["alarm"]),
+                        "performance": bool(overall["performance"].get("alarm"))}
+    from .words import summary_sentences
+
+    result["summary"] = summary_sentences(result, importance=model.metadata.get("feature_importance") or {})
+    return result
+
+
+class _Context:
+    """What every window's assessment shares: the prepared columns, decisions and expected errors."""
+
+    def __init__(self, model: Any, ref: Reference, current: Current, cols: dict[str, Prepared], seed: int) -> None:
+        self.model, self.ref, self.current, self.cols, self.seed = model, ref, current, cols, seed
+        self.task = model.task.kind
+        self.raw = current.raw
+        self.d = None if self.task == "regression" else ref.decided(self.raw)
+        values, kind = prediction_values(self.task, self.raw, self.d)
+        self.pred_col = Prepared("prediction", kind, kind, values) if kind == "numeric" else prepare(
+            pd.Series(values.astype(np.int64).astype(str)), "categorical", name="prediction",
+            categories=ref.predictions.categories)
+        self.metrics = estimable(self.task, model.metadata.get("metric"))
+        self.expected_error, self.sampled = self._expected_errors()
+
+    def _expected_errors(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Regression: each live row's expected error size (on a random sample of rows for large data)."""
+        loss = self.ref.loss_model()
+        if loss is None:
+            return None, None
+        n = len(self.current)
+        rows = np.arange(n) if n <= ESTIMATE_ROWS else np.sort(
+            np.random.default_rng(self.seed).choice(n, ESTIMATE_ROWS, replace=False))
+        frame = self.current.frame.iloc[rows]
+        X = self.model.encoder.transform(self.model.plan.apply(frame, training=False, strict=False))
+        full = np.full(n, np.nan)
+        full[rows] = loss.expected_error(X, self.raw[rows])
+        return full, rows
+
+    def assess(self, rows: np.ndarray, *, plots: bool) -> dict[str, Any]:
+        """Drift, prediction drift and performance of the live rows ``rows``."""
+        columns = [compare_column(self.ref.columns[c], col.take(rows), seed=self.seed) for c, col in self.cols.items()]
+        pred = compare_column(self.ref.predictions, self.pred_col.take(rows), seed=self.seed)
+        verdict = dataset_verdict(columns, importance=self.model.metadata.get("feature_importance"), prediction=pred)
+        out: dict[str, Any] = {
+            "rows": int(len(rows)), "tested": True,
+            "drift": {"columns": [_drop_plot(c, plots) for c in columns], "prediction": _drop_plot(pred, plots),
+                      "verdict": verdict},
+            "performance": self.performance(rows),
+        }
+        times = self.current.times
+        if times is not None and len(rows):
+            t = pd.to_datetime(times.iloc[rows], utc=True)
+            out["start"], out["end"] = _iso(t.min()), _iso(t.max())
+        return out
+
+    def _estimate(self, name: str, rows: np.ndarray) -> Estimate | None:
+        if self.task != "regression":
+            assert self.d is not None
+            return estimate_classifier(name, self.raw[rows], self.d[rows], seed=self.seed)
+        loss = self.ref.loss_model()
+        if loss is None or self.expected_error is None:
+            return None
+        m = self.expected_error[rows]
+        known = ~np.isnan(m)
+        if not known.any():
+            return None
+        return loss.estimate(name, m[known], self.raw[rows][known], rows=len(rows), seed=self.seed)
+
+    def performance(self, rows: np.ndarray) -> dict[str, Any]:
+        """Each metric: reference, estimate, realised (where outcomes are known) and the estimate's error."""
+        y = self.current.y
+        labelled = rows[~np.isnan(y[rows])] if y is not None else rows[:0]
+        metrics: dict[str, Any] = {}
+        for name in self.metrics:
+            est = self._estimate(name, rows)
+            entry: dict[str, Any] = {"estimated": est.to_dict() if est else None, "realised": None, "error": None,
+                                     "reference": _dict(self.ref.performance.get(name)),
+                                     "reference_estimated": _dict(self.ref.estimated.get(name))}
+            if y is not None and len(labelled) >= MIN_LABELLED:
+                yy = y[labelled].astype(np.int64) if self.task != "regression" else y[labelled]
+                real = realised(name, yy, self.raw[labelled], d=None if self.d is None else self.d[labelled],
+                                seed=self.seed)
+                on_same = self._estimate(name, labelled)
+                entry["realised"] = real.to_dict()
+                if on_same is not None:
+                    entry["estimated_on_labelled"] = on_same.value
+                    entry["error"] = on_same.value - real.value
+            metrics[name] = entry
+        return {"metrics": metrics, "headline": self.metrics[0], "labelled": int(len(labelled)),
+                **_performance_alarm(self.task, self.metrics[0], metrics[self.metrics[0]])}
+
+
+def _performance_alarm(task: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Whether the headline metric fell: realised against the reference's realised value when outcomes are
+    known, else the estimate against the estimator's value on the reference rows. Both sides are samples
+    (the reference may hold a few hundred rows), so the gap must exceed its own 95% interval, from both
+    sides' intervals, as well as the tolerance."""
+    higher = get_metric(name, task).greater_is_better
+    basis, now, ref = "realised", entry["realised"], entry["reference"]
+    if now is None:
+        basis, now, ref = "estimated", entry["estimated"], entry["reference_estimated"] or entry["reference"]
+    if now is None or ref is None:
+        return {"alarm": False, "basis": None, "change": None}
+    change = now["value"] - ref["value"]
+    worse = -change if higher else change
+    tolerance = 0.01 if higher else 0.05 * abs(ref["value"])
+    half = float(np.hypot((now["high"] - now["low"]) / 2, (ref["high"] - ref["low"]) / 2))
+    return {"alarm": bool(worse > tolerance and worse > half), "basis": basis, "change": float(change),
+            "relative_change": float(change / ref["value"]) if ref["value"] else None, "tolerance": tolerance,
+            "margin": half}
+
+
+def _drop_plot(c: ColumnDrift, plots: bool) -> dict[str, Any]:
+    d = c.to_dict()
+    if not plots:
+        d.pop("plot", None)
+    return d
+
+
+def _dict(e: Estimate | None) -> dict[str, Any] | None:
+    return None if e is None else e.to_dict()
+
+
+def _fmt(model: Any, column: str) -> str | None:
+    return model.schema[column].datetime_format
+
+
+def _tmin(current: Current) -> pd.Timestamp | None:
+    return None if current.times is None else pd.to_datetime(current.times, utc=True).min()
+
+
+def _tmax(current: Current) -> pd.Timestamp | None:
+    return None if current.times is None else pd.to_datetime(current.times, utc=True).max()
+
+
+def _iso(t: pd.Timestamp | None) -> str | None:
+    return None if t is None or pd.isna(t) else t.isoformat()

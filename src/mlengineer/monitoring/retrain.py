@@ -1,0 +1,219 @@
+"""The closed loop: a challenger trained on the reference plus new labelled rows, tested against the champion
+on the most recent rows neither learnt from, promoted only when it is significantly better and its clients'
+requests still fit; every decision recorded in MLflow with its evidence; and the way back (``rollback``).
+
+    >>> result = retrain("models:/price@champion", data="new_rows.parquet", labels="outcomes.csv", key="id")  # doctest: +SKIP
+    >>> result.decision, result.reason                                                              # doctest: +SKIP
+
+The challenger uses the champion's recorded configuration (its bundle's ``config``), on the champion's
+reference sample (or ``base_data``, the original table, when given) plus the older part of the new rows. The
+newest ``test_fraction`` of the new rows (by their time, else their order) is kept apart: both models are
+scored on it with ``compare``'s paired test on the champion's metric.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .current import Current
+
+__all__ = ["DECISIONS_EXPERIMENT", "RetrainResult", "input_problems", "record_decision", "retrain", "rollback"]
+
+DECISIONS_EXPERIMENT = "mlengineer-decisions"
+MIN_TEST_ROWS = 50
+MIN_TRAIN_ROWS = 20
+
+
+@dataclass
+class RetrainResult:
+    """What ``retrain`` did and why."""
+
+    decision: str  # "promoted", "better, not promoted" or "kept"
+    reason: str
+    challenger_path: str
+    comparison: dict[str, Any]
+    problems: list[str]
+    rows: dict[str, int]
+    champion: dict[str, Any] = field(default_factory=dict)
+    challenger_version: str | None = None
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def input_problems(champion: Any, challenger: Any) -> list[str]:
+    """Why clients of the champion could not call the challenger unchanged (empty: they can). The registry's
+    own check (``bundle/compat.py``), which ``promote`` applies too."""
+    from ..bundle.compat import input_problems as problems
+
+    return problems(champion, challenger)
+
+
+def _labelled_rows(model: Any, current: Current) -> pd.DataFrame:
+    """The live rows with an outcome, as a training table (the target decoded), oldest first."""
+    mask = current.labelled
+    if not mask.any():
+        raise DataError(f"None of the rows of {current.source} has an outcome: pass --labels with the outcomes, "
+                        f"or rows holding the target column {model.target!r}.")
+    rows = current.frame.loc[mask].reset_index(drop=True).copy()
+    y = np.asarray(current.y)[mask]
+    rows[model.target] = np.asarray(model.classes, dtype=object)[y.astype(np.int64)] if model.task.is_classification \
+        else y
+    if current.times is not None:
+        order = np.argsort(pd.to_datetime(current.times[mask], utc=True).to_numpy(), kind="stable")
+        rows = rows.iloc[order].reset_index(drop=True)
+    return rows
+
+
+def _split_recent(rows: pd.DataFrame, fraction: float, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_test = max(MIN_TEST_ROWS, int(round(fraction * len(rows))))
+    if len(rows) - n_test < MIN_TRAIN_ROWS:
+        raise DataError(f"Only {len(rows):,} rows of {source} have outcomes: retraining needs at least "
+                        f"{MIN_TEST_ROWS + MIN_TRAIN_ROWS} (the newest {fraction:.0%}, at least {MIN_TEST_ROWS}, to test "
+                        "both models on, the rest to learn from).")
+    return rows.iloc[: len(rows) - n_test], rows.iloc[len(rows) - n_test:]
+
+
+def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
+    """The champion's recorded configuration, for a table with ``columns`` (options naming a column it lacks,
+    such as a time column that live rows do not carry, are dropped)."""
+    from ..training.config import TrainConfig
+
+    recorded = dict(champion.metadata.get("config") or {"target": champion.target})
+    for opt in ("time_column", "group_column"):
+        if recorded.get(opt) and recorded[opt] not in columns:
+            recorded[opt] = None
+    recorded.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.build(**recorded)
+
+
+def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, time_budget: float | None = None,
+            out: str | Path | None = None, tracking_uri: str | None = None, promote: bool = True,
+            progress: Any = None, **sources: Any) -> RetrainResult:
+    """Train a challenger for the model ``spec`` names on its reference (or ``base_data``) plus the older new
+    labelled rows (``sources``: ``data``/``log``, ``labels``, ``key``, ``time_column``, as ``mlengineer
+    monitor`` takes them), compare both on the newest ones, and promote the challenger when it wins."""
+    from ..bundle.reference import load_reference
+    from ..data.load import load_table
+    from ..evaluation.compare import compare_predictions
+    from ..pipeline.run import train
+    from ..tracking.lookup import open_model
+    from ..tracking.registry import ModelRef, is_model_ref, resolve
+    from .run import load_current
+
+    champion = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
+    ref = ModelRef.parse(spec) if isinstance(spec, str) and is_model_ref(spec) else None
+    info = resolve(ref, tracking_uri=tracking_uri)[0] if ref is not None and ref.alias else None
+    current = load_current(champion, names={champion.name, *([ref.name] if ref else [])}, **sources)
+    learn, test = _split_recent(_labelled_rows(champion, current), test_fraction, current.source)
+    base = load_table(base_data) if isinstance(base_data, str | Path) else base_data
+    if base is None:
+        base = load_reference(champion)
+        if base is None:
+            raise DataError(f"Model {champion.name!r} keeps no reference sample to retrain on: pass --base-data with "
+                            "its training table.")
+    base = base[[c for c in base.columns if not c.startswith("_ref_")]]
+    table = pd.concat([base, learn], ignore_index=True, sort=False)
+    config = _config(champion, set(table.columns), time_budget=time_budget, tracking_uri=tracking_uri)
+    out = Path(out) if out is not None else _default_out(champion, ref)
+    kwargs = {"progress": progress} if progress is not None else {}
+    challenger = train(table, config=config, out=out, name=champion.name, **kwargs)
+    features = test.drop(columns=[champion.target])
+    comparison = compare_predictions(champion.task, champion.task.encode(test[champion.target]),
+                                     challenger.predict_raw(features), champion.predict_raw(features),
+                                     names=("the challenger", "the champion"), metric=champion.metadata.get("metric"))
+    problems = input_problems(champion, challenger)
+    rows = {"base": int(len(base)), "new_learnt": int(len(learn)), "new_tested": int(len(test))}
+    result = _decide(comparison, problems, promote=promote and info is not None, champion_ref=ref, info=info,
+                     challenger_path=out, rows=rows, tracking_uri=tracking_uri)
+    result.run_id = record_decision("retrain", ref.name if ref else champion.name, result.to_dict(),
+                                    tracking_uri=tracking_uri)
+    return result
+
+
+def _default_out(champion: Any, ref: Any) -> Path:
+    """Beside a champion folder (``NAME-challenger``); for a registry champion, a temporary folder (the
+    registry keeps its own copy of the version)."""
+    if ref is None and champion.path is not None:
+        return Path(champion.path).with_name(f"{Path(champion.path).name}-challenger")
+    return Path(tempfile.mkdtemp(prefix="mlengineer-challenger-")) / "challenger"
+
+
+def _decide(comparison: dict[str, Any], problems: list[str], *, promote: bool, champion_ref: Any, info: Any,
+            challenger_path: Path, rows: dict[str, int], tracking_uri: str | None) -> RetrainResult:
+    """Promote, or say why not; registers the challenger as a new version when the champion is registered."""
+    from ..tracking.registry import promote as move_alias
+    from ..tracking.registry import register
+
+    a, b = comparison["scores"]
+    better = comparison["significant"] and ((a > b) == comparison["greater_is_better"]) and a != b
+    champion = {"name": champion_ref.name if champion_ref else None, "alias": getattr(champion_ref, "alias", None),
+                "version": getattr(info, "version", None)}
+    result = RetrainResult("kept", "", str(challenger_path), comparison, problems, rows, champion)
+    if champion_ref is not None:
+        result.challenger_version = register(challenger_path, champion_ref.name, tracking_uri=tracking_uri).version
+    verdict = comparison["verdict"].rstrip(".")
+    if not better:
+        result.reason = verdict
+    elif problems:
+        result.reason = f"{verdict}; but clients of the champion could not call it: {problems[0]}"
+    elif not promote:
+        result.decision = "better, not promoted"
+        result.reason = (f"{verdict}; the champion is not a registry alias (or --no-promote), so nothing was "
+                         "promoted: serve the challenger's folder instead")
+    else:
+        move_alias(champion_ref.name, str(result.challenger_version), alias=champion_ref.alias,
+                   tracking_uri=tracking_uri)
+        result.decision = "promoted"
+        result.reason = (f"{verdict}; it takes the same inputs, so models:/{champion_ref.name}@{champion_ref.alias} "
+                         f"is now version {result.challenger_version}")
+    return result
+
+
+def record_decision(kind: str, name: str, evidence: dict[str, Any], *, tracking_uri: str | None = None) -> str:
+    """Record a decision (``retrain`` or ``rollback``) as an MLflow run of ``DECISIONS_EXPERIMENT``: its outcome
+    as tags, its numbers as metrics, everything as ``decision.json``; the run id."""
+    from ..tracking.store import experiment_id, mlflow_module, owner_tags, store_error
+
+    try:
+        mlflow = mlflow_module(tracking_uri)
+        with mlflow.start_run(experiment_id=experiment_id(mlflow, DECISIONS_EXPERIMENT), run_name=f"{kind} {name}",
+                              tags=owner_tags()) as run:
+            mlflow.set_tags({"mlengineer.decision": str(evidence.get("decision", kind)), "mlengineer.model": name,
+                             "mlengineer.kind": kind, "mlengineer.reason": str(evidence.get("reason", ""))[:4000]})
+            comparison = evidence.get("comparison") or {}
+            metrics = {k: v for k, v in (("challenger_score", (comparison.get("scores") or [None])[0]),
+                                         ("champion_score", (comparison.get("scores") or [None, None])[1]),
+                                         ("p_value", comparison.get("p_value")))
+                       if isinstance(v, int | float)}
+            metrics.update({f"rows_{k}": v for k, v in (evidence.get("rows") or {}).items()})
+            if metrics:
+                mlflow.log_metrics(metrics)
+            mlflow.log_dict(json.loads(json.dumps(evidence, default=str)), "decision.json")
+            return str(run.info.run_id)
+    except Exception as e:
+        from ..errors import MLEngineerError
+
+        if isinstance(e, MLEngineerError):
+            raise
+        raise store_error(e, tracking_uri) from None
+
+
+def rollback(name: str, *, alias: str = "champion", tracking_uri: str | None = None) -> dict[str, Any]:
+    """Move ``models:/NAME@ALIAS`` back to the version it named before, and record the decision."""
+    from ..tracking.registry import rollback as move_back
+
+    was, now = move_back(name, alias=alias, tracking_uri=tracking_uri)
+    evidence = {"decision": "rolled back", "alias": alias, "from_version": was, "to_version": now,
+                "reason": f"models:/{name}@{alias} moved back from version {was} to version {now}"}
+    evidence["run_id"] = record_decision("rollback", name, evidence, tracking_uri=tracking_uri)
+    return evidence

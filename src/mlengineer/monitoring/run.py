@@ -1,0 +1,66 @@
+"""Monitoring as ``mlengineer monitor`` runs it: find the model, read the live rows and their outcomes, monitor.
+
+    >>> model, result = monitor_model("models:/price@champion", log="logs/", window="1d")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .current import Current, attach_labels, from_data, from_log, select_time
+from .monitor import monitor
+
+__all__ = ["FAIL_ON", "failed_conditions", "load_current", "monitor_model"]
+
+#: what ``--fail-on`` can name; each sets exit status 1 when found (bad input is 2)
+FAIL_ON = ("drift", "performance")
+
+
+def load_current(model: Any, *, log: str | Path | None = None, data: Any = None, labels: Any = None,
+                 key: str | None = None, time_column: str | None = None, since: str | None = None,
+                 until: str | None = None, names: set[str] | None = None) -> Current:
+    """The live rows to monitor: a prediction log folder (``log``) or new rows (``data``: a path or a
+    DataFrame), restricted to ``since``/``until``, with outcomes from ``labels`` (a path or a DataFrame)."""
+    from ..data.load import load_table
+
+    if (log is None) == (data is None):
+        raise ConfigError("Pass either --log DIR (a server's prediction log) or --data FILE (new rows), one of them.")
+    table = None
+    if log is not None:
+        current = from_log(model, log, names=names)
+    else:
+        source = str(data) if not hasattr(data, "columns") else "the data"
+        table = data if hasattr(data, "columns") else load_table(data)
+        current = from_data(model, table, source, time_column=time_column)
+    if labels is not None:
+        lsource = str(labels) if not hasattr(labels, "columns") else "the outcomes"
+        frame = labels if hasattr(labels, "columns") else load_table(labels)
+        current = attach_labels(current, frame, model=model, source=lsource, key=key, data=table)
+    return select_time(current, since, until)
+
+
+def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str | None = None,
+                  window: str | None = None, by_version: bool = False, **sources: Any) -> tuple[Any, dict[str, Any]]:
+    """Open the model ``spec`` names (a folder, ``models:/NAME@ALIAS`` or a run id, or a Model), read the
+    live rows ``sources`` describe (see ``load_current``) and monitor them."""
+    from ..tracking.lookup import open_model
+    from ..tracking.registry import ModelRef, is_model_ref
+
+    model = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
+    names = {model.name}
+    if isinstance(spec, str) and is_model_ref(spec):
+        names.add(ModelRef.parse(spec).name)
+    if log_model:
+        names.add(log_model)
+    current = load_current(model, names=names, **sources)
+    return model, monitor(model, current, window=window, by_version=by_version)
+
+
+def failed_conditions(result: dict[str, Any], fail_on: list[str]) -> list[str]:
+    """The ``--fail-on`` conditions the result meets (exit status 1 when any)."""
+    bad = [c for c in fail_on if c not in FAIL_ON]
+    if bad:
+        raise ConfigError(f"--fail-on takes {' or '.join(FAIL_ON)}; got {bad[0]!r}.")
+    return [c for c in fail_on if result["alarms"].get(c)]

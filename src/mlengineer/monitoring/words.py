@@ -1,0 +1,121 @@
+"""A monitoring result in plain words: what changed in the inputs, how good the model probably is now, what
+the outcomes say, and what is wrong with the data; the first lines of the report and of the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["change_phrase", "metric_change", "number", "summary_sentences"]
+
+_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score", "f1": "F1",
+          "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+_BOUNDED = {"accuracy", "roc_auc", "f1", "balanced_accuracy", "f1_macro", "r2"}
+
+
+def number(v: float | None) -> str:
+    if v is None or v != v:
+        return "-"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def change_phrase(col: dict[str, Any], *, subject: bool = True) -> str:
+    """How a drifted column differs from training, in a few words (``subject``: starting with its name)."""
+    text = _change(col)
+    return text if subject else text.removeprefix(f"{col['column']} ").removeprefix("is ")
+
+
+def _change(col: dict[str, Any]) -> str:
+    name = col["column"]
+    if col["missing_drifted"] and not col["value_drifted"]:
+        return (f"{name} is missing in {col['missing_current']:.0%} of rows (against {col['missing_reference']:.0%} "
+                "in training)")
+    s = col.get("summary") or {}
+    if "reference" in s and "current" in s:
+        r, c = s["reference"], s["current"]
+        if r["median"] != c["median"] and abs(c["median"] - r["median"]) >= 0.1 * max(r["sd"], 1e-12):
+            word = "higher" if c["median"] > r["median"] else "lower"
+            return f"{name} is {word} than in training (median {number(c['median'])} against {number(r['median'])})"
+        if r["sd"] > 0 and abs(c["sd"] / r["sd"] - 1) >= 0.2:
+            word = "more spread out" if c["sd"] > r["sd"] else "less spread out"
+            return f"{name} is {word} than in training (SD {number(c['sd'])} against {number(r['sd'])})"
+        return f"{name} is distributed differently from training (mean {number(c['mean'])} against {number(r['mean'])})"
+    cats = s.get("categories") or []
+    if cats:
+        top = cats[0]
+        word = "more" if top["current"] > top["reference"] else "fewer"
+        return (f"{name} has {word} {top['value']!r} ({top['current']:.0%} of rows against {top['reference']:.0%} "
+                "in training)")
+    if col["kind"] == "text":
+        return f"the texts of {name} differ from training (a classifier tells them apart, ROC AUC {col['statistic']:.2f})"
+    return f"{name} changed"
+
+
+def metric_change(name: str, now: float, before: float) -> str:
+    """``about 3 points less accurate`` / ``errors about 12% larger``: a metric's change in words."""
+    label = _NAMES.get(name, name)
+    if name in _BOUNDED:
+        points = 100 * (now - before)
+        if abs(points) < 0.5:
+            return f"about as good ({label} within half a point)"
+        if name == "accuracy":
+            return f"about {abs(points):.0f} point{'s' if round(abs(points)) != 1 else ''} {'less' if points < 0 else 'more'} accurate"
+        return f"about {abs(points):.0f} point{'s' if round(abs(points)) != 1 else ''} {'lower' if points < 0 else 'higher'} in {label}"
+    rel = (now - before) / before if before else 0.0
+    if abs(rel) < 0.02:
+        return f"about as good ({label} within 2%)"
+    what = "its errors are" if name in ("rmse", "mae") else f"its {label} is"
+    return f"{what} about {abs(rel):.0%} {'larger' if rel > 0 else 'smaller'}"
+
+
+def _drift_sentence(result: dict[str, Any], importance: dict[str, float]) -> str:
+    drift = result["drift"]
+    cols = [c for c in drift["columns"] if c["drifted"]]
+    tested = drift["verdict"]["tested"]
+    if not cols:
+        return (f"Inputs look like training: none of the {tested} input columns changed beyond chance "
+                f"({result['rows']:,} live rows against {result['reference']['rows']:,} reference rows).")
+    cols.sort(key=lambda c: (-float(importance.get(c["column"], 0.0)), -(c["statistic"] or 0.0)))
+    phrases = [change_phrase(c) for c in cols[:3]]
+    more = f"; and {len(cols) - 3} more column{'s' if len(cols) > 4 else ''}" if len(cols) > 3 else ""
+    return f"Inputs changed: {'; '.join(phrases)}{more}."
+
+
+def _performance_sentences(result: dict[str, Any]) -> list[str]:
+    perf = result["performance"]
+    name = perf["headline"]
+    entry = perf["metrics"][name]
+    label = _NAMES.get(name, name)
+    out = []
+    est, before = entry["estimated"], entry["reference_estimated"] or entry["reference"]
+    if est is not None and before is not None:
+        out.append(f"Estimated {label} on these rows, before any outcome is known: {number(est['value'])} (95% "
+                   f"{number(est['low'])} to {number(est['high'])}), against {number(before['value'])} on the rows it "
+                   f"was validated on: probably {metric_change(name, est['value'], before['value'])}.")
+    real = entry["realised"]
+    if real is not None:
+        line = (f"Measured on the {perf['labelled']:,} rows whose outcomes are known: {label} {number(real['value'])} "
+                f"(95% {number(real['low'])} to {number(real['high'])})")
+        if entry["error"] is not None:
+            line += f"; the estimate was {number(abs(entry['error']))} too {'high' if entry['error'] > 0 else 'low'}"
+        out.append(line + ".")
+    if perf.get("alarm"):
+        out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than chance "
+                   "and the tolerance.")
+    return out
+
+
+def summary_sentences(result: dict[str, Any], *, importance: dict[str, float]) -> list[str]:
+    """The summary of a monitoring result, most important first."""
+    out = [_drift_sentence(result, importance)]
+    pred = result["drift"]["prediction"]
+    if pred["drifted"]:
+        out.append(f"The predictions changed too: {change_phrase(pred, subject=False)}.")
+    out += _performance_sentences(result)
+    problems = result.get("quality", {}).get("problems", [])
+    if problems:
+        out.append(f"Data quality: {problems[0]}" + (f"; and {len(problems) - 1} more finding"
+                                                     f"{'s' if len(problems) > 2 else ''}." if len(problems) > 1
+                                                     else "."))
+    if result["alarms"]["drift"]:
+        out.append(f"Drift alarm: {'; '.join(result['drift']['verdict']['reasons'])}.")
+    return out

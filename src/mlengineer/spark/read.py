@@ -1,0 +1,196 @@
+"""Tables as Spark DataFrames: Parquet, CSV and JSON files or folders (partitioned ``year=2024/`` folders
+included), Delta tables (the Parquet files their log says are live, read without the delta-spark package),
+and SQL over the session's catalog (a Hive table by name) or over DATA as the view ``data``.
+
+Column names are tidied as the local loader tidies them, and nested or binary values become JSON text, so
+that both engines hand the same columns to the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from ..data.formats import FORMATS, csv_options, format_of
+from ..errors import DataError
+
+__all__ = ["SparkTable", "delta_files", "driver_sample", "qcol", "read_table"]
+
+_REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: a table larger than this on disk infers CSV column types from a tenth of its rows
+_CSV_SAMPLING_BYTES = 1 << 30
+
+
+@dataclass
+class SparkTable:
+    """A table read on Spark, with how it was read (for the one line a command prints)."""
+
+    frame: Any
+    where: str
+    how: list[str] = field(default_factory=list)
+
+
+def qcol(name: str) -> Any:
+    """A column by name, quoted so that dots and spaces in names are taken literally."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _data_files(root: Path) -> list[Path]:
+    """The data files under ``root`` (a file, or a folder of parts): hidden, ``_``-prefixed (``_SUCCESS``,
+    ``_delta_log``) and checksum files left out, as Spark leaves them out."""
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".crc")
+                  and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts))
+
+
+def _format(files: list[Path], where: str) -> str:
+    kinds = set()
+    for p in files:
+        suffixes = [s.lower() for s in p.suffixes if s.lower() in FORMATS]
+        if suffixes:
+            kinds.add(FORMATS[suffixes[-1]])
+        elif p.stat().st_size:
+            kinds.add(format_of(p)[0])
+    kinds.discard("")
+    if not kinds:
+        raise DataError(f"{where!r} holds no Parquet, CSV or JSON files: check the path.")
+    if len(kinds) > 1:
+        raise DataError(f"{where!r} mixes {' and '.join(sorted(kinds))} files: keep one format per folder.")
+    fmt = kinds.pop()
+    if fmt == "excel":
+        raise DataError(f"Spark does not read Excel workbooks ({where!r}): save the sheet as CSV, or drop --engine "
+                        "spark.")
+    return "json" if fmt == "jsonl" else fmt
+
+
+def delta_files(root: Path) -> list[Path]:
+    """The Parquet files a Delta table's log holds live at its latest version (adds minus removes, from the
+    last checkpoint on). Features that change how files are read (deletion vectors, column mapping) are
+    refused with a message, since reading the files alone would give wrong rows."""
+    log = root / "_delta_log"
+    live: dict[str, None] = {}
+    start = -1
+    last = log / "_last_checkpoint"
+    if last.is_file():
+        import pyarrow.parquet as pq
+
+        start = int(json.loads(last.read_text())["version"])
+        checkpoint = pq.read_table(log / f"{start:020d}.checkpoint.parquet", columns=["add"]).to_pylist()
+        live.update({row["add"]["path"]: None for row in checkpoint if row.get("add")})
+    commits = sorted((int(p.name.split(".")[0]), p) for p in log.glob("*.json") if p.name.split(".")[0].isdigit())
+    for version, path in commits:
+        if version <= start:
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            action = json.loads(line) if line.strip() else {}
+            features = set(action.get("protocol", {}).get("readerFeatures") or [])
+            if features & {"deletionVectors", "columnMapping"}:
+                raise DataError(f"The Delta table {str(root)!r} uses {', '.join(sorted(features))}: read it with "
+                                "the delta-spark package (--spark-conf spark.jars.packages=io.delta:...) and --sql.")
+            if "add" in action:
+                live[action["add"]["path"]] = None
+            elif "remove" in action:
+                live.pop(action["remove"]["path"], None)
+    if not commits and start < 0:
+        raise DataError(f"{str(log)!r} holds no commits: is {str(root)!r} a Delta table?")
+    return [root / unquote(p) for p in live]
+
+
+def _read_path(spark: Any, source: str) -> SparkTable:
+    if _REMOTE.match(source) and not source.startswith("file://"):
+        suffix = Path(source.rstrip("/")).suffix.lower()
+        fmt = FORMATS.get(suffix, "parquet")
+        reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read
+        return SparkTable(reader.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
+    root = Path(source.removeprefix("file://"))
+    if not root.exists():
+        raise DataError(f"Data file {str(root)!r} does not exist: check the path.")
+    if root.is_dir() and (root / "_delta_log").is_dir():
+        files = delta_files(root)
+        if not files:
+            raise DataError(f"The Delta table {str(root)!r} holds no live files: it has no rows.")
+        frame = spark.read.option("basePath", str(root)).parquet(*map(str, files))
+        return SparkTable(frame, str(root), ["Delta", f"{len(files)} live Parquet files"])
+    files = _data_files(root)
+    if not files:
+        raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
+    fmt = _format(files, str(root))
+    how = [fmt.upper()] + ([f"{len(files)} parts"] if root.is_dir() else [])
+    if fmt == "parquet":
+        return SparkTable(spark.read.parquet(str(root)), str(root), how)
+    if fmt == "json":
+        head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+        return SparkTable(spark.read.json(str(root), multiLine=head[:1] == b"["), str(root), how)
+    return SparkTable(_read_csv(spark, root, files), str(root), how)
+
+
+def _read_csv(spark: Any, root: Path, files: list[Path]) -> Any:
+    opts = csv_options(files[0], format_of(files[0])[1])
+    if opts.get("decimal") == ",":
+        raise DataError(f"{str(files[0])!r} writes numbers with a decimal comma, which Spark does not read: "
+                        "convert it, or read it with --engine local.")
+    size = sum(p.stat().st_size for p in files)
+    reader = (spark.read.option("header", opts.get("header", 0) == 0).option("inferSchema", True)
+              .option("sep", opts["sep"]).option("encoding", opts["encoding"]).option("mode", "PERMISSIVE")
+              .option("samplingRatio", 0.1 if size > _CSV_SAMPLING_BYTES else 1.0))
+    if opts.get("skipinitialspace"):
+        reader = reader.option("ignoreLeadingWhiteSpace", True)
+    return reader.csv(str(root))
+
+
+def _tidy(frame: Any, where: str) -> Any:
+    """Names as stripped text (blank ones numbered), each named once; nested and binary values as JSON text,
+    decimals as doubles: the columns the local loader would hand over."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    names = [str(f.name).strip() or f"column_{i + 1}" for i, f in enumerate(frame.schema.fields)]
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise DataError(f"{where!r} has two columns named {n!r}: give each column its own name.")
+        seen.add(n)
+    cols = []
+    for f, name in zip(frame.schema.fields, names, strict=True):
+        c = F.col("`" + f.name.replace("`", "``") + "`")
+        if isinstance(f.dataType, T.StructType | T.ArrayType | T.MapType):
+            c = F.to_json(c)
+        elif isinstance(f.dataType, T.BinaryType):
+            c = c.cast("string")
+        elif isinstance(f.dataType, T.DecimalType):
+            c = c.cast("double")
+        cols.append(c.alias(name))
+    return frame.select(*cols)
+
+
+def read_table(spark: Any, source: str | None, *, sql: str | None = None) -> SparkTable:
+    """``source`` (a file, a folder of parts, a Delta table, or a remote URI Spark can reach) as a Spark
+    DataFrame; with ``sql``, the query's result, ``source`` (when given) being the view ``data``."""
+    if sql:
+        how = ["SQL"]
+        if source:
+            _read_path(spark, source).frame.createOrReplaceTempView("data")
+            how.append(f"over {source} as the view 'data'")
+        table = SparkTable(spark.sql(sql), "the query", how)
+    elif not source:
+        raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
+    else:
+        table = _read_path(spark, source)
+    table.frame = _tidy(table.frame, table.where)
+    return table
+
+
+def driver_sample(frame: Any, n_rows: int, max_rows: int, *, seed: int = 0) -> Any:
+    """About ``max_rows`` rows drawn at random from ``frame`` (which has ``n_rows``), as pandas, through
+    Arrow: what the driver holds stays the same size however large the table grows. (A sample cut to an
+    exact size would favour the first partitions, which in a table written in time order are the oldest.)"""
+    if n_rows > max_rows:
+        frame = frame.sample(withReplacement=False, fraction=max_rows / n_rows, seed=seed)
+    return frame.toPandas()

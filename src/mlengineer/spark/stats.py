@@ -1,0 +1,228 @@
+"""The Schema of a table on Spark: roles inferred on a driver-side sample by the local code, then every
+count, range and frequency replaced by Spark aggregations over all rows (approximate distinct counts for
+numbers and text, exact category frequencies). Roles the sample cannot settle alone (an identifier, a
+constant) are confirmed on every row.
+
+Two passes: one aggregation over every column, one ``groupBy`` over the categorical columns stacked
+together (value counts of all of them in one shuffle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..data.schema import (
+    MAX_CATEGORIES_KEPT,
+    MISSING_TOKENS,
+    THOUSANDS_SEPARATOR,
+    ColumnRole,
+    Schema,
+    category_key,
+    infer_schema,
+)
+from ..errors import DataError
+from ..tasks import Task, make_task
+from .read import qcol
+
+__all__ = ["MAX_TARGET_VALUES", "TableStats", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
+
+#: distinct target values collected to the driver at most (more: the target is a number to regress on)
+MAX_TARGET_VALUES = 1000
+_NUMERIC_TYPES = ("byte", "short", "int", "bigint", "long", "float", "double", "decimal")
+
+
+@dataclass
+class TableStats:
+    """What the Spark passes counted: rows, and per column its filled rows and distinct values."""
+
+    n_rows: int
+    filled: dict[str, int] = field(default_factory=dict)
+    distinct: dict[str, int] = field(default_factory=dict)
+    sample_rows: int = 0
+    fingerprint: str = ""
+
+    def data_fingerprint(self, columns: list[str]) -> dict[str, Any]:
+        """The bundle's fingerprint of the training table: shape, and a hash of every value (order-free)."""
+        import hashlib
+
+        text = f"{self.n_rows}:{','.join(columns)}:{self.fingerprint}"
+        return {"rows": self.n_rows, "columns": len(columns), "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "how": "sum of 64-bit row hashes on Spark (independent of row order)"}
+
+
+def type_of(frame: Any, name: str) -> str:
+    """The Spark type of a column in short form: "double", "string", "timestamp", ..."""
+    return str(frame.schema[name].dataType.simpleString())
+
+
+def is_number_type(spark_type: str) -> bool:
+    return spark_type.startswith(_NUMERIC_TYPES)
+
+
+def number_expr(frame: Any, name: str) -> Any:
+    """The column's values as finite doubles (null otherwise): numbers as they are, text read as the local
+    path reads numbers written as text (thousands separators allowed)."""
+    from pyspark.sql import functions as F
+
+    c = qcol(name)
+    kind = type_of(frame, name)
+    if is_number_type(kind) or kind == "boolean":
+        x = c.cast("double")
+    elif kind == "string":
+        x = F.regexp_replace(F.trim(c), THOUSANDS_SEPARATOR.pattern, "").try_cast("double")
+    else:
+        return F.lit(None).cast("double")
+    return F.when(~F.isnan(x) & (F.abs(x) != float("inf")), x)
+
+
+def _filled_expr(frame: Any, name: str) -> Any:
+    from pyspark.sql import functions as F
+
+    c = qcol(name)
+    if type_of(frame, name) in ("float", "double"):
+        return F.count(F.when(c.isNotNull() & ~F.isnan(c), 1))  # NaN is missing to pandas, a value to Spark
+    return F.count(c)
+
+
+def _first_pass(frame: Any, schema: Schema) -> tuple[int, dict[str, Any]]:
+    """Rows, and per column: filled rows, approximate distinct values, placeholders, blanks and, for
+    numbers, min/max/mean/std of the finite values; in one aggregation."""
+    from pyspark.sql import functions as F
+
+    # an order-free fingerprint of every value: the sum of 64-bit row hashes (as a decimal, which cannot overflow)
+    row_hash = F.xxhash64(*[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
+    exprs = [F.count(F.lit(1)).alias("__rows"), F.sum(row_hash.cast("decimal(38,0)")).alias("__hash")]
+    tokens = sorted(MISSING_TOKENS)
+    for i, name in enumerate(frame.columns):
+        kind = type_of(frame, name)
+        c = qcol(name)
+        exprs += [_filled_expr(frame, name).alias(f"f{i}"),
+                  F.approx_count_distinct(c).alias(f"d{i}")]
+        if kind == "string":
+            exprs += [F.count(F.when(F.lower(F.trim(c)).isin(tokens), 1)).alias(f"t{i}"),
+                      F.count(F.when(F.trim(c) == "", 1)).alias(f"b{i}")]
+        role = schema[name].role if name in schema else None
+        if role == ColumnRole.numeric:
+            x = number_expr(frame, name)
+            exprs += [F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}"), F.avg(x).alias(f"mu{i}"),
+                      F.stddev_pop(x).alias(f"sd{i}")]
+        elif role == ColumnRole.datetime and kind in ("date", "timestamp", "timestamp_ntz"):
+            exprs += [F.min(c).cast("string").alias(f"lo{i}"), F.max(c).cast("string").alias(f"hi{i}")]
+    row = frame.agg(*exprs).collect()[0].asDict()
+    row["__hash"] = str(row["__hash"])
+    return int(row.pop("__rows")), row
+
+
+def _category_counts(frame: Any, names: list[str]) -> dict[str, tuple[list[tuple[str, int]], int]]:
+    """Per column: the most common values (by category key, at most MAX_CATEGORIES_KEPT) with their rows,
+    and how many distinct values it has; every column counted in one groupBy."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not names:
+        return {}
+    parts = []
+    for name in names:
+        kind = type_of(frame, name)
+        c = qcol(name)
+        text = c.cast("string") if kind in ("string", "boolean") else F.lit(None).cast("string")
+        number = c.cast("double") if is_number_type(kind) else F.lit(None).cast("double")
+        parts.append(F.struct(F.lit(name).alias("n"), text.alias("s"), number.alias("x")))
+    stacked = frame.select(F.explode(F.array(*parts)).alias("v")).select("v.n", "v.s", "v.x")
+    stacked = stacked.where(F.col("s").isNotNull() | (F.col("x").isNotNull() & ~F.isnan("x")))
+    counts = stacked.groupBy("n", "s", "x").count()
+    by_col = Window.partitionBy("n")
+    ranked = (counts.withColumn("distinct", F.count(F.lit(1)).over(by_col))
+              .withColumn("rank", F.row_number().over(by_col.orderBy(F.desc("count"), "s", "x")))
+              .where(F.col("rank") <= 4 * MAX_CATEGORIES_KEPT))
+    out: dict[str, tuple[dict[str, int], int]] = {n: ({}, 0) for n in names}
+    for r in ranked.collect():
+        key = category_key(r["x"] if r["x"] is not None else r["s"])
+        merged, _ = out[r["n"]]
+        if key is not None:  # values sharing a key (3 and "3") counted as one
+            merged[key] = merged.get(key, 0) + int(r["count"])
+        out[r["n"]] = (merged, int(r["distinct"]))
+    # every value was collected when there were few: then the keys are counted exactly
+    return {n: (sorted(m.items(), key=lambda kv: -kv[1])[:MAX_CATEGORIES_KEPT],
+                len(m) if d <= 4 * MAX_CATEGORIES_KEPT else d) for n, (m, d) in out.items()}
+
+
+def target_counts(frame: Any, target: str, approx_distinct: int) -> list[tuple[Any, int]] | None:
+    """The target's distinct values with their rows, when there are few enough to be classes."""
+    if approx_distinct > MAX_TARGET_VALUES:
+        return None
+    rows = frame.where(qcol(target).isNotNull()).groupBy(qcol(target).alias("y")).count().collect()
+    if len(rows) > MAX_TARGET_VALUES:
+        return None
+    return [(r["y"], int(r["count"])) for r in rows]
+
+
+def _confirm_role(col: Any, kind: str, filled: int, distinct: int) -> None:
+    """An identifier or constant judged on the sample, kept only if every row agrees."""
+    if col.role == ColumnRole.identifier and filled and distinct < 0.97 * filled:
+        col.role = ColumnRole.numeric if is_number_type(kind) else ColumnRole.categorical
+        col.reason = f"{distinct:,} distinct values in {filled:,} rows (unique in the sample, not in all rows)"
+    elif col.role == ColumnRole.constant and distinct > 1 and filled:
+        col.role = ColumnRole.numeric if is_number_type(kind) and distinct > 10 else ColumnRole.categorical
+        col.reason = f"about {distinct:,} distinct values (one in the sample, more in all rows)"
+
+
+def spark_schema(frame: Any, sample: pd.DataFrame, target: str | None = None,
+                 overrides: dict[str, str] | None = None) -> tuple[Schema, TableStats]:
+    """The Schema of ``frame``: roles from ``sample`` (rows drawn from it), statistics from every row."""
+    schema = infer_schema(sample, target, overrides)
+    n, agg = _first_pass(frame, schema)
+    if n == 0:
+        raise DataError("The table holds no rows.")
+    stats = TableStats(n_rows=n, sample_rows=len(sample), fingerprint=str(agg.pop("__hash")))
+    for i, name in enumerate(frame.columns):
+        stats.filled[name] = int(agg[f"f{i}"])
+        stats.distinct[name] = int(agg[f"d{i}"])
+    for i, name in enumerate(frame.columns):
+        if name == target:
+            continue
+        col = schema[name]
+        kind = type_of(frame, name)
+        filled, distinct = stats.filled[name], stats.distinct[name]
+        if name not in (overrides or {}):
+            _confirm_role(col, kind, filled, distinct)
+        tokens = int(agg.get(f"t{i}") or 0) if col.role in (
+            ColumnRole.numeric, ColumnRole.datetime, ColumnRole.boolean) else 0
+        col.n_missing_tokens = tokens
+        if not tokens:
+            col.missing_tokens = None
+        col.missing_fraction = (n - filled + tokens) / n
+        col.n_unique = max(0, distinct - (1 if tokens else 0))
+        if col.role == ColumnRole.numeric and agg.get(f"lo{i}") is not None:
+            col.min, col.max = float(agg[f"lo{i}"]), float(agg[f"hi{i}"])
+            col.mean, col.std = float(agg[f"mu{i}"]), float(agg[f"sd{i}"] or 0.0)
+        elif col.role == ColumnRole.datetime and agg.get(f"lo{i}") is not None:
+            col.min, col.max = str(pd.Timestamp(agg[f"lo{i}"])), str(pd.Timestamp(agg[f"hi{i}"]))
+    categorical = [c.name for c in schema.columns if c.name != target and c.name in frame.columns
+                   and c.role in (ColumnRole.categorical, ColumnRole.boolean)]
+    for name, (top, n_distinct) in _category_counts(frame, categorical).items():
+        col = schema[name]
+        total = float(stats.filled[name] - int(agg.get(f"b{frame.columns.index(name)}") or 0)) or 1.0
+        col.categories = [k for k, _ in top]
+        col.frequencies = [c / total for _, c in top]
+        col.n_unique = n_distinct
+        stats.distinct[name] = col.n_unique
+    schema.n_rows = n
+    return schema, stats
+
+
+def spark_task(frame: Any, target: str, kind: str, sample: pd.DataFrame, stats: TableStats) -> Task:
+    """The task (``kind``: auto, binary, multiclass or regression) from the target's distinct values over
+    every row (the classes), or from the sample when there are too many to be classes."""
+    if kind == "regression":
+        return make_task(sample[target], "regression")
+    counts = target_counts(frame, target, stats.distinct.get(target, 0))
+    if counts is None:
+        if kind != "auto" or not pd.api.types.is_numeric_dtype(sample[target]):
+            raise DataError(f"The target {target!r} has more than {MAX_TARGET_VALUES:,} distinct values: too many "
+                            "to be classes. Use --task regression for numbers, or choose another target.")
+        return make_task(sample[target], "regression")
+    return make_task(pd.Series([v for v, _ in counts]), kind)

@@ -1,0 +1,235 @@
+"""Training on Spark, start to end, into an ordinary bundle: the same Schema, audit, CleaningPlan, encoder and
+bundle as the local run, with every pass over the rows made by the cluster.
+
+    model = train_spark("s3a://bucket/sales/", "churned", master="spark://head:7077", time_budget=600,
+                        out="churn-model")
+
+Schema and audit from Spark aggregations (roles and the leakage candidates on a driver sample, confirmed on
+every row); the plan and encoder fitted on that sample and applied on the cluster; MLlib's linear model
+and xgboost.spark's boosted trees trained on the encoded table within the time budget, stopped early on
+held-out rows marked on the cluster and scored there; the better one exported as the local family's
+fitted model, so ``predict``, ``serve`` and ``mlflow.pyfunc.load_model`` work on the bundle without Spark.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..bundle.model import Model
+from ..bundle.store import check_destination
+from ..errors import ConfigError, DataError
+from ..metrics import get_metric
+from ..pipeline.build import build_model
+from ..pipeline.run import default_name, save_and_track
+from ..training.config import TrainConfig
+from ..training.ensemble import Ensemble
+from ..training.search import latency_ms
+from ..training.trainer import Progress, TrainResult, no_progress
+from .audit import audit_spark
+from .evaluate import metric_on_cluster, score_held_out
+from .linear import train_linear
+from .prepare import EncodedTable, encode_table, fit_preparation, plan_counts, split_column
+from .read import driver_sample, read_table
+from .session import spark_session
+from .stats import spark_schema, spark_task
+from .xgb import train_xgboost
+
+__all__ = ["SPARK_FAMILIES", "train_spark"]
+
+#: the families that train on the cluster, in the order they are tried
+SPARK_FAMILIES = ("linear", "xgboost")
+#: rows the driver holds to infer roles, fit the plan and the encoder, and explain the model
+SAMPLE_ROWS = 100_000
+#: held-out rows brought to the driver for the calibrator, the conformal scores and monitoring's reference
+VALID_SAMPLE_ROWS = 20_000
+#: share of the time left kept for scoring the held-out rows and building the bundle
+FINISH_SHARE = 0.1
+
+
+@dataclass
+class _Candidate:
+    """One family's model as the progress display and the leaderboard see it."""
+
+    name: str
+    family: str
+    model: Any
+    score: float
+    fit_seconds: float
+    status: str = "ok"
+
+
+def _config(target: str | None, config: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
+    if config is None:
+        config = TrainConfig.build(target=target, **options)
+    elif target is not None or options:
+        config = TrainConfig.build(**{**config.model_dump(), **({"target": target} if target else {}), **options})
+    config = TrainConfig.build(**{**config.model_dump(), "engine": "spark"})
+    if config.calibration_fraction:
+        raise ConfigError("calibration_fraction is for in-memory training: on Spark the calibrator already learns "
+                          "from held-out rows the final model never trained on. Leave it at 0.")
+    unknown = sorted(set(config.families or []) - set(SPARK_FAMILIES))
+    if unknown:
+        raise ConfigError(f"On Spark the model families are {', '.join(SPARK_FAMILIES)}; {', '.join(unknown)} "
+                          "train in memory only (drop --engine spark, or train on a sample).")
+    return config
+
+
+def train_spark(data: str | None = None, target: str | None = None, *, config: TrainConfig | None = None,
+                sql: str | None = None, out: str | Path | None = None, track: bool = True, name: str | None = None,
+                master: str | None = None, spark_conf: dict[str, str] | None = None,
+                progress: Progress = no_progress, **options: Any) -> Model:
+    """Train on ``data`` (a file, folder, Delta table or URI Spark reads; or ``sql`` over the catalog) on
+    Spark, within ``time_budget`` seconds; save the bundle to ``out`` and record the run when ``track``.
+    ``master`` (or the config's ``spark_master``) names the cluster; local[*] by default."""
+    config = _config(target, config, options)
+    if out is not None:
+        check_destination(out)  # before any Spark work: a wrong --out costs nothing
+    conf = {**config.spark_conf, **(spark_conf or {})}
+    with spark_session(master or config.spark_master, conf) as spark:
+        model, result = _train(spark, data, sql, config, progress)
+        model.metadata["name"] = name or default_name(out, data, config.target)
+        return save_and_track(model, result, out=out, track=track)
+
+
+def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
+           progress: Progress) -> tuple[Model, TrainResult]:
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    progress("stage", name="read")
+    table = read_table(spark, data, sql=sql)
+    frame, target = table.frame, config.target
+    for opt, col in (("target", target), ("--group-column", config.group_column),
+                     ("--time-column", config.time_column)):
+        if col is not None and col not in frame.columns:
+            raise DataError(f"The {opt} column {col!r} is not in {table.where}; its columns are: "
+                            f"{', '.join(frame.columns[:30])}.")
+    progress("stage", name="schema")
+    n_rows = frame.count()
+    sample = driver_sample(frame, n_rows, SAMPLE_ROWS, seed=config.seed)
+    schema, stats = spark_schema(frame, sample, target, dict(config.column_roles))
+    task = spark_task(frame, target, config.task, sample, stats)
+    metric = get_metric(config.metric, task.kind)
+    progress("stage", name="audit")
+    findings = audit_spark(frame, schema, stats, sample, task_kind=task.kind, seed=config.seed)
+    plan, encoder = fit_preparation(sample, schema, config, findings)
+    plan_counts(frame, plan, target)
+    timings["prepare_s"] = time.perf_counter() - start
+    progress("stage", name="encode")
+    valid, split = split_column(frame, config, n_rows)
+    encoded = encode_table(frame, plan, encoder, task, target, valid, split)
+    try:
+        timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
+        clean = plan.apply(sample, training=True)
+        sample_X = encoder.transform(clean.drop(columns=[target]))
+        candidates = _fit_families(spark, encoded, sample_X, config, metric, start, progress)
+    finally:
+        encoded.frame.unpersist()
+    best = min((c for c in candidates if c.status == "ok"), key=lambda c: -c.score if metric.greater_is_better
+               else c.score)
+    timings["search_s"] = time.perf_counter() - start - timings["prepare_s"] - timings["encode_s"]
+    progress("stage", name="bundle")
+    held = driver_sample(frame.where(valid), encoded.n_valid, VALID_SAMPLE_ROWS, seed=config.seed + 1)
+    data_rows = pd.concat([sample, held], ignore_index=True)
+    held_clean = plan.apply(held, training=True)
+    predictor = Ensemble([(best.name, best.model, 1.0)])
+    valid_pred = predictor.predict_raw(encoder.transform(held_clean.drop(columns=[target])))
+    leaderboard = _leaderboard(candidates, best, sample_X, overhead=_pipeline_ms(plan, encoder, sample, target))
+    result = TrainResult(
+        config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=metric, predictor=predictor,
+        leaderboard=leaderboard, findings=findings, split_strategy=f"{split}, on Spark ({encoded.n_valid:,} rows)",
+        validation_score=best.score, n_train_rows=encoded.n_train, seconds=time.perf_counter() - start,
+        refit=False, valid_y=task.encode(held_clean[target]), valid_pred=valid_pred, timings=timings,
+        valid_rows=len(sample) + held.index.get_indexer(held_clean.index), deadline=start + config.time_budget)
+    model = build_model(result, data_rows, name=config.target, source=data or "the query")
+    result.seconds = time.perf_counter() - start
+    sc = spark.sparkContext
+    model.metadata.update({
+        "engine": "spark", "train_seconds": round(result.seconds, 2), "data_fingerprint":
+        stats.data_fingerprint(list(frame.columns)),
+        "spark": {"master": sc.master, "version": spark.version, "rows": n_rows, "sample_rows": len(sample),
+                  "held_out_rows": encoded.n_valid, "workers": _workers(spark), "read": table.how}})
+    model.metadata["timings"] = {**model.metadata.get("timings", {}), **timings, "total_s": round(result.seconds, 2)}
+    return model, result
+
+
+def _workers(spark: Any) -> int:
+    """Task slots: the tasks that run at once, and the number of xgboost workers."""
+    return max(1, int(spark.sparkContext.defaultParallelism))
+
+
+def _fit_families(spark: Any, table: EncodedTable, sample_X: np.ndarray, config: TrainConfig, metric: Any,
+                  start: float, progress: Progress) -> list[_Candidate]:
+    """Each Spark family in turn on the encoded table, within what the time budget leaves; each scored on
+    the held-out rows on the cluster."""
+    families = [f for f in SPARK_FAMILIES if f in (config.families or SPARK_FAMILIES)]
+    end = start + config.time_budget
+    out = []
+    for family in families:
+        left = end - time.perf_counter()
+        t0 = time.perf_counter()
+        progress("stage", name=f"{family} on Spark")
+        model: Any
+        if family == "linear":
+            if len(families) > 1 and left < 0.3 * config.time_budget:  # keep the time for the trees
+                out.append(_Candidate("linear_spark", "linear", None, float("nan"), 0.0,
+                                      "skipped: too little of the time budget left"))
+                continue
+            model = train_linear(table, sample_X)
+        else:
+            finish = max(5.0, FINISH_SHARE * left)
+            model = train_xgboost(table, params=None, seconds=max(1.0, left - finish), num_workers=_workers(spark),
+                                  seed=config.seed)
+        cand = _Candidate(f"{family}_spark", family, model, _score(table, model, metric), time.perf_counter() - t0)
+        out.append(cand)
+        progress("candidate", candidate=cand)
+    if not any(c.status == "ok" for c in out):
+        raise ConfigError("No model trained within the time budget: raise --time-budget.")
+    return out
+
+
+def _score(table: EncodedTable, model: Any, metric: Any) -> float:
+    value = metric_on_cluster(score_held_out(table, model), metric, table.task)
+    if value is None:  # a scikit-learn scorer without a Spark form: judged on held-out rows on the driver
+        scored = score_held_out(table, model).limit(200_000).toPandas()
+        raw = scored.drop(columns=[scored.columns[0]]).to_numpy()
+        value = metric(scored.iloc[:, 0].to_numpy(), raw if raw.shape[1] > 1 else raw[:, 0])
+    return float(value)
+
+
+def _pipeline_ms(plan: Any, encoder: Any, sample: pd.DataFrame, target: str) -> float:
+    row = sample.drop(columns=[target]).iloc[:1]
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        encoder.transform(plan.apply(row, training=False))
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times[1:]))
+
+
+def _leaderboard(candidates: list[_Candidate], best: _Candidate, sample_X: np.ndarray, *,
+                 overhead: float) -> list[dict[str, Any]]:
+    rows = []
+    batch = sample_X[:2000]
+    for c in candidates:
+        ms_row = one = float("nan")
+        if c.model is not None and len(batch):
+            t0 = time.perf_counter()
+            c.model.predict_raw(batch)
+            ms_row = 1000 * (time.perf_counter() - t0) / len(batch)
+            one = latency_ms(c.model, batch[:1])
+        rows.append({"model": c.name, "family": c.family, "phase": "spark", "score": c.score,
+                     "fit_s": round(c.fit_seconds, 3), "predict_ms_per_row": round(ms_row, 4),
+                     "predict_1row_ms": round(one + overhead, 4),
+                     "best_iteration": getattr(c.model, "best_iteration", None), "status": c.status,
+                     "stopped_by_time": bool(getattr(c.model, "stopped_by_time", False)),
+                     "params": {k: v for k, v in (getattr(c.model, "params", {}) or {}).items()
+                                if not k.startswith("_")}})
+    chosen = next(r for r in rows if r["model"] == best.name)
+    return [{**chosen, "model": "ensemble", "family": "ensemble", "phase": "ensemble",
+             "params": {"weights": {best.name: 1.0}, "refit_on_all_rows": False}}, *rows]

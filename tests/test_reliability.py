@@ -1,0 +1,385 @@
+"""Production safety, the short form of the reliability suite (bench/reliability.py runs the long one):
+bundles that can be trusted, a tracking store that survives concurrent and killed runs, swaps that cannot
+break clients, and bad input into every command ending in one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mlengineer
+from mlengineer.errors import ModelError
+
+from .conftest import FIXTURES, run_cli
+from .reliability import DAMAGES, PWNED, bad_cli_cases, check_cli
+
+CHURN = FIXTURES / "churn_800.csv"
+
+
+@pytest.fixture(scope="module")
+def other_columns_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A churn model trained without two of the columns the shared churn model reads."""
+    df = pd.read_csv(CHURN).drop(columns=["age", "plan"])
+    out = tmp_path_factory.mktemp("other") / "other-model"
+    mlengineer.train(df, "churn", time_budget=3, families=["linear"], out=out, track=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dropped_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A churn model that knows every column but uses neither 'age' nor 'plan' (dropped at training)."""
+    out = tmp_path_factory.mktemp("dropped") / "dropped-model"
+    mlengineer.train(CHURN, "churn", time_budget=3, families=["linear"], out=out, track=False, drop=["age", "plan"])
+    return out
+
+
+# -- bundles ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "damage"), DAMAGES, ids=[d[0] for d in DAMAGES])
+def test_a_damaged_bundle_is_refused_in_one_line_before_it_is_unpickled(
+        name: str, damage, churn_model_dir: Path, other_columns_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "m"
+    shutil.copytree(churn_model_dir, bundle)
+    damage(bundle, other_columns_model)
+    with pytest.raises(ModelError) as err:
+        mlengineer.load(bundle)
+    assert "\n" not in str(err.value) and str(bundle) in str(err.value)
+    assert not (tmp_path / PWNED).exists(), "the bundle's pickle ran"
+
+
+def test_the_harmful_pickle_runs_nothing_through_the_cli(churn_model_dir: Path, other_columns_model: Path,
+                                                         tmp_path: Path) -> None:
+    bundle = tmp_path / "m"
+    shutil.copytree(churn_model_dir, bundle)
+    dict(DAMAGES)["estimator replaced by a pickle that runs a command"](bundle, other_columns_model)
+    for args in (["predict", str(bundle), str(CHURN)], ["register", str(bundle), "--name", "x"],
+                 ["report", str(bundle), "--out", str(tmp_path / "r.html")], ["verify", str(bundle)]):
+        r = run_cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and "estimator.joblib does not match its manifest" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / PWNED).exists()
+
+
+def test_signing_binds_a_bundle_to_a_key(churn_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlengineer.bundle.manifest import SIGNING_KEY_ENV
+
+    df = pd.read_csv(churn_csv).head(300)
+    monkeypatch.setenv(SIGNING_KEY_ENV, "key-one")
+    mlengineer.train(df, "churn", time_budget=2, families=["linear"], out=tmp_path / "signed", track=False)
+    assert mlengineer.load(tmp_path / "signed").task.kind == "binary"
+    monkeypatch.setenv(SIGNING_KEY_ENV, "key-two")
+    with pytest.raises(ModelError, match="signed with another key"):
+        mlengineer.load(tmp_path / "signed")
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    mlengineer.train(df, "churn", time_budget=2, families=["linear"], out=tmp_path / "plain", track=False)
+    monkeypatch.setenv(SIGNING_KEY_ENV, "key-one")
+    with pytest.raises(ModelError, match="is not signed"):
+        mlengineer.load(tmp_path / "plain")
+
+
+def test_an_old_bundle_without_manifest_can_be_trusted_explicitly(churn_model_dir: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "old"
+    shutil.copytree(churn_model_dir, bundle)
+    (bundle / "manifest.json").unlink()
+    r = run_cli("predict", str(bundle), str(CHURN), cwd=tmp_path)
+    assert r.returncode == 2 and "verify" in r.stderr and "--trust" in r.stderr
+    assert run_cli("verify", str(bundle), "--trust", cwd=tmp_path).returncode == 0
+    assert run_cli("predict", str(bundle), str(CHURN), cwd=tmp_path).returncode == 0
+
+
+# -- the tracking store ------------------------------------------------------------------------------------------
+
+def _env() -> dict[str, str]:
+    """The environment of a user's shell: without the store MLflow put there for this test process."""
+    return {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "COLUMNS": "200"}
+
+
+def _train_args(out: Path, budget: str = "4") -> list[str]:
+    return [str(Path(sys.executable).parent / "mlengineer"), "train", str(CHURN), "--target", "churn",
+            "--time-budget", budget, "--families", "linear,lightgbm", "--out", str(out)]
+
+
+@pytest.mark.slow
+def test_concurrent_trainings_share_a_fresh_store(tmp_path: Path) -> None:
+    env = _env()
+    procs = [subprocess.Popen(_train_args(tmp_path / f"m{i}"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
+    r = run_cli("runs", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.count("FINISHED") == 3, r.stdout + r.stderr
+    # and the store still takes more
+    assert subprocess.run(_train_args(tmp_path / "m3", "2"), cwd=tmp_path, env=env, capture_output=True).returncode == 0
+
+
+def test_a_damaged_store_is_one_line_with_what_to_do(tmp_path: Path) -> None:
+    from .reliability import _damaged_store
+
+    db = _damaged_store(tmp_path / "mlruns.db")
+    r = run_cli("runs", cwd=tmp_path)
+    assert r.returncode == 2 and "damaged" in r.stderr and f"mv {db}" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_a_training_killed_while_it_records_its_run_ends_killed(tmp_path: Path) -> None:
+    """kill -9 while the run is RUNNING (the bundle being saved, the run being logged): the next open of the
+    store marks the run KILLED, and the next save to the same place sweeps what the killed one left."""
+    import sqlite3
+
+    env = _env()
+    proc = subprocess.Popen(_train_args(tmp_path / "m", "6"), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    db, running = tmp_path / "mlruns.db", 0
+    while proc.poll() is None and not running:
+        time.sleep(0.02)
+        try:
+            with sqlite3.connect(db, timeout=0.1) as con:
+                running = con.execute("select count(*) from runs where status = 'RUNNING'").fetchone()[0]
+        except sqlite3.Error:
+            continue
+    assert running, "the training ended before its run could be caught RUNNING"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    r = run_cli("runs", cwd=tmp_path)
+    assert r.returncode == 0 and "KILLED" in r.stdout and "RUNNING" not in r.stdout, r.stdout + r.stderr
+    mlengineer.train(pd.read_csv(CHURN).head(300), "churn", time_budget=2, families=["linear"],
+                     out=tmp_path / "m", track=False)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")]
+
+
+def test_a_run_left_running_by_a_dead_process_is_marked_killed(tmp_path: Path) -> None:
+    import mlflow
+
+    from mlengineer.tracking.store import HOST_TAG, OWNER_TAG
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("mlengineer")
+    import socket
+
+    dead = client.create_run(exp, tags={OWNER_TAG: "999999-1", HOST_TAG: socket.gethostname()}).info.run_id
+    alive = client.create_run(exp, tags={OWNER_TAG: "1-0", HOST_TAG: "another-machine"}).info.run_id
+    r = run_cli("runs", "--tracking-uri", uri, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert client.get_run(dead).info.status == "KILLED"
+    assert client.get_run(alive).info.status == "RUNNING"  # another machine's: not ours to judge
+
+
+def test_staging_left_by_a_dead_process_is_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
+    from mlengineer.data.files import owner_tag, sweep_leftovers
+
+    dest = tmp_path / "m"
+    dead = tmp_path / ".m.staging-999999-1-abc"
+    dead.mkdir()
+    old = tmp_path / ".m.old-999999-1"
+    old.mkdir()
+    mine = tmp_path / f".m.staging-{owner_tag()}-xyz"
+    mine.mkdir()
+    other = tmp_path / ".n.staging-999999-1-abc"
+    other.mkdir()
+    assert sorted(p.name for p in sweep_leftovers(dest)) == sorted([dead.name, old.name])
+    assert mine.exists() and other.exists()
+
+
+# -- swaps that cannot break clients --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_an_incompatible_version_is_not_promoted_without_force(churn_model_dir: Path, dropped_model: Path,
+                                                               tmp_path: Path) -> None:
+    uri = ["--tracking-uri", f"sqlite:///{tmp_path / 'reg.db'}"]
+    assert run_cli("register", str(dropped_model), "--name", "churn", *uri, cwd=tmp_path).returncode == 0
+    assert run_cli("promote", "churn", "1", *uri, cwd=tmp_path).returncode == 0
+    r = run_cli("register", str(churn_model_dir), "--name", "churn", *uri, cwd=tmp_path)
+    assert r.returncode == 0 and "warning" in r.stdout and "'age'" in r.stdout, r.stdout
+    r = run_cli("promote", "churn", "2", *uri, cwd=tmp_path)
+    assert r.returncode == 2 and "cannot take the alias 'champion'" in r.stderr and "--force" in r.stderr
+    r = run_cli("promote", "churn", "2", "--force", *uri, cwd=tmp_path)
+    assert r.returncode == 0 and "warning (--force)" in r.stdout
+
+
+def test_compatibility_rules(churn_model_dir: Path, dropped_model: Path, other_columns_model: Path) -> None:
+    from mlengineer.bundle.compat import input_problems
+
+    full, dropped = mlengineer.load(churn_model_dir), mlengineer.load(dropped_model)
+    other = mlengineer.load(other_columns_model)
+    assert input_problems(full, full) == []
+    # clients send columns the new model knows but does not use: it ignores them
+    assert input_problems(full, dropped) == []
+    needs = input_problems(dropped, full)  # clients of `dropped` need not send 'age' or 'plan'
+    assert any("needs column 'age'" in p for p in needs) and any("needs column 'plan'" in p for p in needs)
+    unknown = input_problems(full, other)  # `other` never saw 'age': the server would refuse rows holding it
+    assert any("does not know column 'age'" in p for p in unknown)
+
+
+def test_a_registered_version_whose_files_were_replaced_is_refused(churn_model_dir: Path, tmp_path: Path) -> None:
+    from mlengineer.tracking.registry import ModelRef, load_version, lookup, register
+    from mlengineer.tracking.store import mlflow_client
+
+    uri = f"sqlite:///{tmp_path / 'reg.db'}"
+    info = register(churn_model_dir, "churn", tracking_uri=uri)
+    assert info.digest
+    found = lookup(ModelRef("churn", version=info.version), client=mlflow_client(uri))
+    assert load_version(found, tracking_uri=uri).task.kind == "binary"
+    # replace the stored copy with another bundle, manifest and all
+    from urllib.parse import unquote, urlparse
+
+    stored = Path(unquote(urlparse(found.source).path))
+    other = tmp_path / "other"
+    mlengineer.train(pd.read_csv(CHURN).head(300), "churn", time_budget=2, families=["linear"], out=other,
+                     track=False)
+    shutil.rmtree(stored)
+    shutil.copytree(other, stored)
+    with pytest.raises(ModelError, match="not the bundle that was registered"):
+        load_version(found, tracking_uri=uri)
+
+
+# -- the command line -------------------------------------------------------------------------------------------
+
+#: the short form runs these; bench/reliability.py runs every case
+SHORT = {"train: infinite budget", "train: huge budget", "train: out is a file", "train: bad tracking store",
+         "predict: model is a file", "predict: wrong columns", "predict: text in a number column",
+         "serve: negative body limit", "serve: damaged bundle", "runs: mysql without driver",
+         "runs: not a database", "runs: damaged store", "register: damaged bundle", "verify: no manifest",
+         "report: missing model", "evaluate: no target column", "audit: header only",
+         "compare: not a model or run", "explain: unknown class", "calibrate: bad method"}
+
+
+@pytest.fixture(scope="module")
+def cli_cases(churn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path]:
+    work = tmp_path_factory.mktemp("bad-input")
+    cases = bad_cli_cases(work, churn_model_dir)
+    return cases, work
+
+
+@pytest.mark.slow
+def test_bad_input_into_every_command_is_one_line_and_exit_2(cli_cases: tuple[list, Path],
+                                                            churn_model_dir: Path) -> None:
+    cases, work = cli_cases
+    assert len(cases) >= 60 and {c.args[0] for c in cases} >= {
+        "train", "predict", "evaluate", "report", "serve", "runs", "register", "promote", "verify", "profile",
+        "audit", "compare", "explain", "calibrate"}
+    cases = [c for c in cases if c.name in SHORT]
+    assert len(cases) == len(SHORT)
+    problems = [p for c in cases if (p := check_cli(c, cwd=work)) is not None]
+    assert not problems, "\n".join(problems)
+
+
+def test_out_naming_a_file_is_refused_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "model"
+    blocker.write_text("not a folder")
+    r = run_cli("train", str(CHURN), "--target", "churn", "--out", str(blocker), "--time-budget", "30", cwd=tmp_path)
+    assert r.returncode == 2 and "is a file" in r.stderr
+    assert "Leaderboard" not in r.stdout and not (tmp_path / "mlruns.db").exists()  # nothing trained, nothing run
+
+
+@pytest.mark.slow
+def test_calibrate_in_place_keeps_the_model_before(churn_model_dir: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "m"
+    shutil.copytree(churn_model_dir, bundle)
+    before = json.loads((bundle / "artifacts" / "bundle" / "metadata.json").read_text())
+    r = run_cli("calibrate", str(bundle), "--target-precision", "0.6", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("m.before-calibrate-")]
+    assert len(kept) == 1 and str(kept[0]) in r.stdout
+    assert json.loads((kept[0] / "artifacts" / "bundle" / "metadata.json").read_text()) == before
+    assert mlengineer.load(kept[0]).extras.get("threshold") is None
+    assert mlengineer.load(bundle).extras.get("threshold") is not None
+
+
+# -- the server -------------------------------------------------------------------------------------------------
+
+def _raw_post(url: str, body: bytes, *, content_type: str = "application/json", pause: float = 0) -> None:
+    """Send half a body and go away (``pause`` > 0), as a client that gives up would."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(head + body[: len(body) // 2])
+        time.sleep(pause)
+
+
+@pytest.mark.slow
+def test_server_edges(churn_model_dir: Path, tmp_path: Path) -> None:
+    import httpx
+
+    from .test_serve_basic import running_server
+
+    row = pd.read_csv(CHURN).drop(columns=["churn"]).head(1).to_dict(orient="records")[0]
+    body = json.dumps({"records": [row]}).encode()
+    with running_server(churn_model_dir, cwd=tmp_path) as srv:
+        # a browser page can post text/plain or a form to any server it reaches, with no preflight
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            r = httpx.post(f"{srv.url}/predict", content=body, headers={"content-type": ctype})
+            assert r.status_code == 415 and "application/json" in r.json()["error"], (ctype, r.text)
+        assert httpx.post(f"{srv.url}/predict", content=body,
+                          headers={"content-type": "application/json"}).status_code == 200
+        # the metadata names the bundle, not where it lies on the server's disk
+        name = mlengineer.load(churn_model_dir).name
+        meta = httpx.get(f"{srv.url}/v2/models/{name}").json()
+        assert meta["parameters"]["source"] == churn_model_dir.name
+        # a client that abandons its body is not an error of the server
+        _raw_post(srv.url, body, pause=0.3)
+        time.sleep(0.5)
+        metrics = httpx.get(f"{srv.url}/metrics").text
+    log = srv.output()
+    assert '"status":499' in log and "Traceback" not in log
+    assert 'reason="internal"' not in metrics
+
+
+def test_a_row_the_log_cannot_write_is_dropped_alone_and_counted(tmp_path: Path) -> None:
+    import numpy as np
+
+    from mlengineer.monitoring.prediction_log import PredictionLog, read_prediction_log
+
+    dropped: list[int] = []
+    log = PredictionLog(tmp_path)
+    log.on_dropped = dropped.append
+    for i, plan in enumerate(["basic", "\ud800", "premium"]):  # a lone surrogate cannot be written as UTF-8
+        log.append(columns={"age": np.array([30.0 + i]), "plan": [plan]}, outputs={"prediction": np.array(["no"])},
+                   n_rows=1, request_id=f"r{i}", endpoint="predict", model="m", version="1")
+    assert log.flush() == 2
+    assert dropped == [1] and log.rows_dropped == 1
+    assert sorted(read_prediction_log(tmp_path)["_request_id"]) == ["r0", "r2"]
+
+
+@pytest.mark.slow
+def test_a_server_never_swaps_in_a_version_its_clients_cannot_call(churn_model_dir: Path, dropped_model: Path,
+                                                                  tmp_path: Path) -> None:
+    import httpx
+
+    from .test_serve_basic import running_server
+
+    uri = f"sqlite:///{tmp_path / 'reg.db'}"
+    from mlengineer.tracking.registry import promote, register
+
+    register(churn_model_dir, "churn", tracking_uri=uri)
+    promote("churn", "1", tracking_uri=uri)
+    register(dropped_model, "churn", tracking_uri=uri)  # v2 uses neither 'age' nor 'plan': compatible
+    register(churn_model_dir, "churn", tracking_uri=uri)  # v3, like v1
+    row = pd.read_csv(CHURN).drop(columns=["churn"]).head(1).to_dict(orient="records")[0]
+    with running_server("models:/churn@champion", "--poll-interval", "0.3", "--tracking-uri", uri,
+                        cwd=tmp_path) as srv:
+        promote("churn", "2", tracking_uri=uri)  # compatible: clients send more than v2 needs
+        deadline = time.time() + 60
+        while time.time() < deadline and httpx.post(f"{srv.url}/predict", json={"records": [row]}).headers.get(
+                "x-model-version") != "2":
+            time.sleep(0.2)
+        promote("churn", "3", tracking_uri=uri, force=True)  # v3 needs 'age' and 'plan', which v2's clients...
+        time.sleep(2)
+        r = httpx.post(f"{srv.url}/predict", json={"records": [{k: v for k, v in row.items()
+                                                                   if k not in ("age", "plan")}]})
+        assert r.status_code == 200 and r.headers["x-model-version"] == "2"
+    log = srv.output()
+    assert "new model version refused" in log and "'age'" in log
