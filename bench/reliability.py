@@ -211,7 +211,7 @@ def part_server(work: Path, model: Path) -> dict:
         "oversized by length": (_post("/predict", b"", length=5_000_000), 413),
         "oversized streamed": (_post("/predict", b"[" + b"1," * 600_000 + b"1]"), 413),
         "unknown column": (_post("/predict", json.dumps({"records": [{**row, "zzz": 1}]}).encode()), 422),
-        "/invocations csv junk": (_post("/invocations", b"\x00\x01\x02", "text/csv"), 400),
+        "/invocations csv junk": (_post("/invocations", b"\x00\x01\x02", "text/csv"), 422),
         "OIP bad tensor": (_post(f"/v2/models/x/infer", b'{"inputs": 3}'), 404),
     }
     problems = []

@@ -119,10 +119,11 @@ def test_the_families_place_themselves_in_the_portfolio(n_rows: int, order: list
 def test_the_families_say_what_they_need_and_how_they_are_explained() -> None:
     families = load_all()
     assert [f for f, fam in families.items() if not fam.tuned] == ["knn"]
-    assert requirements_of(families) == ["catboost", "lightgbm", "scikit-learn", "torch", "xgboost-cpu"]
+    assert requirements_of(families) == ["catboost", "lightgbm", "pillow", "scikit-learn", "torch", "xgboost-cpu"]
     assert requirements_of(["mlp"]) == ["torch"] and requirements_of(["unknown"]) == []
     task = BinaryTask(["no", "yes"])
     fitted = {cls.__name__: cls(None, {}, task).explained_exactly for cls in FittedModel.__subclasses__()
               if cls.__module__.startswith("mlengineer.training.models")}
     assert fitted == {"LinearModel": True, "ForestModel": True, "LightGBMModel": True, "XGBoostModel": True,
-                      "CatBoostModel": True, "KNNModel": False, "MLPModel": False}
+                      "CatBoostModel": True, "KNNModel": False, "MLPModel": False, "TextModel": True,
+                      "CNNModel": True}

@@ -54,7 +54,8 @@ def requirements(metadata: dict[str, Any]) -> list[str]:
     # pyarrow is left to mlengineer's own range: predicting does not need it, and a pin of today's release
     # conflicts with full MLflow's upper bound (mlflow 3.17 wants pyarrow<26)
     reqs = []
-    for pkg in dict.fromkeys([*_BASE_PACKAGES, *requirements_of(sorted(families_used(metadata)))]):
+    families = requirements_of(sorted(families_used(metadata)))
+    for pkg in dict.fromkeys([*_BASE_PACKAGES, *families, *metadata.get("feature_packages", [])]):
         try:
             reqs.append(f"{pkg}=={version(pkg).split('+')[0]}")  # no local label (torch's +cpu): pip finds it
         except PackageNotFoundError:

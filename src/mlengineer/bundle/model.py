@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.clean import CleaningPlan
+from ..data.images import image_root, table_folder
 from ..data.schema import Schema
 from ..errors import ModelError, SchemaError
 from ..tasks import Task
@@ -75,6 +76,11 @@ class Model:
         """Raw rows (a DataFrame, one record, or a list of records) to the feature matrix, through the one
         cleaning code path. A few rows skip building DataFrames: the plan and the encoder work on column
         arrays with the same per-value conversions, which keeps one-row latency low."""
+        # image paths in a table read from a file are relative to its folder
+        with image_root(table_folder(data) if isinstance(data, pd.DataFrame) else None):
+            return self._encode(data)
+
+    def _encode(self, data: Any) -> np.ndarray:
         if isinstance(data, pd.DataFrame):
             if len(data) == 0:
                 raise SchemaError("No rows to predict: send at least one row.")

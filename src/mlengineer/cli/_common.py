@@ -85,11 +85,13 @@ def say(*parts: Part, out: Console | None = None, soft_wrap: bool = False) -> No
     (out or console).print(Text.assemble(*parts), highlight=False, soft_wrap=soft_wrap)
 
 
-def table(title: str | Text, columns: list[str], rows: list[list[Any]]) -> Table:
-    """A result table; cells print literally (a ``Text`` cell keeps its style), numbers through ``fmt``."""
+def table(title: str | Text, columns: list[str], rows: list[list[Any]], *, widths: dict[str, int] | None = None
+          ) -> Table:
+    """A result table; cells print literally (a ``Text`` cell keeps its style), numbers through ``fmt``.
+    ``widths`` gives columns a least width (so a role's name or an amount stays on one line)."""
     t = Table(title=Text(title) if isinstance(title, str) else title, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(Text(c), overflow="fold")
+        t.add_column(Text(c), overflow="fold", min_width=(widths or {}).get(c))
     for r in rows:
         t.add_row(*[v if isinstance(v, Text) else Text(fmt(v)) for v in r])
     return t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -79,8 +80,25 @@ def explain_cmd(
         console.print(table(f"Row {i + 1}: predicted {fmt(e['prediction'])}; {e['explained']} {fmt(e['output'])}, "
                             f"against {fmt(e['base_value'])} for an average row", ["column", "value", "moved it by"],
                             lines))
+        _inside_lines(e["contributions"])
     if len(explained) > limit:
         console.print(f"... {len(explained) - limit:,} more rows; use --out FILE to save them all.")
+
+
+def _inside_lines(contributions: list[dict[str, Any]]) -> None:
+    """The words of a text column and the occlusion map of a picture, under a row's table."""
+    from ..explain.media import occlusion_text
+
+    for c in contributions:
+        if c.get("words"):
+            words = ", ".join(f"{w['word']} ({w['weight']:+.2g})" for w in c["words"][:8])
+            console.print(f"  words in {c['column']} (weight in its TF-IDF score): {words}", markup=False,
+                          highlight=False)
+        if c.get("occlusion"):
+            console.print(f"  where the model looks in {c['column']} ({c['occlusion']['unit']} lost when a patch is "
+                          "hidden; @ most):", markup=False, highlight=False)
+            for line in occlusion_text(c["occlusion"]["grid"]):
+                console.print(f"    |{line}|", markup=False, highlight=False)
 
 
 def calibrate_cmd(

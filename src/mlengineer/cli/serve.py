@@ -9,7 +9,6 @@ import typer
 
 from ._common import console, handle_errors
 
-
 #: settings whose command-line option has another name than the setting
 _OPTIONS = {"max_body_bytes": "--max-body-mb", "model": "MODEL"}
 

@@ -181,7 +181,7 @@ def predict_cmd(
                               "table in Spark's catalog with --sql alone.")
         n = score_file(model.path or model_path, data, out, master=spark_master, interval=interval, sql=sql,
                        conf=parse_spark_conf(spark_conf))
-        console.print(f"Scored {n:,} rows on Spark; predictions written to [bold]{out}[/].")
+        say(f"Scored {n:,} rows on Spark; predictions written to ", (out, "bold"), ".")
         return
     if engine != "local":
         raise ConfigError(f"--engine must be local or spark; got {engine!r}.")

@@ -12,11 +12,13 @@ fifth it did not see, five times over (stratified folds for classes):
   (about 30 learning rows per bin, at most 32), so a curved or U-shaped relation counts as a straight one does;
 - free text: TF-IDF words and word pairs into a regularised linear model, on at most 5,000 rows.
 
-The score is a familiar one: ROC AUC for classes (macro over classes for more than two; 0.5 is guessing, 1
-ranks every row right) and R² for numbers (0 is guessing the mean, 1 is exact), computed on the pooled
-out-of-fold predictions, with a 95% interval from a Poisson bootstrap of those rows. The sample is bounded
-(the profile's 20,000 rows), so 400 rows and a million get the same method; on 400 rows the interval is
-wider, and below 30 labelled rows there is no measure at all.
+The score is a familiar one: ROC AUC for classes (within each fold, then averaged; macro over classes for
+more than two; 0.5 is guessing, 1 ranks every row right) and R² for numbers (pooled out of fold; 0 is
+guessing the mean, 1 is exact). The 95% interval is a Poisson bootstrap of the whole measure, refits
+included, so it holds the sampling of the rows and the wobble of the small models alike (for free text,
+whose model is too slow to refit 200 times, of the scored rows only). The sample is bounded (the profile's
+20,000 rows), so 400 rows and a million get the same method; on 400 rows the interval is wider, and below
+30 labelled rows there is no measure at all.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from .relation import column_as_codes, column_as_numbers
 from .schema import ColumnRole
@@ -79,64 +80,92 @@ class AloneMeasure:
         """The skill of column ``s`` (aligned with ``y``); None for identifiers, constants, or too few rows."""
         if not self.usable or role in (ColumnRole.identifier, ColumnRole.constant, ColumnRole.ignore):
             return None
-        rows = np.arange(len(self.y))
+        n = len(self.y)
         if role == ColumnRole.text:
-            if len(rows) > TEXT_ROWS:
-                rows = np.sort(np.random.default_rng(self.seed).choice(rows, TEXT_ROWS, replace=False))
-            pred, method = self._text(s.iloc[rows], rows), "TF-IDF words into a linear model"
+            rows = np.arange(n) if n <= TEXT_ROWS else np.sort(
+                np.random.default_rng(self.seed).choice(n, TEXT_ROWS, replace=False))
+            folds = self.folds if len(rows) == n else _folds(self.y[rows], self.kind, self.seed)
+            pred = self._text(s.iloc[rows], rows, folds)
+            return AloneSkill(self.metric, *self._rows_bootstrap(pred, rows, folds), len(rows),
+                              "TF-IDF words into a linear model")
+        numbers = column_as_numbers(s, role) if role not in (ColumnRole.categorical, ColumnRole.boolean) else None
+        distinct = len(np.unique(numbers[np.isfinite(numbers)])) if numbers is not None else 0
+        if numbers is not None and distinct > _bin_count(n * (FOLDS - 1) // FOLDS):
+            codes = [_bins(numbers, self.folds != f) for f in range(FOLDS)]
+            method = "mean target per quantile bin"
         else:
-            numbers = column_as_numbers(s, role) if role not in (ColumnRole.categorical, ColumnRole.boolean) else None
-            distinct = len(np.unique(numbers[np.isfinite(numbers)])) if numbers is not None else 0
-            if numbers is not None and distinct > _bin_count(len(rows) * (FOLDS - 1) // FOLDS):
-                pred, method = self._per_code(None, numbers), "mean target per quantile bin"
-            else:
-                pred, method = self._per_code(column_as_codes(s), None), "mean target per value"
-        score, low, high = self._score(pred, rows)
-        return AloneSkill(self.metric, score, low, high, len(rows), method)
+            codes = [column_as_codes(s)] * FOLDS
+            method = "mean target per value"
+        return AloneSkill(self.metric, *self._refit_bootstrap(codes), n, method)
 
-    # -- the models, out of fold ---------------------------------------------------------------------------
+    # -- values and bins: refitted under every bootstrap resample ------------------------------------------
 
-    def _per_code(self, codes: np.ndarray | None, numbers: np.ndarray | None) -> np.ndarray:
-        y, out = self.y, self._empty(len(self.y))
+    def _refit_bootstrap(self, codes: list[np.ndarray]) -> tuple[float, float, float]:
+        """The score under unit weights and under each resample's weights, every fold's table refitted.
+        Weights are (rows, resamples): each weighted count is one sparse product over the rows."""
+        y = self.y
+        w = self._bootstrap(len(y))
+        sse = np.zeros(w.shape[1])
+        aucs: list[np.ndarray] = []
         for f in range(FOLDS):
             learn, score = self.folds != f, self.folds == f
-            if numbers is not None:
-                c = _bins(numbers, learn)
-            else:
-                assert codes is not None
-                c = codes
-            out[score] = self._fit_codes(c[learn], y[learn], c[score], int(c.max()) + 1)
+            c = codes[f]
+            n_codes = int(c.max()) + 1
+            at = np.flatnonzero(learn)
+            if self.kind == "regression":
+                counts = _weighted_counts(c[at], at, w, n_codes)
+                sums = _weighted_counts(c[at], at, w, n_codes, values=y[at])
+                overall = sums.sum(axis=0) / np.maximum(counts.sum(axis=0), 1e-12)
+                m = _shrinkage(c[at], y[at], n_codes)
+                mean = (sums + m * overall) / np.maximum(counts + m, 1e-12)  # each value's estimate, per resample
+                # the scored rows' squared error, from their weighted sums of 1, y and y² per value
+                rows = np.flatnonzero(score)
+                s0, s1, s2 = (_weighted_counts(c[rows], rows, w, n_codes, values=y[rows] ** p) for p in (0, 1, 2))
+                sse += (s2 - 2 * mean * s1 + mean**2 * s0).sum(axis=0)
+                continue
+            k = self.k
+            table = _weighted_counts(c[at] * k + y[at], at, w, n_codes * k).reshape(n_codes, k, -1)
+            prior = table.sum(axis=0) / np.maximum(table.sum(axis=(0, 1)), 1e-12)
+            shares = (table + _PSEUDO_ROWS * prior) / (table.sum(axis=1, keepdims=True) + _PSEUDO_ROWS)
+            aucs += self._code_aucs(shares, c, np.flatnonzero(score), w)
+        if self.kind == "regression":
+            sst = (y**2) @ w - (y @ w) ** 2 / np.maximum(w.sum(axis=0), 1e-12)
+            with np.errstate(all="ignore"):
+                return _interval(np.where(sst > 0, 1 - sse / sst, np.nan))
+        return _interval(np.nanmean(np.array(aucs), axis=0))
+
+    def _code_aucs(self, shares: np.ndarray, c: np.ndarray, rows: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+        """Per class: the AUC on one fold's ``rows`` of each resample's shares (scores are a value's share, so
+        rows are grouped by value, and each resample orders a handful of values, not every row)."""
+        n_codes = shares.shape[0]
+        y = self.y[rows]
+        out = []
+        for cls in [1] if self.k == 2 else range(self.k):
+            positive = y == cls
+            if not 0 < positive.sum() < len(y):
+                continue
+            pos = _weighted_counts(c[rows[positive]], rows[positive], w, n_codes)
+            neg = _weighted_counts(c[rows[~positive]], rows[~positive], w, n_codes)
+            out.append(_auc_many(shares[:, cls, :].T, pos.T, neg.T))
         return out
 
-    def _fit_codes(self, c_learn: np.ndarray, y_learn: np.ndarray, c_score: np.ndarray, n_codes: int) -> np.ndarray:
-        counts = np.bincount(c_learn, minlength=n_codes).astype(float)
-        if self.kind == "regression":
-            overall = float(y_learn.mean())
-            sums = np.bincount(c_learn, weights=y_learn, minlength=n_codes)
-            means = sums / np.maximum(counts, 1)
-            m = _shrinkage(c_learn, y_learn, means, counts)
-            return ((sums + m * overall) / np.maximum(counts + m, 1e-12))[c_score]
-        k = self.k
-        table = np.bincount(c_learn * k + y_learn, minlength=n_codes * k).reshape(n_codes, k).astype(float)
-        prior = np.bincount(y_learn, minlength=k) / max(len(y_learn), 1)
-        shares = (table + _PSEUDO_ROWS * prior) / (counts[:, None] + _PSEUDO_ROWS)
-        return shares[c_score]
+    # -- free text: fitted once per fold, the scored rows resampled -----------------------------------------
 
-    def _text(self, s: pd.Series, rows: np.ndarray) -> np.ndarray:
+    def _text(self, s: pd.Series, rows: np.ndarray, folds: np.ndarray) -> np.ndarray:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression, Ridge
 
         text = s.fillna("").astype(str).to_numpy()
         y = self.y[rows]
-        folds = self.folds if len(rows) == len(self.y) else _folds(y, self.kind, self.seed)
-        out = self._empty(len(y))
+        out = np.zeros(len(y)) if self.kind == "regression" else np.zeros((len(y), self.k))
         for f in range(FOLDS):
             learn, score = folds != f, folds == f
             vec = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=50_000)
             try:
                 X = vec.fit_transform(text[learn])
-            except ValueError:  # no word appears twice: nothing to learn from
-                out[score] = self._fit_codes(np.zeros(learn.sum(), int), y[learn], np.zeros(score.sum(), int), 1)
+            except ValueError:  # no word appears twice: nothing to learn but the overall answer
+                out[score] = y[learn].mean() if self.kind == "regression" else np.bincount(
+                    y[learn], minlength=self.k) / learn.sum()
                 continue
             if self.kind == "regression":
                 out[score] = Ridge(alpha=1.0).fit(X, y[learn]).predict(vec.transform(text[score]))
@@ -149,32 +178,42 @@ class AloneMeasure:
                 out[score] = proba
         return out
 
-    def _empty(self, n: int) -> np.ndarray:
-        return np.zeros(n) if self.kind == "regression" else np.zeros((n, self.k))
-
-    # -- the score and its interval ------------------------------------------------------------------------
-
-    def _score(self, pred: np.ndarray, rows: np.ndarray) -> tuple[float, float, float]:
+    def _rows_bootstrap(self, pred: np.ndarray, rows: np.ndarray, folds: np.ndarray) -> tuple[float, float, float]:
         y = self.y[rows]
-        w = self._bootstrap(len(rows))
+        w = self._bootstrap(len(y))
         if self.kind == "regression":
-            point = _r2(y, pred, np.ones((1, len(y))))[0]
-            boot = _r2(y, pred, w)
-        else:
-            classes = [c for c in range(self.k) if 0 < (y == c).sum() < len(y)]
-            if self.k == 2:
-                classes = [1]
-            point = float(np.mean([_auc(pred[:, c], y == c, np.ones((1, len(y))))[0] for c in classes]))
-            boot = np.mean([_auc(pred[:, c], y == c, w) for c in classes], axis=0)
-        boot = boot[np.isfinite(boot)]
-        low, high = (np.quantile(boot, [0.025, 0.975]) if len(boot) else (point, point))
-        return float(point), float(low), float(high)
+            return _interval(_r2(y, pred, w))
+        aucs = []
+        for f in range(FOLDS):
+            at = folds == f
+            for cls in [1] if self.k == 2 else range(self.k):
+                positive = y[at] == cls
+                if 0 < positive.sum() < at.sum():
+                    _, group = np.unique(pred[at, cls], return_inverse=True)
+                    group, idx = group.ravel(), np.flatnonzero(at)
+                    g = int(group.max()) + 1
+                    pos = _weighted_counts(group[positive], idx[positive], w, g).T
+                    neg = _weighted_counts(group[~positive], idx[~positive], w, g).T
+                    aucs.append(_auc_many(np.broadcast_to(np.arange(g, dtype=float), pos.shape), pos, neg))
+        return _interval(np.nanmean(np.array(aucs), axis=0))
 
     def _bootstrap(self, n: int) -> np.ndarray:
+        """Weights (n rows, 1 + resamples): a column of ones (the estimate itself), then Poisson(1) draws."""
         if n not in self._weights:
             b = BOOTSTRAP if self.kind == "regression" or self.k <= 5 else max(50, BOOTSTRAP * 5 // self.k)
-            self._weights[n] = np.random.default_rng(self.seed + 1).poisson(1.0, (b, n)).astype(np.float32)
+            draws = np.random.default_rng(self.seed + 1).poisson(1.0, (n, b)).astype(np.float64)
+            self._weights[n] = np.ascontiguousarray(np.hstack([np.ones((n, 1)), draws]))
         return self._weights[n]
+
+
+def _interval(scores: np.ndarray) -> tuple[float, float, float]:
+    """The first score (unit weights: the estimate) and the 2.5th and 97.5th percentiles of the others."""
+    point, boot = float(scores[0]), scores[1:]
+    boot = boot[np.isfinite(boot)]
+    if not len(boot):
+        return point, point, point
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return point, float(low), float(high)
 
 
 def _folds(y: np.ndarray, kind: str, seed: int) -> np.ndarray:
@@ -187,24 +226,36 @@ def _folds(y: np.ndarray, kind: str, seed: int) -> np.ndarray:
     return folds
 
 
+def _bin_count(n_learn: int) -> int:
+    return int(np.clip(n_learn // _ROWS_PER_BIN, 2, _MAX_BINS))
+
+
 def _bins(x: np.ndarray, learn: np.ndarray) -> np.ndarray:
     """Codes of quantile bins cut on the learning rows (missing as one more code)."""
     finite = np.isfinite(x)
     fit = x[learn & finite]
-    n_bins = _bin_count(len(fit))
-    edges = np.unique(np.quantile(fit, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(fit) else np.array([])
+    edges = np.unique(np.quantile(fit, np.linspace(0, 1, _bin_count(len(fit)) + 1)[1:-1])) if len(fit) else np.array([])
     codes = np.full(len(x), len(edges) + 1, dtype=np.int64)
     codes[finite] = np.searchsorted(edges, x[finite], side="right")
     return codes
 
 
-def _bin_count(n_learn: int) -> int:
-    return int(np.clip(n_learn // _ROWS_PER_BIN, 2, _MAX_BINS))
+def _weighted_counts(codes: np.ndarray, rows: np.ndarray, w: np.ndarray, size: int,
+                     values: np.ndarray | None = None) -> np.ndarray:
+    """Per code, each resample's weight of ``rows`` (row ``rows[i]`` has code ``codes[i]``), times ``values``
+    when given: (size, resamples). One sparse product reads only those rows of ``w`` (rows, resamples)."""
+    from scipy import sparse
+
+    data = np.ones(len(rows)) if values is None else np.asarray(values, dtype=np.float64)
+    member = sparse.csr_matrix((data, (codes, rows)), shape=(size, len(w)))
+    return np.asarray(member @ w)
 
 
-def _shrinkage(codes: np.ndarray, y: np.ndarray, means: np.ndarray, counts: np.ndarray) -> float:
+def _shrinkage(codes: np.ndarray, y: np.ndarray, n_codes: int) -> float:
     """Empirical-Bayes pseudo-rows for a value's mean: the noise within values over the spread between them
     (0 when each value fixes the target: then nothing needs shrinking)."""
+    counts = np.bincount(codes, minlength=n_codes).astype(float)
+    means = np.bincount(codes, weights=y, minlength=n_codes) / np.maximum(counts, 1)
     seen = counts > 0
     within = float(((y - means[codes]) ** 2).sum() / max(len(y) - seen.sum(), 1))
     between = float(np.average((means[seen] - y.mean()) ** 2, weights=counts[seen]))
@@ -213,24 +264,25 @@ def _shrinkage(codes: np.ndarray, y: np.ndarray, means: np.ndarray, counts: np.n
 
 
 def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """R² of ``pred`` under each row of bootstrap weights ``w`` (B, n)."""
-    total = w.sum(axis=1)
-    sse = w @ (y - pred) ** 2
-    sst = w @ (y**2) - (w @ y) ** 2 / np.maximum(total, 1e-12)
+    """R² of ``pred`` under each column of weights ``w`` (rows, resamples)."""
+    sse = ((y - pred) ** 2) @ w
+    sst = (y**2) @ w - (y @ w) ** 2 / np.maximum(w.sum(axis=0), 1e-12)
     with np.errstate(all="ignore"):
         return np.where(sst > 0, 1 - sse / sst, np.nan)
 
 
-def _auc(score: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """ROC AUC of ``score`` for the ``positive`` rows under each row of weights ``w`` (B, n); ties count
-    half. Rows are grouped by equal score once, so each resample costs two sparse products."""
-    _, group = np.unique(score, return_inverse=True)
-    group = group.ravel()
-    n, g = len(score), int(group.max()) + 1
-    member = sparse.csr_matrix((np.ones(n), (np.arange(n), group)), shape=(n, g))
-    pos = np.asarray((w * positive) @ member)
-    neg = np.asarray((w * ~positive) @ member)
-    below = np.cumsum(neg, axis=1) - neg  # negatives with a lower score than each group
-    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+def _auc_many(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC per resample: row b has groups of rows that share a score, ``score[b]``, with ``pos[b]``
+    and ``neg[b]`` their weight of positive and negative rows (all (B, G)). Equal scores tie (count half).
+    Vectorised over resamples: sort each row, sum each run of equal scores, count the negatives below."""
+    b, g = score.shape
+    order = np.argsort(score, axis=1, kind="stable")
+    s, p, q = (np.take_along_axis(a, order, axis=1) for a in (score, pos, neg))
+    block = np.concatenate([np.zeros((b, 1), dtype=np.int64), np.cumsum(s[:, 1:] != s[:, :-1], axis=1)], axis=1)
+    flat = (block + g * np.arange(b)[:, None]).ravel()
+    pb = np.bincount(flat, weights=p.ravel(), minlength=b * g).reshape(b, g)
+    qb = np.bincount(flat, weights=q.ravel(), minlength=b * g).reshape(b, g)
+    wins = (pb * (np.cumsum(qb, axis=1) - qb + 0.5 * qb)).sum(axis=1)
+    total = pb.sum(axis=1) * qb.sum(axis=1)
     with np.errstate(all="ignore"):
-        return wins / (pos.sum(axis=1) * neg.sum(axis=1))
+        return np.where(total > 0, wins / total, np.nan)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import DataError, SchemaError
 from .findings import Finding
+from .images import check_images
 from .schema import (
     DATETIME_MAX,
     DATETIME_MIN,
@@ -239,6 +240,8 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
         out = np.empty(len(values), dtype=object)
         out[:] = [None if _is_missing(v) else str(v) for v in values]
         return out
+    if role == ColumnRole.image and strict:  # a picture that cannot be read is named at prediction time
+        check_images(values, name)
     return values
 
 

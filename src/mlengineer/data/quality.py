@@ -3,8 +3,9 @@
 ``audit`` runs every check: duplicate rows (and duplicates that disagree on the target), duplicate columns,
 columns mostly missing, constant and near-constant columns, identifiers, high-cardinality categories,
 placeholders read as missing, mixed types in one column, outliers and placeholder numbers, the target's
-missing values, rare classes and class imbalance, rows sorted by the target, and target leakage
-(``leakage.py``). Checks that cost more than a pass over a column run on a sample of rows, so the audit
+missing values, rare classes and class imbalance, rows sorted by the target, target leakage
+(``leakage.py``), and picture files that are missing or unreadable or text columns of numbers
+(``unstructured.py``). Checks that cost more than a pass over a column run on a sample of rows, so the audit
 stays a small part of a training run's time budget.
 """
 
@@ -15,8 +16,10 @@ import pandas as pd
 
 from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame, row_fingerprints
 from .findings import SEVERITY_ORDER, Finding, Severity, renamed_column_findings
+from .images import image_root, table_folder
 from .leakage import detect_leakage
 from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
+from .unstructured import unstructured_findings
 
 __all__ = ["Finding", "Severity", "audit", "sort_findings"]
 
@@ -28,7 +31,9 @@ MOSTLY_MISSING = 0.5
 def audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, leakage: bool = True,
           seed: int = 0) -> list[Finding]:
     """Every check on ``df`` (the table ``schema`` was inferred from), most severe first."""
-    with np.errstate(all="ignore"):  # huge or infinite values in the data are its business, not a warning
+    # huge or infinite values in the data are its business, not a warning; picture paths are relative to
+    # the table's folder
+    with np.errstate(all="ignore"), image_root(table_folder(df)):
         return _audit(hashable_frame(df), schema, task_kind=task_kind, leakage=leakage, seed=seed)
 
 
@@ -43,6 +48,7 @@ def _audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, le
     findings += _duplicate_rows(df, target, task_kind)
     findings += _duplicate_columns(df, schema, seed=seed)
     findings += _column_checks(df, schema)
+    findings += unstructured_findings(df, schema)
     findings += _outliers(df, schema)
     if target is not None and target in df.columns:
         findings += _target_checks(df[target], task_kind, target)

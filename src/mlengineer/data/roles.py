@@ -1,6 +1,7 @@
 """Each column's role, inferred from its values: numeric, categorical (including low-cardinality whole-number
-codes), boolean, datetime (also parsed from text in the common formats), text (free text), identifier (unique
-per row, or a running counter), constant (one value, or none) and ignore (dropped on the user's word). Every
+codes), boolean, datetime (also parsed from text in the common formats), text (free text), image (paths of
+picture files, data URIs or the pictures' bytes), identifier (unique per row, or a running counter), constant
+(one value, or none) and ignore (dropped on the user's word). Every
 inferred role carries the reason it was chosen, so that a user can see why and override it.
 
 Inference looks at each column's distinct values once (``value_counts``) rather than at every row, so it stays
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .images import looks_like_image
 from .values import FALSE_TOKENS, MISSING_TOKENS, THOUSANDS_SEPARATOR, TRUE_TOKENS, detect_datetime_format
 
 __all__ = ["FEATURE_ROLES", "NUMERIC_SHARE", "ColumnRole", "InferredRole", "infer_role"]
@@ -30,13 +32,14 @@ class ColumnRole(StrEnum):
     boolean = "boolean"
     datetime = "datetime"
     text = "text"
+    image = "image"
     identifier = "identifier"
     constant = "constant"
     ignore = "ignore"
 
 
 FEATURE_ROLES = frozenset({ColumnRole.numeric, ColumnRole.categorical, ColumnRole.boolean,
-                           ColumnRole.datetime, ColumnRole.text})
+                           ColumnRole.datetime, ColumnRole.text, ColumnRole.image})
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|index|idx|key|instant|row|record)$|^(id|uid|pk)[_\s-]|Id$", re.I)
 #: a column of text is numbers when this share of its filled cells (placeholders aside) reads as numbers;
 #: the rest are reported by the audit (mixed types) and read as missing
@@ -131,9 +134,33 @@ def _is_flag(n_filled: int, n_rows: int) -> bool:
     return min(n_filled, n_rows - n_filled) >= max(5, 0.01 * n_rows)
 
 
+def _infer_image(nonnull: pd.Series) -> InferredRole | None:
+    """The image role when nearly every filled cell (of the first 500) is a picture's path, data URI or bytes."""
+    head = nonnull.iloc[:500]
+    looks = [looks_like_image(v) for v in head]
+    if sum(looks) < max(NUMERIC_SHARE * len(head), 1):
+        return None
+    first = next(v for v, ok in zip(head, looks, strict=True) if ok)
+    if isinstance(first, bytes | bytearray | memoryview):
+        what = "the bytes of pictures"
+    elif str(first).strip().startswith("data:"):
+        what = "pictures as base64 data URIs"
+    else:
+        suffixes = sorted({str(v).strip().rsplit(".", 1)[-1].lower() for v, ok in zip(head, looks, strict=True) if ok})
+        what = f"paths of image files ({', '.join('.' + x for x in suffixes[:3])})"
+    return InferredRole(ColumnRole.image, what, n_unique=int(nonnull.iloc[:20_000].map(_image_key).nunique()))
+
+
+def _image_key(v: Any) -> Any:
+    return bytes(v) if isinstance(v, bytearray | memoryview) else v
+
+
 def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> InferredRole:
     """Role of a column of text (or of mixed Python values): numbers or dates written as text, yes/no,
     identifiers, free text or categories."""
+    image = _infer_image(nonnull)
+    if image is not None:
+        return image
     v = _value_summary(nonnull, name=name, tokens=MISSING_TOKENS)
     if v.n_unique == 0:
         return InferredRole(ColumnRole.constant, "every value is a placeholder for a missing value", tokens=v.tokens,

@@ -3,7 +3,7 @@ careers article claims, with a trained model's estimate for a typical profile.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ROLES", "TYPICAL_PROFILE", "claim_verdict", "demo_data_path", "holdout", "load_salaries", "role_table",
-           "story_html"]
+__all__ = ["GROUP", "ROLES", "TYPICAL_PROFILE", "DemoNumbers", "claim_verdict", "copy_groups", "demo_data_path",
+           "demo_numbers", "holdout", "load_salaries", "money", "money_range", "percent", "role_table", "story_html"]
 
 TARGET = "salary_in_usd"
 LEAKY = ("salary", "salary_currency")  # the salary itself, in local currency: the answer in disguise
@@ -41,9 +41,13 @@ ROLES = (
 #: the profile the model is asked about: a senior, full-time employee in the US, in the latest survey year
 TYPICAL_PROFILE = {"experience_level": "SE", "employment_type": "FT", "employee_residence": "US",
                    "company_location": "US", "remote_ratio": 0, "company_size": "M"}
-MIN_RECORDS = 10
+#: fewest records for a role's median, quartiles and model estimate to mean much: below it the role is
+#: marked "too few records" everywhere (terminal, report, roles.csv) and its article claim is not judged
+MIN_RECORDS = 30
 #: fewest records for a role to headline the story: a median from a few dozen self-reports moves a lot
 HEADLINE_RECORDS = 100
+#: the column that numbers each distinct row, so exact copies stay on one side of every split
+GROUP = "copy_group"
 
 
 def demo_data_path(name: str = "salaries.csv.gz") -> Path:
@@ -116,24 +120,73 @@ def claim_verdict(row: dict[str, Any], claim: Any) -> str:
     return "is wider than the survey's middle half"
 
 
+def copy_groups(df: pd.DataFrame) -> pd.Series:
+    """One number per distinct row content: rows that repeat each other exactly share it."""
+    return pd.Series(pd.util.hash_pandas_object(df, index=False).to_numpy(), index=df.index, name=GROUP)
+
+
 def holdout(df: pd.DataFrame, *, fraction: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A random train/test split of the survey; the test rows are never shown to the model in training."""
-    test = df.sample(frac=fraction, random_state=seed)
-    return df.drop(index=test.index), test
+    """A train/test split of the survey that keeps exact copies together: about ``fraction`` of the distinct
+    rows, with all their copies, are test rows, never shown to the model in training, and no test row has a
+    twin among the training rows."""
+    groups = copy_groups(df)
+    unique = groups.unique()
+    chosen = unique[np.random.default_rng(seed).random(len(unique)) < fraction]
+    test = groups.isin(chosen)
+    return df.loc[~test], df.loc[test]
+
+
+@dataclass(frozen=True)
+class DemoNumbers:
+    """Every number the demo prints and writes, computed once: the terminal, the report's story and
+    roles.csv all read them from here, so they cannot disagree."""
+
+    rows: int
+    titles: int
+    first_year: int
+    latest_year: int
+    duplicate_share: float  # survey rows that repeat an earlier row exactly
+    us_share: float
+    recent_share: float  # rows from the latest two years
+    train_rows: int
+    test_rows: int
+    train_duplicate_share: float  # training rows that repeat an earlier training row exactly
+    test_twins: int  # test rows with an exact twin among the training rows: none, copies stay together
+    roles: pd.DataFrame | None = None  # role_table, once there is a model
+    test_mae: float | None = None  # the model's mean absolute error on every test row
+
+    def with_model(self, model: Any, df: pd.DataFrame, test: pd.DataFrame) -> DemoNumbers:
+        """These numbers and the model's: the role table and its error on the test rows."""
+        pred = np.asarray(model.predict(test.drop(columns=[TARGET])), dtype=float)
+        mae = float(np.abs(test[TARGET].to_numpy(dtype=float) - pred).mean())
+        return replace(self, roles=role_table(df, model), test_mae=mae)
+
+
+def demo_numbers(df: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame) -> DemoNumbers:
+    """The survey's and the split's numbers (``with_model`` adds the model's)."""
+    latest = int(df["work_year"].max())
+    seen = set(copy_groups(train))
+    return DemoNumbers(
+        rows=len(df), titles=int(df["job_title"].nunique()), first_year=int(df["work_year"].min()), latest_year=latest,
+        duplicate_share=float(df.duplicated().mean()), us_share=float((df["employee_residence"] == "US").mean()),
+        recent_share=float(df["work_year"].isin([latest - 1, latest]).mean()), train_rows=len(train),
+        test_rows=len(test), train_duplicate_share=float(train.duplicated().mean()),
+        test_twins=int(copy_groups(test).isin(seen).sum()),
+    )
 
 
 _STORY = """
-<h2>What do AI and ML jobs pay? What {{ "{:,}".format(n_rows) }} salaries say</h2>
+<h2>What do AI and ML jobs pay? What {{ "{:,}".format(n.rows) }} salaries say</h2>
 <p>Careers articles quote tidy salary ranges and rarely say where they come from. The ai-jobs.net salary survey
-(public domain, CC0) lets anyone check: {{ "{:,}".format(n_rows) }} reported salaries from {{ years }}, across
-{{ n_titles }} job titles, converted to US dollars a year. Below, each role's figures from the survey sit beside what a
-careers article, <i>Machine Learning Engineer Jobs</i>, claims, and beside what a model trained on the survey would
-estimate for one typical profile: a {{ profile }}.</p>
+(public domain, CC0) lets anyone check: {{ "{:,}".format(n.rows) }} reported salaries from {{ n.first_year }} to
+{{ n.latest_year }}, across {{ n.titles }} job titles, converted to US dollars a year. Below, each role's figures from the
+survey sit beside what a careers article, <i>Machine Learning Engineer Jobs</i>, claims, and beside what a model trained
+on the survey would estimate for one typical profile: a {{ profile }}.</p>
 <h3>Which roles pay most</h3>
 <table>
 <tr><th>role</th><th class="num">salaries reported</th><th class="num">survey median</th><th class="num">middle half of the survey (P25&ndash;P75)</th>
 <th>the article claims</th><th>how the claim holds up</th><th class="num">model: typical profile</th><th class="num">model: 50% range</th><th class="num">model: 90% range</th></tr>
-{% for r in roles %}<tr><td>{{ r.role }}</td><td class="num">{{ "{:,}".format(r.records) }}</td><td class="num">{{ fmt(r.median) }}</td>
+{% for r in roles %}<tr><td>{{ r.role }}</td><td class="num">{{ "{:,}".format(r.records) }}{% if not r.enough_data %} <span class="tag">too few records</span>{% endif %}</td><td class="num">{{ fmt(r.median) }}</td>
 <td class="num">{{ fmt(r.p25) }} &ndash; {{ fmt(r.p75) }}</td><td>{{ r.article or "&ndash;"|safe }}</td><td>{{ r.verdict }}</td>
 <td class="num">{{ fmt(r.model_typical) }}</td><td class="num">{{ fmt(r.model_low) }} &ndash; {{ fmt(r.model_high) }}</td>
 <td class="num">{{ fmt(r.model_low90) }} &ndash; {{ fmt(r.model_high90) }}</td></tr>{% endfor %}
@@ -144,50 +197,57 @@ its {{ "{:,}".format(top.records) }} reported salaries lie between {{ fmt(top.p2
 {% for line in claims %}{{ line }} {% endfor %}</p>
 <p><b>Ranges, not numbers.</b> A single figure hides how much salaries differ for the same job. Even knowing title,
 seniority, country, company size, remote work and year, the model's estimate for one person is off by
-{{ fmt(mae) }} on average, and its 90% range for a typical {{ top.role }} spans {{ fmt(width90) }}: that is how much
-salaries for the same profile really differ, and a narrower range would be wrong for more people. Where a role has few records
-(marked in the table), neither the survey's quartiles nor the model's estimate says much.</p>
-<p><b>Read the survey with care.</b> {{ "%.0f"|format(dup_share * 100) }}% of its rows repeat an earlier row exactly (same year,
+{{ fmt(n.test_mae) }} on average (on the {{ "{:,}".format(n.test_rows) }} salaries kept apart to test it), and its 90% range
+for a typical {{ top.role }} spans {{ fmt(width90) }}: that is how much salaries for the same profile really differ, and a
+narrower range would be wrong for more people. Where a role has fewer than {{ min_records }} records (marked "too few records"
+in the table: {{ few }}), neither the survey's quartiles nor the model's estimate says much, and the article's claim is not judged.</p>
+<p><b>Read the survey with care.</b> {{ pct(n.duplicate_share) }} of its rows repeat an earlier row exactly (same year,
 title, salary, currency, residence, company); some are different people with the same round salary, some are likely repeated
-submissions. They were kept, as nobody can tell them apart; {{ "%.0f"|format(test_copy_share * 100) }}% of the test rows used
-below have an exact twin among the training rows, and on the {{ "{:,}".format(n_fresh) }} that have none the model is off by
-{{ fmt(mae_fresh) }} on average (against {{ fmt(mae) }} on all test rows). Self-reported salaries also lean towards
-people who choose to report, mostly in the US ({{ "%.0f"|format(us_share * 100) }}% of rows), and mostly from {{ recent }}.</p>
+submissions. They were kept, as nobody can tell them apart, but every copy stays on one side of each split: the test rows
+were drawn by row content, so {% if n.test_twins %}only {{ "{:,}".format(n.test_twins) }}{% else %}none{% endif %} of the
+{{ "{:,}".format(n.test_rows) }} has a twin among the {{ "{:,}".format(n.train_rows) }} training rows, and the validation folds of the training rows
+({{ pct(n.train_duplicate_share) }} of which repeat another) are grouped the same way, so no score here is flattered by a
+copy the model trained on. The salary in local currency (salary, salary_currency) is the answer in disguise: the demo leaves it
+out with --drop, and the audit flags salary as target leakage as well. Self-reported salaries also lean towards people who
+choose to report, mostly in the US ({{ pct(n.us_share) }} of rows), and mostly from {{ n.latest_year - 1 }} and
+{{ n.latest_year }} ({{ pct(n.recent_share) }} of rows).</p>
 """
 
 
-def story_html(df: pd.DataFrame, roles: pd.DataFrame, model: Any, train: pd.DataFrame, test: pd.DataFrame) -> str:
+def story_html(numbers: DemoNumbers) -> str:
     """The demo's careers article, as an HTML section for the report: the role table with the survey's
     quartiles, the article's claims, the model's ranges, and the survey's caveats."""
     from jinja2 import Environment
 
-    def fmt(v: float) -> str:
-        return "-" if v is None or v != v else f"${v:,.0f}"
-
+    roles = numbers.roles
+    if roles is None or numbers.test_mae is None:
+        raise ValueError("story_html needs the model's numbers: DemoNumbers.with_model(...)")
     enough = roles.loc[roles["enough_data"]].sort_values("median", ascending=False)
     top = enough.loc[enough["records"] >= HEADLINE_RECORDS].iloc[0]
     small_high = [r._asdict() for r in enough.itertuples() if r.records < HEADLINE_RECORDS and r.median > top["median"]]
-    claims = []
-    for r in enough.itertuples():
-        if r.article and r.verdict:
-            claims.append(f"For {r.role}, the article's {r.article} {r.verdict.split(':')[0]}.")
-    features = [c for c in model.feature_names]
-    pred = model.predict(test[features])
-    err = np.abs(test[TARGET].to_numpy(dtype=float) - np.asarray(pred, dtype=float))
-    key = [c for c in df.columns]
-    seen = pd.MultiIndex.from_frame(train[key])
-    has_copy = pd.MultiIndex.from_frame(test[key]).isin(seen)
-    latest = int(df["work_year"].max())
-    mle = roles.set_index("role").loc[top["role"]]
+    claims = [f"For {r.role}, the article's {r.article} {r.verdict.split(':')[0]}." for r in enough.itertuples()
+              if r.article and r.verdict]
+    few = ", ".join(f"{r.role} ({r.records})" for r in roles.itertuples() if not r.enough_data) or "none"
     return Environment(autoescape=True).from_string(_STORY).render(
-        n_rows=len(df), years=f"{df['work_year'].min()} to {latest}", n_titles=df["job_title"].nunique(),
-        profile="senior, full-time employee in the US, at a mid-sized US company, on site, in " + str(latest),
-        roles=[r._asdict() for r in roles.itertuples()], fmt=fmt, top=top.to_dict(), claims=claims,
-        headline=HEADLINE_RECORDS, small_high=small_high,
-        mae=float(err.mean()), width90=float(mle["model_high90"] - mle["model_low90"]),
-        dup_share=float(df.duplicated().mean()), test_copy_share=float(has_copy.mean()),
-        n_fresh=int((~has_copy).sum()), mae_fresh=float(err[~has_copy].mean()) if (~has_copy).any() else float("nan"),
-        us_share=float((df["employee_residence"] == "US").mean()),
-        recent=f"{latest - 1} and {latest} ({df['work_year'].isin([latest - 1, latest]).mean():.0%} of rows)",
+        n=numbers, roles=[r._asdict() for r in roles.itertuples()], fmt=money, pct=percent, top=top.to_dict(),
+        claims=claims, headline=HEADLINE_RECORDS, small_high=small_high, min_records=MIN_RECORDS, few=few,
+        profile=f"senior, full-time employee in the US, at a mid-sized US company, on site, in {numbers.latest_year}",
+        width90=float(top["model_high90"] - top["model_low90"]),
     )
 
+
+def money(v: float | None) -> str:
+    """Dollars as the demo writes them everywhere: $134,000."""
+    return "-" if v is None or v != v else f"${v:,.0f}"
+
+
+def money_range(low: float | None, high: float | None) -> str:
+    """A range in thousands, for narrow places such as the terminal's table: $144k-$244k."""
+    if low is None or high is None or low != low or high != high:
+        return "-"
+    return f"${low / 1000:,.0f}k-${high / 1000:,.0f}k"
+
+
+def percent(share: float) -> str:
+    """A share as the demo writes it everywhere: 49%."""
+    return f"{share:.0%}"

@@ -189,13 +189,15 @@ def column_contributions(model: Any, data: Any) -> Contributions:
 
 def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = None) -> list[dict[str, Any]]:
     """For each row: the prediction, the base value (an average row's output) and the ``top`` columns that
-    moved it most, each with the row's value and its contribution, largest first.
+    moved it most, each with the row's value and its contribution, largest first. A text column adds the
+    ``words`` that moved its score most, a picture its ``occlusion`` map (``media.py``).
 
     For classification the explained output is the probability of ``target_class`` (default: the positive
     class of a binary task, the predicted class of a multiclass one).
     """
     frame = model.to_frame(data)
-    contrib = column_contributions(model, frame)
+    X = model.encode(frame)
+    contrib = explain_encoded(model, X)
     labels = model.decide(contrib.output if model.task.is_classification else contrib.output[:, 0])
     out = []
     for i in range(len(frame)):
@@ -220,7 +222,8 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
         for j in order:
             col = contrib.columns[j]
             v = row[col] if col in frame.columns else None
-            items.append({"column": col, "value": _plain(v), "contribution": float(vals[j])})
+            items.append({"column": col, "value": _plain(v), "contribution": float(vals[j]),
+                          **_inside(model, col, v, X[i:i + 1], c)})
         rest = float(vals.sum() - sum(it["contribution"] for it in items))
         pred = labels[i]
         out.append({"prediction": _plain(pred), "explained": explained,
@@ -229,11 +232,24 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
     return out
 
 
+def _inside(model: Any, column: str, value: Any, X: np.ndarray, c: int) -> dict[str, Any]:
+    """For a text column, the words that moved its score (``words``); for a picture, its occlusion map."""
+    from .media import occlusion_map, word_weights
+
+    words = word_weights(model, column, value, c)
+    if words is not None:
+        return {"words": words}
+    occlusion = occlusion_map(model, X, column, c)
+    return {"occlusion": occlusion} if occlusion is not None else {}
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and v != v:
         return None
+    if isinstance(v, bytes | bytearray | memoryview):  # a picture's bytes: said, not echoed
+        return f"<picture, {len(v):,} bytes>"
     if v is not None and not isinstance(v, str | int | float | bool):
         return str(v)
     return v

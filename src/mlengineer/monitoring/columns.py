@@ -24,7 +24,7 @@ import pandas as pd
 from ..data.clean import Conform, conform_values
 from ..data.values import MISSING_TOKENS
 
-__all__ = ["Prepared", "drift_kinds", "prepare", "role_of"]
+__all__ = ["Prepared", "conformed", "drift_kinds", "prepare", "role_of"]
 
 _KIND = {"numeric": "numeric", "boolean": "numeric", "datetime": "numeric", "categorical": "categorical",
          "text": "text"}
@@ -58,6 +58,7 @@ class Prepared:
     categories: list[str] = field(default_factory=list)
     unreadable: int = 0
     unreadable_example: Any = None
+    _sorted: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -73,6 +74,13 @@ class Prepared:
     def present(self) -> np.ndarray:
         """The values that are not missing."""
         return self.values[~self.missing]
+
+    def sorted_present(self) -> np.ndarray:
+        """Numbers: the present values sorted, kept after the first call (a reference is compared again and
+        again; the live side of a server's gauges every few seconds)."""
+        if self._sorted is None:
+            self._sorted = np.sort(self.present())
+        return self._sorted
 
     def counts(self) -> np.ndarray:
         """Categorical: how many rows hold each category (in ``categories`` order)."""
@@ -131,3 +139,27 @@ def _numeric(s: pd.Series, role: str, fmt: str | None, name: str) -> Prepared:
     table = np.append(conv.astype(np.float64), np.nan)
     unreadable = int(np.bincount(codes[codes >= 0], minlength=len(raw))[bad].sum()) if bad.any() else 0
     return Prepared(name, "numeric", role, table[codes], unreadable=unreadable, unreadable_example=example)
+
+
+def conformed(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's feature columns of ``frame`` as its cleaning plan conforms them at prediction (values that
+    do not fit their type read as missing), each distinct value converted once: the plan's own per-value
+    function, so the encoder sees exactly what ``CleaningPlan.apply`` would give it, at a fraction of the cost
+    on a million rows of categories."""
+    conform = next((s for s in model.plan.steps if isinstance(s, Conform)), None)
+    roles = dict(conform.roles) if conform is not None else {}
+    fmts = dict(conform.datetime_formats) if conform is not None else {}
+    out = {}
+    for c in model.feature_names:
+        s, role = frame[c], str(roles.get(c, "numeric"))
+        if role in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            out[c] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        values = conform_values(np.asarray(uniques, dtype=object), role, fmts.get(c), name=c)
+        missing = {"numeric": np.nan, "boolean": np.nan, "datetime": np.datetime64("NaT", "ns")}.get(role)
+        table = np.empty(len(values) + 1, dtype=values.dtype)
+        table[:-1] = values
+        table[-1] = missing
+        out[c] = table[codes]
+    return pd.DataFrame(out, index=frame.index)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..data.values import category_key
 from ..errors import DataError
+from .columns import conformed
 
 __all__ = ["Current", "attach_labels", "from_data", "from_log", "select_time"]
 
@@ -42,6 +43,9 @@ class Current:
     unknown_columns: list[str] = field(default_factory=list)
     #: a prediction log's ``_request_id`` and ``_row`` per row, to match outcomes by
     requests: pd.DataFrame | None = None
+    #: other columns of a table of new rows that the model knows (identifiers, dropped columns): kept for
+    #: retraining, so a challenger knows every column clients send
+    extra: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -65,12 +69,13 @@ def from_log(model: Any, folder: str | Path, *, names: set[str] | None = None) -
         raise DataError(f"{str(folder)!r} holds no prediction log (no part-*.parquet files): serve the model with "
                         f"--prediction-log {folder} and send it requests first.")
     names = names or {model.name}
-    logged = sorted(set(log["_model"].astype(str)))
+    logged = sorted(map(str, log["_model"].unique()))
     if not set(logged) & names:
         raise DataError(f"The prediction log in {str(folder)!r} holds rows of {', '.join(map(repr, logged))}, not of "
                         f"{', '.join(sorted(map(repr, names)))}: pass the log of this model's server, or --log-model "
                         "NAME if it was served under another name.")
-    log = log.loc[log["_model"].astype(str).isin(names).to_numpy()].reset_index(drop=True)
+    if not set(logged) <= names:  # rows of other models too: keep this one's (no copy when all are)
+        log = log.loc[log["_model"].astype(str).isin(names).to_numpy()].reset_index(drop=True)
     missing = [c for c in model.feature_names if c not in log.columns]
     if missing:
         raise DataError(f"The prediction log in {str(folder)!r} has no column {missing[0]!r}, which the model needs: "
@@ -109,8 +114,10 @@ def from_data(model: Any, data: pd.DataFrame, source: str, *, time_column: str |
         times = _as_times(data[time_column], time_column, source)
     known = {c.name for c in model.schema.columns} | {model.target}
     frame = data[model.feature_names].reset_index(drop=True)
+    others = [c for c in data.columns if c in known and c not in frame.columns and c != model.target]
     current = Current(frame, _predict(model, frame), source, times=None if times is None else times.reset_index(
-        drop=True), unknown_columns=[c for c in data.columns if c not in known and c != time_column])
+        drop=True), unknown_columns=[c for c in data.columns if c not in known and c != time_column],
+                      extra=data[others].reset_index(drop=True) if others else None)
     if model.target in data.columns:
         current = replace(current, y=_encode_outcomes(model, data[model.target].reset_index(drop=True), source),
                           labels_source=source)
@@ -124,8 +131,7 @@ def _predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
     calibrator = model.extras.get("calibrator")
     for start in range(0, len(frame), CHUNK):
         chunk = frame.iloc[start:start + CHUNK]
-        raw = model.predictor.predict_raw(model.encoder.transform(model.plan.apply(chunk, training=False,
-                                                                                   strict=False)))
+        raw = model.predictor.predict_raw(model.encoder.transform(conformed(model, chunk)))
         if calibrator is not None and model.task.is_classification:
             raw = calibrator.transform(raw)
         parts.append(raw)
@@ -180,7 +186,8 @@ def _take(current: Current, rows: np.ndarray) -> Current:
     return replace(current, frame=current.frame.iloc[rows].reset_index(drop=True), raw=current.raw[rows],
                    times=part(current.times), versions=part(current.versions),
                    y=None if current.y is None else current.y[rows],
-                   requests=None if current.requests is None else current.requests.iloc[rows].reset_index(drop=True))
+                   requests=None if current.requests is None else current.requests.iloc[rows].reset_index(drop=True),
+                   extra=None if current.extra is None else current.extra.iloc[rows].reset_index(drop=True))
 
 
 def _encode_outcomes(model: Any, s: pd.Series, source: str) -> np.ndarray:

@@ -4,7 +4,7 @@ The choice follows Evidently's defaults, so verdicts can be compared with it sid
 
 | reference rows (filled) | numbers, more than 5 distinct values | categories, or numbers with at most 5 values |
 |---|---|---|
-| at most 1,000 | Kolmogorov-Smirnov, drift when p < 0.05 | chi-square (z-test of two proportions for 2 values), p < 0.05 |
+| at most 1,000 | Kolmogorov-Smirnov, drift when p < 0.05 | chi-square of the 2 x k table (z-test for 2 values), p < 0.05 |
 | more than 1,000 | Wasserstein distance / reference SD, drift from 0.1 | Jensen-Shannon distance, drift from 0.1 |
 
 Small samples need a test (is the gap more than chance?); on large samples every test finds some gap, so a
@@ -81,14 +81,16 @@ def compare_column(ref: Prepared, cur: Prepared, *, seed: int = 0) -> ColumnDrif
         _counts(out, ref.counts(), np.bincount(cur.values[cur.values >= 0], minlength=len(cur.categories)),
                 cur.categories)
     else:
-        compare_values(out, ref.present(), cur.present())
+        compare_values(out, ref.sorted_present(), np.sort(cur.present()), presorted=True)
     out.drifted = out.value_drifted or out.missing_drifted
     return out
 
 
-def compare_values(out: ColumnDrift, a: np.ndarray, b: np.ndarray) -> None:
-    """Fill ``out`` with the test of numbers ``a`` (reference) against ``b`` (live), missing values removed."""
-    a, b = np.sort(a), np.sort(b)
+def compare_values(out: ColumnDrift, a: np.ndarray, b: np.ndarray, *, presorted: bool = False) -> None:
+    """Fill ``out`` with the test of numbers ``a`` (reference) against ``b`` (live), missing values removed
+    (``presorted``: both already in ascending order)."""
+    if not presorted:
+        a, b = np.sort(a), np.sort(b)
     distinct_a, distinct_b = a[np.r_[True, np.diff(a) != 0]], b[np.r_[True, np.diff(b) != 0]]
     values = np.union1d(distinct_a, distinct_b) if max(len(distinct_a), len(distinct_b)) <= FEW_VALUES else a[:0]
     if 0 < len(values) <= FEW_VALUES:  # a few distinct numbers (codes, flags) are compared as categories
@@ -98,8 +100,9 @@ def compare_values(out: ColumnDrift, a: np.ndarray, b: np.ndarray) -> None:
         return
     w1, _ = _cdf_gap(a, b)
     out.summary = {side: _describe(v) for side, v in (("reference", a), ("current", b))}
-    out.psi = _psi(np.diff(np.r_[0, np.searchsorted(a, _edges(a), "right"), len(a)]),
-                   np.diff(np.r_[0, np.searchsorted(b, _edges(a), "right"), len(b)]))
+    edges = _edges(a)
+    out.psi = _psi(np.diff(np.r_[0, np.searchsorted(a, edges, "right"), len(a)]),
+                   np.diff(np.r_[0, np.searchsorted(b, edges, "right"), len(b)]))
     out.plot = _histogram(a, b)
     if len(a) <= SMALL_REFERENCE:
         from scipy import stats
@@ -141,17 +144,17 @@ def _counts(out: ColumnDrift, ref: np.ndarray, cur: np.ndarray, labels: list[str
 
 
 def _chi_square(ref: np.ndarray, cur: np.ndarray) -> float:
-    """Pearson's chi-square of the live counts against the reference's shares, scaled to the live rows; a
-    category the reference never had makes the p-value 0."""
+    """Pearson's chi-square test that two samples share one distribution of categories (the 2 x k table of
+    counts). Evidently tests the live counts against the reference's shares taken as exact, which ignores the
+    reference's own sampling noise: on random halves of a small table it flags 3 columns in 6 (car, measured).
+    """
     from scipy import stats
 
-    expected = ref * cur.sum() / ref.sum()
-    if np.any((expected == 0) & (cur > 0)):
-        return 0.0
-    keep = expected > 0
-    if keep.sum() < 2:
+    table = np.vstack([ref, cur])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
         return 1.0
-    return float(stats.chisquare(cur[keep], expected[keep] * cur[keep].sum() / expected[keep].sum()).pvalue)
+    return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
 def _two_proportions(k1: float, n1: float, k2: float, n2: float) -> float:
@@ -172,16 +175,20 @@ def _missing_shift(k1: int, n1: int, k2: int, n2: int) -> bool:
 
 
 def _cdf_gap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Wasserstein-1 distance and the largest CDF gap of two sorted samples (exact, one merge)."""
-    x = np.concatenate([a, b])
-    x.sort(kind="stable")
+    """Wasserstein-1 distance and the largest CDF gap of two sorted samples, exactly, in one merge: along the
+    merged values, each side's CDF is its running count (at the last of tied values the count includes them
+    all, and only there does the width to the next value count)."""
+    order = np.argsort(np.concatenate([a, b]), kind="stable")  # two sorted runs: a linear merge
+    x = np.concatenate([a, b])[order]
+    from_b = np.cumsum(order >= len(a))
+    gap = np.abs((np.arange(1, len(x) + 1) - from_b) / len(a) - from_b / len(b))[:-1]
     width = np.diff(x)
-    gap = np.abs(np.searchsorted(a, x[:-1], "right") / len(a) - np.searchsorted(b, x[:-1], "right") / len(b))
-    return float(np.sum(gap * width)), float(gap.max()) if len(gap) else 0.0
+    return float(np.sum(gap * width)), float(gap[width > 0].max()) if np.any(width > 0) else 0.0
 
 
 def _edges(a: np.ndarray) -> np.ndarray:
-    return np.unique(np.quantile(a, np.linspace(0.1, 0.9, 9)))
+    """Decile edges of sorted values (the nearest ranks: no interpolation, no second sort)."""
+    return np.unique(a[np.minimum((np.linspace(0.1, 0.9, 9) * len(a)).astype(int), len(a) - 1)])
 
 
 def _psi(ref: np.ndarray, cur: np.ndarray, eps: float = 1e-4) -> float:

@@ -10,8 +10,11 @@ relation between inputs and outcome (concept drift) does not: that shows only in
 
 Regressors (DLE, direct loss estimation): a gradient-boosted model of the absolute error, learnt from the
 reference rows' out-of-sample errors from the inputs and the prediction, predicts each live row's expected
-error size ``m``. Errors are taken as ``m`` times a ratio drawn from the reference's cross-fitted
-``|error| / m``, which gives MAE, RMSE (and R² from them) and their interval the same way.
+error size ``m``. MAE is ``k1 * mean(m)`` and MSE ``k2 * mean(m^2)``, the ``k`` scaling the cross-fitted
+sizes to the reference's actual errors (ratios of sums); the interval is the spread of a mean of rows whose
+errors are that size (from the fourth moment likewise), and R² follows from MSE and the predictions' spread.
+Like the model it watches, the loss model cannot extrapolate: on rows beyond the training range (the quality
+checks report them) it expects the errors of the range's edge, usually too small.
 
 Realised metrics (with labels) get bootstrap intervals. Above ``MAX_ROWS`` rows, the draws run on a random
 sample and their spread is scaled to the full count.
@@ -112,14 +115,8 @@ def _class_score(name: str, y: np.ndarray | None, p: np.ndarray, d: np.ndarray,
     or expected (``y`` None) from the probabilities themselves. ``ranks``: each class column's ranks, when
     the same rows are scored many times."""
     k = p.shape[1]
-    truth = p if y is None else np.eye(k)[y]
     if name == "accuracy":
-        return float(np.mean(truth[np.arange(len(d)), d]))
-    if name == "log_loss":
-        logp = np.log(np.clip(p, 1e-15, 1.0))
-        return float(-np.mean((truth * logp).sum(axis=1)))
-    if name == "brier":
-        return float(np.mean((p[:, 1] - truth[:, 1]) ** 2 + (truth[:, 1] * (1 - truth[:, 1]) if y is None else 0)))
+        return float(np.mean(p[np.arange(len(d)), d] if y is None else y == d))
     if name == "roc_auc":
         cols = [1] if k == 2 else range(k)
         if y is None:
@@ -128,6 +125,12 @@ def _class_score(name: str, y: np.ndarray | None, p: np.ndarray, d: np.ndarray,
             vals = [_auc((y == c).astype(int), p[:, c], None if ranks is None else ranks[c]) for c in cols
                     if 0 < np.sum(y == c) < len(y)]
         return float(np.nanmean(vals)) if vals else float("nan")
+    truth = p if y is None else np.eye(k)[y]
+    if name == "log_loss":
+        logp = np.log(np.clip(p, 1e-15, 1.0))
+        return float(-np.mean((truth * logp).sum(axis=1)))
+    if name == "brier":
+        return float(np.mean((p[:, 1] - truth[:, 1]) ** 2 + (truth[:, 1] * (1 - truth[:, 1]) if y is None else 0)))
     return _confusion_scores(name, truth, d)
 
 
@@ -148,7 +151,7 @@ def _interval(center: float, draws: list[float], scale: float) -> tuple[float, f
     return center + (lo - mid) * scale, center + (hi - mid) * scale
 
 
-def estimate_classifier(name: str, proba: np.ndarray, d: np.ndarray, *, seed: int = 0) -> Estimate:
+def estimate_classifier(name: str, proba: np.ndarray, d: np.ndarray, *, seed: int = 0, draws: int = DRAWS) -> Estimate:
     """The expected ``name`` of a classifier whose calibrated probabilities of live rows are ``proba``."""
     value = _class_score(name, None, proba, d)
     rows, scale = _sample(len(proba), seed)
@@ -160,11 +163,11 @@ def estimate_classifier(name: str, proba: np.ndarray, d: np.ndarray, *, seed: in
         from scipy.stats import rankdata
 
         ranks = {c: rankdata(p[:, c]) for c in range(p.shape[1])}
-    draws = []
-    for _ in range(DRAWS):
+    values = []
+    for _ in range(draws):
         y = np.minimum((rng.random(len(p))[:, None] > cum).sum(axis=1), p.shape[1] - 1)
-        draws.append(_class_score(name, y, p, dd, ranks))
-    low, high = _interval(value, draws, scale)
+        values.append(_class_score(name, y, p, dd, ranks))
+    low, high = _interval(value, values, scale)
     return Estimate(name, value, low, high, len(proba), "CBPE: expected from the calibrated probabilities")
 
 
@@ -176,7 +179,10 @@ class LossModel:
         self.seed = seed
         self.model: Any = None
         self.floor = 1e-12
-        self.ratios = np.ones(1)
+        #: sums of the reference's |error|^p over those of the cross-fitted expected sizes, p = 1, 2, 4: what
+        #: turns expected sizes into MAE, MSE and the spread of both (ratios of sums, not sums of ratios, so
+        #: a row whose error was predicted near zero cannot blow them up)
+        self.moments = (1.0, 1.0, 1.0)
 
     def _regressor(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -185,15 +191,14 @@ class LossModel:
                                              min_samples_leaf=20, l2_regularization=1.0, random_state=self.seed)
 
     def fit(self, X: np.ndarray, pred: np.ndarray, y: np.ndarray) -> LossModel:
-        """Learn ``|y - pred|`` from the encoded inputs ``X`` and the prediction; the ratios of errors to the
-        expected size come from cross-fitting, so they are out of sample too."""
+        """Learn ``|y - pred|`` from the encoded inputs ``X`` and the prediction; the moments that scale it
+        come from cross-fitted predictions, so they are out of sample too."""
         from sklearn.model_selection import KFold
-
         from threadpoolctl import threadpool_limits
 
         F = np.column_stack([X, pred]).astype(np.float32)
         err = np.abs(np.asarray(y, float) - np.asarray(pred, float))
-        self.floor = max(1e-3 * float(np.mean(err)), 1e-12)
+        self.floor = max(0.05 * float(np.mean(err)), 1e-12)  # no row is expected to be exactly right
         oof = np.empty(len(err))
         # one thread: a few thousand rows fit in a second that way, and OpenMP threads fighting other work on a
         # busy machine made the same fit 15 times slower (measured)
@@ -201,7 +206,8 @@ class LossModel:
             for fit_rows, test_rows in KFold(3, shuffle=True, random_state=self.seed).split(F):
                 oof[test_rows] = self._regressor().fit(F[fit_rows], err[fit_rows]).predict(F[test_rows])
             self.model = self._regressor().fit(F, err)
-        self.ratios = err / np.maximum(oof, self.floor)
+        oof = np.maximum(oof, self.floor)
+        self.moments = tuple(float(np.sum(err**p) / np.sum(oof**p)) for p in (1, 2, 4))  # type: ignore[assignment]
         return self
 
     def expected_error(self, X: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -214,19 +220,31 @@ class LossModel:
                  seed: int = 0) -> Estimate:
         """The expected ``name`` (rmse, mae or r2) of live rows with expected error sizes ``m``
         (``expected_error``) and predictions ``pred``; ``rows``: how many rows they stand for, when they
-        are a random sample of more."""
-        r1, r2 = float(np.mean(self.ratios)), float(np.mean(self.ratios**2))
-        spread = float(np.var(pred))
-        mse = r2 * float(np.mean(m**2))
-        value = {"mae": r1 * float(np.mean(m)), "rmse": float(np.sqrt(mse)), "r2": 1 - mse / (spread + mse)}[name]
+        are a random sample of more. The interval is the realised metric's spread over ``rows`` rows whose
+        errors are as expected (normal approximation of a mean)."""
+        k1, k2, k4 = self.moments
         n = max(rows or len(m), len(m))
-        sample, scale = _sample(len(m), seed)
-        mm = m[sample]
-        scale *= float(np.sqrt(len(m) / n))
-        rng = np.random.default_rng(seed)
-        draws = [_reg_score(name, mm * rng.choice(self.ratios, size=len(mm)), spread) for _ in range(DRAWS)]
-        low, high = _interval(value, draws, scale)
-        return Estimate(name, value, low, high, n, "DLE: a model of the error size, from the reference rows")
+        m1, m2, m4 = float(np.mean(m)), float(np.mean(m**2)), float(np.mean(m**4))
+        mae, mse = k1 * m1, k2 * m2
+        # a row's |error| has variance (k2 - k1^2) m^2, its squared error (k4 - k2^2) m^4
+        se_mae = np.sqrt(max((k2 - k1**2) * m2, 0.0) / n)
+        se_mse = np.sqrt(max((k4 - k2**2) * m4, 0.0) / n)
+        z = 1.959964
+        spread = float(np.var(pred))
+        if name == "mae":
+            value, low, high = mae, max(mae - z * se_mae, 0.0), mae + z * se_mae
+        else:
+            lo_mse, hi_mse = max(mse - z * se_mse, 0.0), mse + z * se_mse
+            if name == "rmse":
+                value, low, high = float(np.sqrt(mse)), float(np.sqrt(lo_mse)), float(np.sqrt(hi_mse))
+            else:
+                def r2(v: float) -> float:
+                    return 1 - v / (spread + v)
+
+                value, low, high = r2(mse), r2(hi_mse), r2(lo_mse)
+        del seed  # the interval is analytic: nothing is drawn
+        return Estimate(name, float(value), float(low), float(high), n,
+                        "DLE: a model of the error size, from the reference rows")
 
 
 def _reg_score(name: str, err: np.ndarray, spread: float) -> float:

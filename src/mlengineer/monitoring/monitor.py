@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..metrics import get_metric
-from .columns import Prepared, prepare
+from .columns import Prepared, conformed, prepare
 from .current import Current
 from .drift import ColumnDrift, compare_column, dataset_verdict
 from .estimate import Estimate, estimable, estimate_classifier, realised
@@ -36,7 +36,7 @@ __all__ = ["MIN_LABELLED", "MIN_ROWS", "monitor"]
 
 MIN_ROWS = 30  # a window with fewer live rows is listed, not tested
 MIN_LABELLED = 30
-ESTIMATE_ROWS = 200_000  # regression estimates encode at most this many rows (a random sample beyond)
+ESTIMATE_ROWS = 100_000  # regression estimates encode at most this many rows (a random sample beyond)
 
 
 def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None = None, by_version: bool = False,
@@ -65,7 +65,7 @@ def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None =
                       "performance": {k: v.to_dict() for k, v in ref.performance.items()}},
         "current": {"source": current.source, "rows": int(len(current)), "labelled": int(current.labelled.sum()),
                     "labels": current.labels_source, "start": _iso(_tmin(current)), "end": _iso(_tmax(current)),
-                    "versions": sorted(set(current.versions)) if current.versions is not None else []},
+                    "versions": sorted(map(str, current.versions.unique())) if current.versions is not None else []},
         **overall, "windows": windows,
     }
     result["alarms"] = {"drift": bool(overall["drift"]["verdict"]["alarm"]),
@@ -99,8 +99,7 @@ class _Context:
         n = len(self.current)
         rows = np.arange(n) if n <= ESTIMATE_ROWS else np.sort(
             np.random.default_rng(self.seed).choice(n, ESTIMATE_ROWS, replace=False))
-        frame = self.current.frame.iloc[rows]
-        X = self.model.encoder.transform(self.model.plan.apply(frame, training=False, strict=False))
+        X = self.model.encoder.transform(conformed(self.model, self.current.frame.iloc[rows]))
         full = np.full(n, np.nan)
         full[rows] = loss.expected_error(X, self.raw[rows])
         return full, rows

@@ -64,7 +64,8 @@ def _labelled_rows(model: Any, current: Current) -> pd.DataFrame:
     if not mask.any():
         raise DataError(f"None of the rows of {current.source} has an outcome: pass --labels with the outcomes, "
                         f"or rows holding the target column {model.target!r}.")
-    rows = current.frame.loc[mask].reset_index(drop=True).copy()
+    frame = current.frame if current.extra is None else pd.concat([current.frame, current.extra], axis=1)
+    rows = frame.loc[mask].reset_index(drop=True).copy()
     y = np.asarray(current.y)[mask]
     rows[model.target] = np.asarray(model.classes, dtype=object)[y.astype(np.int64)] if model.task.is_classification \
         else y
@@ -85,13 +86,21 @@ def _split_recent(rows: pd.DataFrame, fraction: float, source: str) -> tuple[pd.
 
 def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
     """The champion's recorded configuration, for a table with ``columns`` (options naming a column it lacks,
-    such as a time column that live rows do not carry, are dropped)."""
+    such as a time column that live rows do not carry, are dropped), with the champion's column decisions:
+    each column keeps its role (an identifier stays one, even where new rows repeat its values) and the
+    columns it left out stay out."""
+    from ..data.clean import SelectColumns
     from ..training.config import TrainConfig
 
     recorded = dict(champion.metadata.get("config") or {"target": champion.target})
     for opt in ("time_column", "group_column"):
         if recorded.get(opt) and recorded[opt] not in columns:
             recorded[opt] = None
+    roles = {c.name: c.role.value for c in champion.schema.columns if c.name in columns and c.name != champion.target}
+    recorded["column_roles"] = {**roles, **(recorded.get("column_roles") or {})}
+    select = next((st for st in champion.plan.steps if isinstance(st, SelectColumns)), None)
+    left_out = [c for c in (select.dropped if select is not None else {}) if c in columns]
+    recorded["drop"] = list(dict.fromkeys([*(recorded.get("drop") or []), *left_out]))
     recorded.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.build(**recorded)
 

@@ -65,6 +65,8 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "cleaning": result.plan.describe(),
         "feature_importance": builtin_importance(result.encoder, result.predictor),
         "config": result.config.model_dump(),
+        # what encoding new rows needs beyond the base packages (Pillow for pictures, the embedding model)
+        "feature_packages": list(getattr(result.encoder, "packages", [])),
         "data_fingerprint": data_fingerprint(data),
         "versions": _versions(),
     }
@@ -83,7 +85,10 @@ def _add_reference(model: Model, result: TrainResult, data: pd.DataFrame) -> Non
     from ..bundle.reference import sample_reference
 
     cfg = result.config
-    columns = [*model.feature_names, cfg.target, *(c for c in (cfg.time_column, cfg.group_column) if c)]
+    # every column the schema knows, not only the features: a challenger retrained on this sample must know the
+    # identifiers and dropped columns clients still send, or a server would refuse their rows
+    columns = [*model.feature_names, cfg.target, *(c.name for c in model.schema.columns),
+               *(c for c in (cfg.time_column, cfg.group_column) if c)]
     model.reference = sample_reference(data, columns=list(dict.fromkeys(columns)), rows=result.valid_rows,
                                        pred=result.valid_pred, candidates=np.flatnonzero(data[cfg.target].notna()),
                                        seed=cfg.seed)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..bundle.model import Model
 from ..bundle.store import check_destination
+from ..data.images import image_root, table_folder
 from ..data.load import load_table
 from ..errors import ConfigError
 from ..training.config import TrainConfig
@@ -50,8 +51,9 @@ def train(
     if config.engine == "spark":  # the spark stage stands above this one: it calls us, not the other way
         raise ConfigError("engine 'spark' trains on Spark: run 'mlengineer train DATA --engine spark', or call "
                           "mlengineer.spark.train_spark(...) from Python.")
-    result = fit_pipeline(data, config, progress=progress)
-    model = build_model(result, data, name=name or default_name(out, source, config.target), source=source)
+    with image_root(table_folder(data)):  # image paths in the table are relative to its folder
+        result = fit_pipeline(data, config, progress=progress)
+        model = build_model(result, data, name=name or default_name(out, source, config.target), source=source)
     return save_and_track(model, result, out=out, track=track)
 
 

@@ -65,6 +65,7 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
     from ..evaluation.evaluate import evaluate
     from ..explain.partial_dependence import partial_dependence
     from . import plots
+    from .media import media_figures
     from .summary import model_card, number_formatter, summary_sentences
 
     meta = model.metadata
@@ -87,6 +88,7 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         figures.append({"id": "importance", "title": "What the model looks at",
                         "caption": f"Share of the model's attention per column ({meta.get('importance_method', 'learners gain')}).",
                         "svg": plots.importance_svg(importance)})
+    figures += media_figures(model, model.extras.get("background"))  # words of text, occlusion maps of pictures
     permutation = None
     reference = model.extras.get("background")
     if data is not None:

@@ -10,14 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .html import _env
-from .plots import BLUE, GREY, ORANGE, _fig, svg
+from .plots import BLUE, GREY, ORANGE, _fig, _ticks, svg
 
 __all__ = ["distributions_svg", "render_monitoring_report", "windows_svg", "write_monitoring_report"]
 
 _NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score", "f1": "F1",
           "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+
+
+def _number(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def _short(text: str, n: int = 16) -> str:
@@ -40,6 +45,8 @@ def distributions_svg(columns: list[dict[str, Any]], *, max_panels: int = 8) -> 
             width = edges[1] - edges[0]
             ax.bar(mids, plot["reference"], width=width, color=GREY, alpha=0.55, label="training (reference)")
             ax.step(mids, plot["current"], where="mid", color=ORANGE if c["drifted"] else BLUE, lw=2, label="live")
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            _ticks(ax, _number, x=True)
         else:
             y = np.arange(len(plot["labels"]))
             ax.barh(y - 0.2, plot["reference"], height=0.4, color=GREY, label="training (reference)")

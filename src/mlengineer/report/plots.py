@@ -89,13 +89,13 @@ def calibration_svg(curve: dict[str, list[float]], *, ece: float, label: str, mi
                         alpha=0.22, lw=0, label="95% of dots by chance alone")
         sizes = 20 + 180 * c / max(c.max(), 1)
         ax.scatter(p, o, s=sizes, color=BLUE, zorder=3, label="this model (dot size = rows)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.03, 1.03)  # dots at 0 and 1 drawn whole
     ax.set_xlabel(f"predicted {label}")
     ax.set_ylabel("how often it came true")
-    title = f"Calibration (ECE {ece:.3f}, {n:,} rows)" if n >= min_rows else f"Too few rows ({n:,}) to judge calibration"
+    title = f"Calibration (ECE {ece:.3f}, {n:,} rows)" if n >= min_rows else f"Calibration: too few rows ({n:,}) to judge it"
     ax.set_title(title, loc="left")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)  # beside: the band fills the plot
     return svg(fig)
 
 

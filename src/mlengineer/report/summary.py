@@ -148,8 +148,9 @@ def calibration_words(cal: dict[str, Any], n: int) -> str:
     gap = f"{decimal(cal['ece'] * 100, 1)} points"
     if n < CALIBRATION_MIN_ROWS:
         return (f"With only {n:,} rows there are too few to judge whether its probabilities can be taken at their "
-                f"word: on average a stated probability was {gap} away from how often it came true, but chance "
-                "alone moves that much on so few rows (see the band on the calibration plot).")
+                f"word: on average a stated probability was {gap} away from how often it came true, but on so few "
+                "rows a gap like that can come from chance alone (the grey band on the calibration plot shows how "
+                "far).")
     quality = "well" if cal["ece"] <= 0.03 else "fairly" if cal["ece"] <= 0.08 else "poorly"
     return (f"Its probabilities are {quality} calibrated: on average a stated probability is {gap} away from how "
             f"often it came true.")

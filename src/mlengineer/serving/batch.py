@@ -17,9 +17,10 @@ import pandas as pd
 from ..bundle.model import Model
 from ..data.chunks import CHUNK_ROWS, open_chunks
 from ..data.files import atomic_path
+from ..data.images import image_root
 from ..errors import DataError, MLEngineerError
 
-__all__ = ["extra_columns_note", "predict_data", "predict_to_file"]
+__all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file"]
 
 _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 
@@ -82,6 +83,7 @@ def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_ro
         raise DataError(f"Cannot write {str(out)!r}: use a name ending in {', '.join(_WRITABLE)}.")
     with ExitStack() as stack:
         chunks = open_chunks(data, chunk_rows=chunk_rows, stack=stack)
+        stack.enter_context(image_root(data_folder(data)))  # image paths are relative to the table's folder
         with atomic_path(out) as tmp:
             writer = _Writer(tmp, suffix)
             try:
@@ -97,6 +99,14 @@ def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_ro
             if writer.n == 0:
                 raise DataError(f"Data file {str(data)!r} holds no rows to predict.")
         return writer.n
+
+
+def data_folder(data: str | Path) -> Path | None:
+    """The folder relative image paths in the table ``data`` are read from: its own, or a folder of parts."""
+    p = Path(data)
+    if "://" in str(data):
+        return None
+    return p if p.is_dir() else p.parent
 
 
 def _predict_chunk(model: Model, df: pd.DataFrame, start: int, data: str | Path, interval: float | None) -> pd.DataFrame:
@@ -134,7 +144,8 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         raise DataError(f"Data file {data!r} holds no rows to predict.")
     _say(console, extra_columns_note(model, list(first.columns)))
     if not out:
-        pred = _predict_chunk(model, first, 0, data, interval)
+        with image_root(data_folder(data)):
+            pred = _predict_chunk(model, first, 0, data, interval)
         if console is not None:
             _show(console, pred, None)
         return len(pred)

@@ -193,7 +193,7 @@ def _check_elements(name: str, datatype: str, values: list[Any]) -> None:
             continue  # a missing value, whatever the datatype
         t = type(v)
         if datatype == "BYTES":
-            ok = t is str
+            ok = t is str or t is bytes  # bytes: binary data that is not UTF-8 (a picture's file)
             need = "text"
         elif datatype == "BOOL":
             ok = t is bool
@@ -212,9 +212,10 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
     """Columns from an Open Inference Protocol infer request, and the output names it asks for (None: all).
 
     Each input is one column: ``{"name", "shape": [n] or [n, 1], "datatype", "data"}`` with ``data`` flat or
-    nested row by row. ``null`` elements are missing values. An input with ``parameters.binary_data_size``
-    instead of ``data`` takes its values from ``binary`` (the bytes after the JSON header), in input order;
-    there a NaN is a missing value, since raw numbers have no null."""
+    nested row by row. ``null`` elements are missing values, and so is NaN in a floating-point tensor (tensors
+    have no null: tritonclient and KServe's client write a missing number as NaN). An input with
+    ``parameters.binary_data_size`` instead of ``data`` takes its values from ``binary`` (the bytes after the
+    JSON header), in input order."""
     reader = _BinaryReader(binary)
     _need(isinstance(body, dict), "The body must be an inference request: a JSON object with 'inputs'.")
     inputs = body.get("inputs")
@@ -247,6 +248,8 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
         _need(n_rows is None or shape[0] == n_rows,
               f"{where} has {shape[0]} rows; the inputs before it have {n_rows}.")
         _check_elements(name, str(datatype), flat)
+        if datatype in _FLOAT_TYPES:  # tensors have no null: numpy clients write a missing number as NaN
+            flat = [None if type(v) is float and v != v else v for v in flat]
         n_rows = shape[0]
         columns[name] = flat
     reader.done()
@@ -302,8 +305,6 @@ class _BinaryReader:
                   f"binary_data_size is {size}.")
             arr = np.frombuffer(chunk, dtype=_NUMPY_TYPES[datatype])
             values = arr.astype(bool).tolist() if datatype == "BOOL" else arr.tolist()
-            if datatype in _FLOAT_TYPES:
-                values = [None if v != v else v for v in values]
         _need(len(values) == count, f"{where} holds {len(values)} values in its binary data; its shape holds {count}.")
         return values
 
@@ -313,17 +314,19 @@ class _BinaryReader:
 
 
 def _bytes_elements(where: str, chunk: bytes) -> list[Any]:
-    """BYTES elements: each a 4-byte little-endian length, then that many bytes of UTF-8 text."""
+    """BYTES elements: each a 4-byte little-endian length, then that many bytes: UTF-8 text, or kept as
+    bytes when they are not (a picture's file for an image column; a text column refuses them, naming the row)."""
     out: list[Any] = []
     at = 0
     while at < len(chunk):
         _need(at + 4 <= len(chunk), f"{where}: its binary BYTES data ends inside an element's length.")
         (n,) = struct.unpack_from("<I", chunk, at)
         _need(at + 4 + n <= len(chunk), f"{where}: element {len(out)} is longer than the binary data left.")
+        raw = chunk[at + 4:at + 4 + n]
         try:
-            out.append(chunk[at + 4:at + 4 + n].decode("utf-8"))
+            out.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise SchemaError(f"{where}, element {len(out)}: the bytes are not UTF-8 text.") from None
+            out.append(raw)
         at += 4 + n
     return out
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model, load
+from ..data.images import example_image
 from ..errors import MLEngineerError, ModelError
 from .logs import server_log
 from .settings import ServeSettings
@@ -122,6 +123,8 @@ def example_record(model: Model) -> dict[str, Any]:
             row[name] = col.categories[0] if col is not None and col.categories else None
         elif role == "datetime":
             row[name] = str(col.min)[:10] if col is not None and col.min is not None else None
+        elif role == "image":
+            row[name] = example_image()  # a grey picture as base64, the way clients send one
         else:
             row[name] = "text"
     return row

@@ -140,6 +140,8 @@ _ROLE_TYPES: dict[str, dict[str, Any]] = {
     "categorical": {"type": ["string", "integer", "null"]},
     "datetime": {"type": ["string", "null"]},
     "text": {"type": ["string", "number", "boolean", "null"]},  # numbers and true/false are read as their text
+    "image": {"type": ["string", "null"], "contentEncoding": "base64",
+              "description": "A picture (PNG, JPEG, ...) as base64 text or a data:image/...;base64, URI."},
 }
 
 
@@ -166,7 +168,7 @@ def record_schema(served: ServedModel) -> dict[str, Any]:
                 prop["pattern"] = r"^(1[7-9]\d\d|2[01]\d\d|22[0-5]\d)-"  # the years pandas can hold
             elif fmt in (None, "ISO8601"):
                 prop["format"] = "date-time"
-        elif col is not None and col.reason:
+        elif col is not None and col.reason and role != "image":  # an image's reason names files: not here
             prop["description"] = f"{role}: {col.reason}"
         if example.get(name) is not None:
             prop["examples"] = [example[name]]

@@ -8,6 +8,7 @@ column, the row and what to send instead:
   columns the schema knows but the model does not use, such as an identifier or the target, are dropped);
 - a value of the wrong type for the column's role (text in a number column, a list anywhere);
 - NaN or infinity (JSON has ``null`` for a missing value);
+- a picture that is not base64 of a PNG, JPEG or other image (or is too large);
 - a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject);
 - an empty batch.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
+from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.schema import Column
 from ..errors import SchemaError
 from .settings import ExtraColumns, UnseenCategories
@@ -86,7 +88,7 @@ class RequestValidator:
                 self.categories[name] = frozenset(col.categories)
         self._check: dict[str, Callable[[str, Sequence[Any], Validated, bool], Any]] = {
             "numeric": self._numeric, "boolean": self._boolean, "categorical": self._categorical,
-            "datetime": self._datetime, "text": self._text,
+            "datetime": self._datetime, "text": self._text, "image": self._image,
         }
 
     def validate(self, columns: Mapping[str, Sequence[Any]], n_rows: int, *, nan_is_missing: bool = False) -> Validated:
@@ -243,6 +245,28 @@ class RequestValidator:
                 out.append(str(v))
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be text; got {_kind(v)}.")
+        return out
+
+
+    def _image(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> list[bytes | None]:
+        """Pictures as base64 text (or a ``data:image/...;base64,`` URI) in JSON, raw bytes in OIP's binary
+        BYTES; the server reads no file paths. Decoding waits for the model's cleaning plan, which names a
+        picture it cannot read by row."""
+        out: list[bytes | None] = []
+        for i, v in enumerate(values):
+            t = type(v)
+            if v is None or (nan_ok and t is float and v != v) or (t is str and not v.strip()):
+                out.append(None)
+                continue
+            if t is not str and t is not bytes:
+                raise SchemaError(f"Column {name!r}, row {i}: must be a picture as base64 text; got {_kind(v)}.")
+            try:
+                out.append(image_bytes(v, paths=False))
+            except ImageProblem as e:
+                raw = v.encode("utf-8") if t is str else b""
+                if not is_image_bytes(raw):  # (a picture whose bytes happen to read as UTF-8 came as text)
+                    raise SchemaError(f"Column {name!r}, row {i}: {e}.") from None
+                out.append(raw)
         return out
 
 

@@ -155,10 +155,11 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
     ``progress`` hears the name of each stage as it starts."""
     from ..data.clean import fit_cleaning_plan
     from .audit import audit_spark
-    from .read import driver_sample, read_table
+    from .read import check_source, driver_sample, read_table
     from .session import spark_session
     from .stats import spark_schema, spark_task
 
+    check_source(data)
     progress("starting Spark")
     with spark_session(master, conf) as spark:
         progress("reading")

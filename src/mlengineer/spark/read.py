@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from ..data.formats import FORMATS, csv_options, format_of
 from ..errors import DataError
 
-__all__ = ["SparkTable", "delta_files", "driver_sample", "qcol", "read_table"]
+__all__ = ["SparkTable", "check_source", "delta_files", "driver_sample", "qcol", "read_table"]
 
 _REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 #: a table larger than this on disk infers CSV column types from a tenth of its rows
@@ -101,6 +101,43 @@ def delta_files(root: Path) -> list[Path]:
     if not commits and start < 0:
         raise DataError(f"{str(log)!r} holds no commits: is {str(root)!r} a Delta table?")
     return [root / unquote(p) for p in live]
+
+
+_UNREADABLE = (("time32", "a time of day"), ("time64", "a time of day"), ("timestamp[ns", "a timestamp in nanoseconds"),
+               ("duration", "a duration"), ("month_day_nano_interval", "an interval"))
+
+
+def _check_parquet_types(path: Path) -> None:
+    """Name the first column of a Parquet file whose type Spark cannot read, before Spark tries."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # not Parquet after all, or damaged: Spark will say which
+        return
+    for column in schema:
+        kind = str(column.type)
+        what = next((w for prefix, w in _UNREADABLE if kind.startswith(prefix)), None)
+        if what is not None:
+            raise DataError(f"Column {column.name!r} of {str(path)!r} is {what} ({kind}), which Spark cannot read: "
+                            "write it as text or as a timestamp in microseconds, or drop it.")
+
+
+def check_source(source: str | None) -> None:
+    """The checks that need no Spark, made before one starts: a local path exists, holds data files, and
+    its Parquet columns are of types Spark reads."""
+    if not source or (_REMOTE.match(source) and not source.startswith("file://")):
+        return
+    root = Path(source.removeprefix("file://"))
+    if not root.exists():
+        raise DataError(f"Data file {str(root)!r} does not exist: check the path.")
+    if root.is_dir() and (root / "_delta_log").is_dir():
+        return
+    files = _data_files(root)
+    if not files:
+        raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
+    if _format(files, str(root)) == "parquet":
+        _check_parquet_types(files[0])
 
 
 def _read_path(spark: Any, source: str) -> SparkTable:

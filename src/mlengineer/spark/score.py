@@ -17,26 +17,51 @@ import pandas as pd
 from ..bundle.model import load
 from ..data.files import atomic_path
 from ..errors import DataError
-from .read import qcol, read_table
+from .read import check_source, qcol, read_table
 from .session import spark_session
 
 __all__ = ["score_dataframe", "score_file"]
 
 _ROW_ID = "__mlengineer_row__"
+_FILE = "__mlengineer_file__"
 _CACHE: dict[str, Any] = {}
+_SHIPPED: dict[tuple[int, str], str] = {}
 
 
 def _output_schema(model: Any, interval: float | None) -> str:
     pred_type = "string" if model.task.is_classification else "double"
-    fields = [f"`{_ROW_ID}` long", f"prediction {pred_type}"]
+    fields = [f"`{_FILE}` string", f"`{_ROW_ID}` long", f"prediction {pred_type}"]
     fields += [f"`proba_{c}` double" for c in model.classes]
     if interval is not None:  # the same columns as Model.predict_frame(..., interval=)
         fields += ["prediction_set string"] if model.task.is_classification else ["lower double", "upper double"]
     return ", ".join(fields)
 
 
+def _ship(spark: Any, model_dir: str) -> str:
+    """Send the bundle to every worker as a zip archive (Spark unpacks it there; a folder can only be sent
+    to local mode's workers) and return the name ``SparkFiles.get`` finds it by."""
+    import hashlib
+    import zipfile
+
+    files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(str(p.relative_to(model_dir)).encode())
+        digest.update(p.read_bytes())
+    name = f"mlengineer-bundle-{digest.hexdigest()[:16]}.zip"
+    key = (id(spark.sparkContext), name)
+    if key not in _SHIPPED:
+        archive = Path(tempfile.mkdtemp(prefix="mlengineer-ship-")) / name
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+            for p in files:
+                z.write(p, p.relative_to(model_dir))
+        spark.sparkContext.addArchive(str(archive))  # served from this file while the session lives
+        _SHIPPED[key] = name
+    return name
+
+
 def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None) -> Any:
-    """Spark DataFrame of predictions for ``sdf`` (row order kept in a hidden row-id column); ``interval``
+    """Spark DataFrame of predictions for ``sdf`` (row order kept in hidden file and row-id columns); ``interval``
     adds the conformal range (regression) or label set (classification) of that coverage."""
     from pyspark import SparkFiles
     from pyspark.sql import functions as F
@@ -47,23 +72,27 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where="the Spark table")
     if interval is not None:  # fails early, on the driver, for a coverage or a model that cannot give them
         model.check_interval(interval)
-    spark.sparkContext.addFile(model_dir, recursive=True)
-    bundle_name = Path(model_dir).name
+    bundle_name = _ship(spark, model_dir)
 
     def predict_partitions(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        local = SparkFiles.get(bundle_name)
+        local = SparkFiles.get(bundle_name)  # the archive, unpacked by Spark on this worker
         m = _CACHE.get(local)
         if m is None:
             m = _CACHE[local] = load(local)
         for batch in batches:
-            ids = batch.pop(_ROW_ID).to_numpy()
+            ids, files = batch.pop(_ROW_ID).to_numpy(), batch.pop(_FILE).to_numpy()
             out = m.predict_frame(batch, interval=interval)
             if m.task.is_classification:
                 out["prediction"] = out["prediction"].astype(str)
             out.insert(0, _ROW_ID, ids)
+            out.insert(0, _FILE, files)
             yield out
 
-    with_ids = sdf.withColumn(_ROW_ID, F.monotonically_increasing_id())
+    # only the columns the model reads travel to the Python workers
+    # the input's order: Spark reads the parts of a folder largest first, so the file each row came from
+    # (in name order, as the local reader takes them) comes before its position
+    with_ids = sdf.select(*[qcol(c) for c in model.feature_names], F.input_file_name().alias(_FILE),
+                          F.monotonically_increasing_id().alias(_ROW_ID))
     return with_ids.mapInPandas(predict_partitions, schema=_output_schema(model, interval))
 
 
@@ -75,9 +104,11 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv or .parquet.")
+    check_source(data)
     with spark_session(master, conf) as spark:
         frame = read_table(spark, data, sql=sql).frame
-        scored = score_dataframe(frame, model_dir, interval=interval).orderBy(qcol(_ROW_ID)).drop(_ROW_ID)
+        scored = score_dataframe(frame, model_dir, interval=interval)
+        scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
         return _write_one_file(spark, scored, out)
 
 

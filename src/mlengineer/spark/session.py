@@ -177,12 +177,16 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
 
 
 def first_line(e: BaseException, limit: int = 300) -> str:
-    """An exception's first meaningful line, without JVM stack frames."""
-    text = str(e).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("at ")]
-    line = lines[0] if lines else type(e).__name__
-    line = re.sub(r"^(An error occurred while calling \S+\.\s*)", "", line)
-    return line[:limit]
+    """An exception's first meaningful line: no JVM stack frames, no py4j preamble, no Java class names."""
+    for raw in str(e).strip().splitlines():
+        line = raw.strip()
+        if line.startswith("at ") or line.startswith("== "):
+            continue
+        line = re.sub(r"^An error occurred while calling \S+\.\s*", "", line)
+        line = re.sub(r"^:?\s*([\w$]+\.)+[\w$]*(Exception|Error):\s*", "", line)
+        if line:
+            return line[:limit]
+    return type(e).__name__
 
 
 _NOT_FOUND = re.compile(r"\[PATH_NOT_FOUND\] Path does not exist: (\S+?)\.?(\s|$)")

@@ -180,7 +180,7 @@ def spark_schema(frame: Any, sample: pd.DataFrame, target: str | None = None,
     stats = TableStats(n_rows=n, sample_rows=len(sample), fingerprint=str(agg.pop("__hash")))
     for i, name in enumerate(frame.columns):
         stats.filled[name] = int(agg[f"f{i}"])
-        stats.distinct[name] = int(agg[f"d{i}"])
+        stats.distinct[name] = min(int(agg[f"d{i}"]), stats.filled[name])  # an estimate, never above the rows
     for i, name in enumerate(frame.columns):
         if name == target:
             continue

@@ -35,7 +35,7 @@ from .audit import audit_spark
 from .evaluate import metric_on_cluster, score_held_out
 from .linear import train_linear
 from .prepare import EncodedTable, encode_table, fit_preparation, plan_counts, split_column
-from .read import driver_sample, read_table
+from .read import check_source, driver_sample, read_table
 from .session import spark_session
 from .stats import spark_schema, spark_task
 from .xgb import train_xgboost
@@ -90,6 +90,7 @@ def train_spark(data: str | None = None, target: str | None = None, *, config: T
     config = _config(target, config, options)
     if out is not None:
         check_destination(out)  # before any Spark work: a wrong --out costs nothing
+    check_source(data)
     conf = {**config.spark_conf, **(spark_conf or {})}
     with spark_session(master or config.spark_master, conf) as spark:
         model, result = _train(spark, data, sql, config, progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import xgboost as xgb
 
 from ..training.models import get_family
@@ -25,14 +26,18 @@ _SKLEARN_NAMES = {"eta": "learning_rate", "lambda": "reg_lambda", "alpha": "reg_
 
 
 class StopAtTime(xgb.callback.TrainingCallback):
-    """Stops boosting at a wall-clock time (seconds since the epoch), after at least ``MIN_ROUNDS`` rounds."""
+    """Stops boosting at a wall-clock time (seconds since the epoch), after at least ``MIN_ROUNDS`` rounds;
+    the workers agree on the round (one allreduce of a flag), whatever their clocks say."""
 
     def __init__(self, end: float) -> None:
         super().__init__()
         self.end = end
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        return epoch + 1 >= MIN_ROUNDS and time.time() >= self.end
+        late = epoch + 1 >= MIN_ROUNDS and time.time() >= self.end
+        if xgb.collective.is_distributed():  # every worker must stop at the same round, or the others wait
+            late = bool(xgb.collective.allreduce(np.array([late], dtype=np.int32), xgb.collective.Op.MAX)[0])
+        return late
 
 
 def train_xgboost(table: EncodedTable, *, params: dict[str, Any] | None, seconds: float, num_workers: int,
@@ -48,10 +53,12 @@ def train_xgboost(table: EncodedTable, *, params: dict[str, Any] | None, seconds
     patience = int(max(20, min(200, 5 / eta)))
     kwargs: dict[str, Any] = {_SKLEARN_NAMES.get(k, k): v for k, v in config.items()}
     cat = set(table.categorical)
+    # max_bin stays at xgboost's default: xgboost.spark builds the held-out rows' matrix with the default
+    # and refuses a booster whose max_bin differs (xgboost 3.2)
     kwargs.update(
         features_col=table.feature_columns, label_col=LABEL, validation_indicator_col=VALID,
         num_workers=num_workers, n_estimators=10_000, early_stopping_rounds=patience, tree_method="hist",
-        max_cat_to_onehot=8, max_bin=255, random_state=seed, verbose=False, verbosity=0,
+        max_cat_to_onehot=8, random_state=seed, verbose=False, verbosity=0,
         feature_types=["c" if j in cat else "q" for j in range(len(table.feature_columns))],
         feature_names=[f"f{j}" for j in range(len(table.feature_columns))],
         callbacks=[StopAtTime(time.time() + seconds)], missing=float("nan"),

@@ -15,7 +15,7 @@ __all__ = ["TASK_KINDS", "TrainConfig", "load_config_file"]
 TASK_KINDS = ("binary", "multiclass", "regression")
 #: the longest time budget: a week (longer is a typo, or infinity, which no clock can wait for)
 MAX_TIME_BUDGET = 7 * 24 * 3600
-ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant", "ignore")
+ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "image", "identifier", "constant", "ignore")
 
 
 class TrainConfig(BaseModel):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..metrics import Metric
 from ..tasks import Task
 from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
@@ -92,15 +93,24 @@ def refit_rounds_scale(rows_ratio: float) -> float:
     return float(min(max(rows_ratio, 1.0), 1.5) ** 0.5)
 
 
-def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | None = None, *,
+              feature_names: Sequence[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The (family, params) pairs to try, in turns: every family's first configuration, then every
     family's second, and so on. ``families`` defaults to those with a place in the portfolio; the order
-    is the families' place (for large data if ``n_rows`` is over ``LARGE_ROWS``), the unplaced last."""
+    is the families' place (for large data if ``n_rows`` is over ``LARGE_ROWS``), the unplaced last.
+    With ``feature_names`` each family places itself for those features (a text family where text is)."""
     registry = load_all()
     large = n_rows > LARGE_ROWS
-    places = {f: fam.portfolio_place(large) for f, fam in registry.items()}
+    places = {f: fam.portfolio_place(large) if feature_names is None else fam.place_for(feature_names, large)
+              for f, fam in registry.items()}
     default = [f for f in registry if places[f] is not None]
-    chosen = [f for f in (families or default) if f in registry and registry[f].available()
+    unknown = [f for f in families or [] if f not in registry]
+    if unknown:
+        raise ConfigError(f"Unknown model family {unknown[0]!r}: choose from {', '.join(sorted(registry))}.")
+    missing = [f for f in families or [] if not registry[f].available()]
+    if families and len(missing) == len(families):
+        raise ConfigError(f"The model family {missing[0]!r} cannot be used here: {registry[missing[0]].unavailable_reason()}")
+    chosen = [f for f in (families or default) if registry[f].available()
               and registry[f].supports(task, n_rows, n_features)]
     chosen.sort(key=lambda f: (places[f] is None, places[f] or 0))
     per_family = {f: registry[f].default_configs(task, n_rows, n_features) for f in chosen}

@@ -141,8 +141,10 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
                            seed=config.seed, max_rows=config.max_search_rows) if order is None else None
     rows = np.arange(len(y)) if sample is None else sample
     Xs, ys = X[rows], y[rows]
+    # pictures: one holdout, as a network fitted per fold would take the search's time k times over
+    mode = "holdout" if config.validation == "auto" and getattr(encoder, "image_models_", None) else config.validation
     validation = choose_validation(
-        ys, mode=config.validation, budget=budget_left, holdout_fraction=config.holdout_fraction,
+        ys, mode=mode, budget=budget_left, holdout_fraction=config.holdout_fraction,
         stratify=task.is_classification, groups=None if groups is None else groups[rows], order=order,
         seed=config.seed)
     strategy = validation.strategy + (f", searched on a sample of {len(rows):,} of {len(y):,} rows"
@@ -155,7 +157,7 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     limit = config.max_predict_ms_per_row
     model_limit = None if limit is None else max(limit - overhead_ms, 0.0)
     evaluate = Evaluator(Xs, ys, validation, ctx, metric, max_predict_ms_per_row=model_limit)
-    configs = portfolio(task, len(ys), X.shape[1], config.families)
+    configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_)
     search_deadline = deadline - (1 - SEARCH_END) * budget_left - FIXED_MARGIN
     progress("search_start", total=len(configs), budget=search_deadline - time.perf_counter())
     fold_rows = float(np.mean([len(tr) for tr, _ in validation.folds]))

@@ -6,6 +6,7 @@ into a Model bundle and recording the run in MLflow happen in the public API, on
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ..data.clean import CleaningPlan, fit_cleaning_plan
 from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
 from ..errors import DataError
-from ..features.encoder import FeatureEncoder
+from ..features.encoder import FeatureEncoder, encode_training
 from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
 from .config import TrainConfig
@@ -107,10 +108,6 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
     for c in config.keep:  # a kept identifier or constant is used as a category
         if roles.get(c) in ("identifier", "constant", "ignore"):
             roles[c] = "categorical"
-    encoder = FeatureEncoder(roles).fit(features)
-    X = encoder.transform(features)
-    timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
-
     groups = df.loc[clean.index, config.group_column].to_numpy() if config.group_column else None
     order = None
     if config.time_column:
@@ -118,8 +115,14 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
 
         tcol = df.loc[clean.index, config.time_column]
         order = tcol.to_numpy() if pd.api.types.is_numeric_dtype(tcol) else parse_datetime(tcol, None).to_numpy()
-    overhead_ms = _pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
     fit_rows, cal_rows = calibration_slice(y, config, task, groups, order)
+    # text columns are scored by models fitted on the targets of the fitting rows (not the calibration rows)
+    encoder = FeatureEncoder(roles, task_kind=task.kind, n_classes=len(task.classes), time_budget=budget,
+                             seed=config.seed, n_jobs=config.n_jobs or os.cpu_count() or 1,
+                             latency_ms=config.max_predict_ms_per_row)
+    X = encode_training(encoder, features, y, None if cal_rows is None else fit_rows)
+    timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
+    overhead_ms = _pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
 
     def part(a: np.ndarray | None) -> np.ndarray | None:
         return a if a is None or cal_rows is None else a[fit_rows]

@@ -13,6 +13,7 @@ formula), None when the explain stage must sample Shapley values instead.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
@@ -152,6 +153,11 @@ class ModelFamily:
     def portfolio_place(self, large: bool) -> int | None:
         """Its turn in the default portfolio, on large data or not; None when tried only by name."""
         return self.place_large if large and self.place_large is not None else self.place
+
+    def place_for(self, feature_names: Sequence[str], large: bool) -> int | None:
+        """Its turn for data with these encoded features: a family for one kind of column (text, pictures)
+        comes first where the table has one and is not tried elsewhere; by default ``portfolio_place``."""
+        return self.portfolio_place(large)
 
     def supports(self, task: Task, n_rows: int, n_features: int) -> bool:
         """False when the family is a poor fit for data of this size (k-NN on a million rows)."""

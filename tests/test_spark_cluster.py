@@ -1,0 +1,107 @@
+"""A real standalone cluster: a master and two workers started from pyspark's own scripts on 127.0.0.1.
+A training job and a scoring job run there through the CLI, and a worker killed in the middle of a scoring
+job does not lose it: Spark reruns the lost tasks on the other worker and the output is whole and right."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+
+from .conftest import run_cli  # noqa: E402
+from .spark_support import cluster, customers, write_parts  # noqa: E402, F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+@pytest.fixture(scope="module")
+def cluster_model(cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:  # noqa: F811
+    """A churn model trained on the cluster through the CLI, and the folder it was trained on."""
+    root = tmp_path_factory.mktemp("cluster")
+    data = write_parts(customers(4000, seed=7), root / "customers", parts=4)
+    out = root / "churn-model"
+    r = run_cli("train", str(data), "--target", "churn", "--engine", "spark", "--spark-master", cluster.master_url,
+                "--time-budget", "400", "--out", str(out), "--no-track", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, data
+
+
+def test_training_on_the_cluster(cluster_model: tuple[Path, Path], cluster) -> None:  # noqa: F811
+    import mlengineer
+
+    out, _ = cluster_model
+    meta = mlengineer.load(out).metadata
+    assert meta["spark"]["master"] == cluster.master_url and meta["spark"]["workers"] == 2
+    assert meta["validation_score"] > 0.7
+    finished = [a for a in cluster.state()["completedapps"] if a["state"] == "FINISHED"]
+    assert finished, "the training job ran on the cluster"
+
+
+def test_scoring_on_the_cluster_matches_local_prediction(cluster_model: tuple[Path, Path], cluster,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    import mlengineer
+
+    out, data = cluster_model
+    scored = tmp_path / "scored.parquet"
+    r = run_cli("predict", str(out), str(data), "--engine", "spark", "--spark-master", cluster.master_url,
+                "--out", str(scored), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    expected = mlengineer.load(out).predict_frame(pd.read_parquet(data))
+    got = pd.read_parquet(scored)
+    assert (got["prediction"] == expected["prediction"]).all()
+    np.testing.assert_allclose(got["proba_yes"], expected["proba_yes"], rtol=1e-9)
+
+
+def test_a_worker_killed_mid_job_does_not_lose_the_job(cluster_model: tuple[Path, Path], cluster,  # noqa: F811
+                                                      tmp_path: Path) -> None:
+    import mlengineer
+
+    out, _ = cluster_model
+    big = write_parts(customers(120_000, seed=8), tmp_path / "big", parts=12)
+    scored = tmp_path / "scored.parquet"
+    exe = Path(sys.executable).parent / "mlengineer"
+    proc = subprocess.Popen([str(exe), "predict", str(out), str(big), "--engine", "spark", "--spark-master",
+                             cluster.master_url, "--out", str(scored)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        # wait until the job's executors run on both workers, then let it get going
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if cluster.state().get("activeapps") and _executors(cluster) >= 2:
+                break
+            time.sleep(0.5)
+        time.sleep(4)
+        assert proc.poll() is None, "the job ended before a worker could be killed: give it more rows"
+        cluster.kill_worker(0)
+        assert _wait_workers(cluster, 1), "the master never noticed the lost worker"
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "Scored 120,000 rows" in stdout
+    got = pd.read_parquet(scored)
+    rows = pd.read_parquet(big)
+    expected = mlengineer.load(out).predict_frame(rows.iloc[::997])
+    np.testing.assert_allclose(got["proba_yes"].to_numpy()[::997], expected["proba_yes"], rtol=1e-9)
+
+
+def _executors(cluster) -> int:  # noqa: F811
+    """Executors of running apps, as the master reports them per worker."""
+    return sum(1 for w in cluster.state().get("workers", []) if w.get("coresused", 0) > 0)
+
+
+def _wait_workers(cluster, n: int, timeout: float = 120) -> bool:  # noqa: F811
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cluster.alive_workers() == n:
+            return True
+        time.sleep(1)
+    return False
