@@ -30,7 +30,7 @@ EXE = Path(sys.executable).parent / "mlengineer"
 RESULTS = ROOT / "bench" / "results" / "spark_scale.jsonl"
 PART_ROWS = 1_000_000
 #: training budget per table size (seconds), the same for every engine
-BUDGETS = {1_000_000: 300, 3_000_000: 600, 10_000_000: 1200}
+BUDGETS = {1_000_000: 240, 3_000_000: 420, 10_000_000: 900}
 SPARK_CONF = ["--spark-conf", "spark.driver.memory=3g", "--spark-conf", "spark.executor.memory=3g",
               "--spark-conf", "spark.sql.shuffle.partitions=16"]
 
@@ -258,18 +258,19 @@ def main() -> None:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
         return
-    for mode in args.modes.split(","):
-        cluster = None
-        if mode == "cluster":
-            from mlengineer.spark.cluster import LocalCluster
+    modes = args.modes.split(",")
+    cluster = None
+    if "cluster" in modes:  # one cluster for every size: two one-core workers, as many cores as the machine
+        from mlengineer.spark.cluster import LocalCluster
 
-            cluster = LocalCluster(2, cores=1, memory="4g").start()
-        try:
-            for rows in sizes:
-                measure(rows, mode, data, cluster.master_url if cluster else None)
-        finally:
-            if cluster is not None:
-                cluster.stop()
+        cluster = LocalCluster(2, cores=1, memory="4g").start()
+    try:
+        for rows in sizes:  # every engine at one size before the next size: comparable conditions
+            for mode in modes:
+                measure(rows, mode, data, cluster.master_url if cluster and mode == "cluster" else None)
+    finally:
+        if cluster is not None:
+            cluster.stop()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,13 @@ def test_an_error_keeps_the_brackets_of_a_file_name(tmp_path: Path) -> None:
     assert r.returncode == 2 and "rows[train].csv" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_help_shows_every_default_it_names() -> None:
+    """Rich read "[default: 60]" in an option's help as markup and printed "may take ."."""
+    r = run_cli("train", "--help")
+    assert r.returncode == 0 and "may take (default: 60)" in r.stdout and "take ." not in r.stdout
+    assert "(default: the --out folder's name)" in " ".join(r.stdout.split())
+
+
 def test_tables_and_lines_keep_the_brackets_of_columns_and_values(tmp_path: Path) -> None:
     data = tmp_path / "prices[2024].csv"
     pd.DataFrame({"price[usd]": range(40), "tag": ["[red]", "[bold]x[/]"] * 20}).to_csv(data, index=False)

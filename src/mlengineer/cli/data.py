@@ -69,7 +69,7 @@ def _examine(engine: str, command: str, data: str | None, sql: str | None, db: s
 
 EngineOption = typer.Option("auto", "--engine", help="local (in memory), spark, or auto: Spark when the table takes "
                             "more than a quarter of free memory.")
-SparkMasterOption = typer.Option(None, "--spark-master", help="Spark master URL [default: local[*]].")
+SparkMasterOption = typer.Option(None, "--spark-master", help="Spark master URL (default: local[*]).")
 SparkConfOption = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more.")
 
 
@@ -130,7 +130,8 @@ def profile_cmd(
 def _alone_note(profile: Any) -> str:
     """What the 'alone predicts target' column means, for the profile's task."""
     if profile.target_metric is None:
-        return "'alone predicts target': too few labelled rows to measure (at least 30 are needed)."
+        return ("'alone predicts target': too few labelled rows to measure (at least 30 are needed, and for "
+                "classes at least 5 of each of two of them).")
     scale = "0.5 = guessing, 1 = ranks every row right" if profile.target_metric == "ROC AUC" else \
         "0 = guessing the mean, 1 = exact"
     return (f"'alone predicts target': {profile.target_metric} of the column by itself on rows it did not learn "

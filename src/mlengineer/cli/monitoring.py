@@ -36,14 +36,32 @@ def monitor_cmd(
     fail_on: list[str] = typer.Option([], "--fail-on", help="Exit with status 1 when this is found: drift or "
                                       "performance (repeatable). Bad input exits with 2."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, for registry references and run ids."),
+    engine: str = typer.Option("auto", "--engine", help="local, spark (--data read by Spark, a random sample of "
+                               "rows monitored), or auto: Spark when --data takes more than a quarter of memory."),
+    spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL [default: local[*]]."),
+    spark_conf: list[str] = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more."),
 ) -> None:
     """Compare live rows with the training rows: drift, data quality, estimated and realised performance."""
     from ..monitoring.run import failed_conditions, monitor_model
+    from ..spark.engine import choose_engine
 
     failed_conditions({"alarms": {}}, fail_on)  # a wrong --fail-on is bad input before any work
-    model, result = monitor_model(model_spec, log=log, data=data, labels=labels, key=key, time_column=time_column,
-                                  since=since, until=until, window=window, by_version=by_version,
-                                  log_model=log_model, tracking_uri=tracking_uri)
+    options: dict[str, Any] = {"labels": labels, "key": key, "time_column": time_column, "since": since, "until": until,
+               "window": window, "by_version": by_version, "log_model": log_model, "tracking_uri": tracking_uri}
+    chosen, why = choose_engine(engine, data, command="monitor") if log is None else (engine, "")
+    if chosen == "spark":
+        from ..errors import ConfigError
+        from ..spark.monitor import monitor_spark
+        from ..spark.session import parse_spark_conf
+
+        if log is not None or data is None:
+            raise ConfigError("--engine spark monitors --data (a table Spark reads), not a prediction log.")
+        if why and not as_json:
+            console.print(escape(why), highlight=False)
+        model, result = monitor_spark(model_spec, data, master=spark_master, conf=parse_spark_conf(spark_conf),
+                                      **options)
+    else:
+        model, result = monitor_model(model_spec, log=log, data=data, **options)
     if out:
         from ..report.monitoring import write_monitoring_report
 

@@ -4,9 +4,8 @@ bundle against its manifest."""
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
-from ._common import console, handle_errors
+from ._common import handle_errors, say
 
 
 def register_cmd(
@@ -19,12 +18,12 @@ def register_cmd(
     from ..tracking.registry import register
 
     info = register(model_path, name, tracking_uri=tracking_uri, description=description)
-    console.print(f"Registered [bold]{info.name}[/] version [bold]{info.version}[/]. Serve it with "
-                  f"'mlengineer serve models:/{info.name}/{info.version}', or promote it with "
-                  f"'mlengineer promote {info.name} {info.version} --alias champion'.")
+    say("Registered ", (info.name, "bold"), " version ", (info.version, "bold"), ". Serve it with "
+        f"'mlengineer serve models:/{info.name}/{info.version}', or promote it with "
+        f"'mlengineer promote {info.name} {info.version} --alias champion'.")
     for problem in info.problems:
-        console.print(f"[yellow]warning:[/] clients of models:/{info.name}@champion would fail against this "
-                      f"version: {escape(problem)}.")
+        say(("warning:", "yellow"), f" clients of models:/{info.name}@champion would fail against this "
+            f"version: {problem}.")
 
 
 def promote_cmd(
@@ -39,10 +38,9 @@ def promote_cmd(
     from ..tracking.registry import promote
 
     info = promote(name, version, alias=alias, tracking_uri=tracking_uri, force=force)
-    console.print(f"models:/{info.name}@{alias} is now version [bold]{info.version}[/].")
+    say(f"models:/{info.name}@{alias} is now version ", (info.version, "bold"), ".")
     for problem in info.problems:
-        console.print(f"[yellow]warning (--force):[/] {escape(problem)}; servers on the alias keep the version "
-                      "they serve.")
+        say(("warning (--force):", "yellow"), f" {problem}; servers on the alias keep the version they serve.")
 
 
 def verify_cmd(
@@ -59,10 +57,9 @@ def verify_cmd(
     path = Path(model_path)
     if trust and path.is_dir() and (path / "MLmodel").is_file() and not (path / MANIFEST).exists():
         write_manifest(path)
-        console.print(f"Wrote {MANIFEST} for {escape(str(path))}: its files as they are now are trusted.")
+        say(f"Wrote {MANIFEST} for {path}: its files as they are now are trusted.")
     load(path)
-    console.print(f"{escape(str(path))}: every file matches its manifest (digest "
-                  f"{(bundle_digest(path) or '?')[:16]}); the model loads.", highlight=False)
+    say(f"{path}: every file matches its manifest (digest {(bundle_digest(path) or '?')[:16]}); the model loads.")
 
 
 def register(app: typer.Typer) -> None:

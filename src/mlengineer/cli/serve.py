@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ._common import console, handle_errors
+from ._common import handle_errors, say
 
 #: settings whose command-line option has another name than the setting
 _OPTIONS = {"max_body_bytes": "--max-body-mb", "model": "MODEL"}
@@ -69,9 +69,9 @@ def serve_cmd(
         served = None  # each worker loads its own; this process only supervises
 
     def ready(port: int) -> None:
-        console.print(f"Serving [bold]{name}[/] version {version} ({task}, target {target!r}) on "
-                      f"http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}  "
-                      f"(docs at /docs, Open Inference Protocol at /v2/models/{name}, MLflow at /invocations)")
+        say("Serving ", (name, "bold"), f" version {version} ({task}, target {target!r}) on "
+            f"http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}  "
+            f"(docs at /docs, Open Inference Protocol at /v2/models/{name}, MLflow at /invocations)")
 
     serve(settings, served=served, on_ready=ready)
 

@@ -18,11 +18,12 @@ guessing the mean, 1 is exact). The 95% interval is a Poisson bootstrap of the w
 included, so it holds the sampling of the rows and the wobble of the small models alike (for free text,
 whose model is too slow to refit 200 times, of the scored rows only). The sample is bounded (the profile's
 20,000 rows), so 400 rows and a million get the same method; on 400 rows the interval is wider, and below
-30 labelled rows there is no measure at all.
+30 labelled rows (or 5 of a second class) there is no measure at all.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,9 +73,11 @@ class AloneMeasure:
 
     @property
     def usable(self) -> bool:
+        """Enough labelled rows to measure anything: 30, and for classes two of them with a row in every fold."""
         if len(self.y) < MIN_ROWS:
             return False
-        return self.kind == "regression" or len(np.unique(self.y)) >= 2
+        counts = np.sort(np.bincount(self.y)) if self.kind != "regression" else np.array([])
+        return self.kind == "regression" or (len(counts) >= 2 and int(counts[-2]) >= FOLDS)
 
     def measure(self, s: pd.Series, role: ColumnRole | str) -> AloneSkill | None:
         """The skill of column ``s`` (aligned with ``y``); None for identifiers, constants, or too few rows."""
@@ -85,9 +88,9 @@ class AloneMeasure:
             rows = np.arange(n) if n <= TEXT_ROWS else np.sort(
                 np.random.default_rng(self.seed).choice(n, TEXT_ROWS, replace=False))
             folds = self.folds if len(rows) == n else _folds(self.y[rows], self.kind, self.seed)
-            pred = self._text(s.iloc[rows], rows, folds)
-            return AloneSkill(self.metric, *self._rows_bootstrap(pred, rows, folds), len(rows),
-                              "TF-IDF words into a linear model")
+            scores = self._rows_bootstrap(self._text(s.iloc[rows], rows, folds), rows, folds)
+            return AloneSkill(self.metric, *scores, len(rows), "TF-IDF words into a linear model") \
+                if scores is not None else None
         numbers = column_as_numbers(s, role) if role not in (ColumnRole.categorical, ColumnRole.boolean) else None
         distinct = len(np.unique(numbers[np.isfinite(numbers)])) if numbers is not None else 0
         if numbers is not None and distinct > _bin_count(n * (FOLDS - 1) // FOLDS):
@@ -96,11 +99,12 @@ class AloneMeasure:
         else:
             codes = [column_as_codes(s)] * FOLDS
             method = "mean target per value"
-        return AloneSkill(self.metric, *self._refit_bootstrap(codes), n, method)
+        scores = self._refit_bootstrap(codes)
+        return AloneSkill(self.metric, *scores, n, method) if scores is not None else None
 
     # -- values and bins: refitted under every bootstrap resample ------------------------------------------
 
-    def _refit_bootstrap(self, codes: list[np.ndarray]) -> tuple[float, float, float]:
+    def _refit_bootstrap(self, codes: list[np.ndarray]) -> tuple[float, float, float] | None:
         """The score under unit weights and under each resample's weights, every fold's table refitted.
         Weights are (rows, resamples): each weighted count is one sparse product over the rows."""
         y = self.y
@@ -132,7 +136,7 @@ class AloneMeasure:
             sst = (y**2) @ w - (y @ w) ** 2 / np.maximum(w.sum(axis=0), 1e-12)
             with np.errstate(all="ignore"):
                 return _interval(np.where(sst > 0, 1 - sse / sst, np.nan))
-        return _interval(np.nanmean(np.array(aucs), axis=0))
+        return _mean_interval(aucs)
 
     def _code_aucs(self, shares: np.ndarray, c: np.ndarray, rows: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
         """Per class: the AUC on one fold's ``rows`` of each resample's shares (scores are a value's share, so
@@ -178,7 +182,8 @@ class AloneMeasure:
                 out[score] = proba
         return out
 
-    def _rows_bootstrap(self, pred: np.ndarray, rows: np.ndarray, folds: np.ndarray) -> tuple[float, float, float]:
+    def _rows_bootstrap(self, pred: np.ndarray, rows: np.ndarray, folds: np.ndarray
+                        ) -> tuple[float, float, float] | None:
         y = self.y[rows]
         w = self._bootstrap(len(y))
         if self.kind == "regression":
@@ -195,7 +200,7 @@ class AloneMeasure:
                     pos = _weighted_counts(group[positive], idx[positive], w, g).T
                     neg = _weighted_counts(group[~positive], idx[~positive], w, g).T
                     aucs.append(_auc_many(np.broadcast_to(np.arange(g, dtype=float), pos.shape), pos, neg))
-        return _interval(np.nanmean(np.array(aucs), axis=0))
+        return _mean_interval(aucs)
 
     def _bootstrap(self, n: int) -> np.ndarray:
         """Weights (n rows, 1 + resamples): a column of ones (the estimate itself), then Poisson(1) draws."""
@@ -204,6 +209,16 @@ class AloneMeasure:
             draws = np.random.default_rng(self.seed + 1).poisson(1.0, (n, b)).astype(np.float64)
             self._weights[n] = np.ascontiguousarray(np.hstack([np.ones((n, 1)), draws]))
         return self._weights[n]
+
+
+def _mean_interval(aucs: list[np.ndarray]) -> tuple[float, float, float] | None:
+    """The interval of the mean AUC over folds and classes (None when no fold held two classes)."""
+    if not aucs:
+        return None
+    with warnings.catch_warnings():  # a resample that left a fold one class short is skipped, not averaged
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(np.array(aucs), axis=0)
+    return _interval(mean) if np.isfinite(mean[0]) else None
 
 
 def _interval(scores: np.ndarray) -> tuple[float, float, float]:

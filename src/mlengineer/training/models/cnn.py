@@ -41,7 +41,9 @@ class CNNModel(FittedModel):
         images = np.ascontiguousarray(X[:, est["block"]["index"]], dtype=np.float32).reshape(len(X), c, h, w)
         images = np.nan_to_num(images, nan=0.0)
         other = est["prep"].transform(X[:, est["other"]]) if est["other"] else np.zeros((len(X), 0), np.float32)
-        return torch.from_numpy(images), torch.from_numpy(np.asarray(other, dtype=np.float32))
+        # channels last: oneDNN's convolutions on the CPU run about a third faster on it (measured on MNIST)
+        return (torch.from_numpy(images).contiguous(memory_format=torch.channels_last),
+                torch.from_numpy(np.array(other, dtype=np.float32, copy=True)))
 
     def _outputs(self, z: Any) -> np.ndarray:
         import torch
@@ -110,6 +112,7 @@ class CNNFamily(ModelFamily):
     early_stopping = True
     relative_cost = 20.0
     parallel_folds = False  # torch uses the cores itself
+    lead_share = 0.75  # on pictures it is the model that matters; the others see raw pixels
 
     def available(self) -> bool:
         return importlib.util.find_spec("torch") is not None
@@ -162,22 +165,24 @@ def _prepare(X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, An
 
 
 def _width(torch: Any, model: CNNModel, images: Any, other: Any, outputs: int, seconds: float, n: int) -> int:
-    """The first stage's channels: the widest of 32, 16 and 8 that allows about 15 epochs in ``seconds``
+    """The first stage's channels: the widest of 32, 16 and 8 that allows about 12 epochs in ``seconds``
     (timed on two batches), else 8."""
     from ...features.cnn import ImageNet
 
     for width in (32, 16, 8):
         net = ImageNet(images.shape[1], other.shape[1], outputs, width=width)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt = torch.optim.AdamW(net.parameters())
         b = min(_BATCH, len(images))
-        t0 = time.perf_counter()
-        for _ in range(2):
+        for step in range(3):  # the first step sets up the convolutions: time the two after it
+            if step == 1:
+                t0 = time.perf_counter()
             loss = net(images[:b], other[:b]).float().pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
         epoch = (time.perf_counter() - t0) / 2 * max(n / b, 1)
-        if epoch * 15 <= seconds:
+        if epoch * 12 <= seconds:
             return width
     return 8
 
@@ -193,20 +198,25 @@ def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: di
     regression = not ctx.task.is_classification
     outputs = 1 if regression else ctx.n_classes
     images, other = model._tensors(X)
-    target = torch.from_numpy(((np.asarray(y) - model.params["_y_mean"]) / model.params["_y_scale"]).astype(np.float32)
-                              if regression else np.asarray(y, dtype=np.int64))
+    target = torch.from_numpy(_target(y, model, regression))
     width = int(params.get("width") or _width(torch, model, images, other, outputs, deadline.left(), len(X)))
     net = ImageNet(images.shape[1], other.shape[1], outputs, width=width, dropout=float(params.get("dropout", 0.2)))
+    net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.estimator["net"] = net
     val = None
     if X_val is not None and y_val is not None:
-        val = (*model._tensors(X_val), torch.from_numpy(((np.asarray(y_val) - model.params["_y_mean"])
-                                                          / model.params["_y_scale"]).astype(np.float32)
-                                                         if regression else np.asarray(y_val, dtype=np.int64)))
+        val = (*model._tensors(X_val), torch.from_numpy(_target(y_val, model, regression)))
     epochs = _loop(torch, net, images, other, target, val, deadline=deadline, params=params, gen=gen,
                    regression=regression, augment=augment if params.get("augment", True) else None, model=model)
     model.params.update(width=width, n_estimators=epochs)
     return model
+
+
+def _target(y: np.ndarray, model: CNNModel, regression: bool) -> np.ndarray:
+    """The target as the network learns it (standardised values, or class indices), in a fresh array."""
+    if regression:
+        return ((np.asarray(y, dtype=np.float64) - model.params["_y_mean"]) / model.params["_y_scale"]).astype(np.float32)
+    return np.array(y, dtype=np.int64, copy=True)
 
 
 def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, *, deadline: Deadline,
@@ -232,6 +242,7 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
             for group in opt.param_groups:
                 group["lr"] = lr * (frac / 0.1 if frac < 0.1 else 0.5 * (1 + math.cos(math.pi * (frac - 0.1) / 0.9)))
             xb = images[idx] if augment is None else augment(images[idx], gen)
+            xb = xb.contiguous(memory_format=torch.channels_last)
             out = net(xb, other[idx])
             loss = loss_fn(out[:, 0] if regression else out, target[idx])
             opt.zero_grad()
@@ -243,7 +254,7 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
         epoch += 1
         if epoch == 1 and not params.get("n_estimators"):  # the epochs the time allows, now that one is timed
             per_epoch = time.perf_counter() - started
-            planned = int(np.clip((deadline.left() + per_epoch) / max(per_epoch, 1e-9) * 0.95, 1, 60))
+            planned = int(np.clip(1 + 0.9 * deadline.left() / max(per_epoch, 1e-9), 1, 60))
         if val is not None:
             net.eval()
             with torch.inference_mode():
