@@ -1,8 +1,9 @@
 """What the Spark tests share: ONE local[2] session for the whole run, ONE standalone cluster (a master and
 two workers started from pyspark's own scripts on 127.0.0.1) for the cluster tests, and small tables.
 
-Fixtures defined here are imported by each test_spark_* module; the session and the cluster live in this
-module's globals, so however many modules import the fixtures, one of each is started per run.
+The fixtures ``spark`` and ``cluster`` are imported by each test_spark_* module (as ``spark_fixture`` and
+``cluster_fixture``); the session and the cluster live in this module's globals, so however many modules
+import them, one of each is started per run.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import pytest
 _SHARED: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="session")
-def spark() -> Any:
+@pytest.fixture(scope="session", name="spark")
+def spark_fixture() -> Any:
     """The run's one local[2] session (a warehouse folder of its own, for catalog tables)."""
     if "spark" not in _SHARED:
         from mlengineer.spark.session import get_spark
@@ -31,8 +32,8 @@ def spark() -> Any:
     return _SHARED["spark"]
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Any:
+@pytest.fixture(scope="session", name="cluster")
+def cluster_fixture() -> Any:
     """The run's one standalone cluster: a master and two one-core workers on 127.0.0.1."""
     if "cluster" not in _SHARED:
         from mlengineer.spark.cluster import LocalCluster

@@ -175,3 +175,11 @@ def test_the_validator_takes_base64_and_bytes_and_refuses_paths() -> None:
                          (12, "row 0: must be a picture as base64 text")]:
         with pytest.raises(SchemaError, match=message):
             v.validate({"photo": [bad]}, 1)
+
+
+def test_pictures_in_parquet_stay_bytes(tmp_path: Path) -> None:
+    raw = [png(bar("h", np.random.default_rng(i))) for i in range(12)]
+    pd.DataFrame({"photo": raw, "note": [b"plain text"] * 12, "y": [0, 1] * 6}).to_parquet(tmp_path / "t.parquet")
+    df = load_table(tmp_path / "t.parquet")
+    assert df["photo"].tolist() == raw and df["note"][0] == "plain text"  # other bytes read as text, as before
+    assert infer_schema(df, "y")["photo"].role == ColumnRole.image

@@ -123,7 +123,8 @@ def test_a_session_started_for_a_command_is_stopped_after_an_error() -> None:
 def test_yaml_engine_spark_trains_on_spark_and_the_bundle_predicts_in_memory(tmp_path: Path) -> None:
     data = write_parts(customers(3000), tmp_path / "customers", parts=3)
     config = tmp_path / "train.yaml"
-    config.write_text("target: churn\nengine: spark\ntime_budget: 400\nspark_conf:\n  spark.sql.shuffle.partitions: '4'\n")
+    config.write_text("target: churn\nengine: spark\ntime_budget: 400\nfamilies: [xgboost]\n"
+                      "spark_conf:\n  spark.sql.shuffle.partitions: '4'\n")
     out = tmp_path / "churn-model"
     r = run_cli("train", str(data), "--config", str(config), "--out", str(out), "--no-track", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -162,3 +163,15 @@ def test_auto_engine_moves_a_table_too_large_for_memory_to_spark(tmp_path: Path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "customers.csv takes about" in r.stdout and "running on Spark" in r.stdout
     assert "Read 500 rows x 8 columns" in r.stdout and "on Spark (CSV)" in r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_monitor_on_spark(tmp_path: Path, churn_model_dir: Path, churn_csv: Path) -> None:
+    rows = pd.read_csv(churn_csv)
+    data = write_parts(rows, tmp_path / "new_rows", parts=2)
+    r = run_cli("monitor", str(churn_model_dir), "--data", str(data), "--engine", "spark", "--json", timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert result["current"]["rows"] == len(rows) and "on Spark" in result["current"]["source"]
+    assert not result["alarms"].get("drift")  # the training rows themselves: nothing drifted

@@ -16,24 +16,24 @@ import pytest
 pytest.importorskip("pyspark")
 
 from .conftest import run_cli  # noqa: E402
-from .spark_support import cluster, customers, write_parts  # noqa: E402, F401
+from .spark_support import cluster_fixture, customers, write_parts  # noqa: E402, F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")
-def cluster_model(cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:  # noqa: F811
+def cluster_model(cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A churn model trained on the cluster through the CLI, and the folder it was trained on."""
     root = tmp_path_factory.mktemp("cluster")
     data = write_parts(customers(4000, seed=7), root / "customers", parts=4)
     out = root / "churn-model"
     r = run_cli("train", str(data), "--target", "churn", "--engine", "spark", "--spark-master", cluster.master_url,
-                "--time-budget", "400", "--out", str(out), "--no-track", timeout=900)
+                "--time-budget", "400", "--families", "xgboost", "--out", str(out), "--no-track", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     return out, data
 
 
-def test_training_on_the_cluster(cluster_model: tuple[Path, Path], cluster) -> None:  # noqa: F811
+def test_training_on_the_cluster(cluster_model: tuple[Path, Path], cluster) -> None:
     import mlengineer
 
     out, _ = cluster_model
@@ -44,7 +44,7 @@ def test_training_on_the_cluster(cluster_model: tuple[Path, Path], cluster) -> N
     assert finished, "the training job ran on the cluster"
 
 
-def test_scoring_on_the_cluster_matches_local_prediction(cluster_model: tuple[Path, Path], cluster,  # noqa: F811
+def test_scoring_on_the_cluster_matches_local_prediction(cluster_model: tuple[Path, Path], cluster,
                                                          tmp_path: Path) -> None:
     import mlengineer
 
@@ -59,7 +59,7 @@ def test_scoring_on_the_cluster_matches_local_prediction(cluster_model: tuple[Pa
     np.testing.assert_allclose(got["proba_yes"], expected["proba_yes"], rtol=1e-9)
 
 
-def test_a_worker_killed_mid_job_does_not_lose_the_job(cluster_model: tuple[Path, Path], cluster,  # noqa: F811
+def test_a_worker_killed_mid_job_does_not_lose_the_job(cluster_model: tuple[Path, Path], cluster,
                                                       tmp_path: Path) -> None:
     import mlengineer
 
@@ -93,12 +93,12 @@ def test_a_worker_killed_mid_job_does_not_lose_the_job(cluster_model: tuple[Path
     np.testing.assert_allclose(got["proba_yes"].to_numpy()[::997], expected["proba_yes"], rtol=1e-9)
 
 
-def _executors(cluster) -> int:  # noqa: F811
+def _executors(cluster) -> int:
     """Executors of running apps, as the master reports them per worker."""
     return sum(1 for w in cluster.state().get("workers", []) if w.get("coresused", 0) > 0)
 
 
-def _wait_workers(cluster, n: int, timeout: float = 120) -> bool:  # noqa: F811
+def _wait_workers(cluster, n: int, timeout: float = 120) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cluster.alive_workers() == n:

@@ -19,7 +19,7 @@ from mlengineer.data.quality import audit  # noqa: E402
 from mlengineer.data.schema import infer_schema  # noqa: E402
 from mlengineer.errors import DataError  # noqa: E402
 
-from .spark_support import customers, spark, with_issues, write_parts  # noqa: E402, F401
+from .spark_support import customers, spark_fixture, with_issues, write_parts  # noqa: E402, F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 

@@ -16,7 +16,7 @@ pytest.importorskip("pyspark")
 
 from mlengineer.metrics import get_metric  # noqa: E402
 
-from .spark_support import customers, spark, write_parts  # noqa: E402, F401
+from .spark_support import customers, spark_fixture, write_parts  # noqa: E402, F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -27,7 +27,7 @@ def customers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def spark_churn_model(spark, customers_dir: Path, tmp_path_factory: pytest.TempPathFactory,  # noqa: F811
+def spark_churn_model(spark, customers_dir: Path, tmp_path_factory: pytest.TempPathFactory,
                       tracking_uri: str) -> Path:
     """A churn model trained on Spark once for this module, tracked in MLflow."""
     from mlengineer.spark.train import train_spark
@@ -104,7 +104,7 @@ def test_the_bundle_predicts_through_mlflow_without_spark(spark_churn_model: Pat
     np.testing.assert_allclose(got["proba_yes"], expected["proba_yes"], rtol=1e-9)
 
 
-def test_cluster_metrics_equal_the_local_metrics(spark, tmp_path: Path) -> None:  # noqa: F811
+def test_cluster_metrics_equal_the_local_metrics(spark, tmp_path: Path) -> None:
     from mlengineer.spark.evaluate import metric_on_cluster, score_held_out
     from mlengineer.spark.xgb import train_xgboost
 
@@ -121,7 +121,7 @@ def test_cluster_metrics_equal_the_local_metrics(spark, tmp_path: Path) -> None:
         table.frame.unpersist()
 
 
-def test_mllib_logistic_regression_is_exported_as_the_model_scikit_learn_would_fit(spark, tmp_path: Path) -> None:  # noqa: F811
+def test_mllib_logistic_regression_is_exported_as_the_model_scikit_learn_would_fit(spark, tmp_path: Path) -> None:
     """The penalty and the one-hot vectors translated right: MLlib's fit, carried by the linear family's
     model, predicts what scikit-learn's LogisticRegression fitted on the same rows predicts."""
     from sklearn.linear_model import LogisticRegression
@@ -141,7 +141,7 @@ def test_mllib_logistic_regression_is_exported_as_the_model_scikit_learn_would_f
                                atol=2e-3)
 
 
-def test_the_time_budget_stops_boosting(spark, tmp_path: Path) -> None:  # noqa: F811
+def test_the_time_budget_stops_boosting(spark, tmp_path: Path) -> None:
     from mlengineer.spark.xgb import MIN_ROUNDS, train_xgboost
 
     table, _ = _encoded(spark, customers(2000, seed=5), tmp_path / "t", "churn")
@@ -152,7 +152,7 @@ def test_the_time_budget_stops_boosting(spark, tmp_path: Path) -> None:  # noqa:
     assert model.stopped_by_time and model.rounds_run == MIN_ROUNDS
 
 
-def test_regression_on_spark_with_ranges(spark, tmp_path: Path, salaries_csv: Path) -> None:  # noqa: F811
+def test_regression_on_spark_with_ranges(spark, tmp_path: Path, salaries_csv: Path) -> None:
     from mlengineer.spark.train import train_spark
 
     model = train_spark(str(salaries_csv), "salary_in_usd", time_budget=400, track=False,
@@ -164,7 +164,7 @@ def test_regression_on_spark_with_ranges(spark, tmp_path: Path, salaries_csv: Pa
     assert (out["lower"] <= out["prediction"]).all() and (out["prediction"] <= out["upper"]).all()
 
 
-def test_plan_counts_come_from_every_row(spark, tmp_path: Path) -> None:  # noqa: F811
+def test_plan_counts_come_from_every_row(spark, tmp_path: Path) -> None:
     """Values unreadable as numbers and rows without a target are counted over all rows, by the plan's own
     steps, even when the driver's sample held none of them."""
     from mlengineer.data.clean import fit_cleaning_plan

@@ -46,8 +46,9 @@ def monitor_cmd(
     from ..spark.engine import choose_engine
 
     failed_conditions({"alarms": {}}, fail_on)  # a wrong --fail-on is bad input before any work
-    options: dict[str, Any] = {"labels": labels, "key": key, "time_column": time_column, "since": since, "until": until,
-               "window": window, "by_version": by_version, "log_model": log_model, "tracking_uri": tracking_uri}
+    options: dict[str, Any] = {"labels": labels, "key": key, "time_column": time_column, "since": since,
+                               "until": until, "window": window, "by_version": by_version, "log_model": log_model,
+                               "tracking_uri": tracking_uri}
     chosen, why = choose_engine(engine, data, command="monitor") if log is None else (engine, "")
     if chosen == "spark":
         from ..errors import ConfigError

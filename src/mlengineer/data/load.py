@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..errors import DataError, MLEngineerError
 from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, read_sample, sniff_csv
+from .images import is_image_bytes
 from .sql import read_sql
 
 __all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "describe_source", "load_table", "memory_verdict", "read_bytes_table",
@@ -252,8 +253,8 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plain_cell(v: Any) -> Any:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", errors="replace")
+    if isinstance(v, bytes):  # a picture's bytes stay bytes (an image column); other bytes are text
+        return v if is_image_bytes(v) else v.decode("utf-8", errors="replace")
     if isinstance(v, np.ndarray):
         v = v.tolist()
     if isinstance(v, dict | list | tuple | set):

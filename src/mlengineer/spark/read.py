@@ -82,8 +82,10 @@ def delta_files(root: Path) -> list[Path]:
         import pyarrow.parquet as pq
 
         start = int(json.loads(last.read_text())["version"])
-        checkpoint = pq.read_table(log / f"{start:020d}.checkpoint.parquet", columns=["add"]).to_pylist()
-        live.update({row["add"]["path"]: None for row in checkpoint if row.get("add")})
+        # one file, or several parts (NNN.checkpoint.0000000001.0000000003.parquet)
+        for part in sorted(log.glob(f"{start:020d}.checkpoint*.parquet")):
+            rows = pq.read_table(part, columns=["add"]).to_pylist()
+            live.update({row["add"]["path"]: None for row in rows if row.get("add")})
     commits = sorted((int(p.name.split(".")[0]), p) for p in log.glob("*.json") if p.name.split(".")[0].isdigit())
     for version, path in commits:
         if version <= start:

@@ -160,8 +160,11 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
 
 
 def _workers(spark: Any) -> int:
-    """Task slots: the tasks that run at once, and the number of xgboost workers."""
-    return max(1, int(spark.sparkContext.defaultParallelism))
+    """xgboost workers: the tasks that can run at once (cores / ``spark.task.cpus``; each worker trains with
+    ``spark.task.cpus`` threads). All must run together: xgboost trains in one barrier stage."""
+    sc = spark.sparkContext
+    per_task = int(sc.getConf().get("spark.task.cpus", "1"))
+    return max(1, int(sc.defaultParallelism) // max(per_task, 1))
 
 
 def _fit_families(spark: Any, table: EncodedTable, sample_X: np.ndarray, config: TrainConfig, metric: Any,
