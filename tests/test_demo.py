@@ -26,8 +26,13 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_role_table_holds_survey_article_and_model_ranges(demo_out: Path) -> None:
+    stdout = (demo_out / "stdout.txt").read_text()
+    for role in ("Machine Learning Engineer", "Computer Vision Engineer", "Data Scientist", "Cloud Architect"):
+        assert role in stdout
+    assert "mlengineer serve" in stdout and "mlengineer predict" in stdout
     roles = pd.read_csv(demo_out / "roles.csv").set_index("role")
     mle = roles.loc["Machine Learning Engineer"]
+    assert mle["records"] > 1000 and 50_000 < mle["model_typical"] < 400_000
     assert mle["p25"] < mle["median"] < mle["p75"]
     assert mle["model_low90"] < mle["model_low"] < mle["model_typical"] < mle["model_high"] < mle["model_high90"]
     assert mle["article"] == "$126,000-$194,000" and mle["verdict"]

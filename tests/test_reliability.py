@@ -111,14 +111,14 @@ def _train_args(out: Path, budget: str = "4") -> list[str]:
 @pytest.mark.slow
 def test_concurrent_trainings_share_a_fresh_store(tmp_path: Path) -> None:
     env = _env()
-    procs = [subprocess.Popen(_train_args(tmp_path / f"m{i}"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(_train_args(tmp_path / f"m{i}", "2"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(3)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
     r = run_cli("runs", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.count("FINISHED") == 3, r.stdout + r.stderr
     # and the store still takes more
-    assert subprocess.run(_train_args(tmp_path / "m3", "2"), cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    assert subprocess.run(_train_args(tmp_path / "m3", "1"), cwd=tmp_path, env=env, capture_output=True).returncode == 0
 
 
 def test_a_damaged_store_is_one_line_with_what_to_do(tmp_path: Path) -> None:

@@ -130,6 +130,9 @@ def test_predict_takes_a_bare_list_of_records(srv: ServerProcess, model, frame: 
     assert r.status_code == 422 and "records[0]" in r.json()["error"]
     r = httpx.post(f"{srv.url}/predict", json="rows")
     assert r.status_code == 422 and "JSON list of rows" in r.json()["error"]
+    doc = httpx.get(f"{srv.url}/openapi.json").json()
+    shapes = doc["components"]["requestBodies"]["Predict"]["content"]["application/json"]["schema"]["oneOf"]
+    assert {s["type"] for s in shapes} == {"object", "array"}  # both shapes documented
 
 
 @pytest.fixture(scope="session")

@@ -226,6 +226,16 @@ def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: s
     return p
 
 
+def _skew(x: np.ndarray, mean: float, std: float) -> float:
+    """Sample skewness on standardised values, so values near the float range (1e103 cubed) do not overflow;
+    0 when it cannot be told (a constant column, or a mean or spread beyond the float range)."""
+    if not std or not np.isfinite(std) or not np.isfinite(mean):
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        skew = float(np.mean(((x - mean) / std) ** 3))
+    return skew if np.isfinite(skew) else 0.0
+
+
 def _numbers(p: ColumnProfile, s: pd.Series) -> None:
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         x = s.to_numpy(dtype=float, na_value=np.nan)
@@ -234,17 +244,20 @@ def _numbers(p: ColumnProfile, s: pd.Series) -> None:
     x = x[np.isfinite(x)]
     if not len(x):
         return
-    q01, q25, q50, q75, q99 = (float(v) for v in np.quantile(x, [0.01, 0.25, 0.5, 0.75, 0.99]))
-    p.mean, p.std = float(x.mean()), float(x.std())
+    # values near the float range overflow in sums and differences: inf or nan, said as such, never an error
+    with np.errstate(over="ignore", invalid="ignore"):
+        q01, q25, q50, q75, q99 = (float(v) for v in np.quantile(x, [0.01, 0.25, 0.5, 0.75, 0.99]))
+        mean, std = float(x.mean()), float(x.std())
+    p.mean, p.std = (mean if np.isfinite(mean) else None), (std if np.isfinite(std) else None)
     p.min, p.max = float(x.min()), float(x.max())
     p.p25, p.median, p.p75 = q25, q50, q75
     p.n_zeros, p.n_negative = int((x == 0).sum()), int((x < 0).sum())
-    p.skew = float(((x - p.mean) ** 3).mean() / p.std**3) if p.std else 0.0
+    p.skew = _skew(x, mean, std)
     # bins over the bulk (1st to 99th percentile) so one extreme value does not squash the picture
     lo, hi = q01, q99
-    if hi <= lo:
+    if not hi > lo:
         lo, hi = p.min, p.max
-    if hi > lo:
+    if hi > lo and np.isfinite(hi - lo):
         edges = np.linspace(lo, hi, BINS + 1)
         counts = np.histogram(np.clip(x, lo, hi), bins=edges)[0]
         p.histogram = Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])

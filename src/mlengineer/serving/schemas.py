@@ -207,11 +207,12 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
         "/infer": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/InferRequest"}, "example": infer_example}}},
         "/predict": {"required": True, "content": {"application/json": {
-            "schema": {"type": "object", "required": ["records"], "properties": {
+            "schema": {"oneOf": [{"type": "object", "required": ["records"], "properties": {
                 "records": records,
                 "interval": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
                              "description": "Optional coverage, such as 0.9: adds a conformal range (regression) "
                                             "or label set (classifiers) to each prediction."}}},
+                {**records, "description": "A bare list of records, as other servers take them."}]},
             "example": {"records": [example]}}}},
         "/invocations": {"required": True, "content": {
             "application/json": {"schema": invocations,

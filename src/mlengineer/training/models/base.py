@@ -141,6 +141,8 @@ class ModelFamily:
     #: the most of the search its candidate may take while no candidate has worked yet (a network on
     #: pictures, which the other families on raw pixels rarely match, takes more than the usual half)
     lead_share: ClassVar[float] = 0.5
+    # the kind of column it cannot do without ("text", "picture"); "" for a family that fits any table
+    needs_column: ClassVar[str] = ""
 
     def available(self) -> bool:
         """False when an optional dependency is missing; the search then skips the family."""

@@ -75,6 +75,7 @@ class TextModel(FittedModel):
 @register
 class TextFamily(ModelFamily):
     name = "text"
+    needs_column = "text"
     place = None  # only where the table has text (``place_for``)
     packages = ("scikit-learn",)
     relative_cost = 0.05
