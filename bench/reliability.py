@@ -212,7 +212,7 @@ def part_server(work: Path, model: Path) -> dict:
         "oversized streamed": (_post("/predict", b"[" + b"1," * 600_000 + b"1]"), 413),
         "unknown column": (_post("/predict", json.dumps({"records": [{**row, "zzz": 1}]}).encode()), 422),
         "/invocations csv junk": (_post("/invocations", b"\x00\x01\x02", "text/csv"), 422),
-        "OIP bad tensor": (_post(f"/v2/models/x/infer", b'{"inputs": 3}'), 404),
+        "OIP bad tensor": (_post("/v2/models/x/infer", b'{"inputs": 3}'), 404),
     }
     problems = []
     for name, (raw, want) in bodies.items():
@@ -258,8 +258,9 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=24)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    import mlengineer
     import pandas as pd
+
+    import mlengineer
 
     work = Path(tempfile.mkdtemp(prefix="mlengineer-reliability-"))
     os.chdir(work)

@@ -92,8 +92,21 @@ def test_shifted_rows_show_drift_quality_and_the_estimate_against_the_outcomes(
     assert not cols["age"]["drifted"]
     roc = result["performance"]["metrics"]["roc_auc"]
     assert result["current"]["labelled"] == 500 and roc["realised"]["rows"] == 500
-    assert roc["error"] == pytest.approx(roc["estimated_on_labelled"] - roc["realised"]["value"])
+    assert roc["error"] == pytest.approx(roc["estimated_on_labelled"]["value"] - roc["realised"]["value"])
     assert any("Measured on the 500 rows whose outcomes are known" in s for s in result["summary"])
+
+
+def test_outcomes_worse_than_the_inputs_promised_are_concept_drift(churn_model_dir: Path, churn_csv: Path) -> None:
+    """The same inputs, other outcomes (short-tenure premium customers now stay, long-tenure ones leave): no
+    input column moves, but the outcomes fall below what the estimate promised for those very rows."""
+    from mlengineer.monitoring.run import monitor_model
+
+    df = pd.read_csv(churn_csv).sample(600, random_state=8).reset_index(drop=True)
+    df["churn"] = np.where(df["tenure_months"] > df["tenure_months"].median(), "yes", "no")
+    _, result = monitor_model(str(churn_model_dir), data=df)
+    perf = result["performance"]
+    assert not result["alarms"]["drift"] and perf["concept_drift"] and result["alarms"]["performance"]
+    assert any("the relation between inputs and outcome changed" in s for s in result["summary"])
 
 
 def test_a_regression_model_gets_a_loss_model_estimate(salary_model_dir: Path, salaries_csv: Path,

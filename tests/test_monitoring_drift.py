@@ -122,7 +122,16 @@ def test_the_dataset_alarm_needs_half_the_columns_or_half_the_attention_or_the_p
     assert dataset_verdict([calm, moved])["alarm"]
     verdict = dataset_verdict([calm, calm, calm, moved], importance={"x": 0.3, "key": 0.7})
     assert verdict["alarm"] and "attention" in verdict["reasons"][0]
-    assert dataset_verdict([calm], prediction=moved)["reasons"] == ["the predictions drifted"]
+    assert dataset_verdict([calm, moved, calm], prediction=moved)["reasons"] == ["the predictions drifted"]
+    # predictions that moved while no input did: chance, or out-of-fold against final-model predictions
+    assert not dataset_verdict([calm], prediction=moved)["alarm"]
+    # a p-value test that alone would raise the alarm needs p < 0.01, else 5% of unchanged data would alarm
+    small = _num(RNG.normal(size=400))
+    borderline = next(c for c in (compare_column(small, _num(RNG.normal(0.17, 1, size=400))) for _ in range(200))
+                      if 0.01 < c.p_value < 0.05)  # type: ignore[operator]
+    assert borderline.drifted and not dataset_verdict([calm, moved, calm], prediction=borderline)["alarm"]
+    borderline.column = "key"
+    assert not dataset_verdict([calm, calm, calm, borderline], importance={"x": 0.3, "key": 0.7})["alarm"]
 
 
 def test_expected_classifier_metrics_land_on_the_realised_ones() -> None:

@@ -94,9 +94,17 @@ def test_outcomes_without_a_row_number_for_requests_of_several_rows_are_refused(
 
 def test_a_log_of_another_model_or_outside_the_time_span_is_refused(
         churn_model_dir: Path, salary_model_dir: Path, salaries_csv: Path, served_log: dict, tmp_path: Path) -> None:
-    rows = _records(pd.read_csv(salaries_csv).drop(columns=["salary_in_usd", "salary", "salary_currency"]).head(40))
-    with running_server(salary_model_dir, "--prediction-log", str(tmp_path / "salary-log"), cwd=tmp_path) as srv:
-        assert httpx.post(f"{srv.url}/predict", json={"records": rows}).status_code == 200
+    import mlengineer
+    from mlengineer.monitoring.prediction_log import PredictionLog
+
+    # the writer a server uses, fed as a salary model's server feeds it (a server start saved: the churn
+    # model's log above comes from a real one)
+    salary = mlengineer.load(salary_model_dir)
+    rows = pd.read_csv(salaries_csv)[salary.feature_names].head(40)
+    writer = PredictionLog(tmp_path / "salary-log").start()
+    writer.append(columns={c: rows[c].tolist() for c in rows.columns}, outputs={"prediction": salary.predict_raw(rows)},
+                  n_rows=len(rows), request_id="s1", endpoint="predict", model=salary.name, version="1")
+    writer.close()
     r = run_cli("monitor", str(churn_model_dir), "--log", str(tmp_path / "salary-log"))
     assert r.returncode == 2 and "holds rows of" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     from mlengineer.errors import DataError

@@ -153,6 +153,8 @@ def test_retrain_and_rollback_mistakes_are_one_line_and_exit_2(registry: str, ne
 
     for call, words in ((lambda: retrain("models:/churn@nobody", data=new_rows["same"], tracking_uri=registry),
                          "has no alias 'nobody'"),
+                        (lambda: retrain("models:/churn@champion", data=new_rows["same"], since="2001-01-01",
+                                         tracking_uri=registry), "--since and --until need times"),
                         (lambda: rollback("nobody", tracking_uri=registry), "nobody")):
         with pytest.raises(MLEngineerError, match=words):
             call()

@@ -125,6 +125,8 @@ def retrain_cmd(
     labels: str = typer.Option(None, "--labels", help="Outcomes for the new rows (see 'mlengineer monitor')."),
     key: str = typer.Option(None, "--key", help="The column that matches --labels to --data rows."),
     time_column: str = typer.Option(None, "--time-column", help="A column of --data ordering the rows in time."),
+    since: str = typer.Option(None, "--since", help="Only new rows from this time on (a window of the log or data)."),
+    until: str = typer.Option(None, "--until", help="Only new rows before this time."),
     base_data: str = typer.Option(None, "--base-data", help="The champion's training table (default: its reference "
                                   "sample, up to 5,000 training rows)."),
     test_fraction: float = typer.Option(0.3, "--test-fraction", help="Share of the newest rows both models are "
@@ -141,8 +143,9 @@ def retrain_cmd(
 
     with TrainingProgress(time_budget or 60.0) as progress:
         result = retrain(model_spec, data=data, log=log, labels=labels, key=key, time_column=time_column,
-                         base_data=base_data, test_fraction=test_fraction, time_budget=time_budget, out=out,
-                         tracking_uri=tracking_uri, promote=not no_promote, progress=progress)
+                         since=since, until=until, base_data=base_data, test_fraction=test_fraction,
+                         time_budget=time_budget, out=out, tracking_uri=tracking_uri, promote=not no_promote,
+                         progress=progress)
     c = result.comparison
     console.print(table(f"{c['metric']} on the {result.rows['new_tested']:,} newest rows (neither model learnt from "
                         "them)", ["model", c["metric"]], [["challenger", c["scores"][0]], ["champion", c["scores"][1]]]))

@@ -10,9 +10,10 @@ realised performance where outcomes are known), the alarms and a summary in plai
 
 Alarms: ``drift`` when the dataset-level rule of ``drift.dataset_verdict`` fires on all rows; ``performance``
 when the headline metric (the model's own, when it can be estimated) is worse than on the reference rows by
-more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and the interval excludes the
-reference value. Realised metrics decide when at least ``MIN_LABELLED`` rows have outcomes; until then the
-estimate does, compared with the same estimator on the reference rows, so its own bias cancels.
+more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and beyond both intervals, or when
+the outcomes show it worse than its own estimate for the same rows (concept drift: the inputs promised
+better). Realised metrics decide when at least ``MIN_LABELLED`` rows have outcomes; until then the estimate
+does, compared with the same estimator on the reference rows, so its own bias cancels.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class _Context:
                 on_same = self._estimate(name, labelled)
                 entry["realised"] = real.to_dict()
                 if on_same is not None:
-                    entry["estimated_on_labelled"] = on_same.value
+                    entry["estimated_on_labelled"] = on_same.to_dict()
                     entry["error"] = on_same.value - real.value
             metrics[name] = entry
         return {"metrics": metrics, "headline": self.metrics[0], "labelled": int(len(labelled)),
@@ -159,23 +160,39 @@ class _Context:
 
 
 def _performance_alarm(task: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """Whether the headline metric fell: realised against the reference's realised value when outcomes are
-    known, else the estimate against the estimator's value on the reference rows. Both sides are samples
-    (the reference may hold a few hundred rows), so the gap must exceed its own 95% interval, from both
-    sides' intervals, as well as the tolerance."""
+    """Whether the headline metric fell, in either of two ways (each beyond the tolerance: 1 point for
+    scores, 5% for errors):
+
+    - against the reference rows: realised against the reference's realised value when outcomes are known,
+      else the estimate against the estimator's value on the reference rows; both sides are samples (the
+      reference may hold a few hundred rows), so the gap must also exceed both intervals together;
+    - against its own estimate (concept drift): with outcomes, the realised value below the interval of the
+      estimate for those same rows, which is what the inputs promised if their relation to the outcome held.
+    """
     higher = get_metric(name, task).greater_is_better
+    out: dict[str, Any] = {"alarm": False, "basis": None, "change": None, "against_reference": False,
+                           "concept_drift": False}
     basis, now, ref = "realised", entry["realised"], entry["reference"]
     if now is None:
         basis, now, ref = "estimated", entry["estimated"], entry["reference_estimated"] or entry["reference"]
-    if now is None or ref is None:
-        return {"alarm": False, "basis": None, "change": None}
-    change = now["value"] - ref["value"]
-    worse = -change if higher else change
-    tolerance = 0.01 if higher else 0.05 * abs(ref["value"])
-    half = float(np.hypot((now["high"] - now["low"]) / 2, (ref["high"] - ref["low"]) / 2))
-    return {"alarm": bool(worse > tolerance and worse > half), "basis": basis, "change": float(change),
-            "relative_change": float(change / ref["value"]) if ref["value"] else None, "tolerance": tolerance,
-            "margin": half}
+    if now is not None and ref is not None:
+        change = now["value"] - ref["value"]
+        worse = -change if higher else change
+        tolerance = 0.01 if higher else 0.05 * abs(ref["value"])
+        half = float(np.hypot((now["high"] - now["low"]) / 2, (ref["high"] - ref["low"]) / 2))
+        fell = bool(worse > tolerance and worse > half)
+        out.update(alarm=fell, against_reference=fell, basis=basis, change=float(change),
+                   relative_change=float(change / ref["value"]) if ref["value"] else None, tolerance=tolerance,
+                   margin=half)
+    promised, real = entry.get("estimated_on_labelled"), entry["realised"]
+    if promised is not None and real is not None:
+        gap = promised["value"] - real["value"] if higher else real["value"] - promised["value"]
+        beyond = real["value"] < promised["low"] if higher else real["value"] > promised["high"]
+        tolerance = 0.01 if higher else 0.05 * abs(promised["value"])
+        out["concept_drift"] = bool(beyond and gap > tolerance)
+        out["alarm"] = bool(out["alarm"] or out["concept_drift"])
+        out["basis"] = out["basis"] or "realised"
+    return out
 
 
 def _drop_plot(c: ColumnDrift, plots: bool) -> dict[str, Any]:

@@ -109,8 +109,8 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
             out: str | Path | None = None, tracking_uri: str | None = None, promote: bool = True,
             progress: Any = None, **sources: Any) -> RetrainResult:
     """Train a challenger for the model ``spec`` names on its reference (or ``base_data``) plus the older new
-    labelled rows (``sources``: ``data``/``log``, ``labels``, ``key``, ``time_column``, as ``mlengineer
-    monitor`` takes them), compare both on the newest ones, and promote the challenger when it wins."""
+    labelled rows (``sources``: ``data``/``log``, ``labels``, ``key``, ``time_column``, ``since``/``until`` for
+    a window, as ``mlengineer monitor`` takes them), compare both on the newest ones, and promote the challenger when it wins."""
     from ..bundle.reference import load_reference
     from ..data.load import load_table
     from ..evaluation.compare import compare_predictions

@@ -98,9 +98,18 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
         if entry["error"] is not None:
             line += f"; the estimate was {number(abs(entry['error']))} too {'high' if entry['error'] > 0 else 'low'}"
         out.append(line + ".")
-    if perf.get("alarm"):
+    if perf.get("concept_drift"):
+        promised = entry["estimated_on_labelled"]
+        out.append(f"The outcomes are worse than the inputs promised ({label} {number(real['value'])}, against "
+                   f"{number(promised['value'])} expected from the inputs alone, 95% {number(promised['low'])} to "
+                   f"{number(promised['high'])}): the relation between inputs and outcome changed, which no check "
+                   "of the inputs can see.")
+    if perf.get("against_reference"):
         out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than chance "
                    "and the tolerance.")
+    elif perf.get("concept_drift"):
+        out.append(f"Alarm: the {label} the outcomes show is worse than the estimate by more than chance and the "
+                   "tolerance.")
     return out
 
 
