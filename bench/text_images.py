@@ -3,6 +3,7 @@
     python bench/text_images.py                  # both parts
     python bench/text_images.py --part text      # 20 Newsgroups only (by-date split, 120 s budget)
     python bench/text_images.py --part images    # MNIST only (8,000 to train, 2,000 to test, 300 s budget)
+    python bench/text_images.py --part text --systems minilm --test-sample 2000   # one peer, 2,000 test messages
 
 Text: the by-date split of 20 Newsgroups (11,314 training and 7,532 test messages, headers kept). Side by
 side in this one process: scikit-learn's TfidfVectorizer + LogisticRegression (defaults, max_iter=1000),
@@ -18,7 +19,8 @@ to it) with a 300 s budget; beside it, scikit-learn's LogisticRegression and a 3
 classifier on the flattened pixels. Accuracy on the 2,000 held-out images and the median latency of one
 image predicted alone (as PNG bytes, the way the server receives it).
 
-Results: a JSON line per system in ``bench/results/text_images.jsonl`` and the table printed, with the
+Results: a JSON line per system in ``bench/results/text_images.jsonl`` (written as each system finishes) and
+the table printed, with the
 machine's load average before and after (the machine may be shared).
 """
 
@@ -64,27 +66,71 @@ def _row(part: str, system: str, accuracy: float, fit_s: float, latency_ms: floa
             "load_avg": round(os.getloadavg()[0], 1), **extra}
 
 
+def _emit(row: dict[str, Any]) -> None:
+    """Print a result and append it to the JSON lines at once (a run cut short keeps what it measured)."""
+    print(row, flush=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with OUT.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row, default=str) + "\n")
+
+
 # -- 20 Newsgroups ----------------------------------------------------------------------------------------
 
-def run_text(budget: float) -> list[dict[str, Any]]:
+def run_text(budget: float, systems: set[str], test_sample: int = 0) -> list[dict[str, Any]]:
+    """The systems named in ``systems`` (tfidf, mlengineer, minilm) on 20 Newsgroups; ``test_sample``: score
+    a fixed random sample of that many test messages instead of all 7,532."""
+    df = pd.read_csv(NEWS)
+    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
+    if test_sample:  # embedding all 7,532 test messages takes most of an hour on a busy 2-core machine
+        test = test.sample(test_sample, random_state=1)
+    singles = df[df["split"] == "test"]["text"].sample(50, random_state=0).tolist()
+    extra = {"test_rows": len(test)}
+    rows = []
+    if "tfidf" in systems:
+        rows.append(_tfidf_logistic(train, test, singles, extra))
+    if "mlengineer" in systems:
+        rows.append(_mlengineer_text(train, test, singles, budget, extra))
+    if "minilm" in systems:  # last: embedding every message is by far the slowest part of this script
+        rows.append(_minilm_logistic(train, test, singles, extra))
+    return rows
+
+
+def _tfidf_logistic(train: pd.DataFrame, test: pd.DataFrame, singles: list[str], extra: dict[str, Any]
+                    ) -> dict[str, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    import mlengineer
-
-    df = pd.read_csv(NEWS)
-    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
-    y_test = test["label"].to_numpy()
-    singles = test["text"].sample(50, random_state=0).tolist()
-    rows = []
-
     t0 = time.perf_counter()
     tfidf = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(train["text"], train["label"])
     fit = time.perf_counter() - t0
-    acc = float((tfidf.predict(test["text"]) == y_test).mean())
-    rows.append(_row("text", "TF-IDF + LogisticRegression", acc, fit, _median_ms(lambda d: tfidf.predict([d]), singles)))
-    print(rows[-1], flush=True)
+    acc = float((tfidf.predict(test["text"]) == test["label"].to_numpy()).mean())
+    row = _row("text", "TF-IDF + LogisticRegression", acc, fit, _median_ms(lambda d: tfidf.predict([d]), singles),
+               **extra)
+    _emit(row)
+    return row
+
+
+def _mlengineer_text(train: pd.DataFrame, test: pd.DataFrame, singles: list[str], budget: float,
+                     extra: dict[str, Any]) -> dict[str, Any]:
+    import mlengineer
+
+    t0 = time.perf_counter()
+    model = mlengineer.train(train[["text", "label"]], "label", time_budget=budget, track=False)
+    fit = time.perf_counter() - t0
+    acc = float((model.predict(test[["text"]]) == test["label"].to_numpy()).mean())
+    text = model.encoder.text_features("text")
+    row = _row("text", f"mlengineer ({budget:.0f} s budget)", acc, fit,
+               _median_ms(lambda d: model.predict({"text": d}), singles), **extra,
+               ensemble=model.metadata["ensemble"], notes=text.notes if text is not None else [],
+               leaderboard=[(r["model"], round(r["score"], 4)) for r in model.metadata["leaderboard"][:8]])
+    _emit(row)
+    return row
+
+
+def _minilm_logistic(train: pd.DataFrame, test: pd.DataFrame, singles: list[str], extra: dict[str, Any]
+                     ) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
 
     from mlengineer.features import embeddings
 
@@ -93,22 +139,11 @@ def run_text(budget: float) -> list[dict[str, Any]]:
     lr = LogisticRegression(max_iter=1000).fit(emb_train, train["label"])
     fit = time.perf_counter() - t0
     emb_test = embeddings.embed(test["text"].tolist(), threads=os.cpu_count())
-    acc = float((lr.predict(emb_test) == y_test).mean())
-    rows.append(_row("text", "MiniLM embeddings + LogisticRegression", acc, fit,
-                     _median_ms(lambda d: lr.predict(embeddings.embed([d])), singles)))
-    print(rows[-1], flush=True)
-
-    t0 = time.perf_counter()
-    model = mlengineer.train(train[["text", "label"]], "label", time_budget=budget, track=False)
-    fit = time.perf_counter() - t0
-    acc = float((model.predict(test[["text"]]) == y_test).mean())
-    notes = model.encoder.text_features("text").notes if model.encoder.text_features("text") else []
-    rows.append(_row("text", f"mlengineer ({budget:.0f} s budget)", acc, fit,
-                     _median_ms(lambda d: model.predict({"text": d}), singles),
-                     ensemble=model.metadata["ensemble"], notes=notes,
-                     leaderboard=[(r["model"], round(r["score"], 4)) for r in model.metadata["leaderboard"][:8]]))
-    print(rows[-1], flush=True)
-    return rows
+    acc = float((lr.predict(emb_test) == test["label"].to_numpy()).mean())
+    row = _row("text", "MiniLM embeddings + LogisticRegression", acc, fit,
+               _median_ms(lambda d: lr.predict(embeddings.embed([d])), singles), **extra)
+    _emit(row)
+    return row
 
 
 # -- MNIST ------------------------------------------------------------------------------------------------
@@ -158,7 +193,7 @@ def run_images(budget: float) -> list[dict[str, Any]]:
             fit = time.perf_counter() - t0
             acc = float((est.predict(flat[te]) == y[te]).mean())
             rows.append(_row("images", name, acc, fit, _median_ms(lambda i, e=est: e.predict(flat[i:i + 1]), singles)))
-            print(rows[-1], flush=True)
+            _emit(rows[-1])
 
         t0 = time.perf_counter()
         model = mlengineer.train(str(train_csv), "label", time_budget=budget, track=False)
@@ -171,7 +206,7 @@ def run_images(budget: float) -> list[dict[str, Any]]:
                          ensemble=model.metadata["ensemble"], split=model.metadata["split"],
                          leaderboard=[(r["model"], round(r["score"], 4), r.get("params", {}).get("width"))
                                       for r in model.metadata["leaderboard"][:8]]))
-        print(rows[-1], flush=True)
+        _emit(rows[-1])
     return rows
 
 
@@ -188,17 +223,17 @@ def main() -> int:
     parser.add_argument("--part", choices=["text", "images", "both"], default="both")
     parser.add_argument("--text-budget", type=float, default=120.0)
     parser.add_argument("--image-budget", type=float, default=300.0)
+    parser.add_argument("--systems", default="tfidf,mlengineer,minilm",
+                        help="text systems to run, comma-separated (tfidf, mlengineer, minilm)")
+    parser.add_argument("--test-sample", type=int, default=0,
+                        help="score this many sampled test messages instead of all (0: all)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     rows = []
     if args.part in ("text", "both"):
-        rows += run_text(args.text_budget)
+        rows += run_text(args.text_budget, set(args.systems.split(",")), args.test_sample)
     if args.part in ("images", "both"):
         rows += run_images(args.image_budget)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, default=str) + "\n")
     print(f"load average after: {os.getloadavg()}")
     print("| part | system | accuracy | fit s | one row ms |\n|---|---|---|---|---|")
     for r in rows:

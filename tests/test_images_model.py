@@ -23,13 +23,19 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, mlengineer.Model]:
+    """The picture table trained once: the bundle's folder, and the model as training returned it."""
     root = tmp_path_factory.mktemp("pictures")
     picture_table(root / "train", 240).to_csv(root / "train" / "table.csv", index=False)
     out = root / "model"
     # a path, not a frame: the pictures are found beside the table whatever the working directory
-    mlengineer.train(str(root / "train" / "table.csv"), "direction", time_budget=40, track=False, out=out)
-    return out
+    model = mlengineer.train(str(root / "train" / "table.csv"), "direction", time_budget=40, track=False, out=out)
+    return out, model
+
+
+@pytest.fixture(scope="module")
+def trained(fresh: tuple[Path, mlengineer.Model]) -> Path:
+    return fresh[0]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +44,7 @@ def model(trained: Path) -> mlengineer.Model:
 
 
 def test_the_network_leads_and_predicts_new_pictures_in_batches(trained: Path, model: mlengineer.Model,
+                                                                fresh: tuple[Path, mlengineer.Model],
                                                                 tmp_path: Path) -> None:
     board = {row["model"]: row for row in model.metadata["leaderboard"]}
     assert board["cnn_1"]["status"] == "ok" and board["cnn_1"]["score"] > 0.9 and board["cnn_1"]["phase"] == "portfolio"
@@ -51,6 +58,8 @@ def test_the_network_leads_and_predicts_new_pictures_in_batches(trained: Path, m
     test["photo"] = [(tmp_path / "new" / p).read_bytes() for p in test["photo"]]
     test.to_parquet(tmp_path / "rows.parquet")
     assert (model.predict(pd.read_parquet(tmp_path / "rows.parquet")) == test["direction"]).mean() > 0.9
+    # the network, pickled into the bundle and loaded, predicts what it did when training returned it
+    np.testing.assert_allclose(model.predict_raw(test.head(8)), fresh[1].predict_raw(test.head(8)), rtol=1e-5, atol=1e-6)
     assert "pillow" in (trained / "requirements.txt").read_text() and "torch" in (trained / "requirements.txt").read_text()
 
 

