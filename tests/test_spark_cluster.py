@@ -1,6 +1,7 @@
 """A real standalone cluster: a master and two workers started from pyspark's own scripts on 127.0.0.1.
-A training job and a scoring job run there through the CLI, and a worker killed in the middle of a scoring
-job does not lose it: Spark reruns the lost tasks on the other worker and the output is whole and right."""
+A training job (engine and master from a YAML config) and a scoring job run there through the CLI, and a
+worker killed in the middle of the scoring job does not lose it: Spark reruns the lost tasks on the other
+worker and the output is whole, in order, and equal to local prediction row for row."""
 
 from __future__ import annotations
 
@@ -23,13 +24,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 @pytest.fixture(scope="module")
 def cluster_model(cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A churn model trained on the cluster through the CLI, and the folder it was trained on."""
+    """A churn model trained on the cluster through the CLI, the engine and the master named only by
+    ``engine: spark`` and ``spark_master:`` in a YAML config; and the folder it was trained on."""
     root = tmp_path_factory.mktemp("cluster")
     data = write_parts(customers(4000, seed=7), root / "customers", parts=4)
+    config = root / "train.yaml"
+    config.write_text(f"target: churn\nengine: spark\nspark_master: {cluster.master_url}\ntime_budget: 400\n"
+                      "families: [xgboost]\nspark_conf:\n  spark.sql.shuffle.partitions: '4'\n")
     out = root / "churn-model"
-    r = run_cli("train", str(data), "--target", "churn", "--engine", "spark", "--spark-master", cluster.master_url,
-                "--time-budget", "400", "--families", "xgboost", "--out", str(out), "--no-track", timeout=900)
+    r = run_cli("train", str(data), "--config", str(config), "--out", str(out), "--no-track", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "Training on Spark" in r.stdout and "xgboost_spark" in r.stdout
     return out, data
 
 
@@ -44,28 +49,13 @@ def test_training_on_the_cluster(cluster_model: tuple[Path, Path], cluster) -> N
     assert finished, "the training job ran on the cluster"
 
 
-def test_scoring_on_the_cluster_matches_local_prediction(cluster_model: tuple[Path, Path], cluster,
-                                                         tmp_path: Path) -> None:
-    import mlengineer
-
-    out, data = cluster_model
-    scored = tmp_path / "scored.parquet"
-    r = run_cli("predict", str(out), str(data), "--engine", "spark", "--spark-master", cluster.master_url,
-                "--out", str(scored), timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    expected = mlengineer.load(out).predict_frame(pd.read_parquet(data))
-    got = pd.read_parquet(scored)
-    assert (got["prediction"] == expected["prediction"]).all()
-    np.testing.assert_allclose(got["proba_yes"], expected["proba_yes"], rtol=1e-9)
-
-
 def test_a_worker_killed_mid_job_does_not_lose_the_job(cluster_model: tuple[Path, Path], cluster,
                                                       tmp_path: Path) -> None:
     import mlengineer
 
     out, _ = cluster_model
     big = write_parts(customers(120_000, seed=8), tmp_path / "big", parts=12)
-    scored = tmp_path / "scored.parquet"
+    scored = tmp_path / "scored"  # no suffix: a folder of Parquet parts, in the input's order
     exe = Path(sys.executable).parent / "mlengineer"
     proc = subprocess.Popen([str(exe), "predict", str(out), str(big), "--engine", "spark", "--spark-master",
                              cluster.master_url, "--out", str(scored)], stdout=subprocess.PIPE,
@@ -87,10 +77,11 @@ def test_a_worker_killed_mid_job_does_not_lose_the_job(cluster_model: tuple[Path
             proc.kill()
     assert proc.returncode == 0, stderr[-3000:]
     assert "Scored 120,000 rows" in stdout
+    assert scored.is_dir() and len(list(scored.glob("part-*.parquet"))) >= 1
     got = pd.read_parquet(scored)
-    rows = pd.read_parquet(big)
-    expected = mlengineer.load(out).predict_frame(rows.iloc[::997])
-    np.testing.assert_allclose(got["proba_yes"].to_numpy()[::997], expected["proba_yes"], rtol=1e-9)
+    expected = mlengineer.load(out).predict_frame(pd.read_parquet(big))
+    assert len(got) == 120_000 and (got["prediction"] == expected["prediction"]).all()
+    np.testing.assert_allclose(got["proba_yes"], expected["proba_yes"], rtol=1e-9)
 
 
 def _executors(cluster) -> int:

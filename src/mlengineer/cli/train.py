@@ -156,7 +156,8 @@ def _train_on_spark(data: str | None, cfg: Any, *, sql: str | None, out: str, na
 def predict_cmd(
     model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
     data: str = typer.Argument(None, help="Rows to predict: any format 'train' reads."),
-    out: str = typer.Option(None, "--out", "-o", help="Write predictions to this CSV/Parquet/JSON file."),
+    out: str = typer.Option(None, "--out", "-o", help="Write predictions to this CSV/Parquet/JSON file (with "
+                            "--engine spark: .csv, .parquet, or a folder of Parquet parts)."),
     engine: str = typer.Option("local", "--engine", help="local, or spark for batch scoring on Spark."),
     spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL (default local[*])."),
     spark_conf: list[str] = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more."),

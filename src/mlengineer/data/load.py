@@ -336,6 +336,26 @@ MEMORY_SHARE = 0.25
 _EXPANSION = {".gz": 4.0, ".zst": 4.0, ".bz2": 5.0, ".xz": 5.0}  # typical ratios of text to its compression
 
 
+#: bytes a text value takes in a DataFrame at least (an offset and a short string), where a Parquet footer
+#: cannot say: dictionary-encoded text is far smaller on disk, even uncompressed, than once read
+_MIN_TEXT_BYTES = 12
+
+
+def _parquet_frame_bytes(meta: Any) -> int:
+    """The DataFrame size of a Parquet file, from its footer: 8 bytes a number (pandas widens smaller ones),
+    and text at its uncompressed size but no less than ``_MIN_TEXT_BYTES`` a value."""
+    total = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            column = group.column(j)
+            if column.physical_type in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"):
+                total += max(column.total_uncompressed_size, _MIN_TEXT_BYTES * group.num_rows)
+            else:
+                total += 8 * group.num_rows
+    return total
+
+
 def _in_memory_bytes(path: Path) -> int:
     """About how many bytes the table at ``path`` (a file or a folder of parts) takes once read."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not any(
@@ -347,8 +367,7 @@ def _in_memory_bytes(path: Path) -> int:
             try:
                 import pyarrow.parquet as pq
 
-                meta = pq.ParquetFile(p).metadata  # uncompressed sizes, from the footer alone
-                total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                total += _parquet_frame_bytes(pq.ParquetFile(p).metadata)
                 continue
             except Exception:
                 pass

@@ -228,7 +228,7 @@ def _outliers(frame: Any, schema: Schema, stats: TableStats) -> list[Finding]:
 
 def class_counts(frame: Any, target: str, stats: TableStats) -> pd.Series | None:
     """Rows per class (by category key, so 3 and "3" are one), most common first; None for a number target."""
-    counts = target_counts(frame, target, stats.distinct.get(target, 0))
+    counts = target_counts(frame, target, stats)
     if counts is None:
         return None
     merged: dict[str, int] = {}

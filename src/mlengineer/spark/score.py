@@ -99,17 +99,42 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
 def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, master: str | None = None,
                interval: float | None = None, sql: str | None = None, conf: dict[str, str] | None = None) -> int:
     """Score ``data`` (a file, folder, Delta table or URI; or ``sql`` over Spark's catalog) with the bundle on
-    Spark and write ``out`` (one CSV/Parquet file in the input's row order); returns the number of rows."""
+    Spark and write ``out`` in the input's row order: one CSV or Parquet file, or (a path without a suffix) a
+    folder of Parquet parts, which no single task has to write alone. Returns the number of rows."""
     out = Path(out)
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv or .parquet.")
+    if suffix not in (".csv", ".parquet", ".pq", ""):
+        raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv, .parquet, or a folder of Parquet "
+                        "parts (a path without a suffix).")
     check_source(data)
     with spark_session(master, conf) as spark:
         frame = read_table(spark, data, sql=sql).frame
         scored = score_dataframe(frame, model_dir, interval=interval)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
-        return _write_one_file(spark, scored, out)
+        return _write_folder(spark, scored, out) if not suffix else _write_one_file(spark, scored, out)
+
+
+def _write_folder(spark: Any, scored: Any, out: Path) -> int:
+    """``scored`` as a folder of Parquet parts (range-partitioned by the sort, so the parts are in order),
+    written beside ``out`` and renamed into place; an older folder there is replaced only then."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.spark-", dir=out.parent))
+    old = None
+    try:
+        scored.write.mode("overwrite").parquet(str(staging / "parts"))
+        n = int(spark.read.parquet(str(staging / "parts")).count())
+        if out.exists():
+            old = staging / "previous"
+            out.rename(old)
+        try:
+            (staging / "parts").rename(out)
+        except OSError:
+            if old is not None:
+                old.rename(out)  # the earlier output stays where it was
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return n
 
 
 def _write_one_file(spark: Any, scored: Any, out: Path) -> int:

@@ -29,7 +29,6 @@ _DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",  # mlengineer draws its own progress
-    "spark.sql.shuffle.partitions": "8",
     "spark.sql.session.timeZone": "UTC",  # dates read and written as the local path reads them
     # a standalone app whose master stops answering gives up after this rather than retrying for minutes
     "spark.network.timeout": "120s",
@@ -133,6 +132,10 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None, app
                           f"{JVM_LOG})") from None
     for name in ("pyspark", "py4j", "DataFrameQueryContextLogger", "XGBoost-PySpark"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    if "spark.sql.shuffle.partitions" not in settings:
+        # Spark's 200 is too many for local[2] and too few for a 1,000-core cluster: three per core, at
+        # least 8 (adaptive execution merges the small ones)
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(8, 3 * spark.sparkContext.defaultParallelism)))
     return spark
 
 

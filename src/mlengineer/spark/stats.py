@@ -48,6 +48,8 @@ class TableStats:
     quantiles: dict[str, list[float]] = field(default_factory=dict)
     sample_rows: int = 0
     fingerprint: str = ""
+    #: the target's classes with their rows, once counted (None: too many values to be classes)
+    class_rows: dict[str, list[tuple[Any, int]] | None] = field(default_factory=dict)
 
     def data_fingerprint(self, columns: list[str]) -> dict[str, Any]:
         """The bundle's fingerprint of the training table: shape, and a hash of every value (order-free)."""
@@ -161,14 +163,16 @@ def _category_counts(frame: Any, names: list[str]) -> dict[str, tuple[list[tuple
                 len(m) if d <= 4 * MAX_CATEGORIES_KEPT else d, blank[n]) for n, (m, d) in out.items()}
 
 
-def target_counts(frame: Any, target: str, approx_distinct: int) -> list[tuple[Any, int]] | None:
-    """The target's distinct values with their rows, when there are few enough to be classes."""
-    if approx_distinct > MAX_TARGET_VALUES:
-        return None
-    rows = frame.where(qcol(target).isNotNull()).groupBy(qcol(target).alias("y")).count().collect()
-    if len(rows) > MAX_TARGET_VALUES:
-        return None
-    return [(r["y"], int(r["count"])) for r in rows]
+def target_counts(frame: Any, target: str, stats: TableStats) -> list[tuple[Any, int]] | None:
+    """The target's distinct values with their rows, when there are few enough to be classes (counted once
+    per table: the task and the audit both ask)."""
+    if target not in stats.class_rows:
+        counts = None
+        if stats.distinct.get(target, 0) <= MAX_TARGET_VALUES:
+            rows = frame.where(qcol(target).isNotNull()).groupBy(qcol(target).alias("y")).count().collect()
+            counts = [(r["y"], int(r["count"])) for r in rows] if len(rows) <= MAX_TARGET_VALUES else None
+        stats.class_rows[target] = counts
+    return stats.class_rows[target]
 
 
 def _exact_distinct(frame: Any, schema: Schema, stats: TableStats) -> None:
@@ -248,7 +252,7 @@ def spark_task(frame: Any, target: str, kind: str, sample: pd.DataFrame, stats: 
     every row (the classes), or from the sample when there are too many to be classes."""
     if kind == "regression":
         return make_task(sample[target], "regression")
-    counts = target_counts(frame, target, stats.distinct.get(target, 0))
+    counts = target_counts(frame, target, stats)
     if counts is None:
         if kind != "auto" or not pd.api.types.is_numeric_dtype(sample[target]):
             raise DataError(f"The target {target!r} has more than {MAX_TARGET_VALUES:,} distinct values: too many "
