@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test setup setup-dev system lint bench clean
+.PHONY: demo test test-long setup setup-dev system lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ system:
 ## test: set up with the dev extras and the services, then run the test suite
 test: $(VENV)/.installed-dev system
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest
+
+## test-long: the tests that take minutes each (a standalone Spark cluster: training, a worker killed mid-job)
+test-long: $(VENV)/.installed-dev system
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest -m long
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -147,7 +147,7 @@ def test_ten_thousand_columns(tmp_path: Path) -> None:
     df = load_table(p)
     assert df.shape == (30, 10_001)
     whole_stage(df, "y", "binary", profile=False)
-    whole_stage(df.iloc[:, -300:], "y", "binary")  # and a profile of 300 of them (each column alone is measured)
+    whole_stage(df.iloc[:, -100:], "y", "binary")  # and a profile of 100 of them (each column alone is measured)
 
 
 def test_one_row_and_all_null_tables(tmp_path: Path) -> None:

@@ -244,13 +244,11 @@ def test_a_registered_version_whose_files_were_replaced_is_refused(churn_model_d
 
 # -- the command line -------------------------------------------------------------------------------------------
 
-#: the short form runs these; bench/reliability.py runs every case
-SHORT = {"train: infinite budget", "train: huge budget", "train: out is a file", "train: bad tracking store",
-         "predict: model is a file", "predict: wrong columns", "predict: text in a number column",
+#: the short form runs these (the others' faults have tests of their own: test_errors.py, test_compare.py, the
+#: damaged-store and --out tests here); bench/reliability.py runs every case
+SHORT = {"train: infinite budget", "train: huge budget", "train: bad tracking store", "predict: wrong columns",
          "serve: negative body limit", "serve: damaged bundle", "runs: mysql without driver",
-         "runs: not a database", "runs: damaged store", "register: damaged bundle", "verify: no manifest",
-         "report: missing model", "evaluate: no target column", "audit: header only",
-         "compare: not a model or run", "explain: unknown class", "calibrate: bad method"}
+         "runs: not a database", "verify: no manifest", "explain: unknown class", "calibrate: bad method"}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ pytest.importorskip("pyspark")
 from .conftest import run_cli  # noqa: E402
 from .spark_support import cluster_fixture, customers, write_parts  # noqa: E402, F401
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+# a master, two workers and a driver on two cores: about three minutes, so 'make test-long' runs these (and
+# 'make test' does not), keeping 'make test' within its 30 minutes
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.long]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def cluster_model(cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     root = tmp_path_factory.mktemp("cluster")
     data = write_parts(customers(4000, seed=7), root / "customers", parts=4)
     config = root / "train.yaml"
-    config.write_text(f"target: churn\nengine: spark\nspark_master: {cluster.master_url}\ntime_budget: 400\n"
+    config.write_text(f"target: churn\nengine: spark\nspark_master: {cluster.master_url}\ntime_budget: 45\n"
                       "families: [xgboost]\nspark_conf:\n  spark.sql.shuffle.partitions: '4'\n")
     out = root / "churn-model"
     r = run_cli("train", str(data), "--config", str(config), "--out", str(out), "--no-track", timeout=900)
