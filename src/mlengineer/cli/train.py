@@ -100,7 +100,6 @@ def train_cmd(
     db: str = DbOption,
 ) -> None:
     """Train a model on a table and save it as a bundle."""
-    from ..pipeline.run import train
     from ..training.config import TrainConfig, load_config_file
 
     options: dict[str, Any] = load_config_file(config) if config else {}
@@ -127,7 +126,9 @@ def train_cmd(
         model = _train_on_spark(data, cfg, sql=sql, out=out, name=name, track=not no_track, why=why,
                                 master=spark_master, conf=spark_conf)
     else:
-        df = read_data(data, sql, db)
+        df = read_data(data, sql, db)  # a file that cannot be read fails before the heavy imports below
+        from ..pipeline.run import train
+
         say(f"Read {len(df):,} rows x {df.shape[1]} columns from {data or 'the query'}; "
             f"training for up to {cfg.time_budget:g} s.")
         with TrainingProgress(cfg.time_budget) as progress:
