@@ -32,7 +32,7 @@ system:
 test: $(VENV)/.installed-dev system
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest
 
-## test-long: the tests that take minutes each (a standalone Spark cluster: training, a worker killed mid-job)
+## test-long: the Spark tests that take minutes (a standalone cluster: training, a worker killed mid-job; CLI sessions)
 test-long: $(VENV)/.installed-dev system
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest -m long
 

@@ -109,6 +109,7 @@ def test_too_large_for_memory_without_spark_says_what_to_install(tmp_path: Path)
 # -- slow: real Spark in a subprocess ----------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.spark
+@pytest.mark.long  # a Spark session of its own through the CLI: 'make test-long'
 def test_a_session_started_for_a_command_is_stopped_after_an_error() -> None:
     code = (
         "from pyspark.sql import SparkSession\n"
@@ -132,6 +133,7 @@ def test_a_session_started_for_a_command_is_stopped_after_an_error() -> None:
 
 @pytest.mark.slow
 @pytest.mark.spark
+@pytest.mark.long  # a Spark session of its own through the CLI: 'make test-long'
 def test_audit_on_spark_chosen_for_a_table_too_large_for_memory(tmp_path: Path) -> None:
     """audit left to --engine auto on a table 'too large for memory' (the share set tiny) runs on Spark and
     finds what the local audit finds (profile on Spark: test_spark_data.py, in process)."""
