@@ -28,7 +28,7 @@ from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, for
 from .images import is_image_bytes
 from .sql import read_sql
 
-__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "describe_source", "load_table", "memory_verdict", "read_bytes_table",
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "load_table", "memory_verdict", "read_bytes_table",
            "read_sql", "sniff_csv", "tidy_names"]
 
 
@@ -376,7 +376,8 @@ def _in_memory_bytes(path: Path) -> int:
     return total
 
 
-def _available_memory() -> int | None:
+def available_memory() -> int | None:
+    """Bytes of memory free for use (Linux ``MemAvailable``, else free pages), or None when it cannot be read."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -395,7 +396,7 @@ def memory_verdict(source: str | Path, *, share: float = MEMORY_SHARE) -> tuple[
     ``(False, "big.parquet takes about 14.2 GiB in memory, more than a quarter of the 22.0 GiB available")``.
     Sources it cannot size (a remote URI, a query) are taken to fit."""
     path = Path(source)
-    available = _available_memory()
+    available = available_memory()
     if not available or not path.exists():
         return True, ""
     need = _in_memory_bytes(path)

@@ -21,7 +21,7 @@ from .leakage import detect_leakage
 from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
 from .unstructured import unstructured_findings
 
-__all__ = ["Finding", "Severity", "audit", "sort_findings"]
+__all__ = ["Finding", "Severity", "audit", "pct", "sort_findings"]
 
 SAMPLE_ROWS = 20_000
 NEAR_CONSTANT = 0.99
@@ -80,7 +80,7 @@ def _duplicate_rows(df: pd.DataFrame, target: str | None, task_kind: str | None)
     if dup:
         out.append(Finding(
             check="duplicate_rows", severity="warning" if dup / n > 0.05 else "info", value=float(dup),
-            message=f"{dup:,} rows ({_pct(dup / n)}) repeat an earlier row exactly.",
+            message=f"{dup:,} rows ({pct(dup / n)}) repeat an earlier row exactly.",
             suggestion="Check whether they are real repeats; copies of a row on both sides of a validation "
             "split make the score look better than it is.",
         ))
@@ -175,7 +175,7 @@ def _column_checks(df: pd.DataFrame, schema: Schema) -> list[Finding]:
         if col.missing_fraction >= MOSTLY_MISSING:
             out.append(Finding(
                 check="mostly_missing", severity="warning", column=col.name, value=col.missing_fraction,
-                message=f"is missing in {_pct(col.missing_fraction)} of rows.",
+                message=f"is missing in {pct(col.missing_fraction)} of rows.",
                 suggestion=f"Whether it is filled is kept as a signal; drop it with --drop {col.name} if that "
                 "means nothing.",
             ))
@@ -190,7 +190,7 @@ def _column_checks(df: pd.DataFrame, schema: Schema) -> list[Finding]:
         if top is not None and top[1] >= (0.999 if col.role == ColumnRole.boolean else NEAR_CONSTANT):
             out.append(Finding(
                 check="near_constant", severity="info", column=col.name, value=top[1],
-                message=f"is nearly constant: {_show(top[0])} in {_pct(top[1])} of filled rows.",
+                message=f"is nearly constant: {_show(top[0])} in {pct(top[1])} of filled rows.",
                 suggestion=f"It can only help on the few other rows; drop it with --drop {col.name} if those are "
                 "noise.",
             ))
@@ -267,7 +267,7 @@ def _mixed_types(s: pd.Series, col: Column) -> list[Finding]:
         few = len(distinct) <= 3 and col.n_unique <= 20
         out.append(Finding(
             check="mixed_types", severity="info" if few else "warning", column=col.name, value=frac,
-            message=f"mixes numbers ({_pct(frac)} of filled rows) and text ({examples}); it is used as categories.",
+            message=f"mixes numbers ({pct(frac)} of filled rows) and text ({examples}); it is used as categories.",
             suggestion=f"If it should hold numbers, fix the text cells; then --column-role {col.name}=numeric.",
         ))
     elif s.dtype == object:
@@ -328,7 +328,7 @@ def _outliers(df: pd.DataFrame, schema: Schema) -> list[Finding]:
         extreme = x[outside][np.abs(x[outside] - np.median(x)).argmax()]
         out.append(Finding(
             check="outliers", severity="info", column=col.name, value=float(n_out),
-            message=f"{n_out:,} value{'s' if n_out > 1 else ''} ({_pct(share)}) {'lie' if n_out > 1 else 'lies'} far "
+            message=f"{n_out:,} value{'s' if n_out > 1 else ''} ({pct(share)}) {'lie' if n_out > 1 else 'lies'} far "
             "outside the bulk "
             f"({q1:.4g} to {q3:.4g}); the most extreme is {extreme:.4g}.",
             suggestion="Tree models are unaffected; check that they are real and not unit or typing errors.",
@@ -348,7 +348,7 @@ def _placeholder(x: np.ndarray, outside: np.ndarray, iqr: float) -> tuple[float,
     return (v, count) if gap > 3 * iqr else None
 
 
-def _pct(share: float) -> str:
+def pct(share: float) -> str:
     """A share as a percentage, never rounding a part to none or to the whole (99.96% is not 100%)."""
     if not 0 < share < 1:
         return f"{share:.0%}"
@@ -395,7 +395,7 @@ def _target_checks(y: pd.Series, task_kind: str | None, target: str) -> list[Fin
                 out.append(Finding(
                     check="class_imbalance", severity="warning", column=target, value=float(ratio),
                     message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, "
-                    f"{_pct(ratio)} of the most common.",
+                    f"{pct(ratio)} of the most common.",
                     suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy.",
                 ))
             rare = counts[counts < 10]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.findings import SEVERITY_ORDER, Finding
-from ..data.quality import audit
+from ..data.quality import audit, pct
 from ..data.schema import MISSING_TOKENS, ColumnRole, Schema, category_key
 from .leakage import confirm_leakage
 from .read import qcol
@@ -26,17 +26,6 @@ __all__ = ["audit_spark", "class_counts", "duplicate_counts", "pct"]
 #: checks the sample's audit makes from the schema's every-row statistics: kept as they are
 _FROM_SCHEMA = {"identifier", "constant", "mostly_missing", "missing_placeholders"}
 _SENTINELS = (0.0, -1.0, -9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0, 9999999.0)
-
-
-def pct(share: float) -> str:
-    """A share as a percentage that never rounds a part to none or to the whole."""
-    if not 0 < share < 1:
-        return f"{share:.0%}"
-    for digits in range(0 if 0.1 <= share <= 0.9 else 1, 4):
-        text = f"{share * 100:.{digits}f}"
-        if float(text) not in (0.0, 100.0):
-            return text + "%"
-    return "<0.001%" if share < 0.5 else ">99.999%"
 
 
 def _show(v: Any) -> str:

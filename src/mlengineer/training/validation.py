@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.load import available_memory
 from ..data.split import make_folds, make_holdout
 
 __all__ = ["Validation", "choose_validation", "memory_available", "search_sample"]
@@ -70,15 +71,8 @@ def choose_validation(
 
 
 def memory_available() -> int:
-    """Bytes of memory free for use (Linux ``MemAvailable``), or 4 GiB when it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 2**30
+    """Bytes of memory free for use, or 4 GiB when it cannot be read."""
+    return available_memory() or 4 * 2**30
 
 
 def search_sample(y: np.ndarray, n_features: int, *, budget: float, stratify: bool, seed: int,
