@@ -30,7 +30,7 @@ from ..pipeline.run import default_name, save_and_track
 from ..training.config import TrainConfig
 from ..training.ensemble import Ensemble
 from ..training.search import latency_ms
-from ..training.trainer import Progress, TrainResult, no_progress
+from ..training.trainer import Progress, TrainResult, no_progress, pipeline_ms
 from .audit import audit_spark
 from .evaluate import metric_on_cluster, score_held_out
 from .linear import train_linear
@@ -140,7 +140,7 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     held_clean = plan.apply(held, training=True)
     predictor = Ensemble([(best.name, best.model, 1.0)])
     valid_pred = predictor.predict_raw(encoder.transform(held_clean.drop(columns=[target])))
-    leaderboard = _leaderboard(candidates, best, sample_X, overhead=_pipeline_ms(plan, encoder, sample, target))
+    leaderboard = _leaderboard(candidates, best, sample_X, overhead=pipeline_ms(plan, encoder, sample.drop(columns=[target]).iloc[:1]))
     result = TrainResult(
         config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=metric, predictor=predictor,
         leaderboard=leaderboard, findings=findings, split_strategy=f"{split}, on Spark ({encoded.n_valid:,} rows)",
@@ -204,16 +204,6 @@ def _score(table: EncodedTable, model: Any, metric: Any) -> float:
         raw = scored.drop(columns=[scored.columns[0]]).to_numpy()
         value = metric(scored.iloc[:, 0].to_numpy(), raw if raw.shape[1] > 1 else raw[:, 0])
     return float(value)
-
-
-def _pipeline_ms(plan: Any, encoder: Any, sample: pd.DataFrame, target: str) -> float:
-    row = sample.drop(columns=[target]).iloc[:1]
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        encoder.transform(plan.apply(row, training=False))
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times[1:]))
 
 
 def _leaderboard(candidates: list[_Candidate], best: _Candidate, sample_X: np.ndarray, *,

@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
 
-__all__ = ["TrainResult", "fit_pipeline"]
+__all__ = ["TrainResult", "fit_pipeline", "pipeline_ms"]
 
 Progress = Callable[..., None]
 
@@ -122,7 +122,7 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
                              latency_ms=config.max_predict_ms_per_row)
     X = encode_training(encoder, features, y, None if cal_rows is None else fit_rows)
     timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
-    overhead_ms = _pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
+    overhead_ms = pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
 
     def part(a: np.ndarray | None) -> np.ndarray | None:
         return a if a is None or cal_rows is None else a[fit_rows]
@@ -174,7 +174,7 @@ def calibration_slice(y: np.ndarray, config: TrainConfig, task: Task, groups: np
     return fit, cal
 
 
-def _pipeline_ms(plan: CleaningPlan, encoder: FeatureEncoder, row: pd.DataFrame) -> float:
+def pipeline_ms(plan: CleaningPlan, encoder: FeatureEncoder, row: pd.DataFrame) -> float:
     """Milliseconds the cleaning plan and the encoder take for one row: the part of a prediction's latency
     that no model choice changes."""
     times = []
