@@ -28,8 +28,8 @@ from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, for
 from .images import is_image_bytes
 from .sql import read_sql
 
-__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "load_table", "memory_verdict", "read_bytes_table",
-           "read_sql", "sniff_csv", "tidy_names"]
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "load_table",
+           "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
 def load_table(source: str | Path, *, sql: str | None = None, db: str | None = None, **read_kwargs: Any) -> pd.DataFrame:

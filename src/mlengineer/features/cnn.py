@@ -10,6 +10,7 @@ scales a batch of pictures a little at random, the usual augmentation for pictur
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -62,16 +63,10 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, degrees: float 
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-_warm = False
-
-
+@functools.cache
 def warm() -> None:
     """Run one small training step once per process: torch sets up its convolutions on the first (seconds on
     a busy machine), which would otherwise be charged to the first fit's time limit."""
-    global _warm
-    if _warm:
-        return
     net = ImageNet(1, 1, 2, width=4).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     images = torch.rand(2, 1, 8, 8).contiguous(memory_format=torch.channels_last)
     net(augment(images, torch.Generator().manual_seed(0)), torch.zeros(2, 1)).sum().backward()
-    _warm = True

@@ -21,7 +21,7 @@ from .leakage import confirm_leakage
 from .read import qcol
 from .stats import TableStats, is_number_type, number_expr, target_counts, type_of
 
-__all__ = ["audit_spark", "class_counts", "duplicate_counts", "pct"]
+__all__ = ["audit_spark", "class_counts", "duplicate_counts"]
 
 #: checks the sample's audit makes from the schema's every-row statistics: kept as they are
 _FROM_SCHEMA = {"identifier", "constant", "mostly_missing", "missing_placeholders"}
