@@ -24,6 +24,7 @@ from typing import Any
 
 from ..data.files import owner_alive, owner_tag
 from ..errors import ConfigError
+from .blank import discard, keep_blank, start_from_blank
 
 __all__ = ["OWNER_TAG", "default_tracking_uri", "experiment_id", "mlflow_client", "mlflow_module", "owner_tags",
            "store_error"]
@@ -94,8 +95,17 @@ def _open(mlflow: Any, uri: str) -> None:
                           "sqlite:///PATH/mlruns.db.")
     try:
         with _locked(db):
+            new = db if db is not None and not db.exists() and db.parent.is_dir() else None
+            copied = new is not None and start_from_blank(new)
             client = mlflow.MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)  # creates and migrates the store, once, under the lock
+            try:
+                client.search_experiments(max_results=1)  # creates and migrates the store, once, under the lock
+            except Exception:
+                if new is not None and copied:  # a blank MLflow does not accept: gone, the next open migrates
+                    discard(new)
+                raise
+            if new is not None and not copied:
+                keep_blank(new)
             _mark_killed_runs(client)
     except ConfigError:
         raise
