@@ -10,10 +10,11 @@ For each task of ../shared/bench (train.csv.gz), shuffled and cut in two halves:
   shift of 0.5 SD, a category's share doubled, 20% of the values removed, the spread scaled by 1.5, and the
   relation of the most important column to the target broken (its values shuffled among the rows: every
   column keeps its distribution, so only outcomes can show it: detected when the realised performance alarm
-  fires);
+  fires or the relation test names that column; the random halves count relation alarms too);
 - estimated against realised performance: on the random half, and on a shifted split (rows drawn into the
   live half with a probability that grows with the rank of the most important column, a second model
-  trained on the rest): ROC AUC for binary tasks, accuracy for multiclass, RMSE for regression;
+  trained on the rest): ROC AUC for binary tasks, accuracy for multiclass (also without CBPE's own
+  calibration, on the same models), RMSE for regression;
 - Evidently 0.7 (DataDriftPreset with its defaults) on the same reference/current pairs, with the same column
   kinds: the share of column verdicts that agree, and its time beside ours.
 
@@ -148,6 +149,17 @@ def comparable(model: Any, frame: pd.DataFrame, reference: dict[str, Any]) -> pd
 HEADLINE = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 
 
+def plain_estimate(model: Any, frame: pd.DataFrame, kind: str) -> float | None:
+    """Multiclass: CBPE without its own calibration (the bundle's probabilities as they come), beside the
+    corrected estimate on the very same model and rows."""
+    if kind != "multiclass":
+        return None
+    from mlengineer.monitoring.estimate import decisions, estimate_classifier
+
+    raw = model.predict_raw(frame.drop(columns=[model.target], errors="ignore"))
+    return estimate_classifier(HEADLINE[kind], raw, decisions(raw), draws=2).value
+
+
 def _perf(result: dict[str, Any], kind: str) -> dict[str, Any]:
     e = result["performance"]["metrics"][HEADLINE[kind]]
     return {"estimated": e["estimated"]["value"] if e["estimated"] else None,
@@ -155,7 +167,8 @@ def _perf(result: dict[str, Any], kind: str) -> dict[str, Any]:
             # the realised value's own sampling spread (its bootstrap interval / 3.92): part of any gap
             "realised_sd": (e["realised"]["high"] - e["realised"]["low"]) / 3.92 if e["realised"] else None,
             "performance_alarm": result["performance"]["alarm"],
-            "concept_drift": result["performance"].get("concept_drift", False)}
+            "concept_drift": result["performance"].get("concept_drift", False),
+            "relation_changed": result["relation"]["changed"]}
 
 
 def _drift(result: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +213,8 @@ def run_task(task: str, budget: float, seed: int, pairs: list[dict[str, Any]], t
         return result, seconds
 
     random_result, seconds = check("random", cur_df, labelled=True)
-    row["random"] = {**_drift(random_result), **_perf(random_result, kind), "seconds": seconds}
+    row["random"] = {**_drift(random_result), **_perf(random_result, kind), "seconds": seconds,
+                     "estimated_plain": plain_estimate(model, cur_df, kind)}
     for name in SHIFTS:
         shifted, column = shift(model, kinds, cur_df, name, rng)
         if column is None:
@@ -210,14 +224,18 @@ def run_task(task: str, budget: float, seed: int, pairs: list[dict[str, Any]], t
         row[name] = {"column": column, **_drift(result), "detected": column in _drift(result)["flagged"]}
     shuffled, column = broken(model, cur_df, rng)
     result, _ = check("broken", shuffled, labelled=True)
+    # found when the outcomes show it: the metric fell, or the column's relation to the outcome changed
     row["broken"] = {"column": column, **_drift(result), **_perf(result, kind),
-                     "detected": bool(result["performance"]["alarm"]),
+                     "detected": bool(result["performance"]["alarm"]) or column in result["relation"]["changed"],
+                     "by_relation": column in result["relation"]["changed"],
+                     "by_performance": bool(result["performance"]["alarm"]),
                      "reference": result["performance"]["metrics"][HEADLINE[kind]]["reference"]["value"]}
     top = max(features, key=lambda n: float((model.metadata.get("feature_importance") or {}).get(n, 0.0)))
     base, live = covariate_split(df, top, rng)
     model2 = mlengineer.train(base, target, time_budget=budget, task=kind, track=False, seed=seed)
     shifted_result = monitor(model2, from_data(model2, live, "covariate-shifted half"))
-    row["covariate"] = {"column": top, "rows": len(live), **_drift(shifted_result), **_perf(shifted_result, kind)}
+    row["covariate"] = {"column": top, "rows": len(live), **_drift(shifted_result), **_perf(shifted_result, kind),
+                        "estimated_plain": plain_estimate(model2, live, kind)}
     return row
 
 
@@ -369,9 +387,10 @@ def gauges(budget: float, tmp: Path) -> dict[str, Any]:
 # -- the run -------------------------------------------------------------------------------------------------
 def summarise(rows: list[dict[str, Any]], ev: dict[str, Any] | None) -> list[str]:
     """Markdown tables and totals for bench/RESULTS.md."""
-    lines = ["| task | kind | rows ref/live | random: drift alarm | flagged | perf. alarm | Evidently alarm | flagged | "
-             "mean | category | missing | scale | broken | est. vs real (random) | est. vs real (shifted) |",
-             "|" + "---|" * 15]
+    lines = ["| task | kind | rows ref/live | random: drift alarm | flagged | perf. alarm | relation alarm | "
+             "Evidently alarm | flagged | mean | category | missing | scale | broken (by) | est. vs real (random) | "
+             "est. vs real (shifted) |",
+             "|" + "---|" * 16]
 
     def ev_of(task: str, name: str) -> dict[str, Any]:
         return (ev or {}).get("pairs", {}).get(f"{task}/{name}", {})
@@ -384,6 +403,10 @@ def summarise(rows: list[dict[str, Any]], ev: dict[str, Any] | None) -> list[str
         theirs = "" if not e else f" / {'yes' if e['drifted'] else 'no'}"
         return f"{'yes' if s['detected'] else 'NO'}{theirs}"
 
+    def broken_mark(b: dict[str, Any]) -> str:
+        by = [w for w, on in (("relation", b["by_relation"]), ("metric", b["by_performance"])) if on]
+        return f"yes ({', '.join(by)})" if by else "NO"
+
     for r in rows:
         e = ev_of(r["task"], "random")
         ev_flag = sum(c["drifted"] for c in e.get("columns", {}).values())
@@ -392,9 +415,10 @@ def summarise(rows: list[dict[str, Any]], ev: dict[str, Any] | None) -> list[str
             f"| {r['task']} | {r['kind']} | {r['rows_reference']:,}/{r['rows_current']:,} | "
             f"{'ALARM' if r['random']['alarm'] else 'no'} | {len(r['random']['flagged'])}/{r['random']['tested']} | "
             f"{'ALARM' if r['random']['performance_alarm'] else 'no'} | "
+            f"{'ALARM' if r['random']['relation_changed'] else 'no'} | "
             f"{('ALARM' if e.get('dataset_drift') else 'no') if e else '-'} | {ev_flag if e else '-'} | "
             f"{mark(r, r['task'], 'mean')} | {mark(r, r['task'], 'category')} | {mark(r, r['task'], 'missing')} | "
-            f"{mark(r, r['task'], 'scale')} | {'yes' if r['broken']['detected'] else 'NO'} | "
+            f"{mark(r, r['task'], 'scale')} | {broken_mark(r['broken'])} | "
             f"{fmt.format(r['random']['estimated'])} / {fmt.format(r['random']['realised'])} | "
             f"{fmt.format(r['covariate']['estimated'])} / {fmt.format(r['covariate']['realised'])} |")
     return lines
@@ -403,6 +427,11 @@ def summarise(rows: list[dict[str, Any]], ev: dict[str, Any] | None) -> list[str
 def totals(rows: list[dict[str, Any]], ev: dict[str, Any] | None) -> dict[str, Any]:
     t: dict[str, Any] = {"tasks": len(rows), "random_alarms": sum(r["random"]["alarm"] for r in rows),
                          "random_performance_alarms": sum(r["random"]["performance_alarm"] for r in rows),
+                         "random_relation_alarms": sum(bool(r["random"]["relation_changed"]) for r in rows),
+                         "random_relation_flagged": sum(len(r["random"]["relation_changed"]) for r in rows),
+                         "covariate_relation_alarms": sum(bool(r["covariate"]["relation_changed"]) for r in rows),
+                         "broken_by_relation": sum(r["broken"]["by_relation"] for r in rows),
+                         "broken_by_performance": sum(r["broken"]["by_performance"] for r in rows),
                          "random_flagged": sum(len(r["random"]["flagged"]) for r in rows),
                          "random_tested": sum(r["random"]["tested"] for r in rows)}
     for name in (*SHIFTS, "broken"):
@@ -413,6 +442,10 @@ def totals(rows: list[dict[str, Any]], ev: dict[str, Any] | None) -> dict[str, A
             pairs = [(r[split]["estimated"], r[split]["realised"]) for r in rows if r["kind"] == kind]
             errs = [abs(a - b) / (b if kind == "regression" else 1) for a, b in pairs if a is not None and b is not None]
             t[f"{split}_{kind}_{'rel_' if kind == 'regression' else ''}mae"] = float(np.mean(errs)) if errs else None
+            plain = [abs(r[split]["estimated_plain"] - r[split]["realised"]) for r in rows
+                     if r["kind"] == kind and r[split].get("estimated_plain") is not None]
+            if plain:  # the same models' estimates without CBPE's own calibration
+                t[f"{split}_{kind}_mae_uncorrected"] = float(np.mean(plain))
             # what a perfect estimator would still miss by: the mean |realised - true| of a sample that size
             sds = [r[split]["realised_sd"] / (r[split]["realised"] if kind == "regression" else 1) for r in rows
                    if r["kind"] == kind and r[split].get("realised_sd") is not None and r[split]["realised"]]

@@ -1,8 +1,8 @@
 """Monitoring commands: monitor live rows against training, retrain and promote a challenger, roll back.
 
-Exit status of ``monitor``: 0 when nothing that ``--fail-on`` names was found, 1 when it was (drift or a
-performance drop), 2 for bad input (a folder with no log, a log of another model, no rows in the time span,
-outcomes that match no row).
+Exit status of ``monitor``: 0 when nothing that ``--fail-on`` names was found, 1 when it was (drift, a
+performance drop, or an input's changed relation to the outcome), 2 for bad input (a folder with no log, a log
+of another model, no rows in the time span, outcomes that match no row).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def monitor_cmd(
     log_model: str = typer.Option(None, "--log-model", help="The name the model was served under, if not its own."),
     out: str = typer.Option(None, "--out", "-o", help="Write the HTML monitoring report here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (nothing else)."),
-    fail_on: list[str] = typer.Option([], "--fail-on", help="Exit with status 1 when this is found: drift or "
-                                      "performance (repeatable). Bad input exits with 2."),
+    fail_on: list[str] = typer.Option([], "--fail-on", help="Exit with status 1 when this is found: drift, "
+                                      "performance, or relation (an input's relation to the outcome changed; needs "
+                                      "outcomes) (repeatable). Bad input exits with 2."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store, for registry references and run ids."),
     engine: str = typer.Option("auto", "--engine", help="local, spark (--data read by Spark, a random sample of "
                                "rows monitored), or auto: Spark when --data takes more than a quarter of memory."),

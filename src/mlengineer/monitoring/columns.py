@@ -24,7 +24,7 @@ import pandas as pd
 from ..data.clean import Conform, conform_values
 from ..data.values import MISSING_TOKENS
 
-__all__ = ["Prepared", "conformed", "drift_kinds", "prepare", "role_of"]
+__all__ = ["Prepared", "conformed", "drift_kinds", "prepare", "role_of", "unmonitored"]
 
 _KIND = {"numeric": "numeric", "boolean": "numeric", "datetime": "numeric", "categorical": "categorical",
          "text": "text"}
@@ -32,14 +32,25 @@ _DAY_NS = 86_400 * 10**9
 
 
 def role_of(model: Any) -> dict[str, str]:
-    """Each feature column's role as the model's cleaning plan conforms it (a kept identifier is a category)."""
+    """Each monitored feature column's role as the model's cleaning plan conforms it (a kept identifier is a
+    category); image columns are left out (see ``unmonitored``)."""
+    out = {}
+    for c, role in _roles(model).items():
+        if role != "image":
+            out[c] = role if role in _KIND else "categorical"
+    return out
+
+
+def unmonitored(model: Any) -> list[str]:
+    """Feature columns no test compares: pictures (each row's path is its own value, so counting them as
+    categories would flag every new picture; comparing their contents would need an embedding model)."""
+    return [c for c, role in _roles(model).items() if role == "image"]
+
+
+def _roles(model: Any) -> dict[str, str]:
     conform = next((s for s in model.plan.steps if isinstance(s, Conform)), None)
     roles = dict(conform.roles) if conform is not None else {}
-    out = {}
-    for c in model.feature_names:
-        role = str(roles.get(c) or model.schema[c].role.value)
-        out[c] = role if role in _KIND else "categorical"
-    return out
+    return {c: str(roles.get(c) or model.schema[c].role.value) for c in model.feature_names}
 
 
 def drift_kinds(model: Any) -> dict[str, str]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Estimate", "LossModel", "decisions", "estimate_classifier", "estimable", "realised"]
+__all__ = ["ConfidenceCalibrator", "Estimate", "LossModel", "decisions", "estimate_classifier", "estimable", "realised"]
 
 DRAWS = 200
 MAX_ROWS = 20_000
@@ -171,6 +171,34 @@ def estimate_classifier(name: str, proba: np.ndarray, d: np.ndarray, *, seed: in
     return Estimate(name, value, low, high, len(proba), "CBPE: expected from the calibrated probabilities")
 
 
+class ConfidenceCalibrator:
+    """Multiclass CBPE's own calibration: the probability of the answered class, mapped (a logistic curve on
+    its log-odds) to how often the reference rows' answers were right, the other classes rescaled to fill the
+    rest. Fitted on the reference's out-of-sample predictions, after the bundle's calibrator: that one is
+    chosen for the Brier score of every class (or left out when it gains too little), and the estimate
+    needs the answered class's probability right above all (measured: out-of-fold probabilities of 0.906
+    on average for answers right 93.2% of the time, car; 0.535 for 57.8%, poker hand)."""
+
+    def __init__(self) -> None:
+        self.slope, self.intercept = 1.0, 0.0
+
+    def fit(self, proba: np.ndarray, d: np.ndarray, y: np.ndarray) -> ConfidenceCalibrator:
+        from ..evaluation.calibration import PlattCalibrator
+
+        conf = proba[np.arange(len(d)), d]
+        platt = PlattCalibrator().fit((d == y).astype(np.int64), np.column_stack([1 - conf, conf]))
+        self.slope, self.intercept = platt.slope_, platt.intercept_
+        return self
+
+    def transform(self, proba: np.ndarray, d: np.ndarray) -> np.ndarray:
+        idx = np.arange(len(d))
+        conf = np.clip(proba[idx, d], 1e-6, 1 - 1e-6)
+        new = 1.0 / (1.0 + np.exp(-(self.slope * (np.log(conf) - np.log1p(-conf)) + self.intercept)))
+        out = proba * ((1 - new) / (1 - conf))[:, None]  # the other classes keep their proportions
+        out[idx, d] = new
+        return out
+
+
 # -- regressors --------------------------------------------------------------------------------------------
 class LossModel:
     """DLE: a model of each row's expected absolute error, from the reference's out-of-sample errors."""
@@ -183,6 +211,9 @@ class LossModel:
         #: turns expected sizes into MAE, MSE and the spread of both (ratios of sums, not sums of ratios, so
         #: a row whose error was predicted near zero cannot blow them up)
         self.moments = (1.0, 1.0, 1.0)
+        #: the relative standard errors of the first two moments: a reference of a few hundred rows fixes
+        #: them only so well, and an estimate's interval must say so (abalone, 1,670 rows: about 3% on MSE)
+        self.moment_se = (0.0, 0.0)
 
     def _regressor(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -208,6 +239,9 @@ class LossModel:
             self.model = self._regressor().fit(F, err)
         oof = np.maximum(oof, self.floor)
         self.moments = tuple(float(np.sum(err**p) / np.sum(oof**p)) for p in (1, 2, 4))  # type: ignore[assignment]
+        # a ratio of sums: its relative variance is that of a/mean(a) - b/mean(b) over the rows (delta method)
+        self.moment_se = tuple(float(np.std(err**p / np.mean(err**p) - oof**p / np.mean(oof**p)) / np.sqrt(len(err)))
+                               for p in (1, 2))  # type: ignore[assignment]
         return self
 
     def expected_error(self, X: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -226,9 +260,10 @@ class LossModel:
         n = max(rows or len(m), len(m))
         m1, m2, m4 = float(np.mean(m)), float(np.mean(m**2)), float(np.mean(m**4))
         mae, mse = k1 * m1, k2 * m2
-        # a row's |error| has variance (k2 - k1^2) m^2, its squared error (k4 - k2^2) m^4
-        se_mae = np.sqrt(max((k2 - k1**2) * m2, 0.0) / n)
-        se_mse = np.sqrt(max((k4 - k2**2) * m4, 0.0) / n)
+        # a row's |error| has variance (k2 - k1^2) m^2, its squared error (k4 - k2^2) m^4; the moments' own
+        # uncertainty (the reference's size) adds to the live rows' sampling
+        se_mae = float(np.hypot(np.sqrt(max((k2 - k1**2) * m2, 0.0) / n), mae * self.moment_se[0]))
+        se_mse = float(np.hypot(np.sqrt(max((k4 - k2**2) * m4, 0.0) / n), mse * self.moment_se[1]))
         z = 1.959964
         spread = float(np.var(pred))
         if name == "mae":

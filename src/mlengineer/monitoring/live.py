@@ -117,7 +117,7 @@ class LiveMonitor:
         if rows < MIN_ROWS:
             return None
         ref = self.reference
-        frame = _columns(chunks, list(ref.roles))
+        frame = _columns(chunks, list(self.model.feature_names))  # images too: the loss model reads them
         columns = {}
         for name, role in ref.roles.items():
             live = prepare(frame[name], role, self.model.schema[name].datetime_format, name=name,
@@ -148,7 +148,8 @@ class LiveMonitor:
     def _estimate(self, frame: dict[str, pd.Series], raw: np.ndarray) -> dict[str, float] | None:
         ref = self.reference
         if ref.task != "regression":
-            e = estimate_classifier(self.metric, raw, ref.decided(raw), draws=LIVE_DRAWS)
+            d = ref.decided(raw)
+            e = estimate_classifier(self.metric, ref.for_estimate(raw, d), d, draws=LIVE_DRAWS)
         else:
             loss = ref.loss_model()
             if loss is None:

@@ -15,9 +15,17 @@ import numpy as np
 import pandas as pd
 
 from ..bundle.reference import DRIFT, PRED, load_reference, proba_column
-from ..errors import ModelError
+from ..errors import MLEngineerError, ModelError
 from .columns import Prepared, prepare, role_of
-from .estimate import Estimate, LossModel, decisions, estimable, estimate_classifier, realised
+from .estimate import (
+    ConfidenceCalibrator,
+    Estimate,
+    LossModel,
+    decisions,
+    estimable,
+    estimate_classifier,
+    realised,
+)
 
 __all__ = ["Reference", "prediction_values", "reference_of"]
 
@@ -71,6 +79,20 @@ class Reference:
         return {c: prepare(self.drift_rows[c], role, fmts.get(c), name=c) for c, role in self.roles.items()}
 
     @cached_property
+    def drift_y(self) -> np.ndarray:
+        """The drift sample's outcomes as the model encodes them (class index or value), NaN where unknown."""
+        target = self.model.target
+        y = np.full(len(self.drift_rows), np.nan)
+        if target not in self.drift_rows.columns:
+            return y
+        known = self.drift_rows[target].notna().to_numpy()
+        try:
+            y[known] = self.model.task.encode(self.drift_rows[target][known])
+        except (ValueError, MLEngineerError):  # an outcome the model does not know: no relation tests
+            y[:] = np.nan
+        return y
+
+    @cached_property
     def scored(self) -> pd.DataFrame:
         """The rows that carry an out-of-sample prediction."""
         cols = [PRED] if self.task == "regression" else [proba_column(i) for i in range(len(self.model.classes))]
@@ -94,6 +116,18 @@ class Reference:
     def decided(self, raw: np.ndarray) -> np.ndarray:
         threshold = self.model.extras.get("threshold")
         return decisions(raw, None if threshold is None else float(threshold["value"]))
+
+    @cached_property
+    def confidence(self) -> ConfidenceCalibrator | None:
+        """Multiclass: the estimator's own calibration of the answered class (``ConfidenceCalibrator``), fitted
+        on the scored rows; None for other tasks or fewer than 50 scored rows."""
+        if self.task != "multiclass" or len(self.scored) < 50:
+            return None
+        return ConfidenceCalibrator().fit(self.raw, self.decided(self.raw), self.y)
+
+    def for_estimate(self, raw: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Probabilities ``raw`` (answered ``d``) as CBPE reads them: through ``confidence`` where there is one."""
+        return raw if self.confidence is None else self.confidence.transform(raw, d)
 
     @cached_property
     def predictions(self) -> Prepared:
@@ -126,7 +160,8 @@ class Reference:
                                                           self.raw)
         for name in estimable(self.task, self.model.metadata.get("metric")):
             if self.task != "regression":
-                out[name] = estimate_classifier(name, self.raw, self.decided(self.raw))
+                d = self.decided(self.raw)
+                out[name] = estimate_classifier(name, self.for_estimate(self.raw, d), d)
             elif loss is not None and m is not None:
                 out[name] = loss.estimate(name, m, self.raw)
         return out

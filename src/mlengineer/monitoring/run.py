@@ -15,7 +15,7 @@ from .monitor import monitor
 __all__ = ["FAIL_ON", "failed_conditions", "load_current", "monitor_model"]
 
 #: what ``--fail-on`` can name; each sets exit status 1 when found (bad input is 2)
-FAIL_ON = ("drift", "performance")
+FAIL_ON = ("drift", "performance", "relation")
 
 
 def load_current(model: Any, *, log: str | Path | None = None, data: Any = None, labels: Any = None,

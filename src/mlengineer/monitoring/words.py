@@ -113,6 +113,18 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _relation_sentences(relation: dict[str, Any]) -> list[str]:
+    changed = [c for c in relation.get("columns", []) if c["changed"]]
+    if not changed:
+        return []
+    changed.sort(key=lambda c: c["p_value"])
+    parts = [f"{c['column']} told {c['information_reference']:.2f} bits about the outcome in training, "
+             f"{c['information_current']:.2f} now" for c in changed[:3]]
+    more = f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return [f"Relation alarm: the outcome depends on these inputs differently than in training (same values, other "
+            f"outcomes): {'; '.join(parts)}{more}. Check how they are collected; retrain if the change is real."]
+
+
 def summary_sentences(result: dict[str, Any], *, importance: dict[str, float]) -> list[str]:
     """The summary of a monitoring result, most important first."""
     out = [_drift_sentence(result, importance)]
@@ -120,11 +132,15 @@ def summary_sentences(result: dict[str, Any], *, importance: dict[str, float]) -
     if pred["drifted"]:
         out.append(f"The predictions changed too: {change_phrase(pred, subject=False)}.")
     out += _performance_sentences(result)
+    out += _relation_sentences(result.get("relation") or {})
     problems = result.get("quality", {}).get("problems", [])
     if problems:
         out.append(f"Data quality: {problems[0]}" + (f"; and {len(problems) - 1} more finding"
                                                      f"{'s' if len(problems) > 2 else ''}." if len(problems) > 1
                                                      else "."))
+    if result.get("unmonitored"):
+        out.append(f"Not compared: {', '.join(result['unmonitored'])} (pictures: each one is its own value, and "
+                   "comparing their contents would need an image model).")
     if result["alarms"]["drift"]:
         out.append(f"Drift alarm: {'; '.join(result['drift']['verdict']['reasons'])}.")
     return out
