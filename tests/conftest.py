@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,9 @@ ROOT = Path(__file__).parent.parent
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# one cache for the whole run (measured costs, the blank tracking store), not the user's: every run of the
+# suite starts from what a new machine has, and the CLI commands it starts share it
+os.environ.setdefault("MLENGINEER_CACHE_DIR", tempfile.mkdtemp(prefix="mlengineer-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from mlengineer.tracking.store import mlflow_client
 @pytest.fixture()
 def migrations(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     """Counts MLflow's real migrations (the function still runs) with the cache in a folder of the test's."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLENGINEER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("MLENGINEER_BLANK_STORE", raising=False)
     calls: list[str] = []
     real = db_utils._initialize_tables

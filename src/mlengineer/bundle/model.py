@@ -19,6 +19,7 @@ from ..data.images import image_root, table_folder
 from ..data.schema import Schema
 from ..errors import ModelError, SchemaError
 from ..tasks import Task
+from .rowpath import RowPath
 from .store import BUNDLE_SUBDIR, read_parts, write_bundle
 
 __all__ = ["BUNDLE_SUBDIR", "SMALL_BATCH", "Model", "load"]
@@ -44,6 +45,9 @@ class Model:
         self.path: Path | None = None
         #: the training sample monitoring compares with (bundle/reference.py; read from the bundle on demand)
         self.reference: pd.DataFrame | None = None
+        #: False sends one record the batch way too (benchmarks compare the two; tests check they agree)
+        self.use_row_path = True
+        self._row: tuple[tuple[int, int, int], RowPath | None] | None = None
 
     # -- facts ---------------------------------------------------------------------------------------------
     @property
@@ -104,9 +108,35 @@ class Model:
                     cols[c] = arr
         return self.encoder.transform(self.plan.apply_arrays(cols))
 
+    def row_path(self) -> RowPath | None:
+        """The compiled single-record path (``rowpath.py``), built on first use; None when a column is text
+        or a picture, or the plan has a step without a one-row form."""
+        key = (id(self.plan), id(self.encoder), id(self.predictor))
+        if self._row is None or self._row[0] != key:
+            try:
+                path = RowPath.compile(self)
+            except Exception:  # noqa: BLE001 - a model the row path cannot follow still predicts the batch way
+                path = None
+            self._row = (key, path)
+        return self._row[1]
+
+    def predict_record(self, record: Mapping[str, Any]) -> np.ndarray:
+        """``predict_raw`` of one record: (1, k) or (1,). Through the row path when the model has one."""
+        path = self.row_path() if self.use_row_path else None
+        if path is not None and path.accepts(record):
+            raw = path.predict_raw(record)
+        else:
+            raw = self.predictor.predict_raw(self.encode(record))
+        return self._calibrate(raw)
+
     def predict_raw(self, data: Any) -> np.ndarray:
         """Probabilities (n, k) for classification, values (n,) for regression."""
-        raw = self.predictor.predict_raw(self.encode(data))
+        one = data if isinstance(data, Mapping) else data[0] if _one_record(data) else None
+        if one is not None:
+            return self.predict_record(one)
+        return self._calibrate(self.predictor.predict_raw(self.encode(data)))
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
         calibrator = self.extras.get("calibrator")
         if calibrator is not None and self.task.is_classification:
             raw = calibrator.transform(raw)
@@ -190,6 +220,10 @@ class Model:
         """Write the bundle to ``path`` atomically and return the path."""
         self.path = write_bundle(self, path, overwrite=overwrite)
         return self.path
+
+
+def _one_record(data: Any) -> bool:
+    return isinstance(data, list | tuple) and len(data) == 1 and isinstance(data[0], Mapping)
 
 
 def _records(data: Any) -> list[Mapping[str, Any]]:

@@ -56,6 +56,7 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "refit_on_all_rows": result.refit,
         "train_seconds": round(result.seconds, 2),
         "timings": result.timings,
+        "reproducibility": result.reproducibility,
         "n_train_rows": result.n_train_rows,
         # rows no fit saw, whose predictions by the final model fit the calibrator and conformal scores
         "calibration_rows_apart": 0 if result.calibration_index is None else int(len(result.calibration_index)),

@@ -26,7 +26,8 @@ def blank_path() -> Path | None:
         return None
     import mlflow
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer"
+    cache = Path(os.environ.get("MLENGINEER_CACHE_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer")
     return cache / f"mlflow-{mlflow.__version__}-blank.db"
 
 

@@ -76,6 +76,10 @@ def _log_summary(mlflow: Any, result: Any) -> None:
     mlflow.log_metrics({f"valid_{result.metric.name}": result.validation_score,
                         "train_seconds": result.seconds, "n_train_rows": result.n_train_rows})
     mlflow.set_tags({"mlengineer.target": result.config.target, "mlengineer.task": result.task.kind})
+    repro = getattr(result, "reproducibility", None) or {}
+    if repro:  # whether a rerun with this seed and budget on this machine repeats the run, and why not
+        mlflow.set_tags({"mlengineer.reproducible": str(bool(repro.get("reproducible"))).lower(),
+                         "mlengineer.reproducible_why": "; ".join(repro.get("why", []))[:5000] or "-"})
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         (t / "leaderboard.json").write_text(json.dumps(result.leaderboard, indent=1, default=str))

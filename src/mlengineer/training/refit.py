@@ -8,12 +8,11 @@ short, a member keeps what the search fitted: the average of its fold models (``
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .ensemble import Bag
 from .models import FAMILIES, FitContext, FittedModel
+from .plan import fit_safety
 from .search import Candidate, refit_rounds_scale
 
 __all__ = ["refit_members"]
@@ -26,24 +25,30 @@ def refit_members(
     chosen: list[tuple[Candidate, float]],
     *,
     rows_ratio: float,
-    deadline: float,
-) -> tuple[list[tuple[str, FittedModel, float]], list[str]]:
-    """The final (name, model, weight) members, and the names of those refit on all rows.
+    budget: float,
+) -> tuple[list[tuple[str, FittedModel, float]], list[str], list[str]]:
+    """The final (name, model, weight) members, the names of those refit on all rows, and why the run may
+    not repeat (a refit the safety clock stopped).
 
-    ``rows_ratio`` is all rows over the rows one search model learned from (1.25 for 5 folds)."""
+    ``rows_ratio`` is all rows over the rows one search model learned from (1.25 for 5 folds); ``budget``
+    is the planned seconds left (``plan.py``): a member is refit when its planned refit fits in what is left."""
     order = sorted(chosen, key=lambda cw: -cw[1])
     final: dict[str, FittedModel] = {}
     refit: list[str] = []
+    notes: list[str] = []
     rounds_scale = refit_rounds_scale(rows_ratio)
+    left = budget
     for cand, _ in order:
         family = FAMILIES[cand.family]
-        left = deadline - time.perf_counter()
-        if cand.refit_seconds(rows_ratio) <= left:
+        need = cand.refit_seconds(rows_ratio)
+        if need <= left:
+            left -= need
             params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
             if family.early_stopping and cand.best_iteration:
                 params["n_estimators"] = max(1, int(round(cand.best_iteration * rounds_scale)))
             try:
-                model = family.fit(X, y, FitContext(**{**ctx.__dict__, "time_limit": max(left, 0.5)}), params)
+                model = family.fit(X, y, FitContext(**{**ctx.__dict__, "max_units": None,
+                                                       "time_limit": fit_safety(need)}), params)
             except (MemoryError, Exception):  # noqa: B014 - a failed refit keeps the search's models
                 model = None
             # a refit cut short by the clock has fewer rounds than the search found best: keep the search's
@@ -51,6 +56,8 @@ def refit_members(
                 final[cand.name] = model
                 refit.append(cand.name)
                 continue
+            if model is not None:
+                notes.append(f"the refit of {cand.name} ran far past its planned time and was dropped")
         final[cand.name] = cand.models[0] if len(cand.models) == 1 else Bag(cand.models)
-    return [(c.name, final[c.name], w) for c, w in chosen], refit
+    return [(c.name, final[c.name], w) for c, w in chosen], refit, notes
 

@@ -2,13 +2,15 @@
 
 First a portfolio of strong default configurations, one family after another in the order of their
 ``place`` (so every family gets a first try early), then Optuna's TPE on the tuned families that did best,
-until the search's deadline. Each candidate is scored the same way (``Evaluator``): fitted on each fold's
+until the search's planned seconds are spent (``plan.py``: counted in work units at probed costs, not
+read off the clock, so a seeded run repeats). Each candidate is scored the same way (``Evaluator``): fitted on each fold's
 training rows, stopped early on its validation rows, and predicted on them, so every candidate has
 out-of-fold predictions for ensemble selection.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,6 +24,18 @@ from ..errors import ConfigError
 from ..metrics import Metric
 from ..tasks import Task
 from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
+from .plan import (
+    CANDIDATE_OVERHEAD,
+    FamilyCost,
+    Measurements,
+    WorkClock,
+    bucket,
+    fit_safety,
+    probe_family,
+    probe_rows,
+    probe_seconds,
+    units_run,
+)
 from .validation import Validation
 
 __all__ = ["Candidate", "Evaluator", "SearchResult", "portfolio", "run_search"]
@@ -48,6 +62,11 @@ class Candidate:
     seconds: float = 0.0                 # fitting and predicting, all folds: what the candidate cost
     predict_ms_per_row: float = float("nan")  # in batches (the validation rows)
     predict_1row_ms: float = float("nan")     # one row alone, the serving case
+    latency_ms: float = float("nan")          # the same, rounded and remembered: what choices are made on
+    work: float = 0.0                          # planned seconds, all folds (``plan.py``): what the search charged
+    deviation: str = ""                        # why this candidate may not repeat (its safety clock fired)
+    plan_cost: FamilyCost | None = field(default=None, repr=False)
+    fold_rows: int = 0
     best_iteration: int | None = None
     status: str = "ok"
     models: list[FittedModel] = field(default_factory=list, repr=False)
@@ -62,8 +81,14 @@ class Candidate:
         return self.fit_seconds / max(len(self.models), 1)
 
     def refit_seconds(self, rows_ratio: float) -> float:
-        """A guess at the time to fit this configuration on all rows: one fold's fit, scaled by the rows,
-        and for early stopping by the rounds to fit again (the best ones) over those fitted (plus patience)."""
+        """Planned seconds to fit this configuration on all rows: at the probed costs, the units to fit
+        again (the best rounds, scaled up for the rows; the trees grown) on all rows; without costs, one
+        fold's fit scaled by the rows and the share of the rounds fitted that refitting repeats."""
+        if self.plan_cost is not None and self.models:
+            units = units_run(self.models[0])
+            if self.best_iteration and FAMILIES[self.family].early_stopping:
+                units = max(1, int(round(self.best_iteration * refit_rounds_scale(rows_ratio))))
+            return 1.1 * self.plan_cost.seconds(self.family, self.params, units, int(self.fold_rows * rows_ratio))
         share = 1.0
         runs = [m.rounds_run for m in self.models if m.rounds_run]
         if runs and self.best_iteration:
@@ -73,7 +98,8 @@ class Candidate:
     def row(self) -> dict[str, Any]:
         return {"model": self.name, "family": self.family, "phase": self.phase, "score": self.score,
                 "fit_s": round(self.fit_seconds, 3), "predict_ms_per_row": round(self.predict_ms_per_row, 4),
-                "predict_1row_ms": round(self.predict_1row_ms, 4), "best_iteration": self.best_iteration,
+                "predict_1row_ms": round(self.predict_1row_ms, 4), "planned_s": round(self.work, 3),
+                "best_iteration": self.best_iteration,
                 "status": self.status, "params": {k: v for k, v in self.params.items() if not k.startswith("_")}}
 
 
@@ -123,52 +149,76 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
     return out
 
 
-def latency_ms(model: Any, row: np.ndarray, *, repeats: int = 3) -> float:
-    """Median milliseconds of ``model.predict_raw(row)`` over ``repeats`` calls, after one warm-up call."""
+def latency_ms(model: Any, row: np.ndarray, *, repeats: int = 3, least: bool = False) -> float:
+    """Median (or ``least``) milliseconds of ``model.predict_raw(row)`` over ``repeats`` calls, after one
+    warm-up call."""
     model.predict_raw(row)  # the first call may build caches (a forest's packed trees)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         model.predict_raw(row)
         times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
+    return 1000 * float(np.min(times) if least else np.median(times))
 
 
 class Evaluator:
-    """Scores one configuration on the validation folds and keeps its fold models and out-of-fold output."""
+    """Scores one configuration on the validation folds and keeps its fold models and out-of-fold output.
+
+    Limits are planned seconds (``plan.py``): a fold's share becomes a cap on its units through the family's
+    probed ``costs``, and what the candidate ran is charged at those costs, whatever the clock said."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, validation: Validation, ctx: FitContext, metric: Metric,
-                 *, max_predict_ms_per_row: float | None = None) -> None:
+                 *, max_predict_ms_per_row: float | None = None, costs: dict[str, FamilyCost] | None = None,
+                 memo: Measurements | None = None) -> None:
         self.X, self.y, self.validation, self.ctx, self.metric = X, y, validation, ctx, metric
         self.max_predict_ms_per_row = max_predict_ms_per_row
+        self.costs = costs or {}
+        self.memo = memo
         self.scored = validation.scored
         self.position = np.full(len(y), -1)
         self.position[self.scored] = np.arange(len(self.scored))
+        self.probe_spent = 0.0  # planned seconds of the probes so far
+
+    def probe(self, family_name: str, params: dict[str, Any]) -> float:
+        """Probe a family's costs before its first candidate (``plan.probe_family``); the planned seconds
+        the probe took (0 when the costs are known)."""
+        if family_name in self.costs or self.memo is None:
+            return 0.0
+        workers, threads = self.threads(family_name)
+        cost = probe_family(self.X, self.y, probe_rows(self.validation.folds[0], self.ctx.seed), self.ctx,
+                            family_name, params, workers=workers, threads=threads, memo=self.memo, known=self.costs)
+        self.costs[family_name] = cost
+        self.probe_spent += probe_seconds(cost)
+        return probe_seconds(cost)
+
+    def threads(self, family_name: str) -> tuple[int, int]:
+        """(folds fitted side by side, threads each): small data fits folds side by side, one thread each
+        (a learner's threads mostly wait on each other there; the learners release the GIL while they fit)."""
+        small = self.X.size <= PARALLEL_FOLDS_CELLS and FAMILIES[family_name].parallel_folds
+        workers = min(self.ctx.n_jobs, len(self.validation.folds)) if small else 1
+        return workers, 1 if workers > 1 else self.ctx.n_jobs
 
     def __call__(self, family_name: str, params: dict[str, Any], *, name: str, phase: str,
-                 deadline: float) -> Candidate:
+                 limit: float) -> Candidate:
         family = FAMILIES[family_name]
         cand = Candidate(name=name, family=family_name, params=dict(params), phase=phase)
         start = time.perf_counter()
         folds = self.validation.folds
         k = self.ctx.n_classes if self.ctx.task.is_classification else 0
         oof = np.zeros((len(self.scored), k) if k else len(self.scored))
-        # small data: a learner's threads mostly wait on each other, so folds run side by side instead,
-        # one thread each (the learners release the GIL while they fit)
-        small = self.X.size <= PARALLEL_FOLDS_CELLS and family.parallel_folds
-        workers = min(self.ctx.n_jobs, len(folds)) if small else 1
-        threads = 1 if workers > 1 else self.ctx.n_jobs
+        workers, threads = self.threads(family_name)
         waves = -(-len(folds) // workers)
+        fold_limit = limit / waves
+        cost = self.costs.get(family_name)
+        cand.plan_cost, cand.fold_rows = cost, int(np.mean([len(tr) for tr, _ in folds]))
 
         def fit_fold(i: int) -> tuple[FittedModel, float]:
             tr, va = folds[i]
-            left = deadline - time.perf_counter()
             weight = None if self.ctx.sample_weight is None else self.ctx.sample_weight[tr]
-            done_waves = i // workers
-            # a share of what is left, with a margin: learners check the clock between rounds, so each
-            # overshoots a little, and a fold that cannot start would waste the folds before it
-            ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight,
-                                "time_limit": max(0.9 * left / (waves - done_waves), 0.2)})
+            units = None if cost is None else cost.max_units(family_name, params, fold_limit, len(tr))
+            # the plan caps the units; the clock only stops a fit far past its plan (then it may not repeat)
+            ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
+                                "time_limit": fit_safety(fold_limit)})
             es = family.early_stopping
             model = family.fit(self.X[tr], self.y[tr], ctx, params, self.X[va] if es else None,
                                self.y[va] if es else None)
@@ -188,50 +238,75 @@ class Evaluator:
                 for i in range(len(folds)):
                     results.append(fit_fold(i))
             cand.models = [m for m, _ in results]
-            if cand.status == "ok":
-                cand.predict_1row_ms = latency_ms(cand.models[0], self.X[folds[0][1][:1]])
-                cand.fit_seconds = sum(m.fit_seconds for m in cand.models)
-                iters = [m.best_iteration for m in cand.models if m.best_iteration is not None]
-                cand.best_iteration = int(round(np.mean(iters))) if iters else None
-                cand.predict_ms_per_row = 1000 * sum(t for _, t in results) / max(len(self.scored), 1)
-                cand.valid_pred = oof
-                y_scored = self.y[self.scored]
-                cand.score = self.metric(y_scored, oof)
-                cand.loss = self.metric.loss(y_scored, oof)
-                if not np.isfinite(cand.loss):
-                    cand.status = "failed: the metric is not finite on validation rows"
-                elif self.max_predict_ms_per_row is not None and cand.predict_1row_ms > self.max_predict_ms_per_row:
-                    cand.status = f"too slow: {cand.predict_1row_ms:.2f} ms for one row"
+            cand.work = self._work(cand, workers)
+            self._score(cand, results, oof)
         except MemoryError:
             cand.status = "failed: out of memory"
         except Exception as e:  # one failing configuration must not end the search
             cand.status = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
             cand.params["_traceback"] = traceback.format_exc(limit=3)
+        if not cand.work:  # failed before it could be counted: its fixed costs, fold by fold
+            cand.work = CANDIDATE_OVERHEAD + (cost.fixed if cost is not None else 0.1) * waves
         if cand.status != "ok" and not cand.status.startswith("too slow"):
             cand.models, cand.valid_pred = [], None
             cand.fit_seconds = time.perf_counter() - start
         cand.seconds = time.perf_counter() - start
         return cand
 
+    def _work(self, cand: Candidate, workers: int) -> float:
+        """Planned seconds the candidate took: each fold at the probed costs of the units it ran, the folds
+        fitted side by side counting once per wave."""
+        cost = cand.plan_cost
+        if cost is None:
+            return CANDIDATE_OVERHEAD + sum(m.fit_seconds for m in cand.models) / workers
+        per_fold = [cost.seconds(cand.family, cand.params, units_run(m), len(tr))
+                    for m, (tr, _) in zip(cand.models, self.validation.folds, strict=True)]
+        return CANDIDATE_OVERHEAD + sum(max(per_fold[w:w + workers]) for w in range(0, len(per_fold), workers))
+
+    def _score(self, cand: Candidate, results: list[tuple[FittedModel, float]], oof: np.ndarray) -> None:
+        """Score the out-of-fold predictions, note the costs and latency, and keep or refuse the candidate."""
+        folds = self.validation.folds
+        stopped = [i for i, m in enumerate(cand.models) if m.stopped_by_time]
+        if stopped:
+            cand.deviation = f"{cand.name}: the safety clock stopped {len(stopped)} fold fit(s) far past their plan"
+        row = self.X[folds[0][1][:1]]
+        cand.predict_1row_ms = latency_ms(cand.models[0], row, repeats=5)
+        measured = latency_ms(cand.models[0], row, repeats=5, least=True)
+        units = [units_run(m) for m in cand.models]
+        key = f"latency:{cand.family}:{json.dumps(cand.params, sort_keys=True, default=str)}:{units}"
+        cand.latency_ms = measured if self.memo is None else self.memo.get(key, lambda: bucket(measured, 0.005))
+        cand.fit_seconds = sum(m.fit_seconds for m in cand.models)
+        iters = [m.best_iteration for m in cand.models if m.best_iteration is not None]
+        cand.best_iteration = int(round(np.mean(iters))) if iters else None
+        cand.predict_ms_per_row = 1000 * sum(t for _, t in results) / max(len(self.scored), 1)
+        cand.valid_pred = oof
+        y_scored = self.y[self.scored]
+        cand.score = self.metric(y_scored, oof)
+        cand.loss = self.metric.loss(y_scored, oof)
+        if not np.isfinite(cand.loss):
+            cand.status = "failed: the metric is not finite on validation rows"
+        elif self.max_predict_ms_per_row is not None and cand.latency_ms > self.max_predict_ms_per_row:
+            cand.status = f"too slow: {cand.predict_1row_ms:.2f} ms for one row"
+
 
 def run_search(
     evaluate: Evaluator,
     *,
-    deadline: float,
+    clock: WorkClock,
     configs: list[tuple[str, dict[str, Any]]],
     tune: bool = True,
     rows_ratio: float | None = 1.25,
     seed: int = 0,
     on_candidate: Callable[[Candidate], None] | None = None,
 ) -> SearchResult:
-    """Evaluate the portfolio ``configs``, then tune the best families with Optuna, until ``deadline``
-    (a ``time.perf_counter()`` value).
+    """Evaluate the portfolio ``configs``, then tune the best families with Optuna, until ``clock`` (planned
+    seconds, ``plan.WorkClock``) has none left.
 
     With ``rows_ratio`` (all rows over one search model's rows), time is kept back for fitting the likely
     ensemble again on all rows: the refit time of the three best candidates so far.
     """
     start = time.perf_counter()
-    total = max(deadline - start, 1e-3)
+    total = clock.budget
     candidates: list[Candidate] = []
     counts: dict[str, int] = {}
     cost: dict[str, list[float]] = {}
@@ -249,7 +324,7 @@ def run_search(
         return kept
 
     def run(family_name: str, params: dict[str, Any], phase: str) -> Candidate | None:
-        left = deadline - reserve() - time.perf_counter()
+        left = clock.left() - reserve()
         seen = cost.get(family_name)
         # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
         # stopped at its limit keeps the rounds it reached)
@@ -263,12 +338,20 @@ def run_search(
         guess = min(seen) if seen else 0.0
         if not seen and COST_REFERENCE in cost:  # a first try: guess from what the reference took on this data
             guess = min(min(cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
-        if candidates and (left <= 0.02 * total or guess > left):
+        if clock.overrun() or (candidates and (left <= 0.02 * total or guess > left)):
             return None  # would not finish: leave the time to a cheaper family
+        # a family's first candidate: its imports (outside the plan: once per process) and its costs first
+        t0 = time.perf_counter()
+        FAMILIES[family_name].warm_up()
+        clock.charge(evaluate.probe(family_name, params))
+        clock.excuse(time.perf_counter() - t0)
         counts[family_name] = counts.get(family_name, 0) + 1
         cand = evaluate(family_name, params, name=f"{family_name}_{counts[family_name]}", phase=phase,
-                        deadline=time.perf_counter() + max(limit, 0.5))
-        cost.setdefault(family_name, []).append(cand.seconds)
+                        limit=max(limit, 0.5))
+        cost.setdefault(family_name, []).append(cand.work)
+        clock.charge(cand.work)
+        if cand.deviation:
+            clock.deviations.append(cand.deviation)
         candidates.append(cand)
         if on_candidate is not None:
             on_candidate(cand)
@@ -277,14 +360,15 @@ def run_search(
     for family_name, params in configs:
         run(family_name, params, "portfolio")
     if tune:
-        _tune(run, candidates, deadline=deadline, reserve=reserve, seed=seed, n_rows=len(evaluate.y),
+        _tune(run, candidates, clock=clock, reserve=reserve, seed=seed, n_rows=len(evaluate.y),
               task=evaluate.ctx.task)
     return SearchResult(candidates, time.perf_counter() - start)
 
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
-          deadline: float, reserve: Callable[[], float], seed: int, n_rows: int, task: Task) -> None:
-    """Optuna TPE on the two tuned families with the best candidates, taking turns, until the deadline."""
+          clock: WorkClock, reserve: Callable[[], float], seed: int, n_rows: int, task: Task) -> None:
+    """Optuna TPE (seeded) on the two tuned families with the best candidates, taking turns, until the
+    planned time is spent."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -299,7 +383,7 @@ def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidate
                                       sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
                for f in tunable}
     turn, misses = 0, 0
-    while time.perf_counter() < deadline - reserve() and misses < len(tunable):
+    while clock.left() - reserve() > 0 and misses < len(tunable) and not clock.overrun():
         family_name = tunable[turn % len(tunable)]
         turn += 1
         study = studies[family_name]

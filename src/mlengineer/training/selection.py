@@ -1,9 +1,11 @@
 """From the encoded matrix to the fitted ensemble: validation scheme, search, ensemble selection, refit.
 
-Every step answers to one deadline (the end of the time budget). The search stops early enough to leave
-time for the refit of the ensemble it found; the refit keeps the search's models for any member it has no
-time for. The ensemble is chosen on out-of-fold predictions, so ``valid_pred`` holds predictions of models
-that did not see those rows.
+Every step answers to one budget of *planned* seconds (``plan.py``), decided before the search from the
+time budget, the time spent so far and each family's probed costs, all rounded: the search stops early
+enough to leave time for the refit of the ensemble it found; the refit keeps the search's models for any
+member it has no time for. Nothing in between reads the clock except the safety stops, so the same seed,
+budget, table and machine give the same models. The ensemble is chosen on out-of-fold predictions, so
+``valid_pred`` holds predictions of models that did not see those rows.
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ from ..tasks import Task
 from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
 from .models import FitContext
+from .plan import Measurements, WorkClock, bucket
 from .refit import refit_members
-from .search import Candidate, Evaluator, SearchResult, latency_ms, portfolio, run_search
+from .search import (
+    PARALLEL_FOLDS_CELLS,
+    Candidate,
+    Evaluator,
+    SearchResult,
+    latency_ms,
+    portfolio,
+    run_search,
+)
 from .validation import Validation, choose_validation, search_sample
 
 __all__ = ["Selection", "search_and_ensemble"]
@@ -34,8 +45,9 @@ SEARCH_END = 0.82
 REFIT_END = 0.90
 #: seconds kept back whatever the budget: building the bundle and what follows training take about that
 FIXED_MARGIN = 0.7
-#: without a user's limit, the ensemble's members together aim at this many milliseconds for one row: a
-#: member joins only while the sum allows (a fast model by default; the limit makes it a promise)
+#: without a user's limit, the whole bundle (cleaning, encoding and every member) aims at this many
+#: milliseconds for one row: a member joins only while the sum allows (the best model alone always does;
+#: the user's limit makes the aim a promise)
 DEFAULT_ENSEMBLE_MS = 4.0
 ENSEMBLE_POOL = 16
 
@@ -53,6 +65,8 @@ class Selection:
     #: positions in ``X`` of the rows ``valid_y``/``valid_pred`` describe (the bundle's reference sample ties
     #: its out-of-sample predictions to input rows through them)
     valid_rows: np.ndarray | None = None
+    #: whether a rerun with this seed and budget repeats this one, why not, and the plan it followed
+    reproducibility: dict[str, Any] = field(default_factory=dict)
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -76,6 +90,10 @@ class _Searched:
     model_limit: float | None  # the user's latency limit for the models, less the pipeline's share
     result: SearchResult
     ok: list[Candidate]  # the candidates to ensemble, best first
+    clock: WorkClock  # the search's planned seconds
+    plan: dict[str, Any]  # what the plan was decided from (the rounded measurements), for the run's record
+    memo: Measurements
+    overhead_ms: float  # the pipeline's single-row cost, rounded: what the latency aim is checked with
 
 
 def search_and_ensemble(
@@ -94,25 +112,32 @@ def search_and_ensemble(
     blend_metric: Metric | None = None,
 ) -> Selection:
     """Search, ensemble and refit; ``blend_metric`` chooses the ensemble's weights (the metric if None)."""
-    budget_left = max(deadline - time.perf_counter(), 0.5)
     timings: dict[str, float] = {}
     searched = _search(X, y, task=task, metric=metric, config=config, encoder=encoder, groups=groups, order=order,
-                       deadline=deadline, budget_left=budget_left, overhead_ms=overhead_ms, progress=progress)
+                       deadline=deadline, overhead_ms=overhead_ms, progress=progress)
     timings["search_s"] = searched.result.seconds
 
     progress("stage", name="ensemble")
     blend_metric = blend_metric or metric
-    chosen_w, ens_pred, y_scored = _blend(searched, blend_metric)
-    score = metric(y_scored, ens_pred)
+    chosen_w = _blend(searched, blend_metric)
 
     progress("stage", name="refit")
     t0 = time.perf_counter()
     by_name = {c.name: c for c in searched.ok}
-    full_ctx = FitContext(**{**searched.ctx.__dict__, "sample_weight": searched.weights})
+    # small data: one thread, as the search fitted its folds and the probes timed them (a learner's threads
+    # mostly wait on each other there, and on a busy machine far longer than the plan allows)
+    threads = 1 if X.size <= PARALLEL_FOLDS_CELLS else searched.ctx.n_jobs
+    full_ctx = FitContext(**{**searched.ctx.__dict__, "sample_weight": searched.weights, "n_jobs": threads})
     chosen = [(by_name[n], w) for n, w in chosen_w.items()]
-    members, refit = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
-                                   deadline=deadline - (1 - REFIT_END) * budget_left - FIXED_MARGIN)
+    refit_budget = searched.plan["refit_budget_s"] - searched.clock.spent
+    members, refit, refit_notes = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
+                                                budget=refit_budget)
     timings["refit_s"] = time.perf_counter() - t0
+    members = _within_aim(members, refit, searched, by_name)
+    chosen_w = {n: w for n, _, w in members}
+    y_scored = searched.ys[searched.validation.scored]
+    ens_pred = np.sum([np.asarray(by_name[n].valid_pred) * w for n, w in chosen_w.items()], axis=0)
+    score = metric(y_scored, ens_pred)
     predictor = Ensemble(members)
     for _, model, _ in members:
         model.prepare()
@@ -127,70 +152,115 @@ def search_and_ensemble(
     })
     timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)
+    searched.memo.save()
+    why = searched.clock.deviations + refit_notes
+    reproducibility = {"reproducible": not why, "why": why, "plan": searched.plan}
     return Selection(predictor=predictor, leaderboard=leaderboard, strategy=searched.strategy, score=float(score),
                      refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
-                     timings=timings, valid_rows=searched.rows[searched.validation.scored])
+                     timings=timings, valid_rows=searched.rows[searched.validation.scored],
+                     reproducibility=reproducibility)
 
 
 def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config: TrainConfig,
             encoder: FeatureEncoder, groups: np.ndarray | None, order: np.ndarray | None, deadline: float,
-            budget_left: float, overhead_ms: float, progress: Callable[..., None]) -> _Searched:
-    """Choose the search's rows and validation, run the search, and keep the candidates to ensemble."""
+            overhead_ms: float, progress: Callable[..., None]) -> _Searched:
+    """Choose the search's rows and validation, plan the search, run it, and keep the candidates to ensemble."""
+    elapsed = config.time_budget - (deadline - time.perf_counter())  # schema, audit, cleaning, encoding
     # the search's rows: all of them, or a sample when the table is too large to search on in full
     sample = search_sample(y, X.shape[1], budget=config.time_budget, stratify=task.is_classification,
                            seed=config.seed, max_rows=config.max_search_rows) if order is None else None
     rows = np.arange(len(y)) if sample is None else sample
     Xs, ys = X[rows], y[rows]
+    configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_)
+    n_jobs = config.n_jobs or os.cpu_count() or 1
+    memo = Measurements(Xs, ys, n_jobs=n_jobs, families=sorted({f for f, _ in configs}))
+    before = memo.get("prepare_s", lambda: bucket(elapsed, 0.25))
     # pictures: one holdout, as a network fitted per fold would take the search's time k times over
     mode = "holdout" if config.validation == "auto" and getattr(encoder, "image_models_", None) else config.validation
     validation = choose_validation(
-        ys, mode=mode, budget=budget_left, holdout_fraction=config.holdout_fraction,
+        ys, mode=mode, budget=max(config.time_budget - before, 0.5), holdout_fraction=config.holdout_fraction,
         stratify=task.is_classification, groups=None if groups is None else groups[rows], order=order,
         seed=config.seed)
     strategy = validation.strategy + (f", searched on a sample of {len(rows):,} of {len(y):,} rows"
                                       if sample is not None else "")
-    n_jobs = config.n_jobs or os.cpu_count() or 1
     weights = class_weights(y, len(task.classes)) if task.is_classification and metric.balanced else None
     ctx = FitContext(task=task, categorical=encoder.categorical_features_, cardinalities=encoder.cardinalities_,
                      feature_names=encoder.feature_names_, seed=config.seed, n_jobs=n_jobs,
                      sample_weight=None if weights is None else weights[rows])
+    evaluate = Evaluator(Xs, ys, validation, ctx, metric)
+    clock, plan = _plan(evaluate, config, memo, before=before, overhead_ms=overhead_ms)
     limit = config.max_predict_ms_per_row
-    model_limit = None if limit is None else max(limit - overhead_ms, 0.0)
-    evaluate = Evaluator(Xs, ys, validation, ctx, metric, max_predict_ms_per_row=model_limit)
-    configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_)
-    search_deadline = deadline - (1 - SEARCH_END) * budget_left - FIXED_MARGIN
-    progress("search_start", total=len(configs), budget=search_deadline - time.perf_counter())
+    model_limit = None if limit is None else max(limit - plan["pipeline_1row_ms"], 0.0)
+    evaluate.max_predict_ms_per_row = model_limit
+    progress("search_start", total=len(configs), budget=clock.budget)
     fold_rows = float(np.mean([len(tr) for tr, _ in validation.folds]))
-    result = run_search(evaluate, deadline=search_deadline, configs=configs, tune=config.tune,
+    result = run_search(evaluate, clock=clock, configs=configs, tune=config.tune,
                         rows_ratio=len(y) / fold_rows, seed=config.seed,
                         on_candidate=lambda c: progress("candidate", candidate=c))
+    plan.update(probe_s=evaluate.probe_spent, costs={f: c.as_dict() for f, c in evaluate.costs.items()})
     ok = result.ok
     if not ok:  # nothing within the latency limit: the fastest model there is, rather than none
         slow = [c for c in result.candidates if c.status.startswith("too slow")]
-        ok = sorted(slow, key=lambda c: c.predict_1row_ms)[:1]
+        ok = sorted(slow, key=lambda c: (c.latency_ms, c.loss))[:1]
     if not ok:
         reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
         raise DataError(f"No model could be trained on this data ({reasons}).")
     return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
-                     strategy=strategy, model_limit=model_limit, result=result, ok=ok)
+                     strategy=strategy, model_limit=model_limit, result=result, ok=ok, clock=clock, plan=plan,
+                     memo=memo, overhead_ms=plan["pipeline_1row_ms"])
 
 
-def _blend(searched: _Searched, blend_metric: Metric) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """The ensemble's weights by candidate name, its out-of-fold predictions, and the rows' targets."""
+def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, before: float,
+          overhead_ms: float) -> tuple[WorkClock, dict[str, Any]]:
+    """The search's planned seconds, from rounded measurements that a later run on the same table and machine
+    reads back instead of measuring again (``plan.Measurements``); the families' costs are probed as the
+    search reaches them."""
+    pipeline = memo.get("pipeline_1row_ms", lambda: bucket(overhead_ms, 0.005))
+    evaluate.costs, evaluate.memo = {}, memo  # each family is probed before its first candidate
+    left = max(config.time_budget - before, 0.5)
+    clock = WorkClock(max(left * SEARCH_END - FIXED_MARGIN, 0.5))
+    plan = {"search_budget_s": clock.budget, "refit_budget_s": max(left * REFIT_END - FIXED_MARGIN, 0.5),
+            "prepare_s": before, "pipeline_1row_ms": pipeline, "measurements_reused": memo.reused,
+            "measurements_file": None if memo.path is None else str(memo.path)}
+    return clock, plan
+
+
+def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
+    """The ensemble's weights by candidate name, chosen on the out-of-fold predictions within the aim."""
     ok = searched.ok
     y_scored = searched.ys[searched.validation.scored]
     pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
-    # the user's limit is a promise; the default only keeps small-weight members from adding latency, so the
-    # best model always fits in it
-    limit = searched.model_limit
-    max_ms = limit if limit is not None else max(DEFAULT_ENSEMBLE_MS, pool[0].predict_1row_ms)
     chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
-                               blend_metric,
-                               cost_ms={c.name: c.predict_1row_ms for c in pool},
-                               max_ms=max_ms)
+                               blend_metric, cost_ms={c.name: c.latency_ms for c in pool},
+                               max_ms=_members_aim(searched))
     if not chosen_w:  # nothing is fast enough: the fastest single model
-        fastest = min(ok, key=lambda c: c.predict_1row_ms)
+        fastest = min(ok, key=lambda c: (c.latency_ms, c.loss))
         chosen_w = {fastest.name: 1.0}
-    by_name = {c.name: c for c in ok}
-    ens_pred = np.sum([np.asarray(by_name[n].valid_pred) * w for n, w in chosen_w.items()], axis=0)
-    return chosen_w, ens_pred, y_scored
+    return chosen_w
+
+
+def _members_aim(searched: _Searched) -> float:
+    """Milliseconds the members may take together for one row: the aim for the whole bundle (the user's
+    limit, or ``DEFAULT_ENSEMBLE_MS``, which the best model alone may exceed) less the pipeline's share.
+    Latencies are the rounded, remembered ones, so the choice does not follow the clock's noise."""
+    if searched.model_limit is not None:
+        return searched.model_limit
+    return max(DEFAULT_ENSEMBLE_MS - searched.overhead_ms, searched.ok[0].latency_ms)
+
+
+def _within_aim(members: list[tuple[str, Any, float]], refit: list[str], searched: _Searched,
+                by_name: dict[str, Candidate]) -> list[tuple[str, Any, float]]:
+    """The members once more against the aim, as they will predict: a member the refit had no time for
+    keeps its fold models (k times the latency), which can take the bundle past it. The lightest members
+    leave first; the weights of the rest are scaled back to one."""
+    k = len(searched.validation.folds)
+
+    def ms(name: str) -> float:
+        return by_name[name].latency_ms * (1 if name in refit else k)
+
+    aim = _members_aim(searched)
+    kept = sorted(members, key=lambda m: -m[2])
+    while len(kept) > 1 and sum(ms(n) for n, _, _ in kept) > aim:
+        kept.pop()
+    total = sum(w for _, _, w in kept)
+    return [(n, m, w / total) for n, m, w in members if any(n == x for x, _, _ in kept)]

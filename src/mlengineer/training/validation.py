@@ -83,7 +83,9 @@ def search_sample(y: np.ndarray, n_features: int, *, budget: float, stratify: bo
     on every row afterwards. The cap follows free memory and the time budget."""
     n = len(y)
     if max_rows is None:
-        by_memory = memory_available() // (12 * 4 * max(n_features, 1))  # a dozen float32 copies at once
+        # free memory rounded down to a power of two: it changes from run to run, the sample should not
+        free = 1 << (max(memory_available(), 1).bit_length() - 1)
+        by_memory = free // (12 * 4 * max(n_features, 1))  # a dozen float32 copies at once
         by_time = max(50_000, int(2_000 * budget))
         max_rows = int(min(by_memory, by_time))
     if n <= max_rows:

@@ -39,7 +39,9 @@ class FitContext:
     feature_names: list[str] = field(default_factory=list)
     seed: int = 0
     n_jobs: int = 1
-    time_limit: float | None = None  # seconds this one fit may take; None = no limit
+    time_limit: float | None = None  # the safety stop: seconds after which the fit gives up; None = no limit
+    #: the search plan's cap on this fit's units (boosting rounds, trees, epochs); None = the family's own
+    max_units: int | None = None
     sample_weight: np.ndarray | None = None
     clock: Deadline | None = field(default=None, repr=False)  # the fit's deadline, once it asked for one
 
@@ -222,7 +224,8 @@ def get_family(name: str) -> ModelFamily:
 
 
 class Deadline:
-    """A wall-clock deadline that learners check between rounds."""
+    """A wall-clock deadline that learners check between rounds: the safety stop behind the plan's cap on
+    units (``FitContext.max_units``); a fit it ends is not reproducible (``stopped_by_time``)."""
 
     def __init__(self, seconds: float | None) -> None:
         self.end = None if seconds is None else time.perf_counter() + max(0.0, seconds)

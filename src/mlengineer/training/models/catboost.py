@@ -91,6 +91,7 @@ class CatBoostFamily(ModelFamily):
         from catboost import CatBoostClassifier, CatBoostRegressor
 
         num_rounds = int(params.pop("n_estimators", 10000 if X_val is not None else 300))
+        num_rounds = num_rounds if ctx.max_units is None else min(num_rounds, ctx.max_units)
         loss = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}[ctx.task.kind]
         cls = CatBoostClassifier if ctx.task.is_classification else CatBoostRegressor
         est = cls(iterations=num_rounds, loss_function=loss, thread_count=ctx.n_jobs, random_seed=ctx.seed,

@@ -87,6 +87,7 @@ class _ForestFamily(ModelFamily):
         import sklearn
 
         total = int(params.pop("n_estimators", 300))
+        total = total if ctx.max_units is None else min(total, ctx.max_units)
         cls = self.classifier if ctx.task.is_classification else self.regressor
         est = cls(random_state=ctx.seed, n_jobs=ctx.n_jobs, warm_start=True, n_estimators=0, **params)
         # scikit-learn's trees take NaN from 1.4 on; older versions need a filler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,13 @@ from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 class LinearModel(FittedModel):
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         prep, est = self.estimator
-        Z = prep.transform(X)
         # the model's own formula in numpy: scikit-learn's input checks cost 10x the arithmetic for one row
-        z = Z @ est.coef_.T + est.intercept_
+        return self._output(prep.transform(X) @ est.coef_.T + est.intercept_)
+
+    def _output(self, z: np.ndarray) -> np.ndarray:
+        """Probabilities or values from the margins ``z`` (n, outputs)."""
         if not self.task.is_classification:
-            return np.asarray(z, dtype=np.float64).reshape(len(X)) * self.params["_y_scale"] + self.params["_y_mean"]
+            return np.asarray(z, dtype=np.float64).reshape(len(z)) * self.params["_y_scale"] + self.params["_y_mean"]
         from scipy.special import expit, softmax
 
         z = np.asarray(z, dtype=np.float64)
@@ -26,7 +29,36 @@ class LinearModel(FittedModel):
             p = np.column_stack([1.0 - p1, p1])
         else:
             p = softmax(z, axis=1)
-        return self._proba(p, est.classes_)
+        return self._proba(p, self.estimator[1].classes_)
+
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``predict_raw`` for one encoded row (1, f): the one-hot row written in place (the scaled numbers,
+        the missing flags, a 1 per category) instead of ``OneHotScaler.transform``'s blocks, then the same
+        product in the same dtypes (bundle/rowpath.py calls it)."""
+        prep, est = self.estimator
+        coef_t, intercept = est.coef_.T, est.intercept_
+        num, flag = np.asarray(prep.num_, dtype=np.int64), np.asarray(prep.flag_, dtype=np.int64)
+        n_num, n_flag = len(num), len(flag)
+        cat = np.asarray([j for j, _ in prep.cat_], dtype=np.int64)
+        width = np.asarray([c for _, c in prep.cat_], dtype=np.float64)
+        offset = n_num + n_flag + np.concatenate([[0], np.cumsum(width + 1)[:-1]]).astype(np.int64)
+        median, lo, hi, mean, scale = prep.median_, prep.lo_, prep.hi_, prep.mean_, prep.scale_
+        d = prep.n_features_out_
+
+        def row(X: np.ndarray) -> np.ndarray:
+            x = X[0].astype(np.float64)
+            v = x[num]
+            missing = np.isnan(v)
+            Z = np.zeros((1, d), dtype=np.float32)
+            Z[0, :n_num] = (np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale
+            Z[0, n_num : n_num + n_flag] = missing[flag]
+            if len(cat):
+                codes = x[cat]
+                idx = np.where(np.isnan(codes), width, np.minimum(np.nan_to_num(codes, nan=0.0), width))
+                Z[0, offset + idx.astype(np.int64)] = 1.0
+            return self._output(Z @ coef_t + intercept)
+
+        return row
 
     def feature_importance(self) -> np.ndarray:
         """|coefficient| x the spread of its column, summed back onto the input features."""

@@ -96,6 +96,7 @@ class MLPFamily(ModelFamily):
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         max_epochs = int(params.pop("n_estimators", 200 if X_val is not None else 30))
+        max_epochs = max_epochs if ctx.max_units is None else min(max_epochs, ctx.max_units)
         # a refit on all rows replays the learning-rate drops that the validated fit made
         replay = list(params.pop("lr_drops", [])) if X_val is None else None
         drops: list[int] = []

@@ -66,6 +66,7 @@ class XGBoostFamily(ModelFamily):
         import xgboost as xgb
 
         num_rounds = int(params.pop("n_estimators", 10000 if X_val is not None else 300))
+        num_rounds = num_rounds if ctx.max_units is None else min(num_rounds, ctx.max_units)
         p: dict[str, Any] = {"tree_method": "hist", "nthread": ctx.n_jobs, "seed": ctx.seed, "verbosity": 0,
                              "max_cat_to_onehot": 8, "max_bin": 255}
         if ctx.task.kind == "binary":

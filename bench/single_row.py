@@ -1,0 +1,135 @@
+"""One row, in process: the compiled row path against the batch paths, on the 24 tasks of ../shared/bench.
+
+    .venv/bin/python bench/single_row.py --budget 20                  # every task, two models each
+    .venv/bin/python bench/single_row.py --budget 20 --tasks adult,car
+
+Each task is trained twice with a short budget (the default ensemble, and one boosted model:
+``families=["lightgbm"]``), saved and loaded back as a bundle (so whatever is compiled at save time is what
+answers). Then up to 300 test rows are predicted one at a time, each in three ways:
+
+- ``frame``: a one-row DataFrame (``model.predict_raw(X_test.iloc[[i]])``), what bench/accuracy.py's
+  "1-row ms" measures;
+- ``record before``: one record through the column-array path (``use_row_path = False``), what the server
+  did for a single-row request before the row path;
+- ``record after``: one record through the row path (``model.predict_record``), what the server does now.
+
+Median and p99 microseconds of each, and the largest difference between the row path's answers and the
+batch path's. Rows go to bench/results/single_row-<time>.jsonl; a Markdown table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT.parent / "shared" / "bench"
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def latencies(fn: Any, rows: list[Any]) -> tuple[float, float]:
+    for r in rows[:20]:  # warm-up
+        fn(r)
+    lat = []
+    for r in rows:
+        t = time.perf_counter()
+        fn(r)
+        lat.append(time.perf_counter() - t)
+    return 1e6 * float(np.median(lat)), 1e6 * float(np.percentile(lat, 99))
+
+
+def measure(model: Any, X_test: Any, n: int) -> dict[str, Any]:
+    frames = [X_test.iloc[[i]] for i in range(min(n, len(X_test)))]
+    records = X_test.iloc[: len(frames)].to_dict(orient="records")
+    out: dict[str, Any] = {"rows": len(records), "row_path": model.row_path() is not None}
+    model.use_row_path = False
+    out["frame_us"] = latencies(model.predict_raw, frames)
+    out["before_us"] = latencies(model.predict_raw, records)
+    before = [model.predict_raw(r) for r in records]
+    model.use_row_path = True
+    out["after_us"] = latencies(model.predict_raw, records)
+    after = [model.predict_raw(r) for r in records]
+    out["max_diff"] = float(max(np.max(np.abs(a - b)) for a, b in zip(after, before, strict=True)))
+    return out
+
+
+def run_task(folder: Path, budget: float, families: list[str] | None, n: int) -> dict[str, Any]:
+    import mlengineer
+    from accuracy import read_task
+
+    task, train, test = read_task(folder)
+    target = task["target"]
+    X_test = test.drop(columns=[target])
+    options: dict[str, Any] = {"families": families} if families else {}
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        mlengineer.train(train, target, task=task["task"], time_budget=budget, seed=0, track=False,
+                         out=Path(d) / "m", **options)
+        fit_s = time.perf_counter() - t0
+        model = mlengineer.load(Path(d) / "m")
+        members = [e["model"] for e in model.metadata.get("ensemble", [])]
+        return {"task": task["name"], "model": "lightgbm" if families else "default", "fit_s": round(fit_s, 1),
+                "members": members, **measure(model, X_test, n)}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ("| task | model | members | frame median / p99 us | record before median / p99 us | "
+            "record after median / p99 us | speed-up (median) | max diff |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['task']} | {r['model']} | fails: {r['error']} | | | | | |")
+            continue
+        f, b, a = r["frame_us"], r["before_us"], r["after_us"]
+        lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['members']) or '-'} | {f[0]:.0f} / {f[1]:.0f} | "
+                     f"{b[0]:.0f} / {b[1]:.0f} | **{a[0]:.0f}** / {a[1]:.0f} | {b[0] / a[0]:.1f}x | "
+                     f"{r['max_diff']:.1e} |")
+    for model in ("default", "lightgbm"):
+        ok = [r for r in rows if r["model"] == model and "error" not in r]
+        if ok:
+            med = {k: float(np.median([r[k][0] for r in ok])) for k in ("frame_us", "before_us", "after_us")}
+            p99 = {k: float(np.median([r[k][1] for r in ok])) for k in ("frame_us", "before_us", "after_us")}
+            worst = max(ok, key=lambda r: r["after_us"][0])
+            lines.append(f"\n{model}: over {len(ok)} tasks, median of the per-task medians: frame "
+                         f"{med['frame_us']:.0f} us, record before {med['before_us']:.0f} us, record after "
+                         f"**{med['after_us']:.0f} us** (median p99 {p99['after_us']:.0f} us; slowest task "
+                         f"{worst['task']} {worst['after_us'][0]:.0f} us)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--budget", type=float, default=20.0)
+    ap.add_argument("--tasks", default="")
+    ap.add_argument("--rows", type=int, default=300)
+    ap.add_argument("--models", default="default,lightgbm")
+    args = ap.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    names = [t for t in args.tasks.split(",") if t] or sorted(p.name for p in SUITE.iterdir() if (p / "task.json").exists())
+    out = ROOT / "bench" / "results" / f"single_row-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in names:
+        for model in args.models.split(","):
+            try:
+                row = run_task(SUITE / name, args.budget, ["lightgbm"] if model == "lightgbm" else None, args.rows)
+            except Exception as e:  # noqa: BLE001 - one task's failure is a row, not the end of the run
+                row = {"task": name, "model": model, "error": f"{type(e).__name__}: {e}"[:160]}
+            row["load_avg"] = round(os.getloadavg()[0], 1)
+            rows.append(row)
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

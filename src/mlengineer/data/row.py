@@ -1,0 +1,87 @@
+"""The cleaning plan compiled for one record: a converter per column, decided once, applied to a dict.
+
+    clean = compile_row_cleaner(plan)      # None when a step or a column's role has no one-row form
+    values = clean(record)                 # {column: float | str | None | datetime64}, or SchemaError
+
+It gives exactly what ``CleaningPlan.apply_arrays`` gives for a batch of one record (the same per-value
+conversions of ``clean.py``, the same errors in the same order), without building arrays: what is left for
+one row is a dict lookup and a function call per column. Text and picture columns are not compiled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaError
+from .clean import CleaningPlan, Conform, SelectColumns, _bool_one, _date_one, _float_one, _is_missing
+from .values import DATETIME_MAX, DATETIME_MIN, MISSING_TOKENS, category_key, parse_datetime
+
+__all__ = ["ROW_ROLES", "RowCleaner", "compile_row_cleaner"]
+
+#: the roles whose values the one-row path converts; a plan with any other falls back to arrays
+ROW_ROLES = frozenset({"numeric", "boolean", "categorical", "datetime"})
+_NAT = np.datetime64("NaT", "ns")
+
+RowCleaner = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def compile_row_cleaner(plan: CleaningPlan) -> RowCleaner | None:
+    """``plan``'s prediction-time steps as one function of a record, or None when it has no one-row form."""
+    keep: list[str] | None = None
+    converters: list[tuple[str, Callable[[Any], Any]]] = []
+    for step in plan.steps:
+        if step.training_only:
+            continue
+        if isinstance(step, SelectColumns) and keep is None and not converters:
+            keep = list(step.keep)
+        elif isinstance(step, Conform) and not converters:
+            for name, role in step.roles.items():
+                if role not in ROW_ROLES:
+                    return None
+                converters.append((name, _converter(name, role, step.datetime_formats.get(name))))
+        else:
+            return None
+    if keep is None or {n for n, _ in converters} - set(keep):
+        return None
+    needed = keep
+    rest = [c for c in keep if c not in {n for n, _ in converters}]
+
+    def clean(record: Mapping[str, Any]) -> dict[str, Any]:
+        for c in needed:
+            if c not in record:
+                CleaningPlan._check_columns(record, needed)  # the batch path's message, naming every missing one
+        out = {name: convert(record[name]) for name, convert in converters}
+        for c in rest:
+            out[c] = record[c]
+        return out
+
+    return clean
+
+
+def _converter(name: str, role: str, fmt: str | None) -> Callable[[Any], Any]:
+    if role == "numeric":
+        return lambda v: _float_one(v, name, True)
+    if role == "boolean":
+        return lambda v: _bool_one(v, name, True)
+    if role == "categorical":
+        return category_key
+    return lambda v: _date(v, name, fmt)
+
+
+def _date(v: Any, name: str, fmt: str | None) -> np.datetime64:
+    """One date as ``conform_values`` reads it at prediction time: missing tokens are missing, anything else
+    that does not parse is the batch path's SchemaError."""
+    if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS):
+        return _NAT
+    if fmt not in (None, "mixed"):
+        parsed = np.array([_date_one(v, fmt)], dtype="datetime64[ns]")[0]
+    else:
+        parsed = parse_datetime(pd.Series([v], dtype=object), fmt).to_numpy().astype("datetime64[ns]")[0]
+    if np.isnat(parsed):
+        raise SchemaError(f"Column {name!r} must hold dates between {DATETIME_MIN.year} and "
+                          f"{DATETIME_MAX.year}; got {v!r}.")
+    return parsed

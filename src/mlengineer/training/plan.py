@@ -1,0 +1,316 @@
+"""The search plan: time counted in work units, not read off the clock, so that a seeded run repeats.
+
+Before a family's first candidate, its configuration is fitted briefly on the first fold (a *probe*: one
+unit, then ``PROBE_UNITS`` and more until they take measurable time; a unit is a boosting round, a tree or an epoch), and the seconds it took become
+a fixed cost and a cost per unit, each rounded to a half power of two (after one untimed fit that pays for imports). From then on the search spends *planned*
+seconds (``WorkClock``): a candidate costs its fixed cost plus the units it ran (the rounds early stopping
+reached, the trees grown) times the unit cost, and a fit's time limit becomes a cap on its units. Only a
+safety stop reads the clock (the search at ``SAFETY_SEARCH`` times its planned seconds, a fit at 1.5 times
+that); when it fires, the run records why it may not repeat.
+
+Every measured number that steers the plan (the probes, the time spent before the search, each candidate's
+single-row latency) is rounded, then remembered per machine and table (``Measurements``, in
+``~/.cache/mlengineer/costs``), so that a later run on the same table plans the same even when the machine is
+busier than it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .models import FAMILIES, FitContext, FittedModel
+
+__all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "WorkClock", "bucket", "fit_safety", "probe_family",
+           "probe_rows", "probe_seconds", "units_run"]
+
+#: units of the probe's second fit (its first fits one unit: the difference is the cost per unit), doubled
+#: up to ``MAX_PROBE_UNITS`` until the difference takes ``PROBE_SECONDS``
+PROBE_UNITS = 2
+MAX_PROBE_UNITS = 64
+#: each probe fit is timed this many times, the least kept
+PROBE_REPEATS = 2
+PROBE_SECONDS = 0.05
+#: the probe fits on at most this many rows; costs scale with the rows from there
+PROBE_ROWS = 10_000
+#: the search stops at this many times its planned seconds (``MLENGINEER_SAFETY_FACTOR`` overrides it; 0
+#: turns the safety stops off), a fit at half as many times more (plus two seconds)
+SAFETY_SEARCH = 2.0
+#: planned seconds a candidate costs beyond its fits (its latency measured, its score, Optuna's turn): cheap
+#: learners tuned by the dozen would otherwise be planned at nothing
+CANDIDATE_OVERHEAD = 0.03
+#: the layout of what ``Measurements`` keeps: a new layout measures afresh
+CACHE_VERSION = 4
+
+
+def safety_factor() -> float:
+    """How many times its planned seconds the search may run before the clock stops it; 0: never."""
+    try:
+        return max(float(os.environ.get("MLENGINEER_SAFETY_FACTOR", SAFETY_SEARCH)), 0.0)
+    except ValueError:
+        return SAFETY_SEARCH
+
+
+def fit_safety(planned: float) -> float | None:
+    """Seconds after which one fit planned to take ``planned`` gives up (``FitContext.time_limit``): a fit
+    varies more than a whole search, so it may run 1.5 times the search's factor, plus two seconds."""
+    factor = safety_factor()
+    return None if factor == 0 else 1.5 * factor * planned + 2.0
+
+
+def bucket(value: float, floor: float) -> float:
+    """``value`` rounded to the nearest half power of two (1, 1.41, 2, 2.83, ...; at least ``floor``):
+    measurements that differ by the noise of a busy machine land on the same number, so the plan built on
+    them does not move, and the plan's seconds stay within a fifth of the measured ones."""
+    return float(2.0 ** (round(2 * math.log2(max(value, floor))) / 2))
+
+
+def units_run(model: FittedModel) -> int:
+    """Units a fitted model ran: rounds for boosters and networks, trees for forests, 0 for the rest."""
+    if model.rounds_run is not None:
+        return int(model.rounds_run)
+    return int(model.params.get("n_estimators", 0) or 0)
+
+
+def work_factor(params: dict[str, Any], n_features: int) -> float:
+    """How much a unit of ``params`` costs, up to a constant: deeper trees, wider networks and larger
+    shares of rows and columns cost more per round. Only ratios between two configurations are used."""
+    f = 1.0
+    if "num_leaves" in params:  # more leaves, more splits to find each round (measured: 128 vs 31, 2.6x)
+        f *= float(params["num_leaves"]) ** 0.7
+    for key in ("max_depth", "depth"):
+        if key in params:
+            f *= max(float(params[key]), 1.0)
+    for key in ("feature_fraction", "colsample_bytree", "rsm", "subsample", "bagging_fraction"):
+        f *= float(params.get(key, 1.0))
+    mf = params.get("max_features")
+    if mf == "sqrt":
+        f *= math.sqrt(n_features) / max(n_features, 1)
+    elif isinstance(mf, float | int) and not isinstance(mf, bool):
+        f *= float(mf) if float(mf) <= 1 else float(mf) / max(n_features, 1)
+    if "hidden" in params:
+        f *= (float(params["hidden"]) / 256) ** 2 * max(int(params.get("layers", 3)) - 1, 1)
+    return f
+
+
+@dataclass
+class FamilyCost:
+    """One family's probed costs, rounded: seconds per fit and per unit for ``rows`` training rows."""
+
+    fixed: float
+    unit: float
+    rows: int
+    params: dict[str, Any] = field(default_factory=dict)
+    n_features: int = 1
+    probe_units: int = PROBE_UNITS  # units of the probe's longer fit
+
+    def _scale(self, rows: int, family: str) -> float:
+        # k-NN compares every validation row with every training row: the rows count twice
+        return (max(rows, 1) / max(self.rows, 1)) ** (2.0 if family == "knn" else 1.0)
+
+    def _per_unit(self, params: dict[str, Any]) -> float:
+        return self.unit * work_factor(params, self.n_features) / work_factor(self.params, self.n_features)
+
+    def seconds(self, family: str, params: dict[str, Any], units: int, rows: int) -> float:
+        """Planned seconds of a fit of ``params`` that ran ``units`` on ``rows`` training rows."""
+        return (self.fixed + units * self._per_unit(params)) * self._scale(rows, family)
+
+    def max_units(self, family: str, params: dict[str, Any], limit: float, rows: int) -> int | None:
+        """The most units a fit may run in ``limit`` planned seconds (at least one); None without units."""
+        if self.unit <= 0:
+            return None
+        per = self._per_unit(params) * self._scale(rows, family)
+        return max(1, int((limit - self.fixed * self._scale(rows, family)) / per))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fixed": self.fixed, "unit": self.unit, "rows": self.rows}
+
+
+class WorkClock:
+    """Planned seconds: ``budget`` to spend, ``spent`` so far. ``overrun()`` is the one look at the real
+    clock: the search's safety stop, recorded in ``deviations`` when it fires."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = max(budget, 1e-3)
+        self.spent = 0.0
+        factor = safety_factor()
+        self.hard_end = time.perf_counter() + factor * self.budget + 1.0 if factor else math.inf
+        self.factor = factor
+        self.deviations: list[str] = []
+
+    def left(self) -> float:
+        return self.budget - self.spent
+
+    def charge(self, seconds: float) -> None:
+        self.spent += seconds
+
+    def excuse(self, seconds: float) -> None:
+        """Real seconds the safety stop does not count: a learner's first import, the probes' own fits."""
+        self.hard_end += seconds
+
+    def overrun(self) -> bool:
+        if time.perf_counter() <= self.hard_end:
+            return False
+        why = (f"the search ran past {self.factor:g}x its planned {self.budget:.1f} s (the machine was slower "
+               "than its measured costs) and stopped early")
+        if why not in self.deviations:
+            self.deviations.append(why)
+        return True
+
+
+class Measurements:
+    """Rounded measurements, remembered per machine and table in a JSON file: ``get(key, measure)``
+    answers the stored value, or measures, rounds and stores it. ``MLENGINEER_COST_CACHE=0`` turns the
+    memory off (each run measures afresh: a value near a rounding edge may then come out differently)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, *, n_jobs: int, families: list[str]) -> None:
+        self.values: dict[str, Any] = {}
+        self.reused = False
+        self.path: Path | None = None
+        if os.environ.get("MLENGINEER_COST_CACHE", "1") in ("0", "false", "off"):
+            return
+        root = Path(os.environ.get("MLENGINEER_CACHE_DIR")
+                    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer")
+        self.path = root / "costs" / f"{_signature(X, y, n_jobs, families)}.json"
+        try:
+            stored = json.loads(self.path.read_text())
+            if stored.get("version") == CACHE_VERSION:
+                self.values, self.reused = dict(stored.get("values", {})), True
+        except (OSError, ValueError):
+            pass
+
+    def get(self, key: str, measure: Any) -> Any:
+        if key not in self.values:
+            self.values[key] = measure()
+        return self.values[key]
+
+    def save(self) -> None:
+        """Write the file (atomically; a cache that cannot be written only means measuring next time)."""
+        if self.path is None:
+            return
+        from ..data.files import atomic_path
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps({"version": CACHE_VERSION, "values": self.values}, sort_keys=True))
+        except Exception:  # noqa: BLE001 - a read-only home must not cost a trained model
+            pass
+
+
+def _signature(X: np.ndarray, y: np.ndarray, n_jobs: int, families: list[str]) -> str:
+    """What the costs depend on: the table (shape and a sample of its values), the threads, the machine's
+    processor and the learners' versions."""
+    h = hashlib.sha256()
+    rows = np.linspace(0, len(X) - 1, min(len(X), 2_000)).astype(np.int64) if len(X) else np.zeros(0, np.int64)
+    h.update(np.ascontiguousarray(X[rows]).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(y)[rows]).tobytes())
+    versions = {}
+    for pkg in ("mlengineer", "numpy", "scikit-learn", "lightgbm", "xgboost", "xgboost-cpu", "catboost", "torch"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    h.update(json.dumps({"shape": list(X.shape), "dtype": str(X.dtype), "n_jobs": n_jobs, "families": families,
+                         "cpu": _cpu_name(), "cores": os.cpu_count(), "machine": platform.machine(),
+                         "versions": versions}, sort_keys=True).encode())
+    return h.hexdigest()[:32]
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def probe_rows(fold: tuple[np.ndarray, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first fold's rows the probes fit on: at most ``PROBE_ROWS`` to train, half as many to validate."""
+    tr, va = fold
+    rng = np.random.default_rng(seed)
+    if len(tr) > PROBE_ROWS:
+        tr = np.sort(rng.choice(tr, PROBE_ROWS, replace=False))
+    if len(va) > PROBE_ROWS // 2:
+        va = np.sort(rng.choice(va, PROBE_ROWS // 2, replace=False))
+    return tr, va
+
+
+def probe_family(X: np.ndarray, y: np.ndarray, rows: tuple[np.ndarray, np.ndarray], ctx: FitContext, name: str,
+                 params: dict[str, Any], *, workers: int, threads: int, memo: Measurements,
+                 known: dict[str, FamilyCost]) -> FamilyCost:
+    """A family's costs on this data, from short fits of ``params`` on the probe ``rows``, fitted the way the
+    search will (``workers`` folds side by side, ``threads`` each), rounded and remembered in ``memo``. A
+    family whose probe fails is priced from one ``known`` by its ``relative_cost`` (its candidates will
+    likely fail too, and say why)."""
+    tr, va = rows
+    stored = memo.get(f"probe:{name}", lambda: _probe(X, y, tr, va, ctx, name, params, workers, threads))
+    if stored is not None:
+        return FamilyCost(stored["fixed"], stored["unit"], stored["rows"], dict(params), X.shape[1],
+                          int(stored.get("units", PROBE_UNITS)))
+    ref = next(iter(known.values()), None)
+    rel = FAMILIES[name].relative_cost
+    return FamilyCost(ref.fixed * rel if ref else 1.0, ref.unit * rel if ref else 0.01, ref.rows if ref else len(tr),
+                      dict(params), X.shape[1])
+
+
+def probe_seconds(cost: FamilyCost) -> float:
+    """What a family's probe cost, at the costs it found (planned, so a run that read them back plans the
+    same): one fit of one unit, then ``PROBE_REPEATS`` of the longer fit."""
+    return cost.fixed + cost.unit + (PROBE_REPEATS * (cost.fixed + cost.probe_units * cost.unit) if cost.unit else 0)
+
+
+def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: FitContext, name: str,
+           params: dict[str, Any], workers: int, threads: int) -> dict[str, Any] | None:
+    family = FAMILIES[name]
+    family.warm_up()
+    es = family.early_stopping
+    weight = None if ctx.sample_weight is None else ctx.sample_weight[tr]
+
+    def one(units: int) -> int:
+        c = FitContext(**{**ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
+                          "time_limit": None})
+        model = family.fit(X[tr], y[tr], c, dict(params), X[va] if es else None, y[va] if es else None)
+        model.predict_raw(X[va])
+        return units_run(model)
+
+    def fit(units: int) -> tuple[float, int]:
+        # as many at once as the search fits folds side by side: they share the cores as folds will
+        t0 = time.perf_counter()
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                done = list(pool.map(one, [units] * workers))[0]
+        else:
+            done = one(units)
+        return time.perf_counter() - t0, done
+
+    try:
+        fit(1)  # untimed: the learner's imports and first-call setup are not a cost of every fit
+        t1, u1 = fit(1)
+        if u1 == 0:  # no units: one fit is the whole cost
+            return {"fixed": bucket(t1, 1e-3), "unit": 0.0, "rows": int(len(tr))}
+        units = PROBE_UNITS
+        while True:  # until the units' own time is more than the timer's and the scheduler's noise
+            # the least of a few: what a fit costs when nothing interrupts it, the most repeatable number
+            tn, un = min(fit(units) for _ in range(PROBE_REPEATS))
+            if tn - t1 >= PROBE_SECONDS or un < units or units >= MAX_PROBE_UNITS:
+                break
+            units *= 2
+    except Exception:  # noqa: BLE001 - the search will say what fails about the family
+        return None
+    unit = max(tn - t1, 0.0) / max(un - u1, 1)
+    return {"fixed": bucket(max(t1 - unit * u1, 0.0), 1e-3), "unit": bucket(unit, 1e-4), "rows": int(len(tr)),
+            "units": int(un)}

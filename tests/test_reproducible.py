@@ -1,0 +1,114 @@
+"""A seeded run repeats: the same seed, budget, table and machine give identical predictions and the same
+ensemble, because the search follows a plan in work units at rounded, remembered costs (training/plan.py)
+rather than the clock; another seed is another run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengineer.training.plan import FamilyCost, Measurements, WorkClock, bucket
+
+
+@pytest.fixture
+def cost_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Measurements remembered in a folder of this test's own (a user's live in ~/.cache/mlengineer)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MLENGINEER_CACHE_DIR", str(folder))
+    monkeypatch.delenv("MLENGINEER_COST_CACHE", raising=False)
+    return folder
+
+
+def _members(model: object) -> list[tuple[str, float]]:
+    return [(n, round(w, 12)) for n, _, w in model.predictor.members]  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_identical_predictions_and_another_seed_runs(churn_csv: Path, cost_cache: Path) -> None:
+    import mlengineer
+
+    df = pd.read_csv(churn_csv)
+    rows = df.drop(columns=["churn"])
+    first, second = (mlengineer.train(df, "churn", time_budget=10, seed=7, track=False) for _ in range(2))
+    why = [m.metadata["reproducibility"]["why"] for m in (first, second)]
+    assert np.array_equal(first.predict_raw(rows), second.predict_raw(rows)), why
+    assert _members(first) == _members(second)
+    boards = [[(r["model"], r["best_iteration"]) for r in m.metadata["leaderboard"]] for m in (first, second)]
+    assert boards[0] == boards[1], why
+    # the second run planned from the first one's rounded measurements, read back from the cache
+    assert not first.metadata["reproducibility"]["plan"]["measurements_reused"]
+    assert second.metadata["reproducibility"]["plan"]["measurements_reused"]
+    assert first.metadata["reproducibility"]["plan"] == {**second.metadata["reproducibility"]["plan"],
+                                                          "measurements_reused": False}
+    assert list(cost_cache.glob("costs/*.json"))
+
+    other = mlengineer.train(df, "churn", time_budget=10, seed=8, track=False)
+    assert other.metadata["reproducibility"]["plan"]["costs"] == first.metadata["reproducibility"]["plan"]["costs"]
+    # other folds: other out-of-fold scores, whatever the final models turn out to be
+    assert other.metadata["validation_score"] != first.metadata["validation_score"]
+    assert other.predict_raw(rows).shape == first.predict_raw(rows).shape
+
+
+@pytest.mark.slow
+def test_a_seeded_regression_repeats_with_tuning(cost_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the safety stops off (``MLENGINEER_SAFETY_FACTOR=0``) a seeded run repeats however busy the
+    machine is: nothing but the plan decides."""
+    from mlengineer.training.config import TrainConfig
+
+    monkeypatch.setenv("MLENGINEER_SAFETY_FACTOR", "0")
+    from mlengineer.training.trainer import fit_pipeline
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(size=n), "c": rng.choice(list("pqrs"), n)})
+    df["y"] = 3 * df["a"] + np.sin(6 * df["b"]) + (df["c"] == "q") + 0.3 * rng.normal(size=n)
+    # k folds side by side, one thread each (the search's way on small data): their threads must not matter
+    config = TrainConfig(target="y", time_budget=10, seed=3, families=["lightgbm", "linear"],
+                         validation="kfold")
+    runs = [fit_pipeline(df, config) for _ in range(2)]
+    X = runs[0].encoder.transform(runs[0].plan.apply(df.drop(columns=["y"]), training=False))
+    preds = [r.predictor.predict_raw(X) for r in runs]
+    assert np.array_equal(preds[0], preds[1]), [r.reproducibility["why"] for r in runs]
+    assert _members(runs[0]) == _members(runs[1])
+    boards = [[(r["model"], r["params"].get("num_leaves"), r["best_iteration"]) for r in run.leaderboard]
+              for run in runs]
+    assert boards[0] == boards[1] and any(r["phase"] == "tuning" for r in runs[0].leaderboard)
+
+
+def test_rounding_keeps_noisy_measurements_on_one_value() -> None:
+    assert bucket(1.0, 0.01) == bucket(1.1, 0.01) == bucket(0.9, 0.01) == 1.0
+    assert bucket(1.3, 0.01) == pytest.approx(2 ** 0.5) and bucket(1.8, 0.01) == 2.0
+    assert bucket(1e-9, 0.01) == bucket(0.01, 0.01)
+
+
+def test_a_limit_becomes_a_cap_on_units_and_units_become_planned_seconds() -> None:
+    cost = FamilyCost(fixed=0.25, unit=0.01, rows=1000, params={"num_leaves": 31}, n_features=10)
+    assert cost.max_units("lightgbm", {"num_leaves": 31}, 1.25, 1000) == 100
+    assert cost.max_units("lightgbm", {"num_leaves": 31}, 1.25, 2000) < 100  # more rows, fewer rounds
+    assert cost.max_units("lightgbm", {"num_leaves": 255}, 1.25, 1000) < 100  # bigger trees cost more a round
+    assert cost.seconds("lightgbm", {"num_leaves": 31}, 100, 1000) == pytest.approx(1.25)
+    assert FamilyCost(fixed=0.1, unit=0.0, rows=10).max_units("linear", {}, 5.0, 10) is None
+
+
+def test_measurements_are_remembered_per_table(cost_cache: Path) -> None:
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20) % 2
+    memo = Measurements(X, y, n_jobs=2, families=["lightgbm"])
+    assert memo.get("probe:lightgbm", lambda: {"fixed": 0.5}) == {"fixed": 0.5} and not memo.reused
+    memo.save()
+    again = Measurements(X, y, n_jobs=2, families=["lightgbm"])
+    assert again.reused and again.get("probe:lightgbm", lambda: {"fixed": 9.0}) == {"fixed": 0.5}
+    other = Measurements(X + 1, y, n_jobs=2, families=["lightgbm"])  # another table measures afresh
+    assert not other.reused and other.path != again.path
+
+
+def test_the_safety_stop_is_recorded_as_a_deviation() -> None:
+    clock = WorkClock(0.001)
+    assert not clock.overrun()
+    clock.hard_end = time.perf_counter() - 1  # as if the machine ran far slower than its measured costs
+    assert clock.overrun() and clock.overrun()
+    assert len(clock.deviations) == 1 and "planned" in clock.deviations[0]
