@@ -133,7 +133,10 @@ def _add_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> 
         return
     model.extras["background"] = X[:100]  # reference rows for explanations and partial dependence
     left = None if result.deadline is None else result.deadline - time.perf_counter()
-    if left is not None and left < 0.5:
+    # the search spends planned seconds (training/plan.py), which a process's first imports and a busy
+    # machine can outrun by a little: importance on 200 rows (milliseconds to a second) may run a tenth of the
+    # budget past it rather than be dropped for being a moment late
+    if left is not None and left < -0.1 * result.config.time_budget:
         model.metadata["importance_method"] = "learners' gain/impurity (the time budget left none for SHAP)"
         return
     try:

@@ -42,8 +42,10 @@ MAX_PROBE_UNITS = 64
 #: each probe fit is timed this many times, the least kept
 PROBE_REPEATS = 2
 PROBE_SECONDS = 0.05
-#: the probe fits on at most this many rows; costs scale with the rows from there
+#: the probe fits on a twentieth of the fold's rows, at least PROBE_ROWS and at most MAX_PROBE_ROWS; costs
+#: scale with the rows from there (scaled 100x from 10,000 rows, a 1M-row table's fits ran longer than planned)
 PROBE_ROWS = 10_000
+MAX_PROBE_ROWS = 50_000
 #: the search stops at this many times its planned seconds (``MLENGINEER_SAFETY_FACTOR`` overrides it; 0
 #: turns the safety stops off), a fit at half as many times more (plus two seconds)
 SAFETY_SEARCH = 2.0
@@ -51,7 +53,7 @@ SAFETY_SEARCH = 2.0
 #: learners tuned by the dozen would otherwise be planned at nothing
 CANDIDATE_OVERHEAD = 0.03
 #: the layout of what ``Measurements`` keeps: a new layout measures afresh
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 def safety_factor() -> float:
@@ -239,13 +241,15 @@ def _cpu_name() -> str:
 
 
 def probe_rows(fold: tuple[np.ndarray, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first fold's rows the probes fit on: at most ``PROBE_ROWS`` to train, half as many to validate."""
+    """The first fold's rows the probes fit on: a twentieth of them (``PROBE_ROWS`` to ``MAX_PROBE_ROWS``) to
+    train, half as many to validate."""
     tr, va = fold
     rng = np.random.default_rng(seed)
-    if len(tr) > PROBE_ROWS:
-        tr = np.sort(rng.choice(tr, PROBE_ROWS, replace=False))
-    if len(va) > PROBE_ROWS // 2:
-        va = np.sort(rng.choice(va, PROBE_ROWS // 2, replace=False))
+    n = min(max(PROBE_ROWS, len(tr) // 20), MAX_PROBE_ROWS)
+    if len(tr) > n:
+        tr = np.sort(rng.choice(tr, n, replace=False))
+    if len(va) > n // 2:
+        va = np.sort(rng.choice(va, n // 2, replace=False))
     return tr, va
 
 
