@@ -19,7 +19,14 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["atomic_path", "owner_alive", "owner_tag", "staging_dir", "sweep_leftovers", "write_table"]
+__all__ = ["atomic_path", "cache_dir", "owner_alive", "owner_tag", "staging_dir", "sweep_leftovers", "write_table"]
+
+
+def cache_dir() -> Path:
+    """The folder for what mlengineer keeps between runs (measured costs, the blank tracking store):
+    ``MLENGINEER_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlengineer``, else ``~/.cache/mlengineer``."""
+    return Path(os.environ.get("MLENGINEER_CACHE_DIR")
+                or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer")
 
 
 @contextmanager

@@ -14,17 +14,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from ..errors import SchemaError
-from .clean import CleaningPlan, Conform, SelectColumns, _bool_one, _date_one, _float_one, _is_missing
-from .values import DATETIME_MAX, DATETIME_MIN, MISSING_TOKENS, category_key, parse_datetime
+from .clean import CleaningPlan, Conform, SelectColumns, _bool_one, _float_one, conform_values
+from .values import category_key
 
 __all__ = ["ROW_ROLES", "RowCleaner", "compile_row_cleaner"]
 
 #: the roles whose values the one-row path converts; a plan with any other falls back to arrays
 ROW_ROLES = frozenset({"numeric", "boolean", "categorical", "datetime"})
-_NAT = np.datetime64("NaT", "ns")
 
 RowCleaner = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -73,15 +70,7 @@ def _converter(name: str, role: str, fmt: str | None) -> Callable[[Any], Any]:
 
 
 def _date(v: Any, name: str, fmt: str | None) -> np.datetime64:
-    """One date as ``conform_values`` reads it at prediction time: missing tokens are missing, anything else
-    that does not parse is the batch path's SchemaError."""
-    if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS):
-        return _NAT
-    if fmt not in (None, "mixed"):
-        parsed = np.array([_date_one(v, fmt)], dtype="datetime64[ns]")[0]
-    else:
-        parsed = parse_datetime(pd.Series([v], dtype=object), fmt).to_numpy().astype("datetime64[ns]")[0]
-    if np.isnat(parsed):
-        raise SchemaError(f"Column {name!r} must hold dates between {DATETIME_MIN.year} and "
-                          f"{DATETIME_MAX.year}; got {v!r}.")
-    return parsed
+    """One date as ``conform_values`` reads it at prediction time (it is that function, on one value)."""
+    one = np.empty(1, dtype=object)
+    one[0] = v
+    return conform_values(one, "datetime", fmt, name=name, strict=True).astype("datetime64[ns]")[0]

@@ -15,6 +15,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..data.files import cache_dir
+
 __all__ = ["blank_path", "discard", "keep_blank", "start_from_blank"]
 
 log = logging.getLogger(__name__)
@@ -26,9 +28,7 @@ def blank_path() -> Path | None:
         return None
     import mlflow
 
-    cache = Path(os.environ.get("MLENGINEER_CACHE_DIR")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer")
-    return cache / f"mlflow-{mlflow.__version__}-blank.db"
+    return cache_dir() / f"mlflow-{mlflow.__version__}-blank.db"
 
 
 def start_from_blank(db: Path) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.files import atomic_path, cache_dir
 from .models import FAMILIES, FitContext, FittedModel
 
 __all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "WorkClock", "bucket", "fit_safety", "probe_family",
@@ -182,9 +183,7 @@ class Measurements:
         self.path: Path | None = None
         if os.environ.get("MLENGINEER_COST_CACHE", "1") in ("0", "false", "off"):
             return
-        root = Path(os.environ.get("MLENGINEER_CACHE_DIR")
-                    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer")
-        self.path = root / "costs" / f"{_signature(X, y, n_jobs, families)}.json"
+        self.path = cache_dir() / "costs" / f"{_signature(X, y, n_jobs, families)}.json"
         try:
             stored = json.loads(self.path.read_text())
             if stored.get("version") == CACHE_VERSION:
@@ -201,8 +200,6 @@ class Measurements:
         """Write the file (atomically; a cache that cannot be written only means measuring next time)."""
         if self.path is None:
             return
-        from ..data.files import atomic_path
-
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:

@@ -86,7 +86,9 @@ class _FastRow:
 
         if self.finalizer is not None:
             self.finalizer()
-        self.source = self.booster._handle.value
+        # the handle object itself, held: a reloaded booster gets a new one, whereas its address may be
+        # reused by the allocator for the new booster and so cannot tell a reload
+        self.source = self.booster._handle
         handle = ctypes.c_void_p()
         basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
             self.booster._handle, ctypes.c_int(basic._C_API_PREDICT_NORMAL), ctypes.c_int(0),
@@ -101,7 +103,7 @@ class _FastRow:
         row = np.ascontiguousarray(X[0], dtype=np.float32)
         out = np.empty(k, dtype=np.float64)
         with self.lock:
-            if self.booster._handle.value != self.source:
+            if self.booster._handle is not self.source:
                 self._init()
             basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFast(
                 self.handle, row.ctypes.data_as(ctypes.c_void_p), ctypes.byref(self.out_len),
