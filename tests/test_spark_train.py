@@ -189,3 +189,35 @@ def infer_schema_of(df: pd.DataFrame):  # noqa: ANN201
     from mlengineer.data.schema import infer_schema
 
     return infer_schema(df, "churn")
+
+
+def test_a_large_table_is_described_from_a_sample_within_the_budget(spark, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over STATS_ROWS rows, the statistics and the audit come from a random sample of the table (said in a
+    finding, repeats not counted) while what a sample cannot give is counted over every row: the rows,
+    the data fingerprint, the rows without a target, the target's classes, even one seen in 2 rows."""
+    import mlengineer.spark.train as spark_train
+    from mlengineer.spark.read import driver_sample, read_table
+    from mlengineer.spark.stats import spark_schema
+
+    df = customers(3000, seed=11)
+    df["monthly_fee"] = df["monthly_fee"].map(lambda v: None if v != v else f"{v:.2f}").astype(object)
+    df.loc[2900:, "monthly_fee"] = "n/a?"
+    df.loc[10:32, "churn"] = None
+    df.loc[40:41, "churn"] = "paused"  # a class a 20% sample may well miss
+    folder = write_parts(df, tmp_path / "big", parts=3)
+    monkeypatch.setattr(spark_train, "STATS_ROWS", 600)
+    model = spark_train.train_spark(str(folder), "churn", time_budget=60, track=False, families=["linear"])
+    meta = model.metadata
+    assert meta["spark"]["rows"] == 3000 and 300 < meta["spark"]["statistics_rows"] < 1000
+    checks = {f["check"]: f for f in meta["findings"]}
+    assert "sampled_audit" in checks and "of the 3,000 rows" in checks["sampled_audit"]["message"]
+    assert "duplicate_rows" not in checks
+    assert checks["missing_target"]["value"] == 23
+    steps = {s["step"]: s for s in model.plan.describe()}
+    assert steps["drop_missing_target"]["rows_changed"] == 23
+    assert 40 <= steps["conform"]["details"]["monthly_fee"] <= 200 and "about" in steps["conform"]["summary"]
+    assert set(model.task.classes) == {"no", "yes", "paused"}
+    frame = read_table(spark, str(folder)).frame
+    _, every = spark_schema(frame, driver_sample(frame, 3000, 3000), "churn", fingerprint=True)
+    assert meta["data_fingerprint"] == every.data_fingerprint(list(frame.columns))

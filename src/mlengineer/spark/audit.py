@@ -1,4 +1,5 @@
-"""The data audit on Spark: the same Findings as ``data.quality.audit``, with the counts taken over every row.
+"""The data audit on Spark: the same Findings as ``data.quality.audit``, with the counts taken over every row
+(or, when training a large table, over a random sample of it: ``TableStats.of_rows``).
 
 The local audit runs on the driver's sample against the Schema whose statistics came from every row
 (``stats.py``), so the column checks it makes from the schema (identifiers, constants, missing values,
@@ -42,7 +43,14 @@ def audit_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.DataFr
     local = audit(sample, schema, task_kind=task_kind, seed=seed)
     findings = [f for f in local if f.check in _FROM_SCHEMA]
     findings += _confirm_sampled(frame, schema, stats, local)
-    findings += _duplicate_rows(frame, target, task_kind, stats.n_rows)
+    if stats.of_rows:  # repeats in a sample say little about the table's: a pair survives a 10% draw 1 time in 100
+        findings.append(Finding(
+            check="sampled_audit", severity="info", value=float(stats.n_rows),
+            message=f"audited on {stats.rows_words()} to keep within the time budget; repeated rows were not "
+            "counted.",
+            suggestion="Run mlengineer audit on the table with --engine spark to count over every row."))
+    else:
+        findings += _duplicate_rows(frame, target, task_kind, stats.n_rows)
     findings += _high_cardinality(schema, stats.n_rows)
     findings += _outliers(frame, schema, stats)
     if target is not None and target in frame.columns:
@@ -230,7 +238,7 @@ def class_counts(frame: Any, target: str, stats: TableStats) -> pd.Series | None
 
 def _target_checks(frame: Any, target: str, stats: TableStats, task_kind: str | None) -> list[Finding]:
     out = []
-    missing = stats.n_rows - stats.filled[target]
+    missing = stats.of_unlabelled if stats.of_rows else stats.n_rows - stats.filled[target]
     if missing:
         out.append(Finding(
             check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),

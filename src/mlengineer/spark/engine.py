@@ -2,8 +2,10 @@
 or, left to ``auto``, Spark for a table too large for memory when the spark extra is installed, and a clear
 message with the command to run when it is not.
 
-The share of memory a table may take is ``data.load.MEMORY_SHARE`` (a quarter of what is available), or
-``MLENGINEER_MEMORY_SHARE`` in the environment.
+The share of memory a table may take is ``data.load.MEMORY_SHARE`` (a quarter of what is available) to
+audit, score or monitor it, and ``TRAIN_MEMORY_SHARE`` to train on it (training holds about five times the
+table at its peak: measured in bench/RESULTS.md, "Spark at scale"); ``MLENGINEER_MEMORY_SHARE`` in the
+environment sets both.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ from ..data.load import MEMORY_SHARE, memory_verdict
 from ..errors import ConfigError, DataError
 from .session import require_pyspark
 
-__all__ = ["ENGINES", "choose_engine"]
+__all__ = ["ENGINES", "TRAIN_MEMORY_SHARE", "choose_engine"]
 
 ENGINES = ("auto", "local", "spark")
 _REMOTE = re.compile(r"^(s3a?|hdfs|gs|abfss?|wasbs?|dbfs)://")
 
 
-def _share() -> float:
+#: the share of available memory a table may take to be trained on in memory
+TRAIN_MEMORY_SHARE = 0.15
+
+
+def _share(command: str) -> float:
     raw = os.environ.get("MLENGINEER_MEMORY_SHARE")
     if not raw:
-        return MEMORY_SHARE
+        return TRAIN_MEMORY_SHARE if command == "train" else MEMORY_SHARE
     try:
         share = float(raw)
     except ValueError:
@@ -48,7 +54,7 @@ def choose_engine(engine: str, data: str | None, *, command: str, db: str | None
     if _REMOTE.match(data):
         require_pyspark()
         return "spark", f"{data} is remote storage: reading it with Spark."
-    fits, why = memory_verdict(data, share=_share())
+    fits, why = memory_verdict(data, share=_share(command))
     if fits:
         return "local", ""
     try:

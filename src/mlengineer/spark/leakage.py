@@ -44,11 +44,11 @@ def confirm_leakage(frame: Any, schema: Schema, stats: TableStats, sampled: list
         if holds is None:
             out.append(f.model_copy(update={"message": f"{f.message} (judged on a sample: {detail})"}))
         elif holds:
-            out.append(f.model_copy(update={"message": f"{f.message} Confirmed on all {stats.n_rows:,} rows."}))
+            out.append(f.model_copy(update={"message": f"{f.message} Confirmed on {stats.rows_words()}."}))
         else:
             out.append(f.model_copy(update={
                 "severity": "warning", "action": "none",
-                "message": f"{f.message} (on a sample; on all {stats.n_rows:,} rows it does not hold: {detail}; "
+                "message": f"{f.message} (on a sample; on {stats.rows_words()} it does not hold: {detail}; "
                 "the column is kept)"}))
     return out
 

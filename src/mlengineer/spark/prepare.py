@@ -24,7 +24,7 @@ from ..features.encoder import FeatureEncoder
 from ..tasks import Task
 from ..training.config import TrainConfig
 from .read import qcol
-from .stats import number_expr, type_of
+from .stats import TableStats, number_expr, type_of
 
 __all__ = ["LABEL", "VALID", "EncodedTable", "encode_table", "fit_preparation", "plan_counts", "split_column"]
 
@@ -141,16 +141,22 @@ def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: 
                         feature_columns=names)
 
 
-def plan_counts(frame: Any, plan: CleaningPlan, target: str) -> None:
+def plan_counts(frame: Any, plan: CleaningPlan, target: str, *, stats: TableStats | None = None) -> None:
     """Replace the plan's counts from the sample by counts over every row, made by the plan's own steps:
     rows without a target, and values that conforming turns into missing ones (only text columns can hold
-    such values; typed columns convert without loss)."""
+    such values; typed columns convert without loss). When ``stats`` says ``frame`` is a random sample of
+    a larger table (``of_rows``), the rows without a target come from the table's census and the unreadable
+    values are the sample's counts scaled to the table, said as "about"."""
     drop = next((s for s in plan.steps if isinstance(s, DropMissingTarget)), None)
     conform = next((s for s in plan.steps if isinstance(s, Conform)), None)
     if conform is None:
         return
     text = [c for c, role in conform.roles.items()
             if role in ("numeric", "boolean", "datetime") and type_of(frame, c) == "string"]
+    sampled = stats is not None and stats.of_rows > 0
+    if drop is not None and stats is not None and sampled:
+        _dropped(drop, stats.of_unlabelled, target)
+        drop = None
     cols = list(dict.fromkeys([*text, *([target] if drop is not None else [])]))
     if not cols:
         return
@@ -167,13 +173,17 @@ def plan_counts(frame: Any, plan: CleaningPlan, target: str) -> None:
 
     totals = frame.select(*[qcol(c) for c in cols]).mapInPandas(count, schema=schema).groupBy().sum().first()
     if drop is not None:
-        n = int(totals[0] or 0)
-        drop.rows_changed = n
-        drop.summary = f"dropped {n} rows without a value for {target!r}" if n else \
-            f"every row has a value for {target!r}"
-    lost = {c: int(totals[i + 1] or 0) for i, c in enumerate(text) if totals[i + 1]}
+        _dropped(drop, int(totals[0] or 0), target)
+    scale = stats.of_rows / max(stats.n_rows, 1) if stats is not None and sampled else 1.0
+    lost = {c: int(round(int(totals[i + 1]) * scale)) for i, c in enumerate(text) if totals[i + 1]}
     conform.details = lost
     conform.rows_changed = int(np.sum(list(lost.values()))) if lost else 0
+    about = "about " if sampled else ""
     conform.summary = "typed every feature column by its role" + (
-        f"; values unreadable as their type became missing: {', '.join(f'{k} ({v})' for k, v in lost.items())}"
+        f"; values unreadable as their type became missing: {', '.join(f'{k} ({about}{v})' for k, v in lost.items())}"
         if lost else "")
+
+
+def _dropped(drop: DropMissingTarget, n: int, target: str) -> None:
+    drop.rows_changed = n
+    drop.summary = f"dropped {n} rows without a value for {target!r}" if n else f"every row has a value for {target!r}"

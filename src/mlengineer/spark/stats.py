@@ -27,7 +27,7 @@ from ..errors import DataError
 from ..tasks import Task, make_task
 from .read import qcol
 
-__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
+__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "census", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
 
 #: the quantiles of every numeric column the first pass takes (the audit's quartiles, the profile's bulk)
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
@@ -50,6 +50,17 @@ class TableStats:
     fingerprint: str = ""
     #: the target's classes with their rows, once counted (None: too many values to be classes)
     class_rows: dict[str, list[tuple[Any, int]] | None] = field(default_factory=dict)
+    #: rows of the whole table when these statistics describe a random sample of it (0: every row)
+    of_rows: int = 0
+    #: with ``of_rows``: rows of the whole table without a target value
+    of_unlabelled: int = 0
+
+    def rows_words(self) -> str:
+        """Which rows the counts are over, for a message: "all 2,000 rows", or "a random 1,000,000 of the
+        10,000,000 rows"."""
+        if self.of_rows:
+            return f"a random {self.n_rows:,} of the {self.of_rows:,} rows"
+        return f"all {self.n_rows:,} rows"
 
     def data_fingerprint(self, columns: list[str]) -> dict[str, Any]:
         """The bundle's fingerprint of the training table: shape, and a hash of every value (order-free)."""
@@ -92,6 +103,20 @@ def _filled_expr(frame: Any, name: str) -> Any:
     if type_of(frame, name) in ("float", "double"):
         return F.count(F.when(c.isNotNull() & ~F.isnan(c), 1))  # NaN is missing to pandas, a value to Spark
     return F.count(c)
+
+
+def census(frame: Any, target: str | None) -> tuple[int, str, int]:
+    """(rows, an order-free hash of every value, rows with a target): one cheap pass over the whole table,
+    for what a sample cannot stand in for (the bundle's data fingerprint, rows dropped for lack of a target)."""
+    from pyspark.sql import functions as F
+
+    row_hash = F.xxhash64(*[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
+    exprs = [F.count(F.lit(1)).alias("n"), F.sum(row_hash.cast("decimal(38,0)")).alias("h")]
+    if target is not None:
+        exprs.append(_filled_expr(frame, target).alias("t"))
+    row = frame.agg(*exprs).first()
+    n = int(row["n"])
+    return n, str(row["h"]), int(row["t"]) if target is not None else n
 
 
 def _first_pass(frame: Any, schema: Schema, *, fingerprint: bool) -> tuple[int, dict[str, Any]]:

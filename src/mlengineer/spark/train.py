@@ -5,7 +5,7 @@ bundle as the local run, with every pass over the rows made by the cluster.
                         out="churn-model")
 
 Schema and audit from Spark aggregations (roles and the leakage candidates on a driver sample, confirmed on
-every row); the plan and encoder fitted on that sample and applied on the cluster; MLlib's linear model
+every row, or on a random million rows of a larger table, so that they fit in the time budget); the plan and encoder fitted on that sample and applied on the cluster; MLlib's linear model
 and xgboost.spark's boosted trees trained on the encoded table within the time budget, stopped early on
 held-out rows marked on the cluster and scored there; the better one exported as the local family's
 fitted model, so ``predict``, ``serve`` and ``mlflow.pyfunc.load_model`` work on the bundle without Spark.
@@ -37,7 +37,7 @@ from .linear import train_linear
 from .prepare import EncodedTable, encode_table, fit_preparation, plan_counts, split_column
 from .read import check_source, driver_sample, read_table
 from .session import spark_session
-from .stats import spark_schema, spark_task
+from .stats import TableStats, census, spark_schema, spark_task
 from .xgb import train_xgboost
 
 __all__ = ["SPARK_FAMILIES", "train_spark"]
@@ -46,6 +46,8 @@ __all__ = ["SPARK_FAMILIES", "train_spark"]
 SPARK_FAMILIES = ("linear", "xgboost")
 #: rows the driver holds to infer roles, fit the plan and the encoder, and explain the model
 SAMPLE_ROWS = 100_000
+#: rows the schema's statistics and the audit are counted over, at most (a random sample of larger tables)
+STATS_ROWS = 1_000_000
 #: held-out rows brought to the driver for the calibrator, the conformal scores and monitoring's reference
 VALID_SAMPLE_ROWS = 20_000
 #: share of the time left kept for scoring the held-out rows and building the bundle
@@ -111,15 +113,27 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
             raise DataError(f"The {opt} column {col!r} is not in {table.where}; its columns are: "
                             f"{', '.join(frame.columns[:30])}.")
     progress("stage", name="schema")
-    n_rows = frame.count()
-    sample = driver_sample(frame, n_rows, SAMPLE_ROWS, seed=config.seed)
-    schema, stats = spark_schema(frame, sample, target, dict(config.column_roles), fingerprint=True)
-    task = spark_task(frame, target, config.task, sample, stats)
-    metric = get_metric(config.metric, task.kind)
-    progress("stage", name="audit")
-    findings = audit_spark(frame, schema, stats, sample, task_kind=task.kind, seed=config.seed)
-    plan, encoder = fit_preparation(sample, schema, config, findings)
-    plan_counts(frame, plan, target)
+    n_rows, fingerprint, labelled = census(frame, target)
+    # statistics and audit of a large table from a random STATS_ROWS of it: the passes over every row cost
+    # more than the time budget at 10M rows on a small cluster, and a plan fitted on 100,000 driver rows
+    # gains nothing from exact counts; `mlengineer audit` still counts every row
+    part = frame.sample(withReplacement=False, fraction=STATS_ROWS / n_rows, seed=config.seed).persist(
+        _storage()) if n_rows > STATS_ROWS * 1.5 else frame
+    try:
+        sample = driver_sample(part, n_rows if part is frame else STATS_ROWS, SAMPLE_ROWS, seed=config.seed)
+        schema, stats = spark_schema(part, sample, target, dict(config.column_roles))
+        if part is not frame:
+            stats.of_rows, stats.of_unlabelled = n_rows, n_rows - labelled
+        schema.n_rows = n_rows
+        task = spark_task(frame, target, config.task, sample, stats)  # every row: a rare class must not be lost
+        metric = get_metric(config.metric, task.kind)
+        progress("stage", name="audit")
+        findings = audit_spark(part, schema, stats, sample, task_kind=task.kind, seed=config.seed)
+        plan, encoder = fit_preparation(sample, schema, config, findings)
+        plan_counts(part, plan, target, stats=stats)
+    finally:
+        if part is not frame:
+            part.unpersist()
     timings["prepare_s"] = time.perf_counter() - start
     progress("stage", name="encode")
     valid, split = split_column(frame, config, n_rows)
@@ -152,11 +166,18 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     sc = spark.sparkContext
     model.metadata.update({
         "engine": "spark", "train_seconds": round(result.seconds, 2), "data_fingerprint":
-        stats.data_fingerprint(list(frame.columns)),
-        "spark": {"master": sc.master, "version": spark.version, "rows": n_rows, "sample_rows": len(sample),
+        TableStats(n_rows=n_rows, fingerprint=fingerprint).data_fingerprint(list(frame.columns)),
+        "spark": {"master": sc.master, "version": spark.version, "rows": n_rows, "statistics_rows":
+                  stats.n_rows, "sample_rows": len(sample),
                   "held_out_rows": encoded.n_valid, "workers": _workers(spark), "read": table.how}})
     model.metadata["timings"] = {**model.metadata.get("timings", {}), **timings, "total_s": round(result.seconds, 2)}
     return model, result
+
+
+def _storage() -> Any:
+    from pyspark import StorageLevel
+
+    return StorageLevel.MEMORY_AND_DISK
 
 
 def _workers(spark: Any) -> int:
