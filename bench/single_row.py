@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/single_row.py --budget 20                  # every task, two models each
     .venv/bin/python bench/single_row.py --budget 20 --tasks adult,car
+    .venv/bin/python bench/single_row.py --budget 20 --models xgboost     # XGBoost: compiled against native
 
 Each task is trained twice with a short budget (the default ensemble, and one boosted model:
-``families=["lightgbm"]``), saved and loaded back as a bundle (so whatever is compiled at save time is what
-answers). Then up to 300 test rows are predicted one at a time, each in three ways:
+``families=["lightgbm"]``; ``--models xgboost`` adds ``families=["xgboost"]``), saved and loaded back as a
+bundle (so whatever is compiled at save time is what answers). Then up to 300 test rows are predicted one at a time, each in three ways:
 
 - ``frame``: a one-row DataFrame (``model.predict_raw(X_test.iloc[[i]])``), what bench/accuracy.py's
   "1-row ms" measures;
@@ -14,7 +15,9 @@ answers). Then up to 300 test rows are predicted one at a time, each in three wa
 - ``record after``: one record through the row path (``model.predict_record``), what the server does now.
 
 Median and p99 microseconds of each, and the largest difference between the row path's answers and the
-batch path's. Rows go to bench/results/single_row-<time>.jsonl; a Markdown table to stdout.
+batch path's. A bundle with compiled members (XGBoost as ONNX, bundle/compiled.py) is also loaded a second
+time with them detached: ``native trees`` is the row path with XGBoost's own ``inplace_predict``, what one
+record cost before compiling; with the compile time at save and the compiled-against-native difference. Rows go to bench/results/single_row-<time>.jsonl; a Markdown table to stdout.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def latencies(fn: Any, rows: list[Any]) -> tuple[float, float]:
     return 1e6 * float(np.median(lat)), 1e6 * float(np.percentile(lat, 99))
 
 
-def measure(model: Any, X_test: Any, n: int) -> dict[str, Any]:
+def measure(model: Any, X_test: Any, n: int, path: Path | None = None) -> dict[str, Any]:
     frames = [X_test.iloc[[i]] for i in range(min(n, len(X_test)))]
     records = X_test.iloc[: len(frames)].to_dict(orient="records")
     out: dict[str, Any] = {"rows": len(records), "row_path": model.row_path() is not None}
@@ -58,7 +61,25 @@ def measure(model: Any, X_test: Any, n: int) -> dict[str, Any]:
     out["after_us"] = latencies(model.predict_raw, records)
     after = [model.predict_raw(r) for r in records]
     out["max_diff"] = float(max(np.max(np.abs(a - b)) for a, b in zip(after, before, strict=True)))
+    compiled = {k: v for k, v in model.metadata.get("compiled", {}).items() if v.get("compiled")}
+    if compiled and path is not None:
+        out.update(native_trees(path, records, after, compiled))
     return out
+
+
+def native_trees(path: Path, records: list[Any], compiled_answers: list[Any], compiled: dict[str, Any]) -> dict[str, Any]:
+    """The same bundle with its compiled members detached: one record through XGBoost's own trees."""
+    import mlengineer
+    from mlengineer.bundle.compiled import fitted_members
+
+    native = mlengineer.load(path)
+    for _, member in fitted_members(native.predictor):
+        if callable(getattr(member, "attach_compiled", None)):
+            member.attach_compiled(None)
+    answers = [native.predict_raw(r) for r in records]
+    return {"native_trees_us": latencies(native.predict_raw, records), "compiled": sorted(compiled),
+            "compile_s": round(sum(v.get("seconds", 0.0) for v in compiled.values()), 2),
+            "compiled_diff": float(max(np.max(np.abs(a - b)) for a, b in zip(compiled_answers, answers, strict=True)))}
 
 
 def run_task(folder: Path, budget: float, families: list[str] | None, n: int) -> dict[str, Any]:
@@ -76,8 +97,8 @@ def run_task(folder: Path, budget: float, families: list[str] | None, n: int) ->
         fit_s = time.perf_counter() - t0
         model = mlengineer.load(Path(d) / "m")
         members = [e["model"] for e in model.metadata.get("ensemble", [])]
-        return {"task": task["name"], "model": "lightgbm" if families else "default", "fit_s": round(fit_s, 1),
-                "members": members, **measure(model, X_test, n)}
+        return {"task": task["name"], "model": families[0] if families else "default", "fit_s": round(fit_s, 1),
+                "members": members, **measure(model, X_test, n, Path(d) / "m")}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -92,7 +113,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['members']) or '-'} | {f[0]:.0f} / {f[1]:.0f} | "
                      f"{b[0]:.0f} / {b[1]:.0f} | **{a[0]:.0f}** / {a[1]:.0f} | {b[0] / a[0]:.1f}x | "
                      f"{r['max_diff']:.1e} |")
-    for model in ("default", "lightgbm"):
+    for model in ("default", "lightgbm", "xgboost"):
         ok = [r for r in rows if r["model"] == model and "error" not in r]
         if ok:
             med = {k: float(np.median([r[k][0] for r in ok])) for k in ("frame_us", "before_us", "after_us")}
@@ -102,6 +123,23 @@ def table(rows: list[dict[str, Any]]) -> str:
                          f"{med['frame_us']:.0f} us, record before {med['before_us']:.0f} us, record after "
                          f"**{med['after_us']:.0f} us** (median p99 {p99['after_us']:.0f} us; slowest task "
                          f"{worst['task']} {worst['after_us'][0]:.0f} us)")
+    return "\n".join(lines) + compiled_table(rows)
+
+
+def compiled_table(rows: list[dict[str, Any]]) -> str:
+    """One record through the row path, XGBoost's own trees against the compiled ones, where a bundle has any."""
+    rows = [r for r in rows if "native_trees_us" in r]
+    if not rows:
+        return ""
+    lines = ["", "", "| task | model | compiled members | native trees median / p99 us | compiled median / p99 us | "
+             "speed-up (median) | compile s (at save) | max diff compiled - native |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        n, a = r["native_trees_us"], r["after_us"]
+        lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['compiled'])} | {n[0]:.0f} / {n[1]:.0f} | "
+                     f"**{a[0]:.0f}** / {a[1]:.0f} | {n[0] / a[0]:.1f}x | {r['compile_s']:.2f} | {r['compiled_diff']:.1e} |")
+    med = [float(np.median([r[k][0] for r in rows])) for k in ("native_trees_us", "after_us")]
+    lines.append(f"\nover {len(rows)} bundles with compiled members, median of the per-task medians: native trees "
+                 f"{med[0]:.0f} us, compiled **{med[1]:.0f} us**")
     return "\n".join(lines)
 
 
@@ -120,7 +158,8 @@ def main() -> None:
     for name in names:
         for model in args.models.split(","):
             try:
-                row = run_task(SUITE / name, args.budget, ["lightgbm"] if model == "lightgbm" else None, args.rows)
+                families = [model] if model in ("lightgbm", "xgboost") else None
+                row = run_task(SUITE / name, args.budget, families, args.rows)
             except Exception as e:  # noqa: BLE001 - one task's failure is a row, not the end of the run
                 row = {"task": name, "model": model, "error": f"{type(e).__name__}: {e}"[:160]}
             row["load_avg"] = round(os.getloadavg()[0], 1)

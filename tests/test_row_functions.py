@@ -1,6 +1,7 @@
 """Each family's one-row function (``row_function``, used by bundle/rowpath.py) answers what its
 ``predict_raw`` answers for that row: LightGBM through its single-row C API, linear models through their
-formula written in place; families without one fall back to ``predict_raw`` itself."""
+formula written in place, the MLP by a numpy forward pass, k-NN by one matrix-vector product, CatBoost's
+trees walked in numpy, forests by LightGBM's tree walker; a model without one falls back to ``predict_raw``."""
 
 from __future__ import annotations
 
@@ -82,9 +83,120 @@ def test_lightgbm_row_function_follows_a_reloaded_booster() -> None:
 def test_ensemble_and_bag_rows_combine_members_as_predict_raw_does() -> None:
     lgb, rows = fitted("lightgbm", "multiclass")
     lin, _ = fitted("linear", "multiclass")
-    forest, _ = fitted("random_forest", "multiclass")  # no row function: its own predict_raw answers
-    assert getattr(forest, "row_function", None) is None
+    fitted_forest, _ = fitted("random_forest", "multiclass")
+
+    class Plain:  # a member without a row function: its own predict_raw answers
+        predict_raw = staticmethod(fitted_forest.predict_raw)
+
+    forest = Plain()
     ensemble = Ensemble([("lightgbm_1", Bag([lgb, lgb]), 0.5), ("linear_1", lin, 0.3), ("rf_1", forest, 0.2)])
     fn = row_predictor(ensemble)
     for i in range(0, len(rows), 7):
         np.testing.assert_allclose(fn(rows[i : i + 1]), ensemble.predict_raw(rows[i : i + 1]), rtol=0, atol=1e-9)
+
+
+# -- the families whose row function is new in issue 16: each against the member's own batch prediction --
+
+def scale(kind: str) -> float:
+    """Tolerance 1e-6 of the output's scale: probabilities, or the regression target (~25,000 here)."""
+    return 1e-6 * (25_000 if kind == "regression" else 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("name", ["mlp", "knn", "catboost", "random_forest", "extra_trees"])
+def test_new_row_functions_equal_the_batch_prediction(name: str, kind: str) -> None:
+    """One row at a time through ``row_function`` against ``predict_raw`` on all the rows at once (the
+    batch path: torch on a batch, scikit-learn's search and forest, CatBoost on a frame), odd rows included."""
+    model, rows = fitted(name, kind)
+    row = model.row_function()
+    assert row is not None
+    got = [row(rows[i : i + 1]) for i in range(len(rows))]
+    assert all(g.shape == ((1, 3 if kind == "multiclass" else 2) if kind != "regression" else (1,)) for g in got)
+    np.testing.assert_allclose(np.concatenate(got), model.predict_raw(rows), rtol=0, atol=scale(kind))
+    if name in ("random_forest", "extra_trees"):  # the same splits and the same mean: to the last bit
+        np.testing.assert_array_equal(np.concatenate(got), np.concatenate(
+            [model.predict_raw(rows[i : i + 1]) for i in range(len(rows))]))
+
+
+def numeric_catboost(kind: str) -> tuple[object, np.ndarray]:
+    X, y, task = data(kind)
+    X[:, 2] += 0.25  # no categories: every split is on a number, so the trees are walked in numpy
+    fam = get_family("catboost")
+    ctx = FitContext(task=task, seed=0, n_jobs=1, time_limit=60)
+    config = {**fam.default_configs(task, len(X), X.shape[1])[0], "n_estimators": 150}
+    return fam.fit(X[:450], y[:450], ctx, config, X[450:], y[450:]), odd_rows(X[450:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_catboost_trees_walked_in_numpy_equal_catboost(kind: str) -> None:
+    from mlengineer.training.models._oblivious import ObliviousTrees
+
+    model, rows = numeric_catboost(kind)
+    assert ObliviousTrees.from_catboost(model.estimator) is not None
+    row = model.row_function()
+    got = np.concatenate([row(rows[i : i + 1]) for i in range(len(rows))])
+    np.testing.assert_allclose(got, model.predict_raw(rows), rtol=1e-12, atol=1e-12)
+    categorical, _ = fitted("catboost", "binary")  # target statistics: CatBoost's own evaluator answers
+    assert ObliviousTrees.from_catboost(categorical.estimator) is None
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("card", [5, 20])  # a k-d tree (few features) and the brute search (many)
+def test_knn_row_breaks_ties_as_scikit_learn(weights: str, card: int) -> None:
+    """Rows on a small grid: every query has many neighbours at the same distance, with different labels."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, size=(400, 4)).astype(np.float32)
+    X[:, 3] = rng.integers(0, card, 400)
+    y = rng.integers(0, 3, 400)
+    for task, target in [(MulticlassTask(["a", "b", "c"]), y), (RegressionTask(), y * 10.0 + rng.normal(0, 1, 400))]:
+        ctx = FitContext(task=task, categorical=[3], cardinalities=[card], seed=0, n_jobs=1)
+        model = get_family("knn").fit(X[:300], target[:300], ctx, {"n_neighbors": 15, "weights": weights})
+        row = model.row_function()
+        got = np.concatenate([row(X[i : i + 1]) for i in range(300, 400)])
+        np.testing.assert_allclose(got, model.predict_raw(X[300:]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ensemble_of_new_families_through_the_row_path_equals_the_batch_path() -> None:
+    members = [fitted(name, "multiclass")[0] for name in ("mlp", "knn", "catboost", "extra_trees")]
+    lgb, rows = fitted("lightgbm", "multiclass")
+    ensemble = Ensemble([("lightgbm_1", lgb, 0.3), ("mlp_1", members[0], 0.2), ("knn_1", members[1], 0.2),
+                         ("catboost_1", Bag([members[2], members[2]]), 0.2), ("extra_trees_1", members[3], 0.1)])
+    fn = row_predictor(ensemble)
+    got = np.concatenate([fn(rows[i : i + 1]) for i in range(len(rows))])
+    np.testing.assert_allclose(got, ensemble.predict_raw(rows), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_forest_pickles_without_its_walker_and_builds_it_again() -> None:
+    import pickle
+
+    model, rows = fitted("random_forest", "binary")
+    before = model.row_function()(rows[:1])
+    again = pickle.loads(pickle.dumps(model))
+    assert again._row is None
+    np.testing.assert_array_equal(again.row_function()(rows[:1]), before)
+
+
+def test_search_latency_counts_the_row_function() -> None:
+    """The ensemble's latency aim adds members' costs as the row path pays them: ``latency_ms`` times a
+    model's row function where it has one (here ``predict_raw`` would fail)."""
+    from mlengineer.training.search import latency_ms
+
+    class RowOnly:
+        calls = 0
+
+        def row_function(self):  # noqa: ANN202 - a toy model
+            def row(X: np.ndarray) -> np.ndarray:
+                RowOnly.calls += 1
+                return X.sum(axis=1)
+
+            return row
+
+        def predict_raw(self, X: np.ndarray) -> np.ndarray:
+            raise AssertionError("the row function should answer")
+
+    assert latency_ms(RowOnly(), np.zeros((1, 3), dtype=np.float32), repeats=3) >= 0
+    assert RowOnly.calls == 4  # a warm-up and three timed calls

@@ -50,8 +50,10 @@ def assert_same(model: mlengineer.Model, record: dict[str, Any]) -> None:
         assert isinstance(b, tuple) and a[0] == b[0], f"{record}: row path {a!r}, DataFrame path {b!r}"
         return
     assert a.shape == b.shape, record
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9, err_msg=str(record))
-    np.testing.assert_allclose(a, c, rtol=0, atol=1e-9, err_msg=str(record))
+    # members' row functions agree with their batch answers within 1e-6 of the output's scale (the MLP's
+    # numpy forward pass sums in another order than torch's, in float32: 2e-9 relative on salaries)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, err_msg=str(record))
+    np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-9, err_msg=str(record))
 
 
 def variants(record: dict[str, Any], model: mlengineer.Model) -> list[dict[str, Any]]:
@@ -138,7 +140,7 @@ def test_served_single_row_matches_batch(case: Any) -> None:
         for r in records:
             item = served.validator.validate({k: [r[k]] for k in served.validator.features}, 1)
             (pred,) = served.predict_many([item])
-            np.testing.assert_allclose(pred.raw, model.predict_raw(pd.DataFrame([r])), rtol=0, atol=1e-9)
+            np.testing.assert_allclose(pred.raw, model.predict_raw(pd.DataFrame([r])), rtol=1e-6, atol=1e-9)
     finally:
         path.predict = compiled
     assert len(calls) == len(records)

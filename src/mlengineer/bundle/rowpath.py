@@ -6,7 +6,9 @@
 The cleaning plan becomes a converter per column (``data/row.py``), the encoder a writer per column into a
 float32 row (``features/row.py``), and the predictor a tree of row functions: an ensemble's members and a
 bag's fold models each answer through the family's ``row_function`` where it has one (a linear model's
-formula without scikit-learn, a compiled tree ensemble), else through their own ``predict_raw``. A record
+formula without scikit-learn, LightGBM's single-row C call, the MLP's forward pass in numpy, k-NN's distances
+by one product, CatBoost's trees walked in numpy, a forest through LightGBM's tree walker), else through
+their own ``predict_raw``. A record
 whose values are not plain scalars goes the usual way, so the errors are the batch path's own.
 """
 

@@ -8,6 +8,7 @@
         cleaning_plan.json   the CleaningPlan contract
         metadata.json        task, metric, scores, leaderboard, data fingerprint, package versions, ...
         estimator.joblib     the fitted FeatureEncoder and predictor (pickled: load only bundles you trust)
+        compiled/            faster forms of some models for one row (XGBoost as ONNX: compiled.py)
         validation.npz       the validation rows' truth and predictions, for intervals and calibration
         reference.parquet    a sample of the training rows and validation predictions, for monitoring
 
@@ -34,6 +35,7 @@ from ..data.files import owner_tag, staging_dir, sweep_leftovers
 from ..data.schema import Schema
 from ..errors import ModelError
 from ..tasks import Task
+from .compiled import attach_compiled, write_compiled
 from .manifest import verify_manifest, write_manifest
 from .reference import write_reference
 
@@ -87,6 +89,7 @@ def check_destination(path: str | Path, *, overwrite: bool = True) -> Path:
 
 def _write_files(model: Any, bundle: Path) -> None:
     bundle.mkdir(parents=True)
+    model.metadata["compiled"] = write_compiled(model, bundle)  # compiled/*.onnx, each checked against its model
     (bundle / "schema.json").write_text(model.schema.to_json(), encoding="utf-8")
     (bundle / "cleaning_plan.json").write_text(model.plan.to_json(), encoding="utf-8")
     meta = {**model.metadata, "format_version": FORMAT_VERSION, "task": model.task.to_dict()}
@@ -143,6 +146,7 @@ def read_parts(path: str | Path) -> dict[str, Any]:
         current = "estimator.joblib"
         fitted = joblib.load(bundle / current)
         encoder, predictor = fitted["encoder"], fitted["predictor"]
+        attach_compiled(predictor, bundle, meta.get("compiled"))
         current = "validation.npz"
         validation = _validation(bundle / current)
     except FileNotFoundError as e:

@@ -3,11 +3,13 @@ and categorical data with its defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._attribution import split_bias
+from ._oblivious import ObliviousTrees
 from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
 _SMALL_BATCH = 64
@@ -42,6 +44,55 @@ class CatBoostModel(FittedModel):
             p = self.estimator.predict_proba(data, thread_count=threads)
             return self._proba(p, np.asarray(self.estimator.classes_, dtype=np.int64))
         return np.asarray(self.estimator.predict(data, thread_count=threads), dtype=np.float64)
+
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """``predict_raw`` for one encoded row (1, f): the oblivious trees walked in numpy
+        (``_oblivious.py``, tens of microseconds against ~150-500 us for CatBoost's ``predict``, which
+        builds a ``Pool`` per call), then CatBoost's own link (the logistic, softmax or identity). Where the
+        model splits on categories (target statistics, which only CatBoost computes), its evaluator is
+        called on a ``Pool`` directly, without ``predict``'s checks (~30 us less)."""
+        kind = self.task.kind
+        loss = str(self.estimator.get_params().get("loss_function", ""))
+        if loss not in ("Logloss", "MultiClass", "RMSE"):
+            return None
+        trees = ObliviousTrees.from_catboost(self.estimator)
+        if trees is None:
+            return self._pool_row()
+        seen = np.asarray(self.estimator.classes_, dtype=np.int64) if kind != "regression" else None
+
+        def row(X: np.ndarray) -> np.ndarray:
+            z = trees.raw(X[0])
+            if kind == "regression":
+                return z[:1].copy()
+            if kind == "binary":
+                p = 1.0 / (1.0 + np.exp(-z[0]))
+                return self._proba(np.array([[1.0 - p, p]]), seen)
+            e = np.exp(z - z.max())
+            return self._proba((e / e.sum())[None, :], seen)
+
+        return row
+
+    def _pool_row(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """One row through CatBoost's own evaluator on a ``Pool`` (``_base_predict``, what ``predict``
+        calls); None when this CatBoost has no such call or it answers differently from ``predict_raw``."""
+        from catboost import Pool
+
+        est, cat = self.estimator, list(self.params["_categorical"])
+        kind = "Probability" if self.task.is_classification else "RawFormulaVal"
+        seen = np.asarray(est.classes_, dtype=np.int64) if self.task.is_classification else None
+
+        def row(X: np.ndarray) -> np.ndarray:
+            p = est._object._base_predict(Pool(catboost_data(X, cat), cat_features=cat or None), kind, 0, 0, 1,
+                                          False, "CPU")
+            p = np.asarray(p, dtype=np.float64)
+            return self._proba(p, seen) if seen is not None else p.reshape(len(X))
+
+        probe = np.zeros((1, est.n_features_in_), dtype=np.float32)
+        try:
+            same = np.array_equal(row(probe), self.predict_raw(probe))
+        except Exception:  # noqa: BLE001 - a CatBoost whose private call differs: predict_raw answers
+            return None
+        return row if same else None
 
     def feature_importance(self) -> np.ndarray:
         return np.asarray(self.estimator.get_feature_importance(), dtype=np.float64)

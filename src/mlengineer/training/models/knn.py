@@ -3,6 +3,7 @@ ensemble can use where trees are blunt (smooth, low-dimensional data)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,39 +13,105 @@ from .base import FitContext, FittedModel, ModelFamily, register
 
 
 class KNNModel(FittedModel):
+    _row: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_row"}  # a closure: rebuilt on first use
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         prep, est = self.estimator
-        Z = prep.transform(X)
-        if len(X) <= 8:
-            return self._few(Z)
+        if len(X) <= 8:  # scikit-learn's setup costs 1 ms a call: a few rows go one at a time in numpy
+            if self._row is None:
+                self._row = self.row_function()
+            out = [self._row(X[i : i + 1]) for i in range(len(X))]
+            return np.concatenate(out) if out else self._batch(prep.transform(X))
+        return self._batch(prep.transform(X))
+
+    def _batch(self, Z: np.ndarray) -> np.ndarray:
+        _, est = self.estimator
         if self.task.is_classification:
             return self._proba(est.predict_proba(Z), est.classes_)
         return np.asarray(est.predict(Z), dtype=np.float64)
 
-    def _few(self, Z: np.ndarray) -> np.ndarray:
-        """A brute-force search in numpy for a few rows: scikit-learn's setup costs 1 ms a call."""
-        _, est = self.estimator
-        train = est._fit_X
-        k = est.n_neighbors
-        out = []
-        for z in np.asarray(Z, dtype=train.dtype):
-            d = np.sqrt(np.maximum(((train - z) ** 2).sum(axis=1), 0.0))
-            idx = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
-            if est.weights == "distance":
-                w = 1.0 / np.maximum(d[idx], 1e-12)
-                exact = d[idx] == 0
-                if exact.any():  # a training row equal to the query decides alone, as in scikit-learn
-                    w = exact.astype(float)
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``predict_raw`` for one encoded row (1, f) without scikit-learn's per-call setup (~1 ms): the
+        one-hot row written in place, the distances to every training row by one matrix-vector product
+        (``|t|^2 - 2 t.z + |z|^2``, the form scikit-learn's brute search uses; a tree search's exact
+        ``sum((t - z)^2)`` for the few rows near the k-th), then scikit-learn's weights and votes. A row
+        whose k-th neighbour is tied (within rounding) with the next one, among rows of different
+        targets, is left to scikit-learn, so that ties break as it breaks them."""
+        prep, est = self.estimator
+        write = _onehot_row(prep)
+        train = np.asarray(est._fit_X, dtype=np.float64)
+        norms = np.einsum("ij,ij->i", train, train)
+        y = np.asarray(est._y)
+        k, n = int(est.n_neighbors), len(train)
+        exact = est._fit_method != "brute"  # a k-d or ball tree measures (t - z)^2 sums, not the expanded form
+        slack = 1e-9 * (float(norms.max(initial=0.0)) + 1.0)  # far above the expanded form's rounding
+        by_distance = est.weights == "distance"
+        classification = self.task.is_classification
+        n_classes = len(est.classes_) if classification else 0
+
+        def row(X: np.ndarray) -> np.ndarray:
+            z = write(X[0])
+            zz = float(np.dot(z, z))
+            d2 = norms - 2.0 * np.einsum("ij,j->i", train, z) + zz  # not BLAS: its threads cost 10x for one row
+            if k < n:
+                kth = np.partition(d2, k - 1)[k - 1]
+                near = np.flatnonzero(d2 <= kth + slack)
+            else:
+                near = np.arange(n)
+            if exact:
+                d2 = np.full(n, np.inf)
+                d2[near] = ((train[near] - z) ** 2).sum(axis=1)
+            order = near[np.argsort(d2[near], kind="stable")]
+            idx, rest = order[:k], order[k:]
+            if len(rest) and d2[rest[0]] - d2[idx[-1]] <= (slack if not exact else 1e-12 * (1.0 + d2[idx[-1]])):
+                edge = order[d2[order] >= d2[idx[-1]] - slack]
+                if len(np.unique(y[edge])) > 1:  # a tie that decides the answer: scikit-learn breaks it
+                    return self._batch(z[None, :].astype(np.float32))
+            d = np.sqrt(np.maximum(d2[idx], 0.0))
+            if by_distance:
+                with np.errstate(divide="ignore"):
+                    w = 1.0 / d
+                if np.isinf(w).any():  # a training row at the query itself decides alone, as in scikit-learn
+                    w = np.isinf(w).astype(np.float64)
             else:
                 w = np.ones(len(idx))
-            if self.task.is_classification:
-                votes = np.bincount(est._y[idx], weights=w, minlength=len(est.classes_))
-                out.append(votes / votes.sum())
-            else:
-                out.append(float(np.dot(w, est._y[idx]) / w.sum()))
-        if self.task.is_classification:
-            return self._proba(np.asarray(out), est.classes_)
-        return np.asarray(out, dtype=np.float64)
+            if classification:
+                votes = np.zeros((1, n_classes))
+                np.add.at(votes[0], y[idx], w)
+                return self._proba(votes / votes.sum(), est.classes_)
+            return np.asarray([float(np.dot(y[idx], w) / w.sum())])
+
+        return row
+
+
+def _onehot_row(prep: OneHotScaler) -> Callable[[np.ndarray], np.ndarray]:
+    """``prep.transform`` for one row, as a float64 vector of its float32 values (what scikit-learn's search
+    upcasts to), written in place rather than stacked from blocks."""
+    num, flag = np.asarray(prep.num_, dtype=np.int64), np.asarray(prep.flag_, dtype=np.int64)
+    n_num, n_flag = len(num), len(flag)
+    cat = np.asarray([j for j, _ in prep.cat_], dtype=np.int64)
+    width = np.asarray([c for _, c in prep.cat_], dtype=np.float64)
+    offset = n_num + n_flag + np.concatenate([[0], np.cumsum(width + 1)[:-1]]).astype(np.int64)
+    median, lo, hi, mean, scale = prep.median_, prep.lo_, prep.hi_, prep.mean_, prep.scale_
+    d = prep.n_features_out_
+
+    def write(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float64)
+        v = x[num]
+        missing = np.isnan(v)
+        z = np.zeros(d)
+        z[:n_num] = ((np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale).astype(np.float32)
+        z[n_num : n_num + n_flag] = missing[flag]
+        if len(cat):
+            codes = x[cat]
+            idx = np.where(np.isnan(codes), width, np.minimum(np.nan_to_num(codes, nan=0.0), width))
+            z[offset + idx.astype(np.int64)] = 1.0
+        return z
+
+    return write
 
 
 @register

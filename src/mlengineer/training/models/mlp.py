@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,53 @@ class MLPModel(FittedModel):
         if self.task.is_classification:
             return torch.softmax(z, dim=1).numpy()
         return z[:, 0].numpy() * self.params["_y_scale"] + self.params["_y_mean"]
+
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """``predict_raw`` for a few encoded rows as a numpy forward pass: the trained weights are taken out
+        of torch once, and a row costs a handful of float32 products (as torch computes them) instead of
+        torch's per-call dispatch (~300-600 us a row). None when the network holds a layer it does not know."""
+        net = self.estimator["net"]
+        layers: list[tuple[np.ndarray, np.ndarray] | None] = []  # None: a ReLU
+        for m in net.body:
+            kind = type(m).__name__
+            if kind == "Linear":
+                layers.append((m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()))
+            elif kind == "ReLU":
+                layers.append(None)
+            elif kind != "Dropout":  # dropout does nothing at prediction
+                return None
+        tables = [e.weight.detach().numpy().copy() for e in net.embeddings]
+        prep = self.estimator["prep"]
+        num, flag = np.asarray(prep.num_, dtype=np.int64), np.asarray(prep.flag_, dtype=np.int64)
+        median, lo, hi, mean, scale = prep.median_, prep.lo_, prep.hi_, prep.mean_, prep.scale_
+        cat = np.asarray(self.estimator["cat"], dtype=np.int64)
+        cards = np.asarray(self.estimator["cards"], dtype=np.float64)
+        classification = self.task.is_classification
+        y_scale, y_mean = float(self.params["_y_scale"]), float(self.params["_y_mean"])
+
+        def row(X: np.ndarray) -> np.ndarray:
+            x = np.asarray(X, dtype=np.float64)
+            v = x[:, num]
+            missing = np.isnan(v)
+            parts = [((np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale).astype(np.float32),
+                     missing[:, flag].astype(np.float32)]
+            if len(cat):  # a missing, negative or unseen code takes the embedding's extra last row
+                c = x[:, cat]
+                codes = np.where(np.isnan(c) | (c < 0) | (c >= cards), cards, np.nan_to_num(c)).astype(np.int64)
+                parts += [t[codes[:, i]] for i, t in enumerate(tables)]
+            h = np.concatenate(parts, axis=1)
+            for layer in layers:
+                if layer is None:
+                    np.maximum(h, 0.0, out=h)
+                else:
+                    h = h @ layer[0] + layer[1]
+            z = h.astype(np.float64)
+            if classification:
+                e = np.exp(z - z.max(axis=1, keepdims=True))
+                return e / e.sum(axis=1, keepdims=True)
+            return z[:, 0] * y_scale + y_mean
+
+        return row
 
 
 @register

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -9,11 +12,102 @@ import numpy as np
 from ._attribution import split_bias
 from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
+#: how far a compiled model's answer may stray from XGBoost's: probabilities absolutely; values relative to
+#: the largest one checked (XGBoost answers in float32, whose steps at 1e5 are 0.008: absolute 1e-6 would
+#: ask more than the native model itself can say)
+COMPILED_TOLERANCE = 1e-6
+_SESSION_LOCK = threading.Lock()
+
 
 class XGBoostModel(FittedModel):
+    """A booster; ``compile`` adds an ONNX form of it (``xgboost_onnx.py``) for one row at a time."""
+
+    #: the compiled form's file suffix in a bundle (``bundle/compiled.py`` writes and reads it)
+    compiled_suffix = ".onnx"
+    #: the ONNX model's bytes once ``compile`` kept them or a bundle handed them back (not pickled)
+    compiled: bytes | None = None
+    _trees: Any = None  # its ONNX Runtime session, made on first use; False when it cannot be made
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled bytes live in their own file of the bundle, and a session cannot be pickled
+        state = dict(self.__dict__)
+        state.pop("compiled", None)
+        state.pop("_trees", None)
+        return state
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
-        p = self.estimator.inplace_predict(np.asarray(X, dtype=np.float32))
+        return self._output(self.estimator.inplace_predict(np.asarray(X, dtype=np.float32)))
+
+    def _output(self, p: np.ndarray) -> np.ndarray:
         return self._proba(p) if self.task.is_classification else np.asarray(p, dtype=np.float64)
+
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """``predict_raw`` for one encoded row through the compiled trees (ONNX Runtime, ~10x faster than
+        ``inplace_predict`` for one row); None without a compiled form or without onnxruntime."""
+        trees = self._compiled_trees()
+        if trees is None:
+            return None
+        return lambda X: self._output(trees.predict(X))
+
+    def _compiled_trees(self) -> Any:
+        data = self.compiled
+        if data is None:
+            return None
+        with _SESSION_LOCK:  # one session per model, however many threads ask first
+            trees = self._trees
+            if trees is None:
+                try:
+                    from .xgboost_onnx import OnnxTrees
+
+                    trees = OnnxTrees(data, self.task.kind)
+                except Exception:  # noqa: BLE001 - no onnxruntime, or a session it refuses: XGBoost answers
+                    trees = False
+                self._trees = trees
+        return trees or None
+
+    def attach_compiled(self, data: bytes | None) -> None:
+        """Use ``data`` (from ``compile``, read back from a bundle) for single rows; None: XGBoost's own."""
+        self.compiled = data
+        self._trees = None
+
+    def compile(self, sample: np.ndarray | None) -> tuple[bytes | None, dict[str, Any]]:
+        """The ONNX form of the booster, kept (and returned, with what was checked) only when it answers
+        like ``predict_raw`` within ``COMPILED_TOLERANCE`` on ``sample`` (encoded rows) and on rows at every
+        split threshold, one row at a time as it will be used; else None and the reason."""
+        from . import xgboost_onnx as xo
+
+        start = time.perf_counter()
+        kept, self.compiled, self._trees = self.compiled, None, None  # XGBoost answers unless this succeeds
+        try:
+            import onnxruntime
+
+            forest = xo.Forest(self.estimator)
+            data = kept or forest.to_onnx()
+            trees = xo.OnnxTrees(data, self.task.kind)
+            rows = forest.boundary_rows(sample)
+        except ImportError as e:
+            return None, {"compiled": False, "reason": f"{e.name or 'onnx'} is not installed"}
+        except xo.UnsupportedModel as e:
+            return None, {"compiled": False, "reason": f"not expressible in ONNX: {e}"}
+        except Exception as e:  # noqa: BLE001 - a converter's or runtime's failure only costs the speed-up
+            return None, {"compiled": False, "reason": f"conversion failed ({type(e).__name__}: {str(e)[:160]})"}
+        if sample is not None and len(sample):
+            rows = np.vstack([np.asarray(sample, dtype=np.float32), rows])
+        native = self.predict_raw(rows)
+        compiled = np.concatenate([self._output(trees.predict(rows[i:i + 1])) for i in range(len(rows))])
+        finite = np.abs(native[np.isfinite(native)])
+        scale = 1.0 if self.task.is_classification else max(1.0, float(np.max(finite, initial=0.0)))
+        tolerance = COMPILED_TOLERANCE * scale
+        same_nan = np.isnan(compiled) & np.isnan(native)
+        diff = np.where(same_nan, 0.0, np.abs(compiled - native))
+        worst = float(np.max(diff, initial=0.0))
+        checked = {"rows_checked": len(rows), "max_diff": worst, "tolerance": tolerance,
+                   "seconds": round(time.perf_counter() - start, 3)}
+        if not np.all(diff <= tolerance):  # NaN on one side only fails too
+            return None, {"compiled": False, "reason": f"answers differ from XGBoost's by up to {worst:.2g} "
+                          f"(more than {tolerance:.2g})", **checked}
+        self.compiled, self._trees = data, trees
+        return data, {"compiled": True, "engine": f"onnxruntime {onnxruntime.__version__}", **checked}
 
     def feature_importance(self) -> np.ndarray:
         scores = self.estimator.get_score(importance_type="total_gain")
