@@ -24,6 +24,7 @@ gauges add to a request (``LiveMonitor.observe``) and their refresh off the requ
 
     .venv/bin/python bench/monitoring.py [--tasks adult,abalone] [--time-budget 10] [--skip-evidently]
         [--skip-speed] [--out bench/results/monitoring.jsonl]
+    .venv/bin/python bench/monitoring.py --estimate-only --kinds multiclass --seeds 0,1,2   # estimates only
 
 Evidently runs in its own virtual environment, bench/.venv-evidently, created on first use (evidently 0.7.x
 with pandas < 3, which it needs); never in the project's.
@@ -237,6 +238,66 @@ def run_task(task: str, budget: float, seed: int, pairs: list[dict[str, Any]], t
     row["covariate"] = {"column": top, "rows": len(live), **_drift(shifted_result), **_perf(shifted_result, kind),
                         "estimated_plain": plain_estimate(model2, live, kind)}
     return row
+
+
+def confidence_estimate(model: Any, ref: Any, frame: pd.DataFrame) -> float:
+    """Multiclass: CBPE through its calibration of the answer's confidence alone (before the correctness
+    model), on the same model and rows."""
+    from mlengineer.monitoring.estimate import estimate_classifier
+
+    raw = model.predict_raw(frame.drop(columns=[model.target], errors="ignore"))
+    d = ref.decided(raw)
+    return estimate_classifier("accuracy", ref.for_estimate(raw, d), d, draws=2).value
+
+
+def run_estimates(task: str, budget: float, seed: int) -> list[dict[str, Any]]:
+    """``--estimate-only``: the headline estimate against the realised value on a random half and on a
+    covariate-shifted split, nothing else (multiclass: also through the confidence calibration alone)."""
+    import mlengineer
+    from mlengineer.monitoring.current import from_data
+    from mlengineer.monitoring.monitor import monitor
+    from mlengineer.monitoring.reference import reference_of
+
+    spec = json.loads((BENCH / task / "task.json").read_text())
+    target, kind = spec["target"], spec["task"]
+    df = read(task)
+    df = df.loc[df[target].notna()].sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    half = len(df) // 2
+    model = mlengineer.train(df.iloc[:half].reset_index(drop=True), target, time_budget=budget, task=kind,
+                             track=False, seed=seed)
+    top = max(model.feature_names, key=lambda n: float((model.metadata.get("feature_importance") or {}).get(n, 0.0)))
+    base, live = covariate_split(df, top, np.random.default_rng(seed + 100))
+    out = []
+    for split, m, frame in (("random", model, df.iloc[half:].reset_index(drop=True)),
+                            ("covariate", mlengineer.train(base, target, time_budget=budget, task=kind, track=False,
+                                                           seed=seed), live)):
+        ref = reference_of(m)
+        perf = _perf(monitor(m, from_data(m, frame, split), reference=ref), kind)
+        row = {"task": task, "kind": kind, "seed": seed, "split": split, "rows": len(frame),
+               "scored_reference": len(ref.scored), "correctness_model": ref.correctness is not None,
+               "estimated": perf["estimated"], "realised": perf["realised"], "realised_sd": perf["realised_sd"]}
+        if kind == "multiclass":
+            row["estimated_confidence"] = confidence_estimate(m, ref, frame)
+            row["estimated_plain"] = plain_estimate(m, frame, kind)
+        out.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return out
+
+
+def estimate_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean |estimate - realised| per kind and split, for each estimator recorded."""
+    t: dict[str, Any] = {}
+    for kind in HEADLINE:
+        for split in ("random", "covariate"):
+            part = [r for r in rows if r["kind"] == kind and r["split"] == split and r["realised"] is not None]
+            for key in ("estimated", "estimated_confidence", "estimated_plain"):
+                errs = [abs(r[key] - r["realised"]) / (r["realised"] if kind == "regression" else 1) for r in part
+                        if r.get(key) is not None]
+                if errs:
+                    t[f"{split}_{kind}_{key}_mae"] = round(float(np.mean(errs)), 4)
+            if part:
+                t[f"{split}_{kind}_cases"] = len(part)
+    return t
 
 
 def run_evidently(pairs: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
@@ -486,12 +547,30 @@ def main() -> None:
     ap.add_argument("--skip-tasks", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results" / "monitoring.jsonl"))
     ap.add_argument("--speed-child", nargs=2, default=None)
+    ap.add_argument("--kinds", default=None, help="only tasks of these kinds, e.g. multiclass")
+    ap.add_argument("--estimate-only", action="store_true",
+                    help="only estimated against realised performance (random and shifted splits), per seed")
+    ap.add_argument("--seeds", default=None, help="with --estimate-only: seeds to run, e.g. 0,1,2")
     args = ap.parse_args()
     if args.speed_child:
         speed_child(*args.speed_child)
         return
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     tasks = args.tasks.split(",") if args.tasks else pd.read_csv(BENCH / "INDEX.csv")["name"].tolist()
+    if args.kinds:
+        kinds = set(args.kinds.split(","))
+        tasks = [t for t in tasks if json.loads((BENCH / t / "task.json").read_text())["task"] in kinds]
+    if args.estimate_only:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+        est = [r for t in tasks for seed in seeds for r in run_estimates(t, args.time_budget, seed)]
+        totals_ = estimate_totals(est)
+        print(json.dumps(totals_, indent=1))
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a") as f:
+            f.write(json.dumps({"date": time.strftime("%Y-%m-%d"), "budget_s": args.time_budget,
+                                "estimate_only": True, "totals": totals_, "estimates": est}, default=str) + "\n")
+        return
     rows: list[dict[str, Any]] = []
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "budget_s": args.time_budget}
     with tempfile.TemporaryDirectory() as tmp_name:

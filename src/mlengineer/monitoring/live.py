@@ -149,15 +149,20 @@ class LiveMonitor:
         ref = self.reference
         if ref.task != "regression":
             d = ref.decided(raw)
-            e = estimate_classifier(self.metric, ref.for_estimate(raw, d), d, draws=LIVE_DRAWS)
+            # multiclass: the correctness model reads the encoded window (as the loss model does below), so
+            # the gauge is the same estimator as ``ref.estimated`` and the batch monitor
+            X = self._encoded(frame) if ref.correctness is not None else None
+            e = estimate_classifier(self.metric, ref.for_estimate(raw, d, X), d, draws=LIVE_DRAWS)
         else:
             loss = ref.loss_model()
             if loss is None:
                 return None
-            rows = pd.DataFrame({n: frame[n] for n in self.model.feature_names})
-            X = self.model.encoder.transform(conformed(self.model, rows))
-            e = loss.estimate(self.metric, loss.expected_error(X, raw), raw)
+            e = loss.estimate(self.metric, loss.expected_error(self._encoded(frame), raw), raw)
         return {"value": e.value, "low": e.low, "high": e.high}
+
+    def _encoded(self, frame: dict[str, pd.Series]) -> np.ndarray:
+        rows = pd.DataFrame({n: frame[n] for n in self.model.feature_names})
+        return np.asarray(self.model.encoder.transform(conformed(self.model, rows)))
 
 
 def _columns(chunks: list[tuple[Mapping[str, Any], np.ndarray, int]], names: list[str]) -> dict[str, pd.Series]:

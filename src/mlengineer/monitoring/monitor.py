@@ -92,13 +92,26 @@ class _Context:
         self.task = model.task.kind
         self.raw = current.raw
         self.d = None if self.task == "regression" else ref.decided(self.raw)
-        self.est_raw = self.raw if self.d is None else ref.for_estimate(self.raw, self.d)  # what CBPE reads
+        self.est_raw = self.raw if self.d is None else self._for_estimate()  # what CBPE reads
         values, kind = prediction_values(self.task, self.raw, self.d)
         self.pred_col = Prepared("prediction", kind, kind, values) if kind == "numeric" else prepare(
             pd.Series(values.astype(np.int64).astype(str)), "categorical", name="prediction",
             categories=ref.predictions.categories)
         self.metrics = estimable(self.task, model.metadata.get("metric"))
         self.expected_error, self.sampled = self._expected_errors()
+
+    def _for_estimate(self) -> np.ndarray:
+        """Classifiers: the live probabilities as CBPE reads them; a multiclass correctness model reads the
+        encoded inputs too, encoded ``ESTIMATE_ROWS`` at a time so a large log never sits encoded whole."""
+        assert self.d is not None
+        if self.ref.correctness is None:
+            return self.ref.for_estimate(self.raw, self.d)
+        out = np.empty_like(self.raw, dtype=np.float64)
+        for start in range(0, len(self.current), ESTIMATE_ROWS):
+            rows = slice(start, start + ESTIMATE_ROWS)
+            X = self.model.encoder.transform(conformed(self.model, self.current.frame.iloc[rows]))
+            out[rows] = self.ref.for_estimate(self.raw[rows], self.d[rows], X)
+        return out
 
     def _expected_errors(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Regression: each live row's expected error size (on a random sample of rows for large data)."""

@@ -19,6 +19,7 @@ from ..errors import MLEngineerError, ModelError
 from .columns import Prepared, prepare, role_of
 from .estimate import (
     ConfidenceCalibrator,
+    CorrectnessModel,
     Estimate,
     LossModel,
     decisions,
@@ -125,8 +126,30 @@ class Reference:
             return None
         return ConfidenceCalibrator().fit(self.raw, self.decided(self.raw), self.y)
 
-    def for_estimate(self, raw: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """Probabilities ``raw`` (answered ``d``) as CBPE reads them: through ``confidence`` where there is one."""
+    @cached_property
+    def correctness(self) -> CorrectnessModel | None:
+        """Multiclass: the model of each answer's chance of being right (``CorrectnessModel``), fitted on the
+        scored rows; None (``confidence`` alone) with fewer than ``CorrectnessModel.MIN_ROWS`` of them or
+        without LightGBM."""
+        if self.confidence is None or len(self.scored) < CorrectnessModel.MIN_ROWS:
+            return None
+        try:
+            import lightgbm  # noqa: F401
+        except ImportError:
+            return None
+        d = self.decided(self.raw)
+        return CorrectnessModel(self.confidence).fit(self.encoded, self.raw, d, self.y)
+
+    @cached_property
+    def encoded(self) -> np.ndarray:
+        """The scored rows' inputs as the model encodes them."""
+        return np.asarray(self.model.encode(self.scored[self.model.feature_names]))
+
+    def for_estimate(self, raw: np.ndarray, d: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities ``raw`` (answered ``d``) as CBPE reads them: through ``correctness`` where there is
+        one and the rows' encoded inputs ``X`` are given, else through ``confidence`` where there is one."""
+        if X is not None and self.correctness is not None:
+            return self.correctness.transform(X, raw, d)
         return raw if self.confidence is None else self.confidence.transform(raw, d)
 
     @cached_property
@@ -156,12 +179,13 @@ class Reference:
         if len(self.scored) < 30:
             return out
         loss = self.loss_model()
-        m = None if loss is None else loss.expected_error(self.model.encode(self.scored[self.model.feature_names]),
-                                                          self.raw)
+        m = None if loss is None else loss.expected_error(self.encoded, self.raw)
         for name in estimable(self.task, self.model.metadata.get("metric")):
             if self.task != "regression":
                 d = self.decided(self.raw)
-                out[name] = estimate_classifier(name, self.for_estimate(self.raw, d), d)
+                # in sample for the correctness model: its trees are few and shallow enough not to matter
+                X = self.encoded if self.correctness is not None else None
+                out[name] = estimate_classifier(name, self.for_estimate(self.raw, d, X), d)
             elif loss is not None and m is not None:
                 out[name] = loss.estimate(name, m, self.raw)
         return out
@@ -172,8 +196,7 @@ class Reference:
         if self.task != "regression" or len(self.scored) < 50:
             return None
         if self._loss is None:
-            X = self.model.encode(self.scored[self.model.feature_names])
-            self._loss = LossModel(seed=0).fit(X, self.raw, self.y.astype(np.float64))
+            self._loss = LossModel(seed=0).fit(self.encoded, self.raw, self.y.astype(np.float64))
         return self._loss
 
 
