@@ -135,8 +135,9 @@ def _add_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> 
     left = None if result.deadline is None else result.deadline - time.perf_counter()
     # the search spends planned seconds (training/plan.py), which a process's first imports and a busy
     # machine can outrun by a little: importance on 200 rows (milliseconds to a second) may run a tenth of the
-    # budget past it rather than be dropped for being a moment late
-    if left is not None and left < -0.1 * result.config.time_budget:
+    # budget past it (at least 5 s: a first training's imports and members' row functions built for the
+    # latency aim are not in the plan) rather than be dropped for being a moment late
+    if left is not None and left < -max(0.1 * result.config.time_budget, 5.0):
         model.metadata["importance_method"] = "learners' gain/impurity (the time budget left none for SHAP)"
         return
     try:
