@@ -20,14 +20,15 @@ from scipy.special import expit, logsumexp
 
 from ..errors import ConfigError
 
-__all__ = ["CALIBRATION_METHODS", "IsotonicCalibrator", "PlattCalibrator", "TemperatureCalibrator",
+__all__ = ["CALIBRATION_METHODS", "IsotonicCalibrator", "PlattCalibrator", "TemperatureCalibrator", "logit",
            "expected_calibration_error", "fit_calibrator", "reliability_curve"]
 
 CALIBRATION_METHODS = ("auto", "none", "platt", "isotonic", "temperature")
 _EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities ``p``, clipped away from 0 and 1."""
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p) - np.log1p(-p)
 
@@ -44,7 +45,7 @@ class PlattCalibrator:
     def fit(self, y: np.ndarray, proba: np.ndarray) -> PlattCalibrator:
         from scipy.optimize import minimize
 
-        z = _logit(proba[:, 1])
+        z = logit(proba[:, 1])
         y = np.asarray(y, dtype=float)
 
         def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -59,7 +60,7 @@ class PlattCalibrator:
         return self
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
-        t = self.slope_ * _logit(np.asarray(proba)[:, 1]) + self.intercept_
+        t = self.slope_ * logit(np.asarray(proba)[:, 1]) + self.intercept_
         return _binary(expit(t))
 
 

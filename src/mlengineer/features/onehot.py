@@ -6,6 +6,7 @@ every other column is a number.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,30 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
             onehot[np.arange(n), idx] = 1.0
             blocks.append(onehot)
         return np.hstack(blocks) if blocks else np.zeros((n, 0), dtype=np.float32)
+
+    def row_writer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``transform`` for a few rows (one, on the single-row path): the output's places decided once and
+        each row written in place, rather than stacked from blocks per call; the same float32 values."""
+        check_is_fitted(self, "num_")
+        num, flag = np.asarray(self.num_, dtype=np.int64), np.asarray(self.flag_, dtype=np.int64)
+        n_num, n_flag = len(num), len(flag)
+        cat = np.asarray([j for j, _ in self.cat_], dtype=np.int64)
+        width = np.asarray([c for _, c in self.cat_], dtype=np.float64)
+        offset = n_num + n_flag + np.concatenate([[0], np.cumsum(width + 1)[:-1]]).astype(np.int64)
+        median, lo, hi, mean, scale = self.median_, self.lo_, self.hi_, self.mean_, self.scale_
+        d = self.n_features_out_
+
+        def write(X: np.ndarray) -> np.ndarray:
+            x = np.asarray(X, dtype=np.float64)
+            v = x[:, num]
+            missing = np.isnan(v)
+            Z = np.zeros((len(x), d), dtype=np.float32)
+            Z[:, :n_num] = (np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale
+            Z[:, n_num : n_num + n_flag] = missing[:, flag]
+            if len(cat):
+                codes = x[:, cat]
+                idx = np.where(np.isnan(codes), width, np.minimum(np.nan_to_num(codes, nan=0.0), width))
+                Z[np.arange(len(x))[:, None], offset + idx.astype(np.int64)] = 1.0
+            return Z
+
+        return write

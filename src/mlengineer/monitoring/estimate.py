@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation.calibration import PlattCalibrator, logit
+
 __all__ = ["ConfidenceCalibrator", "CorrectnessModel", "Estimate", "LossModel", "decisions", "estimate_classifier",
            "estimable", "realised"]
 
@@ -190,25 +192,31 @@ class ConfidenceCalibrator:
         self.slope, self.intercept = 1.0, 0.0
 
     def fit(self, proba: np.ndarray, d: np.ndarray, y: np.ndarray) -> ConfidenceCalibrator:
-        from ..evaluation.calibration import PlattCalibrator
-
         conf = proba[np.arange(len(d)), d]
         platt = PlattCalibrator().fit((d == y).astype(np.int64), np.column_stack([1 - conf, conf]))
         self.slope, self.intercept = platt.slope_, platt.intercept_
         return self
 
+    def log_odds(self, conf: np.ndarray) -> np.ndarray:
+        """The calibrated log-odds that answers of confidence ``conf`` are right."""
+        return self.slope * logit(conf) + self.intercept
+
     def transform(self, proba: np.ndarray, d: np.ndarray) -> np.ndarray:
-        idx = np.arange(len(d))
-        conf = np.clip(proba[idx, d], 1e-6, 1 - 1e-6)
-        new = 1.0 / (1.0 + np.exp(-(self.slope * (np.log(conf) - np.log1p(-conf)) + self.intercept)))
-        out = proba * ((1 - new) / (1 - conf))[:, None]  # the other classes keep their proportions
-        out[idx, d] = new
-        return out
+        conf = _answered(proba, d)
+        return _with_answer(proba, d, conf, 1.0 / (1.0 + np.exp(-self.log_odds(conf))))
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
+def _answered(proba: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The answered classes' probabilities, clipped away from 0 and 1."""
+    return np.clip(proba[np.arange(len(d)), d], 1e-6, 1 - 1e-6)
+
+
+def _with_answer(proba: np.ndarray, d: np.ndarray, conf: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``proba`` with the answered class's probability (``conf``) set to ``new``; the other classes keep
+    their proportions and fill the rest."""
+    out = proba * ((1 - new) / (1 - conf))[:, None]
+    out[np.arange(len(d)), d] = new
+    return out
 
 
 class CorrectnessModel:
@@ -227,32 +235,26 @@ class CorrectnessModel:
         self.base, self.seed = base, seed
         self.model: Any = None
 
-    def _offset(self, conf: np.ndarray) -> np.ndarray:
-        return self.base.slope * _logit(conf) + self.base.intercept
-
     def fit(self, X: np.ndarray, proba: np.ndarray, d: np.ndarray, y: np.ndarray) -> CorrectnessModel:
         """Fit on the reference's encoded inputs ``X``, out-of-sample probabilities ``proba`` answered ``d``
         and outcomes ``y``."""
         import lightgbm as lgb
 
-        conf = proba[np.arange(len(d)), d]
+        conf = proba[np.arange(len(d)), d]  # unclipped, as fitted since the third pass (logit clips)
         # few shallow, strongly regularised trees: a nudge to the calibration, not a second model
         self.model = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=4, min_child_samples=40,
                                         reg_lambda=5.0, n_jobs=1, random_state=self.seed, verbose=-1)
-        self.model.fit(np.column_stack([X, _logit(conf)]).astype(np.float32), (d == y).astype(np.int64),
-                       init_score=self._offset(conf))
+        self.model.fit(np.column_stack([X, logit(conf)]).astype(np.float32), (d == y).astype(np.int64),
+                       init_score=self.base.log_odds(conf))
         return self
 
     def transform(self, X: np.ndarray, proba: np.ndarray, d: np.ndarray) -> np.ndarray:
         """Probabilities with the answered class's set to its predicted chance of being right, the others
         rescaled to fill the rest (as ``ConfidenceCalibrator.transform``)."""
-        idx = np.arange(len(d))
-        conf = np.clip(proba[idx, d], 1e-6, 1 - 1e-6)
-        F = np.column_stack([X, _logit(conf)]).astype(np.float32)
-        new = 1.0 / (1.0 + np.exp(-(self.model.predict(F, raw_score=True) + self._offset(conf))))
-        out = proba * ((1 - new) / (1 - conf))[:, None]
-        out[idx, d] = new
-        return out
+        conf = _answered(proba, d)
+        F = np.column_stack([X, logit(conf)]).astype(np.float32)
+        return _with_answer(proba, d, conf, 1.0 / (1.0 + np.exp(-(self.model.predict(F, raw_score=True)
+                                                                  + self.base.log_odds(conf)))))
 
 
 # -- regressors --------------------------------------------------------------------------------------------

@@ -12,15 +12,13 @@ Writing the model costs about a second for a million nodes, once, on the first r
 
 from __future__ import annotations
 
-import ctypes
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._treepack import TreePack
+from .lightgbm import FastRow
 
 __all__ = ["forest_row"]
 
@@ -63,34 +61,18 @@ def forest_row(forest: Any, n_outputs: int) -> Callable[[np.ndarray], np.ndarray
     """A function of one row (1, features) giving the forest's mean leaf value (1, outputs); None where
     this LightGBM has no single-row API."""
     import lightgbm as lgb
-    from lightgbm import basic
 
-    if not hasattr(basic._LIB, "LGBM_BoosterPredictForMatSingleRowFastInit"):
+    if not FastRow.available():
         return None
     pack = TreePack(forest, n_outputs)
     text, leaves_of = _lightgbm_text(forest)
-    booster = lgb.Booster(model_str=text)
+    walker = FastRow(lgb.Booster(model_str=text), None, leaves=True)  # it holds the booster and its config
     node_of_leaf = np.concatenate([pack.roots[i] + leaves for i, leaves in enumerate(leaves_of)])
     first_leaf = np.cumsum([0] + [len(leaves) for leaves in leaves_of])[:-1]
-    n_features, n_trees = int(forest.n_features_in_), len(leaves_of)
-    handle = ctypes.c_void_p()
-    basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-        booster._handle, ctypes.c_int(basic._C_API_PREDICT_LEAF_INDEX), ctypes.c_int(0), ctypes.c_int(-1),
-        ctypes.c_int(basic._C_API_DTYPE_FLOAT32), ctypes.c_int32(n_features), basic._c_str("num_threads=1"),
-        ctypes.byref(handle)))
-    out, out_len, lock = np.empty(n_trees, dtype=np.float64), ctypes.c_int64(0), threading.Lock()
-    value = pack.value
+    n_trees, value = len(leaves_of), pack.value
 
     def row(X: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(X[0], dtype=np.float32)
-        with lock:  # one configuration holds one row's buffers
-            basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFast(
-                handle, x.ctypes.data_as(ctypes.c_void_p), ctypes.byref(out_len),
-                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
-            leaf = out.astype(np.int64)
+        leaf = walker.predict(X, n_trees).astype(np.int64)
         return value[node_of_leaf[first_leaf + leaf]].mean(axis=0)[None, :]
 
-    # the configuration is freed with the function; the booster lives as long as the function does
-    row.booster = booster  # type: ignore[attr-defined]
-    weakref.finalize(row, basic._LIB.LGBM_FastConfigFree, handle)
     return row

@@ -41,7 +41,7 @@ class KNNModel(FittedModel):
         whose k-th neighbour is tied (within rounding) with the next one, among rows of different
         targets, is left to scikit-learn, so that ties break as it breaks them."""
         prep, est = self.estimator
-        write = _onehot_row(prep)
+        write = prep.row_writer()
         train = np.asarray(est._fit_X, dtype=np.float64)
         norms = np.einsum("ij,ij->i", train, train)
         y = np.asarray(est._y)
@@ -53,7 +53,7 @@ class KNNModel(FittedModel):
         n_classes = len(est.classes_) if classification else 0
 
         def row(X: np.ndarray) -> np.ndarray:
-            z = write(X[0])
+            z = write(X)[0].astype(np.float64)  # float32 values, upcast as scikit-learn's search does
             zz = float(np.dot(z, z))
             d2 = norms - 2.0 * np.einsum("ij,j->i", train, z) + zz  # not BLAS: its threads cost 10x for one row
             if k < n:
@@ -85,33 +85,6 @@ class KNNModel(FittedModel):
             return np.asarray([float(np.dot(y[idx], w) / w.sum())])
 
         return row
-
-
-def _onehot_row(prep: OneHotScaler) -> Callable[[np.ndarray], np.ndarray]:
-    """``prep.transform`` for one row, as a float64 vector of its float32 values (what scikit-learn's search
-    upcasts to), written in place rather than stacked from blocks."""
-    num, flag = np.asarray(prep.num_, dtype=np.int64), np.asarray(prep.flag_, dtype=np.int64)
-    n_num, n_flag = len(num), len(flag)
-    cat = np.asarray([j for j, _ in prep.cat_], dtype=np.int64)
-    width = np.asarray([c for _, c in prep.cat_], dtype=np.float64)
-    offset = n_num + n_flag + np.concatenate([[0], np.cumsum(width + 1)[:-1]]).astype(np.int64)
-    median, lo, hi, mean, scale = prep.median_, prep.lo_, prep.hi_, prep.mean_, prep.scale_
-    d = prep.n_features_out_
-
-    def write(x: np.ndarray) -> np.ndarray:
-        x = x.astype(np.float64)
-        v = x[num]
-        missing = np.isnan(v)
-        z = np.zeros(d)
-        z[:n_num] = ((np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale).astype(np.float32)
-        z[n_num : n_num + n_flag] = missing[flag]
-        if len(cat):
-            codes = x[cat]
-            idx = np.where(np.isnan(codes), width, np.minimum(np.nan_to_num(codes, nan=0.0), width))
-            z[offset + idx.astype(np.int64)] = 1.0
-        return z
-
-    return write
 
 
 @register

@@ -25,7 +25,7 @@ class LightGBMModel(FittedModel):
         """``predict_raw`` for one encoded row (1, f) through LightGBM's own single-row API: the booster's
         configuration is parsed once (``FastInit``), so a row costs one C call instead of ``predict``'s
         checks and arrays. The same library and trees, so the same numbers; None where the API is missing."""
-        fast = _FastRow.create(self.estimator, self.best_iteration)
+        fast = FastRow.create(self.estimator, self.best_iteration)
         if fast is None:
             return None
         k = len(self.task.classes) if self.task.kind == "multiclass" else 1
@@ -59,27 +59,32 @@ class LightGBMModel(FittedModel):
         return Attribution(*split_bias(raw, f), "margin", "TreeSHAP")
 
 
-class _FastRow:
+class FastRow:
     """LightGBM's ``PredictForMatSingleRowFast`` on float32 rows, freed with the booster's handle; rebuilt
     when the booster's handle changes (``prepare`` reloads the model) and locked, since one configuration
-    holds one row's buffers."""
+    holds one row's buffers. ``leaves``: each tree's leaf index instead of the prediction (a forest's walk,
+    ``_forestrow.py``)."""
 
-    def __init__(self, booster: Any, iterations: int | None) -> None:
+    def __init__(self, booster: Any, iterations: int | None, *, leaves: bool = False) -> None:
         self.booster = booster
         self.iterations = -1 if not iterations else int(iterations)
+        self.leaves = leaves
         self.handle: Any = None
         self.lock = threading.Lock()
         self.out_len = ctypes.c_int64(0)
         self.finalizer: Any = None
         self._init()
 
-    @classmethod
-    def create(cls, booster: Any, iterations: int | None) -> _FastRow | None:
+    @staticmethod
+    def available() -> bool:
+        """Whether this LightGBM has the single-row API."""
         from lightgbm import basic
 
-        if not hasattr(basic._LIB, "LGBM_BoosterPredictForMatSingleRowFastInit"):
-            return None
-        return cls(booster, iterations)
+        return hasattr(basic._LIB, "LGBM_BoosterPredictForMatSingleRowFastInit")
+
+    @classmethod
+    def create(cls, booster: Any, iterations: int | None, *, leaves: bool = False) -> FastRow | None:
+        return cls(booster, iterations, leaves=leaves) if cls.available() else None
 
     def _init(self) -> None:
         from lightgbm import basic
@@ -91,7 +96,8 @@ class _FastRow:
         self.source = self.booster._handle
         handle = ctypes.c_void_p()
         basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-            self.booster._handle, ctypes.c_int(basic._C_API_PREDICT_NORMAL), ctypes.c_int(0),
+            self.booster._handle,
+            ctypes.c_int(basic._C_API_PREDICT_LEAF_INDEX if self.leaves else basic._C_API_PREDICT_NORMAL), ctypes.c_int(0),
             ctypes.c_int(self.iterations), ctypes.c_int(basic._C_API_DTYPE_FLOAT32),
             ctypes.c_int32(self.booster.num_feature()), basic._c_str("num_threads=1"), ctypes.byref(handle)))
         self.handle = handle

@@ -32,31 +32,15 @@ class LinearModel(FittedModel):
         return self._proba(p, self.estimator[1].classes_)
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray]:
-        """``predict_raw`` for one encoded row (1, f): the one-hot row written in place (the scaled numbers,
-        the missing flags, a 1 per category) instead of ``OneHotScaler.transform``'s blocks, then the same
-        product in the same dtypes (bundle/rowpath.py calls it)."""
+        """``predict_raw`` for one encoded row (1, f): the one-hot row written in place
+        (``OneHotScaler.row_writer``) instead of ``transform``'s blocks, then the same product in the same
+        dtypes (bundle/rowpath.py calls it)."""
         prep, est = self.estimator
         coef_t, intercept = est.coef_.T, est.intercept_
-        num, flag = np.asarray(prep.num_, dtype=np.int64), np.asarray(prep.flag_, dtype=np.int64)
-        n_num, n_flag = len(num), len(flag)
-        cat = np.asarray([j for j, _ in prep.cat_], dtype=np.int64)
-        width = np.asarray([c for _, c in prep.cat_], dtype=np.float64)
-        offset = n_num + n_flag + np.concatenate([[0], np.cumsum(width + 1)[:-1]]).astype(np.int64)
-        median, lo, hi, mean, scale = prep.median_, prep.lo_, prep.hi_, prep.mean_, prep.scale_
-        d = prep.n_features_out_
+        write = prep.row_writer()
 
         def row(X: np.ndarray) -> np.ndarray:
-            x = X[0].astype(np.float64)
-            v = x[num]
-            missing = np.isnan(v)
-            Z = np.zeros((1, d), dtype=np.float32)
-            Z[0, :n_num] = (np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale
-            Z[0, n_num : n_num + n_flag] = missing[flag]
-            if len(cat):
-                codes = x[cat]
-                idx = np.where(np.isnan(codes), width, np.minimum(np.nan_to_num(codes, nan=0.0), width))
-                Z[0, offset + idx.astype(np.int64)] = 1.0
-            return self._output(Z @ coef_t + intercept)
+            return self._output(write(X) @ coef_t + intercept)
 
         return row
 

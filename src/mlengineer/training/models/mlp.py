@@ -63,9 +63,7 @@ class MLPModel(FittedModel):
             elif kind != "Dropout":  # dropout does nothing at prediction
                 return None
         tables = [e.weight.detach().numpy().copy() for e in net.embeddings]
-        prep = self.estimator["prep"]
-        num, flag = np.asarray(prep.num_, dtype=np.int64), np.asarray(prep.flag_, dtype=np.int64)
-        median, lo, hi, mean, scale = prep.median_, prep.lo_, prep.hi_, prep.mean_, prep.scale_
+        write = self.estimator["prep"].row_writer()  # numbers and missing flags (the net embeds the categories)
         cat = np.asarray(self.estimator["cat"], dtype=np.int64)
         cards = np.asarray(self.estimator["cards"], dtype=np.float64)
         classification = self.task.is_classification
@@ -73,10 +71,7 @@ class MLPModel(FittedModel):
 
         def row(X: np.ndarray) -> np.ndarray:
             x = np.asarray(X, dtype=np.float64)
-            v = x[:, num]
-            missing = np.isnan(v)
-            parts = [((np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale).astype(np.float32),
-                     missing[:, flag].astype(np.float32)]
+            parts = [write(x)]
             if len(cat):  # a missing, negative or unseen code takes the embedding's extra last row
                 c = x[:, cat]
                 codes = np.where(np.isnan(c) | (c < 0) | (c >= cards), cards, np.nan_to_num(c)).astype(np.int64)
