@@ -19,8 +19,25 @@ request = function()
   return wrk.format("POST", path, headers, body)
 end
 
+-- WRK_ARRIVALS=poisson: each pause drawn from an exponential of mean WRK_DELAY_MS, so that the connections do not
+-- stay in step (equal pauses send them in bursts, one per cycle: a queue a server sees only from this client)
+local poisson = os.getenv("WRK_ARRIVALS") == "poisson"
+local threads = 0
+
+setup = function(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+
+init = function(args)
+  math.randomseed(os.time() * 1000 + (thread_id or 0))
+end
+
 if pause > 0 then
   delay = function()
+    if poisson then
+      return -pause * math.log(1 - math.random())
+    end
     return pause
   end
 end

@@ -87,6 +87,9 @@ def train_cmd(
     max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row."),
     families: str = typer.Option(None, "--families", help="Model families to try, comma-separated (linear, "
                                  "lightgbm, xgboost, catboost, random_forest, extra_trees, knn, mlp) [default: all]."),
+    target_transform: str = typer.Option(
+        None, "--target-transform", help="Regression: auto (try a log or power transform of a skewed target, "
+        "kept where validation scores it better), none, log or power [default: auto]."),
     calibration_fraction: float = typer.Option(
         None, "--calibration-fraction", help="Share of rows kept apart from every fit for the calibrator and "
         "the conformal ranges/sets (0.05-0.5; default 0: the validation rows' out-of-fold predictions)."),
@@ -108,6 +111,7 @@ def train_cmd(
         "seed": seed,
         "group_column": group_column, "time_column": time_column, "tracking_uri": tracking_uri,
         "max_predict_ms_per_row": max_predict_ms, "calibration_fraction": calibration_fraction,
+        "target_transform": target_transform,
         "families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
     }.items() if v is not None})
     if column_role:

@@ -75,6 +75,9 @@ def _config(target: str | None, config: TrainConfig | None, options: dict[str, A
     if config.calibration_fraction:
         raise ConfigError("calibration_fraction is for in-memory training: on Spark the calibrator already learns "
                           "from held-out rows the final model never trained on. Leave it at 0.")
+    if config.target_transform in ("log", "power"):
+        raise ConfigError(f"target_transform {config.target_transform!r} is for in-memory training: on Spark the "
+                          "target is learned on its own scale. Leave it at auto, or drop --engine spark.")
     unknown = sorted(set(config.families or []) - set(SPARK_FAMILIES))
     if unknown:
         raise ConfigError(f"On Spark the model families are {', '.join(SPARK_FAMILIES)}; {', '.join(unknown)} "

@@ -54,6 +54,12 @@ class TrainConfig(BaseModel):
         default=None, description="Metric the ensemble's weights are chosen by: the metric if unset, or log loss "
         "when the metric only ranks (ROC AUC), so that the blend's probabilities stay calibrated."
     )
+    target_transform: Literal["auto", "none", "log", "power"] = Field(
+        default="auto", description="Regression: also try models fitted on a transformed target, kept only where "
+        "validation scores them better on the original scale. auto: a log transform for a skewed target of values "
+        "at least 0, a Yeo-Johnson power transform for a skewed one with negative values; none: never; log or "
+        "power: that one, whatever the skew."
+    )
     tune: bool = Field(default=True, description="Tune the best families with Optuna after the portfolio.")
     max_search_rows: int | None = Field(
         default=None, description="Search on a sample of at most this many rows (default: from free memory)."

@@ -40,6 +40,14 @@ __all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "WorkClock", "buc
 #: up to ``MAX_PROBE_UNITS`` until the difference takes ``PROBE_SECONDS``
 PROBE_UNITS = 2
 MAX_PROBE_UNITS = 64
+#: the fewest units of the probe's longer fit (a family may ask more, ``ModelFamily.probe_units``): the
+#: difference between fits of one and two rounds is within a busy machine's noise (measured: 88 ms read for a
+#: 21 ms round)
+MIN_PROBE_UNITS = 8
+#: where the fold has this many times the probe's rows, the longer fit runs once more on that many, and the
+#: costs grow with the rows by the exponent the two sizes show (a quarter step, MIN_EXPONENT to 1)
+SIZE_RATIO = 4
+MIN_EXPONENT = 0.25
 #: each probe fit is timed this many times, the least kept
 PROBE_REPEATS = 2
 PROBE_SECONDS = 0.05
@@ -54,7 +62,7 @@ SAFETY_SEARCH = 2.0
 #: learners tuned by the dozen would otherwise be planned at nothing
 CANDIDATE_OVERHEAD = 0.03
 #: the layout of what ``Measurements`` keeps: a new layout measures afresh
-CACHE_VERSION = 5
+CACHE_VERSION = 7
 
 
 def safety_factor() -> float:
@@ -117,10 +125,14 @@ class FamilyCost:
     params: dict[str, Any] = field(default_factory=dict)
     n_features: int = 1
     probe_units: int = PROBE_UNITS  # units of the probe's longer fit
+    #: how the costs grow with the rows: ``(rows / self.rows) ** exponent``, measured by the probe on two
+    #: sizes where the fold is much larger than its rows (a round of histogram boosting on ten columns costs
+    #: nearly the same on 10,000 rows as on 64,000), else 1
+    exponent: float = 1.0
 
     def _scale(self, rows: int, family: str) -> float:
         # k-NN compares every validation row with every training row: the rows count twice
-        return (max(rows, 1) / max(self.rows, 1)) ** (2.0 if family == "knn" else 1.0)
+        return (max(rows, 1) / max(self.rows, 1)) ** (2.0 if family == "knn" else self.exponent)
 
     def _per_unit(self, params: dict[str, Any]) -> float:
         return self.unit * work_factor(params, self.n_features) / work_factor(self.params, self.n_features)
@@ -137,7 +149,7 @@ class FamilyCost:
         return max(1, int((limit - self.fixed * self._scale(rows, family)) / per))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fixed": self.fixed, "unit": self.unit, "rows": self.rows}
+        return {"fixed": self.fixed, "unit": self.unit, "rows": self.rows, "exponent": self.exponent}
 
 
 class WorkClock:
@@ -196,6 +208,11 @@ class Measurements:
             self.values[key] = measure()
         return self.values[key]
 
+    def discard(self) -> None:
+        """Forget what is remembered for this table (a later run measures afresh)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
     def save(self) -> None:
         """Write the file (atomically; a cache that cannot be written only means measuring next time)."""
         if self.path is None:
@@ -237,12 +254,12 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def probe_rows(fold: tuple[np.ndarray, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
+def probe_rows(fold: tuple[np.ndarray, np.ndarray], seed: int, *, times: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The first fold's rows the probes fit on: a twentieth of them (``PROBE_ROWS`` to ``MAX_PROBE_ROWS``) to
-    train, half as many to validate."""
+    train, half as many to validate; ``times`` as many for the probe's second size (``SIZE_RATIO``)."""
     tr, va = fold
     rng = np.random.default_rng(seed)
-    n = min(max(PROBE_ROWS, len(tr) // 20), MAX_PROBE_ROWS)
+    n = min(max(PROBE_ROWS, len(tr) // 20), MAX_PROBE_ROWS) * times
     if len(tr) > n:
         tr = np.sort(rng.choice(tr, n, replace=False))
     if len(va) > n // 2:
@@ -252,16 +269,17 @@ def probe_rows(fold: tuple[np.ndarray, np.ndarray], seed: int) -> tuple[np.ndarr
 
 def probe_family(X: np.ndarray, y: np.ndarray, rows: tuple[np.ndarray, np.ndarray], ctx: FitContext, name: str,
                  params: dict[str, Any], *, workers: int, threads: int, memo: Measurements,
-                 known: dict[str, FamilyCost]) -> FamilyCost:
+                 known: dict[str, FamilyCost], larger: tuple[np.ndarray, np.ndarray] | None = None) -> FamilyCost:
     """A family's costs on this data, from short fits of ``params`` on the probe ``rows``, fitted the way the
-    search will (``workers`` folds side by side, ``threads`` each), rounded and remembered in ``memo``. A
-    family whose probe fails is priced from one ``known`` by its ``relative_cost`` (its candidates will
-    likely fail too, and say why)."""
+    search will (``workers`` folds side by side, ``threads`` each), rounded and remembered in ``memo``; with
+    ``larger`` rows (``SIZE_RATIO`` times as many, where the fold has them) the longer fit once more on
+    those, for how the costs grow with the rows. A family whose probe fails is priced from one ``known`` by
+    its ``relative_cost`` (its candidates will likely fail too, and say why)."""
     tr, va = rows
-    stored = memo.get(f"probe:{name}", lambda: _probe(X, y, tr, va, ctx, name, params, workers, threads))
+    stored = memo.get(f"probe:{name}", lambda: _probe(X, y, tr, va, ctx, name, params, workers, threads, larger))
     if stored is not None:
         return FamilyCost(stored["fixed"], stored["unit"], stored["rows"], dict(params), X.shape[1],
-                          int(stored.get("units", PROBE_UNITS)))
+                          int(stored.get("units", PROBE_UNITS)), float(stored.get("exponent", 1.0)))
     ref = next(iter(known.values()), None)
     rel = FAMILIES[name].relative_cost
     return FamilyCost(ref.fixed * rel if ref else 1.0, ref.unit * rel if ref else 0.01, ref.rows if ref else len(tr),
@@ -270,48 +288,62 @@ def probe_family(X: np.ndarray, y: np.ndarray, rows: tuple[np.ndarray, np.ndarra
 
 def probe_seconds(cost: FamilyCost) -> float:
     """What a family's probe cost, at the costs it found (planned, so a run that read them back plans the
-    same): one fit of one unit, then ``PROBE_REPEATS`` of the longer fit."""
-    return cost.fixed + cost.unit + (PROBE_REPEATS * (cost.fixed + cost.probe_units * cost.unit) if cost.unit else 0)
+    same): ``PROBE_REPEATS`` fits of one unit and of the longer fit (and that once on the larger rows)."""
+    one = cost.fixed + cost.unit
+    if not cost.unit:
+        return one
+    longer = cost.fixed + cost.probe_units * cost.unit
+    larger = longer * SIZE_RATIO ** cost.exponent if cost.exponent != 1.0 else 0.0
+    return PROBE_REPEATS * (one + longer) + larger
 
 
 def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: FitContext, name: str,
-           params: dict[str, Any], workers: int, threads: int) -> dict[str, Any] | None:
+           params: dict[str, Any], workers: int, threads: int,
+           larger: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any] | None:
     family = FAMILIES[name]
     family.warm_up()
     es = family.early_stopping
-    weight = None if ctx.sample_weight is None else ctx.sample_weight[tr]
 
-    def one(units: int) -> int:
+    def one(units: int, rows: tuple[np.ndarray, np.ndarray]) -> int:
+        t, v = rows
+        weight = None if ctx.sample_weight is None else ctx.sample_weight[t]
         c = FitContext(**{**ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
                           "time_limit": None})
-        model = family.fit(X[tr], y[tr], c, dict(params), X[va] if es else None, y[va] if es else None)
-        model.predict_raw(X[va])
+        model = family.fit(X[t], y[t], c, dict(params), X[v] if es else None, y[v] if es else None)
+        model.predict_raw(X[v])
         return units_run(model)
 
-    def fit(units: int) -> tuple[float, int]:
+    def fit(units: int, rows: tuple[np.ndarray, np.ndarray] = (tr, va)) -> tuple[float, int]:
         # as many at once as the search fits folds side by side: they share the cores as folds will
         t0 = time.perf_counter()
         if workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                done = list(pool.map(one, [units] * workers))[0]
+                done = list(pool.map(lambda u: one(u, rows), [units] * workers))[0]
         else:
-            done = one(units)
+            done = one(units, rows)
         return time.perf_counter() - t0, done
 
     try:
         fit(1)  # untimed: the learner's imports and first-call setup are not a cost of every fit
-        t1, u1 = fit(1)
+        # the least of a few, each time: what a fit costs when nothing interrupts it, the most repeatable number
+        t1, u1 = min(fit(1) for _ in range(PROBE_REPEATS))
         if u1 == 0:  # no units: one fit is the whole cost
             return {"fixed": bucket(t1, 1e-3), "unit": 0.0, "rows": int(len(tr))}
-        units = PROBE_UNITS
+        least = family.probe_units or MIN_PROBE_UNITS
+        units = max(PROBE_UNITS, least)
         while True:  # until the units' own time is more than the timer's and the scheduler's noise
-            # the least of a few: what a fit costs when nothing interrupts it, the most repeatable number
             tn, un = min(fit(units) for _ in range(PROBE_REPEATS))
-            if tn - t1 >= PROBE_SECONDS or un < units or units >= MAX_PROBE_UNITS:
+            if (tn - t1 >= PROBE_SECONDS and units >= least) or un < units or units >= MAX_PROBE_UNITS:
                 break
             units *= 2
+        exponent = 1.0
+        if larger is not None and len(larger[0]) >= 2 * len(tr) and name != "knn":
+            tl, _ = fit(units, larger)
+            ratio = len(larger[0]) / len(tr)
+            exponent = float(np.clip(round(4 * np.log(max(tl, 1e-9) / max(tn, 1e-9)) / np.log(ratio)) / 4,
+                                     MIN_EXPONENT, 1.0))
     except Exception:  # noqa: BLE001 - the search will say what fails about the family
         return None
     unit = max(tn - t1, 0.0) / max(un - u1, 1)
     return {"fixed": bucket(max(t1 - unit * u1, 0.0), 1e-3), "unit": bucket(unit, 1e-4), "rows": int(len(tr)),
-            "units": int(un)}
+            "units": int(un), "exponent": exponent}

@@ -26,6 +26,7 @@ from ..tasks import Task
 from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
 from .plan import (
     CANDIDATE_OVERHEAD,
+    SIZE_RATIO,
     FamilyCost,
     Measurements,
     WorkClock,
@@ -46,6 +47,15 @@ CANDIDATE_SHARE = 0.2
 PARALLEL_FOLDS_CELLS = 2_000_000
 #: beyond this many rows the portfolio follows the families' ``place_large``
 LARGE_ROWS = 20_000
+#: a candidate whose fits all stopped at the plan's cap on rounds with their best round among the last 20% of
+#: those it ran is run again, before tuning, with LONGER_FACTOR times its planned seconds (at most LONGER_SHARE
+#: of the search): boosting that stops for lack of time rather than by early stopping (``_longer``)
+STILL_IMPROVING = 0.8
+LONGER_FACTOR = 3.0
+LONGER_SHARE = 0.5
+#: the families whose first configuration is tried again on a transformed regression target, when the target
+#: calls for one (``portfolio``'s ``target_transforms``); tuning then keeps the transform of the family's best
+TRANSFORM_FAMILIES = ("lightgbm", "catboost")
 
 
 @dataclass
@@ -120,11 +130,14 @@ def refit_rounds_scale(rows_ratio: float) -> float:
 
 
 def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | None = None, *,
-              feature_names: Sequence[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+              feature_names: Sequence[str] | None = None,
+              target_transforms: Sequence[str] = ()) -> list[tuple[str, dict[str, Any]]]:
     """The (family, params) pairs to try, in turns: every family's first configuration, then every
     family's second, and so on. ``families`` defaults to those with a place in the portfolio; the order
     is the families' place (for large data if ``n_rows`` is over ``LARGE_ROWS``), the unplaced last.
-    With ``feature_names`` each family places itself for those features (a text family where text is)."""
+    With ``feature_names`` each family places itself for those features (a text family where text is).
+    Each of ``target_transforms`` (regression: ``models/target.py``) adds the first configuration of each of
+    ``TRANSFORM_FAMILIES`` fitted on the transformed target, right after the family's own first try."""
     registry = load_all()
     large = n_rows > LARGE_ROWS
     places = {f: fam.portfolio_place(large) if feature_names is None else fam.place_for(feature_names, large)
@@ -146,6 +159,8 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
         for f in chosen:
             if i < len(per_family[f]):
                 out.append((f, per_family[f][i]))
+                if i == 0 and f in TRANSFORM_FAMILIES:  # at once: the first turn may take the whole budget
+                    out += [(f, {**per_family[f][0], "target_transform": kind}) for kind in target_transforms]
     return out
 
 
@@ -188,8 +203,10 @@ class Evaluator:
         if family_name in self.costs or self.memo is None:
             return 0.0
         workers, threads = self.threads(family_name)
-        cost = probe_family(self.X, self.y, probe_rows(self.validation.folds[0], self.ctx.seed), self.ctx,
-                            family_name, params, workers=workers, threads=threads, memo=self.memo, known=self.costs)
+        fold = self.validation.folds[0]
+        cost = probe_family(self.X, self.y, probe_rows(fold, self.ctx.seed), self.ctx, family_name, params,
+                            workers=workers, threads=threads, memo=self.memo, known=self.costs,
+                            larger=probe_rows(fold, self.ctx.seed + 1, times=SIZE_RATIO))
         self.costs[family_name] = cost
         self.probe_spent += probe_seconds(cost)
         return probe_seconds(cost)
@@ -327,12 +344,12 @@ def run_search(
                 kept += need
         return kept
 
-    def run(family_name: str, params: dict[str, Any], phase: str) -> Candidate | None:
+    def run(family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0) -> Candidate | None:
         left = clock.left() - reserve()
         seen = cost.get(family_name)
         # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
-        # stopped at its limit keeps the rounds it reached)
-        cap = max(CANDIDATE_SHARE * total, min(3.0, 0.5 * total))
+        # stopped at its limit keeps the rounds it reached); a longer run of the best gets ``at_least``
+        cap = max(CANDIDATE_SHARE * total, min(3.0, 0.5 * total), at_least)
         if phase == "tuning" and seen:
             cap = max(cap, 1.5 * min(seen))
         # until one candidate works, the next may take half the search (its family's ``lead_share``): the rest
@@ -364,9 +381,40 @@ def run_search(
     for family_name, params in configs:
         run(family_name, params, "portfolio")
     if tune:
+        _longer(run, candidates, total=total)
         _tune(run, candidates, clock=clock, reserve=reserve, seed=seed, n_rows=len(evaluate.y),
               task=evaluate.ctx.task)
     return SearchResult(candidates, time.perf_counter() - start)
+
+
+def ran_out(cand: Candidate) -> bool:
+    """True when a booster's (or network's) fits all stopped at the plan's cap on rounds while still
+    improving: its best round among the last ``1 - STILL_IMPROVING`` of those it ran."""
+    if cand.status != "ok" or not cand.models or not FAMILIES[cand.family].early_stopping or not cand.best_iteration:
+        return False
+    runs = [m.rounds_run for m in cand.models]
+    caps = [getattr(m, "units_cap", None) for m in cand.models]
+    if any(r is None or c is None or r < c for r, c in zip(runs, caps, strict=True)):
+        return False
+    return cand.best_iteration >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
+
+
+def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *, total: float) -> None:
+    """More rounds for the best candidate while it runs out of them (``ran_out``): the same configuration
+    again with ``LONGER_FACTOR`` times the planned seconds (at most ``LONGER_SHARE`` of the search), before
+    Optuna's turn, as long as each longer run is the new best and still runs out."""
+    tried: set[str] = set()
+    while True:
+        ok = [c for c in candidates if c.status == "ok"]
+        if not ok:
+            return
+        best = min(ok, key=lambda c: c.loss)
+        if best.name in tried or not ran_out(best) or best.work >= LONGER_SHARE * total:
+            return
+        tried.add(best.name)
+        params = {k: v for k, v in best.params.items() if k != "_traceback"}
+        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total)) is None:
+            return
 
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
@@ -393,6 +441,9 @@ def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidate
         study = studies[family_name]
         trial = study.ask()
         params = FAMILIES[family_name].search_space(trial, task, n_rows)
+        kind = _best_transform(candidates, family_name)
+        if kind:  # the family did best on a transformed target: its tuned configurations keep that
+            params["target_transform"] = kind
         cand = run(family_name, params, "tuning")
         if cand is None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -403,3 +454,9 @@ def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidate
             study.tell(trial, cand.loss)
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def _best_transform(candidates: list[Candidate], family_name: str) -> str | None:
+    """The target transform of the family's best candidate so far (None: it did best untransformed)."""
+    ok = [c for c in candidates if c.status == "ok" and c.family == family_name]
+    return min(ok, key=lambda c: c.loss).params.get("target_transform") if ok else None

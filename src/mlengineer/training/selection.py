@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..metrics import Metric
 from ..tasks import Task
 from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
 from .models import FitContext
+from .models.target import target_transforms
 from .plan import Measurements, WorkClock, bucket
 from .refit import refit_members
 from .search import (
@@ -96,6 +97,10 @@ class _Searched:
     overhead_ms: float  # the pipeline's single-row cost, rounded: what the latency aim is checked with
 
 
+#: remembered costs are forgotten when the search took less than this share of the seconds it planned
+STALE_COSTS = 0.5
+
+
 def search_and_ensemble(
     X: np.ndarray,
     y: np.ndarray,
@@ -152,7 +157,12 @@ def search_and_ensemble(
     })
     timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)
-    searched.memo.save()
+    if searched.memo.reused and searched.clock.spent > 5 and searched.result.seconds < STALE_COSTS * searched.clock.spent:
+        # the search took far less real time than it planned: the costs remembered for this table were
+        # measured on a busier machine, and would keep every later run well short of its budget
+        searched.memo.discard()
+    else:
+        searched.memo.save()
     why = searched.clock.deviations + refit_notes
     reproducibility = {"reproducible": not why, "why": why, "plan": searched.plan}
     return Selection(predictor=predictor, leaderboard=leaderboard, strategy=searched.strategy, score=float(score),
@@ -171,7 +181,8 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
                            seed=config.seed, max_rows=config.max_search_rows) if order is None else None
     rows = np.arange(len(y)) if sample is None else sample
     Xs, ys = X[rows], y[rows]
-    configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_)
+    configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_,
+                        target_transforms=_target_transforms(ys, task, config))
     n_jobs = config.n_jobs or os.cpu_count() or 1
     memo = Measurements(Xs, ys, n_jobs=n_jobs, families=sorted({f for f, _ in configs}))
     before = memo.get("prepare_s", lambda: bucket(elapsed, 0.25))
@@ -208,6 +219,20 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
                      strategy=strategy, model_limit=model_limit, result=result, ok=ok, clock=clock, plan=plan,
                      memo=memo, overhead_ms=plan["pipeline_1row_ms"])
+
+
+def _target_transforms(y: np.ndarray, task: Task, config: TrainConfig) -> list[str]:
+    """The target transforms to try (regression only): by the target's skew for "auto", none for "none", the
+    one named otherwise."""
+    choice = config.target_transform
+    if task.is_classification or choice == "none":
+        return []
+    if choice == "auto":
+        return target_transforms(y)
+    if choice == "log" and np.min(y) < 0:
+        raise ConfigError(f"target_transform 'log' needs a target of values at least 0, but {config.target!r} "
+                          "holds negative values: use 'power' (Yeo-Johnson) or 'auto'.")
+    return [choice]
 
 
 def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, before: float,

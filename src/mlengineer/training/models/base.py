@@ -79,6 +79,7 @@ class FittedModel:
         self.best_iteration: int | None = None  # for families with early stopping: rounds that were best
         self.stopped_by_time = False  # True when the time limit ended the fit before it was done
         self.rounds_run: int | None = None  # rounds fitted, the best ones and early stopping's patience
+        self.units_cap: int | None = None  # the plan's cap on units for this fit (``FitContext.max_units``)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -138,6 +139,10 @@ class ModelFamily:
     #: seconds to fit, relative to the first configuration of ``COST_REFERENCE`` (LightGBM) on the same
     #: data: lets the search skip a family's first try when it could not finish in the time left
     relative_cost: ClassVar[float] = 1.0
+    #: the fewest units the probe's longer fit runs (0: ``plan.MIN_PROBE_UNITS``): a learner whose rounds grow
+    #: dearer as it goes (CatBoost: ~3 ms a round over its first 30, ~6.7 ms from 250 on, measured) is priced on
+    #: more of them, one whose units are long (a network's epochs) on fewer
+    probe_units: ClassVar[int] = 0
     #: whether fitting two folds at once in threads pays (the learner releases the GIL for long stretches)
     parallel_folds: ClassVar[bool] = True
     #: the most of the search its candidate may take while no candidate has worked yet (a network on
@@ -185,11 +190,24 @@ class ModelFamily:
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
     ) -> FittedModel:
-        """Fit one configuration; validation rows, when given, drive early stopping."""
+        """Fit one configuration; validation rows, when given, drive early stopping. ``params`` may ask for
+        a transformed regression target (``"target_transform"``: ``"log"`` or ``"power"``, ``target.py``)."""
         start = time.perf_counter()
         ctx.clock = None
-        model = self._fit(X, y, ctx, dict(params), X_val, y_val)
+        params = dict(params)
+        kind = params.pop("target_transform", None)
+        if kind and not ctx.task.is_classification:  # a skewed target learned on another scale (``target.py``)
+            from .target import TargetTransform, TransformedTargetModel
+
+            transform = TargetTransform.fitted(str(kind), y)
+            inner = self._fit(X, transform.forward(y), ctx, params, X_val,
+                              None if y_val is None else transform.forward(y_val))
+            inner.family = self.name
+            model: FittedModel = TransformedTargetModel(inner, transform)
+        else:
+            model = self._fit(X, y, ctx, params, X_val, y_val)
         model.family = self.name
+        model.units_cap = ctx.max_units
         model.fit_seconds = time.perf_counter() - start
         model.stopped_by_time = bool(ctx.clock is not None and ctx.clock.hit)
         return model

@@ -119,6 +119,7 @@ class CatBoostFamily(ModelFamily):
     place_large = 5  # on large data the slowest booster
     packages = ("catboost",)
     early_stopping = True
+    probe_units = 64  # its first rounds cost half what later ones do: priced on 64 (base.ModelFamily)
     relative_cost = 3.0
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:

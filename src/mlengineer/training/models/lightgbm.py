@@ -172,8 +172,10 @@ class LightGBMFamily(ModelFamily):
         train = lgb.Dataset(X, label=y, weight=ctx.sample_weight, categorical_feature=categorical or "auto",
                             free_raw_data=True, params={"max_bin": p["max_bin"]})
         deadline = ctx.deadline()
+        ran = [0]  # rounds fitted: the booster keeps only the best ones, not early stopping's patience after them
 
         def stop_at_deadline(env: Any) -> None:
+            ran[0] = env.iteration + 1
             if deadline.passed():
                 raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
@@ -187,5 +189,5 @@ class LightGBMFamily(ModelFamily):
         model = LightGBMModel(booster, {**params, "n_estimators": num_rounds}, ctx.task)
         best = booster.best_iteration or booster.current_iteration()
         model.best_iteration = int(best)
-        model.rounds_run = int(booster.current_iteration())
+        model.rounds_run = max(int(ran[0]), int(booster.current_iteration()))
         return model

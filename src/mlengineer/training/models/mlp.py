@@ -98,6 +98,7 @@ class MLPFamily(ModelFamily):
     place_large = 3  # a neural net gains most from the rows
     packages = ("torch",)
     early_stopping = True
+    probe_units = 2  # an epoch is long enough to time on its own (base.ModelFamily)
     relative_cost = 4.0
     parallel_folds = False  # many small torch calls: two threads fight over the GIL (measured 1.7x slower)
 

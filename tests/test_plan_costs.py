@@ -1,0 +1,119 @@
+"""The search plan's costs follow what fits really cost (issue 16): rounds run past the best one are counted,
+the probe times enough rounds to rise above the noise, costs grow with the rows as a second probe size shows,
+remembered costs that proved far too high are forgotten, and a booster that runs out of rounds while still
+improving is given more before tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengineer.tasks import make_task
+from mlengineer.training.models import FitContext, get_family
+from mlengineer.training.plan import (
+    MIN_EXPONENT,
+    MIN_PROBE_UNITS,
+    FamilyCost,
+    Measurements,
+    probe_family,
+    probe_rows,
+    probe_seconds,
+)
+from mlengineer.training.search import Candidate, _longer, ran_out
+
+
+@pytest.fixture
+def cost_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MLENGINEER_CACHE_DIR", str(folder))
+    monkeypatch.delenv("MLENGINEER_COST_CACHE", raising=False)
+    return folder
+
+
+def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    return X, X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.3 * rng.normal(size=n)
+
+
+def test_lightgbm_counts_the_rounds_early_stopping_ran_past_the_best() -> None:
+    X, y = _data(3000)
+    task = make_task(pd.Series(y), "regression")
+    ctx = FitContext(task=task, n_jobs=1, max_units=400)
+    # a large step: the best round comes early and early stopping's patience runs on after it
+    model = get_family("lightgbm").fit(X[:2000], y[:2000], ctx, {"learning_rate": 0.5}, X[2000:], y[2000:])
+    assert model.best_iteration is not None and model.rounds_run is not None
+    assert model.rounds_run > model.best_iteration  # the patience rounds cost time too
+    assert model.estimator.current_iteration() == model.best_iteration  # the booster keeps the best only
+    assert model.units_cap == 400
+
+
+def test_the_probe_times_enough_units_and_measures_how_costs_grow_with_the_rows(cost_cache: Path) -> None:
+    X, y = _data(60_000)
+    task = make_task(pd.Series(y), "regression")
+    fold = (np.arange(48_000), np.arange(48_000, 60_000))
+    memo = Measurements(X, y, n_jobs=1, families=["lightgbm"])
+    cost = probe_family(X, y, probe_rows(fold, 0), FitContext(task=task, n_jobs=1), "lightgbm",
+                        {"learning_rate": 0.1}, workers=1, threads=1, memo=memo, known={},
+                        larger=probe_rows(fold, 1, times=4))
+    assert cost.rows == 10_000 and cost.unit > 0
+    assert cost.probe_units >= MIN_PROBE_UNITS
+    assert MIN_EXPONENT <= cost.exponent <= 1.0
+    stored = memo.values["probe:lightgbm"]
+    assert stored["exponent"] == cost.exponent and stored["units"] == cost.probe_units
+    # the larger size's fit is part of what the probe is planned to cost
+    assert probe_seconds(cost) > 2 * (cost.fixed + cost.unit)
+
+
+def test_costs_scale_with_the_rows_by_the_measured_exponent() -> None:
+    linear = FamilyCost(fixed=0.0, unit=0.01, rows=10_000)
+    flat = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, exponent=0.5)
+    assert linear.seconds("lightgbm", {}, 100, 40_000) == pytest.approx(4.0)
+    assert flat.seconds("lightgbm", {}, 100, 40_000) == pytest.approx(2.0)
+    assert flat.seconds("knn", {}, 0, 20_000) == linear.seconds("knn", {}, 0, 20_000)  # k-NN: always squared
+
+
+def test_remembered_costs_can_be_forgotten(cost_cache: Path) -> None:
+    X, y = _data(50)
+    memo = Measurements(X, y, n_jobs=1, families=["lightgbm"])
+    memo.get("prepare_s", lambda: 0.5)
+    memo.save()
+    assert Measurements(X, y, n_jobs=1, families=["lightgbm"]).reused
+    memo.discard()
+    assert not Measurements(X, y, n_jobs=1, families=["lightgbm"]).reused
+
+
+class _Fitted:
+    def __init__(self, rounds: int, cap: int | None) -> None:
+        self.rounds_run, self.units_cap = rounds, cap
+
+
+def _candidate(name: str, loss: float, *, best: int, rounds: int, cap: int | None, work: float = 5.0) -> Candidate:
+    c = Candidate(name=name, family="lightgbm", params={"learning_rate": 0.1}, loss=loss, work=work, best_iteration=best)
+    c.models = [_Fitted(rounds, cap), _Fitted(rounds, cap)]  # type: ignore[list-item]
+    return c
+
+
+def test_a_booster_that_runs_out_of_rounds_while_improving_gets_a_longer_run() -> None:
+    assert ran_out(_candidate("a", 1.0, best=98, rounds=100, cap=100))
+    assert not ran_out(_candidate("b", 1.0, best=40, rounds=100, cap=100))  # its best came early: converged
+    assert not ran_out(_candidate("c", 1.0, best=60, rounds=110, cap=400))  # stopped early, not by the cap
+    assert not ran_out(_candidate("d", 1.0, best=98, rounds=100, cap=None))
+    candidates = [_candidate("lightgbm_1", 1.0, best=98, rounds=100, cap=100)]
+    asked: list[tuple[str, dict, str, float]] = []
+
+    def run(family: str, params: dict, phase: str, at_least: float = 0.0) -> Candidate | None:
+        asked.append((family, params, phase, at_least))
+        longer = _candidate(f"lightgbm_{len(candidates) + 1}", 0.9, best=280, rounds=300, cap=300, work=15.0)
+        candidates.append(longer)
+        return longer
+
+    _longer(run, candidates, total=60.0)
+    # once at three times the work, then again while the longer one is the best and still runs out, until
+    # a run would take half the search
+    assert asked[0] == ("lightgbm", {"learning_rate": 0.1}, "longer", 15.0)
+    assert all(phase == "longer" for _, _, phase, _ in asked) and all(a <= 30.0 for *_, a in asked)
+    assert len(asked) == 2
