@@ -13,7 +13,7 @@ formula), None when the explain stage must sample Shapley values instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
@@ -22,8 +22,12 @@ import numpy as np
 from ...errors import ConfigError
 from ...tasks import Task
 
-__all__ = ["COST_REFERENCE", "FAMILIES", "Attribution", "FitContext", "FittedModel", "ModelFamily", "get_family",
-           "register", "unregister"]
+__all__ = ["COST_REFERENCE", "FAMILIES", "Attribution", "FitContext", "FittedModel", "ModelFamily", "TargetTransform",
+           "TransformedTargetModel", "get_family", "register", "unregister"]
+
+#: an inverted prediction on a transformed target is clipped to the transformed training range widened by this
+#: share of it on each side: a learner's value far outside it (a network's, early on) must not overflow ``exp``
+TARGET_MARGIN = 0.25
 
 #: the family whose first configuration is the unit of ``ModelFamily.relative_cost``
 COST_REFERENCE = "lightgbm"
@@ -197,8 +201,6 @@ class ModelFamily:
         params = dict(params)
         kind = params.pop("target_transform", None)
         if kind and not ctx.task.is_classification:  # a skewed target learned on another scale (``target.py``)
-            from .target import TargetTransform, TransformedTargetModel
-
             transform = TargetTransform.fitted(str(kind), y)
             inner = self._fit(X, transform.forward(y), ctx, params, X_val,
                               None if y_val is None else transform.forward(y_val))
@@ -215,6 +217,107 @@ class ModelFamily:
     def _fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
              X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
         raise NotImplementedError
+
+
+@dataclass
+class TargetTransform:
+    """``forward`` and ``inverse`` of one transform, fitted on training values.
+
+    ``log``: ``log(y + shift)``, with ``shift`` 0 for positive targets and the smallest positive value where
+    the target holds zeros (1 for counts: ``log1p``). ``power``: Yeo-Johnson with the ``lam`` that makes the
+    training values most normal (SciPy's estimate), defined for any sign."""
+
+    kind: str
+    shift: float = 0.0
+    lam: float = 1.0
+    low: float = -np.inf   # the clip range of transformed predictions (``TARGET_MARGIN``)
+    high: float = np.inf
+
+    @classmethod
+    def fitted(cls, kind: str, y: np.ndarray) -> TargetTransform:
+        y = np.asarray(y, dtype=np.float64)
+        if kind == "log":
+            if y.min() < 0:
+                raise ValueError("a log transform needs a target of values at least 0; use 'power'")
+            positive = y[y > 0]
+            t = cls("log", shift=0.0 if y.min() > 0 else float(positive.min()) if len(positive) else 1.0)
+        elif kind == "power":
+            from scipy.stats import yeojohnson_normmax
+
+            t = cls("power", lam=float(yeojohnson_normmax(y)))
+        else:
+            raise ValueError(f"unknown target transform {kind!r}: choose 'log' or 'power'")
+        z = t.forward(y)
+        span = float(z.max() - z.min()) if len(z) else 0.0
+        t.low, t.high = float(z.min()) - TARGET_MARGIN * span, float(z.max()) + TARGET_MARGIN * span
+        return t
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if self.kind == "log":
+            return np.log(y + self.shift)
+        lam, out = self.lam, np.empty_like(y)
+        pos = y >= 0
+        out[pos] = np.log1p(y[pos]) if abs(lam) < 1e-12 else ((y[pos] + 1) ** lam - 1) / lam
+        neg = ~pos
+        out[neg] = -np.log1p(-y[neg]) if abs(lam - 2) < 1e-12 else -((1 - y[neg]) ** (2 - lam) - 1) / (2 - lam)
+        return out
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        z = np.clip(np.asarray(z, dtype=np.float64), self.low, self.high)
+        if self.kind == "log":
+            return np.exp(z) - self.shift
+        lam, out = self.lam, np.empty_like(z)
+        pos = z >= 0
+        if abs(lam) < 1e-12:
+            out[pos] = np.expm1(z[pos])
+        else:  # the base stays positive within the clip range; the floor guards the range's far edge
+            out[pos] = np.maximum(z[pos] * lam + 1, 1e-300) ** (1 / lam) - 1
+        neg = ~pos
+        if abs(lam - 2) < 1e-12:
+            out[neg] = -np.expm1(-z[neg])
+        else:
+            out[neg] = 1 - np.maximum(1 - (2 - lam) * z[neg], 1e-300) ** (1 / (2 - lam))
+        return out
+
+    def describe(self) -> str:
+        if self.kind == "log":
+            return "log(y)" if self.shift == 0 else f"log(y + {self.shift:g})"
+        return f"Yeo-Johnson power (lambda {self.lam:.3g})"
+
+
+class TransformedTargetModel(FittedModel):
+    """A family's model fitted on a transformed target, answering on the original scale. It stands for the
+    inner model everywhere (its family, estimator, rounds, compiled form); only explanations differ: the
+    inverse is not additive, so ``contributions`` is None and the explain stage samples Shapley values."""
+
+    def __init__(self, inner: FittedModel, transform: TargetTransform) -> None:
+        super().__init__(inner.estimator, {**inner.params, "target_transform": transform.kind}, inner.task)
+        self.inner, self.transform = inner, transform
+        self.family = inner.family
+        self.best_iteration, self.rounds_run = inner.best_iteration, inner.rounds_run
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        return self.transform.inverse(self.inner.predict_raw(X))
+
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        make = getattr(self.inner, "row_function", None)
+        fn = (make() if callable(make) else None) or self.inner.predict_raw
+        inverse = self.transform.inverse
+        return lambda X: inverse(fn(X))
+
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    def feature_importance(self) -> np.ndarray | None:
+        return self.inner.feature_importance()
+
+    def __getattr__(self, name: str) -> Any:
+        # what only some families have (``compile``/``attach_compiled``, ``compiled_suffix``): the inner's;
+        # never for private names, or unpickling (which looks them up before ``inner`` is set) would recurse
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 FAMILIES: dict[str, ModelFamily] = {}
