@@ -73,7 +73,44 @@ def test_costs_scale_with_the_rows_by_the_measured_exponent() -> None:
     flat = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, exponent=0.5)
     assert linear.seconds("lightgbm", {}, 100, 40_000) == pytest.approx(4.0)
     assert flat.seconds("lightgbm", {}, 100, 40_000) == pytest.approx(2.0)
-    assert flat.seconds("knn", {}, 0, 20_000) == linear.seconds("knn", {}, 0, 20_000)  # k-NN: always squared
+    # where the probe could not measure it, a family's costs grow by its own worst case: k-NN's rows count twice
+    assert get_family("knn").max_row_exponent == 2.0 and get_family("lightgbm").max_row_exponent == 1.0
+
+
+def test_rounds_past_the_probes_cost_more_for_a_family_whose_rounds_grow_dearer() -> None:
+    cost = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, probe_units=64, late=2.5)
+    assert cost.seconds("catboost", {}, 64, 10_000) == pytest.approx(0.64)
+    assert cost.seconds("catboost", {}, 164, 10_000) == pytest.approx(0.64 + 2.5)
+    assert cost.max_units("catboost", {}, 0.64 + 2.5, 10_000) == 164  # the cap and the price agree
+    assert cost.max_units("catboost", {}, 0.32, 10_000) == 32
+    X, y = _data(100)
+    task = make_task(pd.Series(y), "regression")
+    catboost = get_family("catboost")
+    # CatBoost's rounds grow dearer as it combines categorical columns; on numbers alone they do not
+    assert catboost.late_unit_cost(FitContext(task=task, categorical=[0])) > 1.0
+    assert catboost.late_unit_cost(FitContext(task=task)) == 1.0
+    assert get_family("lightgbm").late_unit_cost(FitContext(task=task, categorical=[0])) == 1.0
+
+
+def test_the_probe_measures_how_k_nn_costs_grow_with_the_rows(cost_cache: Path) -> None:
+    X, y = _data(60_000)
+    task = make_task(pd.Series(y), "regression")
+    fold = (np.arange(48_000), np.arange(48_000, 60_000))
+    memo = Measurements(X, y, n_jobs=1, families=["knn"])
+    cost = probe_family(X, y, probe_rows(fold, 0), FitContext(task=task, n_jobs=1), "knn", {"n_neighbors": 15},
+                        workers=1, threads=1, memo=memo, known={}, larger=probe_rows(fold, 1, times=4))
+    assert cost.unit == 0.0 and MIN_EXPONENT <= cost.exponent <= 2.0
+    assert memo.values["probe:knn"]["larger_rows"] == cost.larger_rows == 40_000
+    assert probe_seconds(cost) > 2 * cost.fixed  # the larger size's fit is part of the probe's price
+
+
+def test_the_first_lightgbm_configuration_keeps_rare_classes_leaves_in_check() -> None:
+    lightgbm = get_family("lightgbm")
+    y = pd.Series(np.repeat(["a", "b", "c", "rare"], [500, 400, 100, 15]))
+    first = lightgbm.default_configs(make_task(y, "multiclass"), len(y), 10)[0]
+    assert first.get("lambda_l2", 0.0) >= 1.0  # without it a rare class's leaf values blow up within rounds
+    binary = lightgbm.default_configs(make_task(pd.Series(["a", "b"] * 50), "binary"), 100, 10)[0]
+    assert "lambda_l2" not in binary
 
 
 def test_remembered_costs_can_be_forgotten(cost_cache: Path) -> None:

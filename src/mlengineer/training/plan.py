@@ -45,7 +45,8 @@ MAX_PROBE_UNITS = 64
 #: 21 ms round)
 MIN_PROBE_UNITS = 8
 #: where the fold has this many times the probe's rows, the longer fit runs once more on that many, and the
-#: costs grow with the rows by the exponent the two sizes show (a quarter step, MIN_EXPONENT to 1)
+#: costs grow with the rows by the exponent the two sizes show (a quarter step, MIN_EXPONENT to the family's
+#: ``max_row_exponent``: 1, k-NN's 2)
 SIZE_RATIO = 4
 MIN_EXPONENT = 0.25
 #: each probe fit is timed this many times, the least kept
@@ -62,7 +63,7 @@ SAFETY_SEARCH = 2.0
 #: learners tuned by the dozen would otherwise be planned at nothing
 CANDIDATE_OVERHEAD = 0.03
 #: the layout of what ``Measurements`` keeps: a new layout measures afresh
-CACHE_VERSION = 7
+CACHE_VERSION = 9
 
 
 def safety_factor() -> float:
@@ -129,27 +130,38 @@ class FamilyCost:
     #: sizes where the fold is much larger than its rows (a round of histogram boosting on ten columns costs
     #: nearly the same on 10,000 rows as on 64,000), else 1
     exponent: float = 1.0
+    #: what a unit past the probe's ``probe_units`` costs relative to theirs (``ModelFamily.late_unit_cost``)
+    late: float = 1.0
+    #: the rows of the probe's fit on the larger size (0: none, the fold was not large enough)
+    larger_rows: int = 0
+
+    def _units(self, units: int) -> float:
+        """``units`` counted at the probe's price: those past the probe's longer fit at ``late`` times it."""
+        return min(units, self.probe_units) + self.late * max(units - self.probe_units, 0)
 
     def _scale(self, rows: int, family: str) -> float:
-        # k-NN compares every validation row with every training row: the rows count twice
-        return (max(rows, 1) / max(self.rows, 1)) ** (2.0 if family == "knn" else self.exponent)
+        return (max(rows, 1) / max(self.rows, 1)) ** self.exponent
 
     def _per_unit(self, params: dict[str, Any]) -> float:
         return self.unit * work_factor(params, self.n_features) / work_factor(self.params, self.n_features)
 
     def seconds(self, family: str, params: dict[str, Any], units: int, rows: int) -> float:
         """Planned seconds of a fit of ``params`` that ran ``units`` on ``rows`` training rows."""
-        return (self.fixed + units * self._per_unit(params)) * self._scale(rows, family)
+        return (self.fixed + self._units(units) * self._per_unit(params)) * self._scale(rows, family)
 
     def max_units(self, family: str, params: dict[str, Any], limit: float, rows: int) -> int | None:
         """The most units a fit may run in ``limit`` planned seconds (at least one); None without units."""
         if self.unit <= 0:
             return None
         per = self._per_unit(params) * self._scale(rows, family)
-        return max(1, int((limit - self.fixed * self._scale(rows, family)) / per))
+        priced = (limit - self.fixed * self._scale(rows, family)) / per  # units at the probe's price
+        if priced > self.probe_units:
+            priced = self.probe_units + (priced - self.probe_units) / self.late
+        return max(1, int(priced))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fixed": self.fixed, "unit": self.unit, "rows": self.rows, "exponent": self.exponent}
+        return {"fixed": self.fixed, "unit": self.unit, "rows": self.rows, "exponent": self.exponent,
+                "late": self.late}
 
 
 class WorkClock:
@@ -227,7 +239,8 @@ class Measurements:
 
 def _signature(X: np.ndarray, y: np.ndarray, n_jobs: int, families: list[str]) -> str:
     """What the costs depend on: the table (shape and a sample of its values), the threads, the machine's
-    processor and the learners' versions."""
+    processor and the learners' versions. Not how the threads wait (``models/threads.py``): that follows
+    how busy the machine is, and a run on a busy machine plans as one on an idle one, taking longer."""
     h = hashlib.sha256()
     rows = np.linspace(0, len(X) - 1, min(len(X), 2_000)).astype(np.int64) if len(X) else np.zeros(0, np.int64)
     h.update(np.ascontiguousarray(X[rows]).tobytes())
@@ -279,21 +292,20 @@ def probe_family(X: np.ndarray, y: np.ndarray, rows: tuple[np.ndarray, np.ndarra
     stored = memo.get(f"probe:{name}", lambda: _probe(X, y, tr, va, ctx, name, params, workers, threads, larger))
     if stored is not None:
         return FamilyCost(stored["fixed"], stored["unit"], stored["rows"], dict(params), X.shape[1],
-                          int(stored.get("units", PROBE_UNITS)), float(stored.get("exponent", 1.0)))
+                          int(stored.get("units", PROBE_UNITS)), float(stored.get("exponent", 1.0)),
+                          float(stored.get("late", 1.0)), int(stored.get("larger_rows", 0)))
     ref = next(iter(known.values()), None)
     rel = FAMILIES[name].relative_cost
     return FamilyCost(ref.fixed * rel if ref else 1.0, ref.unit * rel if ref else 0.01, ref.rows if ref else len(tr),
-                      dict(params), X.shape[1])
+                      dict(params), X.shape[1], exponent=FAMILIES[name].max_row_exponent)
 
 
 def probe_seconds(cost: FamilyCost) -> float:
     """What a family's probe cost, at the costs it found (planned, so a run that read them back plans the
     same): ``PROBE_REPEATS`` fits of one unit and of the longer fit (and that once on the larger rows)."""
     one = cost.fixed + cost.unit
-    if not cost.unit:
-        return one
-    longer = cost.fixed + cost.probe_units * cost.unit
-    larger = longer * SIZE_RATIO ** cost.exponent if cost.exponent != 1.0 else 0.0
+    longer = cost.fixed + cost.probe_units * cost.unit if cost.unit else 0.0
+    larger = (longer or one) * (cost.larger_rows / cost.rows) ** cost.exponent if cost.larger_rows else 0.0
     return PROBE_REPEATS * (one + longer) + larger
 
 
@@ -327,8 +339,20 @@ def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: Fi
         fit(1)  # untimed: the learner's imports and first-call setup are not a cost of every fit
         # the least of a few, each time: what a fit costs when nothing interrupts it, the most repeatable number
         t1, u1 = min(fit(1) for _ in range(PROBE_REPEATS))
+        sized = larger is not None and len(larger[0]) >= 2 * len(tr)
+
+        def grows(t_small: float, units: int) -> float:
+            """The exponent of the costs' growth with the rows, from the fit of ``units`` on the larger rows."""
+            assert larger is not None
+            tl, _ = fit(units, larger)
+            ratio = len(larger[0]) / len(tr)
+            return float(np.clip(round(4 * np.log(max(tl, 1e-9) / max(t_small, 1e-9)) / np.log(ratio)) / 4,
+                                 MIN_EXPONENT, family.max_row_exponent))
+
         if u1 == 0:  # no units: one fit is the whole cost
-            return {"fixed": bucket(t1, 1e-3), "unit": 0.0, "rows": int(len(tr))}
+            return {"fixed": bucket(t1, 1e-3), "unit": 0.0, "rows": int(len(tr)),
+                    "exponent": grows(t1, 1) if sized else family.max_row_exponent,
+                    "larger_rows": int(len(larger[0])) if sized and larger is not None else 0}
         least = family.probe_units or MIN_PROBE_UNITS
         units = max(PROBE_UNITS, least)
         while True:  # until the units' own time is more than the timer's and the scheduler's noise
@@ -336,14 +360,10 @@ def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: Fi
             if (tn - t1 >= PROBE_SECONDS and units >= least) or un < units or units >= MAX_PROBE_UNITS:
                 break
             units *= 2
-        exponent = 1.0
-        if larger is not None and len(larger[0]) >= 2 * len(tr) and name != "knn":
-            tl, _ = fit(units, larger)
-            ratio = len(larger[0]) / len(tr)
-            exponent = float(np.clip(round(4 * np.log(max(tl, 1e-9) / max(tn, 1e-9)) / np.log(ratio)) / 4,
-                                     MIN_EXPONENT, 1.0))
+        exponent = grows(tn, units) if sized else family.max_row_exponent
     except Exception:  # noqa: BLE001 - the search will say what fails about the family
         return None
     unit = max(tn - t1, 0.0) / max(un - u1, 1)
     return {"fixed": bucket(max(t1 - unit * u1, 0.0), 1e-3), "unit": bucket(unit, 1e-4), "rows": int(len(tr)),
-            "units": int(un), "exponent": exponent}
+            "units": int(un), "exponent": exponent, "late": family.late_unit_cost(ctx),
+            "larger_rows": int(len(larger[0])) if sized and larger is not None else 0}

@@ -26,6 +26,7 @@ from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
 from .models import FitContext
 from .models.target import target_transforms
+from .models.threads import wait_policy
 from .plan import Measurements, WorkClock, bucket
 from .refit import refit_members
 from .search import (
@@ -246,6 +247,7 @@ def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, befor
     clock = WorkClock(max(left * SEARCH_END - FIXED_MARGIN, 0.5))
     plan = {"search_budget_s": clock.budget, "refit_budget_s": max(left * REFIT_END - FIXED_MARGIN, 0.5),
             "prepare_s": before, "pipeline_1row_ms": pipeline, "measurements_reused": memo.reused,
+            "omp_wait_policy": wait_policy(),
             "measurements_file": None if memo.path is None else str(memo.path)}
     return clock, plan
 

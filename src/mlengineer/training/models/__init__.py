@@ -7,12 +7,7 @@ and its name in ``FAMILY_MODULES``; a family defined elsewhere (a plugin, a test
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterable
-
-# OpenMP threads that spin while they wait make LightGBM, XGBoost and torch 5-20x slower when another
-# process shares the cores; passive waiting costs little on an idle machine. Read when the libraries load.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .base import (
     COST_REFERENCE,
@@ -25,6 +20,10 @@ from .base import (
     register,
     unregister,
 )
+from .threads import choose_wait_policy
+
+# how OpenMP threads wait (LightGBM, XGBoost, torch), read when those libraries load: ``threads.py``
+choose_wait_policy()
 
 __all__ = ["COST_REFERENCE", "FAMILIES", "FAMILY_MODULES", "Attribution", "FitContext", "FittedModel",
            "ModelFamily", "get_family", "load_all", "register", "requirements_of", "unregister"]

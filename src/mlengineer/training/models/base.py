@@ -147,6 +147,9 @@ class ModelFamily:
     #: dearer as it goes (CatBoost: ~3 ms a round over its first 30, ~6.7 ms from 250 on, measured) is priced on
     #: more of them, one whose units are long (a network's epochs) on fewer
     probe_units: ClassVar[int] = 0
+    #: the most its costs may grow with the training rows, as a power (``plan.FamilyCost.exponent``): also what
+    #: is assumed where the probe cannot measure it
+    max_row_exponent: ClassVar[float] = 1.0
     #: whether fitting two folds at once in threads pays (the learner releases the GIL for long stretches)
     parallel_folds: ClassVar[bool] = True
     #: the most of the search its candidate may take while no candidate has worked yet (a network on
@@ -161,6 +164,10 @@ class ModelFamily:
 
     def warm_up(self) -> None:
         """Import what the family needs, before any fit's clock starts."""
+
+    def late_unit_cost(self, ctx: FitContext) -> float:
+        """What a unit past the probe's longer fit costs, relative to the probe's units (1: as much)."""
+        return 1.0
 
     def unavailable_reason(self) -> str:
         """Why ``available()`` is False, naming what to install."""

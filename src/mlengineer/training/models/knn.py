@@ -94,6 +94,9 @@ class KNNFamily(ModelFamily):
     tuned = False
     packages = ("scikit-learn",)
     relative_cost = 0.3
+    # every validation row is compared with the training rows: at worst the rows count twice (a tree index
+    # on few columns does far better, which the probe measures)
+    max_row_exponent = 2.0
 
     def supports(self, task: Any, n_rows: int, n_features: int) -> bool:
         # a query scans every training row: beyond this it is slow to predict and rarely helps
