@@ -365,5 +365,5 @@ def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: Fi
         return None
     unit = max(tn - t1, 0.0) / max(un - u1, 1)
     return {"fixed": bucket(max(t1 - unit * u1, 0.0), 1e-3), "unit": bucket(unit, 1e-4), "rows": int(len(tr)),
-            "units": int(un), "exponent": exponent, "late": family.late_unit_cost(ctx),
+            "units": int(un), "exponent": exponent, "late": family.late_unit_cost(ctx, int(len(larger[0])) if sized and larger is not None else int(len(tr))),
             "larger_rows": int(len(larger[0])) if sized and larger is not None else 0}

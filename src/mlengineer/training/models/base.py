@@ -165,8 +165,9 @@ class ModelFamily:
     def warm_up(self) -> None:
         """Import what the family needs, before any fit's clock starts."""
 
-    def late_unit_cost(self, ctx: FitContext) -> float:
-        """What a unit past the probe's longer fit costs, relative to the probe's units (1: as much)."""
+    def late_unit_cost(self, ctx: FitContext, rows: int) -> float:
+        """What a unit past the probe's longer fit costs, relative to the probe's units (1: as much), for a
+        fit on ``rows`` training rows."""
         return 1.0
 
     def unavailable_reason(self) -> str:
