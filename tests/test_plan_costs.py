@@ -77,6 +77,14 @@ def test_costs_scale_with_the_rows_by_the_measured_exponent() -> None:
     assert get_family("knn").max_row_exponent == 2.0 and get_family("lightgbm").max_row_exponent == 1.0
 
 
+def test_a_level_of_catboost_s_symmetric_trees_costs_about_half_again_as_much() -> None:
+    from mlengineer.training.plan import work_factor
+
+    deeper = work_factor({"depth": 8}, 10) / work_factor({"depth": 6}, 10)
+    assert 2.0 <= deeper <= 2.6  # measured 2.1-2.3x on numbers (4 -> 6 -> 8)
+    assert work_factor({"max_depth": 8}, 10) / work_factor({"max_depth": 6}, 10) == pytest.approx(8 / 6)
+
+
 def test_rounds_past_the_probes_cost_more_for_a_family_whose_rounds_grow_dearer() -> None:
     cost = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, probe_units=64, late=2.5)
     assert cost.seconds("catboost", {}, 64, 10_000) == pytest.approx(0.64)

@@ -258,3 +258,21 @@ def test_a_calibration_slice_never_takes_a_class_away_from_training() -> None:
     assert not set(fit) & set(cal) and len(fit) + len(cal) == len(y)
     fit, cal = calibration_slice(y, TrainConfig(target="y"), task, None, None)
     assert cal is None and len(fit) == len(y)
+
+
+def test_with_several_classes_the_network_has_its_turn_before_catboost() -> None:
+    from mlengineer.tasks import BinaryTask, MulticlassTask
+    from mlengineer.training.search import portfolio
+
+    def firsts(task: object, rows: int) -> list[str]:
+        seen: list[str] = []
+        for f, _ in portfolio(task, rows, 16):  # type: ignore[arg-type]
+            if f not in seen:
+                seen.append(f)
+        return seen
+
+    # boosters grow a tree per class a round; the network's cost hardly depends on the classes
+    letters = firsts(MulticlassTask([chr(65 + i) for i in range(26)]), 16_000)
+    assert letters.index("mlp") < letters.index("catboost") and letters[0] == "lightgbm"
+    binary = firsts(BinaryTask([0, 1]), 16_000)
+    assert binary.index("catboost") < binary.index("mlp")

@@ -101,9 +101,10 @@ def work_factor(params: dict[str, Any], n_features: int) -> float:
     f = 1.0
     if "num_leaves" in params:  # more leaves, more splits to find each round (measured: 128 vs 31, 2.6x)
         f *= float(params["num_leaves"]) ** 0.7
-    for key in ("max_depth", "depth"):
-        if key in params:
-            f *= max(float(params[key]), 1.0)
+    if "max_depth" in params:  # depth-wise trees stop splitting where the rows run out: about linear
+        f *= max(float(params["max_depth"]), 1.0)
+    if "depth" in params:  # CatBoost's symmetric trees: each level doubles the leaves (measured: 4 -> 6 -> 8,
+        f *= 2.0 ** (0.6 * float(params["depth"]))  # 2.1-2.3x a step on numbers, 1.3-1.4x on categories)
     for key in ("feature_fraction", "colsample_bytree", "rsm", "subsample", "bagging_fraction"):
         f *= float(params.get(key, 1.0))
     mf = params.get("max_features")

@@ -80,8 +80,12 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
     ``TRANSFORM_FAMILIES`` fitted on the transformed target, right after the family's own first try."""
     registry = load_all()
     large = n_rows > LARGE_ROWS
-    places = {f: fam.portfolio_place(large) if feature_names is None else fam.place_for(feature_names, large)
-              for f, fam in registry.items()}
+    places: dict[str, float | None] = {
+        f: fam.portfolio_place(large) if feature_names is None else fam.place_for(feature_names, large)
+        for f, fam in registry.items()}
+    if task.kind == "multiclass" and not large:
+        places = {f: registry[f].place_multiclass if p is not None and registry[f].place_multiclass is not None
+                  else p for f, p in places.items()}
     default = [f for f in registry if places[f] is not None]
     unknown = [f for f in families or [] if f not in registry]
     if unknown:

@@ -134,6 +134,9 @@ class ModelFamily:
     place: ClassVar[int | None] = None
     #: its turn on large data (more rows than the search's ``LARGE_ROWS``); None: the same as ``place``
     place_large: ClassVar[int | None] = None
+    #: its place where the task has several classes, if other than ``place`` (not on large data): boosters
+    #: grow a tree per class a round, a network's cost hardly depends on the classes
+    place_multiclass: ClassVar[float | None] = None
     #: whether Optuna tunes the family after the portfolio when it is among the best
     tuned: ClassVar[bool] = True
     #: the pip packages a bundle with a model of this family needs to predict
