@@ -140,7 +140,7 @@ class FamilyCost:
         """``units`` counted at the probe's price: those past the probe's longer fit at ``late`` times it."""
         return min(units, self.probe_units) + self.late * max(units - self.probe_units, 0)
 
-    def _scale(self, rows: int, family: str) -> float:
+    def _scale(self, rows: int) -> float:
         return (max(rows, 1) / max(self.rows, 1)) ** self.exponent
 
     def _per_unit(self, params: dict[str, Any]) -> float:
@@ -148,14 +148,14 @@ class FamilyCost:
 
     def seconds(self, family: str, params: dict[str, Any], units: int, rows: int) -> float:
         """Planned seconds of a fit of ``params`` that ran ``units`` on ``rows`` training rows."""
-        return (self.fixed + self._units(units) * self._per_unit(params)) * self._scale(rows, family)
+        return (self.fixed + self._units(units) * self._per_unit(params)) * self._scale(rows)
 
     def max_units(self, family: str, params: dict[str, Any], limit: float, rows: int) -> int | None:
         """The most units a fit may run in ``limit`` planned seconds (at least one); None without units."""
         if self.unit <= 0:
             return None
-        per = self._per_unit(params) * self._scale(rows, family)
-        priced = (limit - self.fixed * self._scale(rows, family)) / per  # units at the probe's price
+        per = self._per_unit(params) * self._scale(rows)
+        priced = (limit - self.fixed * self._scale(rows)) / per  # units at the probe's price
         if priced > self.probe_units:
             priced = self.probe_units + (priced - self.probe_units) / self.late
         return max(1, int(priced))
@@ -340,7 +340,7 @@ def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: Fi
         fit(1)  # untimed: the learner's imports and first-call setup are not a cost of every fit
         # the least of a few, each time: what a fit costs when nothing interrupts it, the most repeatable number
         t1, u1 = min(fit(1) for _ in range(PROBE_REPEATS))
-        sized = larger is not None and len(larger[0]) >= 2 * len(tr)
+        larger_rows = len(larger[0]) if larger is not None and len(larger[0]) >= 2 * len(tr) else 0
 
         def grows(t_small: float, units: int) -> float:
             """The exponent of the costs' growth with the rows, from the fit of ``units`` on the larger rows."""
@@ -352,8 +352,7 @@ def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: Fi
 
         if u1 == 0:  # no units: one fit is the whole cost
             return {"fixed": bucket(t1, 1e-3), "unit": 0.0, "rows": int(len(tr)),
-                    "exponent": grows(t1, 1) if sized else family.max_row_exponent,
-                    "larger_rows": int(len(larger[0])) if sized and larger is not None else 0}
+                    "exponent": grows(t1, 1) if larger_rows else family.max_row_exponent, "larger_rows": larger_rows}
         least = family.probe_units or MIN_PROBE_UNITS
         units = max(PROBE_UNITS, least)
         while True:  # until the units' own time is more than the timer's and the scheduler's noise
@@ -361,10 +360,10 @@ def _probe(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, ctx: Fi
             if (tn - t1 >= PROBE_SECONDS and units >= least) or un < units or units >= MAX_PROBE_UNITS:
                 break
             units *= 2
-        exponent = grows(tn, units) if sized else family.max_row_exponent
+        exponent = grows(tn, units) if larger_rows else family.max_row_exponent
     except Exception:  # noqa: BLE001 - the search will say what fails about the family
         return None
     unit = max(tn - t1, 0.0) / max(un - u1, 1)
     return {"fixed": bucket(max(t1 - unit * u1, 0.0), 1e-3), "unit": bucket(unit, 1e-4), "rows": int(len(tr)),
-            "units": int(un), "exponent": exponent, "late": family.late_unit_cost(ctx, int(len(larger[0])) if sized and larger is not None else int(len(tr))),
-            "larger_rows": int(len(larger[0])) if sized and larger is not None else 0}
+            "units": int(un), "exponent": exponent, "late": family.late_unit_cost(ctx, larger_rows or len(tr)),
+            "larger_rows": larger_rows}
