@@ -71,8 +71,8 @@ def test_the_probe_times_enough_units_and_measures_how_costs_grow_with_the_rows(
 def test_costs_scale_with_the_rows_by_the_measured_exponent() -> None:
     linear = FamilyCost(fixed=0.0, unit=0.01, rows=10_000)
     flat = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, exponent=0.5)
-    assert linear.seconds("lightgbm", {}, 100, 40_000) == pytest.approx(4.0)
-    assert flat.seconds("lightgbm", {}, 100, 40_000) == pytest.approx(2.0)
+    assert linear.seconds({}, 100, 40_000) == pytest.approx(4.0)
+    assert flat.seconds({}, 100, 40_000) == pytest.approx(2.0)
     # where the probe could not measure it, a family's costs grow by its own worst case: k-NN's rows count twice
     assert get_family("knn").max_row_exponent == 2.0 and get_family("lightgbm").max_row_exponent == 1.0
 
@@ -87,10 +87,10 @@ def test_a_level_of_catboost_s_symmetric_trees_costs_about_half_again_as_much() 
 
 def test_rounds_past_the_probes_cost_more_for_a_family_whose_rounds_grow_dearer() -> None:
     cost = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, probe_units=64, late=2.5)
-    assert cost.seconds("catboost", {}, 64, 10_000) == pytest.approx(0.64)
-    assert cost.seconds("catboost", {}, 164, 10_000) == pytest.approx(0.64 + 2.5)
-    assert cost.max_units("catboost", {}, 0.64 + 2.5, 10_000) == 164  # the cap and the price agree
-    assert cost.max_units("catboost", {}, 0.32, 10_000) == 32
+    assert cost.seconds({}, 64, 10_000) == pytest.approx(0.64)
+    assert cost.seconds({}, 164, 10_000) == pytest.approx(0.64 + 2.5)
+    assert cost.max_units({}, 0.64 + 2.5, 10_000) == 164  # the cap and the price agree
+    assert cost.max_units({}, 0.32, 10_000) == 32
     X, y = _data(100)
     task = make_task(pd.Series(y), "regression")
     catboost = get_family("catboost")

@@ -87,11 +87,11 @@ def test_rounding_keeps_noisy_measurements_on_one_value() -> None:
 
 def test_a_limit_becomes_a_cap_on_units_and_units_become_planned_seconds() -> None:
     cost = FamilyCost(fixed=0.25, unit=0.01, rows=1000, params={"num_leaves": 31}, n_features=10)
-    assert cost.max_units("lightgbm", {"num_leaves": 31}, 1.25, 1000) == 100
-    assert cost.max_units("lightgbm", {"num_leaves": 31}, 1.25, 2000) < 100  # more rows, fewer rounds
-    assert cost.max_units("lightgbm", {"num_leaves": 255}, 1.25, 1000) < 100  # bigger trees cost more a round
-    assert cost.seconds("lightgbm", {"num_leaves": 31}, 100, 1000) == pytest.approx(1.25)
-    assert FamilyCost(fixed=0.1, unit=0.0, rows=10).max_units("linear", {}, 5.0, 10) is None
+    assert cost.max_units({"num_leaves": 31}, 1.25, 1000) == 100
+    assert cost.max_units({"num_leaves": 31}, 1.25, 2000) < 100  # more rows, fewer rounds
+    assert cost.max_units({"num_leaves": 255}, 1.25, 1000) < 100  # bigger trees cost more a round
+    assert cost.seconds({"num_leaves": 31}, 100, 1000) == pytest.approx(1.25)
+    assert FamilyCost(fixed=0.1, unit=0.0, rows=10).max_units({}, 5.0, 10) is None
 
 
 def test_measurements_are_remembered_per_table(cost_cache: Path) -> None:

@@ -53,7 +53,7 @@ class Candidate:
             units = units_run(self.models[0])
             if self.best_iteration and FAMILIES[self.family].early_stopping:
                 units = max(1, int(round(self.best_iteration * refit_rounds_scale(rows_ratio))))
-            return 1.1 * self.plan_cost.seconds(self.family, self.params, units, int(self.fold_rows * rows_ratio))
+            return 1.1 * self.plan_cost.seconds(self.params, units, int(self.fold_rows * rows_ratio))
         share = 1.0
         runs = [m.rounds_run for m in self.models if m.rounds_run]
         if runs and self.best_iteration:

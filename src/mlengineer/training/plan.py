@@ -146,11 +146,11 @@ class FamilyCost:
     def _per_unit(self, params: dict[str, Any]) -> float:
         return self.unit * work_factor(params, self.n_features) / work_factor(self.params, self.n_features)
 
-    def seconds(self, family: str, params: dict[str, Any], units: int, rows: int) -> float:
+    def seconds(self, params: dict[str, Any], units: int, rows: int) -> float:
         """Planned seconds of a fit of ``params`` that ran ``units`` on ``rows`` training rows."""
         return (self.fixed + self._units(units) * self._per_unit(params)) * self._scale(rows)
 
-    def max_units(self, family: str, params: dict[str, Any], limit: float, rows: int) -> int | None:
+    def max_units(self, params: dict[str, Any], limit: float, rows: int) -> int | None:
         """The most units a fit may run in ``limit`` planned seconds (at least one); None without units."""
         if self.unit <= 0:
             return None

@@ -179,7 +179,7 @@ class Evaluator:
         def fit_fold(i: int) -> tuple[FittedModel, float]:
             tr, va = folds[i]
             weight = None if self.ctx.sample_weight is None else self.ctx.sample_weight[tr]
-            units = None if cost is None else cost.max_units(family_name, params, fold_limit, len(tr))
+            units = None if cost is None else cost.max_units(params, fold_limit, len(tr))
             # the plan caps the units; the clock only stops a fit far past its plan (then it may not repeat)
             ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
                                 "time_limit": fit_safety(fold_limit)})
@@ -223,7 +223,7 @@ class Evaluator:
         cost = cand.plan_cost
         if cost is None:
             return CANDIDATE_OVERHEAD + sum(m.fit_seconds for m in cand.models) / workers
-        per_fold = [cost.seconds(cand.family, cand.params, units_run(m), len(tr))
+        per_fold = [cost.seconds(cand.params, units_run(m), len(tr))
                     for m, (tr, _) in zip(cand.models, self.validation.folds, strict=True)]
         return CANDIDATE_OVERHEAD + sum(max(per_fold[w:w + workers]) for w in range(0, len(per_fold), workers))
 

@@ -60,5 +60,5 @@ def choose_wait_policy() -> str:
 
 
 def wait_policy() -> str:
-    """The OpenMP wait policy this process runs with ("default": OpenMP's own), for the record of its costs."""
+    """The OpenMP wait policy this process runs with ("default": OpenMP's own), for the run's record."""
     return os.environ.get("OMP_WAIT_POLICY", "default").upper()
