@@ -4,8 +4,10 @@ rather than the clock; another seed is another run."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,7 +71,22 @@ def test_a_seeded_regression_repeats_with_tuning(cost_cache: Path, monkeypatch: 
     # k folds side by side, one thread each (the search's way on small data): their threads must not matter
     config = TrainConfig(target="y", time_budget=10, seed=3, families=["lightgbm", "linear"],
                          validation="kfold")
-    runs = [fit_pipeline(df, config) for _ in range(2)]
+    # The plan follows the measured costs; a slow or busy machine measures dearer rounds and may plan no
+    # tuning at all within 10 s. A short first run fills the cost cache; its LightGBM costs are then pinned
+    # to values that leave room for tuning on any machine, and both compared runs plan from them.
+    # Pinned again before each run: a machine much faster than the pinned costs would have the first run
+    # forget them as stale (training/selection.py), and the second would measure its own.
+    fit_pipeline(df, config.model_copy(update={"time_budget": 2}))
+    [stored] = cost_cache.glob("costs/*.json")
+    first_cache = json.loads(stored.read_text())
+
+    def pinned_run() -> Any:
+        cache = json.loads(stored.read_text()) if stored.exists() else first_cache
+        cache["values"]["probe:lightgbm"].update(fixed=0.005, unit=0.0004, exponent=1.0, late=1.0)
+        stored.write_text(json.dumps(cache))
+        return fit_pipeline(df, config)
+
+    runs = [pinned_run() for _ in range(2)]
     X = runs[0].encoder.transform(runs[0].plan.apply(df.drop(columns=["y"]), training=False))
     preds = [r.predictor.predict_raw(X) for r in runs]
     assert np.array_equal(preds[0], preds[1]), [r.reproducibility["why"] for r in runs]
