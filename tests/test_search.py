@@ -3,6 +3,8 @@ tuning, and what the trainer hands to later stages (out-of-fold predictions, the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -276,3 +278,46 @@ def test_with_several_classes_the_network_has_its_turn_before_catboost() -> None
     assert letters.index("mlp") < letters.index("catboost") and letters[0] == "lightgbm"
     binary = firsts(BinaryTask([0, 1]), 16_000)
     assert binary.index("catboost") < binary.index("mlp")
+
+
+@pytest.mark.slow
+def test_a_network_keeps_its_fold_models_and_the_bundle_answers_with_their_average(tmp_path: Path) -> None:
+    """The MLP is bagged over the folds rather than refit (``ModelFamily.bag_folds``); saved and loaded, the
+    bundle predicts the fold models' average. On a sample of the rows it is refit on all of them instead."""
+    import mlengineer
+    from mlengineer.training.ensemble import Bag
+
+    df = _table(n=500)
+    model = mlengineer.train(df, "y", time_budget=6, families=["mlp"], tune=False, track=False,
+                             out=tmp_path / "bagged")
+    [(name, member, weight)] = model.predictor.members  # type: ignore[attr-defined]
+    assert isinstance(member, Bag) and member.of_family == "mlp" and weight == 1
+    assert f"{len(member.estimator)}-fold" in model.metadata["split"]  # one network per fold
+    assert model.metadata["leaderboard"][0]["params"]["refit_on_all_rows"] == []
+    rows = df.drop(columns=["y"]).head(20)
+    loaded = mlengineer.load(tmp_path / "bagged")
+    assert np.allclose(loaded.predict_raw(rows), model.predict_raw(rows))
+    X = model.encoder.transform(model.plan.apply(rows, training=False))  # type: ignore[attr-defined]
+    assert np.allclose(model.predict_raw(rows), np.mean([m.predict_raw(X) for m in member.estimator], axis=0))
+
+    sampled = fit_pipeline(_table(n=1500), TrainConfig(target="y", time_budget=6, families=["mlp"], tune=False,
+                                                       max_search_rows=500))
+    assert sampled.leaderboard[0]["params"]["refit_on_all_rows"] == ["mlp_1"]
+
+
+def test_networks_are_bagged_only_within_the_latency_aim() -> None:
+    from types import SimpleNamespace
+
+    from mlengineer.training.selection import _bagged
+
+    def cand(name: str, family: str, ms: float) -> SimpleNamespace:
+        return SimpleNamespace(name=name, family=family, latency_ms=ms, models=[object()] * 5)
+
+    def searched(limit: float, rows: int = 100) -> SimpleNamespace:
+        return SimpleNamespace(rows=np.arange(rows), validation=SimpleNamespace(folds=[()] * 5), model_limit=limit,
+                               overhead_ms=0.0, ok=[])
+
+    chosen = [(cand("mlp_1", "mlp", 0.2), 0.6), (cand("lightgbm_1", "lightgbm", 0.1), 0.4)]
+    assert _bagged(chosen, searched(2.0), 100) == {"mlp_1"}  # 5 x 0.2 + 0.1 within 2 ms
+    assert _bagged(chosen, searched(1.0), 100) == set()  # 1.1 ms past the aim: refit
+    assert _bagged(chosen, searched(2.0, rows=50), 100) == set()  # the search saw a sample

@@ -89,7 +89,8 @@ class Ensemble:
 
 class Bag(FittedModel):
     """The fold models of one candidate, averaged: what stands in for a model refit on all rows when the
-    time budget has no room for the refit (k times slower to predict)."""
+    time budget has no room for the refit, or a network's final model (``ModelFamily.bag_folds``); k times
+    slower to predict."""
 
     def __init__(self, models: list[FittedModel]) -> None:
         first = models[0]

@@ -4,6 +4,8 @@ The search's models saw part of the rows (k-1 folds, the holdout's training part
 table). A refit on all rows, with the rounds that early stopping found (scaled up a little for the larger
 data), is as accurate as the average of the fold models and k times faster to predict. When the time is
 short, a member keeps what the search fitted: the average of its fold models (``Bag``), or its one model.
+A network is better bagged than refit (``ModelFamily.bag_folds``): where the search saw every row and the
+latency aim allows k models, the selection asks for its fold models to be kept (``bagged``).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ def refit_members(
     *,
     rows_ratio: float,
     budget: float,
+    bagged: frozenset[str] = frozenset(),
 ) -> tuple[list[tuple[str, FittedModel, float]], list[str], list[str]]:
     """The final (name, model, weight) members, the names of those refit on all rows, and why the run may
     not repeat (a refit the safety clock stopped).
 
     ``rows_ratio`` is all rows over the rows one search model learned from (1.25 for 5 folds); ``budget``
-    is the planned seconds left (``plan.py``): a member is refit when its planned refit fits in what is left."""
+    is the planned seconds left (``plan.py``): a member is refit when its planned refit fits in what is left;
+    ``bagged`` names members that keep their fold models whatever the time."""
     order = sorted(chosen, key=lambda cw: -cw[1])
     final: dict[str, FittedModel] = {}
     refit: list[str] = []
@@ -41,7 +45,7 @@ def refit_members(
     for cand, _ in order:
         family = FAMILIES[cand.family]
         need = cand.refit_seconds(rows_ratio)
-        if need <= left:
+        if cand.name not in bagged and need <= left:
             left -= need
             params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
             if family.early_stopping and cand.best_iteration:

@@ -24,7 +24,7 @@ from ..metrics import Metric
 from ..tasks import Task
 from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
-from .models import FitContext
+from .models import FAMILIES, FitContext
 from .models.target import target_transforms
 from .models.threads import wait_policy
 from .plan import Measurements, WorkClock, bucket
@@ -137,7 +137,7 @@ def search_and_ensemble(
     chosen = [(by_name[n], w) for n, w in chosen_w.items()]
     refit_budget = searched.plan["refit_budget_s"] - searched.clock.spent
     members, refit, refit_notes = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
-                                                budget=refit_budget)
+                                                budget=refit_budget, bagged=_bagged(chosen, searched, len(y)))
     timings["refit_s"] = time.perf_counter() - t0
     members = _within_aim(members, refit, searched, by_name)
     chosen_w = {n: w for n, _, w in members}
@@ -273,6 +273,24 @@ def _members_aim(searched: _Searched) -> float:
     if searched.model_limit is not None:
         return searched.model_limit
     return max(DEFAULT_ENSEMBLE_MS - searched.overhead_ms, searched.ok[0].latency_ms)
+
+
+def _bagged(chosen: list[tuple[Candidate, float]], searched: _Searched, n_rows: int) -> frozenset[str]:
+    """The members that keep their fold models instead of a refit (``ModelFamily.bag_folds``): only where the
+    search saw every row (fold models of a sample know less than a refit on all rows), heaviest weight first,
+    while the bundle with k of each stays within the latency aim."""
+    if len(searched.rows) != n_rows:
+        return frozenset()
+    k = len(searched.validation.folds)
+    total = sum(c.latency_ms for c, _ in chosen)
+    aim = _members_aim(searched)
+    bagged = set()
+    for cand, _ in sorted(chosen, key=lambda cw: -cw[1]):
+        extra = (k - 1) * cand.latency_ms
+        if FAMILIES[cand.family].bag_folds and len(cand.models) == k > 1 and total + extra <= aim:
+            bagged.add(cand.name)
+            total += extra
+    return frozenset(bagged)
 
 
 def _within_aim(members: list[tuple[str, Any, float]], refit: list[str], searched: _Searched,

@@ -101,6 +101,7 @@ class MLPFamily(ModelFamily):
     place_multiclass = 2.5
     packages = ("torch",)
     early_stopping = True
+    bag_folds = True
     probe_units = 2  # an epoch is long enough to time on its own (base.ModelFamily)
     relative_cost = 4.0
     parallel_folds = False  # many small torch calls: two threads fight over the GIL (measured 1.7x slower)
