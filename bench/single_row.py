@@ -3,9 +3,11 @@
     .venv/bin/python bench/single_row.py --budget 20                  # every task, two models each
     .venv/bin/python bench/single_row.py --budget 20 --tasks adult,car
     .venv/bin/python bench/single_row.py --budget 20 --models xgboost     # XGBoost: compiled against native
+    .venv/bin/python bench/single_row.py --budget 20 --models single      # one LightGBM booster (max_models=1)
 
 Each task is trained twice with a short budget (the default ensemble, and one boosted model:
-``families=["lightgbm"]``; ``--models xgboost`` adds ``families=["xgboost"]``), saved and loaded back as a
+``families=["lightgbm"]``; ``--models xgboost`` adds ``families=["xgboost"]``, ``--models single`` the best
+single LightGBM booster: ``families=["lightgbm"], max_models=1``), saved and loaded back as a
 bundle (so whatever is compiled at save time is what answers). Then up to 300 test rows are predicted one at a time, each in three ways:
 
 - ``frame``: a one-row DataFrame (``model.predict_raw(X_test.iloc[[i]])``), what bench/accuracy.py's
@@ -82,14 +84,20 @@ def native_trees(path: Path, records: list[Any], compiled_answers: list[Any], co
             "compiled_diff": float(max(np.max(np.abs(a - b)) for a, b in zip(compiled_answers, answers, strict=True)))}
 
 
-def run_task(folder: Path, budget: float, families: list[str] | None, n: int) -> dict[str, Any]:
+#: what each ``--models`` name trains with
+MODELS: dict[str, dict[str, Any]] = {"default": {}, "lightgbm": {"families": ["lightgbm"]},
+                                     "xgboost": {"families": ["xgboost"]},
+                                     "single": {"families": ["lightgbm"], "max_models": 1}}
+
+
+def run_task(folder: Path, budget: float, model_kind: str, n: int) -> dict[str, Any]:
     import mlengineer
     from accuracy import read_task
 
     task, train, test = read_task(folder)
     target = task["target"]
     X_test = test.drop(columns=[target])
-    options: dict[str, Any] = {"families": families} if families else {}
+    options = MODELS[model_kind]
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         mlengineer.train(train, target, task=task["task"], time_budget=budget, seed=0, track=False,
@@ -97,7 +105,7 @@ def run_task(folder: Path, budget: float, families: list[str] | None, n: int) ->
         fit_s = time.perf_counter() - t0
         model = mlengineer.load(Path(d) / "m")
         members = [e["model"] for e in model.metadata.get("ensemble", [])]
-        return {"task": task["name"], "model": families[0] if families else "default", "fit_s": round(fit_s, 1),
+        return {"task": task["name"], "model": model_kind, "fit_s": round(fit_s, 1),
                 "members": members, **measure(model, X_test, n, Path(d) / "m")}
 
 
@@ -113,7 +121,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['members']) or '-'} | {f[0]:.0f} / {f[1]:.0f} | "
                      f"{b[0]:.0f} / {b[1]:.0f} | **{a[0]:.0f}** / {a[1]:.0f} | {b[0] / a[0]:.1f}x | "
                      f"{r['max_diff']:.1e} |")
-    for model in ("default", "lightgbm", "xgboost"):
+    for model in MODELS:
         ok = [r for r in rows if r["model"] == model and "error" not in r]
         if ok:
             med = {k: float(np.median([r[k][0] for r in ok])) for k in ("frame_us", "before_us", "after_us")}
@@ -154,12 +162,14 @@ def main() -> None:
     names = [t for t in args.tasks.split(",") if t] or sorted(p.name for p in SUITE.iterdir() if (p / "task.json").exists())
     out = ROOT / "bench" / "results" / f"single_row-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
+    unknown = [m for m in args.models.split(",") if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"--models: {', '.join(unknown)} not among {', '.join(MODELS)}")
     rows = []
     for name in names:
         for model in args.models.split(","):
             try:
-                families = [model] if model in ("lightgbm", "xgboost") else None
-                row = run_task(SUITE / name, args.budget, families, args.rows)
+                row = run_task(SUITE / name, args.budget, model, args.rows)
             except Exception as e:  # noqa: BLE001 - one task's failure is a row, not the end of the run
                 row = {"task": name, "model": model, "error": f"{type(e).__name__}: {e}"[:160]}
             row["load_avg"] = round(os.getloadavg()[0], 1)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlengineer.errors import ConfigError
 from mlengineer.metrics import get_metric
 from mlengineer.training.config import TrainConfig
 from mlengineer.training.ensemble import select_ensemble
@@ -80,6 +81,28 @@ def test_ensemble_selection_keeps_the_latency_limit_as_a_whole() -> None:
     w = select_ensemble(preds, y, metric, cost_ms=cost, max_ms=2.5)
     assert 1 <= len(w) <= 2 and "m3" not in w
     assert sum(cost[n] for n in w) <= 2.5
+
+
+def test_ensemble_selection_keeps_at_most_max_members() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=300)
+    preds = {f"m{i}": y + rng.normal(0, 0.3 + 0.05 * i, 300) for i in range(4)}  # m0 the best alone
+    metric = get_metric("rmse", "regression")
+    assert len(select_ensemble(preds, y, metric)) > 2  # independent errors: several join when free to
+    assert select_ensemble(preds, y, metric, max_members=1) == {"m0": 1.0}
+    two = select_ensemble(preds, y, metric, max_members=2)
+    assert len(two) == 2 and "m0" in two and abs(sum(two.values()) - 1) < 1e-9
+
+
+@pytest.mark.slow
+def test_max_models_one_gives_a_bundle_of_the_best_single_model() -> None:
+    config = TrainConfig(target="y", time_budget=5, families=["linear", "lightgbm"], max_models=1, tune=False)
+    result = fit_pipeline(_table(), config)
+    [(name, _, weight)] = result.predictor.members
+    scored = [r for r in result.leaderboard[1:] if r["status"] == "ok"]
+    assert weight == 1 and len(scored) > 1 and name == scored[0]["model"]  # the leaderboard's best by the metric
+    with pytest.raises(ConfigError, match="'max_models' option must be at least 1"):
+        TrainConfig.build(target="y", max_models=0)
 
 
 def test_ensemble_weights_by_log_loss_keep_the_blend_calibrated() -> None:

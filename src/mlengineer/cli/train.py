@@ -85,6 +85,8 @@ def train_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default ./mlruns.db)."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
     max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row."),
+    max_models: int = typer.Option(None, "--max-models", help="At most this many models in the ensemble (1: the "
+                                   "best single model, the fastest bundle) [default: as validation favours]."),
     families: str = typer.Option(None, "--families", help="Model families to try, comma-separated (linear, "
                                  "lightgbm, xgboost, catboost, random_forest, extra_trees, knn, mlp) [default: all]."),
     target_transform: str = typer.Option(
@@ -110,7 +112,8 @@ def train_cmd(
         "target": target, "time_budget": time_budget, "metric": metric, "task": task if task != "auto" else None,
         "seed": seed,
         "group_column": group_column, "time_column": time_column, "tracking_uri": tracking_uri,
-        "max_predict_ms_per_row": max_predict_ms, "calibration_fraction": calibration_fraction,
+        "max_predict_ms_per_row": max_predict_ms, "max_models": max_models,
+        "calibration_fraction": calibration_fraction,
         "target_transform": target_transform,
         "families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
     }.items() if v is not None})

@@ -50,6 +50,10 @@ class TrainConfig(BaseModel):
     max_predict_ms_per_row: float | None = Field(
         default=None, description="Only keep models that predict one row within this many milliseconds."
     )
+    max_models: int | None = Field(
+        default=None, description="At most this many models in the final ensemble; 1: the best single model (a "
+        "bundle of one booster answers a row fastest). Unset: as many as validation favours within the latency aim."
+    )
     ensemble_metric: str | None = Field(
         default=None, description="Metric the ensemble's weights are chosen by: the metric if unset, or log loss "
         "when the metric only ranks (ROC AUC), so that the blend's probabilities stay calibrated."
@@ -79,6 +83,13 @@ class TrainConfig(BaseModel):
         if v > MAX_TIME_BUDGET:
             raise ValueError(f"must be at most {MAX_TIME_BUDGET:,} seconds (7 days). Got {v:g} instead")
         return float(v)
+
+    @field_validator("max_models")
+    @classmethod
+    def _max_models(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"must be at least 1 (1: the best single model). Got {v} instead")
+        return v
 
     @field_validator("holdout_fraction")
     @classmethod

@@ -22,12 +22,14 @@ def select_ensemble(
     rounds: int = 25,
     cost_ms: dict[str, float] | None = None,
     max_ms: float | None = None,
+    max_members: int | None = None,
 ) -> dict[str, float]:
     """Weights per candidate that minimise the metric's loss on ``y``: add one candidate at a time (the same
     one may come back, which is how weights form), for ``rounds`` steps, and keep the best step.
 
     With ``max_ms``, a candidate joins only while the members' summed single-row cost (``cost_ms``) stays
-    within it: the ensemble as a whole keeps the latency limit, not just each member.
+    within it: the ensemble as a whole keeps the latency limit, not just each member. With ``max_members``,
+    no more than that many distinct candidates join (1: the best single one).
     """
     names = [n for n in predictions if max_ms is None or (cost_ms or {}).get(n, 0.0) <= max_ms]
     if not names:
@@ -41,6 +43,8 @@ def select_ensemble(
     for _ in range(rounds):
         step_best, step_loss = None, np.inf
         for name in names:
+            if name not in members and max_members is not None and len(members) >= max_members:
+                continue
             if max_ms is not None and name not in members:
                 spent = sum((cost_ms or {}).get(m, 0.0) for m in members)
                 if spent + (cost_ms or {}).get(name, 0.0) > max_ms:

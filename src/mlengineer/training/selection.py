@@ -90,6 +90,7 @@ class _Searched:
     fold_rows: float  # rows one search model learned from, on average
     strategy: str
     model_limit: float | None  # the user's latency limit for the models, less the pipeline's share
+    max_models: int | None  # the user's cap on the ensemble's members (TrainConfig.max_models)
     result: SearchResult
     ok: list[Candidate]  # the candidates to ensemble, best first
     clock: WorkClock  # the search's planned seconds
@@ -218,8 +219,8 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
         reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
         raise DataError(f"No model could be trained on this data ({reasons}).")
     return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
-                     strategy=strategy, model_limit=model_limit, result=result, ok=ok, clock=clock, plan=plan,
-                     memo=memo, overhead_ms=plan["pipeline_1row_ms"])
+                     strategy=strategy, model_limit=model_limit, max_models=config.max_models, result=result, ok=ok,
+                     clock=clock, plan=plan, memo=memo, overhead_ms=plan["pipeline_1row_ms"])
 
 
 def _target_transforms(y: np.ndarray, task: Task, config: TrainConfig) -> list[str]:
@@ -256,10 +257,13 @@ def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
     """The ensemble's weights by candidate name, chosen on the out-of-fold predictions within the aim."""
     ok = searched.ok
     y_scored = searched.ys[searched.validation.scored]
+    if searched.max_models == 1:  # the best single model by the user's metric (the leaderboard's first)
+        within = [c for c in ok if c.latency_ms <= _members_aim(searched)]
+        return {(within[0] if within else min(ok, key=lambda c: (c.latency_ms, c.loss))).name: 1.0}
     pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
     chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
                                blend_metric, cost_ms={c.name: c.latency_ms for c in pool},
-                               max_ms=_members_aim(searched))
+                               max_ms=_members_aim(searched), max_members=searched.max_models)
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: (c.latency_ms, c.loss))
         chosen_w = {fastest.name: 1.0}
