@@ -257,13 +257,14 @@ def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
     """The ensemble's weights by candidate name, chosen on the out-of-fold predictions within the aim."""
     ok = searched.ok
     y_scored = searched.ys[searched.validation.scored]
+    aim = _members_aim(searched)
     if searched.max_models == 1:  # the best single model by the user's metric (the leaderboard's first)
-        within = [c for c in ok if c.latency_ms <= _members_aim(searched)]
-        return {(within[0] if within else min(ok, key=lambda c: (c.latency_ms, c.loss))).name: 1.0}
-    pool = ok[:ENSEMBLE_POOL]  # the best ones: the rest rarely earn a weight, and each costs a metric call a round
-    chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
-                               blend_metric, cost_ms={c.name: c.latency_ms for c in pool},
-                               max_ms=_members_aim(searched), max_members=searched.max_models)
+        chosen_w = next(({c.name: 1.0} for c in ok if c.latency_ms <= aim), {})
+    else:
+        pool = ok[:ENSEMBLE_POOL]  # the best: the rest rarely earn a weight, and each costs a metric call a round
+        chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
+                                   blend_metric, cost_ms={c.name: c.latency_ms for c in pool}, max_ms=aim,
+                                   max_members=searched.max_models)
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: (c.latency_ms, c.loss))
         chosen_w = {fastest.name: 1.0}
