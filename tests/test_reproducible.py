@@ -49,7 +49,11 @@ def test_the_same_seed_gives_identical_predictions_and_another_seed_runs(churn_c
     assert list(cost_cache.glob("costs/*.json"))
 
     other = mlengineer.train(df, "churn", time_budget=10, seed=8, track=False)
-    assert other.metadata["reproducibility"]["plan"]["costs"] == first.metadata["reproducibility"]["plan"]["costs"]
+    # the other seed plans from the same remembered costs (its folds may stop boosting at other rounds and
+    # leave time for more or fewer families than the first run reached, so only the shared ones compare)
+    mine, theirs = (m.metadata["reproducibility"]["plan"]["costs"] for m in (first, other))
+    shared = mine.keys() & theirs.keys()
+    assert "lightgbm" in shared and all(mine[f] == theirs[f] for f in shared), (mine, theirs)
     # other folds: other out-of-fold scores, whatever the final models turn out to be
     assert other.metadata["validation_score"] != first.metadata["validation_score"]
     assert other.predict_raw(rows).shape == first.predict_raw(rows).shape
