@@ -145,10 +145,22 @@ def test_class_weights_balance_the_classes() -> None:
 # -- the trainer --------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard() -> None:
+def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
     df = _table()
     events: list[str] = []
     config = TrainConfig(target="y", time_budget=10, families=["linear", "lightgbm"], validation="kfold")
+    # the plan follows the measured costs, and a slow machine may plan no tuning in 10 s: a short run fills a
+    # cost cache of this test's own, whose LightGBM costs are then pinned to values that leave room for it
+    monkeypatch.setenv("MLENGINEER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLENGINEER_COST_CACHE", raising=False)
+    fit_pipeline(df, config.model_copy(update={"time_budget": 2}))
+    [stored] = (tmp_path / "cache").glob("costs/*.json")
+    cache = json.loads(stored.read_text())
+    cache["values"]["probe:lightgbm"].update(fixed=0.005, unit=0.0004, exponent=1.0, late=1.0)
+    stored.write_text(json.dumps(cache))
     result = fit_pipeline(df, config, progress=lambda event, **kw: events.append(event))
     assert "search_start" in events and "candidate" in events and "stage" in events
     assert "5-fold" in result.split_strategy
