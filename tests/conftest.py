@@ -3,12 +3,14 @@ drive the real CLI as a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -71,6 +73,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict
         # find the store a user's would (./mlruns.db in its folder, or --tracking-uri)
         full_env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def pin_lightgbm_costs(stored: Path, fallback: dict[str, Any] | None = None) -> None:
+    """Pin the LightGBM costs in a cost-cache file (``fallback``: its content, where a run forgot it as stale)
+    to values that leave a 10 s plan room for tuning on any machine: the plan follows measured costs, and a
+    slow machine measures dearer rounds."""
+    cache = json.loads(stored.read_text()) if stored.exists() else fallback
+    assert cache is not None, stored
+    cache["values"]["probe:lightgbm"].update(fixed=0.005, unit=0.0004, exponent=1.0, late=1.0)
+    stored.write_text(json.dumps(cache))
 
 
 def free_port() -> int:

@@ -15,6 +15,8 @@ import pytest
 
 from mlengineer.training.plan import FamilyCost, Measurements, WorkClock, bucket
 
+from .conftest import pin_lightgbm_costs
+
 
 @pytest.fixture
 def cost_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -85,9 +87,7 @@ def test_a_seeded_regression_repeats_with_tuning(cost_cache: Path, monkeypatch: 
     first_cache = json.loads(stored.read_text())
 
     def pinned_run() -> Any:
-        cache = json.loads(stored.read_text()) if stored.exists() else first_cache
-        cache["values"]["probe:lightgbm"].update(fixed=0.005, unit=0.0004, exponent=1.0, late=1.0)
-        stored.write_text(json.dumps(cache))
+        pin_lightgbm_costs(stored, first_cache)
         return fit_pipeline(df, config)
 
     runs = [pinned_run() for _ in range(2)]

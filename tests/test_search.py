@@ -147,7 +147,7 @@ def test_class_weights_balance_the_classes() -> None:
 @pytest.mark.slow
 def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
+    from .conftest import pin_lightgbm_costs
 
     df = _table()
     events: list[str] = []
@@ -158,9 +158,7 @@ def test_fit_pipeline_hands_out_of_fold_predictions_and_a_full_leaderboard(
     monkeypatch.delenv("MLENGINEER_COST_CACHE", raising=False)
     fit_pipeline(df, config.model_copy(update={"time_budget": 2}))
     [stored] = (tmp_path / "cache").glob("costs/*.json")
-    cache = json.loads(stored.read_text())
-    cache["values"]["probe:lightgbm"].update(fixed=0.005, unit=0.0004, exponent=1.0, late=1.0)
-    stored.write_text(json.dumps(cache))
+    pin_lightgbm_costs(stored)
     result = fit_pipeline(df, config, progress=lambda event, **kw: events.append(event))
     assert "search_start" in events and "candidate" in events and "stage" in events
     assert "5-fold" in result.split_strategy
