@@ -12,6 +12,13 @@ Every measured number that steers the plan (the probes, the time spent before th
 single-row latency) is rounded, then remembered per machine and table (``Measurements``, in
 ``~/.cache/mlengineer/costs``), so that a later run on the same table plans the same even when the machine is
 busier than it was.
+
+A probe fits a few early rounds on a sample and extrapolates: on a large table its price can be off by a
+factor of two (a multiclass booster's first rounds dearer than its later ones, the rows' exponent rounded to a
+quarter). So a family's first candidate checks it: where its fits took at least ``CALIBRATE_SECONDS`` and
+their real seconds differ from the planned ones, the family's costs are scaled by the ratio, rounded like the
+probe's numbers and remembered with them (``calibration``), and that candidate is charged again at the
+scaled costs. A later run reads the ratio back and applies it at the same point of the search.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import os
 import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,8 +40,8 @@ import numpy as np
 from ..data.files import atomic_path, cache_dir
 from .models import FAMILIES, FitContext, FittedModel
 
-__all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "WorkClock", "bucket", "fit_safety", "probe_family",
-           "probe_rows", "probe_seconds", "units_run"]
+__all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "WorkClock", "bucket", "calibration", "fit_safety",
+           "probe_family", "probe_rows", "probe_seconds", "units_run"]
 
 #: units of the probe's second fit (its first fits one unit: the difference is the cost per unit), doubled
 #: up to ``MAX_PROBE_UNITS`` until the difference takes ``PROBE_SECONDS``
@@ -62,6 +69,10 @@ SAFETY_SEARCH = 2.0
 #: planned seconds a candidate costs beyond its fits (its latency measured, its score, Optuna's turn): cheap
 #: learners tuned by the dozen would otherwise be planned at nothing
 CANDIDATE_OVERHEAD = 0.03
+#: a family's first candidate checks the probe's price where its fits took at least this many real seconds
+#: (shorter ones are within the timer's and the scheduler's noise), by at most MAX_CALIBRATION either way
+CALIBRATE_SECONDS = 1.0
+MAX_CALIBRATION = 4.0
 #: the layout of what ``Measurements`` keeps: a new layout measures afresh
 CACHE_VERSION = 9
 
@@ -160,9 +171,22 @@ class FamilyCost:
             priced = self.probe_units + (priced - self.probe_units) / self.late
         return max(1, int(priced))
 
+    def scaled(self, factor: float) -> FamilyCost:
+        """The same costs ``factor`` times dearer (``calibration``)."""
+        return replace(self, fixed=self.fixed * factor, unit=self.unit * factor)
+
     def as_dict(self) -> dict[str, Any]:
         return {"fixed": self.fixed, "unit": self.unit, "rows": self.rows, "exponent": self.exponent,
                 "late": self.late}
+
+
+def calibration(real: float, planned: float) -> float:
+    """What a family's costs are scaled by after its first candidate, whose fits took ``real`` seconds for
+    ``planned`` ones: their ratio rounded to a half power of two (``bucket``), within ``MAX_CALIBRATION``
+    either way; 1 where the fits were too short to tell."""
+    if real < CALIBRATE_SECONDS or planned <= 0:
+        return 1.0
+    return bucket(float(np.clip(real / planned, 1 / MAX_CALIBRATION, MAX_CALIBRATION)), 1 / MAX_CALIBRATION)
 
 
 class WorkClock:

@@ -32,6 +32,7 @@ from .plan import (
     Measurements,
     WorkClock,
     bucket,
+    calibration,
     fit_safety,
     probe_family,
     probe_rows,
@@ -54,6 +55,12 @@ LARGE_ROWS = 20_000
 STILL_IMPROVING = 0.8
 LONGER_FACTOR = 3.0
 LONGER_SHARE = 0.5
+#: a candidate that got less than this share of the best one's way from a constant answer to its loss is not
+#: tuned and no time is kept back for its refit (``run_search``'s ``useful``)
+USEFUL_SHARE = 0.5
+#: a longer run that goes on from the best candidate's models (``ModelFamily.continues``) starts while at
+#: least this share of the search is left
+CONTINUE_SHARE = 0.05
 #: the families whose first configuration is tried again on a transformed regression target, when the target
 #: calls for one (``portfolio``'s ``target_transforms``); tuning then keeps the transform of the family's best
 TRANSFORM_FAMILIES = ("lightgbm", "catboost")
@@ -140,6 +147,8 @@ class Evaluator:
         self.position = np.full(len(y), -1)
         self.position[self.scored] = np.arange(len(self.scored))
         self.probe_spent = 0.0  # planned seconds of the probes so far
+        #: the families whose first candidate checked their probed costs: what their costs were scaled by
+        self.calibrated: dict[str, float] = {}
 
     def probe(self, family_name: str, params: dict[str, Any]) -> float:
         """Probe a family's costs before its first candidate (``plan.probe_family``); the planned seconds
@@ -155,6 +164,18 @@ class Evaluator:
         self.probe_spent += probe_seconds(cost)
         return probe_seconds(cost)
 
+    def null_loss(self) -> float:
+        """The loss of a constant answer on the validation rows (each class's share of them; their mean):
+        how far a candidate got is measured from there (``useful``)."""
+        y = self.y[self.scored]
+        if self.ctx.task.is_classification:
+            k = self.ctx.n_classes
+            share = np.bincount(np.asarray(y, dtype=np.int64), minlength=k)[:k] + 1e-9
+            raw = np.tile(share / share.sum(), (len(y), 1))
+        else:
+            raw = np.full(len(y), float(np.mean(y)))
+        return self.metric.loss(y, raw)
+
     def threads(self, family_name: str) -> tuple[int, int]:
         """(folds fitted side by side, threads each): small data fits folds side by side, one thread each
         (a learner's threads mostly wait on each other there; the learners release the GIL while they fit)."""
@@ -163,9 +184,13 @@ class Evaluator:
         return workers, 1 if workers > 1 else self.ctx.n_jobs
 
     def __call__(self, family_name: str, params: dict[str, Any], *, name: str, phase: str,
-                 limit: float) -> Candidate:
+                 limit: float, init: Candidate | None = None) -> Candidate:
+        """``init``: a candidate of the same configuration whose fold models this one goes on from
+        (``ModelFamily.continues``), adding rounds within ``limit``."""
         family = FAMILIES[family_name]
         cand = Candidate(name=name, family=family_name, params=dict(params), phase=phase)
+        if init is not None and not (family.continues and len(init.models) == len(self.validation.folds)):
+            init = None
         start = time.perf_counter()
         folds = self.validation.folds
         k = self.ctx.n_classes if self.ctx.task.is_classification else 0
@@ -182,7 +207,8 @@ class Evaluator:
             units = None if cost is None else cost.max_units(params, fold_limit, len(tr))
             # the plan caps the units; the clock only stops a fit far past its plan (then it may not repeat)
             ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
-                                "time_limit": fit_safety(fold_limit)})
+                                "time_limit": fit_safety(fold_limit),
+                                "init_model": None if init is None else init.models[i]})
             es = family.early_stopping
             model = family.fit(self.X[tr], self.y[tr], ctx, params, self.X[va] if es else None,
                                self.y[va] if es else None)
@@ -202,6 +228,7 @@ class Evaluator:
                 for i in range(len(folds)):
                     results.append(fit_fold(i))
             cand.models = [m for m, _ in results]
+            self._calibrate(cand, sum(t for _, t in results))
             cand.work = self._work(cand, workers)
             self._score(cand, results, oof)
         except MemoryError:
@@ -216,6 +243,23 @@ class Evaluator:
             cand.fit_seconds = time.perf_counter() - start
         cand.seconds = time.perf_counter() - start
         return cand
+
+    def _calibrate(self, cand: Candidate, predict_s: float) -> None:
+        """A family's first fitted candidate checks its probed costs against the real seconds of its fits and
+        their predictions on the validation rows (``predict_s``), which the probe timed too
+        (``plan.calibration``, remembered): where they differ, the family's costs are scaled from here on,
+        this candidate's charge included."""
+        cost = cand.plan_cost
+        if cost is None or self.memo is None or cand.family in self.calibrated or not cand.models:
+            return
+        folds = self.validation.folds
+        planned = sum(cost.seconds(cand.params, units_run(m), len(tr))
+                      for m, (tr, _) in zip(cand.models, folds, strict=True))
+        real = sum(m.fit_seconds for m in cand.models) + predict_s
+        factor = float(self.memo.get(f"calibration:{cand.family}", lambda: calibration(real, planned)))
+        self.calibrated[cand.family] = factor
+        if factor != 1.0:
+            self.costs[cand.family] = cand.plan_cost = cost.scaled(factor)
 
     def _work(self, cand: Candidate, workers: int) -> float:
         """Planned seconds the candidate took: each fold at the probed costs of the units it ran, the folds
@@ -275,6 +319,16 @@ def run_search(
     candidates: list[Candidate] = []
     counts: dict[str, int] = {}
     cost: dict[str, list[float]] = {}
+    null = evaluate.null_loss()
+
+    def useful(c: Candidate) -> bool:
+        """Whether ``c`` got at least ``USEFUL_SHARE`` of the best candidate's way from a constant answer
+        (``Evaluator.null_loss``) to its loss: the rest (a linear model on poker hands, 0.98 log loss against
+        0.54 and 0.99 for the classes' shares) is neither worth tuning nor time kept back for its refit."""
+        if c.status != "ok":
+            return False
+        best = min(x.loss for x in candidates if x.status == "ok")
+        return best >= null or null - c.loss >= USEFUL_SHARE * (null - best)
 
     def reserve() -> float:
         if rows_ratio is None:
@@ -282,13 +336,14 @@ def run_search(
         # the best candidates' refits, as many as fit in 30% of the search; one that does not fit even
         # alone keeps its search model, so waiting for it would only waste the time
         kept = 0.0
-        for c in sorted((c for c in candidates if c.status == "ok"), key=lambda c: c.loss)[:3]:
+        for c in sorted((c for c in candidates if useful(c)), key=lambda c: c.loss)[:3]:
             need = c.refit_seconds(rows_ratio)
             if kept + need <= 0.3 * total:
                 kept += need
         return kept
 
-    def run(family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0) -> Candidate | None:
+    def run(family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0,
+            init: Candidate | None = None) -> Candidate | None:
         left = clock.left() - reserve()
         seen = cost.get(family_name)
         # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
@@ -303,6 +358,8 @@ def run_search(
         guess = min(seen) if seen else 0.0
         if not seen and COST_REFERENCE in cost:  # a first try: guess from what the reference took on this data
             guess = min(min(cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
+        if init is not None:  # going on from ``init``: whatever time is left adds rounds
+            guess = min(guess, CONTINUE_SHARE * total)
         if clock.overrun() or (candidates and (left <= 0.02 * total or guess > left)):
             return None  # would not finish: leave the time to a cheaper family
         # a family's first candidate: its imports (outside the plan: once per process) and its costs first
@@ -312,7 +369,7 @@ def run_search(
         clock.excuse(time.perf_counter() - t0)
         counts[family_name] = counts.get(family_name, 0) + 1
         cand = evaluate(family_name, params, name=f"{family_name}_{counts[family_name]}", phase=phase,
-                        limit=max(limit, 0.5))
+                        limit=max(limit, 0.5), init=init)
         cost.setdefault(family_name, []).append(cand.work)
         clock.charge(cand.work)
         if cand.deviation:
@@ -327,7 +384,7 @@ def run_search(
     if tune:
         _longer(run, candidates, total=total)
         _tune(run, candidates, clock=clock, reserve=reserve, seed=seed, n_rows=len(evaluate.y),
-              task=evaluate.ctx.task)
+              task=evaluate.ctx.task, useful=useful)
     return SearchResult(candidates, time.perf_counter() - start)
 
 
@@ -340,13 +397,17 @@ def ran_out(cand: Candidate) -> bool:
     caps = [getattr(m, "units_cap", None) for m in cand.models]
     if any(r is None or c is None or r < c for r, c in zip(runs, caps, strict=True)):
         return False
-    return cand.best_iteration >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
+    # a fit that went on from another counts the rounds it added (``units_before`` are the other's)
+    before = float(np.mean([getattr(m, "units_before", 0) for m in cand.models]))
+    return cand.best_iteration - before >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
 
 
 def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *, total: float) -> None:
     """More rounds for the best candidate while it runs out of them (``ran_out``): the same configuration
     again with ``LONGER_FACTOR`` times the planned seconds (at most ``LONGER_SHARE`` of the search), before
-    Optuna's turn, as long as each longer run is the new best and still runs out."""
+    Optuna's turn, as long as each longer run is the new best and still runs out. A family that
+    ``continues`` goes on from the best candidate's fold models, adding rounds in whatever time is left,
+    instead of fitting its rounds again."""
     tried: set[str] = set()
     while True:
         ok = [c for c in candidates if c.status == "ok"]
@@ -357,20 +418,23 @@ def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *
             return
         tried.add(best.name)
         params = {k: v for k, v in best.params.items() if k != "_traceback"}
-        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total)) is None:
+        init = best if FAMILIES[best.family].continues else None
+        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total),
+               init=init) is None:
             return
 
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
-          clock: WorkClock, reserve: Callable[[], float], seed: int, n_rows: int, task: Task) -> None:
-    """Optuna TPE (seeded) on the two tuned families with the best candidates, taking turns, until the
-    planned time is spent."""
+          clock: WorkClock, reserve: Callable[[], float], seed: int, n_rows: int, task: Task,
+          useful: Callable[[Candidate], bool] = lambda c: c.status == "ok") -> None:
+    """Optuna TPE (seeded) on the two tuned families with the best ``useful`` candidates, taking turns, until
+    the planned time is spent."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     best: dict[str, float] = {}
     for c in candidates:
-        if c.status == "ok":
+        if useful(c):
             best[c.family] = min(best.get(c.family, np.inf), c.loss)
     tunable = [f for f in sorted(best, key=best.__getitem__) if f in FAMILIES and FAMILIES[f].tuned][:2]
     if not tunable:

@@ -210,7 +210,8 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     result = run_search(evaluate, clock=clock, configs=configs, tune=config.tune,
                         rows_ratio=len(y) / fold_rows, seed=config.seed,
                         on_candidate=lambda c: progress("candidate", candidate=c))
-    plan.update(probe_s=evaluate.probe_spent, costs={f: c.as_dict() for f, c in evaluate.costs.items()})
+    plan.update(probe_s=evaluate.probe_spent, costs={f: c.as_dict() for f, c in evaluate.costs.items()},
+                calibration=dict(evaluate.calibrated))
     ok = result.ok
     if not ok:  # nothing within the latency limit: the fastest model there is, rather than none
         slow = [c for c in result.candidates if c.status.startswith("too slow")]
