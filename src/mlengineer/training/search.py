@@ -58,9 +58,6 @@ LONGER_SHARE = 0.5
 #: a candidate that got less than this share of the best one's way from a constant answer to its loss is not
 #: tuned and no time is kept back for its refit (``run_search``'s ``useful``)
 USEFUL_SHARE = 0.5
-#: a longer run that goes on from the best candidate's models (``ModelFamily.continues``) starts while at
-#: least this share of the search is left
-CONTINUE_SHARE = 0.05
 #: the families whose first configuration is tried again on a transformed regression target, when the target
 #: calls for one (``portfolio``'s ``target_transforms``); tuning then keeps the transform of the family's best
 TRANSFORM_FAMILIES = ("lightgbm", "catboost")
@@ -184,13 +181,9 @@ class Evaluator:
         return workers, 1 if workers > 1 else self.ctx.n_jobs
 
     def __call__(self, family_name: str, params: dict[str, Any], *, name: str, phase: str,
-                 limit: float, init: Candidate | None = None) -> Candidate:
-        """``init``: a candidate of the same configuration whose fold models this one goes on from
-        (``ModelFamily.continues``), adding rounds within ``limit``."""
+                 limit: float) -> Candidate:
         family = FAMILIES[family_name]
         cand = Candidate(name=name, family=family_name, params=dict(params), phase=phase)
-        if init is not None and not (family.continues and len(init.models) == len(self.validation.folds)):
-            init = None
         start = time.perf_counter()
         folds = self.validation.folds
         k = self.ctx.n_classes if self.ctx.task.is_classification else 0
@@ -207,8 +200,7 @@ class Evaluator:
             units = None if cost is None else cost.max_units(params, fold_limit, len(tr))
             # the plan caps the units; the clock only stops a fit far past its plan (then it may not repeat)
             ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
-                                "time_limit": fit_safety(fold_limit),
-                                "init_model": None if init is None else init.models[i]})
+                                "time_limit": fit_safety(fold_limit)})
             es = family.early_stopping
             model = family.fit(self.X[tr], self.y[tr], ctx, params, self.X[va] if es else None,
                                self.y[va] if es else None)
@@ -247,8 +239,8 @@ class Evaluator:
     def _calibrate(self, cand: Candidate, predict_s: float) -> None:
         """A family's first fitted candidate checks its probed costs against the real seconds of its fits and
         their predictions on the validation rows (``predict_s``), which the probe timed too
-        (``plan.calibration``, remembered): where they differ, the family's costs are scaled from here on,
-        this candidate's charge included."""
+        (``plan.calibration``, remembered): where the probe priced them too high, the family's costs are made
+        cheaper from here on, this candidate's charge included."""
         cost = cand.plan_cost
         if cost is None or self.memo is None or cand.family in self.calibrated or not cand.models:
             return
@@ -342,8 +334,7 @@ def run_search(
                 kept += need
         return kept
 
-    def run(family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0,
-            init: Candidate | None = None) -> Candidate | None:
+    def run(family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0) -> Candidate | None:
         left = clock.left() - reserve()
         seen = cost.get(family_name)
         # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
@@ -358,8 +349,6 @@ def run_search(
         guess = min(seen) if seen else 0.0
         if not seen and COST_REFERENCE in cost:  # a first try: guess from what the reference took on this data
             guess = min(min(cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
-        if init is not None:  # going on from ``init``: whatever time is left adds rounds
-            guess = min(guess, CONTINUE_SHARE * total)
         if clock.overrun() or (candidates and (left <= 0.02 * total or guess > left)):
             return None  # would not finish: leave the time to a cheaper family
         # a family's first candidate: its imports (outside the plan: once per process) and its costs first
@@ -369,7 +358,7 @@ def run_search(
         clock.excuse(time.perf_counter() - t0)
         counts[family_name] = counts.get(family_name, 0) + 1
         cand = evaluate(family_name, params, name=f"{family_name}_{counts[family_name]}", phase=phase,
-                        limit=max(limit, 0.5), init=init)
+                        limit=max(limit, 0.5))
         cost.setdefault(family_name, []).append(cand.work)
         clock.charge(cand.work)
         if cand.deviation:
@@ -397,17 +386,13 @@ def ran_out(cand: Candidate) -> bool:
     caps = [getattr(m, "units_cap", None) for m in cand.models]
     if any(r is None or c is None or r < c for r, c in zip(runs, caps, strict=True)):
         return False
-    # a fit that went on from another counts the rounds it added (``units_before`` are the other's)
-    before = float(np.mean([getattr(m, "units_before", 0) for m in cand.models]))
-    return cand.best_iteration - before >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
+    return cand.best_iteration >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
 
 
 def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *, total: float) -> None:
     """More rounds for the best candidate while it runs out of them (``ran_out``): the same configuration
     again with ``LONGER_FACTOR`` times the planned seconds (at most ``LONGER_SHARE`` of the search), before
-    Optuna's turn, as long as each longer run is the new best and still runs out. A family that
-    ``continues`` goes on from the best candidate's fold models, adding rounds in whatever time is left,
-    instead of fitting its rounds again."""
+    Optuna's turn, as long as each longer run is the new best and still runs out."""
     tried: set[str] = set()
     while True:
         ok = [c for c in candidates if c.status == "ok"]
@@ -418,9 +403,7 @@ def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *
             return
         tried.add(best.name)
         params = {k: v for k, v in best.params.items() if k != "_traceback"}
-        init = best if FAMILIES[best.family].continues else None
-        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total),
-               init=init) is None:
+        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total)) is None:
             return
 
 

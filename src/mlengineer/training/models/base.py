@@ -47,9 +47,6 @@ class FitContext:
     #: the search plan's cap on this fit's units (boosting rounds, trees, epochs); None = the family's own
     max_units: int | None = None
     sample_weight: np.ndarray | None = None
-    #: a fit of the same configuration on the same rows to go on from (``ModelFamily.continues``): the fit's
-    #: units are then rounds added to it, and ``max_units`` caps those
-    init_model: FittedModel | None = field(default=None, repr=False)
     clock: Deadline | None = field(default=None, repr=False)  # the fit's deadline, once it asked for one
 
     def deadline(self) -> Deadline:
@@ -87,7 +84,6 @@ class FittedModel:
         self.stopped_by_time = False  # True when the time limit ended the fit before it was done
         self.rounds_run: int | None = None  # rounds fitted, the best ones and early stopping's patience
         self.units_cap: int | None = None  # the plan's cap on units for this fit (``FitContext.max_units``)
-        self.units_before = 0  # rounds of the fit it went on from (``FitContext.init_model``), not in rounds_run
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -148,9 +144,6 @@ class ModelFamily:
     #: (the MLP on car at 60 s: 0.0204 test log loss refit, 0.0098 bagged), where boosted trees refit as well
     #: as they average
     bag_folds: ClassVar[bool] = False
-    #: whether a fit can go on from an earlier one's rounds (``FitContext.init_model``): the search's longer
-    #: run of a booster that ran out of rounds adds rounds instead of fitting them all again
-    continues: ClassVar[bool] = False
     #: the pip packages a bundle with a model of this family needs to predict
     packages: ClassVar[tuple[str, ...]] = ()
     #: families that learn in rounds can stop early on validation rows and be refit with that many rounds
@@ -225,8 +218,6 @@ class ModelFamily:
         kind = params.pop("target_transform", None)
         if kind and not ctx.task.is_classification:  # a skewed target learned on another scale (``target.py``)
             transform = TargetTransform.fitted(str(kind), y)
-            if isinstance(ctx.init_model, TransformedTargetModel):  # go on from its model on the same scale
-                ctx.init_model = ctx.init_model.inner
             inner = self._fit(X, transform.forward(y), ctx, params, X_val,
                               None if y_val is None else transform.forward(y_val))
             inner.family = self.name
@@ -321,7 +312,6 @@ class TransformedTargetModel(FittedModel):
         self.inner, self.transform = inner, transform
         self.family = inner.family
         self.best_iteration, self.rounds_run = inner.best_iteration, inner.rounds_run
-        self.units_before = inner.units_before
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         return self.transform.inverse(self.inner.predict_raw(X))

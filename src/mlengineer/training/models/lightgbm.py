@@ -121,7 +121,6 @@ class FastRow:
 class LightGBMFamily(ModelFamily):
     name = "lightgbm"
     place = 0  # the strongest family per second spent: always tried first
-    continues = True
     packages = ("lightgbm",)
     early_stopping = True
 
@@ -195,14 +194,9 @@ class LightGBMFamily(ModelFamily):
             valid_sets = [lgb.Dataset(X_val, label=y_val, reference=train, categorical_feature=categorical or "auto")]
             patience = int(max(20, min(200, 5 / p["learning_rate"])))
             callbacks.append(lgb.early_stopping(patience, first_metric_only=True, verbose=False))
-        # going on from an earlier fit (the search's longer run): its trees first, ``num_rounds`` more on top
-        init = ctx.init_model.estimator if isinstance(ctx.init_model, LightGBMModel) else None
-        before = int(init.current_iteration()) if init is not None else 0
-        booster = lgb.train(p, train, num_boost_round=num_rounds, valid_sets=valid_sets, callbacks=callbacks,
-                            init_model=init)
-        model = LightGBMModel(booster, {**params, "n_estimators": before + num_rounds}, ctx.task)
+        booster = lgb.train(p, train, num_boost_round=num_rounds, valid_sets=valid_sets, callbacks=callbacks)
+        model = LightGBMModel(booster, {**params, "n_estimators": num_rounds}, ctx.task)
         best = booster.best_iteration or booster.current_iteration()
         model.best_iteration = int(best)
-        model.rounds_run = max(int(ran[0]), int(booster.current_iteration())) - before
-        model.units_before = before
+        model.rounds_run = max(int(ran[0]), int(booster.current_iteration()))
         return model
