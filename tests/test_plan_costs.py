@@ -175,7 +175,8 @@ def test_a_booster_that_runs_out_of_rounds_while_improving_gets_a_longer_run() -
 def test_calibration_is_the_rounded_ratio_of_real_to_planned_seconds() -> None:
     assert calibration(10.0, 20.0) == pytest.approx(0.5)
     assert calibration(10.0, 10.5) == 1.0  # within a rounding step: the probe's price stands
-    assert calibration(7.0, 10.0) == pytest.approx(2.0 ** -0.5)
+    assert calibration(8.0, 10.0) == 1.0  # rounded up: never cheaper than the fits showed
+    assert calibration(6.0, 10.0) == pytest.approx(2.0 ** -0.5)
     assert calibration(2.0, 1000.0) == 1 / MAX_CALIBRATION
     # dearer than planned is left to the safety stop: the first candidate already ran at the probe's price
     assert calibration(30.0, 10.0) == 1.0 and calibration(1000.0, 1.0) == 1.0
@@ -202,18 +203,18 @@ def test_a_family_s_first_candidate_makes_its_costs_cheaper_and_a_later_run_read
         evaluate.costs = {"lightgbm": FamilyCost(fixed=0.01, unit=0.05, rows=1200, params={"num_leaves": 15})}
         return evaluate
 
-    # the fits' real seconds are what the check reads: set here to a quarter of the plan, as a probe that
-    # priced them four times too high would give them
+    # the fits' real seconds are what the check reads: set here to a fifth of the plan, as a probe that
+    # priced them five times too high would give them (made at most four times cheaper)
     evaluate = evaluator(None)
     cand = evaluate("lightgbm", params, name="lightgbm_1", phase="portfolio", limit=100.0)
     assert cand.status == "ok" and not evaluate.calibrated  # nothing to remember the check in: none made
     planned = cand.work
     for m in cand.models:
-        m.fit_seconds = planned / 4 / len(cand.models)
+        m.fit_seconds = planned / 5 / len(cand.models)
     memo = Measurements(evaluate.X, evaluate.y, n_jobs=1, families=["lightgbm"])
     evaluate.memo = memo
     evaluate._calibrate(cand, 0.0)
-    assert planned / 4 > CALIBRATE_SECONDS
+    assert planned / 5 > CALIBRATE_SECONDS
     assert evaluate.calibrated == {"lightgbm": pytest.approx(0.25, rel=0.2)}
     assert evaluate.costs["lightgbm"].unit == pytest.approx(0.05 * evaluate.calibrated["lightgbm"])
     assert cand.plan_cost is evaluate.costs["lightgbm"]
