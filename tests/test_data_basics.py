@@ -65,6 +65,16 @@ def test_truncated_gzip_is_a_data_error(tmp_path: Path) -> None:
         load_table(p)
 
 
+@pytest.mark.parametrize("name", ["junk", "junk.dat"])
+def test_a_file_whose_first_bytes_say_gzip_and_then_break_off_is_a_data_error(tmp_path: Path, name: str) -> None:
+    # the name tells no format, so the first bytes inside the compression are read to tell it (the fuzz
+    # test found this one: an EOFError escaped there as a traceback)
+    p = tmp_path / name
+    p.write_bytes(gzip.compress(b"a,b\n1,2\n")[:12])
+    with pytest.raises(DataError, match=name):
+        load_table(p)
+
+
 def test_roles_are_inferred_with_reasons(churn_csv: Path) -> None:
     df = pd.read_csv(churn_csv)
     schema = infer_schema(df, "churn")

@@ -15,6 +15,7 @@ import pytest
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
 from mlengineer.training.models import FitContext, get_family
+from mlengineer.training.phases import _longer, ran_out
 from mlengineer.training.plan import (
     CALIBRATE_SECONDS,
     MAX_CALIBRATION,
@@ -28,7 +29,7 @@ from mlengineer.training.plan import (
     probe_rows,
     probe_seconds,
 )
-from mlengineer.training.search import Candidate, Evaluator, _longer, ran_out, run_search
+from mlengineer.training.search import Candidate, Evaluator, run_search
 from mlengineer.training.validation import choose_validation
 
 

@@ -58,6 +58,11 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         fmt, compression = format_of(path)
     except OSError as e:
         raise DataError(f"Cannot open {str(path)!r}: {e.strerror or e}.") from None
+    except MLEngineerError:
+        raise
+    except Exception as e:  # its first bytes read as compressed data that then breaks off (EOFError, ...)
+        raise DataError(f"Cannot read {str(path)!r}: {_first_line(e)}; the file is damaged or cut short, or not "
+                        "a table.") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)

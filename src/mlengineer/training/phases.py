@@ -1,0 +1,113 @@
+"""The search's phases after the portfolio: more rounds for a booster that ran out of them (``_longer``), then
+Optuna's TPE on the families that did best (``_tune``), leaving out those far behind (``is_useful``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..tasks import Task
+from .candidate import Candidate
+from .models import FAMILIES
+from .plan import WorkClock
+
+__all__ = ["LONGER_FACTOR", "LONGER_SHARE", "STILL_IMPROVING", "USEFUL_SHARE", "is_useful", "ran_out"]
+
+#: a candidate whose fits all stopped at the plan's cap on rounds with their best round among the last 20% of
+#: those it ran is run again, before tuning, with LONGER_FACTOR times its planned seconds (at most LONGER_SHARE
+#: of the search): boosting that stops for lack of time rather than by early stopping (``_longer``)
+STILL_IMPROVING = 0.8
+LONGER_FACTOR = 3.0
+LONGER_SHARE = 0.5
+#: a candidate that got less than this share of the best one's way from a constant answer to its loss is not
+#: tuned and no time is kept back for its refit (``is_useful``)
+USEFUL_SHARE = 0.5
+
+
+def is_useful(c: Candidate, candidates: list[Candidate], null: float) -> bool:
+    """Whether ``c`` got at least ``USEFUL_SHARE`` of the best of ``candidates``' way from a constant answer
+    (loss ``null``, ``Evaluator.null_loss``) to its loss: the rest (a linear model on poker hands, 0.98 log
+    loss against 0.54 and 0.99 for the classes' shares) is neither worth tuning nor time kept back for its
+    refit."""
+    if c.status != "ok":
+        return False
+    best = min(x.loss for x in candidates if x.status == "ok")
+    return best >= null or null - c.loss >= USEFUL_SHARE * (null - best)
+
+
+def ran_out(cand: Candidate) -> bool:
+    """True when a booster's (or network's) fits all stopped at the plan's cap on rounds while still
+    improving: its best round among the last ``1 - STILL_IMPROVING`` of those it ran."""
+    if cand.status != "ok" or not cand.models or not FAMILIES[cand.family].early_stopping or not cand.best_iteration:
+        return False
+    runs = [m.rounds_run for m in cand.models]
+    caps = [getattr(m, "units_cap", None) for m in cand.models]
+    if any(r is None or c is None or r < c for r, c in zip(runs, caps, strict=True)):
+        return False
+    return cand.best_iteration >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
+
+
+def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *, total: float) -> None:
+    """More rounds for the best candidate while it runs out of them (``ran_out``): the same configuration
+    again with ``LONGER_FACTOR`` times the planned seconds (at most ``LONGER_SHARE`` of the search), before
+    Optuna's turn, as long as each longer run is the new best and still runs out."""
+    tried: set[str] = set()
+    while True:
+        ok = [c for c in candidates if c.status == "ok"]
+        if not ok:
+            return
+        best = min(ok, key=lambda c: c.loss)
+        if best.name in tried or not ran_out(best) or best.work >= LONGER_SHARE * total:
+            return
+        tried.add(best.name)
+        params = {k: v for k, v in best.params.items() if k != "_traceback"}
+        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total)) is None:
+            return
+
+
+def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
+          clock: WorkClock, reserve: Callable[[], float], seed: int, n_rows: int, task: Task,
+          useful: Callable[[Candidate], bool] = lambda c: c.status == "ok") -> None:
+    """Optuna TPE (seeded) on the two tuned families with the best ``useful`` candidates, taking turns, until
+    the planned time is spent."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    best: dict[str, float] = {}
+    for c in candidates:
+        if useful(c):
+            best[c.family] = min(best.get(c.family, np.inf), c.loss)
+    tunable = [f for f in sorted(best, key=best.__getitem__) if f in FAMILIES and FAMILIES[f].tuned][:2]
+    if not tunable:
+        return
+    studies = {f: optuna.create_study(direction="minimize",
+                                      sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
+               for f in tunable}
+    turn, misses = 0, 0
+    while clock.left() - reserve() > 0 and misses < len(tunable) and not clock.overrun():
+        family_name = tunable[turn % len(tunable)]
+        turn += 1
+        study = studies[family_name]
+        trial = study.ask()
+        params = FAMILIES[family_name].search_space(trial, task, n_rows)
+        kind = _best_transform(candidates, family_name)
+        if kind:  # the family did best on a transformed target: its tuned configurations keep that
+            params["target_transform"] = kind
+        cand = run(family_name, params, "tuning")
+        if cand is None:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            misses += 1
+            continue
+        misses = 0
+        if cand.status == "ok":
+            study.tell(trial, cand.loss)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def _best_transform(candidates: list[Candidate], family_name: str) -> str | None:
+    """The target transform of the family's best candidate so far (None: it did best untransformed)."""
+    ok = [c for c in candidates if c.status == "ok" and c.family == family_name]
+    return min(ok, key=lambda c: c.loss).params.get("target_transform") if ok else None
