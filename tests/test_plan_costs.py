@@ -15,7 +15,7 @@ import pytest
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
 from mlengineer.training.models import FitContext, get_family
-from mlengineer.training.phases import _longer, ran_out
+from mlengineer.training.phases import _longer, is_useful, ran_out
 from mlengineer.training.plan import (
     CALIBRATE_SECONDS,
     MAX_CALIBRATION,
@@ -249,3 +249,6 @@ def test_a_family_far_behind_the_best_is_neither_tuned_nor_kept_time_for() -> No
     null = evaluate.null_loss()
     assert null - loss["linear_1"] < 0.5 * (null - loss["lightgbm_1"])  # the line learnt next to nothing
     assert ("lightgbm", "tuning") in by_phase and ("linear", "tuning") not in by_phase
+    linear = next(c for c in result.candidates if c.name == "linear_1")
+    assert not is_useful(linear, result.candidates, null)
+    assert is_useful(linear, result.candidates, float("nan"))  # no constant answer to measure from: all count

@@ -34,7 +34,8 @@ def is_useful(c: Candidate, candidates: list[Candidate], null: float) -> bool:
     if c.status != "ok":
         return False
     best = min(x.loss for x in candidates if x.status == "ok")
-    return best >= null or null - c.loss >= USEFUL_SHARE * (null - best)
+    # a metric a constant answer has no value for (nan) measures nothing: every candidate counts
+    return not np.isfinite(null) or best >= null or null - c.loss >= USEFUL_SHARE * (null - best)
 
 
 def ran_out(cand: Candidate) -> bool:
