@@ -238,14 +238,17 @@ class Evaluator:
         cost = cand.plan_cost
         if cost is None or self.memo is None or cand.family in self.calibrated or not cand.models:
             return
-        folds = self.validation.folds
-        planned = sum(cost.seconds(cand.params, units_run(m), len(tr))
-                      for m, (tr, _) in zip(cand.models, folds, strict=True))
+        planned = sum(self._fold_seconds(cand, cost))
         real = sum(m.fit_seconds for m in cand.models) + predict_s
         factor = float(self.memo.get(f"calibration:{cand.family}", lambda: calibration(real, planned)))
         self.calibrated[cand.family] = factor
         if factor != 1.0:
             self.costs[cand.family] = cand.plan_cost = cost.scaled(factor)
+
+    def _fold_seconds(self, cand: Candidate, cost: FamilyCost) -> list[float]:
+        """Planned seconds of each fold's fit of ``cand`` at ``cost``: the units it ran on the fold's rows."""
+        return [cost.seconds(cand.params, units_run(m), len(tr))
+                for m, (tr, _) in zip(cand.models, self.validation.folds, strict=True)]
 
     def _work(self, cand: Candidate, workers: int) -> float:
         """Planned seconds the candidate took: each fold at the probed costs of the units it ran, the folds
@@ -253,8 +256,7 @@ class Evaluator:
         cost = cand.plan_cost
         if cost is None:
             return CANDIDATE_OVERHEAD + sum(m.fit_seconds for m in cand.models) / workers
-        per_fold = [cost.seconds(cand.params, units_run(m), len(tr))
-                    for m, (tr, _) in zip(cand.models, self.validation.folds, strict=True)]
+        per_fold = self._fold_seconds(cand, cost)
         return CANDIDATE_OVERHEAD + sum(max(per_fold[w:w + workers]) for w in range(0, len(per_fold), workers))
 
     def _score(self, cand: Candidate, results: list[tuple[FittedModel, float]], oof: np.ndarray) -> None:
