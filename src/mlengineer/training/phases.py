@@ -70,7 +70,7 @@ def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,
           clock: WorkClock, reserve: Callable[[], float], seed: int, n_rows: int, task: Task,
-          useful: Callable[[Candidate], bool] = lambda c: c.status == "ok") -> None:
+          useful: Callable[[Candidate], bool]) -> None:
     """Optuna TPE (seeded) on the two tuned families with the best ``useful`` candidates, taking turns, until
     the planned time is spent."""
     import optuna
