@@ -156,10 +156,18 @@ class CatBoostFamily(ModelFamily):
         num_rounds = num_rounds if ctx.max_units is None else min(num_rounds, ctx.max_units)
         loss = {"binary": "Logloss", "multiclass": "MultiClass", "regression": "RMSE"}[ctx.task.kind]
         cls = CatBoostClassifier if ctx.task.is_classification else CatBoostRegressor
+        # CatBoost hands a Python callback every metric's whole history at every round, so a deadline checked
+        # that way makes training quadratic in the rounds (car's table, 4,096 rounds: 2.6 s without the callback,
+        # 15.2 s with it, 6.6 s with the training metric computed only at the end). Where the plan caps the
+        # rounds (``max_units``) the cap bounds the fit and no callback runs; elsewhere (a refit on all rows,
+        # a fit outside a plan) the deadline stays, with the training metric computed once (``metric_period``)
+        # and no validation history unless early stopping asks for one.
+        deadline = ctx.deadline()
+        watch = ctx.max_units is None
+        extra = {"metric_period": num_rounds} if watch and X_val is None else {}
         est = cls(iterations=num_rounds, loss_function=loss, thread_count=ctx.n_jobs, random_seed=ctx.seed,
                   verbose=0, allow_writing_files=False, cat_features=list(ctx.categorical) or None,
-                  one_hot_max_size=8, **params)
-        deadline = ctx.deadline()
+                  one_hot_max_size=8, **extra, **params)
 
         class StopAtDeadline:
             def after_iteration(self, info: Any) -> bool:
@@ -174,7 +182,8 @@ class CatBoostFamily(ModelFamily):
             return pd.DataFrame(catboost_data(A, ctx.categorical)) if len(A) <= _SMALL_BATCH else \
                 catboost_data(A, ctx.categorical)
 
-        fit_kw: dict[str, Any] = {"callbacks": [StopAtDeadline()], "sample_weight": ctx.sample_weight}
+        fit_kw: dict[str, Any] = {"callbacks": [StopAtDeadline()] if watch else None,
+                                  "sample_weight": ctx.sample_weight}
         if X_val is not None:
             patience = int(max(20, min(200, 5 / params.get("learning_rate", 0.05))))
             fit_kw.update(eval_set=(big(X_val), y_val), early_stopping_rounds=patience, use_best_model=True)
@@ -182,6 +191,8 @@ class CatBoostFamily(ModelFamily):
         model = CatBoostModel(est, {**params, "n_estimators": num_rounds, "_categorical": list(ctx.categorical),
                                     "_n_jobs": ctx.n_jobs}, ctx.task)
         model.best_iteration = int(est.tree_count_)
-        evals = est.get_evals_result().get("learn") or {}
+        # the rounds run: the validation history has one entry a round (the training metric may be computed
+        # only at the end); without validation rows every round is kept
+        evals = est.get_evals_result().get("validation") or {}
         model.rounds_run = max((len(v) for v in evals.values()), default=model.best_iteration)
         return model
