@@ -195,9 +195,13 @@ def test_staging_left_by_a_dead_process_is_swept_and_a_live_ones_kept(tmp_path: 
 @pytest.mark.slow
 def test_an_incompatible_version_is_not_promoted_without_force(churn_model_dir: Path, dropped_model: Path,
                                                                tmp_path: Path) -> None:
-    uri = ["--tracking-uri", f"sqlite:///{tmp_path / 'reg.db'}"]
-    assert run_cli("register", str(dropped_model), "--name", "churn", *uri, cwd=tmp_path).returncode == 0
-    assert run_cli("promote", "churn", "1", *uri, cwd=tmp_path).returncode == 0
+    from mlengineer.tracking.registry import promote, register
+
+    # the champion set up in process (the commands for it: test_serve_reload.py); the refusal through the CLI
+    db = f"sqlite:///{tmp_path / 'reg.db'}"
+    register(dropped_model, "churn", tracking_uri=db)
+    promote("churn", "1", tracking_uri=db)
+    uri = ["--tracking-uri", db]
     r = run_cli("register", str(churn_model_dir), "--name", "churn", *uri, cwd=tmp_path)
     assert r.returncode == 0 and "warning" in r.stdout and "'age'" in r.stdout, r.stdout
     r = run_cli("promote", "churn", "2", *uri, cwd=tmp_path)
