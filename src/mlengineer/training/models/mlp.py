@@ -103,9 +103,9 @@ class MLPFamily(ModelFamily):
     early_stopping = True
     bag_folds = True
     # an epoch is long enough to time on its own, but the difference of two fits of one and two epochs is not:
-    # on car's table it read 0.044, 0.0625 and 0.088 s an epoch in runs of the same day, and a network priced
-    # twice too dear gets half the epochs (test log loss 0.010 -> 0.025); over three epochs of difference the
-    # reads stay within one step of the rounding (bench/RESULTS.md)
+    # on car's table it read 0.044, 0.0625 and 0.088 s an epoch on the same day, and a network priced too dear
+    # gets fewer epochs; over three epochs of difference the reads stay within one rounding step
+    # (bench/RESULTS.md, "CatBoost's callback ...")
     probe_units = 4
     relative_cost = 4.0
     parallel_folds = False  # many small torch calls: two threads fight over the GIL (measured 1.7x slower)
