@@ -25,7 +25,7 @@ from ..metrics import Metric
 from ..tasks import Task
 from .candidate import Candidate, refit_rounds_scale
 from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
-from .phases import LONGER_FACTOR, LONGER_SHARE, STILL_IMPROVING, _longer, _tune, is_useful, ran_out
+from .phases import _longer, _tune, is_useful
 from .plan import (
     CANDIDATE_OVERHEAD,
     SIZE_RATIO,
@@ -42,9 +42,7 @@ from .plan import (
 )
 from .validation import Validation
 
-# the phases' names too, where callers found them before ``phases.py``
-__all__ = ["LONGER_FACTOR", "LONGER_SHARE", "STILL_IMPROVING", "Candidate", "Evaluator", "SearchResult", "portfolio",
-           "ran_out", "refit_rounds_scale", "run_search"]
+__all__ = ["Candidate", "Evaluator", "SearchResult", "portfolio", "refit_rounds_scale", "run_search"]
 
 #: the most of the search's time one candidate may take
 CANDIDATE_SHARE = 0.2
