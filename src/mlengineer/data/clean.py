@@ -35,6 +35,7 @@ from .schema import (
     category_key,
     parse_datetime,
 )
+from .values import strptime
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -168,7 +169,7 @@ def _date_one(v: Any, fmt: str) -> np.datetime64:
     if isinstance(v, str):
         text = v.strip()
         try:
-            when = dt.datetime.fromisoformat(text) if fmt == "ISO8601" else dt.datetime.strptime(text, fmt)
+            when = dt.datetime.fromisoformat(text) if fmt == "ISO8601" else strptime(text, fmt)
         except ValueError:
             when = None
         if when is not None:

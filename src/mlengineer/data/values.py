@@ -3,6 +3,7 @@ numbers written as text and dates in the common formats. One definition for infe
 
 from __future__ import annotations
 
+import datetime
 import re
 import warnings
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "detect_datetime_format",
     "numbers_from_text",
     "parse_datetime",
+    "strptime",
 ]
 
 #: how yes/no values are written (compared lower-cased); one definition for inference, cleaning and serving
@@ -124,3 +126,13 @@ def numbers_from_text(values: pd.Series) -> pd.Series:
     """``values`` (text) as floats: thousands separators allowed; anything else that is not a number is NaN."""
     cleaned = values.astype(str).str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True)
     return pd.to_numeric(cleaned, errors="coerce")
+
+
+def strptime(text: str, fmt: str) -> datetime.datetime:
+    """``datetime.strptime(text, fmt)``, with the commonest form, a plain ``%Y-%m-%d`` date written in full
+    (2024-01-31), read without strptime's regular expressions (about 1 us against 8; a request's date is
+    read twice, checked and cleaned). The same answer and the same ValueError either way."""
+    if (fmt == "%Y-%m-%d" and len(text) == 10 and text[4] == "-" and text[7] == "-" and text[:4].isdigit()
+            and text[5:7].isdigit() and text[8:].isdigit() and text.isascii()):
+        return datetime.datetime(int(text[:4]), int(text[5:7]), int(text[8:]))
+    return datetime.datetime.strptime(text, fmt)

@@ -20,9 +20,10 @@ import orjson
 from starlette.requests import ClientDisconnect
 
 from .errors import PayloadTooLarge
-from .logs import access_log, server_log
+from .logs import server_log
 
 if TYPE_CHECKING:
+    from .lanes import Lanes
     from .service import Service
 
 __all__ = ["OPEN_PATHS", "ServiceMiddleware"]
@@ -45,9 +46,10 @@ def _error(status: int, message: str) -> tuple[dict[str, Any], bytes]:
 
 
 class ServiceMiddleware:
-    def __init__(self, app: Any, *, service: Service) -> None:
+    def __init__(self, app: Any, *, service: Service, lanes: Lanes | None = None) -> None:
         self.app = app
         self.service = service
+        self.lanes = lanes  # the prediction endpoints' short way (``lanes.py``)
         settings = service.settings
         key = settings.resolved_api_key()
         self.api_key = key.encode() if key else None
@@ -95,7 +97,11 @@ class ServiceMiddleware:
                 reason = "too_large"
                 await self._send_error(send_with_headers, 413, self._too_large(int(length)))
                 return
-            await self.app(scope, self._limited(receive), send_with_headers)
+            lane = None if self.lanes is None or scope.get("root_path") else self.lanes.match(scope["method"], path)
+            if lane is not None and self.lanes is not None:
+                await self.lanes(scope, self._limited(receive), send_with_headers, lane)
+            else:
+                await self.app(scope, self._limited(receive), send_with_headers)
         except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing of ours broke
             reason = "client_closed"
             status[0] = status[0] or CLIENT_CLOSED
@@ -152,13 +158,14 @@ class ServiceMiddleware:
         m.child(m.latency, endpoint).observe(seconds)
         if status >= 400:
             m.child(m.errors, endpoint, reason or _REASONS.get(status, "error")).inc()
-        if access_log.isEnabledFor(20):
+        logs = self.service.logs
+        if logs.enabled_access:
             client = scope.get("client")
-            access_log.info("request", extra={"fields": {
+            logs.access({
                 "request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
                 "ms": round(seconds * 1000, 3), "rows": scope.get("mlengineer.rows"),
                 "model_version": scope.get("mlengineer.version"), "client": client[0] if client else None,
-            }})
+            })
 
 
 def _media_type(headers: dict[bytes, bytes]) -> bytes:

@@ -78,6 +78,7 @@ class Service:
         self.watcher: ModelWatcher | None = None
         self.logs = LogPipe(access=settings.access_log)
         self.on_swap: list[Callable[[ServedModel], None]] = []
+        self.short_paths: list[str] = []  # the routes taken the short way (``lanes.py``), said in the start line
 
     def _on_batch(self, served: ServedModel, rows: int) -> None:
         self.metrics.batch_rows.labels(served.name).observe(rows)
@@ -119,7 +120,8 @@ class Service:
             self.watcher.on_refused = lambda: self.metrics.reloads.labels("refused").inc()
             self.watcher.start()
         server_log.info("serving", extra={"fields": {
-            "model": self.served.name, "version": self.served.version, "source": self.served.source}})
+            "model": self.served.name, "version": self.served.version, "source": self.served.source,
+            "short_paths": self.short_paths}})
         # what is alive now (the model, the libraries) lives as long as the server: keep it out of the garbage
         # collector's full passes, which otherwise walk it all and stall requests (170-190 ms at times, measured)
         gc.collect()

@@ -30,6 +30,7 @@ from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.schema import Column
+from ..data.values import strptime
 from ..errors import SchemaError
 from .settings import ExtraColumns, UnseenCategories
 
@@ -275,7 +276,7 @@ def _parses(s: str, fmt: str | None) -> bool:
     (1677 to 2262; a date beyond them cannot reach the model)."""
     if fmt and fmt.startswith("%"):
         try:
-            return _in_range(datetime.strptime(s, fmt))
+            return _in_range(strptime(s, fmt))
         except ValueError:
             return False
     try:
