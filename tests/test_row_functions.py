@@ -200,3 +200,27 @@ def test_search_latency_counts_the_row_function() -> None:
 
     assert latency_ms(RowOnly(), np.zeros((1, 3), dtype=np.float32), repeats=3) >= 0
     assert RowOnly.calls == 4  # a warm-up and three timed calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_mlp_small_batches_go_through_numpy_and_answer_as_torch(kind: str) -> None:
+    """Up to ``NUMPY_ROWS`` rows the MLP's ``predict_raw`` is its numpy forward pass (torch's per-call cost is
+    most of a small batch's); what it answers equals torch's answer for the same rows within 1e-6, in the
+    same shape, and a pickled model builds its numpy copy again."""
+    import pickle
+
+    from mlengineer.training.models.mlp import NUMPY_ROWS
+
+    model, rows = fitted("mlp", kind)
+    assert len(rows) > NUMPY_ROWS
+    torch_answer = model.predict_raw(rows)  # more rows than NUMPY_ROWS: torch
+    assert model._numpy is None
+    for k in (1, 7, NUMPY_ROWS):
+        got = model.predict_raw(rows[:k])
+        assert got.shape == torch_answer[:k].shape
+        np.testing.assert_allclose(got, torch_answer[:k], rtol=0, atol=scale(kind))
+    assert model._numpy is not None and model._numpy[0] is not None
+    again = pickle.loads(pickle.dumps(model))
+    assert again._numpy is None
+    np.testing.assert_array_equal(again.predict_raw(rows[:5]), model.predict_raw(rows[:5]))

@@ -21,7 +21,18 @@ from .base import FitContext, FittedModel, ModelFamily, register
 INSTALL_HINT = "the mlp family needs the deep extra: pip install 'mlengineer[deep]'"
 
 
+#: up to this many rows ``predict_raw`` is the numpy forward pass (``row_function``): torch's per-call dispatch
+#: costs 0.3-0.6 ms a call, so a small batch of a served request took 4 ms through five bagged networks
+#: against 0.7 ms in numpy (float32 products as torch computes them; answers within 1e-7 of torch's)
+NUMPY_ROWS = 64
+
+
 class MLPModel(FittedModel):
+    _numpy: tuple[Callable[[np.ndarray], np.ndarray] | None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_numpy"}  # copies of the weights: rebuilt
+
     def _inputs(self, X: np.ndarray) -> tuple[Any, Any]:
         import torch
 
@@ -34,6 +45,12 @@ class MLPModel(FittedModel):
         return num, torch.from_numpy(codes)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        if len(X) <= NUMPY_ROWS:  # the weights are final once a model is returned from its fit
+            if self._numpy is None:
+                self._numpy = (self.row_function(),)
+            forward = self._numpy[0]
+            if forward is not None:
+                return forward(X)
         import torch
 
         net = self.estimator["net"]
