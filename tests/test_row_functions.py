@@ -224,3 +224,36 @@ def test_mlp_small_batches_go_through_numpy_and_answer_as_torch(kind: str) -> No
     again = pickle.loads(pickle.dumps(model))
     assert again._numpy is None
     np.testing.assert_array_equal(again.predict_raw(rows[:5]), model.predict_raw(rows[:5]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_a_bag_of_networks_forwards_them_at_once_as_each_alone(kind: str) -> None:
+    """A bag of MLPs fitted on different rows (each its own scaler, missing flags and weights) answers a few
+    rows through one stacked pass (``MLPModel.stacked_function``): the mean of each network's own answer,
+    within 1e-6, through ``predict_raw`` and the row path alike; more rows go network by network."""
+    import pickle
+
+    from mlengineer.training.models.mlp import NUMPY_ROWS
+
+    X, y, task = data(kind)
+    X[:150, 4] = np.where(np.isnan(X[:150, 4]), 0.0, X[:150, 4])  # a fold without missing values in a column
+    fam = get_family("mlp")
+    ctx = FitContext(task=task, categorical=[2], cardinalities=[12], seed=0, n_jobs=1, time_limit=60)
+    config = {**fam.default_configs(task, len(X), X.shape[1])[0], "n_estimators": 20}
+    folds = [fam.fit(X[rows], y[rows], ctx, dict(config)) for rows in (slice(0, 150), slice(100, 300), slice(250, 450))]
+    bag = Bag(folds)
+    rows = odd_rows(X[450:])
+    alone = np.mean([m.predict_raw(rows) for m in folds], axis=0)  # 154 rows: torch, network by network
+    assert bag.row_function() is not None
+    for k in (1, 9, NUMPY_ROWS):
+        got = bag.predict_raw(rows[:k])
+        assert got.shape == alone[:k].shape
+        np.testing.assert_allclose(got, alone[:k], rtol=0, atol=scale(kind))
+    one = row_predictor(bag)
+    np.testing.assert_allclose(np.concatenate([one(rows[i : i + 1]) for i in range(len(rows))]), alone, rtol=0,
+                               atol=scale(kind))
+    np.testing.assert_array_equal(bag.predict_raw(rows), alone)
+    again = pickle.loads(pickle.dumps(bag))
+    assert again._stacked is None
+    np.testing.assert_array_equal(again.predict_raw(rows[:5]), bag.predict_raw(rows[:5]))

@@ -95,6 +95,9 @@ def row_predictor(predictor: Any) -> RowFunction:
 
         return ensemble
     if isinstance(predictor, Bag):
+        stacked = predictor.row_function()  # the fold models at once, where their family can (the MLP)
+        if stacked is not None:
+            return stacked
         folds = [row_predictor(m) for m in predictor.estimator]
         return lambda X: np.mean([fn(X) for fn in folds], axis=0)
     make = getattr(predictor, "row_function", None)

@@ -4,6 +4,7 @@ Ensemble predictor, and the bag that averages a candidate's fold models when the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,29 @@ class Bag(FittedModel):
         self.fit_seconds = sum(m.fit_seconds for m in models)
         self.best_iteration = first.best_iteration
 
+    #: the fold models' answers computed at once for a few rows, where their family can (the MLP's
+    #: ``stacked_function``): (the function, the most rows it takes), built on first use, never pickled
+    _stacked: tuple[tuple[Callable[[np.ndarray], np.ndarray], int] | None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_stacked"}
+
+    def _stack(self) -> tuple[Callable[[np.ndarray], np.ndarray], int] | None:
+        if self._stacked is None:
+            make = getattr(type(self.estimator[0]), "stacked_function", None)
+            same = all(type(m) is type(self.estimator[0]) for m in self.estimator)
+            self._stacked = (make(self.estimator) if callable(make) and same else None,)
+        return self._stacked[0]
+
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The fold models at once for a few rows (bundle/rowpath.py); None: each fold's own row function."""
+        stacked = self._stack()
+        return None if stacked is None else stacked[0]
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        stacked = self._stack()
+        if stacked is not None and len(X) <= stacked[1]:
+            return stacked[0](X)
         return np.mean([m.predict_raw(X) for m in self.estimator], axis=0)
 
     def prepare(self) -> None:
