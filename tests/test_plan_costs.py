@@ -14,7 +14,7 @@ import pytest
 
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
-from mlengineer.training.models import FitContext, get_family
+from mlengineer.training.models import FitContext, get_family, load_all
 from mlengineer.training.phases import _longer, is_useful, ran_out
 from mlengineer.training.plan import (
     CALIBRATE_SECONDS,
@@ -187,6 +187,7 @@ def test_calibration_is_the_rounded_ratio_of_real_to_planned_seconds() -> None:
 def _evaluator(n: int = 1500, kind: str = "multiclass", seed: int = 0) -> Evaluator:
     """A real evaluator on four classes set by the signs of products of columns: trees find them, a line
     cannot."""
+    load_all()  # the families' registry, which run_search reads (portfolio() fills it in a real run)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 5))
     y = (X[:, 0] * X[:, 1] > 0).astype(int) * 2 + (X[:, 2] * X[:, 3] > 0).astype(int)
