@@ -102,8 +102,8 @@ class LogPipe:
                 if text:
                     out.write(text)
                     out.flush()
-            except (OSError, ValueError):  # stderr closed or gone: serving goes on without its log
-                pass
+            except Exception:  # noqa: BLE001 - stderr closed, gone or unwritable: serving goes on without
+                pass  # its log, and the writer stays alive (a dead one would let the queue grow)
             if done:
                 return
 
