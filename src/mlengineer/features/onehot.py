@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["OneHotScaler"]
+__all__ = ["OneHotScaler", "scale_numbers"]
 
 
 class OneHotScaler(TransformerMixin, BaseEstimator):
@@ -63,7 +63,7 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
         n = X.shape[0]
         num = X[:, self.num_]
         missing = np.isnan(num)
-        z = (np.where(missing, self.median_, np.clip(num, self.lo_, self.hi_)) - self.mean_) / self.scale_
+        z = scale_numbers(num, missing, self.median_, self.lo_, self.hi_, self.mean_, self.scale_)
         blocks = [z.astype(np.float32), missing[:, self.flag_].astype(np.float32)]
         for j, c in self.cat_:
             codes = X[:, j]
@@ -90,7 +90,7 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
             v = x[:, num]
             missing = np.isnan(v)
             Z = np.zeros((len(x), d), dtype=np.float32)
-            Z[:, :n_num] = (np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale
+            Z[:, :n_num] = scale_numbers(v, missing, median, lo, hi, mean, scale)
             Z[:, n_num : n_num + n_flag] = missing[:, flag]
             if len(cat):
                 codes = x[:, cat]
@@ -99,3 +99,10 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
             return Z
 
         return write
+
+
+def scale_numbers(v: np.ndarray, missing: np.ndarray, median: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Numbers clipped, a missing one set to the median, then standardised: ``OneHotScaler``'s numbers, for
+    ``transform``, its row writer, and a bag of networks whose scalers are stacked (broadcast on a first axis)."""
+    return (np.where(missing, median, np.clip(v, lo, hi)) - mean) / scale

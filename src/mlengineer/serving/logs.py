@@ -17,25 +17,43 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "LogPipe", "access_log", "server_log"]
+__all__ = ["JsonFormatter", "LogPipe", "access_log", "json_line", "server_log"]
 
 access_log = logging.getLogger("mlengineer.access")
 server_log = logging.getLogger("mlengineer.serving")
 
 
+def json_line(*, created: float, level: str, logger: str, event: str, fields: dict[str, Any] | None = None,
+              exception: str | None = None) -> str:
+    """One line: ``{"ts", "level", "logger", "pid", "event", ...fields}`` (and ``exception``), as every line
+    of the service is written, by ``JsonFormatter`` and ``LogPipe.access`` alike."""
+    out: dict[str, Any] = {"ts": _timestamp(created), "level": level, "logger": logger, "pid": os.getpid(),
+                           "event": event}
+    out.update(fields or {})
+    if exception is not None:
+        out["exception"] = exception
+    return orjson.dumps(out, default=str).decode()
+
+
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _timestamp(created: float) -> str:
+    """UTC to the millisecond; the seconds' text is made once a second, not once a line."""
+    global _stamp
+    second, stamp = int(created), _stamp  # one read: lines are formatted on several threads
+    if stamp[0] != second:
+        stamp = _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{stamp[1]}.{int((created - second) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "pid", "event", ...fields}``; fields come from ``extra={"fields": {...}}``."""
+    """``json_line`` of a record; fields come from ``extra={"fields": {...}}``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(), "logger": record.name, "pid": os.getpid(),
-            "event": record.getMessage(),
-        }
-        out.update(getattr(record, "fields", None) or {})
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+        return json_line(created=record.created, level=record.levelname.lower(), logger=record.name,
+                         event=record.getMessage(), fields=getattr(record, "fields", None),
+                         exception=self.formatException(record.exc_info) if record.exc_info else None)
 
 
 class LogPipe:
@@ -53,12 +71,8 @@ class LogPipe:
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._handler: logging.Handler | None = None
-        self._pid = os.getpid()
-        self._second = -1
-        self._stamp = ""
 
     def start(self) -> LogPipe:
-        self._pid = os.getpid()
         self._thread = threading.Thread(target=self._write, name="mlengineer-log", daemon=True)
         self._thread.start()
         self._handler = _LineHandler(self._queue)
@@ -70,22 +84,16 @@ class LogPipe:
         return self
 
     def access(self, fields: dict[str, Any]) -> None:
-        """One access line: ``{"ts", "level", "logger", "pid", "event": "request", ...fields}``, as
-        ``JsonFormatter`` writes it, without a LogRecord. Before ``start`` (an app used without its lifespan)
-        it goes to the ``mlengineer.access`` logger like any line."""
+        """One access line (``json_line``, event "request"), without a LogRecord. Before ``start`` (an app
+        used without its lifespan) it goes to the ``mlengineer.access`` logger like any line."""
         if not self.enabled_access:
             return
         if self._thread is None:
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info("request", extra={"fields": fields})
             return
-        now = time.time()
-        second = int(now)
-        if second != self._second:  # the timestamp's seconds change once a second, not once a request
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        line = {"ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info",
-                "logger": "mlengineer.access", "pid": self._pid, "event": "request", **fields}
-        self._queue.put(orjson.dumps(line, default=str).decode())
+        self._queue.put(json_line(created=time.time(), level="info", logger=access_log.name, event="request",
+                                  fields=fields))
 
     def _write(self) -> None:
         out = self.stream or sys.stderr
@@ -96,7 +104,7 @@ class LogPipe:
                     lines.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            done = lines[-1] is None or None in lines
+            done = None in lines  # stop() put it last
             text = "".join(f"{line}\n" for line in lines if line is not None)
             try:
                 if text:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ...features.onehot import OneHotScaler
+from ...features.onehot import OneHotScaler, scale_numbers
 from .base import FitContext, FittedModel, ModelFamily, register
 
 INSTALL_HINT = "the mlp family needs the deep extra: pip install 'mlengineer[deep]'"
@@ -98,12 +98,7 @@ class MLPModel(FittedModel):
 
         def row(X: np.ndarray) -> np.ndarray:
             x = np.asarray(X, dtype=np.float64)
-            h = numpy_net.first(x, numpy_net.codes(x))
-            for layer in numpy_net.layers[1:]:
-                if layer is None:
-                    np.maximum(h, 0.0, out=h)
-                else:
-                    h = h @ layer[0] + layer[1]
+            h = _hidden(numpy_net.first(x, numpy_net.codes(x)), numpy_net.layers[1:])
             return _output(h.astype(np.float64), classification, numpy_net.y_scale, numpy_net.y_mean)
 
         return row
@@ -142,16 +137,7 @@ class MLPModel(FittedModel):
             codes = first.codes(x)
             # (networks, rows, width)
             h = fused(x, codes) if fused is not None else np.stack([n.first(x, codes) for n in ready])
-            for layer in rest:
-                if layer is None:
-                    np.maximum(h, 0.0, out=h)
-                else:
-                    h = np.matmul(h, layer[0]) + layer[1]
-            z = h.astype(np.float64)
-            if classification:
-                e = np.exp(z - z.max(axis=2, keepdims=True))
-                return np.mean(e / e.sum(axis=2, keepdims=True), axis=0)
-            return np.mean(z[:, :, 0] * y_scale + y_mean, axis=0)
+            return np.mean(_output(_hidden(h, rest).astype(np.float64), classification, y_scale, y_mean), axis=0)
 
         return bag, NUMPY_ROWS
 
@@ -219,8 +205,7 @@ def _fused_first(models: list[MLPModel], nets: list[_NumpyNet]) -> Callable[...,
     def fused(x: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
         v = x[:, num]
         missing = np.isnan(v)
-        z = (np.where(missing, params["median_"], np.clip(v, params["lo_"], params["hi_"])) - params["mean_"]) \
-            / params["scale_"]
+        z = scale_numbers(v, missing, params["median_"], params["lo_"], params["hi_"], params["mean_"], params["scale_"])
         h = np.matmul(z.astype(np.float32), W_num) + np.matmul(missing.astype(np.float32), W_flag) + B
         for i, t in enumerate(T):
             h += t[:, codes[:, i], :]  # type: ignore[index]
@@ -229,11 +214,23 @@ def _fused_first(models: list[MLPModel], nets: list[_NumpyNet]) -> Callable[...,
     return fused
 
 
-def _output(z: np.ndarray, classification: bool, y_scale: float, y_mean: float) -> np.ndarray:
+def _hidden(h: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray] | None]) -> np.ndarray:
+    """``h`` through the layers after the first (None: a ReLU, in place): one network's (rows, width), or a
+    bag's networks stacked (networks, rows, width) with their weights stacked alike."""
+    for layer in layers:
+        if layer is None:
+            np.maximum(h, 0.0, out=h)
+        else:
+            h = np.matmul(h, layer[0]) + layer[1]
+    return h
+
+
+def _output(z: np.ndarray, classification: bool, y_scale: Any, y_mean: Any) -> np.ndarray:
+    """The network's outputs (last axis) as probabilities, or as values on the target's scale."""
     if classification:
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    return z[:, 0] * y_scale + y_mean
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return z[..., 0] * y_scale + y_mean
 
 
 @register
