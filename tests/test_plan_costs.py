@@ -15,7 +15,7 @@ import pytest
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
 from mlengineer.training.models import FitContext, get_family, load_all
-from mlengineer.training.phases import _longer, is_useful, ran_out
+from mlengineer.training.phases import FOCUS_SHARE, _longer, _portfolio, is_behind, is_useful, ran_out
 from mlengineer.training.plan import (
     CALIBRATE_SECONDS,
     MAX_CALIBRATION,
@@ -253,3 +253,71 @@ def test_a_family_far_behind_the_best_is_neither_tuned_nor_kept_time_for() -> No
     linear = next(c for c in result.candidates if c.name == "linear_1")
     assert not is_useful(linear, result.candidates, null)
     assert is_useful(linear, result.candidates, float("nan"))  # no constant answer to measure from: all count
+
+
+def test_a_family_far_behind_the_leader_gets_no_more_portfolio_turns() -> None:
+    """Once a family had its first turn, its further configurations are left out while it gives up more than
+    ``FOCUS_SHARE`` of the leader's way from a constant answer; a family close behind, or one whose first
+    candidate failed, keeps its turns."""
+    null = 1.4
+
+    def cand(name: str, family: str, loss: float, status: str = "ok") -> Candidate:
+        return Candidate(name=name, family=family, params={}, loss=loss, work=1.0, status=status)
+
+    losses = {"mlp": [0.36, 0.34], "lightgbm": [0.48, 0.47], "catboost": [0.40, 0.39], "knn": [float("nan")]}
+    configs = [(f, {"turn": i}) for i in range(2) for f in losses if i < len(losses[f])] + [("knn", {"turn": 1})]
+    candidates: list[Candidate] = []
+    asked: list[tuple[str, int]] = []
+
+    def run(family: str, params: dict, phase: str) -> Candidate | None:
+        asked.append((family, params["turn"]))
+        loss = losses[family][min(params["turn"], len(losses[family]) - 1)]
+        candidates.append(cand(f"{family}_{params['turn']}", family, loss, "ok" if loss == loss else "failed"))
+        return candidates[-1]
+
+    _portfolio(run, configs, candidates, null)
+    # the threshold: 0.1 of (1.4 - 0.36) = 0.104; LightGBM is 0.12 behind, CatBoost 0.04
+    assert FOCUS_SHARE == 0.1
+    assert asked == [("mlp", 0), ("lightgbm", 0), ("catboost", 0), ("knn", 0), ("mlp", 1), ("catboost", 1),
+                     ("knn", 1)]
+    assert is_behind("lightgbm", candidates, null) and not is_behind("catboost", candidates, null)
+    assert not is_behind("knn", candidates, null)  # no working candidate: nothing to judge it by
+    assert not is_behind("lightgbm", candidates, float("nan"))  # no constant answer to measure from
+    assert not is_behind("lightgbm", candidates, 0.2)  # nothing beat a constant answer: no leader to follow
+
+
+def test_a_family_far_behind_is_not_tuned_in_a_real_search() -> None:
+    evaluate = _evaluator()
+    evaluate.costs = {"lightgbm": FamilyCost(fixed=0.01, unit=0.0005, rows=1200),
+                      "linear": FamilyCost(fixed=0.05, unit=0.0, rows=1200)}
+    configs = [("lightgbm", {"learning_rate": 0.1}), ("linear", {"C": 1.0}), ("lightgbm", {"learning_rate": 0.05}),
+               ("linear", {"C": 0.01})]
+    result = run_search(evaluate, clock=WorkClock(10.0), configs=configs)
+    portfolio = [(c.family, c.params.get("C", c.params.get("learning_rate"))) for c in result.candidates
+                 if c.phase == "portfolio"]
+    assert portfolio == [("lightgbm", 0.1), ("linear", 1.0), ("lightgbm", 0.05)]
+    assert is_behind("linear", result.candidates, evaluate.null_loss())
+
+
+def test_a_network_of_several_members_is_tried_only_where_the_plain_one_is_close_and_has_time_to_learn() -> None:
+    """The tabm family ``follows`` the mlp family: left out while the plain network is far behind the best; and
+    it needs ``min_units`` epochs in the time the plan gives a candidate, or it is not tried at all."""
+    registry = load_all()
+    tabm = registry["tabm"]
+    assert tabm.follows == "mlp" and tabm.min_units >= 10
+    null = 1.4
+    for mlp_loss, tried in ((0.36, True), (0.60, False)):
+        candidates = [Candidate(name="lightgbm_1", family="lightgbm", params={}, loss=0.40, work=1.0),
+                      Candidate(name="mlp_1", family="mlp", params={}, loss=mlp_loss, work=1.0)]
+        asked: list[str] = []
+        _portfolio(lambda family, params, phase, seen=asked: seen.append(family), [("tabm", {})], candidates, null)
+        assert asked == (["tabm"] if tried else [])
+
+    evaluate = _evaluator()
+    params = tabm.default_configs(evaluate.ctx.task, 1500, 5)[0]
+    evaluate.costs = {"tabm": FamilyCost(fixed=0.01, unit=0.5, rows=1200, params=params)}
+    assert not evaluate.affords("tabm", params, 10.0)  # ten seconds over five folds: four epochs a fold
+    result = run_search(evaluate, clock=WorkClock(10.0), configs=[("tabm", params)], tune=False)
+    assert result.candidates == []
+    evaluate.costs = {"tabm": FamilyCost(fixed=0.01, unit=0.01, rows=1200, params=params)}
+    assert evaluate.affords("tabm", params, 10.0)

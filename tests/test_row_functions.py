@@ -257,3 +257,46 @@ def test_a_bag_of_networks_forwards_them_at_once_as_each_alone(kind: str) -> Non
     again = pickle.loads(pickle.dumps(bag))
     assert again._stacked is None
     np.testing.assert_array_equal(again.predict_raw(rows[:5]), bag.predict_raw(rows[:5]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_a_network_of_several_members_answers_their_mean(kind: str) -> None:
+    """A network of k members (TabM-mini: each member's own multipliers on the input, shared hidden layers,
+    each its own output layer) answers the mean of its members, each worked out here by hand from the torch
+    weights: probabilities averaged for classes, values for a target. Its numpy pass (a few rows, the row path)
+    answers the same within 1e-6; the members learned apart (different multipliers and output layers)."""
+    import pickle
+
+    import torch
+
+    from mlengineer.training.models.mlp import NUMPY_ROWS
+
+    X, y, task = data(kind)
+    fam = get_family("mlp")
+    ctx = FitContext(task=task, categorical=[2], cardinalities=[12], seed=0, n_jobs=1, time_limit=60)
+    config = {**fam.default_configs(task, len(X), X.shape[1])[0], "members": 4, "n_estimators": 30}
+    model = fam.fit(X[:450], y[:450], ctx, config, X[450:], y[450:])
+    net = model.estimator["net"]
+    assert net.members == 4 and net.head_weight.shape[0] == 4
+    assert not torch.equal(net.head_weight[0], net.head_weight[1]) and not torch.equal(net.adapter[0], net.adapter[1])
+    rows = odd_rows(X[450:])
+    num, cat = model._inputs(rows)
+    with torch.inference_mode():
+        x = torch.cat([num] + [emb(cat[:, i]) for i, emb in enumerate(net.embeddings)], dim=1)
+        each = [net.body(x * net.adapter[i]) @ net.head_weight[i] + net.head_bias[i] for i in range(4)]
+    if task.is_classification:
+        by_hand = np.mean([torch.softmax(z.double(), dim=1).numpy() for z in each], axis=0)
+    else:
+        by_hand = np.mean([z[:, 0].double().numpy() for z in each], axis=0) * model.params["_y_scale"] + model.params["_y_mean"]
+    answer = model.predict_raw(rows)  # more rows than NUMPY_ROWS: torch
+    assert answer.shape == by_hand.shape
+    np.testing.assert_allclose(answer, by_hand, rtol=0, atol=scale(kind))
+    for k in (1, NUMPY_ROWS):
+        np.testing.assert_allclose(model.predict_raw(rows[:k]), answer[:k], rtol=0, atol=scale(kind))
+    one = row_predictor(model)
+    np.testing.assert_allclose(np.concatenate([one(rows[i : i + 1]) for i in range(len(rows))]), answer, rtol=0,
+                               atol=scale(kind))
+    bag = Bag([model, pickle.loads(pickle.dumps(model))])  # members: each network its own numpy pass
+    assert bag.row_function() is None
+    np.testing.assert_allclose(bag.predict_raw(rows[:3]), answer[:3], rtol=0, atol=scale(kind))

@@ -25,7 +25,7 @@ from ..metrics import Metric
 from ..tasks import Task
 from .candidate import Candidate, refit_rounds_scale
 from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
-from .phases import _longer, _tune, is_useful
+from .phases import _longer, _portfolio, _tune, is_behind, is_useful
 from .plan import (
     CANDIDATE_OVERHEAD,
     SIZE_RATIO,
@@ -152,6 +152,16 @@ class Evaluator:
         self.costs[family_name] = cost
         self.probe_spent += probe_seconds(cost)
         return probe_seconds(cost)
+
+    def affords(self, family_name: str, params: dict[str, Any], limit: float) -> bool:
+        """Whether a candidate given ``limit`` planned seconds may run the fewest units its family needs to learn
+        anything (``ModelFamily.min_units``), at the probed costs."""
+        need, cost = FAMILIES[family_name].min_units, self.costs.get(family_name)
+        if not need or cost is None:
+            return True
+        waves = -(-len(self.validation.folds) // self.threads(family_name)[0])
+        units = cost.max_units(params, limit / waves, int(np.mean([len(tr) for tr, _ in self.validation.folds])))
+        return units is None or units >= need
 
     def null_loss(self) -> float:
         """The loss of a constant answer on the validation rows (each class's share of them; their mean):
@@ -344,6 +354,8 @@ def run_search(
         FAMILIES[family_name].warm_up()
         clock.charge(evaluate.probe(family_name, params))
         clock.excuse(time.perf_counter() - t0)
+        if not evaluate.affords(family_name, params, max(limit, 0.5)):
+            return None
         counts[family_name] = counts.get(family_name, 0) + 1
         cand = evaluate(family_name, params, name=f"{family_name}_{counts[family_name]}", phase=phase,
                         limit=max(limit, 0.5))
@@ -356,11 +368,10 @@ def run_search(
             on_candidate(cand)
         return cand
 
-    for family_name, params in configs:
-        run(family_name, params, "portfolio")
+    _portfolio(run, configs, candidates, null)
     if tune:
         _longer(run, candidates, total=total)
         _tune(run, candidates, clock=clock, reserve=reserve, seed=seed, n_rows=len(evaluate.y),
-              task=evaluate.ctx.task, useful=useful)
+              task=evaluate.ctx.task, useful=lambda c: useful(c) and not is_behind(c.family, candidates, null))
     return SearchResult(candidates, time.perf_counter() - start)
 

@@ -11,26 +11,46 @@ __all__ = ["TabularMLP"]
 
 
 class TabularMLP(nn.Module):
-    """Numbers and one embedding per categorical column, concatenated, through ReLU layers."""
+    """Numbers and one embedding per categorical column, concatenated, through ReLU layers.
+
+    With ``members`` k > 1 it is k networks in one, as TabM-mini (Gorishniy et al., 2024) builds them: each
+    member multiplies the input by its own vector (random signs at the start, learned), then every member goes
+    through the same hidden layers, and each has its own output layer. The members learn on the same batches,
+    each its own loss; their mean is the answer. ``forward`` returns (rows, k, outputs) then, (rows, outputs)
+    for one member."""
+
+    members: int = 1  # a network pickled before members existed has one
 
     def __init__(self, n_num: int, cards: list[int], n_out: int, *, hidden: int, layers: int,
-                 dropout: float) -> None:
+                 dropout: float, members: int = 1) -> None:
         super().__init__()
         # one extra row per embedding for missing or unseen codes
         self.embeddings = nn.ModuleList(nn.Embedding(c + 1, min(16, int(round(1.6 * (c + 1) ** 0.56))))
                                         for c in cards)
         width = n_num + sum(int(min(16, round(1.6 * (c + 1) ** 0.56))) for c in cards)
+        self.members = members
+        if members > 1:
+            self.adapter = nn.Parameter(torch.randint(0, 2, (members, width)).float() * 2 - 1)
         blocks: list[Any] = []
         for i in range(layers):
             out = hidden if i == 0 else max(hidden // 2, 32)
             blocks += [nn.Linear(width, out), nn.ReLU(), nn.Dropout(dropout)]
             width = out
-        blocks.append(nn.Linear(width, n_out))
+        if members > 1:  # k output layers, each initialised as nn.Linear initialises one
+            bound = 1 / width ** 0.5
+            self.head_weight = nn.Parameter(torch.empty(members, width, n_out).uniform_(-bound, bound))
+            self.head_bias = nn.Parameter(torch.empty(members, 1, n_out).uniform_(-bound, bound))
+        else:
+            blocks.append(nn.Linear(width, n_out))
         self.body = nn.Sequential(*blocks)
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         parts = [num] + [emb(cat[:, i]) for i, emb in enumerate(self.embeddings)]
-        return self.body(torch.cat(parts, dim=1))
+        x = torch.cat(parts, dim=1)
+        if self.members == 1:
+            return self.body(x)
+        h = self.body(x[None] * self.adapter[:, None, :])  # (k, rows, width): Linear acts on the last axis
+        return (torch.bmm(h, self.head_weight) + self.head_bias).transpose(0, 1)
 
 
 class AdamW:

@@ -165,6 +165,12 @@ class ModelFamily:
     lead_share: ClassVar[float] = 0.5
     # the kind of column it cannot do without ("text", "picture"); "" for a family that fits any table
     needs_column: ClassVar[str] = ""
+    #: a family tried only where this one is not far behind the best (``phases.is_behind``): a costlier variant
+    #: of a kind of model is worth its time only where that kind does well
+    follows: ClassVar[str] = ""
+    #: the fewest units (epochs, rounds) a fit must be able to run in the time the plan gives a candidate for it
+    #: to be tried at all (0: any); a network stopped after a few epochs learns next to nothing
+    min_units: ClassVar[int] = 0
 
     def available(self) -> bool:
         """False when an optional dependency is missing; the search then skips the family."""

@@ -62,9 +62,11 @@ class MLPModel(FittedModel):
                 num, cat = self._inputs(X[s:s + 8192])
                 out.append(net(num, cat))
         z = torch.cat(out).double()
+        if net.members == 1:
+            z = z[:, None]  # (rows, members, outputs)
         if self.task.is_classification:
-            return torch.softmax(z, dim=1).numpy()
-        return z[:, 0].numpy() * self.params["_y_scale"] + self.params["_y_mean"]
+            return torch.softmax(z, dim=-1).mean(dim=1).numpy()
+        return z[..., 0].mean(dim=1).numpy() * self.params["_y_scale"] + self.params["_y_mean"]
 
     def _numpy_net(self) -> _NumpyNet | None:
         """The trained weights taken out of torch (float32, as torch keeps them); None when the network
@@ -81,11 +83,15 @@ class MLPModel(FittedModel):
                 return None
         if not layers or layers[0] is None:
             return None
+        members = net.members > 1
         return _NumpyNet(write=self.estimator["prep"].row_writer(),  # numbers and missing flags
                          tables=[e.weight.detach().numpy().copy() for e in net.embeddings],
                          cat=np.asarray(self.estimator["cat"], dtype=np.int64),
                          cards=np.asarray(self.estimator["cards"], dtype=np.float64), layers=layers,
-                         y_scale=float(self.params["_y_scale"]), y_mean=float(self.params["_y_mean"]))
+                         y_scale=float(self.params["_y_scale"]), y_mean=float(self.params["_y_mean"]),
+                         adapter=net.adapter.detach().numpy().copy() if members else None,
+                         head=(net.head_weight.detach().numpy().copy(), net.head_bias.detach().numpy().copy())
+                         if members else None)
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """``predict_raw`` for a few encoded rows as a numpy forward pass: the trained weights are taken out
@@ -99,7 +105,10 @@ class MLPModel(FittedModel):
         def row(X: np.ndarray) -> np.ndarray:
             x = np.asarray(X, dtype=np.float64)
             h = _hidden(numpy_net.first(x, numpy_net.codes(x)), numpy_net.layers[1:])
-            return _output(h.astype(np.float64), classification, numpy_net.y_scale, numpy_net.y_mean)
+            if numpy_net.head is None:
+                return _output(h.astype(np.float64), classification, numpy_net.y_scale, numpy_net.y_mean)
+            z = np.matmul(h, numpy_net.head[0]) + numpy_net.head[1]  # (members, rows, outputs)
+            return np.mean(_output(z.astype(np.float64), classification, numpy_net.y_scale, numpy_net.y_mean), axis=0)
 
         return row
 
@@ -112,7 +121,7 @@ class MLPModel(FittedModel):
         a small batch's). None where the networks differ in shape after their first layer or in their
         categorical columns, or one has a layer the numpy pass does not know."""
         nets = [m._numpy_net() for m in models]
-        if len(nets) < 2 or any(n is None for n in nets):
+        if len(nets) < 2 or any(n is None or n.head is not None for n in nets):  # members: each its own pass
             return None
         ready = [n for n in nets if n is not None]
         first = ready[0]
@@ -153,6 +162,10 @@ class _NumpyNet:
     layers: list[tuple[np.ndarray, np.ndarray] | None]
     y_scale: float
     y_mean: float
+    #: a network of several members (``TabularMLP``'s ``members``): each one's input multipliers (k, width),
+    #: and their output layers, (k, width, outputs) and (k, 1, outputs)
+    adapter: np.ndarray | None = None
+    head: tuple[np.ndarray, np.ndarray] | None = None
 
     def codes(self, x: np.ndarray) -> np.ndarray | None:
         """The category codes to embed: a missing, negative or unseen code takes the embedding's extra row."""
@@ -167,7 +180,10 @@ class _NumpyNet:
         if codes is not None:
             parts += [t[codes[:, i]] for i, t in enumerate(self.tables)]
         w, b = self.layers[0]  # type: ignore[misc]
-        return np.concatenate(parts, axis=1) @ w + b
+        z = np.concatenate(parts, axis=1)
+        if self.adapter is not None:  # each member's own multipliers: (members, rows, width)
+            z = z[None] * self.adapter[:, None, :]
+        return z @ w + b
 
 
 def _fused_first(models: list[MLPModel], nets: list[_NumpyNet]) -> Callable[..., np.ndarray] | None:
@@ -303,7 +319,7 @@ class MLPFamily(ModelFamily):
 
         net = TabularMLP(prep.n_features_out_, cards, 1 if regression else ctx.n_classes,
                          hidden=int(params.get("hidden", 256)), layers=int(params.get("layers", 3)),
-                         dropout=float(params.get("dropout", 0.1)))
+                         dropout=float(params.get("dropout", 0.1)), members=int(params.get("members", 1)))
         model = MLPModel({"net": net, "prep": prep, "cat": list(ctx.categorical), "cards": cards},
                          {**params, "_y_mean": y_mean, "_y_scale": y_scale}, ctx.task)
         num, cat = model._inputs(X)
@@ -328,8 +344,7 @@ class MLPFamily(ModelFamily):
                 idx = order[s:s + batch]
                 if len(idx) < 2:
                     continue
-                out = net(num[idx], cat[idx])
-                loss = loss_fn(out[:, 0] if regression else out, target[idx])
+                loss = _loss(loss_fn, net(num[idx], cat[idx]), target[idx], regression)
                 loss = (loss * weight[idx]).sum() / weight[idx].sum() if weight is not None else loss.mean()
                 opt.zero_grad()
                 loss.backward()
@@ -341,8 +356,7 @@ class MLPFamily(ModelFamily):
             if X_val is not None:
                 net.eval()
                 with torch.inference_mode():
-                    out = net(vnum, vcat)
-                    v = float(loss_fn(out[:, 0] if regression else out, vtarget).mean())
+                    v = _validation_loss(torch, loss_fn, net(vnum, vcat), vtarget, regression)
                 if v < best_loss - 1e-6:
                     best_loss, best_state, best_epoch, stale = v, copy.deepcopy(net.state_dict()), epoch, 0
                 else:
@@ -362,3 +376,25 @@ class MLPFamily(ModelFamily):
         model.params["n_estimators"] = max_epochs
         model.params["lr_drops"] = [d for d in drops if d <= best_epoch] if X_val is not None else replay
         return model
+
+
+def _loss(loss_fn: Any, out: Any, target: Any, regression: bool) -> Any:
+    """Each row's training loss: with several members (out: rows, members, outputs) each member's own loss,
+    averaged over the members, so that each learns as if alone."""
+    if out.dim() == 2:
+        return loss_fn(out[:, 0] if regression else out, target)
+    rows, k = out.shape[:2]
+    if regression:
+        return loss_fn(out[..., 0], target[:, None].expand(rows, k)).mean(dim=1)
+    return loss_fn(out.reshape(rows * k, -1), target.repeat_interleave(k)).reshape(rows, k).mean(dim=1)
+
+
+def _validation_loss(torch: Any, loss_fn: Any, out: Any, target: Any, regression: bool) -> float:
+    """The validation loss of what the network answers: with several members, of their mean (probabilities
+    for classes), as ``predict_raw`` answers."""
+    if out.dim() == 2:
+        return float(loss_fn(out[:, 0] if regression else out, target).mean())
+    if regression:
+        return float(loss_fn(out[..., 0].mean(dim=1), target).mean())
+    p = torch.softmax(out, dim=-1).mean(dim=1)
+    return float(-torch.log(p.gather(1, target[:, None]).clamp_min(1e-15)).mean())
