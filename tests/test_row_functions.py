@@ -266,8 +266,6 @@ def test_a_network_of_several_members_answers_their_mean(kind: str) -> None:
     each its own output layer) answers the mean of its members, each worked out here by hand from the torch
     weights: probabilities averaged for classes, values for a target. Its numpy pass (a few rows, the row path)
     answers the same within 1e-6; the members learned apart (different multipliers and output layers)."""
-    import pickle
-
     import torch
 
     from mlengineer.training.models.mlp import NUMPY_ROWS
@@ -297,6 +295,11 @@ def test_a_network_of_several_members_answers_their_mean(kind: str) -> None:
     one = row_predictor(model)
     np.testing.assert_allclose(np.concatenate([one(rows[i : i + 1]) for i in range(len(rows))]), answer, rtol=0,
                                atol=scale(kind))
-    bag = Bag([model, pickle.loads(pickle.dumps(model))])  # members: each network its own numpy pass
-    assert bag.row_function() is None
-    np.testing.assert_allclose(bag.predict_raw(rows[:3]), answer[:3], rtol=0, atol=scale(kind))
+    # a bag of such networks stacks their members: the mean of the networks' own answers
+    other = fam.fit(X[100:550], y[100:550], ctx, {**config, "n_estimators": 10})
+    bag, alone = Bag([model, other]), (answer + other.predict_raw(rows)) / 2
+    assert bag.row_function() is not None
+    for k in (1, NUMPY_ROWS):
+        np.testing.assert_allclose(bag.predict_raw(rows[:k]), alone[:k], rtol=0, atol=scale(kind))
+    one = row_predictor(bag)
+    np.testing.assert_allclose(one(rows[:1]), alone[:1], rtol=0, atol=scale(kind))
