@@ -315,9 +315,11 @@ def test_a_network_of_several_members_is_tried_only_where_the_plain_one_is_close
 
     evaluate = _evaluator()
     params = tabm.default_configs(evaluate.ctx.task, 1500, 5)[0]
-    evaluate.costs = {"tabm": FamilyCost(fixed=0.01, unit=0.5, rows=1200, params=params)}
+    evaluate.costs = {"tabm": FamilyCost(fixed=0.01, unit=0.5, rows=1200, params=params),
+                      "lightgbm": FamilyCost(fixed=0.01, unit=0.0005, rows=1200)}
     assert not evaluate.affords("tabm", params, 10.0)  # ten seconds over five folds: four epochs a fold
-    result = run_search(evaluate, clock=WorkClock(10.0), configs=[("tabm", params)], tune=False)
-    assert result.candidates == []
+    result = run_search(evaluate, clock=WorkClock(10.0), configs=[("lightgbm", {"learning_rate": 0.1}),
+                                                                  ("tabm", params)], tune=False)
+    assert [c.family for c in result.candidates] == ["lightgbm"]
     evaluate.costs = {"tabm": FamilyCost(fixed=0.01, unit=0.01, rows=1200, params=params)}
     assert evaluate.affords("tabm", params, 10.0)

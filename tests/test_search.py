@@ -314,6 +314,30 @@ def test_with_several_classes_the_network_has_its_turn_before_catboost() -> None
 
 
 @pytest.mark.slow
+def test_a_network_of_several_members_is_trained_when_named_and_its_bundle_answers_alike(tmp_path: Path) -> None:
+    """``families=["tabm"]`` trains networks of several members (a family out of the default portfolio); the
+    saved bundle answers what the trained model answers (a few rows: the bag's stacked numpy pass), and that
+    is the mean of each fold network's torch answer."""
+    import mlengineer
+    from mlengineer.training.ensemble import Bag
+    from mlengineer.training.models import get_family
+
+    df = _table(n=500)
+    model = mlengineer.train(df, "y", time_budget=6, families=["tabm"], tune=False, track=False,
+                             out=tmp_path / "tabm")
+    [(name, member, weight)] = model.predictor.members  # type: ignore[attr-defined]
+    assert name.startswith("tabm_") and isinstance(member, Bag) and weight == 1
+    assert all(m.estimator["net"].members == 8 for m in member.estimator)
+    assert get_family("tabm").place is None
+    rows = df.drop(columns=["y"]).head(20)
+    loaded = mlengineer.load(tmp_path / "tabm")
+    np.testing.assert_allclose(loaded.predict_raw(rows), model.predict_raw(rows), rtol=0, atol=1e-9)
+    X = model.encoder.transform(model.plan.apply(rows, training=False))  # type: ignore[attr-defined]
+    each = np.mean([m.predict_raw(np.repeat(X, 4, axis=0))[::4] for m in member.estimator], axis=0)  # torch
+    np.testing.assert_allclose(model.predict_raw(rows), each, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
 def test_a_network_keeps_its_fold_models_and_the_bundle_answers_with_their_average(tmp_path: Path) -> None:
     """The MLP is bagged over the folds rather than refit (``ModelFamily.bag_folds``); saved and loaded, the
     bundle predicts the fold models' average. On a sample of the rows it is refit on all of them instead."""

@@ -354,7 +354,7 @@ def run_search(
         FAMILIES[family_name].warm_up()
         clock.charge(evaluate.probe(family_name, params))
         clock.excuse(time.perf_counter() - t0)
-        if not evaluate.affords(family_name, params, max(limit, 0.5)):
+        if candidates and not evaluate.affords(family_name, params, max(limit, 0.5)):  # the first always runs
             return None
         counts[family_name] = counts.get(family_name, 0) + 1
         cand = evaluate(family_name, params, name=f"{family_name}_{counts[family_name]}", phase=phase,
