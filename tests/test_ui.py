@@ -47,7 +47,6 @@ def ui(churn_model_dir: Path, tracking_uri: str, tmp_path_factory: pytest.TempPa
     assert r.returncode == 0 and "attached to run" in r.stdout, r.stdout + r.stderr
     meta = json.loads((churn_model_dir / "artifacts" / "bundle" / "metadata.json").read_text())
     run_id = meta["run_id"]
-    candidate = next(r["model"] for r in meta["leaderboard"] if r["model"] != "ensemble")
     port = free_port()
     log = (folder / "ui.log").open("w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "mlengineer"), "ui", "--tracking-uri", tracking_uri,
@@ -64,7 +63,13 @@ def ui(churn_model_dir: Path, tracking_uri: str, tmp_path_factory: pytest.TempPa
         assert proc.poll() is None, (folder / "ui.log").read_text()
         import mlflow
 
-        experiment = mlflow.MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment = client.get_run(run_id).info.experiment_id
+        # the run page lists the ten latest child runs: a search that tuned one family many times logs more
+        [latest] = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'",
+                                      order_by=["attributes.start_time DESC"], max_results=1)
+        candidate = latest.info.run_name
+        assert candidate in {r["model"] for r in meta["leaderboard"]}
         yield {"url": url, "run_id": run_id, "experiment": experiment, "folder": folder, "proc": proc,
                "candidate": candidate}
     finally:
