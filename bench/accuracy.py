@@ -3,6 +3,9 @@
     python bench/accuracy.py --budget 60                       # every task, mlengineer only
     python bench/accuracy.py --budget 30 --tasks adult,car --peers
     python bench/accuracy.py --budget 60 --peers --out bench/results/accuracy-60s
+    MLENGINEER_CACHE_DIR=/tmp/c python bench/accuracy.py --tasks car      # measures car's costs into /tmp/c
+    python bench/accuracy.py --tasks car --costs-from /tmp/c               # then: before and after a change,
+                                                                           # each from a copy of those costs
 
 Every run is its own process (the peers through ../shared/peers/run_peer.py with their own interpreters),
 one after another, and scored exactly as ../shared/bench/README.md says. Results go to a JSONL file (one
@@ -16,8 +19,10 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -93,12 +98,16 @@ def run_mlengineer(folder: Path, budget: float, seed: int, options: dict[str, An
 
 # -- the driver ---------------------------------------------------------------------------------------------
 
-def _run(cmd: list[str], system: str, task: str, timeout: float) -> dict[str, Any]:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    except subprocess.TimeoutExpired:
-        return {"system": system, "task": task, "error": f"timed out after {timeout:.0f} s"}
+def _run(cmd: list[str], system: str, task: str, timeout: float, costs_from: Path | None = None) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with tempfile.TemporaryDirectory(prefix="mlengineer-costs-") as copy:
+        if costs_from is not None:  # a fresh copy for each run: every run plans from the same measured costs
+            shutil.copytree(costs_from, copy, dirs_exist_ok=True)
+            env["MLENGINEER_CACHE_DIR"] = copy
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return {"system": system, "task": task, "error": f"timed out after {timeout:.0f} s"}
     for line in reversed(proc.stdout.strip().splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -199,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="results path without suffix (default bench/results/accuracy-...)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="a TrainConfig option for mlengineer, e.g. max_predict_ms_per_row=2 (JSON values)")
+    ap.add_argument("--costs-from", default=None, metavar="DIR",
+                    help="each mlengineer run reads a fresh copy of this cache folder (MLENGINEER_CACHE_DIR of an "
+                         "earlier run): two code versions compared on the same measured costs plan alike")
     ap.add_argument("--run-one", default=None, help=argparse.SUPPRESS)  # internal: one mlengineer run
     a = ap.parse_args(argv)
     options = {}
@@ -220,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Unknown task(s): {', '.join(unknown)}; the tasks are: {', '.join(names)}", file=sys.stderr)
             return 2
         names = wanted
+    costs_from = Path(a.costs_from) if a.costs_from else None
+    if costs_from is not None and not (costs_from / "costs").is_dir():
+        print(f"--costs-from {costs_from}: no measured costs there (no costs/ folder); give the MLENGINEER_CACHE_DIR "
+              "of an earlier run", file=sys.stderr)
+        return 2
     systems = [s.strip() for s in a.systems.split(",")] if a.peers else ["mlengineer"]
     for s in systems:
         if s != "mlengineer" and not PEERS.get(s, Path("/nonexistent")).is_file():
@@ -241,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     cmd = [str(PEERS[s]), str(PEER_SCRIPT), "--system", s, "--task", str(BENCH / name),
                            "--budget", str(a.budget), "--seed", str(a.seed)]
-                r = _run(cmd, s, name, timeout)
+                r = _run(cmd, s, name, timeout, costs_from if s == "mlengineer" else None)
                 r.setdefault("budget_s", a.budget)
                 rows.append(r)
                 f.write(json.dumps(r, default=str) + "\n")
