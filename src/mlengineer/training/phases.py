@@ -1,5 +1,6 @@
-"""The search's phases: the portfolio's turns, leaving out families far behind (``_portfolio``); more rounds for a booster that ran out of them (``_longer``), then
-Optuna's TPE on the families that did best (``_tune``), leaving out those far behind (``is_useful``)."""
+"""The search's phases: the portfolio's turns, leaving out families far behind (``_portfolio``, ``is_behind``);
+more rounds for a booster that ran out of them (``_longer``); then Optuna's TPE on the families that did best
+(``_tune``), leaving out those far behind (``is_useful``, ``is_behind``)."""
 
 from __future__ import annotations
 
