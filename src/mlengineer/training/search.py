@@ -159,9 +159,16 @@ class Evaluator:
         need, cost = FAMILIES[family_name].min_units, self.costs.get(family_name)
         if not need or cost is None:
             return True
-        waves = -(-len(self.validation.folds) // self.threads(family_name)[0])
-        units = cost.max_units(params, limit / waves, int(np.mean([len(tr) for tr, _ in self.validation.folds])))
+        units = cost.max_units(params, limit / self.waves(family_name), self.fold_rows())
         return units is None or units >= need
+
+    def waves(self, family_name: str) -> int:
+        """How many rounds of side-by-side fits the family's folds take."""
+        return -(-len(self.validation.folds) // self.threads(family_name)[0])
+
+    def fold_rows(self) -> int:
+        """The mean training rows of a fold."""
+        return int(np.mean([len(tr) for tr, _ in self.validation.folds]))
 
     def null_loss(self) -> float:
         """The loss of a constant answer on the validation rows (each class's share of them; their mean):
@@ -191,10 +198,10 @@ class Evaluator:
         k = self.ctx.n_classes if self.ctx.task.is_classification else 0
         oof = np.zeros((len(self.scored), k) if k else len(self.scored))
         workers, threads = self.threads(family_name)
-        waves = -(-len(folds) // workers)
+        waves = self.waves(family_name)
         fold_limit = limit / waves
         cost = self.costs.get(family_name)
-        cand.plan_cost, cand.fold_rows = cost, int(np.mean([len(tr) for tr, _ in folds]))
+        cand.plan_cost, cand.fold_rows = cost, self.fold_rows()
 
         def fit_fold(i: int) -> tuple[FittedModel, float]:
             tr, va = folds[i]

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["TabularMLP"]
+__all__ = ["AdamW", "TabularMLP", "member_loss", "validation_loss"]
 
 
 class TabularMLP(nn.Module):
@@ -85,3 +85,25 @@ class AdamW:
             m.mul_(b1).add_(g, alpha=1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
+
+
+def member_loss(loss_fn: Any, out: Any, target: Any, regression: bool) -> Any:
+    """Each row's training loss: with several members (out: rows, members, outputs) each member's own loss,
+    averaged over the members, so that each learns as if alone."""
+    if out.dim() == 2:
+        return loss_fn(out[:, 0] if regression else out, target)
+    rows, k = out.shape[:2]
+    if regression:
+        return loss_fn(out[..., 0], target[:, None].expand(rows, k)).mean(dim=1)
+    return loss_fn(out.reshape(rows * k, -1), target.repeat_interleave(k)).reshape(rows, k).mean(dim=1)
+
+
+def validation_loss(loss_fn: Any, out: Any, target: Any, regression: bool) -> float:
+    """The validation loss of what the network answers: with several members, of their mean (probabilities
+    for classes), as ``predict_raw`` answers."""
+    if out.dim() == 2:
+        return float(loss_fn(out[:, 0] if regression else out, target).mean())
+    if regression:
+        return float(loss_fn(out[..., 0].mean(dim=1), target).mean())
+    p = torch.softmax(out, dim=-1).mean(dim=1)
+    return float(-torch.log(p.gather(1, target[:, None]).clamp_min(1e-15)).mean())

@@ -107,8 +107,7 @@ class MLPModel(FittedModel):
             h = _hidden(numpy_net.first(x, numpy_net.codes(x)), numpy_net.layers[1:])
             if numpy_net.head is None:
                 return _output(h.astype(np.float64), classification, numpy_net.y_scale, numpy_net.y_mean)
-            z = np.matmul(h, numpy_net.head[0]) + numpy_net.head[1]  # (members, rows, outputs)
-            return np.mean(_output(z.astype(np.float64), classification, numpy_net.y_scale, numpy_net.y_mean), axis=0)
+            return _mean_answer(h, numpy_net.head, classification, numpy_net.y_scale, numpy_net.y_mean, 0)
 
         return row
 
@@ -154,9 +153,7 @@ class MLPModel(FittedModel):
             codes = first.codes(x)
             h = fused(x, codes) if fused is not None else np.stack([n.first(x, codes) for n in alone])
             h = _hidden(h.reshape(len(ready), k, *h.shape[1:]), rest)
-            if head is not None:
-                h = np.matmul(h, head[0]) + head[1]
-            return np.mean(_output(h.astype(np.float64), classification, y_scale, y_mean), axis=(0, 1))
+            return _mean_answer(h, head, classification, y_scale, y_mean, (0, 1))
 
         return bag, NUMPY_ROWS
 
@@ -260,6 +257,15 @@ def _hidden(h: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray] | None]) -
     return h
 
 
+def _mean_answer(h: np.ndarray, head: tuple[np.ndarray, np.ndarray] | None, classification: bool, y_scale: Any,
+                 y_mean: Any, axis: int | tuple[int, ...]) -> np.ndarray:
+    """The last hidden layer through the members' output layers (``head``; None: ``h`` is the output), as
+    answers, averaged over ``axis`` (the members, the networks)."""
+    if head is not None:
+        h = np.matmul(h, head[0]) + head[1]
+    return np.mean(_output(h.astype(np.float64), classification, y_scale, y_mean), axis=axis)
+
+
 def _output(z: np.ndarray, classification: bool, y_scale: Any, y_mean: Any) -> np.ndarray:
     """The network's outputs (last axis) as probabilities, or as values on the target's scale."""
     if classification:
@@ -334,7 +340,7 @@ class MLPFamily(ModelFamily):
         regression = not ctx.task.is_classification
         y_mean = float(np.mean(y)) if regression else 0.0
         y_scale = float(np.std(y) or 1.0) if regression else 1.0
-        from ._torch_net import AdamW, TabularMLP
+        from ._torch_net import AdamW, TabularMLP, member_loss, validation_loss
 
         net = TabularMLP(prep.n_features_out_, cards, 1 if regression else ctx.n_classes,
                          hidden=int(params.get("hidden", 256)), layers=int(params.get("layers", 3)),
@@ -363,7 +369,7 @@ class MLPFamily(ModelFamily):
                 idx = order[s:s + batch]
                 if len(idx) < 2:
                     continue
-                loss = _loss(loss_fn, net(num[idx], cat[idx]), target[idx], regression)
+                loss = member_loss(loss_fn, net(num[idx], cat[idx]), target[idx], regression)
                 loss = (loss * weight[idx]).sum() / weight[idx].sum() if weight is not None else loss.mean()
                 opt.zero_grad()
                 loss.backward()
@@ -375,7 +381,7 @@ class MLPFamily(ModelFamily):
             if X_val is not None:
                 net.eval()
                 with torch.inference_mode():
-                    v = _validation_loss(torch, loss_fn, net(vnum, vcat), vtarget, regression)
+                    v = validation_loss(loss_fn, net(vnum, vcat), vtarget, regression)
                 if v < best_loss - 1e-6:
                     best_loss, best_state, best_epoch, stale = v, copy.deepcopy(net.state_dict()), epoch, 0
                 else:
@@ -395,25 +401,3 @@ class MLPFamily(ModelFamily):
         model.params["n_estimators"] = max_epochs
         model.params["lr_drops"] = [d for d in drops if d <= best_epoch] if X_val is not None else replay
         return model
-
-
-def _loss(loss_fn: Any, out: Any, target: Any, regression: bool) -> Any:
-    """Each row's training loss: with several members (out: rows, members, outputs) each member's own loss,
-    averaged over the members, so that each learns as if alone."""
-    if out.dim() == 2:
-        return loss_fn(out[:, 0] if regression else out, target)
-    rows, k = out.shape[:2]
-    if regression:
-        return loss_fn(out[..., 0], target[:, None].expand(rows, k)).mean(dim=1)
-    return loss_fn(out.reshape(rows * k, -1), target.repeat_interleave(k)).reshape(rows, k).mean(dim=1)
-
-
-def _validation_loss(torch: Any, loss_fn: Any, out: Any, target: Any, regression: bool) -> float:
-    """The validation loss of what the network answers: with several members, of their mean (probabilities
-    for classes), as ``predict_raw`` answers."""
-    if out.dim() == 2:
-        return float(loss_fn(out[:, 0] if regression else out, target).mean())
-    if regression:
-        return float(loss_fn(out[..., 0].mean(dim=1), target).mean())
-    p = torch.softmax(out, dim=-1).mean(dim=1)
-    return float(-torch.log(p.gather(1, target[:, None]).clamp_min(1e-15)).mean())
