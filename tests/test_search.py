@@ -295,7 +295,7 @@ def test_a_calibration_slice_never_takes_a_class_away_from_training() -> None:
     assert cal is None and len(fit) == len(y)
 
 
-def test_with_several_classes_the_network_has_its_turn_before_catboost() -> None:
+def test_with_several_classes_the_network_has_its_turn_before_catboost_and_with_many_first() -> None:
     from mlengineer.tasks import BinaryTask, MulticlassTask
     from mlengineer.training.search import portfolio
 
@@ -307,10 +307,17 @@ def test_with_several_classes_the_network_has_its_turn_before_catboost() -> None
         return seen
 
     # boosters grow a tree per class a round; the network's cost hardly depends on the classes
-    letters = firsts(MulticlassTask([chr(65 + i) for i in range(26)]), 16_000)
-    assert letters.index("mlp") < letters.index("catboost") and letters[0] == "lightgbm"
+    four = firsts(MulticlassTask(list("ABCD")), 16_000)
+    assert four.index("mlp") < four.index("catboost") and four[0] == "lightgbm"
     binary = firsts(BinaryTask([0, 1]), 16_000)
     assert binary.index("catboost") < binary.index("mlp")
+    # with ten classes or more the network goes first: it takes the first candidate's share of the search
+    letters = firsts(MulticlassTask([chr(65 + i) for i in range(26)]), 16_000)
+    assert letters[:2] == ["mlp", "lightgbm"]
+    assert firsts(MulticlassTask(list(range(10))), 1_000)[0] == "mlp"
+    assert firsts(MulticlassTask(list(range(9))), 1_000)[0] == "lightgbm"
+    # on large data the families' ``place_large`` rules, whatever the classes (poker hands: ten)
+    assert firsts(MulticlassTask(list(range(10))), 80_000)[0] == "lightgbm"
 
 
 @pytest.mark.slow

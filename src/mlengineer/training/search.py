@@ -50,6 +50,8 @@ CANDIDATE_SHARE = 0.2
 PARALLEL_FOLDS_CELLS = 2_000_000
 #: beyond this many rows the portfolio follows the families' ``place_large``
 LARGE_ROWS = 20_000
+#: from this many classes a family may take another place in the portfolio (``ModelFamily.place_many_classes``)
+MANY_CLASSES = 10
 #: the families whose first configuration is tried again on a transformed regression target, when the target
 #: calls for one (``portfolio``'s ``target_transforms``); tuning then keeps the transform of the family's best
 TRANSFORM_FAMILIES = ("lightgbm", "catboost")
@@ -82,6 +84,9 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
     if task.kind == "multiclass" and not large:
         places = {f: registry[f].place_multiclass if p is not None and registry[f].place_multiclass is not None
                   else p for f, p in places.items()}
+        if len(task.classes) >= MANY_CLASSES:
+            places = {f: registry[f].place_many_classes if p is not None and registry[f].place_many_classes
+                      is not None else p for f, p in places.items()}
     default = [f for f in registry if places[f] is not None]
     unknown = [f for f in families or [] if f not in registry]
     if unknown:

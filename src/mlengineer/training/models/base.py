@@ -137,6 +137,9 @@ class ModelFamily:
     #: its place where the task has several classes, if other than ``place`` (not on large data): boosters
     #: grow a tree per class a round, a network's cost hardly depends on the classes
     place_multiclass: ClassVar[float | None] = None
+    #: its place where the task has at least ``MANY_CLASSES`` classes (not on large data), if other than
+    #: ``place_multiclass``: a booster's round is then many trees, and the first candidate takes half the search
+    place_many_classes: ClassVar[float | None] = None
     #: whether Optuna tunes the family after the portfolio when it is among the best
     tuned: ClassVar[bool] = True
     #: whether a member of the family keeps its k fold models (averaged) rather than one refit on all rows,
