@@ -117,6 +117,28 @@ def test_linear_formula_matches_scikit_learn() -> None:
     assert np.allclose(model.predict_raw(X), est.predict_proba(prep.transform(X)), atol=1e-6)
 
 
+def test_a_ridge_holds_its_answer_beyond_the_training_range_where_a_logistic_model_keeps_its_range() -> None:
+    """A regression's numbers are clipped to their 1-99 percentile range (``REGRESSION_CLIP``): a row far
+    beyond the training rows answers as a row at the 99th percentile does, not on the line's extension."""
+    from mlengineer.training.models.linear import REGRESSION_CLIP, clip_percent
+
+    X, y, task = _data("regression", n=1000)
+    model = get_family("linear").fit(X, y, _ctx(task), {"alpha": 1.0})
+    prep = model.estimator[0]
+    assert prep.clip == REGRESSION_CLIP == clip_percent(task) == 1.0
+    assert np.allclose(prep.hi_[0], np.nanpercentile(X[:, 0], 99)) and np.allclose(prep.lo_[0], np.nanpercentile(X[:, 0], 1))
+    at_edge, far = X[:1].copy(), X[:1].copy()
+    at_edge[0, 0], far[0, 0] = prep.hi_[0], 40.0
+    assert model.predict_raw(far)[0] == pytest.approx(model.predict_raw(at_edge)[0])
+    assert model.predict_raw(far)[0] == pytest.approx(model.row_function()(far)[0])  # the one-row path alike
+    Xb, yb, btask = _data("binary", n=1000)
+    assert get_family("linear").fit(Xb, yb, _ctx(btask), {"C": 1.0}).estimator[0].clip == 0.1
+    # a scaler pickled before ``clip`` was a parameter still describes itself (scikit-learn's repr reads it)
+    old = model.estimator[0]
+    del old.__dict__["clip"]
+    assert "OneHotScaler" in repr(pickle.loads(pickle.dumps(old)))
+
+
 @pytest.mark.parametrize("name", ["random_forest", "extra_trees"])
 @pytest.mark.parametrize("kind", TASKS)
 def test_packed_trees_match_scikit_learn(name: str, kind: str) -> None:

@@ -19,13 +19,17 @@ __all__ = ["OneHotScaler", "scale_numbers"]
 class OneHotScaler(TransformerMixin, BaseEstimator):
     """Codes to one-hot columns; numbers to median-imputed, clipped, standardised values plus a missing flag.
 
-    Numbers are clipped to their 0.1-99.9 percentile range first, so that one outlier does not squash
-    everything else for a linear model.
+    Numbers are clipped to their ``clip``-(100 - ``clip``) percentile range first (0.1-99.9 by default), so
+    that one outlier does not squash everything else for a linear model.
     """
 
+    #: percent cut off each end of a number's range (a class default: scalers pickled before it was a parameter)
+    clip: float = 0.1
+
     def __init__(self, categorical: list[int] | None = None, cardinalities: list[int] | None = None,
-                 *, max_onehot: int = 200, onehot: bool = True) -> None:
+                 *, max_onehot: int = 200, onehot: bool = True, clip: float = 0.1) -> None:
         self.categorical = categorical
+        self.clip = clip  # percent cut off each end of a number's range
         self.cardinalities = cardinalities
         self.max_onehot = max_onehot
         self.onehot = onehot  # False: numbers only (a neural net embeds the categories itself)
@@ -38,8 +42,8 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
         self.num_ = [j for j in range(X.shape[1]) if j not in set(cat)]
         num = X[:, self.num_]
         with np.errstate(all="ignore"):
-            lo = np.nanpercentile(num, 0.1, axis=0) if num.size else np.zeros(0)
-            hi = np.nanpercentile(num, 99.9, axis=0) if num.size else np.zeros(0)
+            lo = np.nanpercentile(num, self.clip, axis=0) if num.size else np.zeros(0)
+            hi = np.nanpercentile(num, 100 - self.clip, axis=0) if num.size else np.zeros(0)
         self.lo_ = np.nan_to_num(lo)
         self.hi_ = np.nan_to_num(hi)
         clipped = np.clip(num, self.lo_, self.hi_)

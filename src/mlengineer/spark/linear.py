@@ -16,7 +16,7 @@ import numpy as np
 
 from ..features.onehot import OneHotScaler
 from ..training.models import get_family
-from ..training.models.linear import LinearModel
+from ..training.models.linear import LinearModel, clip_percent
 from .prepare import LABEL, VALID, EncodedTable
 
 __all__ = ["onehot_vectors", "train_linear"]
@@ -73,7 +73,7 @@ def train_linear(table: EncodedTable, sample_X: np.ndarray, *, params: dict[str,
     t0 = time.perf_counter()
     task = table.task
     config = dict(params or get_family("linear").default_configs(task, table.n_train, len(table.feature_names))[0])
-    prep = OneHotScaler(table.categorical, table.cardinalities).fit(sample_X)
+    prep = OneHotScaler(table.categorical, table.cardinalities, clip=clip_percent(task)).fit(sample_X)
     train = onehot_vectors(table, prep).where(~F.col(VALID))
     n = table.n_train
     extra = {"_z_std": prep.transform(sample_X).std(axis=0), "_n_in": sample_X.shape[1]}
