@@ -316,6 +316,11 @@ def test_with_several_classes_the_network_has_its_turn_before_catboost_and_with_
     assert letters[:2] == ["mlp", "lightgbm"]
     assert firsts(MulticlassTask(list(range(10))), 1_000)[0] == "mlp"
     assert firsts(MulticlassTask(list(range(9))), 1_000)[0] == "lightgbm"
+    # a family for text keeps its first turn where the table has text (20 newsgroups: twenty classes)
+    from mlengineer.training.search import portfolio as plan_for
+    with_text = [f for f, _ in plan_for(MulticlassTask(list(range(20))), 1_000, 4,
+                                        feature_names=["message__tfidf_s0", "message__words", "message__chars", "x"])]
+    assert list(dict.fromkeys(with_text))[:3] == ["text", "mlp", "lightgbm"]
     # on large data the families' ``place_large`` rules, whatever the classes (poker hands: ten)
     assert firsts(MulticlassTask(list(range(10))), 80_000)[0] == "lightgbm"
 
