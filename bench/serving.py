@@ -217,6 +217,9 @@ def main() -> None:
     ap.add_argument("--soak", type=float, default=60, help="Soak seconds at --soak-rate (0: no soak).")
     ap.add_argument("--soak-rate", type=int, default=300)
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="One more argument for `mlengineer serve`, e.g. --serve-arg=--no-access-log "
+                         "(--serve-arg=--no-prediction-log drops the prediction log this benchmark turns on)")
     ap.add_argument("--arrivals", choices=["poisson", "even"], default="poisson",
                     help="Paced requests: exponential pauses (Poisson arrivals) or equal ones.")
     args = ap.parse_args()
@@ -234,12 +237,13 @@ def main() -> None:
     body_file.write_bytes(body)
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores",
                               "workers": args.workers, "duration_s": args.duration, "model": str(model_dir),
-                              "arrivals": args.arrivals,
+                              "arrivals": args.arrivals, "serve_args": args.serve_arg,
                               "layers_us": layers(model_dir, body), "servers": {}}
     mlengineer_exe = Path(sys.executable).parent / "mlengineer"
     servers: list[tuple[str, list[str], dict[str, str]]] = [(
         "mlengineer", [str(mlengineer_exe), "serve", str(model_dir), "--workers", str(args.workers),
-                       "--prediction-log", str(work / "predictions")], {})]
+                       *([] if "--no-prediction-log" in args.serve_arg else ["--prediction-log", str(work / "predictions")]),
+                       *args.serve_arg], {})]
     if not args.skip_mlflow:
         exe = ensure_mlflow()
         install_bundle_requirements(Path(model_dir))
