@@ -19,7 +19,10 @@ bundle (so whatever is compiled at save time is what answers). Then up to 300 te
 Median and p99 microseconds of each, and the largest difference between the row path's answers and the
 batch path's. A bundle with compiled members (XGBoost as ONNX, bundle/compiled.py) is also loaded a second
 time with them detached: ``native trees`` is the row path with XGBoost's own ``inplace_predict``, what one
-record cost before compiling; with the compile time at save and the compiled-against-native difference. Rows go to bench/results/single_row-<time>.jsonl; a Markdown table to stdout.
+record cost before compiling; with the compile time at save and the compiled-against-native difference. A
+bundle with LightGBM members is loaded once more with ``MLENGINEER_TREE_WALK=0``: ``LightGBM's own call`` is
+the row path with LightGBM's single-row API instead of the compiled walk (``_lgbwalk.py``). Rows go to
+bench/results/single_row-<time>.jsonl; a Markdown table to stdout.
 """
 
 from __future__ import annotations
@@ -66,7 +69,24 @@ def measure(model: Any, X_test: Any, n: int, path: Path | None = None) -> dict[s
     compiled = {k: v for k, v in model.metadata.get("compiled", {}).items() if v.get("compiled")}
     if compiled and path is not None:
         out.update(native_trees(path, records, after, compiled))
+    if path is not None and any(e["model"].startswith("lightgbm") for e in model.metadata.get("ensemble", [])):
+        out.update(lightgbm_own_call(path, records, after))
     return out
+
+
+def lightgbm_own_call(path: Path, records: list[Any], walked: list[Any]) -> dict[str, Any]:
+    """The same bundle loaded with ``MLENGINEER_TREE_WALK=0``: its LightGBM members answer one record through
+    LightGBM's own single-row call instead of the compiled walk (``_lgbwalk.py``)."""
+    import mlengineer
+
+    os.environ["MLENGINEER_TREE_WALK"] = "0"
+    try:
+        own = mlengineer.load(path)
+        answers = [own.predict_raw(r) for r in records]  # builds the row path while the variable is set
+        return {"lgb_own_us": latencies(own.predict_raw, records),
+                "lgb_walk_diff": float(max(np.max(np.abs(a - b)) for a, b in zip(walked, answers, strict=True)))}
+    finally:
+        del os.environ["MLENGINEER_TREE_WALK"]
 
 
 def native_trees(path: Path, records: list[Any], compiled_answers: list[Any], compiled: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +151,26 @@ def table(rows: list[dict[str, Any]]) -> str:
                          f"{med['frame_us']:.0f} us, record before {med['before_us']:.0f} us, record after "
                          f"**{med['after_us']:.0f} us** (median p99 {p99['after_us']:.0f} us; slowest task "
                          f"{worst['task']} {worst['after_us'][0]:.0f} us)")
-    return "\n".join(lines) + compiled_table(rows)
+    return "\n".join(lines) + compiled_table(rows) + walk_table(rows)
+
+
+def walk_table(rows: list[dict[str, Any]]) -> str:
+    """One record through the row path: LightGBM's own single-row call against the compiled walk."""
+    rows = [r for r in rows if "lgb_own_us" in r]
+    if not rows:
+        return ""
+    lines = ["", "", "| task | model | members | LightGBM's own call median / p99 us | walk median / p99 us | "
+             "speed-up (median) | max diff |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        o, a = r["lgb_own_us"], r["after_us"]
+        lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['members'])} | {o[0]:.0f} / {o[1]:.0f} | "
+                     f"**{a[0]:.0f}** / {a[1]:.0f} | {o[0] / a[0]:.1f}x | {r['lgb_walk_diff']:.1e} |")
+    for kind in sorted({r["model"] for r in rows}):
+        mine = [r for r in rows if r["model"] == kind]
+        med = np.median([r["lgb_own_us"][0] for r in mine]), np.median([r["after_us"][0] for r in mine])
+        lines.append(f"\n{kind}: over {len(mine)} bundles with LightGBM members, median of the per-task medians: "
+                     f"LightGBM's own call {med[0]:.0f} us, walk **{med[1]:.0f} us**")
+    return "\n".join(lines)
 
 
 def compiled_table(rows: list[dict[str, Any]]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._attribution import split_bias
+from ._lgbwalk import compiled_row, pack
 from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
 
@@ -22,17 +24,22 @@ class LightGBMModel(FittedModel):
         return self._proba(p) if self.task.is_classification else np.asarray(p, dtype=np.float64)
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """``predict_raw`` for one encoded row (1, f) through LightGBM's own single-row API: the booster's
-        configuration is parsed once (``FastInit``), so a row costs one C call instead of ``predict``'s
-        checks and arrays. The same library and trees, so the same numbers; None where the API is missing."""
-        fast = FastRow.create(self.estimator, self.best_iteration)
-        if fast is None:
+        """``predict_raw`` for one encoded row (1, f): the trees walked by a compiled loop (``_lgbwalk.py``,
+        numba: LightGBM's rules and sums, the same numbers), else LightGBM's own single-row API (the booster's
+        configuration parsed once, ``FastInit``, so a row costs one C call instead of ``predict``'s checks and
+        arrays); None where neither is there. ``MLENGINEER_TREE_WALK=0`` keeps LightGBM's own call."""
+        walked = None
+        if os.environ.get("MLENGINEER_TREE_WALK", "1") != "0":
+            packed = pack(self.estimator.model_to_string(), self.best_iteration)
+            walked = compiled_row(packed) if packed is not None else None
+        fast = None if walked is not None else FastRow.create(self.estimator, self.best_iteration)
+        if walked is None and fast is None:
             return None
         k = len(self.task.classes) if self.task.kind == "multiclass" else 1
         classification = self.task.is_classification
 
         def row(X: np.ndarray) -> np.ndarray:
-            p = fast.predict(X, k)
+            p = walked(X) if walked is not None else fast.predict(X, k)  # type: ignore[union-attr]
             if classification:
                 return self._proba(p if k == 1 else p.reshape(1, k))
             return p

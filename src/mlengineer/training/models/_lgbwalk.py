@@ -1,0 +1,204 @@
+"""LightGBM's trees walked for one row by a compiled loop (numba), from the model's own text.
+
+The model text (``Booster.model_to_string``) holds each tree as LightGBM keeps it: per split its feature,
+threshold, decision type (a category set or a number; where a missing value goes) and children (a negative
+child is a leaf); per leaf its value, shrinkage applied. ``pack`` lays every tree's splits end to end in a few
+flat arrays, and ``walk`` follows them for one row with LightGBM's own rules (``tree.h``: a missing number
+treated as zero unless the split learned where missing values go; a category set as a bitset of 32-bit
+words; a negative or missing category goes right; a number within 1e-35 of zero read as zero, as LightGBM's
+row reader drops it), summing the leaves per class in the same order. So the
+raw scores are LightGBM's to the bit, and the link (sigmoid, softmax) is LightGBM's formula.
+
+What it is for: one row in about half the time of LightGBM's single-row call (``FastRow``), which spends
+most of its time per tree outside the comparisons (bench/RESULTS.md, "LightGBM's trees walked by a compiled
+loop"). Linear trees, random-forest averaging and objectives other than binary, multiclass (softmax) and L2
+regression are left to LightGBM (``pack`` returns None), as is everything where numba is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Packed", "compiled_row", "pack"]
+
+#: LightGBM's ``kZeroThreshold`` (a float 1e-35, as a double): a number this close to zero counts as zero
+ZERO = float(np.float32(1e-35))
+_ARRAY_KEYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child", "leaf_value",
+               "cat_boundaries", "cat_threshold")
+
+
+@dataclass
+class Packed:
+    """Every tree's splits end to end. ``child`` (splits, 2): left and right, a split's index or ``~leaf``;
+    ``root``: each tree's first split or ``~leaf`` (a tree of one leaf); ``kind``: LightGBM's decision type
+    (1: a category set, 2: missing goes left, bits 2-3: which values count as missing); ``threshold``: the
+    number, or for a category set the index into ``cat_bounds`` of its words in ``cat_words``."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    kind: np.ndarray
+    child: np.ndarray
+    leaf: np.ndarray
+    root: np.ndarray
+    cat_words: np.ndarray
+    cat_bounds: np.ndarray
+    outputs: int
+    link: str  # "sigmoid", "softmax" or "identity"
+    sigmoid: float
+
+
+def pack(model_text: str, iterations: int | None = None) -> Packed | None:
+    """The trees of a LightGBM model text (up to ``iterations`` rounds), or None where its answers need more
+    than the trees' leaves and a sigmoid, softmax or identity."""
+    head, _, body = model_text.partition("\nTree=")
+    header = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
+    objective = header.get("objective", "").split()
+    if "average_output" in head or not objective:
+        return None
+    outputs = int(header.get("num_tree_per_iteration", "1"))
+    if objective[0] == "binary" and outputs == 1:
+        link = "sigmoid"
+    elif objective[0] == "multiclass" and outputs > 1:
+        link = "softmax"
+    elif objective[0] == "regression" and outputs == 1:
+        link = "identity"
+    else:
+        return None
+    sig = next((float(p.split(":", 1)[1]) for p in objective[1:] if p.startswith("sigmoid:")), 1.0)
+    blocks = ("Tree=" + body).split("end of trees", 1)[0].split("\nTree=")
+    if iterations:
+        blocks = blocks[: iterations * outputs]
+    feature, threshold, kind, left, right, leaf, root, words, bounds = [], [], [], [], [], [], [], [], [0]
+    n_split = n_leaf = 0
+    for block in blocks:
+        t = dict(re.findall(r"^(\w+)=(.*)$", block, flags=re.M))
+        if t.get("is_linear", "0") != "0":
+            return None
+        values = np.array(t["leaf_value"].split(), dtype=np.float64)
+        if int(t.get("num_leaves", "1")) <= 1:  # a tree of one leaf (its split lists are empty)
+            root.append(~n_leaf)
+            leaf.append(values)
+            n_leaf += len(values)
+            continue
+        a = {k: np.array(t[k].split(), dtype=np.float64 if k in ("threshold", "leaf_value") else np.int64)
+             for k in _ARRAY_KEYS if k in t}
+        thr = a["threshold"].copy()
+        cat = (a["decision_type"] & 1) == 1
+        if cat.any():  # the tree's category sets join the global list of sets
+            b = a["cat_boundaries"]
+            thr[cat] += len(bounds) - 1
+            words.append(a["cat_threshold"].astype(np.uint32))
+            bounds.extend((bounds[-1] + b[1:] - b[0]).tolist())
+        for side, out in (("left_child", left), ("right_child", right)):
+            c = a[side]
+            out.append(np.where(c >= 0, c + n_split, ~(~c + n_leaf)))
+        root.append(n_split)
+        feature.append(a["split_feature"])
+        threshold.append(thr)
+        kind.append(a["decision_type"])
+        leaf.append(values)
+        n_split += len(thr)
+        n_leaf += len(values)
+
+    def join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    return Packed(join(feature, np.int32), join(threshold, np.float64), join(kind, np.int8),
+                  np.ascontiguousarray(np.stack([join(left, np.int32), join(right, np.int32)], axis=1)),
+                  join(leaf, np.float64), np.asarray(root, dtype=np.int32), join(words, np.uint32),
+                  np.asarray(bounds, dtype=np.int64), outputs, link, sig)
+
+
+_WALK: Any = None
+
+
+def _compiled() -> Any:
+    """The walk, compiled once per process (numba caches it on disk where it can); None without numba."""
+    global _WALK
+    if _WALK is None:
+        try:
+            import numba
+        except ImportError:
+            _WALK = False
+            return None
+        _WALK = numba.njit(cache=True, nogil=True)(_walk)
+    return _WALK or None
+
+
+def _walk(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, kind: np.ndarray, child: np.ndarray,
+          leaf: np.ndarray, root: np.ndarray, cat_words: np.ndarray, cat_bounds: np.ndarray,
+          out: np.ndarray, link: int, sigmoid: float) -> None:
+    """Sum each tree's leaf for the row ``x`` into ``out`` (one score per class, trees taking turns), then
+    LightGBM's link on it (``link`` 1: its sigmoid, 2: its softmax, in its order of operations)."""
+    k = out.shape[0]
+    for c in range(k):
+        out[c] = 0.0
+    for t in range(root.shape[0]):
+        n = root[t]
+        while n >= 0:
+            v = np.float64(x[feature[n]])
+            if -ZERO <= v <= ZERO:  # LightGBM's row reader keeps only numbers beyond this: the rest read as 0
+                v = 0.0
+            d = kind[n]
+            missing = (d >> 2) & 3  # 0: none, 1: zero, 2: NaN
+            if d & 1:  # a category set: a missing or negative code goes right (the code cut toward zero first)
+                if np.isnan(v):
+                    n = child[n, 1]
+                    continue
+                code = np.int64(v)
+                if code < 0:
+                    n = child[n, 1]
+                    continue
+                i = np.int64(threshold[n])
+                lo = cat_bounds[i]
+                word = code // 32
+                if word < cat_bounds[i + 1] - lo and (cat_words[lo + word] >> np.uint32(code % 32)) & np.uint32(1):
+                    n = child[n, 0]
+                else:
+                    n = child[n, 1]
+                continue
+            if np.isnan(v) and missing != 2:
+                v = 0.0
+            if (missing == 1 and -ZERO <= v <= ZERO) or (missing == 2 and np.isnan(v)):
+                n = child[n, 0] if d & 2 else child[n, 1]
+            elif v <= threshold[n]:
+                n = child[n, 0]
+            else:
+                n = child[n, 1]
+        out[t % k] += leaf[~n]
+    if link == 1:
+        out[0] = 1.0 / (1.0 + np.exp(-sigmoid * out[0]))
+    elif link == 2:
+        top = out[0]
+        for c in range(1, k):
+            top = max(top, out[c])
+        total = 0.0
+        for c in range(k):
+            out[c] = np.exp(out[c] - top)
+            total += out[c]
+        for c in range(k):
+            out[c] = out[c] / total
+
+
+def compiled_row(packed: Packed) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A function of one row (1, features) giving LightGBM's prediction: probabilities (binary: of the
+    positive class, shape (1,); multiclass: (k,)) or the value (1,); None without numba."""
+    walk = _compiled()
+    if walk is None:
+        return None
+    p = packed
+    arrays = (p.feature, p.threshold, p.kind, p.child, p.leaf, p.root, p.cat_words, p.cat_bounds)
+    k, link, sig = p.outputs, {"identity": 0, "sigmoid": 1, "softmax": 2}[p.link], float(p.sigmoid)
+
+    def row(X: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(X[0], dtype=np.float32)
+        out = np.empty(k, dtype=np.float64)
+        walk(x, *arrays, out, link, sig)
+        return out
+
+    return row
