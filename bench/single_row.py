@@ -156,37 +156,37 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def walk_table(rows: list[dict[str, Any]]) -> str:
     """One record through the row path: LightGBM's own single-row call against the compiled walk."""
-    rows = [r for r in rows if "lgb_own_us" in r]
-    if not rows:
-        return ""
-    lines = ["", "", "| task | model | members | LightGBM's own call median / p99 us | walk median / p99 us | "
-             "speed-up (median) | max diff |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        o, a = r["lgb_own_us"], r["after_us"]
-        lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['members'])} | {o[0]:.0f} / {o[1]:.0f} | "
-                     f"**{a[0]:.0f}** / {a[1]:.0f} | {o[0] / a[0]:.1f}x | {r['lgb_walk_diff']:.1e} |")
-    for kind in sorted({r["model"] for r in rows}):
-        mine = [r for r in rows if r["model"] == kind]
-        med = np.median([r["lgb_own_us"][0] for r in mine]), np.median([r["after_us"][0] for r in mine])
-        lines.append(f"\n{kind}: over {len(mine)} bundles with LightGBM members, median of the per-task medians: "
-                     f"LightGBM's own call {med[0]:.0f} us, walk **{med[1]:.0f} us**")
-    return "\n".join(lines)
+    return _against_table([r for r in rows if "lgb_own_us" in r], "lgb_own_us", "members",
+                          ("LightGBM's own call", "walk"), "bundles with LightGBM members",
+                          lambda r: f"{r['lgb_walk_diff']:.1e}")
 
 
 def compiled_table(rows: list[dict[str, Any]]) -> str:
     """One record through the row path, XGBoost's own trees against the compiled ones, where a bundle has any."""
-    rows = [r for r in rows if "native_trees_us" in r]
+    return _against_table([r for r in rows if "native_trees_us" in r], "native_trees_us", "compiled",
+                          ("native trees", "compiled"), "bundles with compiled members",
+                          lambda r: f"{r['compile_s']:.2f} | {r['compiled_diff']:.1e}", "compile s (at save) | ")
+
+
+def _against_table(rows: list[dict[str, Any]], key: str, members: str, names: tuple[str, str], which: str,
+                   last: Any, extra: str = "") -> str:
+    """The row path's record time against ``key``'s (another way of answering the same bundle), per task."""
     if not rows:
         return ""
-    lines = ["", "", "| task | model | compiled members | native trees median / p99 us | compiled median / p99 us | "
-             "speed-up (median) | compile s (at save) | max diff compiled - native |", "|---|---|---|---|---|---|---|---|"]
+    old, new = names
+    cols = 7 + extra.count("|")
+    label = "members" if members == "members" else f"{members} members"
+    lines = ["", "", f"| task | model | {label} | {old} median / p99 us | {new} median / p99 us | "
+             f"speed-up (median) | {extra}max diff |", "|---" * cols + "|"]
     for r in rows:
-        n, a = r["native_trees_us"], r["after_us"]
-        lines.append(f"| {r['task']} | {r['model']} | {', '.join(r['compiled'])} | {n[0]:.0f} / {n[1]:.0f} | "
-                     f"**{a[0]:.0f}** / {a[1]:.0f} | {n[0] / a[0]:.1f}x | {r['compile_s']:.2f} | {r['compiled_diff']:.1e} |")
-    med = [float(np.median([r[k][0] for r in rows])) for k in ("native_trees_us", "after_us")]
-    lines.append(f"\nover {len(rows)} bundles with compiled members, median of the per-task medians: native trees "
-                 f"{med[0]:.0f} us, compiled **{med[1]:.0f} us**")
+        o, a = r[key], r["after_us"]
+        lines.append(f"| {r['task']} | {r['model']} | {', '.join(r[members])} | {o[0]:.0f} / {o[1]:.0f} | "
+                     f"**{a[0]:.0f}** / {a[1]:.0f} | {o[0] / a[0]:.1f}x | {last(r)} |")
+    for kind in sorted({r["model"] for r in rows}):
+        mine = [r for r in rows if r["model"] == kind]
+        med = np.median([r[key][0] for r in mine]), np.median([r["after_us"][0] for r in mine])
+        lines.append(f"\n{kind}: over {len(mine)} {which}, median of the per-task medians: {old} {med[0]:.0f} us, "
+                     f"{new} **{med[1]:.0f} us**")
     return "\n".join(lines)
 
 
