@@ -9,9 +9,9 @@ words; a negative or missing category goes right; a number within 1e-35 of zero 
 row reader drops it), summing the leaves per class in the same order. So the
 raw scores are LightGBM's to the bit, and the link (sigmoid, softmax) is LightGBM's formula.
 
-What it is for: one row in about half the time of LightGBM's single-row call (``FastRow``), which spends
-most of its time per tree outside the comparisons (bench/RESULTS.md, "LightGBM's trees walked by a compiled
-loop"). Linear trees, random-forest averaging and objectives other than binary, multiclass (softmax) and L2
+What it is for: the trees of one row 1.7-2.4x faster than LightGBM's single-row call (``FastRow``), a whole
+record through one booster 206 -> 137 us (median over the 24 tasks; bench/RESULTS.md, "LightGBM's trees
+walked by a compiled loop"). Linear trees, random-forest averaging and objectives other than binary, multiclass (softmax) and L2
 regression are left to LightGBM (``pack`` returns None), as is everything where numba is missing.
 """
 
