@@ -73,7 +73,15 @@ def pack(model_text: str, iterations: int | None = None) -> Packed | None:
     blocks = ("Tree=" + body).split("end of trees", 1)[0].split("\nTree=")
     if iterations:
         blocks = blocks[: iterations * outputs]
-    feature, threshold, kind, left, right, leaf, root, words, bounds = [], [], [], [], [], [], [], [], [0]
+    feature: list[np.ndarray] = []
+    threshold: list[np.ndarray] = []
+    kind: list[np.ndarray] = []
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
+    leaf: list[np.ndarray] = []
+    words: list[np.ndarray] = []
+    root: list[int] = []
+    bounds: list[int] = [0]
     n_split = n_leaf = 0
     for block in blocks:
         t = dict(re.findall(r"^(\w+)=(.*)$", block, flags=re.M))
@@ -85,7 +93,7 @@ def pack(model_text: str, iterations: int | None = None) -> Packed | None:
             leaf.append(values)
             n_leaf += len(values)
             continue
-        a = {k: np.array(t[k].split(), dtype=np.float64 if k in ("threshold", "leaf_value") else np.int64)
+        a: dict[str, Any] = {k: np.array(t[k].split(), dtype=np.float64 if k in ("threshold", "leaf_value") else np.int64)
              for k in _ARRAY_KEYS if k in t}
         thr = a["threshold"].copy()
         cat = (a["decision_type"] & 1) == 1
@@ -141,7 +149,7 @@ def _walk(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, kind: np.nd
     for t in range(root.shape[0]):
         n = root[t]
         while n >= 0:
-            v = np.float64(x[feature[n]])
+            v = float(x[feature[n]])
             if -ZERO <= v <= ZERO:  # LightGBM's row reader keeps only numbers beyond this: the rest read as 0
                 v = 0.0
             d = kind[n]
