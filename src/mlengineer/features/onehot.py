@@ -29,7 +29,7 @@ class OneHotScaler(TransformerMixin, BaseEstimator):
     def __init__(self, categorical: list[int] | None = None, cardinalities: list[int] | None = None,
                  *, max_onehot: int = 200, onehot: bool = True, clip: float = 0.1) -> None:
         self.categorical = categorical
-        self.clip = clip  # percent cut off each end of a number's range
+        self.clip = clip
         self.cardinalities = cardinalities
         self.max_onehot = max_onehot
         self.onehot = onehot  # False: numbers only (a neural net embeds the categories itself)

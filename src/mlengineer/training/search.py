@@ -82,11 +82,9 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
         f: fam.portfolio_place(large) if feature_names is None else fam.place_for(feature_names, large)
         for f, fam in registry.items()}
     if task.kind == "multiclass" and not large:
-        places = {f: registry[f].place_multiclass if p is not None and registry[f].place_multiclass is not None
-                  else p for f, p in places.items()}
+        places = _moved(places, registry, "place_multiclass")
         if len(task.classes) >= MANY_CLASSES:
-            places = {f: registry[f].place_many_classes if p is not None and registry[f].place_many_classes
-                      is not None else p for f, p in places.items()}
+            places = _moved(places, registry, "place_many_classes")
     default = [f for f in registry if places[f] is not None]
     unknown = [f for f in families or [] if f not in registry]
     if unknown:
@@ -107,6 +105,12 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
                 if i == 0 and f in TRANSFORM_FAMILIES:  # at once: the first turn may take the whole budget
                     out += [(f, {**per_family[f][0], "target_transform": kind}) for kind in target_transforms]
     return out
+
+
+def _moved(places: dict[str, float | None], registry: dict[str, Any], attr: str) -> dict[str, float | None]:
+    """``places`` with each family that has a place moved to its ``attr`` place, where it has one."""
+    return {f: getattr(registry[f], attr) if p is not None and getattr(registry[f], attr) is not None else p
+            for f, p in places.items()}
 
 
 def latency_ms(model: Any, row: np.ndarray, *, repeats: int = 3, least: bool = False) -> float:
