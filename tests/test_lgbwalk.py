@@ -91,6 +91,8 @@ def test_a_lightgbm_member_answers_one_row_through_the_walk_as_predict_raw(kind:
     ctx = FitContext(task=task, categorical=[3], cardinalities=[40], seed=0, n_jobs=1, time_limit=30)
     model = get_family("lightgbm").fit(X.astype(np.float32), y, ctx, {"learning_rate": 0.1, "num_leaves": 15})
     rows = X[:60].astype(np.float32)
+    model.prepare()  # a kept member: its trees packed for the walk
+    assert model.packed is not None
     assert compiled_row(pack(model.estimator.model_to_string())) is not None  # the walk, not a fallback
     walked = model.row_function()
     monkeypatch.setenv("MLENGINEER_TREE_WALK", "0")

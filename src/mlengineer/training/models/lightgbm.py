@@ -12,11 +12,15 @@ from typing import Any
 import numpy as np
 
 from ._attribution import split_bias
-from ._lgbwalk import compiled_row, pack
+from ._lgbwalk import Packed, compiled_row, pack
 from .base import Attribution, FitContext, FittedModel, ModelFamily, register
 
 
 class LightGBMModel(FittedModel):
+    #: the trees as flat arrays for the compiled walk of one row (``_lgbwalk.pack``), made by ``prepare`` for a
+    #: kept member and saved with it; None (a search candidate, a bundle saved before): LightGBM's own call
+    packed: Packed | None = None
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         n = self.best_iteration
         p = self.estimator.predict(X, num_iteration=n, num_threads=1) if len(X) < 512 else \
@@ -25,13 +29,12 @@ class LightGBMModel(FittedModel):
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """``predict_raw`` for one encoded row (1, f): the trees walked by a compiled loop (``_lgbwalk.py``,
-        numba: LightGBM's rules and sums, the same numbers), else LightGBM's own single-row API (the booster's
+        numba: LightGBM's rules and sums, the same numbers) once ``prepare`` packed them, else LightGBM's own single-row API (the booster's
         configuration parsed once, ``FastInit``, so a row costs one C call instead of ``predict``'s checks and
         arrays); None where neither is there. ``MLENGINEER_TREE_WALK=0`` keeps LightGBM's own call."""
         walked = None
-        if os.environ.get("MLENGINEER_TREE_WALK", "1") != "0":
-            packed = pack(self.estimator.model_to_string(), self.best_iteration)
-            walked = compiled_row(packed) if packed is not None else None
+        if self.packed is not None and os.environ.get("MLENGINEER_TREE_WALK", "1") != "0":
+            walked = compiled_row(self.packed)
         fast = None if walked is not None else FastRow.create(self.estimator, self.best_iteration)
         if walked is None and fast is None:
             return None
@@ -48,11 +51,17 @@ class LightGBMModel(FittedModel):
 
     def prepare(self) -> None:
         """Drop the rounds after the best one (early stopping's patience) from a model that is kept: a
-        smaller bundle, and explanations that see only the trees that predict. Slow for big models, so
-        done once, for the final members only."""
+        smaller bundle, and explanations that see only the trees that predict; then pack the trees for the
+        one-row walk (``packed``, saved with the member). Slow for big models, so done once, for the final
+        members only."""
         b = self.estimator
         if self.best_iteration and b.current_iteration() > self.best_iteration:
-            b.model_from_string(b.model_to_string(num_iteration=self.best_iteration))
+            text = b.model_to_string(num_iteration=self.best_iteration)
+            b.model_from_string(text)
+        else:
+            text = b.model_to_string()
+        # once, here: reading a big model's text takes ~1 s (5,200 trees), too dear for every search candidate
+        self.packed = pack(text, self.best_iteration)
 
     def feature_importance(self) -> np.ndarray:
         return self.estimator.feature_importance(importance_type="gain")
