@@ -183,7 +183,7 @@ def test_forest_pickles_without_its_walker_and_builds_it_again() -> None:
 def test_search_latency_counts_the_row_function() -> None:
     """The ensemble's latency aim adds members' costs as the row path pays them: ``latency_ms`` times a
     model's row function where it has one (here ``predict_raw`` would fail)."""
-    from mlengineer.training.search import latency_ms
+    from mlengineer.training.latency import latency_ms
 
     class RowOnly:
         calls = 0

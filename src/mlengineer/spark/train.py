@@ -29,7 +29,7 @@ from ..pipeline.build import build_model
 from ..pipeline.run import default_name, save_and_track
 from ..training.config import TrainConfig
 from ..training.ensemble import Ensemble
-from ..training.search import latency_ms
+from ..training.latency import latency_ms
 from ..training.trainer import Progress, TrainResult, no_progress, pipeline_ms
 from .audit import audit_spark
 from .evaluate import metric_on_cluster, score_held_out

@@ -10,7 +10,7 @@ import numpy as np
 from .models import FAMILIES, FittedModel
 from .plan import FamilyCost, units_run
 
-__all__ = ["Candidate", "refit_rounds_scale"]
+__all__ = ["Candidate", "refit_rounds", "refit_rounds_scale"]
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Candidate:
     plan_cost: FamilyCost | None = field(default=None, repr=False)
     fold_rows: int = 0
     best_iteration: int | None = None
+    #: the rounds a latency limit cut a booster to (``latency.py``): its refit on all rows gets no more
+    max_rounds: int | None = None
     status: str = "ok"
     models: list[FittedModel] = field(default_factory=list, repr=False)
     valid_pred: np.ndarray | None = field(default=None, repr=False)  # out-of-fold, on Validation.scored
@@ -52,7 +54,7 @@ class Candidate:
         if self.plan_cost is not None and self.models:
             units = units_run(self.models[0])
             if self.best_iteration and FAMILIES[self.family].early_stopping:
-                units = max(1, int(round(self.best_iteration * refit_rounds_scale(rows_ratio))))
+                units = refit_rounds(self, rows_ratio)
             return 1.1 * self.plan_cost.seconds(self.params, units, int(self.fold_rows * rows_ratio))
         share = 1.0
         runs = [m.rounds_run for m in self.models if m.rounds_run]
@@ -64,8 +66,15 @@ class Candidate:
         return {"model": self.name, "family": self.family, "phase": self.phase, "score": self.score,
                 "fit_s": round(self.fit_seconds, 3), "predict_ms_per_row": round(self.predict_ms_per_row, 4),
                 "predict_1row_ms": round(self.predict_1row_ms, 4), "planned_s": round(self.work, 3),
-                "best_iteration": self.best_iteration,
+                "best_iteration": self.best_iteration, "max_rounds": self.max_rounds,
                 "status": self.status, "params": {k: v for k, v in self.params.items() if not k.startswith("_")}}
+
+
+def refit_rounds(cand: Candidate, rows_ratio: float) -> int:
+    """The rounds a booster is refit with on all rows: its best ones scaled up for the rows, at most the
+    rounds a latency limit cut it to."""
+    rounds = max(1, int(round((cand.best_iteration or 1) * refit_rounds_scale(rows_ratio))))
+    return rounds if cand.max_rounds is None else min(rounds, cand.max_rounds)
 
 
 def refit_rounds_scale(rows_ratio: float) -> float:

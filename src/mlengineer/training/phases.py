@@ -76,6 +76,8 @@ def ran_out(cand: Candidate) -> bool:
     improving: its best round among the last ``1 - STILL_IMPROVING`` of those it ran."""
     if cand.status != "ok" or not cand.models or not FAMILIES[cand.family].early_stopping or not cand.best_iteration:
         return False
+    if cand.max_rounds is not None:  # cut for a latency limit: more rounds would only be cut again
+        return False
     runs = [m.rounds_run for m in cand.models]
     caps = [getattr(m, "units_cap", None) for m in cand.models]
     if any(r is None or c is None or r < c for r, c in zip(runs, caps, strict=True)):

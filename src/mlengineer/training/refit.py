@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .candidate import Candidate, refit_rounds
 from .ensemble import Bag
 from .models import FAMILIES, FitContext, FittedModel
 from .plan import fit_safety
-from .search import Candidate, refit_rounds_scale
 
 __all__ = ["refit_members"]
 
@@ -40,7 +40,6 @@ def refit_members(
     final: dict[str, FittedModel] = {}
     refit: list[str] = []
     notes: list[str] = []
-    rounds_scale = refit_rounds_scale(rows_ratio)
     left = budget
     for cand, _ in order:
         family = FAMILIES[cand.family]
@@ -49,7 +48,7 @@ def refit_members(
             left -= need
             params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
             if family.early_stopping and cand.best_iteration:
-                params["n_estimators"] = max(1, int(round(cand.best_iteration * rounds_scale)))
+                params["n_estimators"] = refit_rounds(cand, rows_ratio)
             try:
                 model = family.fit(X, y, FitContext(**{**ctx.__dict__, "max_units": None,
                                                        "time_limit": fit_safety(need)}), params)

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..metrics import Metric
 from ..tasks import Task
 from .candidate import Candidate, refit_rounds_scale
+from .latency import LATENCY_ROWS, cut_to_limit, latency_ms
 from .models import COST_REFERENCE, FAMILIES, FitContext, FittedModel, load_all
 from .phases import _longer, _portfolio, _tune, is_behind, is_useful
 from .plan import (
@@ -111,21 +112,6 @@ def _moved(places: dict[str, float | None], registry: dict[str, Any], attr: str)
     """``places`` with each family that has a place moved to its ``attr`` place, where it has one."""
     return {f: getattr(registry[f], attr) if p is not None and getattr(registry[f], attr) is not None else p
             for f, p in places.items()}
-
-
-def latency_ms(model: Any, row: np.ndarray, *, repeats: int = 3, least: bool = False) -> float:
-    """Median (or ``least``) milliseconds of one row's prediction over ``repeats`` calls, after one warm-up
-    call: through the family's ``row_function`` where it has one (what a bundle's row path calls, so the
-    ensemble's aim counts what a member costs there), else ``model.predict_raw(row)``."""
-    make = getattr(model, "row_function", None) if len(row) == 1 else None
-    fn = (make() if callable(make) else None) or model.predict_raw
-    fn(row)  # the first call may build caches (a forest's packed trees)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(row)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.min(times) if least else np.median(times))
 
 
 class Evaluator:
@@ -289,13 +275,16 @@ class Evaluator:
         stopped = [i for i, m in enumerate(cand.models) if m.stopped_by_time]
         if stopped:
             cand.deviation = f"{cand.name}: the safety clock stopped {len(stopped)} fold fit(s) far past their plan"
-        row = self.X[folds[0][1][:1]]
-        cand.predict_1row_ms = latency_ms(cand.models[0], row, repeats=5)
-        measured = latency_ms(cand.models[0], row, repeats=5, least=True)
+        rows = self.X[folds[0][1][:LATENCY_ROWS]]
+        measured = cand.predict_1row_ms = latency_ms(cand.models[0], rows)
         units = [units_run(m) for m in cand.models]
-        # "row latency": timed through the row function since issue 16; a value remembered before is not reused
-        key = f"row latency:{cand.family}:{json.dumps(cand.params, sort_keys=True, default=str)}:{units}"
+        # "row latency, rows in turn": timed through the row function on several rows (issue 16); a value
+        # remembered before (one row, repeated) is not reused
+        key = f"row latency, rows in turn:{cand.family}:{json.dumps(cand.params, sort_keys=True, default=str)}:{units}"
         cand.latency_ms = measured if self.memo is None else self.memo.get(key, lambda: bucket(measured, 0.005))
+        limit = self.max_predict_ms_per_row
+        if limit is not None and cand.latency_ms > limit:
+            self._cut(cand, rows, oof, limit, key)
         cand.fit_seconds = sum(m.fit_seconds for m in cand.models)
         iters = [m.best_iteration for m in cand.models if m.best_iteration is not None]
         cand.best_iteration = int(round(np.mean(iters))) if iters else None
@@ -308,6 +297,24 @@ class Evaluator:
             cand.status = "failed: the metric is not finite on validation rows"
         elif self.max_predict_ms_per_row is not None and cand.latency_ms > self.max_predict_ms_per_row:
             cand.status = f"too slow: {cand.predict_1row_ms:.2f} ms for one row"
+
+    def _cut(self, cand: Candidate, rows: np.ndarray, oof: np.ndarray, limit: float, key: str) -> None:
+        """A booster over the latency limit keeps its first rounds, as many as the limit allows (``latency.py``):
+        its fold models cut, their validation rows predicted again into ``oof``."""
+        def measure(model: FittedModel, rounds: int) -> float:
+            ms = latency_ms(model, rows)
+            return ms if self.memo is None else self.memo.get(f"{key}:rounds {rounds}", lambda: bucket(ms, 0.005))
+
+        full = max((m.best_iteration or 0) for m in cand.models)
+        cut = cut_to_limit(cand.models, limit, measure)
+        if cut is None:
+            return
+        cand.models, cand.latency_ms, rounds = cut
+        cand.predict_1row_ms = latency_ms(cand.models[0], rows)
+        if rounds < full:
+            cand.max_rounds = rounds
+        for m, (_, va) in zip(cand.models, self.validation.folds, strict=True):
+            oof[self.position[va]] = m.predict_raw(self.X[va])
 
 
 def run_search(

@@ -24,6 +24,7 @@ from ..metrics import Metric
 from ..tasks import Task
 from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
+from .latency import LATENCY_ROWS, latency_ms
 from .models import FAMILIES, FitContext
 from .models.target import target_transforms
 from .models.threads import wait_policy
@@ -34,7 +35,6 @@ from .search import (
     Candidate,
     Evaluator,
     SearchResult,
-    latency_ms,
     portfolio,
     run_search,
 )
@@ -148,7 +148,7 @@ def search_and_ensemble(
     predictor = Ensemble(members)
     for _, model, _ in members:
         model.prepare()
-    latency = latency_ms(predictor, X[:1], repeats=5)
+    latency = latency_ms(predictor, X[:LATENCY_ROWS])
     leaderboard = [c.row() for c in sorted(searched.result.candidates, key=lambda c: c.loss)]
     leaderboard.insert(0, {
         "model": "ensemble", "family": "ensemble", "phase": "ensemble", "score": score,

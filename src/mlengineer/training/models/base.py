@@ -107,6 +107,12 @@ class FittedModel:
     def prepare(self) -> None:
         """Build whatever makes the first small prediction fast (called once training is done)."""
 
+    def with_rounds(self, rounds: int) -> FittedModel | None:
+        """This model cut to its first ``rounds`` rounds (all of them where it has fewer), as a model of its
+        own: a booster answers one row in time about in proportion to its trees, so a latency limit can keep
+        a booster's first rounds rather than refuse it (``latency.py``). None where the family cannot be cut."""
+        return None
+
     def feature_importance(self) -> np.ndarray | None:
         """Importance per input feature if the learner has a cheap one, else None."""
         return None
@@ -333,6 +339,10 @@ class TransformedTargetModel(FittedModel):
 
     def prepare(self) -> None:
         self.inner.prepare()
+
+    def with_rounds(self, rounds: int) -> FittedModel | None:
+        cut = self.inner.with_rounds(rounds)
+        return None if cut is None else TransformedTargetModel(cut, self.transform)
 
     def feature_importance(self) -> np.ndarray | None:
         return self.inner.feature_importance()

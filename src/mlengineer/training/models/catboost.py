@@ -3,6 +3,7 @@ and categorical data with its defaults."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,16 @@ class CatBoostModel(FittedModel):
             p = self.estimator.predict_proba(data, thread_count=threads)
             return self._proba(p, np.asarray(self.estimator.classes_, dtype=np.int64))
         return np.asarray(self.estimator.predict(data, thread_count=threads), dtype=np.float64)
+
+    def with_rounds(self, rounds: int) -> CatBoostModel:
+        """The first ``rounds`` trees as a model of their own (CatBoost's ``shrink`` on a copy)."""
+        n = min(rounds, self.best_iteration or rounds)
+        est = self.estimator.copy()
+        if n < est.tree_count_:
+            est.shrink(ntree_end=n)
+        cut = copy.copy(self)
+        cut.estimator, cut.best_iteration = est, n
+        return cut
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """``predict_raw`` for one encoded row (1, f): the oblivious trees walked in numpy

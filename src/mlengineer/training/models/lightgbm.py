@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import os
 import threading
@@ -62,6 +63,19 @@ class LightGBMModel(FittedModel):
             text = b.model_to_string()
         # once, here: reading a big model's text takes ~1 s (5,200 trees), too dear for every search candidate
         self.packed = pack(text, self.best_iteration)
+
+    def with_rounds(self, rounds: int) -> LightGBMModel:
+        """The first ``rounds`` rounds as a booster of their own, packed for the walk (so the search times
+        one row as the bundle will answer it)."""
+        import lightgbm as lgb
+
+        n = min(rounds, self.best_iteration or rounds)
+        text = self.estimator.model_to_string(num_iteration=n)
+        cut = copy.copy(self)
+        cut.estimator = lgb.Booster(model_str=text)
+        cut.best_iteration = n
+        cut.packed = pack(text, n)
+        return cut
 
     def feature_importance(self) -> np.ndarray:
         return self.estimator.feature_importance(importance_type="gain")
