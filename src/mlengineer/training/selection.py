@@ -243,7 +243,8 @@ def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, befor
     """The search's planned seconds, from rounded measurements that a later run on the same table and machine
     reads back instead of measuring again (``plan.Measurements``); the families' costs are probed as the
     search reaches them."""
-    pipeline = memo.get("pipeline_1row_ms", lambda: bucket(overhead_ms, 0.005))
+    # "row path": timed through the one-record path since issue 16; a value remembered before is not reused
+    pipeline = memo.get("pipeline_1row_ms, row path", lambda: bucket(overhead_ms, 0.005))
     evaluate.costs, evaluate.memo = {}, memo  # each family is probed before its first candidate
     left = max(config.time_budget - before, 0.5)
     clock = WorkClock(max(left * SEARCH_END - FIXED_MARGIN, 0.5))
