@@ -356,6 +356,34 @@ def test_a_row_the_log_cannot_write_is_dropped_alone_and_counted(tmp_path: Path)
     assert sorted(read_prediction_log(tmp_path)["_request_id"]) == ["r0", "r2"]
 
 
+def test_the_log_written_in_pieces_reads_back_as_one_table_in_request_order(tmp_path: Path) -> None:
+    """Requests are turned into Arrow a piece at a time (``prediction_log.CHUNK``), the interpreter's lock
+    handed back between pieces; the file holds every row once, in order, with its request's position, time
+    and id, whatever the pieces' types (a column numeric in one piece and text in another)."""
+    import numpy as np
+
+    from mlengineer.monitoring import prediction_log
+    from mlengineer.monitoring.prediction_log import PredictionLog, read_prediction_log
+
+    log = PredictionLog(tmp_path)
+    n = 2 * prediction_log.CHUNK + 7
+    for i in range(n):
+        rows = 1 + i % 3
+        fee = np.full(rows, float(i)) if i < n - 3 else ["n/a"] * rows  # the last requests' fees arrive as text
+        log.append(columns={"fee": fee, "plan": [None if i % 5 == 0 else f"p{i}"] * rows},
+                   outputs={"prediction": np.array(["yes"] * rows, dtype=object), "proba_yes": np.full(rows, 0.5)},
+                   n_rows=rows, request_id=f"r{i}", endpoint="predict", model="m", version="1")
+    total = sum(1 + i % 3 for i in range(n))
+    assert log.flush() == total and log.files_written == 1
+    back = read_prediction_log(tmp_path)
+    assert len(back) == total and back["_request_id"].drop_duplicates().tolist() == [f"r{i}" for i in range(n)]
+    assert back.groupby("_request_id", sort=False)["_row"].apply(list).tolist() == [list(range(1 + i % 3)) for i in range(n)]
+    assert back["fee"].iloc[0] == "0.0" and back["fee"].iloc[-1] == "n/a"  # one type for the column: text
+    assert back["plan"].isna().sum() == sum(1 + i % 3 for i in range(n) if i % 5 == 0)
+    assert str(back["_ts"].dtype) == "datetime64[ns, UTC]" and back["_ts"].is_monotonic_increasing
+    assert (back["proba_yes"] == 0.5).all() and back["_endpoint"].eq("predict").all()
+
+
 @pytest.mark.slow
 def test_a_server_never_swaps_in_a_version_its_clients_cannot_call(churn_model_dir: Path, dropped_model: Path,
                                                                   tmp_path: Path) -> None:
