@@ -4,10 +4,12 @@
     .venv/bin/python bench/single_row.py --budget 20 --tasks adult,car
     .venv/bin/python bench/single_row.py --budget 20 --models xgboost     # XGBoost: compiled against native
     .venv/bin/python bench/single_row.py --budget 20 --models single      # one LightGBM booster (max_models=1)
+    .venv/bin/python bench/single_row.py --budget 20 --models single,single_100us   # and one within 0.1 ms
 
 Each task is trained twice with a short budget (the default ensemble, and one boosted model:
 ``families=["lightgbm"]``; ``--models xgboost`` adds ``families=["xgboost"]``, ``--models single`` the best
-single LightGBM booster: ``families=["lightgbm"], max_models=1``), saved and loaded back as a
+single LightGBM booster: ``families=["lightgbm"], max_models=1``; ``single_100us`` the same with
+``max_predict_ms_per_row=0.1``, the booster cut to the rounds that answer within it), saved and loaded back as a
 bundle (so whatever is compiled at save time is what answers). Then up to 300 test rows are predicted one at a time, each in three ways:
 
 - ``frame``: a one-row DataFrame (``model.predict_raw(X_test.iloc[[i]])``), what bench/accuracy.py's
@@ -107,12 +109,14 @@ def native_trees(path: Path, records: list[Any], compiled_answers: list[Any], co
 #: what each ``--models`` name trains with
 MODELS: dict[str, dict[str, Any]] = {"default": {}, "lightgbm": {"families": ["lightgbm"]},
                                      "xgboost": {"families": ["xgboost"]},
-                                     "single": {"families": ["lightgbm"], "max_models": 1}}
+                                     "single": {"families": ["lightgbm"], "max_models": 1},
+                                     "single_100us": {"families": ["lightgbm"], "max_models": 1,
+                                                      "max_predict_ms_per_row": 0.1}}
 
 
 def run_task(folder: Path, budget: float, model_kind: str, n: int) -> dict[str, Any]:
     import mlengineer
-    from accuracy import read_task
+    from accuracy import read_task, score
 
     task, train, test = read_task(folder)
     target = task["target"]
@@ -125,8 +129,18 @@ def run_task(folder: Path, budget: float, model_kind: str, n: int) -> dict[str, 
         fit_s = time.perf_counter() - t0
         model = mlengineer.load(Path(d) / "m")
         members = [e["model"] for e in model.metadata.get("ensemble", [])]
-        return {"task": task["name"], "model": model_kind, "fit_s": round(fit_s, 1),
-                "members": members, **measure(model, X_test, n, Path(d) / "m")}
+        classes = list(model.classes) if model.task.is_classification else []
+        return {"task": task["name"], "model": model_kind, "fit_s": round(fit_s, 1), "members": members,
+                "metric": task["metric"], "test": score(task, test[target], model.predict_raw(X_test), classes),
+                "trees": trees(model), **measure(model, X_test, n, Path(d) / "m")}
+
+
+def trees(model: Any) -> int:
+    """The trees of the bundle's LightGBM members (0 without any)."""
+    from mlengineer.bundle.compiled import fitted_members
+
+    return sum(m.estimator.num_trees() for _, m in fitted_members(model.predictor)
+               if getattr(m, "family", "") == "lightgbm" and hasattr(m.estimator, "num_trees"))
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -151,7 +165,25 @@ def table(rows: list[dict[str, Any]]) -> str:
                          f"{med['frame_us']:.0f} us, record before {med['before_us']:.0f} us, record after "
                          f"**{med['after_us']:.0f} us** (median p99 {p99['after_us']:.0f} us; slowest task "
                          f"{worst['task']} {worst['after_us'][0]:.0f} us)")
-    return "\n".join(lines) + compiled_table(rows) + walk_table(rows)
+    return "\n".join(lines) + compiled_table(rows) + walk_table(rows) + limit_table(rows)
+
+
+def limit_table(rows: list[dict[str, Any]]) -> str:
+    """``single`` against ``single_100us`` per task: trees, record time and test score."""
+    by = {(r["task"], r["model"]): r for r in rows if "error" not in r}
+    pairs = [(by[t, "single"], by[t, "single_100us"]) for t, m in by if m == "single" and (t, "single_100us") in by]
+    if not pairs:
+        return ""
+    lines = ["", "", "| task | metric | single: trees, record median us, test | within 0.1 ms: trees, record median us, "
+             "test |", "|---|---|---|---|"]
+    for a, b in pairs:
+        lines.append(f"| {a['task']} | {a['metric']} | {a['trees']}, {a['after_us'][0]:.0f}, {a['test']:.4f} | "
+                     f"{b['trees']}, **{b['after_us'][0]:.0f}**, {b['test']:.4f} |")
+    med = [float(np.median([p[i]["after_us"][0] for p in pairs])) for i in (0, 1)]
+    within = sum(p[1]["after_us"][0] <= 100 for p in pairs)
+    lines.append(f"\nover {len(pairs)} tasks, median of the per-task medians: single {med[0]:.0f} us, within 0.1 ms "
+                 f"**{med[1]:.0f} us** ({within} of {len(pairs)} at or under 100 us)")
+    return "\n".join(lines)
 
 
 def walk_table(rows: list[dict[str, Any]]) -> str:
