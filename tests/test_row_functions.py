@@ -303,3 +303,25 @@ def test_a_network_of_several_members_answers_their_mean(kind: str) -> None:
         np.testing.assert_allclose(bag.predict_raw(rows[:k]), alone[:k], rtol=0, atol=scale(kind))
     one = row_predictor(bag)
     np.testing.assert_allclose(one(rows[:1]), alone[:1], rtol=0, atol=scale(kind))
+
+
+def test_an_ensembles_latency_is_timed_through_its_members_row_functions() -> None:
+    """The leaderboard's one-row time of the ensemble is what the bundle's row path pays: the members' row
+    functions (here their ``predict_raw`` would fail), weighted as ``Ensemble.predict_raw`` weighs them."""
+    from mlengineer.training.ensemble import Ensemble
+    from mlengineer.training.latency import latency_ms
+
+    class RowOnly:
+        def __init__(self, scale: float) -> None:
+            self.scale = scale
+
+        def row_function(self):  # noqa: ANN202 - a toy model
+            return lambda X: X.sum(axis=1) * self.scale
+
+        def predict_raw(self, X: np.ndarray) -> np.ndarray:
+            raise AssertionError("the row function should answer")
+
+    ensemble = Ensemble([("a", RowOnly(1.0), 0.25), ("b", RowOnly(3.0), 0.75)])
+    rows = np.arange(32, dtype=np.float32).reshape(16, 2)
+    assert latency_ms(ensemble, rows) >= 0
+    np.testing.assert_allclose(ensemble.row_function()(rows[3:4]), [(6 + 7) * (0.25 + 2.25)])

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.row import RowCleaner, compile_row_cleaner
 from ..features.row import RowEncoder, compile_row_encoder
-from ..training.ensemble import Bag, Ensemble
+from ..training.ensemble import row_predictor
 
 __all__ = ["RowPath", "row_predictor"]
 
@@ -77,29 +77,3 @@ def _plan_roles(plan: Any) -> dict[str, str] | None:
         if isinstance(roles, dict):
             return dict(roles)
     return None
-
-
-def row_predictor(predictor: Any) -> RowFunction:
-    """A function of one encoded row (1, features) giving what ``predictor.predict_raw`` gives for it, built
-    from the members' own row functions where they have one."""
-    if isinstance(predictor, Ensemble):
-        members = [(row_predictor(m), w) for _, m, w in predictor.members]
-
-        def ensemble(X: np.ndarray) -> np.ndarray:
-            out = None
-            for fn, w in members:  # the same order and arithmetic as Ensemble.predict_raw
-                p = fn(X) * w
-                out = p if out is None else out + p
-            assert out is not None
-            return out
-
-        return ensemble
-    if isinstance(predictor, Bag):
-        stacked = predictor.row_function()  # the fold models at once, where their family can (the MLP)
-        if stacked is not None:
-            return stacked
-        folds = [row_predictor(m) for m in predictor.estimator]
-        return lambda X: np.mean([fn(X) for fn in folds], axis=0)
-    make = getattr(predictor, "row_function", None)
-    fn = make() if callable(make) else None
-    return fn if fn is not None else predictor.predict_raw

@@ -12,7 +12,7 @@ import numpy as np
 from ..metrics import Metric
 from .models.base import FittedModel
 
-__all__ = ["Bag", "Ensemble", "select_ensemble"]
+__all__ = ["Bag", "Ensemble", "row_predictor", "select_ensemble"]
 
 
 def select_ensemble(
@@ -83,6 +83,10 @@ class Ensemble:
     def names(self) -> list[str]:
         return [n for n, _, _ in self.members]
 
+    def row_function(self) -> Callable[[np.ndarray], np.ndarray]:
+        """One encoded row through the members' own row functions, as a bundle's row path answers it."""
+        return row_predictor(self)
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         out = None
         for _, model, w in self.members:
@@ -146,3 +150,30 @@ class Bag(FittedModel):
         if any(p is None for p in parts):
             return None
         return np.mean([np.asarray(p, dtype=float) for p in parts], axis=0)
+
+
+def row_predictor(predictor: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of one encoded row (1, features) giving what ``predictor.predict_raw`` gives for it, built
+    from the members' own row functions where they have one: what a bundle's row path calls
+    (``bundle/rowpath.py``), and what the search's ensemble latency is timed through."""
+    if isinstance(predictor, Ensemble):
+        members = [(row_predictor(m), w) for _, m, w in predictor.members]
+
+        def ensemble(X: np.ndarray) -> np.ndarray:
+            out = None
+            for fn, w in members:  # the same order and arithmetic as Ensemble.predict_raw
+                p = fn(X) * w
+                out = p if out is None else out + p
+            assert out is not None
+            return out
+
+        return ensemble
+    if isinstance(predictor, Bag):
+        stacked = predictor.row_function()  # the fold models at once, where their family can (the MLP)
+        if stacked is not None:
+            return stacked
+        folds = [row_predictor(m) for m in predictor.estimator]
+        return lambda X: np.mean([fn(X) for fn in folds], axis=0)
+    make = getattr(predictor, "row_function", None)
+    fn = make() if callable(make) else None
+    return fn if fn is not None else predictor.predict_raw

@@ -302,8 +302,9 @@ class Evaluator:
         """A booster over the latency limit keeps its first rounds, as many as the limit allows (``latency.py``):
         its fold models cut, their validation rows predicted again into ``oof``."""
         def measure(model: FittedModel, rounds: int) -> float:
-            ms = latency_ms(model, rows)
-            return ms if self.memo is None else self.memo.get(f"{key}:rounds {rounds}", lambda: bucket(ms, 0.005))
+            if self.memo is None:
+                return latency_ms(model, rows)
+            return float(self.memo.get(f"{key}:rounds {rounds}", lambda: bucket(latency_ms(model, rows), 0.005)))
 
         full = max((m.best_iteration or 0) for m in cand.models)
         cut = cut_to_limit(cand.models, limit, measure)
