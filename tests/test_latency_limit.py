@@ -86,12 +86,16 @@ def test_cut_to_limit_keeps_the_most_rounds_within_the_limit() -> None:
         assert model.best_iteration == rounds
         return 0.02 + 0.01 * model.estimator.num_trees()
 
-    cut, ms, rounds = cut_to_limit(folds, 0.3, measure)
+    full = max(m.best_iteration for m in folds)
+    timed = 0.02 + 0.01 * full
+    cut, ms, rounds = cut_to_limit(folds, 0.3, measure, timed)
     assert ms <= 0.3 and rounds <= 28 and rounds >= 20  # aimed at 90% of the limit, the fixed cost not shrinking
-    assert asked[0] == max(m.best_iteration for m in folds)  # all the rounds first: the limit may hold them
+    assert asked[0] == int(full * 2 * 0.3 / timed) < full  # first as if the cut form answered twice as fast
     assert all(m.best_iteration <= rounds for m in cut)
-    assert cut_to_limit(folds, 0.025, measure) is None  # not even one round is fast enough
-    assert cut_to_limit(folds, 100.0, measure)[2] == max(m.best_iteration for m in folds)  # nothing to cut
+    asked.clear()
+    assert cut_to_limit(folds, 0.8 * timed, measure, timed)[2] < full and asked[0] == full  # that close: all first
+    assert cut_to_limit(folds, 0.025, measure, timed) is None  # not even one round is fast enough
+    assert cut_to_limit(folds, 100.0, measure, timed)[2] == full  # nothing to cut
 
 
 def test_latency_is_the_median_over_rows_in_turn() -> None:

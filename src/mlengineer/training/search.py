@@ -307,11 +307,11 @@ class Evaluator:
             return float(self.memo.get(f"{key}:rounds {rounds}", lambda: bucket(latency_ms(model, rows), 0.005)))
 
         full = max((m.best_iteration or 0) for m in cand.models)
-        cut = cut_to_limit(cand.models, limit, measure)
+        cut = cut_to_limit(cand.models, limit, measure, cand.latency_ms)
         if cut is None:
             return
         cand.models, cand.latency_ms, rounds = cut
-        cand.predict_1row_ms = latency_ms(cand.models[0], rows)
+        cand.predict_1row_ms = cand.latency_ms
         if rounds < full:
             cand.max_rounds = rounds
         for m, (_, va) in zip(cand.models, self.validation.folds, strict=True):
