@@ -84,7 +84,7 @@ def train_cmd(
     config: str = typer.Option(None, "--config", help="A YAML file of training options."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default ./mlruns.db)."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
-    max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row."),
+    max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row (cleaning included); a slower LightGBM or CatBoost model keeps its first rounds, as many as fit."),
     max_models: int = typer.Option(None, "--max-models", help="At most this many models in the ensemble (1: the "
                                    "best single model, the fastest bundle) [default: as validation favours]."),
     families: str = typer.Option(None, "--families", help="Model families to try, comma-separated (linear, "
