@@ -71,6 +71,7 @@ def test_a_catboost_model_and_a_transformed_target_are_cut_alike() -> None:
     logged, X = _fit("lightgbm", "regression", target_transform="log")
     cut = logged.with_rounds(20)
     assert type(cut).__name__ == "TransformedTargetModel" and cut.best_iteration == 20
+    assert cut.fit_seconds == logged.fit_seconds > 0 and cut.family == "lightgbm" and logged.best_iteration > 20
     np.testing.assert_allclose(cut.predict_raw(X), np.exp(logged.inner.estimator.predict(X, num_iteration=20)),
                                rtol=1e-12)
     linear, _ = _fit("linear", "regression")

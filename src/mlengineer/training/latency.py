@@ -8,7 +8,7 @@ LightGBM, CatBoost) answers slower, its fold models keep their first rounds, as 
 are scored again on their validation rows, and compete as any candidate; the refit on all rows gets no
 more rounds than that (``Candidate.max_rounds``). Without this, a limit of 0.1 ms left only linear models.
 
-    cut = cut_to_limit(models, limit, measure)   # (fold models, latency ms, rounds) or None
+    cut = cut_to_limit(models, limit, measure, latency)   # (fold models, latency ms, rounds) or None
 
 The rounds are found by a few measured steps (the first allowing for LightGBM's cut booster being timed
 through the compiled walk the bundle will use, faster than the search's first timing), each remembered per
@@ -48,6 +48,7 @@ def latency_ms(model: Any, rows: np.ndarray, *, repeats: int = 3, least: bool = 
         fn(one)
         times.append(time.perf_counter() - t0)
     return 1000 * float(np.min(times) if least else np.median(times))
+
 
 #: measured steps at most: each aims a little under the limit, from the last step's time per round
 STEPS = 5

@@ -12,6 +12,7 @@ formula), None when the explain stage must sample Shapley values instead.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -341,8 +342,12 @@ class TransformedTargetModel(FittedModel):
         self.inner.prepare()
 
     def with_rounds(self, rounds: int) -> FittedModel | None:
-        cut = self.inner.with_rounds(rounds)
-        return None if cut is None else TransformedTargetModel(cut, self.transform)
+        inner = self.inner.with_rounds(rounds)
+        if inner is None:
+            return None
+        cut = copy.copy(self)  # its fit's seconds, cap and clock as they were; the inner model and rounds cut
+        cut.inner, cut.estimator, cut.best_iteration = inner, inner.estimator, inner.best_iteration
+        return cut
 
     def feature_importance(self) -> np.ndarray | None:
         return self.inner.feature_importance()
