@@ -33,9 +33,9 @@ __all__ = ["LATENCY_ROWS", "cut_to_limit", "latency_ms"]
 LATENCY_ROWS = 16
 
 
-def latency_ms(model: Any, rows: np.ndarray, *, repeats: int = 3, least: bool = False) -> float:
+def latency_ms(model: Any, rows: np.ndarray, *, repeats: int = 3) -> float:
     """Milliseconds one row's prediction takes: the median over ``rows`` predicted one at a time, each once,
-    after one warm-up call; where ``rows`` is a single row, the median (or ``least``) over ``repeats`` calls.
+    after one warm-up call; where ``rows`` is a single row, the median over ``repeats`` calls.
     Through the family's ``row_function`` where it has one (what a bundle's row path calls, so the ensemble's
     aim counts what a member costs there), else ``model.predict_raw``."""
     make = getattr(model, "row_function", None)
@@ -47,7 +47,7 @@ def latency_ms(model: Any, rows: np.ndarray, *, repeats: int = 3, least: bool = 
         t0 = time.perf_counter()
         fn(one)
         times.append(time.perf_counter() - t0)
-    return 1000 * float(np.min(times) if least else np.median(times))
+    return 1000 * float(np.median(times))
 
 
 #: measured steps at most: each aims a little under the limit, from the last step's time per round
