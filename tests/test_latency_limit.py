@@ -115,7 +115,7 @@ def test_latency_is_the_median_over_rows_in_turn() -> None:
 def test_a_latency_limit_keeps_a_cut_booster_and_refits_it_with_no_more_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's timing made exact (0.05 ms a tree) so the test asserts rounds, never a clock: with a 1 ms
     limit the boosters are cut to at most ~19 trees, scored again, kept, and the refit grows no more."""
-    from mlengineer.training import search
+    from mlengineer.training import evaluator
     from mlengineer.training.config import TrainConfig
     from mlengineer.training.trainer import fit_pipeline
 
@@ -125,7 +125,7 @@ def test_a_latency_limit_keeps_a_cut_booster_and_refits_it_with_no_more_rounds(m
         best = inner.best_iteration or trees
         return 0.05 * min(trees, best)
 
-    monkeypatch.setattr(search, "latency_ms", trees_ms)
+    monkeypatch.setattr(evaluator, "latency_ms", trees_ms)
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"a": rng.normal(size=800), "b": rng.normal(size=800), "c": rng.choice(list("xyz"), 800)})
     df["y"] = np.where(df["a"] + np.sin(3 * df["b"]) + (df["c"] == "x") + 0.3 * rng.normal(size=800) > 0.5, "p", "n")

@@ -1,6 +1,7 @@
 """The search's phases: the portfolio's turns, leaving out families far behind (``_portfolio``, ``is_behind``);
 more rounds for a booster that ran out of them (``_longer``); then Optuna's TPE on the families that did best
-(``_tune``), leaving out those far behind (``is_useful``, ``is_behind``)."""
+(``_tune``), leaving out those far behind (``is_useful``, ``is_behind``); last, the seconds too few for another
+candidate spent on the leader's further rounds where it ran out of them (``_continue``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ __all__ = ["FOCUS_SHARE", "LONGER_FACTOR", "LONGER_SHARE", "STILL_IMPROVING", "U
            "ran_out"]
 
 #: a candidate whose fits all stopped at the plan's cap on rounds with their best round among the last 20% of
-#: those it ran is run again, before tuning, with LONGER_FACTOR times its planned seconds (at most LONGER_SHARE
+#: those it ran gets more, before tuning, up to LONGER_FACTOR times its planned seconds (at most LONGER_SHARE
 #: of the search): boosting that stops for lack of time rather than by early stopping (``_longer``)
 STILL_IMPROVING = 0.8
 LONGER_FACTOR = 3.0
@@ -85,22 +86,41 @@ def ran_out(cand: Candidate) -> bool:
     return cand.best_iteration >= STILL_IMPROVING * float(np.mean([r for r in runs if r is not None]))
 
 
-def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *, total: float) -> None:
-    """More rounds for the best candidate while it runs out of them (``ran_out``): the same configuration
-    again with ``LONGER_FACTOR`` times the planned seconds (at most ``LONGER_SHARE`` of the search), before
-    Optuna's turn, as long as each longer run is the new best and still runs out."""
+def _longer(run: Callable[..., Candidate | None], candidates: list[Candidate], *, total: float,
+            resume: Callable[..., Candidate | None] | None = None) -> None:
+    """More rounds for the best candidate while it runs out of them (``ran_out``), before Optuna's turn, to
+    ``LONGER_FACTOR`` times its planned seconds (all its rounds at most ``LONGER_SHARE`` of the search), as
+    long as each longer one is the new best and still runs out: its own models fitted further where they can
+    go on (``resume``, ``continuation.py``: the rounds it ran are not fitted again), else the same
+    configuration fitted afresh."""
     tried: set[str] = set()
+    spent: dict[str, float] = {}  # the planned seconds of all a continued candidate's rounds
     while True:
         ok = [c for c in candidates if c.status == "ok"]
         if not ok:
             return
         best = min(ok, key=lambda c: c.loss)
-        if best.name in tried or not ran_out(best) or best.work >= LONGER_SHARE * total:
+        so_far = spent.get(best.name, best.work)
+        if best.name in tried or not ran_out(best) or so_far >= LONGER_SHARE * total:
             return
         tried.add(best.name)
-        params = {k: v for k, v in best.params.items() if k != "_traceback"}
-        if run(best.family, params, "longer", at_least=min(LONGER_FACTOR * best.work, LONGER_SHARE * total)) is None:
+        if resume is not None and all(m.resumable for m in best.models):
+            new = resume(best, min((LONGER_FACTOR - 1) * so_far, LONGER_SHARE * total - so_far))
+            if new is not None:
+                spent[new.name] = so_far + new.work
+        else:
+            params = {k: v for k, v in best.params.items() if k != "_traceback"}
+            new = run(best.family, params, "longer", at_least=min(LONGER_FACTOR * so_far, LONGER_SHARE * total))
+        if new is None:
             return
+
+
+def _continue(resume: Callable[..., Candidate | None], candidates: list[Candidate]) -> None:
+    """The best candidate fitted further (``continuation.py``) where it ran out of rounds (``ran_out``), once,
+    with the planned seconds the other phases left (``last``: and those held back for refits none will use)."""
+    ok = [c for c in candidates if c.status == "ok"]
+    if ok and ran_out(best := min(ok, key=lambda c: c.loss)):
+        resume(best, last=True)
 
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,

@@ -1,4 +1,5 @@
-"""Exact explanations shared by the tree families: the layout of a booster's own TreeSHAP output, and two
+"""Exact explanations: their form (``Attribution``, what a model's ``contributions`` answers), and what the tree
+families share: the layout of a booster's own TreeSHAP output, and two
 ways to explain a scikit-learn forest (the ``shap`` package's TreeSHAP, path attribution).
 
     values, base = split_bias(raw, n_features)     # a booster's pred_contrib output
@@ -8,11 +9,21 @@ ways to explain a scikit-learn forest (the ``shap`` package's TreeSHAP, path att
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["forest_shap", "path_attribution", "split_bias"]
+__all__ = ["Attribution", "forest_shap", "path_attribution", "split_bias"]
+
+
+class Attribution(NamedTuple):
+    """A fitted model's additive explanation of n rows: ``base + values.sum(axis=1)`` is its output in
+    ``space``: "margin" (log-odds, raw scores) or "output" (what ``predict_raw`` returns)."""
+
+    values: np.ndarray  # (n, features, outputs)
+    base: np.ndarray  # (n, outputs)
+    space: str
+    method: str  # how it was computed, for the reader: "TreeSHAP", "linear", ...
 
 
 def split_bias(raw: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,12 +16,13 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ...errors import ConfigError
 from ...tasks import Task
+from ._attribution import Attribution
 
 __all__ = ["COST_REFERENCE", "FAMILIES", "Attribution", "FitContext", "FittedModel", "ModelFamily", "TargetTransform",
            "TransformedTargetModel", "get_family", "register", "unregister"]
@@ -48,6 +49,8 @@ class FitContext:
     #: the search plan's cap on this fit's units (boosting rounds, trees, epochs); None = the family's own
     max_units: int | None = None
     sample_weight: np.ndarray | None = None
+    #: keep what the fit needs to go on later (``FittedModel.resume``): the search's fits, not the refits
+    keep_training: bool = False
     clock: Deadline | None = field(default=None, repr=False)  # the fit's deadline, once it asked for one
 
     def deadline(self) -> Deadline:
@@ -58,16 +61,6 @@ class FitContext:
     @property
     def n_classes(self) -> int:
         return len(self.task.classes)
-
-
-class Attribution(NamedTuple):
-    """A fitted model's additive explanation of n rows: ``base + values.sum(axis=1)`` is its output in
-    ``space``: "margin" (log-odds, raw scores) or "output" (what ``predict_raw`` returns)."""
-
-    values: np.ndarray  # (n, features, outputs)
-    base: np.ndarray  # (n, outputs)
-    space: str
-    method: str  # how it was computed, for the reader: "TreeSHAP", "linear", ...
 
 
 class FittedModel:
@@ -113,6 +106,19 @@ class FittedModel:
         own: a booster answers one row in time about in proportion to its trees, so a latency limit can keep
         a booster's first rounds rather than refuse it (``latency.py``). None where the family cannot be cut."""
         return None
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``resume`` can go on: the family can, and the fit kept its rows (``keep_training``)."""
+        return False
+
+    def resume(self, units: int, *, learning_rate: float | None, deadline: Deadline) -> np.ndarray:
+        """Up to ``units`` more rounds on the rows it was fitted on (at ``learning_rate`` where given), stopped
+        early on its validation rows as the fit was; answers its output for those rows (``predict_raw``'s)."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop what the fit kept to go on (``FitContext.keep_training``): the model predicts as before."""
 
     def feature_importance(self) -> np.ndarray | None:
         """Importance per input feature if the learner has a cheap one, else None."""
@@ -348,6 +354,18 @@ class TransformedTargetModel(FittedModel):
         cut = copy.copy(self)  # its fit's seconds, cap and clock as they were; the inner model and rounds cut
         cut.inner, cut.estimator, cut.best_iteration = inner, inner.estimator, inner.best_iteration
         return cut
+
+    @property
+    def resumable(self) -> bool:
+        return self.inner.resumable
+
+    def resume(self, units: int, *, learning_rate: float | None, deadline: Deadline) -> np.ndarray:
+        out = self.inner.resume(units, learning_rate=learning_rate, deadline=deadline)
+        self.best_iteration, self.rounds_run = self.inner.best_iteration, self.inner.rounds_run
+        return self.transform.inverse(out)
+
+    def release(self) -> None:
+        self.inner.release()
 
     def feature_importance(self) -> np.ndarray | None:
         return self.inner.feature_importance()
