@@ -54,9 +54,8 @@ def resume_candidate(evaluate: Evaluator, cand: Candidate, limit: float, name: s
     fold_limit = limit / evaluate.waves(cand.family)
     have = [units_run(m) for m in cand.models]
     rows = [len(tr) for tr, _ in folds]
-    extra = [cost.max_units(cand.params, fold_limit + cost.seconds(cand.params, h, r), r) or 0
+    extra = [(cost.max_units(cand.params, fold_limit + cost.seconds(cand.params, h, r), r) or 0) - h
              for h, r in zip(have, rows, strict=True)]
-    extra = [e - h for e, h in zip(extra, have, strict=True)]
     if min(extra) < max(1, MIN_GAIN * max(have)):
         return None
     # the step of the added rounds: the one it changed to where it was continued before (the refit changes

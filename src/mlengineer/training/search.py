@@ -127,9 +127,10 @@ class _Search:
                 kept.append(c)
         return kept
 
-    def reserve(self) -> float:
-        ratio = self.rows_ratio
-        return 0.0 if ratio is None else sum(c.refit_seconds(ratio) for c in self.reserved())
+    def reserve(self, reserved: list[Candidate] | None = None) -> float:
+        """Planned seconds kept back for the refits of ``reserved`` (by default: ``reserved()``)."""
+        ratio, kept = self.rows_ratio, self.reserved() if reserved is None else reserved
+        return 0.0 if ratio is None else sum(c.refit_seconds(ratio) for c in kept)
 
     def run(self, family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0) -> Candidate | None:
         """One configuration scored within the planned seconds it may take; None where it would not finish."""
@@ -167,7 +168,7 @@ class _Search:
         """``cand`` fitted further (``continuation.py``) within ``at_most`` planned seconds and those left; the
         ``last`` turn also takes the seconds held back for refits where no candidate's refit fits in them."""
         reserved = self.reserved()
-        left = min(self.clock.left() - self.reserve() + (self.after if last and not reserved else 0.0), at_most)
+        left = min(self.clock.left() - self.reserve(reserved) + (self.after if last and not reserved else 0.0), at_most)
         if self.rows_ratio is not None and any(c is cand for c in reserved):  # its refit grows with the rounds
             left /= 1.0 + cand.refit_seconds(self.rows_ratio) / max(cand.work, 1e-9)  # added: time for that too
         new = None if self.clock.overrun() else resume_candidate(self.evaluate, cand, left, name=f"{cand.name}+")
