@@ -53,6 +53,25 @@ def test_a_kept_lightgbm_fit_goes_on_at_a_larger_step_and_a_refit_repeats_it() -
     assert again.params["learning_rate_after"] == [30, 0.075]  # kept for the refit's own refits
 
 
+def test_a_lightgbm_fit_waits_longer_the_more_rounds_it_has_run() -> None:
+    """Early stopping's patience is at least a twentieth of the rounds run: a slow late gain hidden by the
+    validation loss's noise for longer than the step's patience (20 rounds at 0.25) is still found."""
+    X, y = _data(3000)
+    task = make_task(pd.Series(y), "regression")
+    model = get_family("lightgbm").fit(X[:2000], y[:2000], FitContext(task=task, n_jobs=1),
+                                       {"learning_rate": 0.25, "num_leaves": 3, "min_data_in_leaf": 5}, X[2000:], y[2000:])
+    b, Xv, yv = model.estimator, X[2000:], y[2000:]
+    out = np.cumsum([b.predict(Xv, start_iteration=i, num_iteration=1) for i in range(b.current_iteration())], axis=0)
+    loss = np.sqrt(np.mean((out - yv) ** 2, axis=1))
+    best = model.best_iteration
+    assert best == b.current_iteration() == int(np.argmin(loss)) + 1  # the rounds after the best dropped
+    # before its best round, a stretch of more than 20 rounds without a new least loss: a fixed patience had
+    # stopped there
+    least_at = [int(np.argmin(loss[: r + 1])) for r in range(best)]
+    assert max(r - at for r, at in enumerate(least_at)) >= 20
+    assert model.rounds_run - best == max(20, model.rounds_run // 20)  # the patience it waited after the best
+
+
 def test_a_released_fit_predicts_the_same_and_cannot_go_on() -> None:
     model, X, _, _ = _kept_fit({"learning_rate": 0.1})
     before = model.predict_raw(X)

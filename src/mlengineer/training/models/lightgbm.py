@@ -284,7 +284,15 @@ class LightGBMFamily(ModelFamily):
         valid_sets = []
         if X_val is not None:
             valid_sets = [lgb.Dataset(X_val, label=y_val, reference=train, categorical_feature=categorical or "auto")]
-            callbacks.append(lgb.early_stopping(_patience(p["learning_rate"]), first_metric_only=True, verbose=False))
+            stopping = lgb.early_stopping(_patience(p["learning_rate"]), first_metric_only=True, verbose=False)
+            least = stopping.stopping_rounds
+
+            def wait_longer(env: Any) -> None:  # runs before ``stopping``: a function's callback order is lower
+                # a booster many rounds in gains little a round, and the validation loss's noise hides it for
+                # longer than a fixed patience: at least a twentieth of the rounds so far, as a continuation waits
+                stopping.stopping_rounds = max(least, (env.iteration + 1) // 20)
+
+            callbacks += [wait_longer, stopping]
         booster = lgb.train(p, train, num_boost_round=num_rounds, valid_sets=valid_sets, callbacks=callbacks,
                             keep_training_booster=ctx.keep_training and X_val is not None)
         model = LightGBMModel(booster, {**params, "n_estimators": num_rounds}, ctx.task)
