@@ -11,8 +11,8 @@ pytest.importorskip("numba")
 lgb = pytest.importorskip("lightgbm")
 
 from mlengineer.tasks import BinaryTask, MulticlassTask, RegressionTask  # noqa: E402
-from mlengineer.training.models import FitContext, get_family  # noqa: E402
-from mlengineer.training.models._lgbwalk import compiled_row, pack  # noqa: E402
+from mlengineer.training.models import FitContext, get_family, lightgbm  # noqa: E402
+from mlengineer.training.models._lgbwalk import compiled_row, compiled_rows, pack  # noqa: E402
 from mlengineer.training.models.lightgbm import FastRow  # noqa: E402
 
 KINDS = {"binary": {"objective": "binary"}, "multiclass": {"objective": "multiclass", "num_class": 4},
@@ -69,6 +69,27 @@ def test_the_walk_answers_as_lightgbm_to_the_bit(kind: str, zero_as_missing: boo
     np.testing.assert_array_equal(compiled_row(short)(rows[:1]), FastRow(booster, 7).predict(rows[:1], k))
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_walk_of_many_rows_answers_as_lightgbm_to_the_bit(kind: str) -> None:
+    X, y = _data(kind)
+    params = {**KINDS[kind], "verbose": -1, "num_leaves": 15, "min_data_in_leaf": 5, "max_cat_to_onehot": 4,
+              "cat_smooth": 1.0}
+    booster = lgb.train(params, lgb.Dataset(X, y, categorical_feature=[3]), num_boost_round=40)
+    packed = pack(booster.model_to_string())
+    hard = _hard_rows(packed, X.shape[1])
+    rows = np.concatenate([hard, X[:1500].astype(np.float32)])  # more than two threads' blocks, and a ragged end
+    k = params.get("num_class", 1)
+    for threads in (1, 3):
+        walk = compiled_rows(packed, threads)
+        assert walk is not None
+        for dtype in (np.float32, np.float64):
+            got, native = walk(rows.astype(dtype)), booster.predict(rows.astype(dtype))
+            assert got.shape == (len(rows), k)
+            np.testing.assert_array_equal(got if k > 1 else got[:, 0], native)
+    np.testing.assert_array_equal(compiled_rows(packed)(rows[:3]), np.concatenate(
+        [compiled_row(packed)(rows[i:i + 1]).reshape(1, k) for i in range(3)]))  # as a row at a time
+
+
 def test_what_the_walk_cannot_answer_is_left_to_lightgbm() -> None:
     X, y = _data("regression", n=500)
     for params in ({"objective": "huber"}, {"objective": "regression", "linear_tree": True},
@@ -100,3 +121,27 @@ def test_a_lightgbm_member_answers_one_row_through_the_walk_as_predict_raw(kind:
     for i in range(len(rows)):
         np.testing.assert_array_equal(walked(rows[i:i + 1]), native(rows[i:i + 1]))
         np.testing.assert_allclose(walked(rows[i:i + 1]), model.predict_raw(rows[i:i + 1]), rtol=0, atol=1e-12)
+
+
+def test_a_member_answers_a_large_batch_through_the_walk_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _data("multiclass", n=1500)
+    ctx = FitContext(task=MulticlassTask([0, 1, 2, 3]), categorical=[3], cardinalities=[40], seed=0, n_jobs=1,
+                     time_limit=30)
+    model = get_family("lightgbm").fit(X.astype(np.float32), y, ctx, {"learning_rate": 0.1, "num_leaves": 15})
+    model.prepare()
+    rows = X.astype(np.float32)
+    assert model._walked_rows(len(rows)) is None  # a small batch: LightGBM's own call
+    monkeypatch.setattr(lightgbm, "BATCH_WORK", 1000)
+    assert model._walked_rows(len(rows)) is not None
+    walked = model.predict_raw(rows)
+    monkeypatch.setenv("MLENGINEER_TREE_WALK", "0")
+    assert model._walked_rows(len(rows)) is None
+    np.testing.assert_array_equal(walked, model.predict_raw(rows))
+
+
+def test_the_walk_takes_as_many_threads_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlengineer.training.models._lgbwalk import _omp_threads
+
+    for value, threads in (("3", 3), ("2,1", 2), ("many", 0), ("", 0)):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert _omp_threads() == threads

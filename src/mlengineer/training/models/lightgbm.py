@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._attribution import split_bias
-from ._lgbwalk import Packed, compiled_row, pack
+from ._lgbwalk import BATCH_WORK, Packed, compiled_row, compiled_rows, pack
 from .base import Attribution, Deadline, FitContext, FittedModel, ModelFamily, register
 
 
@@ -24,9 +24,22 @@ class LightGBMModel(FittedModel):
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         n = self.best_iteration
-        p = self.estimator.predict(X, num_iteration=n, num_threads=1) if len(X) < 512 else \
-            self.estimator.predict(X, num_iteration=n)
+        walked = self._walked_rows(len(X))
+        if walked is not None:
+            p = walked(X)
+            p = p[:, 0] if p.shape[1] == 1 else p
+        else:
+            p = self.estimator.predict(X, num_iteration=n, num_threads=1) if len(X) < 512 else \
+                self.estimator.predict(X, num_iteration=n)
         return self._proba(p) if self.task.is_classification else np.asarray(p, dtype=np.float64)
+
+    def _walked_rows(self, n_rows: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The compiled walk of many rows (``_lgbwalk.compiled_rows``) for a kept member's large batch, where
+        it is about twice as fast as LightGBM's own (a block of rows through each tree in turn); else None."""
+        if self.packed is None or n_rows * len(self.packed.root) < BATCH_WORK or \
+                os.environ.get("MLENGINEER_TREE_WALK", "1") == "0":
+            return None
+        return compiled_rows(self.packed)
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """``predict_raw`` for one encoded row (1, f): the trees walked by a compiled loop (``_lgbwalk.py``,
