@@ -133,3 +133,32 @@ def test_the_safety_stop_is_recorded_as_a_deviation() -> None:
     clock.hard_end = time.perf_counter() - 1  # as if the machine ran far slower than its measured costs
     assert clock.overrun() and clock.overrun()
     assert len(clock.deviations) == 1 and "planned" in clock.deviations[0]
+
+
+@pytest.mark.parametrize("family", ["mlp", "tabm"])
+def test_networks_fitted_side_by_side_repeat_as_if_alone(family: str) -> None:
+    """The search fits a candidate's folds side by side in threads: each network's first weights and dropout
+    masks come from its own seed, not from torch's one global stream taken in turns."""
+    pytest.importorskip("torch")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlengineer.tasks import RegressionTask
+    from mlengineer.training.models import FitContext, get_family
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 12)).astype(np.float32)
+    y = 3 * X[:, 0] + np.sin(X[:, 1]) + 0.3 * rng.normal(size=600)
+    fam = get_family(family)
+    fam.warm_up()
+
+    def fit(i: int) -> np.ndarray:
+        tr = np.arange(len(X)) % 3 != i
+        ctx = FitContext(task=RegressionTask(), n_jobs=1, seed=i, max_units=6)
+        model = fam.fit(X[tr], y[tr], ctx, {"hidden": 64, "layers": 2, "dropout": 0.2, "lr": 3e-3}, X[~tr], y[~tr])
+        return model.predict_raw(X)
+
+    alone = [fit(i) for i in range(3)]
+    for _ in range(2):
+        with ThreadPoolExecutor(3) as pool:
+            for a, b in zip(alone, pool.map(fit, range(3)), strict=True):
+                np.testing.assert_array_equal(a, b)

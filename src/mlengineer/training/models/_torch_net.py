@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["AdamW", "TabularMLP", "member_loss", "validation_loss"]
+__all__ = ["AdamW", "SeededDropout", "TabularMLP", "member_loss", "new_network", "validation_loss"]
+
+#: held while a network draws its first weights from torch's one global random stream
+_GLOBAL_STREAM = threading.Lock()
+
+
+class SeededDropout(nn.Dropout):
+    """Dropout that draws its masks from the fit's own generator (``generator``; torch's global stream where
+    none is set). The search fits a candidate's folds side by side in threads: with one global stream they
+    would take its draws in turns the scheduler decides, and a seeded run would not repeat."""
+
+    generator: Any = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.generator is None or not 0.0 < self.p < 1.0:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        return x * torch.empty_like(x).bernoulli_(keep, generator=self.generator) / keep
+
+
+def new_network(seed: int, *args: Any, **kwargs: Any) -> TabularMLP:
+    """A ``TabularMLP`` whose first weights are those of ``seed``, whatever other threads draw meanwhile (the
+    global stream held and restored after), its dropout on a generator of the same seed."""
+    with _GLOBAL_STREAM, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = TabularMLP(*args, **kwargs)
+    net.seed_dropout(torch.Generator().manual_seed(seed))
+    return net
 
 
 class TabularMLP(nn.Module):
@@ -34,7 +62,7 @@ class TabularMLP(nn.Module):
         blocks: list[Any] = []
         for i in range(layers):
             out = hidden if i == 0 else max(hidden // 2, 32)
-            blocks += [nn.Linear(width, out), nn.ReLU(), nn.Dropout(dropout)]
+            blocks += [nn.Linear(width, out), nn.ReLU(), SeededDropout(dropout)]
             width = out
         if members > 1:  # k output layers, each initialised as nn.Linear initialises one
             bound = 1 / width ** 0.5
@@ -43,6 +71,13 @@ class TabularMLP(nn.Module):
         else:
             blocks.append(nn.Linear(width, n_out))
         self.body = nn.Sequential(*blocks)
+
+    def seed_dropout(self, generator: Any) -> None:
+        """The generator the dropout layers draw from (None: torch's global stream; the trained network
+        keeps none, so it pickles as before)."""
+        for m in self.body:
+            if isinstance(m, SeededDropout):
+                m.generator = generator
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         parts = [num] + [emb(cat[:, i]) for i, emb in enumerate(self.embeddings)]

@@ -79,7 +79,7 @@ class MLPModel(FittedModel):
                 layers.append((m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()))
             elif kind == "ReLU":
                 layers.append(None)
-            elif kind != "Dropout":  # dropout does nothing at prediction
+            elif not kind.endswith("Dropout"):  # dropout does nothing at prediction
                 return None
         if not layers or layers[0] is None:
             return None
@@ -332,7 +332,6 @@ class MLPFamily(ModelFamily):
     def _train(self, torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
                X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
         deadline = ctx.deadline()
-        torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         max_epochs = int(params.pop("n_estimators", 200 if X_val is not None else 30))
         max_epochs = max_epochs if ctx.max_units is None else min(max_epochs, ctx.max_units)
@@ -344,11 +343,11 @@ class MLPFamily(ModelFamily):
         regression = not ctx.task.is_classification
         y_mean = float(np.mean(y)) if regression else 0.0
         y_scale = float(np.std(y) or 1.0) if regression else 1.0
-        from ._torch_net import AdamW, TabularMLP, member_loss, validation_loss
+        from ._torch_net import AdamW, member_loss, new_network, validation_loss
 
-        net = TabularMLP(prep.n_features_out_, cards, 1 if regression else ctx.n_classes,
-                         hidden=int(params.get("hidden", 256)), layers=int(params.get("layers", 3)),
-                         dropout=float(params.get("dropout", 0.1)), members=int(params.get("members", 1)))
+        net = new_network(ctx.seed, prep.n_features_out_, cards, 1 if regression else ctx.n_classes,
+                          hidden=int(params.get("hidden", 256)), layers=int(params.get("layers", 3)),
+                          dropout=float(params.get("dropout", 0.1)), members=int(params.get("members", 1)))
         model = MLPModel({"net": net, "prep": prep, "cat": list(ctx.categorical), "cards": cards},
                          {**params, "_y_mean": y_mean, "_y_scale": y_scale}, ctx.task)
         num, cat = model._inputs(X)
@@ -400,6 +399,7 @@ class MLPFamily(ModelFamily):
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
+        net.seed_dropout(None)
         model.best_iteration = best_epoch if X_val is not None else epoch
         model.rounds_run = epoch
         model.params["n_estimators"] = max_epochs
