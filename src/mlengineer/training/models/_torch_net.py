@@ -12,6 +12,8 @@ __all__ = ["AdamW", "SeededDropout", "TabularMLP", "member_loss", "new_network",
 
 #: held while a network draws its first weights from torch's one global random stream
 _GLOBAL_STREAM = threading.Lock()
+#: added to the seed for the dropout masks' stream, so that it does not replay the first weights' draws
+DROPOUT_STREAM = 104_729
 
 
 class SeededDropout(nn.Dropout):
@@ -30,11 +32,11 @@ class SeededDropout(nn.Dropout):
 
 def new_network(seed: int, *args: Any, **kwargs: Any) -> TabularMLP:
     """A ``TabularMLP`` whose first weights are those of ``seed``, whatever other threads draw meanwhile (the
-    global stream held and restored after), its dropout on a generator of the same seed."""
+    global stream held and restored after), its dropout on a generator of its own from the same seed."""
     with _GLOBAL_STREAM, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = TabularMLP(*args, **kwargs)
-    net.seed_dropout(torch.Generator().manual_seed(seed))
+    net.seed_dropout(torch.Generator().manual_seed(seed + DROPOUT_STREAM))
     return net
 
 
