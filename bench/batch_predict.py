@@ -14,11 +14,11 @@ LightGBM members' trees. Rows go to bench/results/batch_predict-<time>.jsonl; a 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    from single_row import task_row
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", type=float, default=60.0)
     ap.add_argument("--tasks", default="poker_hand,letter,covertype_subsample,adult,higgs_subsample")
@@ -93,15 +95,7 @@ def main() -> None:
     families = [f for f in args.families.split(",") if f] or None
     rows = []
     for name in [t for t in args.tasks.split(",") if t]:
-        try:
-            row = run_task(SUITE / name, args.budget, families)
-        except Exception as e:  # noqa: BLE001 - one task's failure is a row, not the end of the run
-            row = {"task": name, "error": f"{type(e).__name__}: {e}"[:160]}
-        row["load_avg"] = round(os.getloadavg()[0], 1)
-        rows.append(row)
-        with out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), file=sys.stderr, flush=True)
+        rows.append(task_row(partial(run_task, SUITE / name, args.budget, families), out, task=name))
     print(table(rows))
 
 

@@ -35,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,20 @@ def _against_table(rows: list[dict[str, Any]], key: str, members: str, names: tu
     return "\n".join(lines)
 
 
+def task_row(run: Any, out: Path, **keys: Any) -> dict[str, Any]:
+    """``run()``'s row (on failure, ``keys`` and the error: one task's failure is a row, not the end of the
+    run), with the load average, appended to ``out`` as a JSON line and printed to stderr."""
+    try:
+        row = run()
+    except Exception as e:  # noqa: BLE001
+        row = {**keys, "error": f"{type(e).__name__}: {e}"[:160]}
+    row["load_avg"] = round(os.getloadavg()[0], 1)
+    with out.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", type=float, default=20.0)
@@ -239,15 +254,8 @@ def main() -> None:
     rows = []
     for name in names:
         for model in args.models.split(","):
-            try:
-                row = run_task(SUITE / name, args.budget, model, args.rows)
-            except Exception as e:  # noqa: BLE001 - one task's failure is a row, not the end of the run
-                row = {"task": name, "model": model, "error": f"{type(e).__name__}: {e}"[:160]}
-            row["load_avg"] = round(os.getloadavg()[0], 1)
-            rows.append(row)
-            with out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(task_row(partial(run_task, SUITE / name, args.budget, model, args.rows), out,
+                                 task=name, model=model))
     print(table(rows))
 
 

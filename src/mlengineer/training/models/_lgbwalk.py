@@ -237,15 +237,19 @@ def _walk_rows(X: np.ndarray, lo: int, hi: int, feature: np.ndarray, threshold: 
             _LINK(out[i], link, sigmoid)
 
 
+def _walk_args(p: Packed) -> tuple[tuple[np.ndarray, ...], int, int, float]:
+    """The packed trees as the compiled walks take them: the arrays, the outputs, the link's code, sigmoid."""
+    arrays = (p.feature, p.threshold, p.kind, p.child, p.leaf, p.root, p.cat_words, p.cat_bounds)
+    return arrays, p.outputs, {"identity": 0, "sigmoid": 1, "softmax": 2}[p.link], float(p.sigmoid)
+
+
 def compiled_row(packed: Packed) -> Callable[[np.ndarray], np.ndarray] | None:
     """A function of one row (1, features) giving LightGBM's prediction: probabilities (binary: of the
     positive class, shape (1,); multiclass: (k,)) or the value (1,); None without numba."""
     walk = _compiled()
     if walk is None:
         return None
-    p = packed
-    arrays = (p.feature, p.threshold, p.kind, p.child, p.leaf, p.root, p.cat_words, p.cat_bounds)
-    k, link, sig = p.outputs, {"identity": 0, "sigmoid": 1, "softmax": 2}[p.link], float(p.sigmoid)
+    arrays, k, link, sig = _walk_args(packed)
 
     def row(X: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(X[0], dtype=np.float32)
@@ -272,9 +276,7 @@ def compiled_rows(packed: Packed, threads: int | None = None) -> Callable[[np.nd
     stretches; None without numba."""
     if _compiled() is None:
         return None
-    p = packed
-    arrays = (p.feature, p.threshold, p.kind, p.child, p.leaf, p.root, p.cat_words, p.cat_bounds)
-    k, link, sig = p.outputs, {"identity": 0, "sigmoid": 1, "softmax": 2}[p.link], float(p.sigmoid)
+    arrays, k, link, sig = _walk_args(packed)
     workers = max(1, threads or _omp_threads() or os.cpu_count() or 1)
 
     def rows(X: np.ndarray) -> np.ndarray:

@@ -108,7 +108,7 @@ class LightGBMModel(FittedModel):
         # than the fit's patience: a twentieth of its rounds (poker, 1,527 rounds in at a step of 0.3: stopped
         # 53 rounds on by a patience of 20, its validation loss lower again a hundred rounds later)
         start = best = b.current_iteration()
-        patience = max(_patience(float(learning_rate or self.params.get("learning_rate", 0.1))), start // 20)
+        patience = _patience(float(learning_rate or self.params.get("learning_rate", 0.1)), start)
         least = _valid_loss(b)
         for _ in range(units):
             b.update()
@@ -148,9 +148,11 @@ class LightGBMModel(FittedModel):
         return Attribution(*split_bias(raw, f), "margin", "TreeSHAP")
 
 
-def _patience(learning_rate: float) -> int:
-    """Rounds without a better validation loss after which boosting stops: more for smaller steps."""
-    return int(max(20, min(200, 5 / learning_rate)))
+def _patience(learning_rate: float, rounds: int = 0) -> int:
+    """Rounds without a better validation loss after which boosting stops: more for smaller steps, and at
+    least a twentieth of the ``rounds`` run (a booster many rounds in gains little a round, and the
+    validation loss's noise hides it for longer)."""
+    return max(int(max(20, min(200, 5 / learning_rate))), rounds // 20)
 
 
 def _valid_loss(b: Any) -> float:
@@ -300,12 +302,9 @@ class LightGBMFamily(ModelFamily):
         if X_val is not None:
             valid_sets = [lgb.Dataset(X_val, label=y_val, reference=train, categorical_feature=categorical or "auto")]
             stopping = lgb.early_stopping(_patience(p["learning_rate"]), first_metric_only=True, verbose=False)
-            least = stopping.stopping_rounds
 
             def wait_longer(env: Any) -> None:  # runs before ``stopping``: a function's callback order is lower
-                # a booster many rounds in gains little a round, and the validation loss's noise hides it for
-                # longer than a fixed patience: at least a twentieth of the rounds so far, as a continuation waits
-                stopping.stopping_rounds = max(least, (env.iteration + 1) // 20)
+                stopping.stopping_rounds = _patience(p["learning_rate"], env.iteration + 1)
 
             callbacks += [wait_longer, stopping]
         booster = lgb.train(p, train, num_boost_round=num_rounds, valid_sets=valid_sets, callbacks=callbacks,
