@@ -85,6 +85,13 @@ def run_mlengineer(folder: Path, budget: float, seed: int, options: dict[str, An
         lat.append(time.perf_counter() - s)
     meta = model.metadata
     ensemble = [r for r in meta["leaderboard"] if r["model"] == "ensemble"]
+    calibrator = model.extras.get("calibrator")
+    calibration = {"method": "none"}
+    if calibrator is not None:  # the members' own probabilities scored as well: what the calibrator changed
+        fitted = {k: v for k, v in vars(calibrator).items() if isinstance(v, float)}
+        calibration = {"method": calibrator.method, **fitted,
+                       "value_uncalibrated": score(task, y_test, model.predictor.predict_raw(model.encode(X_test)),
+                                                   model.classes)}
     return {"system": "mlengineer", "task": task["name"], "metric": task["metric"],
             "value": score(task, y_test, raw, model.classes), "budget_s": budget, "fit_s": round(fit_s, 2),
             "predict_s": round(predict_s, 3), "predict_1row_ms": round(1000 * float(np.median(lat)), 2),
@@ -93,7 +100,7 @@ def run_mlengineer(folder: Path, budget: float, seed: int, options: dict[str, An
             "ensemble": {e["model"]: round(e["weight"], 3) for e in meta.get("ensemble", [])},
             "n_candidates": len(meta["leaderboard"]) - 1,
             "train_1row_ms": ensemble[0].get("predict_1row_ms") if ensemble else None,
-            "timings": meta.get("timings")}
+            "calibration": calibration, "timings": meta.get("timings")}
 
 
 # -- the driver ---------------------------------------------------------------------------------------------
