@@ -132,3 +132,47 @@ def test_calibrate_refuses_a_threshold_rule_it_cannot_meet_in_one_line(churn_mod
     r = run_cli("calibrate", str(copy), "--target-precision", "2")
     assert r.returncode == 2
     assert "--target-precision" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _all_right(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A model right on every one of ``n`` rows, mostly sure of it: nothing on these rows says how far to
+    trust it beyond them."""
+    y = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y] += rng.uniform(4, 9, n)
+    p = np.exp(logits)
+    return y, p / p.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("method", ["temperature", "platt", "isotonic"])
+def test_a_calibrator_sharpens_no_further_than_the_rows_wrong_answers_allow(method: str) -> None:
+    """With no wrong answer among 1,000 rows a fit by likelihood would sharpen without end (a temperature at
+    its bound of 0.05); the rule of succession leaves the rows expecting at least 1/1,002 wrong answers, and a
+    new row the model is unsure of (35% on its class) keeps a probability near what the model gave."""
+    rng = np.random.default_rng(6)
+    k = 2 if method != "temperature" else 4
+    y, p = _all_right(1000, k, rng)
+    cal = fit_calibrator(y, p, method=method)
+    after = cal.transform(p)
+    assert np.mean(1 - after.max(axis=1)) >= 1 / 1002 - 1e-9
+    assert np.mean(1 - after.max(axis=1)) < np.mean(1 - p.max(axis=1))  # still sharper than the model
+    unsure = np.full((1, k), 1e-3)
+    unsure[0, :2] = 0.35, 0.65 - (k - 2) * 1e-3
+    assert cal.transform(unsure)[0, 0] > 0.1
+    if method == "temperature":
+        np.testing.assert_array_equal(after.argmax(axis=1), p.argmax(axis=1))
+        bare = TemperatureCalibrator()  # the temperature as fitted, without the limit
+        bare.temperature_ = cal.temperature_
+        assert bare.transform(unsure)[0, 0] < 0.1
+
+
+def test_a_calibrator_within_the_evidence_is_left_as_fitted() -> None:
+    """A model with many wrong answers: the fitted map already expects about as many, so the limit does not
+    bind (the overconfident model's calibration of the first test is unchanged)."""
+    rng = np.random.default_rng(0)
+    y, p = _overconfident(3000, rng)
+    assert PlattCalibrator().fit(y, p).strength_ == 1.0
+    logits = rng.normal(0, 3, (2000, 5))
+    q = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    yq = np.array([rng.choice(5, p=np.exp(r / 3) / np.exp(r / 3).sum()) for r in logits])
+    assert TemperatureCalibrator().fit(yq, q).strength_ == 1.0

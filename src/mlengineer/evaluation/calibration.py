@@ -9,6 +9,11 @@ gives) and are chosen by out-of-fold Brier score, so that calibration is applied
 
 Every calibrator is monotone in the score it maps (for binary tasks strictly so), so it never changes how a
 binary model ranks rows: ROC AUC stays what it was.
+
+A calibrator sharpens the probabilities only as far as the rows it was fitted on can vouch for
+(``_within_evidence``): with few or no wrong answers among them, a fit by likelihood would sharpen without
+end (car's decision table: no error in 1,382 out-of-fold rows, a temperature of 0.05, and one test row the
+network had given 35% turned into 0.0005%).
 """
 
 from __future__ import annotations
@@ -37,6 +42,35 @@ def _binary(p1: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - p1, p1])
 
 
+def _doubt(proba: np.ndarray) -> float:
+    """The mean probability given to the classes not chosen: the share of wrong answers the probabilities
+    expect."""
+    return float(np.mean(1.0 - np.max(proba, axis=1)))
+
+
+def _within_evidence(cal: Any, y: np.ndarray, proba: np.ndarray) -> Any:
+    """``cal`` (fitted on ``y``, ``proba``) with its ``strength_`` (1: the fitted map, 0: none) lowered until its
+    probabilities on those rows expect at least (errors + 1) / (rows + 2) wrong answers, the rule of succession,
+    where the fitted map sharpens them below that. A map that softens them, or one within the evidence, is left
+    as fitted; the strength is found by bisection, as the doubt falls with it."""
+    y = np.asarray(y)
+    proba = np.asarray(proba, dtype=float)
+    floor = (np.count_nonzero(proba.argmax(axis=1) != y) + 1) / (len(y) + 2)
+    raw = _doubt(proba)
+    cal.strength_ = 1.0
+    if _doubt(cal.transform(proba)) >= min(floor, raw):
+        return cal
+    lo, hi = 0.0, 1.0  # the doubt at strength lo is at least the floor (or the raw one), at hi below it
+    for _ in range(40):
+        cal.strength_ = (lo + hi) / 2
+        if _doubt(cal.transform(proba)) >= min(floor, raw):
+            lo = cal.strength_
+        else:
+            hi = cal.strength_
+    cal.strength_ = lo
+    return cal
+
+
 class PlattCalibrator:
     """Binary: a logistic curve on the log-odds of the positive class (Platt scaling)."""
 
@@ -57,11 +91,17 @@ class PlattCalibrator:
 
         res = minimize(nll, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, 100.0), (-50, 50)])
         self.slope_, self.intercept_ = float(res.x[0]), float(res.x[1])
-        return self
+        return _within_evidence(self, y, proba)
+
+    def curve(self) -> tuple[float, float]:
+        """The slope and intercept applied to the log-odds: the fitted ones, drawn toward (1, 0) by the
+        strength (a calibrator fitted before the strength existed applies them as fitted)."""
+        s = getattr(self, "strength_", 1.0)
+        return 1.0 + s * (self.slope_ - 1.0), s * self.intercept_
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
-        t = self.slope_ * logit(np.asarray(proba)[:, 1]) + self.intercept_
-        return _binary(expit(t))
+        slope, intercept = self.curve()
+        return _binary(expit(slope * logit(np.asarray(proba)[:, 1]) + intercept))
 
 
 class IsotonicCalibrator:
@@ -75,11 +115,13 @@ class IsotonicCalibrator:
 
         self.iso_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(proba[:, 1], y)
         self.platt_ = PlattCalibrator().fit(y, proba)
-        return self
+        return _within_evidence(self, y, proba)
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
-        p1 = 0.98 * self.iso_.predict(np.asarray(proba)[:, 1]) + 0.02 * self.platt_.transform(proba)[:, 1]
-        return _binary(np.clip(p1, 0.0, 1.0))
+        raw = np.asarray(proba, dtype=float)[:, 1]
+        p1 = 0.98 * self.iso_.predict(raw) + 0.02 * self.platt_.transform(proba)[:, 1]
+        s = getattr(self, "strength_", 1.0)
+        return _binary(np.clip(s * p1 + (1.0 - s) * raw, 0.0, 1.0))
 
 
 class TemperatureCalibrator:
@@ -101,10 +143,11 @@ class TemperatureCalibrator:
 
         res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
         self.temperature_ = float(np.exp(res.x))
-        return self
+        return _within_evidence(self, y, proba)
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
-        z = np.log(np.clip(np.asarray(proba, dtype=float), 1e-12, 1.0)) / self.temperature_
+        t = self.temperature_ ** getattr(self, "strength_", 1.0)
+        z = np.log(np.clip(np.asarray(proba, dtype=float), 1e-12, 1.0)) / t
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 

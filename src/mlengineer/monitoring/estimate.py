@@ -194,7 +194,7 @@ class ConfidenceCalibrator:
     def fit(self, proba: np.ndarray, d: np.ndarray, y: np.ndarray) -> ConfidenceCalibrator:
         conf = proba[np.arange(len(d)), d]
         platt = PlattCalibrator().fit((d == y).astype(np.int64), np.column_stack([1 - conf, conf]))
-        self.slope, self.intercept = platt.slope_, platt.intercept_
+        self.slope, self.intercept = platt.curve()
         return self
 
     def log_odds(self, conf: np.ndarray) -> np.ndarray:
