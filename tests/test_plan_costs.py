@@ -15,7 +15,15 @@ import pytest
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
 from mlengineer.training.models import FitContext, get_family, load_all
-from mlengineer.training.phases import FOCUS_SHARE, _longer, _portfolio, is_behind, is_useful, ran_out
+from mlengineer.training.phases import (
+    FOCUS_RATIO,
+    FOCUS_SHARE,
+    _longer,
+    _portfolio,
+    is_behind,
+    is_useful,
+    ran_out,
+)
 from mlengineer.training.plan import (
     CALIBRATE_SECONDS,
     MAX_CALIBRATION,
@@ -284,6 +292,61 @@ def test_a_family_far_behind_the_leader_gets_no_more_portfolio_turns() -> None:
     assert not is_behind("knn", candidates, null)  # no working candidate: nothing to judge it by
     assert not is_behind("lightgbm", candidates, float("nan"))  # no constant answer to measure from
     assert not is_behind("lightgbm", candidates, 0.2)  # nothing beat a constant answer: no leader to follow
+
+
+def test_a_family_many_times_further_from_a_perfect_answer_than_the_leader_gets_no_more_turns() -> None:
+    """Near a perfect answer the way from a constant one says little: on car's decision table the boosters'
+    0.032 was 3% of the way behind the network's 0.0104 (a constant answer: 0.85), but three times as far from
+    a perfect answer (``FOCUS_RATIO``); their second configurations are left out, and the network's tuning
+    has their time. A family within the ratio keeps its turns; without a perfect loss the rule is the old one."""
+    null, perfect = 0.85, 0.0
+    losses = {"mlp": [0.0104, 0.0098], "lightgbm": [0.032, 0.030], "catboost": [0.019, 0.018]}
+    configs = [(f, {"turn": i}) for i in range(2) for f in losses]
+
+    def search(perfect_loss: float | None) -> list[tuple[str, int]]:
+        candidates: list[Candidate] = []
+        asked: list[tuple[str, int]] = []
+
+        def run(family: str, params: dict, phase: str) -> Candidate:
+            asked.append((family, params["turn"]))
+            candidates.append(Candidate(name=f"{family}_{params['turn']}", family=family, params={},
+                                        loss=losses[family][params["turn"]], work=1.0))
+            return candidates[-1]
+
+        _portfolio(run, configs, candidates, null, perfect_loss)
+        return asked
+
+    assert FOCUS_RATIO == 2.0  # LightGBM 3.1 times as far as the network, CatBoost 1.8 times
+    assert search(perfect) == [("mlp", 0), ("lightgbm", 0), ("catboost", 0), ("mlp", 1), ("catboost", 1)]
+    assert search(None) == configs_order(configs)
+    cands = [Candidate(name="mlp_1", family="mlp", params={}, loss=0.0104, work=1.0),
+             Candidate(name="lightgbm_1", family="lightgbm", params={}, loss=0.032, work=1.0)]
+    assert is_behind("lightgbm", cands, null, perfect) and not is_behind("lightgbm", cands, null)
+    assert not is_behind("lightgbm", cands, null, float("nan"))  # a metric the truth cannot be scored by
+    # ROC AUC's loss is its negative: a perfect answer scores -1; 0.97 is 1.5 times as far as 0.98, not behind
+    auc = [Candidate(name="a_1", family="mlp", params={}, loss=-0.98, work=1.0),
+           Candidate(name="b_1", family="lightgbm", params={}, loss=-0.97, work=1.0)]
+    assert not is_behind("lightgbm", auc, -0.5, -1.0)
+    auc[1].loss = -0.95
+    assert is_behind("lightgbm", auc, -0.5, -1.0)
+
+
+def configs_order(configs: list[tuple[str, dict]]) -> list[tuple[str, int]]:
+    return [(f, p["turn"]) for f, p in configs]
+
+
+def test_the_perfect_loss_is_the_metric_of_the_true_answer() -> None:
+    evaluate = _evaluator()
+    assert 0.0 <= evaluate.perfect_loss() < 1e-9 < evaluate.null_loss()
+    y = evaluate.y % 2
+    task = make_task(pd.Series(np.array(list("ab"))[y]), "binary")
+    binary = Evaluator(evaluate.X, y, choose_validation(y, mode="kfold", seed=0, stratify=True),
+                       FitContext(task=task, n_jobs=1), get_metric("roc_auc", task.kind))
+    assert binary.perfect_loss() == -1.0
+    regression = Evaluator(evaluate.X, evaluate.X[:, 0], choose_validation(evaluate.X[:, 0], mode="kfold", seed=0),
+                           FitContext(task=make_task(pd.Series(evaluate.X[:, 0]), "regression"), n_jobs=1),
+                           get_metric("rmse", "regression"))
+    assert regression.perfect_loss() == 0.0
 
 
 def test_a_family_far_behind_is_not_tuned_in_a_real_search() -> None:

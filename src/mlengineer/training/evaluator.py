@@ -101,6 +101,19 @@ class Evaluator:
             raw = np.full(len(y), float(np.mean(y)))
         return self.metric.loss(y, raw)
 
+    def perfect_loss(self) -> float:
+        """The loss of the true answer on the validation rows (certainty on each row's class, or its value): what
+        a candidate's distance from the best is measured against (``phases.is_behind``)."""
+        y = self.y[self.scored]
+        if self.ctx.task.is_classification:
+            raw = np.eye(self.ctx.n_classes)[np.asarray(y, dtype=np.int64)]
+        else:
+            raw = np.asarray(y, dtype=float)
+        try:
+            return self.metric.loss(y, raw)
+        except ValueError:  # a metric that the truth itself cannot be scored by
+            return float("nan")
+
     def threads(self, family_name: str) -> tuple[int, int]:
         """(folds fitted side by side, threads each): small data fits folds side by side, one thread each
         (a learner's threads mostly wait on each other there; the learners release the GIL while they fit)."""

@@ -112,6 +112,7 @@ class _Search:
     def __post_init__(self) -> None:
         self.total = self.clock.budget
         self.null = self.evaluate.null_loss()
+        self.perfect = self.evaluate.perfect_loss()
 
     def useful(self, c: Candidate) -> bool:
         return is_useful(c, self.candidates, self.null)
@@ -207,13 +208,13 @@ def run_search(
     """
     start = time.perf_counter()
     search = _Search(evaluate, clock, rows_ratio, on_candidate, after)
-    candidates, null = search.candidates, search.null
-    _portfolio(search.run, configs, candidates, null)
+    candidates, null, perfect = search.candidates, search.null, search.perfect
+    _portfolio(search.run, configs, candidates, null, perfect)
     if tune:
         _longer(search.run, candidates, total=search.total, resume=search.resume)
         _tune(search.run, candidates, clock=clock, reserve=search.reserve, seed=seed, n_rows=len(evaluate.y),
               task=evaluate.ctx.task,
-              useful=lambda c: search.useful(c) and not is_behind(c.family, candidates, null))
+              useful=lambda c: search.useful(c) and not is_behind(c.family, candidates, null, perfect))
         _continue(search.resume, candidates)
     release(candidates)
     return SearchResult(candidates, time.perf_counter() - start)
