@@ -49,24 +49,30 @@ def _doubt(proba: np.ndarray) -> float:
 
 
 def _within_evidence(cal: Any, y: np.ndarray, proba: np.ndarray) -> Any:
-    """``cal`` (fitted on ``y``, ``proba``) with its ``strength_`` (1: the fitted map, 0: none) lowered until its
-    probabilities on those rows expect at least (errors + 1) / (rows + 2) wrong answers, the rule of succession,
-    where the fitted map sharpens them below that. A map that softens them, or one within the evidence, is left
-    as fitted; the strength is found by bisection, as the doubt falls with it."""
+    """``cal`` (fitted on ``y``, ``proba``) with its ``strength_`` (1: the fitted map, 0: none) lowered where the
+    map leaves those rows expecting fewer wrong answers than the rule of succession allows from the wrong
+    answers it gives them: (errors + 1) / (rows + 2) (a binary map may move the 50% line, so its answers are
+    counted after it). A map that softens the probabilities, or one within the evidence, is left as fitted; the
+    strength is found by bisection, as the doubt falls with it."""
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=float)
-    floor = (np.count_nonzero(proba.argmax(axis=1) != y) + 1) / (len(y) + 2)
     raw = _doubt(proba)
+
+    def short() -> bool:
+        p = cal.transform(proba)
+        floor = (np.count_nonzero(p.argmax(axis=1) != y) + 1) / (len(y) + 2)
+        return _doubt(p) < min(floor, raw)
+
     cal.strength_ = 1.0
-    if _doubt(cal.transform(proba)) >= min(floor, raw):
+    if not short():
         return cal
-    lo, hi = 0.0, 1.0  # the doubt at strength lo is at least the floor (or the raw one), at hi below it
+    lo, hi = 0.0, 1.0  # within the evidence at strength lo (none: the model's own doubt), short of it at hi
     for _ in range(40):
         cal.strength_ = (lo + hi) / 2
-        if _doubt(cal.transform(proba)) >= min(floor, raw):
-            lo = cal.strength_
-        else:
+        if short():
             hi = cal.strength_
+        else:
+            lo = cal.strength_
     cal.strength_ = lo
     return cal
 
