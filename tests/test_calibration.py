@@ -14,6 +14,7 @@ from mlengineer.errors import ConfigError
 from mlengineer.evaluation.calibration import (
     PlattCalibrator,
     TemperatureCalibrator,
+    describe,
     expected_calibration_error,
     fit_calibrator,
 )
@@ -159,6 +160,7 @@ def test_a_calibrator_sharpens_no_further_than_the_rows_wrong_answers_allow(meth
     unsure = np.full((1, k), 1e-3)
     unsure[0, :2] = 0.35, 0.65 - (k - 2) * 1e-3
     assert cal.transform(unsure)[0, 0] > 0.1
+    assert describe(cal)["method"] == method and 0.0 <= describe(cal)["strength"] < 1.0  # in the metadata
     if method == "temperature":
         np.testing.assert_array_equal(after.argmax(axis=1), p.argmax(axis=1))
         bare = TemperatureCalibrator()  # the temperature as fitted, without the limit

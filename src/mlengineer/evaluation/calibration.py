@@ -26,7 +26,7 @@ from scipy.special import expit, logsumexp
 from ..errors import ConfigError
 
 __all__ = ["CALIBRATION_METHODS", "IsotonicCalibrator", "PlattCalibrator", "TemperatureCalibrator", "logit",
-           "expected_calibration_error", "fit_calibrator", "reliability_curve"]
+           "describe", "expected_calibration_error", "fit_calibrator", "reliability_curve"]
 
 CALIBRATION_METHODS = ("auto", "none", "platt", "isotonic", "temperature")
 _EPS = 1e-6
@@ -75,6 +75,15 @@ def _within_evidence(cal: Any, y: np.ndarray, proba: np.ndarray) -> Any:
             lo = cal.strength_
     cal.strength_ = lo
     return cal
+
+
+def describe(cal: Any | None) -> dict[str, Any]:
+    """What a bundle's metadata says of its calibrator: the method, and the strength where the evidence limit
+    drew the map back (``_within_evidence``)."""
+    if cal is None:
+        return {"method": "none"}
+    strength = float(getattr(cal, "strength_", 1.0))
+    return {"method": cal.method, **({"strength": round(strength, 4)} if strength < 1.0 else {})}
 
 
 class PlattCalibrator:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import cross_fitted, fit_calibrator
+from .calibration import cross_fitted, describe, fit_calibrator
 from .intervals import ConformalClassifier, ConformalRegressor
 
 __all__ = ["fit_uncertainty", "recalibrate"]
@@ -75,7 +75,7 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
         after = cal.transform(pred) if cal is not None else pred
         summary.update(method=cal.method if cal is not None else "none",
                        ece_before=expected_calibration_error(y, pred), ece_after=expected_calibration_error(y, after))
-        model.metadata["calibration"] = {"method": summary["method"], "rows": int(len(y)), "source": source}
+        model.metadata["calibration"] = {**describe(cal), "rows": int(len(y)), "source": source}
         rules = (cost_fp, cost_fn, target_precision, target_recall)
         if any(r is not None for r in rules):
             if model.task.kind != "binary":

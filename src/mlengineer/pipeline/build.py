@@ -112,6 +112,7 @@ def _add_uncertainty_and_explanations(model: Model, result: TrainResult, data: p
 
 def _add_uncertainty(model: Model, *, seed: int) -> None:
     """The probability calibrator and the conformal scores, from the validation rows."""
+    from ..evaluation.calibration import describe
     from ..evaluation.uncertainty import fit_uncertainty
 
     apart = bool(model.metadata.get("calibration_rows_apart"))
@@ -119,7 +120,7 @@ def _add_uncertainty(model: Model, *, seed: int) -> None:
                                         seed=seed, held_out=apart))
     cal = model.extras.get("calibrator")
     model.metadata["calibration"] = {
-        "method": cal.method if cal is not None else "none", "rows": int(len(model.validation["y"])),
+        **describe(cal), "rows": int(len(model.validation["y"])),
         "source": "rows kept apart from every fit" if apart else "out-of-fold predictions of the validation rows"}
 
 
