@@ -15,7 +15,7 @@ import pandas as pd
 from ..errors import DataError
 from ..metrics import get_metric
 from .bootstrap import bootstrap_interval, fast_metric
-from .calibration import expected_calibration_error, reliability_curve
+from .calibration import describe, expected_calibration_error, reliability_curve
 from .slices import slice_metrics
 
 __all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions"]
@@ -51,7 +51,7 @@ def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0
                                   seed=seed, conformal=model.extras.get("conformal"))
     if model.task.is_classification:
         result["calibration"]["ece_before_calibration"] = expected_calibration_error(y, uncalibrated)
-        result["calibration"]["method"] = calibrator.method if calibrator is not None else "none"
+        result["calibration"]["method"] = describe(calibrator)["method"]
         threshold = model.extras.get("threshold")
         if threshold is not None and model.task.kind == "binary":
             result["threshold"] = _at_threshold(y, raw[:, 1], threshold)

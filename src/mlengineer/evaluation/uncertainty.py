@@ -73,9 +73,10 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     if model.task.is_classification:
         cal = fitted["calibrator"]
         after = cal.transform(pred) if cal is not None else pred
-        summary.update(method=cal.method if cal is not None else "none",
+        described = describe(cal)
+        summary.update(method=described["method"],
                        ece_before=expected_calibration_error(y, pred), ece_after=expected_calibration_error(y, after))
-        model.metadata["calibration"] = {**describe(cal), "rows": int(len(y)), "source": source}
+        model.metadata["calibration"] = {**described, "rows": int(len(y)), "source": source}
         rules = (cost_fp, cost_fn, target_precision, target_recall)
         if any(r is not None for r in rules):
             if model.task.kind != "binary":
