@@ -49,6 +49,14 @@ def main() -> int:
         shown += [f"{c:>7.2f}" if isinstance(c, float) else f"{'-':>7s}" for c in cells[1:]]
         print(f"  {r['model']:16s} {r.get('phase', ''):9s} {' '.join(shown)} {r.get('best_iteration') or '-':>6}  "
               f"{json.dumps(params)[:160]}")
+    timings = model.metadata.get("timings", {})
+    plan = (model.metadata.get("reproducibility") or {}).get("plan", {})
+    weights = (model.metadata["leaderboard"][0].get("params") or {}).get("weights", {})
+    print("  weights: " + ", ".join(f"{n} {w:.3f}" for n, w in weights.items()))
+    print("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if isinstance(v, float)
+                                    and k.endswith("_s")))
+    print("  plan: " + ", ".join(f"{k} {plan[k]}" for k in ("prepare_s", "search_budget_s", "refit_budget_s",
+                                                            "probe_s") if k in plan))
     return 0
 
 

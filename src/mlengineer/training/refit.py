@@ -10,6 +10,8 @@ latency aim allows k models, the selection asks for its fold models to be kept (
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .candidate import Candidate, refit_rounds
@@ -29,13 +31,15 @@ def refit_members(
     rows_ratio: float,
     budget: float,
     bagged: frozenset[str] = frozenset(),
+    threads: Callable[[str], int] | None = None,
 ) -> tuple[list[tuple[str, FittedModel, float]], list[str], list[str]]:
     """The final (name, model, weight) members, the names of those refit on all rows, and why the run may
     not repeat (a refit the safety clock stopped).
 
     ``rows_ratio`` is all rows over the rows one search model learned from (1.25 for 5 folds); ``budget``
     is the planned seconds left (``plan.py``): a member is refit when its planned refit fits in what is left;
-    ``bagged`` names members that keep their fold models whatever the time."""
+    ``bagged`` names members that keep their fold models whatever the time; ``threads`` gives each family's
+    threads (by default ``ctx.n_jobs``)."""
     order = sorted(chosen, key=lambda cw: -cw[1])
     final: dict[str, FittedModel] = {}
     refit: list[str] = []
@@ -50,7 +54,8 @@ def refit_members(
             if family.early_stopping and cand.best_iteration:
                 params["n_estimators"] = refit_rounds(cand, rows_ratio)
             try:
-                model = family.fit(X, y, FitContext(**{**ctx.__dict__, "max_units": None,
+                n_jobs = ctx.n_jobs if threads is None else threads(cand.family)
+                model = family.fit(X, y, FitContext(**{**ctx.__dict__, "max_units": None, "n_jobs": n_jobs,
                                                        "time_limit": fit_safety(need)}), params)
             except (MemoryError, Exception):  # noqa: B014 - a failed refit keeps the search's models
                 model = None

@@ -97,6 +97,7 @@ class _Searched:
     plan: dict[str, Any]  # what the plan was decided from (the rounded measurements), for the run's record
     memo: Measurements
     overhead_ms: float  # the pipeline's single-row cost, rounded: what the latency aim is checked with
+    threads: Callable[[str], int]  # the threads of each family's search fits (``Evaluator.threads``)
 
 
 #: remembered costs are forgotten when the search took less than this share of the seconds it planned
@@ -131,14 +132,12 @@ def search_and_ensemble(
     progress("stage", name="refit")
     t0 = time.perf_counter()
     by_name = {c.name: c for c in searched.ok}
-    # small data: one thread, as the search fitted its folds and the probes timed them (a learner's threads
-    # mostly wait on each other there, and on a busy machine far longer than the plan allows)
-    threads = 1 if X.size <= PARALLEL_FOLDS_CELLS else searched.ctx.n_jobs
-    full_ctx = FitContext(**{**searched.ctx.__dict__, "sample_weight": searched.weights, "n_jobs": threads})
+    full_ctx = FitContext(**{**searched.ctx.__dict__, "sample_weight": searched.weights})
     chosen = [(by_name[n], w) for n, w in chosen_w.items()]
     refit_budget = searched.plan["refit_budget_s"] - searched.clock.spent
     members, refit, refit_notes = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
-                                                budget=refit_budget, bagged=_bagged(chosen, searched, len(y)))
+                                                budget=refit_budget, bagged=_bagged(chosen, searched, len(y)),
+                                                threads=_refit_threads(searched, X.size))
     timings["refit_s"] = time.perf_counter() - t0
     members = _within_aim(members, refit, searched, by_name)
     chosen_w = {n: w for n, _, w in members}
@@ -222,7 +221,18 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
         raise DataError(f"No model could be trained on this data ({reasons}).")
     return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
                      strategy=strategy, model_limit=model_limit, max_models=config.max_models, result=result, ok=ok,
-                     clock=clock, plan=plan, memo=memo, overhead_ms=plan["pipeline_1row_ms"])
+                     clock=clock, plan=plan, memo=memo, overhead_ms=plan["pipeline_1row_ms"],
+                     threads=lambda family: evaluate.threads(family)[1])
+
+
+def _refit_threads(searched: _Searched, cells: int) -> Callable[[str], int]:
+    """The threads of a family's refit on ``cells`` (rows x features): on small data those each of its search
+    fits had, which the probes timed and the refit's plan is priced in (one where the folds were fitted side by
+    side: a learner's threads mostly wait on each other there, and on a busy machine far longer than the plan
+    allows; all of them for a holdout's one fit: elevators' network refit on one thread took 11.8 s for 5.1
+    planned); on larger data all of them, at least as fast as planned."""
+    n_jobs = searched.ctx.n_jobs
+    return lambda family: searched.threads(family) if cells <= PARALLEL_FOLDS_CELLS else n_jobs
 
 
 def _target_transforms(y: np.ndarray, task: Task, config: TrainConfig) -> list[str]:
