@@ -390,3 +390,27 @@ def test_networks_are_bagged_only_within_the_latency_aim() -> None:
     assert _bagged(chosen, searched(2.0), 100) == {"mlp_1"}  # 5 x 0.2 + 0.1 within 2 ms
     assert _bagged(chosen, searched(1.0), 100) == set()  # 1.1 ms past the aim: refit
     assert _bagged(chosen, searched(2.0, rows=50), 100) == set()  # the search saw a sample
+
+
+def test_a_refit_has_the_threads_its_search_fits_had(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refit's planned seconds are priced at the threads the search's fits had: a holdout's one fit has all
+    of them, so does its refit (on one thread it took 2.3x its plan); folds fitted side by side have one each,
+    so does the refit."""
+    from mlengineer.training.models import get_family
+
+    family_type = type(get_family("lightgbm"))
+    original = family_type.fit
+    seen: list[tuple[str, int]] = []
+
+    def fit(self, X, y, ctx, params, X_val=None, y_val=None):  # type: ignore[no-untyped-def]
+        seen.append(("refit" if X_val is None and ctx.max_units is None else "search", ctx.n_jobs))
+        return original(self, X, y, ctx, params, X_val, y_val)
+
+    monkeypatch.setattr(family_type, "fit", fit)
+    for validation, threads in (("holdout", 2), ("kfold", 1)):
+        seen.clear()
+        result = fit_pipeline(_table(), TrainConfig(target="y", time_budget=8, families=["lightgbm"], tune=False,
+                                                    n_jobs=2, validation=validation))
+        assert result.leaderboard[0]["params"]["refit_on_all_rows"]
+        assert {n for kind, n in seen if kind == "refit"} == {threads}, validation
+        assert {n for kind, n in seen if kind == "search"} == {threads}, validation
