@@ -414,3 +414,50 @@ def test_a_refit_has_the_threads_its_search_fits_had(monkeypatch: pytest.MonkeyP
         assert result.leaderboard[0]["params"]["refit_on_all_rows"]
         assert {n for kind, n in seen if kind == "refit"} == {threads}, validation
         assert {n for kind, n in seen if kind == "search"} == {threads}, validation
+
+
+def test_another_start_of_a_configuration_is_another_model_and_repeats() -> None:
+    """``"start": n`` in a configuration's parameters fits it from the run's n-th other random start: a network
+    other than the first start's, the same one every time."""
+    from mlengineer.tasks import make_task
+    from mlengineer.training.models import FitContext, get_family
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.1 * rng.normal(size=300)
+    ctx = FitContext(task=make_task(pd.Series(y), "regression"), seed=3, n_jobs=1)
+    params = {"hidden": 32, "layers": 2, "n_estimators": 5}
+    family = get_family("mlp")
+
+    def answers(**extra: int) -> np.ndarray:
+        return family.fit(X, y, ctx, {**params, **extra}).predict_raw(X[:20])
+
+    first, other = answers(), answers(start=1)
+    assert not np.allclose(first, other)
+    np.testing.assert_array_equal(other, answers(start=1))
+    np.testing.assert_array_equal(first, answers(start=0))
+    assert ctx.seed == 3  # the caller's context is left as it was
+
+
+@pytest.mark.slow
+def test_a_leading_network_is_fitted_again_from_other_starts_with_the_seconds_left(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a network that keeps its fold models leads a search that saw every row, the seconds left (with those
+    after the search that no refit needs) fit its configuration again from other random starts; they join the
+    ensemble as candidates of their own. A search on a sample of the rows does not (its members are refit).
+    The planned seconds after the search are made plenty, so that a start surely fits whatever the costs."""
+    from mlengineer.training import selection
+    from mlengineer.training.phases import RESTARTS
+
+    monkeypatch.setattr(selection, "REFIT_END", 1.2)
+    result = fit_pipeline(_table(n=400), TrainConfig(target="y", time_budget=12, families=["mlp"], n_jobs=2))
+    rows = {r["model"]: r for r in result.leaderboard if r["model"] != "ensemble"}
+    restarts = [r for r in rows.values() if r["phase"] == "restart"]
+    assert 1 <= len(restarts) <= RESTARTS
+    assert [r["params"]["start"] for r in restarts] == list(range(1, len(restarts) + 1))
+    leader = {k: v for k, v in restarts[0]["params"].items() if k != "start"}
+    assert any(r["phase"] != "restart" and r["params"] == leader for r in rows.values())
+
+    sampled = fit_pipeline(_table(n=1500), TrainConfig(target="y", time_budget=12, families=["mlp"], n_jobs=2,
+                                                       max_search_rows=500))
+    assert not any(r["phase"] == "restart" for r in sampled.leaderboard)

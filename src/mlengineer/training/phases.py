@@ -1,7 +1,8 @@
 """The search's phases: the portfolio's turns, leaving out families far behind (``_portfolio``, ``is_behind``);
 more rounds for a booster that ran out of them (``_longer``); then Optuna's TPE on the families that did best
 (``_tune``), leaving out those far behind (``is_useful``, ``is_behind``); last, the seconds too few for another
-candidate spent on the leader's further rounds where it ran out of them (``_continue``)."""
+candidate spent on the leader's further rounds where it ran out of them (``_continue``), and a leading network
+fitted again from other random starts where the seconds allow (``_restart``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .candidate import Candidate
 from .models import FAMILIES
 from .plan import WorkClock
 
-__all__ = ["FOCUS_RATIO", "FOCUS_SHARE", "LONGER_FACTOR", "LONGER_SHARE", "STILL_IMPROVING", "USEFUL_SHARE",
+__all__ = ["FOCUS_RATIO", "FOCUS_SHARE", "LONGER_FACTOR", "LONGER_SHARE", "RESTARTS", "STILL_IMPROVING", "USEFUL_SHARE",
            "is_behind", "is_useful", "ran_out"]
 
 #: a candidate whose fits all stopped at the plan's cap on rounds with their best round among the last 20% of
@@ -35,6 +36,8 @@ FOCUS_SHARE = 0.1
 #: the way from a constant answer behind it (0.85), and the boosters' second configurations took the time that
 #: the network's tuning would have had
 FOCUS_RATIO = 2.0
+#: the most other random starts of a leading network that keeps its fold models (``_restart``)
+RESTARTS = 4
 
 
 def is_useful(c: Candidate, candidates: list[Candidate], null: float) -> bool:
@@ -133,6 +136,18 @@ def _continue(resume: Callable[..., Candidate | None], candidates: list[Candidat
     ok = [c for c in candidates if c.status == "ok"]
     if ok and ran_out(best := min(ok, key=lambda c: c.loss)):
         resume(best, last=True)
+
+
+def _restart(restart: Callable[[Candidate, int], Candidate | None], candidates: list[Candidate]) -> None:
+    """The leader fitted again from other random starts, up to ``RESTARTS`` times while the planned seconds
+    hold another, where its family keeps its fold models (``ModelFamily.bag_folds``): each start is k more
+    networks whose noise the ensemble averages out, where a booster's second seed learns much the same trees."""
+    ok = [c for c in candidates if c.status == "ok"]
+    if not ok or not FAMILIES[(best := min(ok, key=lambda c: c.loss)).family].bag_folds or len(best.models) < 2:
+        return
+    for n in range(1, RESTARTS + 1):
+        if restart(best, n) is None:
+            return
 
 
 def _tune(run: Callable[[str, dict[str, Any], str], Candidate | None], candidates: list[Candidate], *,

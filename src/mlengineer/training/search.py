@@ -21,7 +21,7 @@ from .candidate import Candidate, refit_rounds_scale
 from .continuation import release, resume_candidate
 from .evaluator import PARALLEL_FOLDS_CELLS, Evaluator
 from .models import COST_REFERENCE, FAMILIES, load_all
-from .phases import _continue, _longer, _portfolio, _tune, is_behind, is_useful
+from .phases import _continue, _longer, _portfolio, _restart, _tune, is_behind, is_useful
 from .plan import WorkClock
 
 __all__ = ["PARALLEL_FOLDS_CELLS", "Candidate", "Evaluator", "SearchResult", "portfolio", "refit_rounds_scale",
@@ -133,10 +133,12 @@ class _Search:
         ratio, kept = self.rows_ratio, self.reserved() if reserved is None else reserved
         return 0.0 if ratio is None else sum(c.refit_seconds(ratio) for c in kept)
 
-    def run(self, family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0) -> Candidate | None:
-        """One configuration scored within the planned seconds it may take; None where it would not finish."""
+    def run(self, family_name: str, params: dict[str, Any], phase: str, at_least: float = 0.0,
+            extra: float = 0.0) -> Candidate | None:
+        """One configuration scored within the planned seconds it may take (with ``extra`` of those after the
+        search); None where it would not finish."""
         clock, total = self.clock, self.total
-        left = clock.left() - self.reserve()
+        left = clock.left() - self.reserve() + extra
         seen = self.cost.get(family_name)
         # no candidate may eat the search: each gets a share, so that every family has its turn (a fit
         # stopped at its limit keeps the rounds it reached); a longer run of the best gets ``at_least``
@@ -164,6 +166,19 @@ class _Search:
                              limit=max(limit, 0.5))
         self.cost.setdefault(family_name, []).append(cand.work)
         return self.added(cand)
+
+    def restart(self, cand: Candidate, n: int) -> Candidate | None:
+        """``cand``'s configuration from its ``n``-th other random start (``phases._restart``), where the planned
+        seconds left, with those after the search (``after``), hold all that ``cand`` took; None where they do
+        not. The refits still kept back for are those of families that refit: the search saw every row, so a
+        network keeps its fold models (``selection._bagged``; one the latency aim does not allow is refit only
+        where time is left)."""
+        refits = self.reserve([c for c in self.reserved() if not FAMILIES[c.family].bag_folds])
+        extra = self.reserve() - refits + self.after
+        if self.clock.overrun() or cand.work > self.clock.left() - self.reserve() + extra:
+            return None
+        params = {**{k: v for k, v in cand.params.items() if k != "_traceback"}, "start": n}
+        return self.run(cand.family, params, "restart", at_least=cand.work, extra=extra)
 
     def resume(self, cand: Candidate, at_most: float = float("inf"), *, last: bool = False) -> Candidate | None:
         """``cand`` fitted further (``continuation.py``) within ``at_most`` planned seconds and those left; the
@@ -197,6 +212,7 @@ def run_search(
     seed: int = 0,
     on_candidate: Callable[[Candidate], None] | None = None,
     after: float = 0.0,
+    restarts: bool = False,
 ) -> SearchResult:
     """Evaluate the portfolio ``configs``, then tune the best families with Optuna, until ``clock`` (planned
     seconds, ``plan.WorkClock``) has none left; last, the seconds too few for another candidate go to the
@@ -205,6 +221,8 @@ def run_search(
     With ``rows_ratio`` (all rows over one search model's rows), time is kept back for fitting the likely
     ensemble again on all rows: the refit time of the three best candidates so far; ``after`` planned seconds
     follow the search for the refits, which the leader's last further rounds take where none of those fits.
+    With ``restarts`` (the search saw every row), a leader that keeps its fold models is fitted again from
+    other random starts with the seconds left (``phases._restart``).
     """
     start = time.perf_counter()
     search = _Search(evaluate, clock, rows_ratio, on_candidate, after)
@@ -216,5 +234,7 @@ def run_search(
               task=evaluate.ctx.task,
               useful=lambda c: search.useful(c) and not is_behind(c.family, candidates, null, perfect))
         _continue(search.resume, candidates)
+        if restarts:
+            _restart(search.restart, candidates)
     release(candidates)
     return SearchResult(candidates, time.perf_counter() - start)

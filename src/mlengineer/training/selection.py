@@ -209,7 +209,7 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     result = run_search(evaluate, clock=clock, configs=configs, tune=config.tune,
                         rows_ratio=len(y) / fold_rows, seed=config.seed,
                         on_candidate=lambda c: progress("candidate", candidate=c),
-                        after=plan["refit_budget_s"] - clock.budget)
+                        after=plan["refit_budget_s"] - clock.budget, restarts=sample is None)
     plan.update(probe_s=evaluate.probe_spent, costs={f: c.as_dict() for f, c in evaluate.costs.items()},
                 calibration=dict(evaluate.calibrated))
     ok = result.ok

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +33,9 @@ TARGET_MARGIN = 0.25
 
 #: the family whose first configuration is the unit of ``ModelFamily.relative_cost``
 COST_REFERENCE = "lightgbm"
+#: a configuration's n-th other random start (``"start"`` in its parameters) fits with the run's seed plus n
+#: times this, far from the seeds of other runs' first starts
+START_STEP = 7919
 
 
 @dataclass
@@ -233,10 +236,14 @@ class ModelFamily:
         y_val: np.ndarray | None = None,
     ) -> FittedModel:
         """Fit one configuration; validation rows, when given, drive early stopping. ``params`` may ask for
-        a transformed regression target (``"target_transform"``: ``"log"`` or ``"power"``, ``target.py``)."""
+        a transformed regression target (``"target_transform"``: ``"log"`` or ``"power"``, ``target.py``) and
+        for another random start than the run's seed (``"start"``: n, the n-th other one; ``phases._restart``)."""
         start = time.perf_counter()
-        ctx.clock = None
         params = dict(params)
+        other = int(params.pop("start", 0))
+        if other:
+            ctx = replace(ctx, seed=ctx.seed + START_STEP * other)
+        ctx.clock = None
         kind = params.pop("target_transform", None)
         if kind and not ctx.task.is_classification:  # a skewed target learned on another scale (``target.py``)
             transform = TargetTransform.fitted(str(kind), y)
