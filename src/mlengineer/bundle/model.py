@@ -127,16 +127,18 @@ class Model:
             raw = path.predict_raw(record)
         else:
             raw = self.predictor.predict_raw(self.encode(record))
-        return self._calibrate(raw)
+        return self.calibrated(raw)
 
     def predict_raw(self, data: Any) -> np.ndarray:
         """Probabilities (n, k) for classification, values (n,) for regression."""
         one = data if isinstance(data, Mapping) else data[0] if _one_record(data) else None
         if one is not None:
             return self.predict_record(one)
-        return self._calibrate(self.predictor.predict_raw(self.encode(data)))
+        return self.calibrated(self.predictor.predict_raw(self.encode(data)))
 
-    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """The ensemble's raw outputs through the bundle's calibrator, where a classifier has one (else as
+        they are): what ``predict_raw`` answers."""
         calibrator = self.extras.get("calibrator")
         if calibrator is not None and self.task.is_classification:
             raw = calibrator.transform(raw)

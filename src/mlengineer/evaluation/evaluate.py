@@ -43,15 +43,12 @@ def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0
     features = labelled.drop(columns=[target])
     X = model.encode(features)
     uncalibrated = model.predictor.predict_raw(X)
-    raw = uncalibrated
-    calibrator = model.extras.get("calibrator")
-    if calibrator is not None and model.task.is_classification:
-        raw = calibrator.transform(uncalibrated)
+    raw = model.calibrated(uncalibrated)
     result = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"), n_boot=n_boot,
                                   seed=seed, conformal=model.extras.get("conformal"))
     if model.task.is_classification:
         result["calibration"]["ece_before_calibration"] = expected_calibration_error(y, uncalibrated)
-        result["calibration"]["method"] = describe(calibrator)["method"]
+        result["calibration"]["method"] = describe(model.extras.get("calibrator"))["method"]
         threshold = model.extras.get("threshold")
         if threshold is not None and model.task.kind == "binary":
             result["threshold"] = _at_threshold(y, raw[:, 1], threshold)
