@@ -33,8 +33,7 @@ TARGET_MARGIN = 0.25
 
 #: the family whose first configuration is the unit of ``ModelFamily.relative_cost``
 COST_REFERENCE = "lightgbm"
-#: a configuration's n-th other random start (``"start"`` in its parameters) fits with the run's seed plus n
-#: times this, far from the seeds of other runs' first starts
+#: a configuration's n-th other random start (``"start"``: n) fits with the run's seed plus n times this
 START_STEP = 7919
 
 
@@ -226,22 +225,13 @@ class ModelFamily:
     def search_space(self, trial: Any, task: Task, n_rows: int) -> dict[str, Any]:
         return {}
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        ctx: FitContext,
-        params: dict[str, Any],
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-    ) -> FittedModel:
-        """Fit one configuration; validation rows, when given, drive early stopping. ``params`` may ask for
-        a transformed regression target (``"target_transform"``: ``"log"`` or ``"power"``, ``target.py``) and
-        for another random start than the run's seed (``"start"``: n, the n-th other one; ``phases._restart``)."""
-        start = time.perf_counter()
-        params = dict(params)
-        other = int(params.pop("start", 0))
-        if other:
+    def fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
+            X_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> FittedModel:
+        """Fit one configuration; validation rows, when given, drive early stopping. ``params`` may ask for a
+        transformed regression target (``"target_transform"``: ``"log"`` or ``"power"``, ``target.py``) and
+        another random start (``"start"``: n, the n-th after the run's seed; ``phases._restart``)."""
+        start, params = time.perf_counter(), dict(params)
+        if other := int(params.pop("start", 0)):
             ctx = replace(ctx, seed=ctx.seed + START_STEP * other)
         ctx.clock = None
         kind = params.pop("target_transform", None)
