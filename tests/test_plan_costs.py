@@ -101,6 +101,19 @@ def test_a_level_of_catboost_s_symmetric_trees_costs_about_half_again_as_much() 
     assert work_factor({"max_depth": 8}, 10) / work_factor({"max_depth": 6}, 10) == pytest.approx(8 / 6)
 
 
+def test_a_network_s_epoch_costs_about_its_width_times_its_layers_plus_one() -> None:
+    """Priced against the probe's 256 wide, 3 layers, as measured on 2,000 and 20,000 rows (one thread): not
+    the width squared, which priced a small network at a third of its epoch and a large one at twice it."""
+    from mlengineer.training.plan import work_factor
+
+    probe = work_factor({"hidden": 256, "layers": 3}, 10)
+    measured = {(128, 2): (0.34, 0.40), (128, 3): (0.47, 0.51), (256, 2): (0.59, 0.66), (256, 4): (1.0, 1.11),
+                (512, 2): (1.45, 1.86), (512, 3): (2.06, 2.08), (512, 4): (2.66, 3.66)}
+    for (hidden, layers), (low, high) in measured.items():
+        ratio = work_factor({"hidden": hidden, "layers": layers}, 10) / probe
+        assert 0.75 * low <= ratio <= 1.25 * high, (hidden, layers, ratio)
+
+
 def test_rounds_past_the_probes_cost_more_for_a_family_whose_rounds_grow_dearer() -> None:
     cost = FamilyCost(fixed=0.0, unit=0.01, rows=10_000, probe_units=64, late=2.5)
     assert cost.seconds({}, 64, 10_000) == pytest.approx(0.64)
