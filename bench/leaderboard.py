@@ -3,10 +3,10 @@
     .venv/bin/python bench/leaderboard.py poker_hand --budget 60
     MLENGINEER_CACHE_DIR=$(mktemp -d) .venv/bin/python bench/leaderboard.py car --budget 60   # costs measured afresh
 
-For looking into one task: each candidate's phase (portfolio, longer, tuning), validation score, real fit
+For looking into one task: each candidate's phase (portfolio, longer, tuning, restart), validation score, real fit
 seconds beside the plan's (``planned_s``: what the search charged it), best round and parameters; the
-ensemble's first row says which members were refit on all rows. Nothing is written; bench/accuracy.py is
-the run that counts.
+ensemble's first row says which members were refit on all rows; last, the ensemble's weights, the run's seconds
+(search, refit, total) and the plan's budgets. Nothing is written; bench/accuracy.py is the run that counts.
 """
 
 from __future__ import annotations
