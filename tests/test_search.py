@@ -454,7 +454,7 @@ def test_a_leading_network_is_fitted_again_from_other_starts_with_the_seconds_le
     rows = {r["model"]: r for r in result.leaderboard if r["model"] != "ensemble"}
     restarts = [r for r in rows.values() if r["phase"] == "restart"]
     assert 1 <= len(restarts) <= RESTARTS
-    assert [r["params"]["start"] for r in restarts] == list(range(1, len(restarts) + 1))
+    assert sorted(r["params"]["start"] for r in restarts) == list(range(1, len(restarts) + 1))  # by loss
     leader = {k: v for k, v in restarts[0]["params"].items() if k != "start"}
     assert any(r["phase"] != "restart" and r["params"] == leader for r in rows.values())
 
