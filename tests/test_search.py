@@ -461,3 +461,23 @@ def test_a_leading_network_is_fitted_again_from_other_starts_with_the_seconds_le
     sampled = fit_pipeline(_table(n=1500), TrainConfig(target="y", time_budget=12, families=["mlp"], n_jobs=2,
                                                        max_search_rows=500))
     assert not any(r["phase"] == "restart" for r in sampled.leaderboard)
+
+
+def test_the_learners_imports_come_before_the_plan_and_out_of_its_seconds(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family's imports (torch's take about 2 s, in every new process) happen before the search is planned, so
+    the plan's seconds are what is left after them: here an import made to take 1.5 s."""
+    import time as clock
+
+    from mlengineer.training.models import get_family
+
+    monkeypatch.setenv("MLENGINEER_CACHE_DIR", str(tmp_path / "cache"))
+    family_type = type(get_family("lightgbm"))
+    imported: list[float] = []
+    monkeypatch.setattr(family_type, "warm_up",  # once per process, as an import is
+                        lambda self: imported or imported.append(clock.sleep(1.5) or 1.5))
+    config = TrainConfig(target="y", time_budget=6, families=["lightgbm"], tune=False)
+    plan = fit_pipeline(_table(), config).reproducibility["plan"]
+    assert imported and plan["prepare_s"] >= 1.4
+    monkeypatch.setattr(family_type, "warm_up", lambda self: None)
+    assert fit_pipeline(_table(), config).reproducibility["plan"]["prepare_s"] == plan["prepare_s"]  # remembered

@@ -154,7 +154,7 @@ class _Search:
             guess = min(min(self.cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
         if clock.overrun() or (self.candidates and (left <= 0.02 * total or guess > left)):
             return None  # would not finish: leave the time to a cheaper family
-        # a family's first candidate: its imports (outside the plan: once per process) and its costs first
+        # a family's first candidate: its costs first (its imports, done before the plan, cost nothing here)
         t0 = time.perf_counter()
         FAMILIES[family_name].warm_up()
         clock.charge(self.evaluate.probe(family_name, params))
