@@ -154,9 +154,9 @@ class _Search:
             guess = min(min(self.cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
         if clock.overrun() or (self.candidates and (left <= 0.02 * total or guess > left)):
             return None  # would not finish: leave the time to a cheaper family
-        # a family's first candidate: its costs first (its imports, done before the plan, cost nothing here)
+        # a family's first candidate: its costs first (the probe imports the family where ``selection`` has not,
+        # before the plan); the probe's real seconds are not the safety stop's
         t0 = time.perf_counter()
-        FAMILIES[family_name].warm_up()
         clock.charge(self.evaluate.probe(family_name, params))
         clock.excuse(time.perf_counter() - t0)
         if self.candidates and not self.evaluate.affords(family_name, params, max(limit, 0.5)):  # the first always runs
