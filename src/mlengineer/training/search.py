@@ -173,12 +173,13 @@ class _Search:
         not. The refits still kept back for are those of families that refit: the search saw every row, so a
         network keeps its fold models (``selection._bagged``; one the latency aim does not allow is refit only
         where time is left)."""
-        refits = self.reserve([c for c in self.reserved() if not FAMILIES[c.family].bag_folds])
+        kept = self.reserved()
+        refits = self.reserve([c for c in kept if not FAMILIES[c.family].bag_folds])
         if self.clock.overrun() or cand.work > self.clock.left() - refits + self.after:
             return None
         params = {**{k: v for k, v in cand.params.items() if k != "_traceback"}, "start": n}
         # ``run`` takes the whole reserve off what is left: hand back what is not kept for refits, and ``after``
-        return self.run(cand.family, params, "restart", at_least=cand.work, extra=self.reserve() - refits + self.after)
+        return self.run(cand.family, params, "restart", at_least=cand.work, extra=self.reserve(kept) - refits + self.after)
 
     def resume(self, cand: Candidate, at_most: float = float("inf"), *, last: bool = False) -> Candidate | None:
         """``cand`` fitted further (``continuation.py``) within ``at_most`` planned seconds and those left; the

@@ -184,12 +184,13 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_,
                         target_transforms=_target_transforms(ys, task, config))
     n_jobs = config.n_jobs or os.cpu_count() or 1
-    for family in dict.fromkeys(f for f, _ in configs):  # imports (torch: about 2 s) before the plan's start
+    families = sorted({f for f, _ in configs})
+    for family in families:  # imports (torch: about 2 s) before the plan's start
         FAMILIES[family].warm_up()
     # schema, audit, cleaning, encoding and the learners' imports: once per process, and a command's every run
     # is one (not in the plan before issue 16: a first candidate's import ran past it)
     elapsed = config.time_budget - (deadline - time.perf_counter())
-    memo = Measurements(Xs, ys, n_jobs=n_jobs, families=sorted({f for f, _ in configs}))
+    memo = Measurements(Xs, ys, n_jobs=n_jobs, families=families)
     before = memo.get("prepare_s, imports included", lambda: bucket(elapsed, 0.25))
     # pictures: one holdout, as a network fitted per fold would take the search's time k times over
     mode = "holdout" if config.validation == "auto" and getattr(encoder, "image_models_", None) else config.validation
