@@ -57,6 +57,10 @@ def path_attribution(est: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     outs = k if k >= 2 else 1
     trees = est.estimators_
     indicator, ptr = est.decision_path(X)  # every tree's nodes side by side, tree i at ptr[i]:ptr[i+1]
+    indicator = indicator.tocsr()
+    # credit only the nodes the rows pass through (the product reads no other): a deep forest has millions of
+    # nodes, and crediting them all took seconds however few the rows (covertype's extra trees: 5.6 s for two)
+    visited = np.unique(indicator.indices)
     rows_all, cols_all, vals_all = [], [], []
     base = np.zeros(outs)
     for i, tree in enumerate(trees):
@@ -68,7 +72,8 @@ def path_attribution(est: Any, X: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
         for side in (t.children_left, t.children_right):
             ok = side >= 0
             parent[side[ok]] = np.nonzero(ok)[0]
-        child = np.arange(1, t.node_count)
+        mine = visited[(visited >= ptr[i]) & (visited < ptr[i + 1])] - ptr[i]
+        child = mine[mine > 0]
         vals_all.append((value[child] - value[parent[child]]).ravel())
         cols_all.append((t.feature[parent[child]][:, None] * outs + np.arange(outs)[None, :]).ravel())
         rows_all.append(np.repeat(child + ptr[i], outs))

@@ -57,14 +57,16 @@ def _lightgbm_text(forest: Any) -> tuple[str, list[np.ndarray]]:
     return head + "".join(trees) + "end of trees\n", leaves_of
 
 
-def forest_row(forest: Any, n_outputs: int) -> Callable[[np.ndarray], np.ndarray] | None:
+def forest_row(forest: Any, n_outputs: int, pack: TreePack | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
     """A function of one row (1, features) giving the forest's mean leaf value (1, outputs); None where
-    this LightGBM has no single-row API."""
+    this LightGBM has no single-row API. ``pack``: the forest's ``TreePack`` where the model has built one
+    (its leaves' values are what the mean is taken of; packing a deep forest takes about as long as writing
+    it for LightGBM)."""
     import lightgbm as lgb
 
     if not FastRow.available():
         return None
-    pack = TreePack(forest, n_outputs)
+    pack = TreePack(forest, n_outputs) if pack is None else pack
     text, leaves_of = _lightgbm_text(forest)
     walker = FastRow(lgb.Booster(model_str=text), None, leaves=True)  # it holds the booster and its config
     node_of_leaf = np.concatenate([pack.roots[i] + leaves for i, leaves in enumerate(leaves_of)])

@@ -55,7 +55,9 @@ class ForestModel(FittedModel):
 
     def _make_row(self) -> Callable[[np.ndarray], np.ndarray] | None:
         classification = self.task.is_classification
-        walk = forest_row(self.estimator, len(self.task.classes) if classification else 1)
+        if self._pack is None:  # the one ``predict_raw`` uses for small batches: built once for both
+            self._pack = TreePack(self.estimator, len(self.task.classes) if classification else 1)
+        walk = forest_row(self.estimator, len(self.task.classes) if classification else 1, pack=self._pack)
         if walk is None:
             return None
         fill, classes = bool(self.params.get("_fill_nan")), self.estimator.classes_ if classification else None
