@@ -85,6 +85,7 @@ def run_mlengineer(folder: Path, budget: float, seed: int, options: dict[str, An
         lat.append(time.perf_counter() - s)
     meta = model.metadata
     ensemble = [r for r in meta["leaderboard"] if r["model"] == "ensemble"]
+    plan = meta.get("reproducibility", {}).get("plan", {})  # where a first run stopped by the real clock
     calibrator = model.extras.get("calibrator")
     calibration = {"method": "none"}
     if calibrator is not None:  # the members' own probabilities scored as well: what the calibrator changed
@@ -100,7 +101,8 @@ def run_mlengineer(folder: Path, budget: float, seed: int, options: dict[str, An
             "ensemble": {e["model"]: round(e["weight"], 3) for e in meta.get("ensemble", [])},
             "n_candidates": len(meta["leaderboard"]) - 1,
             "train_1row_ms": ensemble[0].get("predict_1row_ms") if ensemble else None,
-            "calibration": calibration, "timings": meta.get("timings")}
+            "calibration": calibration, "timings": meta.get("timings"),
+            "held": {k: plan.get(f"held_{k}") for k in ("stops", "refit_budget_s")}}
 
 
 # -- the driver ---------------------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ import pytest
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
 from mlengineer.training.candidate import Candidate
+from mlengineer.training.clock import WorkClock
 from mlengineer.training.continuation import RESUME_RATE, resume_candidate
 from mlengineer.training.models import FitContext, get_family, load_all
 from mlengineer.training.models.base import Deadline
 from mlengineer.training.phases import LONGER_SHARE, _continue, _longer, ran_out
-from mlengineer.training.plan import FamilyCost, WorkClock
+from mlengineer.training.plan import FamilyCost
 from mlengineer.training.search import Evaluator, run_search
 from mlengineer.training.validation import choose_validation
 

@@ -14,6 +14,7 @@ import pytest
 
 from mlengineer.metrics import get_metric
 from mlengineer.tasks import make_task
+from mlengineer.training.clock import WorkClock
 from mlengineer.training.models import FitContext, get_family, load_all
 from mlengineer.training.phases import (
     FOCUS_RATIO,
@@ -31,7 +32,6 @@ from mlengineer.training.plan import (
     MIN_PROBE_UNITS,
     FamilyCost,
     Measurements,
-    WorkClock,
     calibration,
     probe_family,
     probe_rows,

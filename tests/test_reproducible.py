@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlengineer.training.plan import FamilyCost, Measurements, WorkClock, bucket
+from mlengineer.training.clock import WorkClock
+from mlengineer.training.plan import FamilyCost, Measurements, bucket
 
 from .conftest import pin_lightgbm_costs
 
@@ -133,6 +134,69 @@ def test_the_safety_stop_is_recorded_as_a_deviation() -> None:
     clock.hard_end = time.perf_counter() - 1  # as if the machine ran far slower than its measured costs
     assert clock.overrun() and clock.overrun()
     assert len(clock.deviations) == 1 and "planned" in clock.deviations[0]
+
+
+def test_a_first_run_holds_its_budget_by_the_real_clock_and_a_rerun_stops_where_it_did() -> None:
+    """A first run's clock answers "stop" where the real seconds, with what would start, pass its budget; it
+    keeps the calls it stopped at, and a rerun given them stops at the same calls whatever its clock says."""
+    clock = WorkClock(10.0, hold=True)
+    assert not clock.overrun() and not clock.overrun(need=5.0)
+    assert clock.overrun(need=11.0)  # what would start cannot end within the budget's real seconds
+    clock.end = time.perf_counter() - 1  # as if the probes and the fits took longer than their plan
+    assert clock.overrun() and clock.stops == [2, 3] and not clock.deviations
+    again = WorkClock(10.0, hold=True, stops=clock.stops)
+    assert again.end is None  # its clock is not read but for the safety stop: a rerun repeats the first run
+    assert [again.overrun(need=n) for n in (0.0, 99.0, 0.0, 0.0, 0.0)] == [False, False, True, True, False]
+    assert again.stops == clock.stops and not again.deviations
+    assert not WorkClock(10.0).overrun(need=99.0)  # not held: the plan alone decides, up to the safety stop
+    # what would start is priced at the run's pace: here 4 real seconds went to 2 planned ones, 6 are left
+    paced = WorkClock(10.0, hold=True)
+    paced.start -= 4.0
+    paced.end -= 4.0  # type: ignore[operator]
+    paced.charge(2.0)
+    assert paced.pace() == pytest.approx(2.0, rel=0.05)
+    assert not paced.overrun(need=2.5) and paced.overrun(need=3.5)
+
+
+@pytest.mark.slow
+def test_a_first_run_slower_than_its_plan_stops_in_time_and_a_rerun_repeats_it(
+        cost_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run on a table whose candidates take longer than their plan (here each 0.4 s more, after the
+    probes, as on a machine that got busy) stops the search by the real clock instead of running to twice its
+    plan, and a rerun on a quiet machine repeats it exactly: the stops are remembered with the costs."""
+    from mlengineer.training.config import TrainConfig
+    from mlengineer.training.evaluator import Evaluator
+    from mlengineer.training.trainer import fit_pipeline
+
+    rng = np.random.default_rng(1)
+    n = 600
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(size=n), "c": rng.choice(list("pqr"), n)})
+    df["y"] = np.where(df["a"] + np.sin(5 * df["b"]) + (df["c"] == "q") + 0.5 * rng.normal(size=n) > 0.5, "yes", "no")
+    config = TrainConfig(target="y", time_budget=6, seed=1, families=["lightgbm", "linear"])
+    scored = Evaluator.__call__
+
+    def busy(self: Evaluator, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.4)
+        return scored(self, *args, **kwargs)
+
+    monkeypatch.setattr(Evaluator, "__call__", busy)
+    first = fit_pipeline(df, config)
+    monkeypatch.setattr(Evaluator, "__call__", scored)
+    second = fit_pipeline(df, config)
+    plans = [r.reproducibility["plan"] for r in (first, second)]
+    assert plans[0]["held_stops"], plans[0]  # stopped by the real clock, not by the plan nor the safety stop
+    assert first.reproducibility["reproducible"], first.reproducibility["why"]
+    assert plans[1]["held_stops"] == plans[0]["held_stops"]
+    assert plans[1]["held_refit_budget_s"] == plans[0]["held_refit_budget_s"]
+    assert second.reproducibility["reproducible"], second.reproducibility["why"]
+    boards = [[(r["model"], r["params"].get("num_leaves"), r["best_iteration"]) for r in run.leaderboard]
+              for run in (first, second)]
+    assert boards[0] == boards[1]
+    X = first.encoder.transform(first.plan.apply(df.drop(columns=["y"]), training=False))
+    assert np.array_equal(first.predictor.predict_raw(X), second.predictor.predict_raw(X))
+    # another budget is another plan: the stops are remembered for this one only
+    assert fit_pipeline(df, config.model_copy(update={"time_budget": 4})).reproducibility["plan"]["held_key"] != \
+        plans[0]["held_key"]
 
 
 @pytest.mark.parametrize("family", ["mlp", "tabm"])

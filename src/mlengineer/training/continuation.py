@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .candidate import Candidate
+from .clock import fit_safety
 from .evaluator import Evaluator
 from .models.base import Deadline
-from .plan import CANDIDATE_OVERHEAD, fit_safety, units_run
+from .plan import CANDIDATE_OVERHEAD, units_run
 
 __all__ = ["MIN_GAIN", "RESUME_RATE", "release", "resume_candidate"]
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..metrics import Metric
 from .candidate import Candidate
+from .clock import fit_safety
 from .latency import LATENCY_ROWS, cut_to_limit, latency_ms
 from .models import FAMILIES, FitContext, FittedModel
 from .plan import (
@@ -24,7 +25,6 @@ from .plan import (
     Measurements,
     bucket,
     calibration,
-    fit_safety,
     probe_family,
     probe_rows,
     probe_seconds,

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..tasks import Task
 from .candidate import Candidate
+from .clock import WorkClock
 from .models import FAMILIES
-from .plan import WorkClock
 
 __all__ = ["FOCUS_RATIO", "FOCUS_SHARE", "LONGER_FACTOR", "LONGER_SHARE", "RESTARTS", "STILL_IMPROVING", "USEFUL_SHARE",
            "is_behind", "is_useful", "ran_out"]

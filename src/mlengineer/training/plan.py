@@ -6,7 +6,8 @@ a fixed cost and a cost per unit, each rounded to a half power of two (after one
 seconds (``WorkClock``): a candidate costs its fixed cost plus the units it ran (the rounds early stopping
 reached, the trees grown) times the unit cost, and a fit's time limit becomes a cap on its units. Only a
 safety stop reads the clock (the search at ``SAFETY_SEARCH`` times its planned seconds, a fit at 1.5 times
-that); when it fires, the run records why it may not repeat.
+that); when it fires, the run records why it may not repeat. A first run on a table also holds the budget's
+real seconds (``WorkClock``'s ``hold``): where that stopped it is remembered, and a rerun stops there too.
 
 Every measured number that steers the plan (the probes, the time spent before the search, each candidate's
 single-row latency) is rounded, then remembered per machine and table (``Measurements``, in
@@ -40,7 +41,7 @@ import numpy as np
 from ..data.files import atomic_path, cache_dir
 from .models import FAMILIES, FitContext, FittedModel
 
-__all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "WorkClock", "bucket", "calibration", "fit_safety",
+__all__ = ["CANDIDATE_OVERHEAD", "FamilyCost", "Measurements", "bucket", "calibration",
            "probe_family", "probe_rows", "probe_seconds", "units_run"]
 
 #: units of the probe's second fit (its first fits one unit: the difference is the cost per unit), doubled
@@ -63,9 +64,6 @@ PROBE_SECONDS = 0.05
 #: scale with the rows from there (scaled 100x from 10,000 rows, a 1M-row table's fits ran longer than planned)
 PROBE_ROWS = 10_000
 MAX_PROBE_ROWS = 50_000
-#: the search stops at this many times its planned seconds (``MLENGINEER_SAFETY_FACTOR`` overrides it; 0
-#: turns the safety stops off), a fit at half as many times more (plus two seconds)
-SAFETY_SEARCH = 2.0
 #: planned seconds a candidate costs beyond its fits (its latency measured, its score, Optuna's turn): cheap
 #: learners tuned by the dozen would otherwise be planned at nothing
 CANDIDATE_OVERHEAD = 0.03
@@ -78,21 +76,6 @@ MAX_CALIBRATION = 4.0
 #: ten classes or more the network goes first, and a calibration stored when it went third priced it 1.4-1.8x
 #: its real seconds on the letters)
 CACHE_VERSION = 10
-
-
-def safety_factor() -> float:
-    """How many times its planned seconds the search may run before the clock stops it; 0: never."""
-    try:
-        return max(float(os.environ.get("MLENGINEER_SAFETY_FACTOR", SAFETY_SEARCH)), 0.0)
-    except ValueError:
-        return SAFETY_SEARCH
-
-
-def fit_safety(planned: float) -> float | None:
-    """Seconds after which one fit planned to take ``planned`` gives up (``FitContext.time_limit``): a fit
-    varies more than a whole search, so it may run 1.5 times the search's factor, plus two seconds."""
-    factor = safety_factor()
-    return None if factor == 0 else 1.5 * factor * planned + 2.0
 
 
 def bucket(value: float, floor: float) -> float:
@@ -202,38 +185,6 @@ def calibration(real: float, planned: float) -> float:
         return 1.0
     ratio = max(real / planned, 1 / MAX_CALIBRATION)
     return float(min(2.0 ** (math.ceil(2 * math.log2(ratio) - 1e-9) / 2), 1.0))
-
-
-class WorkClock:
-    """Planned seconds: ``budget`` to spend, ``spent`` so far. ``overrun()`` is the one look at the real
-    clock: the search's safety stop, recorded in ``deviations`` when it fires."""
-
-    def __init__(self, budget: float) -> None:
-        self.budget = max(budget, 1e-3)
-        self.spent = 0.0
-        factor = safety_factor()
-        self.hard_end = time.perf_counter() + factor * self.budget + 1.0 if factor else math.inf
-        self.factor = factor
-        self.deviations: list[str] = []
-
-    def left(self) -> float:
-        return self.budget - self.spent
-
-    def charge(self, seconds: float) -> None:
-        self.spent += seconds
-
-    def excuse(self, seconds: float) -> None:
-        """Real seconds the safety stop does not count: a learner's first import, the probes' own fits."""
-        self.hard_end += seconds
-
-    def overrun(self) -> bool:
-        if time.perf_counter() <= self.hard_end:
-            return False
-        why = (f"the search ran past {self.factor:g}x its planned {self.budget:.1f} s (the machine was slower "
-               "than its measured costs) and stopped early")
-        if why not in self.deviations:
-            self.deviations.append(why)
-        return True
 
 
 class Measurements:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .candidate import Candidate, refit_rounds
+from .clock import fit_safety
 from .ensemble import Bag
 from .models import FAMILIES, FitContext, FittedModel
-from .plan import fit_safety
 
 __all__ = ["refit_members"]
 

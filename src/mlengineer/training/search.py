@@ -18,11 +18,11 @@ from typing import Any
 from ..errors import ConfigError
 from ..tasks import Task
 from .candidate import Candidate, refit_rounds_scale
+from .clock import WorkClock
 from .continuation import release, resume_candidate
 from .evaluator import PARALLEL_FOLDS_CELLS, Evaluator
 from .models import COST_REFERENCE, FAMILIES, load_all
 from .phases import _continue, _longer, _portfolio, _restart, _tune, is_behind, is_useful
-from .plan import WorkClock
 
 __all__ = ["PARALLEL_FOLDS_CELLS", "Candidate", "Evaluator", "SearchResult", "portfolio", "refit_rounds_scale",
            "run_search"]
@@ -152,7 +152,7 @@ class _Search:
         guess = min(seen) if seen else 0.0
         if not seen and COST_REFERENCE in self.cost:  # a first try: guess from what the reference took on this data
             guess = min(min(self.cost[COST_REFERENCE]) * FAMILIES[family_name].relative_cost, cap)
-        if clock.overrun() or (self.candidates and (left <= 0.02 * total or guess > left)):
+        if clock.overrun(guess, extra) or (self.candidates and (left <= 0.02 * total or guess > left)):
             return None  # would not finish: leave the time to a cheaper family
         # a family's first candidate: its costs first (the probe imports the family where ``selection`` has not,
         # before the plan); the probe's real seconds are not the safety stop's
@@ -175,7 +175,7 @@ class _Search:
         where time is left)."""
         kept = self.reserved()
         refits = self.reserve([c for c in kept if not FAMILIES[c.family].bag_folds])
-        if self.clock.overrun() or cand.work > self.clock.left() - refits + self.after:
+        if self.clock.overrun(cand.work, self.after) or cand.work > self.clock.left() - refits + self.after:
             return None
         params = {**{k: v for k, v in cand.params.items() if k != "_traceback"}, "start": n}
         # ``run`` takes the whole reserve off what is left: hand back what is not kept for refits, and ``after``
@@ -185,10 +185,11 @@ class _Search:
         """``cand`` fitted further (``continuation.py``) within ``at_most`` planned seconds and those left; the
         ``last`` turn also takes the seconds held back for refits where no candidate's refit fits in them."""
         reserved = self.reserved()
-        left = min(self.clock.left() - self.reserve(reserved) + (self.after if last and not reserved else 0.0), at_most)
+        after = self.after if last and not reserved else 0.0
+        left = min(self.clock.left() - self.reserve(reserved) + after, at_most)
         if self.rows_ratio is not None and any(c is cand for c in reserved):  # its refit grows with the rounds
             left /= 1.0 + cand.refit_seconds(self.rows_ratio) / max(cand.work, 1e-9)  # added: time for that too
-        new = None if self.clock.overrun() else resume_candidate(self.evaluate, cand, left, name=f"{cand.name}+")
+        new = None if self.clock.overrun(extra=after) else resume_candidate(self.evaluate, cand, left, name=f"{cand.name}+")
         return None if new is None else self.added(new)
 
     def added(self, cand: Candidate) -> Candidate:
@@ -216,7 +217,7 @@ def run_search(
     restarts: bool = False,
 ) -> SearchResult:
     """Evaluate the portfolio ``configs``, then tune the best families with Optuna, until ``clock`` (planned
-    seconds, ``plan.WorkClock``) has none left; last, the seconds too few for another candidate go to the
+    seconds, ``clock.WorkClock``) has none left; last, the seconds too few for another candidate go to the
     leader's further rounds where it ran out of them (``phases._continue``).
 
     With ``rows_ratio`` (all rows over one search model's rows), time is kept back for fitting the likely

@@ -3,13 +3,17 @@
 Every step answers to one budget of *planned* seconds (``plan.py``), decided before the search from the
 time budget, the time spent so far and each family's probed costs, all rounded: the search stops early
 enough to leave time for the refit of the ensemble it found; the refit keeps the search's models for any
-member it has no time for. Nothing in between reads the clock except the safety stops, so the same seed,
-budget, table and machine give the same models. The ensemble is chosen on out-of-fold predictions, so
-``valid_pred`` holds predictions of models that did not see those rows.
+member it has no time for. Nothing in between reads the clock except the safety stops and, on a first run
+on a table, the budget's real end (``clock.WorkClock``: where it stopped the search, and the refit's seconds,
+are remembered for a rerun to repeat), so the same seed, budget, table and machine give the same models.
+The ensemble is chosen on out-of-fold predictions, so ``valid_pred`` holds predictions of models that did
+not see those rows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -22,13 +26,14 @@ from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..metrics import Metric
 from ..tasks import Task
+from .clock import WorkClock
 from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
 from .latency import LATENCY_ROWS, latency_ms
 from .models import FAMILIES, FitContext
 from .models.target import target_transforms
 from .models.threads import wait_policy
-from .plan import Measurements, WorkClock, bucket
+from .plan import Measurements, bucket
 from .refit import refit_members
 from .search import (
     PARALLEL_FOLDS_CELLS,
@@ -45,6 +50,9 @@ __all__ = ["Selection", "search_and_ensemble"]
 #: the share of the budget after which nothing new starts: the rest covers the refit and the bundle
 SEARCH_END = 0.82
 REFIT_END = 0.90
+#: where a first run holds its budget by the real clock (``clock.WorkClock``), the refit may take real seconds
+#: up to this share: what follows it (the bundle, one-row timings, SHAP) takes a second or two of the rest
+HELD_REFIT_END = 0.96
 #: seconds kept back whatever the budget: building the bundle and what follows training take about that
 FIXED_MARGIN = 0.7
 #: without a user's limit, the whole bundle (cleaning, encoding and every member) aims at this many
@@ -134,7 +142,7 @@ def search_and_ensemble(
     by_name = {c.name: c for c in searched.ok}
     full_ctx = FitContext(**{**searched.ctx.__dict__, "sample_weight": searched.weights})
     chosen = [(by_name[n], w) for n, w in chosen_w.items()]
-    refit_budget = searched.plan["refit_budget_s"] - searched.clock.spent
+    refit_budget = _refit_budget(searched)
     members, refit, refit_notes = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
                                                 budget=refit_budget, bagged=_bagged(chosen, searched, len(y)),
                                                 threads=_refit_threads(searched, X.size))
@@ -263,12 +271,38 @@ def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, befor
     pipeline = memo.get("pipeline_1row_ms, row path", lambda: bucket(overhead_ms, 0.005))
     evaluate.costs, evaluate.memo = {}, memo  # each family is probed before its first candidate
     left = max(config.time_budget - before, 0.5)
-    clock = WorkClock(max(left * SEARCH_END - FIXED_MARGIN, 0.5))
-    plan = {"search_budget_s": clock.budget, "refit_budget_s": max(left * REFIT_END - FIXED_MARGIN, 0.5),
+    held = memo.values.get(_held_key(config))  # where a first run on the table stopped by the real clock
+    clock = WorkClock(max(left * SEARCH_END - FIXED_MARGIN, 0.5), hold=True,
+                      stops=None if held is None else list(held["stops"]))
+    plan = {"held_key": _held_key(config), "search_budget_s": clock.budget,
+            "refit_budget_s": max(left * REFIT_END - FIXED_MARGIN, 0.5),
+            "held_refit_end_s": max(left * HELD_REFIT_END - FIXED_MARGIN, 0.5),
             "prepare_s": before, "pipeline_1row_ms": pipeline, "measurements_reused": memo.reused,
             "omp_wait_policy": wait_policy(),
             "measurements_file": None if memo.path is None else str(memo.path)}
     return clock, plan
+
+
+def _held_key(config: TrainConfig) -> str:
+    """Under what a run's real-clock decisions are remembered with the table's costs: they hold for the same
+    budget, seed and options only (the costs for any)."""
+    options = config.model_dump(mode="json", exclude={"tracking_uri", "experiment", "spark_master", "spark_conf"})
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"held to the budget: {digest}"
+
+
+def _refit_budget(searched: _Searched) -> float:
+    """The refit's planned seconds: those the plan leaves it, on a first run no more than fit in the real ones
+    left until ``HELD_REFIT_END`` of the budget (``WorkClock.real_left``); remembered with the search's stops,
+    so a rerun refits the same members."""
+    plan, clock, memo = searched.plan, searched.clock, searched.memo
+    held = memo.values.get(plan["held_key"])
+    if held is None:
+        budget = round(min(plan["refit_budget_s"] - clock.spent, clock.real_left(plan["held_refit_end_s"])), 3)
+        held = memo.values[plan["held_key"]] = {"stops": list(clock.stops), "refit_budget_s": budget}
+    plan.update(held_stops=list(held["stops"]), held_refit_budget_s=held["refit_budget_s"],
+                search_spent_s=round(clock.spent, 3))  # the refit's planned seconds less this: what the hold took
+    return float(held["refit_budget_s"])
 
 
 def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
