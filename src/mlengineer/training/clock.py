@@ -58,8 +58,9 @@ class WorkClock:
         self.hard_end = self.start + factor * self.budget + 1.0 if factor else math.inf
         self.factor = factor
         self.deviations: list[str] = []
-        #: the real end a first run holds (None: not held, or the stops are read back)
-        self.end = self.start + self.budget if hold and factor and stops is None else None
+        #: the real end a first run holds (None: not held, or the stops are read back); never past the safety
+        #: stop's (a factor under 1), which a first run then records as one of its stops
+        self.end = min(self.start + self.budget, self.hard_end) if hold and factor and stops is None else None
         self.replay = None if stops is None else frozenset(stops)
         self.stops: list[int] = []
         self.calls = 0
