@@ -271,10 +271,11 @@ def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, befor
     pipeline = memo.get("pipeline_1row_ms, row path", lambda: bucket(overhead_ms, 0.005))
     evaluate.costs, evaluate.memo = {}, memo  # each family is probed before its first candidate
     left = max(config.time_budget - before, 0.5)
-    held = memo.values.get(_held_key(config))  # where a first run on the table stopped by the real clock
+    key = _held_key(config)
+    held = memo.values.get(key)  # where a first run on the table stopped by the real clock
     clock = WorkClock(max(left * SEARCH_END - FIXED_MARGIN, 0.5), hold=True,
                       stops=None if held is None else list(held["stops"]))
-    plan = {"held_key": _held_key(config), "search_budget_s": clock.budget,
+    plan = {"held_key": key, "search_budget_s": clock.budget,
             "refit_budget_s": max(left * REFIT_END - FIXED_MARGIN, 0.5),
             "held_refit_end_s": max(left * HELD_REFIT_END - FIXED_MARGIN, 0.5),
             "prepare_s": before, "pipeline_1row_ms": pipeline, "measurements_reused": memo.reused,

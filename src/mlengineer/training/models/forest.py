@@ -34,15 +34,19 @@ class ForestModel(FittedModel):
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         X = np.nan_to_num(X, nan=-1e9) if self.params.get("_fill_nan") else X
         if len(X) <= _SMALL_BATCH:
-            if self._pack is None:
-                self._pack = TreePack(self.estimator, len(self.task.classes) if self.task.is_classification else 1)
-            out = self._pack.predict(X)
+            out = self._packed().predict(X)
             if self.task.is_classification:
                 return self._proba(out, self.estimator.classes_)
             return out[:, 0]
         if self.task.is_classification:
             return self._proba(self.estimator.predict_proba(X), self.estimator.classes_)
         return np.asarray(self.estimator.predict(X), dtype=np.float64)
+
+    def _packed(self) -> TreePack:
+        """The trees packed for small batches (built once; the one-row function takes its leaves' values)."""
+        if self._pack is None:
+            self._pack = TreePack(self.estimator, len(self.task.classes) if self.task.is_classification else 1)
+        return self._pack
 
     def row_function(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """``predict_raw`` for one encoded row (1, f): the trees walked by LightGBM's single-row C call
@@ -55,9 +59,7 @@ class ForestModel(FittedModel):
 
     def _make_row(self) -> Callable[[np.ndarray], np.ndarray] | None:
         classification = self.task.is_classification
-        if self._pack is None:  # the one ``predict_raw`` uses for small batches: built once for both
-            self._pack = TreePack(self.estimator, len(self.task.classes) if classification else 1)
-        walk = forest_row(self.estimator, len(self.task.classes) if classification else 1, pack=self._pack)
+        walk = forest_row(self.estimator, len(self.task.classes) if classification else 1, pack=self._packed())
         if walk is None:
             return None
         fill, classes = bool(self.params.get("_fill_nan")), self.estimator.classes_ if classification else None
