@@ -302,7 +302,7 @@ def _refit_budget(searched: _Searched) -> float:
         budget = round(min(plan["refit_budget_s"] - clock.spent, clock.real_left(plan["held_refit_end_s"])), 3)
         held = memo.values[plan["held_key"]] = {"stops": list(clock.stops), "refit_budget_s": budget}
     plan.update(held_stops=list(held["stops"]), held_refit_budget_s=held["refit_budget_s"],
-                search_spent_s=round(clock.spent, 3))  # the refit's planned seconds less this: what the hold took
+                search_spent_s=round(clock.spent, 3))  # refit_budget_s less this: what the plan alone left the refit
     return float(held["refit_budget_s"])
 
 
