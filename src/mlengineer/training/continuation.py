@@ -1,5 +1,6 @@
-"""Going on with the best booster where it ran out of rounds: the planned seconds the search has left, but too
-few for another candidate, spent on more rounds of the leader's own fold models (``FittedModel.resume``).
+"""Going on with the best booster or network where it ran out of rounds: the planned seconds the search has left,
+but too few for another candidate, spent on more rounds of the leader's own fold models (``FittedModel.resume``;
+a network goes on from its last epoch with its optimiser's state, ``models/_mlp_loop.py``).
 
 A large table's first booster can take half the search and still stop at the plan's cap while improving
 (poker hands: 1,080-1,527 rounds in 24 planned seconds, validation loss falling to the last round); the

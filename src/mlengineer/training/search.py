@@ -33,6 +33,10 @@ CANDIDATE_SHARE = 0.2
 LARGE_ROWS = 20_000
 #: from this many classes a family may take another place in the portfolio (``ModelFamily.place_many_classes``)
 MANY_CLASSES = 10
+#: the shares of its planned seconds a continuation takes, the first the clock lets end in time (``WorkClock``'s
+#: hold: a first run asks the real clock, a rerun replays its answers): a network's epochs have cost 1.3 times
+#: their plan, and a continuation of all the seconds left ended jungle chess's run at 62 s of 60
+HELD_SHARES = (1.0, 0.7, 0.5, 0.35, 0.25)
 #: the families whose first configuration is tried again on a transformed regression target, when the target
 #: calls for one (``portfolio``'s ``target_transforms``); tuning then keeps the transform of the family's best
 TRANSFORM_FAMILIES = ("lightgbm", "catboost")
@@ -117,13 +121,18 @@ class _Search:
     def useful(self, c: Candidate) -> bool:
         return is_useful(c, self.candidates, self.null)
 
+    def behind(self, c: Candidate) -> bool:
+        return is_behind(c.family, self.candidates, self.null, self.perfect)
+
     def reserved(self) -> list[Candidate]:
         """The best candidates whose refits the search keeps time for, as many as fit in 30% of it (one too dear
-        alone keeps its search model: waiting for it would waste the time)."""
+        alone keeps its search model: waiting for it would waste the time), none of a family far behind the
+        leader (``is_behind``: it will weigh little in the ensemble, if at all; on jungle chess LightGBM's refit
+        held back 6.5 planned seconds that the leading network's further epochs had used, and no refit did)."""
         kept: list[Candidate] = []
         if self.rows_ratio is None:
             return kept
-        for c in sorted((c for c in self.candidates if self.useful(c)), key=lambda c: c.loss)[:3]:
+        for c in sorted((c for c in self.candidates if self.useful(c) and not self.behind(c)), key=lambda c: c.loss)[:3]:
             if sum(k.refit_seconds(self.rows_ratio) for k in kept + [c]) <= 0.3 * self.total:
                 kept.append(c)
         return kept
@@ -189,7 +198,8 @@ class _Search:
         left = min(self.clock.left() - self.reserve(reserved) + after, at_most)
         if self.rows_ratio is not None and any(c is cand for c in reserved):  # its refit grows with the rounds
             left /= 1.0 + cand.refit_seconds(self.rows_ratio) / max(cand.work, 1e-9)  # added: time for that too
-        new = None if self.clock.overrun(extra=after) else resume_candidate(self.evaluate, cand, left, name=f"{cand.name}+")
+        held = next((left * share for share in HELD_SHARES if not self.clock.overrun(left * share, after)), None)
+        new = None if held is None else resume_candidate(self.evaluate, cand, held, name=f"{cand.name}+")
         return None if new is None else self.added(new)
 
     def added(self, cand: Candidate) -> Candidate:
@@ -234,7 +244,7 @@ def run_search(
         _longer(search.run, candidates, total=search.total, resume=search.resume)
         _tune(search.run, candidates, clock=clock, reserve=search.reserve, seed=seed, n_rows=len(evaluate.y),
               task=evaluate.ctx.task,
-              useful=lambda c: search.useful(c) and not is_behind(c.family, candidates, null, perfect))
+              useful=lambda c: search.useful(c) and not search.behind(c))
         _continue(search.resume, candidates)
         if restarts:
             _restart(search.restart, candidates)

@@ -81,6 +81,10 @@ class TabularMLP(nn.Module):
             if isinstance(m, SeededDropout):
                 m.generator = generator
 
+    def dropout_generator(self) -> Any:
+        """The generator the dropout layers draw from (``seed_dropout``), None where they have none."""
+        return next((m.generator for m in self.body if isinstance(m, SeededDropout)), None)
+
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         parts = [num] + [emb(cat[:, i]) for i, emb in enumerate(self.embeddings)]
         x = torch.cat(parts, dim=1)

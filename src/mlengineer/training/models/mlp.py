@@ -7,7 +7,6 @@ validation rows, and at the time limit. torch is imported only when the family i
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import math
 from collections.abc import Callable
@@ -17,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ...features.onehot import OneHotScaler, scale_numbers
-from .base import FitContext, FittedModel, ModelFamily, register
+from ._mlp_loop import EpochLoop
+from .base import Deadline, FitContext, FittedModel, ModelFamily, register
 
 INSTALL_HINT = "the mlp family needs the deep extra: pip install 'mlengineer[deep]'"
 
@@ -30,9 +30,46 @@ NUMPY_ROWS = 64
 
 class MLPModel(FittedModel):
     _numpy: tuple[Callable[[np.ndarray], np.ndarray] | None] | None = None
+    #: the search's fit kept to go on (``resume``): its epochs' state, its validation rows and threads
+    _loop: EpochLoop | None = None
+    _going_on: tuple[np.ndarray, int] | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_numpy"}  # copies of the weights: rebuilt
+    def __getstate__(self) -> dict[str, Any]:  # the numpy weights are rebuilt; what was kept to go on is not kept
+        return {k: v for k, v in self.__dict__.items() if k not in ("_numpy", "_loop", "_going_on")}
+
+    def finished(self, loop: EpochLoop) -> None:
+        """What the epochs so far made of the model: its best epoch, the epochs run, the step's drops up to
+        the best epoch (a refit on all rows replays them)."""
+        valid = loop.valid is not None
+        self.best_iteration = loop.best_epoch if valid else loop.epoch
+        self.rounds_run = loop.epoch
+        self.params["lr_drops"] = [d for d in loop.drops if d <= loop.best_epoch] if valid else loop.replay
+        self._numpy = None  # the weights changed
+
+    @property
+    def resumable(self) -> bool:
+        return self._loop is not None and not self._loop.stopped_early
+
+    def resume(self, units: int, *, learning_rate: float | None, deadline: Deadline) -> np.ndarray:
+        """Up to ``units`` more epochs from the last one (``EpochLoop``: the optimiser's state and the random
+        streams as they were), stopped early on the validation rows as the fit was; ``learning_rate`` is a
+        booster's and not used. Answers ``predict_raw`` for the validation rows."""
+        import torch
+
+        assert self._loop is not None and self._going_on is not None
+        X_val, threads = self._going_on
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            self._loop.run(units, deadline)
+        finally:
+            torch.set_num_threads(before)
+        self.finished(self._loop)
+        self.stopped_by_time = self.stopped_by_time or deadline.hit
+        return self.predict_raw(X_val)
+
+    def release(self) -> None:
+        self._loop = self._going_on = None
 
     def _inputs(self, X: np.ndarray) -> tuple[Any, Any]:
         import torch
@@ -337,13 +374,12 @@ class MLPFamily(ModelFamily):
         max_epochs = max_epochs if ctx.max_units is None else min(max_epochs, ctx.max_units)
         # a refit on all rows replays the learning-rate drops that the validated fit made
         replay = list(params.pop("lr_drops", [])) if X_val is None else None
-        drops: list[int] = []
         prep = OneHotScaler(ctx.categorical, ctx.cardinalities, onehot=False).fit(X)
         cards = [int(c) for c in ctx.cardinalities]
         regression = not ctx.task.is_classification
         y_mean = float(np.mean(y)) if regression else 0.0
         y_scale = float(np.std(y) or 1.0) if regression else 1.0
-        from ._torch_net import AdamW, member_loss, new_network, validation_loss
+        from ._torch_net import AdamW, new_network
 
         net = new_network(ctx.seed, prep.n_features_out_, cards, 1 if regression else ctx.n_classes,
                           hidden=int(params.get("hidden", 256)), layers=int(params.get("layers", 3)),
@@ -363,45 +399,12 @@ class MLPFamily(ModelFamily):
         loss_fn = torch.nn.MSELoss(reduction="none") if regression else torch.nn.CrossEntropyLoss(reduction="none")
         n = len(X)
         batch = int(min(512, max(64, 2 ** round(math.log2(max(n / 16, 1))))))
-        best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
-        epoch = 0
-        for epoch in range(1, max_epochs + 1):
-            net.train()
-            order = torch.from_numpy(rng.permutation(n))
-            for s in range(0, n, batch):
-                idx = order[s:s + batch]
-                if len(idx) < 2:
-                    continue
-                loss = member_loss(loss_fn, net(num[idx], cat[idx]), target[idx], regression)
-                loss = (loss * weight[idx]).sum() / weight[idx].sum() if weight is not None else loss.mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                if deadline.passed():
-                    break
-            if replay is not None and epoch in replay:
-                opt.lr *= 0.3
-            if X_val is not None:
-                net.eval()
-                with torch.inference_mode():
-                    v = validation_loss(loss_fn, net(vnum, vcat), vtarget, regression)
-                if v < best_loss - 1e-6:
-                    best_loss, best_state, best_epoch, stale = v, copy.deepcopy(net.state_dict()), epoch, 0
-                else:
-                    stale += 1
-                    if stale in (5, 10):  # a plateau: take smaller steps before giving up
-                        drops.append(epoch)
-                        opt.lr *= 0.3
-                    if stale >= 14:
-                        break
-            if deadline.passed():
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
-        net.seed_dropout(None)
-        model.best_iteration = best_epoch if X_val is not None else epoch
-        model.rounds_run = epoch
+        valid = (vnum, vcat, vtarget) if X_val is not None and y_val is not None else None
+        loop = EpochLoop(torch, net, opt, loss_fn, (num, cat, target, weight), valid, regression=regression,
+                         batch=batch, rng=rng, replay=replay, dropout=net.dropout_generator())
+        loop.run(max_epochs, deadline)
         model.params["n_estimators"] = max_epochs
-        model.params["lr_drops"] = [d for d in drops if d <= best_epoch] if X_val is not None else replay
+        model.finished(loop)
+        if ctx.keep_training and valid is not None and X_val is not None:  # the search's fit: it may go on
+            model._loop, model._going_on = loop, (X_val, max(1, ctx.n_jobs))
         return model
