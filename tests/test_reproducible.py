@@ -158,6 +158,81 @@ def test_a_first_run_holds_its_budget_by_the_real_clock_and_a_rerun_stops_where_
     assert not paced.overrun(need=2.5) and paced.overrun(need=3.5)
 
 
+def _refit_candidate(name: str, fit_seconds: float) -> Any:
+    """A candidate of two fold models whose fits took ``fit_seconds`` each, priced 1 planned second each."""
+    from types import SimpleNamespace
+
+    from mlengineer.training.candidate import Candidate
+
+    cand = Candidate(name=name, family="lightgbm", params={}, fold_rows=1000,
+                     plan_cost=FamilyCost(fixed=1.0, unit=0.0, rows=1000))
+    cand.models = [SimpleNamespace(fit_seconds=fit_seconds, rounds_run=None, params={})] * 2
+    return cand
+
+
+def test_a_refit_held_by_its_own_familys_pace_on_a_first_run_and_replayed_on_a_rerun() -> None:
+    """A member's refit is asked of the real clock at the pace its own fits kept in the search (a network's
+    epochs 1.5 real seconds a planned one where the run's mix kept less): one that would end past the held
+    refit end keeps its search models; the answers are stops, which a rerun replays."""
+    from types import SimpleNamespace
+
+    from mlengineer.training.candidate import real_per_planned
+    from mlengineer.training.clock import MAX_PACE
+    from mlengineer.training.selection import _held_refits, _refit_late
+
+    slow, quick = _refit_candidate("slow", 1.9), _refit_candidate("quick", 0.5)
+    assert real_per_planned(slow) == pytest.approx(1.9) and real_per_planned(quick) == 1.0  # at least 1
+    assert real_per_planned(type(slow)(name="x", family="lightgbm", params={})) == MAX_PACE  # no costs: the most
+
+    def searched(clock: WorkClock, memo: dict) -> Any:
+        return SimpleNamespace(clock=clock, plan={"held_refit_end_s": 10.0, "held_key": "k"},
+                               memo=SimpleNamespace(values=memo))
+
+    clock = WorkClock(8.0, hold=True)
+    clock.end = time.perf_counter() + 1.0  # the search's end a second away: the refit's 3 s after it
+    first = searched(clock, {"k": {"stops": [], "refit_budget_s": 2.0}})
+    late = _refit_late(first)
+    # 2 planned seconds: at 1.9 real a planned one they end past the refit's end, at 1.0 within it
+    assert [late(slow, 2.0), late(quick, 2.0)] == [True, False]
+    _held_refits(first)
+    assert first.memo.values["k"]["stops"] == [0] and first.plan["held_stops"] == [0]
+    again = searched(WorkClock(8.0, hold=True, stops=[0]), {"k": {"stops": [0], "refit_budget_s": 2.0}})
+    late = _refit_late(again)
+    assert [late(slow, 2.0), late(quick, 2.0)] == [True, False]  # its clock unread: the same answers
+    _held_refits(again)
+    assert again.memo.values["k"]["stops"] == [0]
+
+
+def test_a_member_whose_refit_would_end_late_keeps_its_search_models_and_leaves_its_seconds() -> None:
+    from mlengineer.metrics import get_metric
+    from mlengineer.tasks import make_task
+    from mlengineer.training.ensemble import Bag
+    from mlengineer.training.models import FitContext, load_all
+    from mlengineer.training.refit import refit_members
+    from mlengineer.training.search import Evaluator
+    from mlengineer.training.validation import choose_validation
+
+    load_all()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = X[:, 0] + X[:, 1] ** 2 + 0.1 * rng.normal(size=400)
+    task = make_task(pd.Series(y), "regression")
+    ctx = FitContext(task=task, n_jobs=1)
+    evaluate = Evaluator(X, y, choose_validation(y, mode="kfold", seed=0, stratify=False), ctx,
+                         get_metric("rmse", task.kind))
+    a = evaluate("lightgbm", {"learning_rate": 0.1}, name="lightgbm_1", phase="portfolio", limit=5.0)
+    b = evaluate("linear", {}, name="linear_1", phase="portfolio", limit=5.0)
+    asked: list[str] = []
+
+    def late(cand: Any, need: float) -> bool:
+        asked.append(cand.name)
+        return cand.name == "lightgbm_1"
+
+    members, refit, _ = refit_members(X, y, ctx, [(a, 0.7), (b, 0.3)], rows_ratio=1.25, budget=1e6, late=late)
+    assert asked == ["lightgbm_1", "linear_1"] and refit == ["linear_1"]
+    assert isinstance(members[0][1], Bag) and members[0][1].estimator == a.models  # its fold models
+
+
 @pytest.mark.slow
 def test_a_first_run_slower_than_its_plan_stops_in_time_and_a_rerun_repeats_it(
         cost_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .clock import MAX_PACE
 from .models import FAMILIES, FittedModel
 from .plan import FamilyCost, units_run
 
@@ -68,6 +69,17 @@ class Candidate:
                 "predict_1row_ms": round(self.predict_1row_ms, 4), "planned_s": round(self.work, 3),
                 "best_iteration": self.best_iteration, "max_rounds": self.max_rounds,
                 "status": self.status, "params": {k: v for k, v in self.params.items() if not k.startswith("_")}}
+
+
+def real_per_planned(cand: Candidate) -> float:
+    """Real seconds a planned one took in ``cand``'s fits (each fold's fit against its planned seconds at the
+    probed costs), 1 to ``MAX_PACE``; ``MAX_PACE`` where it has no costs to compare with."""
+    cost = cand.plan_cost
+    if cost is None or not cand.models:
+        return MAX_PACE
+    planned = sum(cost.seconds(cand.params, units_run(m), cand.fold_rows) for m in cand.models)
+    real = sum(m.fit_seconds for m in cand.models)
+    return float(min(max(real / planned, 1.0), MAX_PACE)) if planned > 0 else MAX_PACE
 
 
 def refit_rounds(cand: Candidate, rows_ratio: float) -> int:

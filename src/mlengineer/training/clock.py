@@ -82,11 +82,13 @@ class WorkClock:
             return 1.0
         return min(max((time.perf_counter() - self.start) / self.spent, 1.0), MAX_PACE)
 
-    def overrun(self, need: float = 0.0, extra: float = 0.0) -> bool:
+    def overrun(self, need: float = 0.0, extra: float = 0.0, pace: float | None = None) -> bool:
+        """Whether ``need`` planned seconds started now would end past the held end (and ``extra``), at
+        ``pace`` real seconds a planned one (by default the run's, ``pace()``); see the class."""
         call, now = self.calls, time.perf_counter()
         self.calls += 1
         if self.end is not None:  # a first run: its stops are remembered, so the safety stop is never needed
-            stop = now + need * self.pace() > self.end + extra
+            stop = now + need * (self.pace() if pace is None else pace) > self.end + extra
         elif now > self.hard_end:
             why = (f"the search ran past {self.factor:g}x its planned {self.budget:.1f} s (the machine was slower "
                    "than its measured costs) and stopped early")

@@ -32,6 +32,7 @@ def refit_members(
     budget: float,
     bagged: frozenset[str] = frozenset(),
     threads: Callable[[str], int] | None = None,
+    late: Callable[[Candidate, float], bool] | None = None,
 ) -> tuple[list[tuple[str, FittedModel, float]], list[str], list[str]]:
     """The final (name, model, weight) members, the names of those refit on all rows, and why the run may
     not repeat (a refit the safety clock stopped).
@@ -39,7 +40,9 @@ def refit_members(
     ``rows_ratio`` is all rows over the rows one search model learned from (1.25 for 5 folds); ``budget``
     is the planned seconds left (``plan.py``): a member is refit when its planned refit fits in what is left;
     ``bagged`` names members that keep their fold models whatever the time; ``threads`` gives each family's
-    threads (by default ``ctx.n_jobs``)."""
+    threads (by default ``ctx.n_jobs``); ``late(cand, need)``, asked of a member whose refit fits in what is
+    left, says it would still end too late by the real clock (a first run's hold, ``selection._refit_late``):
+    it keeps its search models, and its planned seconds stay for the members after it."""
     order = sorted(chosen, key=lambda cw: -cw[1])
     final: dict[str, FittedModel] = {}
     refit: list[str] = []
@@ -48,7 +51,7 @@ def refit_members(
     for cand, _ in order:
         family = FAMILIES[cand.family]
         need = cand.refit_seconds(rows_ratio)
-        if cand.name not in bagged and need <= left:
+        if cand.name not in bagged and need <= left and (late is None or not late(cand, need)):
             left -= need
             params = {k: v for k, v in cand.models[0].params.items() if not k.startswith("_")}
             if family.early_stopping and cand.best_iteration:

@@ -26,6 +26,7 @@ from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..metrics import Metric
 from ..tasks import Task
+from .candidate import real_per_planned
 from .clock import WorkClock
 from .config import TrainConfig
 from .ensemble import Ensemble, select_ensemble
@@ -145,7 +146,8 @@ def search_and_ensemble(
     refit_budget = _refit_budget(searched)
     members, refit, refit_notes = refit_members(X, y, full_ctx, chosen, rows_ratio=len(y) / searched.fold_rows,
                                                 budget=refit_budget, bagged=_bagged(chosen, searched, len(y)),
-                                                threads=_refit_threads(searched, X.size))
+                                                threads=_refit_threads(searched, X.size), late=_refit_late(searched))
+    _held_refits(searched)
     timings["refit_s"] = time.perf_counter() - t0
     members = _within_aim(members, refit, searched, by_name)
     chosen_w = {n: w for n, _, w in members}
@@ -304,6 +306,24 @@ def _refit_budget(searched: _Searched) -> float:
     plan.update(held_stops=list(held["stops"]), held_refit_budget_s=held["refit_budget_s"],
                 search_spent_s=round(clock.spent, 3))  # refit_budget_s less this: what the plan alone left the refit
     return float(held["refit_budget_s"])
+
+
+def _refit_late(searched: _Searched) -> Callable[[Candidate, float], bool]:
+    """Asked before each member's refit: on a first run, whether its planned seconds at its own family's pace in
+    the search (``real_per_planned``) would end past ``HELD_REFIT_END`` of the budget: the refit budget is
+    converted at the run's pace, and a network's refit took 1.5-1.6 real seconds a planned one on the letters
+    where the run's mix of families took less (62.4 s of 60). Each answer is one of the clock's stops, so a
+    rerun refits the same members."""
+    clock, until = searched.clock, searched.plan["held_refit_end_s"]
+    return lambda cand, need: clock.overrun(need, extra=until - clock.budget, pace=real_per_planned(cand))
+
+
+def _held_refits(searched: _Searched) -> None:
+    """The refit's answers added to the stops a first run remembers (``_refit_late``); a rerun replayed them."""
+    held = searched.memo.values[searched.plan["held_key"]]
+    if searched.clock.replay is None:
+        held["stops"] = list(searched.clock.stops)
+    searched.plan["held_stops"] = list(held["stops"])
 
 
 def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
