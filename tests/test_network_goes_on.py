@@ -107,6 +107,7 @@ def test_the_search_goes_on_with_a_leading_network_that_ran_out_the_same_each_ru
     went_on = first[2]
     assert first[1].status == "continued as mlp_1+" and went_on.best_iteration > 60
     assert went_on.models[0].rounds_run > 60  # the 60 epochs of the first turn, then more of the same fit
+    assert went_on.predict_ms_per_row == first[1].predict_ms_per_row  # more epochs, the same network to predict
     assert sum(c.work for c in first) <= 12.0 + 0.1
     assert all(not m.resumable for c in first for m in c.models)  # nothing kept once the search is done
     again = search()

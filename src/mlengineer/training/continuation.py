@@ -26,6 +26,7 @@ import numpy as np
 from .candidate import Candidate
 from .clock import fit_safety
 from .evaluator import Evaluator
+from .models import FAMILIES
 from .models.base import Deadline
 from .plan import CANDIDATE_OVERHEAD, units_run
 
@@ -99,7 +100,8 @@ def resume_candidate(evaluate: Evaluator, cand: Candidate, limit: float, name: s
     new.models = cand.models
     evaluate.score(new, [(m, 0.0) for m in new.models], oof)
     # the rows were not predicted again (the booster's own validation output): the first fit's time, scaled by
-    # the rounds, stands for a batch's
-    new.predict_ms_per_row = cand.predict_ms_per_row * (new.best_iteration or 1) / max(cand.best_iteration or 1, 1)
+    # the rounds where a prediction grows with them, stands for a batch's
+    grown = (new.best_iteration or 1) / max(cand.best_iteration or 1, 1) if FAMILIES[cand.family].rounds_predict else 1.0
+    new.predict_ms_per_row = cand.predict_ms_per_row * grown
     cand.status, cand.models, cand.valid_pred = f"continued as {name}", [], None
     return new

@@ -166,6 +166,8 @@ class ModelFamily:
     packages: ClassVar[tuple[str, ...]] = ()
     #: families that learn in rounds can stop early on validation rows and be refit with that many rounds
     early_stopping: ClassVar[bool] = False
+    #: whether a prediction costs more the more rounds were fitted (a booster's trees; not a network's epochs)
+    rounds_predict: ClassVar[bool] = True
     #: seconds to fit, relative to the first configuration of ``COST_REFERENCE`` (LightGBM) on the same
     #: data: lets the search skip a family's first try when it could not finish in the time left
     relative_cost: ClassVar[float] = 1.0

@@ -325,6 +325,7 @@ class MLPFamily(ModelFamily):
     place_many_classes = -0.5  # before LightGBM (0), after a family for text (-1) or pictures (-2)
     packages = ("torch",)
     early_stopping = True
+    rounds_predict = False
     bag_folds = True
     # an epoch is long enough to time on its own, but the difference of two fits of one and two epochs is not:
     # on car's table it read 0.044, 0.0625 and 0.088 s an epoch on the same day, and a network priced too dear
