@@ -296,14 +296,14 @@ def _held_key(config: TrainConfig) -> str:
 
 def _refit_budget(searched: _Searched) -> float:
     """The refit's planned seconds: those the plan leaves it, on a first run no more than fit in the real ones
-    left until ``HELD_REFIT_END`` of the budget (``WorkClock.real_left``); remembered with the search's stops,
-    so a rerun refits the same members."""
+    left until ``HELD_REFIT_END`` of the budget (``WorkClock.real_left``); remembered with the clock's stops
+    (``_held_refits`` writes them once the refit has asked its own), so a rerun refits the same members."""
     plan, clock, memo = searched.plan, searched.clock, searched.memo
     held = memo.values.get(plan["held_key"])
     if held is None:
         budget = round(min(plan["refit_budget_s"] - clock.spent, clock.real_left(plan["held_refit_end_s"])), 3)
-        held = memo.values[plan["held_key"]] = {"stops": list(clock.stops), "refit_budget_s": budget}
-    plan.update(held_stops=list(held["stops"]), held_refit_budget_s=held["refit_budget_s"],
+        held = memo.values[plan["held_key"]] = {"refit_budget_s": budget}
+    plan.update(held_refit_budget_s=held["refit_budget_s"],
                 search_spent_s=round(clock.spent, 3))  # refit_budget_s less this: what the plan alone left the refit
     return float(held["refit_budget_s"])
 
@@ -319,7 +319,7 @@ def _refit_late(searched: _Searched) -> Callable[[Candidate, float], bool]:
 
 
 def _held_refits(searched: _Searched) -> None:
-    """The refit's answers added to the stops a first run remembers (``_refit_late``); a rerun replayed them."""
+    """The stops a first run remembers, the search's and the refit's (``_refit_late``); a rerun replayed them."""
     held = searched.memo.values[searched.plan["held_key"]]
     if searched.clock.replay is None:
         held["stops"] = list(searched.clock.stops)
