@@ -6,11 +6,15 @@
     MLENGINEER_CACHE_DIR=/tmp/c python bench/accuracy.py --tasks car      # measures car's costs into /tmp/c
     python bench/accuracy.py --tasks car --costs-from /tmp/c               # then: before and after a change,
                                                                            # each from a copy of those costs
+    python bench/accuracy.py --tasks vehicle --peers --seeds 0,1,2         # three runs each: means and spread
 
 Every run is its own process (the peers through ../shared/peers/run_peer.py with their own interpreters),
 one after another, and scored exactly as ../shared/bench/README.md says. Results go to a JSONL file (one
 line per system and task) and a markdown table beside it: per task each system's metric, rank, fit time,
 predict time and single-row latency; then mean ranks, wins and losses against each peer, budget overruns.
+With several seeds (``--seeds``) every system runs once per seed and each cell is the mean of its runs with
+their range: a first run's score moves with where the real clock stopped its search (letter 0.065-0.074 on one
+code), so a gap smaller than the ranges is not a gap.
 """
 
 from __future__ import annotations
@@ -144,7 +148,38 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def pool(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per task and system: where a system ran a task several times (``--seeds``), the mean of its
+    scores as its value, the scores themselves under ``values``, its longest fit and its median one-row time.
+    A failed run leaves the others' mean; a task and system with no score keeps its first error."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["system"]), []).append(r)
+    out = []
+    for runs in groups.values():
+        ok = [r for r in runs if "value" in r]
+        if len(runs) == 1 or not ok:
+            out.append(runs[0])
+            continue
+        values = [float(r["value"]) for r in ok]
+        out.append({**ok[0], "value": float(np.mean(values)), "values": values, "failed_runs": len(runs) - len(ok),
+                    "fit_s": max(float(r["fit_s"]) for r in ok),
+                    "predict_s": float(np.median([r["predict_s"] for r in ok])),
+                    "predict_1row_ms": float(np.median([r["predict_1row_ms"] for r in ok]))})
+    return out
+
+
+def _cell(r: dict[str, Any]) -> str:
+    """A score, or the mean of several with their range and the runs that failed."""
+    if "values" not in r:
+        return _fmt(r["value"])
+    lo, hi = min(r["values"]), max(r["values"])
+    failed = f", {r['failed_runs']} failed" if r.get("failed_runs") else ""
+    return f"{_fmt(r['value'])} ({_fmt(lo)}-{_fmt(hi)}, {len(r['values'])} runs{failed})"
+
+
 def report(rows: list[dict[str, Any]], budget: float) -> str:
+    rows = pool(rows)
     systems = list(dict.fromkeys(r["system"] for r in rows))
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     by = {(r["task"], r["system"]): r for r in rows}
@@ -173,7 +208,7 @@ def report(rows: list[dict[str, Any]], budget: float) -> str:
                 ranks[s].append(rk[s])
                 if r["fit_s"] > 1.1 * budget:
                     overruns[s].append(f"{t} ({r['fit_s']:.1f} s)")
-                cells += [_fmt(r["value"]), _fmt(rk[s], 1), _fmt(r["fit_s"], 1), _fmt(r["predict_s"], 3),
+                cells += [_cell(r), _fmt(rk[s], 1), _fmt(r["fit_s"], 1), _fmt(r["predict_s"], 3),
                           _fmt(r["predict_1row_ms"], 2)]
         me = res.get("mlengineer", {})
         for s in wins:
@@ -214,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default="mlengineer,flaml,autogluon",
                     help="with --peers: which systems to run (comma-separated)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default=None, metavar="N,N,...",
+                    help="run every system once per seed (instead of --seed): each cell the mean and range")
     ap.add_argument("--out", default=None, help="results path without suffix (default bench/results/accuracy-...)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="a TrainConfig option for mlengineer, e.g. max_predict_ms_per_row=2 (JSON values)")
@@ -246,6 +283,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--costs-from {costs_from}: no measured costs there (no costs/ folder); give the MLENGINEER_CACHE_DIR "
               "of an earlier run", file=sys.stderr)
         return 2
+    try:
+        seeds = [int(x) for x in a.seeds.split(",") if x.strip()] if a.seeds else [a.seed]
+    except ValueError:
+        print(f"--seeds {a.seeds}: give whole numbers separated by commas, e.g. --seeds 0,1,2", file=sys.stderr)
+        return 2
+    if not seeds:
+        print("--seeds: give at least one seed, e.g. --seeds 0,1,2", file=sys.stderr)
+        return 2
     systems = [s.strip() for s in a.systems.split(",")] if a.peers else ["mlengineer"]
     for s in systems:
         if s != "mlengineer" and not PEERS.get(s, Path("/nonexistent")).is_file():
@@ -259,22 +304,24 @@ def main(argv: list[str] | None = None) -> int:
     timeout = a.budget * 3 + 180
     with jsonl.open("w") as f:
         for name in names:
-            for s in systems:
-                if s == "mlengineer":
-                    cmd = [sys.executable, str(Path(__file__).resolve()), "--run-one", name,
-                           "--budget", str(a.budget), "--seed", str(a.seed)]
-                    cmd += [x for item in a.option for x in ("--option", item)]
-                else:
-                    cmd = [str(PEERS[s]), str(PEER_SCRIPT), "--system", s, "--task", str(BENCH / name),
-                           "--budget", str(a.budget), "--seed", str(a.seed)]
-                r = _run(cmd, s, name, timeout, costs_from if s == "mlengineer" else None)
-                r.setdefault("budget_s", a.budget)
-                rows.append(r)
-                f.write(json.dumps(r, default=str) + "\n")
-                f.flush()
-                shown = f"{r['value']:.4f} in {r['fit_s']:.1f} s, 1 row {r['predict_1row_ms']:.2f} ms" \
-                    if "value" in r else r["error"]
-                print(f"{name:28s} {s:11s} {shown}", flush=True)
+            for seed in seeds:  # each seed's runs side by side: the systems share the machine's state alike
+                for s in systems:
+                    if s == "mlengineer":
+                        cmd = [sys.executable, str(Path(__file__).resolve()), "--run-one", name,
+                               "--budget", str(a.budget), "--seed", str(seed)]
+                        cmd += [x for item in a.option for x in ("--option", item)]
+                    else:
+                        cmd = [str(PEERS[s]), str(PEER_SCRIPT), "--system", s, "--task", str(BENCH / name),
+                               "--budget", str(a.budget), "--seed", str(seed)]
+                    r = _run(cmd, s, name, timeout, costs_from if s == "mlengineer" else None)
+                    r.setdefault("budget_s", a.budget)
+                    r["seed"] = seed
+                    rows.append(r)
+                    f.write(json.dumps(r, default=str) + "\n")
+                    f.flush()
+                    shown = f"{r['value']:.4f} in {r['fit_s']:.1f} s, 1 row {r['predict_1row_ms']:.2f} ms" \
+                        if "value" in r else r["error"]
+                    print(f"{name:28s} {s:11s} seed {seed:<3d} {shown}", flush=True)
     md = report(rows, a.budget)
     header = (f"# Accuracy at {a.budget:g} s per task ({dt.date.today()}, {os.cpu_count()} cores)\n\n"
               f"Command: `python bench/accuracy.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n")
