@@ -111,6 +111,7 @@ class CNNFamily(ModelFamily):
     place = None  # only where the table has pictures (``place_for``)
     packages = ("torch", "pillow")
     early_stopping = True
+    rounds_predict = False  # more epochs, the same network to predict (as the mlp family)
     probe_units = 2  # an epoch is long enough to time on its own (base.ModelFamily)
     relative_cost = 20.0
     parallel_folds = False  # torch uses the cores itself
