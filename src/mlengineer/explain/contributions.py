@@ -146,6 +146,24 @@ def _output_contributions(member: Any, X: np.ndarray, k: int, background: np.nda
     return v, b, method
 
 
+def _bounded(predictor: Any, X: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each member a regression ensemble keeps within its ``Bounds`` (``training/ensemble.py``): its own
+    values for ``X`` and those the ensemble weighs."""
+    bounds = getattr(predictor, "bounds", None)
+    if bounds is None:
+        return {}
+    raw = [np.asarray(m.predict_raw(X), dtype=float) for _, m, _ in predictor.members]
+    kept = bounds.apply(raw)
+    return {i: (raw[i], kept[i]) for i in bounds.capped}
+
+
+def _rescaled(values: np.ndarray, base: np.ndarray, raw: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """A member's contributions (n, c, 1) to its ``raw`` values, scaled per row to add up to ``kept``."""
+    own = raw.reshape(len(raw)) - base[:, 0]
+    scale = np.divide(kept.reshape(len(kept)) - base[:, 0], own, out=np.ones_like(own), where=np.abs(own) > 1e-12)
+    return values * scale[:, None, None]
+
+
 def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
     """Contributions per input column for the encoded rows ``X`` of ``model`` (a Model bundle)."""
     task = model.task
@@ -154,8 +172,11 @@ def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
     total_v = None
     total_b = None
     methods = []
-    for name, member, weight in model.predictor.members:
+    bounded = _bounded(model.predictor, X)
+    for i, (name, member, weight) in enumerate(model.predictor.members):
         v, b, method = _output_contributions(member, X, k, background, task.is_classification)
+        if i in bounded:  # a value the ensemble kept near its trees' answers: its contributions add up to that
+            v = _rescaled(v, b, *bounded[i])
         methods.append(f"{name}: {method}")
         total_v = v * weight if total_v is None else total_v + v * weight
         total_b = b * weight if total_b is None else total_b + b * weight

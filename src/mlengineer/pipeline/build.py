@@ -62,6 +62,9 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "calibration_rows_apart": 0 if result.calibration_index is None else int(len(result.calibration_index)),
         "leaderboard": result.leaderboard,
         "ensemble": [{"model": n, "weight": w} for n, _, w in result.predictor.members],
+        # a regression's members that extrapolate, kept near its trees' answers for each row (``Bounds``)
+        "ensemble_bounds": None if result.predictor.bounds is None else result.predictor.bounds.describe(
+            result.predictor.names),
         "findings": [f.model_dump() for f in result.findings],
         "cleaning": result.plan.describe(),
         "feature_importance": builtin_importance(result.encoder, result.predictor),

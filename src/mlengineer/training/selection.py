@@ -29,7 +29,7 @@ from ..tasks import Task
 from .candidate import real_per_planned
 from .clock import WorkClock
 from .config import TrainConfig
-from .ensemble import Ensemble, select_ensemble
+from .ensemble import Ensemble, choose_bounds, select_ensemble
 from .latency import LATENCY_ROWS, latency_ms
 from .models import FAMILIES, FitContext
 from .models.target import target_transforms
@@ -152,9 +152,12 @@ def search_and_ensemble(
     members = _within_aim(members, refit, searched, by_name)
     chosen_w = {n: w for n, _, w in members}
     y_scored = searched.ys[searched.validation.scored]
-    ens_pred = np.sum([np.asarray(by_name[n].valid_pred) * w for n, w in chosen_w.items()], axis=0)
+    # a regression's members that extrapolate, kept near its trees' answers where that does better out of fold
+    bounds, ens_pred = choose_bounds([np.asarray(by_name[n].valid_pred) for n in chosen_w], list(chosen_w.values()),
+                                     [FAMILIES[by_name[n].family].target_range if task.kind == "regression" else ""
+                                      for n in chosen_w], y_scored, blend_metric)
     score = metric(y_scored, ens_pred)
-    predictor = Ensemble(members)
+    predictor = Ensemble(members, bounds)
     for _, model, _ in members:
         model.prepare()
     latency = latency_ms(predictor, X[:LATENCY_ROWS])
@@ -164,7 +167,8 @@ def search_and_ensemble(
         "fit_s": round(sum(by_name[n].fit_seconds for n in chosen_w), 3),
         "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
         "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
-        "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit},
+        "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit,
+                   "bounds": None if bounds is None else bounds.describe(list(chosen_w))},
     })
     timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)

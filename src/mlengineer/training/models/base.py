@@ -160,8 +160,10 @@ class ModelFamily:
     #: whether a member of the family keeps its k fold models (averaged) rather than one refit on all rows,
     #: where the search saw every row: k networks from other starts and rows average out each one's noise
     #: (the MLP on car at 60 s: 0.0204 test log loss refit, 0.0098 bagged), where boosted trees refit as well
-    #: as they average
     bag_folds: ClassVar[bool] = False
+    #: "within": its values stay within the training targets' (trees, neighbours); "beyond": they follow a line
+    #: past them (linear models, networks; ``ensemble.Bounds`` keeps these near the others); "": neither said
+    target_range: ClassVar[str] = ""
     #: the pip packages a bundle with a model of this family needs to predict
     packages: ClassVar[tuple[str, ...]] = ()
     #: families that learn in rounds can stop early on validation rows and be refit with that many rounds

@@ -127,6 +127,7 @@ class CatBoostModel(FittedModel):
 @register
 class CatBoostFamily(ModelFamily):
     name = "catboost"
+    target_range = "within"
     place = 3
     place_large = 5  # on large data the slowest booster
     packages = ("catboost",)

@@ -107,6 +107,7 @@ def occlusion_groups(block: dict[str, Any], n_features: int, patches: int = 7) -
 @register
 class CNNFamily(ModelFamily):
     name = "cnn"
+    target_range = "beyond"
     needs_column = "picture"
     place = None  # only where the table has pictures (``place_for``)
     packages = ("torch", "pillow")

@@ -94,6 +94,7 @@ class ForestModel(FittedModel):
 
 
 class _ForestFamily(ModelFamily):
+    target_range = "within"
     packages = ("scikit-learn",)
     relative_cost = 2.0
     classifier: Any = None

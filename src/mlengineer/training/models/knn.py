@@ -90,6 +90,7 @@ class KNNModel(FittedModel):
 @register
 class KNNFamily(ModelFamily):
     name = "knn"
+    target_range = "within"
     place = 2
     tuned = False
     packages = ("scikit-learn",)

@@ -222,6 +222,7 @@ class FastRow:
 @register
 class LightGBMFamily(ModelFamily):
     name = "lightgbm"
+    target_range = "within"
     place = 0  # the strongest family per second spent: always tried first
     packages = ("lightgbm",)
     early_stopping = True

@@ -89,6 +89,7 @@ def clip_percent(task: Any) -> float:
 @register
 class LinearFamily(ModelFamily):
     name = "linear"
+    target_range = "beyond"
     place = 1
     packages = ("scikit-learn",)
     relative_cost = 0.3

@@ -75,6 +75,7 @@ class TextModel(FittedModel):
 @register
 class TextFamily(ModelFamily):
     name = "text"
+    target_range = "beyond"
     needs_column = "text"
     place = None  # only where the table has text (``place_for``)
     packages = ("scikit-learn",)

@@ -130,6 +130,7 @@ class XGBoostModel(FittedModel):
 @register
 class XGBoostFamily(ModelFamily):
     name = "xgboost"
+    target_range = "within"
     place = 5
     place_large = 4
     packages = ("xgboost-cpu",)
