@@ -30,13 +30,16 @@ def _outputs(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nd
 def test_a_line_past_the_trees_answers_is_kept_near_them_where_that_does_better() -> None:
     y, tree, line = _outputs()
     rmse = get_metric("rmse", "regression")
-    bounds, answer = choose_bounds([tree, line], [0.5, 0.5], ["within", "beyond"], y, rmse)
+    bounds, answer, tried = choose_bounds([tree, line], [0.5, 0.5], ["within", "beyond"], y, rmse)
     assert bounds is not None and bounds.within == (0,) and bounds.capped == (1,)
     plain = 0.5 * tree + 0.5 * line
     assert rmse.loss(y, answer) < rmse.loss(y, plain)
     # the margin is one of the tried multiples of the plain ensemble's out-of-fold error
     scale = np.sqrt(np.mean((y - plain) ** 2))
     assert any(np.isclose(bounds.margin, k * scale) for k in BOUND_MARGINS)
+    # every margin tried is on the record, the chosen one the lowest, and lower than none
+    assert set(tried) == {"none", *map(str, BOUND_MARGINS)}
+    assert min(tried, key=tried.__getitem__) != "none" and rmse.loss(y, answer) == pytest.approx(min(tried.values()))
     kept = bounds.apply([tree, line])
     assert np.all(kept[1] <= tree + bounds.margin + 1e-12) and np.all(kept[1] >= tree - bounds.margin - 1e-12)
     np.testing.assert_array_equal(kept[0], tree)  # the trees' own answers are left as they are
@@ -48,7 +51,7 @@ def test_no_bounds_where_the_line_is_right_past_the_trees() -> None:
     s = rng.normal(scale=2.0, size=400)
     y = s + 0.3 * rng.normal(size=400)  # the truth goes on along the line: the trees' leveling off is wrong
     tree, line = np.minimum(np.maximum(s, -2.0), 2.0), s + 0.3 * rng.normal(size=400)
-    bounds, answer = choose_bounds([tree, line], [0.4, 0.6], ["within", "beyond"], y, get_metric("rmse", "regression"))
+    bounds, answer, _ = choose_bounds([tree, line], [0.4, 0.6], ["within", "beyond"], y, get_metric("rmse", "regression"))
     assert bounds is None
     np.testing.assert_array_equal(answer, 0.4 * tree + 0.6 * line)
 
@@ -96,6 +99,8 @@ def test_a_trained_ensemble_keeps_its_ridge_near_its_trees_on_every_path(tmp_pat
     described = model.metadata["leaderboard"][0]["params"]["bounds"]
     names = model.predictor.names
     assert described["capped"] == [names[i] for i in bounds.capped] and described["margin"] == bounds.margin
+    assert min(model.metadata["leaderboard"][0]["params"]["bounds_tried"].values()) < \
+        model.metadata["leaderboard"][0]["params"]["bounds_tried"]["none"]
     assert all(n.startswith("linear") for n in described["capped"])
     test = _table(2000, 1)
     rows = test.drop(columns=["y"])

@@ -115,26 +115,28 @@ def _weighted(outputs: Sequence[np.ndarray], weights: Sequence[float]) -> np.nda
 
 
 def choose_bounds(outputs: Sequence[np.ndarray], weights: Sequence[float], ranges: Sequence[str], y: np.ndarray,
-                  metric: Metric) -> tuple[Bounds | None, np.ndarray]:
+                  metric: Metric) -> tuple[Bounds | None, np.ndarray, dict[str, float]]:
     """``Bounds`` for a regression ensemble, chosen on its members' out-of-fold ``outputs`` (``ranges``: each
     member's family's ``target_range``): the margin of ``BOUND_MARGINS`` with the lowest loss on ``y``, kept
     only where it beats no bounds; None where it does not, or the ensemble lacks a member of either kind. Also
-    the ensemble's out-of-fold answers, as it will answer."""
+    the ensemble's out-of-fold answers, as it will answer, and the loss of each margin tried (by its multiple;
+    "none": without bounds), for the leaderboard."""
     outs = [np.asarray(p, dtype=float) for p in outputs]
     plain = _weighted(outs, weights)
     within = tuple(i for i, r in enumerate(ranges) if r == "within")
     capped = tuple(i for i, r in enumerate(ranges) if r == "beyond")
     if not within or not capped or plain.ndim != 1:
-        return None, plain
+        return None, plain, {}
     scale = float(np.sqrt(np.mean((np.asarray(y, dtype=float) - plain) ** 2)))
-    chosen, answer, best = None, plain, metric.loss(y, plain)
+    chosen, answer, best = None, plain, float(metric.loss(y, plain))
+    tried = {"none": best}
     for k in BOUND_MARGINS:
         bounds = Bounds(within, capped, k * scale)
         pred = _weighted(bounds.apply(outs), weights)
-        loss = metric.loss(y, pred)
+        tried[str(k)] = loss = float(metric.loss(y, pred))
         if loss < best - 1e-12 * abs(best):
             chosen, answer, best = bounds, pred, loss
-    return chosen, answer
+    return chosen, answer, tried
 
 
 class Ensemble:

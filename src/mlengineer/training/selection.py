@@ -153,7 +153,7 @@ def search_and_ensemble(
     chosen_w = {n: w for n, _, w in members}
     y_scored = searched.ys[searched.validation.scored]
     # a regression's members that extrapolate, kept near its trees' answers where that does better out of fold
-    bounds, ens_pred = choose_bounds([np.asarray(by_name[n].valid_pred) for n in chosen_w], list(chosen_w.values()),
+    bounds, ens_pred, tried = choose_bounds([np.asarray(by_name[n].valid_pred) for n in chosen_w], list(chosen_w.values()),
                                      [FAMILIES[by_name[n].family].target_range if task.kind == "regression" else ""
                                       for n in chosen_w], y_scored, blend_metric)
     score = metric(y_scored, ens_pred)
@@ -168,7 +168,7 @@ def search_and_ensemble(
         "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
         "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
         "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit,
-                   "bounds": None if bounds is None else bounds.describe(list(chosen_w))},
+                   "bounds": None if bounds is None else bounds.describe(list(chosen_w)), "bounds_tried": tried},
     })
     timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)
