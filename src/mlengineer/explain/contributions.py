@@ -146,15 +146,15 @@ def _output_contributions(member: Any, X: np.ndarray, k: int, background: np.nda
     return v, b, method
 
 
-def _bounded(predictor: Any, X: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def _bounded(predictor: Any, X: np.ndarray) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """For each member a regression ensemble keeps within its ``Bounds`` (``training/ensemble.py``): its own
-    values for ``X`` and those the ensemble weighs."""
+    values for ``X`` and those the ensemble weighs; and the ensemble's answer, from the members' one pass."""
     bounds = getattr(predictor, "bounds", None)
     if bounds is None:
-        return {}
+        return {}, predictor.predict_raw(X)
     raw = [np.asarray(m.predict_raw(X), dtype=float) for _, m, _ in predictor.members]
     kept = bounds.apply(raw)
-    return {i: (raw[i], kept[i]) for i in bounds.capped}
+    return {i: (raw[i], kept[i]) for i in bounds.capped}, predictor.combine(kept)
 
 
 def _rescaled(values: np.ndarray, base: np.ndarray, raw: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -172,7 +172,7 @@ def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
     total_v = None
     total_b = None
     methods = []
-    bounded = _bounded(model.predictor, X)
+    bounded, output = _bounded(model.predictor, X)
     for i, (name, member, weight) in enumerate(model.predictor.members):
         v, b, method = _output_contributions(member, X, k, background, task.is_classification)
         if i in bounded:  # a value the ensemble kept near its trees' answers: its contributions add up to that
@@ -181,7 +181,6 @@ def explain_encoded(model: Any, X: np.ndarray) -> Contributions:
         total_v = v * weight if total_v is None else total_v + v * weight
         total_b = b * weight if total_b is None else total_b + b * weight
     assert total_v is not None and total_b is not None
-    output = model.predictor.predict_raw(X)
     calibrator = model.extras.get("calibrator")
     if calibrator is not None and task.is_classification:
         cal_out = calibrator.transform(output)

@@ -163,8 +163,12 @@ class Ensemble:
         outs = [model.predict_raw(X) for _, model, _ in self.members]
         return outs if self.bounds is None else self.bounds.apply(outs)
 
+    def combine(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
+        """The ensemble's answer from its members' ``outputs`` (as ``outputs`` gives them)."""
+        return _weighted(outputs, [w for _, _, w in self.members])
+
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
-        return _weighted(self.outputs(X), [w for _, _, w in self.members])
+        return self.combine(self.outputs(X))
 
 
 class Bag(FittedModel):
