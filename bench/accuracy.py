@@ -42,8 +42,9 @@ PEERS = {"flaml": PEER_HOME / "flaml" / "bin" / "python", "autogluon": PEER_HOME
          # AutoGluon's best_quality preset (bagged and stacked), the stronger anchor: the same venv
          "autogluon-best": PEER_HOME / "autogluon" / "bin" / "python"}
 HIGHER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
-#: the issue's "goal beyond": the most a result may trail the best peer, relative, per metric
-GOAL_GAP = {"roc_auc": 0.01, "log_loss": 0.05, "rmse": 0.03}
+#: issue 16's goal: the most a result may trail the best peer, relative, per metric (1% AUC, 5% log loss and
+#: RMSE; its 3% for RMSE is the aim against best_quality at 600 s, a different anchor)
+GOAL_GAP = {"roc_auc": 0.01, "log_loss": 0.05, "rmse": 0.05}
 
 
 # -- one mlengineer run (a child process runs this) ---------------------------------------------------------
@@ -236,7 +237,7 @@ def report(rows: list[dict[str, Any]], budget: float) -> str:
     for s, (w, lo, tie) in wins.items():
         out.append(f"- mlengineer against {s}: {w} wins, {lo} losses, {tie} ties")
     if wins:
-        out.append("- more than 1% (AUC) / 5% (log loss) / 3% (RMSE) behind the best peer: "
+        out.append("- more than 1% (AUC) / 5% (log loss, RMSE) behind the best peer: "
                    + ("; ".join(gaps) if gaps else "none"))
     return "\n".join(out) + "\n"
 
