@@ -112,3 +112,28 @@ def test_predict_command_streams_into_a_file(churn_model_dir: Path, table: pd.Da
     shown = run_cli("predict", str(churn_model_dir), str(src))
     assert shown.returncode == 0 and "use --out FILE" in shown.stdout
     assert len([ln for ln in shown.stdout.splitlines() if ln.strip().startswith(("yes", "no"))]) == 50
+
+
+def test_predict_refuses_damaged_files_and_its_own_input_in_one_line(churn_model_dir: Path, table: pd.DataFrame,
+                                                                      tmp_path: Path) -> None:
+    import gzip
+
+    whole = gzip.compress(table.to_csv(index=False).encode())
+    damaged = {"junk.parquet": b"PAR1garbage", "junk.csv.gz": b"not gzip at all",
+               "cut.csv.gz": whole[: len(whole) // 2]}
+    out = tmp_path / "pred.csv"
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+        r = run_cli("predict", str(churn_model_dir), str(tmp_path / name), "--out", str(out))
+        assert r.returncode == 2, (name, r.stderr)
+        assert "Traceback" not in r.stderr and f"Cannot read '{tmp_path / name}'" in r.stderr, r.stderr
+        assert "damaged or cut short" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
+    rows = _write(table.head(20), tmp_path / "rows.csv")
+    before = rows.read_bytes()
+    same = run_cli("predict", str(churn_model_dir), str(rows), "--out", str(rows))
+    assert same.returncode == 2 and "is the data file itself" in same.stderr and rows.read_bytes() == before
+    bad = run_cli("predict", str(churn_model_dir), str(rows), "--interval", "1.5")
+    assert bad.returncode == 2 and "--interval" in bad.stderr and "rows.csv" not in bad.stderr, bad.stderr
+    few = run_cli("predict", str(churn_model_dir), str(rows))  # all 20 rows shown: no hint to use --out
+    assert few.returncode == 0 and "use --out FILE" not in few.stdout

@@ -178,6 +178,13 @@ def predict_cmd(
     from ..errors import ConfigError
     from ..tracking.lookup import open_model
 
+    if interval is not None:
+        from ..evaluation.intervals import check_coverage
+
+        try:
+            check_coverage(interval)
+        except ConfigError as e:
+            raise ConfigError(f"--interval: {e}") from None
     model = open_model(model_path, runs=False)  # a bundle folder or models:/NAME@ALIAS
     if engine == "spark":
         from ..spark.score import score_file

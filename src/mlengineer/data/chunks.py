@@ -20,9 +20,9 @@ from typing import IO, Any
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, MLEngineerError
 from .formats import csv_options, format_of
-from .load import load_table, tidy_names
+from .load import load_table, parser_problem, tidy_names
 
 __all__ = ["CHUNK_ROWS", "Chunks", "open_chunks"]
 
@@ -66,6 +66,20 @@ def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitSt
         return _whole(load_table(p), chunk_rows)
     if p.stat().st_size == 0:
         raise DataError(f"Data file {str(p)!r} is empty: it holds no rows.")
+    try:
+        return _open(p, chunk_rows, stack)
+    except MLEngineerError:
+        raise
+    except Exception as e:  # a damaged file breaks its reader at the first bytes (BadGzipFile, ArrowInvalid, ...)
+        raise DataError(_damaged(p, e)) from None
+
+
+def _damaged(path: Path, e: BaseException) -> str:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200].rstrip(".")
+    return f"Cannot read {str(path)!r}: {first}; the file is damaged or cut short, or not the table its name says."
+
+
+def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
     fmt, compression = format_of(p)
     if fmt == "parquet":
         return _parquet(p, chunk_rows, stack)
@@ -134,8 +148,18 @@ def _reported(frames: Iterator[pd.DataFrame], path: Path) -> Iterator[pd.DataFra
             df = next(frames)
         except StopIteration:
             return
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        except pd.errors.ParserError as e:
+            raise DataError(f"Cannot read {str(path)!r} as CSV: {parser_problem(e)}") from None
+        except (UnicodeDecodeError, ValueError) as e:
+            if not rows:  # nothing read yet: the file itself is not what its name says
+                raise DataError(_damaged(path, e)) from None
             raise DataError(f"{path.name}: cannot read the rows after row {rows:,}: "
                             f"{str(e).splitlines()[0][:200]}.") from None
+        except MLEngineerError:
+            raise
+        except Exception as e:  # decompression breaking off mid-file (EOFError, BadGzipFile, LZMAError, ...)
+            raise DataError(_damaged(path, e) if not rows else f"{path.name}: cannot read the rows after row "
+                            f"{rows:,}: {(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}; the file "
+                            "is damaged or cut short.") from None
         rows += len(df)
         yield df

@@ -28,7 +28,7 @@ from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, for
 from .images import is_image_bytes
 from .sql import read_sql
 
-__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "load_table",
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "load_table", "parser_problem",
            "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
@@ -72,7 +72,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     except MLEngineerError as e:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:
-        raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {_parser_problem(e)}") from None
+        raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {parser_problem(e)}") from None
     except pd.errors.ParserWarning:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: some rows hold more fields than the header "
                         "names; give every column a name in the first line.") from None
@@ -110,7 +110,8 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(e).__name__
 
 
-def _parser_problem(e: Exception) -> str:
+def parser_problem(e: Exception) -> str:
+    """What a CSV parser's error says of the file, in a user's words (a row with too many fields named)."""
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
     if m:
         return (f"line {m[2]} holds {m[3]} fields where the header names {m[1]} columns: fix that row, or quote "
@@ -326,7 +327,7 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
     except MLEngineerError as e:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:
-        raise DataError(f"Cannot read the upload as {fmt.upper()}: {_parser_problem(e)}") from None
+        raise DataError(f"Cannot read the upload as {fmt.upper()}: {parser_problem(e)}") from None
     except Exception as e:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {_first_line(e)}.") from None
     if df.shape[0] == 0 or df.shape[1] == 0:

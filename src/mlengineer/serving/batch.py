@@ -18,7 +18,7 @@ from ..bundle.model import Model
 from ..data.chunks import CHUNK_ROWS, open_chunks
 from ..data.files import atomic_path
 from ..data.images import image_root
-from ..errors import DataError, MLEngineerError
+from ..errors import ConfigError, DataError, MLEngineerError
 
 __all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file"]
 
@@ -138,6 +138,9 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         return len(pred)
     if not data:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
+    if out and Path(out).resolve() == Path(data).resolve():
+        raise ConfigError(f"--out {out!r} is the data file itself: predictions would replace the rows they come "
+                          "from; write them to another file.")
     with ExitStack() as stack:
         first = next(open_chunks(data, chunk_rows=50, stack=stack).frames, None)
     if first is None or first.empty:
@@ -147,7 +150,7 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         with image_root(data_folder(data)):
             pred = _predict_chunk(model, first, 0, data, interval)
         if console is not None:
-            _show(console, pred, None)
+            _show(console, pred, None if len(first) == 50 else len(pred))  # fewer than asked for: all of them
         return len(pred)
     bar = Progress(TextColumn("[bold]predicting"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                    TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(),
