@@ -230,8 +230,10 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
         if strict:
             bad = np.isnat(parsed) & np.array([v is not None for v in obj], dtype=bool)
             if bad.any():
-                raise SchemaError(f"Column {name!r} must hold dates between {DATETIME_MIN.year} and "
-                                  f"{DATETIME_MAX.year}; got {values[bad.argmax()]!r}.")
+                written = "" if fmt in (None, "ISO8601", "mixed") else \
+                    f"written as in training ({dt.datetime(2024, 1, 31, 17, 30).strftime(fmt)}) or "
+                raise SchemaError(f"Column {name!r} must hold dates {written}in ISO 8601 (2024-01-31T17:30:00), "
+                                  f"between {DATETIME_MIN.year} and {DATETIME_MAX.year}; got {values[bad.argmax()]!r}.")
         return parsed
     if role == ColumnRole.categorical:
         out = np.empty(len(values), dtype=object)

@@ -98,20 +98,33 @@ def detect_datetime_format(s: pd.Series) -> str | None:
 DATETIME_MIN, DATETIME_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 
 
+def _stripped(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: v.strip() if isinstance(v, str) else v) if s.dtype == object else s
+
+
+def _utc_naive(out: pd.Series) -> pd.Series:
+    return out.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(out.dt, "tz", None) is not None else out
+
+
 def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
-    """Parse ``s`` with the format found at training; unparseable values become NaT."""
+    """Parse ``s`` with the format found at training; unparseable values become NaT. A value the format
+    does not take but ISO 8601 reads unambiguously (a timestamp object, "2020-01-31T10:30:00", a time zone,
+    "20200131") is read as ISO 8601: the same instant, whichever way a source writes it."""
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if fmt in (None, "ISO8601", "mixed"):
-                stripped = s.map(lambda v: v.strip() if isinstance(v, str) else v) if s.dtype == object else s
-                out = pd.to_datetime(stripped, format=fmt or "mixed", errors="coerce", utc=True)
+                out = _utc_naive(pd.to_datetime(_stripped(s), format=fmt or "mixed", errors="coerce", utc=True))
             else:
                 out = pd.to_datetime(s.astype(str).str.strip(), format=fmt, errors="coerce")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+                missed = out.isna() & s.notna().to_numpy()
+                if missed.any():
+                    iso = pd.to_datetime(_stripped(s[missed]), format="ISO8601", errors="coerce", utc=True)
+                    out = out.astype("datetime64[ns]")
+                    out[missed] = _utc_naive(iso).astype("datetime64[ns]")
+    out = _utc_naive(out)
     # pandas may parse to seconds or microseconds; dates outside the nanosecond range (1677-2262) become
     # missing rather than an overflow in the cast below
     out = out.where((out >= DATETIME_MIN) & (out <= DATETIME_MAX))

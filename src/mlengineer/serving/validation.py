@@ -223,7 +223,7 @@ class RequestValidator:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date written as text; got {_kind(v)}.")
             s = v.strip()
             if s and not _parses(s, fmt):
-                like = f" like {datetime(2024, 1, 31).strftime(fmt)}" if fmt and fmt.startswith("%") else ""
+                like = f" like {datetime(2024, 1, 31).strftime(fmt)} or in ISO 8601" if fmt and fmt.startswith("%") else ""
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date{like} between the years 1678 and "
                                   f"2261; got {_kind(v)}.")
             out.append(s or None)
@@ -274,15 +274,16 @@ class RequestValidator:
 def _parses(s: str, fmt: str | None) -> bool:
     """Whether ``s`` reads as a date the way the cleaning plan will read it, inside the years pandas can hold
     (1677 to 2262; a date beyond them cannot reach the model)."""
-    if fmt and fmt.startswith("%"):
-        try:
+    try:
+        if fmt and fmt.startswith("%"):
             return _in_range(strptime(s, fmt))
-        except ValueError:
-            return False
+    except ValueError:
+        pass  # the plan reads ISO 8601 where the training's format does not take a value
     try:
         return _in_range(datetime.fromisoformat(s))
     except ValueError:
-        pass
+        if fmt and fmt.startswith("%"):
+            return False
     import pandas as pd
 
     try:

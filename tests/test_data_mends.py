@@ -1,0 +1,48 @@
+"""Mends from a new user's first hour with messy files: dates written another way than in training, ..."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengineer.data.clean import conform_values
+from mlengineer.errors import SchemaError
+
+
+def test_a_date_column_reads_iso_8601_and_timestamps_whatever_format_it_was_trained_on() -> None:
+    written = np.array(["2020-01-31", pd.Timestamp("2020-01-31"), "2020-01-31 00:00:00", "2020-01-31T00:00:00",
+                        "2020-01-31T02:00:00+02:00", "20200131", dt.date(2020, 1, 31), dt.datetime(2020, 1, 31)],
+                       dtype=object)
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", None):
+        got = conform_values(written, "datetime", fmt, name="signup", strict=True)
+        assert (got == np.datetime64("2020-01-31")).all(), (fmt, got)
+    # the training's own format still decides where ISO 8601 would read it otherwise
+    assert conform_values(np.array(["01/02/2020"], dtype=object), "datetime", "%d/%m/%Y")[0] == \
+        np.datetime64("2020-02-01")
+    with pytest.raises(SchemaError, match=r"Column 'signup' must hold dates written as in training \(31/01/2024\) "
+                                          r"or in ISO 8601.*got 'garbage'"):
+        conform_values(np.array(["garbage"], dtype=object), "datetime", "%d/%m/%Y", name="signup", strict=True)
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_date_text_predicts_timestamps_and_iso_text_alike(churn_model_dir: Path,
+                                                                            churn_csv: Path, tmp_path: Path) -> None:
+    import mlengineer
+    from mlengineer.serving.validation import RequestValidator
+
+    model = mlengineer.load(churn_model_dir)
+    rows = pd.read_csv(churn_csv).drop(columns=["churn"]).head(20)
+    want = model.predict_raw(rows)
+    stamps = rows.assign(signup_date=pd.to_datetime(rows["signup_date"]))
+    stamps.to_parquet(tmp_path / "rows.parquet")
+    for other in (stamps, pd.read_parquet(tmp_path / "rows.parquet"),
+                  rows.assign(signup_date=rows["signup_date"] + "T00:00:00"),
+                  rows.assign(signup_date=rows["signup_date"].str.replace("-", ""))):
+        np.testing.assert_allclose(model.predict_raw(other), want, rtol=0, atol=1e-12)
+    first = rows.head(1).assign(signup_date=rows["signup_date"].head(1) + "T00:00:00")
+    checked = RequestValidator(model).validate({c: first[c].tolist() for c in first.columns}, 1)
+    assert checked.columns["signup_date"] == [first["signup_date"].iloc[0]]  # the server takes what the plan reads
