@@ -46,3 +46,23 @@ def test_a_model_trained_on_date_text_predicts_timestamps_and_iso_text_alike(chu
     first = rows.head(1).assign(signup_date=rows["signup_date"].head(1) + "T00:00:00")
     checked = RequestValidator(model).validate({c: first[c].tolist() for c in first.columns}, 1)
     assert checked.columns["signup_date"] == [first["signup_date"].iloc[0]]  # the server takes what the plan reads
+
+
+def test_an_infinite_target_is_refused_at_once_naming_its_first_row(tmp_path: Path) -> None:
+    from mlengineer.errors import DataError
+    from mlengineer.tasks import make_task
+
+    from .conftest import run_cli
+
+    with pytest.raises(DataError, match=r"infinity in 2 rows \(the first: row 2\)"):
+        make_task(pd.Series([1.0, np.inf, 3.0, -np.inf]))
+    with pytest.raises(DataError, match="Use --task regression"):  # many numbers are not a binary task
+        make_task(pd.Series(np.arange(50) / 3), "binary")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"x": rng.normal(size=200), "price": rng.normal(size=200)})
+    table.loc[[5, 9], "price"] = np.inf
+    table.to_csv(tmp_path / "t.csv", index=False)
+    r = run_cli("train", str(tmp_path / "t.csv"), "--target", "price", "--time-budget", "5", "--no-track",
+                "--out", str(tmp_path / "m"))
+    assert r.returncode == 2 and "infinity in 2 rows (the first: row 6)" in r.stderr, r.stderr
+    assert not (tmp_path / "m").exists()

@@ -129,6 +129,13 @@ def make_task(y: pd.Series, kind: str = "auto") -> Task:
     y = y.dropna()
     if y.empty:
         raise DataError("The target column has no values: every row is missing it.")
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        infinite = np.isinf(y.to_numpy(dtype=float))
+        if infinite.any():
+            first = y.index[infinite.argmax()]
+            row = first + 1 if isinstance(first, int | np.integer) else first  # a table's rows count from 1
+            raise DataError(f"The target holds infinity in {int(infinite.sum()):,} rows (the first: row {row}): "
+                            "remove those rows, or give them a finite value.")
     if kind == "auto":
         kind, _ = infer_task_kind(y)
     if kind == "regression":
@@ -146,6 +153,6 @@ def make_task(y: pd.Series, kind: str = "auto") -> Task:
     if kind == "binary" and len(labels) != 2:
         raise DataError(
             f"A binary task needs exactly two target values; this target has {len(labels)}. "
-            "Use --task multiclass."
+            f"Use --task {infer_task_kind(y)[0] if len(labels) > 2 else 'multiclass'}."
         )
     return _KINDS[kind](labels)
