@@ -66,3 +66,18 @@ def test_an_infinite_target_is_refused_at_once_naming_its_first_row(tmp_path: Pa
                 "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "infinity in 2 rows (the first: row 6)" in r.stderr, r.stderr
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_a_class_with_one_row_does_not_break_catboost() -> None:
+    import mlengineer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = np.where(X[:, 0] > 0, "yes", "no").astype(object)
+    y[0] = "rare"  # one row: a validation fold holds it where the fold's training rows do not
+    model = mlengineer.train(pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}), "y",
+                             families=["catboost"], time_budget=8, seed=0, track=False)
+    rows = [r for r in model.metadata["leaderboard"] if r["model"] != "ensemble"]
+    assert rows and all(r["status"] == "ok" for r in rows), [(r["model"], r["status"]) for r in rows]
+    assert model.predict_proba(pd.DataFrame({"a": [1.0], "b": [0.0], "c": [0.0]})).shape == (1, 3)

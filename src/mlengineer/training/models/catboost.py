@@ -196,6 +196,11 @@ class CatBoostFamily(ModelFamily):
 
         fit_kw: dict[str, Any] = {"callbacks": [StopAtDeadline()] if watch else None,
                                   "sample_weight": ctx.sample_weight}
+        if X_val is not None and ctx.task.is_classification:
+            # a class with a row or two may be missing from this fold's training rows: CatBoost refuses
+            # validation rows of a class it has not learned, so early stopping watches the others
+            known = np.isin(y_val, np.unique(y))
+            X_val, y_val = (X_val[known], y_val[known]) if known.any() else (None, None)
         if X_val is not None:
             patience = int(max(20, min(200, 5 / params.get("learning_rate", 0.05))))
             fit_kw.update(eval_set=(big(X_val), y_val), early_stopping_rounds=patience, use_best_model=True)
