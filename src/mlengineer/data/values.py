@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import re
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,11 @@ __all__ = [
     "TRUE_TOKENS",
     "category_key",
     "detect_datetime_format",
+    "digit_twins",
     "numbers_from_text",
     "parse_datetime",
     "strptime",
+    "twin_key",
 ]
 
 #: how yes/no values are written (compared lower-cased); one definition for inference, cleaning and serving
@@ -53,6 +56,21 @@ def category_key(v: Any) -> str | None:
         return None
     s = str(v).strip()
     return s if s else None
+
+
+def digit_twins(categories: Iterable[str]) -> dict[str, str]:
+    """The categories written as whole numbers, by that number without leading zeros: a code such as a zip
+    code reads as text ("01001") from one source and as a number (1001) from another, where a CSV reader
+    dropped its zeros; ``twin_key`` finds the one a model knows from the other."""
+    return {k.lstrip("0") or "0": k for k in categories if k.isascii() and k.isdigit()}
+
+
+def twin_key(key: Any, twins: dict[str, str]) -> str | None:
+    """The known category (of ``digit_twins``) that ``key``, a category key the model does not know, is the
+    same whole number as; None where there is none."""
+    if not twins or type(key) is not str or not (key.isascii() and key.isdigit()):
+        return None
+    return twins.get(key.lstrip("0") or "0")
 
 
 # -- dates ---------------------------------------------------------------------------------------------------

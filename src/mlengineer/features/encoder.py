@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.values import digit_twins, twin_key
 from .images import ImagePixels
 from .text import TextFeatures
 
@@ -191,16 +192,29 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def _codes(self, col: str, values: np.ndarray) -> np.ndarray:
         lookup = self.cat_lookup_[col]
         rare = lookup.get(RARE, np.nan)
+        twins = self._twins(col)
+
+        def code(v: Any) -> float:  # a category not seen may be one seen, its digits written with or without zeros
+            c = lookup.get(v)
+            return c if c is not None else lookup.get(twin_key(v, twins), rare)  # type: ignore[arg-type]
+
         values = values.astype(object, copy=False)
         if len(values) < _SMALL:
-            return np.array([np.nan if v is None or v != v else lookup.get(v, rare) for v in values], dtype=np.float32)
+            return np.array([np.nan if v is None or v != v else code(v) for v in values], dtype=np.float32)
         idx = pd.Index(self.categories_[col]).get_indexer(values).astype(np.float32)
         unknown = idx < 0
         if unknown.any():
             missing = pd.isna(values)
-            idx[unknown & ~missing] = rare
+            idx[unknown & ~missing] = [code(v) for v in values[unknown & ~missing]]
             idx[missing] = np.nan
         return idx
+
+    def _twins(self, col: str) -> dict[str, str]:
+        """``digit_twins`` of a column's categories, found once (an encoder pickled before has none kept)."""
+        twins = self.__dict__.setdefault("twins_", {})
+        if col not in twins:
+            twins[col] = digit_twins(c for c in self.categories_[col] if c != RARE)
+        return twins[col]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_")
