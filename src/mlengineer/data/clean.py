@@ -35,7 +35,7 @@ from .schema import (
     category_key,
     parse_datetime,
 )
-from .values import strptime
+from .values import date_forms, strptime
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -230,10 +230,8 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
         if strict:
             bad = np.isnat(parsed) & np.array([v is not None for v in obj], dtype=bool)
             if bad.any():
-                written = "" if fmt in (None, "ISO8601", "mixed") else \
-                    f"written as in training ({dt.datetime(2024, 1, 31, 17, 30).strftime(fmt)}) or "
-                raise SchemaError(f"Column {name!r} must hold dates {written}in ISO 8601 (2024-01-31T17:30:00), "
-                                  f"between {DATETIME_MIN.year} and {DATETIME_MAX.year}; got {values[bad.argmax()]!r}.")
+                raise SchemaError(f"Column {name!r} must hold dates {date_forms(fmt)}, between {DATETIME_MIN.year} "
+                                  f"and {DATETIME_MAX.year}; got {values[bad.argmax()]!r}.")
         return parsed
     if role == ColumnRole.categorical:
         out = np.empty(len(values), dtype=object)

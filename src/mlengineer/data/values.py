@@ -20,6 +20,7 @@ __all__ = [
     "THOUSANDS_SEPARATOR",
     "TRUE_TOKENS",
     "category_key",
+    "date_forms",
     "detect_datetime_format",
     "digit_twins",
     "numbers_from_text",
@@ -122,6 +123,13 @@ def _stripped(s: pd.Series) -> pd.Series:
 
 def _utc_naive(out: pd.Series) -> pd.Series:
     return out.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(out.dt, "tz", None) is not None else out
+
+
+def date_forms(fmt: str | None) -> str:
+    """How a date column's values may be written, for an error: as in training (its format) or in ISO 8601."""
+    trained = "" if fmt in (None, "ISO8601", "mixed") else \
+        f"written as in training ({datetime.datetime(2024, 1, 31, 17, 30).strftime(fmt)}) or "
+    return f"{trained}in ISO 8601 (2024-01-31T17:30:00)"
 
 
 def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
