@@ -196,7 +196,7 @@ class CatBoostFamily(ModelFamily):
 
         fit_kw: dict[str, Any] = {"callbacks": [StopAtDeadline()] if watch else None,
                                   "sample_weight": ctx.sample_weight}
-        if X_val is not None and ctx.task.is_classification:
+        if X_val is not None and y_val is not None and ctx.task.is_classification:
             # a class with a row or two may be missing from this fold's training rows: CatBoost refuses
             # validation rows of a class it has not learned, so early stopping watches the others
             known = np.isin(y_val, np.unique(y))
