@@ -47,6 +47,8 @@ def monitor_cmd(
     from ..spark.engine import choose_engine
 
     failed_conditions({"alarms": {}}, fail_on)  # a wrong --fail-on is bad input before any work
+    if out:
+        check_report_path(out)
     options: dict[str, Any] = {"labels": labels, "key": key, "time_column": time_column, "since": since,
                                "until": until, "window": window, "by_version": by_version, "log_model": log_model,
                                "tracking_uri": tracking_uri}
@@ -77,6 +79,22 @@ def monitor_cmd(
         if not as_json:
             console.print(f"[bold red]Found: {' and '.join(failed)}[/] (--fail-on): exit status 1.")
         raise typer.Exit(1)
+
+
+def check_report_path(out: str) -> None:
+    """Refuse an ``--out`` the report cannot be written to, before any work: a folder, or a file in a folder
+    that does not exist."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out names {out!r}, which is a folder: pass a file for the HTML report, such as "
+                          f"{str(path / 'monitoring.html')!r}.")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out names {out!r}, but the folder {str(path.parent)!r} does not exist: create it "
+                          "first, or pass another path.")
 
 
 def print_monitoring(result: dict[str, Any], out: str | None) -> None:
@@ -139,9 +157,10 @@ def retrain_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow store (default ./mlruns.db)."),
 ) -> None:
     """Train a challenger on the reference plus new labelled rows, test both on the newest rows, promote or not."""
-    from ..monitoring.retrain import retrain
+    from ..monitoring.retrain import check_test_fraction, retrain
     from .train import TrainingProgress
 
+    check_test_fraction(test_fraction)  # before the progress display starts
     with TrainingProgress(time_budget or 60.0) as progress:
         result = retrain(model_spec, data=data, log=log, labels=labels, key=key, time_column=time_column,
                          since=since, until=until, base_data=base_data, test_fraction=test_fraction,

@@ -21,7 +21,7 @@ from ..data.values import category_key
 from ..errors import DataError
 from .columns import conformed
 
-__all__ = ["Current", "attach_labels", "from_data", "from_log", "select_time"]
+__all__ = ["Current", "attach_labels", "from_data", "from_log", "outcome_key", "select_time"]
 
 LOG_COLUMNS = ("_ts", "_row", "_request_id", "_endpoint", "_model", "_version")
 CHUNK = 200_000
@@ -139,11 +139,18 @@ def _predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _as_times(s: pd.Series, name: str, source: str) -> pd.Series:
-    """A time column as UTC timestamps; whole numbers between 1800 and 2200 are years."""
-    if pd.api.types.is_numeric_dtype(s) and s.dropna().between(1800, 2200).all():
+    """A time column as UTC timestamps (NaT where a value is empty or unreadable); whole numbers between 1800
+    and 2200 are years. Other numbers are refused: read as times they would be nanoseconds since 1970."""
+    filled = s.dropna()
+    if not len(filled):
+        raise DataError(f"Column {name!r} of {source} is empty: pass --time-column a column of dates or times.")
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        if pd.api.types.is_bool_dtype(s) or not (filled.between(1800, 2200).all() and (filled % 1 == 0).all()):
+            raise DataError(f"Column {name!r} of {source} holds numbers, not dates or times: pass --time-column a "
+                            "column of dates or times (such as 2025-01-31 12:00).")
         return pd.to_datetime(s.astype("Int64").astype(str), format="%Y", utc=True, errors="coerce")
     t = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
-    if t.notna().sum() < max(1, int(0.5 * s.notna().sum())):
+    if t.notna().sum() < max(1, int(0.5 * len(filled))):
         raise DataError(f"Column {name!r} of {source} does not hold dates or times: pass a time column to "
                         "--time-column.")
     return t
@@ -190,27 +197,43 @@ def _take(current: Current, rows: np.ndarray) -> Current:
                    extra=None if current.extra is None else current.extra.iloc[rows].reset_index(drop=True))
 
 
+def outcome_key(v: Any) -> str | None:
+    """An outcome or a class as the text it is matched by: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are one
+    (a column of 0/1 with an empty cell is read as floats), ``True`` and ``"true"`` too."""
+    key = category_key(v)
+    if key is None:
+        return None
+    if key.lower() in ("true", "false"):
+        return key.lower()
+    try:
+        f = float(key)
+    except ValueError:
+        return key
+    return str(int(f)) if f.is_integer() else repr(f) if f == f else key
+
+
 def _encode_outcomes(model: Any, s: pd.Series, source: str) -> np.ndarray:
-    """Outcomes as float class indices or values, NaN where unknown; a label the model does not know is an
-    error naming it."""
+    """Outcomes as float class indices or values, NaN where unknown (empty: those rows are skipped); a label
+    the model does not know is an error naming it."""
     y = np.full(len(s), np.nan)
-    known = s.notna().to_numpy()
-    if not known.any():
-        return y
     if model.task.is_classification:
-        classes = {str(c): i for i, c in enumerate(model.classes)}
-        keys = s[known].astype(str).str.strip()
-        bad = ~keys.isin(list(classes))
+        keys = s.map(outcome_key)
+        known = keys.notna().to_numpy()
+        classes: dict[str, int] = {}
+        for i, c in enumerate(model.classes):
+            classes.setdefault(str(outcome_key(c)), i)
+        bad = known & ~keys.isin(list(classes)).to_numpy()
         if bad.any():
-            raise DataError(f"{source} has the outcome {keys[bad].iloc[0]!r} in {model.target!r}, which is none of the "
-                            f"model's classes ({', '.join(classes)}).")
-        y[known] = keys.map(classes).to_numpy(dtype=np.float64)
-    else:
-        values = pd.to_numeric(s[known], errors="coerce")
-        if values.isna().any():
-            raise DataError(f"{source} has the outcome {s[known][values.isna()].iloc[0]!r} in {model.target!r}, which "
-                            "is not a number.")
-        y[known] = values.to_numpy(dtype=np.float64)
+            raise DataError(f"{source} has the outcome {str(s[bad].iloc[0]).strip()!r} in {model.target!r}, which is "
+                            f"none of the model's classes ({', '.join(map(str, model.classes))}).")
+        y[known] = keys[known].map(classes).to_numpy(dtype=np.float64)
+        return y
+    known = s.notna().to_numpy()
+    values = pd.to_numeric(s[known], errors="coerce")
+    if values.isna().any():
+        raise DataError(f"{source} has the outcome {s[known][values.isna()].iloc[0]!r} in {model.target!r}, which "
+                        "is not a number.")
+    y[known] = values.to_numpy(dtype=np.float64)
     return y
 
 
@@ -227,6 +250,12 @@ def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source:
     if right.duplicated().any():
         raise DataError(f"{source} gives two outcomes for the key {right[right.duplicated()].iloc[0]!r}: give one "
                         "outcome per row.")
+    shared = left[left.notna() & left.duplicated(keep=False)] if key is not None else left[:0]
+    if len(shared):
+        first, same = shared.iloc[0], int((shared == shared.iloc[0]).sum())
+        others = f" ({len(shared):,} rows in all share a key)" if len(shared) > same else ""
+        raise DataError(f"{current.source} has {same:,} rows with the key {first!r} in {key!r}{others}: one outcome "
+                        f"of {source} would be copied onto each of them. Give each row its own key.")
     outcomes = _encode_outcomes(model, labels[target].reset_index(drop=True), source)
     position = pd.Series(np.arange(len(right)), index=pd.Index(right.to_numpy(dtype=object)))
     hit = position.reindex(pd.Index(left.to_numpy(dtype=object))).to_numpy()

@@ -34,7 +34,7 @@ from .drift import ColumnDrift, compare_column, dataset_verdict
 from .estimate import Estimate, estimable, estimate_classifier, realised
 from .quality import check_quality
 from .reference import Reference, prediction_values, reference_of
-from .windows import parse_window, split_windows
+from .windows import parse_window, split_windows, untimed
 
 __all__ = ["MIN_LABELLED", "MIN_ROWS", "monitor"]
 
@@ -71,7 +71,8 @@ def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None =
                       "performance": {k: v.to_dict() for k, v in ref.performance.items()}},
         "current": {"source": current.source, "rows": int(len(current)), "labelled": int(current.labelled.sum()),
                     "labels": current.labels_source, "start": _iso(_tmin(current)), "end": _iso(_tmax(current)),
-                    "versions": sorted(map(str, current.versions.unique())) if current.versions is not None else []},
+                    "versions": sorted(map(str, current.versions.unique())) if current.versions is not None else [],
+                    "untimed": untimed(current.times) if length is not None else 0},
         **overall, "windows": windows,
         "unmonitored": unmonitored(model),
     }

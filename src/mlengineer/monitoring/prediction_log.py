@@ -213,12 +213,31 @@ def read_prediction_log(folder: str | Path) -> pd.DataFrame:
     files = sorted(Path(folder).glob("part-*.parquet"))
     if not files:
         return pd.DataFrame()
+    tables = [_read_part(f, pq.read_table) for f in files]
     try:
-        table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        table = pa.concat_tables(tables, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # one column typed differently across versions: pandas unifies
-        frames = [pd.read_parquet(f) for f in files]
+        del tables
+        frames = [_read_part(f, pd.read_parquet) for f in files]
         return pd.concat(frames, ignore_index=True, sort=False).sort_values("_ts", kind="stable", ignore_index=True)
     ts = table["_ts"]
     if len(ts) > 1 and not pc.all(pc.greater_equal(ts[1:], ts[:-1])).as_py():
         table = table.take(pc.sort_indices(table, sort_keys=[("_ts", "ascending")]))
     return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _read_part(path: Path, read: Callable[[Path], Any]) -> Any:
+    """One part file read by ``read``; a file that is not a prediction log's Parquet is an error naming it."""
+    import pyarrow as pa
+
+    from ..errors import DataError
+
+    try:
+        part = read(path)
+    except (pa.ArrowException, OSError, ValueError):
+        raise DataError(f"{str(path)!r} in the prediction log cannot be read as Parquet: it is damaged or was not "
+                        "written by mlengineer serve; move it out of the folder and try again.") from None
+    if "_ts" not in getattr(part, "column_names", getattr(part, "columns", [])):
+        raise DataError(f"{str(path)!r} in the prediction log has no _ts column: it was not written by mlengineer "
+                        "serve; move it out of the folder and try again.")
+    return part

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .current import Current
 
-__all__ = ["DECISIONS_EXPERIMENT", "RetrainResult", "input_problems", "record_decision", "retrain", "rollback"]
+__all__ = ["DECISIONS_EXPERIMENT", "RetrainResult", "check_test_fraction", "input_problems", "record_decision", "retrain",
+           "rollback"]
 
 DECISIONS_EXPERIMENT = "mlengineer-decisions"
 MIN_TEST_ROWS = 50
@@ -84,6 +85,13 @@ def _split_recent(rows: pd.DataFrame, fraction: float, source: str) -> tuple[pd.
     return rows.iloc[: len(rows) - n_test], rows.iloc[len(rows) - n_test:]
 
 
+def check_test_fraction(test_fraction: float) -> None:
+    """Refuse a share of new rows to test on outside (0, 1), naming the option."""
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"--test-fraction takes the share of the new rows to test on, between 0 and 1 (such as "
+                          f"0.3); got {test_fraction:g}.")
+
+
 def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
     """The champion's recorded configuration, for a table with ``columns`` (options naming a column it lacks,
     such as a time column that live rows do not carry, are dropped), with the champion's column decisions:
@@ -119,6 +127,7 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     from ..tracking.registry import ModelRef, is_model_ref, resolve
     from .run import load_current
 
+    check_test_fraction(test_fraction)
     champion = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
     ref = ModelRef.parse(spec) if isinstance(spec, str) and is_model_ref(spec) else None
     info = resolve(ref, tracking_uri=tracking_uri)[0] if ref is not None and ref.alias else None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 
-__all__ = ["Window", "parse_window", "split_windows"]
+__all__ = ["Window", "parse_window", "split_windows", "untimed"]
 
 _UNITS = {"s": "s", "sec": "s", "m": "min", "min": "min", "h": "h", "d": "D", "day": "D", "days": "D", "w": "W",
           "week": "W", "weeks": "W"}
@@ -44,7 +44,8 @@ def parse_window(text: str) -> pd.Timedelta:
 def split_windows(times: pd.Series | None, versions: pd.Series | None, *, window: pd.Timedelta | None,
                   by_version: bool) -> list[Window]:
     """The windows of the rows: one per model version (``by_version``), each cut into ``window``-long
-    spans of ``times`` (aligned to whole windows since 1970, in UTC). Empty when neither is asked for."""
+    spans of ``times`` (aligned to whole windows since 1970, in UTC; rows without a time are in none of
+    them). Empty when neither is asked for."""
     if window is None and not by_version:
         return []
     n = len(times) if times is not None else len(versions) if versions is not None else 0
@@ -61,7 +62,10 @@ def split_windows(times: pd.Series | None, versions: pd.Series | None, *, window
             out.append(Window(prefix, rows, *_span(times, rows), version=version))
             continue
         assert times is not None
-        ns = pd.to_datetime(times.iloc[rows], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+        t = pd.to_datetime(times.iloc[rows], utc=True)
+        timed = t.notna().to_numpy()  # rows without a readable time belong to no window (``untimed`` counts them)
+        rows, t = rows[timed], t[timed]
+        ns = t.dt.as_unit("ns").astype("int64").to_numpy()
         start = (ns // window.value) * window.value
         for s in np.unique(start):
             begin = pd.Timestamp(int(s), unit="ns", tz="UTC")
@@ -69,6 +73,11 @@ def split_windows(times: pd.Series | None, versions: pd.Series | None, *, window
             out.append(Window(f"{label}{_stamp(begin, window)}", rows[start == s], begin, begin + window,
                               version=version))
     return out
+
+
+def untimed(times: pd.Series | None) -> int:
+    """How many rows have no readable time (empty or unreadable): time windows leave them out."""
+    return 0 if times is None else int(pd.to_datetime(times, utc=True).isna().sum())
 
 
 def _span(times: pd.Series | None, rows: np.ndarray) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

@@ -141,6 +141,11 @@ def summary_sentences(result: dict[str, Any], *, importance: dict[str, float]) -
     if result.get("unmonitored"):
         out.append(f"Not compared: {', '.join(result['unmonitored'])} (pictures: each one is its own value, and "
                    "comparing their contents would need an image model).")
+    skipped = result["current"].get("untimed", 0)
+    if skipped:
+        out.append(f"{skipped:,} row{'s have' if skipped > 1 else ' has'} no readable time (empty or unreadable) and "
+                   f"{'are' if skipped > 1 else 'is'} left out of the windows; the overall figures include "
+                   f"{'them' if skipped > 1 else 'it'}.")
     if result["alarms"]["drift"]:
         out.append(f"Drift alarm: {'; '.join(result['drift']['verdict']['reasons'])}.")
     return out
