@@ -81,3 +81,25 @@ def test_a_class_with_one_row_does_not_break_catboost() -> None:
     rows = [r for r in model.metadata["leaderboard"] if r["model"] != "ensemble"]
     assert rows and all(r["status"] == "ok" for r in rows), [(r["model"], r["status"]) for r in rows]
     assert model.predict_proba(pd.DataFrame({"a": [1.0], "b": [0.0], "c": [0.0]})).shape == (1, 3)
+
+
+@pytest.mark.slow
+def test_codes_with_leading_zeros_are_the_categories_a_csv_read_as_numbers(tmp_path: Path) -> None:
+    import mlengineer
+    from mlengineer.serving.validation import RequestValidator
+
+    rng = np.random.default_rng(0)
+    zips = np.array(["01001", "02139", "10001", "94105"])
+    z = rng.choice(zips, 800)
+    effect = {"01001": 5.0, "02139": -5.0, "10001": 0.0, "94105": 10.0}
+    table = pd.DataFrame({"zip": z, "x": rng.normal(size=800)})
+    table["y"] = [effect[v] for v in z] + 2 * rng.normal(size=800)  # not so exact that it reads as leakage
+    table.to_csv(tmp_path / "t.csv", index=False)  # read back, the codes are numbers: 1001, 2139, ...
+    model = mlengineer.train(tmp_path / "t.csv", "y", families=["lightgbm"], time_budget=6,
+                             seed=0, track=False)
+    rows = pd.DataFrame({"zip": ["01001", "02139", "94105"], "x": [0.0, 0.0, 0.0]})
+    as_numbers = model.predict_raw(rows.assign(zip=[1001, 2139, 94105]))
+    np.testing.assert_allclose(model.predict_raw(rows), as_numbers)  # text with its zeros: the same codes
+    np.testing.assert_allclose(as_numbers, [5.0, -5.0, 10.0], atol=1.5)
+    checked = RequestValidator(model).validate({"zip": ["01001", 2139], "x": [0.0, 0.0]}, 2)
+    assert not checked.warnings and checked.columns["zip"] == ["1001", "2139"]

@@ -30,7 +30,7 @@ from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.schema import Column
-from ..data.values import strptime
+from ..data.values import digit_twins, strptime, twin_key
 from ..errors import SchemaError
 from .settings import ExtraColumns, UnseenCategories
 
@@ -87,6 +87,7 @@ class RequestValidator:
             if col is not None and self.roles[name] == "categorical" and col.categories is not None \
                     and len(col.categories) >= col.n_unique:
                 self.categories[name] = frozenset(col.categories)
+        self.twins = {name: digit_twins(known) for name, known in self.categories.items()}
         self._check: dict[str, Callable[[str, Sequence[Any], Validated, bool], Any]] = {
             "numeric": self._numeric, "boolean": self._boolean, "categorical": self._categorical,
             "datetime": self._datetime, "text": self._text, "image": self._image,
@@ -97,9 +98,13 @@ class RequestValidator:
 
         ``nan_is_missing`` reads NaN as a missing value instead of refusing it: MLflow's clients send pandas
         frames, where NaN is how a missing value is written."""
+        unknown = [c for c in columns if c not in self.known]
+        if unknown and len(unknown) == len(columns) and (n_rows == 0 or self.extra_columns == ExtraColumns.reject):
+            named = ", ".join(repr(c) for c in unknown[:6]) + (", ..." if len(unknown) > 6 else "")
+            raise SchemaError(f"None of the columns the request names ({named}) is one the model knows: its input "
+                              f"columns are {self._names()} (a CSV body starts with a header row naming them).")
         if n_rows == 0:
             raise SchemaError("The request has no rows: send at least one.")
-        unknown = [c for c in columns if c not in self.known]
         if unknown and self.extra_columns == ExtraColumns.reject:
             raise SchemaError(f"Column {unknown[0]!r} is not one the model knows"
                               f"{f' (nor {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; "
@@ -109,6 +114,11 @@ class RequestValidator:
             raise SchemaError(f"Column {missing[0]!r} is missing"
                               f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
                               f"the model needs {self._names()}.")
+        absent: dict[str, str] = getattr(columns, "absent", None) or {}  # records lacking a column (protocols.py)
+        lacking = [c for c in self.features if c in absent] if absent else []
+        if lacking:
+            raise SchemaError(f"{absent[lacking[0]]} has no column {lacking[0]!r}, which other records have: send "
+                              "every column in every record, with null for a missing value.")
         notes = Validated({}, n_rows)
         notes.columns = {name: self._check[self.roles[name]](name, columns[name], notes, nan_is_missing)
                          for name in self.features}
@@ -196,8 +206,12 @@ class RequestValidator:
                 k = "true" if v else "false"
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a category (text or a number); got {_kind(v)}.")
-            if known is not None and k is not None and k not in known and unseen is None:
-                unseen = (i, k)
+            if known is not None and k is not None and k not in known:
+                twin = twin_key(k, self.twins[name])  # the same code with or without leading zeros
+                if twin is not None:
+                    k = twin
+                elif unseen is None:
+                    unseen = (i, k)
             out.append(k)
         if unseen is not None:
             i, k = unseen
