@@ -1,10 +1,17 @@
-"""Can clients of one model call another unchanged? The input contract of two bundles compared.
+"""Can clients of one model call another unchanged? The contract of two bundles compared: what clients send
+(the inputs) and what they get back (the outputs).
 
 Clients of a served model send its feature columns, with values its validation accepts (numbers for a
 numeric column, text or numbers for a categorical one, ...). A new model keeps those clients working when
 it needs no column they do not send, knows every column they do send (the server refuses unknown columns by
-default), and accepts for each column the kind of value they send. ``input_problems`` lists what breaks;
-registry promotions and a server's hot swap refuse a model with problems.
+default), and accepts for each column the kind of value they send. ``input_problems`` lists what breaks.
+
+Clients then read what the model answers: a number for a regression, a label and one probability per class
+for a classifier. A new model keeps them working when it is the same kind of task (regression, binary or
+multiclass), predicts the same target, and (a classifier) still predicts every class they get now; a class
+added is fine, one removed is not. ``output_problems`` lists what breaks.
+
+``client_problems`` is both; registry promotions and a server's hot swap refuse a model with problems.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 
 from ..data.clean import Conform
 
-__all__ = ["input_contract", "input_problems"]
+__all__ = ["client_problems", "input_contract", "input_problems", "output_problems"]
 
 #: what a column of each role accepts, by the role of the column clients were sending to
 _ACCEPTS = {
@@ -23,6 +30,10 @@ _ACCEPTS = {
     "categorical": {"numeric", "boolean", "categorical", "text", "datetime", "identifier"},
     "text": {"numeric", "boolean", "categorical", "text", "datetime", "identifier"},
 }
+
+#: what clients get from a model of each task kind
+_ANSWERS = {"regression": "a number", "binary": "a label of two classes and their probabilities",
+            "multiclass": "a label of several classes and their probabilities"}
 
 
 def input_contract(model: Any) -> dict[str, Any]:
@@ -47,3 +58,39 @@ def input_problems(old: Any, new: Any) -> list[str]:
         if sent is not None and sent not in _ACCEPTS.get(role, {role}):
             problems.append(f"column {c!r} is {role} now and was {sent}: the values clients send would be refused")
     return problems
+
+
+def output_problems(old: Any, new: Any) -> list[str]:
+    """Why clients reading the answers of ``old`` would be misled by those of ``new``: another kind of task,
+    another target, or (a classifier) classes they get now that it never predicts. Each a short phrase."""
+    problems: list[str] = []
+    was, now = str(old.task.kind), str(new.task.kind)
+    if was != now:
+        problems.append(f"it is a {now} model and the current one is {was}: clients that get "
+                        f"{_ANSWERS.get(was, was)} would get {_ANSWERS.get(now, now)}")
+    if str(old.target) != str(new.target):
+        problems.append(f"it predicts {new.target!r} and the current model predicts {old.target!r}")
+    if was == now and old.task.is_classification:
+        kept = {_label(c) for c in new.classes}
+        removed = [c for c in old.classes if _label(c) not in kept]
+        if removed:
+            listed = ", ".join(repr(c) for c in removed[:5]) + (", ..." if len(removed) > 5 else "")
+            problems.append(f"it never predicts the class{'es' if len(removed) > 1 else ''} {listed}, which "
+                            f"clients get now (its classes are {', '.join(repr(c) for c in new.classes[:10])})")
+    return problems
+
+
+def client_problems(old: Any, new: Any) -> list[str]:
+    """Why clients of ``old`` would fail against ``new``, inputs then outputs (empty when they would not)."""
+    return output_problems(old, new) + input_problems(old, new)
+
+
+def _label(c: Any) -> tuple[str, Any]:
+    """A class label as clients see it: 1 and '1' differ (a number and a text in JSON), 1 and 1.0 do not."""
+    item = getattr(c, "item", None)
+    v = item() if callable(item) else c
+    if isinstance(v, bool):
+        return ("bool", v)
+    if isinstance(v, int | float):
+        return ("number", float(v))
+    return (type(v).__name__, v)

@@ -40,18 +40,24 @@ def serve_cmd(
     """Serve a model over HTTP: Open Inference Protocol v2, MLflow's /invocations and POST /predict."""
     from ..errors import ConfigError
     from ..serving.server import serve
-    from ..serving.settings import ServeSettings
+    from ..serving.settings import ServeSettings, api_key_problem
     from ..tracking.registry import is_model_ref
 
     if not max_body_mb * 1024 * 1024 >= 1024:  # the option is in MB; the setting, in bytes, says >= 1024
         raise ConfigError(f"--max-body-mb must be at least 0.001 (1 KB); got {max_body_mb:g}.")
+    key_problem = api_key_problem(api_key)
+    if key_problem is not None:  # an empty key would serve everyone: refused, never taken as "no key"
+        raise ConfigError(f"--api-key {key_problem}.")
+    log_folder = None if no_prediction_log else Path(prediction_log).expanduser().resolve()
+    if log_folder is not None:
+        check_log_folder(log_folder)
     try:
         settings = ServeSettings.model_validate(dict(
             model=model_ref if is_model_ref(model_ref) else str(Path(model_ref).expanduser().resolve()),
             host=host, port=port, workers=workers, api_key=api_key,
             max_body_bytes=int(max_body_mb * 1024 * 1024), max_batch_rows=max_batch_rows,
             unseen_categories=unseen_categories, extra_columns=extra_columns,
-            prediction_log=None if no_prediction_log else Path(prediction_log).expanduser().resolve(),
+            prediction_log=log_folder,
             access_log=access_log, poll_interval=poll_interval, tracking_uri=tracking_uri,
             graceful_timeout=graceful_timeout,
         ))
@@ -74,6 +80,20 @@ def serve_cmd(
             f"(docs at /docs, Open Inference Protocol at /v2/models/{name}, MLflow at /invocations)")
 
     serve(settings, served=served, on_ready=ready)
+
+
+def check_log_folder(folder: Path) -> None:
+    """Refuse a --prediction-log that names a file (or lies under one) before the server starts: the log is a
+    folder of Parquet files, made when missing."""
+    from ..errors import ConfigError
+
+    for at in (folder, *folder.parents):
+        if at.exists():
+            if not at.is_dir():
+                where = "is a file" if at == folder else f"lies under {str(at)!r}, which is a file"
+                raise ConfigError(f"--prediction-log must be a folder: {str(folder)!r} {where}. Name a folder (it "
+                                  "is made when missing), or pass --no-prediction-log.")
+            return
 
 
 def register(app: typer.Typer) -> None:

@@ -52,11 +52,11 @@ class RetrainResult:
 
 
 def input_problems(champion: Any, challenger: Any) -> list[str]:
-    """Why clients of the champion could not call the challenger unchanged (empty: they can). The registry's
-    own check (``bundle/compat.py``), which ``promote`` applies too."""
-    from ..bundle.compat import input_problems as problems
+    """Why clients of the champion could not call the challenger unchanged, or would misread its answers
+    (empty: neither). The registry's own check (``bundle/compat.py``), which ``promote`` applies too."""
+    from ..bundle.compat import client_problems
 
-    return problems(champion, challenger)
+    return client_problems(champion, challenger)
 
 
 def _labelled_rows(model: Any, current: Current) -> pd.DataFrame:

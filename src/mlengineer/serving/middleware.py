@@ -80,10 +80,10 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            if self.api_key is not None and path not in OPEN_PATHS and not self._authorised(headers):
+            refusal = self._refusal(headers) if self.api_key is not None and path not in OPEN_PATHS else None
+            if refusal is not None:
                 reason = "unauthorized"
-                await self._send_error(send_with_headers, 401, "An API key is needed: send it in the X-API-Key "
-                                       "header or as Authorization: Bearer KEY.",
+                await self._send_error(send_with_headers, 401, refusal,
                                        extra=[(b"www-authenticate", b'Bearer realm="mlengineer"')])
                 return
             if scope["method"] == "POST" and _media_type(headers) in BROWSER_SIMPLE_TYPES:
@@ -114,13 +114,20 @@ class ServiceMiddleware:
         finally:
             self._record(scope, status[0] or 500, reason, t0, rid)
 
-    def _authorised(self, headers: dict[bytes, bytes]) -> bool:
+    def _refusal(self, headers: dict[bytes, bytes]) -> str | None:
+        """Why a request's key (X-API-Key, else Authorization: Bearer) is refused: none sent, or not this
+        server's; None when it is this server's key."""
         given = headers.get(b"x-api-key")
         if given is None:
             auth = headers.get(b"authorization", b"")
             if auth[:7].lower() == b"bearer ":
                 given = auth[7:].strip()
-        return given is not None and hmac.compare_digest(given, self.api_key or b"")
+        if not given:
+            return "An API key is needed: send it in the X-API-Key header or as Authorization: Bearer KEY."
+        if hmac.compare_digest(given, self.api_key or b""):
+            return None
+        return ("The API key given is not the one this server takes: check the key you send in the X-API-Key "
+                "header (or as Authorization: Bearer KEY).")
 
     def _too_large(self, n: int | None = None) -> str:
         size = f" ({n:,} bytes)" if n is not None else ""

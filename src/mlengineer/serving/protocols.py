@@ -16,7 +16,6 @@ which orjson refuses and the standard library lets through) is a 400 naming wher
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -28,11 +27,12 @@ import numpy as np
 import orjson
 
 from ..errors import SchemaError
+from .csvbody import columns_from_csv
 from .errors import BadRequest
 
-__all__ = ["BINARY_HEADER", "OIP_DATATYPES", "binary_answer", "binary_outputs", "columns_from_csv",
-           "columns_from_mlflow", "columns_from_oip", "columns_from_records", "parse_json", "records_in",
-           "split_binary"]
+__all__ = ["BINARY_HEADER", "OIP_DATATYPES", "RaggedColumns", "binary_answer", "binary_outputs",
+           "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records", "parse_json",
+           "records_in", "split_binary"]
 
 Columns = dict[str, list[Any]]
 
@@ -104,8 +104,19 @@ def records_in(body: Any) -> Any:
     return body["records"]
 
 
+class RaggedColumns(dict[str, list[Any]]):
+    """Columns of records that do not all name the same columns: ``absent`` holds, for each column some record
+    lacks, where the first such record is (``records[1]``). Its cells there are None; the validator refuses a
+    feature column that is absent from some records (null is how a record says a value is missing)."""
+
+    def __init__(self, columns: dict[str, list[Any]], absent: dict[str, str]) -> None:
+        super().__init__(columns)
+        self.absent = absent
+
+
 def columns_from_records(records: Any, *, field: str = "records") -> tuple[Columns, int]:
-    """Columns from a list of JSON objects; a column absent from some records is missing (null) there."""
+    """Columns from a list of JSON objects. A column absent from some records (and named by others) is noted
+    in a ``RaggedColumns``, so that validation can name the record that lacks a column the model needs."""
     _need(isinstance(records, list), f"{field!r} must be a list of JSON objects, one per row.")
     if not records:
         return {}, 0
@@ -118,7 +129,12 @@ def columns_from_records(records: Any, *, field: str = "records") -> tuple[Colum
     union: dict[str, None] = {}
     for r in records:
         union.update(dict.fromkeys(r))
-    return {k: [r.get(k) for r in records] for k in union}, len(records)
+    absent: dict[str, str] = {}
+    for i, r in enumerate(records):
+        for k in union:
+            if k not in r and k not in absent:
+                absent[k] = f"{field}[{i}]"
+    return RaggedColumns({k: [r.get(k) for r in records] for k in union}, absent), len(records)
 
 
 def columns_from_split(obj: Any, *, field: str = "dataframe_split") -> tuple[Columns, int]:
@@ -166,17 +182,12 @@ def columns_from_mlflow(body: Any) -> tuple[Columns, int]:
     return columns_from_records(value, field=key)
 
 
-def columns_from_csv(body: bytes) -> tuple[Columns, int]:
-    """Columns from a CSV body with a header row (MLflow's ``text/csv``); empty cells are missing."""
-    import pandas as pd
-
-    if not body.strip():
-        return {}, 0
-    try:
-        df = pd.read_csv(io.BytesIO(body), dtype=object, keep_default_na=False, na_values=[""])
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise BadRequest(f"The body is not CSV with a header row: {str(e).splitlines()[0][:120]}.") from None
-    return {str(c): [None if v is None or v != v else v for v in df[c].tolist()] for c in df.columns}, len(df)
+def _kind_of(v: Any) -> str:
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, list):
+        return "a list"
+    return "true" if v is True else "false" if v is False else repr(v)[:40]
 
 
 def _flatten(data: Any, out: list[Any]) -> None:
@@ -218,6 +229,9 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
     JSON header), in input order."""
     reader = _BinaryReader(binary)
     _need(isinstance(body, dict), "The body must be an inference request: a JSON object with 'inputs'.")
+    request_id = body.get("id")
+    _need(request_id is None or isinstance(request_id, str),
+          f"'id' must be a string (the request's id, given back in the answer); got {_kind_of(request_id)}.")
     inputs = body.get("inputs")
     _need(isinstance(inputs, list) and len(inputs) > 0,
           "'inputs' must be a non-empty list: one input per column, each with name, shape, datatype and data.")

@@ -283,9 +283,10 @@ class ModelWatcher:
 
     def check(self) -> ServedModel | None:
         """The newly promoted version, loaded and warmed; None when the reference has not moved. A version
-        that fails to load, whose files differ from what was registered, or whose inputs the clients of the
-        served version could not send is refused: logged with why, and the served version kept."""
-        from ..bundle.compat import input_problems
+        that fails to load, whose files differ from what was registered, whose inputs the clients of the
+        served version could not send, or whose answers they would misread (another task, target or fewer
+        classes) is refused: logged with why, and the served version kept."""
+        from ..bundle.compat import client_problems
         from ..tracking.registry import ModelRef, lookup
         from ..tracking.registry import load_version as load_registered
         from ..tracking.store import mlflow_client
@@ -299,9 +300,9 @@ class ModelWatcher:
             return None
         try:
             model = load_registered(info, tracking_uri=self.settings.tracking_uri)
-            problems = input_problems(current.model, model)
+            problems = client_problems(current.model, model)
             if problems:
-                raise ModelError(f"its inputs differ from the served version's: {'; '.join(problems)}")
+                raise ModelError(f"clients of the served version would fail against it: {'; '.join(problems)}")
             served = serve_model(self.settings, model, ref=self.settings.model, version=info.version,
                                  name=info.name)
         except Exception as e:

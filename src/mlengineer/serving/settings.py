@@ -9,12 +9,26 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-__all__ = ["API_KEY_ENV", "ExtraColumns", "ServeSettings", "UnseenCategories"]
+__all__ = ["API_KEY_ENV", "ExtraColumns", "ServeSettings", "UnseenCategories", "api_key_problem"]
 
 #: environment variable holding the API key when ``--api-key`` is not given
 API_KEY_ENV = "MLENGINEER_API_KEY"
+
+
+def api_key_problem(key: str | None) -> str | None:
+    """Why ``key`` cannot guard a server (None: it can, or there is no key). An empty key would leave the server
+    open (``--api-key "$KEY"`` with KEY unset); HTTP drops the spaces around a header's value, so a key made of
+    spaces, or starting or ending with one, is one no client could send."""
+    if key is None:
+        return None
+    if not key.strip():
+        return ("is empty: give the key clients will send (is the variable it comes from set?), or leave the "
+                "option out to serve without a key")
+    if key != key.strip():
+        return "starts or ends with a space, which HTTP drops from a header's value: give the key without it"
+    return None
 
 
 class UnseenCategories(StrEnum):
@@ -52,6 +66,14 @@ class ServeSettings(BaseModel):
     graceful_timeout: float = Field(default=30.0, ge=0, description="Seconds to finish requests in flight on shutdown.")
     keep_alive: float = Field(default=5.0, gt=0)
     threads: int | None = Field(default=None, ge=1, description="Threads one prediction may use (default: cores / workers).")
+
+    @field_validator("api_key")
+    @classmethod
+    def _usable_key(cls, key: str | None) -> str | None:
+        problem = api_key_problem(key)
+        if problem is not None:
+            raise ValueError(f"the API key {problem}")
+        return key
 
     def resolved_api_key(self) -> str | None:
         return self.api_key or os.environ.get(API_KEY_ENV) or None

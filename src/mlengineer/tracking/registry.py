@@ -4,8 +4,9 @@ resolve ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) to a local bundle f
 The store is the tracking store (a local SQLite file by default, see ``tracking.store.default_tracking_uri``).
 Registering copies the bundle into the store's artifacts, so a version never changes afterwards even if the
 folder it came from is retrained or deleted; the version records the bundle's digest (its manifest's), and
-whoever loads the version checks the copy against it. Promoting compares the new version's inputs with those
-of the version the alias names now and refuses a model its clients could not call (``--force`` overrides);
+whoever loads the version checks the copy against it. Promoting compares the new version with the version the
+alias names now (the inputs clients send; the task, target and classes they get back) and refuses a model its
+clients could not call or would misread (``--force`` overrides);
 each alias keeps the history of the versions it named, for ``rollback``.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..bundle.compat import input_problems
+from ..bundle.compat import client_problems
 from ..bundle.manifest import bundle_digest
 from ..bundle.model import Model, load
 from ..errors import ConfigError, ModelError, ServingError
@@ -138,7 +139,7 @@ def _problems_against_alias(client: Any, name: str, alias: str, model: Model, tr
         current = lookup(ModelRef(name=name, alias=alias), client=client)
     except ModelError:
         return []
-    return input_problems(load_version(current, tracking_uri=tracking_uri), model)
+    return client_problems(load_version(current, tracking_uri=tracking_uri), model)
 
 
 def load_version(info: ModelVersionInfo, *, tracking_uri: str | None = None) -> Model:
@@ -160,15 +161,19 @@ def _versions(client: Any, name: str) -> list[str]:
 def promote(name: str, version: str | int, *, alias: str = "champion", tracking_uri: str | None = None,
             force: bool = False) -> ModelVersionInfo:
     """Point ``alias`` of the registered model ``name`` at ``version``; a server on ``models:/NAME@ALIAS``
-    picks it up on its next look. A version whose inputs clients of the alias's current version could not
-    send is refused unless ``force``; the answer's ``problems`` list what ``force`` let through."""
+    picks it up on its next look. A version that clients of the alias's current version could not call (its
+    inputs), or whose answers they would misread (another task, target or fewer classes), is refused unless
+    ``force``; the answer's ``problems`` list what ``force`` let through."""
+    if not re.fullmatch(r"\s*\d+\s*", str(version)):
+        raise ConfigError(f"VERSION must be a version number such as 3; got {str(version)[:40]!r}: a model's "
+                          "versions are numbered 1, 2, 3, ... as they are registered.")
     if not re.fullmatch(r"[A-Za-z][\w\-]*", alias) or re.fullmatch(r"v\d+", alias, flags=re.I):
         raise ConfigError(f"--alias must start with a letter, use letters, digits, '_' or '-', and not look "
                           f"like a version (v1); got {alias!r}.")
     _, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
-    version = str(version)
+    version = str(int(str(version).strip()))
     try:
         info = lookup(ModelRef(name=name, version=version), client=client, missing_version=True)
         problems = _promotion_problems(client, info, alias, tracking_uri)
@@ -197,7 +202,7 @@ def _promotion_problems(client: Any, info: ModelVersionInfo, alias: str, trackin
         old = load_version(current, tracking_uri=tracking_uri)
     except ModelError:  # the alias names a version that no longer loads: nothing to stay compatible with
         return []
-    return input_problems(old, new)
+    return client_problems(old, new)
 
 
 def alias_history(client: Any, name: str, alias: str) -> list[str]:
@@ -232,6 +237,9 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
     except MlflowException as e:
         if _is_missing(e) and missing_version and ref.version:
             raise _no_version(client, ref.name, ref.version) from None
+        if _is_missing(e) and not _model_exists(client, ref.name):
+            raise ModelError(f"{ref} does not exist: there is no registered model named {ref.name!r}. Register one "
+                             f"with 'mlengineer register MODEL --name {ref.name}'.") from None
         if _is_missing(e):
             what = f"alias {ref.alias!r}" if ref.alias else f"version {ref.version}"
             raise ModelError(f"{ref} does not exist: the registered model {ref.name!r} has no {what}. "
@@ -240,6 +248,18 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
     tags = dict(getattr(mv, "tags", {}) or {})
     return ModelVersionInfo(name=ref.name, version=str(mv.version), source=str(mv.source),
                             aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None)
+
+
+def _model_exists(client: Any, name: str) -> bool:
+    """Whether a registered model ``name`` exists (True when the store cannot say: the caller's own error is
+    then the one to show)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException as e:
+        return not _is_missing(e)
+    return True
 
 
 def _no_version(client: Any, name: str, version: str) -> ModelError:
