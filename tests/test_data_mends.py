@@ -100,6 +100,8 @@ def test_codes_with_leading_zeros_are_the_categories_a_csv_read_as_numbers(tmp_p
     rows = pd.DataFrame({"zip": ["01001", "02139", "94105"], "x": [0.0, 0.0, 0.0]})
     as_numbers = model.predict_raw(rows.assign(zip=[1001, 2139, 94105]))
     np.testing.assert_allclose(model.predict_raw(rows), as_numbers)  # text with its zeros: the same codes
+    one = model.predict_raw({"zip": "01001", "x": 0.0})  # one record: the row path's own writers
+    np.testing.assert_allclose(np.ravel(one), as_numbers[:1])
     np.testing.assert_allclose(as_numbers, [5.0, -5.0, 10.0], atol=1.5)
     checked = RequestValidator(model).validate({"zip": ["01001", 2139], "x": [0.0, 0.0]}, 2)
     assert not checked.warnings and checked.columns["zip"] == ["1001", "2139"]

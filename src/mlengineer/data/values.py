@@ -148,13 +148,15 @@ def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
                 missed = out.isna() & s.notna().to_numpy()
                 if missed.any():
                     iso = pd.to_datetime(_stripped(s[missed]), format="ISO8601", errors="coerce", utc=True)
-                    out = out.astype("datetime64[ns]")
-                    out[missed] = _utc_naive(iso).astype("datetime64[ns]")
-    out = _utc_naive(out)
-    # pandas may parse to seconds or microseconds; dates outside the nanosecond range (1677-2262) become
-    # missing rather than an overflow in the cast below
-    out = out.where((out >= DATETIME_MIN) & (out <= DATETIME_MAX))
-    return out.astype("datetime64[ns]")
+                    out = _in_ns_range(out)
+                    out[missed] = _in_ns_range(_utc_naive(iso))
+    return _in_ns_range(_utc_naive(out))
+
+
+def _in_ns_range(out: pd.Series) -> pd.Series:
+    """Times as nanoseconds: pandas may parse to seconds or microseconds; dates outside the nanosecond range
+    (1677-2262) become missing rather than an overflow in the cast."""
+    return out.where((out >= DATETIME_MIN) & (out <= DATETIME_MAX)).astype("datetime64[ns]")
 
 
 # -- reading the values of a column of text ----------------------------------------------------------------

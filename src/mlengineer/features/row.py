@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.values import digit_twins, twin_key
 from .encoder import RARE, FeatureEncoder
 
 __all__ = ["RowEncoder", "compile_row_encoder"]
@@ -34,7 +35,8 @@ def compile_row_encoder(encoder: FeatureEncoder) -> RowEncoder | None:
     writers: list[Callable[[dict[str, Any], list[float]], None]] = []
     for col, role in roles.items():
         if role == "categorical":
-            writers.append(_category_writer(col, encoder.cat_lookup_[col]))
+            writers.append(_category_writer(col, encoder.cat_lookup_[col],
+                                            digit_twins(c for c in encoder.categories_[col] if c != RARE)))
         elif role == "datetime":
             writers.append(_date_writer(col, list(encoder.datetime_parts_[col])))
         elif role in ("numeric", "boolean"):
@@ -62,13 +64,18 @@ def _number_writer(col: str) -> Callable[[dict[str, Any], list[float]], None]:
     return write
 
 
-def _category_writer(col: str, lookup: dict[str, int]) -> Callable[[dict[str, Any], list[float]], None]:
+def _category_writer(col: str, lookup: dict[str, int], twins: dict[str, str]
+                     ) -> Callable[[dict[str, Any], list[float]], None]:
     rare = float(lookup.get(RARE, _NAN))
     codes = {k: float(v) for k, v in lookup.items()}
 
     def write(values: dict[str, Any], row: list[float]) -> None:
         v = values[col]
-        row.append(_NAN if v is None else codes.get(v, rare))
+        if v is None:
+            row.append(_NAN)
+            return
+        c = codes.get(v)  # else the same code written with or without leading zeros, as ``transform`` finds it
+        row.append(c if c is not None else codes.get(twin_key(v, twins), rare))  # type: ignore[arg-type]
 
     return write
 
