@@ -46,6 +46,8 @@ def test_a_model_trained_on_date_text_predicts_timestamps_and_iso_text_alike(chu
     first = rows.head(1).assign(signup_date=rows["signup_date"].head(1) + "T00:00:00")
     checked = RequestValidator(model).validate({c: first[c].tolist() for c in first.columns}, 1)
     assert checked.columns["signup_date"] == [first["signup_date"].iloc[0]]  # the server takes what the plan reads
+    basic = {c: first[c].tolist() for c in first.columns} | {"signup_date": [20240119]}  # a CSV body's 20240119
+    assert RequestValidator(model).validate(basic, 1).columns["signup_date"] == ["20240119"]
 
 
 def test_an_infinite_target_is_refused_at_once_naming_its_first_row(tmp_path: Path) -> None:
@@ -105,3 +107,20 @@ def test_codes_with_leading_zeros_are_the_categories_a_csv_read_as_numbers(tmp_p
     np.testing.assert_allclose(as_numbers, [5.0, -5.0, 10.0], atol=1.5)
     checked = RequestValidator(model).validate({"zip": ["01001", 2139], "x": [0.0, 0.0]}, 2)
     assert not checked.warnings and checked.columns["zip"] == ["1001", "2139"]
+
+
+@pytest.mark.slow
+def test_explain_and_evaluate_name_the_file_and_their_options(churn_model_dir: Path, salary_model_dir: Path,
+                                                              churn_csv: Path, tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    rows = pd.read_csv(churn_csv).head(30)
+    rows.drop(columns=["plan"]).to_csv(tmp_path / "lacking.csv", index=False)
+    for command in ("evaluate", "explain"):
+        r = run_cli(command, str(churn_model_dir), str(tmp_path / "lacking.csv"))
+        assert r.returncode == 2 and "lacking.csv: " in r.stderr and "'plan'" in r.stderr, r.stderr
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    r = run_cli("explain", str(churn_model_dir), str(tmp_path / "rows.csv"), "--top", "0")
+    assert r.returncode == 2 and "--top must be at least 1" in r.stderr, r.stderr
+    r = run_cli("explain", str(salary_model_dir), str(tmp_path / "rows.csv"), "--class", "yes")
+    assert r.returncode == 2 and "--class is for classifiers" in r.stderr, r.stderr

@@ -86,7 +86,7 @@ def _validate(validator, records: list[dict[str, Any]], **kw: Any):  # type: ign
     ("active", "maybe", ["'active'", "true or false", "'maybe'"]),
     ("active", 2, ["'active'", "true or false"]),
     ("joined", "31/02/2024", ["'joined'", "date like 2024-01-31"]),
-    ("joined", 20240201, ["'joined'", "date written as text"]),
+    ("joined", 2024.5, ["'joined'", "date written as text"]),  # (20240201, ISO 8601's basic form, is a date)
     ("joined", "0781-05-24", ["'joined'", "between the years 1678 and 2261"]),  # beyond pandas' dates
     ("note", ["a"], ["'note'", "text"]),
 ])

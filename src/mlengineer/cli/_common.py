@@ -6,10 +6,11 @@ brackets; styles go in as ``(text, style)`` pairs or ``rich.text.Text``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,6 +63,20 @@ def read_data(path: str | None, sql: str | None = None, db: str | None = None) -
     if not path:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
     return load_table(path)
+
+
+@contextlib.contextmanager
+def named_source(source: str) -> Iterator[None]:
+    """Errors of the data (a missing column, a value of the wrong type) raised inside, with the file they are
+    in named first, as ``predict`` names it; a message that names it already is left as it is."""
+    from ..errors import DataError, SchemaError
+
+    try:
+        yield
+    except (DataError, SchemaError) as e:
+        if source in str(e):
+            raise
+        raise type(e)(f"{source}: {e}") from None
 
 
 def parse_roles(items: list[str]) -> dict[str, str]:

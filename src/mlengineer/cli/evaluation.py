@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ._common import DbOption, SqlOption, console, fmt, handle_errors, read_data, say, table
+from ._common import DbOption, SqlOption, console, fmt, handle_errors, named_source, read_data, say, table
 
 
 def compare_cmd(
@@ -56,8 +56,11 @@ def explain_cmd(
 ) -> None:
     """Why the model predicts what it does: the columns that moved each prediction most, or overall."""
     from ..bundle.model import load
+    from ..errors import ConfigError
     from ..explain.contributions import explain_rows
 
+    if top < 1 or limit < 0:
+        raise ConfigError(f"--top must be at least 1 and --limit at least 0; got --top {top}, --limit {limit}.")
     model = load(model_path)
     if not (rows or sql or db):
         imp = model.metadata.get("feature_importance") or {}
@@ -67,7 +70,8 @@ def explain_cmd(
         return
     frame = read_data(rows, sql, db)
     cls = _label(model, target_class) if target_class is not None else None
-    explained = explain_rows(model, frame, top=top, target_class=cls)
+    with named_source(rows or "the query"):
+        explained = explain_rows(model, frame, top=top, target_class=cls)
     if out:
         from ..data.files import atomic_path
 
@@ -163,6 +167,9 @@ def _label(model: object, text: str) -> object:
     """The model's class whose text is ``text`` (classes may be numbers; the command line gives text)."""
     from ..errors import ConfigError
 
+    if not model.task.is_classification:  # type: ignore[attr-defined]
+        raise ConfigError(f"--class is for classifiers; this model predicts a number "
+                          f"({model.target!r}): leave --class out.")  # type: ignore[attr-defined]
     for c in model.classes:  # type: ignore[attr-defined]
         if str(c) == text:
             return c

@@ -9,7 +9,18 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from ._common import DbOption, SqlOption, console, fmt, handle_errors, parse_roles, read_data, say, table
+from ._common import (
+    DbOption,
+    SqlOption,
+    console,
+    fmt,
+    handle_errors,
+    named_source,
+    parse_roles,
+    read_data,
+    say,
+    table,
+)
 
 
 class TrainingProgress:
@@ -218,7 +229,10 @@ def evaluate_cmd(
     from .evaluation import print_evaluation
 
     model = load(model_path)
-    print_evaluation(model, evaluate(model, read_data(data, sql, db)), source=data or "the query")
+    frame = read_data(data, sql, db)
+    with named_source(data or "the query"):
+        result = evaluate(model, frame)
+    print_evaluation(model, result, source=data or "the query")
 
 
 def runs_cmd(

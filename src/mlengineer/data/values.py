@@ -147,10 +147,23 @@ def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
                 out = pd.to_datetime(s.astype(str).str.strip(), format=fmt, errors="coerce")
                 missed = out.isna() & s.notna().to_numpy()
                 if missed.any():
-                    iso = pd.to_datetime(_stripped(s[missed]), format="ISO8601", errors="coerce", utc=True)
+                    iso = pd.to_datetime(s[missed].map(_iso_candidate), format="ISO8601", errors="coerce", utc=True)
                     out = _in_ns_range(out)
                     out[missed] = _in_ns_range(_utc_naive(iso))
     return _in_ns_range(_utc_naive(out))
+
+
+def _iso_candidate(v: Any) -> Any:
+    """A value the training's format did not take, as ISO 8601 may read it: text stripped, a date or a time
+    as it is, a whole number of eight digits as the text 20240131 (ISO's basic form); None for anything else,
+    which pandas would otherwise read as nanoseconds since 1970."""
+    if isinstance(v, str):
+        return v.strip()
+    if isinstance(v, datetime.date | np.datetime64):
+        return v
+    if isinstance(v, int | float | np.integer | np.floating) and float(v).is_integer() and 1e7 <= v < 1e8:
+        return str(int(v))
+    return None
 
 
 def _in_ns_range(out: pd.Series) -> pd.Series:

@@ -233,6 +233,8 @@ class RequestValidator:
             if v is None or (nan_ok and type(v) is float and v != v):
                 out.append(None)
                 continue
+            if type(v) is int and 10_000_000 <= v <= 99_999_999:  # 20240131 (ISO 8601's basic form) read as a number
+                v = str(v)
             if type(v) is not str:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date written as text; got {_kind(v)}.")
             s = v.strip()
