@@ -192,7 +192,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def _codes(self, col: str, values: np.ndarray) -> np.ndarray:
         lookup = self.cat_lookup_[col]
         rare = lookup.get(RARE, np.nan)
-        twins = self._twins(col)
+        twins = self.twins(col)
 
         def code(v: Any) -> float:  # a category not seen may be one seen, its digits written with or without zeros
             c = lookup.get(v)
@@ -209,7 +209,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             idx[missing] = np.nan
         return idx
 
-    def _twins(self, col: str) -> dict[str, str]:
+    def twins(self, col: str) -> dict[str, str]:
         """``digit_twins`` of a column's categories, found once (an encoder pickled before has none kept)."""
         twins = self.__dict__.setdefault("twins_", {})
         if col not in twins:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.values import digit_twins, twin_key
+from ..data.values import twin_key
 from .encoder import RARE, FeatureEncoder
 
 __all__ = ["RowEncoder", "compile_row_encoder"]
@@ -35,8 +35,7 @@ def compile_row_encoder(encoder: FeatureEncoder) -> RowEncoder | None:
     writers: list[Callable[[dict[str, Any], list[float]], None]] = []
     for col, role in roles.items():
         if role == "categorical":
-            writers.append(_category_writer(col, encoder.cat_lookup_[col],
-                                            digit_twins(c for c in encoder.categories_[col] if c != RARE)))
+            writers.append(_category_writer(col, encoder.cat_lookup_[col], encoder.twins(col)))
         elif role == "datetime":
             writers.append(_date_writer(col, list(encoder.datetime_parts_[col])))
         elif role in ("numeric", "boolean"):
