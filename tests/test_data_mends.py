@@ -124,3 +124,31 @@ def test_explain_and_evaluate_name_the_file_and_their_options(churn_model_dir: P
     assert r.returncode == 2 and "--top must be at least 1" in r.stderr, r.stderr
     r = run_cli("explain", str(salary_model_dir), str(tmp_path / "rows.csv"), "--class", "yes")
     assert r.returncode == 2 and "--class is for classifiers" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_text_that_training_read_as_missing_in_a_number_column_is_read_so_when_predicting(tmp_path: Path) -> None:
+    import mlengineer
+
+    from .conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    income = rng.normal(50, 10, 400).round(1).astype(object)
+    income[[3, 50, 100, 200]] = ["unknown", "12k", "unknown", " - n/a - "]
+    table = pd.DataFrame({"income": income, "age": rng.integers(20, 60, 400)})
+    table["price"] = pd.to_numeric(table["income"], errors="coerce").fillna(50) * 3 + table["age"]
+    table.to_csv(tmp_path / "t.csv", index=False)
+    model = mlengineer.train(tmp_path / "t.csv", "price", families=["lightgbm"], time_budget=6, seed=0, track=False)
+    conform = next(s for s in model.plan.steps if type(s).__name__ == "Conform")
+    assert conform.placeholders == {"income": ["- n/a -", "12k", "unknown"]}
+    rows = pd.DataFrame({"income": ["unknown", None, "12k"], "age": [30, 30, 30]})
+    got = model.predict_raw(rows)
+    assert got[0] == got[1] == got[2]  # read as missing, as training read them
+    assert model.predict_raw({"income": "unknown", "age": 30})[0] == got[1]  # one record: the row path
+    saved = model.save(tmp_path / "m")  # the very file it trained on, predicted by the command line
+    r = run_cli("predict", str(saved), str(tmp_path / "t.csv"), "--out", str(tmp_path / "p.csv"))
+    assert r.returncode == 0 and len(pd.read_csv(tmp_path / "p.csv")) == 400, r.stderr
+    from mlengineer.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="Column 'income' must hold numbers; got 'banana'"):
+        model.predict_raw(pd.DataFrame({"income": ["banana"], "age": [30]}))

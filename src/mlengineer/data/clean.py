@@ -12,7 +12,6 @@ numbers read as missing). Plans saved before a field existed load and apply as t
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -35,7 +34,7 @@ from .schema import (
     category_key,
     parse_datetime,
 )
-from .values import date_forms, strptime
+from .values import FEW_DATES, date_forms, date_one
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -107,9 +106,16 @@ class Conform(Step):
     kind: Literal["conform"] = "conform"
     roles: dict[str, str]
     datetime_formats: dict[str, str | None] = Field(default_factory=dict)
+    #: a number column's few distinct texts that training read as missing ('unknown', 'n.a.'): read so again
+    #: when predicting, where other text is an error (plans saved before have none)
+    placeholders: dict[str, list[str]] = Field(default_factory=dict)
+
+    def placeholders_of(self, name: str) -> frozenset[str]:
+        return frozenset(self.placeholders.get(name, ()))
 
     def apply(self, df: pd.DataFrame, *, strict: bool = False) -> pd.DataFrame:
-        out = {name: conform_column(df[name], role, self.datetime_formats.get(name), name=name, strict=strict)
+        out = {name: conform_column(df[name], role, self.datetime_formats.get(name), name=name, strict=strict,
+                                    placeholders=self.placeholders_of(name))
                for name, role in self.roles.items()}
         frame = pd.DataFrame(out, index=df.index)
         rest = [c for c in df.columns if c not in self.roles]
@@ -121,7 +127,8 @@ class Conform(Step):
         """The same conversion on a mapping of column name to array (the small-batch path)."""
         out = dict(cols)
         for name, role in self.roles.items():
-            out[name] = conform_values(cols[name], role, self.datetime_formats.get(name), name=name, strict=strict)
+            out[name] = conform_values(cols[name], role, self.datetime_formats.get(name), name=name, strict=strict,
+                                       placeholders=self.placeholders_of(name))
         return out
 
 
@@ -139,7 +146,7 @@ def _is_missing(v: Any) -> bool:
     return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
 
 
-def _float_one(v: Any, name: str, strict: bool) -> float:
+def _float_one(v: Any, name: str, strict: bool, placeholders: frozenset[str] = frozenset()) -> float:
     if _is_missing(v):
         return np.nan
     if isinstance(v, bool | np.bool_):
@@ -148,7 +155,7 @@ def _float_one(v: Any, name: str, strict: bool) -> float:
         return float(v)
     # only thousands separators go ("1,234"); "1,5" is not a number here (decimal commas are read at load time)
     text = THOUSANDS_SEPARATOR.sub("", str(v).strip())
-    if text.lower() in MISSING_TOKENS:
+    if text.lower() in MISSING_TOKENS or str(v).strip() in placeholders:
         return np.nan
     try:
         return float(text)
@@ -156,29 +163,6 @@ def _float_one(v: Any, name: str, strict: bool) -> float:
         if strict:
             raise SchemaError(f"Column {name!r} must hold numbers; got {v!r}.") from None
         return np.nan
-
-
-_FEW_DATES = 64  # below this many values, parsing one by one beats pandas' vectorised parser
-
-
-def _date_one(v: Any, fmt: str) -> np.datetime64:
-    """One value parsed as ``parse_datetime`` would parse it, in microseconds instead of a pandas call.
-    Anything the quick parsers do not take goes through pandas, so the result is the same either way."""
-    if v is None:
-        return np.datetime64("NaT", "ns")
-    if isinstance(v, str):
-        text = v.strip()
-        try:
-            when = dt.datetime.fromisoformat(text) if fmt == "ISO8601" else strptime(text, fmt)
-        except ValueError:
-            when = None
-        if when is not None:
-            if when.tzinfo is not None:
-                when = when.astimezone(dt.UTC).replace(tzinfo=None)
-            if DATETIME_MIN <= when <= DATETIME_MAX:
-                return np.datetime64(when, "ns")
-            return np.datetime64("NaT", "ns")
-    return parse_datetime(pd.Series([v], dtype=object), fmt).to_numpy()[0]
 
 
 def bool_value(v: Any) -> float | None:
@@ -207,24 +191,27 @@ def _bool_one(v: Any, name: str, strict: bool) -> float:
 
 
 def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, name: str = "",
-                   strict: bool = False) -> np.ndarray:
+                   strict: bool = False, placeholders: frozenset[str] = frozenset()) -> np.ndarray:
     """One column's values in the canonical type of ``role``; with ``strict``, a value that cannot be read
-    as that type raises SchemaError naming the column. The same function serves every batch size, so a
+    as that type raises SchemaError naming the column, but for ``placeholders`` (a number column's text that
+    training read as missing: ``Conform.placeholders``). The same function serves every batch size, so a
     row predicted alone is treated exactly as it was in training."""
     role = ColumnRole(role)
     values = np.asarray(values)
     if role in (ColumnRole.numeric, ColumnRole.boolean):
         if values.dtype.kind in "biuf":
             return values.astype(np.float64)
-        one = _float_one if role == ColumnRole.numeric else _bool_one
-        return np.fromiter((one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
+        if role == ColumnRole.boolean:
+            return np.fromiter((_bool_one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
+        return np.fromiter((_float_one(v, name, strict, placeholders) for v in values), dtype=np.float64,
+                           count=len(values))
     if role == ColumnRole.datetime:
         if values.dtype.kind == "M":
             return parse_datetime(pd.Series(values), None).to_numpy()
         obj = [None if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) else v
                for v in values]
-        if len(obj) <= _FEW_DATES and fmt not in (None, "mixed"):
-            parsed = np.array([_date_one(v, fmt) for v in obj], dtype="datetime64[ns]")
+        if len(obj) <= FEW_DATES and fmt not in (None, "mixed"):
+            parsed = np.array([date_one(v, fmt) for v in obj], dtype="datetime64[ns]")
         else:
             parsed = parse_datetime(pd.Series(obj, dtype=object), fmt).to_numpy()
         if strict:
@@ -246,9 +233,10 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
     return values
 
 
-def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False) -> pd.Series:
+def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False,
+                   placeholders: frozenset[str] = frozenset()) -> pd.Series:
     """One Series in the canonical type of ``role`` (see ``conform_values``)."""
-    values = conform_values(column_array(s, role), role, fmt, name=name, strict=strict)
+    values = conform_values(column_array(s, role), role, fmt, name=name, strict=strict, placeholders=placeholders)
     # the array's own dtype: pandas 3 would otherwise turn strings and None into its str dtype with NaN
     return pd.Series(values, index=s.index, dtype=values.dtype)
 
@@ -399,9 +387,14 @@ def _fit_conform(df: pd.DataFrame, schema: Schema, features: list[str]) -> Confo
     lost = {}
     for name, role_name in roles.items():
         s = df[name]
-        n = int((s.notna() & conform_column(s, role_name, conform.datetime_formats.get(name)).isna()).sum())
+        read = conform_column(s, role_name, conform.datetime_formats.get(name))
+        n = int((s.notna() & read.isna()).sum())
         if n:
             lost[name] = n
+        if n and role_name == "numeric" and not pd.api.types.is_numeric_dtype(s):  # its few texts read as missing
+            texts = pd.unique(s[s.notna() & read.isna()].map(lambda v: str(v).strip()))
+            if len(texts) <= MAX_PLACEHOLDERS:
+                conform.placeholders[name] = sorted(str(t) for t in texts)
     conform.rows_changed = sum(lost.values())
     conform.details = lost
     conform.summary = (
@@ -412,6 +405,8 @@ def _fit_conform(df: pd.DataFrame, schema: Schema, features: list[str]) -> Confo
     return conform
 
 
+#: a number column with more distinct texts than this read as missing in training keeps none as placeholders
+MAX_PLACEHOLDERS = 20
 #: what stands for "no target" in a column of labels, besides an empty cell
 TARGET_MISSING_TOKENS = frozenset({"?", ""})
 

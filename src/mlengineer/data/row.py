@@ -39,7 +39,8 @@ def compile_row_cleaner(plan: CleaningPlan) -> RowCleaner | None:
             for name, role in step.roles.items():
                 if role not in ROW_ROLES:
                     return None
-                converters.append((name, _converter(name, role, step.datetime_formats.get(name))))
+                converters.append((name, _converter(name, role, step.datetime_formats.get(name),
+                                                    step.placeholders_of(name))))
         else:
             return None
     if keep is None or {n for n, _ in converters} - set(keep):
@@ -59,9 +60,9 @@ def compile_row_cleaner(plan: CleaningPlan) -> RowCleaner | None:
     return clean
 
 
-def _converter(name: str, role: str, fmt: str | None) -> Callable[[Any], Any]:
+def _converter(name: str, role: str, fmt: str | None, placeholders: frozenset[str]) -> Callable[[Any], Any]:
     if role == "numeric":
-        return lambda v: _float_one(v, name, True)
+        return lambda v: _float_one(v, name, True, placeholders)
     if role == "boolean":
         return lambda v: _bool_one(v, name, True)
     if role == "categorical":

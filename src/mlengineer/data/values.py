@@ -20,7 +20,9 @@ __all__ = [
     "THOUSANDS_SEPARATOR",
     "TRUE_TOKENS",
     "category_key",
+    "FEW_DATES",
     "date_forms",
+    "date_one",
     "detect_datetime_format",
     "digit_twins",
     "numbers_from_text",
@@ -170,6 +172,29 @@ def _in_ns_range(out: pd.Series) -> pd.Series:
     """Times as nanoseconds: pandas may parse to seconds or microseconds; dates outside the nanosecond range
     (1677-2262) become missing rather than an overflow in the cast."""
     return out.where((out >= DATETIME_MIN) & (out <= DATETIME_MAX)).astype("datetime64[ns]")
+
+
+FEW_DATES = 64  # below this many values, parsing one by one beats pandas' vectorised parser
+
+
+def date_one(v: Any, fmt: str) -> np.datetime64:
+    """One value parsed as ``parse_datetime`` would parse it, in microseconds instead of a pandas call.
+    Anything the quick parsers do not take goes through pandas, so the result is the same either way."""
+    if v is None:
+        return np.datetime64("NaT", "ns")
+    if isinstance(v, str):
+        text = v.strip()
+        try:
+            when = datetime.datetime.fromisoformat(text) if fmt == "ISO8601" else strptime(text, fmt)
+        except ValueError:
+            when = None
+        if when is not None:
+            if when.tzinfo is not None:
+                when = when.astimezone(datetime.UTC).replace(tzinfo=None)
+            if DATETIME_MIN <= when <= DATETIME_MAX:
+                return np.datetime64(when, "ns")
+            return np.datetime64("NaT", "ns")
+    return parse_datetime(pd.Series([v], dtype=object), fmt).to_numpy()[0]
 
 
 # -- reading the values of a column of text ----------------------------------------------------------------
