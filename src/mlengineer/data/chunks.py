@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import DataError, MLEngineerError
 from .formats import csv_options, format_of
-from .load import load_table, parser_problem, tidy_names
+from .load import first_line, load_table, parser_problem, tidy_names
 
 __all__ = ["CHUNK_ROWS", "Chunks", "open_chunks"]
 
@@ -75,8 +75,8 @@ def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitSt
 
 
 def _damaged(path: Path, e: BaseException) -> str:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200].rstrip(".")
-    return f"Cannot read {str(path)!r}: {first}; the file is damaged or cut short, or not the table its name says."
+    return (f"Cannot read {str(path)!r}: {first_line(e).rstrip('.')}; the file is damaged or cut short, or not "
+            "the table its name says.")
 
 
 def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
@@ -159,7 +159,7 @@ def _reported(frames: Iterator[pd.DataFrame], path: Path) -> Iterator[pd.DataFra
             raise
         except Exception as e:  # decompression breaking off mid-file (EOFError, BadGzipFile, LZMAError, ...)
             raise DataError(_damaged(path, e) if not rows else f"{path.name}: cannot read the rows after row "
-                            f"{rows:,}: {(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}; the file "
+                            f"{rows:,}: {first_line(e)}; the file "
                             "is damaged or cut short.") from None
         rows += len(df)
         yield df

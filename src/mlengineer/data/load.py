@@ -28,7 +28,7 @@ from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, for
 from .images import is_image_bytes
 from .sql import read_sql
 
-__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "load_table", "parser_problem",
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "first_line", "load_table", "parser_problem",
            "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
@@ -61,7 +61,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     except MLEngineerError:
         raise
     except Exception as e:  # its first bytes read as compressed data that then breaks off (EOFError, ...)
-        raise DataError(f"Cannot read {str(path)!r}: {_first_line(e)}; the file is damaged or cut short, or not "
+        raise DataError(f"Cannot read {str(path)!r}: {first_line(e)}; the file is damaged or cut short, or not "
                         "a table.") from None
     try:
         with warnings.catch_warnings():
@@ -79,7 +79,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     except MemoryError:
         raise DataError(f"{str(path)!r} does not fit in memory: read a sample, or use --engine spark.") from None
     except Exception as e:  # parsers raise many exception types on junk; none may end in a traceback
-        raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {_first_line(e)}. Check the file's format.") from None
+        raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {first_line(e)}. Check the file's format.") from None
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise DataError(f"Data file {str(path)!r} holds no rows: it needs a header and at least one row.")
     _check_columns(df, str(path))
@@ -105,7 +105,8 @@ def describe_source(src: dict[str, Any]) -> list[str]:
     return how
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
+    """An exception's first line of text (its type's name where it has none), at most 200 characters."""
     text = str(e).strip()
     return text.splitlines()[0][:200] if text else type(e).__name__
 
@@ -116,7 +117,7 @@ def parser_problem(e: Exception) -> str:
     if m:
         return (f"line {m[2]} holds {m[3]} fields where the header names {m[1]} columns: fix that row, or quote "
                 "fields that contain the delimiter.")
-    return f"{_first_line(e)}. Check the file's format."
+    return f"{first_line(e)}. Check the file's format."
 
 
 def _read(path: Path, fmt: str, compression: str | None, **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -284,7 +285,7 @@ def _load_folder(path: Path, **kw: Any) -> pd.DataFrame:
 
             df = _tidy(ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pandas())
         except Exception as e:  # parts whose schemas disagree, or a damaged part
-            raise DataError(f"Cannot read the Parquet parts in {str(path)!r}: {_first_line(e)}.") from None
+            raise DataError(f"Cannot read the Parquet parts in {str(path)!r}: {first_line(e)}.") from None
         if df.shape[0] == 0 or df.shape[1] == 0:
             raise DataError(f"Folder {str(path)!r} holds no rows.")
         df.attrs["source"] = {"path": str(path), "format": "parquet", "parts": len(parts)}
@@ -329,7 +330,7 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
     except pd.errors.ParserError as e:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {parser_problem(e)}") from None
     except Exception as e:
-        raise DataError(f"Cannot read the upload as {fmt.upper()}: {_first_line(e)}.") from None
+        raise DataError(f"Cannot read the upload as {fmt.upper()}: {first_line(e)}.") from None
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError("The upload holds no rows: it needs a header and at least one row.")
     _check_columns(df, "the upload")

@@ -21,6 +21,7 @@ __all__ = [
     "TRUE_TOKENS",
     "category_key",
     "FEW_DATES",
+    "basic_date_text",
     "date_forms",
     "date_one",
     "detect_datetime_format",
@@ -163,7 +164,14 @@ def _iso_candidate(v: Any) -> Any:
         return v.strip()
     if isinstance(v, datetime.date | np.datetime64):
         return v
-    if isinstance(v, int | float | np.integer | np.floating) and float(v).is_integer() and 1e7 <= v < 1e8:
+    return basic_date_text(v)
+
+
+def basic_date_text(v: Any) -> str | None:
+    """A whole number of eight digits as the text ISO 8601's basic form writes a date in (20240131), the way a
+    CSV reader hands such a date over; None for any other value."""
+    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and \
+            float(v).is_integer() and 1e7 <= v < 1e8:
         return str(int(v))
     return None
 

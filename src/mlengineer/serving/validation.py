@@ -30,7 +30,7 @@ from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.schema import Column
-from ..data.values import digit_twins, strptime, twin_key
+from ..data.values import basic_date_text, digit_twins, strptime, twin_key
 from ..errors import SchemaError
 from .settings import ExtraColumns, UnseenCategories
 
@@ -233,8 +233,8 @@ class RequestValidator:
             if v is None or (nan_ok and type(v) is float and v != v):
                 out.append(None)
                 continue
-            if type(v) is int and 10_000_000 <= v <= 99_999_999:  # 20240131 (ISO 8601's basic form) read as a number
-                v = str(v)
+            if type(v) is int:  # 20240131 (ISO 8601's basic form) read as a number, as the plan reads it
+                v = basic_date_text(v) or v
             if type(v) is not str:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date written as text; got {_kind(v)}.")
             s = v.strip()
