@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..bundle.compat import client_problems
 from ..errors import ConfigError, DataError
 from .current import Current
 
-__all__ = ["DECISIONS_EXPERIMENT", "RetrainResult", "check_test_fraction", "input_problems", "record_decision", "retrain",
+__all__ = ["DECISIONS_EXPERIMENT", "RetrainResult", "check_test_fraction", "record_decision", "retrain",
            "rollback"]
 
 DECISIONS_EXPERIMENT = "mlengineer-decisions"
@@ -49,14 +50,6 @@ class RetrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def input_problems(champion: Any, challenger: Any) -> list[str]:
-    """Why clients of the champion could not call the challenger unchanged, or would misread its answers
-    (empty: neither). The registry's own check (``bundle/compat.py``), which ``promote`` applies too."""
-    from ..bundle.compat import client_problems
-
-    return client_problems(champion, challenger)
 
 
 def _labelled_rows(model: Any, current: Current) -> pd.DataFrame:
@@ -149,7 +142,7 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     comparison = compare_predictions(champion.task, champion.task.encode(test[champion.target]),
                                      challenger.predict_raw(features), champion.predict_raw(features),
                                      names=("the challenger", "the champion"), metric=champion.metadata.get("metric"))
-    problems = input_problems(champion, challenger)
+    problems = client_problems(champion, challenger)  # the registry's own check, which promote applies too
     rows = {"base": int(len(base)), "new_learnt": int(len(learn)), "new_tested": int(len(test))}
     result = _decide(comparison, problems, promote=promote and info is not None, champion_ref=ref, info=info,
                      challenger_path=out, rows=rows, tracking_uri=tracking_uri)
