@@ -15,7 +15,8 @@ _OPTIONS = {"max_body_bytes": "--max-body-mb", "model": "MODEL"}
 
 def serve_cmd(
     model_ref: str = typer.Argument(..., metavar="MODEL",
-                                    help="A model bundle folder, or a registry reference models:/NAME@ALIAS."),
+                                    help="A model bundle folder, or a registry reference: models:/NAME@ALIAS, "
+                                         "models:/NAME/VERSION, or models:/NAME (its champion, else its newest)."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", help="Worker processes (about one per core)."),
@@ -71,15 +72,29 @@ def serve_cmd(
 
     served: Any = load_served(settings)
     name, version, task, target = served.name, served.version, served.model.task.kind, served.model.target
+    chosen, warning = _how_chosen(settings, version)
     if workers > 1:
         served = None  # each worker loads its own; this process only supervises
 
     def ready(port: int) -> None:
-        say("Serving ", (name, "bold"), f" version {version} ({task}, target {target!r}) on "
+        say("Serving ", (name, "bold"), f" version {version} ({chosen}{task}, target {target!r}) on "
             f"http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}  "
             f"(docs at /docs, Open Inference Protocol at /v2/models/{name}, MLflow at /invocations)")
+        if warning is not None:
+            say(("warning:", "yellow"), f" {warning}")
 
     serve(settings, served=served, on_ready=ready)
+
+
+def _how_chosen(settings: Any, version: str) -> tuple[str, str | None]:
+    """For a registry reference, which version it named and how (``models:/price, which its alias
+    'champion' names; ``), and a warning when it follows no alias and the registry's aliases name another."""
+    from ..tracking.registry import how_chosen, is_model_ref
+
+    if not is_model_ref(settings.model):
+        return "", None
+    words, warning = how_chosen(settings.model, version, tracking_uri=settings.tracking_uri)
+    return f"{words}; ", warning
 
 
 def check_log_folder(folder: Path) -> None:

@@ -1,6 +1,7 @@
 """One pure-ASGI middleware for what every request goes through: its id, the API key, the body size limit,
-the content types a browser may send unasked, timing, metrics and the JSON access line. (Starlette's
-``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a few dict look-ups.)
+the content types a browser may send unasked, compressed bodies (``encoding.py``), timing, metrics and the
+JSON access line. (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a few
+dict look-ups.)
 
 A page in a browser can post to any server it can reach with a "simple" request (form data or text/plain:
 no preflight, and no key needed where the server has none), so a body of one of those types is refused
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import ClientDisconnect
 
-from .errors import PayloadTooLarge
+from .encoding import Inflater, body_encoding, inflating
+from .errors import PayloadTooLarge, UnsupportedMediaType
 from .logs import server_log
 
 if TYPE_CHECKING:
@@ -92,16 +94,27 @@ class ServiceMiddleware:
                                        "not read here: send the body as application/json (with curl: -H "
                                        "'Content-Type: application/json'); /invocations also reads text/csv.")
                 return
+            try:
+                encoding = body_encoding(headers.get(b"content-encoding"))
+            except UnsupportedMediaType as e:
+                reason = "unsupported_media_type"
+                await self._send_error(send_with_headers, 415, str(e))
+                return
             length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 reason = "too_large"
                 await self._send_error(send_with_headers, 413, self._too_large(int(length)))
                 return
+            body = self._limited(receive)
+            if encoding is not None:  # the routes read the decoded body; the limit holds on it too
+                body = inflating(body, Inflater(encoding, self.max_body, self._too_large(decoded=True)))
+                scope["headers"] = [(k, v) for k, v in scope["headers"]
+                                    if k not in (b"content-encoding", b"content-length")]
             lane = None if self.lanes is None or scope.get("root_path") else self.lanes.match(scope["method"], path)
             if lane is not None and self.lanes is not None:
-                await self.lanes(scope, self._limited(receive), send_with_headers, lane)
+                await self.lanes(scope, body, send_with_headers, lane)
             else:
-                await self.app(scope, self._limited(receive), send_with_headers)
+                await self.app(scope, body, send_with_headers)
         except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing of ours broke
             reason = "client_closed"
             status[0] = status[0] or CLIENT_CLOSED
@@ -129,8 +142,8 @@ class ServiceMiddleware:
         return ("The API key given is not the one this server takes: check the key you send in the X-API-Key "
                 "header (or as Authorization: Bearer KEY).")
 
-    def _too_large(self, n: int | None = None) -> str:
-        size = f" ({n:,} bytes)" if n is not None else ""
+    def _too_large(self, n: int | None = None, *, decoded: bool = False) -> str:
+        size = f" ({n:,} bytes)" if n is not None else " once decompressed" if decoded else ""
         return (f"The request body is too large{size}: the limit is {self.max_body:,} bytes. Split the rows into "
                 "smaller requests (or start the server with a larger --max-body-mb).")
 

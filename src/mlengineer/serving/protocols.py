@@ -8,7 +8,9 @@
   or in the binary tensor data extension that tritonclient uses by default (``split_binary`` and
   ``binary_answer``: the JSON header, then each tensor's raw little-endian bytes).
 
-Decoders return ``(columns, n_rows)`` with raw JSON values; ``RequestValidator`` types them.
+Decoders return ``(columns, n_rows)`` with raw JSON values; ``RequestValidator`` types them. A field the
+route's request object does not have is refused by name (``check_fields``), and so is a body that is not JSON
+(``check_json_type``: 415).
 
 ``parse_json`` reads every JSON body: text holding half a UTF-16 surrogate pair on its own (``"\\ud800"``,
 which orjson refuses and the standard library lets through) is a 400 naming where, whichever the endpoint.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,12 +28,14 @@ import numpy as np
 import orjson
 
 from ..errors import SchemaError
+from .binary import BINARY_HEADER, BinaryReader, binary_answer, binary_outputs, split_binary
 from .csvbody import columns_from_csv
-from .errors import BadRequest
+from .errors import BadRequest, UnsupportedMediaType
 
-__all__ = ["BINARY_HEADER", "OIP_DATATYPES", "RaggedColumns", "binary_answer", "binary_outputs",
-           "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records", "parse_json",
-           "records_in", "split_binary"]
+__all__ = ["BINARY_HEADER", "EXPLAIN_FIELDS", "MLFLOW_FIELDS", "OIP_DATATYPES", "OIP_FIELDS", "PREDICT_FIELDS",
+           "RaggedColumns", "binary_answer", "binary_outputs", "check_fields", "check_json_type", "columns_from_csv",
+           "columns_from_mlflow", "columns_from_oip", "columns_from_records", "parse_json", "records_in",
+           "split_binary"]
 
 Columns = dict[str, list[Any]]
 
@@ -40,6 +43,38 @@ _INT_TYPES = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "U
 _FLOAT_TYPES = ("FP16", "FP32", "FP64")
 OIP_DATATYPES = ("BOOL", *_INT_TYPES, *_FLOAT_TYPES, "BYTES")
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: the fields each route's request object may have: any other is a mistake worth naming (a typo such as
+#: 'instance' would otherwise be ignored). KServe's REST client also sends OIP's 'model_name'
+MLFLOW_FIELDS = (*MLFLOW_KEYS, "params")
+OIP_FIELDS = ("id", "parameters", "inputs", "outputs", "model_name")
+PREDICT_FIELDS = ("records", "interval")
+EXPLAIN_FIELDS = ("records", "top", "class")
+#: the whole numbers each integer datatype holds, and the largest size of each floating-point one
+_INT_RANGES = {t: (0, (1 << int(t[4:])) - 1) if t[0] == "U" else (-(1 << int(t[3:]) - 1), (1 << int(t[3:]) - 1) - 1)
+               for t in _INT_TYPES}
+_FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max), "FP64": math.inf}
+
+
+def check_json_type(content_type: str | None, where: str, *, binary: bool = False) -> None:
+    """415 for a body whose Content-Type is not JSON (none given reads as JSON); ``binary``: the route also
+    takes OIP's binary tensor data, sent as application/octet-stream."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime in ("", "application/json") or mime.endswith("+json") or (binary and mime == "application/octet-stream"):
+        return
+    also = (" (or application/octet-stream for binary tensor data, with the Inference-Header-Content-Length "
+            "header)") if binary else ""
+    raise UnsupportedMediaType(f"Content-Type {content_type!r} is not read at {where}: send application/json{also}.")
+
+
+def check_fields(body: Any, allowed: tuple[str, ...], where: str) -> None:
+    """422 naming the first field of a request object that ``where`` does not take, and those it takes."""
+    unknown = [k for k in body if k not in allowed] if isinstance(body, dict) else []
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], allowed, n=1)
+        raise SchemaError(f"Field {unknown[0]!r} is not one {where} takes{f' (did you mean {near[0]!r}?)' if near else ''}"
+                          f"; it takes {', '.join(allowed)}.")
 
 
 def parse_json(body: bytes) -> Any:
@@ -165,6 +200,7 @@ def columns_from_mlflow(body: Any) -> tuple[Columns, int]:
     """Columns from an MLflow scoring request (``dataframe_split``, ``dataframe_records``, ``instances``
     or ``inputs``)."""
     _need(isinstance(body, dict), "The body must be a JSON object with one of: " + ", ".join(MLFLOW_KEYS) + ".")
+    check_fields(body, MLFLOW_FIELDS, "/invocations")
     given = [k for k in MLFLOW_KEYS if k in body]
     _need(len(given) == 1, "The body must have exactly one of " + ", ".join(MLFLOW_KEYS)
           + (f"; it has {', '.join(given)}." if given else f"; it has {', '.join(map(repr, list(body)[:5])) or 'none'}."))
@@ -210,11 +246,13 @@ def _check_elements(name: str, datatype: str, values: list[Any]) -> None:
             ok = t is bool
             need = "true or false"
         elif datatype in _INT_TYPES:
-            ok = t is int and (not datatype.startswith("U") or v >= 0)
-            need = "a whole number" if not datatype.startswith("U") else "a whole number >= 0"
-        else:
-            ok = t is float or t is int  # NaN and infinity are the validator's to name
-            need = "a number"
+            lo, hi = _INT_RANGES[datatype]
+            ok = t is int and lo <= v <= hi
+            need = f"a whole number from {lo} to {hi}"
+        else:  # NaN and infinity are the validator's to name
+            top = _FLOAT_MAX[datatype]
+            ok = (t is float or t is int) and not (math.isfinite(v) and abs(v) > top)
+            need = f"a number between {-top:g} and {top:g}" if top < math.inf else "a number"
         if not ok:
             raise SchemaError(f"Input {name!r}, element {i}: datatype {datatype} needs {need}; got {str(v)[:60]!r}.")
 
@@ -227,8 +265,9 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
     have no null: tritonclient and KServe's client write a missing number as NaN). An input with
     ``parameters.binary_data_size`` instead of ``data`` takes its values from ``binary`` (the bytes after the
     JSON header), in input order."""
-    reader = _BinaryReader(binary)
+    reader = BinaryReader(binary)
     _need(isinstance(body, dict), "The body must be an inference request: a JSON object with 'inputs'.")
+    check_fields(body, OIP_FIELDS, "/v2/models/.../infer")
     request_id = body.get("id")
     _need(request_id is None or isinstance(request_id, str),
           f"'id' must be a string (the request's id, given back in the answer); got {_kind_of(request_id)}.")
@@ -274,107 +313,6 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
               "'outputs' must be a list of objects, each with the 'name' of an output.")
         wanted = [o["name"] for o in outputs]
     return columns, int(n_rows or 0), wanted
-
-
-# -- the binary tensor data extension --------------------------------------------------------------------------
-
-#: the header that says how many bytes of the body are the JSON request (or answer); the rest is tensor data
-BINARY_HEADER = "Inference-Header-Content-Length"
-_NUMPY_TYPES = {"BOOL": "<u1", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1",
-                "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
-
-
-def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
-    """The JSON part and the tensor bytes of an infer request (all JSON without the header)."""
-    if header_length is None:
-        return body, b""
-    try:
-        n = int(header_length)
-    except ValueError:
-        n = -1
-    if not 0 < n <= len(body):
-        raise BadRequest(f"Header {BINARY_HEADER} must be the length of the JSON part of the body, between 1 and "
-                         f"{len(body)}; got {header_length[:30]!r}.")
-    return body[:n], body[n:]
-
-
-class _BinaryReader:
-    """Takes each binary input's bytes in turn from the tensor data after the JSON header."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at = data, 0
-
-    def take(self, where: str, datatype: str, size: Any, count: int) -> list[Any]:
-        _need(type(size) is int and size >= 0, f"{where}: 'binary_data_size' must be a number of bytes.")
-        _need(self.at + size <= len(self.data), f"{where} has binary_data_size {size}, but only "
-              f"{len(self.data) - self.at} bytes of tensor data are left after the JSON header (send the "
-              f"{BINARY_HEADER} header with the JSON part's length).")
-        chunk = self.data[self.at:self.at + size]
-        self.at += size
-        if datatype == "BYTES":
-            values: list[Any] = _bytes_elements(where, chunk)
-        else:
-            width = np.dtype(_NUMPY_TYPES[datatype]).itemsize
-            _need(size == count * width, f"{where}: {count} {datatype} values take {count * width} bytes; "
-                  f"binary_data_size is {size}.")
-            arr = np.frombuffer(chunk, dtype=_NUMPY_TYPES[datatype])
-            values = arr.astype(bool).tolist() if datatype == "BOOL" else arr.tolist()
-        _need(len(values) == count, f"{where} holds {len(values)} values in its binary data; its shape holds {count}.")
-        return values
-
-    def done(self) -> None:
-        _need(self.at == len(self.data), f"The body holds {len(self.data) - self.at} bytes of tensor data that no "
-              "input's binary_data_size accounts for.")
-
-
-def _bytes_elements(where: str, chunk: bytes) -> list[Any]:
-    """BYTES elements: each a 4-byte little-endian length, then that many bytes: UTF-8 text, or kept as
-    bytes when they are not (a picture's file for an image column; a text column refuses them, naming the row)."""
-    out: list[Any] = []
-    at = 0
-    while at < len(chunk):
-        _need(at + 4 <= len(chunk), f"{where}: its binary BYTES data ends inside an element's length.")
-        (n,) = struct.unpack_from("<I", chunk, at)
-        _need(at + 4 + n <= len(chunk), f"{where}: element {len(out)} is longer than the binary data left.")
-        raw = chunk[at + 4:at + 4 + n]
-        try:
-            out.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            out.append(raw)
-        at += 4 + n
-    return out
-
-
-def binary_outputs(body: dict[str, Any], names: list[str]) -> set[str]:
-    """The outputs an infer request wants as binary data: all with ``parameters.binary_data_output``, each
-    output's own ``parameters.binary_data`` deciding for it."""
-    params = body.get("parameters")
-    default = isinstance(params, dict) and params.get("binary_data_output") is True
-    asked: dict[str, Any] = {}
-    for o in body.get("outputs") or []:
-        if isinstance(o, dict) and isinstance(o.get("parameters"), dict):
-            asked[o["name"]] = o["parameters"].get("binary_data")
-    return {n for n in names if asked.get(n) is True or (asked.get(n) is None and default)}
-
-
-def binary_answer(answer: dict[str, Any], binary: set[str]) -> tuple[bytes, int]:
-    """The infer answer with the ``binary`` outputs' data moved after the JSON part, and that part's length
-    (for the BINARY_HEADER)."""
-    chunks: list[bytes] = []
-    for out in answer["outputs"]:
-        if out["name"] not in binary:
-            continue
-        data = out.pop("data")
-        if out["datatype"] == "BYTES":
-            raw = b"".join(struct.pack("<I", len(b)) + b for b in
-                           (v if isinstance(v, bytes) else ("" if v is None else str(v)).encode() for v in data))
-        else:
-            values = np.asarray([np.nan if v is None else v for v in data] if isinstance(data, list) else data)
-            raw = values.astype(_NUMPY_TYPES[out["datatype"]]).tobytes()
-        out["parameters"] = {**(out.get("parameters") or {}), "binary_data_size": len(raw)}
-        chunks.append(raw)
-    head = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
-    return head + b"".join(chunks), len(head)
 
 
 # -- answers ---------------------------------------------------------------------------------------------------

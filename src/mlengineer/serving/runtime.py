@@ -253,6 +253,8 @@ class ModelWatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-watch")
         self._client: Any = None
         self.failed_version: str | None = None
+        #: why the last look-up failed, while it keeps failing (logged when it starts, changes and ends)
+        self.lookup_problem: str | None = None
         #: called when a new version is refused (metrics count it)
         self.on_refused: Callable[[], None] | None = None
 
@@ -273,8 +275,16 @@ class ModelWatcher:
             try:
                 new = await loop.run_in_executor(self._executor, self.check)
             except Exception as e:  # the registry being down must not stop serving the current version
-                server_log.warning("registry look-up failed", extra={"fields": {"error": str(e)[:300]}})
+                problem = str(e)[:300]
+                if problem != self.lookup_problem:  # once, not at every poll: again only when it changes
+                    self.lookup_problem = problem
+                    server_log.warning("registry look-up failed; still serving the version it has, and looking "
+                                       "again at every poll", extra={"fields": {"error": problem,
+                                                                                "serving": self.get().version}})
                 continue
+            if self.lookup_problem is not None:
+                server_log.info("registry look-up works again", extra={"fields": {"previous_error": self.lookup_problem}})
+                self.lookup_problem = None
             if new is not None:
                 old = self.get()
                 self.swap(new)

@@ -93,8 +93,9 @@ class RequestedOutput(BaseModel):
 
 
 class InferRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")  # another field is refused, naming it (protocols.OIP_FIELDS)
     id: str | None = None
+    model_name: str | None = Field(None, description="Optional (KServe's client sends it); the path names the model.")
     parameters: Any = Field(None, description="Optional; 'interval' (a coverage such as 0.9) adds the outputs "
                                               "'lower' and 'upper' (regression) or 'prediction_set' (classifiers).")
     inputs: list[InputTensor]
@@ -199,6 +200,7 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
                                                  "'upper' (regression) or 'prediction_set' (classifiers) to each row; "
                                                  "other parameters are ignored."}},
         "oneOf": [{"required": [k]} for k in MLFLOW_KEYS],
+        "additionalProperties": False,
     }
     infer_example = {"id": "1", "inputs": [
         {"name": c, "shape": [1], "datatype": _OIP_INPUT.get(v.roles[c], "BYTES"), "data": [example[c]]}
@@ -207,7 +209,7 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
         "/infer": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/InferRequest"}, "example": infer_example}}},
         "/predict": {"required": True, "content": {"application/json": {
-            "schema": {"oneOf": [{"type": "object", "required": ["records"], "properties": {
+            "schema": {"oneOf": [{"type": "object", "required": ["records"], "additionalProperties": False, "properties": {
                 "records": records,
                 "interval": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
                              "description": "Optional coverage, such as 0.9: adds a conformal range (regression) "

@@ -6,7 +6,8 @@ column, the row and what to send instead:
 
 - a feature column that is missing, or a column the model has never heard of (``extra_columns`` policy;
   columns the schema knows but the model does not use, such as an identifier or the target, are dropped);
-- a value of the wrong type for the column's role (text in a number column, a list anywhere);
+- a value of the wrong type for the column's role (text in a number column, a list anywhere); text that means
+  no value ("NA", "", the column's placeholders learnt in training) is missing, as the cleaning plan reads it;
 - NaN or infinity (JSON has ``null`` for a missing value);
 - a picture that is not base64 of a PNG, JPEG or other image (or is too large);
 - a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject);
@@ -30,7 +31,14 @@ from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.schema import Column
-from ..data.values import basic_date_text, digit_twins, strptime, twin_key
+from ..data.values import (
+    MISSING_TOKENS,
+    THOUSANDS_SEPARATOR,
+    basic_date_text,
+    digit_twins,
+    strptime,
+    twin_key,
+)
 from ..errors import SchemaError
 from .settings import ExtraColumns, UnseenCategories
 
@@ -79,6 +87,9 @@ class RequestValidator:
         self.features: list[str] = list(model.feature_names)
         self.roles: dict[str, str] = {c: roles.get(c, "numeric") for c in self.features}
         self.datetime_formats: dict[str, str | None] = dict(conform.datetime_formats) if conform else {}
+        #: a number column's texts that training read as missing, read so here too (``Conform.placeholders``)
+        self.placeholders: dict[str, frozenset[str]] = {c: conform.placeholders_of(c) for c in self.features} \
+            if conform else {}
         self.known = {c.name for c in model.schema.columns} | {model.target}
         #: categories seen in training, for the columns whose schema kept every one of them
         self.categories: dict[str, frozenset[str]] = {}
@@ -149,12 +160,14 @@ class RequestValidator:
             elif v is None:
                 out[i] = _NAN
             elif t is str:
-                s = v.strip().replace(",", "")  # as the cleaning plan reads numbers written as text
-                if not s:
+                # as the cleaning plan reads text in a number column: "NA", "" and the like, and the column's
+                # placeholders learnt in training, are missing; "1,234" is a number
+                s = v.strip()
+                if s.lower() in MISSING_TOKENS or s in self.placeholders.get(name, ()):
                     out[i] = _NAN
                     continue
                 try:
-                    f = float(s)
+                    f = float(THOUSANDS_SEPARATOR.sub("", s))
                 except ValueError:
                     raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.") from None
                 if not math.isfinite(f):
@@ -238,6 +251,8 @@ class RequestValidator:
             if type(v) is not str:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date written as text; got {_kind(v)}.")
             s = v.strip()
+            if s.lower() in MISSING_TOKENS:  # "NA", "null": missing, as the cleaning plan reads a date column
+                s = ""
             if s and not _parses(s, fmt):
                 like = f" like {datetime(2024, 1, 31).strftime(fmt)} or in ISO 8601" if fmt and fmt.startswith("%") else ""
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date{like} between the years 1678 and "

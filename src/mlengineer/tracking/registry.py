@@ -1,5 +1,6 @@
 """MLflow's model registry for bundles: register a bundle as a new version, point an alias at a version, and
-resolve ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) to a local bundle folder.
+resolve ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) to a local bundle folder. ``models:/NAME`` names
+the version the default alias (``champion``) names, else the newest: never a version ``promote`` refused.
 
 The store is the tracking store (a local SQLite file by default, see ``tracking.store.default_tracking_uri``).
 Registering copies the bundle into the store's artifacts, so a version never changes afterwards even if the
@@ -24,11 +25,13 @@ from ..bundle.model import Model, load
 from ..errors import ConfigError, ModelError, ServingError
 from .store import default_tracking_uri, experiment_id, mlflow_module, owner_tags
 
-__all__ = ["ModelRef", "ModelVersionInfo", "alias_history", "is_model_ref", "load_version", "promote", "register",
-           "resolve", "rollback"]
+__all__ = ["DEFAULT_ALIAS", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen", "is_model_ref",
+           "load_version", "promote", "register", "resolve", "rollback"]
 
 REGISTRY_EXPERIMENT = "mlengineer-registry"
 DIGEST_TAG = "mlengineer.bundle_digest"
+#: the alias ``promote`` moves unless told another, and the version ``models:/NAME`` names when it is set
+DEFAULT_ALIAS = "champion"
 #: a registered model tag per alias: the versions it named, oldest first, comma-separated
 HISTORY_TAG = "mlengineer.alias_history.{alias}"
 _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))?/?$")
@@ -36,7 +39,8 @@ _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>
 
 @dataclass(frozen=True)
 class ModelRef:
-    """``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME`` (the latest version)."""
+    """``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``models:/NAME`` (the version the default alias
+    names, else the newest)."""
 
     name: str
     alias: str | None = None
@@ -229,11 +233,7 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
         elif ref.version:
             mv = client.get_model_version(ref.name, ref.version)
         else:
-            known = _versions(client, ref.name)
-            if not known:
-                raise ModelError(f"No registered model named {ref.name!r}, or it has no versions: register one "
-                                 f"with 'mlengineer register MODEL --name {ref.name}'.")
-            mv = client.get_model_version(ref.name, known[-1])
+            mv = _default_version(client, ref.name)
     except MlflowException as e:
         if _is_missing(e) and missing_version and ref.version:
             raise _no_version(client, ref.name, ref.version) from None
@@ -248,6 +248,47 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
     tags = dict(getattr(mv, "tags", {}) or {})
     return ModelVersionInfo(name=ref.name, version=str(mv.version), source=str(mv.source),
                             aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None)
+
+
+def _default_version(client: Any, name: str) -> Any:
+    """What ``models:/NAME`` names: the version of the default alias (the one ``promote`` checked against its
+    clients), else the newest version, for a model that was never promoted."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, DEFAULT_ALIAS)
+    except MlflowException as e:
+        if not _is_missing(e):
+            raise
+    known = _versions(client, name)
+    if not known:
+        raise ModelError(f"No registered model named {name!r}, or it has no versions: register one "
+                         f"with 'mlengineer register MODEL --name {name}'.")
+    return client.get_model_version(name, known[-1])
+
+
+def how_chosen(ref: str | ModelRef, version: str, *, tracking_uri: str | None = None) -> tuple[str, str | None]:
+    """How ``ref`` came to name ``version``, in words for a start line, and a one-line warning when ``ref``
+    follows no alias while the registry's aliases name other versions than this one."""
+    ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+    if ref.alias:
+        return str(ref), None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _, client = _client(tracking_uri)
+        aliases = dict(getattr(client.get_registered_model(ref.name), "aliases", {}) or {})
+    except MlflowException:  # the version is loaded already: words are not worth failing over
+        return str(ref), None
+    named = sorted(a for a, v in aliases.items() if str(v) == version)
+    words = f"{ref}, " + (f"which its alias {named[0]!r} names" if named else "by number" if ref.version
+                          else f"its newest version: no version has the alias {DEFAULT_ALIAS!r}")
+    others = {a: str(v) for a, v in sorted(aliases.items()) if str(v) != version}
+    if named or not others:
+        return words, None
+    listed = ", ".join(f"{a} names version {v}" for a, v in others.items())
+    return words, (f"{ref} serves version {version}, which no alias names ({listed}): serve "
+                   f"models:/{ref.name}@{next(iter(others))} to follow an alias, as promote and rollback move it.")
 
 
 def _model_exists(client: Any, name: str) -> bool:

@@ -24,7 +24,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...errors import SchemaError
-from ..protocols import columns_from_records, parse_json, records_in
+from ..protocols import (
+    EXPLAIN_FIELDS,
+    check_fields,
+    check_json_type,
+    columns_from_records,
+    parse_json,
+    records_in,
+)
 from ..runtime import ServedModel, typed_frame
 from ..schemas import ERROR_RESPONSES
 from ..service import validate_rows
@@ -41,7 +48,7 @@ MAX_ROWS = 100  # explaining costs far more than predicting: keep one request's 
 # the body of POST /explain, for the OpenAPI document and for reading ``top`` and ``class`` (no docstring: it
 # would become the schema's description); the records are read and validated as /predict reads them
 class ExplainRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     records: list[dict[str, Any]] = Field(description="Rows to explain, each a JSON object of column: value.")
     top: int = Field(default=5, ge=1, le=100, description="How many columns to return per row, largest first.")
@@ -83,8 +90,10 @@ def explain_router(get_served: Callable[[], ServedModel], *, max_batch_rows: int
     @r.post("/explain", tags=["explain"], summary="Explain predictions: each column's contribution",
             response_model=dict[str, Any], responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC)
     async def explain(request: Request) -> Response:
+        check_json_type(request.headers.get("content-type"), "/explain")
         body = parse_json(await request.body())
         records = records_in(body)
+        check_fields(body, EXPLAIN_FIELDS, "/explain")
         columns, n_rows = columns_from_records(records)
         served = get_served()
         item = await validate_rows(served, columns, n_rows, limit=max_batch_rows)

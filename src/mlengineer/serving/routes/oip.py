@@ -22,6 +22,7 @@ from ..protocols import (
     BINARY_HEADER,
     binary_answer,
     binary_outputs,
+    check_json_type,
     columns_from_oip,
     oip_datatype,
     parse_json,
@@ -86,6 +87,7 @@ def router(service: Service) -> APIRouter:
 
     async def infer(request: Request, model_name: str, version: str | None) -> Response:
         check(model_name, version)
+        check_json_type(request.headers.get("content-type"), "/v2/models/.../infer", binary=True)
         head, tensors = split_binary(await request.body(), request.headers.get(BINARY_HEADER))
         body = parse_json(head)
         columns, n_rows, wanted = columns_from_oip(body, tensors)

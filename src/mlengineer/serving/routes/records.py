@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import schemas as S
-from ..protocols import columns_from_records, parse_json, plain, records_in
+from ..protocols import (
+    PREDICT_FIELDS,
+    check_fields,
+    check_json_type,
+    columns_from_records,
+    parse_json,
+    plain,
+    records_in,
+)
 from .common import add_to_rows, json_response, requested_coverage, uncertainty
 
 if TYPE_CHECKING:
@@ -26,8 +34,10 @@ def router(service: Service) -> APIRouter:
     @r.post("/predict", response_model=S.PredictResponse, responses=S.ERROR_RESPONSES, tags=["predict"],
             openapi_extra={"requestBody": {"$ref": "#/components/requestBodies/Predict"}})
     async def predict_records(request: Request) -> Response:
+        check_json_type(request.headers.get("content-type"), "/predict")
         body = parse_json(await request.body())
         records = records_in(body)
+        check_fields(body, PREDICT_FIELDS, "/predict")
         coverage = requested_coverage(body.get("interval") if isinstance(body, dict) else None, "interval")
         columns, n_rows = columns_from_records(records)
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="predict")
