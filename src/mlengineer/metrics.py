@@ -77,7 +77,7 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
     y = np.asarray(y, dtype=np.int64)
-    return float(-np.mean(np.log(p[np.arange(len(y)), y])))
+    return float(0.0 - np.mean(np.log(p[np.arange(len(y)), y])))  # 0.0 - : a perfect answer is 0, never -0
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:

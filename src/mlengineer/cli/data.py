@@ -7,9 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
-from ._common import DbOption, SqlOption, console, handle_errors, parse_roles, read_data, say, table
+from ._common import (
+    DbOption,
+    SqlOption,
+    console,
+    err_console,
+    handle_errors,
+    parse_roles,
+    read_data,
+    say,
+    table,
+)
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -22,8 +33,18 @@ def _source_line(df: Any, data: str | None) -> str:
     return f"Read {len(df):,} rows x {df.shape[1]} columns from {where}" + (f" ({', '.join(how)})" if how else "") + "."
 
 
+def say_source_note(df: Any, out: Console | None = None) -> None:
+    """The line that says what reading ``df`` left aside (the other sheets of a workbook), if anything."""
+    from ..data.sheets import source_note
+
+    note = source_note(dict(df.attrs.get("source") or {}))
+    if note:
+        say((note, "yellow"), out=out)
+
+
 def _prepare(data: str | None, sql: str | None, db: str | None, target: str | None, column_role: list[str],
-             task: str) -> tuple[Any, Any, str | None]:
+             task: str, out: Console | None = None) -> tuple[Any, Any, str | None]:
+    """The table read, its schema and task kind; what was read is said on ``out`` (stderr under --json)."""
     from ..data.schema import infer_schema
     from ..errors import ConfigError
     from ..tasks import infer_task_kind
@@ -31,7 +52,8 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
     if task not in ("auto", "binary", "multiclass", "regression"):
         raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
     df = read_data(data, sql, db)
-    say(_source_line(df, data))
+    say(_source_line(df, data), out=out)
+    say_source_note(df, out)
     schema = infer_schema(df, target, parse_roles(column_role))
     kind = None
     if target is not None:
@@ -42,7 +64,7 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
 
 def _examine(engine: str, command: str, data: str | None, sql: str | None, db: str | None, target: str | None,
              column_role: list[str], task: str, master: str | None, conf: list[str], *, profile: bool,
-             findings: bool) -> Any:
+             findings: bool, out: Console | None = None) -> Any:
     """The table profiled and/or audited on Spark when the engine is (or, left to auto, must be) Spark;
     None when the command runs in memory."""
     from ..errors import ConfigError
@@ -57,13 +79,13 @@ def _examine(engine: str, command: str, data: str | None, sql: str | None, db: s
     if task not in ("auto", "binary", "multiclass", "regression"):
         raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
     if why:
-        say(why)
+        say(why, out=out)
     with console.status("Spark", spinner="dots") as status:
         examined = examine(data, sql=sql, target=target, task=task, column_roles=parse_roles(column_role),
                            master=master, conf=parse_spark_conf(conf), profile=profile, findings=findings,
                            progress=lambda stage: status.update(f"Spark: {stage}"))
     say(f"Read {examined.rows:,} rows x {examined.columns} columns from {data or 'the query'} on Spark "
-        f"({', '.join(examined.how)}).")
+        f"({', '.join(examined.how)}).", out=out)
     return examined
 
 
@@ -162,12 +184,13 @@ def audit_cmd(
 
     if fail_on is not None and fail_on not in ("warning", "error"):
         raise ConfigError(f"--fail-on must be warning or error; got {fail_on!r}.")
+    said = err_console if as_json else None  # JSON lines on stdout, and nothing else
     examined = _examine(engine, "audit", data, sql, db, target, column_role, task, spark_master, spark_conf,
-                        profile=False, findings=True)
+                        profile=False, findings=True, out=said)
     if examined is not None:
         findings = examined.findings
     else:
-        df, schema, kind = _prepare(data, sql, db, target, column_role, task)
+        df, schema, kind = _prepare(data, sql, db, target, column_role, task, said)
         findings = audit(df, schema, task_kind=kind)
     if as_json:
         for f in findings:

@@ -8,7 +8,19 @@ from typing import Any
 
 import typer
 
-from ._common import DbOption, SqlOption, console, fmt, handle_errors, named_source, read_data, say, table
+from ._common import (
+    DbOption,
+    SqlOption,
+    console,
+    err_console,
+    fmt,
+    handle_errors,
+    named_source,
+    read_data,
+    say,
+    table,
+)
+from .data import say_source_note
 
 
 def compare_cmd(
@@ -27,7 +39,9 @@ def compare_cmd(
 
     a = model_a if model_a == BASELINE else open_model(model_a, tracking_uri=tracking_uri)
     b = model_b if model_b == BASELINE else open_model(model_b, tracking_uri=tracking_uri)
-    result = compare_models(a, b, read_data(data, sql, db), metric=metric)
+    frame = read_data(data, sql, db)
+    say_source_note(frame, err_console if as_json else None)
+    result = compare_models(a, b, frame, metric=metric)
     if as_json:
         console.print_json(json.dumps(result, default=str))
         return
@@ -69,6 +83,7 @@ def explain_cmd(
                             [[k, f"{v:.1%}"] for k, v in imp.items()]))
         return
     frame = read_data(rows, sql, db)
+    say_source_note(frame)
     cls = _label(model, target_class) if target_class is not None else None
     with named_source(rows or "the query"):
         explained = explain_rows(model, frame, top=top, target_class=cls)
@@ -79,14 +94,22 @@ def explain_cmd(
             tmp.write_text(json.dumps(explained, indent=1, default=str), encoding="utf-8")
         say(f"Wrote {len(explained):,} explanations to ", (out, "bold"), ".")
     for i, e in enumerate(explained[:limit]):
-        lines = [[c["column"], c["value"], f"{c['contribution']:+,.4g}"] for c in e["contributions"]]
-        lines.append(["(all other columns)", "", f"{e['other_columns']:+,.4g}"])
+        # + 0.0: a contribution of -0.0 prints as +0, not -0
+        lines = [[c["column"], _cell(c["value"]), f"{c['contribution'] + 0.0:+,.4g}"] for c in e["contributions"]]
+        lines.append(["(all other columns)", "", f"{e['other_columns'] + 0.0:+,.4g}"])
         console.print(table(f"Row {i + 1}: predicted {fmt(e['prediction'])}; {e['explained']} {fmt(e['output'])}, "
                             f"against {fmt(e['base_value'])} for an average row", ["column", "value", "moved it by"],
                             lines))
         _inside_lines(e["contributions"])
     if len(explained) > limit:
         console.print(f"... {len(explained) - limit:,} more rows; use --out FILE to save them all.")
+
+
+def _cell(value: Any, limit: int = 120) -> Any:
+    """A value as a table cell: long text cut to its start and its length (--out keeps it whole)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit - 20].rstrip()}... ({len(value):,} characters)"
+    return value
 
 
 def _inside_lines(contributions: list[dict[str, Any]]) -> None:
@@ -128,6 +151,8 @@ def calibrate_cmd(
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
+    if df is not None:
+        say_source_note(df)
     summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn,
                           target_precision=target_precision, target_recall=target_recall)
     kept = None

@@ -21,6 +21,7 @@ from ._common import (
     say,
     table,
 )
+from .data import say_source_note
 
 
 class TrainingProgress:
@@ -149,6 +150,7 @@ def train_cmd(
 
         say(f"Read {len(df):,} rows x {df.shape[1]} columns from {data or 'the query'}; "
             f"training for up to {cfg.time_budget:g} s.")
+        say_source_note(df)
         with TrainingProgress(cfg.time_budget) as progress:
             model = train(df, config=cfg, out=out, track=not no_track, progress=progress, name=name)
     print_training_summary(model)
@@ -230,6 +232,7 @@ def evaluate_cmd(
 
     model = load(model_path)
     frame = read_data(data, sql, db)
+    say_source_note(frame)
     with named_source(data or "the query"):
         result = evaluate(model, frame)
     print_evaluation(model, result, source=data or "the query")

@@ -14,15 +14,16 @@ import io
 import lzma
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
 
 from ..errors import DataError, MLEngineerError
-from .formats import csv_options, format_of
-from .load import first_line, load_table, parser_problem, tidy_names
+from .formats import ODD_BYTES, csv_options, format_of
+from .load import check_unique_columns, first_line, load_table, parser_problem, tidy_names
+from .sheets import split_sheet
 
 __all__ = ["CHUNK_ROWS", "Chunks", "open_chunks"]
 
@@ -39,6 +40,8 @@ class Chunks:
     total: int | None
     unit: str
     position: Callable[[], int]
+    #: how a table read whole was read (``load_table``'s ``df.attrs["source"]``), for what a command says of it
+    source: dict[str, Any] = field(default_factory=dict)
 
 
 class _Counting(io.RawIOBase):
@@ -58,8 +61,11 @@ class _Counting(io.RawIOBase):
 
 
 def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitStack) -> Chunks:
-    """Chunks of the table at ``path``; files it opens are closed with ``stack``."""
-    p = Path(path)
+    """Chunks of the table at ``path``; files it opens are closed with ``stack``. A workbook's sheet
+    (``book.xlsx#Sales``) is read whole."""
+    p, sheet = split_sheet(path)
+    if sheet is not None:
+        return _whole(load_table(path), chunk_rows)
     if not p.exists():
         raise DataError(f"Data file {str(p)!r} does not exist: check the path.")
     if p.is_dir():
@@ -91,7 +97,8 @@ def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
         reader = pd.read_json(io.TextIOWrapper(text, encoding="utf-8-sig"), lines=True, chunksize=chunk_rows,
                               dtype=False, convert_dates=False)
     else:
-        opts = csv_options(p, compression)
+        # a byte its encoding cannot read, met after the sniffed sample, is read as load_table reads it
+        opts = {**csv_options(p, compression), "encoding_errors": ODD_BYTES}
         header = opts.get("header", 0)
         reader = pd.read_csv(text, chunksize=chunk_rows, index_col=False, **opts)
         if header is None:
@@ -118,6 +125,7 @@ def _parquet(path: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
 
     pf = pq.ParquetFile(path)
     stack.callback(pf.close)
+    check_unique_columns(pf.schema_arrow.names, str(path))
     done = [0]
 
     def batches() -> Iterator[pd.DataFrame]:
@@ -137,7 +145,7 @@ def _whole(df: pd.DataFrame, chunk_rows: int) -> Chunks:
             done[0] += len(part)
             yield part
 
-    return Chunks(slices(), len(df), "rows", lambda: done[0])
+    return Chunks(slices(), len(df), "rows", lambda: done[0], dict(df.attrs.get("source") or {}))
 
 
 def _reported(frames: Iterator[pd.DataFrame], path: Path) -> Iterator[pd.DataFrame]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-__all__ = ["Finding", "Severity", "renamed_column_findings"]
+__all__ = ["Finding", "Severity", "pct", "renamed_column_findings"]
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
@@ -42,3 +42,14 @@ def renamed_column_findings(source: dict[str, object]) -> list[Finding]:
         suggestion=f"Give each column its own name in the file; if {new!r} holds the same values as {old!r}, "
                    f"--drop {new}.",
     ) for new, old in dict(renamed).items()]  # type: ignore[call-overload]
+
+
+def pct(share: float) -> str:
+    """A share as a percentage, never rounding a part to none or to the whole (99.96% is not 100%)."""
+    if not 0 < share < 1:
+        return f"{share:.0%}"
+    for digits in range(0 if 0.1 <= share <= 0.9 else 1, 4):
+        text = f"{share * 100:.{digits}f}"
+        if float(text) not in (0.0, 100.0):
+            return text + "%"
+    return "<0.001%" if share < 0.5 else ">99.999%"

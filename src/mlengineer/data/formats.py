@@ -4,6 +4,7 @@ bytes, and the encoding, delimiter, decimal comma and header row of CSV text, sn
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import lzma
@@ -13,7 +14,8 @@ from typing import Any
 
 from ..errors import DataError
 
-__all__ = ["FORMATS", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "csv_options", "format_of", "read_sample", "sniff_csv"]
+__all__ = ["FORMATS", "ODD_BYTES", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "csv_options", "format_of", "read_sample",
+           "sniff_csv"]
 
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
 FORMATS = {
@@ -75,6 +77,27 @@ def read_sample(path: Path, compression: str | None, n: int = SAMPLE_BYTES) -> b
             return bytes(f.read(n))
     with path.open("rb") as f:
         return f.read(n)
+
+
+def _odd_bytes(e: UnicodeError) -> tuple[str, int]:
+    """Bytes the file's encoding cannot read, read as Windows-1252 (Latin-1 where it has no character)."""
+    if not isinstance(e, UnicodeDecodeError):
+        raise e
+    bad = e.object[e.start:e.end]
+    return "".join(_cp1252_char(b) for b in bad), e.end
+
+
+def _cp1252_char(b: int) -> str:
+    try:
+        return bytes([b]).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(b)
+
+
+#: the decoding error handler for a byte met past the sniffed sample that its encoding cannot read (a
+#: UTF-8 file with one Windows-1252 'é' far down): the whole table and a stream of chunks read it alike
+ODD_BYTES = "mlengineer-cp1252"
+codecs.register_error(ODD_BYTES, _odd_bytes)
 
 
 # -- sniffing delimited text ------------------------------------------------------------------------------

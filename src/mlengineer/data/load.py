@@ -24,11 +24,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, MLEngineerError
-from .formats import FORMATS, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, read_sample, sniff_csv
+from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
 from .images import is_image_bytes
+from .jsontable import read_json_table
+from .sheets import SHEET_MARK, read_workbook, split_sheet
 from .sql import read_sql
 
-__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "describe_source", "first_line", "load_table", "parser_problem",
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "check_unique_columns", "describe_source", "first_line",
+           "load_table", "parser_problem",
            "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
@@ -36,7 +39,8 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     """Read ``source`` (a file or a folder of parts), or run ``sql`` against ``db``, into a DataFrame.
 
     With ``sql`` and no ``db`` the query runs in DuckDB: over ``source`` (as the table ``data``) when given,
-    else over whatever files the query names (``SELECT * FROM 'rows.parquet'``).
+    else over whatever files the query names (``SELECT * FROM 'rows.parquet'``). An Excel workbook's sheet is
+    named after a '#': ``book.xlsx#Sales`` (the first sheet without one).
     """
     if sql is not None or db is not None:
         if not sql:
@@ -47,7 +51,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
             return read_sql(sql, db)
         tables = {"data": load_table(source, **read_kwargs)} if source not in (None, "") else {}
         return read_sql(sql, None, tables=tables)
-    path = Path(source)
+    path, sheet = split_sheet(source)
     if not path.exists():
         raise DataError(f"Data file {str(path)!r} does not exist: check the path.")
     if path.is_dir():
@@ -56,6 +60,9 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         if path.stat().st_size == 0:
             raise DataError(f"Data file {str(path)!r} is empty: it holds no rows.")
         fmt, compression = format_of(path)
+        if sheet is not None and fmt != "excel":
+            raise DataError(f"{str(path)!r} is {fmt.upper()}, and only Excel workbooks have sheets: drop "
+                            f"'{SHEET_MARK}{sheet}' from the name.")
     except OSError as e:
         raise DataError(f"Cannot open {str(path)!r}: {e.strerror or e}.") from None
     except MLEngineerError:
@@ -67,7 +74,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-            df, info = _read(path, fmt, compression, **read_kwargs)
+            df, info = _read(path, fmt, compression, sheet, **read_kwargs)
         df = _tidy(df)
     except MLEngineerError as e:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {str(e).rstrip('.')}.") from None
@@ -82,7 +89,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {first_line(e)}. Check the file's format.") from None
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise DataError(f"Data file {str(path)!r} holds no rows: it needs a header and at least one row.")
-    _check_columns(df, str(path))
+    check_unique_columns(df.columns, str(path))
     df.attrs["source"] = {"path": str(path), "format": fmt, **({"compression": compression} if compression else {}),
                           **info}
     return df
@@ -94,6 +101,10 @@ def describe_source(src: dict[str, Any]) -> list[str]:
     how = [str(src["format"]).upper()] if src.get("format") else []
     if src.get("compression"):
         how.append(f"{src['compression']}-compressed")
+    if src.get("sheet") is not None:
+        how.append(f"sheet {src['sheet']!r}")
+    if src.get("header_row"):
+        how.append(f"column names from row {src['header_row']}")
     if src.get("delimiter"):
         how.append(f"delimiter {src['delimiter']!r}")
     if src.get("encoding"):
@@ -120,7 +131,8 @@ def parser_problem(e: Exception) -> str:
     return f"{first_line(e)}. Check the file's format."
 
 
-def _read(path: Path, fmt: str, compression: str | None, **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read(path: Path, fmt: str, compression: str | None, sheet: str | None,
+          **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     if fmt == "csv":
         return _read_csv(path, compression, **kw)
     if fmt == "parquet":
@@ -128,13 +140,13 @@ def _read(path: Path, fmt: str, compression: str | None, **kw: Any) -> tuple[pd.
             raise DataError("Parquet files are compressed inside; do not compress them again")
         return _read_parquet(path, **kw), {}
     if fmt in ("json", "jsonl"):
-        return _read_json(path, fmt, compression, **kw), {}
+        return read_json_table(path, fmt, compression, **kw), {}
     if fmt == "excel":
         if compression:
             raise DataError("Excel files are compressed inside; do not compress them again")
         if path.suffix.lower() == ".xls":
             raise DataError("old .xls workbooks are not supported: save the sheet as .xlsx or CSV")
-        return pd.read_excel(path, engine="openpyxl", **kw), {}
+        return read_workbook(path, sheet, **kw)
     raise DataError(f"unsupported format {fmt}")
 
 
@@ -153,17 +165,12 @@ def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tu
     opts = {"compression": compression, "low_memory": False, "index_col": False, **opts}
     try:
         df = pd.read_csv(path, **opts)
-    except UnicodeDecodeError:  # the sample decoded but a later byte did not
+    except UnicodeDecodeError:  # the sample decoded but a later byte did not: read such bytes as chunks do
         if isinstance(path, io.BytesIO):
             path.seek(0)
-        opts["encoding"] = info["encoding"] = "cp1252" if opts["encoding"] != "cp1252" else "latin-1"
-        try:
-            df = pd.read_csv(path, **opts)
-        except UnicodeDecodeError:
-            if isinstance(path, io.BytesIO):
-                path.seek(0)
-            opts["encoding"] = info["encoding"] = "latin-1"
-            df = pd.read_csv(path, **opts)
+        opts["encoding_errors"] = ODD_BYTES
+        info["encoding"] = f"{opts['encoding']} (a few bytes as cp1252)"
+        df = pd.read_csv(path, **opts)
     except pd.errors.EmptyDataError:
         raise DataError("the file holds no columns") from None
     if opts.get("header", 0) is None:
@@ -190,42 +197,12 @@ def _renamed_duplicates(df: pd.DataFrame, path: Path | io.BytesIO, opts: dict[st
 def _read_parquet(path: Path, **kw: Any) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
+    names = pq.ParquetFile(path).schema_arrow.names
+    twice = next((c for i, c in enumerate(names) if c in names[:i]), None)
+    if twice is not None:  # pyarrow's own words for it name a FieldRef
+        raise DataError(f"it has two columns named {twice!r}: give each column its own name")
     table = pq.read_table(path, **kw)
     return table.to_pandas()
-
-
-def _read_json(path: Path, fmt: str, compression: str | None, **kw: Any) -> pd.DataFrame:
-    head = read_sample(path, compression, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    lines = fmt == "jsonl" or (head[:1] == b"{" and re.search(rb"}\s*\n\s*{", read_sample(path, compression)) is not None)
-    if lines:
-        return pd.read_json(path, lines=True, compression=compression, dtype=False, convert_dates=False, **kw)
-    raw = read_sample(path, compression, n=-1) if compression else path.read_bytes()
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise DataError("JSON must be UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    return _frame_from_json(data)
-
-
-def _frame_from_json(data: Any) -> pd.DataFrame:
-    """Records ([{...}, ...]), columns ({"a": [...], ...}), or one key holding records ({"data": [...]})."""
-    if isinstance(data, dict):
-        lists = {k: v for k, v in data.items() if isinstance(v, list)}
-        if len(lists) == 1 and all(isinstance(r, dict) for r in next(iter(lists.values()))):
-            data = next(iter(lists.values()))
-        elif lists and len(lists) == len(data) and len({len(v) for v in lists.values()}) == 1:
-            return pd.DataFrame(lists)
-        elif data and all(isinstance(v, dict) for v in data.values()):
-            return pd.DataFrame(data)  # {"col": {"row": value}}, as pandas writes by default
-        else:
-            raise DataError("expected a list of records, or an object of equal-length columns")
-    if not isinstance(data, list) or not data:
-        raise DataError("expected a non-empty list of records")
-    if not all(isinstance(r, dict) for r in data):
-        raise DataError("every record must be a JSON object of column: value")
-    return pd.json_normalize(data)
 
 
 def tidy_names(df: pd.DataFrame) -> pd.DataFrame:
@@ -304,9 +281,10 @@ def _load_folder(path: Path, **kw: Any) -> pd.DataFrame:
     return df
 
 
-def _check_columns(df: pd.DataFrame, where: str) -> None:
+def check_unique_columns(columns: Any, where: str) -> None:
+    """A DataError naming ``where`` and the first column name that ``columns`` holds twice, if any."""
     seen: set[str] = set()
-    for c in df.columns:
+    for c in columns:
         if c in seen:
             raise DataError(f"{where!r} has two columns named {c!r}: give each column its own name.")
         seen.add(c)
@@ -333,7 +311,7 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {first_line(e)}.") from None
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError("The upload holds no rows: it needs a header and at least one row.")
-    _check_columns(df, "the upload")
+    check_unique_columns(df.columns, "the upload")
     return df
 
 

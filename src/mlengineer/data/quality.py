@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame, row_fingerprints
-from .findings import SEVERITY_ORDER, Finding, Severity, renamed_column_findings
+from .findings import SEVERITY_ORDER, Finding, Severity, pct, renamed_column_findings
 from .images import image_root, table_folder
 from .leakage import detect_leakage
 from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
+from .targets import case_variant_findings, target_findings
 from .unstructured import unstructured_findings
 
 __all__ = ["Finding", "Severity", "audit", "pct", "sort_findings"]
@@ -48,10 +49,11 @@ def _audit(df: pd.DataFrame, schema: Schema, *, task_kind: str | None = None, le
     findings += _duplicate_rows(df, target, task_kind)
     findings += _duplicate_columns(df, schema, seed=seed)
     findings += _column_checks(df, schema)
+    findings += case_variant_findings(df, schema)
     findings += unstructured_findings(df, schema)
     findings += _outliers(df, schema)
     if target is not None and target in df.columns:
-        findings += _target_checks(df[target], task_kind, target)
+        findings += target_findings(df[target], task_kind, target)
         if leakage and task_kind is not None:
             findings += detect_leakage(df, schema, task_kind=task_kind, seed=seed)
     if len(df) < 100:
@@ -348,17 +350,6 @@ def _placeholder(x: np.ndarray, outside: np.ndarray, iqr: float) -> tuple[float,
     return (v, count) if gap > 3 * iqr else None
 
 
-def pct(share: float) -> str:
-    """A share as a percentage, never rounding a part to none or to the whole (99.96% is not 100%)."""
-    if not 0 < share < 1:
-        return f"{share:.0%}"
-    for digits in range(0 if 0.1 <= share <= 0.9 else 1, 4):
-        text = f"{share * 100:.{digits}f}"
-        if float(text) not in (0.0, 100.0):
-            return text + "%"
-    return "<0.001%" if share < 0.5 else ">99.999%"
-
-
 def _show(v: object) -> str:
     """A value as a user wrote it: 0 rather than np.float64(0.0)."""
     if isinstance(v, np.generic):
@@ -366,54 +357,3 @@ def _show(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     return repr(v) if isinstance(v, str) else str(v)
-
-
-# -- the target ----------------------------------------------------------------------------------------------
-def _target_checks(y: pd.Series, task_kind: str | None, target: str) -> list[Finding]:
-    out = []
-    missing = int(y.isna().sum())
-    if missing:
-        out.append(Finding(
-            check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
-            message=f"{missing:,} rows have no target value; they are left out of training.",
-            suggestion="Predict them with the trained model if they are the rows you need answers for.",
-        ))
-    if task_kind in ("binary", "multiclass"):
-        # labels by category key (3 and "3" are one class), computed once per distinct value
-        codes, uniques = pd.factorize(y, use_na_sentinel=True)
-        ids: dict[str, int] = {}
-        remap = np.array([ids.setdefault(k, len(ids)) if (k := category_key(u)) is not None else -1
-                          for u in uniques] + [-1], dtype=np.int64)
-        label = remap[np.where(codes >= 0, codes, len(uniques))]
-        filled = label[label >= 0]
-        names = list(ids)
-        counts = pd.Series(np.bincount(filled, minlength=len(names)), index=names).sort_values(
-            ascending=False, kind="stable")
-        if len(counts) >= 2:
-            ratio = counts.iloc[-1] / counts.iloc[0]
-            if ratio < 0.1:
-                out.append(Finding(
-                    check="class_imbalance", severity="warning", column=target, value=float(ratio),
-                    message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, "
-                    f"{pct(ratio)} of the most common.",
-                    suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy.",
-                ))
-            rare = counts[counts < 10]
-            if len(rare):
-                out.append(Finding(
-                    check="rare_classes", severity="warning", column=target, value=float(len(rare)),
-                    message=f"{len(rare)} classes have fewer than 10 rows "
-                    f"({', '.join(f'{k!r}: {v}' for k, v in rare.iloc[:5].items())}).",
-                    suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class "
-                    "from a handful of rows.",
-                ))
-        if len(counts) >= 2 and len(filled) >= 20:
-            runs = int((filled[1:] != filled[:-1]).sum()) + 1
-            if runs == len(counts):
-                out.append(Finding(
-                    check="sorted_by_target", severity="info", column=target,
-                    message="the rows are sorted by the target (each class in one block).",
-                    suggestion="Splits are shuffled, so training is unaffected; a time-ordered split on this "
-                    "file would not be.",
-                ))
-    return out

@@ -33,7 +33,7 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p, 1e-15, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(p[np.arange(len(y)), y])))
+    return float(0.0 - np.mean(np.log(p[np.arange(len(y)), y])))  # never -0
 
 
 _FAST: dict[str, MetricFn] = {

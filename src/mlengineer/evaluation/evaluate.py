@@ -156,7 +156,7 @@ def _baseline(kind: str, y: np.ndarray, k: int) -> dict[str, float]:
     counts = np.bincount(y, minlength=k)
     prior = counts / counts.sum()
     nz = prior[prior > 0]
-    out = {"accuracy": float(counts.max() / counts.sum()), "log_loss": float(-np.sum(nz * np.log(nz))),
+    out = {"accuracy": float(counts.max() / counts.sum()), "log_loss": float(0.0 - np.sum(nz * np.log(nz))),
            "roc_auc": 0.5}
     if kind == "binary":
         out["brier"] = float(prior[1] * (1 - prior[1]))

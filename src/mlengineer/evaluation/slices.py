@@ -20,7 +20,7 @@ def row_losses(kind: str, y: np.ndarray, raw: np.ndarray) -> np.ndarray:
     if kind == "regression":
         return np.abs(np.asarray(y, float) - np.asarray(raw, float))
     p = np.clip(np.asarray(raw)[np.arange(len(y)), y], 1e-15, 1.0)
-    return -np.log(p)
+    return 0.0 - np.log(p)  # a sure right answer loses 0, not -0
 
 
 def slice_metrics(frame: pd.DataFrame, columns: list[str], kind: str, y: np.ndarray, raw: np.ndarray, *,

@@ -3,10 +3,12 @@
 The data is read one chunk at a time by ``data.chunks.open_chunks`` (SQL sources are read whole by
 ``load_table``). The output is CSV, Parquet, JSON or JSON Lines by its suffix, written to a temporary file
 beside it and renamed into place only when every row is predicted, so a failure leaves no half-written output.
+A classifier's ``prediction_set`` is JSON text in CSV and Parquet (as Spark writes it) and an array in JSON.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,7 +22,7 @@ from ..data.files import atomic_path
 from ..data.images import image_root
 from ..errors import ConfigError, DataError, MLEngineerError
 
-__all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file"]
+__all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file", "write_predictions"]
 
 _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 
@@ -54,10 +56,10 @@ class _Writer:
             if self.suffix == ".csv":
                 df.to_csv(self._f, index=False, header=self.n == 0)
             elif self.suffix == ".jsonl":
-                text = df.to_json(orient="records", lines=True)
+                text = _json_ready(df).to_json(orient="records", lines=True, double_precision=15)
                 self._f.write(text if not text or text.endswith("\n") else text + "\n")
             else:
-                body = df.to_json(orient="records")[1:-1]
+                body = _json_ready(df).to_json(orient="records", double_precision=15)[1:-1]
                 if body:
                     self._f.write(("," if self.n else "") + body)
         self.n += len(df)
@@ -69,6 +71,29 @@ class _Writer:
             if self.suffix == ".json":
                 self._f.write("]")
             self._f.close()
+
+
+def _json_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``prediction_set`` (JSON text of a list of labels, one a row) as lists, so that JSON
+    output holds an array rather than a string of one."""
+    if "prediction_set" not in df.columns:
+        return df
+    sets = [json.loads(v) if isinstance(v, str) else v for v in df["prediction_set"]]
+    return df.assign(prediction_set=pd.Series(sets, index=df.index, dtype=object))
+
+
+def write_predictions(pred: pd.DataFrame, out: str | Path) -> None:
+    """Write a whole table of predictions to ``out`` in the format its suffix names, atomically."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in _WRITABLE:
+        raise DataError(f"Cannot write {str(out)!r}: use a name ending in {', '.join(_WRITABLE)}.")
+    with atomic_path(out) as tmp:
+        writer = _Writer(tmp, suffix)
+        try:
+            writer.write(pred)
+        finally:
+            writer.close()
 
 
 def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_rows: int = CHUNK_ROWS,
@@ -123,15 +148,15 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
     the first predictions when there is no ``out``. SQL sources are read whole."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..data.files import write_table
     from ..data.load import load_table
+    from ..data.sheets import source_note
 
     if sql or db:
         df = load_table(data or "", sql=sql, db=db)
         _say(console, extra_columns_note(model, list(df.columns)))
         pred = model.predict_frame(df, interval=interval)
         if out:
-            write_table(pred, out)
+            write_predictions(pred, out)
             _say(console, f"Wrote {len(pred):,} predictions to ", (str(out), "bold"), ".")
         elif console is not None:
             _show(console, pred, len(pred))
@@ -142,9 +167,11 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         raise ConfigError(f"--out {out!r} is the data file itself: predictions would replace the rows they come "
                           "from; write them to another file.")
     with ExitStack() as stack:
-        first = next(open_chunks(data, chunk_rows=50, stack=stack).frames, None)
+        chunks = open_chunks(data, chunk_rows=50, stack=stack)
+        first = next(chunks.frames, None)
     if first is None or first.empty:
         raise DataError(f"Data file {data!r} holds no rows to predict.")
+    _say(console, source_note(chunks.source))
     _say(console, extra_columns_note(model, list(first.columns)))
     if not out:
         with image_root(data_folder(data)):

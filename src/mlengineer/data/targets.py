@@ -1,0 +1,146 @@
+"""The audit's checks of the target (missing values, one class, imbalance, rare classes, rows sorted by it,
+labels written several ways) and of category values written in several cases.
+
+Labels are the user's answers and are kept as written: ``'Yes '``, ``'yes'`` and ``'Yes'`` are three classes
+to training and prediction alike, so the audit says so in one finding naming them. Category values are
+already compared stripped (``category_key``), so only case sets them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .findings import Finding, pct
+from .schema import ColumnRole, Schema, category_key
+
+__all__ = ["case_variant_findings", "target_findings", "text_variants"]
+
+#: variant groups a finding names, at most
+_SHOWN = 4
+
+
+def text_variants(values: Iterable[object], *, strip: bool = True) -> list[list[str]]:
+    """Groups of distinct texts among ``values`` that differ only in case (and, with ``strip``, surrounding
+    spaces), each sorted, largest group first."""
+    groups: dict[str, list[str]] = {}
+    for v in values:
+        if isinstance(v, str):
+            groups.setdefault((v.strip() if strip else v).casefold(), []).append(v)
+    found = [sorted(set(g)) for g in groups.values() if len(set(g)) > 1]
+    return sorted(found, key=lambda g: (-len(g), g))
+
+
+def _listed(groups: list[list[str]], counts: pd.Series | None = None) -> str:
+    def one(v: str) -> str:
+        return f"{v!r} ({int(counts[v]):,})" if counts is not None and v in counts.index else repr(v)
+
+    shown = "; ".join(", ".join(one(v) for v in g) for g in groups[:_SHOWN])
+    return shown + (f"; and {len(groups) - _SHOWN} more groups" if len(groups) > _SHOWN else "")
+
+
+def _label_variants(y: pd.Series, target: str) -> list[Finding]:
+    counts = y.dropna().value_counts()
+    groups = text_variants(counts.index)
+    if not groups:
+        return []
+    return [Finding(
+        check="label_variants", severity="warning", column=target, value=float(len(groups)),
+        message=f"labels that differ only in case or surrounding spaces are separate classes (rows of each): "
+        f"{_listed(groups, counts)}.",
+        suggestion=f"Write each class of {target!r} one way in the data (trim the spaces, one case); a model "
+        "learns and predicts each spelling as its own class.",
+    )]
+
+
+def case_variant_findings(df: pd.DataFrame, schema: Schema) -> list[Finding]:
+    """A warning per categorical feature holding values that differ only in case ('Red', 'red'): separate
+    categories to a model (surrounding spaces are not: category keys are stripped)."""
+    out = []
+    for col in schema.columns:
+        if col.role != ColumnRole.categorical or col.name == schema.target or col.name not in df.columns:
+            continue
+        s = df[col.name]
+        if s.dtype != object and not isinstance(s.dtype, pd.StringDtype):
+            continue
+        groups = text_variants({category_key(v) for v in pd.unique(s.dropna())}, strip=False)
+        if groups:
+            out.append(Finding(
+                check="case_variants", severity="warning", column=col.name, value=float(len(groups)),
+                message=f"holds values that differ only in case, read as separate categories: {_listed(groups)}.",
+                suggestion="Write each value one way in the data if they mean the same.",
+            ))
+    return out
+
+
+def target_findings(y: pd.Series, task_kind: str | None, target: str) -> list[Finding]:
+    """Findings about the target column ``y``: its missing values and, for classes, their balance."""
+    out = []
+    missing = int(y.isna().sum())
+    if missing:
+        out.append(Finding(
+            check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
+            message=f"{missing:,} rows have no target value; they are left out of training.",
+            suggestion="Predict them with the trained model if they are the rows you need answers for.",
+        ))
+    if task_kind in ("binary", "multiclass"):
+        out += _label_variants(y, target)
+        out += _class_checks(y, target)
+    return out
+
+
+def _class_checks(y: pd.Series, target: str) -> list[Finding]:
+    # labels by category key (3 and "3" are one class), computed once per distinct value
+    codes, uniques = pd.factorize(y, use_na_sentinel=True)
+    ids: dict[str, int] = {}
+    remap = np.array([ids.setdefault(k, len(ids)) if (k := category_key(u)) is not None else -1
+                      for u in uniques] + [-1], dtype=np.int64)
+    label = remap[np.where(codes >= 0, codes, len(uniques))]
+    filled = label[label >= 0]
+    names = list(ids)
+    counts = pd.Series(np.bincount(filled, minlength=len(names)), index=names).sort_values(
+        ascending=False, kind="stable")
+    out = []
+    if len(counts) == 1 and y.dropna().nunique() == 1:
+        out.append(Finding(
+            check="single_class", severity="error", column=target, value=1.0,
+            message=f"holds one value ({counts.index[0]!r}) in every labelled row: there is nothing to predict.",
+            suggestion="Choose another target column, or add rows of the other classes.",
+        ))
+    if len(counts) >= 20 and len(counts) > 0.5 * len(filled):
+        out.append(Finding(
+            check="target_identifier", severity="error", column=target, value=float(len(counts)),
+            message=f"holds {len(counts):,} distinct values in {len(filled):,} labelled rows: too few rows a class "
+            "for a classifier to learn from.",
+            suggestion="If it holds numbers, use --task regression; if it is an identifier, choose another target.",
+        ))
+    if len(counts) >= 2:
+        ratio = counts.iloc[-1] / counts.iloc[0]
+        if ratio < 0.1:
+            out.append(Finding(
+                check="class_imbalance", severity="warning", column=target, value=float(ratio),
+                message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, "
+                f"{pct(ratio)} of the most common.",
+                suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy.",
+            ))
+        rare = counts[counts < 10]
+        if len(rare):
+            out.append(Finding(
+                check="rare_classes", severity="warning", column=target, value=float(len(rare)),
+                message=f"{len(rare)} classes have fewer than 10 rows "
+                f"({', '.join(f'{k!r}: {v}' for k, v in rare.iloc[:5].items())}).",
+                suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class "
+                "from a handful of rows.",
+            ))
+    if len(counts) >= 2 and len(filled) >= max(20, 2 * len(counts)):  # classes of one row each: no blocks
+        runs = int((filled[1:] != filled[:-1]).sum()) + 1
+        if runs == len(counts):
+            out.append(Finding(
+                check="sorted_by_target", severity="info", column=target,
+                message="the rows are sorted by the target (each class in one block).",
+                suggestion="Splits are shuffled, so training is unaffected; a time-ordered split on this "
+                "file would not be.",
+            ))
+    return out
