@@ -43,7 +43,7 @@ def monitor_cmd(
     spark_conf: list[str] = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more."),
 ) -> None:
     """Compare live rows with the training rows: drift, data quality, estimated and realised performance."""
-    from ..monitoring.run import failed_conditions, monitor_model
+    from ..monitoring.run import failed_conditions, json_ready, monitor_model
     from ..spark.engine import choose_engine
 
     failed_conditions({"alarms": {}}, fail_on)  # a wrong --fail-on is bad input before any work
@@ -71,7 +71,7 @@ def monitor_cmd(
 
         write_monitoring_report(result, out, model=model)
     if as_json:
-        print(json.dumps(result, default=str))
+        print(json.dumps(json_ready(result), default=str, allow_nan=False))
     else:
         print_monitoring(result, out)
     failed = failed_conditions(result, fail_on)
@@ -167,6 +167,8 @@ def retrain_cmd(
                          time_budget=time_budget, out=out, tracking_uri=tracking_uri, promote=not no_promote,
                          progress=progress)
     c = result.comparison
+    for note in result.notes:
+        console.print(escape(note), highlight=False)
     console.print(table(f"{c['metric']} on the {result.rows['new_tested']:,} newest rows (neither model learnt from "
                         "them)", ["model", c["metric"]], [["challenger", c["scores"][0]], ["champion", c["scores"][1]]]))
     console.print(f"Learnt from {result.rows['base']:,} reference rows and {result.rows['new_learnt']:,} new rows. "

@@ -133,7 +133,7 @@ def prepare(s: pd.Series | np.ndarray, role: str, fmt: str | None = None, *, nam
 
 def _numeric(s: pd.Series, role: str, fmt: str | None, name: str) -> Prepared:
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and role != "datetime":
-        return Prepared(name, "numeric", role, s.to_numpy(dtype=np.float64, na_value=np.nan))
+        return _finite(Prepared(name, "numeric", role, s.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)))
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     raw = np.asarray(uniques, dtype=object)
     if role == "datetime":
@@ -149,7 +149,18 @@ def _numeric(s: pd.Series, role: str, fmt: str | None, name: str) -> Prepared:
     example = raw[bad.argmax()] if bad.any() else None
     table = np.append(conv.astype(np.float64), np.nan)
     unreadable = int(np.bincount(codes[codes >= 0], minlength=len(raw))[bad].sum()) if bad.any() else 0
-    return Prepared(name, "numeric", role, table[codes], unreadable=unreadable, unreadable_example=example)
+    return _finite(Prepared(name, "numeric", role, table[codes], unreadable=unreadable, unreadable_example=example))
+
+
+def _finite(p: Prepared) -> Prepared:
+    """Infinite numbers (a division by zero upstream) as unreadable values: no test or summary can use them."""
+    inf = np.isinf(p.values)
+    if inf.any():
+        if p.unreadable_example is None:
+            p.unreadable_example = str(p.values[inf.argmax()])
+        p.unreadable += int(inf.sum())
+        p.values[inf] = np.nan
+    return p
 
 
 def conformed(model: Any, frame: pd.DataFrame) -> pd.DataFrame:

@@ -46,6 +46,10 @@ class Current:
     #: other columns of a table of new rows that the model knows (identifiers, dropped columns): kept for
     #: retraining, so a challenger knows every column clients send
     extra: pd.DataFrame | None = None
+    #: the column ``times`` came from (``_ts`` for a log, ``--time-column`` for a table), named in messages
+    time_name: str | None = None
+    #: what the user must be told about how the rows were chosen (rows left out, and why)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -81,19 +85,49 @@ def from_log(model: Any, folder: str | Path, *, names: set[str] | None = None) -
         raise DataError(f"The prediction log in {str(folder)!r} has no column {missing[0]!r}, which the model needs: "
                         "it was written by a server of another model.")
     raw = _logged_predictions(model, log, folder)
+    lost = np.isnan(raw) if raw.ndim == 1 else np.isnan(raw).any(axis=1)
+    notes = []
+    if lost.any():  # rows of a version that was another kind of model, served under this name
+        versions = ", ".join(sorted(map(str, log.loc[lost, "_version"].astype(str).unique()))[:3])
+        what = "numeric prediction" if raw.ndim == 1 else f"probabilities for the classes {_classes(model)}"
+        notes.append(f"{int(lost.sum()):,} rows of the prediction log in {str(folder)!r} (version {versions}) carry no "
+                     f"{what}, as this model gives, and were left out: another kind of model answered them.")
+        log, raw = log.loc[~lost].reset_index(drop=True), raw[~lost]
     requests = pd.DataFrame({"_request_id": log["_request_id"].astype(str),
                              "_row": log["_row"] if "_row" in log.columns else 0})
-    return Current(log[model.feature_names], raw, f"prediction log {folder}", times=log["_ts"],
-                   versions=log["_version"].astype(str), requests=requests)
+    return Current(log[model.feature_names], raw, f"prediction log {folder}", times=_log_times(log["_ts"]),
+                   versions=log["_version"].astype(str), requests=requests, time_name="_ts", notes=notes)
+
+
+def _log_times(s: pd.Series) -> pd.Series:
+    """A log's ``_ts`` as UTC timestamps; a part written by another tool may hold text or empty cells, read
+    as NaT rather than failing (``select_time`` and the windows count them)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s):
+        return pd.to_datetime(s, utc=True)
+    return pd.to_datetime(s.astype(object), utc=True, errors="coerce", format="mixed")
+
+
+def _classes(model: Any) -> str:
+    return ", ".join(map(str, model.classes))
 
 
 def _logged_predictions(model: Any, log: pd.DataFrame, folder: Path) -> np.ndarray:
+    """The logged answers as the model gives them, NaN on rows another kind of model answered (a regressor's
+    log holds ``prediction`` numbers, a classifier's ``proba_<class>`` columns too); an error when no row has
+    them."""
+    proba = [c for c in log.columns if str(c).startswith("proba_")]
     if not model.task.is_classification:
-        return pd.to_numeric(log["prediction"], errors="coerce").to_numpy(dtype=np.float64)
+        values = pd.to_numeric(log["prediction"], errors="coerce") if "prediction" in log.columns else None
+        if values is not None and proba:
+            values = values.where(log[proba].isna().all(axis=1))
+        if values is None or values.isna().all():
+            raise DataError(f"The prediction log in {str(folder)!r} holds no numeric predictions: it was written for a "
+                            "classifier, and this model predicts numbers. Pass the log of this model's server.")
+        return values.to_numpy(dtype=np.float64)
     cols = [f"proba_{c}" for c in model.classes]
-    if not all(c in log.columns for c in cols):
-        raise DataError(f"The prediction log in {str(folder)!r} has no probabilities for the classes "
-                        f"{', '.join(map(str, model.classes))}: it was written for a model of other classes.")
+    if not all(c in log.columns for c in cols) or log[cols].isna().any(axis=1).all():
+        raise DataError(f"The prediction log in {str(folder)!r} has no probabilities for the classes {_classes(model)}: "
+                        "it was written for a model of other classes, or one that predicts numbers.")
     return log[cols].to_numpy(dtype=np.float64)
 
 
@@ -117,7 +151,7 @@ def from_data(model: Any, data: pd.DataFrame, source: str, *, time_column: str |
     others = [c for c in data.columns if c in known and c not in frame.columns and c != model.target]
     current = Current(frame, _predict(model, frame), source, times=None if times is None else times.reset_index(
         drop=True), unknown_columns=[c for c in data.columns if c not in known and c != time_column],
-                      extra=data[others].reset_index(drop=True) if others else None)
+                      extra=data[others].reset_index(drop=True) if others else None, time_name=time_column)
     if model.target in data.columns:
         current = replace(current, y=_encode_outcomes(model, data[model.target].reset_index(drop=True), source),
                           labels_source=source)
@@ -157,15 +191,24 @@ def _as_times(s: pd.Series, name: str, source: str) -> pd.Series:
 
 
 def select_time(current: Current, since: str | None, until: str | None) -> Current:
-    """The rows from ``since`` (included) to ``until`` (excluded); an error naming the span the rows cover
-    when none fall inside."""
+    """The rows from ``since`` (included) to ``until`` (excluded). Rows without a readable time are left out,
+    and a note says how many; an error when no row has one, or none falls inside (naming the span covered)."""
     if since is None and until is None:
         return current
     if current.times is None:
         raise DataError("--since and --until need times: monitor a prediction log, or pass --time-column.")
     t = pd.to_datetime(current.times, utc=True)
     bounds = [None if v is None else _stamp_arg(v, opt) for v, opt in ((since, "--since"), (until, "--until"))]
-    keep = np.ones(len(t), dtype=bool)
+    if bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
+        raise DataError(f"--until {until} is not after --since {since}: no time lies between them. Swap them, or "
+                        "widen the span.")
+    options = " and ".join(o for o, v in (("--since", since), ("--until", until)) if v is not None)
+    column = repr(current.time_name) if current.time_name else "the time column"
+    unread = t.isna().to_numpy()
+    if unread.all():
+        raise DataError(f"{options} cannot choose rows of {current.source}: none of its {len(t):,} rows has a readable "
+                        f"time in {column} (all empty or unreadable). Fix that column, or leave {options} out.")
+    keep = ~unread
     if bounds[0] is not None:
         keep &= (t >= bounds[0]).to_numpy()
     if bounds[1] is not None:
@@ -175,7 +218,12 @@ def select_time(current: Current, since: str | None, until: str | None) -> Curre
                         f"cover {t.min():%Y-%m-%d %H:%M} to {t.max():%Y-%m-%d %H:%M} (UTC). Choose a span that "
                         "overlaps it.")
     rows = np.flatnonzero(keep)
-    return _take(current, rows)
+    chosen = _take(current, rows)
+    n = int(unread.sum())
+    if n:
+        chosen.notes = [*current.notes, f"{n:,} row{'s' if n > 1 else ''} of {current.source} left out by {options}: "
+                        f"no readable time in {column} (empty or unreadable)."]
+    return chosen
 
 
 def _stamp_arg(v: str, opt: str) -> pd.Timestamp:
@@ -216,25 +264,45 @@ def _encode_outcomes(model: Any, s: pd.Series, source: str) -> np.ndarray:
     """Outcomes as float class indices or values, NaN where unknown (empty: those rows are skipped); a label
     the model does not know is an error naming it."""
     y = np.full(len(s), np.nan)
+    keys = s.map(outcome_key)
     if model.task.is_classification:
-        keys = s.map(outcome_key)
         known = keys.notna().to_numpy()
-        classes: dict[str, int] = {}
-        for i, c in enumerate(model.classes):
-            classes.setdefault(str(outcome_key(c)), i)
+        classes = _class_keys(model)
+        if not keys[known].isin(list(classes)).all():  # "Yes" for the class "yes", where case tells no two apart
+            folds: dict[str, set[int]] = {}
+            for k, i in classes.items():
+                folds.setdefault(k.casefold(), set()).add(i)
+            if all(len(v) == 1 for v in folds.values()):
+                keys = keys.map(lambda k: k.casefold() if isinstance(k, str) and k not in classes else k)
+                classes = {**{k: min(v) for k, v in folds.items()}, **classes}
         bad = known & ~keys.isin(list(classes)).to_numpy()
         if bad.any():
             raise DataError(f"{source} has the outcome {str(s[bad].iloc[0]).strip()!r} in {model.target!r}, which is "
-                            f"none of the model's classes ({', '.join(map(str, model.classes))}).")
+                            f"none of the model's classes ({_classes(model)}).")
         y[known] = keys[known].map(classes).to_numpy(dtype=np.float64)
         return y
     known = s.notna().to_numpy()
+    if known.any() and keys[known].isin(["true", "false"]).all():
+        raise DataError(f"{source} has true/false outcomes in {model.target!r}, but the model predicts numbers (a "
+                        "regression model): pass the values it predicts.")
     values = pd.to_numeric(s[known], errors="coerce")
     if values.isna().any():
         raise DataError(f"{source} has the outcome {s[known][values.isna()].iloc[0]!r} in {model.target!r}, which "
                         "is not a number.")
     y[known] = values.to_numpy(dtype=np.float64)
     return y
+
+
+def _class_keys(model: Any) -> dict[str, int]:
+    """Each class's key (``outcome_key``) to its index; a 0/1 model's classes also as false/true, and the
+    other way round: outcomes written either way are the same two classes."""
+    classes: dict[str, int] = {}
+    for i, c in enumerate(model.classes):
+        classes.setdefault(str(outcome_key(c)), i)
+    for pair in ((("0", "false"), ("1", "true")), (("false", "0"), ("true", "1"))):
+        if set(classes) == {pair[0][0], pair[1][0]}:
+            classes.update({alias: classes[name] for name, alias in pair})
+    return classes
 
 
 def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source: str, key: str | None = None,
@@ -246,6 +314,16 @@ def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source:
     if target not in labels.columns:
         raise DataError(f"{source} has no column {target!r} with the outcomes: its columns are "
                         f"{', '.join(map(str, labels.columns[:12]))}.")
+    notes = list(current.notes)
+    by = key if key is not None else next((c for c in ("request_id", "_request_id") if c in labels.columns), None)
+    if by is not None and by in labels.columns:
+        keyless = labels[by].map(category_key).isna().to_numpy()
+        if keyless.all():
+            raise DataError(f"Every outcome in {source} has an empty {by!r}: nothing matches them to the rows. Fill in "
+                            "the keys.")
+        if keyless.any():  # an outcome without a key matches no row: say so, rather than call the keys repeated
+            notes.append(f"{int(keyless.sum()):,} outcomes of {source} have an empty {by!r} and were left out.")
+            labels = labels.loc[~keyless].reset_index(drop=True)
     left, right = _join_keys(current, labels, source, key, data)
     if right.duplicated().any():
         raise DataError(f"{source} gives two outcomes for the key {right[right.duplicated()].iloc[0]!r}: give one "
@@ -257,6 +335,9 @@ def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source:
         raise DataError(f"{current.source} has {same:,} rows with the key {first!r} in {key!r}{others}: one outcome "
                         f"of {source} would be copied onto each of them. Give each row its own key.")
     outcomes = _encode_outcomes(model, labels[target].reset_index(drop=True), source)
+    if np.isnan(outcomes).all():
+        raise DataError(f"{source} holds no outcomes: every value of {target!r} is empty. Pass --labels once the "
+                        "outcomes are known.")
     position = pd.Series(np.arange(len(right)), index=pd.Index(right.to_numpy(dtype=object)))
     hit = position.reindex(pd.Index(left.to_numpy(dtype=object))).to_numpy()
     matched = ~np.isnan(hit)
@@ -266,7 +347,7 @@ def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source:
                         "belong to these rows.")
     y = np.full(len(current), np.nan) if current.y is None else current.y.copy()
     y[matched] = outcomes[hit[matched].astype(np.int64)]
-    return replace(current, y=y, labels_source=source)
+    return replace(current, y=y, labels_source=source, notes=notes)
 
 
 def _join_keys(current: Current, labels: pd.DataFrame, source: str, key: str | None,

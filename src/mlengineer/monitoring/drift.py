@@ -74,6 +74,8 @@ class ColumnDrift:
     summary: dict[str, Any] = field(default_factory=dict)
     #: what a plot needs: histogram counts on shared bins, or category shares
     plot: dict[str, Any] = field(default_factory=dict)
+    #: the column's role (a date compares as a number of days since 1970, and is said as a date)
+    role: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +87,7 @@ def compare_column(ref: Prepared, cur: Prepared, *, seed: int = 0) -> ColumnDrif
     ref_missing, cur_missing = int(ref.missing.sum()), int(cur.missing.sum())
     out = ColumnDrift(cur.name, cur.kind, "", None, None, False, n_reference=n_ref - ref_missing,
                       n_current=n_cur - cur_missing, missing_reference=ref_missing / max(n_ref, 1),
-                      missing_current=cur_missing / max(n_cur, 1))
+                      missing_current=cur_missing / max(n_cur, 1), role=cur.role)
     out.missing_drifted = _missing_shift(ref_missing, n_ref, cur_missing, n_cur)
     if out.n_current < MIN_ROWS or out.n_reference < MIN_ROWS:
         out.test = f"none (fewer than {MIN_ROWS} filled values)"

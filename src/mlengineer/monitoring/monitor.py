@@ -12,7 +12,8 @@ Alarms: ``drift`` when the dataset-level rule of ``drift.dataset_verdict`` fires
 when the headline metric (the model's own, when it can be estimated) is worse than on the reference rows by
 more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and beyond both intervals, or when
 the outcomes show it worse than its own estimate for the same rows (concept drift: the inputs promised
-better). Realised metrics decide when at least ``MIN_LABELLED`` rows have outcomes; until then the estimate
+better; unless inputs went missing far more often than in training and the rows that hold them keep the
+promise: then ``missing_inputs`` names them, a data problem). Realised metrics decide when at least ``MIN_LABELLED`` rows have outcomes; until then the estimate
 does, compared with the same estimator on the reference rows, so its own bias cancels. ``relation`` when, with
 outcomes and no input drifted, an input's bearing on the outcome changed (``relation.py``: concept drift
 column by column, seen even where the model leans on other columns and its metric holds).
@@ -72,7 +73,7 @@ def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None =
         "current": {"source": current.source, "rows": int(len(current)), "labelled": int(current.labelled.sum()),
                     "labels": current.labels_source, "start": _iso(_tmin(current)), "end": _iso(_tmax(current)),
                     "versions": sorted(map(str, current.versions.unique())) if current.versions is not None else [],
-                    "untimed": untimed(current.times) if length is not None else 0},
+                    "untimed": untimed(current.times) if length is not None else 0, "notes": list(current.notes)},
         **overall, "windows": windows,
         "unmonitored": unmonitored(model),
     }
@@ -81,7 +82,8 @@ def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None =
                         "relation": bool(overall["relation"]["changed"])}
     from .words import summary_sentences
 
-    result["summary"] = summary_sentences(result, importance=model.metadata.get("feature_importance") or {})
+    result["summary"] = summary_sentences(result, importance=model.metadata.get("feature_importance") or {},
+                                          min_rows=MIN_ROWS)
     return result
 
 
@@ -136,7 +138,7 @@ class _Context:
             "rows": int(len(rows)), "tested": True,
             "drift": {"columns": [_drop_plot(c, plots) for c in columns], "prediction": _drop_plot(pred, plots),
                       "verdict": verdict},
-            "performance": self.performance(rows),
+            "performance": self.performance(rows, missing=self._missing_inputs(columns)),
         }
         times = self.current.times
         if times is not None and len(rows):
@@ -157,8 +159,15 @@ class _Context:
             return None
         return loss.estimate(name, m[known], self.raw[rows][known], rows=len(rows), seed=self.seed)
 
-    def performance(self, rows: np.ndarray) -> dict[str, Any]:
-        """Each metric: reference, estimate, realised (where outcomes are known) and the estimate's error."""
+    def _realised(self, name: str, rows: np.ndarray) -> Estimate:
+        assert self.current.y is not None
+        y = self.current.y[rows].astype(np.int64) if self.task != "regression" else self.current.y[rows]
+        return realised(name, y, self.raw[rows], d=None if self.d is None else self.d[rows], seed=self.seed)
+
+    def performance(self, rows: np.ndarray, *, missing: list[str] | None = None) -> dict[str, Any]:
+        """Each metric: reference, estimate, realised (where outcomes are known) and the estimate's error.
+        ``missing``: inputs whose missing share rose (``_missing_inputs``), which may explain outcomes worse
+        than the estimate."""
         y = self.current.y
         labelled = rows[~np.isnan(y[rows])] if y is not None else rows[:0]
         metrics: dict[str, Any] = {}
@@ -167,18 +176,42 @@ class _Context:
             entry: dict[str, Any] = {"estimated": est.to_dict() if est else None, "realised": None, "error": None,
                                      "reference": _dict(self.ref.performance.get(name)),
                                      "reference_estimated": _dict(self.ref.estimated.get(name))}
-            if y is not None and len(labelled) >= MIN_LABELLED:
-                yy = y[labelled].astype(np.int64) if self.task != "regression" else y[labelled]
-                real = realised(name, yy, self.raw[labelled], d=None if self.d is None else self.d[labelled],
-                                seed=self.seed)
+            if len(labelled) >= MIN_LABELLED:
+                real = self._realised(name, labelled)
                 on_same = self._estimate(name, labelled)
                 entry["realised"] = real.to_dict()
                 if on_same is not None:
                     entry["estimated_on_labelled"] = on_same.to_dict()
                     entry["error"] = on_same.value - real.value
             metrics[name] = entry
-        return {"metrics": metrics, "headline": self.metrics[0], "labelled": int(len(labelled)),
-                **_performance_alarm(self.task, self.metrics[0], metrics[self.metrics[0]])}
+        head = self.metrics[0]
+        alarm = {**_performance_alarm(self.task, head, metrics[head]), "missing_inputs": []}
+        if alarm["concept_drift"] and missing and not self._gap_holds(head, labelled, missing, metrics[head]):
+            # the gap is the missing values': the model answers those rows from values it never learnt from,
+            # and the estimate trusts those answers; a data problem. The alarm stays: the answers are worse
+            alarm.update(concept_drift=False, missing_inputs=missing)
+        return {"metrics": metrics, "headline": head, "labelled": int(len(labelled)), **alarm}
+
+    def _missing_inputs(self, columns: list[ColumnDrift]) -> list[str]:
+        """Inputs whose missing share rose beyond chance, each carrying at least ``MOVED_SHARE`` of the model's
+        attention (any, when the bundle records none)."""
+        rose = [c.column for c in columns if c.missing_drifted and c.missing_current > c.missing_reference]
+        importance = self.model.metadata.get("feature_importance") or {}
+        return [c for c in rose if not importance or _attention(importance, [c]) >= MOVED_SHARE]
+
+    def _gap_holds(self, name: str, labelled: np.ndarray, missing: list[str], entry: dict[str, Any]) -> bool:
+        """Whether the outcomes still fall below the estimate on the labelled rows where every input of
+        ``missing`` is present: concept drift there too. False with fewer than ``MIN_LABELLED`` such rows."""
+        gone = np.zeros(len(labelled), dtype=bool)
+        for c in missing:
+            gone |= self.cols[c].missing[labelled]
+        rows = labelled[~gone]
+        est = self._estimate(name, rows) if len(rows) >= MIN_LABELLED else None
+        if est is None:
+            return False
+        check = {**entry, "estimated": None, "reference_estimated": None, "estimated_on_labelled": est.to_dict(),
+                 "realised": self._realised(name, rows).to_dict()}
+        return bool(_performance_alarm(self.task, name, check)["concept_drift"])
 
 
 def _relation(ref: Reference, cols: dict[str, Prepared], current: Current, drift: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +230,7 @@ def _relation(ref: Reference, cols: dict[str, Prepared], current: Current, drift
         return out
     # a drifted input the model hardly looks at bears little on the outcome, so it cannot move the outcome
     # given another input much (one stray flag among 78 columns must not silence the test)
-    total = sum(max(float(v), 0.0) for v in importance.values())
-    share = sum(max(float(importance.get(c, 0.0)), 0.0) for c in moved) / total if total > 0 else float(bool(moved))
+    share = _attention(importance, moved)
     if share >= MOVED_SHARE:
         out["why"] = (f"inputs drifted ({', '.join(moved[:3])}{', ...' if len(moved) > 3 else ''}; {share:.0%} of "
                       "the model's attention), which alone changes the outcome given any correlated input")
@@ -208,6 +240,12 @@ def _relation(ref: Reference, cols: dict[str, Prepared], current: Current, drift
                              importance=importance)
     out.update(tested=True, columns=[t.to_dict() for t in tests], changed=[t.column for t in tests if t.changed])
     return out
+
+
+def _attention(importance: dict[str, Any], columns: list[str]) -> float:
+    """The share of the model's attention ``columns`` carry (1 for any column when none is recorded)."""
+    total = sum(max(float(v), 0.0) for v in importance.values())
+    return sum(max(float(importance.get(c, 0.0)), 0.0) for c in columns) / total if total > 0 else float(bool(columns))
 
 
 def _performance_alarm(task: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,8 @@ class RetrainResult:
     champion: dict[str, Any] = field(default_factory=dict)
     challenger_version: str | None = None
     run_id: str | None = None
+    #: how the new rows were chosen, when the user must be told (rows without a readable time left out)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +78,18 @@ def _split_recent(rows: pd.DataFrame, fraction: float, source: str) -> tuple[pd.
                         f"{MIN_TEST_ROWS + MIN_TRAIN_ROWS} (the newest {fraction:.0%}, at least {MIN_TEST_ROWS}, to test "
                         "both models on, the rest to learn from).")
     return rows.iloc[: len(rows) - n_test], rows.iloc[len(rows) - n_test:]
+
+
+def _check_fit(champion: Any, rows: pd.DataFrame, source: str) -> None:
+    """Refuse, before any training, new rows the champion cannot read (text in a column of numbers): both
+    models are scored on them as a server reads rows, strictly, and a challenger would learn from them."""
+    from ..errors import SchemaError
+
+    try:
+        champion.encode(rows[champion.feature_names])
+    except SchemaError as e:
+        raise DataError(f"The new rows of {source} do not fit the model: {e} Fix those values (or leave those rows "
+                        "out), then retrain.") from None
 
 
 def check_test_fraction(test_fraction: float) -> None:
@@ -126,6 +140,7 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     info = resolve(ref, tracking_uri=tracking_uri)[0] if ref is not None and ref.alias else None
     current = load_current(champion, names={champion.name, *([ref.name] if ref else [])}, **sources)
     learn, test = _split_recent(_labelled_rows(champion, current), test_fraction, current.source)
+    _check_fit(champion, pd.concat([learn, test]), current.source)
     base = load_table(base_data) if isinstance(base_data, str | Path) else base_data
     if base is None:
         base = load_reference(champion)
@@ -145,7 +160,9 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     problems = client_problems(champion, challenger)  # the registry's own check, which promote applies too
     rows = {"base": int(len(base)), "new_learnt": int(len(learn)), "new_tested": int(len(test))}
     result = _decide(comparison, problems, promote=promote and info is not None, champion_ref=ref, info=info,
-                     challenger_path=out, rows=rows, tracking_uri=tracking_uri)
+                     challenger_path=out, rows=rows, tracking_uri=tracking_uri,
+                     champion_path=None if champion.path is None else str(champion.path))
+    result.notes = list(current.notes)
     result.run_id = record_decision("retrain", ref.name if ref else champion.name, result.to_dict(),
                                     tracking_uri=tracking_uri)
     return result
@@ -160,7 +177,8 @@ def _default_out(champion: Any, ref: Any) -> Path:
 
 
 def _decide(comparison: dict[str, Any], problems: list[str], *, promote: bool, champion_ref: Any, info: Any,
-            challenger_path: Path, rows: dict[str, int], tracking_uri: str | None) -> RetrainResult:
+            challenger_path: Path, rows: dict[str, int], tracking_uri: str | None,
+            champion_path: str | None = None) -> RetrainResult:
     """Promote, or say why not; registers the challenger as a new version when the champion is registered."""
     from ..tracking.registry import promote as move_alias
     from ..tracking.registry import register
@@ -173,14 +191,15 @@ def _decide(comparison: dict[str, Any], problems: list[str], *, promote: bool, c
     if champion_ref is not None:
         result.challenger_version = register(challenger_path, champion_ref.name, tracking_uri=tracking_uri).version
     verdict = comparison["verdict"].rstrip(".")
-    if not better:
-        result.reason = verdict
-    elif problems:
-        result.reason = f"{verdict}; but clients of the champion could not call it: {problems[0]}"
+    if not better or problems:
+        result.reason = _kept_reason(comparison, problems, better=better, champion_ref=champion_ref, info=info,
+                                     saved=result, champion_path=champion_path)
     elif not promote:
         result.decision = "better, not promoted"
+        then = (f"promote it with 'mlengineer promote {champion_ref.name} {result.challenger_version}'"
+                if champion_ref is not None and result.challenger_version else "serve the challenger's folder instead")
         result.reason = (f"{verdict}; the champion is not a registry alias (or --no-promote), so nothing was "
-                         "promoted: serve the challenger's folder instead")
+                         f"promoted: {then}")
     else:
         move_alias(champion_ref.name, str(result.challenger_version), alias=champion_ref.alias,
                    tracking_uri=tracking_uri)
@@ -188,6 +207,38 @@ def _decide(comparison: dict[str, Any], problems: list[str], *, promote: bool, c
         result.reason = (f"{verdict}; it takes the same inputs, so models:/{champion_ref.name}@{champion_ref.alias} "
                          f"is now version {result.challenger_version}")
     return result
+
+
+def _kept_reason(c: dict[str, Any], problems: list[str], *, better: bool, champion_ref: Any, info: Any,
+                 saved: RetrainResult, champion_path: str | None) -> str:
+    """Why the champion stays, in retrain's terms: what was kept, the evidence, and what to do next (it follows
+    "Kept: ")."""
+    a, b = (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}" for v in c["scores"])
+    metric, n = c.get("metric", "the metric"), f"{c['rows']:,} " if c.get("rows") else ""
+    p = f"p = {c['p_value']:.2g}" if c.get("p_value") is not None else "paired test"
+    if champion_ref is not None:
+        alias = f"@{champion_ref.alias}" if champion_ref.alias else ""
+        version = f" (version {info.version})" if getattr(info, "version", None) else ""
+        kept = f"the champion, models:/{champion_ref.name}{alias}{version}"
+    else:
+        kept = f"the champion{f', {champion_path}' if champion_path else ''}"
+    where = f"it is saved at {saved.challenger_path}" + (
+        f" and registered as version {saved.challenger_version}, with no alias" if saved.challenger_version else "")
+    command = (f"mlengineer promote {champion_ref.name} {saved.challenger_version}"
+               if champion_ref is not None and saved.challenger_version else None)
+    if better:
+        use = f"promote it: {command} --force" if command else f"serve it: mlengineer serve {saved.challenger_path}"
+        return (f"{kept}. The challenger scored {metric} {a} against the champion's {b} on the {n}newest rows "
+                f"(significantly better, {p}), but clients of the champion could not call it: {problems[0]}; "
+                f"{where}. Next: once the clients send what it needs, {use}")
+    if c["significant"]:  # the champion won
+        return (f"{kept}. It scored {metric} {b} against the challenger's {a} on the {n}newest rows, significantly "
+                f"better ({p}); the challenger {where.removeprefix('it ')}. Next: nothing to change; retrain when "
+                "'mlengineer monitor' shows the live rows have moved away from training")
+    use = f"promote it: {command}" if command else f"serve it: mlengineer serve {saved.challenger_path}"
+    return (f"{kept}. The challenger scored {metric} {a} against the champion's {b} on the {n}newest rows, a gap "
+            f"likely by chance ({p}); {where}. Next: retrain when more labelled rows have come in (more rows to "
+            f"test on tell a smaller gap from chance), or, if you prefer the challenger anyway, {use}")
 
 
 def record_decision(kind: str, name: str, evidence: dict[str, Any], *, tracking_uri: str | None = None) -> str:

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from .current import Current, attach_labels, from_data, from_log, select_time
 from .monitor import monitor
 
-__all__ = ["FAIL_ON", "failed_conditions", "load_current", "monitor_model"]
+__all__ = ["FAIL_ON", "failed_conditions", "json_ready", "load_current", "monitor_model"]
 
 #: what ``--fail-on`` can name; each sets exit status 1 when found (bad input is 2)
 FAIL_ON = ("drift", "performance", "relation")
@@ -28,6 +28,9 @@ def load_current(model: Any, *, log: str | Path | None = None, data: Any = None,
     if (log is None) == (data is None):
         raise ConfigError("Pass either --log DIR (a server's prediction log) or --data FILE (new rows), one of them.")
     table = None
+    if log is not None and time_column is not None:
+        raise ConfigError(f"--time-column {time_column} is for --data: a prediction log's rows carry their own time "
+                          "(_ts). Leave it out.")
     if log is not None:
         current = from_log(model, log, names=names)
     else:
@@ -64,3 +67,17 @@ def failed_conditions(result: dict[str, Any], fail_on: list[str]) -> list[str]:
     if bad:
         raise ConfigError(f"--fail-on takes {' or '.join(FAIL_ON)}; got {bad[0]!r}.")
     return [c for c in fail_on if result["alarms"].get(c)]
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every number that is not finite (a metric of rows of one class, a log's infinite
+    value) as None: JSON has no NaN, and strict readers (jq, JavaScript) refuse it."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):  # numpy's float64 is a float too
+        return None
+    return value

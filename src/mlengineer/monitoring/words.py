@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .quality import mostly_missing_phrase
+
 __all__ = ["change_phrase", "metric_change", "number", "summary_sentences"]
 
 _NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score", "f1": "F1",
@@ -16,6 +18,12 @@ def number(v: float | None) -> str:
     if v is None or v != v:
         return "-"
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def _date(days: float) -> str:
+    import pandas as pd
+
+    return f"{pd.Timestamp(days * 86_400, unit='s'):%Y-%m-%d}"
 
 
 def change_phrase(col: dict[str, Any], *, subject: bool = True) -> str:
@@ -32,13 +40,15 @@ def _change(col: dict[str, Any]) -> str:
     s = col.get("summary") or {}
     if "reference" in s and "current" in s:
         r, c = s["reference"], s["current"]
+        date = col.get("role") == "datetime"  # days since 1970: said as dates, spreads in days
+        at, days = (_date, " days") if date else (number, "")
         if r["median"] != c["median"] and abs(c["median"] - r["median"]) >= 0.1 * max(r["sd"], 1e-12):
-            word = "higher" if c["median"] > r["median"] else "lower"
-            return f"{name} is {word} than in training (median {number(c['median'])} against {number(r['median'])})"
+            word = ("later" if date else "higher") if c["median"] > r["median"] else ("earlier" if date else "lower")
+            return f"{name} is {word} than in training (median {at(c['median'])} against {at(r['median'])})"
         if r["sd"] > 0 and abs(c["sd"] / r["sd"] - 1) >= 0.2:
             word = "more spread out" if c["sd"] > r["sd"] else "less spread out"
-            return f"{name} is {word} than in training (SD {number(c['sd'])} against {number(r['sd'])})"
-        return f"{name} is distributed differently from training (mean {number(c['mean'])} against {number(r['mean'])})"
+            return f"{name} is {word} than in training (SD {number(c['sd'])}{days} against {number(r['sd'])}{days})"
+        return f"{name} is distributed differently from training (mean {at(c['mean'])} against {at(r['mean'])})"
     cats = s.get("categories") or []
     if cats:
         top = cats[0]
@@ -53,6 +63,8 @@ def _change(col: dict[str, Any]) -> str:
 def metric_change(name: str, now: float, before: float) -> str:
     """``about 3 points less accurate`` / ``errors about 12% larger``: a metric's change in words."""
     label = _NAMES.get(name, name)
+    if now != now or before != before:  # not measurable on these rows (one class only, say)
+        return f"not comparable ({label} cannot be computed on one side)"
     if name in _BOUNDED:
         points = 100 * (now - before)
         if abs(points) < 0.5:
@@ -67,17 +79,26 @@ def metric_change(name: str, now: float, before: float) -> str:
     return f"{what} about {abs(rel):.0%} {'larger' if rel > 0 else 'smaller'}"
 
 
+def _gone(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The quality checks' columns that have (nearly) gone missing: a data problem, said as one."""
+    return [c for c in result.get("quality", {}).get("columns", []) if c.get("mostly_missing")]
+
+
 def _drift_sentence(result: dict[str, Any], importance: dict[str, float]) -> str:
     drift = result["drift"]
-    cols = [c for c in drift["columns"] if c["drifted"]]
-    tested = drift["verdict"]["tested"]
+    gone = {c["column"] for c in _gone(result)}
+    cols = [c for c in drift["columns"] if c["drifted"] and c["column"] not in gone]
+    tested = drift["verdict"]["tested"] - len(gone & {c["column"] for c in drift["columns"]})
     if not cols:
-        return (f"Inputs look like training: none of the {tested} input columns changed beyond chance "
-                f"({result['rows']:,} live rows against {result['reference']['rows']:,} reference rows).")
+        sizes = f"({result['rows']:,} live rows against {result['reference']['rows']:,} reference rows)"
+        if gone:
+            return (f"The other {tested} input column{'s look' if tested != 1 else ' looks'} like training: none "
+                    f"changed beyond chance {sizes}.")
+        return f"Inputs look like training: none of the {tested} input columns changed beyond chance {sizes}."
     cols.sort(key=lambda c: (-float(importance.get(c["column"], 0.0)), -(c["statistic"] or 0.0)))
     phrases = [change_phrase(c) for c in cols[:3]]
     more = f"; and {len(cols) - 3} more column{'s' if len(cols) > 4 else ''}" if len(cols) > 3 else ""
-    return f"Inputs changed: {'; '.join(phrases)}{more}."
+    return f"{'Other inputs' if gone else 'Inputs'} changed: {'; '.join(phrases)}{more}."
 
 
 def _performance_sentences(result: dict[str, Any]) -> list[str]:
@@ -98,16 +119,22 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
         if entry["error"] is not None:
             line += f"; the estimate was {number(abs(entry['error']))} too {'high' if entry['error'] > 0 else 'low'}"
         out.append(line + ".")
+    promised = entry.get("estimated_on_labelled")
+    worse = (f"The outcomes are worse than the inputs promised ({label} {number(real['value'])}, against "
+             f"{number(promised['value'])} expected from the inputs alone, 95% {number(promised['low'])} to "
+             f"{number(promised['high'])})") if real and promised else ""
     if perf.get("concept_drift"):
-        promised = entry["estimated_on_labelled"]
-        out.append(f"The outcomes are worse than the inputs promised ({label} {number(real['value'])}, against "
-                   f"{number(promised['value'])} expected from the inputs alone, 95% {number(promised['low'])} to "
-                   f"{number(promised['high'])}): the relation between inputs and outcome changed, which no check "
-                   "of the inputs can see.")
+        out.append(f"{worse}: the relation between inputs and outcome changed, which no check of the inputs can see.")
+    elif perf.get("missing_inputs"):
+        names = ", ".join(map(repr, perf["missing_inputs"][:3]))
+        out.append(f"{worse}, but that is a data problem, not concept drift: {names} "
+                   f"{'is' if len(perf['missing_inputs']) == 1 else 'are'} missing far more often than in training "
+                   "(above), and where present the outcomes keep what the inputs promised (or those rows are too "
+                   "few to tell). Fix the data first.")
     if perf.get("against_reference"):
         out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than chance "
                    "and the tolerance.")
-    elif perf.get("concept_drift"):
+    elif perf.get("concept_drift") or perf.get("missing_inputs"):
         out.append(f"Alarm: the {label} the outcomes show is worse than the estimate by more than chance and the "
                    "tolerance.")
     return out
@@ -125,15 +152,19 @@ def _relation_sentences(relation: dict[str, Any]) -> list[str]:
             f"outcomes): {'; '.join(parts)}{more}. Check how they are collected; retrain if the change is real."]
 
 
-def summary_sentences(result: dict[str, Any], *, importance: dict[str, float]) -> list[str]:
-    """The summary of a monitoring result, most important first."""
-    out = [_drift_sentence(result, importance)]
+def summary_sentences(result: dict[str, Any], *, importance: dict[str, float], min_rows: int = 30) -> list[str]:
+    """The summary of a monitoring result, most important first (``min_rows``: the fewest rows a window is
+    tested on)."""
+    gone = _gone(result)
+    out = [f"Data problem: {'; '.join(mostly_missing_phrase(c) for c in gone)}."] if gone else []
+    out.append(_drift_sentence(result, importance))
     pred = result["drift"]["prediction"]
     if pred["drifted"]:
         out.append(f"The predictions changed too: {change_phrase(pred, subject=False)}.")
     out += _performance_sentences(result)
     out += _relation_sentences(result.get("relation") or {})
-    problems = result.get("quality", {}).get("problems", [])
+    said = {mostly_missing_phrase(c) for c in gone}
+    problems = [p for p in result.get("quality", {}).get("problems", []) if p not in said]
     if problems:
         out.append(f"Data quality: {problems[0]}" + (f"; and {len(problems) - 1} more finding"
                                                      f"{'s' if len(problems) > 2 else ''}." if len(problems) > 1
@@ -141,11 +172,20 @@ def summary_sentences(result: dict[str, Any], *, importance: dict[str, float]) -
     if result.get("unmonitored"):
         out.append(f"Not compared: {', '.join(result['unmonitored'])} (pictures: each one is its own value, and "
                    "comparing their contents would need an image model).")
+    out += result["current"].get("notes", [])
     skipped = result["current"].get("untimed", 0)
     if skipped:
         out.append(f"{skipped:,} row{'s have' if skipped > 1 else ' has'} no readable time (empty or unreadable) and "
                    f"{'are' if skipped > 1 else 'is'} left out of the windows; the overall figures include "
                    f"{'them' if skipped > 1 else 'it'}.")
+    windows = result.get("windows") or []
+    small = sum(not w["tested"] for w in windows)
+    if small:
+        out.append(f"{small:,} of the {len(windows):,} windows {'hold' if small > 1 else 'holds'} too few rows to "
+                   f"test (fewer than {min_rows}) and {'are' if small > 1 else 'is'} listed only"
+                   f"{'; a longer --window gives each more' if small > 1 else ''}.")
     if result["alarms"]["drift"]:
-        out.append(f"Drift alarm: {'; '.join(result['drift']['verdict']['reasons'])}.")
+        gone_drifted = [c["column"] for c in gone if c["column"] in result["drift"]["verdict"]["drifted"]]
+        why = f" ({', '.join(map(repr, gone_drifted))}: missing values count as drift)" if gone_drifted else ""
+        out.append(f"Drift alarm: {'; '.join(result['drift']['verdict']['reasons'])}{why}.")
     return out
