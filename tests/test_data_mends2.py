@@ -237,3 +237,20 @@ def test_explain_prints_the_start_of_a_long_text_cell(churn_model_dir: Path, chu
     assert r.returncode == 0, r.stderr
     assert "(50,000" in r.stdout and "x" * 200 not in r.stdout and len(r.stdout) < 10_000, r.stdout
     assert json.loads((tmp_path / "e.json").read_text())[0]["contributions"]  # --out keeps every value
+
+
+@pytest.mark.slow
+def test_monitor_and_report_say_the_first_sheet_of_several_was_read(churn_model_dir: Path, churn_csv: Path,
+                                                                     tmp_path: Path) -> None:
+    book = tmp_path / "live.xlsx"
+    rows = pd.read_csv(churn_csv).head(200)
+    with pd.ExcelWriter(book) as w:
+        rows.to_excel(w, sheet_name="March", index=False)
+        rows.head(50).to_excel(w, sheet_name="April", index=False)
+    said = "live.xlsx: read its first sheet, 'March'; the sheet 'April' holds rows too"
+    r = run_cli("monitor", str(churn_model_dir), "--data", str(book), "--out", str(tmp_path / "m.html"))
+    assert r.returncode in (0, 1) and said in r.stdout, r.stdout + r.stderr
+    r = run_cli("report", str(churn_model_dir), "--data", str(book), "--out", str(tmp_path / "r.html"))
+    assert r.returncode == 0 and said in r.stdout, r.stdout + r.stderr
+    r = run_cli("monitor", str(churn_model_dir), "--data", f"{book}#April", "--out", str(tmp_path / "m2.html"))
+    assert r.returncode in (0, 1) and "first sheet" not in r.stdout, r.stdout + r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._common import DbOption, SqlOption, handle_errors, read_data, say
+from .data import say_source_note
 
 
 def report_cmd(
@@ -28,6 +29,8 @@ def report_cmd(
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
+    if df is not None:
+        say_source_note(df)
     path = write_report(model, out, df, title=title, unit=unit, noun=noun)
     run = attach_to_run(model, path, tracking_uri=tracking_uri)
     say("Report written to ", (str(path), "bold"), f" (and attached to run {run[:8]})." if run else ".")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.sheets import source_note
 from ..data.values import category_key
 from ..errors import DataError
 from .columns import conformed
@@ -151,7 +152,8 @@ def from_data(model: Any, data: pd.DataFrame, source: str, *, time_column: str |
     others = [c for c in data.columns if c in known and c not in frame.columns and c != model.target]
     current = Current(frame, _predict(model, frame), source, times=None if times is None else times.reset_index(
         drop=True), unknown_columns=[c for c in data.columns if c not in known and c != time_column],
-                      extra=data[others].reset_index(drop=True) if others else None, time_name=time_column)
+                      extra=data[others].reset_index(drop=True) if others else None, time_name=time_column,
+                      notes=[n for n in [source_note(dict(data.attrs.get("source") or {}))] if n])
     if model.target in data.columns:
         current = replace(current, y=_encode_outcomes(model, data[model.target].reset_index(drop=True), source),
                           labels_source=source)
