@@ -9,18 +9,19 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, DataError, MLEngineerError, ModelError, SchemaError, ServingError
 from .training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from .bundle.model import Model, load
+    from .bundle.model import Model
     from .pipeline.estimators import AutoClassifier, AutoRegressor
     from .pipeline.run import train
 
 # the heavy parts (learners, pandas pipelines) load on first use, so the CLI and `import mlengineer` start fast
-_LAZY = {"train": "pipeline.run", "load": "bundle.model", "AutoClassifier": "pipeline.estimators",
+_LAZY = {"train": "pipeline.run", "AutoClassifier": "pipeline.estimators",
          "AutoRegressor": "pipeline.estimators", "Model": "bundle.model"}
 
 
@@ -32,6 +33,20 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mlengineer' has no attribute {name!r}")
+
+
+def load(model: str | Path, *, tracking_uri: str | None = None) -> Model:
+    """The model ``model`` names: a bundle folder (``train(..., out=...)``, ``Model.save``), the id of an MLflow
+    run that recorded one (``runs:/ID`` or the bare id, looked up in ``tracking_uri``, ./mlruns.db by default),
+    or a registry reference (``models:/NAME@ALIAS``, ``models:/NAME/VERSION``)."""
+    if Path(model).exists():  # a folder is read as is: no MLflow, no tracking code
+        from .bundle.model import load as read
+
+        return read(model)
+    from .tracking.lookup import open_model
+
+    return open_model(str(model), tracking_uri=tracking_uri)
+
 
 try:
     __version__ = version("mlengineer")

@@ -14,19 +14,81 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..bundle.model import Model
+from ..errors import DataError
 
 __all__ = ["AutoClassifier", "AutoRegressor"]
 
 _TARGET = "__target__"
 
+_PARAMETERS = """
+    Parameters
+    ----------
+    time_budget : float, default=60
+        Seconds the whole search may take (more than 0, at most 7 days).
+    metric : str or None, default=None
+        Metric to optimise; the task's default if None.
+    seed : int, default=0
+        Seed of every random choice: the same seed, data and budget repeat a fit on one machine.
+    families : list of str or None, default=None
+        Model families to try (e.g. ``["linear", "lightgbm"]``); all if None.
+    max_predict_ms_per_row : float or None, default=None
+        Only keep models that predict one row within this many milliseconds.
+    n_jobs : int, default=0
+        Threads for training; 0 uses every core.
+
+    Attributes
+    ----------
+    model_ : mlengineer.Model
+        The fitted bundle: ``model_.save(path)`` writes it for ``mlengineer serve`` or ``mlengineer.load``.
+    n_features_in_ : int
+        Number of columns seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names seen in ``fit``; only set when X was a DataFrame with text column names.
+
+    ``fit`` takes no ``sample_weight`` (the search does not weight rows), and is not recorded in MLflow:
+    ``mlengineer.train`` is the tracked way.
+"""
+
 
 def _frame(X: Any) -> pd.DataFrame:
+    """X as a DataFrame with text column names; arrays' columns are named x0, x1, ..."""
+    if hasattr(X, "toarray") and not isinstance(X, pd.DataFrame):  # scipy sparse (OneHotEncoder's default)
+        X = X.toarray()
     if isinstance(X, pd.DataFrame):
-        return X.reset_index(drop=True)
-    arr = np.asarray(X)
-    if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        df = X.reset_index(drop=True)
+        if not all(isinstance(c, str) for c in df.columns):
+            df = df.set_axis([str(c) for c in df.columns], axis=1)
+    else:
+        arr = np.asarray(X)
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2:
+            raise DataError(f"X must be a table (a DataFrame, or a 2-D array or list of rows); got an array of "
+                            f"shape {arr.shape}.")
+        df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if twice:
+        raise DataError(f"X must have distinct column names; {', '.join(map(repr, twice))} appears more than once.")
+    return df
+
+
+def _named(X: Any) -> bool:
+    """Whether X names its columns the way scikit-learn counts as feature names (a DataFrame, text names)."""
+    return isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns)
+
+
+def _target(y: Any, n_rows: int) -> np.ndarray:
+    """y as a 1-D array with one value per row of X."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise DataError(f"y must hold one target per row (a 1-D array or a Series); got an array of shape {arr.shape}.")
+    if n_rows == 0:
+        raise DataError("X has no rows: fit needs at least one row per class (regression: a few rows).")
+    if len(arr) != n_rows:
+        raise DataError(f"X and y must have the same number of rows; X has {n_rows}, y has {len(arr)}.")
+    return arr
 
 
 class _AutoBase(BaseEstimator):
@@ -42,55 +104,94 @@ class _AutoBase(BaseEstimator):
         self.max_predict_ms_per_row = max_predict_ms_per_row
         self.n_jobs = n_jobs
 
-    def _fit_model(self, X: Any, y: Any, task: str) -> Model:
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are cleaned like any table's
+        return tags
+
+    def _fit_model(self, X: Any, df: pd.DataFrame, y: np.ndarray, task: str) -> Model:
+        """Train on ``df`` (``X`` as a frame) and ``y``, remembering X's columns."""
         from .run import train
 
-        df = _frame(X)
-        if _TARGET in df.columns:
-            df = df.rename(columns={_TARGET: f"{_TARGET}_feature"})
-        df[_TARGET] = np.asarray(y)
-        self.feature_names_in_ = np.asarray([str(c) for c in _frame(X).columns], dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+        target = _TARGET
+        while target in df.columns:  # a feature of that name keeps it; the target takes another
+            target += "_"
+        self._columns = [str(c) for c in df.columns]
+        if _named(X):
+            self.feature_names_in_ = np.asarray(self._columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):  # a refit on an array: the earlier names no longer hold
+            del self.feature_names_in_
+        self.n_features_in_ = len(self._columns)
+        df[target] = y
         # every column of X is a feature: an estimator inside a Pipeline has no say on identifiers
-        roles = {c: "numeric" for c in df.columns if c != _TARGET and pd.api.types.is_numeric_dtype(df[c])}
-        return train(df, _TARGET, task=task, time_budget=self.time_budget, metric=self.metric, seed=self.seed,
+        roles = {c: "numeric" for c in self._columns if pd.api.types.is_numeric_dtype(df[c])}
+        return train(df, target, task=task, time_budget=self.time_budget, metric=self.metric, seed=self.seed,
                      families=self.families, max_predict_ms_per_row=self.max_predict_ms_per_row,
                      n_jobs=self.n_jobs, track=False, name=type(self).__name__, column_roles=roles)
 
     def _X(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "model_")
         df = _frame(X)
-        if not isinstance(X, pd.DataFrame):
-            df.columns = list(self.feature_names_in_)
-        return df
+        if _named(X) and hasattr(self, "feature_names_in_"):
+            return df  # matched by name: another column order or extra columns are fine
+        if df.shape[1] != self.n_features_in_:
+            raise DataError(f"X has {df.shape[1]} features, but {type(self).__name__} is expecting "
+                            f"{self.n_features_in_} features as input.")
+        return df.set_axis(self._columns, axis=1)
 
 
 class AutoClassifier(ClassifierMixin, _AutoBase):
-    """Searches model families within ``time_budget`` seconds and keeps the best ensemble."""
+    __doc__ = """Searches model families within ``time_budget`` seconds and keeps the best ensemble of classifiers.
+
+    ``classes_`` holds the labels of y in sorted order, the order of ``predict_proba``'s columns.
+    """ + _PARAMETERS
 
     def fit(self, X: Any, y: Any) -> AutoClassifier:
-        y = np.asarray(y)
-        n_classes = len(np.unique(y[~pd.isna(y)]))
-        self.model_ = self._fit_model(X, y, "binary" if n_classes == 2 else "multiclass")
+        """Search for the best classifier of ``y`` (labels: text, integers, booleans) from ``X``."""
+        df = _frame(X)
+        y = _target(y, len(df))
+        if y.dtype.kind == "f":
+            finite = y[np.isfinite(y)]
+            if (finite != np.round(finite)).any():
+                example = finite[finite != np.round(finite)][0]
+                raise DataError(f"AutoClassifier needs class labels in y; got continuous values (such as {example:g}):"
+                                " use AutoRegressor to predict numbers, or bin y into classes.")
+        n_classes = len(np.unique(y[~pd.isna(y)].astype(str)))
+        self.model_ = self._fit_model(X, df, y, "binary" if n_classes == 2 else "multiclass")
         self.classes_ = np.asarray(self.model_.classes)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        """The most likely label of each row of ``X``."""
         rows = self._X(X)
         return np.asarray(self.model_.predict(rows), dtype=self.classes_.dtype)
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities, shape (n_rows, n_classes), columns in the order of ``classes_``."""
         rows = self._X(X)
         return self.model_.predict_raw(rows)
 
 
 class AutoRegressor(RegressorMixin, _AutoBase):
-    """Searches model families within ``time_budget`` seconds and keeps the best ensemble."""
+    __doc__ = """Searches model families within ``time_budget`` seconds and keeps the best ensemble of regressors.
+    """ + _PARAMETERS
 
     def fit(self, X: Any, y: Any) -> AutoRegressor:
-        self.model_ = self._fit_model(X, np.asarray(y, dtype=float), "regression")
+        """Search for the best regressor of ``y`` (numbers) from ``X``."""
+        df = _frame(X)
+        y = _target(y, len(df))
+        if y.dtype.kind not in "biuf":
+            values = pd.Series(y, dtype=object)
+            numbers = pd.to_numeric(values, errors="coerce")
+            wrong = values[numbers.isna() & values.notna()]
+            if len(wrong):
+                raise DataError(f"AutoRegressor needs numbers in y; got {wrong.iloc[0]!r}: use AutoClassifier to "
+                                "predict classes.")
+            y = numbers.to_numpy(dtype=float)
+        self.model_ = self._fit_model(X, df, np.asarray(y, dtype=float), "regression")
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        """The predicted value of each row of ``X``."""
         rows = self._X(X)  # first: an unfitted estimator raises NotFittedError
         return np.asarray(self.model_.predict(rows), dtype=float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,12 @@ from ..bundle.model import Model
 from ..bundle.store import check_destination
 from ..data.images import image_root, table_folder
 from ..data.load import load_table
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..training.config import TrainConfig
 from ..training.trainer import Progress, fit_pipeline, no_progress
 from .build import build_model
 
-__all__ = ["default_name", "save_and_track", "train"]
+__all__ = ["check_data", "default_name", "save_and_track", "train"]
 
 
 def train(
@@ -33,8 +34,9 @@ def train(
     """Train a model on ``data`` (a DataFrame or a file path) to predict ``target``.
 
     ``options`` are TrainConfig fields (``time_budget``, ``metric``, ``task``, ``seed``, ...). With ``out``
-    the bundle is saved there; with ``track`` the run is recorded in MLflow. ``name`` names the model (the
-    server, the run, the report and ``compare`` say it); by default the ``out`` folder's name.
+    the bundle is saved there; with ``track`` the run is recorded in MLflow (``tracking_uri``, ./mlruns.db
+    if unset). ``name`` names the model (the server, the run, the report and ``compare`` say it); by
+    default the ``out`` folder's name.
 
     >>> model = train("salaries.csv", target="salary_in_usd", time_budget=30)  # doctest: +SKIP
     """
@@ -44,17 +46,34 @@ def train(
         config = TrainConfig.build(**{**config.model_dump(), **({"target": target} if target else {}), **options})
     if out is not None:
         check_destination(out)  # before training: a wrong --out costs no training time
+    if config.engine == "spark":  # the spark stage stands above this one: it calls us, not the other way
+        raise ConfigError("engine 'spark' trains on Spark: run 'mlengineer train DATA --engine spark', or call "
+                          "mlengineer.spark.train_spark(...) from Python.")
+    check_data(data)
     source = None
     if not isinstance(data, pd.DataFrame):
         source = str(data)
         data = load_table(data)
-    if config.engine == "spark":  # the spark stage stands above this one: it calls us, not the other way
-        raise ConfigError("engine 'spark' trains on Spark: run 'mlengineer train DATA --engine spark', or call "
-                          "mlengineer.spark.train_spark(...) from Python.")
+    if track:  # before training too (after reading: a wrong path leaves no store): no training time lost
+        from ..tracking.store import mlflow_module
+
+        mlflow_module(config.tracking_uri)
     with image_root(table_folder(data)):  # image paths in the table are relative to its folder
         result = fit_pipeline(data, config, progress=progress)
         model = build_model(result, data, name=name or default_name(out, source, config.target), source=source)
     return save_and_track(model, result, out=out, track=track)
+
+
+def check_data(data: Any) -> None:
+    """Refuse what ``train`` cannot read as a table, naming what it got."""
+    if isinstance(data, pd.DataFrame):
+        odd = [c for c in data.columns if not isinstance(c, str)]
+        if odd:
+            raise DataError(f"The data's column names must be text; {odd[0]!r} ({type(odd[0]).__name__}) is not: "
+                            "rename them first, e.g. df.columns = df.columns.astype(str).")
+    elif not isinstance(data, str | PathLike):
+        raise DataError(f"data must be a pandas DataFrame or the path of a table file; got {type(data).__name__}: "
+                        "pass pd.DataFrame(data), or use AutoClassifier / AutoRegressor for arrays.")
 
 
 def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: bool) -> Model:

@@ -53,7 +53,14 @@ def mlflow_module(uri: str | None) -> Any:
     import mlflow
 
     uri = uri or default_tracking_uri()
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
+    # MLflow also writes the uri into the environment, where the next call without one (a notebook's next
+    # train) would take it for the user's choice instead of ./mlruns.db
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
     if uri.startswith("sqlite:"):
         mlflow.set_registry_uri(uri)
     if uri not in _OPENED:
@@ -94,6 +101,8 @@ def _open(mlflow: Any, uri: str) -> None:
         raise ConfigError(f"The tracking store {uri!r} names a folder, not a SQLite file: pass --tracking-uri "
                           "sqlite:///PATH/mlruns.db.")
     try:
+        if db is not None:  # the lock lives beside the store: two first opens of a new folder share it too
+            db.parent.mkdir(parents=True, exist_ok=True)
         with _locked(db):
             new = db if db is not None and not db.exists() and db.parent.is_dir() else None
             copied = new is not None and start_from_blank(new)
@@ -146,6 +155,13 @@ def store_error(e: BaseException, uri: str | None) -> ConfigError:
     if isinstance(e, ModuleNotFoundError) or "no module named" in low:
         return ConfigError(f"The tracking store {uri!r} needs a database driver that is not installed ({text}): "
                            "install it (pip install pymysql for mysql://, psycopg2-binary for postgresql://).")
+    if "maintenance mode" in low or "mlflow_allow_file_store" in low:
+        return ConfigError(f"The tracking store {uri!r} is a folder (MLflow's file store), which this MLflow no "
+                           "longer opens: pass --tracking-uri sqlite:///PATH/mlruns.db, or set "
+                           "MLFLOW_ALLOW_FILE_STORE=true to use the folder anyway.")
+    if isinstance(e, OSError) and db is not None:
+        return ConfigError(f"The tracking store {uri!r} cannot be written: its folder {str(db.parent)!r} is not a "
+                           f"writable folder ({text[:100]}): pass --tracking-uri naming a store in one.")
     if "unable to open database file" in low:
         return ConfigError(f"The tracking store {uri!r} cannot be opened: check that its folder exists and is "
                            "writable, or pass --tracking-uri.")
