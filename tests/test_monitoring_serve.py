@@ -69,6 +69,17 @@ def test_metrics_show_rolling_drift_and_the_estimated_performance(served_log: di
                       for b in ("low", "value", "high"))
     assert 0.5 < low < est < high <= 1.0
     assert 0.5 < value('mlengineer_estimated_performance{bound="reference",metric="roc_auc"') <= 1.0
+    # monthly_fee: 9 of the 240 rows sent have none; the reference sample's share is the training table's
+
+    def missing(column: str, rows: str) -> float:
+        found = [line for line in lines if line.startswith("mlengineer_missing_share{")
+                 and f'column="{column}"' in line and f'rows="{rows}"' in line]
+        assert len(found) == 1, (column, rows, found)
+        return float(found[0].rsplit(" ", 1)[1])
+
+    assert missing("monthly_fee", "recent") == pytest.approx(9 / 240)
+    assert missing("age", "recent") == 0.0
+    assert 0.0 < missing("monthly_fee", "training") < 0.1
 
 
 def test_monitor_reads_the_log_and_joins_outcomes_by_request_id(churn_model_dir: Path, served_log: dict) -> None:

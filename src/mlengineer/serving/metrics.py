@@ -19,6 +19,9 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_drift_detected{model,version,column}          1 when the column drifted over the recent rows
     mlengineer_estimated_performance{model,version,metric,bound}  the metric estimated without outcomes
     mlengineer_monitor_window_rows{model,version}            recent rows those gauges compare
+    mlengineer_missing_share{model,version,column,rows}      share of an input's values missing over the recent
+                                                             rows (rows="recent") and in training ("training"):
+                                                             a feed gone dead shows here, not as drift alone
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ class Metrics:
                                ["model", "version", "metric", "bound"], **gauge_kw)
         self.monitor_rows = Gauge("mlengineer_monitor_window_rows", "Recent rows the drift gauges compare.",
                                   ["model", "version"], **gauge_kw)
+        self.missing = Gauge("mlengineer_missing_share", "Share of an input column's values missing over the recent "
+                             "rows (rows=recent) and in training (rows=training).",
+                             ["model", "version", "column", "rows"], **gauge_kw)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: prometheus-client takes a lock and builds a key each call."""
@@ -131,6 +137,9 @@ class Metrics:
             if g["statistic"] is not None:
                 self.drift_score.labels(model, version, column, g["test"]).set(g["statistic"])
             self.drift_detected.labels(model, version, column).set(1.0 if g["drifted"] else 0.0)
+        for column, g in snapshot["columns"].items():
+            self.missing.labels(model, version, column, "recent").set(g["missing"])
+            self.missing.labels(model, version, column, "training").set(g["missing_training"])
         est = snapshot.get("estimate")
         for bound in ("value", "low", "high"):
             if est is not None and est[bound] == est[bound]:
@@ -141,7 +150,7 @@ class Metrics:
 
     def clear_live(self) -> None:
         """Forget the gauges of a version no longer served."""
-        for g in (self.drift_score, self.drift_detected, self.estimated, self.monitor_rows):
+        for g in (self.drift_score, self.drift_detected, self.estimated, self.monitor_rows, self.missing):
             g.clear()
 
     def set_model(self, *, model: str, version: str, previous: tuple[str, str] | None) -> None:
