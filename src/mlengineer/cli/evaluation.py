@@ -95,8 +95,8 @@ def explain_cmd(
         say(f"Wrote {len(explained):,} explanations to ", (out, "bold"), ".")
     for i, e in enumerate(explained[:limit]):
         # + 0.0: a contribution of -0.0 prints as +0, not -0
-        lines = [[c["column"], _cell(c["value"]), f"{c['contribution'] + 0.0:+,.4g}"] for c in e["contributions"]]
-        lines.append(["(all other columns)", "", f"{e['other_columns'] + 0.0:+,.4g}"])
+        lines = [[c["column"], _cell(c["value"], c.get("note")), _moved(c["contribution"])] for c in e["contributions"]]
+        lines.append(["(all other columns)", "", _moved(e["other_columns"])])
         console.print(table(f"Row {i + 1}: predicted {fmt(e['prediction'])}; {e['explained']} {fmt(e['output'])}, "
                             f"against {fmt(e['base_value'])} for an average row", ["column", "value", "moved it by"],
                             lines))
@@ -105,11 +105,19 @@ def explain_cmd(
         console.print(f"... {len(explained) - limit:,} more rows; use --out FILE to save them all.")
 
 
-def _cell(value: Any, limit: int = 120) -> Any:
-    """A value as a table cell: long text cut to its start and its length (--out keeps it whole)."""
+def _cell(value: Any, note: str | None = None, limit: int = 120) -> Any:
+    """A value as a table cell: long text cut to its start and its length (--out keeps it whole), a missing
+    value said so, and the explanation's note on it."""
+    if value is None:
+        return "(missing)"
     if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit - 20].rstrip()}... ({len(value):,} characters)"
-    return value
+        value = f"{value[:limit - 20].rstrip()}... ({len(value):,} characters)"
+    return f"{value} ({note})" if note else value
+
+
+def _moved(v: float) -> str:
+    """A contribution with its sign: +36,750 and -0.0351, never +3.675e+04 (+ 0.0: -0.0 prints as +0)."""
+    return f"{v + 0.0:+,.0f}" if abs(v) >= 1000 else f"{v + 0.0:+,.4g}"
 
 
 def _inside_lines(contributions: list[dict[str, Any]]) -> None:

@@ -25,12 +25,17 @@ def report_cmd(
     rows the model never trained on; without it the report uses the validation rows kept at training. The
     report is also attached to the model's training run, for the MLflow UI ('mlengineer ui')."""
     from ..bundle.model import load
+    from ..errors import ConfigError
     from ..report.html import attach_to_run, write_report
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
     if df is not None:
         say_source_note(df)
+        if model.target not in df.columns:
+            raise ConfigError(f"--data {data or '(the --sql query)'} has no column {model.target!r}, the target: the "
+                              f"report measures the model on rows with their true {model.target}. Add that column, "
+                              "or leave out --data to report on the validation rows kept at training.")
     path = write_report(model, out, df, title=title, unit=unit, noun=noun)
     run = attach_to_run(model, path, tracking_uri=tracking_uri)
     say("Report written to ", (str(path), "bold"), f" (and attached to run {run[:8]})." if run else ".")

@@ -243,13 +243,31 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
             col = contrib.columns[j]
             v = row[col] if col in frame.columns else None
             items.append({"column": col, "value": _plain(v), "contribution": float(vals[j]),
-                          **_inside(model, col, v, X[i:i + 1], c)})
+                          **_rare(model, col, X[i], v), **_inside(model, col, v, X[i:i + 1], c)})
         rest = float(vals.sum() - sum(it["contribution"] for it in items))
         pred = labels[i]
         out.append({"prediction": _plain(pred), "explained": explained,
                     "base_value": float(contrib.base[i, c]), "output": float(contrib.output[i, c]),
                     "contributions": items, "other_columns": rest})
     return out
+
+
+def _rare(model: Any, column: str, x: np.ndarray, value: Any) -> dict[str, Any]:
+    """A ``note`` for a category the model never saw (or saw too rarely to learn), which it reads as its group
+    of rare values, or as missing: the contribution is for that, not for the value as written."""
+    from .partial_dependence import RARE
+
+    enc = model.encoder
+    names = list(enc.feature_names_)
+    if getattr(enc, "roles_", {}).get(column) != "categorical" or column not in names or _plain(value) is None:
+        return {}
+    cats = enc.categories_[column]
+    code = x[names.index(column)]
+    if code != code:  # a column without a rare group reads a new category as a missing value
+        return {"note": "new: read as missing"}
+    if not 0 <= int(code) < len(cats) or cats[int(code)] != RARE:
+        return {}
+    return {"note": "new or rare: read as rare"}
 
 
 def _inside(model: Any, column: str, value: Any, X: np.ndarray, c: int) -> dict[str, Any]:

@@ -79,11 +79,11 @@ def shap_importance(model: Any, X: np.ndarray, *, budget_s: float | None = None)
     return {k: float(v) for k, v in pairs}
 
 
-def permutation_importance(model: Any, data: Any, *, repeats: int = 3, max_rows: int = 2000,
-                           seed: int = 0) -> dict[str, dict[str, float]]:
-    """How much the model's primary metric worsens when one input column's values are shuffled across
-    rows (all the features made from that column together), on labelled ``data``; mean and spread over
-    ``repeats`` shuffles, largest loss first. Works for any model, tree or not."""
+def permutation_importance(model: Any, data: Any, *, repeats: int = 3, max_rows: int = 2000, seed: int = 0,
+                           metric: str | None = None) -> dict[str, dict[str, float]]:
+    """How much ``metric`` (default: the model's primary metric) worsens when one input column's values are
+    shuffled across rows (all the features made from that column together), on labelled ``data``; mean and
+    spread over ``repeats`` shuffles, largest loss first. Works for any model, tree or not."""
     from ..metrics import get_metric
 
     target = model.target
@@ -92,14 +92,14 @@ def permutation_importance(model: Any, data: Any, *, repeats: int = 3, max_rows:
         labelled = labelled.sample(max_rows, random_state=seed)
     y = model.task.encode(labelled[target])
     X = model.encode(labelled.drop(columns=[target]))
-    metric = get_metric(model.metadata.get("metric"), model.task.kind)
+    scorer = get_metric(metric or model.metadata.get("metric"), model.task.kind)
     calibrator = model.extras.get("calibrator")
 
     def loss(Xm: np.ndarray) -> float:
         raw = model.predictor.predict_raw(Xm)
         if calibrator is not None and model.task.is_classification:
             raw = calibrator.transform(raw)
-        return metric.loss(y, raw)
+        return scorer.loss(y, raw)
 
     base = loss(X)
     sources = [model.encoder.source_column(f) for f in model.encoder.feature_names_]

@@ -18,7 +18,8 @@ def partial_dependence(model: Any, X_ref: np.ndarray, column: str, *, points: in
     column, or None for columns that become several features (dates, text) or are absent.
 
     The series is the average prediction (regression), the average probability of the positive class
-    (binary), or of each of the most probable classes (multiclass, at most six)."""
+    (binary), or of each of the classes most probable on ``X_ref`` (multiclass, at most six: the same six for
+    every column)."""
     enc = model.encoder
     names = list(enc.feature_names_)
     role = enc.roles_.get(column)
@@ -57,6 +58,8 @@ def partial_dependence(model: Any, X_ref: np.ndarray, column: str, *, points: in
         if len(classes) == 2:
             series = {f"P({classes[1]})": mean[:, 1].tolist()}
         else:
-            top = np.argsort(-mean.mean(axis=0))[:6]
+            # the classes most likely on the reference rows as they are: the same classes for every column
+            likely = np.asarray(model.predictor.predict_raw(X_ref), dtype=float).reshape(len(X_ref), -1).mean(axis=0)
+            top = np.argsort(-likely, kind="stable")[:6]
             series = {f"P({classes[c]})": mean[:, c].tolist() for c in top}
     return {"column": column, "kind": kind, "grid": grid, "series": series}

@@ -27,16 +27,20 @@ def _env() -> Environment:
     env.filters["num"] = _num
     env.filters["pct"] = lambda v: share(v, 1)
     env.filters["pct0"] = share
+    env.filters["dec3"] = lambda v: decimal(v, 3)
     return env
 
 
 def _num(v: Any) -> str:
+    """A table's number as a reader writes it: 1,234 and 0.8312, never 5.9e-05 (that is "<0.0001")."""
     if v is None or (isinstance(v, float) and v != v):
         return "-"
     if isinstance(v, float):
         if abs(v) >= 1000:
             return f"{v:,.0f}"
-        text = f"{v:.4g}"
+        if 0 < abs(v) < 1e-4:
+            return "<0.0001" if v > 0 else ">-0.0001"
+        text = np.format_float_positional(v, precision=4, fractional=False, trim="-")
         return decimal(v, 4) if float(text) in (0.0, 1.0, -1.0) and float(text) != v else text
     return str(v)
 
@@ -63,21 +67,22 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
                   seed: int = 0) -> dict[str, Any]:
     """Everything the template shows, computed from the bundle and the optional labelled ``data``."""
     from ..evaluation.evaluate import evaluate
-    from ..explain.partial_dependence import partial_dependence
     from . import plots
     from .media import media_figures
+    from .rows import rows_words, trained_rows
     from .summary import model_card, number_formatter, summary_sentences
 
     meta = model.metadata
     fmt = number_formatter(unit)
     plan = _plan_work(model, data, seed=seed)
+    warning = None
     if data is not None:
         data = data.loc[data[model.target].notna()] if model.target in data.columns else data
-        rows_on = f"{noun} it had not seen in training"
-        if len(data) > plan["evaluation_rows"]:
-            rows_on = f"{noun} it had not seen in training (a random sample of the {len(data):,} given)"
+        given = len(data)
+        if given > plan["evaluation_rows"]:
             data = data.sample(plan["evaluation_rows"], random_state=seed)
         ev: dict[str, Any] | None = evaluate(model, data, n_boot=n_boot, seed=seed)
+        rows_on, warning = rows_words(noun, trained_rows(model, data), given if given > len(data) else None)
     else:
         ev = _validation_evaluation(model)
         rows_on = (f"{noun} kept apart from every fit" if meta.get("calibration_rows_apart")
@@ -89,28 +94,22 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
                         "caption": f"Share of the model's attention per column ({meta.get('importance_method', 'learners gain')}).",
                         "svg": plots.importance_svg(importance)})
     figures += media_figures(model, model.extras.get("background"))  # words of text, occlusion maps of pictures
-    permutation = None
+    permutation, permutation_metric = None, None
     reference = model.extras.get("background")
-    if data is not None:
+    if data is not None and ev is not None:
         from ..explain.importance import permutation_importance
 
         labelled = data.loc[data[model.target].notna()]
-        permutation = permutation_importance(model, labelled, max_rows=plan["permutation_rows"], seed=seed)
+        # the chosen metric where these rows can give it (ROC AUC needs both classes), else the first that they can
+        permutation_metric = ev["primary_metric"] if ev["primary_metric"] in ev["metrics"] else next(iter(ev["metrics"]))
+        permutation = permutation_importance(model, labelled, max_rows=plan["permutation_rows"], seed=seed,
+                                             metric=permutation_metric)
         sample = labelled.sample(min(len(labelled), plan["reference_rows"]), random_state=seed)
         reference = model.encode(sample.drop(columns=[model.target]))
     if ev is not None:
         figures += _evaluation_figures(model, ev, data, fmt, seed)
     if reference is not None and importance:
-        curves = [c for c in (partial_dependence(model, np.asarray(reference, dtype=np.float32), col)
-                              for col in list(importance)[:6]) if c is not None][:4]
-        if curves:
-            label = f"average {model.target}" if not model.task.is_classification else "average probability"
-            figures.append({"id": "partial-dependence", "title": "How the top columns move the prediction",
-                            "caption": "Each panel changes one column alone across its usual values, the other "
-                                       "columns kept as they are in real rows, and shows the average prediction.",
-                            "svg": plots.partial_dependence_svg(curves, ylabel=label,
-                                                                fmt=fmt if not model.task.is_classification
-                                                                else (lambda v: f"{v:.0%}"))})
+        figures += _dependence_figures(model, np.asarray(reference, dtype=np.float32), importance, fmt)
     key_findings, other_findings = _split_findings(meta.get("findings", []), importance)
     slices, small_slices = [], 0
     if ev is not None and ev.get("slices"):
@@ -121,13 +120,14 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
     return {
         "title": title or f"{meta.get('name', 'model')}: model report", "model": model, "meta": meta,
         "evaluation": ev, "rows_on": rows_on, "noun": noun, "unit": unit, "fmt": fmt,
-        "summary": summary_sentences(model, ev, rows_on=rows_on, unit=unit, noun=noun, importance=importance)
-        if ev is not None else [],
-        "story_html": story_html, "figures": figures, "permutation": permutation, "slices": slices, "small_slices": small_slices,
+        "summary": [*([warning] if warning else []), *(summary_sentences(
+            model, ev, rows_on=rows_on, unit=unit, noun=noun, importance=importance) if ev is not None else [])],
+        "story_html": story_html, "figures": figures, "permutation": permutation,
+        "permutation_metric": permutation_metric, "slices": slices, "small_slices": small_slices,
         "findings": meta.get("findings", []), "leaderboard": meta.get("leaderboard", []),
         "key_findings": key_findings, "other_findings": other_findings, "calibration_min_rows": CALIBRATION_MIN_ROWS,
         "columns": model.schema.columns, "feature_names": set(model.feature_names),
-        "card": model_card(model, ev, rows_on=rows_on, unit=unit),
+        "card": model_card(model, ev, rows_on=rows_on, unit=unit, seen=warning is not None),
     }
 
 
@@ -164,6 +164,28 @@ def _plan_work(model: Any, data: pd.DataFrame | None, *, seed: int, budget_s: fl
     return {"evaluation_rows": int(max(2000, rows * 0.4)),
             "permutation_rows": int(np.clip(rows * 0.3 / (3 * columns), 100, 1000)),
             "reference_rows": int(np.clip(rows * 0.3 / 80, 30, 300))}
+
+
+def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str, float], fmt: Any
+                        ) -> list[dict[str, str]]:
+    """The partial dependence panels of the (at most four) most important columns that have one."""
+    from ..explain.partial_dependence import partial_dependence
+    from . import plots
+
+    curves = [c for c in (partial_dependence(model, reference, col) for col in list(importance)[:6])
+              if c is not None][:4]
+    if not curves:
+        return []
+    caption = ("Each panel changes one column alone across its usual values, the other columns kept as they are "
+               "in real rows, and shows the average prediction.")
+    shown = len(curves[0]["series"])
+    if model.task.is_classification and len(model.classes) > shown > 1:
+        caption += (f" Lines: the probabilities of the {shown} classes the model finds most likely on these rows, of "
+                    f"its {len(model.classes)}.")
+    label = "average probability" if model.task.is_classification else f"average {model.target}"
+    return [{"id": "partial-dependence", "title": "How the top columns move the prediction", "caption": caption,
+             "svg": plots.partial_dependence_svg(curves, ylabel=label, fmt=fmt,
+                                                 percent=model.task.is_classification)}]
 
 
 def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | None, fmt: Any,

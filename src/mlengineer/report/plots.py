@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["calibration_svg", "compact", "confusion_svg", "importance_svg", "interval_svg", "partial_dependence_svg",
-           "residuals_svg", "roc_pr_svg", "svg"]
+__all__ = ["Percent", "calibration_svg", "compact", "confusion_svg", "importance_svg", "interval_svg",
+           "partial_dependence_svg", "residuals_svg", "roc_pr_svg", "short", "svg"]
 
 BLUE, ORANGE, GREY = "#3b6ea8", "#d9822b", "#8a94a6"
 _STYLE: dict[str, Any] = {"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
@@ -41,17 +41,42 @@ def _fig(*args: Any, **kwargs: Any) -> tuple[plt.Figure, Any]:
 
 
 def compact(fmt: Callable[[float], str]) -> Callable[[float], str]:
-    """Axis ticks in few characters: 150,000 as 150k and 2,500,000 as 2.5M (keeping ``fmt``'s unit)."""
+    """Axis ticks in few characters: 150,000 as 150k, 2,500,000 as 2.5M and 50.0 as 50 (keeping ``fmt``'s unit)."""
 
     def tick(v: float) -> str:
         a = abs(v)
-        if a < 10_000:
-            return fmt(v)
         unit = fmt(1.0).rstrip("0123456789.,")  # the prefix fmt puts before numbers, e.g. "$"
+        if a < 10_000:
+            # a whole tick as a whole number: fmt writes 50 as "50.0", which reads as a measured value
+            return f"{'-' if v < 0 else ''}{unit}{round(a):,}" if a >= 1 and a == round(a) else fmt(v)
         body = f"{a / 1e6:.3g}M" if a >= 1e6 else f"{a / 1e3:.3g}k"
         return f"{'-' if v < 0 else ''}{unit}{body}"
 
     return tick
+
+
+def short(text: str, limit: int = 36) -> str:
+    """A label cut in its middle to ``limit`` characters, so names that share a start stay apart."""
+    if len(text) <= limit:
+        return text
+    head = limit // 2
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head):]}"
+
+
+class Percent(matplotlib.ticker.Formatter):
+    """Probability ticks as percentages with the fewest decimals that tell them apart: 22.5%, 23%, 23.5%
+    rather than 22%, 23%, 24% where the axis spans a few points."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x * 100:.0f}%"
+
+    def format_ticks(self, values: Any) -> list[str]:
+        labels: list[str] = []
+        for places in range(5):
+            labels = [f"{v * 100:.{places}f}%" for v in values]
+            if len(set(labels)) == len(labels):
+                break
+        return labels
 
 
 def _ticks(ax: Any, fmt: Callable[[float], str], *, x: bool = False, y: bool = False) -> None:
@@ -63,11 +88,14 @@ def _ticks(ax: Any, fmt: Callable[[float], str], *, x: bool = False, y: bool = F
 
 
 def importance_svg(importance: dict[str, float], *, top: int = 15, title: str | None = None) -> str:
+    from .summary import share
+
     items = list(importance.items())[:top][::-1]
     fig, ax = _fig(figsize=(7, 0.32 * len(items) + 1.1))
-    ax.barh([k for k, _ in items], [v * 100 for _, v in items], color=BLUE)
+    ax.barh(range(len(items)), [v * 100 for _, v in items], color=BLUE)
+    ax.set_yticks(range(len(items)), [short(k) for k, _ in items])  # a long name would squeeze the bars
     for i, (_, v) in enumerate(items):
-        ax.text(v * 100, i, f" {v:.0%}", va="center", fontsize=9)
+        ax.text(v * 100, i, f" {share(v)}", va="center", fontsize=9)
     ax.set_xlabel("share of the model's attention (%)")
     if title:
         ax.set_title(title, loc="left")
@@ -102,18 +130,23 @@ def calibration_svg(curve: dict[str, list[float]], *, ece: float, label: str, mi
 def confusion_svg(labels: list[str], matrix: list[list[int]]) -> str:
     m = np.asarray(matrix, dtype=float)
     k = len(labels)
-    size = min(7.0, 2.2 + 0.45 * k)
+    size = min(7.0 if k <= 15 else 8.5, 2.2 + 0.45 * k)  # room beside for the colour bar
     fig, ax = _fig(figsize=(size, size * 0.85))
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     if k <= 15:
         for i in range(k):
             for j in range(k):
                 ax.text(j, i, f"{int(m[i, j]):,}", ha="center", va="center", fontsize=8 if k > 6 else 10,
                         color="white" if share[i, j] > 0.6 else "#1d2430")
-    short = [lab if len(lab) <= 14 else lab[:13] + "…" for lab in labels]
-    ax.set_xticks(range(k), short, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
-    ax.set_yticks(range(k), short)
+    else:  # too many cells to print counts in: the colour is all there is, so say what it means
+        bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.03, format=Percent())
+        bar.set_label("share of the true class's rows", fontsize=8)
+    names = [short(str(lab), 16) for lab in labels]
+    # beyond a dozen classes, slanted labels run into each other: stand them upright
+    ax.set_xticks(range(k), names, rotation=0 if k <= 4 else 45 if k <= 12 else 90,
+                  ha="center" if k <= 4 or k > 12 else "right", fontsize=10 if k <= 12 else 7)
+    ax.set_yticks(range(k), names, fontsize=10 if k <= 12 else 7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (rows: true class)", loc="left")
@@ -177,8 +210,10 @@ def interval_svg(predicted: list[float], lower: list[float], upper: list[float],
     return svg(fig)
 
 
-def partial_dependence_svg(curves: list[dict[str, Any]], *, ylabel: str, fmt: Callable[[float], str]) -> str:
-    """One small panel per column: the average prediction as that column alone changes."""
+def partial_dependence_svg(curves: list[dict[str, Any]], *, ylabel: str, fmt: Callable[[float], str],
+                           percent: bool = False) -> str:
+    """One small panel per column: the average prediction (a probability where ``percent``) as that column
+    alone changes."""
     n = len(curves)
     cols = min(n, 2)
     rows = int(np.ceil(n / cols))
@@ -186,25 +221,29 @@ def partial_dependence_svg(curves: list[dict[str, Any]], *, ylabel: str, fmt: Ca
     for ax, c in zip(axes.ravel(), curves, strict=False):
         series = c["series"]
         if c["kind"] == "categorical":
-            labels = [s if len(s) <= 18 else s[:17] + "…" for s in c["grid"]]
+            labels = [short(str(s), 18) for s in c["grid"]]
             width = 0.8 / len(series)
             for i, (name, vals) in enumerate(series.items()):
                 ax.barh(np.arange(len(labels)) + i * width, vals, height=width, label=name,
                         color=[BLUE, ORANGE, GREY, "#6a9f58", "#b05f9e", "#c2b13a"][i % 6])
             ax.set_yticks(np.arange(len(labels)) + width * (len(series) - 1) / 2, labels, fontsize=8)
             ax.invert_yaxis()
-            _ticks(ax, fmt, x=True)
+            _value_ticks(ax.xaxis, fmt, percent)
             ax.set_xlabel(ylabel)
         else:
             for i, (name, vals) in enumerate(series.items()):
                 ax.plot(c["grid"], vals, lw=2, label=name,
                         color=[BLUE, ORANGE, GREY, "#6a9f58", "#b05f9e", "#c2b13a"][i % 6])
-            _ticks(ax, fmt, y=True)
+            _value_ticks(ax.yaxis, fmt, percent)
             ax.set_ylabel(ylabel)
-        ax.set_title(c["column"], loc="left")
+        ax.set_title(short(c["column"], 40), loc="left")
         if len(series) > 1:
             ax.legend(fontsize=7, frameon=False)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
     return svg(fig)
+
+
+def _value_ticks(axis: Any, fmt: Callable[[float], str], percent: bool) -> None:
+    axis.set_major_formatter(Percent() if percent else matplotlib.ticker.FuncFormatter(lambda v, _: compact(fmt)(v)))

@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["calibration_words", "decimal", "model_card", "number_formatter", "share", "summary_sentences"]
+__all__ = ["calibration_words", "decimal", "model_card", "number_formatter", "one_class", "share",
+           "summary_sentences"]
 
 # column names that often hold personal characteristics a model should be checked for fairness on
 _SENSITIVE = re.compile(r"(^|_)(sex|gender|race|ethnic\w*|religion|age|nationality|citizenship|marital\w*|"
@@ -117,7 +118,13 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                            "50% is a coin toss).")
         else:
             out.append(f"This model predicts <b>{target}</b>, one of {len(classes)} classes, on {n:,} {rows_on}.")
-        if acc is not None:
+        only = one_class(ev)
+        if only is not None:
+            # a constant answer is right every time on such rows: comparing with it would mislead
+            out.append(f"On {n:,} {rows_on}, {target} is <b>{only}</b> every time, so these {noun} cannot show how "
+                       f"well it tells the answers apart; give {noun} that hold every answer for that. It answered "
+                       f"{only} for <b>{share(acc)}</b> of them.")
+        elif acc is not None:
             out.append(f"It is right <b>{share(acc)}</b> of the time; always answering the most common class would "
                        f"be right {share(base['accuracy'])} of the time.")
         cal = ev.get("calibration")
@@ -137,6 +144,14 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                    f"{noun}, most of all where {w['column']} is {w['value']} ({w['rows']:,} {noun}, "
                    f"{w['loss_vs_overall']:.1f}x the average error).")
     return out
+
+
+def one_class(ev: dict[str, Any]) -> str | None:
+    """The one class every evaluated row holds, or None when the rows hold several."""
+    confusion = ev.get("confusion") or {}
+    present = [str(label) for label, row in zip(confusion.get("labels", []), confusion.get("matrix", []), strict=False)
+               if sum(row) > 0]
+    return present[0] if len(present) == 1 else None
 
 
 #: fewest rows on which a reliability curve says anything: below this, ten bins hold a handful of rows each
@@ -164,8 +179,10 @@ def _in_ten(coverage: float, noun: str) -> str:
     return f"{round(coverage * 100)} {noun} in 100"
 
 
-def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str = "") -> dict[str, list[str]]:
-    """The model card's sections (intended use, data, metrics, limitations, caveats), as short paragraphs."""
+def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str = "",
+               seen: bool = False) -> dict[str, list[str]]:
+    """The model card's sections (intended use, data, metrics, limitations, caveats), as short paragraphs;
+    ``seen`` when many of the measured rows are rows the model trained on."""
     fmt = number_formatter(unit)
     meta = model.metadata
     features = list(model.feature_names)
@@ -189,7 +206,8 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
     dup = next((f for f in findings if f.get("check") == "duplicate_rows"), None)
     if dup:
         data.append(f"Duplicates: {dup['message']} Repeated rows on both sides of a split flatter validation "
-                    "scores; the test rows here were scored by a model that never trained on them.")
+                    "scores" + ("." if seen else "; the test rows here were scored by a model that never trained on "
+                                "them."))
     card["Data"] = data
     metrics: list[str] = []
     if ev is not None:
@@ -199,7 +217,7 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
             metrics.append(f"{k}: {show(v)} (95% interval {show(lo)} to {show(hi)}) on {ev['n_rows']:,} {rows_on}.")
         cal = ev.get("calibration")
         if cal:
-            metrics.append(f"Expected calibration error {cal['ece']:.3f} (calibration: {cal.get('method', 'none')}).")
+            metrics.append(f"Expected calibration error {decimal(cal['ece'], 3)} (calibration: {cal.get('method', 'none')}).")
         unc = ev.get("uncertainty")
         if unc:
             what = "ranges" if ev["task"] == "regression" else "sets"

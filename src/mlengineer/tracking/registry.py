@@ -35,6 +35,8 @@ DEFAULT_ALIAS = "champion"
 #: a registered model tag per alias: the versions it named, oldest first, comma-separated
 HISTORY_TAG = "mlengineer.alias_history.{alias}"
 _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))?/?$")
+#: the names ``register`` gives: they fit in a models:/ reference and on a command line unquoted
+_NAME = re.compile(r"[A-Za-z0-9][\w.\-]*")
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,34 @@ def _is_missing(e: Exception) -> bool:
 
 def _store_error(e: Exception, uri: str | None) -> ServingError:
     return ServingError(f"The model registry {uri or default_tracking_uri()!r} cannot be used: "
-                        f"{str(e).splitlines()[0][:200]}. Pass --tracking-uri to use another.")
+                        f"{str(e).splitlines()[0][:200].rstrip('.')}. Pass --tracking-uri to use another.")
+
+
+def _existing_store(uri: str | None, what: str) -> None:
+    """Refuse a SQLite registry file that is not there, rather than create an empty one (a mistyped
+    --tracking-uri would then answer that no model exists); ``what`` begins the message."""
+    uri = uri or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///").split("?")[0]).exists():
+        raise ModelError(f"{what}: there is no registry at {uri!r}. Register a model first ('mlengineer register "
+                         "MODEL --name NAME') or pass the --tracking-uri it was registered in.")
+
+
+def _check_alias(alias: str) -> None:
+    """An alias MLflow takes and ``models:/NAME@ALIAS`` can name, refused in one line before the store sees it."""
+    if not re.fullmatch(r"[A-Za-z][\w\-]*", alias) or re.fullmatch(r"v\d+", alias, flags=re.I):
+        raise ConfigError(f"--alias must start with a letter, use letters, digits, '_' or '-', and not look "
+                          f"like a version (v1); got {alias!r}.")
+    if alias.lower() == "latest":  # MLflow keeps it for the newest version
+        raise ConfigError("--alias 'latest' is kept by MLflow for the newest version: choose another name, "
+                          "such as champion.")
+
+
+def _register_hint(name: str) -> str:
+    """The command that registers ``name``, or, for a name ``register`` refuses, what a name may hold."""
+    if _NAME.fullmatch(name):
+        return f"Register one with 'mlengineer register MODEL --name {name}'."
+    tidy = re.sub(r"[^\w.\-]+", "-", name).strip("-") or "NAME"
+    return f"Registered names are letters, digits, '.', '_' or '-': register one with 'mlengineer register MODEL --name {tidy}'."
 
 
 def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
@@ -97,7 +126,7 @@ def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
     """Register the bundle folder ``bundle`` as a new version of the registered model ``name``. The
     answer's ``problems`` say why clients of the version ``alias`` names now could not call this one."""
     model = load(bundle)  # checked against its manifest: a folder that is not a usable bundle fails here
-    if not re.fullmatch(r"[A-Za-z0-9][\w.\-]*", name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(f"--name must be letters, digits, '.', '_' or '-' (no '/' or '@'); got {name!r}.")
     mlflow, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
@@ -171,9 +200,8 @@ def promote(name: str, version: str | int, *, alias: str = "champion", tracking_
     if not re.fullmatch(r"\s*\d+\s*", str(version)):
         raise ConfigError(f"VERSION must be a version number such as 3; got {str(version)[:40]!r}: a model's "
                           "versions are numbered 1, 2, 3, ... as they are registered.")
-    if not re.fullmatch(r"[A-Za-z][\w\-]*", alias) or re.fullmatch(r"v\d+", alias, flags=re.I):
-        raise ConfigError(f"--alias must start with a letter, use letters, digits, '_' or '-', and not look "
-                          f"like a version (v1); got {alias!r}.")
+    _check_alias(alias)
+    _existing_store(tracking_uri, f"models:/{name}/{str(version).strip()} cannot be promoted")
     _, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
@@ -238,8 +266,8 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
         if _is_missing(e) and missing_version and ref.version:
             raise _no_version(client, ref.name, ref.version) from None
         if _is_missing(e) and not _model_exists(client, ref.name):
-            raise ModelError(f"{ref} does not exist: there is no registered model named {ref.name!r}. Register one "
-                             f"with 'mlengineer register MODEL --name {ref.name}'.") from None
+            raise ModelError(f"{ref} does not exist: there is no registered model named {ref.name!r}. "
+                             f"{_register_hint(ref.name)}") from None
         if _is_missing(e):
             what = f"alias {ref.alias!r}" if ref.alias else f"version {ref.version}"
             raise ModelError(f"{ref} does not exist: the registered model {ref.name!r} has no {what}. "
@@ -262,8 +290,7 @@ def _default_version(client: Any, name: str) -> Any:
             raise
     known = _versions(client, name)
     if not known:
-        raise ModelError(f"No registered model named {name!r}, or it has no versions: register one "
-                         f"with 'mlengineer register MODEL --name {name}'.")
+        raise ModelError(f"No registered model named {name!r}, or it has no versions. {_register_hint(name)}")
     return client.get_model_version(name, known[-1])
 
 
@@ -311,8 +338,7 @@ def _no_version(client: Any, name: str, version: str) -> ModelError:
     except MlflowException:
         known = []
     if not known:
-        return ModelError(f"No registered model named {name!r}: register one with "
-                          f"'mlengineer register MODEL --name {name}'.")
+        return ModelError(f"No registered model named {name!r}. {_register_hint(name)}")
     return ModelError(f"Model {name!r} has no version {version}; its versions are {', '.join(known)}.")
 
 
@@ -352,18 +378,22 @@ def resolve(ref: str | ModelRef, *, tracking_uri: str | None = None) -> tuple[Mo
 def rollback(name: str, *, alias: str = "champion", tracking_uri: str | None = None) -> tuple[str, str]:
     """Point ``alias`` back at the version it named before the current one (from the history ``promote``
     keeps; without one, the highest version below the current); the versions it moved from and to. The
-    history forgets the version rolled back from, so a second rollback goes one further back."""
+    history forgets the version rolled back from, so a second rollback goes one further back; versions deleted
+    since are passed over."""
+    _check_alias(alias)
+    _existing_store(tracking_uri, f"models:/{name}@{alias} cannot be rolled back")
     _, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
     try:
         current = lookup(ModelRef(name=name, alias=alias), client=client).version
-        history = alias_history(client, name, alias)
+        versions = _versions(client, name)
+        history = [v for v in alias_history(client, name, alias) if v in versions]
         if history and history[-1] == current:
             history = history[:-1]
         earlier = [v for v in history if v != current]
         if not earlier:
-            earlier = [v for v in _versions(client, name) if int(v) < int(current)]
+            earlier = [v for v in versions if int(v) < int(current)]
         if not earlier:
             raise ModelError(f"models:/{name}@{alias} names version {current} and no version came before it: there is "
                              "nothing to roll back to.")
