@@ -155,6 +155,10 @@ def store_error(e: BaseException, uri: str | None) -> ConfigError:
     if isinstance(e, ModuleNotFoundError) or "no module named" in low:
         return ConfigError(f"The tracking store {uri!r} needs a database driver that is not installed ({text}): "
                            "install it (pip install pymysql for mysql://, psycopg2-binary for postgresql://).")
+    if ("maintenance mode" in low or "mlflow_allow_file_store" in low) and "://" not in uri and \
+            uri.lower().endswith((".db", ".sqlite", ".sqlite3")):  # a SQLite file's path, written without its scheme
+        return ConfigError(f"The tracking store {uri!r} is a path without a scheme, which MLflow takes for a folder "
+                           f"store: pass --tracking-uri sqlite:///{Path(uri).expanduser().resolve()}.")
     if "maintenance mode" in low or "mlflow_allow_file_store" in low:
         return ConfigError(f"The tracking store {uri!r} is a folder (MLflow's file store), which this MLflow no "
                            "longer opens: pass --tracking-uri sqlite:///PATH/mlruns.db, or set "
