@@ -16,7 +16,7 @@ import pandas as pd
 from .findings import Finding, pct
 from .schema import ColumnRole, Schema, category_key
 
-__all__ = ["case_variant_findings", "target_findings", "text_variants"]
+__all__ = ["case_variant_findings", "label_variant_findings", "target_findings", "text_variants"]
 
 #: variant groups a finding names, at most
 _SHOWN = 4
@@ -42,7 +42,12 @@ def _listed(groups: list[list[str]], counts: pd.Series | None = None) -> str:
 
 
 def _label_variants(y: pd.Series, target: str) -> list[Finding]:
-    counts = y.dropna().value_counts()
+    return label_variant_findings(y.dropna().value_counts(), target)
+
+
+def label_variant_findings(counts: pd.Series, target: str) -> list[Finding]:
+    """The warning for labels written several ways, from the rows of each label as written (``counts``,
+    indexed by label): the Spark audit counts them on every row and words it the same."""
     groups = text_variants(counts.index)
     if not groups:
         return []

@@ -18,6 +18,7 @@ import pandas as pd
 from ..data.findings import SEVERITY_ORDER, Finding
 from ..data.quality import audit, pct
 from ..data.schema import MISSING_TOKENS, ColumnRole, Schema, category_key
+from ..data.targets import case_variant_findings, label_variant_findings
 from .leakage import confirm_leakage
 from .read import qcol
 from .stats import TableStats, is_number_type, number_expr, target_counts, type_of
@@ -52,6 +53,7 @@ def audit_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.DataFr
     else:
         findings += _duplicate_rows(frame, target, task_kind, stats.n_rows)
     findings += _high_cardinality(schema, stats.n_rows)
+    findings += _case_variants(schema, sample)
     findings += _outliers(frame, schema, stats)
     if target is not None and target in frame.columns:
         findings += _target_checks(frame, target, stats, task_kind)
@@ -88,6 +90,16 @@ def _confirm_sampled(frame: Any, schema: Schema, stats: TableStats, local: list[
         elif f.check == "mixed_types":
             out += _mixed_types(frame, col, f) if col is not None else []
     return out
+
+
+def _case_variants(schema: Schema, sample: pd.DataFrame) -> list[Finding]:
+    """Category values written in several cases, among the sample's values and the most common values of
+    every row (the schema's categories): a spelling too rare for the sample is still found when common."""
+    names = [c.name for c in schema.columns if c.role == ColumnRole.categorical and c.name in sample.columns]
+    if not names:
+        return []
+    kept = pd.DataFrame({n: pd.Series(schema[n].categories or [], dtype=object) for n in names})
+    return case_variant_findings(pd.concat([sample[names].astype(object), kept], ignore_index=True), schema)
 
 
 def _same_columns(frame: Any, a: str, b: str, *, relabel: bool) -> bool:
@@ -244,8 +256,28 @@ def _target_checks(frame: Any, target: str, stats: TableStats, task_kind: str | 
             check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
             message=f"{missing:,} rows have no target value; they are left out of training.",
             suggestion="Predict them with the trained model if they are the rows you need answers for."))
-    counts = class_counts(frame, target, stats) if task_kind in ("binary", "multiclass") else None
-    if counts is None or len(counts) < 2:
+    if task_kind not in ("binary", "multiclass"):
+        return out
+    raw = target_counts(frame, target, stats)
+    if raw is None:  # more values than classes can be: the local audit's verdict, counted exactly
+        from pyspark.sql import functions as F
+
+        n_distinct = int(frame.agg(F.countDistinct(qcol(target))).first()[0])
+        return [*out, _target_identifier(target, n_distinct, stats.filled[target])]
+    written = pd.Series(dict(raw), dtype="int64") if raw else pd.Series(dtype="int64")
+    out += label_variant_findings(written.sort_values(ascending=False, kind="stable"), target)
+    counts = class_counts(frame, target, stats)
+    if counts is None or not len(counts):
+        return out
+    if len(counts) == 1 and len(raw) == 1:
+        out.append(Finding(
+            check="single_class", severity="error", column=target, value=1.0,
+            message=f"holds one value ({counts.index[0]!r}) in every labelled row: there is nothing to predict.",
+            suggestion="Choose another target column, or add rows of the other classes."))
+    filled = int(counts.sum())
+    if len(counts) >= 20 and len(counts) > 0.5 * filled:
+        out.append(_target_identifier(target, len(counts), filled))
+    if len(counts) < 2:
         return out
     ratio = counts.iloc[-1] / counts.iloc[0]
     if ratio < 0.1:
@@ -263,3 +295,11 @@ def _target_checks(frame: Any, target: str, stats: TableStats, task_kind: str | 
             suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class from a "
             "handful of rows."))
     return out
+
+
+def _target_identifier(target: str, n_classes: int, filled: int) -> Finding:
+    return Finding(
+        check="target_identifier", severity="error", column=target, value=float(n_classes),
+        message=f"holds {n_classes:,} distinct values in {filled:,} labelled rows: too few rows a class for a "
+        "classifier to learn from.",
+        suggestion="If it holds numbers, use --task regression; if it is an identifier, choose another target.")

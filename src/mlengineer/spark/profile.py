@@ -24,7 +24,6 @@ from .stats import QUANTILE_ACCURACY, QUANTILES, TableStats, number_expr
 __all__ = ["Examined", "examine", "profile_spark"]
 
 
-
 def _number_stats(frame: Any, names: list[str], stats: TableStats) -> dict[str, dict[str, Any]]:
     """Per numeric column: moments, extremes, quartiles (from the first pass) and a histogram over the
     1st-99th percentiles, in one more aggregation and one groupBy."""
@@ -133,6 +132,24 @@ def profile_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.Data
     return profile
 
 
+def _task_kind(frame: Any, target: str, task: str, sample: pd.DataFrame, stats: TableStats) -> str | None:
+    """The task kind to audit and profile by. A target training would refuse (one class, an identifier, no
+    values) is what the audit is there to say, so it gets the kind the local audit gives it, not an error."""
+    from .stats import spark_task, target_counts
+
+    try:
+        return spark_task(frame, target, task, sample, stats).kind
+    except DataError:
+        if not stats.filled.get(target):
+            return None
+        counts = target_counts(frame, target, stats)
+        if task != "auto" or (counts is not None and len(counts) == 1):
+            return task if task != "auto" else "multiclass"
+        if counts is None and not pd.api.types.is_numeric_dtype(sample[target]):
+            return "multiclass"  # text with more values than classes can be: the audit names it
+        raise
+
+
 @dataclass
 class Examined:
     """What ``profile`` and ``audit`` show about a table read on Spark."""
@@ -159,7 +176,7 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
     from .audit import audit_spark
     from .read import check_source, driver_sample, read_table
     from .session import spark_session
-    from .stats import spark_schema, spark_task
+    from .stats import spark_schema
 
     check_source(data)
     progress("starting Spark")
@@ -174,7 +191,7 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
         n = frame.count()
         sample = driver_sample(frame, n, sample_rows, seed=seed)
         schema, stats = spark_schema(frame, sample, target, column_roles)
-        kind = spark_task(frame, target, task, sample, stats).kind if target is not None else None
+        kind = _task_kind(frame, target, task, sample, stats) if target is not None else None
         out = Examined(rows=n, columns=len(frame.columns), where=table.where, how=table.how, schema=schema,
                        task_kind=kind)
         if findings:

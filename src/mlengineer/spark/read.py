@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from ..data.formats import FORMATS, csv_options, format_of
 from ..errors import DataError
+from .parts import check_csv_headers, parquet_groups, read_parquet_parts
 
 __all__ = ["SparkTable", "check_source", "delta_files", "driver_sample", "qcol", "read_table"]
 
@@ -32,6 +33,8 @@ class SparkTable:
     frame: Any
     where: str
     how: list[str] = field(default_factory=list)
+    #: read as a union of parts of several schemas (``parts.read_parquet_parts``)
+    merged: bool = False
 
 
 def qcol(name: str) -> Any:
@@ -138,8 +141,12 @@ def check_source(source: str | None) -> None:
     files = _data_files(root)
     if not files:
         raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
-    if _format(files, str(root)) == "parquet":
-        _check_parquet_types(files[0])
+    fmt = _format(files, str(root))
+    if fmt == "parquet":
+        for _, paths in parquet_groups(files) or [({}, files)]:  # one part of each schema
+            _check_parquet_types(paths[0])
+    elif fmt == "csv":
+        check_csv_headers(files, csv_options(files[0], format_of(files[0])[1]))
 
 
 def _read_path(spark: Any, source: str) -> SparkTable:
@@ -163,6 +170,10 @@ def _read_path(spark: Any, source: str) -> SparkTable:
     fmt = _format(files, str(root))
     how = [fmt.upper()] + ([f"{len(files)} parts"] if root.is_dir() else [])
     if fmt == "parquet":
+        groups = parquet_groups(files) if root.is_dir() else []
+        if len(groups) > 1:
+            frame, words = read_parquet_parts(spark, root, groups)
+            return SparkTable(frame, str(root), [*how, words], merged=True)
         return SparkTable(spark.read.parquet(str(root)), str(root), how)
     if fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -175,6 +186,7 @@ def _read_csv(spark: Any, root: Path, files: list[Path]) -> Any:
     if opts.get("decimal") == ",":
         raise DataError(f"{str(files[0])!r} writes numbers with a decimal comma, which Spark does not read: "
                         "convert it, or read it with --engine local.")
+    check_csv_headers(files, opts)
     size = sum(p.stat().st_size for p in files)
     reader = (spark.read.option("header", opts.get("header", 0) == 0).option("inferSchema", True)
               .option("sep", opts["sep"]).option("encoding", opts["encoding"]).option("mode", "PERMISSIVE")

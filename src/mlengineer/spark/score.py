@@ -6,6 +6,7 @@ else, so Spark scoring cannot disagree with local prediction.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ import pandas as pd
 
 from ..bundle.model import load
 from ..data.files import atomic_path
-from ..errors import DataError
+from ..errors import DataError, SchemaError
 from .read import check_source, qcol, read_table
-from .session import spark_session
+from .session import spark_errors, spark_session
 
-__all__ = ["score_dataframe", "score_file"]
+__all__ = ["check_out", "score_dataframe", "score_file"]
 
+_REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _ROW_ID = "__mlengineer_row__"
 _FILE = "__mlengineer_file__"
 _CACHE: dict[str, Any] = {}
@@ -60,7 +62,8 @@ def _ship(spark: Any, model_dir: str) -> str:
     return name
 
 
-def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None) -> Any:
+def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None,
+                    where: str = "the Spark table") -> Any:
     """Spark DataFrame of predictions for ``sdf`` (row order kept in hidden file and row-id columns); ``interval``
     adds the conformal range (regression) or label set (classification) of that coverage."""
     from pyspark import SparkFiles
@@ -69,7 +72,7 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     spark = sdf.sparkSession
     model_dir = str(Path(model_dir).resolve())
     model = load(model_dir)  # fails early, on the driver, for a path that is not a bundle
-    model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where="the Spark table")
+    model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where=where)
     if interval is not None:  # fails early, on the driver, for a coverage or a model that cannot give them
         model.check_interval(interval)
     bundle_name = _ship(spark, model_dir)
@@ -107,11 +110,57 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
         raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv, .parquet, or a folder of Parquet "
                         "parts (a path without a suffix).")
     check_source(data)
+    check_out(out, data)
     with spark_session(master, conf) as spark:
-        frame = read_table(spark, data, sql=sql).frame
-        scored = score_dataframe(frame, model_dir, interval=interval)
+        table = read_table(spark, data, sql=sql)
+        scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
-        return _write_folder(spark, scored, out) if not suffix else _write_one_file(spark, scored, out)
+        try:
+            with spark_errors():
+                return _write_folder(spark, scored, out) if not suffix else _write_one_file(spark, scored, out)
+        except SchemaError as e:  # a value the model cannot read, found on a worker: say in which table
+            raise SchemaError(f"{table.where}: {e}") from None
+        except OSError as e:  # the disk filled, or the folder turned read-only, while Spark wrote
+            raise DataError(f"Cannot write {str(out)!r}: {e.strerror or e}.") from None
+
+
+def _spark_output(path: Path, folder: Path) -> bool:
+    """Whether a file in ``folder`` is one Spark writes there (a part, its checksum, a marker)."""
+    name = path.relative_to(folder).parts[0]
+    return name.startswith(("part-", "_", "."))
+
+
+def check_out(out: Path, data: str | None) -> None:
+    """Refuse, before Spark starts, an output that would replace the input, a folder of other files, a file
+    where a folder goes (or the reverse), or a place that cannot be written."""
+    folder = not out.suffix
+    if data and (not _REMOTE.match(data) or data.startswith("file://")):
+        src, dest = Path(data.removeprefix("file://")).resolve(), out.resolve()
+        if dest == src or src in dest.parents or dest in src.parents:
+            where = "is" if dest == src else "holds" if dest in src.parents else "lies inside"
+            raise DataError(f"--out {str(out)!r} {where} the data {data!r}: predictions would replace or mix with "
+                            f"the rows they come from; write them to another {'folder' if folder else 'file'}.")
+    if out.is_dir() and not folder:
+        raise DataError(f"Cannot write {str(out)!r}: it is a folder; name a file, or a path without a suffix for "
+                        "a folder of Parquet parts.")
+    if out.exists() and folder and not out.is_dir():
+        raise DataError(f"Cannot write {str(out)!r}: it is a file, and a path without a suffix gets a folder of "
+                        "Parquet parts; name another folder, or a .csv or .parquet file.")
+    if out.is_dir():
+        others = [p for p in out.rglob("*") if p.is_file() and not _spark_output(p, out)]
+        if others:
+            raise DataError(f"--out {str(out)!r} is a folder holding other files ({others[0].name!r}): predictions "
+                            "replace the whole folder, so name a new one.")
+    if not folder and not out.absolute().parent.exists():  # a folder of parts gets its parents made
+        raise DataError(f"Cannot write {str(out)!r}: the folder {str(out.parent)!r} does not exist.")
+    parent = next(p for p in out.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise DataError(f"Cannot write {str(out)!r}: {str(parent)!r} is a file, not a folder.")
+    try:  # the one sure test of a place's writability, root and odd file systems included
+        shutil.rmtree(tempfile.mkdtemp(prefix=".mlengineer-probe-", dir=parent))
+    except OSError as e:
+        raise DataError(f"Cannot write {str(out)!r}: the folder {str(parent)!r} is not writable "
+                        f"({e.strerror or e}).") from None
 
 
 def _write_folder(spark: Any, scored: Any, out: Path) -> int:

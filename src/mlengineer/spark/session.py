@@ -124,12 +124,13 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None, app
         builder = builder.config(key, value)
     if settings.get("spark.sql.catalogImplementation") == "hive":
         builder = builder.enableHiveSupport()
+    start = JVM_LOG.stat().st_size if JVM_LOG.exists() else 0
     try:
         with _stderr_to(JVM_LOG):  # the JVM starts now and keeps the stderr it is given
             spark = builder.getOrCreate()
     except Exception as e:  # Java missing, port trouble: name it rather than dump a JVM trace
-        raise ConfigError(f"Cannot start Spark on {master or 'local[*]'}: {first_line(e)} (Spark's log: "
-                          f"{JVM_LOG})") from None
+        raise ConfigError(f"Cannot start Spark on {master or 'local[*]'}: {_start_failure(e, start)} (Spark's "
+                          f"log: {JVM_LOG})") from None
     for name in ("pyspark", "py4j", "DataFrameQueryContextLogger", "XGBoost-PySpark"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if "spark.sql.shuffle.partitions" not in settings:
@@ -137,6 +138,22 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None, app
         # least 8 (adaptive execution merges the small ones)
         spark.conf.set("spark.sql.shuffle.partitions", str(max(8, 3 * spark.sparkContext.defaultParallelism)))
     return spark
+
+
+def _start_failure(e: BaseException, start: int) -> str:
+    """Why a session did not start: what the JVM logged since ``start`` says more than py4j's exception
+    ("Java gateway process exited", "stopped SparkContext")."""
+    try:
+        with JVM_LOG.open("rb") as f:
+            f.seek(start)
+            log = f.read(1 << 20).decode("utf-8", errors="replace")
+    except OSError:
+        log = ""
+    if "Failed to connect to master" in log:
+        return ("the master did not take the application (is that port a Spark master's? 7077 by default; "
+                "8080 is its web page)")
+    died = re.search(r'Exception in thread "main" [\w.$]+: (.+)', log)
+    return died[1].strip() if died else first_line(e)
 
 
 @contextlib.contextmanager
@@ -180,16 +197,26 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
 
 
 def first_line(e: BaseException, limit: int = 300) -> str:
-    """An exception's first meaningful line: no JVM stack frames, no py4j preamble, no Java class names."""
+    """An exception's first meaningful line: no JVM stack frames, no py4j preamble, no Java class names. A
+    wrapper's line that says nothing ("Exception thrown in awaitResult:") gives way to the first line below
+    it that names Spark's error class ("[FAILED_READ_FILE...] ...")."""
+    lines = []
     for raw in str(e).strip().splitlines():
         line = raw.strip()
         if line.startswith("at ") or line.startswith("== "):
             continue
         line = re.sub(r"^An error occurred while calling \S+\.\s*", "", line)
-        line = re.sub(r"^:?\s*([\w$]+\.)+[\w$]*(Exception|Error):\s*", "", line)
+        line = re.sub(r"^(Caused by:\s*)?:?\s*([\w$]+\.)+[\w$]*(Exception|Error):\s*", "", line)
         if line:
-            return line[:limit]
-    return type(e).__name__
+            lines.append(line)
+    if not lines:
+        return type(e).__name__
+    if lines[0].endswith(":"):  # a wrapper announcing its cause
+        return next((ln for ln in lines if _ERROR_CLASS.match(ln)), lines[0])[:limit]
+    return lines[0][:limit]
+
+
+_ERROR_CLASS = re.compile(r"\[[A-Z_.]+\]")
 
 
 _NOT_FOUND = re.compile(r"\[PATH_NOT_FOUND\] Path does not exist: (\S+?)\.?(\s|$)")

@@ -110,6 +110,8 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     progress("stage", name="read")
     table = read_table(spark, data, sql=sql)
     frame, target = table.frame, config.target
+    if table.merged:  # xgboost's barrier stage refuses a union of reads as its input: one shuffle joins them
+        frame = frame.repartition(frame.rdd.getNumPartitions())
     for opt, col in (("target", target), ("--group-column", config.group_column),
                      ("--time-column", config.time_column)):
         if col is not None and col not in frame.columns:
