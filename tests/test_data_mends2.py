@@ -254,3 +254,40 @@ def test_monitor_and_report_say_the_first_sheet_of_several_was_read(churn_model_
     assert r.returncode == 0 and said in r.stdout, r.stdout + r.stderr
     r = run_cli("monitor", str(churn_model_dir), "--data", f"{book}#April", "--out", str(tmp_path / "m2.html"))
     assert r.returncode in (0, 1) and "first sheet" not in r.stdout, r.stdout + r.stderr
+
+
+def test_parquet_parts_of_several_schemas_are_read_as_one_table(tmp_path: Path) -> None:
+    """pyarrow's dataset took the first part's schema: a column added later was dropped, a part's all-null
+    column failed the folder."""
+    folder = tmp_path / "parts"
+    (folder / "year=2023").mkdir(parents=True)
+    (folder / "year=2024").mkdir()
+    pd.DataFrame({"a": [1, 2], "b": [None, None], "c": ["x", "y"]}).to_parquet(folder / "year=2023" / "p0.parquet")
+    pd.DataFrame({"a": [1.5, 2.5], "b": [3.0, 4.0], "c": ["z", "w"], "extra": [7, 8]}).to_parquet(
+        folder / "year=2024" / "p1.parquet")
+    df = load_table(folder).sort_values("a").reset_index(drop=True)
+    assert list(df.columns) == ["a", "b", "c", "year", "extra"]
+    assert df["a"].tolist() == [1.0, 1.5, 2.0, 2.5] and df["b"].isna().sum() == 2
+    assert df["extra"].isna().sum() == 2 and sorted(df["year"].astype(str)) == ["2023", "2023", "2024", "2024"]
+    assert df.attrs["source"]["partial_columns"] == ["extra"]
+    chunked = _chunked(folder).sort_values("a").reset_index(drop=True)  # predict reads a folder whole too
+    pd.testing.assert_frame_equal(chunked, df)
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(clash / "p0.parquet")
+    pd.DataFrame({"a": ["x", "y"]}).to_parquet(clash / "p1.parquet")
+    with pytest.raises(DataError, match=r"^Column 'a' of the Parquet parts in .* is numbers in p0.parquet and text "
+                                        r"in p1.parquet: write it as one type in every part\.$"):
+        load_table(clash)
+
+
+def test_an_output_place_that_cannot_take_a_file_is_one_line(churn_model_dir: Path, churn_csv: Path,
+                                                              tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    (tmp_path / "folder.csv").mkdir()
+    for out, said in ((tmp_path / "plain" / "p.csv", "is a file, not a folder"),
+                      (tmp_path / "folder.csv", "it is a folder"),
+                      (Path("/proc/p.csv"), "takes no new files")):
+        r = run_cli("predict", str(churn_model_dir), str(churn_csv), "--out", str(out))
+        assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (out, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr

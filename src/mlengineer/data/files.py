@@ -35,8 +35,16 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest)
     if dest.parent and not dest.parent.exists():
         raise DataError(f"Cannot write {str(dest)!r}: the folder {str(dest.parent)!r} does not exist.")
+    if dest.is_dir():
+        raise DataError(f"Cannot write {str(dest)!r}: it is a folder; name a file in it.")
+    if dest.parent and not dest.parent.is_dir():
+        raise DataError(f"Cannot write {str(dest)!r}: {str(dest.parent)!r} is a file, not a folder.")
     sweep_leftovers(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{owner_tag()}-", suffix=".tmp", dir=dest.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{owner_tag()}-", suffix=".tmp", dir=dest.parent or ".")
+    except OSError as e:  # a folder this process may not write in (or one, like /proc, that takes no files)
+        raise DataError(f"Cannot write {str(dest)!r}: the folder {str(dest.parent)!r} takes no new files "
+                        f"({e.strerror or type(e).__name__}); choose a folder you can write to.") from None
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; the result should be like any new file

@@ -27,6 +27,7 @@ from ..errors import DataError, MLEngineerError
 from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
 from .images import is_image_bytes
 from .jsontable import read_json_table
+from .parquet_parts import parquet_folder_table
 from .sheets import SHEET_MARK, read_workbook, split_sheet
 from .sql import read_sql
 
@@ -113,6 +114,8 @@ def describe_source(src: dict[str, Any]) -> list[str]:
         how.append("no header row: columns named column_1, column_2, ...")
     if src.get("parts"):
         how.append(f"{src['parts']} parts")
+    if src.get("partial_columns"):  # empty in the parts that lack them
+        how.append(f"not in every part: {', '.join(src['partial_columns'][:5])}")
     return how
 
 
@@ -258,14 +261,16 @@ def _load_folder(path: Path, **kw: Any) -> pd.DataFrame:
         raise DataError(f"Folder {str(path)!r} holds no CSV, Parquet or JSON parts to read.")
     if all(FORMATS.get(p.suffix.lower()) == "parquet" for p in parts):
         try:
-            import pyarrow.dataset as ds
-
-            df = _tidy(ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pandas())
-        except Exception as e:  # parts whose schemas disagree, or a damaged part
+            table, partial = parquet_folder_table(path)
+            df = _tidy(table.to_pandas())
+        except MLEngineerError:
+            raise
+        except Exception as e:  # a damaged part
             raise DataError(f"Cannot read the Parquet parts in {str(path)!r}: {first_line(e)}.") from None
         if df.shape[0] == 0 or df.shape[1] == 0:
             raise DataError(f"Folder {str(path)!r} holds no rows.")
-        df.attrs["source"] = {"path": str(path), "format": "parquet", "parts": len(parts)}
+        df.attrs["source"] = {"path": str(path), "format": "parquet", "parts": len(parts),
+                              **({"partial_columns": partial} if partial else {})}
         return df
     frames = [load_table(p, **kw) for p in parts]
     first = frames[0].columns
