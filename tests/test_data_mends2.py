@@ -291,3 +291,20 @@ def test_an_output_place_that_cannot_take_a_file_is_one_line(churn_model_dir: Pa
         r = run_cli("predict", str(churn_model_dir), str(churn_csv), "--out", str(out))
         assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (out, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_pattern_names_the_files_it_matches_as_parts(tmp_path: Path) -> None:
+    (tmp_path / "rows" / "2024").mkdir(parents=True)
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_csv(tmp_path / "rows" / "p0.csv", index=False)
+    pd.DataFrame({"a": [3], "b": ["z"]}).to_csv(tmp_path / "rows" / "2024" / "p1.csv", index=False)
+    (tmp_path / "rows" / "notes.txt").write_text("not a part")
+    df = load_table(str(tmp_path / "rows" / "**" / "*.csv"))
+    assert df["a"].tolist() == [3, 1, 2] and df.attrs["source"]["parts"] == 2  # sorted by path: 2024/ first
+    assert load_table(str(tmp_path / "rows" / "p?.csv"))["a"].tolist() == [1, 2]
+    pd.testing.assert_frame_equal(_chunked(str(tmp_path / "rows" / "**" / "*.csv")), df)
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "rows" / "q0.parquet")
+    pd.DataFrame({"a": [2.5], "c": ["u"]}).to_parquet(tmp_path / "rows" / "q1.parquet")
+    df = load_table(str(tmp_path / "rows" / "q*.parquet"))
+    assert df["a"].tolist() == [1.0, 2.5] and df.attrs["source"]["partial_columns"] == ["c"]
+    with pytest.raises(DataError, match=r"^No file matches '.*nothing\*\.csv': check the pattern"):
+        load_table(str(tmp_path / "rows" / "nothing*.csv"))

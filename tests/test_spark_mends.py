@@ -186,3 +186,25 @@ def test_training_on_parquet_parts_of_several_schemas(spark, tmp_path: Path) -> 
     model = train_spark(str(tmp_path / "p"), "churn", families=["xgboost"], time_budget=10, track=False,
                         out=tmp_path / "m")
     assert model.predict_frame(df.head(5))["prediction"].isin(["yes", "no"]).all()
+
+
+def test_a_pattern_names_the_files_it_matches_on_spark_as_in_memory(spark, tmp_path: Path) -> None:
+    from mlengineer.data.load import load_table
+    from mlengineer.spark.read import check_source, read_table
+
+    (tmp_path / "rows" / "2024").mkdir(parents=True)
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_csv(tmp_path / "rows" / "p0.csv", index=False)
+    pd.DataFrame({"a": [3], "b": ["z"]}).to_csv(tmp_path / "rows" / "2024" / "p1.csv", index=False)
+    pd.DataFrame({"a": [9], "b": ["w"]}).to_csv(tmp_path / "other.csv", index=False)
+    pattern = str(tmp_path / "rows" / "**" / "*.csv")
+    check_source(pattern)
+    table = read_table(spark, pattern)
+    got = table.frame.toPandas().sort_values("a").reset_index(drop=True)
+    want = load_table(pattern).sort_values("a").reset_index(drop=True)
+    assert got["a"].tolist() == want["a"].tolist() == [1, 2, 3] and "2 parts" in table.how
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "rows" / "q0.parquet")
+    pd.DataFrame({"a": [2.5], "c": ["u"]}).to_parquet(tmp_path / "rows" / "q1.parquet")
+    got = read_table(spark, str(tmp_path / "rows" / "q*.parquet")).frame.toPandas().sort_values("a")
+    assert got["a"].tolist() == [1.0, 2.5] and got["c"].isna().sum() == 1
+    with pytest.raises(DataError, match="No file matches"):
+        check_source(str(tmp_path / "rows" / "none*.csv"))

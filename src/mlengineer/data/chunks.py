@@ -23,6 +23,7 @@ import pandas as pd
 from ..errors import DataError, MLEngineerError
 from .formats import ODD_BYTES, csv_options, format_of
 from .load import check_unique_columns, first_line, load_table, parser_problem, tidy_names
+from .parquet_parts import is_pattern
 from .sheets import split_sheet
 
 __all__ = ["CHUNK_ROWS", "Chunks", "open_chunks"]
@@ -64,7 +65,7 @@ def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitSt
     """Chunks of the table at ``path``; files it opens are closed with ``stack``. A workbook's sheet
     (``book.xlsx#Sales``) is read whole."""
     p, sheet = split_sheet(path)
-    if sheet is not None:
+    if sheet is not None or (not p.exists() and is_pattern(str(p))):  # a sheet, or the files a pattern matches
         return _whole(load_table(path), chunk_rows)
     if not p.exists():
         raise DataError(f"Data file {str(p)!r} does not exist: check the path.")

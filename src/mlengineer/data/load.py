@@ -27,7 +27,7 @@ from ..errors import DataError, MLEngineerError
 from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
 from .images import is_image_bytes
 from .jsontable import read_json_table
-from .parquet_parts import parquet_folder_table
+from .parquet_parts import is_pattern, matching, parquet_folder_table
 from .sheets import SHEET_MARK, read_workbook, split_sheet
 from .sql import read_sql
 
@@ -53,6 +53,8 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         tables = {"data": load_table(source, **read_kwargs)} if source not in (None, "") else {}
         return read_sql(sql, None, tables=tables)
     path, sheet = split_sheet(source)
+    if not path.exists() and is_pattern(str(path)):  # 'rows/part-*.csv': the files it matches, as parts
+        return _load_parts(matching(str(path)), str(path), None, **read_kwargs)
     if not path.exists():
         raise DataError(f"Data file {str(path)!r} does not exist: check the path.")
     if path.is_dir():
@@ -259,16 +261,23 @@ def _load_folder(path: Path, **kw: Any) -> pd.DataFrame:
     parts = [p for p in files if any(s.lower() in FORMATS for s in p.suffixes)]
     if not parts:
         raise DataError(f"Folder {str(path)!r} holds no CSV, Parquet or JSON parts to read.")
+    return _load_parts(parts, str(path), path, **kw)
+
+
+def _load_parts(parts: list[Path], where: str, folder: Path | None, **kw: Any) -> pd.DataFrame:
+    """The ``parts`` (a ``folder``'s, with its hive partitions, or the files a pattern matched) as one table."""
+    path = Path(where)
     if all(FORMATS.get(p.suffix.lower()) == "parquet" for p in parts):
         try:
-            table, partial = parquet_folder_table(path)
+            table, partial = parquet_folder_table(folder if folder is not None else parts)
             df = _tidy(table.to_pandas())
         except MLEngineerError:
             raise
         except Exception as e:  # a damaged part
             raise DataError(f"Cannot read the Parquet parts in {str(path)!r}: {first_line(e)}.") from None
         if df.shape[0] == 0 or df.shape[1] == 0:
-            raise DataError(f"Folder {str(path)!r} holds no rows.")
+            raise DataError(f"Folder {where!r} holds no rows." if folder is not None else
+                            f"The files {where!r} matches hold no rows.")
         df.attrs["source"] = {"path": str(path), "format": "parquet", "parts": len(parts),
                               **({"partial_columns": partial} if partial else {})}
         return df

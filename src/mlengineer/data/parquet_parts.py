@@ -2,34 +2,52 @@
 each part has: pyarrow's dataset takes the first part's schema for all, so a column added in later parts was
 dropped and a column one part wrote all-null (type null) failed the whole folder. The parts' schemas are
 unified first: numbers widened to one type (int and double -> double), a column missing from a part empty
-there; a column that is text in one part and a number in another is refused, naming both parts."""
+there; a column that is text in one part and a number in another is refused, naming both parts. A pattern
+(``rows/part-*.parquet``, ``logs/**/*.csv``) names its matching files as the parts of one table."""
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
 
-__all__ = ["parquet_folder_table"]
+__all__ = ["is_pattern", "matching", "parquet_folder_table"]
 
 
-def parquet_folder_table(path: Path) -> tuple[Any, list[str]]:
-    """The parts under ``path`` as one Arrow table (hive partitions as columns), and the columns that not
-    every part holds."""
+def is_pattern(text: str) -> bool:
+    """Whether ``text`` is a file name pattern (``*``, ``?`` or ``[...]``) rather than one path."""
+    return glob.has_magic(text)
+
+
+def matching(pattern: str) -> list[Path]:
+    """The files ``pattern`` matches (``**`` spans folders), sorted; a DataError naming it when none does."""
+    found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    if not found:
+        raise DataError(f"No file matches {pattern!r}: check the pattern (quote it, so the shell leaves it to us).")
+    return found
+
+
+def parquet_folder_table(source: Path | list[Path]) -> tuple[Any, list[str]]:
+    """The parts under the folder ``source`` (hive partitions as columns), or the files it lists, as one Arrow
+    table, and the columns that not every part holds."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    first = ds.dataset(path, format="parquet", partitioning="hive")
+    path = source if isinstance(source, Path) else Path(str(source[0])).parent
+    files = source if isinstance(source, Path) else [str(p) for p in source]
+    hive = "hive" if isinstance(source, Path) else None
+    first = ds.dataset(files, format="parquet", partitioning=hive)
     fragments = list(first.get_fragments())
     schemas = [f.physical_schema for f in fragments]
     try:
         unified = pa.unify_schemas([first.schema, *schemas], promote_options="permissive").remove_metadata()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
         raise DataError(_clash(path, fragments, schemas, e)) from None
-    partial = [n for n in unified.names
-               if n not in first.partitioning.schema.names and any(n not in s.names for s in schemas)]
-    table = ds.dataset(path, format="parquet", partitioning="hive", schema=unified).to_table()
+    partitions = first.partitioning.schema.names if hive else []
+    partial = [n for n in unified.names if n not in partitions and any(n not in s.names for s in schemas)]
+    table = ds.dataset(files, format="parquet", partitioning=hive, schema=unified).to_table()
     return table, partial
 
 

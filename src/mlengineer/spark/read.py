@@ -9,6 +9,7 @@ that both engines hand the same columns to the schema.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..data.formats import FORMATS, csv_options, format_of
+from ..data.parquet_parts import is_pattern, matching
 from ..errors import DataError
 from .parts import check_csv_headers, parquet_groups, read_parquet_parts
 
@@ -49,6 +51,8 @@ def _data_files(root: Path) -> list[Path]:
     ``_delta_log``) and checksum files left out, as Spark leaves them out."""
     if root.is_file():
         return [root]
+    if not root.exists() and is_pattern(str(root)):  # 'rows/part-*.csv': the files it matches
+        return matching(str(root))
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".crc")
                   and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts))
 
@@ -134,7 +138,7 @@ def check_source(source: str | None) -> None:
     if not source or (_REMOTE.match(source) and not source.startswith("file://")):
         return
     root = Path(source.removeprefix("file://"))
-    if not root.exists():
+    if not root.exists() and not is_pattern(str(root)):
         raise DataError(f"Data file {str(root)!r} does not exist: check the path.")
     if root.is_dir() and (root / "_delta_log").is_dir():
         return
@@ -156,7 +160,8 @@ def _read_path(spark: Any, source: str) -> SparkTable:
         reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read
         return SparkTable(reader.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
     root = Path(source.removeprefix("file://"))
-    if not root.exists():
+    pattern = not root.exists() and is_pattern(str(root))
+    if not root.exists() and not pattern:
         raise DataError(f"Data file {str(root)!r} does not exist: check the path.")
     if root.is_dir() and (root / "_delta_log").is_dir():
         files = delta_files(root)
@@ -168,20 +173,23 @@ def _read_path(spark: Any, source: str) -> SparkTable:
     if not files:
         raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
     fmt = _format(files, str(root))
-    how = [fmt.upper()] + ([f"{len(files)} parts"] if root.is_dir() else [])
+    how = [fmt.upper()] + ([f"{len(files)} parts"] if root.is_dir() or pattern else [])
+    # a pattern's files are read as a list (Spark's own globs know no '**'), beside their common folder
+    paths = [str(f) for f in files] if pattern else [str(root)]
     if fmt == "parquet":
-        groups = parquet_groups(files) if root.is_dir() else []
+        groups = parquet_groups(files) if root.is_dir() or pattern else []
         if len(groups) > 1:
-            frame, words = read_parquet_parts(spark, root, groups)
+            base = Path(os.path.commonpath(paths)) if pattern else root
+            frame, words = read_parquet_parts(spark, base if base.is_dir() else base.parent, groups)
             return SparkTable(frame, str(root), [*how, words], merged=True)
-        return SparkTable(spark.read.parquet(str(root)), str(root), how)
+        return SparkTable(spark.read.parquet(*paths), str(root), how)
     if fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-        return SparkTable(spark.read.json(str(root), multiLine=head[:1] == b"["), str(root), how)
-    return SparkTable(_read_csv(spark, root, files), str(root), how)
+        return SparkTable(spark.read.json(paths, multiLine=head[:1] == b"["), str(root), how)
+    return SparkTable(_read_csv(spark, paths, files), str(root), how)
 
 
-def _read_csv(spark: Any, root: Path, files: list[Path]) -> Any:
+def _read_csv(spark: Any, paths: list[str], files: list[Path]) -> Any:
     opts = csv_options(files[0], format_of(files[0])[1])
     if opts.get("decimal") == ",":
         raise DataError(f"{str(files[0])!r} writes numbers with a decimal comma, which Spark does not read: "
@@ -193,7 +201,7 @@ def _read_csv(spark: Any, root: Path, files: list[Path]) -> Any:
               .option("samplingRatio", 0.1 if size > _CSV_SAMPLING_BYTES else 1.0))
     if opts.get("skipinitialspace"):
         reader = reader.option("ignoreLeadingWhiteSpace", True)
-    return reader.csv(str(root))
+    return reader.csv(paths)
 
 
 def _tidy(frame: Any, where: str) -> Any:
