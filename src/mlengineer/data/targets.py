@@ -16,7 +16,8 @@ import pandas as pd
 from .findings import Finding, pct
 from .schema import ColumnRole, Schema, category_key
 
-__all__ = ["case_variant_findings", "label_variant_findings", "target_findings", "text_variants"]
+__all__ = ["case_variant_findings", "class_count_findings", "label_variant_findings", "missing_target_findings",
+           "target_findings", "target_identifier_finding", "text_variants"]
 
 #: variant groups a finding names, at most
 _SHOWN = 4
@@ -82,17 +83,67 @@ def case_variant_findings(df: pd.DataFrame, schema: Schema) -> list[Finding]:
 
 def target_findings(y: pd.Series, task_kind: str | None, target: str) -> list[Finding]:
     """Findings about the target column ``y``: its missing values and, for classes, their balance."""
-    out = []
-    missing = int(y.isna().sum())
-    if missing:
-        out.append(Finding(
-            check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
-            message=f"{missing:,} rows have no target value; they are left out of training.",
-            suggestion="Predict them with the trained model if they are the rows you need answers for.",
-        ))
+    out = missing_target_findings(int(y.isna().sum()), target)
     if task_kind in ("binary", "multiclass"):
         out += _label_variants(y, target)
         out += _class_checks(y, target)
+    return out
+
+
+def missing_target_findings(missing: int, target: str) -> list[Finding]:
+    """The warning for ``missing`` rows without a target value (none when there are none)."""
+    if not missing:
+        return []
+    return [Finding(
+        check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
+        message=f"{missing:,} rows have no target value; they are left out of training.",
+        suggestion="Predict them with the trained model if they are the rows you need answers for.",
+    )]
+
+
+def target_identifier_finding(target: str, n_classes: int, filled: int) -> Finding:
+    """The error for a class target of about one class a row (an identifier, or numbers meant as amounts)."""
+    return Finding(
+        check="target_identifier", severity="error", column=target, value=float(n_classes),
+        message=f"holds {n_classes:,} distinct values in {filled:,} labelled rows: too few rows a class for a "
+        "classifier to learn from.",
+        suggestion="If it holds numbers, use --task regression; if it is an identifier, choose another target.",
+    )
+
+
+def class_count_findings(counts: pd.Series, target: str, *, one_value: bool) -> list[Finding]:
+    """The findings the rows of each class tell (``counts``, by class, most first): one class (an error where
+    every labelled row holds ``one_value`` as written), about one class a row, imbalance, rare classes. The
+    in-memory and the Spark audits both word them here."""
+    out = []
+    if len(counts) == 1 and one_value:
+        out.append(Finding(
+            check="single_class", severity="error", column=target, value=1.0,
+            message=f"holds one value ({counts.index[0]!r}) in every labelled row: there is nothing to predict.",
+            suggestion="Choose another target column, or add rows of the other classes.",
+        ))
+    filled = int(counts.sum())
+    if len(counts) >= 20 and len(counts) > 0.5 * filled:
+        out.append(target_identifier_finding(target, len(counts), filled))
+    if len(counts) < 2:
+        return out
+    ratio = counts.iloc[-1] / counts.iloc[0]
+    if ratio < 0.1:
+        out.append(Finding(
+            check="class_imbalance", severity="warning", column=target, value=float(ratio),
+            message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, "
+            f"{pct(ratio)} of the most common.",
+            suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy.",
+        ))
+    rare = counts[counts < 10]
+    if len(rare):
+        out.append(Finding(
+            check="rare_classes", severity="warning", column=target, value=float(len(rare)),
+            message=f"{len(rare)} classes have fewer than 10 rows "
+            f"({', '.join(f'{k!r}: {v}' for k, v in rare.iloc[:5].items())}).",
+            suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class "
+            "from a handful of rows.",
+        ))
     return out
 
 
@@ -107,38 +158,7 @@ def _class_checks(y: pd.Series, target: str) -> list[Finding]:
     names = list(ids)
     counts = pd.Series(np.bincount(filled, minlength=len(names)), index=names).sort_values(
         ascending=False, kind="stable")
-    out = []
-    if len(counts) == 1 and y.dropna().nunique() == 1:
-        out.append(Finding(
-            check="single_class", severity="error", column=target, value=1.0,
-            message=f"holds one value ({counts.index[0]!r}) in every labelled row: there is nothing to predict.",
-            suggestion="Choose another target column, or add rows of the other classes.",
-        ))
-    if len(counts) >= 20 and len(counts) > 0.5 * len(filled):
-        out.append(Finding(
-            check="target_identifier", severity="error", column=target, value=float(len(counts)),
-            message=f"holds {len(counts):,} distinct values in {len(filled):,} labelled rows: too few rows a class "
-            "for a classifier to learn from.",
-            suggestion="If it holds numbers, use --task regression; if it is an identifier, choose another target.",
-        ))
-    if len(counts) >= 2:
-        ratio = counts.iloc[-1] / counts.iloc[0]
-        if ratio < 0.1:
-            out.append(Finding(
-                check="class_imbalance", severity="warning", column=target, value=float(ratio),
-                message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, "
-                f"{pct(ratio)} of the most common.",
-                suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy.",
-            ))
-        rare = counts[counts < 10]
-        if len(rare):
-            out.append(Finding(
-                check="rare_classes", severity="warning", column=target, value=float(len(rare)),
-                message=f"{len(rare)} classes have fewer than 10 rows "
-                f"({', '.join(f'{k!r}: {v}' for k, v in rare.iloc[:5].items())}).",
-                suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class "
-                "from a handful of rows.",
-            ))
+    out = class_count_findings(counts, target, one_value=y.dropna().nunique() == 1)
     if len(counts) >= 2 and len(filled) >= max(20, 2 * len(counts)):  # classes of one row each: no blocks
         runs = int((filled[1:] != filled[:-1]).sum()) + 1
         if runs == len(counts):

@@ -18,7 +18,13 @@ import pandas as pd
 from ..data.findings import SEVERITY_ORDER, Finding
 from ..data.quality import audit, pct
 from ..data.schema import MISSING_TOKENS, ColumnRole, Schema, category_key
-from ..data.targets import case_variant_findings, label_variant_findings
+from ..data.targets import (
+    case_variant_findings,
+    class_count_findings,
+    label_variant_findings,
+    missing_target_findings,
+    target_identifier_finding,
+)
 from .leakage import confirm_leakage
 from .read import qcol
 from .stats import TableStats, is_number_type, number_expr, target_counts, type_of
@@ -249,13 +255,8 @@ def class_counts(frame: Any, target: str, stats: TableStats) -> pd.Series | None
 
 
 def _target_checks(frame: Any, target: str, stats: TableStats, task_kind: str | None) -> list[Finding]:
-    out = []
     missing = stats.of_unlabelled if stats.of_rows else stats.n_rows - stats.filled[target]
-    if missing:
-        out.append(Finding(
-            check="missing_target", severity="warning", column=target, action="drop_rows", value=float(missing),
-            message=f"{missing:,} rows have no target value; they are left out of training.",
-            suggestion="Predict them with the trained model if they are the rows you need answers for."))
+    out = missing_target_findings(int(missing), target)
     if task_kind not in ("binary", "multiclass"):
         return out
     raw = target_counts(frame, target, stats)
@@ -263,43 +264,10 @@ def _target_checks(frame: Any, target: str, stats: TableStats, task_kind: str | 
         from pyspark.sql import functions as F
 
         n_distinct = int(frame.agg(F.countDistinct(qcol(target))).first()[0])
-        return [*out, _target_identifier(target, n_distinct, stats.filled[target])]
+        return [*out, target_identifier_finding(target, n_distinct, stats.filled[target])]
     written = pd.Series(dict(raw), dtype="int64") if raw else pd.Series(dtype="int64")
     out += label_variant_findings(written.sort_values(ascending=False, kind="stable"), target)
     counts = class_counts(frame, target, stats)
     if counts is None or not len(counts):
         return out
-    if len(counts) == 1 and len(raw) == 1:
-        out.append(Finding(
-            check="single_class", severity="error", column=target, value=1.0,
-            message=f"holds one value ({counts.index[0]!r}) in every labelled row: there is nothing to predict.",
-            suggestion="Choose another target column, or add rows of the other classes."))
-    filled = int(counts.sum())
-    if len(counts) >= 20 and len(counts) > 0.5 * filled:
-        out.append(_target_identifier(target, len(counts), filled))
-    if len(counts) < 2:
-        return out
-    ratio = counts.iloc[-1] / counts.iloc[0]
-    if ratio < 0.1:
-        out.append(Finding(
-            check="class_imbalance", severity="warning", column=target, value=float(ratio),
-            message=f"the rarest class ({counts.index[-1]!r}) has {counts.iloc[-1]:,} rows, {pct(ratio)} of the "
-            "most common.",
-            suggestion="Judge models by roc_auc, log_loss or balanced_accuracy rather than accuracy."))
-    rare = counts[counts < 10]
-    if len(rare):
-        out.append(Finding(
-            check="rare_classes", severity="warning", column=target, value=float(len(rare)),
-            message=f"{len(rare)} classes have fewer than 10 rows "
-            f"({', '.join(f'{k!r}: {v}' for k, v in rare.iloc[:5].items())}).",
-            suggestion="Merge rare classes or collect more rows for them; a model cannot learn a class from a "
-            "handful of rows."))
-    return out
-
-
-def _target_identifier(target: str, n_classes: int, filled: int) -> Finding:
-    return Finding(
-        check="target_identifier", severity="error", column=target, value=float(n_classes),
-        message=f"holds {n_classes:,} distinct values in {filled:,} labelled rows: too few rows a class for a "
-        "classifier to learn from.",
-        suggestion="If it holds numbers, use --task regression; if it is an identifier, choose another target.")
+    return out + class_count_findings(counts, target, one_value=len(raw) == 1)
