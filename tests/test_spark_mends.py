@@ -188,6 +188,22 @@ def test_training_on_parquet_parts_of_several_schemas(spark, tmp_path: Path) -> 
     assert model.predict_frame(df.head(5))["prediction"].isin(["yes", "no"]).all()
 
 
+@pytest.mark.slow
+def test_training_on_a_query_that_unions_two_tables(spark, tmp_path: Path) -> None:
+    """A query's union (or coalesce) reached xgboost's barrier stage as its input: 'Barrier execution mode
+    does not allow the following pattern of RDD chain'."""
+    from mlengineer.spark.train import train_spark
+
+    df = customers(600, seed=4)
+    df.iloc[:300].to_parquet(tmp_path / "a.parquet", index=False)
+    df.iloc[300:].to_parquet(tmp_path / "b.parquet", index=False)
+    sql = (f"SELECT * FROM parquet.`{tmp_path / 'a.parquet'}` UNION ALL "
+           f"SELECT * FROM parquet.`{tmp_path / 'b.parquet'}`")
+    model = train_spark(None, "churn", sql=sql, families=["xgboost"], time_budget=10, track=False,
+                        out=tmp_path / "m")
+    assert model.predict_frame(df.head(5))["prediction"].isin(["yes", "no"]).all()
+
+
 def test_a_pattern_names_the_files_it_matches_on_spark_as_in_memory(spark, tmp_path: Path) -> None:
     from mlengineer.data.load import load_table
     from mlengineer.spark.read import check_source, read_table

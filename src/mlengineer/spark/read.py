@@ -35,7 +35,8 @@ class SparkTable:
     frame: Any
     where: str
     how: list[str] = field(default_factory=list)
-    #: read as a union of parts of several schemas (``parts.read_parquet_parts``)
+    #: read as a union of parts of several schemas (``parts.read_parquet_parts``), or a query's result,
+    #: whose plan may hold a union or a coalesce: xgboost's barrier stage refuses either as its input
     merged: bool = False
 
 
@@ -237,7 +238,7 @@ def read_table(spark: Any, source: str | None, *, sql: str | None = None) -> Spa
         if source:
             _read_path(spark, source).frame.createOrReplaceTempView("data")
             how.append(f"over {source} as the view 'data'")
-        table = SparkTable(spark.sql(sql), "the query", how)
+        table = SparkTable(spark.sql(sql), "the query", how, merged=True)
     elif not source:
         raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
     else:

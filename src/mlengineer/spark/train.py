@@ -110,7 +110,7 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     progress("stage", name="read")
     table = read_table(spark, data, sql=sql)
     frame, target = table.frame, config.target
-    if table.merged:  # xgboost's barrier stage refuses a union of reads as its input: one shuffle joins them
+    if table.merged:  # xgboost's barrier stage refuses a union (or a coalesce) as its input: one shuffle ends it
         frame = frame.repartition(frame.rdd.getNumPartitions())
     for opt, col in (("target", target), ("--group-column", config.group_column),
                      ("--time-column", config.time_column)):
