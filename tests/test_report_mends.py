@@ -159,6 +159,22 @@ def test_explain_says_which_values_it_never_saw(churn_model_dir: Path, salary_mo
     assert "e+0" not in r.stdout  # a contribution of 36,745 dollars reads so, not +3.675e+04
 
 
+def test_explain_counts_the_other_columns_and_leaves_the_line_out_when_none_are_left(
+        churn_model_dir: Path, churn_csv: Path) -> None:
+    from mlengineer.explain import explain_rows
+
+    churn = mlengineer.load(churn_model_dir)
+    row = pd.read_csv(churn_csv).drop(columns=["churn"]).head(1)
+    every = explain_rows(churn, row, top=99)[0]
+    n = len(every["contributions"])
+    assert every["other_columns_count"] == 0 and n >= 3
+    assert explain_rows(churn, row, top=1)[0]["other_columns_count"] == n - 1
+    r = run_cli("explain", str(churn_model_dir), str(churn_csv), "--top", "1", "--limit", "1")
+    assert r.returncode == 0 and f"({n - 1} other columns)" in r.stdout, r.stdout + r.stderr
+    r = run_cli("explain", str(churn_model_dir), str(churn_csv), "--top", "99", "--limit", "1")
+    assert r.returncode == 0 and "other column" not in r.stdout, r.stdout + r.stderr
+
+
 # -- the registry ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

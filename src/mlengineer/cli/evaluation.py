@@ -96,7 +96,9 @@ def explain_cmd(
     for i, e in enumerate(explained[:limit]):
         # + 0.0: a contribution of -0.0 prints as +0, not -0
         lines = [[c["column"], _cell(c["value"], c.get("note")), _moved(c["contribution"])] for c in e["contributions"]]
-        lines.append(["(all other columns)", "", _moved(e["other_columns"])])
+        others = e.get("other_columns_count", 1)
+        if others:  # --top at least the columns there are: nothing else moved it
+            lines.append([f"({others} other column{'s' if others > 1 else ''})", "", _moved(e["other_columns"])])
         console.print(table(f"Row {i + 1}: predicted {fmt(e['prediction'])}; {e['explained']} {fmt(e['output'])}, "
                             f"against {fmt(e['base_value'])} for an average row", ["column", "value", "moved it by"],
                             lines))

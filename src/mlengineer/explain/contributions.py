@@ -248,7 +248,8 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
         pred = labels[i]
         out.append({"prediction": _plain(pred), "explained": explained,
                     "base_value": float(contrib.base[i, c]), "output": float(contrib.output[i, c]),
-                    "contributions": items, "other_columns": rest})
+                    "contributions": items, "other_columns": rest,
+                    "other_columns_count": len(contrib.columns) - len(items)})
     return out
 
 

@@ -2,8 +2,8 @@
 
 Request: ``{"records": [{column: value, ...}, ...], "top": 5, "class": null}``. Answer:
 ``{"explanations": [{"prediction", "explained", "base_value", "output", "contributions": [{"column",
-"value", "contribution"}, ...], "other_columns"}, ...]}``; contributions add up, with the base value, to
-the output (a probability or a value); ``value`` is the row's value as the request sent it.
+"value", "contribution"}, ...], "other_columns", "other_columns_count"}, ...]}``; contributions add up, with the
+base value, to the output (a probability or a value); ``value`` is the row's value as the request sent it.
 
 The rows take the path ``/predict``'s take: the body is read by ``protocols.parse_json``, the records by
 ``columns_from_records``, and ``service.validate_rows`` applies the row limit and the model's validator (NaN
