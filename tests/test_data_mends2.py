@@ -308,3 +308,18 @@ def test_a_pattern_names_the_files_it_matches_as_parts(tmp_path: Path) -> None:
     assert df["a"].tolist() == [1.0, 2.5] and df.attrs["source"]["partial_columns"] == ["c"]
     with pytest.raises(DataError, match=r"^No file matches '.*nothing\*\.csv': check the pattern"):
         load_table(str(tmp_path / "rows" / "nothing*.csv"))
+
+
+@pytest.mark.slow
+def test_compare_on_rows_of_one_class(churn_model_dir: Path, churn_csv: Path, tmp_path: Path) -> None:
+    """AUC is not defined on one class: one line naming the metric (it was a traceback); log loss is, and its
+    --json holds no NaN (strict readers refuse it)."""
+    rows = pd.read_csv(churn_csv)
+    rows[rows["churn"] == "no"].head(80).to_csv(tmp_path / "no.csv", index=False)
+    args = ("compare", str(churn_model_dir), "baseline", "--data", str(tmp_path / "no.csv"), "--json")
+    r = run_cli(*args, "--metric", "roc_auc")
+    assert r.returncode == 2 and r.stderr.startswith("error: roc_auc cannot be computed on these rows"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli(*args, "--metric", "log_loss")
+    assert r.returncode == 0, r.stderr
+    json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --json output: {r.stdout[:300]}"))

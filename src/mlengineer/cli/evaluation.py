@@ -43,7 +43,9 @@ def compare_cmd(
     say_source_note(frame, err_console if as_json else None)
     result = compare_models(a, b, frame, metric=metric)
     if as_json:
-        console.print_json(json.dumps(result, default=str))
+        from ..monitoring.run import json_ready  # a metric of rows of one class is NaN: JSON has no NaN
+
+        console.print_json(json.dumps(json_ready(result), default=str))
         return
     d = result["difference"]
     given = [model_a, model_b]

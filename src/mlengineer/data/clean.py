@@ -27,14 +27,13 @@ from .schema import (
     FALSE_TOKENS,
     FEATURE_ROLES,
     MISSING_TOKENS,
-    THOUSANDS_SEPARATOR,
     TRUE_TOKENS,
     ColumnRole,
     Schema,
     category_key,
     parse_datetime,
 )
-from .values import FEW_DATES, date_forms, date_one
+from .values import FEW_DATES, date_forms, date_one, number_from_text
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -153,12 +152,8 @@ def _float_one(v: Any, name: str, strict: bool, placeholders: frozenset[str] = f
         return float(v)
     if isinstance(v, int | float | np.integer | np.floating):
         return float(v)
-    # only thousands separators go ("1,234"); "1,5" is not a number here (decimal commas are read at load time)
-    text = THOUSANDS_SEPARATOR.sub("", str(v).strip())
-    if text.lower() in MISSING_TOKENS or str(v).strip() in placeholders:
-        return np.nan
     try:
-        return float(text)
+        return number_from_text(str(v), placeholders)
     except ValueError:
         if strict:
             raise SchemaError(f"Column {name!r} must hold numbers; got {v!r}.") from None

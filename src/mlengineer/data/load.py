@@ -28,7 +28,7 @@ from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_o
 from .images import is_image_bytes
 from .jsontable import read_json_table
 from .parquet_parts import is_pattern, matching, parquet_folder_table
-from .sheets import SHEET_MARK, read_workbook, split_sheet
+from .sheets import SHEET_MARK, read_workbook, renamed_columns, split_sheet
 from .sql import read_sql
 
 __all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "check_unique_columns", "describe_source", "first_line",
@@ -193,16 +193,13 @@ def _renamed_duplicates(df: pd.DataFrame, path: Path | io.BytesIO, opts: dict[st
     if isinstance(path, io.BytesIO):
         path.seek(0)
     raw = pd.read_csv(path, **{**opts, "header": None, "nrows": 1, "dtype": str}).iloc[0].tolist()
-    if len(raw) != df.shape[1]:
-        return {}
-    return {str(new): str(old).strip() for new, old in zip(df.columns, raw, strict=True)
-            if isinstance(old, str) and str(new) != old.strip() and str(new).startswith(old.strip() + ".")}
+    return renamed_columns(list(df.columns), raw)
 
 
 def _read_parquet(path: Path, **kw: Any) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    names = pq.ParquetFile(path).schema_arrow.names
+    names = pq.read_schema(path).names  # the footer alone, its file closed again
     twice = next((c for i, c in enumerate(names) if c in names[:i]), None)
     if twice is not None:  # pyarrow's own words for it name a FieldRef
         raise DataError(f"it has two columns named {twice!r}: give each column its own name")

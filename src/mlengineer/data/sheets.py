@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import DataError
 from .values import detect_datetime_format
 
-__all__ = ["EXCEL_SUFFIXES", "SHEET_MARK", "read_workbook", "source_note", "split_sheet"]
+__all__ = ["EXCEL_SUFFIXES", "SHEET_MARK", "read_workbook", "renamed_columns", "source_note", "split_sheet"]
 
 SHEET_MARK = "#"
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -85,9 +85,9 @@ def _header_row(df: pd.DataFrame) -> int | None:
     return None
 
 
-def _renamed(columns: list[Any], raw: list[Any]) -> dict[str, str]:
+def renamed_columns(columns: list[Any], raw: list[Any]) -> dict[str, str]:
     """Columns pandas renamed because the header names them twice (``age, age`` read as ``age, age.1``):
-    {new name: the name in the sheet}."""
+    {new name: the name in the header ``raw``}; CSV and Excel readers alike."""
     if len(raw) != len(columns):
         return {}
     return {str(new).strip(): str(old).strip() for new, old in zip(columns, raw, strict=True)
@@ -133,7 +133,7 @@ def _parse(book: pd.ExcelFile, sheet: str, **kw: Any) -> tuple[pd.DataFrame, dic
     df = _typed_dates(df)
     if "header" not in kw and any("." in str(c) for c in df.columns):
         raw = pd.read_excel(book, sheet_name=sheet, header=None, skiprows=header, nrows=1).iloc[0].tolist()
-        if renamed := _renamed(list(df.columns), raw):
+        if renamed := renamed_columns(list(df.columns), raw):
             info["renamed_columns"] = renamed  # the audit says so, as it does for CSV
     return df, info
 

@@ -4,9 +4,10 @@ numbers written as text and dates in the common formats. One definition for infe
 from __future__ import annotations
 
 import datetime
+import math
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "date_one",
     "detect_datetime_format",
     "digit_twins",
+    "number_from_text",
     "numbers_from_text",
     "parse_datetime",
     "strptime",
@@ -207,6 +209,16 @@ def date_one(v: Any, fmt: str) -> np.datetime64:
 
 # -- reading the values of a column of text ----------------------------------------------------------------
 THOUSANDS_SEPARATOR = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def number_from_text(text: str, placeholders: Collection[str] = ()) -> float:
+    """One number written as text, as the cleaning plan and the server read it: NaN for text that means no
+    value (``MISSING_TOKENS``, or a column's ``placeholders`` learnt in training), thousands separators
+    allowed ("1,234"; "1,5" is not a number: decimal commas are read at load time); ValueError otherwise."""
+    s = text.strip()
+    if s.lower() in MISSING_TOKENS or s in placeholders:
+        return math.nan
+    return float(THOUSANDS_SEPARATOR.sub("", s))
 
 
 def numbers_from_text(values: pd.Series) -> pd.Series:

@@ -109,7 +109,11 @@ def compare_predictions(task: Any, y: np.ndarray, raw_a: np.ndarray, raw_b: np.n
 
     m = get_metric(metric, task.kind)
     strata = y if task.is_classification else None
-    score_a, score_b = m(y, raw_a), m(y, raw_b)
+    try:
+        score_a, score_b = m(y, raw_a), m(y, raw_b)
+    except ValueError as e:  # roc_auc of rows of one class, and the like
+        raise DataError(f"{m.name} cannot be computed on these rows ({str(e).splitlines()[0][:120].rstrip('.')}): "
+                        "pass labelled rows of every class, or compare on another --metric (log_loss).") from None
     fast = fast_metric(m.name, m, y, raw_a)
     boot = paired_bootstrap(fast if fast is fast_metric(m.name, m, y, raw_b) else m, y, raw_a, raw_b, n_boot=n_boot,
                             seed=seed, strata=strata)

@@ -256,11 +256,13 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
 def _rare(model: Any, column: str, x: np.ndarray, value: Any) -> dict[str, Any]:
     """A ``note`` for a category the model never saw (or saw too rarely to learn), which it reads as its group
     of rare values, or as missing: the contribution is for that, not for the value as written."""
-    from .partial_dependence import RARE
+    from ..features.encoder import RARE
 
     enc = model.encoder
+    if getattr(enc, "roles_", {}).get(column) != "categorical" or _plain(value) is None:  # most contributions
+        return {}
     names = list(enc.feature_names_)
-    if getattr(enc, "roles_", {}).get(column) != "categorical" or column not in names or _plain(value) is None:
+    if column not in names:
         return {}
     cats = enc.categories_[column]
     code = x[names.index(column)]

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["partial_dependence"]
+from ..features.encoder import RARE
 
-RARE = "__rare__"
+__all__ = ["partial_dependence"]
 
 
 def partial_dependence(model: Any, X_ref: np.ndarray, column: str, *, points: int = 20,

@@ -128,8 +128,8 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
     elif perf.get("missing_inputs"):
         names = ", ".join(map(repr, perf["missing_inputs"][:3]))
         out.append(f"{worse}, but that is a data problem, not concept drift: {names} "
-                   f"{'is' if len(perf['missing_inputs']) == 1 else 'are'} missing far more often than in training "
-                   "(above), and where present the outcomes keep what the inputs promised (or those rows are too "
+                   f"{'is' if len(perf['missing_inputs']) == 1 else 'are'} missing more often than in training "
+                   "(beyond chance), and where present the outcomes keep what the inputs promised (or those rows are too "
                    "few to tell). Fix the data first.")
     if perf.get("against_reference"):
         out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than chance "

@@ -33,9 +33,9 @@ from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.schema import Column
 from ..data.values import (
     MISSING_TOKENS,
-    THOUSANDS_SEPARATOR,
     basic_date_text,
     digit_twins,
+    number_from_text,
     strptime,
     twin_key,
 )
@@ -160,16 +160,13 @@ class RequestValidator:
             elif v is None:
                 out[i] = _NAN
             elif t is str:
-                # as the cleaning plan reads text in a number column: "NA", "" and the like, and the column's
-                # placeholders learnt in training, are missing; "1,234" is a number
-                s = v.strip()
-                if s.lower() in MISSING_TOKENS or s in self.placeholders.get(name, ()):
-                    out[i] = _NAN
-                    continue
-                try:
-                    f = float(THOUSANDS_SEPARATOR.sub("", s))
+                try:  # as the cleaning plan reads it: "NA" and the column's placeholders are missing
+                    f = number_from_text(v, self.placeholders.get(name, ()))
                 except ValueError:
                     raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.") from None
+                if f != f:
+                    out[i] = _NAN
+                    continue
                 if not math.isfinite(f):
                     raise self._not_finite(name, i, f)
                 out[i] = f
