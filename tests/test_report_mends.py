@@ -111,6 +111,12 @@ def test_many_classes_show_the_same_classes_in_every_panel(many_classes: dict[st
     curves = [partial_dependence(model, X, c) for c in (LONG, "größe_m²")]
     assert all(c is not None for c in curves)
     assert list(curves[0]["series"]) == list(curves[1]["series"]) and len(curves[0]["series"]) == 6  # type: ignore[index]
+    # the six are the classes most probable as the curves are drawn: calibrated, found once for every panel
+    from mlengineer.explain.partial_dependence import likely_classes
+
+    top = likely_classes(model, X)
+    assert list(curves[0]["series"]) == [f"P({model.classes[c]})" for c in top]  # type: ignore[index]
+    assert partial_dependence(model, X, LONG, classes=top) == curves[0]
     labels = [str(c) for c in model.classes]
     svg = confusion_svg(labels, np.eye(25, dtype=int).tolist())
     assert "share of the true class" in svg  # without counts in the cells, a colour bar says what colour means

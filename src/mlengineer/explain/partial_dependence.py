@@ -9,17 +9,26 @@ import numpy as np
 
 from ..features.encoder import RARE
 
-__all__ = ["partial_dependence"]
+__all__ = ["likely_classes", "partial_dependence"]
+
+
+def likely_classes(model: Any, X_ref: np.ndarray, n: int = 6) -> list[int]:
+    """The ``n`` classes most probable on the reference rows as they are (calibrated, as the curves are)."""
+    raw = np.asarray(model.predictor.predict_raw(X_ref), dtype=float).reshape(len(X_ref), -1)
+    calibrator = model.extras.get("calibrator")
+    if calibrator is not None:
+        raw = calibrator.transform(raw)
+    return [int(c) for c in np.argsort(-raw.mean(axis=0), kind="stable")[:n]]
 
 
 def partial_dependence(model: Any, X_ref: np.ndarray, column: str, *, points: int = 20,
-                       max_categories: int = 12) -> dict[str, Any] | None:
+                       max_categories: int = 12, classes: list[int] | None = None) -> dict[str, Any] | None:
     """``{"column", "kind", "grid", "series": {name: values}}`` for a numeric, boolean or categorical input
     column, or None for columns that become several features (dates, text) or are absent.
 
     The series is the average prediction (regression), the average probability of the positive class
     (binary), or of each of the classes most probable on ``X_ref`` (multiclass, at most six: the same six for
-    every column)."""
+    every column; ``classes``, from ``likely_classes``, saves finding them again for each column)."""
     enc = model.encoder
     names = list(enc.feature_names_)
     role = enc.roles_.get(column)
@@ -54,12 +63,10 @@ def partial_dependence(model: Any, X_ref: np.ndarray, column: str, *, points: in
         series = {"average prediction": mean.tolist()}
     else:
         mean = raw.reshape(len(grid_values), len(X_ref), -1).mean(axis=1)  # (grid, k)
-        classes = [str(c) for c in model.classes]
-        if len(classes) == 2:
-            series = {f"P({classes[1]})": mean[:, 1].tolist()}
+        labels = [str(c) for c in model.classes]
+        if len(labels) == 2:
+            series = {f"P({labels[1]})": mean[:, 1].tolist()}
         else:
-            # the classes most likely on the reference rows as they are: the same classes for every column
-            likely = np.asarray(model.predictor.predict_raw(X_ref), dtype=float).reshape(len(X_ref), -1).mean(axis=0)
-            top = np.argsort(-likely, kind="stable")[:6]
-            series = {f"P({classes[c]})": mean[:, c].tolist() for c in top}
+            top = likely_classes(model, X_ref) if classes is None else classes
+            series = {f"P({labels[c]})": mean[:, c].tolist() for c in top}
     return {"column": column, "kind": kind, "grid": grid, "series": series}

@@ -169,10 +169,12 @@ def _plan_work(model: Any, data: pd.DataFrame | None, *, seed: int, budget_s: fl
 def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str, float], fmt: Any
                         ) -> list[dict[str, str]]:
     """The partial dependence panels of the (at most four) most important columns that have one."""
-    from ..explain.partial_dependence import partial_dependence
+    from ..explain.partial_dependence import likely_classes, partial_dependence
     from . import plots
 
-    curves = [c for c in (partial_dependence(model, reference, col) for col in list(importance)[:6])
+    several = model.task.is_classification and len(model.classes) > 2
+    top = likely_classes(model, reference) if several else None  # the same classes in every panel, found once
+    curves = [c for c in (partial_dependence(model, reference, col, classes=top) for col in list(importance)[:6])
               if c is not None][:4]
     if not curves:
         return []
