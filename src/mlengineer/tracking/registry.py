@@ -23,7 +23,7 @@ from ..bundle.compat import client_problems
 from ..bundle.manifest import bundle_digest
 from ..bundle.model import Model, load
 from ..errors import ConfigError, ModelError, ServingError
-from .store import default_tracking_uri, experiment_id, mlflow_module, owner_tags
+from .store import default_tracking_uri, experiment_id, missing_sqlite_store, mlflow_module, owner_tags
 
 __all__ = ["DEFAULT_ALIAS", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen", "is_model_ref",
            "load_version", "promote", "register", "resolve", "rollback"]
@@ -97,10 +97,10 @@ def _store_error(e: Exception, uri: str | None) -> ServingError:
 def _existing_store(uri: str | None, what: str) -> None:
     """Refuse a SQLite registry file that is not there, rather than create an empty one (a mistyped
     --tracking-uri would then answer that no model exists); ``what`` begins the message."""
-    uri = uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///").split("?")[0]).exists():
-        raise ModelError(f"{what}: there is no registry at {uri!r}. Register a model first ('mlengineer register "
-                         "MODEL --name NAME') or pass the --tracking-uri it was registered in.")
+    if missing_sqlite_store(uri):
+        raise ModelError(f"{what}: there is no registry at {uri or default_tracking_uri()!r}. Register a model "
+                         "first ('mlengineer register MODEL --name NAME') or pass the --tracking-uri it was "
+                         "registered in.")
 
 
 def _check_alias(alias: str) -> None:
@@ -361,10 +361,7 @@ def local_path(source: str, *, name: str, version: str, tracking_uri: str | None
 def resolve(ref: str | ModelRef, *, tracking_uri: str | None = None) -> tuple[ModelVersionInfo, Path]:
     """The version a registry reference names now, and a local folder holding its bundle."""
     ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
-    uri = tracking_uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise ModelError(f"{ref} cannot be found: there is no registry at {uri!r}. Register a model first "
-                         "('mlengineer register MODEL --name NAME') or pass --tracking-uri.")
+    _existing_store(tracking_uri, f"{ref} cannot be found")
     _, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 

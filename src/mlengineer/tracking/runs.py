@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MLEngineerError
-from .store import default_tracking_uri, experiment_id, mlflow_module, owner_tags, store_error
+from .store import (
+    default_tracking_uri,
+    experiment_id,
+    missing_sqlite_store,
+    mlflow_module,
+    owner_tags,
+    store_error,
+)
 
 __all__ = ["list_runs", "log_training_run"]
 
@@ -107,7 +114,7 @@ def _log_candidate(mlflow: Any, exp_id: str, row: dict[str, Any], metric: str) -
 def list_runs(*, tracking_uri: str | None = None, experiment: str = "mlengineer", limit: int = 50) -> list[dict[str, Any]]:
     """The latest top-level runs of ``experiment``, newest first, as plain dicts."""
     uri = tracking_uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    if missing_sqlite_store(uri):
         return []
     mlflow = mlflow_module(uri)
     try:

@@ -26,8 +26,8 @@ from ..data.files import owner_alive, owner_tag
 from ..errors import ConfigError
 from .blank import discard, keep_blank, start_from_blank
 
-__all__ = ["OWNER_TAG", "default_tracking_uri", "experiment_id", "mlflow_client", "mlflow_module", "owner_tags",
-           "store_error"]
+__all__ = ["OWNER_TAG", "default_tracking_uri", "experiment_id", "missing_sqlite_store", "mlflow_client",
+           "mlflow_module", "owner_tags", "store_error"]
 
 #: run tags that say which process on which machine a run belongs to, so a killed one can be found
 OWNER_TAG, HOST_TAG = "mlengineer.owner", "mlengineer.host"
@@ -72,6 +72,13 @@ def mlflow_module(uri: str | None) -> Any:
 def mlflow_client(uri: str | None = None) -> Any:
     mlflow = mlflow_module(uri)
     return mlflow.MlflowClient()
+
+
+def missing_sqlite_store(uri: str | None) -> bool:
+    """Whether ``uri`` (the default store when None) names a SQLite file that is not there: opening it would
+    create an empty store, where a reader wants to be told of a mistyped path."""
+    db = _sqlite_path(uri or default_tracking_uri())
+    return db is not None and not db.exists()
 
 
 def _sqlite_path(uri: str) -> Path | None:
