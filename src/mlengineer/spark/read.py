@@ -21,9 +21,14 @@ from ..data.parquet_parts import is_pattern, matching
 from ..errors import DataError
 from .parts import check_csv_headers, parquet_groups, read_parquet_parts
 
-__all__ = ["SparkTable", "check_source", "delta_files", "driver_sample", "qcol", "read_table"]
+__all__ = ["SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol", "read_table"]
 
 _REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_local(source: str) -> bool:
+    """Whether ``source`` names a path on this machine (plain, or ``file://``) rather than a URI Spark reaches."""
+    return not _REMOTE.match(source) or source.startswith("file://")
 #: a table larger than this on disk infers CSV column types from a tenth of its rows
 _CSV_SAMPLING_BYTES = 1 << 30
 
@@ -136,7 +141,7 @@ def _check_parquet_types(path: Path) -> None:
 def check_source(source: str | None) -> None:
     """The checks that need no Spark, made before one starts: a local path exists, holds data files, and
     its Parquet columns are of types Spark reads."""
-    if not source or (_REMOTE.match(source) and not source.startswith("file://")):
+    if not source or not is_local(source):
         return
     root = Path(source.removeprefix("file://"))
     if not root.exists() and not is_pattern(str(root)):
@@ -155,7 +160,7 @@ def check_source(source: str | None) -> None:
 
 
 def _read_path(spark: Any, source: str) -> SparkTable:
-    if _REMOTE.match(source) and not source.startswith("file://"):
+    if not is_local(source):
         suffix = Path(source.rstrip("/")).suffix.lower()
         fmt = FORMATS.get(suffix, "parquet")
         reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read

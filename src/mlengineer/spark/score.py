@@ -6,7 +6,6 @@ else, so Spark scoring cannot disagree with local prediction.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,12 +17,11 @@ import pandas as pd
 from ..bundle.model import load
 from ..data.files import atomic_path
 from ..errors import DataError, SchemaError
-from .read import check_source, qcol, read_table
+from .read import check_source, is_local, qcol, read_table
 from .session import spark_errors, spark_session
 
 __all__ = ["check_out", "score_dataframe", "score_file"]
 
-_REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _ROW_ID = "__mlengineer_row__"
 _FILE = "__mlengineer_file__"
 _CACHE: dict[str, Any] = {}
@@ -134,7 +132,7 @@ def check_out(out: Path, data: str | None) -> None:
     """Refuse, before Spark starts, an output that would replace the input, a folder of other files, a file
     where a folder goes (or the reverse), or a place that cannot be written."""
     folder = not out.suffix
-    if data and (not _REMOTE.match(data) or data.startswith("file://")):
+    if data and is_local(data):
         src, dest = Path(data.removeprefix("file://")).resolve(), out.resolve()
         if dest == src or src in dest.parents or dest in src.parents:
             where = "is" if dest == src else "holds" if dest in src.parents else "lies inside"
