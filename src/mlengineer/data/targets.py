@@ -17,7 +17,7 @@ from .findings import Finding, pct
 from .schema import ColumnRole, Schema, category_key
 
 __all__ = ["case_variant_findings", "class_count_findings", "label_variant_findings", "missing_target_findings",
-           "target_findings", "target_identifier_finding", "text_variants"]
+           "orderable", "sorted_findings", "target_findings", "target_identifier_finding", "text_variants"]
 
 #: variant groups a finding names, at most
 _SHOWN = 4
@@ -159,13 +159,23 @@ def _class_checks(y: pd.Series, target: str) -> list[Finding]:
     counts = pd.Series(np.bincount(filled, minlength=len(names)), index=names).sort_values(
         ascending=False, kind="stable")
     out = class_count_findings(counts, target, one_value=y.dropna().nunique() == 1)
-    if len(counts) >= 2 and len(filled) >= max(20, 2 * len(counts)):  # classes of one row each: no blocks
-        runs = int((filled[1:] != filled[:-1]).sum()) + 1
-        if runs == len(counts):
-            out.append(Finding(
-                check="sorted_by_target", severity="info", column=target,
-                message="the rows are sorted by the target (each class in one block).",
-                suggestion="Splits are shuffled, so training is unaffected; a time-ordered split on this "
-                "file would not be.",
-            ))
+    if orderable(len(counts), len(filled)):
+        out += sorted_findings(int((filled[1:] != filled[:-1]).sum()) + 1, len(counts), target)
     return out
+
+
+def orderable(n_classes: int, n_labelled: int) -> bool:
+    """Whether rows of these many classes can be said to be sorted (classes of one row each form no blocks)."""
+    return n_classes >= 2 and n_labelled >= max(20, 2 * n_classes)
+
+
+def sorted_findings(runs: int, n_classes: int, target: str) -> list[Finding]:
+    """The finding that the rows come sorted by the target, when their labelled rows (missing labels passed
+    over) form ``runs`` runs of one class, one a class."""
+    if runs != n_classes:
+        return []
+    return [Finding(
+        check="sorted_by_target", severity="info", column=target,
+        message="the rows are sorted by the target (each class in one block).",
+        suggestion="Splits are shuffled, so training is unaffected; a time-ordered split on this file would not be.",
+    )]

@@ -23,13 +23,15 @@ from ..data.targets import (
     class_count_findings,
     label_variant_findings,
     missing_target_findings,
+    orderable,
+    sorted_findings,
     target_identifier_finding,
 )
 from .leakage import confirm_leakage
 from .read import qcol
 from .stats import TableStats, is_number_type, number_expr, target_counts, type_of
 
-__all__ = ["audit_spark", "class_counts", "duplicate_counts"]
+__all__ = ["audit_spark", "class_counts", "duplicate_counts", "label_runs"]
 
 #: checks the sample's audit makes from the schema's every-row statistics: kept as they are
 _FROM_SCHEMA = {"identifier", "constant", "mostly_missing", "missing_placeholders"}
@@ -270,4 +272,45 @@ def _target_checks(frame: Any, target: str, stats: TableStats, task_kind: str | 
     counts = class_counts(frame, target, stats)
     if counts is None or not len(counts):
         return out
-    return out + class_count_findings(counts, target, one_value=len(raw) == 1)
+    out += class_count_findings(counts, target, one_value=len(raw) == 1)
+    if orderable(len(counts), int(counts.sum())):
+        out += sorted_findings(label_runs(frame, target), len(counts), target)
+    return out
+
+
+def label_runs(frame: Any, target: str) -> int:
+    """Runs of one class (by category key, missing labels passed over) in the rows' order: each file's rows in
+    their order, the files by name, as the table is read in memory. One pass, no shuffle: each partition
+    reports its stretches of one file (first and last label, changes between), put in order on the driver
+    (a file split over several partitions has its splits in partition order)."""
+    from pyspark.sql import functions as F
+
+    rows = frame.select(qcol(target).alias("y"), F.input_file_name().alias("f"), F.spark_partition_id().alias("p"))
+    schema = "p int, s int, f string, first string, last string, changes long"
+    stretches = sorted(rows.mapInPandas(_stretches, schema).collect(), key=lambda r: (r["f"], r["p"], r["s"]))
+    runs, last = 0, None
+    for r in stretches:
+        runs += int(r["changes"]) + (r["first"] != last)
+        last = r["last"]
+    return runs
+
+
+def _stretches(batches: Any) -> Any:
+    import numpy as np
+
+    out: list[list[Any]] = []  # [p, s, f, first, last, changes]: one a stretch of one file in this partition
+    for b in batches:
+        codes, uniques = pd.factorize(b["y"], use_na_sentinel=True)
+        keys = np.array([category_key(u) for u in uniques] + [None], dtype=object)[np.where(codes >= 0, codes, -1)]
+        labelled = np.array([k is not None for k in keys], dtype=bool)
+        keys, files, parts = keys[labelled], b["f"].to_numpy()[labelled], b["p"].to_numpy()[labelled]
+        for start in np.flatnonzero(np.r_[True, files[1:] != files[:-1]]) if len(keys) else []:
+            end = start + int(np.argmax(np.r_[files[start + 1:] != files[start], True])) + 1
+            k = keys[start:end]
+            changes = int((k[1:] != k[:-1]).sum())
+            if out and out[-1][2] == files[start]:  # the stretch the last batch ended in goes on
+                out[-1][5] += changes + int(out[-1][4] != k[0])
+                out[-1][4] = k[-1]
+            else:
+                out.append([int(parts[start]), len(out), files[start], k[0], k[-1], changes])
+    yield pd.DataFrame(out, columns=["p", "s", "f", "first", "last", "changes"])
