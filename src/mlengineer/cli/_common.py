@@ -53,16 +53,27 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def read_data(path: str | None, sql: str | None = None, db: str | None = None) -> Any:
-    """The table a command's DATA argument (or --sql/--db) names."""
+def read_data(path: str | None, sql: str | None = None, db: str | None = None, *,
+              said: Callable[[Any], str] | None = None, out: Console | None = None) -> Any:
+    """The table a command's DATA argument (or --sql/--db) names. What reading it did is said on ``out``:
+    the command's own line on what was read (``said(df)``), if it has one, then, when the first sheet of a
+    workbook was read while other sheets hold rows too, a line saying so."""
     from ..data.load import load_table
+    from ..data.sheets import source_note
     from ..errors import DataError
 
     if sql or db:
-        return load_table(path or "", sql=sql, db=db)
-    if not path:
+        df = load_table(path or "", sql=sql, db=db)
+    elif not path:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
-    return load_table(path)
+    else:
+        df = load_table(path)
+    if said is not None:
+        say(said(df), out=out)
+    note = source_note(dict(df.attrs.get("source") or {}))
+    if note:
+        say((note, "yellow"), out=out)
+    return df
 
 
 @contextlib.contextmanager

@@ -34,12 +34,8 @@ def _source_line(df: Any, data: str | None) -> str:
 
 
 def say_source_note(df: Any, out: Console | None = None) -> None:
-    """The line that says what reading ``df`` left aside (the other sheets of a workbook), if anything."""
-    from ..data.sheets import source_note
-
-    note = source_note(dict(df.attrs.get("source") or {}))
-    if note:
-        say((note, "yellow"), out=out)
+    """Nothing: ``read_data`` says what reading left aside now. Kept only while cli/train.py and
+    cli/evaluation.py still call it after ``read_data``; delete it once they do not."""
 
 
 def _prepare(data: str | None, sql: str | None, db: str | None, target: str | None, column_role: list[str],
@@ -51,9 +47,7 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
 
     if task not in ("auto", "binary", "multiclass", "regression"):
         raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
-    df = read_data(data, sql, db)
-    say(_source_line(df, data), out=out)
-    say_source_note(df, out)
+    df = read_data(data, sql, db, said=lambda df: _source_line(df, data), out=out)
     schema = infer_schema(df, target, parse_roles(column_role))
     kind = None
     if target is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from ._common import DbOption, SqlOption, handle_errors, read_data, say
-from .data import say_source_note
 
 
 def report_cmd(
@@ -30,12 +29,10 @@ def report_cmd(
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
-    if df is not None:
-        say_source_note(df)
-        if model.target not in df.columns:
-            raise ConfigError(f"--data {data or '(the --sql query)'} has no column {model.target!r}, the target: the "
-                              f"report measures the model on rows with their true {model.target}. Add that column, "
-                              "or leave out --data to report on the validation rows kept at training.")
+    if df is not None and model.target not in df.columns:
+        raise ConfigError(f"--data {data or '(the --sql query)'} has no column {model.target!r}, the target: the "
+                          f"report measures the model on rows with their true {model.target}. Add that column, "
+                          "or leave out --data to report on the validation rows kept at training.")
     path = write_report(model, out, df, title=title, unit=unit, noun=noun)
     run = attach_to_run(model, path, tracking_uri=tracking_uri)
     say("Report written to ", (str(path), "bold"), f" (and attached to run {run[:8]})." if run else ".")

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["atomic_path", "cache_dir", "owner_alive", "owner_tag", "staging_dir", "sweep_leftovers", "write_table"]
+__all__ = ["atomic_path", "cache_dir", "check_place", "is_local", "owner_alive", "owner_tag", "refuse_input", "staging_dir",
+           "sweep_leftovers", "write_table"]
 
 
 def cache_dir() -> Path:
@@ -29,22 +30,65 @@ def cache_dir() -> Path:
                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlengineer")
 
 
+_REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_local(source: str) -> bool:
+    """Whether ``source`` names a path on this machine (plain, or ``file://``) rather than a URI (Spark's)."""
+    return not _REMOTE.match(source) or source.startswith("file://")
+
+
+def refuse_input(out: str | Path, data: str | Path | None) -> None:
+    """Refuse an output that is the data it is made from, holds it, or lies inside it (a folder of parts):
+    predictions written there would replace or mix with the rows they come from. (A URI is not looked at.)"""
+    if not data or not is_local(str(data)):
+        return
+    out = Path(out)
+    src, dest = Path(str(data).removeprefix("file://")).resolve(), out.resolve()
+    other = "file" if out.suffix else "folder"
+    if dest == src:
+        raise DataError(f"--out {str(out)!r} is the data {'folder' if src.is_dir() else 'file'} itself: predictions "
+                        f"would replace the rows they come from; write them to another {other}.")
+    if src in dest.parents or dest in src.parents:
+        raise DataError(f"--out {str(out)!r} {'holds' if dest in src.parents else 'lies inside'} the data {str(data)!r}: "
+                        f"predictions would mix with the rows they come from; write them to another {other}.")
+
+
+def check_place(dest: Path, *, folder: bool = False, instead: str = "", probe: bool = True) -> Path:
+    """Refuse a place that cannot take ``dest``, a file (or with ``folder``, a folder, whose missing parents
+    get made): a file whose folder does not exist, a folder where a file goes (``instead`` adds what else to
+    name), a file where a folder goes, or (with ``probe``) a folder that takes no new files. Returns the folder
+    that takes it."""
+    if not folder and dest.parent and not dest.parent.exists():
+        raise DataError(f"Cannot write {str(dest)!r}: the folder {str(dest.parent)!r} does not exist.")
+    if not folder and dest.is_dir():
+        raise DataError(f"Cannot write {str(dest)!r}: it is a folder; name a file in it{instead}.")
+    parent = next(p for p in [*dest.parents, Path.cwd()] if p.exists())
+    if not parent.is_dir():
+        raise DataError(f"Cannot write {str(dest)!r}: {str(parent)!r} is a file, not a folder.")
+    if probe:
+        try:  # the one sure test of a place's writability, root and odd file systems included
+            shutil.rmtree(tempfile.mkdtemp(prefix=".mlengineer-probe-", dir=parent))
+        except OSError as e:
+            raise DataError(_takes_no_files(dest, parent, e)) from None
+    return parent
+
+
+def _takes_no_files(dest: Path, parent: Path, e: OSError) -> str:
+    return (f"Cannot write {str(dest)!r}: the folder {str(parent)!r} takes no new files "
+            f"({e.strerror or type(e).__name__}); choose a folder you can write to.")
+
+
 @contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds."""
     dest = Path(dest)
-    if dest.parent and not dest.parent.exists():
-        raise DataError(f"Cannot write {str(dest)!r}: the folder {str(dest.parent)!r} does not exist.")
-    if dest.is_dir():
-        raise DataError(f"Cannot write {str(dest)!r}: it is a folder; name a file in it.")
-    if dest.parent and not dest.parent.is_dir():
-        raise DataError(f"Cannot write {str(dest)!r}: {str(dest.parent)!r} is a file, not a folder.")
+    parent = check_place(dest, probe=False)  # making the temporary file below is the probe
     sweep_leftovers(dest)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{owner_tag()}-", suffix=".tmp", dir=dest.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{owner_tag()}-", suffix=".tmp", dir=parent)
     except OSError as e:  # a folder this process may not write in (or one, like /proc, that takes no files)
-        raise DataError(f"Cannot write {str(dest)!r}: the folder {str(dest.parent)!r} takes no new files "
-                        f"({e.strerror or type(e).__name__}); choose a folder you can write to.") from None
+        raise DataError(_takes_no_files(dest, parent, e)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; the result should be like any new file

@@ -8,12 +8,13 @@ there; a column that is text in one part and a number in another is refused, nam
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
 
-__all__ = ["is_pattern", "matching", "parquet_folder_table"]
+__all__ = ["common_folder", "is_pattern", "kind_of", "matching", "parquet_folder_table", "type_clash"]
 
 
 def is_pattern(text: str) -> bool:
@@ -35,7 +36,7 @@ def parquet_folder_table(source: Path | list[Path]) -> tuple[Any, list[str]]:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    path = source if isinstance(source, Path) else Path(str(source[0])).parent
+    path = source if isinstance(source, Path) else common_folder(source)
     files = source if isinstance(source, Path) else [str(p) for p in source]
     hive = "hive" if isinstance(source, Path) else None
     first = ds.dataset(files, format="parquet", partitioning=hive)
@@ -51,21 +52,43 @@ def parquet_folder_table(source: Path | list[Path]) -> tuple[Any, list[str]]:
     return table, partial
 
 
+def common_folder(files: list[Path]) -> Path:
+    """The deepest folder holding every one of ``files`` (the parts a pattern matched)."""
+    base = Path(os.path.commonpath([str(f) for f in files]))
+    return base if base.is_dir() else base.parent
+
+
+def type_clash(name: str, folder: Path, first: tuple[str, str | Path], second: tuple[str, str | Path]) -> str:
+    """The line both engines say of a column whose type differs between two Parquet parts beyond widening:
+    ``first`` and ``second`` are (what the part holds, in words, as ``kind_of`` says it; the part's path),
+    each part named by its path inside ``folder``."""
+    (k1, p1), (k2, p2) = first, second
+    return (f"Column {name!r} of the Parquet parts in {str(folder)!r} is {k1} in {_inside(p1, folder)} and {k2} in "
+            f"{_inside(p2, folder)}: write it as one type in every part.")
+
+
+def _inside(part: str | Path, folder: Path) -> str:
+    try:
+        return str(Path(part).relative_to(folder))
+    except ValueError:
+        return str(part)
+
+
 def _clash(path: Path, fragments: list[Any], schemas: list[Any], e: BaseException) -> str:
     """One line naming a column whose type differs between parts beyond widening, and two parts that differ."""
     for name in dict.fromkeys(n for s in schemas for n in s.names):
         seen: dict[str, str] = {}  # type -> the first part holding the column as that type
         for f, s in zip(fragments, schemas, strict=True):
             if name in s.names and s.field(name).type != "null":
-                seen.setdefault(_kind(s.field(name).type), f.path)
+                seen.setdefault(kind_of(s.field(name).type), f.path)
         if len(seen) > 1:
             (k1, p1), (k2, p2) = list(seen.items())[:2]
-            return (f"Column {name!r} of the Parquet parts in {str(path)!r} is {k1} in {Path(p1).name} and {k2} in "
-                    f"{Path(p2).name}: write it as one type in every part.")
+            return type_clash(name, path, (k1, p1), (k2, p2))
     return f"Cannot read the Parquet parts in {str(path)!r} as one table: {str(e).splitlines()[0][:200]}."
 
 
-def _kind(t: Any) -> str:
+def kind_of(t: Any) -> str:
+    """An Arrow type in a reader's words: numbers, text, true/false, dates or times (else the type's name)."""
     import pyarrow.types as pt
 
     if pt.is_integer(t) or pt.is_floating(t) or pt.is_decimal(t):

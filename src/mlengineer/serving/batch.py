@@ -18,9 +18,9 @@ import pandas as pd
 
 from ..bundle.model import Model
 from ..data.chunks import CHUNK_ROWS, open_chunks
-from ..data.files import atomic_path
+from ..data.files import atomic_path, refuse_input
 from ..data.images import image_root
-from ..errors import ConfigError, DataError, MLEngineerError
+from ..errors import DataError, MLEngineerError
 
 __all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file", "write_predictions"]
 
@@ -151,6 +151,8 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
     from ..data.load import load_table
     from ..data.sheets import source_note
 
+    if out:  # as predict --engine spark refuses it, in the same words
+        refuse_input(out, data)
     if sql or db:
         df = load_table(data or "", sql=sql, db=db)
         _say(console, extra_columns_note(model, list(df.columns)))
@@ -163,9 +165,6 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         return len(pred)
     if not data:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
-    if out and Path(out).resolve() == Path(data).resolve():
-        raise ConfigError(f"--out {out!r} is the data file itself: predictions would replace the rows they come "
-                          "from; write them to another file.")
     with ExitStack() as stack:
         chunks = open_chunks(data, chunk_rows=50, stack=stack)
         first = next(chunks.frames, None)

@@ -27,7 +27,6 @@ def columns_from_csv(body: bytes) -> tuple[dict[str, list[Any]], int]:
 
     if not body.strip():
         return {}, 0
-    _check_fields(body)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
@@ -35,7 +34,12 @@ def columns_from_csv(body: bytes) -> tuple[dict[str, list[Any]], int]:
             df = pd.read_csv(io.BytesIO(body), keep_default_na=False, na_values=[""], index_col=False,
                              low_memory=False)
     except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as e:
+        _check_fields(body)  # a row longer than the header is named, rather than pandas' words
         raise BadRequest(f"The body is not CSV with a header row: {str(e).splitlines()[0][:120]}.") from None
+    # pandas leaves a row shorter than the header empty at its end, as it leaves an empty last cell: only then
+    # is the body read a second time, by the csv module, to tell the two apart
+    if len(df.columns) and df[df.columns[-1]].isna().any():
+        _check_fields(body)
     return {str(c): [_csv_value(v) for v in df[c].tolist()] for c in df.columns}, len(df)
 
 

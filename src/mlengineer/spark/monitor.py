@@ -25,9 +25,9 @@ def monitor_spark(spec: Any, data: str | None, *, sql: str | None = None, master
                   **options: Any) -> tuple[Any, dict[str, Any]]:
     """Monitor the model ``spec`` names on ``data`` (or ``sql``) read by Spark: ``options`` are
     ``monitor_model``'s (labels, key, time_column, since, until, window, tracking_uri, ...)."""
-    check_source(data)
+    found = check_source(data)
     with spark_session(master, conf) as spark:
-        table = read_table(spark, data, sql=sql)
+        table = read_table(spark, data, sql=sql, found=found)
         n = table.frame.count()
         sample = driver_sample(table.frame, n, rows, seed=seed)
     model, result = monitor_model(spec, data=sample, **options)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.formats import format_of, read_sample
+from ..data.parquet_parts import kind_of, type_clash
 from ..errors import DataError
 
 __all__ = ["check_csv_headers", "parquet_groups", "read_parquet_parts"]
@@ -49,59 +50,66 @@ def check_csv_headers(files: list[Path], opts: dict[str, Any]) -> None:
                             "parts' columns by position).")
 
 
-def parquet_groups(files: list[Path]) -> list[tuple[dict[str, str], list[Path]]]:
+def parquet_groups(files: list[Path]) -> list[tuple[dict[str, Any], list[Path]]]:
     """The parts grouped by schema, in file order: ({column: Arrow type}, files) per schema. Empty when a
     footer cannot be read (Spark then says which part is damaged)."""
     import pyarrow.parquet as pq
 
-    groups: dict[tuple[tuple[str, str], ...], list[Path]] = {}
+    groups: dict[tuple[tuple[str, str], ...], tuple[dict[str, Any], list[Path]]] = {}
     for p in files:
         try:
             schema = pq.read_schema(p)
         except Exception:
             return []
-        groups.setdefault(tuple((f.name, str(f.type)) for f in schema), []).append(p)
-    return [(dict(key), paths) for key, paths in groups.items()]
+        key = tuple((f.name, str(f.type)) for f in schema)
+        groups.setdefault(key, ({f.name: f.type for f in schema}, []))[1].append(p)
+    return list(groups.values())
 
 
-def _common_type(name: str, seen: list[tuple[Any, Path]]) -> Any:
+#: what one part holds in a column: its Spark type, its Arrow type (None for a partition folder's value), the part
+_Held = tuple[Any, Any, Path]
+
+
+def _common_type(name: str, seen: list[_Held], root: Path) -> Any:
     """The one Spark type a column's parts can all be read as, or a DataError naming two parts that clash."""
     from pyspark.sql import types as T
 
-    kinds = {t.simpleString(): t for t, _ in seen}
+    kinds = {t.simpleString(): t for t, _, _ in seen}
     if len(kinds) == 1:
         return seen[0][0]
-    if all(isinstance(t, T.NumericType) for t, _ in seen):
-        return T.LongType() if all(isinstance(t, T.IntegralType) for t, _ in seen) else T.DoubleType()
-    if all(isinstance(t, T.DateType | T.TimestampType | T.TimestampNTZType) for t, _ in seen):
+    if all(isinstance(t, T.NumericType) for t, _, _ in seen):
+        return T.LongType() if all(isinstance(t, T.IntegralType) for t, _, _ in seen) else T.DoubleType()
+    if all(isinstance(t, T.DateType | T.TimestampType | T.TimestampNTZType) for t, _, _ in seen):
         return T.TimestampType()
-    (a, pa), (b, pb) = seen[0], next(s for s in seen if s[0].simpleString() != seen[0][0].simpleString())
-    raise DataError(f"Column {name!r} holds {a.simpleString()} in {str(pa)!r} but {b.simpleString()} in {str(pb)!r}: "
-                    "write it with one type in every part (or cast it in a query with --sql).")
+    a, b = seen[0], next(s for s in seen if s[0].simpleString() != seen[0][0].simpleString())
+    words = [kind_of(arrow) if arrow is not None else spark.simpleString() for spark, arrow, _ in (a, b)]
+    if words[0] == words[1]:  # alike in words (two kinds of nested values, say): their Spark names tell them apart
+        words = [a[0].simpleString(), b[0].simpleString()]
+    raise DataError(type_clash(name, root, (words[0], a[2]), (words[1], b[2])))
 
 
-def read_parquet_parts(spark: Any, root: Path, groups: list[tuple[dict[str, str], list[Path]]]) -> tuple[Any, str]:
+def read_parquet_parts(spark: Any, root: Path, groups: list[tuple[dict[str, Any], list[Path]]]) -> tuple[Any, str]:
     """One DataFrame from parts of several schemas (see the module's note), and a few words on what differed."""
     from pyspark.sql import functions as F
 
     frames = [(spark.read.option("basePath", str(root)).parquet(*map(str, paths)), arrow, paths[0])
               for arrow, paths in groups]
     order: list[str] = []
-    seen: dict[str, list[tuple[Any, Path]]] = {}
+    seen: dict[str, list[_Held]] = {}
     for frame, arrow, first in frames:
         for f in frame.schema.fields:
             if f.name not in seen:
                 order.append(f.name)
                 seen[f.name] = []
-            if arrow.get(f.name) != "null":  # all-null in this part: pandas wrote it with no type
-                seen[f.name].append((f.dataType, first))
-    types = {n: _common_type(n, seen[n]) if seen[n] else None for n in order}
+            if not _all_null(arrow, f.name):  # all-null in this part: pandas wrote it with no type
+                seen[f.name].append((f.dataType, arrow.get(f.name), first))
+    types = {n: _common_type(n, seen[n], root) if seen[n] else None for n in order}
     out = None
     for frame, arrow, _ in frames:
         cols = []
         for n in order:
             kind = types[n] or "string"
-            held = n in frame.columns and arrow.get(n) != "null"
+            held = n in frame.columns and not _all_null(arrow, n)
             c = F.col("`" + n.replace("`", "``") + "`").cast(kind) if held else F.lit(None).cast(kind)
             cols.append(c.alias(n))
         part = frame.select(*cols)
@@ -109,3 +117,8 @@ def read_parquet_parts(spark: Any, root: Path, groups: list[tuple[dict[str, str]
     gaps = [n for n in order if any(n not in frame.columns for frame, _, _ in frames)]
     words = f"{len(groups)} schemas merged" + (f"; not in every part: {', '.join(gaps[:3])}" if gaps else "")
     return out, words
+
+
+def _all_null(arrow: dict[str, Any], name: str) -> bool:
+    """Whether a part's column is of Arrow's null type (pandas wrote a column of no values so)."""
+    return name in arrow and str(arrow[name]) == "null"

@@ -178,11 +178,11 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
     from .session import spark_session
     from .stats import spark_schema
 
-    check_source(data)
+    found = check_source(data)
     progress("starting Spark")
     with spark_session(master, conf) as spark:
         progress("reading")
-        table = read_table(spark, data, sql=sql)
+        table = read_table(spark, data, sql=sql, found=found)
         frame = table.frame
         if target is not None and target not in frame.columns:
             raise DataError(f"Target column {target!r} is not in {table.where}; its columns are: "

@@ -9,26 +9,19 @@ that both engines hand the same columns to the schema.
 from __future__ import annotations
 
 import json
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from ..data.files import is_local
 from ..data.formats import FORMATS, csv_options, format_of
-from ..data.parquet_parts import is_pattern, matching
+from ..data.parquet_parts import common_folder, is_pattern, matching
 from ..errors import DataError
 from .parts import check_csv_headers, parquet_groups, read_parquet_parts
 
-__all__ = ["SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol", "read_table"]
+__all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol", "read_table"]
 
-_REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def is_local(source: str) -> bool:
-    """Whether ``source`` names a path on this machine (plain, or ``file://``) rather than a URI Spark reaches."""
-    return not _REMOTE.match(source) or source.startswith("file://")
 #: a table larger than this on disk infers CSV column types from a tenth of its rows
 _CSV_SAMPLING_BYTES = 1 << 30
 
@@ -122,85 +115,114 @@ _UNREADABLE = (("time32", "a time of day"), ("time64", "a time of day"), ("times
                ("duration", "a duration"), ("month_day_nano_interval", "an interval"))
 
 
-def _check_parquet_types(path: Path) -> None:
-    """Name the first column of a Parquet file whose type Spark cannot read, before Spark tries."""
-    import pyarrow.parquet as pq
+@dataclass
+class LocalSource:
+    """What is at a local DATA path, found in one walk of its files (and of its Parquet footers):
+    ``check_source`` makes it before Spark starts, and ``read_table`` reads from it without walking again."""
 
-    try:
-        schema = pq.read_schema(path)
-    except Exception:  # not Parquet after all, or damaged: Spark will say which
-        return
-    for column in schema:
-        kind = str(column.type)
-        what = next((w for prefix, w in _UNREADABLE if kind.startswith(prefix)), None)
-        if what is not None:
-            raise DataError(f"Column {column.name!r} of {str(path)!r} is {what} ({kind}), which Spark cannot read: "
-                            "write it as text or as a timestamp in microseconds, or drop it.")
-
-
-def check_source(source: str | None) -> None:
-    """The checks that need no Spark, made before one starts: a local path exists, holds data files, and
-    its Parquet columns are of types Spark reads."""
-    if not source or not is_local(source):
-        return
-    root = Path(source.removeprefix("file://"))
-    if not root.exists() and not is_pattern(str(root)):
-        raise DataError(f"Data file {str(root)!r} does not exist: check the path.")
-    if root.is_dir() and (root / "_delta_log").is_dir():
-        return
-    files = _data_files(root)
-    if not files:
-        raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
-    fmt = _format(files, str(root))
-    if fmt == "parquet":
-        for _, paths in parquet_groups(files) or [({}, files)]:  # one part of each schema
-            _check_parquet_types(paths[0])
-    elif fmt == "csv":
-        check_csv_headers(files, csv_options(files[0], format_of(files[0])[1]))
+    source: str
+    root: Path
+    pattern: bool = False  # a pattern of file names ('rows/part-*.csv') rather than a path
+    delta: bool = False  # a Delta table: its log, read by ``delta_files``, names the files
+    files: list[Path] = field(default_factory=list)
+    fmt: str = ""
+    #: Parquet parts by schema (``parts.parquet_groups``); CSV's reading options
+    groups: list[tuple[dict[str, Any], list[Path]]] = field(default_factory=list)
+    csv: dict[str, Any] = field(default_factory=dict)
+    checked: bool = False  # by ``check_source``: its column types and headers are known to be readable
 
 
-def _read_path(spark: Any, source: str) -> SparkTable:
-    if not is_local(source):
-        suffix = Path(source.rstrip("/")).suffix.lower()
-        fmt = FORMATS.get(suffix, "parquet")
-        reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read
-        return SparkTable(reader.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
+def _walk(source: str) -> LocalSource:
     root = Path(source.removeprefix("file://"))
     pattern = not root.exists() and is_pattern(str(root))
     if not root.exists() and not pattern:
         raise DataError(f"Data file {str(root)!r} does not exist: check the path.")
     if root.is_dir() and (root / "_delta_log").is_dir():
+        return LocalSource(source, root, delta=True)
+    files = _data_files(root)
+    if not files:
+        raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
+    found = LocalSource(source, root, pattern, files=files, fmt=_format(files, str(root)))
+    if found.fmt == "parquet":
+        found.groups = parquet_groups(files)
+    elif found.fmt == "csv":
+        found.csv = csv_options(files[0], format_of(files[0])[1])
+    return found
+
+
+def _check_parquet_types(types: dict[str, Any], path: Path) -> None:
+    """Name the first column of a Parquet file whose type Spark cannot read, before Spark tries."""
+    for name, kind in ((n, str(t)) for n, t in types.items()):
+        what = next((w for prefix, w in _UNREADABLE if kind.startswith(prefix)), None)
+        if what is not None:
+            raise DataError(f"Column {name!r} of {str(path)!r} is {what} ({kind}), which Spark cannot read: "
+                            "write it as text or as a timestamp in microseconds, or drop it.")
+
+
+def _check_csv(found: LocalSource) -> None:
+    if found.csv.get("decimal") == ",":
+        raise DataError(f"{str(found.files[0])!r} writes numbers with a decimal comma, which Spark does not read: "
+                        "convert it, or read it with --engine local.")
+    check_csv_headers(found.files, found.csv)
+
+
+def check_source(source: str | None) -> LocalSource | None:
+    """The checks that need no Spark, made before one starts: a local path exists, holds data files, its
+    Parquet columns are of types Spark reads and its CSV parts agree. Returns what it found, for ``read_table``
+    (None for a remote source, or none)."""
+    if not source or not is_local(source):
+        return None
+    found = _walk(source)
+    if found.fmt == "parquet":
+        if found.groups:  # one part of each schema
+            for types, paths in found.groups:
+                _check_parquet_types(types, paths[0])
+        else:  # a footer that cannot be read: check the first part's, if it can be (Spark names a damaged one)
+            import pyarrow.parquet as pq
+
+            try:
+                schema = pq.read_schema(found.files[0])
+            except Exception:
+                schema = []
+            _check_parquet_types({f.name: f.type for f in schema}, found.files[0])
+    elif found.fmt == "csv":
+        _check_csv(found)
+    found.checked = True
+    return found
+
+
+def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable:
+    if not is_local(source):
+        suffix = Path(source.rstrip("/")).suffix.lower()
+        fmt = FORMATS.get(suffix, "parquet")
+        reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read
+        return SparkTable(reader.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
+    found = found if found is not None and found.source == source else _walk(source)
+    root, files = found.root, found.files
+    if found.delta:
         files = delta_files(root)
         if not files:
             raise DataError(f"The Delta table {str(root)!r} holds no live files: it has no rows.")
         frame = spark.read.option("basePath", str(root)).parquet(*map(str, files))
         return SparkTable(frame, str(root), ["Delta", f"{len(files)} live Parquet files"])
-    files = _data_files(root)
-    if not files:
-        raise DataError(f"{str(root)!r} holds no data files (hidden and _-prefixed ones are skipped): check the path.")
-    fmt = _format(files, str(root))
-    how = [fmt.upper()] + ([f"{len(files)} parts"] if root.is_dir() or pattern else [])
+    how = [found.fmt.upper()] + ([f"{len(files)} parts"] if root.is_dir() or found.pattern else [])
     # a pattern's files are read as a list (Spark's own globs know no '**'), beside their common folder
-    paths = [str(f) for f in files] if pattern else [str(root)]
-    if fmt == "parquet":
-        groups = parquet_groups(files) if root.is_dir() or pattern else []
-        if len(groups) > 1:
-            base = Path(os.path.commonpath(paths)) if pattern else root
-            frame, words = read_parquet_parts(spark, base if base.is_dir() else base.parent, groups)
+    paths = [str(f) for f in files] if found.pattern else [str(root)]
+    if found.fmt == "parquet":
+        if len(found.groups) > 1:
+            base = common_folder(files) if found.pattern else root
+            frame, words = read_parquet_parts(spark, base, found.groups)
             return SparkTable(frame, str(root), [*how, words], merged=True)
         return SparkTable(spark.read.parquet(*paths), str(root), how)
-    if fmt == "json":
+    if found.fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         return SparkTable(spark.read.json(paths, multiLine=head[:1] == b"["), str(root), how)
-    return SparkTable(_read_csv(spark, paths, files), str(root), how)
+    if not found.checked:
+        _check_csv(found)
+    return SparkTable(_read_csv(spark, paths, files, found.csv), str(root), how)
 
 
-def _read_csv(spark: Any, paths: list[str], files: list[Path]) -> Any:
-    opts = csv_options(files[0], format_of(files[0])[1])
-    if opts.get("decimal") == ",":
-        raise DataError(f"{str(files[0])!r} writes numbers with a decimal comma, which Spark does not read: "
-                        "convert it, or read it with --engine local.")
-    check_csv_headers(files, opts)
+def _read_csv(spark: Any, paths: list[str], files: list[Path], opts: dict[str, Any]) -> Any:
     size = sum(p.stat().st_size for p in files)
     reader = (spark.read.option("header", opts.get("header", 0) == 0).option("inferSchema", True)
               .option("sep", opts["sep"]).option("encoding", opts["encoding"]).option("mode", "PERMISSIVE")
@@ -235,19 +257,21 @@ def _tidy(frame: Any, where: str) -> Any:
     return frame.select(*cols)
 
 
-def read_table(spark: Any, source: str | None, *, sql: str | None = None) -> SparkTable:
+def read_table(spark: Any, source: str | None, *, sql: str | None = None,
+               found: LocalSource | None = None) -> SparkTable:
     """``source`` (a file, a folder of parts, a Delta table, or a remote URI Spark can reach) as a Spark
-    DataFrame; with ``sql``, the query's result, ``source`` (when given) being the view ``data``."""
+    DataFrame; with ``sql``, the query's result, ``source`` (when given) being the view ``data``. ``found``
+    is what ``check_source(source)`` returned: the files it found are read without walking the folder again."""
     if sql:
         how = ["SQL"]
         if source:
-            _read_path(spark, source).frame.createOrReplaceTempView("data")
+            _read_path(spark, source, found).frame.createOrReplaceTempView("data")
             how.append(f"over {source} as the view 'data'")
         table = SparkTable(spark.sql(sql), "the query", how, merged=True)
     elif not source:
         raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
     else:
-        table = _read_path(spark, source)
+        table = _read_path(spark, source, found)
     table.frame = _tidy(table.frame, table.where)
     return table
 

@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import load
-from ..data.files import atomic_path
+from ..data.files import atomic_path, check_place, refuse_input
 from ..errors import DataError, SchemaError
-from .read import check_source, is_local, qcol, read_table
+from .read import check_source, qcol, read_table
 from .session import spark_errors, spark_session
 
 __all__ = ["check_out", "score_dataframe", "score_file"]
@@ -107,10 +107,10 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
     if suffix not in (".csv", ".parquet", ".pq", ""):
         raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv, .parquet, or a folder of Parquet "
                         "parts (a path without a suffix).")
-    check_source(data)
+    found = check_source(data)
     check_out(out, data)
     with spark_session(master, conf) as spark:
-        table = read_table(spark, data, sql=sql)
+        table = read_table(spark, data, sql=sql, found=found)
         scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
         try:
@@ -129,36 +129,20 @@ def _spark_output(path: Path, folder: Path) -> bool:
 
 
 def check_out(out: Path, data: str | None) -> None:
-    """Refuse, before Spark starts, an output that would replace the input, a folder of other files, a file
-    where a folder goes (or the reverse), or a place that cannot be written."""
+    """Refuse, before Spark starts, what ``predict`` refuses in memory (an output that would replace or mix
+    with the input, a place that cannot be written, in the same words), and a folder of other files or a file
+    where a folder of parts goes."""
     folder = not out.suffix
-    if data and is_local(data):
-        src, dest = Path(data.removeprefix("file://")).resolve(), out.resolve()
-        if dest == src or src in dest.parents or dest in src.parents:
-            where = "is" if dest == src else "holds" if dest in src.parents else "lies inside"
-            raise DataError(f"--out {str(out)!r} {where} the data {data!r}: predictions would replace or mix with "
-                            f"the rows they come from; write them to another {'folder' if folder else 'file'}.")
-    if out.is_dir() and not folder:
-        raise DataError(f"Cannot write {str(out)!r}: it is a folder; name a file, or a path without a suffix for "
-                        "a folder of Parquet parts.")
+    refuse_input(out, data)
     if out.exists() and folder and not out.is_dir():
         raise DataError(f"Cannot write {str(out)!r}: it is a file, and a path without a suffix gets a folder of "
                         "Parquet parts; name another folder, or a .csv or .parquet file.")
-    if out.is_dir():
+    if out.is_dir() and folder:
         others = [p for p in out.rglob("*") if p.is_file() and not _spark_output(p, out)]
         if others:
             raise DataError(f"--out {str(out)!r} is a folder holding other files ({others[0].name!r}): predictions "
                             "replace the whole folder, so name a new one.")
-    if not folder and not out.absolute().parent.exists():  # a folder of parts gets its parents made
-        raise DataError(f"Cannot write {str(out)!r}: the folder {str(out.parent)!r} does not exist.")
-    parent = next(p for p in out.absolute().parents if p.exists())
-    if not parent.is_dir():
-        raise DataError(f"Cannot write {str(out)!r}: {str(parent)!r} is a file, not a folder.")
-    try:  # the one sure test of a place's writability, root and odd file systems included
-        shutil.rmtree(tempfile.mkdtemp(prefix=".mlengineer-probe-", dir=parent))
-    except OSError as e:
-        raise DataError(f"Cannot write {str(out)!r}: the folder {str(parent)!r} is not writable "
-                        f"({e.strerror or e}).") from None
+    check_place(out, folder=folder, instead=", or a path without a suffix for a folder of Parquet parts")
 
 
 def _write_folder(spark: Any, scored: Any, out: Path) -> int:
