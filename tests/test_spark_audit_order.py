@@ -69,3 +69,30 @@ def test_label_runs_counts_each_file_in_order(spark, tmp_path: Path) -> None:
     pd.DataFrame({"y": labels[3:]}).to_csv(tmp_path / "p1.csv", index=False)
     frame = spark.read.option("header", True).csv(str(tmp_path / "p*.csv"))
     assert label_runs(frame, "y") == 4  # a a b | b a c c
+
+
+def test_a_csv_with_decimal_commas_is_read_as_in_memory_and_scored(spark, tmp_path: Path, churn_model_dir: Path,
+                                                                  churn_csv: Path) -> None:
+    from mlengineer.spark.read import check_source, read_table
+    from mlengineer.spark.score import score_file
+
+    df = pd.read_csv(churn_csv)
+    numbers = [c for c in df.columns if c != "churn" and df[c].dtype.kind == "f"]
+    assert numbers
+    df.loc[3, numbers[0]] = None  # written as NA, pandas' missing-value word, among the numbers
+    df["note"] = [f"{i},5 kg" for i in range(len(df))]  # text that holds a comma stays text
+    euro = tmp_path / "euro.csv"
+    df.to_csv(euro, sep=";", decimal=",", index=False, na_rep="NA")
+    assert ",5 kg" in euro.read_text() and ";NA;" in euro.read_text()
+    local = load_table(str(euro))
+    table = read_table(spark, str(euro), found=check_source(str(euro)))
+    assert "decimal comma" in table.how
+    got = table.frame.toPandas()
+    for c in [*numbers, "note"]:
+        pd.testing.assert_series_equal(got[c], local[c], check_dtype=False, check_names=False)
+    assert pd.isna(got.loc[3, numbers[0]]) and got[numbers[0]].dtype.kind == "f"
+    # scored on Spark as the same rows written with decimal points
+    assert score_file(churn_model_dir, str(euro), tmp_path / "euro-p.csv") == len(df)
+    df.to_csv(tmp_path / "plain.csv", index=False)
+    assert score_file(churn_model_dir, str(tmp_path / "plain.csv"), tmp_path / "plain-p.csv") == len(df)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "euro-p.csv"), pd.read_csv(tmp_path / "plain-p.csv"))

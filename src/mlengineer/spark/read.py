@@ -160,9 +160,6 @@ def _check_parquet_types(types: dict[str, Any], path: Path) -> None:
 
 
 def _check_csv(found: LocalSource) -> None:
-    if found.csv.get("decimal") == ",":
-        raise DataError(f"{str(found.files[0])!r} writes numbers with a decimal comma, which Spark does not read: "
-                        "convert it, or read it with --engine local.")
     check_csv_headers(found.files, found.csv)
 
 
@@ -219,7 +216,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         return SparkTable(spark.read.json(paths, multiLine=head[:1] == b"["), str(root), how)
     if not found.checked:
         _check_csv(found)
-    return SparkTable(_read_csv(spark, paths, files, found.csv), str(root), how)
+    comma = ["decimal comma"] if found.csv.get("decimal") == "," else []
+    return SparkTable(_read_csv(spark, paths, files, found.csv), str(root), how + comma)
 
 
 def _read_csv(spark: Any, paths: list[str], files: list[Path], opts: dict[str, Any]) -> Any:
@@ -229,7 +227,37 @@ def _read_csv(spark: Any, paths: list[str], files: list[Path], opts: dict[str, A
               .option("samplingRatio", 0.1 if size > _CSV_SAMPLING_BYTES else 1.0))
     if opts.get("skipinitialspace"):
         reader = reader.option("ignoreLeadingWhiteSpace", True)
-    return reader.csv(paths)
+    frame = reader.csv(paths)
+    return _decimal_commas(frame) if opts.get("decimal") == "," else frame
+
+
+#: text pandas reads as missing by default (its na_values), which a column of numbers may hold
+_NA_TEXT = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+            "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+_COMMA_NUMBER = r"^[-+]?([0-9]+|[0-9]*,[0-9]+)([eE][-+]?[0-9]+)?$"
+
+
+def _decimal_commas(frame: Any) -> Any:
+    """Text columns whose every value is a number written with a decimal comma (``1,5``; whole numbers and
+    pandas' missing-value words may be among them) as doubles, as the local reader's ``decimal=","`` reads
+    them: one pass counts, for each text column, its values that are not such numbers."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    texts = [f.name for f in frame.schema.fields if isinstance(f.dataType, T.StringType)]
+    if not texts:
+        return frame
+
+    def trimmed(name: str) -> Any:
+        return F.trim(qcol(name))
+
+    counts = frame.agg(*[F.count(F.when(trimmed(n).isNotNull() & ~trimmed(n).isin(_NA_TEXT)
+                                        & ~trimmed(n).rlike(_COMMA_NUMBER), 1)).alias(f"o{i}")
+                         for i, n in enumerate(texts)]).first()
+    numbers = {n for i, n in enumerate(texts) if counts[f"o{i}"] == 0}
+    return frame.select(*[
+        F.when(~trimmed(f.name).isin(_NA_TEXT), F.regexp_replace(trimmed(f.name), ",", ".").cast("double"))
+        .alias(f.name) if f.name in numbers else qcol(f.name) for f in frame.schema.fields])
 
 
 def _tidy(frame: Any, where: str) -> Any:
