@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["families_used", "requirements", "save_flavor"]
+__all__ = ["LOADER_MODULE", "families_used", "requirements", "save_flavor"]
 
 LOADER_MODULE = "mlengineer.bundle.pyfunc"
 _MLFLOW_TYPES = {"int": "long", "float": "double", "bool": "boolean", "datetime": "datetime"}
@@ -21,7 +21,7 @@ _BASE_PACKAGES = ("mlengineer", "numpy", "pandas", "scikit-learn", "joblib")
 
 def _signature(model: Any) -> Any:
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec
     from mlflow.types.schema import Schema as MlflowSchema
 
     cols: list[Any] = []
@@ -31,7 +31,10 @@ def _signature(model: Any) -> Any:
         cols.append(ColSpec(kind, name, required=True))
     outputs: list[Any] = [ColSpec("string" if model.task.is_classification else "double", "prediction")]
     outputs += [ColSpec("double", f"proba_{c}") for c in model.classes]
-    return ModelSignature(inputs=MlflowSchema(cols), outputs=MlflowSchema(outputs))
+    # MLflow hands a pyfunc only the params its signature declares: without this, predict(df, params=
+    # {"interval": 0.9}) dropped the interval with a warning
+    params = ParamSchema([ParamSpec("interval", "double", None)])
+    return ModelSignature(inputs=MlflowSchema(cols), outputs=MlflowSchema(outputs), params=params)
 
 
 def families_used(metadata: dict[str, Any]) -> set[str]:

@@ -36,7 +36,8 @@ from ..data.schema import Schema
 from ..errors import ModelError
 from ..tasks import Task
 from .compiled import attach_compiled, write_compiled
-from .manifest import verify_manifest, write_manifest
+from .flavor import LOADER_MODULE
+from .manifest import MANIFEST, verify_manifest, write_manifest
 from .reference import write_reference
 
 __all__ = ["BUNDLE_SUBDIR", "FORMAT_VERSION", "bundle_dir", "check_destination", "read_parts", "write_bundle"]
@@ -114,10 +115,21 @@ def bundle_dir(path: Path) -> Path:
 
     try:
         spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
-        rel = spec["flavors"]["python_function"]["artifacts"]["bundle"]["path"]
-    except (KeyError, TypeError, yaml.YAMLError):
-        raise ModelError(f"{str(path)!r} is an MLflow model but not one made by mlengineer.") from None
-    return path / rel
+    except (yaml.YAMLError, UnicodeDecodeError):
+        spec = None
+    flavors = spec.get("flavors") if isinstance(spec, dict) else None
+    pyfunc = (flavors or {}).get("python_function") if isinstance(flavors, dict) else None
+    try:
+        return path / pyfunc["artifacts"]["bundle"]["path"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        pass
+    if isinstance(pyfunc, dict) and pyfunc.get("loader_module") == LOADER_MODULE:  # ours, with its files gone
+        raise ModelError(f"Model bundle {str(path)!r} is incomplete: {(BUNDLE_SUBDIR / 'metadata.json').as_posix()} "
+                         "is missing; restore the bundle from where it came from or retrain it.")
+    kinds = ", ".join(str(k) for k in flavors) if isinstance(flavors, dict) and flavors else "none readable"
+    raise ModelError(f"{str(path)!r} is an MLflow model (flavours: {kinds}) but not one made by mlengineer, which "
+                     "predicts, serves and explains only the folders 'mlengineer train --out' writes: load this one "
+                     "with mlflow.pyfunc.load_model, or train a model on your table with mlengineer.")
 
 
 def read_parts(path: str | Path) -> dict[str, Any]:
@@ -130,8 +142,12 @@ def read_parts(path: str | Path) -> dict[str, Any]:
     if not p.is_dir():
         raise ModelError(f"{str(p)!r} is a file, not a model bundle folder: pass the folder written by "
                          "'mlengineer train'.")
-    bundle = bundle_dir(p)
-    verify_manifest(p)
+    if (p / MANIFEST).is_file():
+        verify_manifest(p)  # first: a removed MLmodel or metadata.json is named as missing, as any other file
+        bundle = bundle_dir(p)
+    else:
+        bundle = bundle_dir(p)  # a foreign MLflow model is named as such before its missing manifest
+        verify_manifest(p)
     where = f"Model bundle {str(p)!r}"
     current = "metadata.json"
     try:

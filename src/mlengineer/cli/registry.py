@@ -53,9 +53,11 @@ def verify_cmd(
 
     from ..bundle.manifest import MANIFEST, bundle_digest, write_manifest
     from ..bundle.model import load
+    from ..bundle.store import bundle_dir
 
     path = Path(model_path)
     if trust and path.is_dir() and (path / "MLmodel").is_file() and not (path / MANIFEST).exists():
+        bundle_dir(path)  # a foreign MLflow model is refused before anything is written into it
         write_manifest(path)
         say(f"Wrote {MANIFEST} for {path}: its files as they are now are trusted.")
     load(path)

@@ -120,7 +120,7 @@ def image_bytes(v: Any, *, paths: bool = True) -> bytes:
         elif "://" in text and not text.startswith("file://"):
             raise ImageProblem("url", f"{text[:80]!r} is a URL; nothing is downloaded: save the files and give "
                                       "their paths")
-        elif not paths or (len(text) > 512 and not text.lower().endswith(IMAGE_SUFFIXES)):
+        elif not _read_as_path(text, paths):
             decoded = _from_base64(text)
             if decoded is None:
                 raise ImageProblem("unreadable", "send the picture's bytes as base64 text (PNG, JPEG, ...)"
@@ -154,30 +154,40 @@ def _read_file(p: Path, shown: str) -> bytes:
 
 
 def read_image(v: Any, *, paths: bool = True) -> Any:
-    """The decoded Pillow image of a cell; raises ImageProblem (see ``image_bytes``) when it cannot be had."""
+    """The decoded Pillow image of a cell; raises ImageProblem (see ``image_bytes``) when it cannot be had. A
+    file that cannot be decoded is named in the message (a table's rows name files; the server's, bytes)."""
     from PIL import Image, UnidentifiedImageError
 
     data = image_bytes(v, paths=paths)
+    it = f"file {v.strip()!r}" if isinstance(v, str) and _read_as_path(v.strip(), paths) else "it"
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageProblem("unreadable", "it is not a picture Pillow can read (PNG, JPEG, GIF, BMP, TIFF, "
+        raise ImageProblem("unreadable", f"{it} is not a picture Pillow can read (PNG, JPEG, GIF, BMP, TIFF, "
                                          "WebP)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ImageProblem("unreadable", f"it cannot be decoded: {str(e)[:80]}") from None
+        raise ImageProblem("unreadable", f"{it} cannot be decoded: {str(e)[:80]}") from None
     w, h = img.size
     if w * h > MAX_IMAGE_PIXELS:
-        raise ImageProblem("too_large", f"it is {w}x{h} pixels; at most {MAX_IMAGE_PIXELS // 1_000_000} million "
+        raise ImageProblem("too_large", f"{it} is {w}x{h} pixels; at most {MAX_IMAGE_PIXELS // 1_000_000} million "
                                         "pixels are decoded")
     if w == 0 or h == 0:
-        raise ImageProblem("unreadable", "it has no pixels")
+        raise ImageProblem("unreadable", f"{it} has no pixels")
     try:
         img.load()  # decode now: a truncated file fails here, not later inside a model
     except (OSError, SyntaxError, ValueError) as e:
-        kind = "truncated" if "truncated" in str(e).lower() or "broken data stream" in str(e).lower() else "unreadable"
-        raise ImageProblem(kind, "the file is truncated (it ends before the picture does)" if kind == "truncated"
-                           else f"it cannot be decoded: {str(e)[:80]}") from None
+        if "truncated" in str(e).lower() or "broken data stream" in str(e).lower():
+            subject = "the file" if it == "it" else it
+            raise ImageProblem("truncated", f"{subject} is truncated (it ends before the picture does)") from None
+        raise ImageProblem("unreadable", f"{it} cannot be decoded: {str(e)[:80]}") from None
     return img
+
+
+def _read_as_path(text: str, paths: bool) -> bool:
+    """Whether ``image_bytes`` reads the (stripped) text of a cell as a file path."""
+    if not paths or text.startswith("data:") or ("://" in text and not text.startswith("file://")):
+        return False
+    return not (len(text) > 512 and not text.lower().endswith(IMAGE_SUFFIXES))
 
 
 def check_images(values: Any, name: str, *, paths: bool = True) -> None:

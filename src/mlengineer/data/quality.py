@@ -260,7 +260,7 @@ def _mixed_types(s: pd.Series, col: Column) -> list[Finding]:
                 message=f"holds numbers, but {len(bad):,} rows hold text ({examples}); those are read as missing.",
                 suggestion="Fix those cells at the source, or leave them empty.",
             ))
-    elif col.role in (ColumnRole.categorical, ColumnRole.text) and 0.05 <= frac < NUMERIC_SHARE:
+    elif col.role == ColumnRole.categorical and 0.05 <= frac < NUMERIC_SHARE:  # (free text: data/unstructured.py)
         filled = s.dropna()
         text = filled[pd.to_numeric(filled.astype(str).str.strip(), errors="coerce").isna()]
         distinct = pd.unique(text.astype(str))

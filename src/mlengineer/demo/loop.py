@@ -16,7 +16,7 @@ import pandas as pd
 
 from .walkthrough import LEAKY, TARGET, load_salaries
 
-__all__ = ["REGISTERED_NAME", "closed_loop", "split_by_year"]
+__all__ = ["REGISTERED_NAME", "closed_loop", "retrain_line", "split_by_year"]
 
 REGISTERED_NAME = "salary-loop"
 FIRST_NEW_YEAR = 2024
@@ -47,6 +47,14 @@ def _rmse_line(result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     line = (f"estimated RMSE {_money(est['value'])} (95% {_money(est['low'])} to {_money(est['high'])}) against "
             f"{_money(before['value'])} on the training years' validation rows")
     return line, e
+
+
+def retrain_line(decided: Any) -> str:
+    """What retraining decided, in one sentence: the rows, then the decision and its evidence (retrain's
+    reason holds the scores and the p-value, so they are said once)."""
+    rows = decided.rows
+    return (f"Retrained on {rows['base']:,} reference rows and {rows['new_learnt']:,} new ones, and tested on the "
+            f"{rows['new_tested']:,} newest. {decided.decision.capitalize()}: {decided.reason.rstrip('.')}.")
 
 
 def closed_loop(out_dir: Path, *, tracking_uri: str | None, time_budget: float = 20.0,
@@ -100,10 +108,7 @@ def closed_loop(out_dir: Path, *, tracking_uri: str | None, time_budget: float =
     decided = retrain(f"models:/{REGISTERED_NAME}@champion", data=new, time_column="work_year",
                       time_budget=time_budget, out=loop_dir / "challenger", tracking_uri=tracking_uri)
     c = decided.comparison
-    say(f"Retrained on {decided.rows['base']:,} reference rows and {decided.rows['new_learnt']:,} new ones, tested on "
-        f"the {decided.rows['new_tested']:,} newest: {c['metric']} {_money(c['scores'][0])} (challenger) against "
-        f"{_money(c['scores'][1])} (champion), p = {c['p_value']:.2g}. {decided.decision.capitalize()}: "
-        f"{decided.reason}.")
+    say(retrain_line(decided))
     say(f"Monitoring reports: {', '.join(str(loop_dir / f'monitor-{y}.html') for y in later)}. Try "
         f"'mlengineer monitor models:/{REGISTERED_NAME}@champion --data ROWS', and 'mlengineer rollback "
         f"{REGISTERED_NAME}' to move the alias back.")

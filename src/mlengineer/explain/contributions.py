@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows", "is_sampled"]
 
@@ -277,6 +278,9 @@ def _inside(model: Any, column: str, value: Any, X: np.ndarray, c: int) -> dict[
     """For a text column, the words that moved its score (``words``); for a picture, its occlusion map."""
     from .media import occlusion_map, word_weights
 
+    plain = _plain(value)
+    if plain is None or (isinstance(plain, str) and not plain.strip()):  # no text or picture: nothing inside
+        return {}
     words = word_weights(model, column, value, c)
     if words is not None:
         return {"words": words}
@@ -287,7 +291,7 @@ def _inside(model: Any, column: str, value: Any, X: np.ndarray, c: int) -> dict[
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, float) and v != v:
+    if (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, bytes | bytearray | memoryview):  # a picture's bytes: said, not echoed
         return f"<picture, {len(v):,} bytes>"

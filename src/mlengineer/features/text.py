@@ -268,7 +268,7 @@ class TextFeatures:
     def transform(self, values: Any) -> np.ndarray:
         """The features of new rows: scores of the averaged fold models."""
         if len(values) <= _FEW:
-            return self._transform_few(["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values])
+            return self._transform_few([_doc(v) for v in values])
         docs = docs_of(values)
         blocks = [self._tfidf_scores(docs)]
         if self.embedder is not None:
@@ -327,7 +327,7 @@ class TextFeatures:
         """Each word's term in the TF-IDF score ``output`` of one text (the class's score, or the value), in
         the score's units, largest first by size. The terms and the intercept add up to the score."""
         assert self.linear is not None
-        text = "" if doc is None else str(doc)
+        text = _doc(doc)
         weights: dict[str, float] = {}
         offset = 0
         coef = self.linear.coef[min(output, self.outputs - 1)]
@@ -358,6 +358,15 @@ class TextFeatures:
         up = [(str(names[j]), float(coef[j])) for j in order[::-1][:n] if coef[j] > 0]
         down = [(str(names[j]), float(coef[j])) for j in order[:n] if coef[j] < 0]
         return up + down
+
+
+def _doc(v: Any) -> str:
+    """One text as ``docs_of`` reads it: a missing one (None, NaN, pd.NA, NaT) is the empty string."""
+    try:
+        missing = v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or an array: not a missing scalar
+        missing = False
+    return "" if missing else str(v)
 
 
 def _spread_chars(text: str, grams: list[str], terms: np.ndarray, weights: dict[str, float]) -> None:
