@@ -96,3 +96,22 @@ def test_a_csv_with_decimal_commas_is_read_as_in_memory_and_scored(spark, tmp_pa
     df.to_csv(tmp_path / "plain.csv", index=False)
     assert score_file(churn_model_dir, str(tmp_path / "plain.csv"), tmp_path / "plain-p.csv") == len(df)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "euro-p.csv"), pd.read_csv(tmp_path / "plain-p.csv"))
+
+
+def test_spark_scoring_reads_relative_picture_paths_from_the_table_s_folder(spark, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlengineer
+    from mlengineer.spark.score import score_file
+
+    from .test_images import picture_table
+
+    train = tmp_path / "train"
+    picture_table(train, 60).to_csv(train / "table.csv", index=False)
+    bundle = tmp_path / "model"
+    mlengineer.train(str(train / "table.csv"), "direction", time_budget=6, track=False, out=bundle)
+    rows = tmp_path / "new"
+    picture_table(rows, 20, seed=1).drop(columns=["direction"]).to_csv(rows / "rows.csv", index=False)
+    monkeypatch.chdir(tmp_path)  # the pictures lie beside the table, not in the working folder
+    assert score_file(bundle, str(rows / "rows.csv"), tmp_path / "p.csv") == 20
+    want = mlengineer.load(bundle).predict_frame(load_table(str(rows / "rows.csv")))
+    assert pd.read_csv(tmp_path / "p.csv")["prediction"].tolist() == want["prediction"].tolist()

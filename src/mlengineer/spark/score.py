@@ -15,8 +15,10 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import load
-from ..data.files import atomic_path, check_place, refuse_input
+from ..data.files import atomic_path, check_place, is_local, refuse_input
+from ..data.images import image_root
 from ..errors import DataError, SchemaError
+from ..serving.batch import data_folder
 from .read import check_source, qcol, read_table
 from .session import spark_errors, spark_session
 
@@ -61,9 +63,11 @@ def _ship(spark: Any, model_dir: str) -> str:
 
 
 def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None,
-                    where: str = "the Spark table") -> Any:
+                    where: str = "the Spark table", pictures: str | Path | None = None) -> Any:
     """Spark DataFrame of predictions for ``sdf`` (row order kept in hidden file and row-id columns); ``interval``
-    adds the conformal range (regression) or label set (classification) of that coverage."""
+    adds the conformal range (regression) or label set (classification) of that coverage; relative picture
+    paths are read from the folder ``pictures`` (the working folder if None), as local prediction reads them
+    from the table's folder."""
     from pyspark import SparkFiles
     from pyspark.sql import functions as F
 
@@ -74,6 +78,7 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     if interval is not None:  # fails early, on the driver, for a coverage or a model that cannot give them
         model.check_interval(interval)
     bundle_name = _ship(spark, model_dir)
+    root = None if pictures is None else str(Path(pictures).resolve())
 
     def predict_partitions(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         local = SparkFiles.get(bundle_name)  # the archive, unpacked by Spark on this worker
@@ -82,7 +87,8 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
             m = _CACHE[local] = load(local)
         for batch in batches:
             ids, files = batch.pop(_ROW_ID).to_numpy(), batch.pop(_FILE).to_numpy()
-            out = m.predict_frame(batch, interval=interval)
+            with image_root(root):
+                out = m.predict_frame(batch, interval=interval)
             if m.task.is_classification:
                 out["prediction"] = out["prediction"].astype(str)
             out.insert(0, _ROW_ID, ids)
@@ -111,7 +117,9 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
     check_out(out, data)
     with spark_session(master, conf) as spark:
         table = read_table(spark, data, sql=sql, found=found)
-        scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where)
+        pictures = data_folder(data) if data and not sql and is_local(data) else None
+        scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where,
+                                 pictures=pictures)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
         try:
             with spark_errors():
