@@ -1,8 +1,10 @@
 """Metrics, by name: what the search optimises and what evaluation reports.
 
 A metric takes the encoded truth (class indices 0..k-1 for classification, floats for regression) and the
-model's raw output (a probability matrix of shape (n, k) for classification, values for regression).
-Any scikit-learn scorer name (``sklearn.metrics.get_scorer_names()``) works too.
+model's raw output (a probability matrix of shape (n, k) for classification, values for regression), and
+optionally each row's weight (``metric(y, raw, weights)``: a row of weight 2 counts as two rows, one of
+weight 0 not at all; the user's weight column). Any scikit-learn scorer name
+(``sklearn.metrics.get_scorer_names()``) works too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from .errors import ConfigError
 
 __all__ = ["METRICS", "Metric", "ensemble_metric", "get_metric"]
 
-Fn = Callable[[np.ndarray, np.ndarray], float]
+#: ``fn(y, raw)``, or ``fn(y, raw, weights)`` for a weighted score (a metric's function takes both forms)
+Fn = Callable[..., float]
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,19 @@ class Metric:
     #: scores the same, so the metric says nothing about whether a "70%" means 70%
     rank_only: bool = False
 
-    def __call__(self, y_true: np.ndarray, raw: np.ndarray) -> float:
-        return float(self.fn(np.asarray(y_true), np.asarray(raw)))
+    def __call__(self, y_true: np.ndarray, raw: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """The metric of ``raw`` against ``y_true``; with ``weights``, each row counts for its weight (NaN
+        where the rows' weights add up to nothing)."""
+        if weights is None:
+            return float(self.fn(np.asarray(y_true), np.asarray(raw)))
+        w = np.asarray(weights, dtype=np.float64)
+        if not w.sum() > 0:
+            return float("nan")
+        return float(self.fn(np.asarray(y_true), np.asarray(raw), w))
 
-    def loss(self, y_true: np.ndarray, raw: np.ndarray) -> float:
+    def loss(self, y_true: np.ndarray, raw: np.ndarray, weights: np.ndarray | None = None) -> float:
         """The metric turned so that lower is better, which is what the search minimises."""
-        v = self(y_true, raw)
+        v = self(y_true, raw, weights)
         return -v if self.greater_is_better else v
 
 
@@ -62,26 +72,44 @@ def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+def _weighted_binary_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> float:
+    """ROC AUC with row weights: the weighted share of (positive, negative) pairs ranked right, ties counting
+    half (scikit-learn's ``roc_auc_score(..., sample_weight=w)``), by one sort."""
+    pos = np.asarray(y) == 1
+    w_pos, w_neg = float(w[pos].sum()), float(w[~pos].sum())
+    if w_pos <= 0 or w_neg <= 0:
+        raise ValueError("Only one class present in y_true (of weight above 0). ROC AUC score is not defined in "
+                         "that case.")
+    values, group = np.unique(score, return_inverse=True)
+    neg_at = np.bincount(group, weights=np.where(pos, 0.0, w), minlength=len(values))
+    pos_at = np.bincount(group, weights=np.where(pos, w, 0.0), minlength=len(values))
+    below = np.cumsum(neg_at) - neg_at  # negative weight strictly below each distinct score
+    return float(np.sum(pos_at * (below + 0.5 * neg_at)) / (w_pos * w_neg))
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
     if p.ndim == 2 and p.shape[1] == 2:
         p = p[:, 1]
     if p.ndim == 1:
-        return _binary_auc(y, p)
-    present = np.unique(y)
+        return _binary_auc(y, p) if w is None else _weighted_binary_auc(y, p, w)
+    present = np.unique(y if w is None else y[w > 0])
     if len(present) < p.shape[1]:  # a fold without every class: average over the classes it has
-        return float(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in present]))
-    return skm.roc_auc_score(y, p, multi_class="ovr")
+        return float(np.mean([skm.roc_auc_score(y == c, p[:, c], sample_weight=w) for c in present]))
+    return skm.roc_auc_score(y, p, multi_class="ovr", sample_weight=w)
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def _log_loss(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
     y = np.asarray(y, dtype=np.int64)
-    return float(0.0 - np.mean(np.log(p[np.arange(len(y)), y])))  # 0.0 - : a perfect answer is 0, never -0
+    rows = np.log(p[np.arange(len(y)), y])
+    # 0.0 - : a perfect answer is 0, never -0
+    return float(0.0 - (np.mean(rows) if w is None else np.average(rows, weights=w)))
 
 
-def _rmse(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(y, float) - np.asarray(p, float)) ** 2)))
+def _rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
+    sq = (np.asarray(y, float) - np.asarray(p, float)) ** 2
+    return float(np.sqrt(np.mean(sq) if w is None else np.average(sq, weights=w)))
 
 
 CLS = frozenset({"binary", "multiclass"})
@@ -92,15 +120,19 @@ METRICS: dict[str, Metric] = {
     for m in [
         Metric("roc_auc", _roc_auc, True, CLS, rank_only=True),
         Metric("log_loss", _log_loss, False, CLS),
-        Metric("accuracy", lambda y, p: skm.accuracy_score(y, _labels(p)), True, CLS),
-        Metric("balanced_accuracy", lambda y, p: skm.balanced_accuracy_score(y, _labels(p)), True, CLS, True),
-        Metric("f1", lambda y, p: skm.f1_score(y, _labels(p)), True, frozenset({"binary"}), True),
-        Metric("f1_macro", lambda y, p: skm.f1_score(y, _labels(p), average="macro"), True, CLS, True),
-        Metric("brier", lambda y, p: skm.brier_score_loss(y, p[:, 1]), False, frozenset({"binary"})),
+        Metric("accuracy", lambda y, p, w=None: skm.accuracy_score(y, _labels(p), sample_weight=w), True, CLS),
+        Metric("balanced_accuracy", lambda y, p, w=None: skm.balanced_accuracy_score(y, _labels(p), sample_weight=w),
+               True, CLS, True),
+        Metric("f1", lambda y, p, w=None: skm.f1_score(y, _labels(p), sample_weight=w), True, frozenset({"binary"}),
+               True),
+        Metric("f1_macro", lambda y, p, w=None: skm.f1_score(y, _labels(p), average="macro", sample_weight=w), True,
+               CLS, True),
+        Metric("brier", lambda y, p, w=None: skm.brier_score_loss(y, p[:, 1], sample_weight=w), False,
+               frozenset({"binary"})),
         Metric("rmse", _rmse, False, REG),
-        Metric("mae", lambda y, p: skm.mean_absolute_error(y, p), False, REG),
-        Metric("r2", lambda y, p: skm.r2_score(y, p), True, REG),
-        Metric("mape", lambda y, p: skm.mean_absolute_percentage_error(y, p), False, REG),
+        Metric("mae", lambda y, p, w=None: skm.mean_absolute_error(y, p, sample_weight=w), False, REG),
+        Metric("r2", lambda y, p, w=None: skm.r2_score(y, p, sample_weight=w), True, REG),
+        Metric("mape", lambda y, p, w=None: skm.mean_absolute_percentage_error(y, p, sample_weight=w), False, REG),
     ]
 }
 
@@ -117,14 +149,14 @@ def _from_sklearn(name: str, task: str) -> Metric | None:
         "predict_proba" in response or "decision_function" in response
     ) and "predict" not in (response if isinstance(response, str) else response[:1])
 
-    def fn(y: np.ndarray, p: np.ndarray) -> float:
+    def fn(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
         if task == "regression":
             out = p
         elif wants_proba:
             out = p[:, 1] if p.shape[1] == 2 else p
         else:
             out = _labels(p)
-        return float(func(y, out, **kwargs))
+        return float(func(y, out, **kwargs) if w is None else func(y, out, sample_weight=w, **kwargs))
 
     tasks = REG if task == "regression" else CLS
     balanced = task != "regression" and not wants_proba and any(

@@ -33,10 +33,6 @@ def _source_line(df: Any, data: str | None) -> str:
     return f"Read {len(df):,} rows x {df.shape[1]} columns from {where}" + (f" ({', '.join(how)})" if how else "") + "."
 
 
-def say_source_note(df: Any, out: Console | None = None) -> None:
-    """Nothing: ``read_data`` says what reading left aside now. Kept only while cli/train.py and
-    cli/evaluation.py still call it after ``read_data``; delete it once they do not."""
-
 
 def _prepare(data: str | None, sql: str | None, db: str | None, target: str | None, column_role: list[str],
              task: str, out: Console | None = None) -> tuple[Any, Any, str | None]:

@@ -20,7 +20,6 @@ from ._common import (
     say,
     table,
 )
-from .data import say_source_note
 
 
 def compare_cmd(
@@ -30,6 +29,8 @@ def compare_cmd(
     metric: str = typer.Option(None, "--metric", help="Metric to compare on (default: A's training metric)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI, for run ids."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the rows hold the "
+                                    "weight column the model was trained with (by default its weights count)."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -39,9 +40,8 @@ def compare_cmd(
 
     a = model_a if model_a == BASELINE else open_model(model_a, tracking_uri=tracking_uri)
     b = model_b if model_b == BASELINE else open_model(model_b, tracking_uri=tracking_uri)
-    frame = read_data(data, sql, db)
-    say_source_note(frame, err_console if as_json else None)
-    result = compare_models(a, b, frame, metric=metric)
+    frame = read_data(data, sql, db, out=err_console if as_json else None)
+    result = compare_models(a, b, frame, metric=metric, weights=not no_weights)
     if as_json:
         from ..monitoring.run import json_ready  # a metric of rows of one class is NaN: JSON has no NaN
 
@@ -52,7 +52,8 @@ def compare_cmd(
     rows = [[label, name, given[i], score] for i, (label, name, score) in
             enumerate(zip("AB", result["models"], result["scores"], strict=True))]
     where = f" of {Path(data).name}" if data else ""
-    console.print(table(f"{result['metric']} on {result['rows']:,} labelled rows{where}",
+    weighted = f", weighted by {result['weighted_by']!r}" if result.get("weighted_by") else ""
+    console.print(table(f"{result['metric']} on {result['rows']:,} labelled rows{where}{weighted}",
                         ["", "model", "given as", result["metric"]], rows))
     say(f"Difference A - B: {fmt(d['difference'])} (95% interval {fmt(d['low'])} to {fmt(d['high'])}); "
         f"{result['test']}: p = {result['p_value']:.3g}; {result['detail']}.")
@@ -85,7 +86,6 @@ def explain_cmd(
                             [[k, f"{v:.1%}"] for k, v in imp.items()]))
         return
     frame = read_data(rows, sql, db)
-    say_source_note(frame)
     cls = _label(model, target_class) if target_class is not None else None
     with named_source(rows or "the query"):
         explained = explain_rows(model, frame, top=top, target_class=cls)
@@ -153,6 +153,8 @@ def calibrate_cmd(
                                            "this precision with the most recall."),
     target_recall: float = typer.Option(None, "--target-recall", help="Choose the threshold that reaches this "
                                         "recall with the most precision."),
+    no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the model was "
+                                    "trained with a weight column (by default its weights count)."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -163,10 +165,8 @@ def calibrate_cmd(
 
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
-    if df is not None:
-        say_source_note(df)
     summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn,
-                          target_precision=target_precision, target_recall=target_recall)
+                          target_precision=target_precision, target_recall=target_recall, weights=not no_weights)
     kept = None
     if out is None:
         kept = _keep_previous(model_path)
@@ -229,8 +229,12 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
     rows = [[k, v, f"{fmt(result['intervals'][k][0])} to {fmt(result['intervals'][k][1])}" if k in result["intervals"]
              else "-", base.get(k)] for k, v in result["metrics"].items()]
     on = f" on {Path(source).name}" if source else ""
-    console.print(table(f"Model {model.name}{on}: {result['n_rows']:,} labelled rows",  # type: ignore[attr-defined]
+    weighted = f", weighted by {result['weighted_by']!r}" if result.get("weighted_by") else ""
+    console.print(table(f"Model {model.name}{on}: {result['n_rows']:,} labelled rows{weighted}",  # type: ignore[attr-defined]
                         ["metric", "value", f"{level} interval", "constant baseline"], rows))
+    if weighted:
+        console.print(f"Each row counts for its weight in {result['weighted_by']!r}, the column the model was "
+                      "trained to weight rows by (--no-weights: every row once).", highlight=False, markup=False)
     cal = result.get("calibration")
     if cal:
         say(f"Calibration ({cal.get('method', 'none')}): expected calibration error {cal['ece']:.4f}"

@@ -21,7 +21,6 @@ from ._common import (
     say,
     table,
 )
-from .data import say_source_note
 
 
 class TrainingProgress:
@@ -91,6 +90,8 @@ def train_cmd(
     drop: list[str] = typer.Option([], "--drop", help="A column never to use as a feature."),
     keep: list[str] = typer.Option([], "--keep", help="A column to keep even if the audit would drop it."),
     group_column: str = typer.Option(None, "--group-column", help="Rows of one group stay on one side of a split."),
+    weight_column: str = typer.Option(None, "--weight-column", help="A column of row weights (numbers of at least "
+                                      "0; 2 counts a row twice, 0 not at all): not a feature, not needed to predict."),
     time_column: str = typer.Option(None, "--time-column", help="Validate on the latest rows by this column."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default: 0)."),
     config: str = typer.Option(None, "--config", help="A YAML file of training options."),
@@ -122,11 +123,9 @@ def train_cmd(
     options: dict[str, Any] = load_config_file(config) if config else {}
     options.update({k: v for k, v in {
         "target": target, "time_budget": time_budget, "metric": metric, "task": task if task != "auto" else None,
-        "seed": seed,
-        "group_column": group_column, "time_column": time_column, "tracking_uri": tracking_uri,
-        "max_predict_ms_per_row": max_predict_ms, "max_models": max_models,
-        "calibration_fraction": calibration_fraction,
-        "target_transform": target_transform,
+        "seed": seed, "group_column": group_column, "time_column": time_column, "weight_column": weight_column,
+        "tracking_uri": tracking_uri, "max_predict_ms_per_row": max_predict_ms, "max_models": max_models,
+        "calibration_fraction": calibration_fraction, "target_transform": target_transform,
         "families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
     }.items() if v is not None})
     if column_role:
@@ -145,12 +144,11 @@ def train_cmd(
         model = _train_on_spark(data, cfg, sql=sql, out=out, name=name, track=not no_track, why=why,
                                 master=spark_master, conf=spark_conf)
     else:
-        df = read_data(data, sql, db)  # a file that cannot be read fails before the heavy imports below
+        # a file that cannot be read fails before the heavy imports below
+        df = read_data(data, sql, db, said=lambda df: f"Read {len(df):,} rows x {df.shape[1]} columns from "
+                       f"{data or 'the query'}; training for up to {cfg.time_budget:g} s.")
         from ..pipeline.run import train
 
-        say(f"Read {len(df):,} rows x {df.shape[1]} columns from {data or 'the query'}; "
-            f"training for up to {cfg.time_budget:g} s.")
-        say_source_note(df)
         with TrainingProgress(cfg.time_budget) as progress:
             model = train(df, config=cfg, out=out, track=not no_track, progress=progress, name=name)
     print_training_summary(model)
@@ -222,6 +220,8 @@ def predict_cmd(
 def evaluate_cmd(
     model_path: str = typer.Argument(..., metavar="MODEL"),
     data: str = typer.Argument(None, help="Labelled rows (with the target column)."),
+    no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the rows hold the "
+                                    "weight column the model was trained with (by default its weights count)."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -232,9 +232,8 @@ def evaluate_cmd(
 
     model = load(model_path)
     frame = read_data(data, sql, db)
-    say_source_note(frame)
     with named_source(data or "the query"):
-        result = evaluate(model, frame)
+        result = evaluate(model, frame, weights=not no_weights)
     print_evaluation(model, result, source=data or "the query")
 
 

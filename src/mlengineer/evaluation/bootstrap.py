@@ -8,7 +8,8 @@ import numpy as np
 
 __all__ = ["bootstrap_interval", "fast_metric", "paired_bootstrap"]
 
-MetricFn = Callable[[np.ndarray, np.ndarray], float]
+#: ``fn(y, raw)``; with a bootstrap's ``weights``, ``fn(y, raw, weights)`` (a ``Metric`` takes both)
+MetricFn = Callable[..., float]
 
 
 def _auc_binary(y: np.ndarray, score: np.ndarray) -> float:
@@ -71,15 +72,23 @@ def _resamples(n: int, n_boot: int, seed: int, strata: np.ndarray | None) -> lis
     return [np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups]) for _ in range(n_boot)]
 
 
+def _on(fn: MetricFn, y: np.ndarray, raw: np.ndarray, weights: np.ndarray | None, idx: np.ndarray) -> float:
+    """``fn`` on the resampled rows ``idx``, with their weights where there are any."""
+    return fn(y[idx], raw[idx]) if weights is None else fn(y[idx], raw[idx], weights[idx])
+
+
 def bootstrap_interval(fn: MetricFn, y: np.ndarray, raw: np.ndarray, *, n_boot: int = 200, level: float = 0.95,
-                       seed: int = 0, strata: np.ndarray | None = None) -> tuple[float, float]:
-    """The percentile bootstrap interval of metric ``fn(y, raw)`` at ``level`` (rows resampled)."""
+                       seed: int = 0, strata: np.ndarray | None = None,
+                       weights: np.ndarray | None = None) -> tuple[float, float]:
+    """The percentile bootstrap interval of metric ``fn(y, raw)`` at ``level`` (rows resampled; with
+    ``weights``, each with its weight, scored by ``fn(y, raw, weights)``)."""
     values = []
     for idx in _resamples(len(y), n_boot, seed, strata):
         try:
-            values.append(fn(y[idx], raw[idx]))
+            values.append(_on(fn, y, raw, weights, idx))
         except ValueError:
             continue
+    values = [v for v in values if np.isfinite(v)] if weights is not None else values
     if not values:
         return float("nan"), float("nan")
     a = (1 - level) / 2
@@ -88,18 +97,21 @@ def bootstrap_interval(fn: MetricFn, y: np.ndarray, raw: np.ndarray, *, n_boot: 
 
 
 def paired_bootstrap(fn: MetricFn, y: np.ndarray, raw_a: np.ndarray, raw_b: np.ndarray, *, n_boot: int = 1000,
-                     level: float = 0.95, seed: int = 0, strata: np.ndarray | None = None
-                     ) -> dict[str, float]:
-    """The difference ``fn(A) - fn(B)`` on the same resampled rows: its interval and a two-sided p-value
-    (twice the share of resamples on the far side of zero)."""
+                     level: float = 0.95, seed: int = 0, strata: np.ndarray | None = None,
+                     weights: np.ndarray | None = None) -> dict[str, float]:
+    """The difference ``fn(A) - fn(B)`` on the same resampled rows (each with its ``weights``, where given):
+    its interval and a two-sided p-value (twice the share of resamples on the far side of zero)."""
     diffs = []
     for idx in _resamples(len(y), n_boot, seed, strata):
         try:
-            diffs.append(fn(y[idx], raw_a[idx]) - fn(y[idx], raw_b[idx]))
+            diffs.append(_on(fn, y, raw_a, weights, idx) - _on(fn, y, raw_b, weights, idx))
         except ValueError:
             continue
     d = np.asarray(diffs)
-    observed = fn(y, raw_a) - fn(y, raw_b)
+    if weights is not None:  # a resample of rows that all weigh 0 scores nothing
+        d = d[np.isfinite(d)]
+    everything = np.arange(len(y))
+    observed = _on(fn, y, raw_a, weights, everything) - _on(fn, y, raw_b, weights, everything)
     if len(d) == 0 or np.all(d == 0):
         return {"difference": float(observed), "low": 0.0, "high": 0.0, "p_value": 1.0}
     a = (1 - level) / 2

@@ -5,6 +5,10 @@ the same labelled rows, chosen to fit the metric, and a verdict in plain words.
 - mae: Wilcoxon's signed-rank test on the paired absolute errors;
 - every other metric (rmse, r2, roc_auc, log_loss, ...): the paired bootstrap of the metric's difference.
 
+Where A was trained with row weights and the rows hold its weight column, each row counts for its weight (the
+scores, and the test: then always the weighted paired bootstrap, as McNemar's and Wilcoxon's tests count rows),
+unless ``weights=False``.
+
     >>> result = compare_models(model_a, model_b, test_frame)     # doctest: +SKIP
     >>> result["verdict"]                                         # doctest: +SKIP
 """
@@ -59,16 +63,23 @@ def constant_predictions(model: Any, n: int) -> np.ndarray:
     if "y" not in model.validation:
         raise ModelError(f"{model.name!r} kept no validation rows, so there is no baseline to compare it with.")
     y = np.asarray(model.validation["y"])
+    w = model.validation.get("weight")  # a model trained with row weights: the constant answer weighs them too
     if model.task.is_classification:
         k = len(model.classes)
+        if w is not None:
+            counts = np.bincount(y.astype(np.int64), weights=w, minlength=k)
+            return np.tile(counts / counts.sum(), (n, 1))
         prior = np.bincount(y.astype(np.int64), minlength=k) / len(y)
         return np.tile(prior, (n, 1))
-    return np.full(n, float(np.mean(y)))
+    return np.full(n, float(np.mean(y) if w is None else np.average(y, weights=w)))
 
 
 def compare_models(a: Any, b: Any, data: pd.DataFrame, *, metric: str | None = None, n_boot: int = 1000,
-                   seed: int = 0, alpha: float = 0.05) -> dict[str, Any]:
-    """Compare two models (or a model and ``"baseline"``, a constant answer) on labelled ``data``."""
+                   seed: int = 0, alpha: float = 0.05, weights: bool = True) -> dict[str, Any]:
+    """Compare two models (or a model and ``"baseline"``, a constant answer) on labelled ``data``, its rows
+    weighted by the weight column A (else B) was trained with where ``data`` holds it (``weights=False``: not)."""
+    from .evaluate import labelled_weights
+
     if isinstance(a, str) and a == BASELINE:
         a, b = b, a
         swapped = True
@@ -85,9 +96,13 @@ def compare_models(a: Any, b: Any, data: pd.DataFrame, *, metric: str | None = N
                              f"as {b.task.kind}): compare models of one target.")
         if a.task.is_classification and list(map(str, a.classes)) != list(map(str, b.classes)):
             raise ModelError("The two models know different classes: compare models trained on the same labels.")
-    labelled = data.loc[data[target].notna()].reset_index(drop=True)
+    mask = data[target].notna()
+    labelled = data.loc[mask].reset_index(drop=True)
     if len(labelled) < 10:
         raise DataError(f"Only {len(labelled)} labelled rows: a comparison needs at least 10.")
+    w, column = labelled_weights(a, data, mask, weights=weights)
+    if column is None and not isinstance(b, str):
+        w, column = labelled_weights(b, data, mask, weights=weights)
     y = a.task.encode(labelled[target])
     features = labelled.drop(columns=[target])
     raw_a = a.predict_raw(features)
@@ -97,29 +112,35 @@ def compare_models(a: Any, b: Any, data: pd.DataFrame, *, metric: str | None = N
         names = (f"A ({names[0]})", f"B ({names[1]})")
     if swapped:
         raw_a, raw_b, names = raw_b, raw_a, (names[1], names[0])
-    return compare_predictions(a.task, y, raw_a, raw_b, names=names,
-                               metric=metric or a.metadata.get("metric"), n_boot=n_boot, seed=seed, alpha=alpha)
+    result = compare_predictions(a.task, y, raw_a, raw_b, names=names, metric=metric or a.metadata.get("metric"),
+                                 n_boot=n_boot, seed=seed, alpha=alpha, weights=w)
+    result["weighted_by"] = column
+    return result
 
 
 def compare_predictions(task: Any, y: np.ndarray, raw_a: np.ndarray, raw_b: np.ndarray, *,
                         names: tuple[str, str] = ("A", "B"), metric: str | None = None, n_boot: int = 1000,
-                        seed: int = 0, alpha: float = 0.05) -> dict[str, Any]:
-    """The paired test of two models' raw outputs on the same rows, and its verdict."""
+                        seed: int = 0, alpha: float = 0.05, weights: np.ndarray | None = None) -> dict[str, Any]:
+    """The paired test of two models' raw outputs on the same rows (each counting for its ``weights``, where
+    given), and its verdict."""
     from scipy import stats
 
     m = get_metric(metric, task.kind)
     strata = y if task.is_classification else None
     try:
-        score_a, score_b = m(y, raw_a), m(y, raw_b)
+        score_a, score_b = m(y, raw_a, weights), m(y, raw_b, weights)
     except ValueError as e:  # roc_auc of rows of one class, and the like
         raise DataError(f"{m.name} cannot be computed on these rows ({str(e).splitlines()[0][:120].rstrip('.')}): "
                         "pass labelled rows of every class, or compare on another --metric (log_loss).") from None
     fast = fast_metric(m.name, m, y, raw_a)
-    boot = paired_bootstrap(fast if fast is fast_metric(m.name, m, y, raw_b) else m, y, raw_a, raw_b, n_boot=n_boot,
-                            seed=seed, strata=strata)
+    boot = paired_bootstrap(fast if weights is None and fast is fast_metric(m.name, m, y, raw_b) else m, y, raw_a,
+                            raw_b, n_boot=n_boot, seed=seed, strata=strata, weights=weights)
     result: dict[str, Any] = {"metric": m.name, "greater_is_better": m.greater_is_better, "rows": int(len(y)),
                               "models": list(names), "scores": [score_a, score_b], "difference": boot}
-    if m.name == "accuracy" and task.is_classification:
+    if weights is not None:  # McNemar's and Wilcoxon's tests count rows: weighted rows take the bootstrap
+        result.update(test=f"paired bootstrap ({n_boot} resamples, rows weighted)", p_value=boot["p_value"],
+                      detail=f"95% interval of the difference {boot['low']:.4g} to {boot['high']:.4g}")
+    elif m.name == "accuracy" and task.is_classification:
         right_a = raw_a.argmax(axis=1) == y
         right_b = raw_b.argmax(axis=1) == y
         only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())

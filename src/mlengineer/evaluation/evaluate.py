@@ -3,6 +3,11 @@ curves, calibration, the honesty of its ranges and sets, and the slices where it
 
     >>> result = evaluate(model, test_frame)        # doctest: +SKIP
     >>> result["metrics"]["rmse"], result["intervals"]["rmse"]   # doctest: +SKIP
+
+A model trained with row weights (``--weight-column``) is evaluated with them where the rows hold that column:
+its metrics, their intervals, the baseline, the calibration error, the threshold table and the coverage of its
+ranges and sets count each row for its weight (``weights=False``: each row once); the confusion matrix, the
+error quantiles and the slices count rows.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from .bootstrap import bootstrap_interval, fast_metric
 from .calibration import describe, expected_calibration_error, reliability_curve
 from .slices import slice_metrics
 
-__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions"]
+__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions", "labelled_weights"]
 
 REPORTED_METRICS = {
     "binary": ["roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "brier"],
@@ -28,26 +33,43 @@ REPORTED_METRICS = {
 COVERAGE = 0.9
 
 
+def labelled_weights(model: Any, data: pd.DataFrame, labelled: pd.Series, *, weights: bool = True
+                     ) -> tuple[np.ndarray | None, str | None]:
+    """The weights of ``data``'s ``labelled`` rows (a mask) from the column the model was trained to weight rows
+    by, checked as training checks them, and that column's name; (None, None) where the model has none, the
+    data lacks it, or ``weights`` is False (each row then counts once)."""
+    from ..training.weights import read_weights
+
+    column = model.metadata.get("weight_column")
+    if not weights or not column or column not in data.columns:
+        return None, None
+    return read_weights(data.loc[labelled, column], column, rows="labelled rows"), str(column)
+
+
 def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,
-             slices: bool = True) -> dict[str, Any]:
+             slices: bool = True, weights: bool = True) -> dict[str, Any]:
     """Everything ``evaluate_predictions`` reports for ``model`` on ``data`` (which must hold the target),
     plus metrics per slice of each categorical column and, for classifiers, the calibration error of the
-    model's probabilities before its calibrator."""
+    model's probabilities before its calibrator. Weighted by the model's weight column where ``data`` holds
+    it (``result["weighted_by"]``), unless ``weights`` is False."""
     target = model.target
     if target not in data.columns:
         raise DataError(f"The data has no column {target!r}: evaluation needs the true values of the target.")
-    labelled = data.loc[data[target].notna()].reset_index(drop=True)
+    mask = data[target].notna()
+    labelled = data.loc[mask].reset_index(drop=True)
     if labelled.empty:
         raise DataError(f"Every row misses a value for {target!r}: there is nothing to evaluate on.")
+    w, column = labelled_weights(model, data, mask, weights=weights)
     y = model.task.encode(labelled[target])
     features = labelled.drop(columns=[target])
     X = model.encode(features)
     uncalibrated = model.predictor.predict_raw(X)
     raw = model.calibrated(uncalibrated)
     result = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"), n_boot=n_boot,
-                                  seed=seed, conformal=model.extras.get("conformal"))
+                                  seed=seed, conformal=model.extras.get("conformal"), weights=w)
+    result["weighted_by"] = column
     if model.task.is_classification:
-        result["calibration"]["ece_before_calibration"] = expected_calibration_error(y, uncalibrated)
+        result["calibration"]["ece_before_calibration"] = expected_calibration_error(y, uncalibrated, weights=w)
         result["calibration"]["method"] = describe(model.extras.get("calibrator"))["method"]
         threshold = model.extras.get("threshold")
         if threshold is not None and model.task.kind == "binary":
@@ -62,9 +84,11 @@ def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0
 
 
 def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: str | None = None,
-                         n_boot: int = 200, seed: int = 0, conformal: Any = None) -> dict[str, Any]:
+                         n_boot: int = 200, seed: int = 0, conformal: Any = None,
+                         weights: np.ndarray | None = None) -> dict[str, Any]:
     """Metrics with 95% bootstrap intervals, a constant baseline, and the task's curves, for encoded truth
-    ``y`` and raw outputs ``raw`` (probabilities (n, k) or values (n,)) on rows the model did not learn from."""
+    ``y`` and raw outputs ``raw`` (probabilities (n, k) or values (n,)) on rows the model did not learn from;
+    with ``weights``, each row counts for its weight (in the bootstrap too: rows are resampled with theirs)."""
     kind = task.kind
     y = np.asarray(y)
     raw = np.asarray(raw, dtype=float)
@@ -77,14 +101,15 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
     for name in names:
         fn = get_metric(name, kind)
         try:
-            metrics[name] = fn(y, raw)
+            metrics[name] = fn(y, raw, weights)
         except ValueError:  # e.g. AUC on rows of one class only
             continue
-        lo, hi = bootstrap_interval(fast_metric(name, fn, y, raw), y, raw, n_boot=n_boot, seed=seed, strata=strata)
+        boot = fast_metric(name, fn, y, raw) if weights is None else fn
+        lo, hi = bootstrap_interval(boot, y, raw, n_boot=n_boot, seed=seed, strata=strata, weights=weights)
         intervals[name] = [lo, hi]
     result: dict[str, Any] = {
         "n_rows": int(len(y)), "task": kind, "primary_metric": metric, "metrics": metrics, "intervals": intervals,
-        "interval_level": 0.95, "baseline": _baseline(kind, y, raw.shape[1] if raw.ndim == 2 else 0),
+        "interval_level": 0.95, "baseline": _baseline(kind, y, raw.shape[1] if raw.ndim == 2 else 0, weights),
         "curves": {}, "slices": [], "worst_slices": [],
     }
     rng = np.random.default_rng(seed)
@@ -95,19 +120,19 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
         k = raw.shape[1]
         result["confusion"] = {"labels": [str(c) for c in task.classes],
                                "matrix": confusion_matrix(y, labels, labels=np.arange(k)).tolist()}
-        result["calibration"] = {"ece": expected_calibration_error(y, raw),
+        result["calibration"] = {"ece": expected_calibration_error(y, raw, weights=weights),
                                  "curve": reliability_curve(y, raw, bins=10)}
         if kind == "binary" and len(np.unique(y)) == 2:
             result["curves"] = _binary_curves(y, raw[:, 1])
             from .threshold import threshold_table
 
-            result["threshold_table"] = threshold_table(y, raw[:, 1])
+            result["threshold_table"] = threshold_table(y, raw[:, 1], weights=weights)
         if conformal is not None:
             member = conformal.sets(raw, COVERAGE)
             result["uncertainty"] = {"coverage_target": COVERAGE,
-                                     "coverage": float(member[np.arange(len(y)), y].mean()),
-                                     "mean_set_size": float(member.sum(axis=1).mean()),
-                                     "single_label_share": float((member.sum(axis=1) == 1).mean())}
+                                     "coverage": _mean(member[np.arange(len(y)), y], weights),
+                                     "mean_set_size": _mean(member.sum(axis=1), weights),
+                                     "single_label_share": _mean(member.sum(axis=1) == 1, weights)}
     else:
         show = rng.choice(len(y), size=min(len(y), 2000), replace=False)
         result["curves"] = {"residuals": {"predicted": raw[show].tolist(), "actual": y[show].astype(float).tolist()}}
@@ -118,11 +143,17 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
             lower, upper = conformal.bounds(raw, COVERAGE)
             inside = (y >= lower) & (y <= upper)
             half = (upper - lower) / 2
-            result["uncertainty"] = {"coverage_target": COVERAGE, "coverage": float(inside.mean()),
+            result["uncertainty"] = {"coverage_target": COVERAGE, "coverage": _mean(inside, weights),
                                      "median_width": float(np.median(upper - lower)),
                                      "median_half_width": float(np.median(half)),
-                                     "below": float((y < lower).mean()), "above": float((y > upper).mean())}
+                                     "below": _mean(y < lower, weights), "above": _mean(y > upper, weights)}
     return result
+
+
+def _mean(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """The mean of ``values``, each counting for its weight where ``weights`` are given."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean() if weights is None else np.average(v, weights=weights))
 
 
 def _binary_curves(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -148,12 +179,20 @@ def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: dict[str, Any]) -> di
             "recall_here": tp / (y == 1).sum() if (y == 1).sum() else float("nan"), "flagged_here": float(flag.mean())}
 
 
-def _baseline(kind: str, y: np.ndarray, k: int) -> dict[str, float]:
-    """What a constant answer (the most common class, or the mean) would score, for scale."""
+def _baseline(kind: str, y: np.ndarray, k: int, weights: np.ndarray | None = None) -> dict[str, float]:
+    """What a constant answer (the most common class, or the mean) would score, for scale (rows counting for
+    their ``weights`` where given: the weighted mean and median, the classes' weighted shares)."""
     if kind == "regression":
         y = y.astype(float)
+        if weights is not None:
+            mean = np.average(y, weights=weights)
+            order = np.argsort(y, kind="stable")
+            cum = np.cumsum(weights[order])
+            median = y[order][int(np.searchsorted(cum, 0.5 * cum[-1]))]
+            return {"rmse": float(np.sqrt(np.average((y - mean) ** 2, weights=weights))),
+                    "mae": float(np.average(np.abs(y - median), weights=weights)), "r2": 0.0}
         return {"rmse": float(np.std(y)), "mae": float(np.mean(np.abs(y - np.median(y)))), "r2": 0.0}
-    counts = np.bincount(y, minlength=k)
+    counts = np.bincount(y, weights=weights, minlength=k)
     prior = counts / counts.sum()
     nz = prior[prior > 0]
     out = {"accuracy": float(counts.max() / counts.sum()), "log_loss": float(0.0 - np.sum(nz * np.log(nz))),

@@ -7,6 +7,10 @@ its predicted value, so a skewed target such as a salary gets wider ranges where
 be asymmetric. Classification uses the least-ambiguous set rule: a label is in the set when
 its probability clears a threshold learned on the calibration rows; the most probable label always is.
 
+Calibration rows may carry weights (the user's weight column): the quantiles are then weighted ones, a row
+of weight 2 counting as two rows and the new row as one of average weight (weighted split conformal); rows
+of weight 0 take no part.
+
     >>> conf = ConformalRegressor().fit(y_valid, pred_valid)   # doctest: +SKIP
     >>> lower, upper = conf.bounds(pred_new, 0.9)              # doctest: +SKIP
 """
@@ -44,13 +48,44 @@ def _order_stat(sorted_scores: np.ndarray, rank: int) -> float:
     return float(sorted_scores[rank - 1])
 
 
-def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
-    """The split-conformal quantile: the ceil((n+1) * coverage)-th smallest score (finite-sample corrected)."""
+def conformal_quantile(scores: np.ndarray, coverage: float, weights: np.ndarray | None = None) -> float:
+    """The split-conformal quantile: the ceil((n+1) * coverage)-th smallest score (finite-sample corrected);
+    with ``weights`` (one per score), the smallest score whose cumulative weight reaches ``coverage`` of the
+    total plus one average row's."""
     coverage = check_coverage(coverage)
+    if weights is not None:
+        order = np.argsort(np.asarray(scores, dtype=float), kind="stable")
+        s, w = np.asarray(scores, dtype=float)[order], np.asarray(weights, dtype=float)[order]
+        if not len(s):
+            raise ModelError("The model kept no calibration rows, so it cannot give prediction intervals or sets.")
+        return _weighted_stat(s, np.cumsum(w), coverage, upper=True)
     s = np.sort(np.asarray(scores, dtype=float))
     if len(s) == 0:
         raise ModelError("The model kept no calibration rows, so it cannot give prediction intervals or sets.")
     return _order_stat(s, int(np.ceil((len(s) + 1) * coverage)))
+
+
+def _weighted_stat(sorted_scores: np.ndarray, cum: np.ndarray, level: float, *, upper: bool) -> float:
+    """The weighted counterpart of ``_order_stat`` at ``level`` of the total weight plus one average row's
+    (``cum``: the cumulative weights of ``sorted_scores``): upper, the smallest score whose cumulative weight
+    reaches it (+infinity where none does); lower, the largest whose cumulative weight stays within it
+    (-infinity where none does). Equal weights give ``_order_stat``'s ranks."""
+    total = float(cum[-1])
+    mass = level * (total + total / len(cum))
+    if upper:
+        j = int(np.searchsorted(cum, mass * (1 - 1e-12), side="left"))
+        return float(sorted_scores[j]) if j < len(cum) else float("inf")
+    j = int(np.searchsorted(cum, mass * (1 + 1e-12), side="right")) - 1
+    return float(sorted_scores[j]) if j >= 0 else float("-inf")
+
+
+def _positive(weights: np.ndarray | None, *arrays: np.ndarray) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """The rows that weigh more than 0 (all of them without weights): weights and ``arrays`` cut to them."""
+    if weights is None:
+        return None, list(arrays)
+    w = np.asarray(weights, dtype=float)
+    keep = w > 0
+    return w[keep], [np.asarray(a)[keep] for a in arrays]
 
 
 class _Spread:
@@ -79,7 +114,10 @@ class ConformalRegressor:
     The scale curve is cross-fitted: each calibration row's error is divided by a curve fitted on the other
     rows, so the rows that shape the curve do not also grade it."""
 
-    def fit(self, y: np.ndarray, pred: np.ndarray) -> ConformalRegressor:
+    def fit(self, y: np.ndarray, pred: np.ndarray, weights: np.ndarray | None = None) -> ConformalRegressor:
+        """``weights``: the calibration rows' weights, for weighted quantiles (the scale curve is fitted on the
+        rows that weigh more than 0, each once)."""
+        weights, (y, pred) = _positive(weights, y, pred)
         y = np.asarray(y, dtype=float)
         pred = np.asarray(pred, dtype=float)
         n = len(y)
@@ -93,7 +131,10 @@ class ConformalRegressor:
             spread = _Spread().fit(pred[rest], np.abs(err[rest]))
             scores[part] = err[part] / spread(pred[part])
         self.spread_ = _Spread().fit(pred, np.abs(err))
-        self.scores_ = np.sort(scores)
+        order = np.argsort(scores, kind="stable")
+        self.scores_ = scores[order]
+        #: the cumulative weights of ``scores_`` (None: every row counts once)
+        self.cum_weights_ = None if weights is None else np.cumsum(weights[order])
         # a target never below zero in the calibration rows (a price, a count) gets no negative lower bound
         self.floor_ = 0.0 if np.min(y) >= 0 else None
         self.n_rows_ = n
@@ -104,9 +145,13 @@ class ConformalRegressor:
         alpha = 1.0 - check_coverage(coverage)
         pred = np.asarray(pred, dtype=float)
         s, n = self.scores_, len(self.scores_)
+        cum = getattr(self, "cum_weights_", None)  # a bundle saved before weights has none
         # each tail gets half the misses; too few rows for a tail falls back to the most extreme error seen
-        lo = _order_stat(s, int(np.floor((n + 1) * alpha / 2)))
-        hi = _order_stat(s, int(np.ceil((n + 1) * (1 - alpha / 2))))
+        if cum is None:
+            lo = _order_stat(s, int(np.floor((n + 1) * alpha / 2)))
+            hi = _order_stat(s, int(np.ceil((n + 1) * (1 - alpha / 2))))
+        else:
+            lo, hi = _weighted_stat(s, cum, alpha / 2, upper=False), _weighted_stat(s, cum, 1 - alpha / 2, upper=True)
         lo = min(s[0] if not np.isfinite(lo) else lo, 0.0)
         hi = max(s[-1] if not np.isfinite(hi) else hi, 0.0)
         scale = self.spread_(pred)
@@ -119,18 +164,24 @@ class ConformalRegressor:
 class ConformalClassifier:
     """Prediction sets: every label whose probability is at least 1 - q, q learned on calibration rows."""
 
-    def fit(self, y: np.ndarray, proba: np.ndarray) -> ConformalClassifier:
+    def fit(self, y: np.ndarray, proba: np.ndarray, weights: np.ndarray | None = None) -> ConformalClassifier:
+        """``weights``: the calibration rows' weights, for a weighted quantile."""
+        weights, (y, proba) = _positive(weights, y, proba)
         y = np.asarray(y, dtype=np.int64)
         proba = np.asarray(proba, dtype=float)
         if len(y) == 0:
             raise ModelError("No calibration rows: prediction sets need rows the model did not learn from.")
-        self.scores_ = np.sort(1.0 - proba[np.arange(len(y)), y])
+        scores = 1.0 - proba[np.arange(len(y)), y]
+        order = np.argsort(scores, kind="stable")
+        self.scores_ = scores[order]
+        #: the weights of ``scores_``, in its order (None: every row counts once)
+        self.weights_ = None if weights is None else weights[order]
         self.n_rows_ = len(y)
         return self
 
     def threshold(self, coverage: float) -> float:
         """The least probability a label needs to be in the set."""
-        return 1.0 - conformal_quantile(self.scores_, coverage)
+        return 1.0 - conformal_quantile(self.scores_, coverage, getattr(self, "weights_", None))
 
     def sets(self, proba: np.ndarray, coverage: float) -> np.ndarray:
         """A boolean matrix (n, k): which labels are in each row's set (the most probable always is)."""

@@ -1,5 +1,6 @@
 """The decision threshold of a binary model: the probability from which it answers "positive", chosen to
-minimise the cost of its mistakes or to reach a precision or recall the user needs."""
+minimise the cost of its mistakes or to reach a precision or recall the user needs. Rows may carry weights
+(the user's weight column): the counts are then sums of weights."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from ..errors import ConfigError
 __all__ = ["choose_threshold", "threshold_table"]
 
 
-def _counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For each candidate threshold (every distinct probability, descending): TP, FP, FN, TN at it."""
+def _counts(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each candidate threshold (every distinct probability, descending): TP, FP, FN, TN at it (sums of
+    ``weights`` where given)."""
     order = np.argsort(-p, kind="stable")
     ps, ys = p[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]  # the last row of each run of equal probability
+    if weights is not None:
+        ws = np.asarray(weights, dtype=float)[order]
+        tp, seen = np.cumsum(ws * ys)[last], np.cumsum(ws)[last]
+        pos = float(np.sum(ws * ys))
+        return ps[last], tp, seen - tp, pos - tp, (float(ws.sum()) - pos) - (seen - tp)
     tp = np.cumsum(ys)[last]
     fp = (last + 1) - tp
     pos = ys.sum()
@@ -24,19 +32,23 @@ def _counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, *, cost_fp: float | None = None, cost_fn: float | None = None,
-                     target_precision: float | None = None, target_recall: float | None = None) -> dict[str, Any]:
+                     target_precision: float | None = None, target_recall: float | None = None,
+                     weights: np.ndarray | None = None) -> dict[str, Any]:
     """The threshold on positive-class probabilities ``p`` (true classes ``y`` in 0/1) that one rule picks:
 
     - ``cost_fp`` and ``cost_fn``: the least total cost of false positives and false negatives;
     - ``target_precision``: the highest recall whose precision is at least the target;
     - ``target_recall``: the highest precision whose recall is at least the target.
+
+    With ``weights``, each row counts for its weight (costs, precision and recall alike).
     """
     rules = [cost_fp is not None or cost_fn is not None, target_precision is not None, target_recall is not None]
     if sum(rules) != 1:
         raise ConfigError("Choose the threshold by one rule: --cost-fp/--cost-fn, --target-precision or --target-recall.")
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=float)
-    thr, tp, fp, fn, tn = _counts(y, p)
+    thr, tp, fp, fn, tn = _counts(y, p, weights)
+    count = int if weights is None else float
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
         recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
@@ -46,11 +58,11 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, *, cost_fp: float | None = No
             raise ConfigError(f"Costs must not be negative; got --cost-fp {cfp} and --cost-fn {cfn}.")
         cost = cfp * fp + cfn * fn
         # answering "negative" for everyone is a candidate too (threshold above every probability)
-        none_cost = cfn * y.sum()
+        none_cost = cfn * (y.sum() if weights is None else float(np.sum(np.asarray(weights) * y)))
         i = int(np.argmin(cost))
         if none_cost < cost[i]:
             return {"value": float(np.nextafter(p.max(), np.inf)), "rule": f"cost FP={cfp:g}, FN={cfn:g}",
-                    "precision": 1.0, "recall": 0.0, "false_positives": 0, "false_negatives": int(y.sum()),
+                    "precision": 1.0, "recall": 0.0, "false_positives": 0, "false_negatives": count(fn[-1] + tp[-1]),
                     "rows": int(len(y))}
         rule = f"cost FP={cfp:g}, FN={cfn:g}"
     elif rules[1]:
@@ -66,7 +78,7 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, *, cost_fp: float | None = No
         i = int(ok[np.argmax(precision[ok])])
         rule = f"recall >= {t:.0%}"
     return {"value": float(thr[i]), "rule": rule, "precision": float(precision[i]), "recall": float(recall[i]),
-            "false_positives": int(fp[i]), "false_negatives": int(fn[i]), "rows": int(len(y))}
+            "false_positives": count(fp[i]), "false_negatives": count(fn[i]), "rows": int(len(y))}
 
 
 def _fraction(v: float | None, option: str) -> float:
@@ -75,16 +87,23 @@ def _fraction(v: float | None, option: str) -> float:
     return float(v)
 
 
-def threshold_table(y: np.ndarray, p: np.ndarray, thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-                    ) -> list[dict[str, float]]:
-    """Precision, recall and share flagged positive at a few thresholds, for a person to pick from."""
+def threshold_table(y: np.ndarray, p: np.ndarray, thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                    *, weights: np.ndarray | None = None) -> list[dict[str, float]]:
+    """Precision, recall and share flagged positive at a few thresholds, for a person to pick from (rows
+    counting for their ``weights`` where given)."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     rows = []
     for t in thresholds:
         flag = p >= t
-        tp = int((flag & (y == 1)).sum())
-        rows.append({"threshold": t, "flagged": float(flag.mean()),
-                     "precision": tp / flag.sum() if flag.sum() else float("nan"),
-                     "recall": tp / (y == 1).sum() if (y == 1).sum() else float("nan")})
+        tp: float
+        if weights is None:
+            tp, flagged, pos, share = int((flag & (y == 1)).sum()), flag.sum(), (y == 1).sum(), float(flag.mean())
+        else:
+            tp, flagged, pos = float(w[flag & (y == 1)].sum()), float(w[flag].sum()), float(w[y == 1].sum())
+            share = flagged / float(w.sum())
+        rows.append({"threshold": t, "flagged": share,
+                     "precision": tp / flagged if flagged else float("nan"),
+                     "recall": tp / pos if pos else float("nan")})
     return rows

@@ -3,7 +3,8 @@ conformal sets or intervals, from rows the model did not learn from.
 
 Both come from the same calibration rows (the trainer's validation rows, or held-out rows the user gives).
 For classification the conformal scores are taken on out-of-fold calibrated probabilities, so the rows that
-fitted the calibrator do not also grade it.
+fitted the calibrator do not also grade it. Rows with weights (the user's weight column) count for them in
+both: a weighted calibrator and weighted conformal quantiles.
 """
 
 from __future__ import annotations
@@ -19,63 +20,72 @@ __all__ = ["fit_uncertainty", "recalibrate"]
 
 
 def fit_uncertainty(task_kind: str, y: np.ndarray, pred: np.ndarray, *, calibration: str = "auto",
-                    seed: int = 0, held_out: bool = False) -> dict[str, Any]:
+                    seed: int = 0, held_out: bool = False, weights: np.ndarray | None = None) -> dict[str, Any]:
     """``{"calibrator": ..., "conformal": ...}`` for a model whose out-of-sample outputs on calibration
     rows with truth ``y`` (encoded) are ``pred``; the calibrator is None when none is wanted or helps.
 
     ``held_out``: the rows were never seen by the final model (given held-out rows, or rows the trainer kept
     apart from every fit), so a calibrator's gain of one standard error is trusted; validation rows'
-    out-of-fold predictions come from weaker models than the final refit ones, so there it takes two."""
+    out-of-fold predictions come from weaker models than the final refit ones, so there it takes two.
+    ``weights``: the rows' weights (None: each counts once)."""
     if task_kind == "regression":
-        return {"calibrator": None, "conformal": ConformalRegressor().fit(y, pred)}
+        return {"calibrator": None, "conformal": ConformalRegressor().fit(y, pred, weights)}
     y = np.asarray(y, dtype=np.int64)
     pred = np.asarray(pred, dtype=float)
-    calibrator = fit_calibrator(y, pred, method=calibration, seed=seed, min_gain_se=1.0 if held_out else 2.0)
+    calibrator = fit_calibrator(y, pred, method=calibration, seed=seed, min_gain_se=1.0 if held_out else 2.0,
+                                weights=weights)
     if calibrator is None:
         scored = pred
     else:
-        scored = cross_fitted(calibrator.method, y, pred, folds=5 if len(y) >= 100 else 2, seed=seed)
-    return {"calibrator": calibrator, "conformal": ConformalClassifier().fit(y, scored)}
+        scored = cross_fitted(calibrator.method, y, pred, folds=5 if len(y) >= 100 else 2, seed=seed, weights=weights)
+    return {"calibrator": calibrator, "conformal": ConformalClassifier().fit(y, scored, weights)}
 
 
 def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: float | None = None,
                 cost_fn: float | None = None, target_precision: float | None = None,
-                target_recall: float | None = None, seed: int = 0) -> dict[str, Any]:
+                target_recall: float | None = None, seed: int = 0, weights: bool = True) -> dict[str, Any]:
     """Refit ``model``'s calibrator and conformal scores, and optionally choose its decision threshold, on
     calibration rows: labelled ``data`` the model never saw (best: rows kept apart from training and from
     any test set), or by default the validation rows the trainer kept. Changes ``model.extras`` in place
-    and returns what was done, with the calibration error before and after on those rows."""
+    and returns what was done, with the calibration error before and after on those rows. Rows count for the
+    weights of the model's weight column (the data's, or those the trainer kept), unless ``weights`` is False."""
     from ..errors import DataError, ModelError
     from .calibration import expected_calibration_error
+    from .evaluate import labelled_weights
 
+    w: np.ndarray | None = None
     if data is not None:
         target = model.target
         if target not in data.columns:
             raise DataError(f"The calibration data has no column {target!r}: calibration needs the true values.")
-        labelled = data.loc[data[target].notna()]
+        mask = data[target].notna()
+        labelled = data.loc[mask]
         if len(labelled) < 20:
             raise DataError(f"Only {len(labelled)} labelled calibration rows: give at least 20 (a few hundred is better).")
+        w, column = labelled_weights(model, data, mask, weights=weights)
         y = model.task.encode(labelled[target])
         pred = model.predictor.predict_raw(model.encode(labelled.drop(columns=[target])))
-        source = f"{len(y):,} held-out rows given"
+        source = f"{len(y):,} held-out rows given" + (f", weighted by {column!r}" if column else "")
     elif "y" in model.validation:
         y, pred = model.validation["y"], model.validation["pred"]
+        w = model.validation.get("weight") if weights else None
         apart = bool(model.metadata.get("calibration_rows_apart"))
         source = (f"the {len(y):,} rows kept apart from every fit" if apart else
                   f"the {len(y):,} validation rows (out-of-fold predictions)")
+        source += f", weighted by {model.metadata.get('weight_column')!r}" if w is not None else ""
     else:
         raise ModelError("This model kept no validation rows: pass --data with labelled rows it never saw.")
     held_out = data is not None or bool(model.metadata.get("calibration_rows_apart"))
     fitted = fit_uncertainty(model.task.kind, y, pred, calibration=method if model.task.is_classification else "none",
-                             seed=seed, held_out=held_out)
+                             seed=seed, held_out=held_out, weights=w)
     model.extras.update(fitted)
     summary: dict[str, Any] = {"rows": int(len(y)), "source": source}
     if model.task.is_classification:
         cal = fitted["calibrator"]
         after = cal.transform(pred) if cal is not None else pred
         described = describe(cal)
-        summary.update(method=described["method"],
-                       ece_before=expected_calibration_error(y, pred), ece_after=expected_calibration_error(y, after))
+        summary.update(method=described["method"], ece_before=expected_calibration_error(y, pred, weights=w),
+                       ece_after=expected_calibration_error(y, after, weights=w))
         model.metadata["calibration"] = {**described, "rows": int(len(y)), "source": source}
         rules = (cost_fp, cost_fn, target_precision, target_recall)
         if any(r is not None for r in rules):
@@ -85,7 +95,7 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
             from .threshold import choose_threshold
 
             threshold = choose_threshold(y, after[:, 1], cost_fp=cost_fp, cost_fn=cost_fn,
-                                         target_precision=target_precision, target_recall=target_recall)
+                                         target_precision=target_precision, target_recall=target_recall, weights=w)
             model.extras["threshold"] = threshold
             model.metadata["threshold"] = threshold
             summary["threshold"] = threshold

@@ -108,7 +108,7 @@ def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
     from ..training.config import TrainConfig
 
     recorded = dict(champion.metadata.get("config") or {"target": champion.target})
-    for opt in ("time_column", "group_column"):
+    for opt in ("time_column", "group_column", "weight_column"):
         if recorded.get(opt) and recorded[opt] not in columns:
             recorded[opt] = None
     roles = {c.name: c.role.value for c in champion.schema.columns if c.name in columns and c.name != champion.target}
@@ -118,6 +118,21 @@ def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
     recorded["drop"] = list(dict.fromkeys([*(recorded.get("drop") or []), *left_out]))
     recorded.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.build(**recorded)
+
+
+def _weights_held(champion: Any, base: pd.DataFrame, learn: pd.DataFrame) -> str | None:
+    """Why the challenger cannot count rows by the champion's weight column (None if it can, or there is none):
+    every row it learns from must hold a weight, and a reference sample keeps none."""
+    column = champion.metadata.get("weight_column")
+    if not column:
+        return None
+    lacking = [what for what, rows in (("the base rows", base), ("the new labelled rows", learn))
+               if len(rows) and (column not in rows.columns or rows[column].isna().any())]
+    if not lacking:
+        return None
+    return (f"The champion counted rows by the weight column {column!r}, but {' and '.join(lacking)} do "
+                   "not all hold it: the challenger counts every row once (pass --base-data with the training "
+                   "table, and new rows that carry the column, to keep the weights).")
 
 
 def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, time_budget: float | None = None,
@@ -149,6 +164,9 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
                             "its training table.")
     base = base[[c for c in base.columns if not c.startswith("_ref_")]]
     table = pd.concat([base, learn], ignore_index=True, sort=False)
+    weight_note = _weights_held(champion, base, learn)
+    if weight_note:  # a weight column is never a feature: what is left of it goes
+        table = table.drop(columns=[champion.metadata["weight_column"]], errors="ignore")
     config = _config(champion, set(table.columns), time_budget=time_budget, tracking_uri=tracking_uri)
     out = Path(out) if out is not None else _default_out(champion, ref)
     kwargs = {"progress": progress} if progress is not None else {}
@@ -162,7 +180,7 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     result = _decide(comparison, problems, promote=promote and info is not None, champion_ref=ref, info=info,
                      challenger_path=out, rows=rows, tracking_uri=tracking_uri,
                      champion_path=None if champion.path is None else str(champion.path))
-    result.notes = list(current.notes)
+    result.notes = list(current.notes) + ([weight_note] if weight_note else [])
     result.run_id = record_decision("retrain", ref.name if ref else champion.name, result.to_dict(),
                                     tracking_uri=tracking_uri)
     return result

@@ -49,6 +49,9 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": source,
         "target": result.config.target,
+        # the column of row weights training counted rows by: never a feature, never needed to predict;
+        # evaluate and compare weight their metrics by it where their rows hold it
+        "weight_column": result.config.weight_column,
         "metric": result.metric.name,
         "greater_is_better": result.metric.greater_is_better,
         "validation_score": result.validation_score,
@@ -77,6 +80,8 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
     validation = {}
     if result.valid_y is not None and result.valid_pred is not None:
         validation = {"y": result.valid_y, "pred": result.valid_pred}
+        if result.valid_weight is not None:  # the calibrator, conformal scores and thresholds count rows by them
+            validation["weight"] = np.asarray(result.valid_weight, dtype=np.float64)
     model = Model(schema=result.schema, plan=result.plan, encoder=result.encoder, predictor=result.predictor,
                   task=result.task, metadata=metadata, validation=validation)
     _add_uncertainty_and_explanations(model, result, data)
@@ -120,7 +125,7 @@ def _add_uncertainty(model: Model, *, seed: int) -> None:
 
     apart = bool(model.metadata.get("calibration_rows_apart"))
     model.extras.update(fit_uncertainty(model.task.kind, model.validation["y"], model.validation["pred"],
-                                        seed=seed, held_out=apart))
+                                        seed=seed, held_out=apart, weights=model.validation.get("weight")))
     cal = model.extras.get("calibrator")
     model.metadata["calibration"] = {
         **describe(cal), "rows": int(len(model.validation["y"])),

@@ -45,8 +45,9 @@ _PARAMETERS = """
     feature_names_in_ : ndarray of str
         Column names seen in ``fit``; only set when X was a DataFrame with text column names.
 
-    ``fit`` takes no ``sample_weight`` (the search does not weight rows), and is not recorded in MLflow:
-    ``mlengineer.train`` is the tracked way.
+    ``fit(X, y, sample_weight=w)`` weights rows (numbers of at least 0: a row of weight 2 counts as two, one
+    of 0 for nothing) in every fit, score, ensemble and calibration of the search. ``fit`` is not recorded
+    in MLflow: ``mlengineer.train`` is the tracked way (``weight_column=`` there).
 """
 
 
@@ -75,6 +76,26 @@ def _frame(X: Any) -> pd.DataFrame:
 def _named(X: Any) -> bool:
     """Whether X names its columns the way scikit-learn counts as feature names (a DataFrame, text names)."""
     return isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns)
+
+
+def _weights(sample_weight: Any, y: np.ndarray) -> np.ndarray | None:
+    """``sample_weight`` as one float per row of X (a number: the same for every row), checked on the rows with
+    a target (the others are not trained on) as the weight column is."""
+    from ..training.weights import read_weights
+
+    if sample_weight is None:
+        return None
+    arr = np.asarray(sample_weight)
+    if arr.ndim == 0:
+        arr = np.full(len(y), arr.item())
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.ravel()
+    if arr.ndim != 1 or len(arr) != len(y):
+        raise DataError(f"sample_weight must hold one weight per row of X ({len(y)}); got an array of shape "
+                        f"{arr.shape}.")
+    series = pd.Series(arr)
+    read_weights(series[~pd.isna(y)], "sample_weight", rows="rows with a target", subject="sample_weight")
+    return np.asarray(pd.to_numeric(series, errors="coerce"), dtype=np.float64)
 
 
 def _target(y: Any, n_rows: int) -> np.ndarray:
@@ -109,8 +130,8 @@ class _AutoBase(BaseEstimator):
         tags.input_tags.allow_nan = True  # missing values are cleaned like any table's
         return tags
 
-    def _fit_model(self, X: Any, df: pd.DataFrame, y: np.ndarray, task: str) -> Model:
-        """Train on ``df`` (``X`` as a frame) and ``y``, remembering X's columns."""
+    def _fit_model(self, X: Any, df: pd.DataFrame, y: np.ndarray, task: str, weights: np.ndarray | None = None) -> Model:
+        """Train on ``df`` (``X`` as a frame) and ``y`` (rows weighted by ``weights``), remembering X's columns."""
         from .run import train
 
         target = _TARGET
@@ -122,12 +143,19 @@ class _AutoBase(BaseEstimator):
         elif hasattr(self, "feature_names_in_"):  # a refit on an array: the earlier names no longer hold
             del self.feature_names_in_
         self.n_features_in_ = len(self._columns)
+        weight = None
+        if weights is not None:  # a column of its own, which no feature's name takes
+            weight = target + "weight"
+            while weight in df.columns:
+                weight += "_"
+            df[weight] = weights
         df[target] = y
         # every column of X is a feature: an estimator inside a Pipeline has no say on identifiers
         roles = {c: "numeric" for c in self._columns if pd.api.types.is_numeric_dtype(df[c])}
         return train(df, target, task=task, time_budget=self.time_budget, metric=self.metric, seed=self.seed,
                      families=self.families, max_predict_ms_per_row=self.max_predict_ms_per_row,
-                     n_jobs=self.n_jobs, track=False, name=type(self).__name__, column_roles=roles)
+                     n_jobs=self.n_jobs, track=False, name=type(self).__name__, column_roles=roles,
+                     weight_column=weight)
 
     def _X(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "model_")
@@ -146,10 +174,12 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
     ``classes_`` holds the labels of y in sorted order, the order of ``predict_proba``'s columns.
     """ + _PARAMETERS
 
-    def fit(self, X: Any, y: Any) -> AutoClassifier:
-        """Search for the best classifier of ``y`` (labels: text, integers, booleans) from ``X``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> AutoClassifier:
+        """Search for the best classifier of ``y`` (labels: text, integers, booleans) from ``X``, each row
+        counting for its ``sample_weight`` (None: once)."""
         df = _frame(X)
         y = _target(y, len(df))
+        weights = _weights(sample_weight, y)
         if y.dtype.kind == "f":
             finite = y[np.isfinite(y)]
             if (finite != np.round(finite)).any():
@@ -157,7 +187,7 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
                 raise DataError(f"AutoClassifier needs class labels in y; got continuous values (such as {example:g}):"
                                 " use AutoRegressor to predict numbers, or bin y into classes.")
         n_classes = len(np.unique(y[~pd.isna(y)].astype(str)))
-        self.model_ = self._fit_model(X, df, y, "binary" if n_classes == 2 else "multiclass")
+        self.model_ = self._fit_model(X, df, y, "binary" if n_classes == 2 else "multiclass", weights)
         self.classes_ = np.asarray(self.model_.classes)
         return self
 
@@ -176,10 +206,12 @@ class AutoRegressor(RegressorMixin, _AutoBase):
     __doc__ = """Searches model families within ``time_budget`` seconds and keeps the best ensemble of regressors.
     """ + _PARAMETERS
 
-    def fit(self, X: Any, y: Any) -> AutoRegressor:
-        """Search for the best regressor of ``y`` (numbers) from ``X``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> AutoRegressor:
+        """Search for the best regressor of ``y`` (numbers) from ``X``, each row counting for its
+        ``sample_weight`` (None: once)."""
         df = _frame(X)
         y = _target(y, len(df))
+        weights = _weights(sample_weight, y)
         if y.dtype.kind not in "biuf":
             values = pd.Series(y, dtype=object)
             numbers = pd.to_numeric(values, errors="coerce")
@@ -188,7 +220,7 @@ class AutoRegressor(RegressorMixin, _AutoBase):
                 raise DataError(f"AutoRegressor needs numbers in y; got {wrong.iloc[0]!r}: use AutoClassifier to "
                                 "predict classes.")
             y = numbers.to_numpy(dtype=float)
-        self.model_ = self._fit_model(X, df, np.asarray(y, dtype=float), "regression")
+        self.model_ = self._fit_model(X, df, np.asarray(y, dtype=float), "regression", weights)
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -33,7 +33,8 @@ def train(
 ) -> Model:
     """Train a model on ``data`` (a DataFrame or a file path) to predict ``target``.
 
-    ``options`` are TrainConfig fields (``time_budget``, ``metric``, ``task``, ``seed``, ...). With ``out``
+    ``options`` are TrainConfig fields (``time_budget``, ``metric``, ``task``, ``seed``, ``weight_column``: a
+    column of row weights, which predicting never needs, ...). With ``out``
     the bundle is saved there; with ``track`` the run is recorded in MLflow (``tracking_uri``, ./mlruns.db
     if unset). ``name`` names the model (the server, the run, the report and ``compare`` say it); by
     default the ``out`` folder's name.

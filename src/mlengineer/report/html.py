@@ -8,6 +8,7 @@ rows it reports on the validation rows the trainer kept.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,9 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         ev = _validation_evaluation(model)
         rows_on = (f"{noun} kept apart from every fit" if meta.get("calibration_rows_apart")
                    else f"validation {noun} kept apart from training")
+    weighted = ev.get("weighted_by") if data is not None and ev is not None else meta.get("weight_column")
+    if weighted:  # the metrics count each row by its weight, as training did
+        rows_on += f", each counted by its weight in {html.escape(repr(str(weighted)), quote=False)}"
     importance = meta.get("feature_importance") or {}
     figures: list[dict[str, str]] = []
     if importance:

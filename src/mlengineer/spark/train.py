@@ -78,6 +78,11 @@ def _config(target: str | None, config: TrainConfig | None, options: dict[str, A
     if config.target_transform in ("log", "power"):
         raise ConfigError(f"target_transform {config.target_transform!r} is for in-memory training: on Spark the "
                           "target is learned on its own scale. Leave it at auto, or drop --engine spark.")
+    if config.weight_column is not None:
+        # the encoded table, its held-out scoring and the cluster's metrics carry no weights yet (spark/prepare.py,
+        # spark/evaluate.py), though both Spark families could fit with them (weightCol)
+        raise ConfigError(f"--weight-column ({config.weight_column!r}) is for in-memory training: Spark training "
+                          "does not weight rows yet. Train in memory (--engine local), or on a sample that fits in memory.")
     unknown = sorted(set(config.families or []) - set(SPARK_FAMILIES))
     if unknown:
         raise ConfigError(f"On Spark the model families are {', '.join(SPARK_FAMILIES)}; {', '.join(unknown)} "

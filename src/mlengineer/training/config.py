@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     keep: list[str] = Field(default_factory=list, description="Columns to keep even if the audit would drop them.")
     group_column: str | None = None
     time_column: str | None = None
+    weight_column: str | None = Field(
+        default=None, description="Column of row weights (numbers of at least 0; a row of weight 2 counts as two, "
+        "of 0 for nothing): used in every fit, score, ensemble and calibration, never a feature, and not needed "
+        "to predict.")
     validation: Literal["auto", "holdout", "kfold"] = "auto"
     holdout_fraction: float = 0.2
     families: list[str] | None = Field(default=None, description="Model families to try; all if unset.")

@@ -35,13 +35,15 @@ def select_ensemble(
     cost_ms: dict[str, float] | None = None,
     max_ms: float | None = None,
     max_members: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Weights per candidate that minimise the metric's loss on ``y``: add one candidate at a time (the same
     one may come back, which is how weights form), for ``rounds`` steps, and keep the best step.
 
     With ``max_ms``, a candidate joins only while the members' summed single-row cost (``cost_ms``) stays
     within it: the ensemble as a whole keeps the latency limit, not just each member. With ``max_members``,
-    no more than that many distinct candidates join (1: the best single one).
+    no more than that many distinct candidates join (1: the best single one). With ``weights`` (the user's,
+    of the rows of ``y``), the loss counts each row for its weight.
     """
     names = [n for n in predictions if max_ms is None or (cost_ms or {}).get(n, 0.0) <= max_ms]
     if not names:
@@ -64,7 +66,7 @@ def select_ensemble(
             p = predictions[name]
             candidate = p if total is None else (total * len(chosen) + p) / (len(chosen) + 1)
             try:
-                loss = metric.loss(y, candidate)
+                loss = metric.loss(y, candidate, weights)
             except ValueError:
                 continue
             if np.isfinite(loss) and loss < step_loss - 1e-12:
@@ -115,25 +117,27 @@ def _weighted(outputs: Sequence[np.ndarray], weights: Sequence[float]) -> np.nda
 
 
 def choose_bounds(outputs: Sequence[np.ndarray], weights: Sequence[float], ranges: Sequence[str], y: np.ndarray,
-                  metric: Metric) -> tuple[Bounds | None, np.ndarray, dict[str, float]]:
+                  metric: Metric, *, row_weights: np.ndarray | None = None
+                  ) -> tuple[Bounds | None, np.ndarray, dict[str, float]]:
     """``Bounds`` for a regression ensemble, chosen on its members' out-of-fold ``outputs`` (``ranges``: each
     member's family's ``target_range``): the margin of ``BOUND_MARGINS`` with the lowest loss on ``y``, kept
     only where it beats no bounds; None where it does not, or the ensemble lacks a member of either kind. Also
     the ensemble's out-of-fold answers, as it will answer, and the loss of each margin tried (by its multiple;
-    "none": without bounds), for the leaderboard."""
+    "none": without bounds), for the leaderboard. ``row_weights``: the user's weights of the rows of ``y``."""
     outs = [np.asarray(p, dtype=float) for p in outputs]
     plain = _weighted(outs, weights)
     within = tuple(i for i, r in enumerate(ranges) if r == "within")
     capped = tuple(i for i, r in enumerate(ranges) if r == "beyond")
     if not within or not capped or plain.ndim != 1:
         return None, plain, {}
-    scale = float(np.sqrt(np.mean((np.asarray(y, dtype=float) - plain) ** 2)))
-    chosen, answer, best = None, plain, float(metric.loss(y, plain))
+    sq = (np.asarray(y, dtype=float) - plain) ** 2
+    scale = float(np.sqrt(np.mean(sq) if row_weights is None else np.average(sq, weights=row_weights)))
+    chosen, answer, best = None, plain, float(metric.loss(y, plain, row_weights))
     tried = {"none": best}
     for k in BOUND_MARGINS:
         bounds = Bounds(within, capped, k * scale)
         pred = _weighted(bounds.apply(outs), weights)
-        tried[str(k)] = loss = float(metric.loss(y, pred))
+        tried[str(k)] = loss = float(metric.loss(y, pred, row_weights))
         if loss < best - 1e-12 * abs(best):
             chosen, answer, best = bounds, pred, loss
     return chosen, answer, tried

@@ -42,18 +42,25 @@ class Evaluator:
     """Scores one configuration on the validation folds and keeps its fold models and out-of-fold output.
 
     Limits are planned seconds (``plan.py``): a fold's share becomes a cap on its units through the family's
-    probed ``costs``, and what the candidate ran is charged at those costs, whatever the clock said."""
+    probed ``costs``, and what the candidate ran is charged at those costs, whatever the clock said.
+
+    ``weights``: the user's row weights (of the rows of ``X``), which early stopping's validation rows and every
+    score count rows by; the learners fit with ``ctx.sample_weight`` (those, balanced by class where the metric
+    asks for it). None: every row counts once."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, validation: Validation, ctx: FitContext, metric: Metric,
                  *, max_predict_ms_per_row: float | None = None, costs: dict[str, FamilyCost] | None = None,
-                 memo: Measurements | None = None) -> None:
+                 memo: Measurements | None = None, weights: np.ndarray | None = None) -> None:
         self.X, self.y, self.validation, self.ctx, self.metric = X, y, validation, ctx, metric
+        self.weights = weights
         self.max_predict_ms_per_row = max_predict_ms_per_row
         self.costs = costs or {}
         self.memo = memo
         self.scored = validation.scored
         self.position = np.full(len(y), -1)
         self.position[self.scored] = np.arange(len(self.scored))
+        #: the weights of the scored rows, in ``scored``'s order (None: unweighted)
+        self.scored_weights = None if weights is None else weights[self.scored]
         self.probe_spent = 0.0  # planned seconds of the probes so far
         #: the families whose first candidate checked their probed costs: what their costs were scaled by
         self.calibrated: dict[str, float] = {}
@@ -92,14 +99,14 @@ class Evaluator:
     def null_loss(self) -> float:
         """The loss of a constant answer on the validation rows (each class's share of them; their mean):
         how far a candidate got is measured from there (``useful``)."""
-        y = self.y[self.scored]
+        y, w = self.y[self.scored], self.scored_weights
         if self.ctx.task.is_classification:
             k = self.ctx.n_classes
-            share = np.bincount(np.asarray(y, dtype=np.int64), minlength=k)[:k] + 1e-9
+            share = np.bincount(np.asarray(y, dtype=np.int64), weights=w, minlength=k)[:k] + 1e-9
             raw = np.tile(share / share.sum(), (len(y), 1))
         else:
-            raw = np.full(len(y), float(np.mean(y)))
-        return self.metric.loss(y, raw)
+            raw = np.full(len(y), float(np.mean(y) if w is None else np.average(y, weights=w)))
+        return self.metric.loss(y, raw, w)
 
     def perfect_loss(self) -> float:
         """The loss of the true answer on the validation rows (certainty on each row's class, or its value): what
@@ -110,7 +117,7 @@ class Evaluator:
         else:
             raw = np.asarray(y, dtype=float)
         try:
-            return self.metric.loss(y, raw)
+            return self.metric.loss(y, raw, self.scored_weights)
         except ValueError:  # a metric that the truth itself cannot be scored by
             return float("nan")
 
@@ -140,9 +147,11 @@ class Evaluator:
             weight = None if self.ctx.sample_weight is None else self.ctx.sample_weight[tr]
             units = None if cost is None else cost.max_units(params, fold_limit, len(tr))
             # the plan caps the units; the clock only stops a fit far past its plan (then it may not repeat)
-            ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
-                                "time_limit": fit_safety(fold_limit), "keep_training": True})
             es = family.early_stopping
+            valid_weight = None if self.weights is None or not es else self.weights[va]
+            ctx = FitContext(**{**self.ctx.__dict__, "n_jobs": threads, "sample_weight": weight, "max_units": units,
+                                "time_limit": fit_safety(fold_limit), "keep_training": True,
+                                "valid_weight": valid_weight})
             model = family.fit(self.X[tr], self.y[tr], ctx, params, self.X[va] if es else None,
                                self.y[va] if es else None)
             t0 = time.perf_counter()
@@ -228,8 +237,8 @@ class Evaluator:
         cand.predict_ms_per_row = 1000 * sum(t for _, t in results) / max(len(self.scored), 1)
         cand.valid_pred = oof
         y_scored = self.y[self.scored]
-        cand.score = self.metric(y_scored, oof)
-        cand.loss = self.metric.loss(y_scored, oof)
+        cand.score = self.metric(y_scored, oof, self.scored_weights)
+        cand.loss = self.metric.loss(y_scored, oof, self.scored_weights)
         if not np.isfinite(cand.loss):
             cand.status = "failed: the metric is not finite on validation rows"
         elif self.max_predict_ms_per_row is not None and cand.latency_ms > self.max_predict_ms_per_row:

@@ -45,8 +45,9 @@ from .search import (
     run_search,
 )
 from .validation import Validation, choose_validation, search_sample
+from .weights import class_weights, training_weights
 
-__all__ = ["Selection", "search_and_ensemble"]
+__all__ = ["Selection", "class_weights", "search_and_ensemble"]
 
 #: the share of the budget after which nothing new starts: the rest covers the refit and the bundle
 SEARCH_END = 0.82
@@ -78,13 +79,8 @@ class Selection:
     valid_rows: np.ndarray | None = None
     #: whether a rerun with this seed and budget repeats this one, why not, and the plan it followed
     reproducibility: dict[str, Any] = field(default_factory=dict)
-
-
-def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-row weights inversely proportional to the row's class frequency, averaging 1."""
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    w = len(y) / (np.maximum(counts, 1) * np.count_nonzero(counts))
-    return w[y]
+    #: the user's weights of the rows ``valid_y`` describes (None: every row counts once)
+    valid_weight: np.ndarray | None = None
 
 
 @dataclass
@@ -95,7 +91,8 @@ class _Searched:
     rows: np.ndarray  # their positions in X (all rows, or the search's sample)
     validation: Validation
     ctx: FitContext
-    weights: np.ndarray | None  # per-row weights on all rows (balanced metrics), or None
+    weights: np.ndarray | None  # per-row weights the learners fit with, on all rows (the user's, balanced), or None
+    row_weights: np.ndarray | None  # the user's weights on all rows, which every score counts rows by, or None
     fold_rows: float  # rows one search model learned from, on average
     strategy: str
     model_limit: float | None  # the user's latency limit for the models, less the pipeline's share
@@ -127,11 +124,13 @@ def search_and_ensemble(
     overhead_ms: float = 0.0,
     progress: Callable[..., None],
     blend_metric: Metric | None = None,
+    weights: np.ndarray | None = None,
 ) -> Selection:
-    """Search, ensemble and refit; ``blend_metric`` chooses the ensemble's weights (the metric if None)."""
+    """Search, ensemble and refit; ``blend_metric`` chooses the ensemble's weights (the metric if None).
+    ``weights``: the user's row weights (``weights.py``), in every fit and every score; None: rows count once."""
     timings: dict[str, float] = {}
     searched = _search(X, y, task=task, metric=metric, config=config, encoder=encoder, groups=groups, order=order,
-                       deadline=deadline, overhead_ms=overhead_ms, progress=progress)
+                       deadline=deadline, overhead_ms=overhead_ms, progress=progress, row_weights=weights)
     timings["search_s"] = searched.result.seconds
 
     progress("stage", name="ensemble")
@@ -151,12 +150,12 @@ def search_and_ensemble(
     timings["refit_s"] = time.perf_counter() - t0
     members = _within_aim(members, refit, searched, by_name)
     chosen_w = {n: w for n, _, w in members}
-    y_scored = searched.ys[searched.validation.scored]
+    y_scored, w_scored = searched.ys[searched.validation.scored], _scored_weights(searched)
     # a regression's members that extrapolate, kept near its trees' answers where that does better out of fold
     bounds, ens_pred, tried = choose_bounds([np.asarray(by_name[n].valid_pred) for n in chosen_w], list(chosen_w.values()),
                                      [FAMILIES[by_name[n].family].target_range if task.kind == "regression" else ""
-                                      for n in chosen_w], y_scored, blend_metric)
-    score = metric(y_scored, ens_pred)
+                                      for n in chosen_w], y_scored, blend_metric, row_weights=w_scored)
+    score = metric(y_scored, ens_pred, w_scored)
     predictor = Ensemble(members, bounds)
     for _, model, _ in members:
         model.prepare()
@@ -183,12 +182,12 @@ def search_and_ensemble(
     return Selection(predictor=predictor, leaderboard=leaderboard, strategy=searched.strategy, score=float(score),
                      refit=len(refit) == len(members), valid_y=y_scored, valid_pred=np.asarray(ens_pred),
                      timings=timings, valid_rows=searched.rows[searched.validation.scored],
-                     reproducibility=reproducibility)
+                     reproducibility=reproducibility, valid_weight=w_scored)
 
 
 def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config: TrainConfig,
             encoder: FeatureEncoder, groups: np.ndarray | None, order: np.ndarray | None, deadline: float,
-            overhead_ms: float, progress: Callable[..., None]) -> _Searched:
+            overhead_ms: float, progress: Callable[..., None], row_weights: np.ndarray | None = None) -> _Searched:
     """Choose the search's rows and validation, plan the search, run it, and keep the candidates to ensemble."""
     # the search's rows: all of them, or a sample when the table is too large to search on in full
     sample = search_sample(y, X.shape[1], budget=config.time_budget, stratify=task.is_classification,
@@ -214,11 +213,11 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
         seed=config.seed)
     strategy = validation.strategy + (f", searched on a sample of {len(rows):,} of {len(y):,} rows"
                                       if sample is not None else "")
-    weights = class_weights(y, len(task.classes)) if task.is_classification and metric.balanced else None
+    weights = training_weights(y, len(task.classes), row_weights, balanced=task.is_classification and metric.balanced)
     ctx = FitContext(task=task, categorical=encoder.categorical_features_, cardinalities=encoder.cardinalities_,
                      feature_names=encoder.feature_names_, seed=config.seed, n_jobs=n_jobs,
                      sample_weight=None if weights is None else weights[rows])
-    evaluate = Evaluator(Xs, ys, validation, ctx, metric)
+    evaluate = Evaluator(Xs, ys, validation, ctx, metric, weights=None if row_weights is None else row_weights[rows])
     clock, plan = _plan(evaluate, config, memo, before=before, overhead_ms=overhead_ms)
     limit = config.max_predict_ms_per_row
     model_limit = None if limit is None else max(limit - plan["pipeline_1row_ms"], 0.0)
@@ -238,9 +237,9 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     if not ok:
         reasons = "; ".join(f"{c.name}: {c.status}" for c in result.candidates[:3]) or "no time to fit any"
         raise DataError(f"No model could be trained on this data ({reasons}).")
-    return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, fold_rows=fold_rows,
-                     strategy=strategy, model_limit=model_limit, max_models=config.max_models, result=result, ok=ok,
-                     clock=clock, plan=plan, memo=memo, overhead_ms=plan["pipeline_1row_ms"],
+    return _Searched(ys=ys, rows=rows, validation=validation, ctx=ctx, weights=weights, row_weights=row_weights,
+                     fold_rows=fold_rows, strategy=strategy, model_limit=model_limit, max_models=config.max_models,
+                     result=result, ok=ok, clock=clock, plan=plan, memo=memo, overhead_ms=plan["pipeline_1row_ms"],
                      threads=lambda family: evaluate.threads(family)[1])
 
 
@@ -293,7 +292,10 @@ def _plan(evaluate: Evaluator, config: TrainConfig, memo: Measurements, *, befor
 def _held_key(config: TrainConfig) -> str:
     """Under what a run's real-clock decisions are remembered with the table's costs: they hold for the same
     budget, seed and options only (the costs for any)."""
-    options = config.model_dump(mode="json", exclude={"tracking_uri", "experiment", "spark_master", "spark_conf"})
+    # a field added since (weight_column) counts only when set: runs without it keep their remembered key
+    unset = {f for f in ("weight_column",) if getattr(config, f) is None}
+    options = config.model_dump(mode="json", exclude={"tracking_uri", "experiment", "spark_master", "spark_conf",
+                                                      *unset})
     digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"held to the budget: {digest}"
 
@@ -330,6 +332,12 @@ def _held_refits(searched: _Searched) -> None:
     searched.plan["held_stops"] = list(held["stops"])
 
 
+def _scored_weights(searched: _Searched) -> np.ndarray | None:
+    """The user's weights of the rows the out-of-fold predictions score (None: every row counts once)."""
+    w = searched.row_weights
+    return None if w is None else w[searched.rows[searched.validation.scored]]
+
+
 def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
     """The ensemble's weights by candidate name, chosen on the out-of-fold predictions within the aim."""
     ok = searched.ok
@@ -341,7 +349,7 @@ def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
         pool = ok[:ENSEMBLE_POOL]  # the best: the rest rarely earn a weight, and each costs a metric call a round
         chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
                                    blend_metric, cost_ms={c.name: c.latency_ms for c in pool}, max_ms=aim,
-                                   max_members=searched.max_models)
+                                   max_members=searched.max_models, weights=_scored_weights(searched))
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: (c.latency_ms, c.loss))
         chosen_w = {fastest.name: 1.0}

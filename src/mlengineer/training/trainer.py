@@ -25,6 +25,7 @@ from ..tasks import Task, make_task
 from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
+from .weights import check_weight_column, read_weights
 
 __all__ = ["TrainResult", "fit_pipeline", "pipeline_ms"]
 
@@ -52,6 +53,8 @@ class TrainResult:
     # validation rows kept for later stages (intervals, calibration, evaluation plots)
     valid_y: np.ndarray | None = field(default=None, repr=False)
     valid_pred: np.ndarray | None = field(default=None, repr=False)
+    #: the user's weights of those rows (``TrainConfig.weight_column``); None: every row counts once
+    valid_weight: np.ndarray | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
     #: rows kept apart from every fit (``calibration_fraction``): positions in the cleaned training rows;
     #: ``valid_y``/``valid_pred`` are then these rows and the final model's own predictions of them
@@ -70,12 +73,26 @@ def no_progress(*_: Any, **__: Any) -> None:
     return None
 
 
-def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = no_progress) -> TrainResult:
-    """Train on ``df`` as ``config`` says, within ``config.time_budget`` seconds."""
-    start = time.perf_counter()
-    budget = config.time_budget
-    timings: dict[str, float] = {}
-    target = config.target
+@dataclass
+class _Prepared:
+    """The table read for training: its schema, task and metrics, the audit, the fitted cleaning plan, the
+    cleaned rows (those with a target), their encoded target and the user's row weights (or None)."""
+
+    schema: Schema
+    task: Task
+    metric: Metric
+    blend_metric: Metric
+    findings: list[Finding]
+    plan: CleaningPlan
+    clean: pd.DataFrame
+    y: np.ndarray
+    weights: np.ndarray | None
+
+
+def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prepared:
+    """Schema, task, audit and cleaning plan; the cleaned rows, their target and weights, checked: every
+    problem with the table is found here, before any model is fitted."""
+    target, weight = config.target, config.weight_column
     if target not in df.columns:
         raise DataError(
             f"Target column {target!r} is not in the data; its columns are: {', '.join(map(str, df.columns[:30]))}."
@@ -83,17 +100,22 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
     for opt, col in (("--group-column", config.group_column), ("--time-column", config.time_column)):
         if col is not None and col not in df.columns:
             raise DataError(f"{opt} names the column {col!r}, which the data does not have.")
+    if weight is not None:
+        check_weight_column(df, weight, target=target, keep=config.keep)
     progress("stage", name="schema")
     overrides = dict(config.column_roles)
     schema = infer_schema(df, target, overrides)
     task = make_task(df[target], config.task)
     metric = get_metric(config.metric, task.kind)
     blend_metric = ensemble_metric(metric, config.ensemble_metric, task.kind)
-    findings = audit(df, schema, task_kind=task.kind)
+    # the weight column is no feature: the audit's findings on it (an identifier, outliers, leakage) say nothing
+    findings = [f for f in audit(df, schema, task_kind=task.kind) if weight is None or f.column != weight]
     drop = {c: "dropped by the user (--drop)" for c in config.drop}
     for col in (config.group_column,):
         if col is not None and col not in config.keep:
             drop.setdefault(col, "the group column (a feature that names the group would leak across folds)")
+    if weight is not None:
+        drop[weight] = "the weight column (row weights, not a feature)"
     # the audit's leakage findings drop their columns unless the user keeps them (--keep)
     plan = fit_cleaning_plan(df, schema, drop=drop, keep=config.keep, findings=findings)
     clean = plan.apply(df, training=True)
@@ -102,6 +124,21 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
     y = task.encode(clean[target])
     if task.is_classification and len(np.unique(y)) < 2:
         raise DataError(f"After dropping rows without a target, {target!r} has a single value: nothing to predict.")
+    # rows without a target are gone whatever their weight; those left must each have one
+    weights = None if weight is None else read_weights(df.loc[clean.index, weight], weight)
+    return _Prepared(schema, task, metric, blend_metric, findings, plan, clean, y, weights)
+
+
+def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = no_progress) -> TrainResult:
+    """Train on ``df`` as ``config`` says, within ``config.time_budget`` seconds."""
+    start = time.perf_counter()
+    budget = config.time_budget
+    timings: dict[str, float] = {}
+    target = config.target
+    if not df.index.is_unique:  # rows are found by their labels below (weights, groups): positions serve as well
+        df = df.reset_index(drop=True)
+    prep = _prepare(df, config, progress)
+    schema, task, plan, clean, y, weights = prep.schema, prep.task, prep.plan, prep.clean, prep.y, prep.weights
     features = clean.drop(columns=[target])
     timings["prepare_s"] = time.perf_counter() - start
 
@@ -130,22 +167,27 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         return a if a is None or cal_rows is None else a[fit_rows]
 
     Xf, yf = (X, y) if cal_rows is None else (X[fit_rows], y[fit_rows])  # no copy when nothing is kept apart
-    result = search_and_ensemble(Xf, yf, task=task, metric=metric, config=config, encoder=encoder,
+    result = search_and_ensemble(Xf, yf, task=task, metric=prep.metric, config=config, encoder=encoder,
                                  groups=part(groups), order=part(order), deadline=start + budget,
-                                 overhead_ms=overhead_ms, progress=progress, blend_metric=blend_metric)
+                                 overhead_ms=overhead_ms, progress=progress, blend_metric=prep.blend_metric,
+                                 weights=part(weights))
     timings.update(result.timings)
-    valid_y, valid_pred, strategy = result.valid_y, result.valid_pred, result.strategy
+    valid_y, valid_pred, valid_w, strategy = result.valid_y, result.valid_pred, result.valid_weight, result.strategy
     scored = None if result.valid_rows is None else fit_rows[result.valid_rows]  # positions in ``clean``
     if cal_rows is not None:  # calibration and conformal scores from the final model on rows no fit saw
         valid_y, valid_pred, scored = y[cal_rows], result.predictor.predict_raw(X[cal_rows]), cal_rows
+        valid_w = None if weights is None else weights[cal_rows]
         strategy += (f"; {len(cal_rows):,} rows ({len(cal_rows) / len(y):.0%}) kept apart from every fit for "
                      "calibration and conformal scores")
+    if config.weight_column is not None:  # said wherever the split is (the leaderboard, the report, the run)
+        strategy += f"; rows and scores weighted by {config.weight_column!r}"
+        result.leaderboard[0]["params"]["weighted_by"] = config.weight_column
     timings["total_s"] = seconds = time.perf_counter() - start
     return TrainResult(
-        config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=metric,
-        predictor=result.predictor, leaderboard=result.leaderboard, findings=findings,
+        config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=prep.metric,
+        predictor=result.predictor, leaderboard=result.leaderboard, findings=prep.findings,
         split_strategy=strategy, validation_score=result.score, n_train_rows=len(fit_rows),
-        seconds=seconds, refit=result.refit, valid_y=valid_y, valid_pred=valid_pred,
+        seconds=seconds, refit=result.refit, valid_y=valid_y, valid_pred=valid_pred, valid_weight=valid_w,
         timings=timings, deadline=start + budget, calibration_index=cal_rows,
         reproducibility=_reproducibility(result.reproducibility, roles),
         valid_rows=None if scored is None or not df.index.is_unique else df.index.get_indexer(clean.index[scored]),

@@ -30,10 +30,10 @@ class EpochLoop:
     streams, and early stopping's record (the best epoch and its weights, the epochs since, the step's drops).
 
     ``replay``: a refit on all rows (no validation rows) shrinks the step at these epochs, as the validated fit
-    did."""
+    did. ``train`` and ``valid`` end with the rows' weights (None: each row counts once)."""
 
     def __init__(self, torch: Any, net: Any, opt: Any, loss: Any, train: tuple[Any, Any, Any, Any],
-                 valid: tuple[Any, Any, Any] | None, *, regression: bool, batch: int, rng: np.random.Generator,
+                 valid: tuple[Any, Any, Any, Any] | None, *, regression: bool, batch: int, rng: np.random.Generator,
                  replay: list[int] | None, dropout: Any) -> None:
         self.torch, self.net, self.opt, self.loss = torch, net, opt, loss
         self.num, self.cat, self.target, self.weight = train
@@ -69,7 +69,8 @@ class EpochLoop:
                     continue
                 loss = member_loss(self.loss, net(self.num[idx], self.cat[idx]), self.target[idx], self.regression)
                 w = self.weight
-                loss = (loss * w[idx]).sum() / w[idx].sum() if w is not None else loss.mean()
+                # a batch of rows that all weigh 0 moves nothing (rather than dividing by 0)
+                loss = (loss * w[idx]).sum() / w[idx].sum().clamp_min(1e-12) if w is not None else loss.mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -78,10 +79,10 @@ class EpochLoop:
             if self.replay is not None and self.epoch in self.replay:
                 opt.lr *= PLATEAU_STEP
             if self.valid is not None:
-                vnum, vcat, vtarget = self.valid
+                vnum, vcat, vtarget, vweight = self.valid
                 net.eval()
                 with torch.inference_mode():
-                    v = validation_loss(self.loss, net(vnum, vcat), vtarget, self.regression)
+                    v = validation_loss(self.loss, net(vnum, vcat), vtarget, self.regression, vweight)
                 if v < self.best_loss - 1e-6:
                     self.best_loss, self.best_state = v, copy.deepcopy(net.state_dict())
                     self.best_epoch, self.stale = self.epoch, 0

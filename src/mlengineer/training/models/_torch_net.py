@@ -139,12 +139,14 @@ def member_loss(loss_fn: Any, out: Any, target: Any, regression: bool) -> Any:
     return loss_fn(out.reshape(rows * k, -1), target.repeat_interleave(k)).reshape(rows, k).mean(dim=1)
 
 
-def validation_loss(loss_fn: Any, out: Any, target: Any, regression: bool) -> float:
+def validation_loss(loss_fn: Any, out: Any, target: Any, regression: bool, weight: Any = None) -> float:
     """The validation loss of what the network answers: with several members, of their mean (probabilities
-    for classes), as ``predict_raw`` answers."""
+    for classes), as ``predict_raw`` answers; with ``weight``, each row's loss counts for its weight."""
     if out.dim() == 2:
-        return float(loss_fn(out[:, 0] if regression else out, target).mean())
-    if regression:
-        return float(loss_fn(out[..., 0].mean(dim=1), target).mean())
-    p = torch.softmax(out, dim=-1).mean(dim=1)
-    return float(-torch.log(p.gather(1, target[:, None]).clamp_min(1e-15)).mean())
+        rows = loss_fn(out[:, 0] if regression else out, target)
+    elif regression:
+        rows = loss_fn(out[..., 0].mean(dim=1), target)
+    else:
+        p = torch.softmax(out, dim=-1).mean(dim=1)
+        rows = -torch.log(p.gather(1, target[:, None]).clamp_min(1e-15))[:, 0]
+    return float(rows.mean() if weight is None else (rows * weight).sum() / weight.sum())

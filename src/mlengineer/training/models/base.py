@@ -23,8 +23,9 @@ import numpy as np
 from ...errors import ConfigError
 from ...tasks import Task
 from ._attribution import Attribution
+from .deadline import Deadline
 
-__all__ = ["COST_REFERENCE", "FAMILIES", "Attribution", "FitContext", "FittedModel", "ModelFamily", "TargetTransform",
+__all__ = ["COST_REFERENCE", "FAMILIES", "Attribution", "Deadline", "FitContext", "FittedModel", "ModelFamily", "TargetTransform",
            "TransformedTargetModel", "get_family", "register", "unregister"]
 
 #: an inverted prediction on a transformed target is clipped to the transformed training range widened by this
@@ -51,6 +52,8 @@ class FitContext:
     #: the search plan's cap on this fit's units (boosting rounds, trees, epochs); None = the family's own
     max_units: int | None = None
     sample_weight: np.ndarray | None = None
+    #: the weights of the validation rows early stopping watches (``X_val``; the user's); None: unweighted
+    valid_weight: np.ndarray | None = None
     #: keep what the fit needs to go on later (``FittedModel.resume``): the search's fits, not the refits
     keep_training: bool = False
     clock: Deadline | None = field(default=None, repr=False)  # the fit's deadline, once it asked for one
@@ -401,20 +404,3 @@ def get_family(name: str) -> ModelFamily:
         return FAMILIES[name]
     except KeyError:
         raise ConfigError(f"Unknown model family {name!r}: choose from {', '.join(sorted(FAMILIES))}.") from None
-
-
-class Deadline:
-    """A wall-clock deadline that learners check between rounds: the safety stop behind the plan's cap on
-    units (``FitContext.max_units``); a fit it ends is not reproducible (``stopped_by_time``)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.end = None if seconds is None else time.perf_counter() + max(0.0, seconds)
-        self.hit = False  # set once a check found the time up
-
-    def left(self) -> float:
-        return float("inf") if self.end is None else self.end - time.perf_counter()
-
-    def passed(self) -> bool:
-        if self.left() <= 0:
-            self.hit = True
-        return self.hit

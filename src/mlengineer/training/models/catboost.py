@@ -196,14 +196,21 @@ class CatBoostFamily(ModelFamily):
 
         fit_kw: dict[str, Any] = {"callbacks": [StopAtDeadline()] if watch else None,
                                   "sample_weight": ctx.sample_weight}
+        w_val = ctx.valid_weight
         if X_val is not None and y_val is not None and ctx.task.is_classification:
             # a class with a row or two may be missing from this fold's training rows: CatBoost refuses
             # validation rows of a class it has not learned, so early stopping watches the others
             known = np.isin(y_val, np.unique(y))
             X_val, y_val = (X_val[known], y_val[known]) if known.any() else (None, None)
+            w_val = None if w_val is None else w_val[known]
         if X_val is not None:
             patience = int(max(20, min(200, 5 / params.get("learning_rate", 0.05))))
-            fit_kw.update(eval_set=(big(X_val), y_val), early_stopping_rounds=patience, use_best_model=True)
+            eval_set: Any = (big(X_val), y_val)
+            if w_val is not None:  # the user's row weights: early stopping watches the weighted loss
+                from catboost import Pool
+
+                eval_set = Pool(big(X_val), y_val, weight=w_val, cat_features=list(ctx.categorical) or None)
+            fit_kw.update(eval_set=eval_set, early_stopping_rounds=patience, use_best_model=True)
         est.fit(big(X), y, **fit_kw)
         model = CatBoostModel(est, {**params, "n_estimators": num_rounds, "_categorical": list(ctx.categorical),
                                     "_n_jobs": ctx.n_jobs}, ctx.task)

@@ -213,8 +213,11 @@ def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: di
     val = None
     if X_val is not None and y_val is not None:
         val = (*model._tensors(X_val), torch.from_numpy(_target(y_val, model, regression)))
+    weights = tuple(None if w is None else torch.from_numpy(np.asarray(w, dtype=np.float32))
+                    for w in (ctx.sample_weight, ctx.valid_weight if val is not None else None))
     epochs = _loop(torch, net, images, other, target, val, deadline=deadline, params=params, gen=gen,
-                   regression=regression, augment=augment if params.get("augment", True) else None, model=model)
+                   regression=regression, augment=augment if params.get("augment", True) else None, model=model,
+                   weights=weights)
     model.params.update(width=width, n_estimators=epochs)
     return model
 
@@ -226,9 +229,19 @@ def _target(y: np.ndarray, model: CNNModel, regression: bool) -> np.ndarray:
     return np.array(y, dtype=np.int64, copy=True)
 
 
+def _weighted_loss(torch: Any, out: Any, target: Any, regression: bool, w: Any) -> Any:
+    """The rows' mean loss, each row counting for its weight ``w`` (a batch that weighs nothing moves nothing)."""
+    F = torch.nn.functional
+    rows = F.mse_loss(out[:, 0], target, reduction="none") if regression else \
+        F.cross_entropy(out, target, reduction="none")
+    return (rows * w).sum() / w.sum().clamp_min(1e-12)
+
+
 def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, *, deadline: Deadline,
-          params: dict[str, Any], gen: Any, regression: bool, augment: Any, model: CNNModel) -> int:
-    """Train ``net`` in place; returns the epochs a refit should run (the best ones, or those it ran)."""
+          params: dict[str, Any], gen: Any, regression: bool, augment: Any, model: CNNModel,
+          weights: tuple[Any, ...] = (None, None)) -> int:
+    """Train ``net`` in place; returns the epochs a refit should run (the best ones, or those it ran).
+    ``weights``: the training and the validation rows' weights (None: each row counts once)."""
     from ._torch_net import AdamW
 
     n = len(images)
@@ -254,7 +267,8 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
             xb = images[idx] if augment is None else augment(images[idx], gen)
             xb = xb.contiguous(memory_format=torch.channels_last)
             out = net(xb, other[idx])
-            loss = loss_fn(out[:, 0] if regression else out, target[idx])
+            loss = loss_fn(out[:, 0] if regression else out, target[idx]) if weights[0] is None else \
+                _weighted_loss(torch, out, target[idx], regression, weights[0][idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -269,7 +283,8 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
             net.eval()
             with torch.inference_mode():
                 out = net(val[0], val[1])
-                v = float(loss_fn(out[:, 0] if regression else out, val[2]))
+                v = float(loss_fn(out[:, 0] if regression else out, val[2]) if weights[1] is None else
+                          _weighted_loss(torch, out, val[2], regression, weights[1]))
             if v < best[0] - 1e-6:
                 best, stale = (v, copy.deepcopy(net.state_dict()), epoch), 0
             else:

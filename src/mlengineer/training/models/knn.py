@@ -114,6 +114,11 @@ class KNNFamily(ModelFamily):
              X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
         from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
+        # scikit-learn's neighbours take no row weights: each stored row votes once, whatever its weight; rows of
+        # weight 0 (which count for nothing) are left out of the stored rows, and the search still judges the
+        # family by the weighted scores of its out-of-fold predictions, as every family
+        if ctx.sample_weight is not None and (ctx.sample_weight > 0).any():
+            X, y = X[ctx.sample_weight > 0], y[ctx.sample_weight > 0]
         prep = OneHotScaler(ctx.categorical, ctx.cardinalities, max_onehot=50).fit(X)
         Z = prep.transform(X)
         k = int(min(params.get("n_neighbors", 15), len(X)))

@@ -301,7 +301,8 @@ class LightGBMFamily(ModelFamily):
             callbacks.append(lgb.reset_parameter(learning_rate=lambda i: first if i < int(later[0]) else then))
         valid_sets = []
         if X_val is not None:
-            valid_sets = [lgb.Dataset(X_val, label=y_val, reference=train, categorical_feature=categorical or "auto")]
+            valid_sets = [lgb.Dataset(X_val, label=y_val, weight=ctx.valid_weight, reference=train,
+                                      categorical_feature=categorical or "auto")]
             stopping = lgb.early_stopping(_patience(p["learning_rate"]), first_metric_only=True, verbose=False)
 
             def wait_longer(env: Any) -> None:  # runs before ``stopping``: a function's callback order is lower

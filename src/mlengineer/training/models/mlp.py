@@ -401,7 +401,8 @@ class MLPFamily(ModelFamily):
         loss_fn = torch.nn.MSELoss(reduction="none") if regression else torch.nn.CrossEntropyLoss(reduction="none")
         n = len(X)
         batch = int(min(512, max(64, 2 ** round(math.log2(max(n / 16, 1))))))
-        valid = (vnum, vcat, vtarget) if X_val is not None and y_val is not None else None
+        vweight = None if ctx.valid_weight is None else torch.from_numpy(ctx.valid_weight.astype(np.float32))
+        valid = (vnum, vcat, vtarget, vweight) if X_val is not None and y_val is not None else None
         loop = EpochLoop(torch, net, opt, loss_fn, (num, cat, target, weight), valid, regression=regression,
                          batch=batch, rng=rng, replay=replay, dropout=net.dropout_generator())
         loop.run(max_epochs, deadline)

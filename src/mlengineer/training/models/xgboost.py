@@ -189,7 +189,7 @@ class XGBoostFamily(ModelFamily):
         callbacks: list[Any] = [StopAtDeadline()]
         evals = []
         if X_val is not None:
-            evals = [(matrix(X_val, y_val), "valid")]
+            evals = [(matrix(X_val, y_val, ctx.valid_weight), "valid")]
             patience = int(max(20, min(200, 5 / p["eta"])))
             callbacks.append(xgb.callback.EarlyStopping(rounds=patience, save_best=True))
         evals_result: dict[str, Any] = {}

@@ -1,0 +1,100 @@
+"""Row weights: the user's weight column (``TrainConfig.weight_column``, ``--weight-column``), checked once before
+any training, and the class-balancing weights a balanced metric adds to them.
+
+A row of weight 2 counts as two copies of it, one of weight 0 for nothing: in every learner's fit and early
+stopping, the out-of-fold scores that rank the candidates, ensemble selection, the calibrator and conformal
+scores, and the refit. The column is not a feature, and predicting never needs it.
+
+Rows without a target are dropped before training whatever their weight; a row with a target and no weight is
+refused (naming how many there are), since no weight is a safe guess for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = ["check_weight_column", "class_weights", "read_weights", "training_weights"]
+
+
+def check_weight_column(df: pd.DataFrame, column: str, *, target: str, keep: list[str] | None = None) -> None:
+    """Refuse a weight column the table lacks, or that is the target or a kept feature, before any work on the
+    table (schema, audit): one line naming the column and what to do."""
+    if column not in df.columns:
+        shown = ", ".join(map(str, df.columns[:30])) + (", ..." if len(df.columns) > 30 else "")
+        raise DataError(f"The weight column {column!r} (--weight-column) is not in the data; its columns are: {shown}. "
+                        "Name one of them, or leave the option out to count every row alike.")
+    if column == target:
+        raise DataError(f"The weight column {column!r} is the target: weight the rows by another column.")
+    if column in (keep or []):
+        raise DataError(f"--keep names the weight column {column!r}: a weight column is not a feature; leave it "
+                        "out of --keep.")
+
+
+def _row(label: Any) -> Any:
+    """A row's label as a user counts it: a table's rows from 1."""
+    return label + 1 if isinstance(label, int | np.integer) else label
+
+
+def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have a target",
+                 subject: str | None = None) -> np.ndarray:
+    """The weight column's ``values`` as float64, or one DataError naming the column, the rows and what to do:
+    text or dates, missing values (``rows`` says which rows were read), negative or infinite weights, or
+    weights that add up to nothing. ``subject`` names the weights in the message (default: the weight column)."""
+    name = subject or f"The weight column {column!r}"
+    s = values
+    if pd.api.types.is_bool_dtype(s):
+        s = s.astype(np.float64)
+    elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
+        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+                or isinstance(s.dtype, pd.CategoricalDtype)):
+            raise DataError(f"{name} holds {s.dtype} values: weights must be numbers of at "
+                            "least 0; name a column of numbers.")
+        numbers = pd.to_numeric(s.astype(object), errors="coerce")
+        text = numbers.isna() & s.notna()
+        if text.any():
+            first = s.index[np.argmax(text.to_numpy())]
+            raise DataError(f"{name} holds text in {int(text.sum()):,} rows (the first: row "
+                            f"{_row(first)}, {s.loc[first]!r}): weights must be numbers of at least 0; convert them, "
+                            "or name another column.")
+        s = numbers
+    w = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    for bad, what, todo in ((np.isnan(w), "no value", "give every row a weight (0 leaves a row out), or drop those "
+                             "rows"),
+                            (np.isinf(w), "infinity", "give those rows a finite weight"),
+                            (w < 0, "a negative weight", "weights must be at least 0 (0: the row counts for nothing)")):
+        if bad.any():
+            first = s.index[int(np.argmax(bad))]
+            raise DataError(f"{name} has {what} in {int(bad.sum()):,} of the {len(w):,} {rows} "
+                            f"(the first: row {_row(first)}): {todo}.")
+    if not len(w) or not w.sum() > 0:
+        raise DataError(f"{name} is 0 in every one of the {rows}: at least one row must weigh "
+                        "more than 0.")
+    return w
+
+
+def class_weights(y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Per-row weights inversely proportional to the row's class frequency, averaging 1; with the user's
+    ``sample_weight``, those weights times the inverse of each class's share of the total weight, so that
+    every class weighs the same in all and a row keeps its weight within its class."""
+    if sample_weight is None:
+        counts = np.bincount(y, minlength=n_classes).astype(float)
+        w = len(y) / (np.maximum(counts, 1) * np.count_nonzero(counts))
+        return w[y]
+    totals = np.bincount(y, weights=sample_weight, minlength=n_classes)
+    present = totals > 0
+    per_class = np.zeros(len(totals))
+    per_class[present] = totals.sum() / (totals[present] * np.count_nonzero(present))
+    return np.asarray(sample_weight, dtype=np.float64) * per_class[y]
+
+
+def training_weights(y: np.ndarray, n_classes: int, user: np.ndarray | None, *, balanced: bool) -> np.ndarray | None:
+    """The weights the learners fit with: the user's, balanced by class where the metric judges every class alike
+    (``Metric.balanced``); None where neither applies (every row counts once)."""
+    if balanced:
+        return class_weights(y, n_classes, user)
+    return None if user is None else np.asarray(user, dtype=np.float64)
