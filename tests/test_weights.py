@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 
 from mlengineer.errors import ConfigError, DataError
 from mlengineer.metrics import METRICS, get_metric
-from mlengineer.training.weights import class_weights, read_weights
+from mlengineer.training.weights import class_weights, numbered, read_weights
 
 from .conftest import run_cli
 from .test_errors import assert_clean_failure
@@ -450,4 +450,44 @@ def test_the_report_says_its_metrics_count_rows_by_their_weights(weighted_model:
     rows = pd.read_csv(test)
     assert "each counted by its weight in 'w'" in build_context(model, rows)["rows_on"]
     assert "weight" not in build_context(model, rows.drop(columns=["w"]))["rows_on"]
-    assert "each counted by its weight in 'w'" in build_context(model, None)["rows_on"]  # validation rows
+    on_validation = build_context(model, None)  # the validation rows: their metrics weighted as training's score
+    assert "each counted by its weight in 'w'" in on_validation["rows_on"]
+    ev, v = on_validation["evaluation"], model.validation
+    metric = get_metric(model.metadata["metric"], model.task.kind)
+    assert ev["metrics"][metric.name] == pytest.approx(metric(v["y"], v["pred"], v["weight"]))
+    assert ev["metrics"][metric.name] != pytest.approx(metric(v["y"], v["pred"]))
+
+
+def test_rows_are_named_by_index_label_where_the_index_is_not_the_rows_positions() -> None:
+    with pytest.raises(DataError, match=r"no value in 1 of the 3 .*\(the first: the row of index 20\)"):
+        read_weights(pd.Series([1.0, np.nan, 2.0], index=[10, 20, 30]), "w", by_number=numbered(pd.Index([10, 20, 30])))
+    with pytest.raises(DataError, match=r"holds text in 1 row \(the first: row 2, 'x'\)"):
+        read_weights(pd.Series([1.0, "x", 2.0]), "w")
+
+
+def test_a_metric_that_cannot_weigh_rows_is_refused_before_training() -> None:
+    import mlengineer
+
+    with pytest.raises(ValueError, match="--metric neg_max_error cannot count rows by their weights"):
+        mlengineer.train(_conflict(n=60), "y", time_budget=3, track=False, weight_column="w", metric="neg_max_error")
+
+
+def test_validation_rows_that_all_weigh_0_are_refused() -> None:
+    import mlengineer
+
+    df = _conflict(n=200).assign(t=np.arange(200))
+    df.loc[150:, "w"] = 0.0  # the newest rows, which --time-column makes the validation rows
+    with pytest.raises(ValueError, match="Every one of the validation rows .* weighs 0"):
+        mlengineer.train(df, "y", time_budget=3, track=False, weight_column="w", time_column="t",
+                         families=["linear"])
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_missing_weight_names_no_weights(weighted_model: tuple[Path, Path], tmp_path: Path) -> None:
+    bundle, test = weighted_model
+    rows = pd.read_csv(test)
+    rows.loc[4, "w"] = np.nan
+    rows.to_csv(tmp_path / "gap.csv", index=False)
+    r = run_cli("evaluate", str(bundle), str(tmp_path / "gap.csv"))
+    assert r.returncode == 2 and "--no-weights" in r.stderr and "row 5" in r.stderr, r.stderr
+    assert run_cli("evaluate", str(bundle), str(tmp_path / "gap.csv"), "--no-weights").returncode == 0

@@ -9,6 +9,7 @@ weight 0 not at all; the user's weight column). Any scikit-learn scorer name
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,12 +38,17 @@ class Metric:
     #: scores probabilities only by their order (ROC AUC, average precision): any increasing map of them
     #: scores the same, so the metric says nothing about whether a "70%" means 70%
     rank_only: bool = False
+    #: counts rows by their weights (a few scikit-learn scorers, such as max_error, cannot)
+    takes_weights: bool = True
 
     def __call__(self, y_true: np.ndarray, raw: np.ndarray, weights: np.ndarray | None = None) -> float:
         """The metric of ``raw`` against ``y_true``; with ``weights``, each row counts for its weight (NaN
         where the rows' weights add up to nothing)."""
         if weights is None:
             return float(self.fn(np.asarray(y_true), np.asarray(raw)))
+        if not self.takes_weights:
+            raise ConfigError(f"The metric {self.name!r} cannot count rows by their weights: choose another "
+                              "metric, or count every row once (no --weight-column; --no-weights to measure).")
         w = np.asarray(weights, dtype=np.float64)
         if not w.sum() > 0:
             return float("nan")
@@ -162,7 +168,8 @@ def _from_sklearn(name: str, task: str) -> Metric | None:
     balanced = task != "regression" and not wants_proba and any(
         w in name for w in ("balanced", "f1", "recall", "jaccard", "precision"))
     rank_only = wants_proba and any(w in name for w in ("roc_auc", "average_precision"))
-    return Metric(name, fn, sign > 0, tasks, balanced, rank_only)
+    takes_weights = "sample_weight" in inspect.signature(func).parameters
+    return Metric(name, fn, sign > 0, tasks, balanced, rank_only, takes_weights)
 
 
 def get_metric(name: str | None, task: str) -> Metric:

@@ -33,7 +33,6 @@ def _source_line(df: Any, data: str | None) -> str:
     return f"Read {len(df):,} rows x {df.shape[1]} columns from {where}" + (f" ({', '.join(how)})" if how else "") + "."
 
 
-
 def _prepare(data: str | None, sql: str | None, db: str | None, target: str | None, column_role: list[str],
              task: str, out: Console | None = None) -> tuple[Any, Any, str | None]:
     """The table read, its schema and task kind; what was read is said on ``out`` (stderr under --json)."""

@@ -38,12 +38,16 @@ def labelled_weights(model: Any, data: pd.DataFrame, labelled: pd.Series, *, wei
     """The weights of ``data``'s ``labelled`` rows (a mask) from the column the model was trained to weight rows
     by, checked as training checks them, and that column's name; (None, None) where the model has none, the
     data lacks it, or ``weights`` is False (each row then counts once)."""
-    from ..training.weights import read_weights
+    from ..training.weights import numbered, read_weights
 
     column = model.metadata.get("weight_column")
     if not weights or not column or column not in data.columns:
         return None, None
-    return read_weights(data.loc[labelled, column], column, rows="labelled rows"), str(column)
+    try:
+        return read_weights(data.loc[labelled, column], column, rows="labelled rows",
+                            by_number=numbered(data.index)), str(column)
+    except DataError as e:  # a measure can go on without them, as training could not
+        raise DataError(f"{str(e).rstrip('.')}; or pass --no-weights to count every row once.") from None
 
 
 def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,

@@ -127,12 +127,20 @@ def _weights_held(champion: Any, base: pd.DataFrame, learn: pd.DataFrame) -> str
     if not column:
         return None
     lacking = [what for what, rows in (("the base rows", base), ("the new labelled rows", learn))
-               if len(rows) and (column not in rows.columns or rows[column].isna().any())]
+               if len(rows) and _unweighed(rows, column, champion.target)]
     if not lacking:
         return None
     return (f"The champion counted rows by the weight column {column!r}, but {' and '.join(lacking)} do "
                    "not all hold it: the challenger counts every row once (pass --base-data with the training "
                    "table, and new rows that carry the column, to keep the weights).")
+
+
+def _unweighed(rows: pd.DataFrame, column: str, target: str) -> bool:
+    """Whether some of ``rows`` that hold a target (the others are dropped before training) lack a weight."""
+    if column not in rows.columns:
+        return True
+    labelled = rows[target].notna() if target in rows.columns else np.ones(len(rows), dtype=bool)
+    return bool(rows.loc[labelled, column].isna().any())
 
 
 def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, time_budget: float | None = None,

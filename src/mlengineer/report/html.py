@@ -57,7 +57,7 @@ def _validation_evaluation(model: Any) -> dict[str, Any] | None:
     if calibrator is not None and model.task.is_classification:
         raw = calibrator.transform(raw)
     ev = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"),
-                              conformal=model.extras.get("conformal"))
+                              conformal=model.extras.get("conformal"), weights=model.validation.get("weight"))
     if "uncertainty" in ev:
         ev["uncertainty"]["calibrated_here"] = True  # the conformal scores were fitted on these very rows
     return ev

@@ -117,7 +117,7 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
     check_out(out, data)
     with spark_session(master, conf) as spark:
         table = read_table(spark, data, sql=sql, found=found)
-        pictures = data_folder(data) if data and not sql and is_local(data) else None
+        pictures = data_folder(data.removeprefix("file://")) if data and not sql and is_local(data) else None
         scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where,
                                  pictures=pictures)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)

@@ -45,7 +45,7 @@ from .search import (
     run_search,
 )
 from .validation import Validation, choose_validation, search_sample
-from .weights import class_weights, training_weights
+from .weights import class_weights, training_weights, weightless_folds
 
 __all__ = ["Selection", "class_weights", "search_and_ensemble"]
 
@@ -213,6 +213,8 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
         seed=config.seed)
     strategy = validation.strategy + (f", searched on a sample of {len(rows):,} of {len(y):,} rows"
                                       if sample is not None else "")
+    if row_weights is not None:
+        weightless_folds(validation, row_weights[rows])
     weights = training_weights(y, len(task.classes), row_weights, balanced=task.is_classification and metric.balanced)
     ctx = FitContext(task=task, categorical=encoder.categorical_features_, cardinalities=encoder.cardinalities_,
                      feature_names=encoder.feature_names_, seed=config.seed, n_jobs=n_jobs,

@@ -18,14 +18,14 @@ import pandas as pd
 from ..data.clean import CleaningPlan, fit_cleaning_plan
 from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder, encode_training
 from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
 from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
-from .weights import check_weight_column, read_weights
+from .weights import check_weight_column, numbered, read_weights
 
 __all__ = ["TrainResult", "fit_pipeline", "pipeline_ms"]
 
@@ -108,6 +108,9 @@ def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prep
     task = make_task(df[target], config.task)
     metric = get_metric(config.metric, task.kind)
     blend_metric = ensemble_metric(metric, config.ensemble_metric, task.kind)
+    if weight is not None and not metric.takes_weights:
+        raise ConfigError(f"--metric {metric.name} cannot count rows by their weights: choose another metric, "
+                          f"or leave out --weight-column {weight}.")
     # the weight column is no feature: the audit's findings on it (an identifier, outliers, leakage) say nothing
     findings = [f for f in audit(df, schema, task_kind=task.kind) if weight is None or f.column != weight]
     drop = {c: "dropped by the user (--drop)" for c in config.drop}
@@ -125,7 +128,7 @@ def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prep
     if task.is_classification and len(np.unique(y)) < 2:
         raise DataError(f"After dropping rows without a target, {target!r} has a single value: nothing to predict.")
     # rows without a target are gone whatever their weight; those left must each have one
-    weights = None if weight is None else read_weights(df.loc[clean.index, weight], weight)
+    weights = None if weight is None else read_weights(df.loc[clean.index, weight], weight, by_number=numbered(df.index))
     return _Prepared(schema, task, metric, blend_metric, findings, plan, clean, y, weights)
 
 

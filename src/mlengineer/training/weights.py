@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["check_weight_column", "class_weights", "read_weights", "training_weights"]
+__all__ = ["check_weight_column", "class_weights", "numbered", "read_weights", "training_weights", "weightless_folds"]
 
 
 def check_weight_column(df: pd.DataFrame, column: str, *, target: str, keep: list[str] | None = None) -> None:
@@ -35,16 +35,29 @@ def check_weight_column(df: pd.DataFrame, column: str, *, target: str, keep: lis
                         "out of --keep.")
 
 
-def _row(label: Any) -> Any:
-    """A row's label as a user counts it: a table's rows from 1."""
-    return label + 1 if isinstance(label, int | np.integer) else label
+def numbered(index: pd.Index) -> bool:
+    """Whether a table's index is its rows' positions (0, 1, 2, ...), as a file read gets: its rows are then named
+    by number from 1, otherwise by their index labels."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def _row(label: Any, by_number: bool) -> str:
+    """A row as a user finds it: "row 3" (a table's rows from 1), or "the row of index 'x'"."""
+    if isinstance(label, np.generic):
+        label = label.item()  # 20, not np.int64(20)
+    return f"row {label + 1}" if by_number and isinstance(label, int) else f"the row of index {label!r}"
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
 
 
 def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have a target",
-                 subject: str | None = None) -> np.ndarray:
+                 subject: str | None = None, by_number: bool = True) -> np.ndarray:
     """The weight column's ``values`` as float64, or one DataError naming the column, the rows and what to do:
     text or dates, missing values (``rows`` says which rows were read), negative or infinite weights, or
-    weights that add up to nothing. ``subject`` names the weights in the message (default: the weight column)."""
+    weights that add up to nothing. ``subject`` names the weights in the message (default: the weight column);
+    ``by_number``: the index labels are row positions of the table (``numbered``), said from 1."""
     name = subject or f"The weight column {column!r}"
     s = values
     if pd.api.types.is_bool_dtype(s):
@@ -58,9 +71,9 @@ def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have 
         text = numbers.isna() & s.notna()
         if text.any():
             first = s.index[np.argmax(text.to_numpy())]
-            raise DataError(f"{name} holds text in {int(text.sum()):,} rows (the first: row "
-                            f"{_row(first)}, {s.loc[first]!r}): weights must be numbers of at least 0; convert them, "
-                            "or name another column.")
+            raise DataError(f"{name} holds text in {_rows(int(text.sum()))} (the first: "
+                            f"{_row(first, by_number)}, {s.loc[first]!r}): weights must be numbers of at least 0; "
+                            "convert them, or name another column.")
         s = numbers
     w = s.to_numpy(dtype=np.float64, na_value=np.nan)
     for bad, what, todo in ((np.isnan(w), "no value", "give every row a weight (0 leaves a row out), or drop those "
@@ -70,7 +83,7 @@ def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have 
         if bad.any():
             first = s.index[int(np.argmax(bad))]
             raise DataError(f"{name} has {what} in {int(bad.sum()):,} of the {len(w):,} {rows} "
-                            f"(the first: row {_row(first)}): {todo}.")
+                            f"(the first: {_row(first, by_number)}): {todo}.")
     if not len(w) or not w.sum() > 0:
         raise DataError(f"{name} is 0 in every one of the {rows}: at least one row must weigh "
                         "more than 0.")
@@ -98,3 +111,14 @@ def training_weights(y: np.ndarray, n_classes: int, user: np.ndarray | None, *, 
     if balanced:
         return class_weights(y, n_classes, user)
     return None if user is None else np.asarray(user, dtype=np.float64)
+
+
+def weightless_folds(validation: Any, weights: np.ndarray) -> None:
+    """Refuse a validation whose rows to score (a holdout, the newest rows, a fold) all weigh 0: no candidate
+    could be scored on them."""
+    for i, (_, va) in enumerate(validation.folds):
+        if len(va) and not weights[va].sum() > 0:
+            where = "the validation rows" if len(validation.folds) == 1 else f"the rows of validation fold {i + 1}"
+            raise DataError(f"Every one of {where} ({validation.strategy}) weighs 0, so no model can be scored "
+                            "on them: give some of them a weight above 0, or split otherwise (validation: kfold in the --config "
+                            "file; without --time-column, which makes the newest rows the validation rows).")

@@ -149,4 +149,4 @@ def validation_loss(loss_fn: Any, out: Any, target: Any, regression: bool, weigh
     else:
         p = torch.softmax(out, dim=-1).mean(dim=1)
         rows = -torch.log(p.gather(1, target[:, None]).clamp_min(1e-15))[:, 0]
-    return float(rows.mean() if weight is None else (rows * weight).sum() / weight.sum())
+    return float(rows.mean() if weight is None else (rows * weight).sum() / weight.sum().clamp_min(1e-12))
