@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sklearn import metrics as skm
 
-from mlengineer.errors import ConfigError, DataError
+from mlengineer.errors import DataError
 from mlengineer.metrics import METRICS, get_metric
 from mlengineer.training.weights import class_weights, numbered, read_weights
 
@@ -253,14 +253,6 @@ def test_bad_weights_are_refused_before_training() -> None:
         mlengineer.train(df, "y", time_budget=3, track=False, weight_column="nope")
     with pytest.raises(ValueError, match="is the target"):
         mlengineer.train(df, "y", time_budget=3, track=False, weight_column="y")
-
-
-def test_spark_training_refuses_weights_in_one_line() -> None:
-    pytest.importorskip("pyspark")
-    from mlengineer.spark.train import train_spark
-
-    with pytest.raises(ConfigError, match="does not weight rows"):
-        train_spark("rows.csv", "y", weight_column="w", time_budget=5)
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ predicts, explains and serves them without Spark.
 The one-hot and scaling step is fitted on the driver's sample as the local family fits it, then written as
 Spark expressions (clip, impute, standardise; one-hot vectors from MLlib's encoder), so MLlib learns on
 exactly the columns the exported model multiplies. The penalties are translated: scikit-learn's ``C`` and
-``alpha`` weigh a sum over rows, MLlib's ``regParam`` a mean.
+``alpha`` weigh a sum over rows, MLlib's ``regParam`` a mean (over the rows' weights, where the table has them:
+MLlib's ``weightCol``, as the local family's ``sample_weight``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def onehot_vectors(table: EncodedTable, prep: OneHotScaler) -> Any:
                     .alias(f"__c{j}"))
         codes.append(f"__c{j}")
         onehots.append(f"__o{j}")
-    frame = frame.select(LABEL, VALID, *cols)
+    frame = frame.select(LABEL, VALID, *([] if table.weight is None else [table.weight]), *cols)
     if codes:  # an encoder that has seen every code 0..c of each column makes vectors of size c + 1
         top = max(c for _, c in prep.cat_)
         seen = spark.createDataFrame([tuple(float(min(r, c)) for _, c in prep.cat_) for r in range(top + 1)], codes)
@@ -62,7 +63,8 @@ def onehot_vectors(table: EncodedTable, prep: OneHotScaler) -> Any:
 
 def train_linear(table: EncodedTable, sample_X: np.ndarray, *, params: dict[str, Any] | None = None,
                  max_iter: int = 30) -> LinearModel:
-    """Logistic regression (classes) or ridge regression (values) by MLlib on the rows not held out."""
+    """Logistic regression (classes) or ridge regression (values) by MLlib on the rows not held out, each
+    counted by its weight where the table has weights."""
     import time
 
     from pyspark.ml.classification import LogisticRegression as SparkLogistic
@@ -75,13 +77,16 @@ def train_linear(table: EncodedTable, sample_X: np.ndarray, *, params: dict[str,
     config = dict(params or get_family("linear").default_configs(task, table.n_train, len(table.feature_names))[0])
     prep = OneHotScaler(table.categorical, table.cardinalities, clip=clip_percent(task)).fit(sample_X)
     train = onehot_vectors(table, prep).where(~F.col(VALID))
-    n = table.n_train
+    # the penalty against the loss summed over the rows (scikit-learn), or over their weights
+    n = table.n_train if table.weight is None else table.weight_train
+    weighted: dict[str, Any] = {} if table.weight is None else {"weightCol": table.weight}
     extra = {"_z_std": prep.transform(sample_X).std(axis=0), "_n_in": sample_X.shape[1]}
     if task.is_classification:
         # scikit-learn: C * sum(loss) + |w|^2 / 2; MLlib: mean(loss) + regParam * |w|^2 / 2
         fitted = SparkLogistic(featuresCol=VECTOR, labelCol=LABEL, regParam=1.0 / (float(config.get("C", 1.0)) * n),
                                elasticNetParam=0.0, standardization=False, maxIter=max_iter, tol=1e-6,
-                               family="multinomial" if task.kind == "multiclass" else "binomial").fit(train)
+                               family="multinomial" if task.kind == "multiclass" else "binomial",
+                               **weighted).fit(train)
         est = LogisticRegression(C=float(config.get("C", 1.0)))
         est.coef_ = np.asarray(fitted.coefficientMatrix.toArray(), dtype=np.float64)
         est.intercept_ = np.asarray(fitted.interceptVector.toArray(), dtype=np.float64)
@@ -93,7 +98,7 @@ def train_linear(table: EncodedTable, sample_X: np.ndarray, *, params: dict[str,
         scaled = train.withColumn("__y", (F.col(LABEL) - y_mean) / y_scale)
         # scikit-learn: sum((y - Xw)^2) + alpha |w|^2; MLlib: mean((y - Xw)^2) / 2 + regParam |w|^2 / 2
         fitted = SparkLinear(featuresCol=VECTOR, labelCol="__y", regParam=float(config.get("alpha", 1.0)) / n,
-                             elasticNetParam=0.0, standardization=False, solver="normal").fit(scaled)
+                             elasticNetParam=0.0, standardization=False, solver="normal", **weighted).fit(scaled)
         est = Ridge(alpha=float(config.get("alpha", 1.0)))
         est.coef_ = np.asarray(fitted.coefficients.toArray(), dtype=np.float64)
         est.intercept_ = float(fitted.intercept)

@@ -23,13 +23,17 @@ from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..tasks import Task
 from ..training.config import TrainConfig
+from ..training.weights import WeightCounts, refuse_bad_weights, weight_type_error
 from .read import qcol
-from .stats import TableStats, number_expr, type_of
+from .stats import TableStats, is_number_type, number_expr, type_of
 
-__all__ = ["LABEL", "VALID", "EncodedTable", "encode_table", "fit_preparation", "plan_counts", "split_column"]
+__all__ = ["LABEL", "VALID", "WEIGHT", "EncodedTable", "check_weights", "encode_table", "fit_preparation",
+           "plan_counts", "split_column"]
 
 LABEL = "__label"
 VALID = "__valid"
+#: the user's row weights (``TrainConfig.weight_column``) in the encoded table, as doubles
+WEIGHT = "__weight"
 #: the held-out rows are capped at this many: more adds time to every boosting round, not accuracy
 MAX_VALID_ROWS = 1_000_000
 
@@ -46,6 +50,11 @@ class EncodedTable:
     n_valid: int
     split: str
     feature_columns: list[str] = field(default_factory=list)
+    #: the column of row weights (``WEIGHT``), or None where every row counts once
+    weight: str | None = None
+    #: the weights of the rows to train on and of the held-out rows, added up (the row counts without weights)
+    weight_train: float = 0.0
+    weight_valid: float = 0.0
 
     @property
     def feature_names(self) -> list[str]:
@@ -69,6 +78,8 @@ def fit_preparation(sample: pd.DataFrame, schema: Schema, config: TrainConfig,
     if config.group_column is not None and config.group_column not in config.keep:
         drop.setdefault(config.group_column, "the group column (a feature that names the group would leak across "
                         "folds)")
+    if config.weight_column is not None:
+        drop[config.weight_column] = "the weight column (row weights, not a feature)"
     plan = fit_cleaning_plan(sample, schema, drop=drop, keep=config.keep, findings=findings)
     clean = plan.apply(sample, training=True)
     if len(clean) < 10:
@@ -107,38 +118,109 @@ def split_column(frame: Any, config: TrainConfig, n_rows: int) -> tuple[Any, str
 
 
 def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: Task, target: str,
-                 valid: Any, split: str) -> EncodedTable:
-    """The table cleaned, encoded and marked on the cluster, cached for the learners' passes."""
+                 valid: Any, split: str, *, weight: str | None = None) -> EncodedTable:
+    """The table cleaned, encoded and marked on the cluster, cached for the learners' passes; with ``weight``
+    (a column of numbers ``check_weights`` passed), the rows' weights as the column ``WEIGHT``."""
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     names = [f"f{j}" for j in range(encoder.n_features_out_)]
     label_type = "double" if task.kind == "regression" else "int"
-    schema = ", ".join([*(f"{n} float" for n in names), f"{LABEL} {label_type}", f"{VALID} boolean"])
+    extra = [] if weight is None else [WEIGHT]
+    schema = ", ".join([*(f"{n} float" for n in names), f"{LABEL} {label_type}", f"{VALID} boolean",
+                        *(f"{w} double" for w in extra)])
     needed = list(dict.fromkeys([*plan.feature_columns, target]))
 
     def encode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             mark = batch.pop(VALID).to_numpy(dtype=bool)
+            w = batch.pop(WEIGHT).to_numpy(dtype=np.float64, na_value=np.nan) if extra else None
             clean = plan.apply(batch, training=True)
             if not len(clean):
                 continue
             X = encoder.transform(clean.drop(columns=[target]))
             out = pd.DataFrame(X, columns=names)
             out[LABEL] = task.encode(clean[target])
-            out[VALID] = mark[batch.index.get_indexer(clean.index)]
+            rows = batch.index.get_indexer(clean.index)
+            out[VALID] = mark[rows]
+            if w is not None:
+                out[WEIGHT] = w[rows]
             yield out
 
-    raw = frame.select(*[qcol(c) for c in needed], valid.alias(VALID))
+    raw = frame.select(*[qcol(c) for c in needed], valid.alias(VALID),
+                       *([] if weight is None else [qcol(weight).cast("double").alias(WEIGHT)]))
     encoded = raw.mapInPandas(encode, schema=schema).persist(StorageLevel.MEMORY_AND_DISK)
-    counts = encoded.groupBy(VALID).count().collect()
-    by = {bool(r[VALID]): int(r["count"]) for r in counts}
-    n_train, n_valid = by.get(False, 0), by.get(True, 0)
+    sums = [F.sum(WEIGHT).alias("w")] if extra else []
+    by = {bool(r[VALID]): (int(r["count"]), float(r["w"] or 0) if extra else float(r["count"]))
+          for r in encoded.groupBy(VALID).agg(F.count(F.lit(1)).alias("count"), *sums).collect()}
+    (n_train, w_train), (n_valid, w_valid) = by.get(False, (0, 0.0)), by.get(True, (0, 0.0))
     if n_train < 10 or n_valid < 1:
         encoded.unpersist()
         raise ConfigError(f"The split left {n_train:,} rows to train on and {n_valid:,} to validate on: too few. "
                           "Use more rows, or another --time-column/--group-column.")
     return EncodedTable(frame=encoded, task=task, encoder=encoder, n_train=n_train, n_valid=n_valid, split=split,
-                        feature_columns=names)
+                        feature_columns=names, weight=WEIGHT if extra else None, weight_train=w_train,
+                        weight_valid=w_valid)
+
+
+def check_weights(frame: Any, column: str, plan: CleaningPlan, target: str) -> Any:
+    """Refuse the weight column ``column`` of ``frame`` as training in memory refuses it, in the same words
+    (``training.weights.refuse_bad_weights``): text, no value, infinity or a negative weight in a row that has a
+    target (the rows ``plan`` keeps), or weights that add up to nothing. One aggregation counts them over every
+    row; only where one is found does a second pass number its first row in the input's order (the files in name
+    order, as the local reader takes them, then the rows within each). Returns the column as doubles."""
+    from pyspark.sql import functions as F
+
+    name, kind, c = f"The weight column {column!r}", type_of(frame, column), qcol(column)
+    if kind == "string":  # numbers written as text are read as the local path reads them
+        x = F.trim(c).try_cast("double")
+        text, missing = c.isNotNull() & (x.isNull() | F.isnan(x)), c.isNull()
+    elif kind == "boolean" or is_number_type(kind):
+        x = c.cast("double")
+        text, missing = F.lit(False), x.isNull() | F.isnan(x)
+    else:
+        raise weight_type_error(name, kind)
+    number = ~text & ~missing
+    problems = {"text": text, "missing": missing, "infinite": number & (F.abs(x) == float("inf")),
+                "negative": number & (x < 0)}
+    rows = frame.select(_has_target(frame, plan, target).alias("__t"), F.when(number, x).alias("__x"),
+                        *(e.alias(k) for k, e in problems.items()), *_place(), c.cast("string").alias("__v"))
+    aggs = [F.count(F.lit(1)).alias("rows"), F.sum("__x").alias("total")]
+    for k in problems:
+        aggs += [F.count(F.when(F.col(k), 1)).alias(k), F.min(F.when(F.col(k), F.struct("__f", "__i", "__v")))
+                 .alias(f"first_{k}")]
+    row = rows.where(F.col("__t")).agg(*aggs).first()
+    counts = WeightCounts(rows=int(row["rows"]), total=float(row["total"] or 0.0), text=int(row["text"]),
+                          missing=int(row["missing"]), infinite=int(row["infinite"]), negative=int(row["negative"]))
+    key = next((k for k in problems if row[k]), None)
+    if key is not None:  # the first such row's number: the rows before it in the input's order
+        first = row[f"first_{key}"]
+        f, i = F.col("__f"), F.col("__i")
+        before = (f < first["__f"]) | ((f == first["__f"]) & (i < first["__i"]))
+        counts.first[key] = frame.select(*_place()).where(before).count()
+        counts.first_text = first["__v"]
+    refuse_bad_weights(counts, name)
+    return x
+
+
+def _place() -> list[Any]:
+    """Where a row lies in the input: its file and its place within it (Spark numbers rows by partition)."""
+    from pyspark.sql import functions as F
+
+    return [F.input_file_name().alias("__f"), F.monotonically_increasing_id().alias("__i")]
+
+
+def _has_target(frame: Any, plan: CleaningPlan, target: str) -> Any:
+    """Whether a row has a target, as the plan's ``DropMissingTarget`` judges it (NaN and its placeholders for
+    "no target" included)."""
+    from pyspark.sql import functions as F
+
+    c, kind = qcol(target), type_of(frame, target)
+    has = c.isNotNull() & (~F.isnan(c) if kind in ("float", "double") else F.lit(True))
+    drop = next((s for s in plan.steps if isinstance(s, DropMissingTarget)), None)
+    if drop is not None and drop.tokens and kind == "string":
+        has = has & ~F.lower(F.trim(c)).isin(list(drop.tokens))
+    return has
 
 
 def plan_counts(frame: Any, plan: CleaningPlan, target: str, *, stats: TableStats | None = None) -> None:

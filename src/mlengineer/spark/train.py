@@ -9,6 +9,8 @@ every row, or on a random million rows of a larger table, so that they fit in th
 and xgboost.spark's boosted trees trained on the encoded table within the time budget, stopped early on
 held-out rows marked on the cluster and scored there; the better one exported as the local family's
 fitted model, so ``predict``, ``serve`` and ``mlflow.pyfunc.load_model`` work on the bundle without Spark.
+With a weight column (``weight_column``) its values are checked over every row in the in-memory words before
+any fit, and each row counts by its weight in both families' fits, early stopping and every held-out score.
 """
 
 from __future__ import annotations
@@ -31,10 +33,19 @@ from ..training.config import TrainConfig
 from ..training.ensemble import Ensemble
 from ..training.latency import latency_ms
 from ..training.trainer import Progress, TrainResult, no_progress, pipeline_ms
+from ..training.weights import check_metric_weighs, check_weight_column, weighted_words, weightless_error
 from .audit import audit_spark
 from .evaluate import metric_on_cluster, score_held_out
 from .linear import train_linear
-from .prepare import EncodedTable, encode_table, fit_preparation, plan_counts, split_column
+from .prepare import (
+    WEIGHT,
+    EncodedTable,
+    check_weights,
+    encode_table,
+    fit_preparation,
+    plan_counts,
+    split_column,
+)
 from .read import check_source, driver_sample, read_table
 from .session import spark_session
 from .stats import TableStats, census, spark_schema, spark_task
@@ -78,11 +89,6 @@ def _config(target: str | None, config: TrainConfig | None, options: dict[str, A
     if config.target_transform in ("log", "power"):
         raise ConfigError(f"target_transform {config.target_transform!r} is for in-memory training: on Spark the "
                           "target is learned on its own scale. Leave it at auto, or drop --engine spark.")
-    if config.weight_column is not None:
-        # the encoded table, its held-out scoring and the cluster's metrics carry no weights yet (spark/prepare.py,
-        # spark/evaluate.py), though both Spark families could fit with them (weightCol)
-        raise ConfigError(f"--weight-column ({config.weight_column!r}) is for in-memory training: Spark training "
-                          "does not weight rows yet. Train in memory (--engine local), or on a sample that fits in memory.")
     unknown = sorted(set(config.families or []) - set(SPARK_FAMILIES))
     if unknown:
         raise ConfigError(f"On Spark the model families are {', '.join(SPARK_FAMILIES)}; {', '.join(unknown)} "
@@ -114,7 +120,7 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     timings: dict[str, float] = {}
     progress("stage", name="read")
     table = read_table(spark, data, sql=sql)
-    frame, target = table.frame, config.target
+    frame, target, weight = table.frame, config.target, config.weight_column
     if table.merged:  # xgboost's barrier stage refuses a union (or a coalesce) as its input: one shuffle ends it
         frame = frame.repartition(frame.rdd.getNumPartitions())
     for opt, col in (("target", target), ("--group-column", config.group_column),
@@ -122,6 +128,82 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
         if col is not None and col not in frame.columns:
             raise DataError(f"The {opt} column {col!r} is not in {table.where}; its columns are: "
                             f"{', '.join(frame.columns[:30])}.")
+    if weight is not None:
+        check_weight_column(frame, weight, target=target, keep=config.keep)
+    prep = _prepare(frame, config, progress)
+    schema, stats, task, metric, plan, encoder, sample = (prep.schema, prep.stats, prep.task, prep.metric, prep.plan,
+                                                          prep.encoder, prep.sample)
+    if weight is not None:  # every row's weight checked before any fit (in the input's order: before the shuffle)
+        frame = frame.withColumn(weight, check_weights(table.frame, weight, plan, target))
+    timings["prepare_s"] = time.perf_counter() - start
+    progress("stage", name="encode")
+    valid, split = split_column(frame, config, prep.n_rows)
+    encoded = encode_table(frame, plan, encoder, task, target, valid, split, weight=weight)
+    try:
+        if weight is not None and not encoded.weight_valid > 0:
+            raise weightless_error("the validation rows", split, "split otherwise (without --time-column or "
+                                   "--group-column, which pick the validation rows)")
+        timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
+        clean = plan.apply(sample, training=True)
+        sample_X = encoder.transform(clean.drop(columns=[target]))
+        candidates = _fit_families(spark, encoded, sample_X, config, metric, start, progress)
+    finally:
+        encoded.frame.unpersist()
+    best = min((c for c in candidates if c.status == "ok"), key=lambda c: -c.score if metric.greater_is_better
+               else c.score)
+    timings["search_s"] = time.perf_counter() - start - timings["prepare_s"] - timings["encode_s"]
+    progress("stage", name="bundle")
+    held = driver_sample(frame.where(valid), encoded.n_valid, VALID_SAMPLE_ROWS, seed=config.seed + 1)
+    data_rows = pd.concat([sample, held], ignore_index=True)
+    held_clean = plan.apply(held, training=True)
+    rows = held.index.get_indexer(held_clean.index)  # the held-out rows that have a target
+    predictor = Ensemble([(best.name, best.model, 1.0)])
+    valid_pred = predictor.predict_raw(encoder.transform(held_clean.drop(columns=[target])))
+    leaderboard = _leaderboard(candidates, best, sample_X, overhead=pipeline_ms(plan, encoder, sample.drop(columns=[target]).iloc[:1]))
+    strategy = f"{split}, on Spark ({encoded.n_valid:,} rows)"
+    if weight is not None:  # said wherever the split is (the leaderboard, the report, the run), as in memory
+        strategy += f"; {weighted_words(weight)}"
+        leaderboard[0]["params"]["weighted_by"] = weight
+    result = TrainResult(
+        config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=metric, predictor=predictor,
+        leaderboard=leaderboard, findings=prep.findings, split_strategy=strategy,
+        validation_score=best.score, n_train_rows=encoded.n_train, seconds=time.perf_counter() - start,
+        refit=False, valid_y=task.encode(held_clean[target]), valid_pred=valid_pred, timings=timings,
+        valid_weight=None if weight is None else held[weight].to_numpy(dtype=np.float64)[rows],
+        valid_rows=len(sample) + rows, deadline=start + config.time_budget)
+    model = build_model(result, data_rows, name=config.target, source=data or "the query")
+    result.seconds = time.perf_counter() - start
+    sc = spark.sparkContext
+    model.metadata.update({
+        "engine": "spark", "train_seconds": round(result.seconds, 2), "data_fingerprint":
+        TableStats(n_rows=prep.n_rows, fingerprint=prep.fingerprint).data_fingerprint(list(frame.columns)),
+        "spark": {"master": sc.master, "version": spark.version, "rows": prep.n_rows, "statistics_rows":
+                  stats.n_rows, "sample_rows": len(sample),
+                  "held_out_rows": encoded.n_valid, "workers": _workers(spark), "read": table.how}})
+    model.metadata["timings"] = {**model.metadata.get("timings", {}), **timings, "total_s": round(result.seconds, 2)}
+    return model, result
+
+
+@dataclass
+class _Prepared:
+    """The table's census, schema and task, the audit and the plan and encoder fitted on the driver's sample."""
+
+    n_rows: int
+    fingerprint: str
+    sample: pd.DataFrame
+    schema: Any
+    stats: TableStats
+    task: Any
+    metric: Any
+    findings: list[Any]
+    plan: Any
+    encoder: Any
+
+
+def _prepare(frame: Any, config: TrainConfig, progress: Progress) -> _Prepared:
+    """Census, schema, task, audit and the cleaning plan and encoder, from Spark passes and a driver sample;
+    a metric that cannot weigh rows is refused here, with a weight column, before any fit."""
+    target, weight = config.target, config.weight_column
     progress("stage", name="schema")
     n_rows, fingerprint, labelled = census(frame, target)
     # statistics and audit of a large table from a random STATS_ROWS of it: the passes over every row cost
@@ -137,51 +219,18 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
         schema.n_rows = n_rows
         task = spark_task(frame, target, config.task, sample, stats)  # every row: a rare class must not be lost
         metric = get_metric(config.metric, task.kind)
+        if weight is not None:
+            check_metric_weighs(metric, weight)
         progress("stage", name="audit")
-        findings = audit_spark(part, schema, stats, sample, task_kind=task.kind, seed=config.seed)
+        # the weight column is no feature: the audit's findings on it (an identifier, outliers) say nothing
+        findings = [f for f in audit_spark(part, schema, stats, sample, task_kind=task.kind, seed=config.seed)
+                    if weight is None or f.column != weight]
         plan, encoder = fit_preparation(sample, schema, config, findings)
         plan_counts(part, plan, target, stats=stats)
     finally:
         if part is not frame:
             part.unpersist()
-    timings["prepare_s"] = time.perf_counter() - start
-    progress("stage", name="encode")
-    valid, split = split_column(frame, config, n_rows)
-    encoded = encode_table(frame, plan, encoder, task, target, valid, split)
-    try:
-        timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
-        clean = plan.apply(sample, training=True)
-        sample_X = encoder.transform(clean.drop(columns=[target]))
-        candidates = _fit_families(spark, encoded, sample_X, config, metric, start, progress)
-    finally:
-        encoded.frame.unpersist()
-    best = min((c for c in candidates if c.status == "ok"), key=lambda c: -c.score if metric.greater_is_better
-               else c.score)
-    timings["search_s"] = time.perf_counter() - start - timings["prepare_s"] - timings["encode_s"]
-    progress("stage", name="bundle")
-    held = driver_sample(frame.where(valid), encoded.n_valid, VALID_SAMPLE_ROWS, seed=config.seed + 1)
-    data_rows = pd.concat([sample, held], ignore_index=True)
-    held_clean = plan.apply(held, training=True)
-    predictor = Ensemble([(best.name, best.model, 1.0)])
-    valid_pred = predictor.predict_raw(encoder.transform(held_clean.drop(columns=[target])))
-    leaderboard = _leaderboard(candidates, best, sample_X, overhead=pipeline_ms(plan, encoder, sample.drop(columns=[target]).iloc[:1]))
-    result = TrainResult(
-        config=config, schema=schema, plan=plan, encoder=encoder, task=task, metric=metric, predictor=predictor,
-        leaderboard=leaderboard, findings=findings, split_strategy=f"{split}, on Spark ({encoded.n_valid:,} rows)",
-        validation_score=best.score, n_train_rows=encoded.n_train, seconds=time.perf_counter() - start,
-        refit=False, valid_y=task.encode(held_clean[target]), valid_pred=valid_pred, timings=timings,
-        valid_rows=len(sample) + held.index.get_indexer(held_clean.index), deadline=start + config.time_budget)
-    model = build_model(result, data_rows, name=config.target, source=data or "the query")
-    result.seconds = time.perf_counter() - start
-    sc = spark.sparkContext
-    model.metadata.update({
-        "engine": "spark", "train_seconds": round(result.seconds, 2), "data_fingerprint":
-        TableStats(n_rows=n_rows, fingerprint=fingerprint).data_fingerprint(list(frame.columns)),
-        "spark": {"master": sc.master, "version": spark.version, "rows": n_rows, "statistics_rows":
-                  stats.n_rows, "sample_rows": len(sample),
-                  "held_out_rows": encoded.n_valid, "workers": _workers(spark), "read": table.how}})
-    model.metadata["timings"] = {**model.metadata.get("timings", {}), **timings, "total_s": round(result.seconds, 2)}
-    return model, result
+    return _Prepared(n_rows, fingerprint, sample, schema, stats, task, metric, findings, plan, encoder)
 
 
 def _storage() -> Any:
@@ -232,8 +281,9 @@ def _score(table: EncodedTable, model: Any, metric: Any) -> float:
     value = metric_on_cluster(score_held_out(table, model), metric, table.task)
     if value is None:  # a scikit-learn scorer without a Spark form: judged on held-out rows on the driver
         scored = score_held_out(table, model).limit(200_000).toPandas()
+        weights = scored.pop(WEIGHT).to_numpy() if table.weight is not None else None
         raw = scored.drop(columns=[scored.columns[0]]).to_numpy()
-        value = metric(scored.iloc[:, 0].to_numpy(), raw if raw.shape[1] > 1 else raw[:, 0])
+        value = metric(scored.iloc[:, 0].to_numpy(), raw if raw.shape[1] > 1 else raw[:, 0], weights)
     return float(value)
 
 

@@ -2,7 +2,8 @@
 ``xgboost`` family's fitted model: the bundle predicts with the booster alone, without Spark.
 
 The workers train one booster together (one barrier task each, their histograms allreduced), stop early on
-the held-out rows the encoded table marks, and stop at the time budget's end (a callback that reads the
+the held-out rows the encoded table marks (each row counted by its weight in the fit and in early stopping,
+where the table has weights), and stop at the time budget's end (a callback that reads the
 wall clock, the same on every machine that keeps NTP time).
 """
 
@@ -64,6 +65,8 @@ def train_xgboost(table: EncodedTable, *, params: dict[str, Any] | None, seconds
         callbacks=[StopAtTime(time.time() + seconds)], missing=float("nan"),
         eval_metric={"binary": "logloss", "multiclass": "mlogloss"}.get(task.kind, "rmse"),
     )
+    if table.weight is not None:  # the training rows' and the held-out rows' weights alike
+        kwargs["weight_col"] = table.weight
     estimator = (SparkXGBClassifier if task.is_classification else SparkXGBRegressor)(**kwargs)
     t0 = time.perf_counter()
     fitted = estimator.fit(table.frame)

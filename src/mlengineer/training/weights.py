@@ -11,19 +11,23 @@ refused (naming how many there are), since no weight is a safe guess for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
-__all__ = ["check_weight_column", "class_weights", "numbered", "read_weights", "training_weights", "weightless_folds"]
+__all__ = ["WeightCounts", "check_metric_weighs", "check_weight_column", "class_weights", "numbered", "read_weights",
+           "refuse_bad_weights", "training_weights", "weight_type_error", "weighted_words", "weightless_error",
+           "weightless_folds"]
 
 
-def check_weight_column(df: pd.DataFrame, column: str, *, target: str, keep: list[str] | None = None) -> None:
-    """Refuse a weight column the table lacks, or that is the target or a kept feature, before any work on the
-    table (schema, audit): one line naming the column and what to do."""
+def check_weight_column(df: Any, column: str, *, target: str, keep: list[str] | None = None) -> None:
+    """Refuse a weight column the table (a pandas or Spark DataFrame: its ``columns``) lacks, or that is the
+    target or a kept feature, before any work on the table (schema, audit): one line naming the column and
+    what to do."""
     if column not in df.columns:
         shown = ", ".join(map(str, df.columns[:30])) + (", ..." if len(df.columns) > 30 else "")
         raise DataError(f"The weight column {column!r} (--weight-column) is not in the data; its columns are: {shown}. "
@@ -52,6 +56,50 @@ def _rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
 
 
+@dataclass
+class WeightCounts:
+    """What a weight column holds in the rows read, counted: in memory by numpy (``read_weights``), on Spark by
+    aggregations (``spark.prepare.check_weights``), so that both engines word each problem alike
+    (``refuse_bad_weights``). ``first`` names the first row of each problem (``text``, ``missing``, ``infinite``,
+    ``negative``) by its index label, or by its position from 0 where ``by_number``; ``first_text`` is the
+    first text value."""
+
+    rows: int
+    total: float
+    text: int = 0
+    missing: int = 0
+    infinite: int = 0
+    negative: int = 0
+    first: dict[str, Any] = field(default_factory=dict)
+    first_text: Any = None
+    by_number: bool = True
+
+
+def weight_type_error(name: str, dtype: Any) -> DataError:
+    """A weight column of a type that holds no numbers (dates, durations): ``name`` as in ``refuse_bad_weights``."""
+    return DataError(f"{name} holds {dtype} values: weights must be numbers of at least 0; name a column of numbers.")
+
+
+def refuse_bad_weights(counts: WeightCounts, name: str, *, rows: str = "rows that have a target") -> None:
+    """Raise the one line that says what is wrong with the weights ``counts`` describes, if anything: text,
+    missing values (``rows`` says which rows were read), infinite or negative weights, in that order, or
+    weights that add up to nothing. ``name`` names the weights ("The weight column 'w'")."""
+    c = counts
+    if c.text:
+        raise DataError(f"{name} holds text in {_rows(c.text)} (the first: {_row(c.first['text'], c.by_number)}, "
+                         f"{c.first_text!r}): weights must be numbers of at least 0; convert them, or name another "
+                         "column.")
+    for key, n, what, todo in (
+            ("missing", c.missing, "no value", "give every row a weight (0 leaves a row out), or drop those rows"),
+            ("infinite", c.infinite, "infinity", "give those rows a finite weight"),
+            ("negative", c.negative, "a negative weight", "weights must be at least 0 (0: the row counts for nothing)")):
+        if n:
+            raise DataError(f"{name} has {what} in {n:,} of the {c.rows:,} {rows} "
+                             f"(the first: {_row(c.first[key], c.by_number)}): {todo}.")
+    if not c.rows or not c.total > 0:
+        raise DataError(f"{name} is 0 in every one of the {rows}: at least one row must weigh more than 0.")
+
+
 def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have a target",
                  subject: str | None = None, by_number: bool = True) -> np.ndarray:
     """The weight column's ``values`` as float64, or one DataError naming the column, the rows and what to do:
@@ -60,33 +108,27 @@ def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have 
     ``by_number``: the index labels are row positions of the table (``numbered``), said from 1."""
     name = subject or f"The weight column {column!r}"
     s = values
+    counts = WeightCounts(rows=len(s), total=0.0, by_number=by_number)
     if pd.api.types.is_bool_dtype(s):
         s = s.astype(np.float64)
     elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
         if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
                 or isinstance(s.dtype, pd.CategoricalDtype)):
-            raise DataError(f"{name} holds {s.dtype} values: weights must be numbers of at "
-                            "least 0; name a column of numbers.")
+            raise weight_type_error(name, s.dtype)
         numbers = pd.to_numeric(s.astype(object), errors="coerce")
-        text = numbers.isna() & s.notna()
+        text = (numbers.isna() & s.notna()).to_numpy()
         if text.any():
-            first = s.index[np.argmax(text.to_numpy())]
-            raise DataError(f"{name} holds text in {_rows(int(text.sum()))} (the first: "
-                            f"{_row(first, by_number)}, {s.loc[first]!r}): weights must be numbers of at least 0; "
-                            "convert them, or name another column.")
+            first = s.index[np.argmax(text)]
+            counts.text, counts.first["text"], counts.first_text = int(text.sum()), first, s.loc[first]
+            refuse_bad_weights(counts, name, rows=rows)
         s = numbers
     w = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    for bad, what, todo in ((np.isnan(w), "no value", "give every row a weight (0 leaves a row out), or drop those "
-                             "rows"),
-                            (np.isinf(w), "infinity", "give those rows a finite weight"),
-                            (w < 0, "a negative weight", "weights must be at least 0 (0: the row counts for nothing)")):
+    for key, bad in (("missing", np.isnan(w)), ("infinite", np.isinf(w)), ("negative", w < 0)):
+        setattr(counts, key, int(bad.sum()))
         if bad.any():
-            first = s.index[int(np.argmax(bad))]
-            raise DataError(f"{name} has {what} in {int(bad.sum()):,} of the {len(w):,} {rows} "
-                            f"(the first: {_row(first, by_number)}): {todo}.")
-    if not len(w) or not w.sum() > 0:
-        raise DataError(f"{name} is 0 in every one of the {rows}: at least one row must weigh "
-                        "more than 0.")
+            counts.first[key] = s.index[int(np.argmax(bad))]
+    counts.total = float(w.sum())
+    refuse_bad_weights(counts, name, rows=rows)
     return w
 
 
@@ -119,6 +161,23 @@ def weightless_folds(validation: Any, weights: np.ndarray) -> None:
     for i, (_, va) in enumerate(validation.folds):
         if len(va) and not weights[va].sum() > 0:
             where = "the validation rows" if len(validation.folds) == 1 else f"the rows of validation fold {i + 1}"
-            raise DataError(f"Every one of {where} ({validation.strategy}) weighs 0, so no model can be scored "
-                            "on them: give some of them a weight above 0, or split otherwise (validation: kfold in the --config "
-                            "file; without --time-column, which makes the newest rows the validation rows).")
+            raise weightless_error(where, validation.strategy, "split otherwise (validation: kfold in the --config "
+                                   "file; without --time-column, which makes the newest rows the validation rows)")
+
+
+def weightless_error(where: str, strategy: str, otherwise: str) -> DataError:
+    """Validation rows (``where``, picked by ``strategy``) that all weigh 0; ``otherwise``: how else to split."""
+    return DataError(f"Every one of {where} ({strategy}) weighs 0, so no model can be scored on them: give some "
+                     f"of them a weight above 0, or {otherwise}.")
+
+
+def check_metric_weighs(metric: Any, column: str) -> None:
+    """Refuse, before training, a metric that cannot count rows by their weights (``Metric.takes_weights``)."""
+    if not metric.takes_weights:
+        raise ConfigError(f"--metric {metric.name} cannot count rows by their weights: choose another metric, "
+                          f"or leave out --weight-column {column}.")
+
+
+def weighted_words(column: str) -> str:
+    """What the split's words add for weighted training: the leaderboard, the report and the run say it."""
+    return f"rows and scores weighted by {column!r}"
