@@ -20,6 +20,7 @@ def demo_cmd(
     """Which ML roles pay most: train on the bundled salary survey, compare with a careers article, report."""
     from ..demo.walkthrough import (
         GROUP,
+        GROUP_REASON,
         LEAKY,
         TARGET,
         copy_groups,
@@ -50,7 +51,8 @@ def demo_cmd(
         model = train(train_df.assign(**{GROUP: copy_groups(train_df)}), TARGET, time_budget=time_budget,
                       drop=list(LEAKY), group_column=GROUP, out=out_dir / "salary-model", tracking_uri=tracking_uri,
                       progress=progress, name="salary-model")
-    print_training_summary(model)
+    # the copy groups are the demo's own column, not the survey's: their reason says what they are for
+    print_training_summary(model, data=str(data_path), reasons={GROUP: GROUP_REASON})
     n = n.with_model(model, df, test_df)
     _print_roles(n)
     report = _write_outputs(model, n, out_dir, test_df, tracking_uri)

@@ -131,13 +131,26 @@ def _inside_lines(contributions: list[dict[str, Any]]) -> None:
     for c in contributions:
         if c.get("words"):
             words = ", ".join(f"{w['word']} ({w['weight']:+.2g})" for w in c["words"][:8])
-            console.print(f"  words in {c['column']} (weight in its TF-IDF score): {words}", markup=False,
-                          highlight=False)
+            console.print(f"  words in {c['column']} (weight in its TF-IDF score): {words} (+ raises the score, - "
+                          "lowers it)", markup=False, highlight=False)
         if c.get("occlusion"):
             console.print(f"  where the model looks in {c['column']} ({c['occlusion']['unit']} lost when a patch is "
-                          "hidden; @ most):", markup=False, highlight=False)
+                          f"hidden; {occlusion_legend()}):", markup=False, highlight=False)
             for line in occlusion_text(c["occlusion"]["grid"]):
                 console.print(f"    |{line}|", markup=False, highlight=False)
+
+
+def occlusion_legend() -> str:
+    """Every symbol an occlusion map prints, in words; read off ``occlusion_text`` itself (a grid of one cell
+    per level, most lost first), so the legend names the symbols the map uses."""
+    from ..explain.media import occlusion_text
+
+    levels = [1.0, *((k + 0.5) / 6 for k in range(5, 0, -1))]
+    most, *less = [line[0] for line in occlusion_text([[v] for v in [*levels, 0.0, -1.0]])]
+    *less, blank, helps = less
+    none = "a blank" if not blank.strip() else blank
+    return (f"{most} most, then {' '.join(less)} less and less, {none} little or none; {helps} where hiding the "
+            "patch helps the prediction")
 
 
 def calibrate_cmd(

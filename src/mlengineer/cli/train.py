@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import Any
 
@@ -32,6 +33,7 @@ class TrainingProgress:
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
                             TimeElapsedColumn(), console=console, transient=True)
         self.task_id = self.bar.add_task("training", total=budget, note="")
+        self.headed = False
 
     def __enter__(self) -> TrainingProgress:
         self.bar.__enter__()
@@ -47,13 +49,20 @@ class TrainingProgress:
             note = info["name"]
         elif event == "candidate":
             c = info["candidate"]
+            if not self.headed:  # the lines below are a table being filled in: say what its columns are
+                say("  ", (f"{'candidate':<22} {'validation score':<17} fit time", "dim"), out=self.bar.console)
+                self.headed = True
             status = fmt(c.score) if c.status == "ok" else c.status
-            say("  ", (f"{c.name:<22}", "dim"), f" {status:<12} ", (f"{c.fit_seconds:5.1f} s", "dim"), out=self.bar.console)
+            say("  ", (f"{c.name:<22}", "dim"), f" {status:<17} ", (f"{c.fit_seconds:5.1f} s", "dim"), out=self.bar.console)
             note = c.name
         self.bar.update(self.task_id, completed=min(elapsed, self.budget), note=note)
 
 
-def print_training_summary(model: Any) -> None:
+def print_training_summary(model: Any, *, data: str | None = None, reasons: dict[str, str] | None = None) -> None:
+    """What training found and kept, for the user: the audit's findings, the columns left out (each with its
+    whole reason), what the encoding left out (a text column's sentence embeddings), the leaderboard and the
+    model kept. ``data`` names the table as the user gave it (the audit hint names it); ``reasons`` gives the
+    reason to show for columns a caller added itself (the demo's copy groups)."""
     meta = model.metadata
     findings = meta.get("findings", [])
     shown = [f for f in findings if f["severity"] != "info"][:10]
@@ -64,10 +73,16 @@ def print_training_summary(model: Any) -> None:
                               "column dropped" if f.get("action") == "drop_column" and f["severity"] == "error"
                               else "rows dropped" if f.get("action") == "drop_rows" else ""] for f in shown]))
     hidden = len(findings) - len(shown)
-    dropped = next((s["summary"] for s in meta.get("cleaning", []) if s.get("step") == "select_columns"), "")
-    if dropped or hidden:
-        say((f"Cleaning: {dropped}." + (f" {hidden} more findings: 'mlengineer audit DATA --target "
-                                        f"{meta.get('target')}' lists them all." if hidden else ""), "dim"))
+    cleaning = _cleaning_words(model, reasons or {})
+    if hidden:
+        target = shlex.quote(str(meta.get("target")))
+        audit = (f'"mlengineer audit {shlex.quote(data)} --target {target}"' if data
+                 else f'"mlengineer audit --target {target}" with the same --sql (and --db)')
+        cleaning += f" {hidden} more finding{'s' if hidden > 1 else ''}: {audit} lists {'them all' if hidden > 1 else 'it'}."
+    if cleaning:
+        say((cleaning.strip(), "dim"))
+    for note in meta.get("feature_notes") or []:  # what the encoding left out, e.g. sentence embeddings
+        say((note, "yellow"))
     board = meta["leaderboard"]
     rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r.get("predict_1row_ms"), r["status"]]
             for r in board[:25]]
@@ -75,6 +90,54 @@ def print_training_summary(model: Any) -> None:
     if len(board) > 25:
         title += f": the best 25 of {len(board) - 1} candidates"
     console.print(table(title, ["model", meta["metric"], "fit s", "ms/row (batch)", "ms (1 row)", "status"], rows))
+    kept = _kept_words(meta)
+    pipe, whole = (meta.get("timings") or {}).get("pipeline_1row_ms"), board[0].get("predict_1row_ms")
+    if board[0].get("model") == "ensemble" and pipe and whole and pipe >= 0.25 * whole:
+        kept += (f" Its ms (1 row) counts cleaning and encoding the row ({fmt(pipe)} ms), which the candidates' "
+                 "times leave out.")
+    if kept:
+        say(kept.strip())
+
+
+def _cleaning_words(model: Any, reasons: dict[str, str], most: int = 8) -> str:
+    """The columns kept and left out, each left out with its whole reason (the plan's own summary cuts them)."""
+    plan = getattr(model, "plan", None)
+    step = next((s for s in getattr(plan, "steps", []) if getattr(s, "kind", "") == "select_columns"), None)
+    if step is None:
+        summary = next((s["summary"] for s in model.metadata.get("cleaning", []) if s.get("step") == "select_columns"), "")
+        return f"Cleaning: {summary}." if summary else ""
+    dropped = {c: reasons.get(c, why).rstrip(".") for c, why in step.dropped.items()}
+    words = f"Cleaning: kept {len(step.keep)} feature column{'s' if len(step.keep) != 1 else ''}"
+    if dropped:
+        listed = "; ".join(f"{c}: {why}" for c, why in list(dropped.items())[:most])
+        more = f"; and {len(dropped) - most} more" if len(dropped) > most else ""
+        words += f"; dropped {len(dropped)} ({listed}{more})"
+    return words + "."
+
+
+def _kept_words(meta: dict[str, Any]) -> str:
+    """The model kept, in words: one model, or the ensemble's members and weights; and, where one candidate
+    alone scored better than the ensemble on the same rows, why the ensemble was kept all the same."""
+    members, board = meta.get("ensemble") or [], meta.get("leaderboard") or []
+    if not members or not board or board[0].get("model") != "ensemble":
+        return ""
+    metric = meta["metric"]
+    if len(members) == 1:
+        words = f"The model kept: {members[0]['model']}."
+    else:
+        words = "The model kept: the ensemble, a weighted average of " + ", ".join(
+            f"{m['model']} ({m['weight']:.0%})" for m in members) + "."
+    score, sign = board[0].get("score"), 1 if meta.get("greater_is_better", True) else -1
+    singles = [r for r in board[1:] if r.get("status") == "ok" and isinstance(r.get("score"), float | int)]
+    best = max(singles, key=lambda r: sign * r["score"], default=None)
+    if best is None or not isinstance(score, float | int) or sign * best["score"] <= sign * score:
+        return words
+    words += f" {best['model']} alone scored {fmt(best['score'])} {metric} on the same rows"
+    chosen_by = (board[0].get("params") or {}).get("weights_chosen_by")
+    if chosen_by and chosen_by != metric:
+        return words + (f": the ensemble's weights are chosen by {chosen_by}, which keeps its probabilities "
+                        f"honest, at times at the cost of a little {metric}.")
+    return words + "."
 
 
 def train_cmd(
@@ -151,9 +214,9 @@ def train_cmd(
 
         with TrainingProgress(cfg.time_budget) as progress:
             model = train(df, config=cfg, out=out, track=not no_track, progress=progress, name=name)
-    print_training_summary(model)
+    print_training_summary(model, data=None if sql else data)  # a query's hint names --sql
     meta = model.metadata
-    say("Model ", (model.name, "bold"), ": task ", (model.task.kind, "bold"), f"; best validation {meta['metric']}: ",
+    say("Model ", (model.name, "bold"), ": task ", (model.task.kind, "bold"), f"; validation {meta['metric']}: ",
         (fmt(meta["validation_score"]), "bold"), f" in {meta['train_seconds']:.1f} s. Saved to ",
         (str(model.path), "bold"), (f" (run {meta['run_id'][:8]})" if meta.get("run_id") else "") + ".")
 

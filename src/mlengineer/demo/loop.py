@@ -8,6 +8,7 @@ tested against the champion on the newest ones and promoted only if it is signif
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def closed_loop(out_dir: Path, *, tracking_uri: str | None, time_budget: float =
         bias = float((live.y - live.raw).mean())  # the same inputs, other salaries: what no estimate can see
         real = e["realised"]["value"]
         line = (f"{year}, once the salaries are known: RMSE {_money(real)} (95% {_money(e['realised']['low'])} to "
-                f"{_money(e['realised']['high'])}); the estimate was {_money(abs(e['error']))} too "
+                f"{_money(e['realised']['high'])}); the RMSE estimated before was {_money(abs(e['error']))} too "
                 f"{'high' if e['error'] > 0 else 'low'}.")
         if abs(bias) > 0.1 * real:
             line += (f" The model's answers are {_money(abs(bias))} too {'low' if bias > 0 else 'high'} on average: "
@@ -109,9 +110,13 @@ def closed_loop(out_dir: Path, *, tracking_uri: str | None, time_budget: float =
                       time_budget=time_budget, out=loop_dir / "challenger", tracking_uri=tracking_uri)
     c = decided.comparison
     say(retrain_line(decided))
+    newest = max(later)  # its rows, salaries and all, for the hint below to name a real file
+    rows_file = loop_dir / f"salaries-{newest}.csv.gz"
+    later[newest].to_csv(rows_file, index=False)
+    store = f" --tracking-uri {shlex.quote(tracking_uri)}" if tracking_uri else ""
     say(f"Monitoring reports: {', '.join(str(loop_dir / f'monitor-{y}.html') for y in later)}. Try "
-        f"'mlengineer monitor models:/{REGISTERED_NAME}@champion --data ROWS', and 'mlengineer rollback "
-        f"{REGISTERED_NAME}' to move the alias back.")
+        f"'mlengineer monitor models:/{REGISTERED_NAME}@champion --data {shlex.quote(str(rows_file))}{store}' on the "
+        f"{newest} salaries, and 'mlengineer rollback {REGISTERED_NAME}{store}' to move the alias back.")
     numbers.update(decision=decided.decision, challenger_version=decided.challenger_version, comparison=c,
                    report=str(report))
     return numbers

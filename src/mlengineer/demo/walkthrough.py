@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROUP", "ROLES", "TYPICAL_PROFILE", "DemoNumbers", "claim_verdict", "copy_groups", "demo_data_path",
-           "demo_numbers", "holdout", "load_salaries", "money", "money_range", "percent", "role_table", "story_html"]
+__all__ = ["GROUP", "GROUP_REASON", "ROLES", "TYPICAL_PROFILE", "DemoNumbers", "claim_verdict", "copy_groups",
+           "demo_data_path", "demo_numbers", "holdout", "load_salaries", "money", "money_range", "percent", "role_table",
+           "story_html"]
 
 TARGET = "salary_in_usd"
 LEAKY = ("salary", "salary_currency")  # the salary itself, in local currency: the answer in disguise
@@ -48,6 +49,8 @@ MIN_RECORDS = 30
 HEADLINE_RECORDS = 100
 #: the column that numbers each distinct row, so exact copies stay on one side of every split
 GROUP = "copy_group"
+#: what the training summary says of that column, which training leaves out as its group column
+GROUP_REASON = "added by the demo to number exact copies, so they stay on one side of every split; not a feature"
 
 
 def demo_data_path(name: str = "salaries.csv.gz") -> Path:

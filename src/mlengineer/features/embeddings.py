@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DIM", "INSTALL_HINT", "available", "embed", "seconds_per_doc"]
+__all__ = ["DIM", "INSTALL_HINT", "available", "embed", "load", "seconds_per_doc"]
 
 DIM = 384
 INSTALL_HINT = "sentence embeddings need the text extra: pip install 'mlengineer[text]'"
@@ -50,6 +50,17 @@ def _load() -> Any:
             model.max_seq_length = MAX_TOKENS
             _model = model
         return _model
+
+
+def load() -> float:
+    """Load the model if this process has not yet; the seconds that took (0 when it was loaded already).
+    Loading is the fixed price of embeddings (several seconds on a busy machine): a short time budget may be
+    spent on it before a single text is embedded."""
+    if _model is not None:
+        return 0.0
+    t0 = time.perf_counter()
+    _load()
+    return time.perf_counter() - t0
 
 
 def embed(docs: Sequence[str], *, batch_size: int = 32, threads: int | None = None) -> np.ndarray:

@@ -131,7 +131,9 @@ class TextFeatures:
         self.vectorizers: list[Any] = []
         self.linear: _Linear | None = None
         self.embedder: _Linear | None = None
-        self.notes: list[str] = []  # what was left out and why, for the training log
+        #: what was left out and why, in plain sentences: the bundle's metadata ("feature_notes") and the
+        #: summary of ``mlengineer train`` show them to the user
+        self.notes: list[str] = []
 
     @property
     def outputs(self) -> int:
@@ -187,7 +189,8 @@ class TextFeatures:
         # word pairs cost about five times the reading (a vocabulary of millions of pairs to count and prune)
         if per_doc * n * 5 > 0.5 * budget:
             word = _vectorizer("word", min_df, (1, 1))
-            self.notes.append("single words only (no word pairs): the time budget is short for this much text")
+            self.notes.append(f"The text column {self.column!r} was read as single words, without word pairs: the "
+                              "time budget is short for this much text.")
         mats = []
         try:
             mats.append(word.fit_transform(docs))
@@ -213,7 +216,8 @@ class TextFeatures:
             except ValueError:
                 pass
         else:
-            self.notes.append("no character n-grams: the time budget is short for this much text")
+            self.notes.append(f"The text column {self.column!r} was read without character n-grams (pieces of "
+                              "words): the time budget is short for this much text.")
         if not mats:
             return sp.csr_matrix((n, 0), dtype=np.float32)
         return sp.hstack(mats, format="csr", dtype=np.float32) if len(mats) > 1 else mats[0].tocsr()
@@ -235,7 +239,8 @@ class TextFeatures:
         return oof, _Linear(np.mean(coefs, axis=0), np.mean(intercepts, axis=0))
 
     def _maybe_embed(self, docs: pd.Series, left: float) -> np.ndarray | None:
-        """Sentence embeddings of every text, when they are wanted, installed and affordable."""
+        """Sentence embeddings of every text, when they are wanted, installed and affordable; when not, a note
+        in plain words says why (the bundle's metadata and ``mlengineer train`` show it to the user)."""
         from . import embeddings
 
         if self.embeddings == "never":
@@ -245,24 +250,36 @@ class TextFeatures:
                 from ..errors import ConfigError
 
                 raise ConfigError(embeddings.INSTALL_HINT)
-            self.notes.append("no sentence embeddings: " + embeddings.INSTALL_HINT)
+            self._no_embeddings("they need the text extra (pip install 'mlengineer[text]').")
             return None
+        larger = "; give a larger time budget (--time-budget) to use them."
         if self.embeddings == "auto" and left < 10:
-            self.notes.append("no sentence embeddings: the time budget has no room for them")
+            self._no_embeddings(f"the time budget left {max(left, 0):.0f} s for them after reading its words, and "
+                                f"loading the embedding model alone takes several seconds{larger}")
             return None
         t0 = time.perf_counter()
+        load_s = embeddings.load()
         per_doc = embeddings.seconds_per_doc(docs.tolist(), threads=self.n_jobs)
-        left -= time.perf_counter() - t0
+        after = left - (time.perf_counter() - t0)
+        need = per_doc * len(docs)
         if self.embeddings == "auto":
-            if per_doc * len(docs) > 0.8 * left:
-                self.notes.append(f"no sentence embeddings: embedding {len(docs):,} texts would take about "
-                                  f"{per_doc * len(docs):.0f} s of the {max(left, 0):.0f} s left for text")
+            if need > 0.8 * after:
+                if load_s >= 0.5 * left:  # the model's loading, not the texts, spent the time
+                    why = (f"loading the embedding model took {load_s:.0f} s of the {left:.0f} s the time budget "
+                           f"left for them, and embedding {len(docs):,} texts would take about {need:.0f} s more")
+                else:
+                    why = (f"embedding {len(docs):,} texts would take about {need:.0f} s, more than the "
+                           f"{max(after, 0):.0f} s the time budget left for them")
+                self._no_embeddings(why + larger)
                 return None
             if self.latency_ms is not None and per_doc * 1000 > self.latency_ms:
-                self.notes.append(f"no sentence embeddings: one text takes {per_doc * 1000:.0f} ms, over the "
-                                  "latency limit")
+                self._no_embeddings(f"one text takes {per_doc * 1000:.0f} ms to embed, over the limit of "
+                                    f"{self.latency_ms:g} ms for one prediction (--max-predict-ms).")
                 return None
         return embeddings.embed(docs.tolist(), threads=self.n_jobs)
+
+    def _no_embeddings(self, why: str) -> None:
+        self.notes.append(f"The text column {self.column!r} got no sentence embeddings: {why}")
 
     # -- transforming --------------------------------------------------------------------------------------
     def transform(self, values: Any) -> np.ndarray:

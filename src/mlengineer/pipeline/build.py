@@ -74,6 +74,10 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "config": result.config.model_dump(),
         # what encoding new rows needs beyond the base packages (Pillow for pictures, the embedding model)
         "feature_packages": list(getattr(result.encoder, "packages", [])),
+        # what the encoding left out and why, in plain sentences (a text column's sentence embeddings the
+        # time budget had no room for): ``mlengineer train`` and the report's model card say them
+        "feature_notes": [n for m in getattr(result.encoder, "text_models_", {}).values()
+                          for n in getattr(m, "notes", [])],
         "data_fingerprint": data_fingerprint(data),
         "versions": _versions(),
     }

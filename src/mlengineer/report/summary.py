@@ -187,7 +187,8 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
     meta = model.metadata
     features = list(model.feature_names)
     findings = meta.get("findings", [])
-    dropped = [s for s in meta.get("cleaning", []) if s.get("step") == "select_features"]
+    # the columns left out, each with its whole reason (the plan's summary cuts them short)
+    dropped = dict(getattr(getattr(model, "plan", None), "dropped_columns", None) or {})
     card: dict[str, list[str]] = {}
     card["Intended use"] = [
         f"Estimating {model.target} ({model.task.kind}) for new rows shaped like the training data"
@@ -202,7 +203,9 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
             f"{fp.get('columns', '?')} columns; fingerprint {str(fp.get('sha256', ''))[:12]}), created "
             f"{meta.get('created_at', '')}; validated by {meta.get('split', 'a holdout')}."]
     if dropped:
-        data.append(f"Cleaning: {dropped[0].get('summary', '')}")
+        listed = "; ".join(f"{c} ({why.rstrip('.')})" for c, why in list(dropped.items())[:8])
+        data.append(f"Not used as features: {listed}{f'; and {len(dropped) - 8} more' if len(dropped) > 8 else ''}.")
+    data.extend(meta.get("feature_notes") or [])  # what the encoding left out: a text column's sentence embeddings
     dup = next((f for f in findings if f.get("check") == "duplicate_rows"), None)
     if dup:
         data.append(f"Duplicates: {dup['message']} Repeated rows on both sides of a split flatter validation "
