@@ -18,14 +18,14 @@ import pandas as pd
 from ..data.clean import CleaningPlan, fit_cleaning_plan
 from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..features.encoder import FeatureEncoder, encode_training
 from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
 from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
-from .weights import check_weight_column, numbered, read_weights
+from .weights import check_metric_weighs, check_weight_column, numbered, read_weights, weighted_words
 
 __all__ = ["TrainResult", "fit_pipeline", "pipeline_ms"]
 
@@ -108,9 +108,8 @@ def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prep
     task = make_task(df[target], config.task)
     metric = get_metric(config.metric, task.kind)
     blend_metric = ensemble_metric(metric, config.ensemble_metric, task.kind)
-    if weight is not None and not metric.takes_weights:
-        raise ConfigError(f"--metric {metric.name} cannot count rows by their weights: choose another metric, "
-                          f"or leave out --weight-column {weight}.")
+    if weight is not None:
+        check_metric_weighs(metric, weight)
     # the weight column is no feature: the audit's findings on it (an identifier, outliers, leakage) say nothing
     findings = [f for f in audit(df, schema, task_kind=task.kind) if weight is None or f.column != weight]
     drop = {c: "dropped by the user (--drop)" for c in config.drop}
@@ -183,7 +182,7 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         strategy += (f"; {len(cal_rows):,} rows ({len(cal_rows) / len(y):.0%}) kept apart from every fit for "
                      "calibration and conformal scores")
     if config.weight_column is not None:  # said wherever the split is (the leaderboard, the report, the run)
-        strategy += f"; rows and scores weighted by {config.weight_column!r}"
+        strategy += f"; {weighted_words(config.weight_column)}"
         result.leaderboard[0]["params"]["weighted_by"] = config.weight_column
     timings["total_s"] = seconds = time.perf_counter() - start
     return TrainResult(
