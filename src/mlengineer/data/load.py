@@ -33,7 +33,7 @@ from .sql import read_sql
 
 __all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "check_unique_columns", "describe_source", "first_line",
            "load_table", "parser_problem",
-           "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
+           "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names", "utc_times"]
 
 
 def load_table(source: str | Path, *, sql: str | None = None, db: str | None = None, **read_kwargs: Any) -> pd.DataFrame:
@@ -49,9 +49,9 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         if db:
             if source not in (None, ""):
                 raise DataError("Pass either a DATA file or --sql with --db, not both.")
-            return read_sql(sql, db)
+            return utc_times(_tidy(read_sql(sql, db)))
         tables = {"data": load_table(source, **read_kwargs)} if source not in (None, "") else {}
-        return read_sql(sql, None, tables=tables)
+        return utc_times(_tidy(read_sql(sql, None, tables=tables)))
     path, sheet = split_sheet(source)
     if not path.exists() and is_pattern(str(path)):  # 'rows/part-*.csv': the files it matches, as parts
         return _load_parts(matching(str(path)), str(path), None, **read_kwargs)
@@ -78,7 +78,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
             warnings.simplefilter("error", pd.errors.ParserWarning)
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             df, info = _read(path, fmt, compression, sheet, **read_kwargs)
-        df = _tidy(df)
+        df = utc_times(_tidy(df))
     except MLEngineerError as e:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:
@@ -207,6 +207,15 @@ def _read_parquet(path: Path, **kw: Any) -> pd.DataFrame:
     return table.to_pandas()
 
 
+def utc_times(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its time-zone-aware timestamps (PostgreSQL's timestamptz, Parquet's with a zone) as UTC
+    without a zone: the one form every date is read in, text with an offset included."""
+    for i, dtype in enumerate(df.dtypes):
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            df.isetitem(i, df.iloc[:, i].dt.tz_convert("UTC").dt.tz_localize(None))
+    return df
+
+
 def tidy_names(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its column names as stripped text; a blank name becomes ``column_N``."""
     df.columns = [str(c).strip() or f"column_{i + 1}" for i, c in enumerate(df.columns)]
@@ -313,7 +322,7 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 warnings.simplefilter("ignore", pd.errors.DtypeWarning)
                 df, _ = _read_csv(io.BytesIO(data), "gzip" if data[:2] == b"\x1f\x8b" else None)
-        df = _tidy(df)
+        df = utc_times(_tidy(df))
     except MLEngineerError as e:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:

@@ -18,11 +18,13 @@ from ..errors import DataError
 __all__ = ["read_sql"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_NO_ROWS = ("The query returned no rows: check its WHERE clause and that --db names the database that holds "
+            "the table.")
 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
+    return text.splitlines()[0][:300].rstrip(" .") if text else type(e).__name__
 
 
 def _url_for_file(path: str) -> str:
@@ -69,7 +71,7 @@ def read_sql(query: str, url: str | None, *, chunksize: int = 50_000,
         else:
             df = _read_sqlalchemy(query, url, chunksize)
     if df.empty:
-        raise DataError("The query returned no rows.")
+        raise DataError(_NO_ROWS)
     seen: set[str] = set()
     for c in df.columns:
         if c in seen:
@@ -97,7 +99,7 @@ def _read_duckdb(query: str, path: str | None, chunksize: int, tables: dict[str,
         table = pa.Table.from_batches(list(reader), schema=reader.schema)
         return table.to_pandas()
     except duckdb.Error as e:
-        raise DataError(f"The query failed in {where}: {_first_line(e)}") from None
+        raise DataError(f"The query failed in {where}: {_first_line(e)}; fix the query in --sql.") from None
     finally:
         con.close()
 
@@ -133,7 +135,8 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
         try:
             con = engine.connect()
         except sa.exc.SQLAlchemyError as e:
-            raise DataError(f"Cannot connect to {shown!r}: {_first_line(getattr(e, 'orig', None) or e)}") from None
+            raise DataError(f"Cannot connect to {shown!r}: {_first_line(getattr(e, 'orig', None) or e)}; check "
+                            "the user, password, host, port and database in --db.") from None
         with con:
             try:
                 if engine.dialect.name == "postgresql":
@@ -148,10 +151,11 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
                 while rows := result.fetchmany(chunksize):
                     frames.append(pd.DataFrame.from_records(rows, columns=columns, coerce_float=True))
             except sa.exc.SQLAlchemyError as e:
-                raise DataError(f"The query failed on {shown!r}: {_first_line(getattr(e, 'orig', None) or e)}") from None
+                raise DataError(f"The query failed on {shown!r}: {_first_line(getattr(e, 'orig', None) or e)}; fix "
+                                "the query in --sql.") from None
     finally:
         engine.dispose()
     if not frames:
-        raise DataError("The query returned no rows.")
+        raise DataError(_NO_ROWS)
     # a chunk of only NULLs has no type of its own: let the whole column decide
     return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]).infer_objects()
