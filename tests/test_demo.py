@@ -107,7 +107,7 @@ def test_exact_copies_stay_on_one_side_of_every_split(demo_out: Path, report_tex
     meta = json.loads((demo_out / "salary-model" / "artifacts" / "bundle" / "metadata.json").read_text())
     assert "group" in meta["split"]
     stdout = (demo_out / "stdout.txt").read_text()
-    assert "validation folds are grouped by row content" in re.sub(r"\s+", " ", stdout)
+    assert "the rows validation holds out are grouped by row content" in re.sub(r"\s+", " ", stdout)
     assert "grouped the same way" in report_text
 
 

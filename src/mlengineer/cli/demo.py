@@ -42,7 +42,7 @@ def demo_cmd(
         "in local currency: the answer in disguise; the audit below flags salary as leakage too).")
     say(f"{percent(n.duplicate_share)} of the rows repeat an earlier row exactly; copies stay together on one side of "
         f"every split. Training on {n.train_rows:,} rows ({percent(n.train_duplicate_share)} of them repeat another, "
-        f"so the validation folds are grouped by row content); {n.test_rows:,} rows are kept apart to test the "
+        f"so the rows validation holds out are grouped by row content too); {n.test_rows:,} rows are kept apart to test the "
         f"model on, {f'{n.test_twins:,}' if n.test_twins else 'none'} of them with a twin among the training rows.")
     data_path, test_path = out_dir / "salaries.csv.gz", out_dir / "salaries_test.csv.gz"
     train_df.to_csv(data_path, index=False)

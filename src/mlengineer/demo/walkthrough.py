@@ -212,7 +212,7 @@ in the table: {{ few }}), neither the survey's quartiles nor the model's estimat
 title, salary, currency, residence, company); some are different people with the same round salary, some are likely repeated
 submissions. They were kept, as nobody can tell them apart, but every copy stays on one side of each split: the test rows
 were drawn by row content, so {% if n.test_twins %}only {{ "{:,}".format(n.test_twins) }}{% else %}none{% endif %} of the
-{{ "{:,}".format(n.test_rows) }} has a twin among the {{ "{:,}".format(n.train_rows) }} training rows, and the validation folds of the training rows
+{{ "{:,}".format(n.test_rows) }} has a twin among the {{ "{:,}".format(n.train_rows) }} training rows, and the rows validation holds out of the training rows
 ({{ pct(n.train_duplicate_share) }} of which repeat another) are grouped the same way, so no score here is flattered by a
 copy the model trained on. The salary in local currency (salary, salary_currency) is the answer in disguise: the demo leaves it
 out with --drop, and the audit flags salary as target leakage as well. Self-reported salaries also lean towards people who
