@@ -41,6 +41,8 @@ def monitor_cmd(
                                "rows monitored), or auto: Spark when --data takes more than a quarter of memory."),
     spark_master: str = typer.Option(None, "--spark-master", help="Spark master URL [default: local[*]]."),
     spark_conf: list[str] = typer.Option([], "--spark-conf", help="KEY=VALUE, a Spark setting; repeat for more."),
+    no_weights: bool = typer.Option(False, "--no-weights", help="Count every labelled row once in the realised "
+                                    "metrics, not by the model's weight column."),
 ) -> None:
     """Compare live rows with the training rows: drift, data quality, estimated and realised performance."""
     from ..monitoring.run import failed_conditions, json_ready, monitor_model
@@ -65,7 +67,7 @@ def monitor_cmd(
         model, result = monitor_spark(model_spec, data, master=spark_master, conf=parse_spark_conf(spark_conf),
                                       **options)
     else:
-        model, result = monitor_model(model_spec, log=log, data=data, **options)
+        model, result = monitor_model(model_spec, log=log, data=data, weights=not no_weights, **options)
     if out:
         from ..report.monitoring import write_monitoring_report
 
@@ -113,7 +115,9 @@ def print_monitoring(result: dict[str, Any], out: str | None) -> None:
     for name, e in result["performance"]["metrics"].items():
         perf.append([name, _value(e["reference"]), _value(e["estimated"]), _value(e["realised"]),
                      None if e["error"] is None else f"{e['error']:+.4g}"])
-    console.print(table("Performance (95% intervals)", ["metric", "reference rows", "estimated", "realised",
+    by = result["performance"].get("weighted_by")
+    real = f"realised (weighted by {by!r})" if by else "realised"
+    console.print(table("Performance (95% intervals)", ["metric", "reference rows", "estimated", real,
                                                          "estimate off by"], perf))
     if result["windows"]:
         head = result["performance"]["headline"]

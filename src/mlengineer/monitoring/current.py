@@ -51,6 +51,8 @@ class Current:
     time_name: str | None = None
     #: what the user must be told about how the rows were chosen (rows left out, and why)
     notes: list[str] = field(default_factory=list)
+    #: the model's weight column as the live rows (or their outcomes) hold it, read only to weigh realised metrics
+    weights: pd.Series | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -154,6 +156,9 @@ def from_data(model: Any, data: pd.DataFrame, source: str, *, time_column: str |
         drop=True), unknown_columns=[c for c in data.columns if c not in known and c != time_column],
                       extra=data[others].reset_index(drop=True) if others else None, time_name=time_column,
                       notes=[n for n in [source_note(dict(data.attrs.get("source") or {}))] if n])
+    column = model.metadata.get("weight_column")
+    if column and column in data.columns:  # never a feature: kept aside to count labelled rows by
+        current = replace(current, weights=data[column].reset_index(drop=True))
     if model.target in data.columns:
         current = replace(current, y=_encode_outcomes(model, data[model.target].reset_index(drop=True), source),
                           labels_source=source)
@@ -244,7 +249,8 @@ def _take(current: Current, rows: np.ndarray) -> Current:
                    times=part(current.times), versions=part(current.versions),
                    y=None if current.y is None else current.y[rows],
                    requests=None if current.requests is None else current.requests.iloc[rows].reset_index(drop=True),
-                   extra=None if current.extra is None else current.extra.iloc[rows].reset_index(drop=True))
+                   extra=None if current.extra is None else current.extra.iloc[rows].reset_index(drop=True),
+                   weights=part(current.weights))
 
 
 def outcome_key(v: Any) -> str | None:
@@ -349,7 +355,12 @@ def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source:
                         "belong to these rows.")
     y = np.full(len(current), np.nan) if current.y is None else current.y.copy()
     y[matched] = outcomes[hit[matched].astype(np.int64)]
-    return replace(current, y=y, labels_source=source, notes=notes)
+    weights, column = current.weights, model.metadata.get("weight_column")
+    if weights is None and column and column in labels.columns:  # the weights may come with the outcomes
+        taken = labels[column].reset_index(drop=True).reindex(hit[matched].astype(np.int64))
+        weights = pd.Series(np.nan, index=range(len(current)), dtype=object)
+        weights.iloc[np.flatnonzero(matched)] = taken.to_numpy(dtype=object)
+    return replace(current, y=y, labels_source=source, notes=notes, weights=weights)
 
 
 def _join_keys(current: Current, labels: pd.DataFrame, source: str, key: str | None,

@@ -89,9 +89,16 @@ def _expected_auc(score: np.ndarray, p: np.ndarray) -> float:
     return float(np.trapezoid(np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]))
 
 
-def _auc(y: np.ndarray, score: np.ndarray, ranks: np.ndarray | None = None) -> float:
-    """ROC AUC as the Mann-Whitney statistic (``ranks`` of ``score`` when already known)."""
+def _auc(y: np.ndarray, score: np.ndarray, ranks: np.ndarray | None = None, w: np.ndarray | None = None) -> float:
+    """ROC AUC as the Mann-Whitney statistic (``ranks`` of ``score`` when already known); with row weights
+    ``w``, scikit-learn's weighted ROC AUC (each row counted for its weight, as ``evaluate`` does)."""
     from scipy.stats import rankdata
+
+    if w is not None:
+        from sklearn.metrics import roc_auc_score
+
+        both = (w[y == 1].sum() > 0) and (w[y != 1].sum() > 0)
+        return float(roc_auc_score(y, score, sample_weight=w)) if both else float("nan")
 
     pos = y == 1
     n1 = int(pos.sum())
@@ -102,45 +109,48 @@ def _auc(y: np.ndarray, score: np.ndarray, ranks: np.ndarray | None = None) -> f
     return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _confusion_scores(name: str, truth: np.ndarray, d: np.ndarray) -> float:
+def _confusion_scores(name: str, truth: np.ndarray, d: np.ndarray, w: np.ndarray | None = None) -> float:
     """F1 / balanced accuracy / macro F1 from per-row class weights ``truth`` (n, k): one-hot outcomes for
-    realised metrics, probabilities for expected ones."""
+    realised metrics, probabilities for expected ones. ``w``: each row counted for its weight."""
     k = truth.shape[1]
     chosen = np.zeros_like(truth)
     chosen[np.arange(len(d)), d] = 1.0
-    tp = (truth * chosen).sum(axis=0)
-    fp = ((1 - truth) * chosen).sum(axis=0)
-    fn = (truth * (1 - chosen)).sum(axis=0)
+    rw = np.ones((len(d), 1)) if w is None else np.asarray(w, float)[:, None]
+    tp = (rw * truth * chosen).sum(axis=0)
+    fp = (rw * (1 - truth) * chosen).sum(axis=0)
+    fn = (rw * truth * (1 - chosen)).sum(axis=0)
     if name == "balanced_accuracy":
-        has = truth.sum(axis=0) > 0
-        return float(np.mean(tp[has] / truth.sum(axis=0)[has]))
+        held = (rw * truth).sum(axis=0)
+        has = held > 0
+        return float(np.mean(tp[has] / held[has]))
     f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(k), where=(2 * tp + fp + fn) > 0)
     return float(f1[1]) if name == "f1" else float(np.mean(f1))
 
 
 def _class_score(name: str, y: np.ndarray | None, p: np.ndarray, d: np.ndarray,
-                 ranks: dict[int, np.ndarray] | None = None) -> float:
+                 ranks: dict[int, np.ndarray] | None = None, w: np.ndarray | None = None) -> float:
     """The metric ``name`` of probabilities ``p`` (n, k) answered as ``d``: realised against outcomes ``y``,
     or expected (``y`` None) from the probabilities themselves. ``ranks``: each class column's ranks, when
-    the same rows are scored many times."""
+    the same rows are scored many times. ``w``: realised only, each row counted for its weight."""
     k = p.shape[1]
     if name == "accuracy":
-        return float(np.mean(p[np.arange(len(d)), d] if y is None else y == d))
+        return float(np.average(p[np.arange(len(d)), d] if y is None else y == d, weights=w))
     if name == "roc_auc":
         cols = [1] if k == 2 else range(k)
         if y is None:
             vals = [_expected_auc(p[:, c], p[:, c]) for c in cols]
         else:
-            vals = [_auc((y == c).astype(int), p[:, c], None if ranks is None else ranks[c]) for c in cols
+            vals = [_auc((y == c).astype(int), p[:, c], None if ranks is None else ranks[c], w) for c in cols
                     if 0 < np.sum(y == c) < len(y)]
         return float(np.nanmean(vals)) if vals else float("nan")
     truth = p if y is None else np.eye(k)[y]
     if name == "log_loss":
         logp = np.log(np.clip(p, 1e-15, 1.0))
-        return float(-np.mean((truth * logp).sum(axis=1)))
+        return float(-np.average((truth * logp).sum(axis=1), weights=w))
     if name == "brier":
-        return float(np.mean((p[:, 1] - truth[:, 1]) ** 2 + (truth[:, 1] * (1 - truth[:, 1]) if y is None else 0)))
-    return _confusion_scores(name, truth, d)
+        return float(np.average((p[:, 1] - truth[:, 1]) ** 2 + (truth[:, 1] * (1 - truth[:, 1]) if y is None else 0),
+                                weights=w))
+    return _confusion_scores(name, truth, d, w)
 
 
 def _sample(n: int, seed: int) -> tuple[np.ndarray, float]:
@@ -340,38 +350,50 @@ class LossModel:
                         "DLE: a model of the error size, from the reference rows")
 
 
-def _reg_score(name: str, err: np.ndarray, spread: float) -> float:
+def _reg_score(name: str, err: np.ndarray, spread: float, w: np.ndarray | None = None) -> float:
     if name == "mae":
-        return float(np.mean(np.abs(err)))
-    mse = float(np.mean(err**2))
+        return float(np.average(np.abs(err), weights=w))
+    mse = float(np.average(err**2, weights=w))
     return float(np.sqrt(mse)) if name == "rmse" else 1 - mse / (spread + mse)
 
 
-def _regression_score(name: str, y: np.ndarray, pred: np.ndarray) -> float:
+def _regression_score(name: str, y: np.ndarray, pred: np.ndarray, w: np.ndarray | None = None) -> float:
     err = y - pred
     if name == "r2":
-        total = float(np.sum((y - y.mean()) ** 2))
-        return 1 - float(np.sum(err**2)) / total if total > 0 else float("nan")
-    return _reg_score(name, err, 0.0)
+        total = float(np.average((y - np.average(y, weights=w)) ** 2, weights=w))
+        return 1 - float(np.average(err**2, weights=w)) / total if total > 0 else float("nan")
+    return _reg_score(name, err, 0.0, w)
 
 
 # -- with labels -------------------------------------------------------------------------------------------
-def realised(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None = None, seed: int = 0) -> Estimate:
+def realised(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None = None, seed: int = 0,
+             weights: np.ndarray | None = None) -> Estimate:
     """The metric ``name`` measured against the outcomes ``y`` (class indices or values), with a bootstrap
-    interval. ``raw``: probabilities (n, k) answered as ``d``, or predicted values."""
+    interval. ``raw``: probabilities (n, k) answered as ``d``, or predicted values. ``weights``: each row
+    counted for its weight (the model's weight column, as ``evaluate`` counts them; resampled with its row)."""
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
     if raw.ndim == 2:
         dd = decisions(raw) if d is None else d
 
         def score(idx: np.ndarray) -> float:
-            return _class_score(name, y[idx], raw[idx], dd[idx])
+            return _class_score(name, y[idx], raw[idx], dd[idx], w=None if w is None else w[idx])
     else:
         yf, pf = np.asarray(y, float), np.asarray(raw, float)
 
         def score(idx: np.ndarray) -> float:
-            return _regression_score(name, yf[idx], pf[idx])
+            return _regression_score(name, yf[idx], pf[idx], None if w is None else w[idx])
     value = score(np.arange(len(y)))
     rows, scale = _sample(len(y), seed)
     rng = np.random.default_rng(seed)
-    draws = [score(rows[rng.integers(0, len(rows), len(rows))]) for _ in range(DRAWS)]
+    draws = [_safe(score, rows[rng.integers(0, len(rows), len(rows))]) for _ in range(DRAWS)]
     low, high = _interval(value, draws, scale)
-    return Estimate(name, value, low, high, len(y), "measured against the outcomes (bootstrap interval)")
+    how = "measured against the outcomes (bootstrap interval)"
+    return Estimate(name, value, low, high, len(y), how + (", rows counted by their weights" if w is not None else ""))
+
+
+def _safe(score: Any, idx: np.ndarray) -> float:
+    """A bootstrap draw's score; NaN for a draw whose rows all weigh 0 (no average to take)."""
+    try:
+        return float(score(idx))
+    except ZeroDivisionError:
+        return float("nan")

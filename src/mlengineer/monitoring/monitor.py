@@ -46,8 +46,10 @@ MOVED_SHARE = 0.05  # drifted inputs holding this share of the model's attention
 
 
 def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None = None, by_version: bool = False,
-            reference: Reference | None = None, seed: int = 0) -> dict[str, Any]:
-    """Monitor ``current`` (live rows with the model's predictions) against ``model``'s reference."""
+            reference: Reference | None = None, seed: int = 0, weights: bool = True) -> dict[str, Any]:
+    """Monitor ``current`` (live rows with the model's predictions) against ``model``'s reference. Realised
+    metrics count each labelled row by the model's weight column where the rows (or their outcomes) hold it,
+    as ``evaluate`` does (``weights=False``: each row once)."""
     ref = reference or reference_of(model)
     if len(current) < MIN_ROWS:
         raise DataError(f"{current.source} has {len(current)} rows: monitoring needs at least {MIN_ROWS}.")
@@ -57,6 +59,7 @@ def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None =
     cols = {c: prepare(current.frame[c], role, _fmt(model, c), name=c, categories=ref.columns[c].categories)
             for c, role in ref.roles.items()}
     ctx = _Context(model, ref, current, cols, seed)
+    ctx.w, ctx.weighted_by = _live_weights(model, current, weights=weights)
     overall = ctx.assess(np.arange(len(current)), plots=True)
     overall["quality"] = check_quality(model, ref.columns, cols, unknown_columns=current.unknown_columns)
     overall["relation"] = _relation(ref, cols, current, overall["drift"])
@@ -102,6 +105,8 @@ class _Context:
             categories=ref.predictions.categories)
         self.metrics = estimable(self.task, model.metadata.get("metric"))
         self.expected_error, self.sampled = self._expected_errors()
+        self.w: np.ndarray | None = None  # each row's weight where its outcome is known (``_live_weights``)
+        self.weighted_by: str | None = None
 
     def _for_estimate(self) -> np.ndarray:
         """Classifiers: the live probabilities as CBPE reads them; a multiclass correctness model reads the
@@ -159,10 +164,11 @@ class _Context:
             return None
         return loss.estimate(name, m[known], self.raw[rows][known], rows=len(rows), seed=self.seed)
 
-    def _realised(self, name: str, rows: np.ndarray) -> Estimate:
+    def _realised(self, name: str, rows: np.ndarray, *, weighted: bool = False) -> Estimate:
         assert self.current.y is not None
         y = self.current.y[rows].astype(np.int64) if self.task != "regression" else self.current.y[rows]
-        return realised(name, y, self.raw[rows], d=None if self.d is None else self.d[rows], seed=self.seed)
+        w = self.w[rows] if weighted and self.w is not None else None
+        return realised(name, y, self.raw[rows], d=None if self.d is None else self.d[rows], seed=self.seed, weights=w)
 
     def performance(self, rows: np.ndarray, *, missing: list[str] | None = None) -> dict[str, Any]:
         """Each metric: reference, estimate, realised (where outcomes are known) and the estimate's error.
@@ -177,20 +183,24 @@ class _Context:
                                      "reference": _dict(self.ref.performance.get(name)),
                                      "reference_estimated": _dict(self.ref.estimated.get(name))}
             if len(labelled) >= MIN_LABELLED:
-                real = self._realised(name, labelled)
+                real = self._realised(name, labelled)  # every row once: like for like with the estimate
                 on_same = self._estimate(name, labelled)
                 entry["realised"] = real.to_dict()
+                if self.w is not None:  # what the user reads, as evaluate counts it; the alarms stay like for like
+                    entry["realised_every_row"] = entry["realised"]
+                    entry["realised"] = self._realised(name, labelled, weighted=True).to_dict()
                 if on_same is not None:
                     entry["estimated_on_labelled"] = on_same.to_dict()
                     entry["error"] = on_same.value - real.value
             metrics[name] = entry
         head = self.metrics[0]
-        alarm = {**_performance_alarm(self.task, head, metrics[head]), "missing_inputs": []}
+        alarm = {**_performance_alarm(self.task, head, _every_row(metrics[head])), "missing_inputs": []}
         if alarm["concept_drift"] and missing and not self._gap_holds(head, labelled, missing, metrics[head]):
             # the gap is the missing values': the model answers those rows from values it never learnt from,
             # and the estimate trusts those answers; a data problem. The alarm stays: the answers are worse
             alarm.update(concept_drift=False, missing_inputs=missing)
-        return {"metrics": metrics, "headline": head, "labelled": int(len(labelled)), **alarm}
+        return {"metrics": metrics, "headline": head, "labelled": int(len(labelled)),
+                "weighted_by": self.weighted_by if len(labelled) >= MIN_LABELLED else None, **alarm}
 
     def _missing_inputs(self, columns: list[ColumnDrift]) -> list[str]:
         """Inputs whose missing share rose beyond chance, each carrying at least ``MOVED_SHARE`` of the model's
@@ -240,6 +250,28 @@ def _relation(ref: Reference, cols: dict[str, Prepared], current: Current, drift
                              importance=importance)
     out.update(tested=True, columns=[t.to_dict() for t in tests], changed=[t.column for t in tests if t.changed])
     return out
+
+
+def _live_weights(model: Any, current: Current, *, weights: bool) -> tuple[np.ndarray | None, str | None]:
+    """Each row's weight where its outcome is known (NaN elsewhere) and the column's name, or (None, None):
+    no weight column, rows that do not hold it, or ``weights`` False. Bad weights are one DataError."""
+    from ..evaluation.evaluate import labelled_weights
+
+    column = model.metadata.get("weight_column")
+    if not weights or not column or current.weights is None or current.y is None:
+        return None, None
+    known = current.labelled
+    w, named = labelled_weights(model, pd.DataFrame({column: current.weights}), pd.Series(known), weights=True)
+    if w is None:
+        return None, None
+    full = np.full(len(current), np.nan)
+    full[known] = w
+    return full, named
+
+
+def _every_row(entry: dict[str, Any]) -> dict[str, Any]:
+    """A metric's entry with the realised value counting every row once, as the estimate and reference do."""
+    return {**entry, "realised": entry.get("realised_every_row") or entry["realised"]}
 
 
 def _attention(importance: dict[str, Any], columns: list[str]) -> float:

@@ -45,7 +45,8 @@ def load_current(model: Any, *, log: str | Path | None = None, data: Any = None,
 
 
 def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str | None = None,
-                  window: str | None = None, by_version: bool = False, **sources: Any) -> tuple[Any, dict[str, Any]]:
+                  window: str | None = None, by_version: bool = False, weights: bool = True,
+                  **sources: Any) -> tuple[Any, dict[str, Any]]:
     """Open the model ``spec`` names (a folder, ``models:/NAME@ALIAS`` or a run id, or a Model), read the
     live rows ``sources`` describe (see ``load_current``) and monitor them."""
     from ..tracking.lookup import open_model
@@ -58,7 +59,7 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
     if log_model:
         names.add(log_model)
     current = load_current(model, names=names, **sources)
-    return model, monitor(model, current, window=window, by_version=by_version)
+    return model, monitor(model, current, window=window, by_version=by_version, weights=weights)
 
 
 def failed_conditions(result: dict[str, Any], fail_on: list[str]) -> list[str]:

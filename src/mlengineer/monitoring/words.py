@@ -116,9 +116,15 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
     if real is not None:
         line = (f"Measured on the {perf['labelled']:,} rows whose outcomes are known: {label} {number(real['value'])} "
                 f"(95% {number(real['low'])} to {number(real['high'])})")
+        weighted, plain = perf.get("weighted_by"), entry.get("realised_every_row")
+        if weighted and plain is not None:  # as evaluate counts them; the estimate counts every row once
+            line += (f", each row counted by its weight in {weighted!r} (--no-weights: every row once, "
+                     f"{label} {number(plain['value'])})")
         if entry["error"] is not None:
-            line += f"; the estimate was {number(abs(entry['error']))} too {'high' if entry['error'] > 0 else 'low'}"
+            line += (f"; the estimate{', counting every row once,' if weighted else ''} was "
+                     f"{number(abs(entry['error']))} too {'high' if entry['error'] > 0 else 'low'}")
         out.append(line + ".")
+        real = entry.get("realised_every_row") or real  # the alarms compare like with like
     promised = entry.get("estimated_on_labelled")
     worse = (f"The outcomes are worse than the inputs promised ({label} {number(real['value'])}, against "
              f"{number(promised['value'])} expected from the inputs alone, 95% {number(promised['low'])} to "
