@@ -483,3 +483,13 @@ def test_evaluate_on_a_missing_weight_names_no_weights(weighted_model: tuple[Pat
     r = run_cli("evaluate", str(bundle), str(tmp_path / "gap.csv"))
     assert r.returncode == 2 and "--no-weights" in r.stderr and "row 5" in r.stderr, r.stderr
     assert run_cli("evaluate", str(bundle), str(tmp_path / "gap.csv"), "--no-weights").returncode == 0
+
+
+def test_rows_to_train_on_that_all_weigh_0_are_refused() -> None:
+    import mlengineer
+
+    df = _conflict(n=200).assign(t=np.arange(200))
+    df.loc[:169, "w"] = 0.0  # the older rows, which --time-column makes the rows to train on
+    with pytest.raises(ValueError, match="Every one of the rows to train on .* weighs 0, so no model can learn"):
+        mlengineer.train(df, "y", time_budget=3, track=False, weight_column="w", time_column="t",
+                         families=["linear"])

@@ -133,3 +133,20 @@ def test_served_rows_with_the_weight_column_are_neither_refused_nor_logged(weigh
     assert answers[0] == answers[1]
     logged = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "log").rglob("*.parquet"))])
     assert len(logged) == 6 * len(rows) and "w" not in logged.columns
+
+
+def test_a_window_whose_labelled_rows_all_weigh_0_counts_them_once(weighted_model: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    import mlengineer
+    from mlengineer.monitoring.run import monitor_model
+
+    path, test = weighted_model
+    rows = pd.read_csv(test)
+    rows["day"] = np.where(np.arange(len(rows)) < 150, "2026-01-01", "2026-01-02")
+    rows.loc[:149, "w"] = 0.0  # the first day's rows weigh nothing
+    rows.to_csv(tmp_path / "days.csv", index=False)
+    _, result = monitor_model(mlengineer.load(path), data=str(tmp_path / "days.csv"), time_column="day", window="1d")
+    first, second = (w["performance"] for w in result["windows"])
+    assert first["weighted_by"] is None and "realised_every_row" not in first["metrics"]["rmse"]
+    assert np.isfinite(first["metrics"]["rmse"]["realised"]["value"])
+    assert second["weighted_by"] == "w" and result["performance"]["weighted_by"] == "w"

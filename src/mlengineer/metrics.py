@@ -18,7 +18,7 @@ from sklearn import metrics as skm
 
 from .errors import ConfigError
 
-__all__ = ["METRICS", "Metric", "ensemble_metric", "get_metric"]
+__all__ = ["METRICS", "Metric", "ensemble_metric", "get_metric", "weighted_binary_auc"]
 
 #: ``fn(y, raw)``, or ``fn(y, raw, weights)`` for a weighted score (a metric's function takes both forms)
 Fn = Callable[..., float]
@@ -78,7 +78,7 @@ def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _weighted_binary_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> float:
+def weighted_binary_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> float:
     """ROC AUC with row weights: the weighted share of (positive, negative) pairs ranked right, ties counting
     half (scikit-learn's ``roc_auc_score(..., sample_weight=w)``), by one sort."""
     pos = np.asarray(y) == 1
@@ -97,7 +97,7 @@ def _roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float
     if p.ndim == 2 and p.shape[1] == 2:
         p = p[:, 1]
     if p.ndim == 1:
-        return _binary_auc(y, p) if w is None else _weighted_binary_auc(y, p, w)
+        return _binary_auc(y, p) if w is None else weighted_binary_auc(y, p, w)
     present = np.unique(y if w is None else y[w > 0])
     if len(present) < p.shape[1]:  # a fold without every class: average over the classes it has
         return float(np.mean([skm.roc_auc_score(y == c, p[:, c], sample_weight=w) for c in present]))

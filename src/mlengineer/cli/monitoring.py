@@ -53,7 +53,7 @@ def monitor_cmd(
         check_report_path(out)
     options: dict[str, Any] = {"labels": labels, "key": key, "time_column": time_column, "since": since,
                                "until": until, "window": window, "by_version": by_version, "log_model": log_model,
-                               "tracking_uri": tracking_uri}
+                               "tracking_uri": tracking_uri, "weights": not no_weights}
     chosen, why = choose_engine(engine, data, command="monitor") if log is None else (engine, "")
     if chosen == "spark":
         from ..errors import ConfigError
@@ -67,7 +67,7 @@ def monitor_cmd(
         model, result = monitor_spark(model_spec, data, master=spark_master, conf=parse_spark_conf(spark_conf),
                                       **options)
     else:
-        model, result = monitor_model(model_spec, log=log, data=data, weights=not no_weights, **options)
+        model, result = monitor_model(model_spec, log=log, data=data, **options)
     if out:
         from ..report.monitoring import write_monitoring_report
 
@@ -117,8 +117,8 @@ def print_monitoring(result: dict[str, Any], out: str | None) -> None:
                      None if e["error"] is None else f"{e['error']:+.4g}"])
     by = result["performance"].get("weighted_by")
     real = f"realised (weighted by {by!r})" if by else "realised"
-    console.print(table("Performance (95% intervals)", ["metric", "reference rows", "estimated", real,
-                                                         "estimate off by"], perf))
+    off = "estimate off by (every row once)" if by else "estimate off by"  # the estimate weighs no rows
+    console.print(table("Performance (95% intervals)", ["metric", "reference rows", "estimated", real, off], perf))
     if result["windows"]:
         head = result["performance"]["headline"]
         wrows = [[w["label"], w["rows"], ", ".join(w["drift"]["verdict"]["drifted"][:4]) or "-" if w["tested"] else

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.calibration import PlattCalibrator, logit
+from ..metrics import weighted_binary_auc
 
 __all__ = ["ConfidenceCalibrator", "CorrectnessModel", "Estimate", "LossModel", "decisions", "estimate_classifier",
            "estimable", "realised"]
@@ -95,10 +96,10 @@ def _auc(y: np.ndarray, score: np.ndarray, ranks: np.ndarray | None = None, w: n
     from scipy.stats import rankdata
 
     if w is not None:
-        from sklearn.metrics import roc_auc_score
-
-        both = (w[y == 1].sum() > 0) and (w[y != 1].sum() > 0)
-        return float(roc_auc_score(y, score, sample_weight=w)) if both else float("nan")
+        try:
+            return weighted_binary_auc(y, score, w)
+        except ValueError:  # one side weighs nothing
+            return float("nan")
 
     pos = y == 1
     n1 = int(pos.sum())
@@ -382,7 +383,7 @@ def realised(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None 
 
         def score(idx: np.ndarray) -> float:
             return _regression_score(name, yf[idx], pf[idx], None if w is None else w[idx])
-    value = score(np.arange(len(y)))
+    value = _safe(score, np.arange(len(y)))
     rows, scale = _sample(len(y), seed)
     rng = np.random.default_rng(seed)
     draws = [_safe(score, rows[rng.integers(0, len(rows), len(rows))]) for _ in range(DRAWS)]

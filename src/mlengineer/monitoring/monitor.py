@@ -186,7 +186,7 @@ class _Context:
                 real = self._realised(name, labelled)  # every row once: like for like with the estimate
                 on_same = self._estimate(name, labelled)
                 entry["realised"] = real.to_dict()
-                if self.w is not None:  # what the user reads, as evaluate counts it; the alarms stay like for like
+                if self._weighs(labelled):  # what the user reads, as evaluate counts it; alarms stay like for like
                     entry["realised_every_row"] = entry["realised"]
                     entry["realised"] = self._realised(name, labelled, weighted=True).to_dict()
                 if on_same is not None:
@@ -200,7 +200,12 @@ class _Context:
             # and the estimate trusts those answers; a data problem. The alarm stays: the answers are worse
             alarm.update(concept_drift=False, missing_inputs=missing)
         return {"metrics": metrics, "headline": head, "labelled": int(len(labelled)),
-                "weighted_by": self.weighted_by if len(labelled) >= MIN_LABELLED else None, **alarm}
+                "weighted_by": self.weighted_by if "realised_every_row" in metrics[head] else None, **alarm}
+
+    def _weighs(self, rows: np.ndarray) -> bool:
+        """Whether the realised metrics of ``rows`` count them by their weights: there are weights, and these
+        rows' (a window's, a version's) do not all weigh 0."""
+        return self.w is not None and bool(np.nansum(self.w[rows]) > 0)
 
     def _missing_inputs(self, columns: list[ColumnDrift]) -> list[str]:
         """Inputs whose missing share rose beyond chance, each carrying at least ``MOVED_SHARE`` of the model's

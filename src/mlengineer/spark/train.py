@@ -140,9 +140,11 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     valid, split = split_column(frame, config, prep.n_rows)
     encoded = encode_table(frame, plan, encoder, task, target, valid, split, weight=weight)
     try:
+        otherwise = "split otherwise (without --time-column or --group-column, which pick the validation rows)"
         if weight is not None and not encoded.weight_valid > 0:
-            raise weightless_error("the validation rows", split, "split otherwise (without --time-column or "
-                                   "--group-column, which pick the validation rows)")
+            raise weightless_error("the validation rows", split, otherwise)
+        if weight is not None and not encoded.weight_train > 0:
+            raise weightless_error("the rows to train on", split, otherwise, learn=True)
         timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
         clean = plan.apply(sample, training=True)
         sample_X = encoder.transform(clean.drop(columns=[target]))

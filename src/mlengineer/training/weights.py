@@ -156,18 +156,25 @@ def training_weights(y: np.ndarray, n_classes: int, user: np.ndarray | None, *, 
 
 
 def weightless_folds(validation: Any, weights: np.ndarray) -> None:
-    """Refuse a validation whose rows to score (a holdout, the newest rows, a fold) all weigh 0: no candidate
-    could be scored on them."""
-    for i, (_, va) in enumerate(validation.folds):
+    """Refuse a validation whose rows to score (a holdout, the newest rows, a fold), or whose rows to train on,
+    all weigh 0: no candidate could be scored on them, or learn from them."""
+    otherwise = ("split otherwise (validation: kfold in the --config file; without --time-column, which makes the "
+                 "newest rows the validation rows)")
+    one = len(validation.folds) == 1
+    for i, (tr, va) in enumerate(validation.folds):
         if len(va) and not weights[va].sum() > 0:
-            where = "the validation rows" if len(validation.folds) == 1 else f"the rows of validation fold {i + 1}"
-            raise weightless_error(where, validation.strategy, "split otherwise (validation: kfold in the --config "
-                                   "file; without --time-column, which makes the newest rows the validation rows)")
+            where = "the validation rows" if one else f"the rows of validation fold {i + 1}"
+            raise weightless_error(where, validation.strategy, otherwise)
+        if len(tr) and not weights[tr].sum() > 0:
+            where = "the rows to train on" if one else f"the rows to train on of validation fold {i + 1}"
+            raise weightless_error(where, validation.strategy, otherwise, learn=True)
 
 
-def weightless_error(where: str, strategy: str, otherwise: str) -> DataError:
-    """Validation rows (``where``, picked by ``strategy``) that all weigh 0; ``otherwise``: how else to split."""
-    return DataError(f"Every one of {where} ({strategy}) weighs 0, so no model can be scored on them: give some "
+def weightless_error(where: str, strategy: str, otherwise: str, *, learn: bool = False) -> DataError:
+    """Rows (``where``, picked by ``strategy``) that all weigh 0: validation rows no model can be scored on, or
+    (``learn``) rows to train on no model can learn from; ``otherwise``: how else to split."""
+    what = "learn from them" if learn else "be scored on them"
+    return DataError(f"Every one of {where} ({strategy}) weighs 0, so no model can {what}: give some "
                      f"of them a weight above 0, or {otherwise}.")
 
 
