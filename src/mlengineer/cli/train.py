@@ -102,12 +102,12 @@ def print_training_summary(model: Any, *, data: str | None = None, reasons: dict
 def _cleaning_words(model: Any, reasons: dict[str, str], most: int = 8) -> str:
     """The columns kept and left out, each left out with its whole reason (the plan's own summary cuts them)."""
     plan = getattr(model, "plan", None)
-    step = next((s for s in getattr(plan, "steps", []) if getattr(s, "kind", "") == "select_columns"), None)
-    if step is None:
+    kept = plan.feature_columns if plan is not None else []
+    if plan is None or not kept:
         summary = next((s["summary"] for s in model.metadata.get("cleaning", []) if s.get("step") == "select_columns"), "")
         return f"Cleaning: {summary}." if summary else ""
-    dropped = {c: reasons.get(c, why).rstrip(".") for c, why in step.dropped.items()}
-    words = f"Cleaning: kept {len(step.keep)} feature column{'s' if len(step.keep) != 1 else ''}"
+    dropped = {c: reasons.get(c, why).rstrip(".") for c, why in plan.dropped_columns.items()}
+    words = f"Cleaning: kept {len(kept)} feature column{'s' if len(kept) != 1 else ''}"
     if dropped:
         listed = "; ".join(f"{c}: {why}" for c, why in list(dropped.items())[:most])
         more = f"; and {len(dropped) - most} more" if len(dropped) > most else ""

@@ -25,7 +25,7 @@ from ..tasks import Task
 from ..training.config import TrainConfig
 from ..training.weights import WeightCounts, refuse_bad_weights, weight_type_error
 from .read import qcol
-from .stats import TableStats, is_number_type, number_expr, type_of
+from .stats import TableStats, is_filled, is_number_type, number_expr, type_of
 
 __all__ = ["LABEL", "VALID", "WEIGHT", "EncodedTable", "check_weights", "encode_table", "fit_preparation",
            "plan_counts", "split_column"]
@@ -216,7 +216,7 @@ def _has_target(frame: Any, plan: CleaningPlan, target: str) -> Any:
     from pyspark.sql import functions as F
 
     c, kind = qcol(target), type_of(frame, target)
-    has = c.isNotNull() & (~F.isnan(c) if kind in ("float", "double") else F.lit(True))
+    has = is_filled(frame, target)
     drop = next((s for s in plan.steps if isinstance(s, DropMissingTarget)), None)
     if drop is not None and drop.tokens and kind == "string":
         has = has & ~F.lower(F.trim(c)).isin(list(drop.tokens))

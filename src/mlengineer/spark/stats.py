@@ -27,7 +27,7 @@ from ..errors import DataError
 from ..tasks import Task, make_task
 from .read import qcol
 
-__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "census", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
+__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "census", "is_filled", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
 
 #: the quantiles of every numeric column the first pass takes (the audit's quartiles, the profile's bulk)
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
@@ -96,13 +96,19 @@ def number_expr(frame: Any, name: str) -> Any:
     return F.when(~F.isnan(x) & (F.abs(x) != float("inf")), x)
 
 
-def _filled_expr(frame: Any, name: str) -> Any:
+def is_filled(frame: Any, name: str) -> Any:
+    """Whether a row holds a value in the column ``name``, as pandas judges it (NaN is missing to pandas, a
+    value to Spark)."""
     from pyspark.sql import functions as F
 
     c = qcol(name)
-    if type_of(frame, name) in ("float", "double"):
-        return F.count(F.when(c.isNotNull() & ~F.isnan(c), 1))  # NaN is missing to pandas, a value to Spark
-    return F.count(c)
+    return c.isNotNull() & ~F.isnan(c) if type_of(frame, name) in ("float", "double") else c.isNotNull()
+
+
+def _filled_expr(frame: Any, name: str) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.count(F.when(is_filled(frame, name), 1))
 
 
 def census(frame: Any, target: str | None) -> tuple[int, str, int]:
