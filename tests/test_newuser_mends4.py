@@ -46,6 +46,8 @@ def slow_embedding_model(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(embeddings, "available", lambda: True)
     monkeypatch.setattr(embeddings, "load", load)
     monkeypatch.setattr(embeddings, "seconds_per_doc", lambda docs, threads=None: 0.02)
+    monkeypatch.setattr(embeddings, "remembered_cost", lambda threads: None)  # nothing measured before,
+    monkeypatch.setattr(embeddings, "remember_cost", lambda *a: None)  # nor these made-up costs kept
     return clock
 
 
@@ -183,3 +185,31 @@ def test_the_loops_hints_name_a_real_file_and_its_estimate_reads_plainly(tmp_pat
     assert "--data ROWS" not in text and f"mlengineer rollback salary-loop --tracking-uri {uri}" in text
     assert "the RMSE estimated before was $" in text and "the estimate was" not in text
 
+
+def test_embeddings_well_past_the_budget_by_an_earlier_measure_are_left_out_without_loading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlengineer.features import embeddings
+    from mlengineer.features.text import TextFeatures
+
+    monkeypatch.setenv("MLENGINEER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(embeddings, "available", lambda: True)
+    monkeypatch.setattr(embeddings, "loaded", lambda: False)
+    df = _reviews(300)
+    chars = embeddings.text_chars(df["review"].tolist())
+    assert 0 < chars <= embeddings.COSTLY_CHARS
+    embeddings.remember_cost(1, 8.0, 0.05, chars)  # an earlier run: 8 s to load, 50 ms a review
+    known = embeddings.remembered_cost(1)
+    assert known is not None and known.load_s == 8.0 and abs(known.seconds(300, chars) - 23.0) < 1e-9
+    assert embeddings.remembered_cost(2) is None  # measured with another number of threads
+    embeddings.remember_cost(1, None, 0.05, chars)  # loaded already: the loading time kept is the last one
+    assert embeddings.remembered_cost(1).load_s == 8.0  # type: ignore[union-attr]
+
+    def never(*a: object, **k: object) -> float:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(embeddings, "load", never)
+    feats = TextFeatures("review", task_kind="binary", n_classes=2, budget_s=15, n_jobs=1)
+    feats.fit_transform(df["review"], (df["liked"] == "yes").to_numpy().astype(np.int64))
+    assert feats.embedder is None
+    said = " ".join(feats.notes)
+    assert "would take about 23 s (as an earlier run measured on this machine)" in said, said

@@ -217,12 +217,27 @@ def test_unseen_category_rejected_by_policy(strict: ServerProcess) -> None:
     (b'{"records": [1, 2]}', 422, ["records[0] must be a JSON object"]),
     (b'[1, 2]', 422, ["records[0] must be a JSON object"]),  # a bare list of records is taken, as other servers do
     (b'"rows"', 422, ["'records'"]),
+    (b'{"rows": [{"amount": 1}]}', 422, ["or one row {column: value}"]),  # a list inside: not one row
 ])
 def test_bad_bodies_on_predict(strict: ServerProcess, raw: bytes, status: int, words: list[str]) -> None:
     r = post(strict, "/predict", raw=raw)
     assert r.status_code == status, r.text
     for w in words:
         assert w in r.json()["error"]
+
+
+def test_one_row_alone_is_answered_as_a_list_of_one(strict: ServerProcess) -> None:
+    alone = post(strict, "/predict", GOOD)
+    assert alone.status_code == 200, alone.text
+    assert alone.json()["predictions"] == post(strict, "/predict", {"records": [GOOD]}).json()["predictions"]
+    assert len(alone.json()["predictions"]) == 1
+    # its keys are columns, not fields: a key named like a field is read as a column (unknown here)
+    named = post(strict, "/predict", row(interval=0.9))
+    assert named.status_code == 422 and "Column 'interval' is not one the model knows" in named.json()["error"]
+    explained = post(strict, "/explain", GOOD)
+    assert explained.status_code == 200 and len(explained.json()["explanations"]) == 1, explained.text
+    bad = post(strict, "/predict", row(amount="lots"))
+    assert bad.status_code == 422 and "'amount'" in bad.json()["error"], bad.text
 
 
 def test_wrong_types_on_every_endpoint(strict: ServerProcess) -> None:

@@ -225,3 +225,21 @@ def test_a_pattern_names_the_files_it_matches_on_spark_as_in_memory(spark, tmp_p
     assert got["a"].tolist() == [1.0, 2.5] and got["c"].isna().sum() == 1
     with pytest.raises(DataError, match="No file matches"):
         check_source(str(tmp_path / "rows" / "none*.csv"))
+
+
+def test_parquet_durations_and_sql_intervals_are_seconds_as_in_memory(spark, tmp_path: Path) -> None:
+    """A Parquet duration (which Spark refused, then read as whole microseconds) and Spark SQL's intervals are read
+    as seconds, as the local loader reads them."""
+    from mlengineer.data.load import load_table
+    from mlengineer.spark.read import check_source, read_table
+
+    waits = pd.DataFrame({"wait": pd.to_timedelta([60, 90.5, None, 3600], unit="s"), "x": [1, 2, 3, 4]})
+    waits.to_parquet(tmp_path / "waits.parquet")
+    source = str(tmp_path / "waits.parquet")
+    table = read_table(spark, source, found=check_source(source))
+    assert "durations as seconds: wait" in table.how
+    pd.testing.assert_frame_equal(table.frame.toPandas(), load_table(source), check_dtype=False)
+    query = ("SELECT INTERVAL '1 02:00:03.5' DAY TO SECOND AS a, INTERVAL '3' HOUR AS h, "
+             "INTERVAL '1-2' YEAR TO MONTH AS ym")
+    row = read_table(spark, None, sql=query).frame.toPandas().iloc[0]
+    assert row.tolist() == [93603.5, 10800.0, 14 * 30 * 86400.0]  # a month as 30 days, as DuckDB counts it

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import DataError, MLEngineerError
 from .formats import ODD_BYTES, csv_options, format_of
-from .load import check_unique_columns, first_line, load_table, parser_problem, tidy_names
+from .load import check_unique_columns, first_line, load_table, parser_problem, plain_times, tidy_names
 from .parquet_parts import is_pattern
 from .sheets import split_sheet
 
@@ -132,7 +132,7 @@ def _parquet(path: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
     def batches() -> Iterator[pd.DataFrame]:
         for batch in pf.iter_batches(batch_size=chunk_rows):
             done[0] += batch.num_rows
-            yield tidy_names(batch.to_pandas())
+            yield plain_times(tidy_names(batch.to_pandas()))  # zoned times and durations as load_table reads them
 
     return Chunks(_reported(batches(), path), pf.metadata.num_rows, "rows", lambda: done[0])
 

@@ -12,6 +12,7 @@ numbers read as missing). Plans saved before a field existed load and apply as t
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -136,6 +137,8 @@ def column_array(s: pd.Series, role: str) -> np.ndarray:
     are stored as numbers, datetime64 for stored dates, Python objects otherwise."""
     if role in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(s):
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    if role == "numeric" and pd.api.types.is_timedelta64_dtype(s):  # durations are read as seconds
+        return s.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.to_numpy()
     return s.to_numpy(dtype=object, na_value=None)
@@ -152,6 +155,8 @@ def _float_one(v: Any, name: str, strict: bool, placeholders: frozenset[str] = f
         return float(v)
     if isinstance(v, int | float | np.integer | np.floating):
         return float(v)
+    if isinstance(v, dt.timedelta | np.timedelta64):  # a duration, as seconds (how tables' durations are read)
+        return float(pd.Timedelta(v).total_seconds())
     try:
         return number_from_text(str(v), placeholders)
     except ValueError:

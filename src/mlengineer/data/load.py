@@ -30,10 +30,11 @@ from .jsontable import read_json_table
 from .parquet_parts import is_pattern, matching, parquet_folder_table
 from .sheets import SHEET_MARK, read_workbook, renamed_columns, split_sheet
 from .sql import read_sql
+from .values import plain_times
 
 __all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "check_unique_columns", "describe_source", "first_line",
            "load_table", "parser_problem",
-           "memory_verdict", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names", "utc_times"]
+           "memory_verdict", "plain_times", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
 def load_table(source: str | Path, *, sql: str | None = None, db: str | None = None, **read_kwargs: Any) -> pd.DataFrame:
@@ -46,12 +47,15 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     if sql is not None or db is not None:
         if not sql:
             raise DataError("--db needs a query: pass --sql \"SELECT ...\" too.")
-        if db:
-            if source not in (None, ""):
-                raise DataError("Pass either a DATA file or --sql with --db, not both.")
-            return utc_times(_tidy(read_sql(sql, db)))
-        tables = {"data": load_table(source, **read_kwargs)} if source not in (None, "") else {}
-        return utc_times(_tidy(read_sql(sql, None, tables=tables)))
+        if db and source not in (None, ""):
+            raise DataError("Pass either a DATA file or --sql with --db, not both.")
+        tables = {"data": load_table(source, **read_kwargs)} if not db and source not in (None, "") else {}
+        df = read_sql(sql, db or None, tables=tables)
+        seconds = df.attrs.get("seconds", [])  # DuckDB's intervals, read as seconds by the query
+        df = plain_times(_tidy(df))
+        if seconds:
+            df.attrs.setdefault("source", {}).setdefault("seconds", []).extend(seconds)
+        return df
     path, sheet = split_sheet(source)
     if not path.exists() and is_pattern(str(path)):  # 'rows/part-*.csv': the files it matches, as parts
         return _load_parts(matching(str(path)), str(path), None, **read_kwargs)
@@ -78,7 +82,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
             warnings.simplefilter("error", pd.errors.ParserWarning)
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             df, info = _read(path, fmt, compression, sheet, **read_kwargs)
-        df = utc_times(_tidy(df))
+        df = plain_times(_tidy(df))
     except MLEngineerError as e:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:
@@ -94,7 +98,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         raise DataError(f"Data file {str(path)!r} holds no rows: it needs a header and at least one row.")
     check_unique_columns(df.columns, str(path))
     df.attrs["source"] = {"path": str(path), "format": fmt, **({"compression": compression} if compression else {}),
-                          **info}
+                          **info, **df.attrs.get("source", {})}
     return df
 
 
@@ -118,6 +122,8 @@ def describe_source(src: dict[str, Any]) -> list[str]:
         how.append(f"{src['parts']} parts")
     if src.get("partial_columns"):  # empty in the parts that lack them
         how.append(f"not in every part: {', '.join(src['partial_columns'][:5])}")
+    if src.get("seconds"):
+        how.append(f"durations as seconds: {', '.join(src['seconds'][:5])}")
     return how
 
 
@@ -207,15 +213,6 @@ def _read_parquet(path: Path, **kw: Any) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def utc_times(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with its time-zone-aware timestamps (PostgreSQL's timestamptz, Parquet's with a zone) as UTC
-    without a zone: the one form every date is read in, text with an offset included."""
-    for i, dtype in enumerate(df.dtypes):
-        if isinstance(dtype, pd.DatetimeTZDtype):
-            df.isetitem(i, df.iloc[:, i].dt.tz_convert("UTC").dt.tz_localize(None))
-    return df
-
-
 def tidy_names(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its column names as stripped text; a blank name becomes ``column_N``."""
     df.columns = [str(c).strip() or f"column_{i + 1}" for i, c in enumerate(df.columns)]
@@ -276,7 +273,7 @@ def _load_parts(parts: list[Path], where: str, folder: Path | None, **kw: Any) -
     if all(FORMATS.get(p.suffix.lower()) == "parquet" for p in parts):
         try:
             table, partial = parquet_folder_table(folder if folder is not None else parts)
-            df = _tidy(table.to_pandas())
+            df = plain_times(_tidy(table.to_pandas()))
         except MLEngineerError:
             raise
         except Exception as e:  # a damaged part
@@ -285,7 +282,7 @@ def _load_parts(parts: list[Path], where: str, folder: Path | None, **kw: Any) -
             raise DataError(f"Folder {where!r} holds no rows." if folder is not None else
                             f"The files {where!r} matches hold no rows.")
         df.attrs["source"] = {"path": str(path), "format": "parquet", "parts": len(parts),
-                              **({"partial_columns": partial} if partial else {})}
+                              **({"partial_columns": partial} if partial else {}), **df.attrs.get("source", {})}
         return df
     frames = [load_table(p, **kw) for p in parts]
     first = frames[0].columns
@@ -322,7 +319,7 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 warnings.simplefilter("ignore", pd.errors.DtypeWarning)
                 df, _ = _read_csv(io.BytesIO(data), "gzip" if data[:2] == b"\x1f\x8b" else None)
-        df = utc_times(_tidy(df))
+        df = plain_times(_tidy(df))
     except MLEngineerError as e:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:

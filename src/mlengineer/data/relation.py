@@ -105,7 +105,7 @@ def column_as_numbers(s: pd.Series, role: ColumnRole | str | None = None) -> np.
     if pd.api.types.is_numeric_dtype(s):
         return s.to_numpy(dtype=float, na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(s) or role == ColumnRole.datetime:
-        parsed = parse_datetime(s, None) if not pd.api.types.is_datetime64_any_dtype(s) else s
+        parsed = parse_datetime(s, None)  # stored dates too: a zoned column as UTC without its zone
         days = (parsed - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
         return days.to_numpy(dtype=float, na_value=np.nan)
     if role == ColumnRole.numeric:

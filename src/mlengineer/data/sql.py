@@ -95,9 +95,16 @@ def _read_duckdb(query: str, path: str | None, chunksize: int, tables: dict[str,
         relation = con.sql(query)
         if relation is None:
             raise DataError("The query returns no rows: --sql takes a SELECT (or another query that returns rows).")
+        intervals = [c for c, t in zip(relation.columns, relation.types, strict=True) if str(t) == "INTERVAL"]
+        if intervals:  # as seconds (a month as 30 days, as PostgreSQL counts it), as other durations are read
+            quoted = ['"' + c.replace('"', '""') + '"' for c in intervals]
+            relation = relation.project(f"* REPLACE ({', '.join(f'epoch({q}) AS {q}' for q in quoted)})")
         reader = relation.to_arrow_reader(chunksize)
         table = pa.Table.from_batches(list(reader), schema=reader.schema)
-        return table.to_pandas()
+        df = table.to_pandas()
+        if intervals:
+            df.attrs["seconds"] = intervals
+        return df
     except duckdb.Error as e:
         raise DataError(f"The query failed in {where}: {_first_line(e)}; fix the query in --sql.") from None
     finally:

@@ -28,6 +28,7 @@ __all__ = [
     "detect_datetime_format",
     "digit_twins",
     "number_from_text",
+    "plain_times",
     "numbers_from_text",
     "parse_datetime",
     "strptime",
@@ -235,3 +236,20 @@ def strptime(text: str, fmt: str) -> datetime.datetime:
             and text[5:7].isdigit() and text[8:].isdigit() and text.isascii()):
         return datetime.datetime(int(text[:4]), int(text[5:7]), int(text[8:]))
     return datetime.datetime.strptime(text, fmt)
+
+
+def plain_times(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its time-zone-aware timestamps (PostgreSQL's timestamptz, Parquet's with a zone) as UTC
+    without a zone: the one form every date is read in, text with an offset included; and its durations
+    (PostgreSQL's interval, DuckDB's INTERVAL, Parquet's duration) as seconds, a number a model can use and a
+    client can send. The durations read so are named in ``df.attrs["source"]["seconds"]``."""
+    seconds = []
+    for i, dtype in enumerate(df.dtypes):
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            df.isetitem(i, df.iloc[:, i].dt.tz_convert("UTC").dt.tz_localize(None))
+        elif pd.api.types.is_timedelta64_dtype(dtype):
+            df.isetitem(i, df.iloc[:, i].dt.total_seconds())
+            seconds.append(str(df.columns[i]))
+    if seconds:
+        df.attrs.setdefault("source", {})["seconds"] = seconds
+    return df

@@ -257,9 +257,19 @@ class TextFeatures:
             self._no_embeddings(f"the time budget left {max(left, 0):.0f} s for them after reading its words, and "
                                 f"loading the embedding model alone takes several seconds{larger}")
             return None
+        chars = embeddings.text_chars(docs.tolist())
+        known = embeddings.remembered_cost(self.n_jobs)
+        if self.embeddings == "auto" and known is not None and not embeddings.loaded():
+            guess = known.seconds(len(docs), chars)
+            if guess > 1.5 * 0.8 * left:  # well past the budget by an earlier run's measure: not loaded to see
+                self._no_embeddings(f"loading the embedding model and embedding {len(docs):,} texts would take "
+                                    f"about {guess:.0f} s (as an earlier run measured on this machine), more than "
+                                    f"the {left:.0f} s the time budget left for them{larger}")
+                return None
         t0 = time.perf_counter()
         load_s = embeddings.load()
         per_doc = embeddings.seconds_per_doc(docs.tolist(), threads=self.n_jobs)
+        embeddings.remember_cost(self.n_jobs, load_s if load_s > 0 else None, per_doc, chars)
         after = left - (time.perf_counter() - t0)
         need = per_doc * len(docs)
         if self.embeddings == "auto":

@@ -1,6 +1,7 @@
 """Request bodies of each protocol decoded to columns, and predictions encoded to each protocol's answer.
 
-- ``POST /predict``: ``{"records": [{column: value}, ...]}``, or the bare list ``[{column: value}, ...]``.
+- ``POST /predict``: ``{"records": [{column: value}, ...]}``, the bare list ``[{column: value}, ...]``, or one
+  row ``{column: value}``.
 - ``POST /invocations`` (MLflow's scoring protocol): JSON with one of ``dataframe_split``,
   ``dataframe_records``, ``instances`` or ``inputs``, or a CSV body; the answer is MLflow's
   ``{"predictions": [...]}`` with the same rows ``mlflow models serve`` gives for the bundle.
@@ -128,15 +129,19 @@ def _need(cond: bool, message: str) -> None:
         raise SchemaError(message)
 
 
-def records_in(body: Any) -> Any:
-    """The rows of a ``/predict`` or ``/explain`` body: ``{"records": [...], ...}``, or the bare list of
-    records other servers take (``[{column: value}, ...]``)."""
+def records_in(body: Any) -> tuple[Any, dict[str, Any]]:
+    """The rows of a ``/predict`` or ``/explain`` body and the request's other fields: ``{"records": [...],
+    ...}``; the bare list of records other servers take (``[{column: value}, ...]``); or one row alone
+    (``{column: value}``, every value a JSON scalar), which has no other fields."""
     if isinstance(body, list):
-        return body
+        return body, {}
+    if isinstance(body, dict) and "records" not in body and body \
+            and not any(isinstance(v, list | dict) for v in body.values()):
+        return [body], {}
     if not isinstance(body, dict) or "records" not in body:
-        raise SchemaError("The body must be a JSON list of rows, each {column: value}, or an object with "
-                          "'records': that list.")
-    return body["records"]
+        raise SchemaError("The body must be a JSON list of rows, each {column: value}, an object with 'records': "
+                          "that list, or one row {column: value}.")
+    return body["records"], body
 
 
 class RaggedColumns(dict[str, list[Any]]):

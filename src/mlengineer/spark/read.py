@@ -112,7 +112,9 @@ def delta_files(root: Path) -> list[Path]:
 
 
 _UNREADABLE = (("time32", "a time of day"), ("time64", "a time of day"), ("timestamp[ns", "a timestamp in nanoseconds"),
-               ("duration", "a duration"), ("month_day_nano_interval", "an interval"))
+               ("month_day_nano_interval", "an interval"))
+#: seconds in one stored unit of a Parquet duration (Spark reads its whole numbers)
+_DURATION_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
 @dataclass
@@ -209,8 +211,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         if len(found.groups) > 1:
             base = common_folder(files) if found.pattern else root
             frame, words = read_parquet_parts(spark, base, found.groups)
-            return SparkTable(frame, str(root), [*how, words], merged=True)
-        return SparkTable(spark.read.parquet(*paths), str(root), how)
+            return _durations_as_seconds(SparkTable(frame, str(root), [*how, words], merged=True), found)
+        return _durations_as_seconds(SparkTable(spark.read.parquet(*paths), str(root), how), found)
     if found.fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         return SparkTable(spark.read.json(paths, multiLine=head[:1] == b"["), str(root), how)
@@ -218,6 +220,19 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         _check_csv(found)
     comma = ["decimal comma"] if found.csv.get("decimal") == "," else []
     return SparkTable(_read_csv(spark, paths, files, found.csv), str(root), how + comma)
+
+
+def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
+    """The Parquet durations of ``table`` (whole numbers of their unit to Spark) as seconds, as the local
+    loader reads them."""
+    import pyarrow as pa
+
+    units = {name: _DURATION_UNITS[t.unit] for types, _ in found.groups for name, t in types.items()
+             if pa.types.is_duration(t)}
+    if units:
+        table.frame = table.frame.withColumns({n: qcol(n).cast("double") * u for n, u in units.items()})
+        table.how.append(f"durations as seconds: {', '.join(list(units)[:5])}")
+    return table
 
 
 def _read_csv(spark: Any, paths: list[str], files: list[Path], opts: dict[str, Any]) -> Any:
@@ -281,8 +296,25 @@ def _tidy(frame: Any, where: str) -> Any:
             c = c.cast("string")
         elif isinstance(f.dataType, T.DecimalType):
             c = c.cast("double")
+        elif isinstance(f.dataType, T.DayTimeIntervalType | T.YearMonthIntervalType):
+            c = _seconds(c, f.dataType)
         cols.append(c.alias(name))
     return frame.select(*cols)
+
+
+#: seconds in one unit of an interval's last field: day, hour, minute, second; year, month (30 days, as
+#: PostgreSQL and DuckDB count a month)
+_DAY_TIME_UNIT = {0: 86400, 1: 3600, 2: 60, 3: 1}
+_YEAR_MONTH_UNIT = {0: 360 * 86400, 1: 30 * 86400}
+
+
+def _seconds(c: Any, kind: Any) -> Any:
+    """An interval column as seconds (a double), as the local loader reads durations: Spark casts an
+    interval to the count of its last field's units."""
+    from pyspark.sql import types as T
+
+    unit = (_DAY_TIME_UNIT if isinstance(kind, T.DayTimeIntervalType) else _YEAR_MONTH_UNIT)[kind.endField]
+    return c.cast("decimal(38,6)").cast("double") * unit
 
 
 def read_table(spark: Any, source: str | None, *, sql: str | None = None,

@@ -92,14 +92,14 @@ def explain_router(get_served: Callable[[], ServedModel], *, max_batch_rows: int
     async def explain(request: Request) -> Response:
         check_json_type(request.headers.get("content-type"), "/explain")
         body = parse_json(await request.body())
-        records = records_in(body)
-        check_fields(body, EXPLAIN_FIELDS, "/explain")
+        records, fields = records_in(body)
+        check_fields(fields, EXPLAIN_FIELDS, "/explain")
         columns, n_rows = columns_from_records(records)
         served = get_served()
         item = await validate_rows(served, columns, n_rows, limit=max_batch_rows)
         if n_rows > MAX_ROWS:
             raise SchemaError(f"'records' holds {n_rows} rows; /explain takes at most {MAX_ROWS} per request.")
-        options = _options(body)
+        options = _options(fields)
         cls = _target_class(served.model, options.target_class)
         frame = typed_frame([item.columns], served.validator.features)
         rows = await run_in_threadpool(explain_rows, served.model, frame, top=options.top, target_class=cls)

@@ -36,9 +36,9 @@ def router(service: Service) -> APIRouter:
     async def predict_records(request: Request) -> Response:
         check_json_type(request.headers.get("content-type"), "/predict")
         body = parse_json(await request.body())
-        records = records_in(body)
-        check_fields(body, PREDICT_FIELDS, "/predict")
-        coverage = requested_coverage(body.get("interval") if isinstance(body, dict) else None, "interval")
+        records, fields = records_in(body)
+        check_fields(fields, PREDICT_FIELDS, "/predict")
+        coverage = requested_coverage(fields.get("interval"), "interval")
         columns, n_rows = columns_from_records(records)
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="predict")
         labels = plain(pred.labels)

@@ -1,0 +1,91 @@
+"""A new user's durations and zoned dates, mended.
+
+Durations (PostgreSQL's interval, DuckDB's INTERVAL, Parquet's duration, pandas' timedelta) are read as seconds:
+a number a model can use and a client can send, the same way in training, batch scoring and the Python API.
+Before, a duration column was a category with one level per value."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengineer.data.load import describe_source, load_table
+
+from .conftest import read_any, run_cli
+
+URL = os.environ.get("MLENGINEER_TEST_POSTGRES", "postgresql://mlengineer:mlengineer@127.0.0.1:5432/mlengineer_test")
+
+
+def _waits(n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    minutes = rng.integers(0, 600, n)
+    df = pd.DataFrame({"wait": pd.to_timedelta(minutes, unit="m"), "size": rng.normal(size=n)})
+    df.loc[::25, "wait"] = pd.NaT
+    df["late"] = np.where(minutes + 60 * df["size"] + rng.normal(0, 40, n) > 300, "yes", "no")
+    return df
+
+
+def test_a_parquet_duration_is_read_as_seconds_and_said(tmp_path: Path) -> None:
+    _waits().to_parquet(tmp_path / "waits.parquet")
+    df = load_table(tmp_path / "waits.parquet")
+    assert df["wait"].dtype == np.float64 and df["wait"].iloc[1] == _waits()["wait"].iloc[1].total_seconds()
+    assert df["wait"].isna().sum() == 12
+    assert "durations as seconds: wait" in describe_source(df.attrs["source"])
+    r = run_cli("audit", str(tmp_path / "waits.parquet"), "--target", "late")
+    assert r.returncode == 0 and "durations as seconds: wait" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_duckdb_interval_is_read_as_seconds() -> None:
+    df = load_table("", sql="SELECT i, INTERVAL (i) MINUTE AS \"time taken\", CASE WHEN i = 2 THEN NULL "
+                            "ELSE INTERVAL '1 month 2 days' END AS m FROM range(4) t(i)")
+    assert df["time taken"].tolist() == [0.0, 60.0, 120.0, 180.0]
+    assert df["m"].iloc[0] == 32 * 86400.0 and np.isnan(df["m"].iloc[2])  # a month as 30 days
+    assert describe_source(df.attrs["source"]) == ["durations as seconds: time taken, m"]
+
+
+@pytest.mark.postgres
+def test_a_postgres_interval_is_read_as_seconds() -> None:
+    sa = pytest.importorskip("sqlalchemy")
+    engine = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg2://"))
+    try:
+        engine.connect().close()
+    except sa.exc.OperationalError as e:
+        pytest.skip(f"PostgreSQL is not reachable at {URL} (run scripts/setup-system.sh): {e.orig}")
+    finally:
+        engine.dispose()
+    df = load_table("", sql="SELECT i, CASE WHEN i = 3 THEN NULL ELSE (i || ' hours 30 seconds')::interval END "
+                            "AS waited FROM generate_series(1, 5) AS i", db=URL)
+    assert df["waited"].iloc[0] == 3630.0 and np.isnan(df["waited"].iloc[2])
+    assert df.attrs["source"]["seconds"] == ["waited"]
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_durations_scores_them_the_same_way_everywhere(tmp_path: Path) -> None:
+    import mlengineer
+
+    waits = _waits()
+    model = mlengineer.train(waits, "late", time_budget=3, out=tmp_path / "model", track=False)
+    assert model.schema["wait"].role.value == "numeric"
+    as_seconds = waits.assign(wait=waits["wait"].dt.total_seconds())
+    expected = model.predict_proba(as_seconds.drop(columns=["late"]))
+    # the API given timedeltas, one Timedelta in a record, and batch scoring of a Parquet file all read seconds
+    np.testing.assert_allclose(model.predict_proba(waits.drop(columns=["late"])), expected)
+    record = {"wait": waits["wait"].iloc[1], "size": float(waits["size"].iloc[1])}
+    np.testing.assert_allclose(np.asarray(model.predict_proba(record)).reshape(1, -1), np.asarray(expected)[1:2])
+    waits.drop(columns=["late"]).to_parquet(tmp_path / "new.parquet")
+    r = run_cli("predict", str(tmp_path / "model"), str(tmp_path / "new.parquet"), "--out", str(tmp_path / "out.csv"))
+    assert r.returncode == 0, r.stderr
+    scored = read_any(tmp_path / "out.csv")
+    assert (scored["prediction"].to_numpy() == model.predict(as_seconds.drop(columns=["late"]))).all()
+
+
+def test_a_zoned_date_column_handed_over_directly_is_compared_as_utc() -> None:
+    from mlengineer.data.relation import column_as_numbers
+
+    zoned = pd.Series(pd.date_range("2024-01-01", periods=3, freq="D", tz="Europe/Berlin"))
+    days = column_as_numbers(zoned)  # it raised: a zoned date less a zone-less one
+    assert days is not None and days[0] == pd.Timestamp("2023-12-31 23:00").value / 86400e9
