@@ -191,3 +191,44 @@ def test_spark_training_with_weights_gives_a_weighted_bundle(spark, tmp_path: Pa
     assert _slope(model) > 1.0  # predicts without the column, following the heavy rows
     got = model.predict_frame(df.head(5))  # rows that hold the column: ignored
     assert len(got) == 5
+
+
+def _rare(n: int = 2000) -> pd.DataFrame:
+    """One positive row in about eight, more likely as x grows; weights 1 or 3 on a second column."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=n)
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-(2 * x - 3))), "yes", "no")
+    return pd.DataFrame({"x": x, "w": rng.choice([1.0, 3.0], n), "y": y})
+
+
+def test_a_balanced_metric_makes_the_spark_fits_weigh_each_class_alike(spark, tmp_path: Path) -> None:
+    """As in memory (``training.weights.class_weights``): each training row's weight (or 1) times its class's factor,
+    so that a linear model fitted for balanced accuracy puts the rare class's rows at about even odds."""
+    import mlengineer
+    from mlengineer.spark.linear import train_linear
+    from mlengineer.spark.prepare import FIT_WEIGHT, LABEL, VALID, WEIGHT, balance_classes
+    from mlengineer.spark.train import train_spark
+    from mlengineer.training.weights import class_weights
+
+    df = _rare()
+    rare_rows = df.loc[df["y"] == "yes"].drop(columns=["y", "w"])
+    for weight in ("w", None):
+        table, X, encoder = _encoded(spark, df if weight else df.drop(columns=["w"]), tmp_path / str(weight), weight)
+        try:
+            plain = train_linear(table, X)
+            factors = balance_classes(table)
+            got = table.frame.where(~table.frame[VALID]).select(LABEL, FIT_WEIGHT, *([WEIGHT] if weight else [])
+                                                               ).toPandas()
+            y = got[LABEL].to_numpy()
+            user = got[WEIGHT].to_numpy() if weight else None
+            np.testing.assert_allclose(got[FIT_WEIGHT], class_weights(y, 2, user))
+            assert factors[1] > 3 * factors[0]
+            balanced = train_linear(table, X)
+            probe = encoder.transform(rare_rows)
+            assert plain.predict_raw(probe)[:, 1].mean() < 0.4 < balanced.predict_raw(probe)[:, 1].mean()
+        finally:
+            table.release()
+    out = tmp_path / "model"
+    train_spark(str(write_parts(df.drop(columns=["w"]), tmp_path / "rows")), "y", metric="balanced_accuracy",
+                families=["linear"], time_budget=60, out=out, track=False)
+    assert mlengineer.load(out).predict_proba(rare_rows)["yes"].mean() > 0.4

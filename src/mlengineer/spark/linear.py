@@ -51,7 +51,8 @@ def onehot_vectors(table: EncodedTable, prep: OneHotScaler) -> Any:
                     .alias(f"__c{j}"))
         codes.append(f"__c{j}")
         onehots.append(f"__o{j}")
-    frame = frame.select(LABEL, VALID, *([] if table.weight is None else [table.weight]), *cols)
+    weights = list(dict.fromkeys(w for w in (table.weight, table.fit_weight) if w is not None))
+    frame = frame.select(LABEL, VALID, *weights, *cols)
     if codes:  # an encoder that has seen every code 0..c of each column makes vectors of size c + 1
         top = max(c for _, c in prep.cat_)
         seen = spark.createDataFrame([tuple(float(min(r, c)) for _, c in prep.cat_) for r in range(top + 1)], codes)
@@ -79,7 +80,7 @@ def train_linear(table: EncodedTable, sample_X: np.ndarray, *, params: dict[str,
     train = onehot_vectors(table, prep).where(~F.col(VALID))
     # the penalty against the loss summed over the rows (scikit-learn), or over their weights
     n = table.n_train if table.weight is None else table.weight_train
-    weighted: dict[str, Any] = {} if table.weight is None else {"weightCol": table.weight}
+    weighted: dict[str, Any] = {} if table.fit_weight is None else {"weightCol": table.fit_weight}
     extra = {"_z_std": prep.transform(sample_X).std(axis=0), "_n_in": sample_X.shape[1]}
     if task.is_classification:
         # scikit-learn: C * sum(loss) + |w|^2 / 2; MLlib: mean(loss) + regParam * |w|^2 / 2

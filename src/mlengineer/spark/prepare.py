@@ -23,17 +23,20 @@ from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..tasks import Task
 from ..training.config import TrainConfig
-from ..training.weights import WeightCounts, refuse_bad_weights, weight_type_error
+from ..training.weights import WeightCounts, class_factors, refuse_bad_weights, weight_type_error
 from .read import qcol
 from .stats import TableStats, is_filled, is_number_type, number_expr, type_of
 
-__all__ = ["LABEL", "VALID", "WEIGHT", "EncodedTable", "check_weights", "encode_table", "fit_preparation",
-           "plan_counts", "split_column"]
+__all__ = ["FIT_WEIGHT", "LABEL", "VALID", "WEIGHT", "EncodedTable", "balance_classes", "check_weights", "encode_table",
+           "fit_preparation", "plan_counts", "split_column"]
 
 LABEL = "__label"
 VALID = "__valid"
 #: the user's row weights (``TrainConfig.weight_column``) in the encoded table, as doubles
 WEIGHT = "__weight"
+#: the weights the learners fit with where the metric judges every class alike: the user's (or 1) times their
+#: class's factor (``training.weights.class_factors``)
+FIT_WEIGHT = "__fit_weight"
 #: the held-out rows are capped at this many: more adds time to every boosting round, not accuracy
 MAX_VALID_ROWS = 1_000_000
 
@@ -55,6 +58,14 @@ class EncodedTable:
     #: the weights of the rows to train on and of the held-out rows, added up (the row counts without weights)
     weight_train: float = 0.0
     weight_valid: float = 0.0
+    #: the column the learners fit with: ``weight``, ``FIT_WEIGHT`` (those balanced by class,
+    #: ``balance_classes``), or None; held-out scores count ``weight`` alone
+    fit_weight: str | None = None
+    #: the cached frame (``frame`` may be a projection of it), released by ``release``
+    cached: Any = None
+
+    def release(self) -> None:
+        (self.cached if self.cached is not None else self.frame).unpersist()
 
     @property
     def feature_names(self) -> list[str]:
@@ -160,7 +171,26 @@ def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: 
                           "Use more rows, or another --time-column/--group-column.")
     return EncodedTable(frame=encoded, task=task, encoder=encoder, n_train=n_train, n_valid=n_valid, split=split,
                         feature_columns=names, weight=WEIGHT if extra else None, weight_train=w_train,
-                        weight_valid=w_valid)
+                        weight_valid=w_valid, fit_weight=WEIGHT if extra else None, cached=encoded)
+
+
+def balance_classes(table: EncodedTable) -> np.ndarray:
+    """Make the learners fit ``table`` with class-balancing weights, as training in memory does for a metric that
+    judges every class alike: each training row's weight (or 1) times its class's factor, from one aggregation of
+    the training rows by class. Returns the factors, by encoded class."""
+    from pyspark.sql import functions as F
+
+    total = F.sum(table.weight) if table.weight is not None else F.count(F.lit(1))
+    rows = table.frame.where(~F.col(VALID)).groupBy(LABEL).agg(total.alias("t")).collect()
+    totals = np.zeros(len(table.task.classes))
+    for r in rows:
+        totals[int(r[LABEL])] = float(r["t"] or 0.0)
+    factors = class_factors(totals)
+    by_class = F.create_map(*[x for i, f in enumerate(factors) for x in (F.lit(i), F.lit(float(f)))])
+    base = F.col(table.weight) if table.weight is not None else F.lit(1.0)
+    table.frame = table.cached.withColumn(FIT_WEIGHT, base * by_class[F.col(LABEL)])
+    table.fit_weight = FIT_WEIGHT
+    return factors
 
 
 def check_weights(frame: Any, column: str, plan: CleaningPlan, target: str) -> Any:

@@ -11,6 +11,8 @@ held-out rows marked on the cluster and scored there; the better one exported as
 fitted model, so ``predict``, ``serve`` and ``mlflow.pyfunc.load_model`` work on the bundle without Spark.
 With a weight column (``weight_column``) its values are checked over every row in the in-memory words before
 any fit, and each row counts by its weight in both families' fits, early stopping and every held-out score.
+Where the metric judges every class alike (balanced accuracy, F1, recall...), the fits weigh each class alike
+too (``prepare.balance_classes``), as in memory; the held-out scores count the rows (or their weights) as they are.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .linear import train_linear
 from .prepare import (
     WEIGHT,
     EncodedTable,
+    balance_classes,
     check_weights,
     encode_table,
     fit_preparation,
@@ -145,12 +148,14 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
             raise weightless_error("the validation rows", split, otherwise)
         if weight is not None and not encoded.weight_train > 0:
             raise weightless_error("the rows to train on", split, otherwise, learn=True)
+        if task.is_classification and metric.balanced:  # as in memory: every class weighs alike in the fits
+            balance_classes(encoded)
         timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
         clean = plan.apply(sample, training=True)
         sample_X = encoder.transform(clean.drop(columns=[target]))
         candidates = _fit_families(spark, encoded, sample_X, config, metric, start, progress)
     finally:
-        encoded.frame.unpersist()
+        encoded.release()
     best = min((c for c in candidates if c.status == "ok"), key=lambda c: -c.score if metric.greater_is_better
                else c.score)
     timings["search_s"] = time.perf_counter() - start - timings["prepare_s"] - timings["encode_s"]

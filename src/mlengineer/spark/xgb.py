@@ -65,8 +65,8 @@ def train_xgboost(table: EncodedTable, *, params: dict[str, Any] | None, seconds
         callbacks=[StopAtTime(time.time() + seconds)], missing=float("nan"),
         eval_metric={"binary": "logloss", "multiclass": "mlogloss"}.get(task.kind, "rmse"),
     )
-    if table.weight is not None:  # the training rows' and the held-out rows' weights alike
-        kwargs["weight_col"] = table.weight
+    if table.fit_weight is not None:  # the training rows' and the held-out rows' weights alike
+        kwargs["weight_col"] = table.fit_weight
     estimator = (SparkXGBClassifier if task.is_classification else SparkXGBRegressor)(**kwargs)
     t0 = time.perf_counter()
     fitted = estimator.fit(table.frame)

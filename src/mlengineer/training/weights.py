@@ -19,9 +19,9 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["WeightCounts", "check_metric_weighs", "check_weight_column", "class_weights", "numbered", "read_weights",
-           "refuse_bad_weights", "training_weights", "weight_type_error", "weighted_words", "weightless_error",
-           "weightless_folds"]
+__all__ = ["WeightCounts", "check_metric_weighs", "check_weight_column", "class_factors", "class_weights", "numbered",
+           "read_weights", "refuse_bad_weights", "training_weights", "weight_type_error", "weighted_words",
+           "weightless_error", "weightless_folds"]
 
 
 def check_weight_column(df: Any, column: str, *, target: str, keep: list[str] | None = None) -> None:
@@ -132,19 +132,24 @@ def read_weights(values: pd.Series, column: str, *, rows: str = "rows that have 
     return w
 
 
+def class_factors(totals: np.ndarray) -> np.ndarray:
+    """Each class's factor from its rows' count or total weight (``totals``): the inverse of its share, so that
+    every class present weighs the same in all and the rows' total is kept; 0 for a class without rows."""
+    totals = np.asarray(totals, dtype=np.float64)
+    present = totals > 0
+    out = np.zeros(len(totals))
+    out[present] = totals.sum() / (totals[present] * np.count_nonzero(present))
+    return out
+
+
 def class_weights(y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Per-row weights inversely proportional to the row's class frequency, averaging 1; with the user's
     ``sample_weight``, those weights times the inverse of each class's share of the total weight, so that
     every class weighs the same in all and a row keeps its weight within its class."""
+    factors = class_factors(np.bincount(y, weights=sample_weight, minlength=n_classes))
     if sample_weight is None:
-        counts = np.bincount(y, minlength=n_classes).astype(float)
-        w = len(y) / (np.maximum(counts, 1) * np.count_nonzero(counts))
-        return w[y]
-    totals = np.bincount(y, weights=sample_weight, minlength=n_classes)
-    present = totals > 0
-    per_class = np.zeros(len(totals))
-    per_class[present] = totals.sum() / (totals[present] * np.count_nonzero(present))
-    return np.asarray(sample_weight, dtype=np.float64) * per_class[y]
+        return factors[y]
+    return np.asarray(sample_weight, dtype=np.float64) * factors[y]
 
 
 def training_weights(y: np.ndarray, n_classes: int, user: np.ndarray | None, *, balanced: bool) -> np.ndarray | None:
