@@ -89,3 +89,20 @@ def test_a_zoned_date_column_handed_over_directly_is_compared_as_utc() -> None:
     zoned = pd.Series(pd.date_range("2024-01-01", periods=3, freq="D", tz="Europe/Berlin"))
     days = column_as_numbers(zoned)  # it raised: a zoned date less a zone-less one
     assert days is not None and days[0] == pd.Timestamp("2023-12-31 23:00").value / 86400e9
+
+
+@pytest.mark.slow
+def test_the_key_that_joins_outcomes_is_not_called_a_column_a_server_would_refuse(tmp_path: Path) -> None:
+    import mlengineer
+    from mlengineer.monitoring.run import monitor_model
+
+    rng = np.random.default_rng(5)
+    rows = pd.DataFrame({"x": rng.normal(size=400), "size": rng.choice(["s", "m", "l"], 400)})
+    rows["y"] = np.where(rows["x"] + rng.normal(0, 0.5, 400) > 0, "yes", "no")
+    model = mlengineer.train(rows, "y", time_budget=2, families=["linear"], track=False)
+    new = rows.drop(columns=["y"]).assign(ticket=[f"t{i}" for i in range(400)], note="x")
+    outcomes = pd.DataFrame({"ticket": new["ticket"], "y": rows["y"]})
+    _, result = monitor_model(model, data=new, labels=outcomes, key="ticket")
+    assert result["current"]["labelled"] == 400
+    assert result["quality"]["unknown_columns"] == ["note"]  # the key joins outcomes to rows; 'note' is unknown
+    assert not any("'ticket'" in p for p in result["quality"]["problems"])

@@ -41,6 +41,8 @@ def load_current(model: Any, *, log: str | Path | None = None, data: Any = None,
         lsource = str(labels) if not hasattr(labels, "columns") else "the outcomes"
         frame = labels if hasattr(labels, "columns") else load_table(labels)
         current = attach_labels(current, frame, model=model, source=lsource, key=key, data=table)
+        # the key joins outcomes to rows: a column of the table the user named, not one clients send
+        current.unknown_columns = [c for c in current.unknown_columns if c != key]
     return select_time(current, since, until)
 
 
