@@ -165,10 +165,12 @@ def metric_on_cluster(scored: Any, metric: Metric, task: Task) -> float | None:
 
 def _weighted_r2(scored: Any, err: Any) -> float:
     """R² with row weights (scikit-learn's ``r2_score(..., sample_weight=w)``): 1 - sum w e² / sum w (y - ȳ_w)²,
-    the spread about the weighted mean from the sums of w, w y and w y²."""
+    the spread about the weighted mean from the sums of w, w y and w y², y taken from one row's target so that
+    a large mean beside a small spread loses no precision in one pass."""
     from pyspark.sql import functions as F
 
-    w, y = F.col(WEIGHT), F.col(LABEL)
+    first = scored.select(LABEL).where(F.col(LABEL).isNotNull()).first()
+    w, y = F.col(WEIGHT), F.col(LABEL) - F.lit(float(first[0]) if first is not None else 0.0)
     row = scored.agg(F.sum(w * err * err).alias("sse"), F.sum(w).alias("sw"), F.sum(w * y).alias("swy"),
                      F.sum(w * y * y).alias("swyy")).first()
     sw = float(row["sw"] or 0.0)
