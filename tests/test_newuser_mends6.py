@@ -6,7 +6,6 @@ Before, a duration column was a category with one level per value."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,7 @@ import pytest
 from mlengineer.data.load import describe_source, load_table
 
 from .conftest import read_any, run_cli
-
-URL = os.environ.get("MLENGINEER_TEST_POSTGRES", "postgresql://mlengineer:mlengineer@127.0.0.1:5432/mlengineer_test")
+from .test_newuser_mends5 import pg  # noqa: F401, F811 (the PostgreSQL server, where one answers)
 
 
 def _waits(n: int = 300) -> pd.DataFrame:
@@ -48,17 +46,9 @@ def test_a_duckdb_interval_is_read_as_seconds() -> None:
 
 
 @pytest.mark.postgres
-def test_a_postgres_interval_is_read_as_seconds() -> None:
-    sa = pytest.importorskip("sqlalchemy")
-    engine = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg2://"))
-    try:
-        engine.connect().close()
-    except sa.exc.OperationalError as e:
-        pytest.skip(f"PostgreSQL is not reachable at {URL} (run scripts/setup-system.sh): {e.orig}")
-    finally:
-        engine.dispose()
+def test_a_postgres_interval_is_read_as_seconds(pg: str) -> None:  # noqa: F811
     df = load_table("", sql="SELECT i, CASE WHEN i = 3 THEN NULL ELSE (i || ' hours 30 seconds')::interval END "
-                            "AS waited FROM generate_series(1, 5) AS i", db=URL)
+                            "AS waited FROM generate_series(1, 5) AS i", db=pg)
     assert df["waited"].iloc[0] == 3630.0 and np.isnan(df["waited"].iloc[2])
     assert df.attrs["source"]["seconds"] == ["waited"]
 
