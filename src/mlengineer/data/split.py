@@ -37,6 +37,15 @@ def _codes(values: np.ndarray) -> np.ndarray:
     return codes
 
 
+def _group_codes(groups: np.ndarray) -> np.ndarray:
+    """Integer codes for group keys; a row without a key is a group of its own (nothing ties it to another)."""
+    codes, uniques = pd.factorize(pd.Series(groups, dtype=object if groups.dtype.kind == "O" else None))
+    codes = np.asarray(codes, dtype=np.int64)
+    keyless = codes < 0
+    codes[keyless] = len(uniques) + np.arange(int(keyless.sum()))
+    return codes
+
+
 def _min_class_count(y: np.ndarray) -> int:
     return int(np.bincount(_codes(y)).min()) if len(y) else 0
 
@@ -122,7 +131,8 @@ def make_holdout(
     rng = np.random.default_rng(seed)
     n_splits = max(2, int(round(1 / fraction)))
     if groups is not None:
-        folds = make_folds(y, n_splits=n_splits, stratify=stratify, groups=groups, seed=seed)
+        folds = make_folds(y, n_splits=n_splits, stratify=stratify, groups=groups, seed=seed,
+                           needs=f"a grouped holdout of {fraction:.0%}")
         tr, va = folds[0]
         return Split(tr, va, f"grouped holdout ({len(va) / n:.0%} of rows, whole groups)")
     if stratify and _min_class_count(y) >= 2:
@@ -142,8 +152,10 @@ def make_folds(
     groups: np.ndarray | None = None,
     seed: int = 0,
     order: np.ndarray | None = None,
+    needs: str | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """k folds as (train, valid) index pairs, stratified and/or grouped as asked.
+    """k folds as (train, valid) index pairs, stratified and/or grouped as asked (a row without a group key is
+    a group of its own). ``needs``: what the folds are for, in the words of the error when groups are too few.
 
     With ``order`` the folds move forward in time: fold i learns from the rows before a cut and is
     validated on the next block, so no fold learns from its future (k blocks after the first).
@@ -157,11 +169,12 @@ def make_folds(
     if order is not None:
         return _time_folds(np.asarray(order), n_splits)
     if groups is not None:
-        g = _codes(np.asarray(groups))
+        g = _group_codes(np.asarray(groups))
         n_groups = int(g.max()) + 1
         if n_groups < n_splits:
-            raise DataError(f"The group column has {n_groups} groups; at least {n_splits} are needed for "
-                            f"{n_splits} folds.")
+            raise DataError(f"The group column (--group-column) has {n_groups} group{'s' if n_groups > 1 else ''}; "
+                            f"{needs or f'{n_splits} folds'} needs at least {n_splits}, each held out whole: pass a "
+                            "column with more groups, or leave --group-column out.")
         fold_of_group = _group_fold_ids(g, y if stratify else None, n_splits, rng)
         fold = fold_of_group[g]
     elif stratify:
@@ -193,9 +206,10 @@ def _group_fold_ids(g: np.ndarray, y: np.ndarray | None, n_splits: int, rng: np.
     target = per_group.sum(axis=0) / n_splits
     counts = np.zeros((n_splits, k_classes))
     for grp in order:
-        # the fold whose class counts stay closest to an even share
+        # the fold whose class counts move closest to an even share: the change in the distance, not the distance
+        # after (by which a fold already full, far closer than an empty one, would take every group)
         after = counts + per_group[grp]
-        cost = np.abs(after - target).sum(axis=1) + 1e-9 * rows
+        cost = np.abs(after - target).sum(axis=1) - np.abs(counts - target).sum(axis=1) + 1e-9 * rows
         k = int(cost.argmin())
         fold_of_group[grp] = k
         counts[k] = after[k]

@@ -89,8 +89,27 @@ def _member_contributions(member: Any, X: np.ndarray, k: int, background: np.nda
         family = getattr(member, "family", "")
         raise ValueError(f"no way to explain a {family or type(member).__name__} member without background rows")
     groups = [np.array([j]) for j in range(X.shape[1])]
-    values, base = _sampled_shapley(member.predict_raw, X, groups, background[:10], permutations=6)
+    values, base = _sampled_shapley(member.predict_raw, X, groups, _representative(member.predict_raw, background),
+                                    permutations=6)
     return values, base, "output", "sampled Shapley"
+
+
+#: background rows a sampled explanation measures against (each costs a prediction per feature and permutation)
+SAMPLED_BACKGROUND = 10
+
+
+def _representative(fn: Any, background: np.ndarray, m: int = SAMPLED_BACKGROUND) -> np.ndarray:
+    """``m`` of the background rows, spread over the member's answers to them: the answers sorted (by the output
+    that varies most) and cut into ``m`` equal slices, from each the row whose answer is nearest the slice's mean,
+    so that the answer for "an average row" the explanation starts from is close to the mean over every
+    background row, long tails included, not to that of the first ``m`` (once 20% off on a regression)."""
+    if len(background) <= m:
+        return background
+    pred = np.asarray(fn(background), dtype=float).reshape(len(background), -1)
+    key = pred[:, int(np.argmax(pred.var(axis=0)))]
+    order = np.argsort(key, kind="stable")
+    picks = [part[int(np.argmin(np.abs(key[part] - key[part].mean())))] for part in np.array_split(order, m)]
+    return background[np.asarray(picks)]
 
 
 # -- putting the members together ---------------------------------------------------------------------------
