@@ -14,7 +14,7 @@ import pytest
 
 from mlengineer.data.load import describe_source, load_table
 
-from .conftest import read_any, run_cli
+from .conftest import FIXTURES, read_any, run_cli
 from .test_newuser_mends5 import pg  # noqa: F401, F811 (the PostgreSQL server, where one answers)
 
 
@@ -96,3 +96,29 @@ def test_the_key_that_joins_outcomes_is_not_called_a_column_a_server_would_refus
     assert result["current"]["labelled"] == 400
     assert result["quality"]["unknown_columns"] == ["note"]  # the key joins outcomes to rows; 'note' is unknown
     assert not any("'ticket'" in p for p in result["quality"]["problems"])
+
+
+@pytest.mark.slow
+def test_a_version_mlflow_loaded_by_its_alias_still_loads_and_serves(churn_model_dir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's own loader writes 'registered_model_meta' into the stored version's folder (the artifacts being
+    local): that version was then refused as changed after it was saved, by load, serve and the swap check."""
+    import mlflow
+
+    import mlengineer
+    from mlengineer.tracking.registry import promote, register, resolve
+
+    monkeypatch.chdir(tmp_path)  # the store's artifacts folder lies beside the store
+    uri = f"sqlite:///{tmp_path / 'reg.db'}"
+    register(churn_model_dir, "churn", tracking_uri=uri)
+    promote("churn", "1", tracking_uri=uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.pyfunc.load_model("models:/churn@champion")
+    _, path = resolve("models:/churn@champion", tracking_uri=uri)
+    assert (path / "registered_model_meta").is_file()  # what MLflow wrote
+    model = mlengineer.load("models:/churn@champion", tracking_uri=uri)
+    assert len(model.predict(pd.read_csv(FIXTURES / "churn_800.csv").head(3))) == 3
+    (path / "notes.txt").write_text("a file of the user's own")
+    with pytest.raises(mlengineer.ModelError, match=r"notes.txt is not in its manifest, a file added after it was "
+                                                    r"saved: move it out of the folder"):
+        mlengineer.load("models:/churn@champion", tracking_uri=uri)

@@ -31,6 +31,10 @@ __all__ = ["MANIFEST", "SIGNING_KEY_ENV", "bundle_digest", "verify_manifest", "w
 
 MANIFEST = "manifest.json"
 SIGNING_KEY_ENV = "MLENGINEER_SIGNING_KEY"
+#: files MLflow itself writes into a registered model's folder (``mlflow.pyfunc.load_model("models:/...")``
+#: writes the name and version it was loaded by, into the stored folder itself where the artifacts are local):
+#: never read by the loader, so neither hashed nor refused
+MLFLOW_BOOKKEEPING = frozenset({"registered_model_meta"})
 _CHUNK = 1 << 20
 
 
@@ -49,7 +53,7 @@ def _files(root: Path) -> dict[str, Path]:
         rel = p.relative_to(root).as_posix()
         if p.is_symlink():
             raise ModelError(f"Model bundle {str(root)!r} holds a link, {rel!r}: a bundle holds plain files only.")
-        if p.is_file() and rel != MANIFEST:
+        if p.is_file() and rel != MANIFEST and rel not in MLFLOW_BOOKKEEPING:
             out[rel] = p
     return out
 
@@ -107,7 +111,8 @@ def verify_manifest(root: Path) -> str:
             raise ModelError(f"{where}: {name} does not match its manifest (SHA-256 differs): {advice}")
     extra = sorted(set(present) - set(expected))
     if extra:
-        raise ModelError(f"{where}: {extra[0]} is not in its manifest; {advice}")
+        raise ModelError(f"{where}: {extra[0]} is not in its manifest, a file added after it was saved: move it "
+                         "out of the folder, or restore the bundle from where it came from.")
     digest = _digest(expected)
     if digest != manifest["digest"]:
         raise ModelError(f"{where}: {MANIFEST} does not add up (its digest differs from its files'); {advice}")
