@@ -68,6 +68,8 @@ class ColumnProfile(BaseModel):
     histogram: Histogram | None = None
     # categories, booleans and text: the most common values and their rows
     top_values: list[tuple[str, int]] = Field(default_factory=list)
+    #: the filled rows the top values were counted over (their shares are of these rows)
+    top_of: int | None = None
     mean_words: float | None = None
     mean_chars: float | None = None
     # the target: the column alone, out of fold (score in the profile's target_metric, with a 95% interval)
@@ -102,7 +104,7 @@ class ColumnProfile(BaseModel):
         if self.role == "text" and self.mean_words is not None:
             return f"{self.mean_words:.0f} words on average"
         if self.top_values:
-            total = max(sum(c for _, c in self.top_values), 1)
+            total = max(self.top_of or sum(c for _, c in self.top_values), 1)
             head = ", ".join(f"{v} ({c / total:.0%})" for v, c in self.top_values[:3])
             return head + (", ..." if self.n_unique > 3 else "")
         return ""
@@ -218,9 +220,10 @@ def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: s
         if len(text):
             p.mean_words = float(text.str.split().str.len().mean())
             p.mean_chars = float(text.str.len().mean())
-        p.top_values = _top(sample)
+        p.top_values, p.top_of = _top(sample), int(sample.notna().sum())
     elif role != ColumnRole.identifier:
         p.top_values = _top_from_schema(col, len(s) - n_missing) or _top(s)
+        p.top_of = len(s) - n_missing - extra_missing
     else:
         p.top_values = _top(sample.iloc[:1])
     return p
