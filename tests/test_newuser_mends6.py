@@ -137,3 +137,22 @@ def test_the_profile_s_top_values_are_shares_of_the_filled_rows() -> None:
     assert columns["store"].summary.split(",")[0].endswith("(4%)")
     shares = df["kind"].value_counts(normalize=True)  # of the filled rows, the empty ones aside
     assert columns["kind"].summary == f"{shares.index[0]} ({shares.iloc[0]:.0%}), {shares.index[1]} ({shares.iloc[1]:.0%})"
+
+
+@pytest.mark.slow
+def test_predict_refuses_an_out_inside_the_model_bundle_on_both_engines(churn_model_dir: Path, churn_csv: Path,
+                                                                        tmp_path: Path) -> None:
+    import shutil
+
+    import mlengineer
+
+    bundle = tmp_path / "churn-model"
+    shutil.copytree(churn_model_dir, bundle)
+    out = bundle / "p.csv"
+    for engine in ((), ("--engine", "spark")):
+        r = run_cli("predict", str(bundle), str(churn_csv), "--out", str(out), *engine)
+        assert r.returncode == 2 and r.stderr.strip().endswith(
+            f"--out {str(out)!r} lies inside the model bundle {str(bundle)!r}, which would then no longer load (a "
+            "bundle holds only the files it was saved with); write the predictions elsewhere."), r.stderr
+    assert not out.exists()
+    mlengineer.load(bundle)  # it still loads

@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["atomic_path", "cache_dir", "check_place", "is_local", "owner_alive", "owner_tag", "refuse_input", "staging_dir",
-           "sweep_leftovers", "write_table"]
+__all__ = ["atomic_path", "cache_dir", "check_place", "is_local", "owner_alive", "owner_tag", "refuse_bundle",
+           "refuse_input", "staging_dir", "sweep_leftovers", "write_table"]
 
 
 def cache_dir() -> Path:
@@ -52,6 +52,17 @@ def refuse_input(out: str | Path, data: str | Path | None) -> None:
     if src in dest.parents or dest in src.parents:
         raise DataError(f"--out {str(out)!r} {'holds' if dest in src.parents else 'lies inside'} the data {str(data)!r}: "
                         f"predictions would mix with the rows they come from; write them to another {other}.")
+
+
+def refuse_bundle(out: str | Path, bundle: str | Path | None) -> None:
+    """Refuse an output in a model bundle's folder: a file added there stops the bundle loading (it holds only
+    the files its manifest names)."""
+    if bundle is None or not is_local(str(out)):
+        return
+    dest, root = Path(out).resolve(), Path(bundle).resolve()
+    if dest == root or root in dest.parents:
+        raise DataError(f"--out {str(out)!r} lies inside the model bundle {str(bundle)!r}, which would then no longer "
+                        "load (a bundle holds only the files it was saved with); write the predictions elsewhere.")
 
 
 def check_place(dest: Path, *, folder: bool = False, instead: str = "", probe: bool = True) -> Path:

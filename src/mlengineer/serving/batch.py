@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..bundle.model import Model
 from ..data.chunks import CHUNK_ROWS, open_chunks
-from ..data.files import atomic_path, refuse_input
+from ..data.files import atomic_path, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, MLEngineerError
 
@@ -153,6 +153,7 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
 
     if out:  # as predict --engine spark refuses it, in the same words
         refuse_input(out, data)
+        refuse_bundle(out, model.path)
     if sql or db:
         df = load_table(data or "", sql=sql, db=db)
         _say(console, extra_columns_note(model, list(df.columns)))

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import load
-from ..data.files import atomic_path, check_place, is_local, refuse_input
+from ..data.files import atomic_path, check_place, is_local, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, SchemaError
 from ..serving.batch import data_folder
@@ -115,6 +115,7 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
                         "parts (a path without a suffix).")
     found = check_source(data)
     check_out(out, data)
+    refuse_bundle(out, model_dir)
     with spark_session(master, conf) as spark:
         table = read_table(spark, data, sql=sql, found=found)
         pictures = data_folder(data.removeprefix("file://")) if data and not sql and is_local(data) else None
