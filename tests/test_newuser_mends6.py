@@ -156,3 +156,27 @@ def test_predict_refuses_an_out_inside_the_model_bundle_on_both_engines(churn_mo
             "bundle holds only the files it was saved with); write the predictions elsewhere."), r.stderr
     assert not out.exists()
     mlengineer.load(bundle)  # it still loads
+
+
+@pytest.mark.slow
+def test_nested_records_are_read_as_the_nested_json_training_read_them(tmp_path: Path) -> None:
+    """A model trained on a JSON file of nested objects (its columns 'user.age', 'user.plan') takes records nested
+    the same way from Python and over HTTP (they were refused: "Column 'user.age' is missing")."""
+    import json
+
+    import mlengineer
+    from mlengineer.serving.protocols import columns_from_records
+
+    rng = np.random.default_rng(6)
+    rows = [{"user": {"age": int(a), "plan": str(p)}, "spent": float(s), "converted": "yes" if a + 30 * s > 60 else "no"}
+            for a, p, s in zip(rng.integers(18, 80, 300), rng.choice(["a", "b"], 300), rng.random(300), strict=True)]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    model = mlengineer.train(str(tmp_path / "rows.json"), "converted", time_budget=2, families=["linear"],
+                             track=False)
+    assert {"user.age", "user.plan"} <= set(model.feature_names)
+    nested = [{k: v for k, v in r.items() if k != "converted"} for r in rows[:5]]
+    flat = [{"user.age": r["user"]["age"], "user.plan": r["user"]["plan"], "spent": r["spent"]} for r in nested]
+    np.testing.assert_allclose(np.asarray(model.predict_proba(nested)), np.asarray(model.predict_proba(flat)))
+    np.testing.assert_allclose(np.asarray(model.predict_raw(nested[0])), np.asarray(model.predict_raw(flat[0])))
+    columns, n = columns_from_records([dict(r) for r in nested])
+    assert n == 5 and columns["user.age"] == [r["user.age"] for r in flat]

@@ -17,6 +17,7 @@ import pandas as pd
 from ..data.clean import CleaningPlan
 from ..data.images import image_root, table_folder
 from ..data.schema import Schema
+from ..data.values import flat_record
 from ..errors import ModelError, SchemaError
 from ..tasks import Task
 from .rowpath import RowPath
@@ -122,6 +123,8 @@ class Model:
 
     def predict_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """``predict_raw`` of one record: (1, k) or (1,). Through the row path when the model has one."""
+        if any(type(v) is dict for v in record.values()):  # nested, as a training table's JSON was read
+            record = flat_record(record)
         path = self.row_path() if self.use_row_path else None
         if path is not None and path.accepts(record):
             raw = path.predict_raw(record)
@@ -231,13 +234,13 @@ def _one_record(data: Any) -> bool:
 def _records(data: Any) -> list[Mapping[str, Any]]:
     """One record or a list of records, checked to be JSON-object-like rows."""
     if isinstance(data, Mapping):
-        return [data]
+        return _records([data])
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         if len(data) == 0:
             raise SchemaError("No rows to predict: send at least one record.")
         if not all(isinstance(r, Mapping) for r in data):
             raise SchemaError("Each row must be a JSON object of column: value.")
-        return list(data)
+        return [flat_record(r) if any(isinstance(v, Mapping) for v in r.values()) else r for r in data]
     raise SchemaError(f"Cannot predict on {type(data).__name__}: pass a DataFrame or records.")
 
 

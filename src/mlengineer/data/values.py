@@ -7,7 +7,7 @@ import datetime
 import math
 import re
 import warnings
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "date_one",
     "detect_datetime_format",
     "digit_twins",
+    "flat_record",
     "number_from_text",
     "plain_times",
     "numbers_from_text",
@@ -253,3 +254,15 @@ def plain_times(df: pd.DataFrame) -> pd.DataFrame:
     if seconds:
         df.attrs.setdefault("source", {})["seconds"] = seconds
     return df
+
+
+def flat_record(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A record whose values hold objects, flattened as a table's nested values are read (``user.age`` for
+    ``{"user": {"age": ...}}``), so that rows sent to a model trained on nested JSON are read as its rows were."""
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if isinstance(v, Mapping) and v:
+            out.update(flat_record(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

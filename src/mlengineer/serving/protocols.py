@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..data.values import flat_record
 from ..errors import SchemaError
 from .binary import BINARY_HEADER, BinaryReader, binary_answer, binary_outputs, split_binary
 from .csvbody import columns_from_csv
@@ -163,6 +164,9 @@ def columns_from_records(records: Any, *, field: str = "records") -> tuple[Colum
     first = records[0]
     for i, r in enumerate(records):
         _need(type(r) is dict, f"{field}[{i}] must be a JSON object of column: value; got {type(r).__name__}.")
+        if any(type(v) is dict for v in r.values()):  # nested, as the training table's JSON was read
+            records[i] = flat_record(r)
+    first = records[0]
     keys = first.keys()
     if all(r.keys() == keys for r in records):
         return {k: [r[k] for r in records] for k in first}, len(records)
