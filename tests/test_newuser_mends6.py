@@ -180,3 +180,22 @@ def test_nested_records_are_read_as_the_nested_json_training_read_them(tmp_path:
     np.testing.assert_allclose(np.asarray(model.predict_raw(nested[0])), np.asarray(model.predict_raw(flat[0])))
     columns, n = columns_from_records([dict(r) for r in nested])
     assert n == 5 and columns["user.age"] == [r["user.age"] for r in flat]
+
+
+def test_config_and_option_mistakes_are_said_in_the_config_s_words(tmp_path: Path, churn_csv: Path) -> None:
+    import mlengineer
+    from mlengineer.training.config import TrainConfig
+
+    with pytest.raises(mlengineer.ConfigError, match=r"^The 'drop' option takes a list: \[a, b\] \(or one '- a' per "
+                                                     r"line in YAML\); got 'x2'\.$"):
+        TrainConfig.build(target="y", drop="x2")
+    (tmp_path / "c.yaml").write_text("drop: age\n")
+    r = run_cli("train", str(churn_csv), "--target", "churn", "--config", str(tmp_path / "c.yaml"), "--no-track")
+    assert r.returncode == 2 and "The 'drop' option takes a list" in r.stderr and "Input should" not in r.stderr
+    df = pd.read_csv(churn_csv)
+    with pytest.raises(mlengineer.DataError, match=r"^The --time-column 'plan' holds no dates or times \(e\.g\. "
+                                                   r"'(basic|plus|premium|pro)'\) to order the rows by"):
+        mlengineer.train(df, "churn", time_column="plan", time_budget=2, track=False)
+    with pytest.raises(mlengineer.ConfigError, match=r"^--target-transform log is for a regression target, and "
+                                                     r"'churn' is binary: leave --target-transform out\.$"):
+        mlengineer.train(df, "churn", target_transform="log", time_budget=2, track=False)

@@ -134,7 +134,22 @@ def _first_problem(e: ValidationError) -> str:
         return f"Unknown option {field!r}: valid options are {', '.join(TrainConfig.model_fields)}."
     if err["type"] == "missing":
         return f"The {field!r} option is required."
+    plain = _PLAIN.get(str(err["type"]))
+    if plain is not None:  # pydantic's words ("Input should be a valid list") in the config's own
+        return f"The {field!r} option {plain}; got {err.get('input')!r}."
     return f"The {field!r} option {msg}."
+
+
+#: pydantic's error types, said as a config file's user would put it
+_PLAIN = {
+    "list_type": "takes a list: [a, b] (or one '- a' per line in YAML)",
+    "dict_type": "takes a mapping of name: value",
+    "int_parsing": "takes a whole number",
+    "int_from_float": "takes a whole number",
+    "float_parsing": "takes a number",
+    "bool_parsing": "takes true or false",
+    "string_type": "takes text",
+}
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

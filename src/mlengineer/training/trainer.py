@@ -19,7 +19,7 @@ from ..data.clean import CleaningPlan, fit_cleaning_plan
 from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
 from ..data.values import plain_times
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder, encode_training
 from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
@@ -101,12 +101,17 @@ def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prep
     for opt, col in (("--group-column", config.group_column), ("--time-column", config.time_column)):
         if col is not None and col not in df.columns:
             raise DataError(f"{opt} names the column {col!r}, which the data does not have.")
+    if config.time_column is not None:
+        _check_time_column(df[config.time_column], config.time_column)
     if weight is not None:
         check_weight_column(df, weight, target=target, keep=config.keep)
     progress("stage", name="schema")
     overrides = dict(config.column_roles)
     schema = infer_schema(df, target, overrides)
     task = make_task(df[target], config.task)
+    if task.is_classification and config.target_transform in ("log", "power"):
+        raise ConfigError(f"--target-transform {config.target_transform} is for a regression target, and {target!r} "
+                          f"is {task.kind}: leave --target-transform out.")
     metric = get_metric(config.metric, task.kind)
     blend_metric = ensemble_metric(metric, config.ensemble_metric, task.kind)
     if weight is not None:
@@ -130,6 +135,18 @@ def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prep
     # rows without a target are gone whatever their weight; those left must each have one
     weights = None if weight is None else read_weights(df.loc[clean.index, weight], weight, by_number=numbered(df.index))
     return _Prepared(schema, task, metric, blend_metric, findings, plan, clean, y, weights)
+
+
+def _check_time_column(s: pd.Series, name: str) -> None:
+    """Refuse a --time-column that holds neither numbers nor dates (a few hundred values tried), naming it."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        return
+    from ..data.schema import parse_datetime
+
+    filled = s.dropna().iloc[:500]
+    if len(filled) and parse_datetime(filled, None).notna().sum() == 0:
+        raise DataError(f"The --time-column {name!r} holds no dates or times (e.g. {filled.iloc[0]!r}) to order the "
+                        "rows by: name a column of dates, times or numbers that grow with time.")
 
 
 def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = no_progress) -> TrainResult:
