@@ -199,3 +199,16 @@ def test_config_and_option_mistakes_are_said_in_the_config_s_words(tmp_path: Pat
     with pytest.raises(mlengineer.ConfigError, match=r"^--target-transform log is for a regression target, and "
                                                      r"'churn' is binary: leave --target-transform out\.$"):
         mlengineer.train(df, "churn", target_transform="log", time_budget=2, track=False)
+
+
+@pytest.mark.slow
+def test_verify_takes_a_registered_version_and_a_missing_version_lists_those_there_are(churn_model_dir: Path,
+                                                                                      tmp_path: Path) -> None:
+    from mlengineer.tracking.registry import register
+
+    uri = f"sqlite:///{tmp_path / 'reg.db'}"
+    register(churn_model_dir, "churn", tracking_uri=uri)
+    ok = run_cli("verify", "models:/churn/1", "--tracking-uri", uri, cwd=tmp_path)
+    assert ok.returncode == 0 and "every file matches its manifest" in ok.stdout, ok.stderr
+    r = run_cli("serve", "models:/churn/7", "--tracking-uri", uri, "--port", "1", cwd=tmp_path)
+    assert r.returncode == 2 and "Model 'churn' has no version 7; its versions are 1." in r.stderr, r.stderr

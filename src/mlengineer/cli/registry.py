@@ -44,9 +44,11 @@ def promote_cmd(
 
 
 def verify_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder, or a registered version: "
+                                     "models:/NAME@ALIAS or models:/NAME/VERSION."),
     trust: bool = typer.Option(False, "--trust", help="Write a manifest for a bundle that has none (saved by an "
                                "older mlengineer), after you checked where it came from."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
     """Check every file of a bundle against its manifest, then that it loads; exit 2 when it does not."""
     from pathlib import Path
@@ -54,8 +56,9 @@ def verify_cmd(
     from ..bundle.manifest import MANIFEST, bundle_digest, write_manifest
     from ..bundle.model import load
     from ..bundle.store import bundle_dir
+    from ..tracking.registry import is_model_ref, resolve
 
-    path = Path(model_path)
+    path = resolve(model_path, tracking_uri=tracking_uri)[1] if is_model_ref(model_path) else Path(model_path)
     if trust and path.is_dir() and (path / "MLmodel").is_file() and not (path / MANIFEST).exists():
         bundle_dir(path)  # a foreign MLflow model is refused before anything is written into it
         write_manifest(path)

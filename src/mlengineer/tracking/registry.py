@@ -263,7 +263,7 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
         else:
             mv = _default_version(client, ref.name)
     except MlflowException as e:
-        if _is_missing(e) and missing_version and ref.version:
+        if _is_missing(e) and ref.version and not ref.alias and (missing_version or _model_exists(client, ref.name)):
             raise _no_version(client, ref.name, ref.version) from None
         if _is_missing(e) and not _model_exists(client, ref.name):
             raise ModelError(f"{ref} does not exist: there is no registered model named {ref.name!r}. "
