@@ -114,7 +114,7 @@ def test_outliers_and_a_placeholder_number() -> None:
     df.loc[:14, "age"] = -999
     f = run(df, "y", "binary")
     out = next(x for x in f if x.check == "outliers")
-    assert out.column == "income" and out.value == 2 and "3.5e+06" in out.message
+    assert out.column == "income" and out.value == 2 and "3,500,000" in out.message
     ph = next(x for x in f if x.check == "placeholder_number")
     assert ph.column == "age" and "-999 in 15 rows" in ph.message
 

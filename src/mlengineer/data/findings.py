@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel
 
-__all__ = ["Finding", "Severity", "pct", "renamed_column_findings"]
+__all__ = ["Finding", "Severity", "num", "pct", "renamed_column_findings"]
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
@@ -42,6 +43,17 @@ def renamed_column_findings(source: dict[str, object]) -> list[Finding]:
         suggestion=f"Give each column its own name in the file; if {new!r} holds the same values as {old!r}, "
                    f"--drop {new}.",
     ) for new, old in dict(renamed).items()]  # type: ignore[call-overload]
+
+
+def num(v: float) -> str:
+    """A number as a reader writes it: whole numbers and those of 1,000 or more with thousands separators and
+    no decimals (26,570, not 2.657e+04), smaller ones to four significant digits."""
+    v = float(v)
+    if not math.isfinite(v) or abs(v) >= 1e15:
+        return f"{v:.4g}"
+    if v.is_integer() or abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
 
 
 def pct(share: float) -> str:

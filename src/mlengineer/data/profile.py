@@ -9,14 +9,13 @@ takes seconds. How well a column alone predicts the target is measured out of fo
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from ._hashing import frame_row_fingerprints, hashable_frame
 from .alone import AloneMeasure
+from .findings import num
 from .relation import column_as_numbers, encode_target, target_known
 from .schema import ColumnRole, Schema, category_key, infer_schema, numbers_from_text, parse_datetime
 
@@ -136,9 +135,7 @@ def _num(v: float | str | None) -> str:
         return "-"
     if isinstance(v, str):
         return v
-    if math.isfinite(v) and float(v).is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:.4g}"
+    return num(v)
 
 
 def profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schema | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame, row_fingerprints
-from .findings import SEVERITY_ORDER, Finding, Severity, pct, renamed_column_findings
+from .findings import SEVERITY_ORDER, Finding, Severity, num, pct, renamed_column_findings
 from .images import image_root, table_folder
 from .leakage import detect_leakage
 from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
@@ -332,7 +332,7 @@ def _outliers(df: pd.DataFrame, schema: Schema) -> list[Finding]:
             check="outliers", severity="info", column=col.name, value=float(n_out),
             message=f"{n_out:,} value{'s' if n_out > 1 else ''} ({pct(share)}) {'lie' if n_out > 1 else 'lies'} far "
             "outside the bulk "
-            f"({q1:.4g} to {q3:.4g}); the most extreme is {extreme:.4g}.",
+            f"({num(q1)} to {num(q3)}); the most extreme is {num(extreme)}.",
             suggestion="Tree models are unaffected; check that they are real and not unit or typing errors.",
         ))
     return out
