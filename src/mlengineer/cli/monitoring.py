@@ -107,18 +107,11 @@ def print_monitoring(result: dict[str, Any], out: str | None) -> None:
         console.print(escape(line), highlight=False)
     rows = []
     for c in [*result["drift"]["columns"], {**result["drift"]["prediction"], "column": "(prediction)"}]:
-        rows.append([c["column"], c["test"], c["statistic"], c["threshold"], "yes" if c["drifted"] else "no",
+        rows.append([c["column"], c["test"], *_measure(c), "yes" if c["drifted"] else "no",
                      c["psi"], f"{c['missing_reference']:.0%} -> {c['missing_current']:.0%}"])
-    console.print(table("Drift by column", ["column", "test", "statistic", "threshold", "drifted", "PSI",
+    console.print(table("Drift by column", ["column", "test", "measure", "drift when", "drifted", "PSI",
                                             "missing"], rows))
-    perf = []
-    for name, e in result["performance"]["metrics"].items():
-        perf.append([name, _value(e["reference"]), _value(e["estimated"]), _value(e["realised"]),
-                     None if e["error"] is None else f"{e['error']:+.4g}"])
-    by = result["performance"].get("weighted_by")
-    real = f"realised (weighted by {by!r})" if by else "realised"
-    off = "estimate off by (every row once)" if by else "estimate off by"  # the estimate weighs no rows
-    console.print(table("Performance (95% intervals)", ["metric", "reference rows", "estimated", real, off], perf))
+    _print_performance(result)
     if result["windows"]:
         head = result["performance"]["headline"]
         wrows = [[w["label"], w["rows"], ", ".join(w["drift"]["verdict"]["drifted"][:4]) or "-" if w["tested"] else
@@ -133,6 +126,38 @@ def print_monitoring(result: dict[str, Any], out: str | None) -> None:
     alarms = [k for k, v in result["alarms"].items() if v]
     console.print(f"Alarms: [bold]{', '.join(alarms) if alarms else 'none'}[/]." +
                   (f" Report: [bold]{escape(out)}[/]" if out else ""))
+
+
+def _measure(c: dict[str, Any]) -> tuple[str, str]:
+    """A column's drift statistic and threshold, each named: a p-value (drift below it), a distance or a
+    ROC AUC (drift from or above it); the drift table mixes them as the sample sizes choose the test."""
+    from ..monitoring.drift import measure_of
+
+    if c["statistic"] is None:
+        return "-", "-"
+    what = c.get("measure") or measure_of(c["test"])
+    when = {"p-value": "p-value < ", "distance": "distance >= "}.get(what, f"{what} > ")
+    return f"{what} {fmt(c['statistic'])}", "-" if c["threshold"] is None else f"{when}{fmt(c['threshold'])}"
+
+
+def _print_performance(result: dict[str, Any]) -> None:
+    """The performance table; where outcomes are known for some rows only, the estimate for those rows too,
+    which is what the realised value and the estimate's error compare."""
+    perf = result["performance"]
+    n, every = perf["labelled"], result["rows"]
+    split = n < every and any(e.get("estimated_on_labelled") for e in perf["metrics"].values())
+    rows = []
+    for name, e in perf["metrics"].items():
+        on_labelled = [_value(e.get("estimated_on_labelled"))] if split else []
+        rows.append([name, _value(e["reference"]), _value(e["estimated"]), *on_labelled, _value(e["realised"]),
+                     None if e["error"] is None else f"{e['error']:+.4g}"])
+    by = perf.get("weighted_by")
+    real = f"realised (weighted by {by!r})" if by else "realised"
+    how = [w for w, on in (("labelled", split), ("every row once", by)) if on]  # the estimate weighs no rows
+    off = f"estimate off by ({', '.join(how)})" if how else "estimate off by"
+    heads = ["metric", "reference rows (measured)", f"estimated (all {every:,} rows)" if split else "estimated",
+             *([f"estimated ({n:,} labelled)"] if split else []), real, off]
+    console.print(table("Performance (95% intervals)", heads, rows))
 
 
 def _value(e: dict[str, Any] | None) -> str:

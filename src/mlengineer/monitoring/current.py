@@ -226,10 +226,14 @@ def select_time(current: Current, since: str | None, until: str | None) -> Curre
                         "overlaps it.")
     rows = np.flatnonzero(keep)
     chosen = _take(current, rows)
-    n = int(unread.sum())
+    n, known = int(unread.sum()), int(current.labelled.sum())
     if n:
         chosen.notes = [*current.notes, f"{n:,} row{'s' if n > 1 else ''} of {current.source} left out by {options}: "
                         f"no readable time in {column} (empty or unreadable)."]
+    if known and not chosen.labelled.any():  # the outcomes were given for nothing: say so, as when none match
+        chosen.notes = [*chosen.notes, f"None of the {known:,} outcome{'s' if known > 1 else ''} of "
+                        f"{current.labels_source} fall{'s' if known == 1 else ''} between {since or 'the start'} and "
+                        f"{until or 'now'} ({options}): no realised metrics. Widen the span to include them."]
     return chosen
 
 

@@ -37,7 +37,8 @@ import numpy as np
 
 from .columns import Prepared
 
-__all__ = ["ALPHA", "DISTANCE_THRESHOLD", "ColumnDrift", "compare_column", "compare_values", "dataset_verdict"]
+__all__ = ["ALPHA", "DISTANCE_THRESHOLD", "ColumnDrift", "compare_column", "compare_values", "dataset_verdict",
+           "measure_of"]
 
 ALPHA = 0.05
 STRICT_ALPHA = 0.01  # one column (or the predictions) alone raising the dataset's alarm
@@ -76,6 +77,8 @@ class ColumnDrift:
     plot: dict[str, Any] = field(default_factory=dict)
     #: the column's role (a date compares as a number of days since 1970, and is said as a date)
     role: str = ""
+    #: what ``statistic`` is (``measure_of``): "p-value" (drift below the threshold), "distance" or "ROC AUC"
+    measure: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +102,14 @@ def compare_column(ref: Prepared, cur: Prepared, *, seed: int = 0) -> ColumnDrif
     else:
         compare_values(out, ref.sorted_present(), np.sort(cur.present()), presorted=True)
     out.drifted = out.value_drifted or out.missing_drifted
+    out.measure = measure_of(out.test) if out.statistic is not None else ""
     return out
+
+
+def measure_of(test: str) -> str:
+    """What a test's statistic is: small samples get a p-value (smaller is worse), large ones a distance
+    (larger is worse), texts a domain classifier's ROC AUC (larger is worse)."""
+    return "distance" if "distance" in test else "ROC AUC" if "ROC AUC" in test else "p-value"
 
 
 def compare_values(out: ColumnDrift, a: np.ndarray, b: np.ndarray, *, presorted: bool = False) -> None:

@@ -18,7 +18,8 @@ Regressors (DLE, direct loss estimation): a gradient-boosted model of the absolu
 reference rows' out-of-sample errors from the inputs and the prediction, predicts each live row's expected
 error size ``m``. MAE is ``k1 * mean(m)`` and MSE ``k2 * mean(m^2)``, the ``k`` scaling the cross-fitted
 sizes to the reference's actual errors (ratios of sums); the interval is the spread of a mean of rows whose
-errors are that size (from the fourth moment likewise), and R² follows from MSE and the predictions' spread.
+errors are that size (from the fourth moment likewise; normal on the log scale, so above 0 and leaning right, as
+heavy-tailed errors make it), and R² follows from MSE and the predictions' spread.
 Like the model it watches, the loss model cannot extrapolate: on rows beyond the training range (the quality
 checks report them) it expects the errors of the range's edge, usually too small.
 
@@ -324,7 +325,7 @@ class LossModel:
         """The expected ``name`` (rmse, mae or r2) of live rows with expected error sizes ``m``
         (``expected_error``) and predictions ``pred``; ``rows``: how many rows they stand for, when they
         are a random sample of more. The interval is the realised metric's spread over ``rows`` rows whose
-        errors are as expected (normal approximation of a mean)."""
+        errors are as expected (a mean's normal approximation on the log scale, ``_positive``)."""
         k1, k2, k4 = self.moments
         n = max(rows or len(m), len(m))
         m1, m2, m4 = float(np.mean(m)), float(np.mean(m**2)), float(np.mean(m**4))
@@ -333,12 +334,11 @@ class LossModel:
         # uncertainty (the reference's size) adds to the live rows' sampling
         se_mae = float(np.hypot(np.sqrt(max((k2 - k1**2) * m2, 0.0) / n), mae * self.moment_se[0]))
         se_mse = float(np.hypot(np.sqrt(max((k4 - k2**2) * m4, 0.0) / n), mse * self.moment_se[1]))
-        z = 1.959964
         spread = float(np.var(pred))
         if name == "mae":
-            value, low, high = mae, max(mae - z * se_mae, 0.0), mae + z * se_mae
+            value, (low, high) = mae, _positive(mae, se_mae)
         else:
-            lo_mse, hi_mse = max(mse - z * se_mse, 0.0), mse + z * se_mse
+            lo_mse, hi_mse = _positive(mse, se_mse)
             if name == "rmse":
                 value, low, high = float(np.sqrt(mse)), float(np.sqrt(lo_mse)), float(np.sqrt(hi_mse))
             else:
@@ -349,6 +349,16 @@ class LossModel:
         del seed  # the interval is analytic: nothing is drawn
         return Estimate(name, float(value), float(low), float(high), n,
                         "DLE: a model of the error size, from the reference rows")
+
+
+def _positive(value: float, se: float) -> tuple[float, float]:
+    """A 95% interval for a mean of positive errors (absolute or squared): normal on the log scale (delta
+    method), so it stays above 0 and leans right, as such a mean's spread does when errors are heavy-tailed;
+    a normal interval clipped at 0 said a model with errors this size might have none."""
+    if not value > 0:
+        return value, value
+    step = np.exp(1.959964 * se / value)
+    return float(value / step), float(value * step)
 
 
 def _reg_score(name: str, err: np.ndarray, spread: float, w: np.ndarray | None = None) -> float:

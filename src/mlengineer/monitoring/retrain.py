@@ -14,6 +14,7 @@ scored on it with ``compare``'s paired test on the champion's metric.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,9 +177,12 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     if weight_note:  # a weight column is never a feature: what is left of it goes
         table = table.drop(columns=[champion.metadata["weight_column"]], errors="ignore")
     config = _config(champion, set(table.columns), time_budget=time_budget, tracking_uri=tracking_uri)
+    # named after its --out folder as any model is (registered, it stays a version of the champion's name); a
+    # folder retrain chose keeps the champion's name, and a temporary one goes once the registry holds a copy
+    named, temporary = out is not None, out is None and (ref is not None or champion.path is None)
     out = Path(out) if out is not None else _default_out(champion, ref)
     kwargs = {"progress": progress} if progress is not None else {}
-    challenger = train(table, config=config, out=out, name=champion.name, **kwargs)
+    challenger = train(table, config=config, out=out, name=None if named else champion.name, **kwargs)
     features = test.drop(columns=[champion.target])
     comparison = compare_predictions(champion.task, champion.task.encode(test[champion.target]),
                                      challenger.predict_raw(features), champion.predict_raw(features),
@@ -187,7 +191,9 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     rows = {"base": int(len(base)), "new_learnt": int(len(learn)), "new_tested": int(len(test))}
     result = _decide(comparison, problems, promote=promote and info is not None, champion_ref=ref, info=info,
                      challenger_path=out, rows=rows, tracking_uri=tracking_uri,
-                     champion_path=None if champion.path is None else str(champion.path))
+                     champion_path=None if champion.path is None else str(champion.path), temporary=temporary)
+    if temporary and result.challenger_version:
+        shutil.rmtree(out.parent, ignore_errors=True)
     result.notes = list(current.notes) + ([weight_note] if weight_note else [])
     result.run_id = record_decision("retrain", ref.name if ref else champion.name, result.to_dict(),
                                     tracking_uri=tracking_uri)
@@ -204,8 +210,9 @@ def _default_out(champion: Any, ref: Any) -> Path:
 
 def _decide(comparison: dict[str, Any], problems: list[str], *, promote: bool, champion_ref: Any, info: Any,
             challenger_path: Path, rows: dict[str, int], tracking_uri: str | None,
-            champion_path: str | None = None) -> RetrainResult:
-    """Promote, or say why not; registers the challenger as a new version when the champion is registered."""
+            champion_path: str | None = None, temporary: bool = False) -> RetrainResult:
+    """Promote, or say why not; registers the challenger as a new version when the champion is registered
+    (``temporary``: ``challenger_path`` is removed afterwards, and the registered version is where it is kept)."""
     from ..tracking.registry import promote as move_alias
     from ..tracking.registry import register
 
@@ -216,6 +223,8 @@ def _decide(comparison: dict[str, Any], problems: list[str], *, promote: bool, c
     result = RetrainResult("kept", "", str(challenger_path), comparison, problems, rows, champion)
     if champion_ref is not None:
         result.challenger_version = register(challenger_path, champion_ref.name, tracking_uri=tracking_uri).version
+        if temporary:
+            result.challenger_path = f"models:/{champion_ref.name}/{result.challenger_version}"
     verdict = comparison["verdict"].rstrip(".")
     if not better or problems:
         result.reason = _kept_reason(comparison, problems, better=better, champion_ref=champion_ref, info=info,
@@ -250,6 +259,8 @@ def _kept_reason(c: dict[str, Any], problems: list[str], *, better: bool, champi
         kept = f"the champion{f', {champion_path}' if champion_path else ''}"
     where = f"it is saved at {saved.challenger_path}" + (
         f" and registered as version {saved.challenger_version}, with no alias" if saved.challenger_version else "")
+    if saved.challenger_path.startswith("models:/"):  # only the registry keeps it
+        where = f"it is registered as {saved.challenger_path}, with no alias"
     command = (f"mlengineer promote {champion_ref.name} {saved.challenger_version}"
                if champion_ref is not None and saved.challenger_version else None)
     if better:

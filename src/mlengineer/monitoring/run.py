@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from .current import Current, attach_labels, from_data, from_log, select_time
 from .monitor import monitor
 
-__all__ = ["FAIL_ON", "failed_conditions", "json_ready", "load_current", "monitor_model"]
+__all__ = ["FAIL_ON", "failed_conditions", "json_ready", "load_current", "monitor_model", "version_note"]
 
 #: what ``--fail-on`` can name; each sets exit status 1 when found (bad input is 2)
 FAIL_ON = ("drift", "performance", "relation")
@@ -51,17 +51,47 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
                   **sources: Any) -> tuple[Any, dict[str, Any]]:
     """Open the model ``spec`` names (a folder, ``models:/NAME@ALIAS`` or a run id, or a Model), read the
     live rows ``sources`` describe (see ``load_current``) and monitor them."""
+    from ..bundle.model import load
     from ..tracking.lookup import open_model
-    from ..tracking.registry import ModelRef, is_model_ref
+    from ..tracking.registry import ModelRef, is_model_ref, resolve
 
-    model = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
+    version = None  # the registered version the model is, when a registry reference names it
+    if isinstance(spec, str) and is_model_ref(spec):
+        info, path = resolve(spec, tracking_uri=tracking_uri)
+        model, version = load(path), str(info.version)
+    else:
+        model = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
     names = {model.name}
     if isinstance(spec, str) and is_model_ref(spec):
         names.add(ModelRef.parse(spec).name)
     if log_model:
         names.add(log_model)
     current = load_current(model, names=names, **sources)
+    note = version_note(current, version, by_version=by_version)
+    if note:
+        current.notes = [*current.notes, note]
     return model, monitor(model, current, window=window, by_version=by_version, weights=weights)
+
+
+def version_note(current: Current, version: str | None, *, by_version: bool = False) -> str | None:
+    """What the user must know when a prediction log's rows were answered by other versions than ``version``
+    (the one monitored; None when not known, as for a bundle folder, and then only several versions count):
+    they are all tested against this model's reference. None when there is nothing to say."""
+    if current.versions is None or not len(current):
+        return None
+    counts = current.versions.astype(str).value_counts()
+    others = counts.drop(version, errors="ignore") if version is not None else counts
+    if not len(others) or (version is None and len(counts) < 2):
+        return None
+    split = "the version windows split them" if by_version else "--by-version splits them"
+    listed = ", ".join(f"version {v}: {int(n):,}" for v, n in list(others.items())[:3])
+    more = f", and {len(others) - 3} more" if len(others) > 3 else ""
+    if version is None:
+        return (f"The {len(current):,} rows were answered by {len(counts)} model versions ({listed}{more}), all "
+                f"tested against this model's reference ({split}).")
+    which = f"version {others.index[0]}" if len(others) == 1 else f"other versions ({listed}{more})"
+    return (f"{int(others.sum()):,} of {len(current):,} rows were answered by {which}, not version {version}, "
+            f"whose reference they are all tested against ({split}).")
 
 
 def failed_conditions(result: dict[str, Any], fail_on: list[str]) -> list[str]:

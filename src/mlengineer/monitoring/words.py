@@ -107,11 +107,11 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
     entry = perf["metrics"][name]
     label = _NAMES.get(name, name)
     out = []
-    est, before = entry["estimated"], entry["reference_estimated"] or entry["reference"]
+    est, before = entry["estimated"], entry["reference_estimated"] or entry["reference"]  # like with like
     if est is not None and before is not None:
         out.append(f"Estimated {label} on these rows, before any outcome is known: {number(est['value'])} (95% "
-                   f"{number(est['low'])} to {number(est['high'])}), against {number(before['value'])} on the rows it "
-                   f"was validated on: probably {metric_change(name, est['value'], before['value'])}.")
+                   f"{number(est['low'])} to {number(est['high'])}), {_against_reference(entry)}: probably "
+                   f"{metric_change(name, est['value'], before['value'])}.")
     real = entry["realised"]
     if real is not None:
         line = (f"Measured on the {perf['labelled']:,} rows whose outcomes are known: {label} {number(real['value'])} "
@@ -121,7 +121,10 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
             line += (f", each row counted by its weight in {weighted!r} (--no-weights: every row once, "
                      f"{label} {number(plain['value'])})")
         if entry["error"] is not None:
-            line += (f"; the estimate{', counting every row once,' if weighted else ''} was "
+            same = entry.get("estimated_on_labelled")
+            rows = "these rows" if perf["labelled"] == result["rows"] else f"these {perf['labelled']:,} rows"
+            said = f" for {rows}, {number(same['value'])}," if same else ""
+            line += (f"; the estimate{said}{' counting every row once,' if weighted else ''} was "
                      f"{number(abs(entry['error']))} too {'high' if entry['error'] > 0 else 'low'}")
         out.append(line + ".")
         real = entry.get("realised_every_row") or real  # the alarms compare like with like
@@ -144,6 +147,16 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
         out.append(f"Alarm: the {label} the outcomes show is worse than the estimate by more than chance and the "
                    "tolerance.")
     return out
+
+
+def _against_reference(entry: dict[str, Any]) -> str:
+    """What a live estimate is compared with: the same estimator on the rows the model was validated on (its
+    own bias cancels), with what was measured there; the measured value alone where nothing was estimated."""
+    before, measured = entry["reference_estimated"], entry["reference"]
+    if before is None:
+        return f"against {number(measured['value'])} measured on the rows it was validated on"
+    there = f" (measured there: {number(measured['value'])})" if measured is not None else ""
+    return f"against {number(before['value'])} estimated the same way on the rows it was validated on{there}"
 
 
 def _relation_sentences(relation: dict[str, Any]) -> list[str]:
