@@ -55,8 +55,10 @@ def compare_cmd(
     weighted = f", weighted by {result['weighted_by']!r}" if result.get("weighted_by") else ""
     console.print(table(f"{result['metric']} on {result['rows']:,} labelled rows{where}{weighted}",
                         ["", "model", "given as", result["metric"]], rows))
+    # a bootstrap's detail is the interval of the difference, said here already
+    detail = "" if result["test"].startswith("paired bootstrap") else f"; {result['detail']}"
     say(f"Difference A - B: {fmt(d['difference'])} (95% interval {fmt(d['low'])} to {fmt(d['high'])}); "
-        f"{result['test']}: p = {result['p_value']:.3g}; {result['detail']}.")
+        f"{result['test']}: p = {result['p_value']:.3g}{detail}.")
     say((result["verdict"], "bold"))
 
 
@@ -233,6 +235,21 @@ def register(app: typer.Typer) -> None:
     app.command("calibrate")(handle_errors(calibrate_cmd))
 
 
+def rows_met(model: Any, frame: Any) -> dict[str, Any]:
+    """How many of ``frame``'s labelled rows the model has met already, found as the report finds them: rows of
+    its training table (``trained_rows``) and rows ``mlengineer calibrate`` fitted its calibration on
+    (``calibration_rows``), each None where the bundle cannot tell; and ``warnings``, the report's sentences
+    on them as plain text, for the evaluate command to print above its numbers."""
+    from ..evaluation.seen import calibration_rows
+    from ..report.rows import calibrated_words, plain, rows_words, trained_rows
+
+    labelled = frame.loc[frame[model.target].notna()]
+    seen, calibrated = trained_rows(model, labelled), calibration_rows(model, labelled)
+    warnings = [rows_words("rows", seen, None)[1], calibrated_words(model, "rows", calibrated)[1]]
+    return {"trained_rows": seen, "calibration_rows": calibrated,
+            "warnings": [plain(w) for w in warnings if w]}
+
+
 def print_evaluation(model: object, result: dict, *, source: str | None = None) -> None:
     """The evaluate command's output: metrics with their intervals and a constant baseline, calibration,
     the honesty of the model's ranges or sets, and the slices where it does significantly worse. The title
@@ -241,6 +258,8 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
     base = result["baseline"]
     rows = [[k, v, f"{fmt(result['intervals'][k][0])} to {fmt(result['intervals'][k][1])}" if k in result["intervals"]
              else "-", base.get(k)] for k, v in result["metrics"].items()]
+    for warning in result.get("warnings") or []:  # rows it trained on, or was calibrated on
+        say((warning, "bold yellow"))
     on = f" on {Path(source).name}" if source else ""
     weighted = f", weighted by {result['weighted_by']!r}" if result.get("weighted_by") else ""
     console.print(table(f"Model {model.name}{on}: {result['n_rows']:,} labelled rows{weighted}",  # type: ignore[attr-defined]

@@ -83,8 +83,10 @@ def print_training_summary(model: Any, *, data: str | None = None, reasons: dict
         say((cleaning.strip(), "dim"))
     for note in meta.get("feature_notes") or []:  # what the encoding left out, e.g. sentence embeddings
         say((note, "yellow"))
-    board = meta["leaderboard"]
-    rows = [[r["model"], r["score"], r["fit_s"], r["predict_ms_per_row"], r.get("predict_1row_ms"), r["status"]]
+    from ..report.summary import candidate_label
+
+    board = meta["leaderboard"]  # each candidate named with the target transform it learned on, where it had one
+    rows = [[candidate_label(r), r["score"], r["fit_s"], r["predict_ms_per_row"], r.get("predict_1row_ms"), r["status"]]
             for r in board[:25]]
     title = f"Leaderboard (validation {meta['metric']}, {meta['split']})"
     if len(board) > 25:
@@ -285,18 +287,28 @@ def evaluate_cmd(
     data: str = typer.Argument(None, help="Labelled rows (with the target column)."),
     no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the rows hold the "
                                     "weight column the model was trained with (by default its weights count)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (nothing else)."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
     """Metrics of a model on labelled data."""
+    import json
+
     from ..bundle.model import load
     from ..evaluation.evaluate import evaluate
-    from .evaluation import print_evaluation
+    from ._common import err_console
+    from .evaluation import print_evaluation, rows_met
 
     model = load(model_path)
-    frame = read_data(data, sql, db)
+    frame = read_data(data, sql, db, out=err_console if as_json else None)
     with named_source(data or "the query"):
         result = evaluate(model, frame, weights=not no_weights)
+        result.update(rows_met(model, frame))  # rows it trained on, or was calibrated on: the numbers flatter it
+    if as_json:
+        from ..monitoring.run import json_ready  # a metric of rows of one class is NaN: JSON has no NaN
+
+        console.print_json(json.dumps(json_ready(result), default=str))
+        return
     print_evaluation(model, result, source=data or "the query")
 
 

@@ -113,7 +113,7 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
         intervals[name] = [lo, hi]
     result: dict[str, Any] = {
         "n_rows": int(len(y)), "task": kind, "primary_metric": metric, "metrics": metrics, "intervals": intervals,
-        "interval_level": 0.95, "baseline": _baseline(kind, y, raw.shape[1] if raw.ndim == 2 else 0, weights),
+        "interval_level": 0.95, "baseline": _baseline(kind, y, raw.shape[1] if raw.ndim == 2 else 0, weights, names=names),
         "curves": {}, "slices": [], "worst_slices": [],
     }
     rng = np.random.default_rng(seed)
@@ -183,9 +183,12 @@ def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: dict[str, Any]) -> di
             "recall_here": tp / (y == 1).sum() if (y == 1).sum() else float("nan"), "flagged_here": float(flag.mean())}
 
 
-def _baseline(kind: str, y: np.ndarray, k: int, weights: np.ndarray | None = None) -> dict[str, float]:
+def _baseline(kind: str, y: np.ndarray, k: int, weights: np.ndarray | None = None, *,
+              names: list[str] | tuple[str, ...] = ()) -> dict[str, float]:
     """What a constant answer (the most common class, or the mean) would score, for scale (rows counting for
-    their ``weights`` where given: the weighted mean and median, the classes' weighted shares)."""
+    their ``weights`` where given: the weighted mean and median, the classes' weighted shares); every metric of
+    ``names`` that a constant answer can be scored on (the classes' shares, or the mean, as ``compare ...
+    baseline`` answers), beside the usual few."""
     if kind == "regression":
         y = y.astype(float)
         if weights is not None:
@@ -193,9 +196,12 @@ def _baseline(kind: str, y: np.ndarray, k: int, weights: np.ndarray | None = Non
             order = np.argsort(y, kind="stable")
             cum = np.cumsum(weights[order])
             median = y[order][int(np.searchsorted(cum, 0.5 * cum[-1]))]
-            return {"rmse": float(np.sqrt(np.average((y - mean) ** 2, weights=weights))),
-                    "mae": float(np.average(np.abs(y - median), weights=weights)), "r2": 0.0}
-        return {"rmse": float(np.std(y)), "mae": float(np.mean(np.abs(y - np.median(y)))), "r2": 0.0}
+            out = {"rmse": float(np.sqrt(np.average((y - mean) ** 2, weights=weights))),
+                   "mae": float(np.average(np.abs(y - median), weights=weights)), "r2": 0.0}
+        else:
+            mean = float(np.mean(y))
+            out = {"rmse": float(np.std(y)), "mae": float(np.mean(np.abs(y - np.median(y)))), "r2": 0.0}
+        return _constant_scores(out, kind, y, np.full(len(y), mean), weights, names)
     counts = np.bincount(y, weights=weights, minlength=k)
     prior = counts / counts.sum()
     nz = prior[prior > 0]
@@ -203,4 +209,22 @@ def _baseline(kind: str, y: np.ndarray, k: int, weights: np.ndarray | None = Non
            "roc_auc": 0.5}
     if kind == "binary":
         out["brier"] = float(prior[1] * (1 - prior[1]))
+    return _constant_scores(out, kind, y, np.tile(prior, (len(y), 1)), weights, names)
+
+
+def _constant_scores(out: dict[str, float], kind: str, y: np.ndarray, constant: np.ndarray,
+                     weights: np.ndarray | None, names: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """``out`` with the score of the ``constant`` answer for each of ``names`` it lacks (balanced accuracy, F1,
+    a chosen metric), where the metric can score it."""
+    import warnings
+
+    for name in names:
+        if name in out:
+            continue
+        try:
+            with warnings.catch_warnings():  # F1 of an answer that never names the positive class: 0, warned
+                warnings.simplefilter("ignore")
+                out[name] = float(get_metric(name, kind)(y, constant, weights))
+        except (ValueError, ZeroDivisionError):
+            continue
     return out

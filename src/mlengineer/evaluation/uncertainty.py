@@ -47,11 +47,14 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     """Refit ``model``'s calibrator and conformal scores, and optionally choose its decision threshold, on
     calibration rows: labelled ``data`` the model never saw (best: rows kept apart from training and from
     any test set), or by default the validation rows the trainer kept. Changes ``model.extras`` in place
-    and returns what was done, with the calibration error before and after on those rows. Rows count for the
+    and returns what was done, with the calibration error on those rows before (the model as it was, its
+    calibrator included: ``ece_before``; without any: ``ece_uncalibrated``) and after. The keys of given
+    ``data``'s rows are kept (``seen.keep_calibration_rows``) so that a measure on them says so. Rows count for the
     weights of the model's weight column (the data's, or those the trainer kept), unless ``weights`` is False."""
     from ..errors import DataError, ModelError
     from .calibration import expected_calibration_error
     from .evaluate import labelled_weights
+    from .seen import keep_calibration_rows
 
     w: np.ndarray | None = None
     if data is not None:
@@ -76,16 +79,22 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     else:
         raise ModelError("This model kept no validation rows: pass --data with labelled rows it never saw.")
     held_out = data is not None or bool(model.metadata.get("calibration_rows_apart"))
+    before = model.calibrated(pred)  # what the model answers now (its calibrator, if it has one), as evaluate shows
     fitted = fit_uncertainty(model.task.kind, y, pred, calibration=method if model.task.is_classification else "none",
                              seed=seed, held_out=held_out, weights=w)
     model.extras.update(fitted)
+    if data is not None:  # the rows it was fitted on, so that evaluate and the report can tell them again
+        keep_calibration_rows(model, labelled, seed=seed)
+    else:
+        model.extras.pop("calibration_rows", None)
     summary: dict[str, Any] = {"rows": int(len(y)), "source": source}
     if model.task.is_classification:
         cal = fitted["calibrator"]
         after = cal.transform(pred) if cal is not None else pred
         described = describe(cal)
-        summary.update(method=described["method"], ece_before=expected_calibration_error(y, pred, weights=w),
-                       ece_after=expected_calibration_error(y, after, weights=w))
+        summary.update(method=described["method"], ece_before=expected_calibration_error(y, before, weights=w),
+                       ece_after=expected_calibration_error(y, after, weights=w),
+                       ece_uncalibrated=expected_calibration_error(y, pred, weights=w))
         model.metadata["calibration"] = {**described, "rows": int(len(y)), "source": source}
         rules = (cost_fp, cost_fn, target_precision, target_recall)
         if any(r is not None for r in rules):

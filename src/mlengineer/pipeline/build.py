@@ -160,9 +160,15 @@ def _add_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> 
         budget_s = 0.5 if left is None else min(0.5, 0.3 * left)
         model.metadata["feature_importance"] = (shap_importance(model, X, budget_s=budget_s)
                                                 or model.metadata["feature_importance"])
-        left_out = [n for n, m, _ in model.predictor.members if is_sampled(m)]
+        members = model.predictor.members
+        left_out = [n for n, m, _ in members if is_sampled(m)]
+        partial = bool(left_out) and len(left_out) < len(members)
         model.metadata["importance_method"] = "mean |SHAP| on training rows" + (
-            f" (without {', '.join(left_out)}: too slow to explain)" if left_out and len(left_out) < len(
-                model.predictor.members) else "")
+            f" (without {', '.join(left_out)}: too slow to explain)" if partial else "")
+        # the share of the ensemble's weight the importance speaks for: the report's summary says it, or measures
+        # importance on the whole model, where the members too slow to explain carry much of the weight
+        total = sum(w for _, _, w in members) or 1.0
+        model.metadata["importance_covers"] = round(
+            sum(w for n, _, w in members if n not in left_out) / total if partial else 1.0, 4)
     except Exception as e:  # an explanation must never cost the user a trained model
         model.metadata["importance_method"] = f"learners' gain/impurity (SHAP failed: {type(e).__name__}: {e})"[:300]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .summary import CALIBRATION_MIN_ROWS, decimal, share
+from .summary import CALIBRATION_MIN_ROWS, candidate_label, decimal, share
 
 __all__ = ["attach_to_run", "build_context", "render_report", "write_report"]
 
@@ -29,6 +29,7 @@ def _env() -> Environment:
     env.filters["pct"] = lambda v: share(v, 1)
     env.filters["pct0"] = share
     env.filters["dec3"] = lambda v: decimal(v, 3)
+    env.filters["candidate"] = candidate_label  # a leaderboard row's model, with its target_transform
     return env
 
 
@@ -68,22 +69,29 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
                   seed: int = 0) -> dict[str, Any]:
     """Everything the template shows, computed from the bundle and the optional labelled ``data``."""
     from ..evaluation.evaluate import evaluate
+    from ..evaluation.seen import calibration_rows
     from . import plots
     from .media import media_figures
-    from .rows import rows_words, trained_rows
+    from .rows import calibrated_words, rows_words, trained_rows
     from .summary import model_card, number_formatter, summary_sentences
 
     meta = model.metadata
     fmt = number_formatter(unit)
     plan = _plan_work(model, data, seed=seed)
-    warning = None
+    warning, warnings = None, []
     if data is not None:
         data = data.loc[data[model.target].notna()] if model.target in data.columns else data
         given = len(data)
         if given > plan["evaluation_rows"]:
             data = data.sample(plan["evaluation_rows"], random_state=seed)
-        ev: dict[str, Any] | None = evaluate(model, data, n_boot=n_boot, seed=seed)
+        measured = evaluate(model, data, n_boot=n_boot, seed=seed)
+        ev: dict[str, Any] | None = measured
         rows_on, warning = rows_words(noun, trained_rows(model, data), given if given > len(data) else None)
+        also, calibrated = calibrated_words(model, noun, calibration_rows(model, data))
+        rows_on += also
+        warnings = [w for w in (warning, calibrated) if w]
+        if also and measured.get("uncertainty"):  # the conformal scores were fitted on (most of) these very rows
+            measured["uncertainty"]["calibrated_here"] = True
     else:
         ev = _validation_evaluation(model)
         rows_on = (f"{noun} kept apart from every fit" if meta.get("calibration_rows_apart")
@@ -124,8 +132,9 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
     return {
         "title": title or f"{meta.get('name', 'model')}: model report", "model": model, "meta": meta,
         "evaluation": ev, "rows_on": rows_on, "noun": noun, "unit": unit, "fmt": fmt,
-        "summary": [*([warning] if warning else []), *(summary_sentences(
-            model, ev, rows_on=rows_on, unit=unit, noun=noun, importance=importance) if ev is not None else [])],
+        "summary": [*warnings, *(summary_sentences(
+            model, ev, rows_on=rows_on, unit=unit, noun=noun, importance=importance, permutation=permutation,
+            permutation_metric=permutation_metric) if ev is not None else [])],
         "story_html": story_html, "figures": figures, "permutation": permutation,
         "permutation_metric": permutation_metric, "slices": slices, "small_slices": small_slices,
         "findings": meta.get("findings", []), "leaderboard": meta.get("leaderboard", []),

@@ -1,31 +1,18 @@
-"""Which rows the report measures on: the labelled rows given (or a sample of them), and how many of them are
-rows of the model's training table, found in the bundle's reference sample, so the report never calls rows
-"not seen in training" that the model trained on."""
+"""Which rows the report (and ``evaluate``) measures on: the labelled rows given (or a sample of them), and how
+many of them are rows of the model's training table, found in the bundle's reference sample, or rows
+``mlengineer calibrate`` fitted its calibration on, so the report never calls rows "not seen in training" that
+the model trained on, nor passes off its calibration rows as an honest test."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from ..evaluation.seen import SEEN_SHARE, row_keys, rows_found
 from .summary import share
 
-__all__ = ["rows_words", "trained_rows"]
-
-#: below this share of training rows, the given rows count as unseen (a few exact repeats happen in real data)
-SEEN_SHARE = 0.02
-
-
-def _keys(frame: pd.DataFrame) -> np.ndarray:
-    """One hash per row, alike for 70 and 70.0 and for a number read as int or float."""
-    cells = {}
-    for c in frame.columns:
-        col = frame[c]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            col = col.astype(float)
-        cells[c] = col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
-    return pd.util.hash_pandas_object(pd.DataFrame(cells), index=False).to_numpy()
+__all__ = ["calibrated_words", "plain", "rows_words", "trained_rows"]
 
 
 def trained_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
@@ -42,12 +29,8 @@ def trained_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
                if c in reference.columns and c in data.columns]
     if not columns or not len(reference):
         return None
-    known = set(_keys(reference[columns]).tolist())
-    found = int(sum(k in known for k in _keys(data[columns]).tolist()))
-    table = max(int(model.metadata.get("n_train_rows") or 0), len(reference))
-    # the reference is a random sample of the table's labelled rows: a training row is in it with that chance
-    estimate = min(1.0, found / len(data) * table / len(reference))
-    return {"rows": found, "share": estimate, "exact": len(reference) >= table}
+    return rows_found(row_keys(reference[columns]), data, columns,
+                      population=int(model.metadata.get("n_train_rows") or 0))
 
 
 def rows_words(noun: str, seen: dict[str, Any] | None, sampled_from: int | None) -> tuple[str, str | None]:
@@ -64,3 +47,31 @@ def rows_words(noun: str, seen: dict[str, Any] | None, sampled_from: int | None)
     part = f"{about}{share(seen['share'])}"
     return (f"{noun}{sample}, {part} of which are in its training table",
             f"<b>Careful</b>: {part} of these {noun} are copies of {noun} the model trained on, {flatter}")
+
+
+def calibrated_words(model: Any, noun: str, cal: dict[str, Any] | None) -> tuple[str, str | None]:
+    """What to add to the words of the measured rows, and a warning for the summary's top, when many of them
+    are rows ``mlengineer calibrate`` fitted the model's calibration on (``evaluation.seen.calibration_rows``)."""
+    if cal is None or cal["share"] < SEEN_SHARE:
+        return "", None
+    part = f"these are the {noun}" if cal["share"] >= 0.999 else (
+        f"{'' if cal['exact'] else 'about '}{share(cal['share'])} of these {noun} are {noun}")
+    if model.task.is_classification:
+        fitted = "its probabilities, its sets of likely answers" + (
+            " and its decision threshold" if model.extras.get("threshold") is not None else "")
+        most = "its calibration error, the coverage of its sets" + (
+            " and the threshold's precision and recall" if model.extras.get("threshold") is not None else "")
+    else:
+        fitted, most = "its ranges", "the share of true values its ranges held"
+    warning = (f"<b>Careful</b>: {part} that 'mlengineer calibrate' fitted {fitted} on, so the numbers below "
+               f"flatter it, {most} most of all. For an honest measure, give {noun} kept apart from training "
+               "and from calibration.")
+    return (", though its calibration was fitted on them" if cal["share"] >= 0.5 else ""), warning
+
+
+def plain(words: str) -> str:
+    """A sentence of the report as plain text for the terminal: its tags left out, its entities read."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", words))

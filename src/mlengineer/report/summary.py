@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["calibration_words", "decimal", "model_card", "number_formatter", "one_class", "share",
-           "summary_sentences"]
+__all__ = ["IMPORTANCE_COVERS", "calibration_words", "candidate_label", "decimal", "importance_covers",
+           "model_card", "number_formatter", "one_class", "share", "summary_sentences"]
 
 # column names that often hold personal characteristics a model should be checked for fairness on
 _SENSITIVE = re.compile(r"(^|_)(sex|gender|race|ethnic\w*|religion|age|nationality|citizenship|marital\w*|"
@@ -76,9 +76,47 @@ def _top_columns(importance: dict[str, float], n: int = 3) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+#: below this share of the ensemble's weight, the learners' importance does not speak for the model: the summary
+#: takes the permutation importance on the given rows, which measures the whole model, where there is one
+IMPORTANCE_COVERS = 0.5
+
+
+def importance_covers(meta: dict[str, Any]) -> float:
+    """The share of the ensemble's weight its stored importance speaks for (the members too slow to explain are
+    left out of it); read off the importance method's words for a bundle from before it was kept."""
+    if meta.get("importance_covers") is not None:
+        return float(meta["importance_covers"])
+    found = re.search(r"\(without (.+): too slow to explain\)", str(meta.get("importance_method") or ""))
+    weights = {m.get("model"): float(m.get("weight") or 0.0) for m in meta.get("ensemble") or []}
+    if not found or not weights:
+        return 1.0
+    left_out = set(found.group(1).split(", "))
+    return sum(w for n, w in weights.items() if n not in left_out) / (sum(weights.values()) or 1.0)
+
+
+def _importance_sentence(importance: dict[str, float], covers: float, permutation: dict[str, dict[str, float]] | None,
+                         metric: str | None, noun: str) -> str:
+    """What matters most to the model: the stored importance where it speaks for (most of) the model, else
+    the loss each column's shuffling causes on these rows, or the stored one with the share it speaks for."""
+    gains = {k: v["mean"] for k, v in (permutation or {}).items() if v["mean"] > 0}
+    if covers < IMPORTANCE_COVERS and gains:
+        total = sum(gains.values())
+        return (f"What matters most to its predictions: <b>{_top_columns({k: v / total for k, v in gains.items()})}"
+                f"</b> (each column's share of how much worse its {metric} gets when the column is shuffled "
+                f"across these {noun}).")
+    if covers < 0.9995:
+        return (f"What matters most to the members of the model that carry {share(covers)} of its weight: "
+                f"<b>{_top_columns(importance)}</b> (the others were too slow to explain).")
+    return f"What matters most to its predictions: <b>{_top_columns(importance)}</b>."
+
+
 def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str = "", noun: str = "rows",
-                      importance: dict[str, float] | None = None) -> list[str]:
-    """Plain sentences: what the model predicts, how well, how sure, what matters, what to watch."""
+                      importance: dict[str, float] | None = None,
+                      permutation: dict[str, dict[str, float]] | None = None,
+                      permutation_metric: str | None = None) -> list[str]:
+    """Plain sentences: what the model predicts, how well, how sure, what matters, what to watch.
+    ``permutation`` (with ``permutation_metric``): the permutation importance on these rows, which the
+    sentence on what matters takes where the stored ``importance`` leaves out most of the model."""
     fmt = number_formatter(unit)
     m, ci = ev["metrics"], ev["intervals"]
     target = model.target
@@ -136,7 +174,8 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                        f"true answer for <b>{share(unc['coverage'])}</b> of these {noun}, and named a single answer "
                        f"for {share(unc['single_label_share'])} of them.")
     if importance:
-        out.append(f"What matters most to its predictions: <b>{_top_columns(importance)}</b>.")
+        out.append(_importance_sentence(importance, importance_covers(model.metadata), permutation,
+                                        permutation_metric, noun))
     worst = ev.get("worst_slices") or []
     if worst:
         w = worst[0]
@@ -248,3 +287,10 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
                    "not for every single group; and only while new data looks like the training data.")
     card["Caveats"] = caveats
     return card
+
+
+def candidate_label(row: dict[str, Any]) -> str:
+    """A leaderboard row's model, with the target transform it learned on where it had one, so that two rows
+    of one family, one on log(y), do not look alike: "lightgbm_2 (target_transform: log)"."""
+    kind = (row.get("params") or {}).get("target_transform")
+    return f"{row.get('model')} (target_transform: {kind})" if kind and kind != "none" else str(row.get("model"))
