@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -129,3 +130,14 @@ def test_explain_endpoint_answers_with_contributions(explain_server: str, churn_
     assert r.status_code == 422 and "age" in r.json()["error"]
     r = httpx.post(f"{explain_server}/explain", json={"records": rows, "class": "maybe"}, timeout=30)
     assert r.status_code == 422 and "class" in r.json()["error"]
+
+
+def test_a_regression_row_is_headed_once_and_rounding_noise_is_no_move(salary_model_dir: Path,
+                                                                      salaries_csv: Path) -> None:
+    from mlengineer.cli.evaluation import _moved
+
+    r = run_cli("explain", str(salary_model_dir), str(salaries_csv), "--limit", "1", "--top", "3")
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stdout.split())  # as a reader reads it, whatever the console's width wrapped
+    assert re.search(r"Row 1: predicted [\d,.]+, against [\d,.]+ for an average row", said), said  # said once
+    assert _moved(1.115e-09, 1e-9 * 71_683) == "0" and _moved(-0.0351) == "-0.0351" and _moved(36_750) == "+36,750"

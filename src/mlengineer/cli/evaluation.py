@@ -99,13 +99,17 @@ def explain_cmd(
         say(f"Wrote {len(explained):,} explanations to ", (out, "bold"), ".")
     for i, e in enumerate(explained[:limit]):
         # + 0.0: a contribution of -0.0 prints as +0, not -0
-        lines = [[c["column"], _cell(c["value"], c.get("note")), _moved(c["contribution"])] for c in e["contributions"]]
+        # a sum's rounding noise (1e-9 on a price of 70,000) is no move: said as 0
+        noise = 1e-9 * max(abs(e["output"]), abs(e["base_value"]), 1.0)
+        lines = [[c["column"], _cell(c["value"], c.get("note")), _moved(c["contribution"], noise)]
+                 for c in e["contributions"]]
         others = e.get("other_columns_count", 1)
         if others:  # --top at least the columns there are: nothing else moved it
-            lines.append([f"({others} other column{'s' if others > 1 else ''})", "", _moved(e["other_columns"])])
-        console.print(table(f"Row {i + 1}: predicted {fmt(e['prediction'])}; {e['explained']} {fmt(e['output'])}, "
-                            f"against {fmt(e['base_value'])} for an average row", ["column", "value", "moved it by"],
-                            lines))
+            lines.append([f"({others} other column{'s' if others > 1 else ''})", "", _moved(e["other_columns"], noise)])
+        said = fmt(e["prediction"])  # a value explained as itself is said once
+        what = "" if fmt(e["output"]) == said else f"; {e['explained']} {fmt(e['output'])}"
+        console.print(table(f"Row {i + 1}: predicted {said}{what}, against {fmt(e['base_value'])} for an average row",
+                            ["column", "value", "moved it by"], lines))
         _inside_lines(e["contributions"])
     if len(explained) > limit:
         console.print(f"... {len(explained) - limit:,} more rows; use --out FILE to save them all.")
@@ -121,8 +125,11 @@ def _cell(value: Any, note: str | None = None, limit: int = 120) -> Any:
     return f"{value} ({note})" if note else value
 
 
-def _moved(v: float) -> str:
-    """A contribution with its sign: +36,750 and -0.0351, never +3.675e+04 (+ 0.0: -0.0 prints as +0)."""
+def _moved(v: float, noise: float = 0.0) -> str:
+    """A contribution with its sign: +36,750 and -0.0351, never +3.675e+04 (+ 0.0: -0.0 prints as +0); one no
+    larger than ``noise`` (a sum's rounding) as 0."""
+    if abs(v) <= noise:
+        return "0"
     return f"{v + 0.0:+,.0f}" if abs(v) >= 1000 else f"{v + 0.0:+,.4g}"
 
 
