@@ -123,6 +123,18 @@ def test_calibrate_command_sets_a_threshold_that_predict_follows(tmp_path: Path,
     r = run_cli("evaluate", str(model_dir), str(held_path))
     assert r.returncode == 0, r.stderr
     assert "Decision threshold" in r.stdout and "calibration error" in r.stdout
+    # calibrated again without a rule: the threshold is chosen again by its own rule on the new probabilities
+    from mlengineer.evaluation.uncertainty import recalibrate
+
+    for method in ("none", "platt"):
+        summary = recalibrate(model, held, method=method)
+        again = model.extras["threshold"]
+        assert summary["threshold_again"] and again["args"] == {"target_recall": 0.9} and again["recall"] >= 0.9
+        frame = model.predict_frame(held.drop(columns=["churn"]))
+        assert (frame["prediction"][held["churn"].to_numpy() == "yes"] == "yes").mean() >= 0.9
+    del model.extras["threshold"]["args"]  # as an older bundle kept it: no rule to apply again
+    summary = recalibrate(model, held, method="none")
+    assert summary["threshold_removed"] and "threshold" not in model.extras and "threshold" not in model.metadata
 
 
 def test_calibrate_refuses_a_threshold_rule_it_cannot_meet_in_one_line(churn_model_dir: Path, tmp_path: Path) -> None:

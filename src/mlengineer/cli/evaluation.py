@@ -201,8 +201,13 @@ def calibrate_cmd(
         say("Conformal prediction intervals refitted.")
     t = summary.get("threshold")
     if t:
-        say(f"Decision threshold ({t['rule']}): ", (f"{t['value']:.4f}", "bold"), f", with precision "
+        again = " chosen again by its rule on the new probabilities" if summary.get("threshold_again") else ""
+        say(f"Decision threshold ({t['rule']}){again}: ", (f"{t['value']:.4f}", "bold"), f", with precision "
             f"{t['precision']:.1%} and recall {t['recall']:.1%} on those rows.")
+    if summary.get("threshold_removed"):
+        say(("The decision threshold chosen before no longer fits the new probabilities, and its rule was not kept: "
+             "removed (the class of the highest probability is answered); choose one again with --cost-fp/--cost-fn, "
+             "--target-precision or --target-recall.", "yellow"))
     say("Model saved to ", (str(model.path), "bold"), ".")
     if kept is not None:
         console.print(f"The model before calibration is kept at {kept}; to go back: rm -r {model_path} && "

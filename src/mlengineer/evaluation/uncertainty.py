@@ -96,16 +96,31 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
                        ece_after=expected_calibration_error(y, after, weights=w),
                        ece_uncalibrated=expected_calibration_error(y, pred, weights=w))
         model.metadata["calibration"] = {**described, "rows": int(len(y)), "source": source}
-        rules = (cost_fp, cost_fn, target_precision, target_recall)
-        if any(r is not None for r in rules):
-            if model.task.kind != "binary":
-                raise ModelError("A decision threshold is for two-class models; this one has "
-                                 f"{len(model.classes)} classes.")
-            from .threshold import choose_threshold
-
-            threshold = choose_threshold(y, after[:, 1], cost_fp=cost_fp, cost_fn=cost_fn,
-                                         target_precision=target_precision, target_recall=target_recall, weights=w)
-            model.extras["threshold"] = threshold
-            model.metadata["threshold"] = threshold
-            summary["threshold"] = threshold
+        asked = {k: v for k, v in (("cost_fp", cost_fp), ("cost_fn", cost_fn), ("target_precision", target_precision),
+                                   ("target_recall", target_recall)) if v is not None}
+        if asked and model.task.kind != "binary":
+            raise ModelError("A decision threshold is for two-class models; this one has "
+                             f"{len(model.classes)} classes.")
+        _rethreshold(model, summary, asked, y, after[:, 1] if model.task.kind == "binary" else None, w)
     return summary
+
+
+def _rethreshold(model: Any, summary: dict[str, Any], asked: dict[str, float], y: np.ndarray, p: np.ndarray | None,
+                 w: np.ndarray | None) -> None:
+    """The decision threshold on the new probabilities ``p``: by the rule ``asked``, or else by the rule the model's
+    threshold was chosen by (chosen on the old probabilities, it no longer fits the new ones). A threshold from an
+    older bundle, which kept no rule to apply again, is removed, and ``summary["threshold_removed"]`` says so."""
+    from .threshold import choose_threshold
+
+    old = model.extras.get("threshold")
+    rule = asked or (old or {}).get("args")
+    if p is None or (not rule and old is None):
+        return
+    if not rule:
+        model.extras.pop("threshold", None)
+        model.metadata.pop("threshold", None)
+        summary["threshold_removed"] = old
+        return
+    threshold = {**choose_threshold(y, p, weights=w, **rule), "args": dict(rule)}
+    model.extras["threshold"] = model.metadata["threshold"] = summary["threshold"] = threshold
+    summary["threshold_again"] = not asked
