@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,27 +15,18 @@ import pytest
 
 import mlengineer
 from mlengineer.monitoring.estimate import LossModel
-from mlengineer.monitoring.prediction_log import PredictionLog
 from mlengineer.monitoring.run import monitor_model
 from mlengineer.monitoring.words import number
 
 from .conftest import run_cli
+from .test_monitoring_mends import _rows
+from .test_monitoring_mends2 import _log
 
 pytestmark = pytest.mark.slow
 
 
-def _rows(n: int, seed: int, *, start: int = 0, shift: float = 0.0) -> pd.DataFrame:
-    """x1 ~ N(shift, 1), x2 ~ U(0, 10), x3 ~ N(5, 2), cat in {a, b, c}; y binary from a logistic of x1, x2, cat."""
-    r = np.random.default_rng(seed)
-    x1, x2, x3 = r.normal(shift, 1, n), r.uniform(0, 10, n), r.normal(5, 2, n)
-    cat = r.choice(["a", "b", "c"], n)
-    effect = pd.Series(cat).map({"a": -0.5, "b": 0.0, "c": 0.7}).to_numpy()
-    y = (r.random(n) < 1 / (1 + np.exp(-(1.5 * x1 + 0.3 * (x2 - 5) + effect)))).astype(int)
-    return pd.DataFrame({"id": np.arange(start, start + n), "x1": x1, "x2": x2, "x3": x3, "cat": cat, "y": y})
-
-
 def _numbers(n: int, seed: int) -> pd.DataFrame:
-    """The same inputs, y a number with heavy-tailed noise: 2 x1 + x2 + 3 t(2)."""
+    """``_rows``' inputs, y a number with heavy-tailed noise: 2 x1 + x2 + 3 t(2)."""
     d = _rows(n, seed)
     d["y"] = 2 * d["x1"] + d["x2"] + 3 * np.random.default_rng(seed + 1).standard_t(2, n)
     return d
@@ -51,20 +41,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mlengineer.train(_numbers(3000, 0), "y", out=folder / "reg", track=False, time_budget=5, families=["linear"],
                      tune=False)
     return {"clf": folder / "clf", "reg": folder / "reg"}
-
-
-def _log(folder: Path, model: Any, rows: pd.DataFrame, *, name: str | None = None, version: str = "1") -> Path:
-    """Rows logged as a server logs them, two per request (request ids ``v<version>-<i>``)."""
-    writer = PredictionLog(folder).start()
-    raw = model.predict_raw(rows)
-    outputs = {"prediction": raw} if raw.ndim == 1 else {f"proba_{c}": raw[:, i] for i, c in enumerate(model.classes)}
-    for i in range(0, len(rows), 2):
-        part = rows.iloc[i:i + 2]
-        cols = {c: part[c].to_numpy(dtype=float) if part[c].dtype.kind == "f" else part[c].tolist() for c in part}
-        writer.append(columns=cols, outputs={k: v[i:i + 2] for k, v in outputs.items()}, n_rows=len(part),
-                      request_id=f"v{version}-{i // 2}", endpoint="predict", model=name or model.name, version=version)
-    writer.close()
-    return folder
 
 
 def _outcomes(rows: pd.DataFrame, version: str) -> pd.DataFrame:

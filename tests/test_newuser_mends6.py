@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mlengineer
 from mlengineer.data.load import describe_source, load_table
 
 from .conftest import FIXTURES, read_any, run_cli
@@ -55,8 +56,6 @@ def test_a_postgres_interval_is_read_as_seconds(pg: str) -> None:  # noqa: F811
 
 @pytest.mark.slow
 def test_a_model_trained_on_durations_scores_them_the_same_way_everywhere(tmp_path: Path) -> None:
-    import mlengineer
-
     waits = _waits()
     model = mlengineer.train(waits, "late", time_budget=3, out=tmp_path / "model", track=False)
     assert model.schema["wait"].role.value == "numeric"
@@ -65,7 +64,14 @@ def test_a_model_trained_on_durations_scores_them_the_same_way_everywhere(tmp_pa
     # the API given timedeltas, one Timedelta in a record, and batch scoring of a Parquet file all read seconds
     np.testing.assert_allclose(model.predict_proba(waits.drop(columns=["late"])), expected)
     record = {"wait": waits["wait"].iloc[1], "size": float(waits["size"].iloc[1])}
-    np.testing.assert_allclose(np.asarray(model.predict_proba(record)).reshape(1, -1), np.asarray(expected)[1:2])
+    one = {"rtol": 1e-6}  # one record takes the row path: the batch's answer to about 1e-9
+    np.testing.assert_allclose(np.asarray(model.predict_proba(record)).reshape(1, -1), np.asarray(expected)[1:2], **one)
+    for unit in ("ns", "us", "s"):  # numpy's durations (whole numbers of their unit to numpy) as seconds too
+        record["wait"] = waits["wait"].to_numpy().astype(f"timedelta64[{unit}]")[1]
+        np.testing.assert_allclose(np.asarray(model.predict_proba(record)).reshape(1, -1), np.asarray(expected)[1:2],
+                                   **one)
+        as_array = waits.drop(columns=["late"]).assign(wait=waits["wait"].to_numpy().astype(f"timedelta64[{unit}]"))
+        np.testing.assert_allclose(model.predict_proba(as_array.head(40)), expected.head(40))
     waits.drop(columns=["late"]).to_parquet(tmp_path / "new.parquet")
     r = run_cli("predict", str(tmp_path / "model"), str(tmp_path / "new.parquet"), "--out", str(tmp_path / "out.csv"))
     assert r.returncode == 0, r.stderr
@@ -83,7 +89,6 @@ def test_a_zoned_date_column_handed_over_directly_is_compared_as_utc() -> None:
 
 @pytest.mark.slow
 def test_the_key_that_joins_outcomes_is_not_called_a_column_a_server_would_refuse(tmp_path: Path) -> None:
-    import mlengineer
     from mlengineer.monitoring.run import monitor_model
 
     rng = np.random.default_rng(5)
@@ -105,7 +110,6 @@ def test_a_version_mlflow_loaded_by_its_alias_still_loads_and_serves(churn_model
     local): that version was then refused as changed after it was saved, by load, serve and the swap check."""
     import mlflow
 
-    import mlengineer
     from mlengineer.tracking.registry import promote, register, resolve
 
     monkeypatch.chdir(tmp_path)  # the store's artifacts folder lies beside the store
@@ -135,6 +139,9 @@ def test_the_profile_s_top_values_are_shares_of_the_filled_rows() -> None:
     first = df["store"].value_counts().index[0]
     assert columns["store"].summary.startswith(f"{first} ({df['store'].value_counts(normalize=True).iloc[0]:.0%})")
     assert columns["store"].summary.split(",")[0].endswith("(4%)")
+    placeholders = profile_table(pd.DataFrame({"ok": ["n/a"] * 500 + ["yes"] * 300 + ["no"] * 200,
+                                               "y": rng.normal(size=1000)}), target="y").columns
+    assert next(c for c in placeholders if c.name == "ok").summary == "yes (60%), no (40%)"  # 'n/a': missing
     shares = df["kind"].value_counts(normalize=True)  # of the filled rows, the empty ones aside
     assert columns["kind"].summary == f"{shares.index[0]} ({shares.iloc[0]:.0%}), {shares.index[1]} ({shares.iloc[1]:.0%})"
 
@@ -143,8 +150,6 @@ def test_the_profile_s_top_values_are_shares_of_the_filled_rows() -> None:
 def test_predict_refuses_an_out_inside_the_model_bundle_on_both_engines(churn_model_dir: Path, churn_csv: Path,
                                                                         tmp_path: Path) -> None:
     import shutil
-
-    import mlengineer
 
     bundle = tmp_path / "churn-model"
     shutil.copytree(churn_model_dir, bundle)
@@ -164,7 +169,6 @@ def test_nested_records_are_read_as_the_nested_json_training_read_them(tmp_path:
     the same way from Python and over HTTP (they were refused: "Column 'user.age' is missing")."""
     import json
 
-    import mlengineer
     from mlengineer.serving.protocols import columns_from_records
 
     rng = np.random.default_rng(6)
@@ -178,12 +182,14 @@ def test_nested_records_are_read_as_the_nested_json_training_read_them(tmp_path:
     flat = [{"user.age": r["user"]["age"], "user.plan": r["user"]["plan"], "spent": r["spent"]} for r in nested]
     np.testing.assert_allclose(np.asarray(model.predict_proba(nested)), np.asarray(model.predict_proba(flat)))
     np.testing.assert_allclose(np.asarray(model.predict_raw(nested[0])), np.asarray(model.predict_raw(flat[0])))
-    columns, n = columns_from_records([dict(r) for r in nested])
+    assert model.nested == {"user"}
+    columns, n = columns_from_records([dict(r) for r in nested], nested=model.nested)
     assert n == 5 and columns["user.age"] == [r["user.age"] for r in flat]
+    columns, _ = columns_from_records([dict(r) for r in nested])  # a model without nested columns: left as sent
+    assert columns["user"] == [r["user"] for r in nested]
 
 
 def test_config_and_option_mistakes_are_said_in_the_config_s_words(tmp_path: Path, churn_csv: Path) -> None:
-    import mlengineer
     from mlengineer.training.config import TrainConfig
 
     with pytest.raises(mlengineer.ConfigError, match=r"^The 'drop' option takes a list: \[a, b\] \(or one '- a' per "
@@ -212,3 +218,28 @@ def test_verify_takes_a_registered_version_and_a_missing_version_lists_those_the
     assert ok.returncode == 0 and "every file matches its manifest" in ok.stdout, ok.stderr
     r = run_cli("serve", "models:/churn/7", "--tracking-uri", uri, "--port", "1", cwd=tmp_path)
     assert r.returncode == 2 and "Model 'churn' has no version 7; its versions are 1." in r.stderr, r.stderr
+
+
+def test_an_inherited_threshold_rule_that_cannot_be_met_removes_the_threshold() -> None:
+    """calibrate without a rule applies the threshold's own rule again; where the new rows cannot meet it, the
+    threshold goes, and why is said (the user passed no rule to be refused)."""
+    from types import SimpleNamespace
+
+    from mlengineer.evaluation.uncertainty import _rethreshold
+
+    old = {"value": 0.7, "rule": "precision >= 90%", "args": {"target_precision": 0.9}}
+    model = SimpleNamespace(extras={"threshold": old}, metadata={"threshold": old})
+    summary: dict = {}
+    y, p = np.array([0, 0, 1, 0, 0, 1]), np.array([0.9, 0.8, 0.7, 0.6, 0.3, 0.2])  # 90% precision: nowhere
+    _rethreshold(model, summary, {}, y, p, None)
+    assert "threshold" not in model.extras and "threshold" not in model.metadata
+    assert summary["threshold_removed"] is old and "its rule (precision >= 90%) cannot be met" in summary["threshold_why"]
+    with pytest.raises(mlengineer.ConfigError, match="No threshold reaches a precision of 90%"):
+        _rethreshold(model, {}, {"target_precision": 0.9}, y, p, None)  # asked for: refused as before
+
+
+def test_a_group_column_without_any_value_is_refused() -> None:
+    from mlengineer.data.split import make_holdout
+
+    with pytest.raises(mlengineer.DataError, match=r"holds no value in any row: name a column of group keys"):
+        make_holdout(np.arange(100) % 2, groups=np.array([None] * 100, dtype=object), stratify=True)

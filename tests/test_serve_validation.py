@@ -238,6 +238,8 @@ def test_one_row_alone_is_answered_as_a_list_of_one(strict: ServerProcess) -> No
     assert explained.status_code == 200 and len(explained.json()["explanations"]) == 1, explained.text
     bad = post(strict, "/predict", row(amount="lots"))
     assert bad.status_code == 422 and "'amount'" in bad.json()["error"], bad.text
+    nested = post(strict, "/predict", row(amount={"net": 12.5}))  # not a nested JSON column of this model's
+    assert nested.status_code == 422 and "'amount'" in nested.json()["error"] and "object" in nested.json()["error"]
 
 
 def test_wrong_types_on_every_endpoint(strict: ServerProcess) -> None:

@@ -242,4 +242,23 @@ def test_parquet_durations_and_sql_intervals_are_seconds_as_in_memory(spark, tmp
     query = ("SELECT INTERVAL '1 02:00:03.5' DAY TO SECOND AS a, INTERVAL '3' HOUR AS h, "
              "INTERVAL '1-2' YEAR TO MONTH AS ym")
     row = read_table(spark, None, sql=query).frame.toPandas().iloc[0]
-    assert row.tolist() == [93603.5, 10800.0, 14 * 30 * 86400.0]  # a month as 30 days, as DuckDB counts it
+    assert row.tolist() == [93603.5, 10800.0, (365.25 + 2 * 30) * 86400.0]  # a year and 2 months, as DuckDB counts
+    duck = load_table("", sql="SELECT INTERVAL '1 year 2 months' AS ym, INTERVAL '5' MONTH AS m")
+    assert duck.iloc[0].tolist() == [(365.25 + 2 * 30) * 86400.0, 5 * 30 * 86400.0]
+
+
+def test_rows_without_a_group_key_are_groups_of_their_own_on_spark(spark) -> None:
+    """As in memory: 1,800 rows without a key are not one group, all held out or all trained on."""
+    from pyspark.sql import functions as F
+
+    from mlengineer.spark.prepare import split_column
+    from mlengineer.training.config import TrainConfig
+
+    rows = pd.DataFrame({"g": [None] * 1800 + [f"k{i % 20}" for i in range(200)], "x": np.arange(2000.0),
+                         "y": np.arange(2000) % 2})
+    frame = spark.createDataFrame(rows)
+    valid, words = split_column(frame, TrainConfig(target="y", group_column="g"), len(rows))
+    marks = frame.select(F.col("g").isNull().alias("keyless"), F.col("g"), valid.alias("held")).toPandas()
+    assert 0.12 < marks.loc[marks["keyless"], "held"].mean() < 0.28 and "grouped holdout" in words
+    keyed = marks.loc[~marks["keyless"]]
+    assert (keyed.groupby("g")["held"].nunique() == 1).all()  # a keyed group stays whole

@@ -17,7 +17,7 @@ import pandas as pd
 from ..data.clean import CleaningPlan
 from ..data.images import image_root, table_folder
 from ..data.schema import Schema
-from ..data.values import flat_record
+from ..data.values import flat_nested, nested_prefixes
 from ..errors import ModelError, SchemaError
 from ..tasks import Task
 from .rowpath import RowPath
@@ -49,6 +49,8 @@ class Model:
         #: False sends one record the batch way too (benchmarks compare the two; tests check they agree)
         self.use_row_path = True
         self._row: tuple[tuple[int, int, int], RowPath | None] | None = None
+        #: names whose objects a record may nest, as the training table's JSON did ('user' for 'user.age')
+        self.nested = nested_prefixes(plan.feature_columns)
 
     # -- facts ---------------------------------------------------------------------------------------------
     @property
@@ -75,7 +77,7 @@ class Model:
         """Rows as a DataFrame: a DataFrame as is, one record, or a list of records."""
         if isinstance(data, pd.DataFrame):
             return data
-        return pd.DataFrame(_records(data))
+        return pd.DataFrame(_records(data, self.nested))
 
     def encode(self, data: Any) -> np.ndarray:
         """Raw rows (a DataFrame, one record, or a list of records) to the feature matrix, through the one
@@ -99,7 +101,7 @@ class Model:
                 position.setdefault(c, i)
             cols = {c: matrix[:, position[c]] for c in self.feature_names if c in position}
         else:
-            records = _records(data)
+            records = _records(data, self.nested)
             cols = {}
             for c in self.feature_names:
                 present = [c in r for r in records]
@@ -123,8 +125,7 @@ class Model:
 
     def predict_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """``predict_raw`` of one record: (1, k) or (1,). Through the row path when the model has one."""
-        if any(type(v) is dict for v in record.values()):  # nested, as a training table's JSON was read
-            record = flat_record(record)
+        record = flat_nested(record, self.nested)  # objects under a nested JSON column's name, as training read them
         path = self.row_path() if self.use_row_path else None
         if path is not None and path.accepts(record):
             raw = path.predict_raw(record)
@@ -231,16 +232,16 @@ def _one_record(data: Any) -> bool:
     return isinstance(data, list | tuple) and len(data) == 1 and isinstance(data[0], Mapping)
 
 
-def _records(data: Any) -> list[Mapping[str, Any]]:
+def _records(data: Any, nested: frozenset[str] = frozenset()) -> list[Mapping[str, Any]]:
     """One record or a list of records, checked to be JSON-object-like rows."""
     if isinstance(data, Mapping):
-        return _records([data])
+        return _records([data], nested)
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         if len(data) == 0:
             raise SchemaError("No rows to predict: send at least one record.")
         if not all(isinstance(r, Mapping) for r in data):
             raise SchemaError("Each row must be a JSON object of column: value.")
-        return [flat_record(r) if any(isinstance(v, Mapping) for v in r.values()) else r for r in data]
+        return [flat_nested(r, nested) for r in data]
     raise SchemaError(f"Cannot predict on {type(data).__name__}: pass a DataFrame or records.")
 
 

@@ -205,8 +205,9 @@ def calibrate_cmd(
         say(f"Decision threshold ({t['rule']}){again}: ", (f"{t['value']:.4f}", "bold"), f", with precision "
             f"{t['precision']:.1%} and recall {t['recall']:.1%} on those rows.")
     if summary.get("threshold_removed"):
-        say(("The decision threshold chosen before no longer fits the new probabilities, and its rule was not kept: "
-             "removed (the class of the highest probability is answered); choose one again with --cost-fp/--cost-fn, "
+        why = summary.get("threshold_why") or "its rule was not kept"
+        say((f"The decision threshold chosen before no longer fits the new probabilities, and {why}: removed (the "
+             "class of the highest probability is answered); choose one again with --cost-fp/--cost-fn, "
              "--target-precision or --target-recall.", "yellow"))
     say("Model saved to ", (str(model.path), "bold"), ".")
     if kept is not None:

@@ -131,13 +131,17 @@ def print_monitoring(result: dict[str, Any], out: str | None) -> None:
 def _measure(c: dict[str, Any]) -> tuple[str, str]:
     """A column's drift statistic and threshold, each named: a p-value (drift below it), a distance or a
     ROC AUC (drift from or above it); the drift table mixes them as the sample sizes choose the test."""
-    from ..monitoring.drift import measure_of
+    from ..monitoring.drift import ALPHA, measure_of
 
     if c["statistic"] is None:
         return "-", "-"
     what = c.get("measure") or measure_of(c["test"])
     when = {"p-value": "p-value < ", "distance": "distance >= "}.get(what, f"{what} > ")
-    return f"{what} {fmt(c['statistic'])}", "-" if c["threshold"] is None else f"{when}{fmt(c['threshold'])}"
+    if c["threshold"] is None:
+        return f"{what} {fmt(c['statistic'])}", "-"
+    # a distance alarms where it is also more than chance: its test's p-value below ALPHA
+    chance = f" and p < {ALPHA:g}" if what == "distance" else ""
+    return f"{what} {fmt(c['statistic'])}", f"{when}{fmt(c['threshold'])}{chance}"
 
 
 def _print_performance(result: dict[str, Any]) -> None:

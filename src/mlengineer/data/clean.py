@@ -153,10 +153,10 @@ def _float_one(v: Any, name: str, strict: bool, placeholders: frozenset[str] = f
         return np.nan
     if isinstance(v, bool | np.bool_):
         return float(v)
+    if isinstance(v, dt.timedelta | np.timedelta64):  # a duration, as seconds (how tables' durations are read);
+        return float(pd.Timedelta(v).total_seconds())  # before numbers: numpy's durations are integers too
     if isinstance(v, int | float | np.integer | np.floating):
         return float(v)
-    if isinstance(v, dt.timedelta | np.timedelta64):  # a duration, as seconds (how tables' durations are read)
-        return float(pd.Timedelta(v).total_seconds())
     try:
         return number_from_text(str(v), placeholders)
     except ValueError:
@@ -201,6 +201,8 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
     if role in (ColumnRole.numeric, ColumnRole.boolean):
         if values.dtype.kind in "biuf":
             return values.astype(np.float64)
+        if values.dtype.kind == "m" and role == ColumnRole.numeric:  # durations, as seconds
+            return pd.to_timedelta(values).total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
         if role == ColumnRole.boolean:
             return np.fromiter((_bool_one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
         return np.fromiter((_float_one(v, name, strict, placeholders) for v in values), dtype=np.float64,

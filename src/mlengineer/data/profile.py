@@ -219,8 +219,8 @@ def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: s
             p.mean_chars = float(text.str.len().mean())
         p.top_values, p.top_of = _top(sample), int(sample.notna().sum())
     elif role != ColumnRole.identifier:
-        p.top_values = _top_from_schema(col, len(s) - n_missing) or _top(s)
-        p.top_of = len(s) - n_missing - extra_missing
+        p.top_of = len(s) - n_missing - extra_missing  # the schema's shares are of the rows without placeholders
+        p.top_values = _top_from_schema(col, p.top_of) or _top(s)
     else:
         p.top_values = _top(sample.iloc[:1])
     return p

@@ -169,6 +169,9 @@ def make_folds(
     if order is not None:
         return _time_folds(np.asarray(order), n_splits)
     if groups is not None:
+        if pd.isna(pd.Series(groups, dtype=object)).all():
+            raise DataError("The group column (--group-column) holds no value in any row: name a column of group keys "
+                            "(a customer, a patient), or leave --group-column out.")
         g = _group_codes(np.asarray(groups))
         n_groups = int(g.max()) + 1
         if n_groups < n_splits:

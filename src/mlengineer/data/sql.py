@@ -96,7 +96,7 @@ def _read_duckdb(query: str, path: str | None, chunksize: int, tables: dict[str,
         if relation is None:
             raise DataError("The query returns no rows: --sql takes a SELECT (or another query that returns rows).")
         intervals = [c for c, t in zip(relation.columns, relation.types, strict=True) if str(t) == "INTERVAL"]
-        if intervals:  # as seconds (a month as 30 days, as PostgreSQL counts it), as other durations are read
+        if intervals:  # as seconds (a year as 365.25 days, a month as 30), as other durations are read
             quoted = ['"' + c.replace('"', '""') + '"' for c in intervals]
             relation = relation.project(f"* REPLACE ({', '.join(f'epoch({q}) AS {q}' for q in quoted)})")
         reader = relation.to_arrow_reader(chunksize)

@@ -27,7 +27,9 @@ __all__ = [
     "date_one",
     "detect_datetime_format",
     "digit_twins",
+    "flat_nested",
     "flat_record",
+    "nested_prefixes",
     "number_from_text",
     "plain_times",
     "numbers_from_text",
@@ -265,4 +267,25 @@ def flat_record(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             out.update(flat_record(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
+    return out
+
+
+def nested_prefixes(columns: Iterable[str]) -> frozenset[str]:
+    """The top-level names of a model's columns read from nested JSON ('user' for 'user.age'): a record's object
+    under one of these names is flattened (``flat_record``); under another name it stays a value, and is refused
+    as one."""
+    return frozenset(str(c).split(".", 1)[0] for c in columns if "." in str(c))
+
+
+def flat_nested(record: Mapping[str, Any], prefixes: frozenset[str]) -> Mapping[str, Any]:
+    """``record`` with its objects under ``prefixes`` flattened; the record itself where it has none (the
+    usual case: one type check per value)."""
+    if not prefixes or not any(type(v) is dict and k in prefixes for k, v in record.items()):
+        return record
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if type(v) is dict and k in prefixes:
+            out.update(flat_record(v, f"{k}."))
+        else:
+            out[k] = v
     return out

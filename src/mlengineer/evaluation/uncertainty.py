@@ -110,6 +110,7 @@ def _rethreshold(model: Any, summary: dict[str, Any], asked: dict[str, float], y
     """The decision threshold on the new probabilities ``p``: by the rule ``asked``, or else by the rule the model's
     threshold was chosen by (chosen on the old probabilities, it no longer fits the new ones). A threshold from an
     older bundle, which kept no rule to apply again, is removed, and ``summary["threshold_removed"]`` says so."""
+    from ..errors import ConfigError
     from .threshold import choose_threshold
 
     old = model.extras.get("threshold")
@@ -121,6 +122,15 @@ def _rethreshold(model: Any, summary: dict[str, Any], asked: dict[str, float], y
         model.metadata.pop("threshold", None)
         summary["threshold_removed"] = old
         return
-    threshold = {**choose_threshold(y, p, weights=w, **rule), "args": dict(rule)}
+    try:
+        threshold = {**choose_threshold(y, p, weights=w, **rule), "args": dict(rule)}
+    except ConfigError as e:
+        if asked:
+            raise
+        # the rule it was chosen by cannot be met on these rows: removed rather than kept where it no longer fits
+        model.extras.pop("threshold", None)
+        model.metadata.pop("threshold", None)
+        summary["threshold_removed"], summary["threshold_why"] = old, f"its rule ({old['rule']}) cannot be met: {e}"
+        return
     model.extras["threshold"] = model.metadata["threshold"] = summary["threshold"] = threshold
     summary["threshold_again"] = not asked

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..data.values import flat_record
+from ..data.values import flat_nested
 from ..errors import SchemaError
 from .binary import BINARY_HEADER, BinaryReader, binary_answer, binary_outputs, split_binary
 from .csvbody import columns_from_csv
@@ -133,12 +133,11 @@ def _need(cond: bool, message: str) -> None:
 def records_in(body: Any) -> tuple[Any, dict[str, Any]]:
     """The rows of a ``/predict`` or ``/explain`` body and the request's other fields: ``{"records": [...],
     ...}``; the bare list of records other servers take (``[{column: value}, ...]``); or one row alone
-    (``{column: value}``, every value a JSON scalar), which has no other fields."""
+    (``{column: value}``, no value a list), which has no other fields."""
     if isinstance(body, list):
         return body, {}
-    if isinstance(body, dict) and "records" not in body and body \
-            and not any(isinstance(v, list | dict) for v in body.values()):
-        return [body], {}
+    if isinstance(body, dict) and "records" not in body and body and not any(type(v) is list for v in body.values()):
+        return [body], {}  # nested objects in it are flattened as in any record
     if not isinstance(body, dict) or "records" not in body:
         raise SchemaError("The body must be a JSON list of rows, each {column: value}, an object with 'records': "
                           "that list, or one row {column: value}.")
@@ -155,7 +154,8 @@ class RaggedColumns(dict[str, list[Any]]):
         self.absent = absent
 
 
-def columns_from_records(records: Any, *, field: str = "records") -> tuple[Columns, int]:
+def columns_from_records(records: Any, *, field: str = "records", nested: frozenset[str] = frozenset()
+                         ) -> tuple[Columns, int]:
     """Columns from a list of JSON objects. A column absent from some records (and named by others) is noted
     in a ``RaggedColumns``, so that validation can name the record that lacks a column the model needs."""
     _need(isinstance(records, list), f"{field!r} must be a list of JSON objects, one per row.")
@@ -164,8 +164,8 @@ def columns_from_records(records: Any, *, field: str = "records") -> tuple[Colum
     first = records[0]
     for i, r in enumerate(records):
         _need(type(r) is dict, f"{field}[{i}] must be a JSON object of column: value; got {type(r).__name__}.")
-        if any(type(v) is dict for v in r.values()):  # nested, as the training table's JSON was read
-            records[i] = flat_record(r)
+        if nested:  # objects under a nested JSON column's name, flattened as the training table's were read
+            records[i] = flat_nested(r, nested)
     first = records[0]
     keys = first.keys()
     if all(r.keys() == keys for r in records):

@@ -215,7 +215,8 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
                              "description": "Optional coverage, such as 0.9: adds a conformal range (regression) "
                                             "or label set (classifiers) to each prediction."}}},
                 {**records, "description": "A bare list of records, as other servers take them."},
-                {**record, "description": "One row alone, {column: value}; answered as a list of one."}]},
+                {**record, "type": "object", "description": "One row alone, {column: value}; answered as a list of "
+                                                             "one."}]},
             "example": {"records": [example]}}}},
         "/invocations": {"required": True, "content": {
             "application/json": {"schema": invocations,

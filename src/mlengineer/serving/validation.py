@@ -85,6 +85,8 @@ class RequestValidator:
         conform = next((s for s in model.plan.steps if isinstance(s, Conform)), None)
         roles = dict(conform.roles) if conform else {}
         self.features: list[str] = list(model.feature_names)
+        #: names under which a record's objects are flattened (the model's nested JSON columns)
+        self.nested = model.nested
         self.roles: dict[str, str] = {c: roles.get(c, "numeric") for c in self.features}
         self.datetime_formats: dict[str, str | None] = dict(conform.datetime_formats) if conform else {}
         #: a number column's texts that training read as missing, read so here too (``Conform.placeholders``)

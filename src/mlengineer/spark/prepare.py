@@ -119,12 +119,13 @@ def split_column(frame: Any, config: TrainConfig, n_rows: int) -> tuple[Any, str
             raise DataError(f"--time-column {config.time_column!r} holds no times Spark can read.")
         return F.coalesce(when >= F.lit(cut[0]), F.lit(False)), (
             f"time-ordered holdout: the latest {share:.0%} of rows by {config.time_column!r}")
-    if config.group_column:
-        bucket = F.abs(F.xxhash64(qcol(config.group_column))) % 10_000
-        return bucket < int(share * 10_000), f"grouped holdout: {share:.0%} of the {config.group_column!r} groups"
     # a hash of the row's values rather than rand(): the same rows come back held out in every later pass,
     # and copies of a row fall on one side of the split
     row = F.xxhash64(F.lit(config.seed), *[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
+    if config.group_column:  # a row without a group key is a group of its own, as in memory
+        key = qcol(config.group_column)
+        bucket = F.abs(F.when(key.isNull(), row).otherwise(F.xxhash64(key))) % 10_000
+        return bucket < int(share * 10_000), f"grouped holdout: {share:.0%} of the {config.group_column!r} groups"
     return F.abs(row % 10_000) < int(share * 10_000), f"holdout of {share:.0%} of rows at random (by row hash)"
 
 

@@ -302,19 +302,21 @@ def _tidy(frame: Any, where: str) -> Any:
     return frame.select(*cols)
 
 
-#: seconds in one unit of an interval's last field: day, hour, minute, second; year, month (30 days, as
-#: PostgreSQL and DuckDB count a month)
+#: seconds in one unit of a day-time interval's last field: day, hour, minute, second
 _DAY_TIME_UNIT = {0: 86400, 1: 3600, 2: 60, 3: 1}
-_YEAR_MONTH_UNIT = {0: 360 * 86400, 1: 30 * 86400}
 
 
 def _seconds(c: Any, kind: Any) -> Any:
-    """An interval column as seconds (a double), as the local loader reads durations: Spark casts an
-    interval to the count of its last field's units."""
+    """An interval column as seconds (a double), as the local loader reads durations (DuckDB's ``epoch``): Spark
+    casts an interval to the count of its last field's units; a year is 365.25 days and a month left over 30."""
+    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    unit = (_DAY_TIME_UNIT if isinstance(kind, T.DayTimeIntervalType) else _YEAR_MONTH_UNIT)[kind.endField]
-    return c.cast("decimal(38,6)").cast("double") * unit
+    if isinstance(kind, T.DayTimeIntervalType):
+        return c.cast("decimal(38,6)").cast("double") * _DAY_TIME_UNIT[kind.endField]
+    months = c.cast("long") * (12 if kind.endField == 0 else 1)
+    years = (months / 12).cast("long")
+    return (years * 365.25 + (months - years * 12) * 30) * 86400.0 + F.lit(0.0)
 
 
 def read_table(spark: Any, source: str | None, *, sql: str | None = None,

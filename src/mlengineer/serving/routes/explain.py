@@ -94,8 +94,8 @@ def explain_router(get_served: Callable[[], ServedModel], *, max_batch_rows: int
         body = parse_json(await request.body())
         records, fields = records_in(body)
         check_fields(fields, EXPLAIN_FIELDS, "/explain")
-        columns, n_rows = columns_from_records(records)
         served = get_served()
+        columns, n_rows = columns_from_records(records, nested=served.validator.nested)
         item = await validate_rows(served, columns, n_rows, limit=max_batch_rows)
         if n_rows > MAX_ROWS:
             raise SchemaError(f"'records' holds {n_rows} rows; /explain takes at most {MAX_ROWS} per request.")

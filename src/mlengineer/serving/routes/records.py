@@ -39,7 +39,7 @@ def router(service: Service) -> APIRouter:
         records, fields = records_in(body)
         check_fields(fields, PREDICT_FIELDS, "/predict")
         coverage = requested_coverage(fields.get("interval"), "interval")
-        columns, n_rows = columns_from_records(records)
+        columns, n_rows = columns_from_records(records, nested=service.served.validator.nested)
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="predict")
         labels = plain(pred.labels)
         if served.classification:
