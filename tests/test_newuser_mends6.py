@@ -64,14 +64,14 @@ def test_a_model_trained_on_durations_scores_them_the_same_way_everywhere(tmp_pa
     # the API given timedeltas, one Timedelta in a record, and batch scoring of a Parquet file all read seconds
     np.testing.assert_allclose(model.predict_proba(waits.drop(columns=["late"])), expected)
     record = {"wait": waits["wait"].iloc[1], "size": float(waits["size"].iloc[1])}
-    one = {"rtol": 1e-6}  # one record takes the row path: the batch's answer to about 1e-9
+    one = {"rtol": 1e-5}  # one record or a few take their own paths: the large batch's answer to about 1e-8
     np.testing.assert_allclose(np.asarray(model.predict_proba(record)).reshape(1, -1), np.asarray(expected)[1:2], **one)
     for unit in ("ns", "us", "s"):  # numpy's durations (whole numbers of their unit to numpy) as seconds too
         record["wait"] = waits["wait"].to_numpy().astype(f"timedelta64[{unit}]")[1]
         np.testing.assert_allclose(np.asarray(model.predict_proba(record)).reshape(1, -1), np.asarray(expected)[1:2],
                                    **one)
         as_array = waits.drop(columns=["late"]).assign(wait=waits["wait"].to_numpy().astype(f"timedelta64[{unit}]"))
-        np.testing.assert_allclose(model.predict_proba(as_array.head(40)), expected.head(40))
+        np.testing.assert_allclose(model.predict_proba(as_array.head(40)), expected.head(40), **one)  # small batch
     waits.drop(columns=["late"]).to_parquet(tmp_path / "new.parquet")
     r = run_cli("predict", str(tmp_path / "model"), str(tmp_path / "new.parquet"), "--out", str(tmp_path / "out.csv"))
     assert r.returncode == 0, r.stderr

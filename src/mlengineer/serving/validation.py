@@ -35,6 +35,7 @@ from ..data.values import (
     MISSING_TOKENS,
     basic_date_text,
     digit_twins,
+    nested_prefixes,
     number_from_text,
     strptime,
     twin_key,
@@ -86,7 +87,7 @@ class RequestValidator:
         roles = dict(conform.roles) if conform else {}
         self.features: list[str] = list(model.feature_names)
         #: names under which a record's objects are flattened (the model's nested JSON columns)
-        self.nested = model.nested
+        self.nested = nested_prefixes(self.features)
         self.roles: dict[str, str] = {c: roles.get(c, "numeric") for c in self.features}
         self.datetime_formats: dict[str, str | None] = dict(conform.datetime_formats) if conform else {}
         #: a number column's texts that training read as missing, read so here too (``Conform.placeholders``)
