@@ -258,12 +258,13 @@ def plain_times(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def flat_record(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_record(record: Mapping[str, Any], prefix: str = "", only: frozenset[str] | None = None) -> dict[str, Any]:
     """A record whose values hold objects, flattened as a table's nested values are read (``user.age`` for
-    ``{"user": {"age": ...}}``), so that rows sent to a model trained on nested JSON are read as its rows were."""
+    ``{"user": {"age": ...}}``), so that rows sent to a model trained on nested JSON are read as its rows were;
+    ``only``: the top-level names whose objects are flattened (every one when None)."""
     out: dict[str, Any] = {}
     for k, v in record.items():
-        if isinstance(v, Mapping) and v:
+        if isinstance(v, Mapping) and v and (only is None or k in only):
             out.update(flat_record(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
@@ -282,10 +283,4 @@ def flat_nested(record: Mapping[str, Any], prefixes: frozenset[str]) -> Mapping[
     usual case: one type check per value)."""
     if not prefixes or not any(type(v) is dict and k in prefixes for k, v in record.items()):
         return record
-    out: dict[str, Any] = {}
-    for k, v in record.items():
-        if type(v) is dict and k in prefixes:
-            out.update(flat_record(v, f"{k}."))
-        else:
-            out[k] = v
-    return out
+    return flat_record(record, only=prefixes)

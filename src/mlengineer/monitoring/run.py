@@ -53,17 +53,16 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
     live rows ``sources`` describe (see ``load_current``) and monitor them."""
     from ..bundle.model import load
     from ..tracking.lookup import open_model
-    from ..tracking.registry import ModelRef, is_model_ref, resolve
+    from ..tracking.registry import is_model_ref, resolve
 
-    version = None  # the registered version the model is, when a registry reference names it
+    version, names = None, set()  # the registered version the model is, when a registry reference names it
     if isinstance(spec, str) and is_model_ref(spec):
         info, path = resolve(spec, tracking_uri=tracking_uri)
         model, version = load(path), str(info.version)
+        names.add(info.name)
     else:
         model = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
-    names = {model.name}
-    if isinstance(spec, str) and is_model_ref(spec):
-        names.add(ModelRef.parse(spec).name)
+    names.add(model.name)
     if log_model:
         names.add(log_model)
     current = load_current(model, names=names, **sources)
