@@ -85,6 +85,9 @@ def test_plain_mlflow_passes_the_interval_param_to_the_bundle(churn_model_dir: P
     ranged = model.predict(rows, params={"interval": 0.9})
     assert "prediction_set" not in plain.columns and "prediction_set" in ranged.columns
     assert list(ranged["prediction"]) == list(plain["prediction"])
+    # a list of labels a row, as the Python API gives it (JSON text only in CSV, Parquet and Spark output)
+    assert all(isinstance(s, list) and p in s for p, s in zip(ranged["prediction"], ranged["prediction_set"],
+                                                                strict=True))
 
 
 # -- pictures -----------------------------------------------------------------------------------------------

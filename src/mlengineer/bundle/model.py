@@ -171,7 +171,7 @@ class Model:
         """One row per input row: ``prediction``, and ``proba_<class>`` columns for classification.
 
         ``interval`` (a coverage such as 0.9) adds ``lower`` and ``upper`` columns for regression, and a
-        ``prediction_set`` column (a JSON list of labels) for classification: conformal ranges and sets that
+        ``prediction_set`` column (a list of labels a row) for classification: conformal ranges and sets that
         hold the truth that often on rows like the calibration rows.
         """
         raw = self.predict_raw(data)
@@ -180,9 +180,7 @@ class Model:
             for i, c in enumerate(self.classes):
                 out[f"proba_{c}"] = raw[:, i]
         if interval is not None and self.task.is_classification:
-            import json
-
-            out["prediction_set"] = [json.dumps(s, default=str) for s in self.prediction_set(raw, interval)]
+            out["prediction_set"] = pd.Series(self.prediction_set(raw, interval), dtype=object)
         elif interval is not None:
             out["lower"], out["upper"] = self.prediction_interval(raw, interval)
         return out

@@ -22,7 +22,7 @@ from ..data.files import atomic_path, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, MLEngineerError
 
-__all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file", "write_predictions"]
+__all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file", "sets_as_text", "write_predictions"]
 
 _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 
@@ -38,6 +38,8 @@ class _Writer:
         self._pq: Any = None
 
     def write(self, df: pd.DataFrame) -> None:
+        if self.suffix in (".parquet", ".pq", ".csv"):
+            df = sets_as_text(df)
         if self.suffix in (".parquet", ".pq"):
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -74,11 +76,19 @@ class _Writer:
 
 
 def _json_ready(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with its ``prediction_set`` (JSON text of a list of labels, one a row) as lists, so that JSON
-    output holds an array rather than a string of one."""
+    """``df`` with its ``prediction_set`` as lists, so that JSON output holds an array rather than a string."""
     if "prediction_set" not in df.columns:
         return df
     sets = [json.loads(v) if isinstance(v, str) else v for v in df["prediction_set"]]
+    return df.assign(prediction_set=pd.Series(sets, index=df.index, dtype=object))
+
+
+def sets_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``prediction_set`` (a list of labels a row) as JSON text, as CSV, Parquet and Spark
+    hold it: one string column whatever the labels' type."""
+    if "prediction_set" not in df.columns:
+        return df
+    sets = [v if isinstance(v, str) else json.dumps(list(v), default=str) for v in df["prediction_set"]]
     return df.assign(prediction_set=pd.Series(sets, index=df.index, dtype=object))
 
 

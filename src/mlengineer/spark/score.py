@@ -18,7 +18,7 @@ from ..bundle.model import load
 from ..data.files import atomic_path, check_place, is_local, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, SchemaError
-from ..serving.batch import data_folder
+from ..serving.batch import data_folder, sets_as_text
 from .read import check_source, qcol, read_table
 from .session import spark_errors, spark_session
 
@@ -88,7 +88,7 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
         for batch in batches:
             ids, files = batch.pop(_ROW_ID).to_numpy(), batch.pop(_FILE).to_numpy()
             with image_root(root):
-                out = m.predict_frame(batch, interval=interval)
+                out = sets_as_text(m.predict_frame(batch, interval=interval))
             if m.task.is_classification:
                 out["prediction"] = out["prediction"].astype(str)
             out.insert(0, _ROW_ID, ids)
