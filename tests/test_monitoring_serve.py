@@ -64,6 +64,10 @@ def test_metrics_show_rolling_drift_and_the_estimated_performance(served_log: di
     assert value('mlengineer_drift_detected{column="tenure_months"') == 1.0
     assert value('mlengineer_drift_detected{column="age"') == 0.0
     assert value('mlengineer_drift_score{column="tenure_months"') < 0.05  # a p-value: the reference is small
+    assert any('column="tenure_months"' in line and 'measure="p_value"' in line
+               for line in lines if line.startswith("mlengineer_drift_score{"))
+    assert value('mlengineer_drift_p_value{column="tenure_months"') < 0.05
+    assert value('mlengineer_drift_distance{column="tenure_months"') > value('mlengineer_drift_distance{column="age"')
     assert value("mlengineer_monitor_window_rows") == 2 * SHIFTED
     low, est, high = (value(f'mlengineer_estimated_performance{{bound="{b}",metric="roc_auc"')
                       for b in ("low", "value", "high"))

@@ -180,5 +180,6 @@ def _columns(chunks: list[tuple[Mapping[str, Any], np.ndarray, int]], names: lis
 
 
 def _gauge(c: Any) -> dict[str, Any]:
-    return {"test": c.test, "statistic": c.statistic, "threshold": c.threshold, "drifted": bool(c.drifted),
+    return {"test": c.test, "statistic": c.statistic, "measure": c.measure, "p_value": c.p_value,
+            "distance": c.distance, "threshold": c.threshold, "drifted": bool(c.drifted),
             "missing": float(c.missing_current), "missing_training": float(c.missing_reference)}

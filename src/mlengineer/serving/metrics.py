@@ -15,7 +15,12 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_model_info{model,version}                     1 for the version being served
     mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
     mlengineer_prediction_log_dropped_rows_total             rows the prediction log could not keep up with
-    mlengineer_drift_score{model,version,column,test}        live monitoring: each column's drift statistic
+    mlengineer_drift_score{model,version,column,test,measure}  live monitoring: the statistic that decides a
+                                                             column's drift; ``measure`` says what it is
+                                                             (p_value: smaller is worse; distance, roc_auc: larger)
+    mlengineer_drift_p_value{model,version,column}           the column's test p-value, wherever one is computed
+    mlengineer_drift_distance{model,version,column}          numbers: Wasserstein distance over the training SD,
+                                                             whichever test decides (one unit to alert on)
     mlengineer_drift_detected{model,version,column}          1 when the column drifted over the recent rows
     mlengineer_estimated_performance{model,version,metric,bound}  the metric estimated without outcomes
     mlengineer_monitor_window_rows{model,version}            recent rows those gauges compare
@@ -89,9 +94,16 @@ class Metrics:
         self.log_dropped = Counter("mlengineer_prediction_log_dropped_rows",
                                    "Rows the prediction log dropped because the disk could not keep up.", **kw)
         # live monitoring (monitoring/live.py): the latest window of served rows against the training rows
-        self.drift_score = Gauge("mlengineer_drift_score", "Drift statistic of an input column (or the prediction) "
-                                 "over the recent rows, as its test defines it.", ["model", "version", "column", "test"],
-                                 **gauge_kw)
+        self.drift_score = Gauge("mlengineer_drift_score", "The statistic that decides an input column's (or the "
+                                 "prediction's) drift over the recent rows; measure says what it is (p_value: smaller "
+                                 "is worse; distance, roc_auc: larger is worse).",
+                                 ["model", "version", "column", "test", "measure"], **gauge_kw)
+        self.drift_p = Gauge("mlengineer_drift_p_value", "P-value of the drift test of an input column (or the "
+                             "prediction) over the recent rows, where one is computed.",
+                             ["model", "version", "column"], **gauge_kw)
+        self.drift_distance = Gauge("mlengineer_drift_distance", "Wasserstein distance over the training SD between "
+                                    "the recent and the training values of a numeric column (or the prediction).",
+                                    ["model", "version", "column"], **gauge_kw)
         self.drift_detected = Gauge("mlengineer_drift_detected", "1 when the column (or the prediction) drifted over the "
                                     "recent rows.", ["model", "version", "column"], **gauge_kw)
         self.estimated = Gauge("mlengineer_estimated_performance", "The metric estimated on the recent rows without "
@@ -135,7 +147,12 @@ class Metrics:
         columns = {**snapshot["columns"], "(prediction)": snapshot["prediction"]}
         for column, g in columns.items():
             if g["statistic"] is not None:
-                self.drift_score.labels(model, version, column, g["test"]).set(g["statistic"])
+                measure = g["measure"].replace("-", "_").replace(" ", "_").lower()
+                self.drift_score.labels(model, version, column, g["test"], measure).set(g["statistic"])
+            if g.get("p_value") is not None:
+                self.drift_p.labels(model, version, column).set(g["p_value"])
+            if g.get("distance") is not None:
+                self.drift_distance.labels(model, version, column).set(g["distance"])
             self.drift_detected.labels(model, version, column).set(1.0 if g["drifted"] else 0.0)
         for column, g in snapshot["columns"].items():
             self.missing.labels(model, version, column, "recent").set(g["missing"])
@@ -150,7 +167,8 @@ class Metrics:
 
     def clear_live(self) -> None:
         """Forget the gauges of a version no longer served."""
-        for g in (self.drift_score, self.drift_detected, self.estimated, self.monitor_rows, self.missing):
+        for g in (self.drift_score, self.drift_p, self.drift_distance, self.drift_detected, self.estimated,
+                  self.monitor_rows, self.missing):
             g.clear()
 
     def set_model(self, *, model: str, version: str, previous: tuple[str, str] | None) -> None:
