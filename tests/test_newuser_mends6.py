@@ -52,6 +52,12 @@ def test_a_postgres_interval_is_read_as_seconds(pg: str) -> None:  # noqa: F811
                             "AS waited FROM generate_series(1, 5) AS i", db=pg)
     assert df["waited"].iloc[0] == 3630.0 and np.isnan(df["waited"].iloc[2])
     assert df.attrs["source"]["seconds"] == ["waited"]
+    # a year and a month counted as DuckDB and Spark count them (365.25 and 30 days), not the driver's 365;
+    # a query with a trailing semicolon and a CTE is wrapped all the same
+    df = load_table("", sql="WITH t AS (SELECT INTERVAL '1 year 1 month' AS span, 'x' AS what) SELECT * FROM t;",
+                    db=pg)
+    assert df["span"].iloc[0] == (365.25 + 30) * 86400 and df["what"].iloc[0] == "x"
+    assert df.attrs["source"]["seconds"] == ["span"]
 
 
 @pytest.mark.slow

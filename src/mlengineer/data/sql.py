@@ -138,6 +138,7 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as e:
         raise DataError(f"Cannot use the database URL {shown!r}: {_first_line(e)}.") from None
     frames: list[pd.DataFrame] = []
+    intervals: list[str] = []
     try:
         try:
             con = engine.connect()
@@ -150,6 +151,8 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
                     con.exec_driver_sql("SET TRANSACTION READ ONLY")
                 if engine.dialect.paramstyle in ("format", "pyformat"):  # a literal % (LIKE 'a%', x % 3)
                     query = query.replace("%", "%%")
+                if engine.dialect.name == "postgresql":
+                    query, intervals = _postgres_seconds(con, query)
                 result = con.execution_options(stream_results=True).exec_driver_sql(query)
                 if not result.returns_rows:
                     raise DataError("The query returns no rows: --sql takes a SELECT (or another query that "
@@ -165,4 +168,38 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
     if not frames:
         raise DataError(_NO_ROWS)
     # a chunk of only NULLs has no type of its own: let the whole column decide
-    return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]).infer_objects()
+    df = (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]).infer_objects()
+    if intervals:
+        df[intervals] = df[intervals].astype("float64")
+        df.attrs["seconds"] = intervals
+    return df
+
+
+_PG_INTERVAL = 1186  # the OID of PostgreSQL's interval type
+
+
+def _postgres_seconds(con: Any, query: str) -> tuple[str, list[str]]:
+    """``query`` with its interval columns as seconds, the way PostgreSQL's own ``EXTRACT(EPOCH ...)`` counts
+    them (a year as 365.25 days, a month as 30, as DuckDB and Spark do; the driver counts a year as 365), and
+    those columns' names. The result's types come from the query planned with ``LIMIT 0``; a query that cannot
+    be wrapped so (a statement other than a SELECT) is run as it is."""
+    import sqlalchemy as sa
+
+    body = query.strip().rstrip(";").strip()
+    try:
+        with con.begin_nested():
+            probe = con.exec_driver_sql(f"SELECT * FROM ({body}) AS _q LIMIT 0")
+            described = list(probe.cursor.description or [])
+            probe.close()
+    except sa.exc.SQLAlchemyError:
+        return query, []
+    names = [d[0] for d in described]
+    intervals = [d[0] for d in described if d[1] == _PG_INTERVAL]
+    if not intervals or len(set(names)) < len(names):
+        return query, []
+
+    def quoted(c: str) -> str:
+        return '"' + c.replace('"', '""') + '"'
+
+    cols = [f"EXTRACT(EPOCH FROM {quoted(c)})::float8 AS {quoted(c)}" if c in intervals else quoted(c) for c in names]
+    return f"SELECT {', '.join(cols)} FROM ({body}) AS _q", intervals
