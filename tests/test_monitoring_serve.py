@@ -128,3 +128,22 @@ def test_a_log_of_another_model_or_outside_the_time_span_is_refused(
     for span, words in ((("2001-01-01", "2001-02-01"), "fall between"), (("soon", None), "--since takes a date")):
         with pytest.raises(DataError, match=words):
             monitor_model(str(churn_model_dir), log=served_log["log"], since=span[0], until=span[1])
+
+
+def test_retrain_reads_a_log_served_under_another_name_with_log_model(churn_model_dir: Path, served_log: dict,
+                                                                       tmp_path: Path) -> None:
+    """The refusal of a log of another name told retrain's users to pass --log-model, which only monitor had."""
+    import mlengineer
+    from mlengineer.errors import DataError
+    from mlengineer.monitoring.retrain import retrain
+
+    champion = mlengineer.load(churn_model_dir)
+    served_as = champion.name
+    champion.metadata["name"] = "churn-renamed"
+    sources = {"log": served_log["log"], "labels": served_log["outcomes"], "time_budget": 3, "promote": False}
+    with pytest.raises(DataError, match="--log-model"):
+        retrain(champion, out=tmp_path / "refused", **sources)
+    result = retrain(champion, log_model=served_as, out=tmp_path / "challenger", **sources)
+    assert result.rows["new_learnt"] + result.rows["new_tested"] == 2 * SHIFTED
+    r = run_cli("retrain", "--help")
+    assert "--log-model" in r.stdout

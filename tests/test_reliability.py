@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -208,6 +209,15 @@ def test_an_incompatible_version_is_not_promoted_without_force(churn_model_dir: 
     assert r.returncode == 2 and "cannot take the alias 'champion'" in r.stderr and "--force" in r.stderr
     r = run_cli("promote", "churn", "2", "--force", *uri, cwd=tmp_path)
     assert r.returncode == 0 and "warning (--force)" in r.stdout
+    # forced, and a rollback, mark the version so that servers on the alias follow (they refuse others)
+    from mlengineer.tracking.registry import ModelRef, lookup, rollback
+    from mlengineer.tracking.store import mlflow_client
+
+    client = mlflow_client(db)
+    assert lookup(ModelRef(name="churn", version="2"), client=client).forced == ("champion",)
+    assert lookup(ModelRef(name="churn", version="1"), client=client).forced == ()
+    assert rollback("churn", tracking_uri=db) == ("2", "1")
+    assert lookup(ModelRef(name="churn", version="1"), client=client).forced == ("champion",)
 
 
 def test_compatibility_rules(churn_model_dir: Path, dropped_model: Path, other_columns_model: Path) -> None:
@@ -222,6 +232,10 @@ def test_compatibility_rules(churn_model_dir: Path, dropped_model: Path, other_c
     assert any("needs column 'age'" in p for p in needs) and any("needs column 'plan'" in p for p in needs)
     unknown = input_problems(full, other)  # `other` never saw 'age': the server would refuse rows holding it
     assert any("does not know column 'age'" in p for p in unknown)
+    # `dropped` accepts and ignores 'age' and 'plan': its clients may send them, which `other` would refuse
+    ignored = input_problems(dropped, other)
+    assert [p for p in ignored if "accepts and ignores" in p] == [
+        p for p in ignored if "'age'" in p or "'plan'" in p] and len(ignored) == 2, ignored
 
 
 def test_a_registered_version_whose_files_were_replaced_is_refused(churn_model_dir: Path, tmp_path: Path) -> None:
@@ -385,9 +399,11 @@ def test_the_log_written_in_pieces_reads_back_as_one_table_in_request_order(tmp_
 
 
 @pytest.mark.slow
-def test_a_server_never_swaps_in_a_version_its_clients_cannot_call(churn_model_dir: Path, dropped_model: Path,
-                                                                  tmp_path: Path) -> None:
+def test_a_server_never_swaps_in_a_version_its_clients_cannot_call_unless_an_operator_forced_it(
+        churn_model_dir: Path, dropped_model: Path, tmp_path: Path) -> None:
     import httpx
+
+    from mlengineer.tracking.store import mlflow_client
 
     from .test_serve_basic import running_server
 
@@ -399,17 +415,34 @@ def test_a_server_never_swaps_in_a_version_its_clients_cannot_call(churn_model_d
     register(dropped_model, "churn", tracking_uri=uri)  # v2 uses neither 'age' nor 'plan': compatible
     register(churn_model_dir, "churn", tracking_uri=uri)  # v3, like v1
     row = pd.read_csv(CHURN).drop(columns=["churn"]).head(1).to_dict(orient="records")[0]
+    slim = {k: v for k, v in row.items() if k not in ("age", "plan")}
+
+    def wait_for(srv: Any, version: str) -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and httpx.post(f"{srv.url}/predict", json={"records": [row]}).headers.get(
+                "x-model-version") != version:
+            time.sleep(0.2)
+
     with running_server("models:/churn@champion", "--poll-interval", "0.3", "--tracking-uri", uri,
                         cwd=tmp_path) as srv:
         promote("churn", "2", tracking_uri=uri)  # compatible: clients send more than v2 needs
-        deadline = time.time() + 60
-        while time.time() < deadline and httpx.post(f"{srv.url}/predict", json={"records": [row]}).headers.get(
-                "x-model-version") != "2":
-            time.sleep(0.2)
-        promote("churn", "3", tracking_uri=uri, force=True)  # v3 needs 'age' and 'plan', which v2's clients...
+        wait_for(srv, "2")
+        # the alias moved to v3 behind the tool's back (MLflow's own client): v3 needs 'age' and 'plan', which
+        # v2's clients need not send, so the server keeps v2 and shows which version it refused
+        mlflow_client(uri).set_registered_model_alias("churn", "champion", "3")
         time.sleep(2)
-        r = httpx.post(f"{srv.url}/predict", json={"records": [{k: v for k, v in row.items()
-                                                                   if k not in ("age", "plan")}]})
+        r = httpx.post(f"{srv.url}/predict", json={"records": [slim]})
         assert r.status_code == 200 and r.headers["x-model-version"] == "2"
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'mlengineer_model_refused{model="churn",version="3"} 1.0' in metrics, metrics[-2000:]
+        # the alias back on v2, then an operator forces v3 (or rolls back to a version like it): the server
+        # follows, with a warning
+        mlflow_client(uri).set_registered_model_alias("churn", "champion", "2")
+        time.sleep(1)
+        assert 'mlengineer_model_refused{' not in httpx.get(f"{srv.url}/metrics").text
+        assert promote("churn", "3", tracking_uri=uri, force=True).problems
+        wait_for(srv, "3")
+        assert httpx.post(f"{srv.url}/predict", json={"records": [row]}).headers["x-model-version"] == "3"
     log = srv.output()
     assert "new model version refused" in log and "'age'" in log
+    assert "operator pointed the alias at all the same" in log

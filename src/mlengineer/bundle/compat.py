@@ -3,8 +3,9 @@
 
 Clients of a served model send its feature columns, with values its validation accepts (numbers for a
 numeric column, text or numbers for a categorical one, ...). A new model keeps those clients working when
-it needs no column they do not send, knows every column they do send (the server refuses unknown columns by
-default), and accepts for each column the kind of value they send. ``input_problems`` lists what breaks.
+it needs no column they do not send, knows every column they do send or may send (the server refuses unknown
+columns by default, and ignores the columns a model knows but does not use: an identifier, a dropped column, the
+target), and accepts for each column the kind of value they send. ``input_problems`` lists what breaks.
 
 Clients then read what the model answers: a number for a regression, a label and one probability per class
 for a classifier. A new model keeps them working when it is the same kind of task (regression, binary or
@@ -53,6 +54,9 @@ def input_problems(old: Any, new: Any) -> list[str]:
     known = set(now["known"])
     problems += [f"it does not know column {c!r}, which clients send (the server would refuse their rows)"
                  for c in was["features"] if c not in known]
+    problems += [f"it does not know column {c!r}, which the current model accepts and ignores (clients that send "
+                 "it would have their rows refused)" for c in dict.fromkeys(was["known"])
+                 if c not in was["features"] and c not in known]
     for c, role in now["features"].items():
         sent = was["features"].get(c)
         if sent is not None and sent not in _ACCEPTS.get(role, {role}):

@@ -14,21 +14,19 @@ from typing import Any
 __all__ = ["LOADER_MODULE", "families_used", "requirements", "save_flavor"]
 
 LOADER_MODULE = "mlengineer.bundle.pyfunc"
-_MLFLOW_TYPES = {"int": "long", "float": "double", "bool": "boolean", "datetime": "datetime"}
 #: what every bundle needs to predict, whatever its models
 _BASE_PACKAGES = ("mlengineer", "numpy", "pandas", "scikit-learn", "joblib")
 
 
 def _signature(model: Any) -> Any:
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec
     from mlflow.types.schema import Schema as MlflowSchema
 
-    cols: list[Any] = []
-    for name in model.feature_names:
-        dtype = model.schema[name].dtype
-        kind = next((v for k, v in _MLFLOW_TYPES.items() if dtype.startswith(k)), "string")
-        cols.append(ColSpec(kind, name, required=True))
+    # every input as Any: MLflow's own type check is stricter than the bundle's cleaning plan, which reads each
+    # column by its role and names a bad value itself (MLflow refused a NaN in a column of whole numbers, a
+    # date as datetime64 where the table held text, "1" for a category of numbers, 1 for a column of decimals)
+    cols: list[Any] = [ColSpec(AnyType(), name, required=True) for name in model.feature_names]
     outputs: list[Any] = [ColSpec("string" if model.task.is_classification else "double", "prediction")]
     outputs += [ColSpec("double", f"proba_{c}") for c in model.classes]
     # MLflow hands a pyfunc only the params its signature declares: without this, predict(df, params=

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..data.clean import CleaningPlan
 from ..data.images import image_root, table_folder
+from ..data.jsontable import flat_objects
 from ..data.schema import Schema
 from ..data.values import flat_nested, nested_prefixes
 from ..errors import ModelError, SchemaError
@@ -84,6 +85,8 @@ class Model:
         cleaning code path. A few rows skip building DataFrames: the plan and the encoder work on column
         arrays with the same per-value conversions, which keeps one-row latency low."""
         # image paths in a table read from a file are relative to its folder
+        if isinstance(data, pd.DataFrame) and self.nested:  # a frame of nested objects, as from pd.DataFrame(records)
+            data = flat_objects(data, self.nested)
         with image_root(table_folder(data) if isinstance(data, pd.DataFrame) else None):
             return self._encode(data)
 

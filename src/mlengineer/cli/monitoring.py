@@ -174,6 +174,7 @@ def retrain_cmd(
     model_spec: str = typer.Argument(..., metavar="MODEL", help="The champion: models:/NAME@ALIAS (or a folder)."),
     data: str = typer.Option(None, "--data", help="New labelled rows (or rows matched with --labels)."),
     log: str = typer.Option(None, "--log", help="Or a prediction log folder, with --labels."),
+    log_model: str = typer.Option(None, "--log-model", help="The name the model was served under, if not its own."),
     labels: str = typer.Option(None, "--labels", help="Outcomes for the new rows (see 'mlengineer monitor')."),
     key: str = typer.Option(None, "--key", help="The column that matches --labels to --data rows."),
     time_column: str = typer.Option(None, "--time-column", help="A column of --data ordering the rows in time."),
@@ -195,7 +196,8 @@ def retrain_cmd(
 
     check_test_fraction(test_fraction)  # before the progress display starts
     with TrainingProgress(time_budget or 60.0) as progress:
-        result = retrain(model_spec, data=data, log=log, labels=labels, key=key, time_column=time_column,
+        result = retrain(model_spec, data=data, log=log, log_model=log_model, labels=labels, key=key,
+                         time_column=time_column,
                          since=since, until=until, base_data=base_data, test_fraction=test_fraction,
                          time_budget=time_budget, out=out, tracking_uri=tracking_uri, promote=not no_promote,
                          progress=progress)

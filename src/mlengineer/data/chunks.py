@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import DataError, MLEngineerError
 from .formats import ODD_BYTES, csv_options, format_of
-from .load import check_unique_columns, first_line, load_table, parser_problem, plain_times, tidy_names
+from .load import as_read, check_unique_columns, first_line, load_table, parser_problem
 from .parquet_parts import is_pattern
 from .sheets import split_sheet
 
@@ -105,7 +105,7 @@ def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
         if header is None:
             reader = (c.set_axis([f"column_{i + 1}" for i in range(c.shape[1])], axis=1) for c in reader)
     stack.callback(getattr(reader, "close", lambda: None))
-    frames = (tidy_names(c) for c in reader)
+    frames = (as_read(c) for c in reader)  # nested values, lists and a trailing delimiter as load_table reads them
     return Chunks(_reported(frames, p), p.stat().st_size, "bytes", lambda: counted.n)
 
 
@@ -132,7 +132,7 @@ def _parquet(path: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
     def batches() -> Iterator[pd.DataFrame]:
         for batch in pf.iter_batches(batch_size=chunk_rows):
             done[0] += batch.num_rows
-            yield plain_times(tidy_names(batch.to_pandas()))  # zoned times and durations as load_table reads them
+            yield as_read(batch.to_pandas())  # nested values, zoned times and durations as load_table reads them
 
     return Chunks(_reported(batches(), path), pf.metadata.num_rows, "rows", lambda: done[0])
 

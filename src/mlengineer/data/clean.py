@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from ..errors import DataError, SchemaError
 from .findings import Finding
 from .images import check_images
+from .jsontable import CONTAINERS, plain_cell
 from .schema import (
     DATETIME_MAX,
     DATETIME_MIN,
@@ -222,13 +223,11 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
                 raise SchemaError(f"Column {name!r} must hold dates {date_forms(fmt)}, between {DATETIME_MIN.year} "
                                   f"and {DATETIME_MAX.year}; got {values[bad.argmax()]!r}.")
         return parsed
-    if role == ColumnRole.categorical:
+    if role in (ColumnRole.categorical, ColumnRole.text):  # a list as its JSON text, as the readers write it
         out = np.empty(len(values), dtype=object)
-        out[:] = [category_key(v) for v in values]
-        return out
-    if role == ColumnRole.text:
-        out = np.empty(len(values), dtype=object)
-        out[:] = [None if _is_missing(v) else str(v) for v in values]
+        out[:] = [v if not isinstance(v, CONTAINERS) else plain_cell(v) for v in values]
+        out[:] = [category_key(v) for v in out] if role == ColumnRole.categorical else \
+            [None if _is_missing(v) else str(v) for v in out]
         return out
     if role == ColumnRole.image and strict:  # a picture that cannot be read is named at prediction time
         check_images(values, name)

@@ -7,12 +7,44 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from .formats import read_sample
+from .images import is_image_bytes
 
-__all__ = ["read_json_table"]
+__all__ = ["CONTAINERS", "flat_objects", "plain_cell", "read_json_table"]
+
+#: the value types a reader writes as JSON text (a list of tags, an object in a column of mixed values)
+CONTAINERS = (dict, list, tuple, set, np.ndarray)
+
+
+def flat_objects(df: pd.DataFrame, names: frozenset[str]) -> pd.DataFrame:
+    """``df`` with each of its columns named in ``names`` whose values are objects replaced by one column per key
+    (``user.age``, deeper levels the same way), as a JSON file's nested objects are read; ``df`` itself when no
+    such column is there (a frame already flat)."""
+    for c in [c for c in df.columns if c in names and df[c].dtype == object]:
+        filled = df[c].dropna()
+        if len(filled) and all(isinstance(v, dict) for v in filled):
+            inner = pd.json_normalize(filled.tolist()).set_axis(filled.index).reindex(df.index)
+            inner.columns = [f"{c}.{k}" for k in inner.columns]
+            at, attrs = df.columns.get_loc(c), df.attrs
+            df = pd.concat([df.iloc[:, :at], inner, df.iloc[:, at + 1:]], axis=1)
+            df.attrs = attrs
+    return df
+
+
+def plain_cell(v: Any) -> Any:
+    """A cell as every reader and the cleaning plan read it: a list, tuple, set or object as its JSON text
+    (keys sorted), other bytes than a picture's as UTF-8 text, anything else as it is."""
+    if isinstance(v, bytes):  # a picture's bytes stay bytes (an image column); other bytes are text
+        return v if is_image_bytes(v) else v.decode("utf-8", errors="replace")
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, dict | list | tuple | set):
+        return json.dumps(list(v) if isinstance(v, set) else v, default=str, sort_keys=True)
+    return v
 
 
 def read_json_table(path: Path, fmt: str, compression: str | None, **kw: Any) -> pd.DataFrame:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import re
 import warnings
@@ -25,15 +24,14 @@ import pandas as pd
 
 from ..errors import DataError, MLEngineerError
 from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
-from .images import is_image_bytes
-from .jsontable import read_json_table
+from .jsontable import CONTAINERS, plain_cell, read_json_table
 from .parquet_parts import is_pattern, matching, parquet_folder_table
 from .sheets import SHEET_MARK, read_workbook, renamed_columns, split_sheet
 from .sql import read_sql
 from .values import plain_times
 
-__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "available_memory", "check_unique_columns", "describe_source", "first_line",
-           "load_table", "parser_problem",
+__all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "as_read", "available_memory", "check_unique_columns",
+           "describe_source", "first_line", "load_table", "parser_problem", "unread",
            "memory_verdict", "plain_times", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
@@ -52,7 +50,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         tables = {"data": load_table(source, **read_kwargs)} if not db and source not in (None, "") else {}
         df = read_sql(sql, db or None, tables=tables)
         seconds = df.attrs.get("seconds", [])  # DuckDB's intervals, read as seconds by the query
-        df = plain_times(_tidy(df))
+        df = as_read(df)
         if seconds:
             df.attrs.setdefault("source", {}).setdefault("seconds", []).extend(seconds)
         return df
@@ -82,7 +80,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
             warnings.simplefilter("error", pd.errors.ParserWarning)
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             df, info = _read(path, fmt, compression, sheet, **read_kwargs)
-        df = plain_times(_tidy(df))
+        df = as_read(df)
     except MLEngineerError as e:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:
@@ -93,7 +91,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
     except MemoryError:
         raise DataError(f"{str(path)!r} does not fit in memory: read a sample, or use --engine spark.") from None
     except Exception as e:  # parsers raise many exception types on junk; none may end in a traceback
-        raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {first_line(e)}. Check the file's format.") from None
+        raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {first_line(e).rstrip('.')}. Check the file's format.") from None
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise DataError(f"Data file {str(path)!r} holds no rows: it needs a header and at least one row.")
     check_unique_columns(df.columns, str(path))
@@ -219,6 +217,17 @@ def tidy_names(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def as_read(df: pd.DataFrame) -> pd.DataFrame:
+    """What every reader does to a frame it read, whole or a chunk at a time: ``_tidy``, then ``plain_times``."""
+    return plain_times(_tidy(df))
+
+
+def unread(df: pd.DataFrame) -> bool:
+    """Whether a frame handed over holds what ``as_read`` changes: objects or lists, zoned times, durations."""
+    return any(isinstance(t, pd.DatetimeTZDtype) or pd.api.types.is_timedelta64_dtype(t) for t in df.dtypes) or any(
+        isinstance(v, CONTAINERS) for c in df.columns if df[c].dtype == object for v in df[c].dropna().iloc[:1000])
+
+
 def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Names as stripped text; nested values (from JSON or Parquet) flattened or written as JSON text; empty
     columns left by a trailing delimiter removed."""
@@ -240,18 +249,8 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
                 continue
         probe = filled.iloc[:1000]
         if len(probe) and probe.map(lambda v: isinstance(v, dict | list | tuple | set | np.ndarray | bytes)).any():
-            df[c] = s.map(_plain_cell)
+            df[c] = s.map(plain_cell)
     return df
-
-
-def _plain_cell(v: Any) -> Any:
-    if isinstance(v, bytes):  # a picture's bytes stay bytes (an image column); other bytes are text
-        return v if is_image_bytes(v) else v.decode("utf-8", errors="replace")
-    if isinstance(v, np.ndarray):
-        v = v.tolist()
-    if isinstance(v, dict | list | tuple | set):
-        return json.dumps(list(v) if isinstance(v, set) else v, default=str, sort_keys=True)
-    return v
 
 
 def _load_folder(path: Path, **kw: Any) -> pd.DataFrame:
@@ -273,7 +272,7 @@ def _load_parts(parts: list[Path], where: str, folder: Path | None, **kw: Any) -
     if all(FORMATS.get(p.suffix.lower()) == "parquet" for p in parts):
         try:
             table, partial = parquet_folder_table(folder if folder is not None else parts)
-            df = plain_times(_tidy(table.to_pandas()))
+            df = as_read(table.to_pandas())
         except MLEngineerError:
             raise
         except Exception as e:  # a damaged part
@@ -319,7 +318,7 @@ def read_bytes_table(data: bytes, fmt: str) -> pd.DataFrame:
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 warnings.simplefilter("ignore", pd.errors.DtypeWarning)
                 df, _ = _read_csv(io.BytesIO(data), "gzip" if data[:2] == b"\x1f\x8b" else None)
-        df = plain_times(_tidy(df))
+        df = as_read(df)
     except MLEngineerError as e:
         raise DataError(f"Cannot read the upload as {fmt.upper()}: {str(e).rstrip('.')}.") from None
     except pd.errors.ParserError as e:

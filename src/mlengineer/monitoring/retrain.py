@@ -146,10 +146,11 @@ def _unweighed(rows: pd.DataFrame, column: str, target: str) -> bool:
 
 def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, time_budget: float | None = None,
             out: str | Path | None = None, tracking_uri: str | None = None, promote: bool = True,
-            progress: Any = None, **sources: Any) -> RetrainResult:
+            progress: Any = None, log_model: str | None = None, **sources: Any) -> RetrainResult:
     """Train a challenger for the model ``spec`` names on its reference (or ``base_data``) plus the older new
     labelled rows (``sources``: ``data``/``log``, ``labels``, ``key``, ``time_column``, ``since``/``until`` for
-    a window, as ``mlengineer monitor`` takes them), compare both on the newest ones, and promote the challenger when it wins."""
+    a window, as ``mlengineer monitor`` takes them; ``log_model``: the name a prediction log's server served the
+    model under, if not its own), compare both on the newest ones, and promote the challenger when it wins."""
     from ..bundle.reference import load_reference
     from ..data.load import load_table
     from ..evaluation.compare import compare_predictions
@@ -162,7 +163,8 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     champion = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
     ref = ModelRef.parse(spec) if isinstance(spec, str) and is_model_ref(spec) else None
     info = resolve(ref, tracking_uri=tracking_uri)[0] if ref is not None and ref.alias else None
-    current = load_current(champion, names={champion.name, *([ref.name] if ref else [])}, **sources)
+    names = {champion.name, *([ref.name] if ref else []), *([log_model] if log_model else [])}
+    current = load_current(champion, names=names, **sources)
     learn, test = _split_recent(_labelled_rows(champion, current), test_fraction, current.source)
     _check_fit(champion, pd.concat([learn, test]), current.source)
     base = load_table(base_data) if isinstance(base_data, str | Path) else base_data

@@ -11,7 +11,7 @@ import pandas as pd
 from ..bundle.model import Model
 from ..bundle.store import check_destination
 from ..data.images import image_root, table_folder
-from ..data.load import load_table
+from ..data.load import as_read, load_table, unread
 from ..errors import ConfigError, DataError
 from ..training.config import TrainConfig
 from ..training.trainer import Progress, fit_pipeline, no_progress
@@ -55,6 +55,8 @@ def train(
     if not isinstance(data, pd.DataFrame):
         source = str(data)
         data = load_table(data)
+    elif unread(data):  # a frame handed over: read as a file of it would be (nested objects, lists, zoned times)
+        data = as_read(data.copy())
     if track:  # before training too (after reading: a wrong path leaves no store): no training time lost
         from ..tracking.store import mlflow_module
 

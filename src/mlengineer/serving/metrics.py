@@ -14,6 +14,8 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_unseen_categories_total{column}               requests with a category the model never saw
     mlengineer_model_info{model,version}                     1 for the version being served
     mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
+    mlengineer_model_refused{model,version}                  1 for a version the alias names that the server
+                                                             refused (it serves mlengineer_model_info's)
     mlengineer_prediction_log_dropped_rows_total             rows the prediction log could not keep up with
     mlengineer_drift_score{model,version,column,test,measure}  live monitoring: the statistic that decides a
                                                              column's drift; ``measure`` says what it is
@@ -91,6 +93,9 @@ class Metrics:
         self.model_info = Gauge("mlengineer_model_info", "1 for the model version being served.",
                                 ["model", "version"], **gauge_kw)
         self.reloads = Counter("mlengineer_model_reloads", "Registry versions loaded, by outcome.", ["outcome"], **kw)
+        self.refused = Gauge("mlengineer_model_refused", "1 for the version the alias names that the server refused "
+                             "to swap in (it keeps serving the version of mlengineer_model_info).",
+                             ["model", "version"], **gauge_kw)
         self.log_dropped = Counter("mlengineer_prediction_log_dropped_rows",
                                    "Rows the prediction log dropped because the disk could not keep up.", **kw)
         # live monitoring (monitoring/live.py): the latest window of served rows against the training rows
@@ -164,6 +169,13 @@ class Metrics:
         if snapshot.get("reference") is not None:
             self.estimated.labels(model, version, snapshot["metric"], "reference").set(snapshot["reference"])
         self.monitor_rows.labels(model, version).set(snapshot["rows"])
+
+    def refused_version(self, model: str, version: str | None) -> None:
+        """A version the server refused (counted, and shown until it swaps or the alias comes back), or None."""
+        self.refused.clear()
+        if version is not None:
+            self.reloads.labels("refused").inc()
+            self.refused.labels(model, version).set(1.0)
 
     def clear_live(self) -> None:
         """Forget the gauges of a version no longer served."""

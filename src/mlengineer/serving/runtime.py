@@ -253,10 +253,11 @@ class ModelWatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-watch")
         self._client: Any = None
         self.failed_version: str | None = None
+        self.failed_forced = False  # whether the refused version was marked forced then
         #: why the last look-up failed, while it keeps failing (logged when it starts, changes and ends)
         self.lookup_problem: str | None = None
-        #: called when a new version is refused (metrics count it)
-        self.on_refused: Callable[[], None] | None = None
+        #: called with a version refused (metrics count and show it), and with None when none is any more
+        self.on_refused: Callable[[str | None], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -295,9 +296,10 @@ class ModelWatcher:
         """The newly promoted version, loaded and warmed; None when the reference has not moved. A version
         that fails to load, whose files differ from what was registered, whose inputs the clients of the
         served version could not send, or whose answers they would misread (another task, target or fewer
-        classes) is refused: logged with why, and the served version kept."""
+        classes) is refused: logged with why, and the served version kept; unless an operator pointed the
+        alias at it all the same (``promote --force``, ``rollback``), which is followed with a warning."""
         from ..bundle.compat import client_problems
-        from ..tracking.registry import ModelRef, lookup
+        from ..tracking.registry import DEFAULT_ALIAS, ModelRef, lookup
         from ..tracking.registry import load_version as load_registered
         from ..tracking.store import mlflow_client
 
@@ -306,22 +308,32 @@ class ModelWatcher:
             self._client = mlflow_client(self.settings.tracking_uri)
         info = lookup(ref, client=self._client)
         current = self.get()
-        if info.version == current.version or info.version == self.failed_version:
+        if info.version == current.version and self.failed_version is not None:  # the alias came back
+            self.failed_version = None
+            if self.on_refused is not None:
+                self.on_refused(None)
+        forced = (ref.alias or DEFAULT_ALIAS) in info.forced  # promote --force or rollback since: look again
+        if info.version == current.version or (info.version, forced) == (self.failed_version, self.failed_forced):
             return None
         try:
             model = load_registered(info, tracking_uri=self.settings.tracking_uri)
             problems = client_problems(current.model, model)
-            if problems:
+            if problems and forced:
+                server_log.warning("swapping in a version an operator pointed the alias at all the same; clients of "
+                                   "the served version may fail", extra={"fields": {
+                                       "version": info.version, "serving": current.version,
+                                       "problems": "; ".join(problems)[:500]}})
+            elif problems:
                 raise ModelError(f"clients of the served version would fail against it: {'; '.join(problems)}")
             served = serve_model(self.settings, model, ref=self.settings.model, version=info.version,
                                  name=info.name)
         except Exception as e:
-            self.failed_version = info.version
+            self.failed_version, self.failed_forced = info.version, forced
             server_log.error("new model version refused; still serving the old one",
                              extra={"fields": {"version": info.version, "serving": current.version,
                                                "reason": str(e)[:500]}})
             if self.on_refused is not None:
-                self.on_refused()
+                self.on_refused(info.version)
             return None
         self.failed_version = None
         return served

@@ -88,6 +88,7 @@ class Service:
         self.served = new  # one assignment: a request holds the model it started with to its end
         self.metrics.set_model(model=new.name, version=new.version, previous=(old.name, old.version))
         self.metrics.reloads.labels("loaded").inc()
+        self.metrics.refused_version(new.name, None)
         self._start_live(new)
         for fn in self.on_swap:
             fn(new)
@@ -117,7 +118,7 @@ class Service:
 
         if is_model_ref(self.settings.model):
             self.watcher = ModelWatcher(self.settings, get=lambda: self.served, swap=self.swap)
-            self.watcher.on_refused = lambda: self.metrics.reloads.labels("refused").inc()
+            self.watcher.on_refused = lambda version: self.metrics.refused_version(self.served.name, version)
             self.watcher.start()
         server_log.info("serving", extra={"fields": {
             "model": self.served.name, "version": self.served.version, "source": self.served.source,

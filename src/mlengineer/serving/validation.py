@@ -6,7 +6,7 @@ column, the row and what to send instead:
 
 - a feature column that is missing, or a column the model has never heard of (``extra_columns`` policy;
   columns the schema knows but the model does not use, such as an identifier or the target, are dropped);
-- a value of the wrong type for the column's role (text in a number column, a list anywhere); text that means
+- a value of the wrong type for the column's role (text in a number column; a list anywhere but in a category or text column, read as its JSON text); text that means
   no value ("NA", "", the column's placeholders learnt in training) is missing, as the cleaning plan reads it;
 - NaN or infinity (JSON has ``null`` for a missing value);
 - a picture that is not base64 of a PNG, JPEG or other image (or is too large);
@@ -30,6 +30,7 @@ import numpy as np
 from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
+from ..data.jsontable import plain_cell
 from ..data.schema import Column
 from ..data.values import (
     MISSING_TOKENS,
@@ -217,6 +218,8 @@ class RequestValidator:
                 k = str(int(v)) if v.is_integer() else repr(v)
             elif t is bool:
                 k = "true" if v else "false"
+            elif t is list:  # a list of tags, as the readers write one: its JSON text
+                k = plain_cell(v)
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a category (text or a number); got {_kind(v)}.")
             if known is not None and k is not None and k not in known:
@@ -275,6 +278,8 @@ class RequestValidator:
                         continue
                     raise self._not_finite(name, i, v)
                 out.append(str(v))
+            elif t is list:  # as the readers write a list: its JSON text
+                out.append(plain_cell(v))
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be text; got {_kind(v)}.")
         return out

@@ -25,7 +25,7 @@ from ..bundle.model import Model, load
 from ..errors import ConfigError, ModelError, ServingError
 from .store import default_tracking_uri, experiment_id, missing_sqlite_store, mlflow_module, owner_tags
 
-__all__ = ["DEFAULT_ALIAS", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen", "is_model_ref",
+__all__ = ["DEFAULT_ALIAS", "FORCED_TAG", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen", "is_model_ref",
            "load_version", "promote", "register", "resolve", "rollback"]
 
 REGISTRY_EXPERIMENT = "mlengineer-registry"
@@ -34,6 +34,8 @@ DIGEST_TAG = "mlengineer.bundle_digest"
 DEFAULT_ALIAS = "champion"
 #: a registered model tag per alias: the versions it named, oldest first, comma-separated
 HISTORY_TAG = "mlengineer.alias_history.{alias}"
+#: a version's tag: an operator pointed the alias at it knowing what clients may fail (promote --force, rollback)
+FORCED_TAG = "mlengineer.forced.{alias}"
 _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))?/?$")
 #: the names ``register`` gives: they fit in a models:/ reference and on a command line unquoted
 _NAME = re.compile(r"[A-Za-z0-9][\w.\-]*")
@@ -71,6 +73,8 @@ class ModelVersionInfo:
     digest: str | None = None
     #: why clients of the version an alias named would fail against this one (register's warnings)
     problems: tuple[str, ...] = ()
+    #: the aliases an operator pointed at this version all the same (promote --force, rollback): servers follow
+    forced: tuple[str, ...] = ()
 
 
 def is_model_ref(text: str) -> bool:
@@ -212,8 +216,10 @@ def promote(name: str, version: str | int, *, alias: str = "champion", tracking_
         if problems and not force:
             raise ModelError(f"Version {version} of {name!r} cannot take the alias {alias!r}: {problems[0]}"
                              f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Its clients would "
-                             "fail; pass --force to promote it anyway (servers on the alias keep the version they "
-                             "have and log why).")
+                             "fail; pass --force to promote it anyway (servers on the alias follow, and log what "
+                             "may fail).")
+        if problems:
+            client.set_model_version_tag(name, version, FORCED_TAG.format(alias=alias), "; ".join(problems)[:4000])
         client.set_registered_model_alias(name, alias, version)
         _record_history(client, name, alias, version)
     except MlflowException as e:
@@ -274,8 +280,10 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
                              f"Use 'mlengineer promote {ref.name} VERSION --alias {ref.alias or 'champion'}'.") from None
         raise
     tags = dict(getattr(mv, "tags", {}) or {})
+    forced = tuple(k.removeprefix(FORCED_TAG.format(alias="")) for k in tags if k.startswith(FORCED_TAG.format(alias="")))
     return ModelVersionInfo(name=ref.name, version=str(mv.version), source=str(mv.source),
-                            aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None)
+                            aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None,
+                            forced=forced)
 
 
 def _default_version(client: Any, name: str) -> Any:
@@ -395,6 +403,7 @@ def rollback(name: str, *, alias: str = "champion", tracking_uri: str | None = N
             raise ModelError(f"models:/{name}@{alias} names version {current} and no version came before it: there is "
                              "nothing to roll back to.")
         previous = earlier[-1]
+        client.set_model_version_tag(name, previous, FORCED_TAG.format(alias=alias), f"rollback from {current}")
         client.set_registered_model_alias(name, alias, previous)
         kept = history[: len(history) - history[::-1].index(previous)] if previous in history else [*history, previous]
         client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(kept[-100:]))

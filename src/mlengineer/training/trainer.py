@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..data.clean import CleaningPlan, fit_cleaning_plan
+from ..data.load import as_read, unread
 from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
-from ..data.values import plain_times
 from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder, encode_training
 from ..metrics import Metric, ensemble_metric, get_metric
@@ -157,8 +157,8 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
     target = config.target
     if not df.index.is_unique:  # rows are found by their labels below (weights, groups): positions serve as well
         df = df.reset_index(drop=True)
-    if any(isinstance(t, pd.DatetimeTZDtype) or pd.api.types.is_timedelta64_dtype(t) for t in df.dtypes):
-        df = plain_times(df.copy())  # a frame handed over directly: zoned times and durations as files are read
+    if unread(df):  # a frame handed over directly: read as a file of it is (nested objects, lists, zoned times)
+        df = as_read(df.copy())
     prep = _prepare(df, config, progress)
     schema, task, plan, clean, y, weights = prep.schema, prep.task, prep.plan, prep.clean, prep.y, prep.weights
     features = clean.drop(columns=[target])

@@ -1,0 +1,95 @@
+"""What new users found in the seventh round: files streamed for prediction are read as training read them
+(nested JSON Lines, lists, a trailing delimiter), and a list reaches a category the same way from every door."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import mlengineer
+from mlengineer.serving.batch import predict_to_file
+from mlengineer.serving.validation import RequestValidator
+
+
+def _tag_rows(n: int = 300) -> list[dict]:
+    rng = np.random.default_rng(6)
+    rows = []
+    for _ in range(n):
+        tag, x = str(rng.choice(["a", "b", "c"])), float(rng.normal())
+        rows.append({"tags": [tag], "user": {"age": int(rng.integers(18, 70)), "plan": tag}, "x": x,
+                     "y": int((tag == "a") ^ (rng.random() < 0.2))})
+    return rows
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_json_lines_streamed_for_prediction_are_read_as_training_read_them(tmp_path: Path) -> None:
+    """predict streams JSON Lines in chunks: nested objects were left whole ("Column 'user.age' is missing") and
+    lists read as Python's text of them (every row the same answer, silently)."""
+    rows = _tag_rows()
+    model = mlengineer.train(str(_jsonl(tmp_path / "rows.jsonl", rows)), "y", time_budget=2, families=["linear"],
+                             track=False)
+    assert {"tags", "user.age", "user.plan"} <= set(model.feature_names)
+    new = [{k: v for k, v in r.items() if k != "y"} for r in rows[:6]]
+    _jsonl(tmp_path / "new.jsonl", new)
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    got = {}
+    for name in ("new.jsonl", "new.json"):
+        predict_to_file(model, tmp_path / name, tmp_path / f"{name}.csv")
+        got[name] = pd.read_csv(tmp_path / f"{name}.csv")["proba_1"].to_numpy()
+    np.testing.assert_allclose(got["new.jsonl"], got["new.json"])
+    # the same rows handed over in Python, as records or a frame of lists, and one record alone
+    np.testing.assert_allclose(np.asarray(model.predict_proba(new))[:, 1], got["new.json"])
+    np.testing.assert_allclose(np.asarray(model.predict_proba(pd.DataFrame(new)))[:, 1], got["new.json"], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.predict_raw(new[0]))[0, 1], got["new.json"][0], rtol=1e-5)
+    assert len(set(np.round(got["new.json"], 6))) > 1  # the tags matter: the answers differ
+
+
+def test_a_list_in_a_request_is_read_as_its_json_text_where_training_read_lists() -> None:
+    rows = _tag_rows()
+    model = mlengineer.train(pd.DataFrame([{"tags": r["tags"], "x": r["x"], "y": r["y"]} for r in rows]), "y",
+                             time_budget=2, families=["linear"], track=False)
+    checked = RequestValidator(model).validate({"tags": [["a"], '["b"]'], "x": [0.0, 0.0]}, 2)
+    assert checked.columns["tags"] == ['["a"]', '["b"]'] and not checked.unseen
+
+
+def test_a_trailing_delimiter_is_no_unknown_column_at_prediction(tmp_path: Path) -> None:
+    from mlengineer.serving.batch import extra_columns_note
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    lines = ["x,y,"] + [f"{v:.4f},{v + rng.normal() * 0.1:.4f}," for v in x]
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    model = mlengineer.train(str(tmp_path / "rows.csv"), "y", time_budget=2, families=["linear"], track=False)
+    (tmp_path / "new.csv").write_text("\n".join(["x,"] + [f"{v:.4f}," for v in x[:5]]) + "\n")
+    from contextlib import ExitStack
+
+    from mlengineer.data.chunks import open_chunks
+
+    with ExitStack() as stack:
+        first = next(open_chunks(tmp_path / "new.csv", chunk_rows=50, stack=stack).frames)
+    assert list(first.columns) == ["x"] and extra_columns_note(model, list(first.columns)) is None
+
+
+def test_mlflow_s_own_loader_takes_what_the_bundle_takes(tmp_path: Path) -> None:
+    """The MLflow signature declared each column by its stored type, which MLflow enforces more strictly than
+    the bundle reads: a NaN in a column of whole numbers, a date as datetime64 where the table held text, and
+    "2021" for a category of numbers were refused by mlflow.pyfunc while mlengineer predicted them."""
+    import mlflow.pyfunc
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"k": rng.integers(0, 5, 300), "year": rng.choice([2020, 2021, 2022], 300),
+                       "when": pd.date_range("2024-01-01", periods=300, freq="D").astype(str),
+                       "x": rng.normal(size=300)})
+    df["y"] = df["x"] + df["k"]
+    model = mlengineer.train(df, "y", time_budget=2, families=["linear"], out=tmp_path / "m", track=False)
+    new = df.drop(columns="y").head(3).assign(k=[1.0, np.nan, 3.0], year=["2020", "2021", "2022"])
+    new["when"] = pd.to_datetime(new["when"])
+    got = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(new)["prediction"].to_numpy()
+    np.testing.assert_allclose(got, np.asarray(model.predict(new), dtype=float))
