@@ -159,7 +159,7 @@ def test_a_plan_saved_before_new_fields_still_loads_and_applies(churn_csv: Path)
 
 
 def test_each_step_says_what_it_changed(tmp_path: Path) -> None:
-    x = [str(i) for i in range(300)]
+    x = [str(10 * i) for i in range(300)]  # numbers, not a running counter (that would be an identifier)
     x[::30] = ["oops"] * 10
     x[1::30] = ["NA"] * 10
     df = pd.DataFrame({"x": x, "g": list("abc") * 100, "y": ["p", "q", "?", "p", None, "q"] * 50})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import mlengineer
 from mlengineer.serving.batch import predict_to_file
@@ -93,3 +94,49 @@ def test_mlflow_s_own_loader_takes_what_the_bundle_takes(tmp_path: Path) -> None
     new["when"] = pd.to_datetime(new["when"])
     got = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(new)["prediction"].to_numpy()
     np.testing.assert_allclose(got, np.asarray(model.predict(new), dtype=float))
+
+
+def test_a_number_where_a_date_belongs_is_read_as_the_server_reads_it_or_refused() -> None:
+    """A model trained on real timestamps read 20230105 and 45000 as nanoseconds since 1970 in batch and from
+    Python (exit 0, a 1970 date), where the server read 20230105 as 5 January 2023 and refused 45000."""
+    from mlengineer.errors import SchemaError
+
+    rng = np.random.default_rng(4)
+    ts = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 700, 300), unit="D")
+    x = rng.normal(size=300)
+    df = pd.DataFrame({"ts": ts, "x": x, "y": (ts - ts.min()).days * 0.1 + 5 * x})
+    model = mlengineer.train(df, "y", time_budget=2, families=["linear"], track=False)
+    as_text = float(np.asarray(model.predict([{"ts": "2023-01-05", "x": 0.0}]))[0])
+    for v in (20230105, 20230105.0, np.int64(20230105)):
+        assert float(np.asarray(model.predict([{"ts": v, "x": 0.0}]))[0]) == pytest.approx(as_text)
+    many = pd.DataFrame({"ts": pd.Series([20230105] * 70 + ["2023-01-05"], dtype=object), "x": 0.0})
+    np.testing.assert_allclose(np.asarray(model.predict(many), dtype=float), as_text)
+    for v in (45000, 19700.5):
+        with pytest.raises(SchemaError, match="'ts' must hold dates"):
+            model.predict([{"ts": v, "x": 0.0}])
+        with pytest.raises(SchemaError, match="'ts' must hold dates"):
+            model.predict(pd.DataFrame({"ts": pd.Series([v] * 70, dtype=object), "x": 0.0}))
+
+
+def test_an_explained_row_is_compared_with_the_model_s_average_answer(churn_model_dir: Path, churn_csv: Path) -> None:
+    """The "average row" of a binary explanation was the probability of the mean log-odds: 0.001 where the
+    model answers 12% on average (most rows sure 'no'). It is the mean answer now, and still adds up."""
+    from mlengineer.explain.contributions import explain_rows
+
+    model = mlengineer.load(churn_model_dir)
+    rows = pd.read_csv(churn_csv).drop(columns=["churn"])
+    mean = float(np.asarray(model.predict_proba(rows))[:, -1].mean())
+    explained = explain_rows(model, rows.head(3))
+    for e in explained:
+        assert abs(e["base_value"] - mean) < 0.05, (e["base_value"], mean)
+        assert e["base_value"] + sum(c["contribution"] for c in e["contributions"]) == pytest.approx(e["output"],
+                                                                                                   abs=1e-6)
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path, churn_csv: Path,
+                                                                   churn_model_dir: Path) -> None:
+    from .conftest import run_cli
+
+    for args in (["profile", str(churn_csv)], ["report", str(churn_model_dir)]):
+        r = run_cli(*args, "--out", str(tmp_path / "nowhere" / "page.html"))
+        assert r.returncode == 2 and "does not exist" in r.stderr and not r.stdout.strip(), (args, r.stdout)

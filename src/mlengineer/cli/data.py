@@ -103,8 +103,11 @@ def profile_cmd(
     db: str = DbOption,
 ) -> None:
     """Per-column statistics, missingness, cardinality, distribution and relation to the target."""
+    from ..data.files import check_place
     from ..data.profile import profile_table
 
+    if out:  # before any work: a folder that does not exist, or a folder named as the file
+        check_place(Path(out))
     examined = _examine(engine, "profile", data, sql, db, target, column_role, task, spark_master, spark_conf,
                         profile=True, findings=bool(out and target))
     if examined is not None:

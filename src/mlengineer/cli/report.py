@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from ._common import DbOption, SqlOption, handle_errors, read_data, say
@@ -24,9 +26,11 @@ def report_cmd(
     rows the model never trained on; without it the report uses the validation rows kept at training. The
     report is also attached to the model's training run, for the MLflow UI ('mlengineer ui')."""
     from ..bundle.model import load
+    from ..data.files import check_place
     from ..errors import ConfigError
     from ..report.html import attach_to_run, write_report
 
+    check_place(Path(out))  # before any work: a folder that does not exist, or a folder named as the file
     model = load(model_path)
     df = read_data(data, sql, db) if (data or sql or db) else None
     if df is not None and model.target not in df.columns:

@@ -35,7 +35,7 @@ from .schema import (
     category_key,
     parse_datetime,
 )
-from .values import FEW_DATES, date_forms, date_one, number_from_text
+from .values import FEW_DATES, basic_date_text, date_forms, date_one, number_from_text
 
 __all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
 
@@ -183,12 +183,15 @@ def bool_value(v: Any) -> float | None:
 
 
 def _bool_one(v: Any, name: str, strict: bool) -> float:
-    out = bool_value(v)
-    if out is not None:
+    if (out := bool_value(v)) is not None:
         return out
     if strict:
         raise SchemaError(f"Column {name!r} must hold true/false values; got {v!r}.")
     return np.nan
+
+
+def _date_number(v: Any) -> str:  # 20240131 as the server reads it; another number refused, not read as 1970
+    return basic_date_text(v) or "(a number)"
 
 
 def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, name: str = "",
@@ -211,8 +214,8 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
     if role == ColumnRole.datetime:
         if values.dtype.kind == "M":
             return parse_datetime(pd.Series(values), None).to_numpy()
-        obj = [None if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) else v
-               for v in values]
+        obj = [None if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) else
+               _date_number(v) if isinstance(v, int | float | np.integer | np.floating) else v for v in values]
         if len(obj) <= FEW_DATES and fmt not in (None, "mixed"):
             parsed = np.array([date_one(v, fmt) for v in obj], dtype="datetime64[ns]")
         else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from .values import MISSING_TOKENS, comma_decimal_cell, comma_number
 
 __all__ = ["FORMATS", "ODD_BYTES", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "csv_options", "format_of", "read_sample",
            "sniff_csv"]
@@ -171,6 +172,43 @@ def _has_header(rows: list[list[str]]) -> bool:
     return bool(years and len(numeric_cols) == width)  # a wide table whose columns are years
 
 
+#: a number written with a decimal comma, which no thousands separator writes: 48,88 / 0,336 / 1234,5 /
+#: 1.234,5 (a thousands dot) / ,5
+_DECIMAL_COMMA = re.compile(r"\d+,(\d{1,2}|\d{4,})|0,\d+|\d{4,},\d+|\d{1,3}(\.\d{3})+,\d+|,\d+")
+#: 1,500: a thousands comma, or 1.5 with three decimals (a ';' between the fields tells which)
+_COMMA_THREE = re.compile(r"[1-9]\d{0,2},\d{3}")
+#: a number written with thousands commas, which no decimal comma writes: 1,234.5 / 1,234,567
+_THOUSANDS_COMMA = re.compile(r"\d{1,3}(,\d{3})+\.\d*|\d{1,3}(,\d{3}){2,}")
+_NUMBER_LIKE = re.compile(r"[-+(]?\s*[$€£¥]?\s*-?[\d.,]*\d[\d.,]*\s*[$€£¥%]?\s*\)?")
+_UNIT_CHARS = "$€£¥%()+- "
+
+
+def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
+    """Whether the sample's rows write their numbers with decimal commas: None when they do not; when they
+    do, the columns of numbers the reader must read cell by cell (``comma_decimal_cell``), those holding a
+    thousands dot, a currency or percent sign, or text (a placeholder) among the numbers. The numbers of the
+    columns that look like numbers tell: 48,88 or 1.234,5 say decimal comma (a ',' between the fields aside),
+    1,234.5 says thousands comma, and 1,500 says decimal comma only between fields split by ';'."""
+    if sep == "," or not body:
+        return None
+    decimal = thousands = three = False
+    columns = []
+    for j in range(max(len(r) for r in body)):
+        cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+        looks = [c for c in cells if _NUMBER_LIKE.fullmatch(c)]
+        if not looks or len(looks) < 0.9 * len(cells):
+            continue
+        cores = [c.strip(_UNIT_CHARS) for c in looks]
+        decimal = decimal or any(_DECIMAL_COMMA.fullmatch(c) for c in cores)
+        thousands = thousands or any(_THOUSANDS_COMMA.fullmatch(c) for c in cores)
+        three = three or any(_COMMA_THREE.fullmatch(c) for c in cores)
+        if all(map(comma_number, looks)) and (len(looks) < len(cells) or any(not c.isdigit() for c in cores)):
+            columns.append(j)
+    if thousands or not (decimal or (three and sep == ";")):
+        return None
+    return columns
+
+
 def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
     """read_csv options for delimited text whose first bytes are ``sample``."""
     text, encoding = _decode(sample)
@@ -187,9 +225,11 @@ def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
     opts: dict[str, Any] = {"sep": sep, "encoding": encoding}
     if rows and not _has_header(rows):
         opts["header"] = None
-    body = [c for r in rows[1:] for c in r]
-    if sep == ";" and body and sum(bool(re.fullmatch(r"-?\d+,\d+", c.strip())) for c in body) > 0.1 * len(body):
-        opts["decimal"] = ","  # 1,5;2,25: a decimal comma, as spreadsheets write in much of Europe
+    comma_columns = _decimal_comma_columns(rows if "header" in opts else rows[1:], sep)
+    if comma_columns is not None:  # 1,5;2,25: a decimal comma, as spreadsheets write in much of Europe
+        opts["decimal"] = ","
+        if comma_columns:  # 1.234,5, or a '?' among them
+            opts["converters"] = dict.fromkeys(comma_columns, comma_decimal_cell)  # read cell by cell
     if len(lines) > 1 and sum(f"{sep} " in ln for ln in lines) > 0.8 * len(lines):
         opts["skipinitialspace"] = True
     if rows:

@@ -114,6 +114,8 @@ def describe_source(src: dict[str, Any]) -> list[str]:
         how.append(f"delimiter {src['delimiter']!r}")
     if src.get("encoding"):
         how.append(f"encoding {src['encoding']}")
+    if src.get("decimal") == ",":
+        how.append("decimal comma")
     if src.get("header") is False:
         how.append("no header row: columns named column_1, column_2, ...")
     if src.get("parts"):
@@ -196,7 +198,7 @@ def _renamed_duplicates(df: pd.DataFrame, path: Path | io.BytesIO, opts: dict[st
         return {}
     if isinstance(path, io.BytesIO):
         path.seek(0)
-    raw = pd.read_csv(path, **{**opts, "header": None, "nrows": 1, "dtype": str}).iloc[0].tolist()
+    raw = pd.read_csv(path, **{**opts, "header": None, "nrows": 1, "dtype": str, "converters": None}).iloc[0].tolist()
     return renamed_columns(list(df.columns), raw)
 
 

@@ -18,7 +18,7 @@ from ._hashing import column_fingerprint, frame_row_fingerprints, hashable_frame
 from .findings import SEVERITY_ORDER, Finding, Severity, num, pct, renamed_column_findings
 from .images import image_root, table_folder
 from .leakage import detect_leakage
-from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key
+from .schema import NUMERIC_SHARE, Column, ColumnRole, Schema, category_key, numbers_from_text
 from .targets import case_variant_findings, target_findings
 from .unstructured import unstructured_findings
 
@@ -251,7 +251,7 @@ def _mixed_types(s: pd.Series, col: Column) -> list[Finding]:
     out = []
     if col.role == ColumnRole.numeric and frac < 1.0:
         filled = s.dropna()
-        bad = filled[pd.to_numeric(filled.astype(str).str.strip().str.replace(",", ""), errors="coerce").isna()]
+        bad = filled[numbers_from_text(filled).isna().to_numpy()]  # as the plan reads them: "$3,007" is a number
         bad = bad[~bad.astype(str).isin(col.missing_tokens or [])]
         if len(bad):
             examples = ", ".join(repr(v) for v in pd.unique(bad.astype(str))[:3])

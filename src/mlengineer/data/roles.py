@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .images import looks_like_image
-from .values import FALSE_TOKENS, MISSING_TOKENS, THOUSANDS_SEPARATOR, TRUE_TOKENS, detect_datetime_format
+from .values import FALSE_TOKENS, MISSING_TOKENS, TRUE_TOKENS, detect_datetime_format, text_numbers
 
 __all__ = ["FEATURE_ROLES", "NUMERIC_SHARE", "ColumnRole", "InferredRole", "infer_role"]
 
@@ -112,18 +112,28 @@ class InferredRole:
     n_unique: int | None = None  # distinct filled values other than placeholders, when already counted
 
 
+def _identifier_reason(name: str, finite: np.ndarray, unique_per_row: bool, n_filled: int, n_rows: int) -> str | None:
+    """Why a column of whole numbers, each in one row, is an identifier (named like one, or a running
+    counter); None when it is not one. Numbers stored as numbers and numbers written as text alike."""
+    whole = bool(finite.size) and bool(np.all(np.mod(finite, 1) == 0))
+    if not (whole and n_filled >= 20 and unique_per_row):
+        return None
+    if _ID_NAME.search(name):
+        return "unique per row, named like an identifier"
+    if finite.max() - finite.min() + 1 <= 1.3 * n_rows:
+        return "unique per row and a running counter"
+    return None
+
+
 def _infer_numeric_dtype(name: str, nonnull: pd.Series, n_rows: int, n_unique: int) -> InferredRole:
     values = nonnull.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     whole = bool(finite.size) and bool(np.all(np.mod(finite, 1) == 0))
     if n_unique == 2 and set(np.unique(values)) <= {0.0, 1.0}:
         return InferredRole(ColumnRole.boolean, "only 0 and 1", n_unique=n_unique)
-    if whole and len(nonnull) >= 20 and n_unique == len(nonnull):
-        span = finite.max() - finite.min() + 1
-        if _ID_NAME.search(name):
-            return InferredRole(ColumnRole.identifier, "unique per row, named like an identifier", n_unique=n_unique)
-        if span <= 1.3 * n_rows:
-            return InferredRole(ColumnRole.identifier, "unique per row and a running counter", n_unique=n_unique)
+    reason = _identifier_reason(name, finite, n_unique == len(nonnull), len(nonnull), n_rows)
+    if reason is not None:
+        return InferredRole(ColumnRole.identifier, reason, n_unique=n_unique)
     if whole and n_unique <= 10 and len(nonnull) >= 50 and finite.min() >= 0:
         return InferredRole(ColumnRole.categorical, f"{n_unique} distinct whole numbers: a code", n_unique=n_unique)
     return InferredRole(ColumnRole.numeric, "numbers", n_unique=n_unique)
@@ -155,6 +165,33 @@ def _image_key(v: Any) -> Any:
     return bytes(v) if isinstance(v, bytearray | memoryview) else v
 
 
+def _text_numbers(keys: pd.Series) -> tuple[pd.Series, str]:
+    """The numbers of a column's distinct texts (NaN for those that are not), and how they are written: with
+    one currency symbol or a percent sign, or plainly. Numbers written with several units are not numbers."""
+    numbers, units = text_numbers(keys)
+    written = set(units[numbers.notna()]) - {""}
+    if len(written) > 1:
+        return numbers.where(units == ""), "numbers written as text"
+    if written == {"%"}:
+        return numbers, "percentages written with % (read as written: 18.1% is 18.1)"
+    if written:
+        return numbers, f"numbers written with {written.pop()}"
+    return numbers, "numbers written as text"
+
+
+def _text_identifier(name: str, numbers: pd.Series, v: _Values, n_rows: int) -> str | None:
+    """Why a column of whole numbers written as text (an odd text cell aside: 'unknown', a 'Total' footer)
+    is an identifier, as ``_identifier_reason`` tells of numbers stored as numbers; None when it is not."""
+    read = numbers.notna().to_numpy()
+    finite = numbers.to_numpy()[read]
+    finite = finite[np.isfinite(finite)]
+    counts = v.counts.to_numpy()[read]
+    unique_per_row = bool((counts <= 1).all()) and len(np.unique(finite)) == len(finite) \
+        and (v.exact or v.n_unique >= v.n_rows)
+    n_filled = int(counts.sum()) if v.exact else v.n_rows
+    return _identifier_reason(name, finite, unique_per_row, n_filled, n_rows)
+
+
 def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> InferredRole:
     """Role of a column of text (or of mixed Python values): numbers or dates written as text, yes/no,
     identifiers, free text or categories."""
@@ -175,15 +212,20 @@ def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> InferredRole:
         return InferredRole(ColumnRole.constant, f"a single value ({_show(v.counts.index[0])}) in every filled row",
                          tokens=v.tokens, n_unique=1)
     keys = v.keys
-    numbers = pd.to_numeric(keys.str.strip().str.replace(THOUSANDS_SEPARATOR, "", regex=True), errors="coerce")
+    numbers, how = _text_numbers(keys)
     numeric_fraction = v.share(numbers.notna().to_numpy())
     lower = keys.str.strip().str.lower()
-    if v.n_unique == 2 and lower.isin(TRUE_TOKENS | FALSE_TOKENS).all() and lower.nunique() == 2:
-        return InferredRole(ColumnRole.boolean, "yes/no values", tokens=v.tokens, numeric_fraction=numeric_fraction,
-                         n_unique=2)
+    if lower.isin(TRUE_TOKENS | FALSE_TOKENS).all() and lower.isin(TRUE_TOKENS).any() and lower.isin(FALSE_TOKENS).any():
+        ways = f", written {v.n_unique} ways" if v.n_unique > 2 else ""
+        return InferredRole(ColumnRole.boolean, f"yes/no values{ways}", tokens=v.tokens,
+                            numeric_fraction=numeric_fraction, n_unique=2)
     if numeric_fraction >= NUMERIC_SHARE and v.n_unique > 10:
-        return InferredRole(ColumnRole.numeric, "numbers written as text", tokens=v.tokens,
-                         numeric_fraction=numeric_fraction, n_unique=v.n_unique)
+        identifier = _text_identifier(name, numbers, v, n_rows)
+        if identifier is not None:
+            return InferredRole(ColumnRole.identifier, identifier, tokens=v.tokens,
+                                numeric_fraction=numeric_fraction, n_unique=v.n_unique)
+        return InferredRole(ColumnRole.numeric, how, tokens=v.tokens, numeric_fraction=numeric_fraction,
+                            n_unique=v.n_unique)
     fmt = None
     if numeric_fraction < 0.5:  # dates are judged on rows, so weigh each distinct value by its rows
         rows = keys.sample(2000, weights=v.counts.to_numpy(dtype=float), replace=True, random_state=0)

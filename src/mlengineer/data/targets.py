@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .findings import Finding, pct
-from .schema import ColumnRole, Schema, category_key
+from .schema import FALSE_TOKENS, TRUE_TOKENS, ColumnRole, Schema, category_key
 
 __all__ = ["case_variant_findings", "class_count_findings", "label_variant_findings", "missing_target_findings",
            "orderable", "sorted_findings", "target_findings", "target_identifier_finding", "text_variants"]
@@ -23,13 +23,17 @@ __all__ = ["case_variant_findings", "class_count_findings", "label_variant_findi
 _SHOWN = 4
 
 
-def text_variants(values: Iterable[object], *, strip: bool = True) -> list[list[str]]:
+def text_variants(values: Iterable[object], *, strip: bool = True, yes_no: bool = False) -> list[list[str]]:
     """Groups of distinct texts among ``values`` that differ only in case (and, with ``strip``, surrounding
-    spaces), each sorted, largest group first."""
+    spaces; with ``yes_no``, that write the same yes or no answer: 'yes', 'Y', 'true'), each sorted, largest
+    group first."""
     groups: dict[str, list[str]] = {}
     for v in values:
         if isinstance(v, str):
-            groups.setdefault((v.strip() if strip else v).casefold(), []).append(v)
+            key = (v.strip() if strip else v).casefold()
+            if yes_no:
+                key = "\0yes" if key in TRUE_TOKENS else "\0no" if key in FALSE_TOKENS else key
+            groups.setdefault(key, []).append(v)
     found = [sorted(set(g)) for g in groups.values() if len(set(g)) > 1]
     return sorted(found, key=lambda g: (-len(g), g))
 
@@ -49,15 +53,18 @@ def _label_variants(y: pd.Series, target: str) -> list[Finding]:
 def label_variant_findings(counts: pd.Series, target: str) -> list[Finding]:
     """The warning for labels written several ways, from the rows of each label as written (``counts``,
     indexed by label): the Spark audit counts them on every row and words it the same."""
-    groups = text_variants(counts.index)
+    groups = text_variants(counts.index, yes_no=True)
     if not groups:
         return []
+    answers = any(len({v.strip().casefold() for v in g}) > 1 for g in groups)  # 'yes' and 'Y', not 'Yes '
+    how = ("differ only in case or surrounding spaces, or write the same yes or no answer several ways ('yes', "
+           "'Y', 'true'), are" if answers else "differ only in case or surrounding spaces are")
     return [Finding(
         check="label_variants", severity="warning", column=target, value=float(len(groups)),
-        message=f"labels that differ only in case or surrounding spaces are separate classes (rows of each): "
-        f"{_listed(groups, counts)}.",
-        suggestion=f"Write each class of {target!r} one way in the data (trim the spaces, one case); a model "
-        "learns and predicts each spelling as its own class.",
+        message=f"labels that {how} separate classes (rows of each): {_listed(groups, counts)}.",
+        suggestion=f"Write each class of {target!r} one way in the data (trim the spaces, one case"
+        f"{', one word for yes and one for no' if answers else ''}); a model learns and predicts each spelling "
+        "as its own class.",
     )]
 
 
