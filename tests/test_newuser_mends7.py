@@ -140,3 +140,20 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path
     for args in (["profile", str(churn_csv)], ["report", str(churn_model_dir)]):
         r = run_cli(*args, "--out", str(tmp_path / "nowhere" / "page.html"))
         assert r.returncode == 2 and "does not exist" in r.stderr and not r.stdout.strip(), (args, r.stdout)
+
+
+def test_a_code_sent_as_text_with_a_decimal_point_is_the_code() -> None:
+    """A category of whole numbers (1-4) sent as the text "4.0" was an unseen category (a different answer and a
+    warning) where 4, 4.0 and "4" were the code."""
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"level": rng.integers(1, 5, 300), "x": rng.normal(size=300)})
+    df["y"] = df["level"] * 2.0 + df["x"]
+    model = mlengineer.train(df, "y", time_budget=2, families=["linear"], track=False)
+    assert model.schema["level"].role.value == "categorical"
+    want = float(np.asarray(model.predict([{"level": 4, "x": 0.0}]))[0])
+    for v in ("4.0", "4.00", "04", 4.0):
+        assert float(np.asarray(model.predict([{"level": v, "x": 0.0}]))[0]) == pytest.approx(want)
+    frame = pd.DataFrame({"level": ["4.0"] * 70, "x": 0.0})
+    np.testing.assert_allclose(np.asarray(model.predict(frame), dtype=float), want)
+    checked = RequestValidator(model).validate({"level": ["4.0", 4], "x": [0.0, 0.0]}, 2)
+    assert checked.columns["level"] == ["4", "4"] and not checked.unseen

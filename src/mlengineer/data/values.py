@@ -82,8 +82,14 @@ def digit_twins(categories: Iterable[str]) -> dict[str, str]:
 
 def twin_key(key: Any, twins: dict[str, str]) -> str | None:
     """The known category (of ``digit_twins``) that ``key``, a category key the model does not know, is the
-    same whole number as; None where there is none."""
-    if not twins or type(key) is not str or not (key.isascii() and key.isdigit()):
+    same whole number as, its zeros in front or a decimal point of zeros behind ("4.0", as a table of decimals
+    writes 4); None where there is none."""
+    if not twins or type(key) is not str:
+        return None
+    head, point, tail = key.partition(".")
+    if point and tail.strip("0") == "":
+        key = head
+    if not (key.isascii() and key.isdigit()):
         return None
     return twins.get(key.lstrip("0") or "0")
 
