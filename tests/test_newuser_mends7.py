@@ -157,3 +157,18 @@ def test_a_code_sent_as_text_with_a_decimal_point_is_the_code() -> None:
     np.testing.assert_allclose(np.asarray(model.predict(frame), dtype=float), want)
     checked = RequestValidator(model).validate({"level": ["4.0", 4], "x": [0.0, 0.0]}, 2)
     assert checked.columns["level"] == ["4", "4"] and not checked.unseen
+
+
+def test_a_csv_body_is_read_as_predict_reads_a_csv_file() -> None:
+    """A ';'-separated body with decimal commas (as a spreadsheet in much of Europe saves it) was one column
+    named 'a;b;c' on /invocations, where `mlengineer predict` read the same file."""
+    from mlengineer.errors import SchemaError
+    from mlengineer.serving.csvbody import columns_from_csv
+
+    body = "amount;plan;visits\n1,5;basic;3\n2.000,25;pro;4\n?;basic;5\n".encode()
+    assert columns_from_csv(body) == ({"amount": [1.5, 2000.25, "?"], "plan": ["basic", "pro", "basic"],
+                                       "visits": [3, 4, 5]}, 3)
+    assert columns_from_csv(b"a\tb\n1,5\tx\n2,5\ty\n") == ({"a": [1.5, 2.5], "b": ["x", "y"]}, 2)
+    assert columns_from_csv(b"a,b\n\"1,500\",x\n\"2,000\",y\n")[0]["a"] == ["1,500", "2,000"]  # read as numbers later
+    with pytest.raises(SchemaError, match="row 2 .* 3 fields where the header names 2"):
+        columns_from_csv(b"a;b\nq;x\nr;y;z\ns;w\nt;v\n")

@@ -56,7 +56,7 @@ def input_problems(old: Any, new: Any) -> list[str]:
                  for c in was["features"] if c not in known]
     problems += [f"it does not know column {c!r}, which the current model accepts and ignores (clients that send "
                  "it would have their rows refused)" for c in dict.fromkeys(was["known"])
-                 if c not in was["features"] and c not in known]
+                 if c not in was["features"] and c not in known and c != old.target]  # a new target: an output problem
     for c, role in now["features"].items():
         sent = was["features"].get(c)
         if sent is not None and sent not in _ACCEPTS.get(role, {role}):

@@ -190,17 +190,20 @@ class Model:
 
     def check_interval(self, coverage: float) -> float:
         """``coverage`` as a float, or the error that ranges or sets of that coverage would raise: a coverage
-        outside (0, 1), or a model without the calibration rows they are fitted on. Lets a caller fail before
-        it predicts anything (Spark checks on the driver before it starts the job)."""
-        from ..evaluation.intervals import check_coverage
+        outside (0, 1), a model without the calibration rows they are fitted on, or a coverage more than those
+        rows can promise. Lets a caller fail before it predicts anything (Spark checks on the driver before it
+        starts the job)."""
+        from ..evaluation.intervals import check_coverage, check_supported
 
         coverage = check_coverage(coverage)
-        if self.extras.get("conformal") is None:
+        conformal = self.extras.get("conformal")
+        if conformal is None:
             if self.task.is_classification:
                 raise ModelError("This model has no conformal calibration: run 'mlengineer calibrate MODEL' first.")
             if "y" not in self.validation:
                 raise ModelError("This model kept no validation rows, so it cannot give prediction intervals.")
-        return coverage
+            return check_supported(coverage, len(self.validation["y"]), ranges=True)
+        return conformal.check(coverage)  # a coverage more than its calibration rows can promise is refused
 
     def prediction_interval(self, raw: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds around regression predictions ``raw`` for the wanted ``coverage``."""

@@ -262,6 +262,11 @@ def predict_cmd(
         except ConfigError as e:
             raise ConfigError(f"--interval: {e}") from None
     model = open_model(model_path, runs=False)  # a bundle folder or models:/NAME@ALIAS
+    if interval is not None:  # before any row is read: a model without calibration rows, or too few of them
+        try:
+            model.check_interval(interval)
+        except ConfigError as e:
+            raise ConfigError(f"--interval: {e}") from None
     if engine == "spark":
         from ..spark.score import score_file
         from ..spark.session import parse_spark_conf

@@ -17,11 +17,15 @@ of weight 0 take no part.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from ..errors import ConfigError, ModelError
 
-__all__ = ["ConformalClassifier", "ConformalRegressor", "check_coverage", "conformal_quantile", "interval_bounds"]
+__all__ = ["ConformalClassifier", "ConformalRegressor", "check_coverage", "check_supported", "conformal_quantile",
+           "interval_bounds"]
 
 #: calibration rows per bin of predicted values when estimating how the error size varies with them
 ROWS_PER_SPREAD_BIN = 100
@@ -36,6 +40,44 @@ def check_coverage(coverage: float) -> float:
     if not 0 < c < 1:
         raise ConfigError(f"The coverage must be between 0 and 1 (e.g. 0.9 for 90%); got {coverage}.")
     return c
+
+
+#: how far (n + 1) * level may sit above a whole number and still count as it: 0.998 with 999 rows asks for
+#: rank 999 exactly, which binary floating point writes as 999.0000000000001
+_RANK_SLACK = 1e-9
+
+
+def _upper_rank(n: int, level: float) -> int:
+    """The rank of the split-conformal upper quantile at ``level`` of ``n`` scores: ceil((n + 1) * level)."""
+    return int(np.ceil((n + 1) * level - _RANK_SLACK))
+
+
+def _lower_rank(n: int, level: float) -> int:
+    """The rank of the split-conformal lower quantile at ``level`` of ``n`` scores: floor((n + 1) * level)."""
+    return int(np.floor((n + 1) * level + _RANK_SLACK))
+
+
+def check_supported(coverage: float, n_rows: int, *, ranges: bool, most: float | None = None) -> float:
+    """``coverage`` as a float, or a ConfigError where ``n_rows`` calibration rows cannot promise it.
+
+    Split conformal promises a coverage only where its quantile's rank, ceil((n + 1) * coverage), is one of
+    the n rows: a set's largest coverage is n / (n + 1); a range gives each tail half the misses, so its
+    largest is (n - 1) / (n + 1). Past it the range would have to be infinite (the set, every label), and the
+    widest error seen holds less often than promised: the request is refused, naming what the rows can
+    promise. ``most``: that largest coverage where weights make it other than these."""
+    c = check_coverage(coverage)
+    if most is None:
+        most = (n_rows - 1) / (n_rows + 1) if ranges else n_rows / (n_rows + 1)
+    if c <= most + 1e-12:
+        return c
+    shown = math.floor(max(most, 0.0) * 10_000 + 1e-9) / 10_000  # rounded down, so that asking for it is taken
+    exact = Fraction(repr(c))  # the coverage as written (0.99999), so that the count is exact
+    need = math.ceil(((1 + exact) if ranges else exact) / (1 - exact))  # the fewest rows that promise it
+    rows = f"{n_rows:,} row{'s' if n_rows != 1 else ''}"
+    raise ConfigError(f"A coverage of {c:.12g} needs more calibration rows than the model kept: its {rows} can "
+                      f"promise {'ranges' if ranges else 'sets'} of at most {shown:g} ({shown:.2%}); ask for that or "
+                      f"less, or refit them on at least {need:,} labelled rows the model did not learn from "
+                      "('mlengineer calibrate MODEL --data ROWS').")
 
 
 def _order_stat(sorted_scores: np.ndarray, rank: int) -> float:
@@ -62,7 +104,7 @@ def conformal_quantile(scores: np.ndarray, coverage: float, weights: np.ndarray 
     s = np.sort(np.asarray(scores, dtype=float))
     if len(s) == 0:
         raise ModelError("The model kept no calibration rows, so it cannot give prediction intervals or sets.")
-    return _order_stat(s, int(np.ceil((len(s) + 1) * coverage)))
+    return _order_stat(s, _upper_rank(len(s), coverage))
 
 
 def _weighted_stat(sorted_scores: np.ndarray, cum: np.ndarray, level: float, *, upper: bool) -> float:
@@ -140,16 +182,30 @@ class ConformalRegressor:
         self.n_rows_ = n
         return self
 
+    def max_coverage(self) -> float:
+        """The largest coverage these calibration rows can promise ranges of (``check_supported``)."""
+        n = len(self.scores_)
+        cum = getattr(self, "cum_weights_", None)
+        # weighted: the upper tail needs n / (n + 1) of the weight, the lower tail the lowest score's own weight
+        lowest = 1.0 if cum is None else max(1.0, float(cum[0]) * n / float(cum[-1]))
+        return 1.0 - 2.0 * lowest / (n + 1)
+
+    def check(self, coverage: float) -> float:
+        """``coverage`` as a float, or a ConfigError where these calibration rows cannot promise ranges of it
+        (``bounds`` itself falls back to the widest error seen, for the summaries that grade ranges)."""
+        return check_supported(coverage, len(self.scores_), ranges=True, most=self.max_coverage())
+
     def bounds(self, pred: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds around predictions ``pred`` that hold the truth ``coverage`` of the time."""
+        """Lower and upper bounds around predictions ``pred`` that hold the truth ``coverage`` of the time
+        (where ``check`` takes it: past it, the widest error seen stands in for the quantile)."""
         alpha = 1.0 - check_coverage(coverage)
         pred = np.asarray(pred, dtype=float)
         s, n = self.scores_, len(self.scores_)
         cum = getattr(self, "cum_weights_", None)  # a bundle saved before weights has none
         # each tail gets half the misses; too few rows for a tail falls back to the most extreme error seen
         if cum is None:
-            lo = _order_stat(s, int(np.floor((n + 1) * alpha / 2)))
-            hi = _order_stat(s, int(np.ceil((n + 1) * (1 - alpha / 2))))
+            lo = _order_stat(s, _lower_rank(n, alpha / 2))
+            hi = _order_stat(s, _upper_rank(n, 1 - alpha / 2))
         else:
             lo, hi = _weighted_stat(s, cum, alpha / 2, upper=False), _weighted_stat(s, cum, 1 - alpha / 2, upper=True)
         lo = min(s[0] if not np.isfinite(lo) else lo, 0.0)
@@ -179,6 +235,11 @@ class ConformalClassifier:
         self.n_rows_ = len(y)
         return self
 
+    def check(self, coverage: float) -> float:
+        """``coverage`` as a float, or a ConfigError where these calibration rows cannot promise sets of it
+        (``sets`` itself gives every label there, for the summaries that grade sets)."""
+        return check_supported(coverage, len(self.scores_), ranges=False)
+
     def threshold(self, coverage: float) -> float:
         """The least probability a label needs to be in the set."""
         return 1.0 - conformal_quantile(self.scores_, coverage, getattr(self, "weights_", None))
@@ -194,5 +255,7 @@ class ConformalClassifier:
 def interval_bounds(pred: np.ndarray, valid_y: np.ndarray, valid_pred: np.ndarray, coverage: float
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds around ``pred`` from validation rows' truth and predictions (fits on the fly;
-    bundles made since conformal fitting keep a fitted ``ConformalRegressor`` instead)."""
-    return ConformalRegressor().fit(valid_y, valid_pred).bounds(np.asarray(pred, dtype=float), coverage)
+    bundles made since conformal fitting keep a fitted ``ConformalRegressor`` instead); a coverage the rows
+    cannot promise is refused (``check_supported``)."""
+    conformal = ConformalRegressor().fit(valid_y, valid_pred)
+    return conformal.bounds(np.asarray(pred, dtype=float), conformal.check(coverage))

@@ -34,10 +34,10 @@ from .binary import BINARY_HEADER, BinaryReader, binary_answer, binary_outputs, 
 from .csvbody import columns_from_csv
 from .errors import BadRequest, UnsupportedMediaType
 
-__all__ = ["BINARY_HEADER", "EXPLAIN_FIELDS", "MLFLOW_FIELDS", "OIP_DATATYPES", "OIP_FIELDS", "PREDICT_FIELDS",
-           "RaggedColumns", "binary_answer", "binary_outputs", "check_fields", "check_json_type", "columns_from_csv",
-           "columns_from_mlflow", "columns_from_oip", "columns_from_records", "parse_json", "records_in",
-           "split_binary"]
+__all__ = ["BINARY_HEADER", "EXPLAIN_FIELDS", "MLFLOW_FIELDS", "MLFLOW_PARAMS", "OIP_DATATYPES", "OIP_FIELDS",
+           "PREDICT_FIELDS", "RaggedColumns", "binary_answer", "binary_outputs", "check_fields", "check_json_type",
+           "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records", "mlflow_params",
+           "parse_json", "records_in", "shown", "split_binary"]
 
 Columns = dict[str, list[Any]]
 
@@ -48,6 +48,8 @@ MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 #: the fields each route's request object may have: any other is a mistake worth naming (a typo such as
 #: 'instance' would otherwise be ignored). KServe's REST client also sends OIP's 'model_name'
 MLFLOW_FIELDS = (*MLFLOW_KEYS, "params")
+#: the keys of /invocations' 'params' object (MLflow's inference parameters)
+MLFLOW_PARAMS = ("interval",)
 OIP_FIELDS = ("id", "parameters", "inputs", "outputs", "model_name")
 PREDICT_FIELDS = ("records", "interval")
 EXPLAIN_FIELDS = ("records", "top", "class")
@@ -55,6 +57,20 @@ EXPLAIN_FIELDS = ("records", "top", "class")
 _INT_RANGES = {t: (0, (1 << int(t[4:])) - 1) if t[0] == "U" else (-(1 << int(t[3:]) - 1), (1 << int(t[3:]) - 1) - 1)
                for t in _INT_TYPES}
 _FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max), "FP64": math.inf}
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A client's value as an answer may echo it: its repr, cut to about ``limit`` characters with an ellipsis
+    and its length where it is longer (a 100,000-character category would otherwise make a 100 KB answer)."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(value)
+    return f"{text[:limit - 1] + '…'!r} ({len(text):,} characters)"
+
+
+def _cut(text: str, limit: int = 120) -> str:
+    """``text`` as it is, or cut to ``limit`` characters with an ellipsis (a path through the body's keys)."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def check_json_type(content_type: str | None, where: str, *, binary: bool = False) -> None:
@@ -65,18 +81,20 @@ def check_json_type(content_type: str | None, where: str, *, binary: bool = Fals
         return
     also = (" (or application/octet-stream for binary tensor data, with the Inference-Header-Content-Length "
             "header)") if binary else ""
-    raise UnsupportedMediaType(f"Content-Type {content_type!r} is not read at {where}: send application/json{also}.")
+    raise UnsupportedMediaType(f"Content-Type {shown(content_type)} is not read at {where}: send application/json"
+                               f"{also}.")
 
 
-def check_fields(body: Any, allowed: tuple[str, ...], where: str) -> None:
-    """422 naming the first field of a request object that ``where`` does not take, and those it takes."""
+def check_fields(body: Any, allowed: tuple[str, ...], where: str, *, kind: str = "Field") -> None:
+    """422 naming the first field of a request object that ``where`` does not take, and those it takes
+    (``kind``: what the message calls a key of the object)."""
     unknown = [k for k in body if k not in allowed] if isinstance(body, dict) else []
     if unknown:
         import difflib
 
         near = difflib.get_close_matches(unknown[0], allowed, n=1)
-        raise SchemaError(f"Field {unknown[0]!r} is not one {where} takes{f' (did you mean {near[0]!r}?)' if near else ''}"
-                          f"; it takes {', '.join(allowed)}.")
+        raise SchemaError(f"{kind} {shown(unknown[0])} is not one {where} takes"
+                          f"{f' (did you mean {near[0]!r}?)' if near else ''}; it takes {', '.join(allowed)}.")
 
 
 def parse_json(body: bytes) -> Any:
@@ -114,11 +132,11 @@ def _lone_surrogate(value: Any) -> tuple[str, str] | None:
         v, at = stack.pop()
         if isinstance(v, str):
             if (m := _SURROGATES.search(v)) is not None:
-                return f"the text at {at or 'the top'}", m.group()
+                return f"the text at {_cut(at) if at else 'the top'}", m.group()
         elif isinstance(v, dict):
             for k in v:
                 if (m := _SURROGATES.search(k)) is not None:
-                    return f"the key {k!r} in {at or 'the top object'}", m.group()
+                    return f"the key {shown(k)} in {_cut(at) if at else 'the top object'}", m.group()
             stack.extend((item, f"{at}.{k}" if at else k) for k, item in reversed(v.items()))
         elif isinstance(v, list):
             stack.extend((item, f"{at}[{i}]") for i, item in reversed(list(enumerate(v))))
@@ -212,7 +230,7 @@ def columns_from_mlflow(body: Any) -> tuple[Columns, int]:
     check_fields(body, MLFLOW_FIELDS, "/invocations")
     given = [k for k in MLFLOW_KEYS if k in body]
     _need(len(given) == 1, "The body must have exactly one of " + ", ".join(MLFLOW_KEYS)
-          + (f"; it has {', '.join(given)}." if given else f"; it has {', '.join(map(repr, list(body)[:5])) or 'none'}."))
+          + (f"; it has {', '.join(given)}." if given else f"; it has {', '.join(map(shown, list(body)[:5])) or 'none'}."))
     key = given[0]
     value = body[key]
     if key == "dataframe_split":
@@ -227,20 +245,58 @@ def columns_from_mlflow(body: Any) -> tuple[Columns, int]:
     return columns_from_records(value, field=key)
 
 
+def mlflow_params(body: dict[str, Any]) -> dict[str, Any]:
+    """The ``params`` object of an /invocations request ({} where it has none): any key but ``interval`` is
+    refused by name, as a field of the request is (a typo would otherwise be ignored)."""
+    params = body.get("params")
+    if params is None:
+        return {}
+    _need(isinstance(params, dict), "'params' must be an object of inference parameters, such as "
+          f"{{\"interval\": 0.9}}; got {_kind_of(params)}.")
+    check_fields(params, MLFLOW_PARAMS, "/invocations", kind="'params' key")
+    return params
+
+
 def _kind_of(v: Any) -> str:
     if isinstance(v, dict):
         return "an object"
     if isinstance(v, list):
         return "a list"
-    return "true" if v is True else "false" if v is False else repr(v)[:40]
+    return "true" if v is True else "false" if v is False else shown(v, 40)
 
 
-def _flatten(data: Any, out: list[Any]) -> None:
-    for v in data:
-        if isinstance(v, list):
-            _flatten(v, out)
-        else:
-            out.append(v)
+def _values_of(data: list[Any], shape: list[int], where: str) -> list[Any]:
+    """The values of an input's ``data``: flat (no value a list), or nested exactly as its shape says, level
+    by level (``[[1], [2], [3]]`` for shape [3, 1]); any other nesting is refused rather than flattened, for
+    it cannot say which value belongs to which row."""
+    if not any(isinstance(v, list) for v in data):
+        return data
+    level: list[Any] = [data]
+    for depth, size in enumerate(shape):
+        below: list[Any] = []
+        for i, part in enumerate(level):
+            if not isinstance(part, list) or len(part) != size:
+                at = "".join(f"[{j}]" for j in _index(i, shape[:depth]))
+                got = f"{len(part)} value{'s' if len(part) != 1 else ''}" if isinstance(part, list) \
+                    else f"the value {_kind_of(part)}"
+                raise SchemaError(f"{where}: data{at} holds {got} where its shape {shape} has {size} at that "
+                                  f"level: send data flat ({math.prod(shape)} values) or nested exactly as the "
+                                  "shape says.")
+            below.extend(part)
+        level = below
+    _need(not any(isinstance(v, list) for v in level),
+          f"{where}: data is nested deeper than its shape {shape}: send data flat ({math.prod(shape)} values) or "
+          "nested exactly as the shape says.")
+    return level
+
+
+def _index(i: int, sizes: list[int]) -> list[int]:
+    """The position ``i`` of a flat row-major order as one index per level of ``sizes``."""
+    out = []
+    for size in reversed(sizes):
+        i, j = divmod(i, size) if size else (i, 0)
+        out.append(j)
+    return out[::-1]
 
 
 def _check_elements(name: str, datatype: str, values: list[Any]) -> None:
@@ -263,7 +319,7 @@ def _check_elements(name: str, datatype: str, values: list[Any]) -> None:
             ok = (t is float or t is int) and not (math.isfinite(v) and abs(v) > top)
             need = f"a number between {-top:g} and {top:g}" if top < math.inf else "a number"
         if not ok:
-            raise SchemaError(f"Input {name!r}, element {i}: datatype {datatype} needs {need}; got {str(v)[:60]!r}.")
+            raise SchemaError(f"Input {shown(name)}, element {i}: datatype {datatype} needs {need}; got {shown(v)}.")
 
 
 def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list[str] | None]:
@@ -289,12 +345,12 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
         _need(isinstance(inp, dict), f"inputs[{j}] must be an object with name, shape, datatype and data.")
         name, shape, datatype, data = (inp.get(k) for k in ("name", "shape", "datatype", "data"))
         _need(isinstance(name, str) and name != "", f"inputs[{j}].name must be the column's name.")
-        where = f"Input {name!r}"
+        where = f"Input {shown(name)}"
         _need(name not in columns, f"{where} is given twice.")
         _need(isinstance(shape, list) and len(shape) >= 1 and all(type(d) is int and d >= 0 for d in shape),
               f"{where}: 'shape' must be a list of sizes such as [{'n'}] or [n, 1].")
         _need(datatype in OIP_DATATYPES, f"{where}: 'datatype' must be one of {', '.join(OIP_DATATYPES)}; "
-              f"got {str(datatype)[:30]!r}.")
+              f"got {shown(datatype, 30)}.")
         _need(math.prod(shape[1:]) == 1,
               f"{where} has shape {shape}: send one value per row, shape [n] or [n, 1].")
         size = (inp.get("parameters") or {}).get("binary_data_size") if isinstance(inp.get("parameters"), dict) \
@@ -304,7 +360,7 @@ def columns_from_oip(body: Any, binary: bytes = b"") -> tuple[Columns, int, list
             flat = reader.take(where, str(datatype), size, math.prod(shape))
         else:
             _need(isinstance(data, list), f"{where}: 'data' must be a list of values.")
-            _flatten(data, flat)
+            flat = _values_of(data, shape, where)
         _need(len(flat) == math.prod(shape),
               f"{where} has {len(flat)} values but its shape {shape} holds {math.prod(shape)}.")
         _need(n_rows is None or shape[0] == n_rows,

@@ -198,7 +198,7 @@ def request_bodies(served: ServedModel) -> dict[str, dict[str, Any]]:
                        "instances": {"anyOf": [records, columnar]}, "inputs": {"anyOf": [records, columnar]},
                        "params": {"description": "Optional; 'interval' (a coverage such as 0.9) adds 'lower' and "
                                                  "'upper' (regression) or 'prediction_set' (classifiers) to each row; "
-                                                 "other parameters are ignored."}},
+                                                 "an object whose other keys are refused (422)."}},
         "oneOf": [{"required": [k]} for k in MLFLOW_KEYS],
         "additionalProperties": False,
     }

@@ -42,6 +42,7 @@ from ..data.values import (
     twin_key,
 )
 from ..errors import SchemaError
+from .protocols import shown
 from .settings import ExtraColumns, UnseenCategories
 
 __all__ = ["RequestValidator", "Validated"]
@@ -121,7 +122,7 @@ class RequestValidator:
         if n_rows == 0:
             raise SchemaError("The request has no rows: send at least one.")
         if unknown and self.extra_columns == ExtraColumns.reject:
-            raise SchemaError(f"Column {unknown[0]!r} is not one the model knows"
+            raise SchemaError(f"Column {shown(unknown[0])} is not one the model knows"
                               f"{f' (nor {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; "
                               f"its input columns are {self._names()}.")
         missing = [c for c in self.features if c not in columns]
@@ -236,9 +237,9 @@ class RequestValidator:
                 seen = sorted(known or ())
                 listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
                 if self.unseen_categories == UnseenCategories.reject:
-                    raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
+                    raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {shown(k)}; "
                                       f"it knows {listed}.")
-                notes.warnings.append(f"Column {name!r}, row {i}: the model never saw the category {k!r}; "
+                notes.warnings.append(f"Column {name!r}, row {i}: the model never saw the category {shown(k)}; "
                                       "it was predicted as a rare category.")
         return out
 

@@ -11,6 +11,7 @@ import orjson
 from fastapi.responses import Response
 
 from ...errors import MLEngineerError, SchemaError
+from ..protocols import shown
 from ..runtime import ServedModel
 
 __all__ = ["add_to_rows", "json_response", "package_version", "public_source", "requested_coverage", "uncertainty"]
@@ -38,7 +39,7 @@ def requested_coverage(value: Any, field: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise SchemaError(f"Field {field!r} must be a coverage between 0 and 1, such as 0.9; got {value!r}.")
+        raise SchemaError(f"Field {field!r} must be a coverage between 0 and 1, such as 0.9; got {shown(value)}.")
     return float(value)
 
 

@@ -31,6 +31,7 @@ from ..protocols import (
     columns_from_records,
     parse_json,
     records_in,
+    shown,
 )
 from ..runtime import ServedModel, typed_frame
 from ..schemas import ERROR_RESPONSES
@@ -126,6 +127,6 @@ def _target_class(model: Any, cls: Any) -> Any:
         return cls
     match = [c for c in model.classes if str(c) == str(cls)]
     if not match:
-        raise SchemaError(f"Field 'class': {cls!r} is not a class of this model; its classes are "
+        raise SchemaError(f"Field 'class': {shown(cls)} is not a class of this model; its classes are "
                           f"{', '.join(map(str, model.classes))}.")
     return match[0]

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import schemas as S
+from ..csvbody import charset_of
 from ..errors import UnsupportedMediaType
-from ..protocols import columns_from_csv, columns_from_mlflow, parse_json, plain
+from ..protocols import columns_from_csv, columns_from_mlflow, mlflow_params, parse_json, plain, shown
 from .common import add_to_rows, json_response, package_version, requested_coverage, uncertainty
 
 if TYPE_CHECKING:
@@ -31,14 +32,13 @@ def router(service: Service) -> APIRouter:
         body = await request.body()
         coverage = None
         if mime == "text/csv":
-            columns, n_rows = columns_from_csv(body)
+            columns, n_rows = columns_from_csv(body, charset_of(content_type))
         elif mime in ("application/json", "") or mime.endswith("+json"):
             parsed = parse_json(body)
             columns, n_rows = columns_from_mlflow(parsed)
-            params = parsed.get("params") if isinstance(parsed.get("params"), dict) else {}
-            coverage = requested_coverage(params.get("interval"), "params.interval")
+            coverage = requested_coverage(mlflow_params(parsed).get("interval"), "params.interval")
         else:
-            raise UnsupportedMediaType(f"Content-Type {content_type!r} is not read here: send application/json "
+            raise UnsupportedMediaType(f"Content-Type {shown(content_type)} is not read here: send application/json "
                                        "(dataframe_split, dataframe_records, instances or inputs) or text/csv.")
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="invocations",
                                                    nan_is_missing=True)

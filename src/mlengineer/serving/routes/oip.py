@@ -27,6 +27,7 @@ from ..protocols import (
     oip_datatype,
     parse_json,
     plain,
+    shown,
     split_binary,
 )
 from ..runtime import Prediction, ServedModel
@@ -46,9 +47,9 @@ def router(service: Service) -> APIRouter:
     def check(model_name: str, version: str | None = None) -> ServedModel:
         served = service.served
         if model_name != served.name:
-            raise NotFound(f"No model named {model_name!r} here; this server serves {served.name!r}.")
+            raise NotFound(f"No model named {shown(model_name)} here; this server serves {served.name!r}.")
         if version is not None and version != served.version:
-            raise NotFound(f"Model {served.name!r} has no version {version!r} here; this server serves "
+            raise NotFound(f"Model {served.name!r} has no version {shown(version)} here; this server serves "
                            f"version {served.version}.")
         return served
 
@@ -160,7 +161,7 @@ def infer_outputs(served: ServedModel, pred: Prediction, coverage: float | None,
         names = [o["name"] for o in outputs]
         unknown = [w for w in wanted if w not in names]
         if unknown:
-            raise SchemaError(f"Output {unknown[0]!r} is not one this model gives; it gives {', '.join(names)}.")
+            raise SchemaError(f"Output {shown(unknown[0])} is not one this model gives; it gives {', '.join(names)}.")
         outputs = [o for o in outputs if o["name"] in wanted]
     return outputs
 
