@@ -165,7 +165,7 @@ def test_a_csv_body_is_read_as_predict_reads_a_csv_file() -> None:
     from mlengineer.errors import SchemaError
     from mlengineer.serving.csvbody import columns_from_csv
 
-    body = "amount;plan;visits\n1,5;basic;3\n2.000,25;pro;4\n?;basic;5\n".encode()
+    body = b"amount;plan;visits\n1,5;basic;3\n2.000,25;pro;4\n?;basic;5\n"
     assert columns_from_csv(body) == ({"amount": [1.5, 2000.25, "?"], "plan": ["basic", "pro", "basic"],
                                        "visits": [3, 4, 5]}, 3)
     assert columns_from_csv(b"a\tb\n1,5\tx\n2,5\ty\n") == ({"a": [1.5, 2.5], "b": ["x", "y"]}, 2)
