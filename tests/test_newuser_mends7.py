@@ -172,3 +172,16 @@ def test_a_csv_body_is_read_as_predict_reads_a_csv_file() -> None:
     assert columns_from_csv(b"a,b\n\"1,500\",x\n\"2,000\",y\n")[0]["a"] == ["1,500", "2,000"]  # read as numbers later
     with pytest.raises(SchemaError, match="row 2 .* 3 fields where the header names 2"):
         columns_from_csv(b"a;b\nq;x\nr;y;z\ns;w\nt;v\n")
+
+
+def test_the_profile_counts_a_number_column_s_placeholders_as_missing_as_cleaning_reads_them(tmp_path: Path) -> None:
+    """The audit said 20 'unknown' ages are read as missing; the profile showed the column with none missing."""
+    from mlengineer.data.load import load_table
+    from mlengineer.data.profile import profile_table
+
+    rng = np.random.default_rng(0)
+    age = rng.integers(18, 80, 400).astype(object)
+    age[:20] = "unknown"
+    pd.DataFrame({"age": age, "amount": rng.uniform(10, 5000, 400)}).to_csv(tmp_path / "rows.csv", index=False)
+    column = profile_table(load_table(tmp_path / "rows.csv")).columns[0]
+    assert (column.role, column.n_missing, column.missing_fraction) == ("numeric", 20, 0.05)

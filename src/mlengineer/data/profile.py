@@ -204,6 +204,8 @@ def _profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schem
 def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: str, col: object) -> ColumnProfile:
     n_missing = int(s.isna().sum())
     extra_missing = getattr(col, "n_missing_tokens", 0) or 0
+    if role == ColumnRole.numeric and not pd.api.types.is_numeric_dtype(s):  # as cleaning reads it: a text that
+        extra_missing = int((s.notna() & numbers_from_text(s).isna()).sum())  # is no number ('unknown') is missing
     p = ColumnProfile(name=str(s.name), role=role.value, reason=reason, dtype=str(s.dtype),
                       n_missing=n_missing + extra_missing,
                       missing_fraction=(n_missing + extra_missing) / len(s) if len(s) else 0.0,
