@@ -185,3 +185,89 @@ def test_the_profile_counts_a_number_column_s_placeholders_as_missing_as_cleanin
     pd.DataFrame({"age": age, "amount": rng.uniform(10, 5000, 400)}).to_csv(tmp_path / "rows.csv", index=False)
     column = profile_table(load_table(tmp_path / "rows.csv")).columns[0]
     assert (column.role, column.n_missing, column.missing_fraction) == ("numeric", 20, 0.05)
+
+
+def test_a_picture_network_runs_no_more_epochs_than_the_plan_allows() -> None:
+    """The network for pictures ignored the plan's cap on epochs: a cost probe (which has no clock) ran 30-60
+    epochs at the widest width, several times, and a 20 s training took 8-10 minutes."""
+    from mlengineer.tasks import make_task
+    from mlengineer.training.models import FAMILIES, load_all
+    from mlengineer.training.models.base import FitContext
+
+    load_all()
+    rng = np.random.default_rng(0)
+    names = [f"photo__px0_{y}_{x}" for y in range(8) for x in range(8)] + ["size"]
+    X = rng.random((64, len(names))).astype(np.float32)
+    y = (X[:, :32].mean(axis=1) > X[:, 32:64].mean(axis=1)).astype(np.int64)
+    ctx = FitContext(task=make_task(pd.Series(y), "binary"), feature_names=names, max_units=2, time_limit=None)
+    model = FAMILIES["cnn"].fit(X, y, ctx, {}, X[:16], y[:16])
+    assert model.rounds_run == 2
+
+
+def test_a_frame_s_answers_keep_its_index_and_probabilities_are_named_by_class(churn_model_dir: Path,
+                                                                                churn_csv: Path) -> None:
+    """predict_proba and predict_frame answered with a fresh 0..n-1 index, so `test["p"] = model.predict_proba(test)
+    ["yes"]` on rows 600-799 of a table was all NaN; and a 0/1 model's columns were '0' and '1', so
+    proba[model.classes[1]] raised KeyError."""
+    model = mlengineer.load(churn_model_dir)
+    test = pd.read_csv(churn_csv).drop(columns=["churn"]).iloc[600:]
+    test["p_yes"] = model.predict_proba(test)["yes"]
+    assert test["p_yes"].notna().all()
+    framed = model.predict_frame(test.set_index(test.index.astype(str) + "r"), interval=0.9)
+    assert framed.index[0] == "600r" and framed["prediction_set"].map(len).min() >= 1
+    assert list(model.predict_proba(test).columns) == list(model.classes)
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"x": rng.normal(size=200)})
+    df["y"] = (df["x"] + rng.normal(size=200) * 0.3 > 0).astype(int)
+    ints = mlengineer.train(df, "y", time_budget=2, families=["linear"], track=False)
+    proba = ints.predict_proba(df.head(3))
+    assert list(proba.columns) == [0, 1] and proba[ints.classes[1]].between(0, 1).all()
+
+
+def test_a_column_named_twice_is_refused_in_training_and_prediction(churn_model_dir: Path, churn_csv: Path) -> None:
+    from mlengineer.errors import DataError, SchemaError
+
+    df = pd.read_csv(churn_csv)
+    twice = pd.concat([df, df[["age"]]], axis=1)
+    with pytest.raises(DataError, match="names the column 'age' twice"):
+        mlengineer.train(twice, "churn", time_budget=2, track=False)
+    model = mlengineer.load(churn_model_dir)
+    for rows in (twice.head(1), twice.head(70)):  # the one-row path kept the first silently; the batch path broke
+        with pytest.raises(SchemaError, match="column 'age' twice"):
+            model.predict(rows.drop(columns=["churn"]))
+    with pytest.raises(DataError, match="holds no rows"):
+        mlengineer.train(df.iloc[:0], "churn", time_budget=2, track=False)
+
+
+def test_evaluate_compare_and_calibrate_take_records_as_predict_does(churn_model_dir: Path, churn_csv: Path) -> None:
+    from mlengineer.errors import DataError
+    from mlengineer.evaluation.compare import compare_models
+    from mlengineer.evaluation.evaluate import evaluate
+
+    model = mlengineer.load(churn_model_dir)
+    records = pd.read_csv(churn_csv).head(200).to_dict(orient="records")
+    result = evaluate(model, records, n_boot=20, slices=False)
+    assert result["n_rows"] == 200
+    assert compare_models(model, "baseline", records, n_boot=20)["scores"]
+    with pytest.raises(DataError, match="got ndarray"):
+        evaluate(model, np.zeros((3, 3)))
+
+
+def test_a_run_trained_without_out_keeps_its_bundle(churn_csv: Path, tmp_path: Path) -> None:
+    """mlengineer.load(model.metadata["run_id"]) failed ("Failed to download artifacts from path 'model'") for a
+    model trained from Python without out=: its run held no bundle."""
+    from mlengineer.tracking.lookup import open_model
+
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    before = set(Path(tempfile_root()).glob("mlengineer-run-*"))
+    model = mlengineer.train(str(churn_csv), "churn", time_budget=2, families=["linear"], tracking_uri=uri)
+    assert model.path is None and set(Path(tempfile_root()).glob("mlengineer-run-*")) == before  # none left
+    again = open_model(model.metadata["run_id"], tracking_uri=uri)
+    rows = pd.read_csv(churn_csv).drop(columns=["churn"]).head(5)
+    np.testing.assert_allclose(np.asarray(again.predict_proba(rows)), np.asarray(model.predict_proba(rows)))
+
+
+def tempfile_root() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()

@@ -85,8 +85,12 @@ class Model:
         cleaning code path. A few rows skip building DataFrames: the plan and the encoder work on column
         arrays with the same per-value conversions, which keeps one-row latency low."""
         # image paths in a table read from a file are relative to its folder
-        if isinstance(data, pd.DataFrame) and self.nested:  # a frame of nested objects, as from pd.DataFrame(records)
-            data = flat_objects(data, self.nested)
+        if isinstance(data, pd.DataFrame):
+            twice = data.columns[data.columns.duplicated()]
+            if len(twice):  # which of the two would be read is anyone's guess: neither is
+                raise SchemaError(f"The rows name the column {twice[0]!r} twice: give each column its own name.")
+            if self.nested:  # a frame of nested objects, as from pd.DataFrame(records)
+                data = flat_objects(data, self.nested)
         with image_root(table_folder(data) if isinstance(data, pd.DataFrame) else None):
             return self._encode(data)
 
@@ -164,11 +168,12 @@ class Model:
         return self.task.decode(raw)
 
     def predict_proba(self, data: Any) -> pd.DataFrame:
-        """Class probabilities, one column per class in sorted label order."""
+        """Class probabilities, one column per class (named by the class itself, as in ``classes``) in sorted
+        label order; a DataFrame's rows keep its index."""
         if not self.task.is_classification:
             raise ModelError("predict_proba needs a classification model; this one predicts values (regression).")
         raw = self.predict_raw(data)
-        return pd.DataFrame(raw, columns=[str(c) for c in self.classes])
+        return pd.DataFrame(raw, columns=list(self.classes), index=_index_of(data))
 
     def predict_frame(self, data: Any, *, interval: float | None = None) -> pd.DataFrame:
         """One row per input row: ``prediction``, and ``proba_<class>`` columns for classification.
@@ -178,12 +183,15 @@ class Model:
         hold the truth that often on rows like the calibration rows.
         """
         raw = self.predict_raw(data)
-        out = pd.DataFrame({"prediction": self.decide(raw)})
+        out = pd.DataFrame({"prediction": self.decide(raw)}, index=_index_of(data))  # a frame's own index
         if self.task.is_classification:
             for i, c in enumerate(self.classes):
                 out[f"proba_{c}"] = raw[:, i]
         if interval is not None and self.task.is_classification:
-            out["prediction_set"] = pd.Series(self.prediction_set(raw, interval), dtype=object)
+            sets = np.empty(len(out), dtype=object)
+            for i, labels in enumerate(self.prediction_set(raw, interval)):
+                sets[i] = labels
+            out["prediction_set"] = sets
         elif interval is not None:
             out["lower"], out["upper"] = self.prediction_interval(raw, interval)
         return out
@@ -230,6 +238,11 @@ class Model:
         """Write the bundle to ``path`` atomically and return the path."""
         self.path = write_bundle(self, path, overwrite=overwrite)
         return self.path
+
+
+def _index_of(data: Any) -> pd.Index | None:
+    """A DataFrame's index, which the answers for its rows keep (a pandas user assigns them back by it)."""
+    return data.index if isinstance(data, pd.DataFrame) else None
 
 
 def _one_record(data: Any) -> bool:

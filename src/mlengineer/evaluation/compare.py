@@ -78,8 +78,9 @@ def compare_models(a: Any, b: Any, data: pd.DataFrame, *, metric: str | None = N
                    seed: int = 0, alpha: float = 0.05, weights: bool = True) -> dict[str, Any]:
     """Compare two models (or a model and ``"baseline"``, a constant answer) on labelled ``data``, its rows
     weighted by the weight column A (else B) was trained with where ``data`` holds it (``weights=False``: not)."""
-    from .evaluate import labelled_weights
+    from .evaluate import labelled_frame, labelled_weights
 
+    data = labelled_frame(data)
     if isinstance(a, str) and a == BASELINE:
         a, b = b, a
         swapped = True

@@ -12,6 +12,7 @@ error quantiles and the slices count rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from .bootstrap import bootstrap_interval, fast_metric
 from .calibration import describe, expected_calibration_error, reliability_curve
 from .slices import slice_metrics
 
-__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions", "labelled_weights"]
+__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions", "labelled_frame", "labelled_weights"]
 
 REPORTED_METRICS = {
     "binary": ["roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "brier"],
@@ -50,12 +51,26 @@ def labelled_weights(model: Any, data: pd.DataFrame, labelled: pd.Series, *, wei
         raise DataError(f"{str(e).rstrip('.')}; or pass --no-weights to count every row once.") from None
 
 
+def labelled_frame(data: Any) -> pd.DataFrame:
+    """Labelled rows as a DataFrame: a DataFrame as it is, records (a list of {column: value}, or one) as
+    the rows they are; anything else refused, naming what was given."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        data = [data]
+    if isinstance(data, list | tuple) and data and all(isinstance(r, Mapping) for r in data):
+        return pd.DataFrame(list(data))
+    raise DataError(f"Labelled rows come as a DataFrame or records ({{column: value}}, the target among them); "
+                    f"got {type(data).__name__}{' (empty)' if isinstance(data, list | tuple) else ''}.")
+
+
 def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,
              slices: bool = True, weights: bool = True) -> dict[str, Any]:
     """Everything ``evaluate_predictions`` reports for ``model`` on ``data`` (which must hold the target),
     plus metrics per slice of each categorical column and, for classifiers, the calibration error of the
     model's probabilities before its calibrator. Weighted by the model's weight column where ``data`` holds
     it (``result["weighted_by"]``), unless ``weights`` is False."""
+    data = labelled_frame(data)
     target = model.target
     if target not in data.columns:
         raise DataError(f"The data has no column {target!r}: evaluation needs the true values of the target.")

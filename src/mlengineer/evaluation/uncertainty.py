@@ -53,11 +53,12 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     weights of the model's weight column (the data's, or those the trainer kept), unless ``weights`` is False."""
     from ..errors import DataError, ModelError
     from .calibration import expected_calibration_error
-    from .evaluate import labelled_weights
+    from .evaluate import labelled_frame, labelled_weights
     from .seen import keep_calibration_rows
 
     w: np.ndarray | None = None
     if data is not None:
+        data = labelled_frame(data)
         target = model.target
         if target not in data.columns:
             raise DataError(f"The calibration data has no column {target!r}: calibration needs the true values.")

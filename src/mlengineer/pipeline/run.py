@@ -74,6 +74,13 @@ def check_data(data: Any) -> None:
         if odd:
             raise DataError(f"The data's column names must be text; {odd[0]!r} ({type(odd[0]).__name__}) is not: "
                             "rename them first, e.g. df.columns = df.columns.astype(str).")
+        if data.empty:
+            raise DataError(f"The data holds no rows ({data.shape[0]:,} rows x {data.shape[1]:,} columns): train "
+                            "needs labelled rows.")
+        twice = data.columns[data.columns.duplicated()]
+        if len(twice):
+            raise DataError(f"The data names the column {twice[0]!r} twice (a pd.concat(axis=1) of frames that "
+                            "share a column?): give each column its own name.")
     elif not isinstance(data, str | PathLike):
         raise DataError(f"data must be a pandas DataFrame or the path of a table file; got {type(data).__name__}: "
                         "pass pd.DataFrame(data), or use AutoClassifier / AutoRegressor for arrays.")
@@ -89,12 +96,25 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
         return model
     from ..tracking.runs import log_training_run
 
+    import shutil
+    import tempfile
+
+    scratch: list[Path] = []
+
     def save(run_id: str) -> Path | None:
         model.metadata["run_id"] = run_id  # in the saved bundle too: it was written inside the run
-        return model.save(out) if out is not None else None
+        if out is not None:
+            return model.save(out)
+        scratch.append(Path(tempfile.mkdtemp(prefix="mlengineer-run-")))  # the run keeps the bundle all the same,
+        return model.save(scratch[0] / "model")  # so that mlengineer.load(run_id) opens it
 
-    log_training_run(model, result, tracking_uri=config.tracking_uri, experiment=config.experiment,
-                     run_name=model.name, save=save)
+    try:
+        log_training_run(model, result, tracking_uri=config.tracking_uri, experiment=config.experiment,
+                         run_name=model.name, save=save)
+    finally:
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+            model.path = None  # the scratch copy is gone; the run holds the bundle
     return model
 
 

@@ -217,7 +217,7 @@ def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: di
                     for w in (ctx.sample_weight, ctx.valid_weight if val is not None else None))
     epochs = _loop(torch, net, images, other, target, val, deadline=deadline, params=params, gen=gen,
                    regression=regression, augment=augment if params.get("augment", True) else None, model=model,
-                   weights=weights)
+                   weights=weights, most=ctx.max_units)
     model.params.update(width=width, n_estimators=epochs)
     return model
 
@@ -239,15 +239,16 @@ def _weighted_loss(torch: Any, out: Any, target: Any, regression: bool, w: Any) 
 
 def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, *, deadline: Deadline,
           params: dict[str, Any], gen: Any, regression: bool, augment: Any, model: CNNModel,
-          weights: tuple[Any, ...] = (None, None)) -> int:
+          weights: tuple[Any, ...] = (None, None), most: int | None = None) -> int:
     """Train ``net`` in place; returns the epochs a refit should run (the best ones, or those it ran).
-    ``weights``: the training and the validation rows' weights (None: each row counts once)."""
+    ``weights``: the training and the validation rows' weights (None: each row counts once); ``most``: the
+    epochs the plan allows (a cost probe, which has no clock, runs that many; a search fit no more)."""
     from ._torch_net import AdamW
 
     n = len(images)
     batch = min(_BATCH, n)
     steps_per_epoch = max(1, n // batch)
-    planned = int(params.get("n_estimators") or 30)
+    planned = min(int(params.get("n_estimators") or 30), most or 10**9)
     lr = float(params.get("lr", 3e-3))
     # written out (``_torch_net``): torch.optim's first use imports torch's compiler stack, 9 s of a fit's
     # clock on a busy machine, where a small picture table's network got no epoch at all
@@ -278,7 +279,7 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
         epoch += 1
         if epoch == 1 and not params.get("n_estimators"):  # the epochs the time allows, now that one is timed
             per_epoch = time.perf_counter() - started
-            planned = int(np.clip(1 + 0.9 * deadline.left() / max(per_epoch, 1e-9), 1, 60))
+            planned = min(int(np.clip(1 + 0.9 * deadline.left() / max(per_epoch, 1e-9), 1, 60)), most or 10**9)
         if val is not None:
             net.eval()
             with torch.inference_mode():
