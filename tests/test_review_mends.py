@@ -115,15 +115,14 @@ def test_both_engines_name_a_type_clash_between_parts_in_one_line(spark, tmp_pat
 
 # -- 4. a CSV body is parsed once --------------------------------------------------------------------------
 def test_a_csv_body_is_parsed_once_and_ragged_rows_are_still_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    import csv
-
+    from mlengineer.serving import csvbody
     from mlengineer.serving.protocols import columns_from_csv
 
     reads: list[int] = []
-    reader = csv.reader
-    monkeypatch.setattr(csv, "reader", lambda *a, **k: (reads.append(1), reader(*a, **k))[1])
+    check = csvbody._check_fields  # the csv module's second pass over the whole body
+    monkeypatch.setattr(csvbody, "_check_fields", lambda *a, **k: (reads.append(1), check(*a, **k))[1])
     assert columns_from_csv(b"a,b,c\n1,x,true\n2,y,false\n") == ({"a": [1, 2], "b": ["x", "y"], "c": [True, False]}, 2)
-    assert reads == []  # pandas' one pass: the csv module is not run over a body with its last column full
+    assert reads == []  # pandas' one pass (after the sniffer's look at the first lines): no second pass
     assert columns_from_csv(b"a,b\n1,\n2,3\n") == ({"a": [1, 2], "b": [None, 3.0]}, 2)
     for body, said in ((b"a,b\n1\n", "CSV row 1 (line 2) has 1 field where the header names 2 columns"),
                        (b"a,b\n1,2,3\n", "CSV row 1 (line 2) has 3 fields"),
