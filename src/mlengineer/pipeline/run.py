@@ -94,10 +94,10 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
         if out is not None:
             model.save(out)
         return model
-    from ..tracking.runs import log_training_run
-
     import shutil
     import tempfile
+
+    from ..tracking.runs import log_training_run
 
     scratch: list[Path] = []
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..data.findings import SEVERITY_ORDER, Finding
+from ..data.findings import SEVERITY_ORDER, Finding, renamed_column_findings
 from ..data.quality import audit, pct
 from ..data.schema import MISSING_TOKENS, ColumnRole, Schema, category_key
 from ..data.targets import (
@@ -45,12 +45,13 @@ def _show(v: Any) -> str:
 
 
 def audit_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.DataFrame, *, task_kind: str | None,
-                seed: int = 0) -> list[Finding]:
+                seed: int = 0, source: dict[str, Any] | None = None) -> list[Finding]:
     """Every check of the local audit on ``frame`` (the table ``schema`` and ``stats`` describe; ``sample``
-    holds rows drawn from it), most severe first."""
+    holds rows drawn from it), most severe first. ``source`` says how the table was read (``SparkTable.source``,
+    the keys of the local reader's ``df.attrs["source"]``): a column the CSV header names twice is found there."""
     target = schema.target
     local = audit(sample, schema, task_kind=task_kind, seed=seed)
-    findings = [f for f in local if f.check in _FROM_SCHEMA]
+    findings = [f for f in local if f.check in _FROM_SCHEMA] + renamed_column_findings(dict(source or {}))
     findings += _confirm_sampled(frame, schema, stats, local)
     if stats.of_rows:  # repeats in a sample say little about the table's: a pair survives a 10% draw 1 time in 100
         findings.append(Finding(

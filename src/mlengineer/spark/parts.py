@@ -18,10 +18,11 @@ from ..data.formats import format_of, read_sample
 from ..data.parquet_parts import kind_of, type_clash
 from ..errors import DataError
 
-__all__ = ["check_csv_headers", "parquet_groups", "read_parquet_parts"]
+__all__ = ["check_csv_headers", "csv_header", "parquet_groups", "read_parquet_parts"]
 
 
-def _header(path: Path, sep: str, encoding: str) -> list[str] | None:
+def csv_header(path: Path, sep: str, encoding: str) -> list[str] | None:
+    """The names in the first line of the CSV file at ``path`` (stripped), or None for an empty file."""
     fmt_compression = format_of(path)[1]
     text = read_sample(path, fmt_compression, 1 << 16).decode(encoding, errors="replace").lstrip("\ufeff")
     line = next(iter(text.splitlines()), "")
@@ -36,7 +37,7 @@ def check_csv_headers(files: list[Path], opts: dict[str, Any]) -> None:
         return
     first, first_path = None, None
     for p in files:
-        names = _header(p, opts["sep"], opts["encoding"])
+        names = csv_header(p, opts["sep"], opts["encoding"])
         if names is None:
             continue
         if first is None:

@@ -19,16 +19,18 @@ import pandas as pd
 from ..data.clean import CleaningPlan, Conform, DropMissingTarget, conform_column, fit_cleaning_plan
 from ..data.findings import Finding
 from ..data.schema import Schema
+from ..data.values import parse_datetime
 from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..tasks import Task
 from ..training.config import TrainConfig
 from ..training.weights import WeightCounts, class_factors, refuse_bad_weights, weight_type_error
+from .batches import map_batches
 from .read import qcol
 from .stats import TableStats, is_filled, is_number_type, number_expr, type_of
 
 __all__ = ["FIT_WEIGHT", "LABEL", "VALID", "WEIGHT", "EncodedTable", "balance_classes", "check_weights", "encode_table",
-           "fit_preparation", "plan_counts", "split_column"]
+           "fit_preparation", "plan_counts", "split_column", "time_key"]
 
 LABEL = "__label"
 VALID = "__valid"
@@ -103,22 +105,28 @@ def fit_preparation(sample: pd.DataFrame, schema: Schema, config: TrainConfig,
     return plan, FeatureEncoder(roles).fit(features)
 
 
-def split_column(frame: Any, config: TrainConfig, n_rows: int) -> tuple[Any, str]:
+def split_column(frame: Any, config: TrainConfig, n_rows: int, *, schema: Schema | None = None) -> tuple[Any, str]:
     """The held-out mark, computed on the cluster: the latest rows by ``time_column``, whole groups by
-    ``group_column``, else rows at random; with the words that say which."""
+    ``group_column``, else rows at random; with the words that say which. Times written as text are read with
+    the format ``schema`` found for the column, as the plan reads them; a row without one (empty, or text no
+    time) trains, as in memory."""
     from pyspark.sql import functions as F
 
     share = min(config.holdout_fraction, max(0.01, MAX_VALID_ROWS / max(n_rows, 1)))
     if config.time_column:
-        kind = type_of(frame, config.time_column)
-        t = qcol(config.time_column)
-        when = (number_expr(frame, config.time_column) if kind != "string" and not kind.startswith(("date", "timest"))
-                else F.unix_micros(F.to_timestamp(t) if kind == "string" else t.cast("timestamp")).cast("double"))
-        cut = frame.select(when.alias("t")).approxQuantile("t", [1 - share], 0.001)
-        if not cut:
-            raise DataError(f"--time-column {config.time_column!r} holds no times Spark can read.")
-        return F.coalesce(when >= F.lit(cut[0]), F.lit(False)), (
-            f"time-ordered holdout: the latest {share:.0%} of rows by {config.time_column!r}")
+        name = config.time_column
+        col = schema[name] if schema is not None and name in schema else None
+        when = time_key(frame, name, col.datetime_format if col is not None else None)
+        row = frame.agg(F.count(when).alias("n"), F.percentile_approx(when, 1 - share, 1000).alias("cut"),
+                        F.first(qcol(name).cast("string"), ignorenulls=True).alias("e")).first()
+        if not row["n"]:
+            example = f" (e.g. {row['e']!r})" if row["e"] is not None else ""
+            raise DataError(f"The --time-column {name!r} holds no dates or times{example} to order the rows by: "
+                            "name a column of dates, times or numbers that grow with time.")
+        if row["n"] < 2:
+            raise DataError("The time column has fewer than 2 rows with a time: a time-ordered split needs them.")
+        return F.coalesce(when >= F.lit(row["cut"]), F.lit(False)), (
+            f"time-ordered holdout: the latest {share:.0%} of rows by {name!r}")
     # a hash of the row's values rather than rand(): the same rows come back held out in every later pass,
     # and copies of a row fall on one side of the split
     row = F.xxhash64(F.lit(config.seed), *[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
@@ -127,6 +135,25 @@ def split_column(frame: Any, config: TrainConfig, n_rows: int) -> tuple[Any, str
         bucket = F.abs(F.when(key.isNull(), row).otherwise(F.xxhash64(key))) % 10_000
         return bucket < int(share * 10_000), f"grouped holdout: {share:.0%} of the {config.group_column!r} groups"
     return F.abs(row % 10_000) < int(share * 10_000), f"holdout of {share:.0%} of rows at random (by row hash)"
+
+
+def time_key(frame: Any, name: str, fmt: str | None) -> Any:
+    """The column ``name`` as sortable numbers, null where a row has no time: numbers as they are, dates and
+    timestamps as microseconds, text parsed on the workers by ``parse_datetime`` with the format ``fmt``
+    (what cleaning reads it with: unreadable text is no time, not an error)."""
+    from pyspark.sql import functions as F
+
+    kind, t = type_of(frame, name), qcol(name)
+    if kind.startswith(("date", "timest")):
+        return F.unix_micros(t.cast("timestamp")).cast("double")
+    if kind != "string":
+        return number_expr(frame, name)
+
+    def micros(s: pd.Series) -> pd.Series:
+        parsed = pd.Series(parse_datetime(s, fmt)).to_numpy(dtype="datetime64[us]")
+        return pd.Series(np.where(np.isnat(parsed), np.nan, parsed.astype(np.int64)), index=s.index)
+
+    return F.pandas_udf(micros, "double")(t)  # type: ignore[call-overload]
 
 
 def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: Task, target: str,
@@ -139,8 +166,7 @@ def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: 
     names = [f"f{j}" for j in range(encoder.n_features_out_)]
     label_type = "double" if task.kind == "regression" else "int"
     extra = [] if weight is None else [WEIGHT]
-    schema = ", ".join([*(f"{n} float" for n in names), f"{LABEL} {label_type}", f"{VALID} boolean",
-                        *(f"{w} double" for w in extra)])
+    fields = [*((n, "float") for n in names), (LABEL, label_type), (VALID, "boolean"), *((w, "double") for w in extra)]
     needed = list(dict.fromkeys([*plan.feature_columns, target]))
 
     def encode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -161,7 +187,7 @@ def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: 
 
     raw = frame.select(*[qcol(c) for c in needed], valid.alias(VALID),
                        *([] if weight is None else [qcol(weight).cast("double").alias(WEIGHT)]))
-    encoded = raw.mapInPandas(encode, schema=schema).persist(StorageLevel.MEMORY_AND_DISK)
+    encoded = map_batches(raw, encode, fields).persist(StorageLevel.MEMORY_AND_DISK)
     sums = [F.sum(WEIGHT).alias("w")] if extra else []
     by = {bool(r[VALID]): (int(r["count"]), float(r["w"] or 0) if extra else float(r["count"]))
           for r in encoded.groupBy(VALID).agg(F.count(F.lit(1)).alias("count"), *sums).collect()}
@@ -273,7 +299,7 @@ def plan_counts(frame: Any, plan: CleaningPlan, target: str, *, stats: TableStat
     cols = list(dict.fromkeys([*text, *([target] if drop is not None else [])]))
     if not cols:
         return
-    schema = ", ".join(["__rows long", *(f"`c{i}` long" for i in range(len(text)))])
+    fields = [("__rows", "long"), *((f"c{i}", "long") for i in range(len(text)))]
 
     def count(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for b in batches:
@@ -284,7 +310,7 @@ def plan_counts(frame: Any, plan: CleaningPlan, target: str, *, stats: TableStat
                                                                 conform.datetime_formats.get(c)).isna()).sum())]
             yield pd.DataFrame(row)
 
-    totals = frame.select(*[qcol(c) for c in cols]).mapInPandas(count, schema=schema).groupBy().sum().first()
+    totals = map_batches(frame.select(*[qcol(c) for c in cols]), count, fields).groupBy().sum().first()
     if drop is not None:
         _dropped(drop, int(totals[0] or 0), target)
     scale = stats.of_rows / max(stats.n_rows, 1) if stats is not None and sampled else 1.0

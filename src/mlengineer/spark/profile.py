@@ -196,7 +196,7 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
                        task_kind=kind)
         if findings:
             progress("auditing")
-            out.findings = audit_spark(frame, schema, stats, sample, task_kind=kind, seed=seed)
+            out.findings = audit_spark(frame, schema, stats, sample, task_kind=kind, seed=seed, source=table.source)
             try:
                 out.dropped = fit_cleaning_plan(sample, schema, findings=out.findings).dropped_columns
             except DataError:  # nothing left to learn from: the findings say why
@@ -204,5 +204,5 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
         if profile:
             progress("profiling")
             out.profile = profile_spark(frame, schema, stats, sample, target=target, task_kind=kind,
-                                        source={"path": table.where, "format": " ".join(table.how)})
+                                        source=table.source)
         return out

@@ -18,12 +18,11 @@ from ..data.files import is_local
 from ..data.formats import FORMATS, csv_options, format_of
 from ..data.parquet_parts import common_folder, is_pattern, matching
 from ..errors import DataError
+from .csv_files import read_csv
 from .parts import check_csv_headers, parquet_groups, read_parquet_parts
 
-__all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol", "read_table"]
-
-#: a table larger than this on disk infers CSV column types from a tenth of its rows
-_CSV_SAMPLING_BYTES = 1 << 30
+__all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol",
+           "read_table"]
 
 
 @dataclass
@@ -36,6 +35,15 @@ class SparkTable:
     #: read as a union of parts of several schemas (``parts.read_parquet_parts``), or a query's result,
     #: whose plan may hold a union or a coalesce: xgboost's barrier stage refuses either as its input
     merged: bool = False
+    #: columns renamed because the CSV header names them twice ({``x.1``: ``x``}), as ``load_table`` records them
+    #: in ``df.attrs["source"]["renamed_columns"]``: the audit says so
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def source(self) -> dict[str, Any]:
+        """How the table was read, in the keys of the local reader's ``df.attrs["source"]``."""
+        return {"path": self.where, "format": " ".join(self.how),
+                **({"renamed_columns": dict(self.renamed)} if self.renamed else {})}
 
 
 def qcol(name: str) -> Any:
@@ -194,8 +202,9 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
     if not is_local(source):
         suffix = Path(source.rstrip("/")).suffix.lower()
         fmt = FORMATS.get(suffix, "parquet")
-        reader = spark.read.option("header", True).option("inferSchema", True) if fmt == "csv" else spark.read
-        return SparkTable(reader.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
+        if fmt == "csv":
+            return SparkTable(read_csv(spark, [source], None, {})[0], source, ["CSV"])
+        return SparkTable(spark.read.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
     found = found if found is not None and found.source == source else _walk(source)
     root, files = found.root, found.files
     if found.delta:
@@ -219,7 +228,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
     if not found.checked:
         _check_csv(found)
     comma = ["decimal comma"] if found.csv.get("decimal") == "," else []
-    return SparkTable(_read_csv(spark, paths, files, found.csv), str(root), how + comma)
+    frame, renamed = read_csv(spark, paths, files, found.csv)
+    return SparkTable(frame, str(root), how + comma, renamed=renamed)
 
 
 def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
@@ -233,46 +243,6 @@ def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
         table.frame = table.frame.withColumns({n: qcol(n).cast("double") * u for n, u in units.items()})
         table.how.append(f"durations as seconds: {', '.join(list(units)[:5])}")
     return table
-
-
-def _read_csv(spark: Any, paths: list[str], files: list[Path], opts: dict[str, Any]) -> Any:
-    size = sum(p.stat().st_size for p in files)
-    reader = (spark.read.option("header", opts.get("header", 0) == 0).option("inferSchema", True)
-              .option("sep", opts["sep"]).option("encoding", opts["encoding"]).option("mode", "PERMISSIVE")
-              .option("samplingRatio", 0.1 if size > _CSV_SAMPLING_BYTES else 1.0))
-    if opts.get("skipinitialspace"):
-        reader = reader.option("ignoreLeadingWhiteSpace", True)
-    frame = reader.csv(paths)
-    return _decimal_commas(frame) if opts.get("decimal") == "," else frame
-
-
-#: text pandas reads as missing by default (its na_values), which a column of numbers may hold
-_NA_TEXT = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-            "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
-_COMMA_NUMBER = r"^[-+]?([0-9]+|[0-9]*,[0-9]+)([eE][-+]?[0-9]+)?$"
-
-
-def _decimal_commas(frame: Any) -> Any:
-    """Text columns whose every value is a number written with a decimal comma (``1,5``; whole numbers and
-    pandas' missing-value words may be among them) as doubles, as the local reader's ``decimal=","`` reads
-    them: one pass counts, for each text column, its values that are not such numbers."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    texts = [f.name for f in frame.schema.fields if isinstance(f.dataType, T.StringType)]
-    if not texts:
-        return frame
-
-    def trimmed(name: str) -> Any:
-        return F.trim(qcol(name))
-
-    counts = frame.agg(*[F.count(F.when(trimmed(n).isNotNull() & ~trimmed(n).isin(_NA_TEXT)
-                                        & ~trimmed(n).rlike(_COMMA_NUMBER), 1)).alias(f"o{i}")
-                         for i, n in enumerate(texts)]).first()
-    numbers = {n for i, n in enumerate(texts) if counts[f"o{i}"] == 0}
-    return frame.select(*[
-        F.when(~trimmed(f.name).isin(_NA_TEXT), F.regexp_replace(trimmed(f.name), ",", ".").cast("double"))
-        .alias(f.name) if f.name in numbers else qcol(f.name) for f in frame.schema.fields])
 
 
 def _tidy(frame: Any, where: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from ..bundle.model import load
 from ..data.files import atomic_path, check_place, is_local, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, SchemaError
-from ..serving.batch import data_folder, sets_as_text
+from ..serving.batch import data_folder, extra_columns_note, sets_as_text
+from .batches import map_batches
+from .csv_files import csv_reader
 from .read import check_source, qcol, read_table
 from .session import spark_errors, spark_session
 
@@ -30,13 +32,18 @@ _CACHE: dict[str, Any] = {}
 _SHIPPED: dict[tuple[int, str], str] = {}
 
 
-def _output_schema(model: Any, interval: float | None) -> str:
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _output_fields(model: Any, interval: float | None) -> list[tuple[str, str]]:
     pred_type = "string" if model.task.is_classification else "double"
-    fields = [f"`{_FILE}` string", f"`{_ROW_ID}` long", f"prediction {pred_type}"]
-    fields += [f"`proba_{c}` double" for c in model.classes]
+    fields = [(_FILE, "string"), (_ROW_ID, "long"), ("prediction", pred_type)]
+    fields += [(f"proba_{c}", "double") for c in model.classes]
     if interval is not None:  # the same columns as Model.predict_frame(..., interval=)
-        fields += ["prediction_set string"] if model.task.is_classification else ["lower double", "upper double"]
-    return ", ".join(fields)
+        fields += [("prediction_set", "string")] if model.task.is_classification else [("lower", "double"),
+                                                                                          ("upper", "double")]
+    return fields
 
 
 def _ship(spark: Any, model_dir: str) -> str:
@@ -63,11 +70,13 @@ def _ship(spark: Any, model_dir: str) -> str:
 
 
 def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None,
-                    where: str = "the Spark table", pictures: str | Path | None = None) -> Any:
+                    where: str = "the Spark table", pictures: str | Path | None = None,
+                    say: Callable[[str], None] | None = None) -> Any:
     """Spark DataFrame of predictions for ``sdf`` (row order kept in hidden file and row-id columns); ``interval``
     adds the conformal range (regression) or label set (classification) of that coverage; relative picture
     paths are read from the folder ``pictures`` (the working folder if None), as local prediction reads them
-    from the table's folder."""
+    from the table's folder. ``say`` hears the line that names columns the model does not know (left out), as
+    local prediction says it."""
     from pyspark import SparkFiles
     from pyspark.sql import functions as F
 
@@ -75,6 +84,9 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     model_dir = str(Path(model_dir).resolve())
     model = load(model_dir)  # fails early, on the driver, for a path that is not a bundle
     model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where=where)
+    note = extra_columns_note(model, list(sdf.columns))
+    if note is not None and say is not None:
+        say(note)
     if interval is not None:  # fails early, on the driver, for a coverage or a model that cannot give them
         model.check_interval(interval)
     bundle_name = _ship(spark, model_dir)
@@ -100,14 +112,17 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
     # (in name order, as the local reader takes them) comes before its position
     with_ids = sdf.select(*[qcol(c) for c in model.feature_names], F.input_file_name().alias(_FILE),
                           F.monotonically_increasing_id().alias(_ROW_ID))
-    return with_ids.mapInPandas(predict_partitions, schema=_output_schema(model, interval))
+    return map_batches(with_ids, predict_partitions, _output_fields(model, interval))
 
 
 def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, master: str | None = None,
-               interval: float | None = None, sql: str | None = None, conf: dict[str, str] | None = None) -> int:
+               interval: float | None = None, sql: str | None = None, conf: dict[str, str] | None = None,
+               say: Callable[[str], None] | None = _print) -> int:
     """Score ``data`` (a file, folder, Delta table or URI; or ``sql`` over Spark's catalog) with the bundle on
     Spark and write ``out`` in the input's row order: one CSV or Parquet file, or (a path without a suffix) a
-    folder of Parquet parts, which no single task has to write alone. Returns the number of rows."""
+    folder of Parquet parts, which no single task has to write alone. Returns the number of rows. ``say``
+    (printing by default; None for silence) hears what local prediction says of the input: the columns the
+    model does not know."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq", ""):
@@ -120,7 +135,7 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
         table = read_table(spark, data, sql=sql, found=found)
         pictures = data_folder(data.removeprefix("file://")) if data and not sql and is_local(data) else None
         scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where,
-                                 pictures=pictures)
+                                 pictures=pictures, say=say)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
         try:
             with spark_errors():
@@ -184,13 +199,14 @@ def _write_one_file(spark: Any, scored: Any, out: Path) -> int:
     try:
         target = tmp_dir / "parts"
         writer = scored.coalesce(1).write.mode("overwrite")
-        if suffix == ".csv":
-            writer.option("header", True).csv(str(target))
+        if suffix == ".csv":  # quotes within a cell written twice (""), as pandas writes and reads them
+            writer.option("header", True).option("quote", '"').option("escape", '"').csv(str(target))
             part = next(target.glob("part-*.csv"))
         else:
             writer.parquet(str(target))
             part = next(target.glob("part-*.parquet"))
-        n = (spark.read.parquet(str(part)) if suffix != ".csv" else spark.read.csv(str(part), header=True)).count()
+        n = (spark.read.parquet(str(part)) if suffix != ".csv" else csv_reader(spark).csv(str(part), header=True)
+             ).count()
         with atomic_path(out) as tmp:
             shutil.copyfile(part, tmp)
     finally:

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..errors import ConfigError, DataError, MLEngineerError
 
-__all__ = ["JVM_LOG", "MASTER_TIMEOUT_S", "get_spark", "parse_spark_conf", "spark_errors", "spark_session",
-           "stop_spark"]
+__all__ = ["JVM_LOG", "MASTER_TIMEOUT_S", "QUIET_LOGGERS", "get_spark", "parse_spark_conf", "spark_errors",
+           "spark_session", "stop_spark"]
 
 #: seconds to wait for a standalone master's port before saying it does not answer
 MASTER_TIMEOUT_S = 5.0
@@ -110,6 +110,7 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None, app
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
+    _quiet_loggers()
     active = SparkSession.getActiveSession()
     if active is not None and (master is None or active.sparkContext.master == master):
         return active
@@ -131,13 +132,21 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None, app
     except Exception as e:  # Java missing, port trouble: name it rather than dump a JVM trace
         raise ConfigError(f"Cannot start Spark on {master or 'local[*]'}: {_start_failure(e, start)} (Spark's "
                           f"log: {JVM_LOG})") from None
-    for name in ("pyspark", "py4j", "DataFrameQueryContextLogger", "XGBoost-PySpark"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
     if "spark.sql.shuffle.partitions" not in settings:
         # Spark's 200 is too many for local[2] and too few for a 1,000-core cluster: three per core, at
         # least 8 (adaptive execution merges the small ones)
         spark.conf.set("spark.sql.shuffle.partitions", str(max(8, 3 * spark.sparkContext.defaultParallelism)))
     return spark
+
+
+#: Python loggers that would print what mlengineer says in one line: py4j's chatter, and PySpark's JSON records of
+#: a failed query with its Java stack trace (the DataFrame API's and SQL's: a bad --sql logs through the latter)
+QUIET_LOGGERS = ("pyspark", "py4j", "DataFrameQueryContextLogger", "SQLQueryContextLogger", "XGBoost-PySpark")
+
+
+def _quiet_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _start_failure(e: BaseException, start: int) -> str:

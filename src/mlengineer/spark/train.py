@@ -86,17 +86,35 @@ def _config(target: str | None, config: TrainConfig | None, options: dict[str, A
     elif target is not None or options:
         config = TrainConfig.build(**{**config.model_dump(), **({"target": target} if target else {}), **options})
     config = TrainConfig.build(**{**config.model_dump(), "engine": "spark"})
-    if config.calibration_fraction:
-        raise ConfigError("calibration_fraction is for in-memory training: on Spark the calibrator already learns "
-                          "from held-out rows the final model never trained on. Leave it at 0.")
-    if config.target_transform in ("log", "power"):
-        raise ConfigError(f"target_transform {config.target_transform!r} is for in-memory training: on Spark the "
-                          "target is learned on its own scale. Leave it at auto, or drop --engine spark.")
+    for refused, why in _in_memory_only(config):
+        if refused:
+            raise ConfigError(why)
     unknown = sorted(set(config.families or []) - set(SPARK_FAMILIES))
     if unknown:
         raise ConfigError(f"On Spark the model families are {', '.join(SPARK_FAMILIES)}; {', '.join(unknown)} "
                           "train in memory only (drop --engine spark, or train on a sample).")
     return config
+
+
+def _in_memory_only(config: TrainConfig) -> list[tuple[bool, str]]:
+    """The options Spark training does not honour, each with whether ``config`` sets it and the line that says
+    so (and what to do)."""
+    memory = "drop --engine spark to train in memory (on a sample of the table if it is too large)"
+    return [
+        (bool(config.calibration_fraction), "calibration_fraction is for in-memory training: on Spark the calibrator "
+         "already learns from held-out rows the final model never trained on. Leave it at 0."),
+        (config.target_transform in ("log", "power"), f"target_transform {config.target_transform!r} is for "
+         "in-memory training: on Spark the target is learned on its own scale. Leave it at auto, or drop --engine "
+         "spark."),
+        (config.max_predict_ms_per_row is not None, "--max-predict-ms (max_predict_ms_per_row) is for in-memory "
+         "training: Spark's models are not held to a prediction time. Leave it out, or " + memory + "."),
+        (config.validation == "kfold", "validation 'kfold' is for in-memory training: Spark validates on one "
+         "holdout (holdout_fraction of the rows). Leave validation at auto or holdout, or " + memory + "."),
+        (config.max_search_rows is not None, "max_search_rows is for in-memory training: Spark trains on every row "
+         "of the table within --time-budget. Leave it out, or " + memory + "."),
+        (bool(config.n_jobs), "n_jobs is for in-memory training: on Spark the cores are the cluster's (--spark-master "
+         "local[N], or --spark-conf spark.task.cpus=N for the threads of each xgboost worker). Leave it at 0."),
+    ]
 
 
 def train_spark(data: str | None = None, target: str | None = None, *, config: TrainConfig | None = None,
@@ -133,14 +151,14 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
                             f"{', '.join(frame.columns[:30])}.")
     if weight is not None:
         check_weight_column(frame, weight, target=target, keep=config.keep)
-    prep = _prepare(frame, config, progress)
+    prep = _prepare(frame, config, progress, source=table.source)
     schema, stats, task, metric, plan, encoder, sample = (prep.schema, prep.stats, prep.task, prep.metric, prep.plan,
                                                           prep.encoder, prep.sample)
     if weight is not None:  # every row's weight checked before any fit (in the input's order: before the shuffle)
         frame = frame.withColumn(weight, check_weights(table.frame, weight, plan, target))
     timings["prepare_s"] = time.perf_counter() - start
     progress("stage", name="encode")
-    valid, split = split_column(frame, config, prep.n_rows)
+    valid, split = split_column(frame, config, prep.n_rows, schema=schema)
     encoded = encode_table(frame, plan, encoder, task, target, valid, split, weight=weight)
     try:
         otherwise = "split otherwise (without --time-column or --group-column, which pick the validation rows)"
@@ -207,9 +225,11 @@ class _Prepared:
     encoder: Any
 
 
-def _prepare(frame: Any, config: TrainConfig, progress: Progress) -> _Prepared:
+def _prepare(frame: Any, config: TrainConfig, progress: Progress, *, source: dict[str, Any] | None = None
+             ) -> _Prepared:
     """Census, schema, task, audit and the cleaning plan and encoder, from Spark passes and a driver sample;
-    a metric that cannot weigh rows is refused here, with a weight column, before any fit."""
+    a metric that cannot weigh rows is refused here, with a weight column, before any fit. ``source`` is how
+    the table was read (``SparkTable.source``), for the audit."""
     target, weight = config.target, config.weight_column
     progress("stage", name="schema")
     n_rows, fingerprint, labelled = census(frame, target)
@@ -230,8 +250,8 @@ def _prepare(frame: Any, config: TrainConfig, progress: Progress) -> _Prepared:
             check_metric_weighs(metric, weight)
         progress("stage", name="audit")
         # the weight column is no feature: the audit's findings on it (an identifier, outliers) say nothing
-        findings = [f for f in audit_spark(part, schema, stats, sample, task_kind=task.kind, seed=config.seed)
-                    if weight is None or f.column != weight]
+        findings = [f for f in audit_spark(part, schema, stats, sample, task_kind=task.kind, seed=config.seed,
+                                           source=source) if weight is None or f.column != weight]
         plan, encoder = fit_preparation(sample, schema, config, findings)
         plan_counts(part, plan, target, stats=stats)
     finally:
