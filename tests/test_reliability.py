@@ -214,10 +214,10 @@ def test_an_incompatible_version_is_not_promoted_without_force(churn_model_dir: 
     from mlengineer.tracking.store import mlflow_client
 
     client = mlflow_client(db)
-    assert lookup(ModelRef(name="churn", version="2"), client=client).forced == ("champion",)
-    assert lookup(ModelRef(name="churn", version="1"), client=client).forced == ()
+    assert lookup(ModelRef(name="churn", version="2"), client=client).forced == {"champion": "1"}  # forced over v1
+    assert lookup(ModelRef(name="churn", version="1"), client=client).forced == {}
     assert rollback("churn", tracking_uri=db) == ("2", "1")
-    assert lookup(ModelRef(name="churn", version="1"), client=client).forced == ("champion",)
+    assert lookup(ModelRef(name="churn", version="1"), client=client).forced == {"champion": "2"}
 
 
 def test_compatibility_rules(churn_model_dir: Path, dropped_model: Path, other_columns_model: Path) -> None:

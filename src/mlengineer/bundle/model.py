@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..data.clean import CleaningPlan
 from ..data.images import image_root, table_folder
-from ..data.jsontable import flat_objects
+from ..data.jsontable import flat_objects, nested_gaps
 from ..data.schema import Schema
 from ..data.values import flat_nested, nested_prefixes
 from ..errors import ModelError, SchemaError
@@ -86,11 +86,11 @@ class Model:
         arrays with the same per-value conversions, which keeps one-row latency low."""
         # image paths in a table read from a file are relative to its folder
         if isinstance(data, pd.DataFrame):
-            twice = data.columns[data.columns.duplicated()]
-            if len(twice):  # which of the two would be read is anyone's guess: neither is
+            twice = [c for c in data.columns[data.columns.duplicated()] if c in self.feature_names]
+            if twice:  # which of the two would be read is anyone's guess: neither is (a column not read may be)
                 raise SchemaError(f"The rows name the column {twice[0]!r} twice: give each column its own name.")
-            if self.nested:  # a frame of nested objects, as from pd.DataFrame(records)
-                data = flat_objects(data, self.nested)
+            if self.nested:  # a frame of nested objects, as from pd.DataFrame(records); a key none of them holds
+                data = nested_gaps(flat_objects(data, self.nested), self.nested, self.feature_names)
         with image_root(table_folder(data) if isinstance(data, pd.DataFrame) else None):
             return self._encode(data)
 

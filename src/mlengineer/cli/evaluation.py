@@ -108,8 +108,11 @@ def explain_cmd(
             lines.append([f"({others} other column{'s' if others > 1 else ''})", "", _moved(e["other_columns"], noise)])
         said = fmt(e["prediction"])  # a value explained as itself is said once
         what = "" if fmt(e["output"]) == said else f"; {e['explained']} {fmt(e['output'])}"
-        console.print(table(f"Row {i + 1}: predicted {said}{what}, against {fmt(e['base_value'])} for an average row",
-                            ["column", "value", "moved it by"], lines))
+        base = f"against {fmt(e['base_value'])} for an average row"
+        if str(e["explained"]).startswith("probability") and e.get("mean_output") is not None:  # a margin's base
+            base = (f"against {fmt(e['base_value'])} for a row of average log-odds (the model answers "
+                    f"{fmt(e['mean_output'])} on average)")
+        console.print(table(f"Row {i + 1}: predicted {said}{what}, {base}", ["column", "value", "moved it by"], lines))
         _inside_lines(e["contributions"])
     if len(explained) > limit:
         console.print(f"... {len(explained) - limit:,} more rows; use --out FILE to save them all.")

@@ -223,8 +223,9 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
         if strict:
             bad = np.isnat(parsed) & np.array([v is not None for v in obj], dtype=bool)
             if bad.any():
+                first = values[bad.argmax()]
                 raise SchemaError(f"Column {name!r} must hold dates {date_forms(fmt)}, between {DATETIME_MIN.year} "
-                                  f"and {DATETIME_MAX.year}; got {values[bad.argmax()]!r}.")
+                                  f"and {DATETIME_MAX.year}; got {first.item() if isinstance(first, np.generic) else first!r}.")
         return parsed
     if role in (ColumnRole.categorical, ColumnRole.text):  # a list as its JSON text, as the readers write it
         out = np.empty(len(values), dtype=object)

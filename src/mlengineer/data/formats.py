@@ -202,6 +202,8 @@ def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
         decimal = decimal or any(_DECIMAL_COMMA.fullmatch(c) for c in cores)
         thousands = thousands or any(_THOUSANDS_COMMA.fullmatch(c) for c in cores)
         three = three or any(_COMMA_THREE.fullmatch(c) for c in cores)
+        # read cell by cell (slower than pandas' own decimal=",", but a '?' or a '1.234,5' met after the sample
+        # would leave pandas' column text)
         if all(map(comma_number, looks)) and (len(looks) < len(cells) or any(not c.isdigit() for c in cores)):
             columns.append(j)
     if thousands or not (decimal or (three and sep == ";")):

@@ -61,7 +61,7 @@ def labelled_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, list | tuple) and data and all(isinstance(r, Mapping) for r in data):
         return pd.DataFrame(list(data))
     raise DataError(f"Labelled rows come as a DataFrame or records ({{column: value}}, the target among them); "
-                    f"got {type(data).__name__}{' (empty)' if isinstance(data, list | tuple) else ''}.")
+                    f"got {type(data).__name__}{' (empty)' if isinstance(data, list | tuple) and not data else ''}.")
 
 
 def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,

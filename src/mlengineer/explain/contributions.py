@@ -114,11 +114,11 @@ def _representative(fn: Any, background: np.ndarray, m: int = SAMPLED_BACKGROUND
 
 # -- putting the members together ---------------------------------------------------------------------------
 
-def _to_output(values: np.ndarray, base: np.ndarray, space: str, out: np.ndarray, k: int,
-               mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _to_output(values: np.ndarray, base: np.ndarray, space: str, out: np.ndarray, k: int
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Contributions rescaled so they add up to the member's output ``out`` (n, K) rather than its margin,
-    from ``mean`` (its mean probabilities over the background rows) where given, else from the probabilities
-    of its base margin."""
+    from the probabilities of its base margin (a row of average log-odds: the one base from which every
+    contribution keeps the sign it has on the log-odds, since the probability rises with them)."""
     n = len(out)
     outs_full = out if out.ndim == 2 else out[:, None]
     if space == "output":
@@ -130,14 +130,14 @@ def _to_output(values: np.ndarray, base: np.ndarray, space: str, out: np.ndarray
         return values, base
     # margins: logistic for binary, softmax for multiclass
     if k == 2:
-        p_base = np.full(n, mean[-1]) if mean is not None else 1.0 / (1.0 + np.exp(-base[:, 0]))
+        p_base = 1.0 / (1.0 + np.exp(-base[:, 0]))
         target = outs_full[:, 1] - p_base
         total = values[:, :, 0].sum(axis=1)
         scale = np.divide(target, total, out=np.zeros(n), where=np.abs(total) > 1e-12)
         v1 = values[:, :, 0] * scale[:, None]
         return np.stack([-v1, v1], axis=2), np.column_stack([1 - p_base, p_base])
     b = base - base.max(axis=1, keepdims=True)
-    p_base = np.exp(b) / np.exp(b).sum(axis=1, keepdims=True) if mean is None else np.tile(mean, (n, 1))
+    p_base = np.exp(b) / np.exp(b).sum(axis=1, keepdims=True)
     target = outs_full - p_base
     total = values.sum(axis=1)
     scale = np.divide(target, total, out=np.zeros_like(target), where=np.abs(total) > 1e-12)
@@ -163,11 +163,7 @@ def _output_contributions(member: Any, X: np.ndarray, k: int, background: np.nda
                 f"{results[0][2]} (bag of {len(parts)})")
     v, b, space, method = _member_contributions(member, X, k, background)
     if classification:
-        # an average row's probability is the member's mean answer over the background rows: the probability of
-        # the mean log-odds is far below it where the model is sure of most rows (0.001 against a 12% base rate)
-        mean = None if space == "output" or background is None else np.asarray(
-            member.predict_raw(background), dtype=float).reshape(len(background), -1).mean(axis=0)
-        v, b = _to_output(v, b, space, np.asarray(member.predict_raw(X), dtype=float), k, mean)
+        v, b = _to_output(v, b, space, np.asarray(member.predict_raw(X), dtype=float), k)
     return v, b, method
 
 
@@ -243,6 +239,10 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
     frame = model.to_frame(data)
     X = model.encode(frame)
     contrib = explain_encoded(model, X)
+    # the model's average answer (on its validation rows, out of sample): for a classifier the base value is
+    # the probability of the average log-odds, far below it where the model is sure of most rows
+    pred = np.asarray(model.validation.get("pred", contrib.output), dtype=float)
+    mean = [float(m) for m in np.atleast_1d(pred.reshape(len(pred), -1).mean(axis=0))]
     labels = model.decide(contrib.output if model.task.is_classification else contrib.output[:, 0])
     out = []
     for i in range(len(frame)):
@@ -273,6 +273,7 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
         pred = labels[i]
         out.append({"prediction": _plain(pred), "explained": explained,
                     "base_value": float(contrib.base[i, c]), "output": float(contrib.output[i, c]),
+                    "mean_output": mean[c],
                     "contributions": items, "other_columns": rest,
                     "other_columns_count": len(contrib.columns) - len(items)})
     return out

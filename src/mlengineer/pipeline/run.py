@@ -75,8 +75,9 @@ def check_data(data: Any) -> None:
             raise DataError(f"The data's column names must be text; {odd[0]!r} ({type(odd[0]).__name__}) is not: "
                             "rename them first, e.g. df.columns = df.columns.astype(str).")
         if data.empty:
-            raise DataError(f"The data holds no rows ({data.shape[0]:,} rows x {data.shape[1]:,} columns): train "
-                            "needs labelled rows.")
+            what = "no rows" if not len(data) else "no columns"
+            raise DataError(f"The data holds {what} ({data.shape[0]:,} rows x {data.shape[1]:,} columns): train "
+                            "needs labelled rows of columns.")
         twice = data.columns[data.columns.duplicated()]
         if len(twice):
             raise DataError(f"The data names the column {twice[0]!r} twice (a pd.concat(axis=1) of frames that "

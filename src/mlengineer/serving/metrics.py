@@ -93,6 +93,7 @@ class Metrics:
         self.model_info = Gauge("mlengineer_model_info", "1 for the model version being served.",
                                 ["model", "version"], **gauge_kw)
         self.reloads = Counter("mlengineer_model_reloads", "Registry versions loaded, by outcome.", ["outcome"], **kw)
+        self._refused: tuple[str, str] | None = None
         self.refused = Gauge("mlengineer_model_refused", "1 for the version the alias names that the server refused "
                              "to swap in (it keeps serving the version of mlengineer_model_info).",
                              ["model", "version"], **gauge_kw)
@@ -172,7 +173,11 @@ class Metrics:
 
     def refused_version(self, model: str, version: str | None) -> None:
         """A version the server refused (counted, and shown until it swaps or the alias comes back), or None."""
-        self.refused.clear()
+        if self._refused is not None:  # 0 first: a multiprocess gauge keeps its value through clear()
+            self.refused.labels(*self._refused).set(0.0)
+            if not self.multiprocess:
+                self.refused.clear()
+        self._refused = None if version is None else (model, version)
         if version is not None:
             self.reloads.labels("refused").inc()
             self.refused.labels(model, version).set(1.0)

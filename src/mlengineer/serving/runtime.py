@@ -312,7 +312,8 @@ class ModelWatcher:
             self.failed_version = None
             if self.on_refused is not None:
                 self.on_refused(None)
-        forced = (ref.alias or DEFAULT_ALIAS) in info.forced  # promote --force or rollback since: look again
+        # promote --force or rollback, over the version this server serves: it follows (and looks again)
+        forced = info.forced.get(ref.alias or DEFAULT_ALIAS) == current.version
         if info.version == current.version or (info.version, forced) == (self.failed_version, self.failed_forced):
             return None
         try:

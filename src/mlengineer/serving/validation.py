@@ -250,7 +250,8 @@ class RequestValidator:
             if v is None or (nan_ok and type(v) is float and v != v):
                 out.append(None)
                 continue
-            if type(v) is int:  # 20240131 (ISO 8601's basic form) read as a number, as the plan reads it
+            if type(v) is int or type(v) is float:  # 20240131 (ISO 8601's basic form) read as a number, as the plan
+                # reads it (20240131.0 too: a CSV column of them with an empty cell is read as decimals)
                 v = basic_date_text(v) or v
             if type(v) is not str:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date written as text; got {_kind(v)}.")

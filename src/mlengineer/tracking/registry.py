@@ -14,7 +14,7 @@ each alias keeps the history of the versions it named, for ``rollback``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -73,8 +73,9 @@ class ModelVersionInfo:
     digest: str | None = None
     #: why clients of the version an alias named would fail against this one (register's warnings)
     problems: tuple[str, ...] = ()
-    #: the aliases an operator pointed at this version all the same (promote --force, rollback): servers follow
-    forced: tuple[str, ...] = ()
+    #: the aliases an operator pointed at this version all the same (promote --force, rollback), each with the
+    #: version it named then: servers serving that version follow (a server on another was not weighed)
+    forced: dict[str, str] = field(default_factory=dict)
 
 
 def is_model_ref(text: str) -> bool:
@@ -212,14 +213,15 @@ def promote(name: str, version: str | int, *, alias: str = "champion", tracking_
     version = str(int(str(version).strip()))
     try:
         info = lookup(ModelRef(name=name, version=version), client=client, missing_version=True)
-        problems = _promotion_problems(client, info, alias, tracking_uri)
+        problems, was = _promotion_problems(client, info, alias, tracking_uri)
         if problems and not force:
             raise ModelError(f"Version {version} of {name!r} cannot take the alias {alias!r}: {problems[0]}"
                              f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Its clients would "
                              "fail; pass --force to promote it anyway (servers on the alias follow, and log what "
                              "may fail).")
         if problems:
-            client.set_model_version_tag(name, version, FORCED_TAG.format(alias=alias), "; ".join(problems)[:4000])
+            client.set_model_version_tag(name, version, FORCED_TAG.format(alias=alias),
+                                         f"{was}: {'; '.join(problems)}"[:4000])
         client.set_registered_model_alias(name, alias, version)
         _record_history(client, name, alias, version)
     except MlflowException as e:
@@ -228,19 +230,21 @@ def promote(name: str, version: str | int, *, alias: str = "champion", tracking_
                             problems=tuple(problems))
 
 
-def _promotion_problems(client: Any, info: ModelVersionInfo, alias: str, tracking_uri: str | None) -> list[str]:
+def _promotion_problems(client: Any, info: ModelVersionInfo, alias: str, tracking_uri: str | None
+                        ) -> tuple[list[str], str | None]:
+    """Why clients of the version ``alias`` names would fail against ``info``'s, and that version."""
     new = load_version(info, tracking_uri=tracking_uri)  # a damaged or replaced version is refused here
     try:
         current = lookup(ModelRef(name=info.name, alias=alias), client=client)
     except ModelError:
-        return []
+        return [], None
     if current.version == info.version:
-        return []
+        return [], current.version
     try:
         old = load_version(current, tracking_uri=tracking_uri)
     except ModelError:  # the alias names a version that no longer loads: nothing to stay compatible with
-        return []
-    return client_problems(old, new)
+        return [], current.version
+    return client_problems(old, new), current.version
 
 
 def alias_history(client: Any, name: str, alias: str) -> list[str]:
@@ -280,7 +284,8 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
                              f"Use 'mlengineer promote {ref.name} VERSION --alias {ref.alias or 'champion'}'.") from None
         raise
     tags = dict(getattr(mv, "tags", {}) or {})
-    forced = tuple(k.removeprefix(FORCED_TAG.format(alias="")) for k in tags if k.startswith(FORCED_TAG.format(alias="")))
+    prefix = FORCED_TAG.format(alias="")
+    forced = {k.removeprefix(prefix): v.split(":", 1)[0] for k, v in tags.items() if k.startswith(prefix)}
     return ModelVersionInfo(name=ref.name, version=str(mv.version), source=str(mv.source),
                             aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None,
                             forced=forced)
@@ -403,7 +408,7 @@ def rollback(name: str, *, alias: str = "champion", tracking_uri: str | None = N
             raise ModelError(f"models:/{name}@{alias} names version {current} and no version came before it: there is "
                              "nothing to roll back to.")
         previous = earlier[-1]
-        client.set_model_version_tag(name, previous, FORCED_TAG.format(alias=alias), f"rollback from {current}")
+        client.set_model_version_tag(name, previous, FORCED_TAG.format(alias=alias), f"{current}: rollback")
         client.set_registered_model_alias(name, alias, previous)
         kept = history[: len(history) - history[::-1].index(previous)] if previous in history else [*history, previous]
         client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(kept[-100:]))

@@ -175,7 +175,9 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         from ..data.schema import parse_datetime
 
         tcol = df.loc[clean.index, config.time_column]
-        order = tcol.to_numpy() if pd.api.types.is_numeric_dtype(tcol) else parse_datetime(tcol, None).to_numpy()
+        # by the format the schema found (3/6/2011 day first where its other dates say so), as Spark reads it
+        fmt = next((c.datetime_format for c in schema.columns if c.name == config.time_column), None)
+        order = tcol.to_numpy() if pd.api.types.is_numeric_dtype(tcol) else parse_datetime(tcol, fmt).to_numpy()
     fit_rows, cal_rows = calibration_slice(y, config, task, groups, order)
     # text columns are scored by models fitted on the targets of the fitting rows (not the calibration rows)
     encoder = FeatureEncoder(roles, task_kind=task.kind, n_classes=len(task.classes), time_budget=budget,
