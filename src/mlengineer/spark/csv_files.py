@@ -55,8 +55,12 @@ def read_csv(spark: Any, paths: list[str], files: list[Path] | None, opts: dict[
     for key, option in (("sep", "sep"), ("encoding", "encoding"), ("skipinitialspace", "ignoreLeadingWhiteSpace")):
         if opts.get(key):
             reader = reader.option(option, opts[key])
-    frame, renamed = _local_names(reader.csv(paths), files or [], opts)
-    return (_decimal_commas(frame) if opts.get("decimal") == "," else frame), renamed
+    comma = opts.get("decimal") == ","
+    cells = set(opts.get("converters") or ()) if comma else set()
+    frame = reader.csv(paths)
+    frame, renamed = _local_names(string_cells(reader, frame, paths, cells) if cells else frame,
+                                  files or [], opts)
+    return (_decimal_commas(frame, cells) if comma else frame), renamed
 
 
 def pandas_names(names: list[str]) -> list[str]:
@@ -95,28 +99,87 @@ def _local_names(frame: Any, files: list[Path], opts: dict[str, Any]) -> tuple[A
 #: text pandas reads as missing by default (its na_values), which a column of numbers may hold
 _NA_TEXT = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
             "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+#: white space at either end of a text, as Python's ``str.strip`` takes it off (a no-break space too)
+TRIM = r"(?U)^\s+|\s+$"
 _COMMA_NUMBER = r"^[-+]?([0-9]+|[0-9]*,[0-9]+)([eE][-+]?[0-9]+)?$"
+#: ``comma_decimal_cell``'s numbers: 1,5 / 1,5e3 (no dot, ending in a digit), or ``values._COMMA_NUMBER``
+#: (1.234,5 with thousands dots, 12, with a comma and no decimals)
+_CELL_NUMBER = (r"^[-+]?([0-9]+,?[0-9]*|,[0-9]+)([eE][-+]?[0-9]+)?(?<=[0-9])$"
+                r"|^([-+]?([1-9][0-9]{0,2}(\.[0-9]{3})+|[0-9]+)(,[0-9]*)?|[-+]?,[0-9]+)$")
+_UNIT_PARTS = (r"(?U)^((\()?\s*(-?)\s*([$€£¥])?\s*(-?)\s*)([0-9][0-9,.]*|\.[0-9]+)(\s*([$€£¥%])?\s*(\))?)$")
+_UNIT_COMMA = r"^([-+]?([1-9][0-9]{0,2}(\.[0-9]{3})+|[0-9]+)(,[0-9]*)?|[-+]?,[0-9]+)$"
 
 
-def _decimal_commas(frame: Any) -> Any:
+def _col(name: str) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _point(text: Any) -> Any:
+    """A number written with decimal commas (and thousands dots) written with a decimal point: 1.234,5 as 1234.5."""
+    from pyspark.sql import functions as F
+
+    return F.translate(F.regexp_replace(text, r"\.", ""), ",", ".")
+
+
+def _comma_cell(c: Any) -> tuple[Any, Any]:
+    """(the number, the text) of a cell as ``values.comma_decimal_cell`` reads it: a number as a double (null
+    otherwise); a number written with a currency or percent sign as text with a decimal point ("3,50 €" as
+    "3.50 €"), other text as it is."""
+    from pyspark.sql import functions as F
+
+    s = F.regexp_replace(c, TRIM, "")
+    number = F.when(s.rlike(_CELL_NUMBER), _point(s).try_cast("double"))
+    num = F.regexp_extract(s, _UNIT_PARTS, 6)
+    unit = F.when(s.rlike(_UNIT_PARTS) & num.rlike(_UNIT_COMMA),
+                  F.concat(F.regexp_extract(s, _UNIT_PARTS, 1), _point(num), F.regexp_extract(s, _UNIT_PARTS, 7)))
+    return number, F.coalesce(F.when(number.isNotNull(), _point(s)), unit, c)
+
+
+def string_cells(reader: Any, frame: Any, paths: list[str], columns: Any) -> Any:
+    """``frame`` read again with the ``columns`` (positions) that Spark read as numbers read as text: a cell
+    the local reader reads cell by cell (1.234 has a thousands dot, 1234, not 1.234)."""
+    from pyspark.sql import types as T
+
+    fields = frame.schema.fields
+    if all(j >= len(fields) or isinstance(fields[j].dataType, T.StringType) for j in columns):
+        return frame
+    return reader.schema(T.StructType([T.StructField(f.name, T.StringType()) if j in columns else f
+                                       for j, f in enumerate(fields)])).csv(paths)
+
+
+def _decimal_commas(frame: Any, cells: Any = ()) -> Any:
     """Text columns whose every value is a number written with a decimal comma (``1,5``; whole numbers and
     pandas' missing-value words may be among them) as doubles, as the local reader's ``decimal=","`` reads
-    them: one pass counts, for each text column, its values that are not such numbers."""
+    them; the columns at the positions ``cells`` (``sniff_csv``'s converters) cell by cell as it reads them
+    (``comma_decimal_cell``: 1.234,5, 3,50 €): as doubles where every value is a number, else as text with
+    decimal points. One pass counts, for each text column, its values that are not such numbers."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    texts = [f.name for f in frame.schema.fields if isinstance(f.dataType, T.StringType)]
+    fields = frame.schema.fields
+    texts = [(j, f.name) for j, f in enumerate(fields) if isinstance(f.dataType, T.StringType)]
     if not texts:
         return frame
 
     def trimmed(name: str) -> Any:
-        return F.trim(F.col("`" + name.replace("`", "``") + "`"))
+        return F.trim(_col(name))
+
+    def number(j: int, name: str) -> Any:
+        if j in cells:
+            return _comma_cell(_col(name))[0]
+        return F.when(trimmed(name).rlike(_COMMA_NUMBER), F.regexp_replace(trimmed(name), ",", ".").cast("double"))
 
     counts = frame.agg(*[F.count(F.when(trimmed(n).isNotNull() & ~trimmed(n).isin(_NA_TEXT)
-                                        & ~trimmed(n).rlike(_COMMA_NUMBER), 1)).alias(f"o{i}")
-                         for i, n in enumerate(texts)]).first()
-    numbers = {n for i, n in enumerate(texts) if counts[f"o{i}"] == 0}
-    return frame.select(*[
-        F.when(~trimmed(f.name).isin(_NA_TEXT), F.regexp_replace(trimmed(f.name), ",", ".").cast("double"))
-        .alias(f.name) if f.name in numbers else F.col("`" + f.name.replace("`", "``") + "`")
-        for f in frame.schema.fields])
+                                        & number(j, n).isNull(), 1)).alias(f"o{j}") for j, n in texts]).first()
+    out = []
+    for j, f in enumerate(fields):
+        c = _col(f.name)
+        if not isinstance(f.dataType, T.StringType) or (j not in cells and counts[f"o{j}"]):
+            out.append(c)
+        elif not counts[f"o{j}"]:
+            out.append(F.when(~trimmed(f.name).isin(_NA_TEXT), number(j, f.name)).alias(f.name))
+        else:
+            out.append(F.when(~trimmed(f.name).isin(_NA_TEXT), _comma_cell(c)[1]).alias(f.name))
+    return frame.select(*out)

@@ -25,9 +25,10 @@ from ..data.schema import (
 )
 from ..errors import DataError
 from ..tasks import Task, make_task
+from .csv_files import TRIM
 from .read import qcol
 
-__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "census", "is_filled", "number_expr", "spark_schema", "spark_task", "target_counts", "type_of"]
+__all__ = ["MAX_TARGET_VALUES", "QUANTILES", "QUANTILE_ACCURACY", "TableStats", "census", "is_filled", "number_expr", "spark_schema", "text_number", "spark_task", "target_counts", "type_of"]
 
 #: the quantiles of every numeric column the first pass takes (the audit's quartiles, the profile's bulk)
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
@@ -80,9 +81,41 @@ def is_number_type(spark_type: str) -> bool:
     return spark_type.startswith(_NUMERIC_TYPES)
 
 
+#: a number as Python's ``float`` reads one (Java also reads 1d, 0x1p3), inf and nan aside (those are null here)
+_FLOAT = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+#: ``values._UNIT_NUMBER`` in Java's terms: (, -, currency, -, the number, currency or %, )
+UNIT_NUMBER = (r"(?U)^(\()?\s*(-?)\s*([$€£¥])?\s*(-?)\s*([0-9][0-9,.]*|\.[0-9]+)\s*([$€£¥%])?\s*(\))?$")
+
+
+def _float(text: Any) -> Any:
+    """Text (stripped) as a double as Python's ``float`` reads it after ``THOUSANDS_SEPARATOR`` is taken out."""
+    from pyspark.sql import functions as F
+
+    plain = F.regexp_replace(text, THOUSANDS_SEPARATOR.pattern, "")
+    return F.when(plain.rlike(_FLOAT), plain.try_cast("double"))
+
+
+def text_number(c: Any) -> Any:
+    """Text as a double as ``values.number_from_text`` reads it (null where it reads no number): thousands
+    separators, and one currency symbol before or after the number or a percent sign after it (``unit_number``:
+    "$1,200" is 1200, "(5.50 €)" is -5.5, "18.1%" is 18.1)."""
+    from pyspark.sql import functions as F
+
+    s = F.regexp_replace(c, TRIM, "")
+
+    def part(i: int) -> Any:
+        return F.regexp_extract(s, UNIT_NUMBER, i)
+
+    opened, sign, pre, sign2, num, post, closed = (part(i) for i in range(1, 8))
+    unit = F.when(s.rlike(UNIT_NUMBER) & ((pre != "") != (post != "")) & ((opened != "") == (closed != ""))
+                  & (F.length(opened) + F.length(sign) + F.length(sign2) <= 1), _float(num))
+    return F.coalesce(_float(s), F.when(F.length(opened) + F.length(sign) + F.length(sign2) > 0, -unit)
+                      .otherwise(unit))
+
+
 def number_expr(frame: Any, name: str) -> Any:
     """The column's values as finite doubles (null otherwise): numbers as they are, text read as the local
-    path reads numbers written as text (thousands separators allowed)."""
+    path reads numbers written as text (``text_number``: thousands separators, a currency or percent sign)."""
     from pyspark.sql import functions as F
 
     c = qcol(name)
@@ -90,7 +123,7 @@ def number_expr(frame: Any, name: str) -> Any:
     if is_number_type(kind) or kind == "boolean":
         x = c.cast("double")
     elif kind == "string":
-        x = F.regexp_replace(F.trim(c), THOUSANDS_SEPARATOR.pattern, "").try_cast("double")
+        x = text_number(c)
     else:
         return F.lit(None).cast("double")
     return F.when(~F.isnan(x) & (F.abs(x) != float("inf")), x)
