@@ -140,8 +140,10 @@ def test_audit_on_spark_chosen_for_a_table_too_large_for_memory(tmp_path: Path) 
     data = write_parts(with_issues(), tmp_path / "issues")
     r = run_cli("audit", str(data), "--target", "y", "--json", env={"MLENGINEER_MEMORY_SHARE": "1e-9"}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "issues takes about" in r.stdout and "running on Spark" in r.stdout
-    assert "Read 3,030 rows x 10 columns" in r.stdout and "on Spark (PARQUET, 3 parts)" in r.stdout
+    # under --json the notes go to stderr, so that stdout holds the JSON lines alone
+    assert "issues takes about" in r.stderr and "running on Spark" in r.stderr, r.stderr[-2000:]
+    assert "Read 3,030 rows x 10 columns" in r.stderr and "on Spark (PARQUET, 3 parts)" in r.stderr
+    assert all(ln.startswith("{") for ln in r.stdout.splitlines() if ln.strip())
     found = {(f["check"], f["column"]) for f in map(json.loads, (ln for ln in r.stdout.splitlines()
                                                                   if ln.startswith("{")))}
     assert {("leakage_predictor", "leak"), ("duplicate_columns", "fee_copy"), ("missing_target", "y")} <= found
