@@ -26,12 +26,9 @@ from mlengineer.serving.validation import RequestValidator
 
 from .conftest import run_cli
 from .test_serve_basic import ServerProcess, running_server
+from .test_serve_mends import records as _records
 
 pytestmark = pytest.mark.slow
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
 @pytest.fixture(scope="module")
