@@ -229,9 +229,9 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
         return parsed
     if role in (ColumnRole.categorical, ColumnRole.text):  # a list as its JSON text, as the readers write it
         out = np.empty(len(values), dtype=object)
-        out[:] = [v if not isinstance(v, CONTAINERS) else plain_cell(v) for v in values]
-        out[:] = [category_key(v) for v in out] if role == ColumnRole.categorical else \
-            [None if _is_missing(v) else str(v) for v in out]
+        out[:] = [category_key(plain_cell(v) if isinstance(v, CONTAINERS) else v) for v in values] \
+            if role == ColumnRole.categorical else [plain_cell(v) if isinstance(v, CONTAINERS) else
+                                                    None if _is_missing(v) else str(v) for v in values]
         return out
     if role == ColumnRole.image and strict:  # a picture that cannot be read is named at prediction time
         check_images(values, name)
