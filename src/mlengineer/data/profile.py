@@ -204,14 +204,16 @@ def _profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schem
 def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: str, col: object) -> ColumnProfile:
     n_missing = int(s.isna().sum())
     extra_missing = getattr(col, "n_missing_tokens", 0) or 0
+    read = None  # a number column's text read as numbers, once for its missing count and its statistics
     if role == ColumnRole.numeric and not pd.api.types.is_numeric_dtype(s):  # as cleaning reads it: a text that
-        extra_missing = int((s.notna() & numbers_from_text(s).isna()).sum())  # is no number ('unknown') is missing
+        read = numbers_from_text(s)  # is no number ('unknown') is missing
+        extra_missing = int((s.notna() & read.isna()).sum())
     p = ColumnProfile(name=str(s.name), role=role.value, reason=reason, dtype=str(s.dtype),
                       n_missing=n_missing + extra_missing,
                       missing_fraction=(n_missing + extra_missing) / len(s) if len(s) else 0.0,
                       n_unique=getattr(col, "n_unique", None) or int(s.nunique(dropna=True)))
     if role == ColumnRole.numeric:
-        _numbers(p, s)
+        _numbers(p, s, read)
     elif role == ColumnRole.datetime:
         _dates(p, sample, getattr(col, "datetime_format", None))
     elif role == ColumnRole.text:
@@ -238,11 +240,11 @@ def _skew(x: np.ndarray, mean: float, std: float) -> float:
     return skew if np.isfinite(skew) else 0.0
 
 
-def _numbers(p: ColumnProfile, s: pd.Series) -> None:
+def _numbers(p: ColumnProfile, s: pd.Series, read: pd.Series | None = None) -> None:
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         x = s.to_numpy(dtype=float, na_value=np.nan)
     else:
-        x = numbers_from_text(s).to_numpy(dtype=float)
+        x = (numbers_from_text(s) if read is None else read).to_numpy(dtype=float)
     x = x[np.isfinite(x)]
     if not len(x):
         return
