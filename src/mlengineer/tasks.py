@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .written_numbers import text_numbers
 
 __all__ = ["BinaryTask", "MulticlassTask", "RegressionTask", "Task", "infer_task_kind", "make_task"]
 
@@ -85,11 +86,17 @@ class RegressionTask(Task):
     default_metric = "rmse"
 
     def encode(self, y: pd.Series | np.ndarray) -> np.ndarray:
+        s = pd.Series(y)
         try:
-            return np.asarray(pd.to_numeric(pd.Series(y), errors="raise"), dtype=np.float64)
+            return np.asarray(pd.to_numeric(s, errors="raise"), dtype=np.float64)
         except (ValueError, TypeError):
+            # numbers as a column's cells are read: '120,000', '$3,007', '18.1%'
+            numbers = text_numbers(s)[0]
+            bad = numbers.isna() & s.notna()
+            if not bad.any():
+                return numbers.to_numpy(dtype=np.float64)
             raise DataError(
-                "The target of a regression must be numeric; it holds text. "
+                f"The target of a regression must be numeric; it holds text such as {s[bad].iloc[0]!r}. "
                 "Use --task multiclass to predict categories."
             ) from None
 
@@ -114,9 +121,11 @@ def infer_task_kind(y: pd.Series) -> tuple[str, str]:
     if pd.api.types.is_bool_dtype(y):
         return "binary", "the target is boolean"
     if not pd.api.types.is_numeric_dtype(y):
-        numeric = pd.to_numeric(y, errors="coerce")
+        numeric, units = text_numbers(y)
         if numeric.notna().all() and n_unique > 20:
-            return "regression", "the target holds numbers written as text"
+            written = sorted(set(units) - {""})
+            return "regression", "the target holds numbers written as text" + (
+                f" (with {' and '.join(written)})" if written else "")
         return "multiclass", f"the target is categorical with {n_unique} values"
     values = y.to_numpy(dtype=float)
     if np.all(np.mod(values, 1) == 0) and n_unique <= 10:

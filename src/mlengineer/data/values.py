@@ -13,6 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..written_numbers import (
+    CURRENCY_SYMBOLS,
+    THOUSANDS_SEPARATOR,
+    UNIT_NUMBER,
+    numbers_from_text,
+    text_numbers,
+    unit_number,
+)
+
 __all__ = [
     "DATETIME_MAX",
     "DATETIME_MIN",
@@ -223,32 +232,8 @@ def date_one(v: Any, fmt: str) -> np.datetime64:
 
 
 # -- reading the values of a column of text ----------------------------------------------------------------
-THOUSANDS_SEPARATOR = re.compile(r"(?<=\d),(?=\d{3}\b)")
-#: the currency symbols a number may be written with, before or after it ($3,007, 12.50 €); a percent sign
-#: may follow one (18.1%, read as written: 18.1)
-CURRENCY_SYMBOLS = "$€£¥"
-_UNIT_CHAR = re.compile(r"[$€£¥%]")
-_UNIT_NUMBER = re.compile(
-    r"(?P<open>\()?\s*(?P<sign>-?)\s*(?P<pre>[$€£¥])?\s*(?P<sign2>-?)\s*(?P<num>\d[\d,.]*|\.\d+)\s*"
-    r"(?P<post>[$€£¥%])?\s*(?P<close>\))?"
-)
 #: a number as a CSV written with decimal commas writes it: 1,5 / -0,25 / 1.234,5 / 1.234 (a thousands dot)
 _COMMA_NUMBER = re.compile(r"[-+]?(?:[1-9]\d{0,2}(?:\.\d{3})+|\d+)(?:,\d*)?|[-+]?,\d+")
-
-
-def unit_number(text: str) -> tuple[float, str] | None:
-    """(the number, its unit) of text that writes a number with one currency symbol before or after it, or
-    with a percent sign after it ("$3,007", "-$5.50", "($5.50)" for a negative, "12 €", "18.1%"); thousands
-    separators allowed. None for any other text, plain numbers included."""
-    m = _UNIT_NUMBER.fullmatch(text.strip())
-    if m is None or bool(m["pre"]) == bool(m["post"]) or bool(m["open"]) != bool(m["close"]) \
-            or len(m["sign"] + m["sign2"] + (m["open"] or "")) > 1:
-        return None
-    try:
-        x = float(THOUSANDS_SEPARATOR.sub("", m["num"]))
-    except ValueError:
-        return None
-    return (-x if m["open"] or m["sign"] or m["sign2"] else x), (m["pre"] or m["post"])
 
 
 def number_from_text(text: str, placeholders: Collection[str] = ()) -> float:
@@ -268,26 +253,6 @@ def number_from_text(text: str, placeholders: Collection[str] = ()) -> float:
         return found[0]
 
 
-def text_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """``values`` (text) as floats, as ``number_from_text`` reads each (NaN where it is not a number), and
-    the unit each is written with: "" for a plain number, "$" or "%" for one written with it."""
-    text = values.astype(str).str.strip()
-    numbers = pd.to_numeric(text.str.replace(THOUSANDS_SEPARATOR, "", regex=True), errors="coerce").astype(float)
-    units = pd.Series("", index=values.index, dtype=object)
-    odd = (numbers.isna() & text.str.contains(_UNIT_CHAR, regex=True)).to_numpy(dtype=bool)
-    if odd.any():
-        found = [unit_number(t) for t in text[odd]]
-        numbers[odd] = [math.nan if f is None else f[0] for f in found]
-        units[odd] = ["" if f is None else f[1] for f in found]
-    return numbers, units
-
-
-def numbers_from_text(values: pd.Series) -> pd.Series:
-    """``values`` (text) as floats: thousands separators, a currency symbol and a percent sign allowed
-    (``number_from_text``); anything else that is not a number is NaN."""
-    return text_numbers(values)[0]
-
-
 def comma_decimal_cell(text: str) -> float | str:
     """A cell of a CSV written with decimal commas, as its reader takes it: a number ("1,5", "1.234,5" with
     a thousands dot) as a float; a number written with a currency symbol or a percent sign as text with a
@@ -300,7 +265,7 @@ def comma_decimal_cell(text: str) -> float | str:
             pass
     if _COMMA_NUMBER.fullmatch(s):
         return float(s.replace(".", "").replace(",", "."))
-    m = _UNIT_NUMBER.fullmatch(s)
+    m = UNIT_NUMBER.fullmatch(s)
     if m is not None and _COMMA_NUMBER.fullmatch(m["num"]):
         return s[:m.start("num")] + m["num"].replace(".", "").replace(",", ".") + s[m.end("num"):]
     return text
@@ -309,7 +274,7 @@ def comma_decimal_cell(text: str) -> float | str:
 def comma_number(text: str) -> bool:
     """Whether ``text`` (stripped) is a number as a CSV written with decimal commas writes it (``comma_decimal_cell``
     reads it as one), a currency symbol or percent sign aside."""
-    m = _UNIT_NUMBER.fullmatch(text)
+    m = UNIT_NUMBER.fullmatch(text)
     return m is not None and _COMMA_NUMBER.fullmatch(m["num"]) is not None
 
 

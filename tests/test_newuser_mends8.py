@@ -1,0 +1,43 @@
+"""What new users found in the eighth round, mended: a regression target written as people write money
+('$52,551', '120,000', '18.1%') is read as numbers at training and at evaluation, as a feature column is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlengineer
+from mlengineer.errors import DataError
+from mlengineer.evaluation.evaluate import evaluate
+from mlengineer.tasks import infer_task_kind, make_task
+
+
+def test_a_target_written_with_currency_or_thousands_separators_is_a_regression() -> None:
+    values = [50_000 + 997 * i for i in range(30)]
+    for written, unit in (([f"${v:,}" for v in values], " (with $)"), ([f"{v:,}" for v in values], ""),
+                          ([f"{v / 1000:.1f}%" for v in values], " (with %)")):
+        y = pd.Series(written, dtype=object)
+        assert infer_task_kind(y) == ("regression", "the target holds numbers written as text" + unit)
+        task = make_task(y)
+        assert task.kind == "regression"
+        expected = np.asarray(values, dtype=float) / (1000 if unit == " (with %)" else 1)
+        np.testing.assert_allclose(task.encode(y), np.round(expected, 1))
+    # a text that is no number is named, not a bare "it holds text"
+    with pytest.raises(DataError, match=r"text such as 'about 50k'"):
+        make_task(pd.Series(["$1,000"] * 5 + ["$2,000"] * 5), "regression").encode(pd.Series(["$1,000", "about 50k"]))
+
+
+def test_a_model_of_a_dollar_target_trains_and_is_evaluated_on_the_same_writing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    salary = 60_000 + 9_000 * x + rng.normal(size=300) * 6_000
+    frame = pd.DataFrame({"x": x, "salary": [f"${v:,.0f}" for v in salary]})
+    frame.to_csv(tmp_path / "pay.csv", index=False)
+    model = mlengineer.train(str(tmp_path / "pay.csv"), "salary", time_budget=2, families=["linear"], track=False)
+    assert model.task.kind == "regression"
+    result = evaluate(model, pd.read_csv(tmp_path / "pay.csv"), n_boot=20)
+    rmse = float(np.sqrt(np.mean((np.asarray(model.predict(frame)) - np.round(salary)) ** 2)))
+    assert result["metrics"]["rmse"] == pytest.approx(rmse, rel=1e-6)
