@@ -41,3 +41,28 @@ def test_a_model_of_a_dollar_target_trains_and_is_evaluated_on_the_same_writing(
     result = evaluate(model, pd.read_csv(tmp_path / "pay.csv"), n_boot=20)
     rmse = float(np.sqrt(np.mean((np.asarray(model.predict(frame)) - np.round(salary)) ** 2)))
     assert result["metrics"]["rmse"] == pytest.approx(rmse, rel=1e-6)
+
+
+def test_ranges_and_sets_of_few_calibration_rows_are_graded_at_what_they_can_promise() -> None:
+    """Ten calibration rows cannot promise 90% ranges (at most 9/11): evaluate graded the widest error seen as
+    if it were the 90% quantile. It now grades them at the most they promise, rounded down (81%)."""
+    from mlengineer.evaluation.evaluate import evaluate_predictions
+    from mlengineer.evaluation.intervals import ConformalClassifier, ConformalRegressor
+    from mlengineer.tasks import RegressionTask
+
+    rng = np.random.default_rng(0)
+    y, pred = rng.normal(size=10), rng.normal(size=10)
+    conformal = ConformalRegressor().fit(y, pred)
+    result = evaluate_predictions(RegressionTask(), y, pred, n_boot=10, conformal=conformal)
+    assert result["uncertainty"]["coverage_target"] == 0.81
+    many = ConformalRegressor().fit(rng.normal(size=40), rng.normal(size=40))
+    assert evaluate_predictions(RegressionTask(), y, pred, n_boot=10, conformal=many)["uncertainty"][
+        "coverage_target"] == 0.9
+    task = make_task(pd.Series(["a", "b", "c"] * 3))
+    labels = np.array([0, 1, 2, 0, 1])
+    proba = rng.dirichlet(np.ones(3), size=5)
+    sets = ConformalClassifier().fit(labels, proba)  # 5 rows promise sets of at most 5/6
+    assert evaluate_predictions(task, labels, proba, n_boot=10, conformal=sets)["uncertainty"][
+        "coverage_target"] == 0.83
+    one = ConformalRegressor().fit(y[:1], pred[:1])  # one row promises nothing: not graded
+    assert "uncertainty" not in evaluate_predictions(RegressionTask(), y, pred, n_boot=10, conformal=one)

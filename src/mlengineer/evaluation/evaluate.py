@@ -12,19 +12,21 @@ error quantiles and the slices count rows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..metrics import get_metric
 from .bootstrap import bootstrap_interval, fast_metric
 from .calibration import describe, expected_calibration_error, reliability_curve
 from .slices import slice_metrics
 
-__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions", "labelled_frame", "labelled_weights"]
+__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions", "graded_coverage", "labelled_frame",
+           "labelled_weights"]
 
 REPORTED_METRICS = {
     "binary": ["roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "brier"],
@@ -146,9 +148,9 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
             from .threshold import threshold_table
 
             result["threshold_table"] = threshold_table(y, raw[:, 1], weights=weights)
-        if conformal is not None:
-            member = conformal.sets(raw, COVERAGE)
-            result["uncertainty"] = {"coverage_target": COVERAGE,
+        if conformal is not None and (target := graded_coverage(conformal)) is not None:
+            member = conformal.sets(raw, target)
+            result["uncertainty"] = {"coverage_target": target,
                                      "coverage": _mean(member[np.arange(len(y)), y], weights),
                                      "mean_set_size": _mean(member.sum(axis=1), weights),
                                      "single_label_share": _mean(member.sum(axis=1) == 1, weights)}
@@ -158,15 +160,29 @@ def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: s
         err = y - raw
         result["errors"] = {"median_absolute": float(np.median(np.abs(err))),
                             "p90_absolute": float(np.quantile(np.abs(err), 0.9)), "bias": float(-err.mean())}
-        if conformal is not None:
-            lower, upper = conformal.bounds(raw, COVERAGE)
+        if conformal is not None and (target := graded_coverage(conformal)) is not None:
+            lower, upper = conformal.bounds(raw, target)
             inside = (y >= lower) & (y <= upper)
             half = (upper - lower) / 2
-            result["uncertainty"] = {"coverage_target": COVERAGE, "coverage": _mean(inside, weights),
+            result["uncertainty"] = {"coverage_target": target, "coverage": _mean(inside, weights),
                                      "median_width": float(np.median(upper - lower)),
                                      "median_half_width": float(np.median(half)),
                                      "below": _mean(y < lower, weights), "above": _mean(y > upper, weights)}
     return result
+
+
+def graded_coverage(conformal: Any) -> float | None:
+    """The coverage the summaries grade ranges or sets at: 90%, or where the model kept too few calibration
+    rows to promise it (fewer than 19 for ranges), the most they can promise, rounded down to a whole percent;
+    None below 50% (too few rows to grade). Past the most they promise, the widest error seen would stand in
+    for the quantile and be graded as if it were one."""
+    try:
+        return conformal.check(COVERAGE)
+    except ConfigError:
+        n = len(conformal.scores_)
+        most = conformal.max_coverage() if hasattr(conformal, "max_coverage") else n / (n + 1)
+        most = math.floor(most * 100 + 1e-9) / 100
+        return most if most >= 0.5 else None
 
 
 def _mean(values: np.ndarray, weights: np.ndarray | None) -> float:
