@@ -96,7 +96,7 @@ def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
     text = _decompressed(counted, compression, stack)
     if fmt == "jsonl":
         reader = pd.read_json(io.TextIOWrapper(text, encoding="utf-8-sig"), lines=True, chunksize=chunk_rows,
-                              dtype=False, convert_dates=False)
+                              dtype=False, convert_dates=False, precise_float=True)
     else:
         # a byte its encoding cannot read, met after the sniffed sample, is read as load_table reads it
         opts = {**csv_options(p, compression), "encoding_errors": ODD_BYTES}

@@ -64,7 +64,9 @@ def read_json_table(path: Path, fmt: str, compression: str | None, **kw: Any) ->
     head = read_sample(path, compression, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     lines = fmt == "jsonl" or (head[:1] == b"{" and re.search(rb"}\s*\n\s*{", read_sample(path, compression)) is not None)
     if lines:
-        return pd.read_json(path, lines=True, compression=compression, dtype=False, convert_dates=False, **kw)
+        # precise_float: pandas' default reads 1.493 as 1.4929999999999999, where json, the server and Spark read 1.493
+        return pd.read_json(path, lines=True, compression=compression, dtype=False, convert_dates=False,
+                            precise_float=True, **kw)
     raw = read_sample(path, compression, n=-1) if compression else path.read_bytes()
     try:
         data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_one_value_per_key)

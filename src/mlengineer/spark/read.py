@@ -2,8 +2,9 @@
 included), Delta tables (the Parquet files their log says are live, read without the delta-spark package),
 and SQL over the session's catalog (a Hive table by name) or over DATA as the view ``data``.
 
-Column names are tidied as the local loader tidies them, and nested or binary values become JSON text, so
-that both engines hand the same columns to the schema.
+Column names are tidied as the local loader tidies them, structs are flattened into dotted columns and lists,
+maps and binary values become text as the local loader writes them (``nested.py``), so that both engines hand
+the same columns to the schema.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..data.formats import FORMATS, csv_options, format_of
 from ..data.parquet_parts import common_folder, is_pattern, matching
 from ..errors import DataError
 from .csv_files import read_csv
+from .nested import flat_columns, json_schema
 from .parts import check_csv_headers, parquet_groups, read_parquet_parts
 
 __all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol",
@@ -38,6 +40,9 @@ class SparkTable:
     #: columns renamed because the CSV header names them twice ({``x.1``: ``x``}), as ``load_table`` records them
     #: in ``df.attrs["source"]["renamed_columns"]``: the audit says so
     renamed: dict[str, str] = field(default_factory=dict)
+    #: read from JSON: its lists arrive as raw text, and Spark's schema inference has already made a struct
+    #: null in every row a string (``nested.flat_columns`` need not look for one)
+    from_json: bool = False
 
     @property
     def source(self) -> dict[str, Any]:
@@ -204,7 +209,9 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         fmt = FORMATS.get(suffix, "parquet")
         if fmt == "csv":
             return SparkTable(read_csv(spark, [source], None, {})[0], source, ["CSV"])
-        return SparkTable(spark.read.format("json" if fmt == "jsonl" else fmt).load(source), source, [fmt.upper()])
+        if fmt in ("json", "jsonl"):
+            return SparkTable(_read_json(spark, [source], False), source, ["JSON"], from_json=True)
+        return SparkTable(spark.read.format(fmt).load(source), source, [fmt.upper()])
     found = found if found is not None and found.source == source else _walk(source)
     root, files = found.root, found.files
     if found.delta:
@@ -224,12 +231,21 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         return _durations_as_seconds(SparkTable(spark.read.parquet(*paths), str(root), how), found)
     if found.fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-        return SparkTable(spark.read.json(paths, multiLine=head[:1] == b"["), str(root), how)
+        return SparkTable(_read_json(spark, paths, head[:1] == b"["), str(root), how, from_json=True)
     if not found.checked:
         _check_csv(found)
     comma = ["decimal comma"] if found.csv.get("decimal") == "," else []
     frame, renamed = read_csv(spark, paths, files, found.csv)
     return SparkTable(frame, str(root), how + comma, renamed=renamed)
+
+
+def _read_json(spark: Any, paths: list[str], document: bool) -> Any:
+    """JSON Lines, or a JSON document (``[{...}, ...]``), read twice when it holds lists: once for the schema
+    Spark infers, again with every list as its raw text (``nested.json_schema``), for ``_tidy`` to write as the
+    local reader does."""
+    frame = spark.read.json(paths, multiLine=document)
+    schema = json_schema(frame.schema, document=document)
+    return frame if schema is None else spark.read.schema(schema).json(paths, multiLine=document)
 
 
 def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
@@ -245,31 +261,34 @@ def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
     return table
 
 
-def _tidy(frame: Any, where: str) -> Any:
-    """Names as stripped text (blank ones numbered), each named once; nested and binary values as JSON text,
-    decimals as doubles: the columns the local loader would hand over."""
-    from pyspark.sql import functions as F
+def _tidy(frame: Any, where: str, *, from_json: bool = False) -> Any:
+    """Names as stripped text (blank ones numbered), each named once; structs flattened into dotted columns,
+    lists and maps as JSON text (``nested.flat_columns``), binary values as text, decimals as doubles: the
+    columns the local loader would hand over."""
     from pyspark.sql import types as T
 
     names = [str(f.name).strip() or f"column_{i + 1}" for i, f in enumerate(frame.schema.fields)]
+    _once(names, where)
+    leaves = flat_columns(frame, names, look_for_nulls=not from_json)
+    _once([name for _, _, name in leaves], where)  # a field's dotted name may be another column's
+    cols = []
+    for c, kind, name in leaves:
+        if isinstance(kind, T.BinaryType):
+            c = c.cast("string")
+        elif isinstance(kind, T.DecimalType):
+            c = c.cast("double")
+        elif isinstance(kind, T.DayTimeIntervalType | T.YearMonthIntervalType):
+            c = _seconds(c, kind)
+        cols.append(c.alias(name))
+    return frame.select(*cols)
+
+
+def _once(names: list[str], where: str) -> None:
     seen: set[str] = set()
     for n in names:
         if n in seen:
             raise DataError(f"{where!r} has two columns named {n!r}: give each column its own name.")
         seen.add(n)
-    cols = []
-    for f, name in zip(frame.schema.fields, names, strict=True):
-        c = F.col("`" + f.name.replace("`", "``") + "`")
-        if isinstance(f.dataType, T.StructType | T.ArrayType | T.MapType):
-            c = F.to_json(c)
-        elif isinstance(f.dataType, T.BinaryType):
-            c = c.cast("string")
-        elif isinstance(f.dataType, T.DecimalType):
-            c = c.cast("double")
-        elif isinstance(f.dataType, T.DayTimeIntervalType | T.YearMonthIntervalType):
-            c = _seconds(c, f.dataType)
-        cols.append(c.alias(name))
-    return frame.select(*cols)
 
 
 #: seconds in one unit of a day-time interval's last field: day, hour, minute, second
@@ -296,15 +315,16 @@ def read_table(spark: Any, source: str | None, *, sql: str | None = None,
     is what ``check_source(source)`` returned: the files it found are read without walking the folder again."""
     if sql:
         how = ["SQL"]
-        if source:
-            _read_path(spark, source, found).frame.createOrReplaceTempView("data")
+        if source:  # the view holds the columns the local loader hands DuckDB: flat, lists as text
+            data = _read_path(spark, source, found)
+            _tidy(data.frame, data.where, from_json=data.from_json).createOrReplaceTempView("data")
             how.append(f"over {source} as the view 'data'")
         table = SparkTable(spark.sql(sql), "the query", how, merged=True)
     elif not source:
         raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
     else:
         table = _read_path(spark, source, found)
-    table.frame = _tidy(table.frame, table.where)
+    table.frame = _tidy(table.frame, table.where, from_json=table.from_json)
     return table
 
 
