@@ -49,7 +49,7 @@ def test_the_test_fits_the_metric() -> None:
     yr = rng.normal(0, 1, 500)
     r = compare_predictions(RegressionTask(), yr, yr + rng.normal(0, 0.5, 500), yr + rng.normal(0, 1.0, 500),
                             metric="mae", names=("sharp", "blurry"))
-    assert r["test"] == "Wilcoxon signed-rank test" and r["verdict"].startswith("sharp is significantly better")
+    assert r["test"] == "paired t-test" and r["verdict"].startswith("sharp is significantly better")
     noise = yr + rng.normal(0, 1.0, 500)
     r = compare_predictions(RegressionTask(), yr, noise, noise + rng.normal(0, 0.01, 500), metric="rmse")
     assert r["test"].startswith("paired bootstrap") and not r["significant"]

@@ -97,7 +97,7 @@ def test_regression_report_without_data_uses_the_validation_rows(tmp_path: Path,
     page = write_report(model, tmp_path / "salary.html", unit="$", noun="salaries")
     seen = open_in_chromium(page, tmp_path / "salary.png")
     assert_offline_and_clean(seen, page)
-    assert "validation salaries kept apart from training" in seen["text"]
+    assert "validation salaries (held out of the search's fits" in seen["text"]
     assert "by construction" in seen["text"]  # it does not claim the coverage it was calibrated to
     assert "$" in seen["text"] and "Where its estimates miss" in seen["text"]
     check_screenshot(tmp_path / "salary.png", seen["boxes"], ("#summary", "figure svg", "#model-card"))

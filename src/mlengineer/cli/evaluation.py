@@ -59,7 +59,19 @@ def compare_cmd(
     detail = "" if result["test"].startswith("paired bootstrap") else f"; {result['detail']}"
     say(f"Difference A - B: {fmt(d['difference'])} (95% interval {fmt(d['low'])} to {fmt(d['high'])}); "
         f"{result['test']}: p = {result['p_value']:.3g}{detail}.")
+    _answered_at(result, a if a != BASELINE else b)
     say((result["verdict"], "bold"))
+
+
+def _answered_at(result: dict[str, Any], model: Any) -> None:
+    """A line per model whose labels the comparison took at its decision threshold, as it answers them."""
+    from ..evaluation.decision import decision_words, scores_labels
+
+    if isinstance(model, str) or not scores_labels(result["metric"], model.task.kind):
+        return
+    for name, t in zip(result["models"], result.get("thresholds") or [], strict=False):
+        if t is not None:
+            say(f"{name}'s labels are the ones it answers: {decision_words(str(model.classes[1]), t)}.")
 
 
 def explain_cmd(
@@ -82,10 +94,12 @@ def explain_cmd(
         raise ConfigError(f"--top must be at least 1 and --limit at least 0; got --top {top}, --limit {limit}.")
     model = load(model_path)
     if not (rows or sql or db):
+        from ..report.explained import importance_caption
+
         imp = model.metadata.get("feature_importance") or {}
-        method = model.metadata.get("importance_method", "learners' gain")
-        console.print(table(f"What matters most to {model.name} ({method})", ["column", "share of importance"],
+        console.print(table(f"What matters most to {model.name}", ["column", "share of importance"],
                             [[k, f"{v:.1%}"] for k, v in imp.items()]))
+        say(importance_caption(model))  # what the shares measure, for which members, and why others are left out
         return
     frame = read_data(rows, sql, db)
     cls = _label(model, target_class) if target_class is not None else None
@@ -172,19 +186,29 @@ def calibrate_cmd(
                              "validation rows the trainer kept)."),
     out: str = typer.Option(None, "--out", "-o", help="Write the calibrated model here and leave MODEL as it is."),
     method: str = typer.Option("auto", "--method", help="auto, none, platt, isotonic or temperature."),
-    cost_fp: float = typer.Option(None, "--cost-fp", help="Cost of a false positive, to choose the threshold."),
-    cost_fn: float = typer.Option(None, "--cost-fn", help="Cost of a false negative, to choose the threshold."),
+    cost_fp: float = typer.Option(None, "--cost-fp", help="Cost of a false positive, to choose the threshold: "
+                                  "answering the positive class (the second of the model's classes in sorted "
+                                  "order, 'yes' of no/yes, 'good' of bad/good; calibrate names it) for a row of the "
+                                  "other class."),
+    cost_fn: float = typer.Option(None, "--cost-fn", help="Cost of a false negative, to choose the threshold: "
+                                  "answering the other class for a row of the positive class (the second in "
+                                  "sorted order)."),
     target_precision: float = typer.Option(None, "--target-precision", help="Choose the threshold that reaches "
-                                           "this precision with the most recall."),
+                                           "this precision with the most recall: the share of rows answered with "
+                                           "the positive class (the second in sorted order) that are of it."),
     target_recall: float = typer.Option(None, "--target-recall", help="Choose the threshold that reaches this "
-                                        "recall with the most precision."),
+                                        "recall with the most precision: the share of the positive class's rows "
+                                        "(the second class in sorted order) answered with it."),
+    name: str = typer.Option(None, "--name", help="The calibrated model's name (default: the --out folder's "
+                             "name; updated in place, MODEL keeps its name)."),
     no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the model was "
                                     "trained with a weight column (by default its weights count)."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
     """Calibrate the model's probabilities and refit its conformal ranges/sets on rows it never learned
-    from; optionally choose a binary model's decision threshold by cost or target precision/recall."""
+    from; optionally choose a binary model's decision threshold by cost or target precision/recall (about its
+    positive class, the second of its classes in sorted order, which the output names)."""
     from ..bundle.model import load
     from ..evaluation.uncertainty import recalibrate
 
@@ -195,6 +219,8 @@ def calibrate_cmd(
     kept = None
     if out is None:
         kept = _keep_previous(model_path)
+    if name or (out is not None and Path(out).name):  # a copy is named after its folder, as training names one
+        model.metadata["name"] = name or Path(out).name
     model.save(out or model_path)
     say(f"Fitted on {summary['source']}.")
     if "method" in summary:
@@ -204,9 +230,7 @@ def calibrate_cmd(
         say("Conformal prediction intervals refitted.")
     t = summary.get("threshold")
     if t:
-        again = " chosen again by its rule on the new probabilities" if summary.get("threshold_again") else ""
-        say(f"Decision threshold ({t['rule']}){again}: ", (f"{t['value']:.4f}", "bold"), f", with precision "
-            f"{t['precision']:.1%} and recall {t['recall']:.1%} on those rows.")
+        _threshold_lines(model, t, again=bool(summary.get("threshold_again")))
     if summary.get("threshold_removed"):
         why = summary.get("threshold_why") or "its rule was not kept"
         say((f"The decision threshold chosen before no longer fits the new probabilities, and {why}: removed (the "
@@ -216,6 +240,17 @@ def calibrate_cmd(
     if kept is not None:
         console.print(f"The model before calibration is kept at {kept}; to go back: rm -r {model_path} && "
                       f"mv {kept} {model_path}", highlight=False, markup=False)
+
+
+def _threshold_lines(model: Any, t: dict[str, Any], *, again: bool) -> None:
+    """The decision threshold calibrate chose, with the positive class it is about named."""
+    positive, negative = (str(c) for c in model.classes[::-1])
+    again_words = " chosen again by its rule on the new probabilities" if again else ""
+    say(f"Decision threshold ({t['rule']}){again_words}, on the probability of {positive} (the positive class): ",
+        (f"{t['value']:.4f}", "bold"), f", with precision {t['precision']:.1%} and recall {t['recall']:.1%} of "
+        f"{positive} on those rows.")
+    say(f"The model now answers {positive} from that probability on, {negative} below it: a false positive is "
+        f"{positive} answered for a {negative} row, a false negative {negative} answered for a {positive} row.")
 
 
 def _keep_previous(model_path: str) -> str:
@@ -272,14 +307,21 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
     names the model and the rows it was measured on (``source``: the data file)."""
     level = f"{result['interval_level']:.0%}"
     base = result["baseline"]
-    rows = [[k, v, f"{fmt(result['intervals'][k][0])} to {fmt(result['intervals'][k][1])}" if k in result["intervals"]
-             else "-", base.get(k)] for k, v in result["metrics"].items()]
+    import math
+
+    def interval(k: str) -> str:
+        lo, hi = result["intervals"].get(k, (math.nan, math.nan))
+        return f"{fmt(lo)} to {fmt(hi)}" if math.isfinite(lo) and math.isfinite(hi) else "-"
+
+    rows = [[k, v, interval(k), base.get(k)] for k, v in result["metrics"].items()]
     for warning in result.get("warnings") or []:  # rows it trained on, or was calibrated on
         say((warning, "bold yellow"))
     on = f" on {Path(source).name}" if source else ""
     weighted = f", weighted by {result['weighted_by']!r}" if result.get("weighted_by") else ""
     console.print(table(f"Model {model.name}{on}: {result['n_rows']:,} labelled rows{weighted}",  # type: ignore[attr-defined]
                         ["metric", "value", f"{level} interval", "constant baseline"], rows))
+    if result.get("baseline_from"):
+        console.print(f"Constant baseline: {result['baseline_from']}.", highlight=False, markup=False)
     if weighted:
         console.print(f"Each row counts for its weight in {result['weighted_by']!r}, the column the model was "
                       "trained to weight rows by (--no-weights: every row once).", highlight=False, markup=False)
@@ -298,8 +340,16 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
                       f"{unc['single_label_share']:.0%}).", highlight=False)
     t = result.get("threshold")
     if t:
-        console.print(f"Decision threshold {t['value']:.4f} ({t['rule']}): precision {t['precision_here']:.1%}, "
-                      f"recall {t['recall_here']:.1%} on these rows.", highlight=False)
+        positive = str(model.classes[1])  # type: ignore[attr-defined]
+        console.print(f"Decision threshold {t['value']:.4f} ({t['rule']}) on the probability of {positive}: precision "
+                      f"{t['precision_here']:.1%} and recall {t['recall_here']:.1%} of {positive} on these rows.",
+                      highlight=False)
+    if result.get("decision"):
+        from ..evaluation.decision import decision_words
+
+        console.print(f"Accuracy, balanced accuracy, F1, the confusion matrix and the slices count the labels the "
+                      f"model answers: {decision_words(str(model.classes[1]), result['decision']['threshold'])}.",  # type: ignore[attr-defined]
+                      highlight=False)
     worst = result.get("worst_slices") or []
     if worst:
         key = "mae" if result["task"] == "regression" else "accuracy"

@@ -8,6 +8,12 @@ A model trained with row weights (``--weight-column``) is evaluated with them wh
 its metrics, their intervals, the baseline, the calibration error, the threshold table and the coverage of its
 ranges and sets count each row for its weight (``weights=False``: each row once); the confusion matrix, the
 error quantiles and the slices count rows.
+
+A binary model given a decision threshold by ``mlengineer calibrate`` is judged by the labels it answers at it
+(accuracy, balanced accuracy, F1, the confusion matrix, each slice's accuracy), as ``predict`` answers; its
+probability metrics (ROC AUC, log loss, Brier) are the same either way. The constant baseline answers what a
+model could know: the class shares, mean or median of the rows the model was validated on at training
+(``baseline.py``). Fewer than ``MIN_ROWS`` labelled rows are refused.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from ..metrics import get_metric
+from .baseline import constant_baseline, training_prior
 from .bootstrap import bootstrap_interval, fast_metric
 from .calibration import describe, expected_calibration_error, reliability_curve
+from .decision import as_decided, decided_labels, decision_threshold
 from .slices import slice_metrics
 
-__all__ = ["REPORTED_METRICS", "evaluate", "evaluate_predictions", "graded_coverage", "labelled_frame",
+__all__ = ["MIN_ROWS", "REPORTED_METRICS", "evaluate", "evaluate_predictions", "graded_coverage", "labelled_frame",
            "labelled_weights"]
 
 REPORTED_METRICS = {
@@ -66,12 +74,18 @@ def labelled_frame(data: Any) -> pd.DataFrame:
                     f"got {type(data).__name__}{' (empty)' if isinstance(data, list | tuple) and not data else ''}.")
 
 
+#: fewest labelled rows an evaluation is made on: on fewer, its intervals, baseline and slices say nothing
+MIN_ROWS = 10
+
+
 def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,
              slices: bool = True, weights: bool = True) -> dict[str, Any]:
-    """Everything ``evaluate_predictions`` reports for ``model`` on ``data`` (which must hold the target),
-    plus metrics per slice of each categorical column and, for classifiers, the calibration error of the
-    model's probabilities before its calibrator. Weighted by the model's weight column where ``data`` holds
-    it (``result["weighted_by"]``), unless ``weights`` is False."""
+    """Everything ``evaluate_predictions`` reports for ``model`` on ``data`` (which must hold the target, in at
+    least ``MIN_ROWS`` rows), plus metrics per slice of each categorical column and, for classifiers, the
+    calibration error of the model's probabilities before its calibrator. Labels are the model's answers (at its
+    decision threshold, where it has one); the baseline is the constant it could know from its validation rows.
+    Weighted by the model's weight column where ``data`` holds it (``result["weighted_by"]``), unless ``weights``
+    is False."""
     data = labelled_frame(data)
     target = model.target
     if target not in data.columns:
@@ -80,95 +94,155 @@ def evaluate(model: Any, data: pd.DataFrame, *, n_boot: int = 200, seed: int = 0
     labelled = data.loc[mask].reset_index(drop=True)
     if labelled.empty:
         raise DataError(f"Every row misses a value for {target!r}: there is nothing to evaluate on.")
+    if len(labelled) < MIN_ROWS:
+        raise DataError(f"Only {len(labelled)} labelled row{'' if len(labelled) == 1 else 's'} (with a value for "
+                        f"{target!r}): an evaluation needs at least {MIN_ROWS}, as its intervals, baseline and "
+                        "slices mean nothing on fewer. Give more labelled rows.")
     w, column = labelled_weights(model, data, mask, weights=weights)
-    y = model.task.encode(labelled[target])
+    y = _encoded_target(model, data.loc[mask, target], data.index)
     features = labelled.drop(columns=[target])
     X = model.encode(features)
     uncalibrated = model.predictor.predict_raw(X)
     raw = model.calibrated(uncalibrated)
+    threshold = decision_threshold(model)
     result = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"), n_boot=n_boot,
-                                  seed=seed, conformal=model.extras.get("conformal"), weights=w)
+                                  seed=seed, conformal=model.extras.get("conformal"), weights=w,
+                                  threshold=threshold, prior=training_prior(model))
     result["weighted_by"] = column
     if model.task.is_classification:
         result["calibration"]["ece_before_calibration"] = expected_calibration_error(y, uncalibrated, weights=w)
         result["calibration"]["method"] = describe(model.extras.get("calibrator"))["method"]
-        threshold = model.extras.get("threshold")
-        if threshold is not None and model.task.kind == "binary":
-            result["threshold"] = _at_threshold(y, raw[:, 1], threshold)
+        if threshold is not None:
+            result["threshold"] = _at_threshold(y, raw[:, 1], model.extras["threshold"])
     if slices:
         columns = [c.name for c in model.schema.columns
                    if c.name in model.feature_names and c.role.value in ("categorical", "boolean")]
-        result["slices"] = slice_metrics(features, columns, model.task.kind, y, raw)
+        labels = None if not model.task.is_classification else decided_labels(raw, threshold)
+        result["slices"] = slice_metrics(features, columns, model.task.kind, y, raw, labels=labels)
         result["worst_slices"] = sorted((s for s in result["slices"] if s["flagged"]),
                                         key=lambda s: -s["loss_vs_overall"])[:10]
     return result
 
 
+def _encoded_target(model: Any, values: pd.Series, index: pd.Index) -> np.ndarray:
+    """The target's true values as the model's task encodes them; a regression target holding text is refused
+    naming the first such value and its row (a file's rows numbered from 1), and what the model needs."""
+    try:
+        return np.asarray(model.task.encode(values.reset_index(drop=True)))
+    except DataError:
+        if model.task.kind != "regression":
+            raise
+    from ..training.weights import numbered
+
+    for label, value in values.items():
+        try:
+            model.task.encode(pd.Series([value]))
+        except DataError:
+            where = f"row {int(label) + 1}" if numbered(index) else f"the row of index {label!r}"
+            raise DataError(f"The target {model.target!r} holds text such as {value!r} ({where}), and this model "
+                            f"estimates numbers: give {model.target!r} as numbers to evaluate it.") from None
+    raise DataError(f"The target {model.target!r} holds values that are not numbers: this model estimates numbers.")
+
+
 def evaluate_predictions(task: Any, y: np.ndarray, raw: np.ndarray, *, metric: str | None = None,
                          n_boot: int = 200, seed: int = 0, conformal: Any = None,
-                         weights: np.ndarray | None = None) -> dict[str, Any]:
+                         weights: np.ndarray | None = None, threshold: float | None = None,
+                         prior: tuple[np.ndarray, np.ndarray | None] | None = None) -> dict[str, Any]:
     """Metrics with 95% bootstrap intervals, a constant baseline, and the task's curves, for encoded truth
     ``y`` and raw outputs ``raw`` (probabilities (n, k) or values (n,)) on rows the model did not learn from;
-    with ``weights``, each row counts for its weight (in the bootstrap too: rows are resampled with theirs)."""
+    with ``weights``, each row counts for its weight (in the bootstrap too: rows are resampled with theirs).
+
+    ``threshold``: a binary model's decision threshold; its metrics of labels (accuracy, F1, ...) and confusion
+    matrix then count the labels it answers at it (``result["decision"]``). ``prior``: the rows the model kept
+    at training (truth, weights), which the constant baseline learns its answer from, as a model could; without
+    it, the baseline's constant comes from ``y`` itself (``result["baseline_from"]`` says which)."""
     kind = task.kind
     y = np.asarray(y)
     raw = np.asarray(raw, dtype=float)
-    strata = y if task.is_classification else None
-    metrics: dict[str, float] = {}
-    intervals: dict[str, list[float]] = {}
+    threshold = threshold if kind == "binary" else None
     names = list(REPORTED_METRICS[kind])
     if metric and metric not in names:
         names.insert(0, metric)
-    for name in names:
-        fn = get_metric(name, kind)
-        try:
-            metrics[name] = fn(y, raw, weights)
-        except ValueError:  # e.g. AUC on rows of one class only
-            continue
-        boot = fast_metric(name, fn, y, raw) if weights is None else fn
-        lo, hi = bootstrap_interval(boot, y, raw, n_boot=n_boot, seed=seed, strata=strata, weights=weights)
-        intervals[name] = [lo, hi]
+    metrics, intervals = _scores(kind, names, y, raw, weights, threshold, n_boot=n_boot, seed=seed)
+    k = raw.shape[1] if raw.ndim == 2 else 0
+    baseline, baseline_from = constant_baseline(kind, y, k, weights, names=names, prior=prior)
     result: dict[str, Any] = {
         "n_rows": int(len(y)), "task": kind, "primary_metric": metric, "metrics": metrics, "intervals": intervals,
-        "interval_level": 0.95, "baseline": _baseline(kind, y, raw.shape[1] if raw.ndim == 2 else 0, weights, names=names),
+        "interval_level": 0.95, "baseline": baseline, "baseline_from": baseline_from,
+        "decision": None if threshold is None else {"threshold": float(threshold)},
         "curves": {}, "slices": [], "worst_slices": [],
     }
-    rng = np.random.default_rng(seed)
     if task.is_classification:
-        from sklearn.metrics import confusion_matrix
-
-        labels = raw.argmax(axis=1)
-        k = raw.shape[1]
-        result["confusion"] = {"labels": [str(c) for c in task.classes],
-                               "matrix": confusion_matrix(y, labels, labels=np.arange(k)).tolist()}
-        result["calibration"] = {"ece": expected_calibration_error(y, raw, weights=weights),
-                                 "curve": reliability_curve(y, raw, bins=10)}
-        if kind == "binary" and len(np.unique(y)) == 2:
-            result["curves"] = _binary_curves(y, raw[:, 1])
-            from .threshold import threshold_table
-
-            result["threshold_table"] = threshold_table(y, raw[:, 1], weights=weights)
-        if conformal is not None and (target := graded_coverage(conformal)) is not None:
-            member = conformal.sets(raw, target)
-            result["uncertainty"] = {"coverage_target": target,
-                                     "coverage": _mean(member[np.arange(len(y)), y], weights),
-                                     "mean_set_size": _mean(member.sum(axis=1), weights),
-                                     "single_label_share": _mean(member.sum(axis=1) == 1, weights)}
+        result.update(_classification_parts(task, y, raw, weights, threshold, conformal))
     else:
-        show = rng.choice(len(y), size=min(len(y), 2000), replace=False)
-        result["curves"] = {"residuals": {"predicted": raw[show].tolist(), "actual": y[show].astype(float).tolist()}}
-        err = y - raw
-        result["errors"] = {"median_absolute": float(np.median(np.abs(err))),
-                            "p90_absolute": float(np.quantile(np.abs(err), 0.9)), "bias": float(-err.mean())}
-        if conformal is not None and (target := graded_coverage(conformal)) is not None:
-            lower, upper = conformal.bounds(raw, target)
-            inside = (y >= lower) & (y <= upper)
-            half = (upper - lower) / 2
-            result["uncertainty"] = {"coverage_target": target, "coverage": _mean(inside, weights),
-                                     "median_width": float(np.median(upper - lower)),
-                                     "median_half_width": float(np.median(half)),
-                                     "below": _mean(y < lower, weights), "above": _mean(y > upper, weights)}
+        result.update(_regression_parts(y, raw, weights, conformal, seed))
     return result
+
+
+def _scores(kind: str, names: list[str], y: np.ndarray, raw: np.ndarray, weights: np.ndarray | None,
+            threshold: float | None, *, n_boot: int, seed: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Each metric of ``names`` and its bootstrap interval; metrics of labels score the labels answered at
+    ``threshold`` where there is one."""
+    strata = y if kind != "regression" else None
+    metrics: dict[str, float] = {}
+    intervals: dict[str, list[float]] = {}
+    for name in names:
+        fn = get_metric(name, kind)
+        scored = as_decided(kind, name, raw, threshold)
+        try:
+            metrics[name] = fn(y, scored, weights)
+        except ValueError:  # e.g. AUC on rows of one class only
+            continue
+        boot = fast_metric(name, fn, y, scored) if weights is None else fn
+        lo, hi = bootstrap_interval(boot, y, scored, n_boot=n_boot, seed=seed, strata=strata, weights=weights)
+        intervals[name] = [lo, hi]
+    return metrics, intervals
+
+
+def _classification_parts(task: Any, y: np.ndarray, raw: np.ndarray, weights: np.ndarray | None,
+                          threshold: float | None, conformal: Any) -> dict[str, Any]:
+    from sklearn.metrics import confusion_matrix
+
+    k = raw.shape[1]
+    labels = decided_labels(raw, threshold)
+    out: dict[str, Any] = {
+        "confusion": {"labels": [str(c) for c in task.classes],
+                      "matrix": confusion_matrix(y, labels, labels=np.arange(k)).tolist()},
+        "calibration": {"ece": expected_calibration_error(y, raw, weights=weights),
+                        "curve": reliability_curve(y, raw, bins=10)}}
+    if task.kind == "binary" and len(np.unique(y)) == 2:
+        from .threshold import threshold_table
+
+        out["curves"] = _binary_curves(y, raw[:, 1])
+        out["threshold_table"] = threshold_table(y, raw[:, 1], weights=weights)
+    if conformal is not None and (target := graded_coverage(conformal)) is not None:
+        member = conformal.sets(raw, target)
+        out["uncertainty"] = {"coverage_target": target, "coverage": _mean(member[np.arange(len(y)), y], weights),
+                              "mean_set_size": _mean(member.sum(axis=1), weights),
+                              "single_label_share": _mean(member.sum(axis=1) == 1, weights)}
+    return out
+
+
+def _regression_parts(y: np.ndarray, raw: np.ndarray, weights: np.ndarray | None, conformal: Any,
+                      seed: int) -> dict[str, Any]:
+    """The residuals to plot, the errors' quantiles and bias (estimate - actual: above 0, too high), and the
+    coverage of the model's ranges."""
+    rng = np.random.default_rng(seed)
+    show = rng.choice(len(y), size=min(len(y), 2000), replace=False)
+    err = raw - y
+    out: dict[str, Any] = {
+        "curves": {"residuals": {"predicted": raw[show].tolist(), "actual": y[show].astype(float).tolist()}},
+        "errors": {"median_absolute": float(np.median(np.abs(err))), "p90_absolute": float(np.quantile(np.abs(err), 0.9)),
+                   "bias": float(err.mean())}}
+    if conformal is not None and (target := graded_coverage(conformal)) is not None:
+        lower, upper = conformal.bounds(raw, target)
+        inside = (y >= lower) & (y <= upper)
+        half = (upper - lower) / 2
+        out["uncertainty"] = {"coverage_target": target, "coverage": _mean(inside, weights),
+                              "median_width": float(np.median(upper - lower)),
+                              "median_half_width": float(np.median(half)),
+                              "below": _mean(y < lower, weights), "above": _mean(y > upper, weights)}
+    return out
 
 
 def graded_coverage(conformal: Any) -> float | None:
@@ -212,50 +286,3 @@ def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: dict[str, Any]) -> di
     tp = int((flag & (y == 1)).sum())
     return {**threshold, "precision_here": tp / flag.sum() if flag.sum() else float("nan"),
             "recall_here": tp / (y == 1).sum() if (y == 1).sum() else float("nan"), "flagged_here": float(flag.mean())}
-
-
-def _baseline(kind: str, y: np.ndarray, k: int, weights: np.ndarray | None = None, *,
-              names: list[str] | tuple[str, ...] = ()) -> dict[str, float]:
-    """What a constant answer (the most common class, or the mean) would score, for scale (rows counting for
-    their ``weights`` where given: the weighted mean and median, the classes' weighted shares); every metric of
-    ``names`` that a constant answer can be scored on (the classes' shares, or the mean, as ``compare ...
-    baseline`` answers), beside the usual few."""
-    if kind == "regression":
-        y = y.astype(float)
-        if weights is not None:
-            mean = np.average(y, weights=weights)
-            order = np.argsort(y, kind="stable")
-            cum = np.cumsum(weights[order])
-            median = y[order][int(np.searchsorted(cum, 0.5 * cum[-1]))]
-            out = {"rmse": float(np.sqrt(np.average((y - mean) ** 2, weights=weights))),
-                   "mae": float(np.average(np.abs(y - median), weights=weights)), "r2": 0.0}
-        else:
-            mean = float(np.mean(y))
-            out = {"rmse": float(np.std(y)), "mae": float(np.mean(np.abs(y - np.median(y)))), "r2": 0.0}
-        return _constant_scores(out, kind, y, np.full(len(y), mean), weights, names)
-    counts = np.bincount(y, weights=weights, minlength=k)
-    prior = counts / counts.sum()
-    nz = prior[prior > 0]
-    out = {"accuracy": float(counts.max() / counts.sum()), "log_loss": float(0.0 - np.sum(nz * np.log(nz))),
-           "roc_auc": 0.5}
-    if kind == "binary":
-        out["brier"] = float(prior[1] * (1 - prior[1]))
-    return _constant_scores(out, kind, y, np.tile(prior, (len(y), 1)), weights, names)
-
-
-def _constant_scores(out: dict[str, float], kind: str, y: np.ndarray, constant: np.ndarray,
-                     weights: np.ndarray | None, names: list[str] | tuple[str, ...]) -> dict[str, float]:
-    """``out`` with the score of the ``constant`` answer for each of ``names`` it lacks (balanced accuracy, F1,
-    a chosen metric), where the metric can score it."""
-    import warnings
-
-    for name in names:
-        if name in out:
-            continue
-        try:
-            with warnings.catch_warnings():  # F1 of an answer that never names the positive class: 0, warned
-                warnings.simplefilter("ignore")
-                out[name] = float(get_metric(name, kind)(y, constant, weights))
-        except (ValueError, ZeroDivisionError):
-            continue
-    return out

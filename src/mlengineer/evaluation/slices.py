@@ -24,14 +24,21 @@ def row_losses(kind: str, y: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 
 def slice_metrics(frame: pd.DataFrame, columns: list[str], kind: str, y: np.ndarray, raw: np.ndarray, *,
-                  max_values: int = 15, min_rows: int = 20, alpha: float = 0.05, min_ratio: float = 1.1
-                  ) -> list[dict[str, Any]]:
+                  max_values: int = 15, min_rows: int = 20, alpha: float = 0.05, min_ratio: float = 1.1,
+                  labels: np.ndarray | None = None) -> list[dict[str, Any]]:
     """One row per slice: column, value, rows, share, the task's slice metrics, and ``flagged`` when the
     slice's average loss is both significantly above the other rows' (Welch's t-test, Bonferroni-corrected
     over every slice tested; only slices of at least ``min_rows`` rows are tested) and at least
-    ``min_ratio`` times the overall average, so a large group a hair worse than average is not flagged."""
+    ``min_ratio`` times the overall average, so a large group a hair worse than average is not flagged.
+
+    A classifier's accuracy counts ``labels``, the classes the model answers (at its decision threshold, where
+    it has one: ``decision.decided_labels``), or else the class of the highest probability. A regression's
+    ``bias`` is the slice's mean of estimate - actual: above 0 it over-estimates, below 0 it under-estimates."""
     losses = row_losses(kind, y, raw)
-    pred_label = np.zeros(0) if kind == "regression" else np.asarray(raw).argmax(axis=1)
+    if kind == "regression":
+        pred_label = np.zeros(0)
+    else:
+        pred_label = np.asarray(raw).argmax(axis=1) if labels is None else np.asarray(labels)
     out: list[dict[str, Any]] = []
     for col in columns:
         if col not in frame.columns:
@@ -47,9 +54,9 @@ def slice_metrics(frame: pd.DataFrame, columns: list[str], kind: str, y: np.ndar
             row: dict[str, Any] = {"column": col, "value": str(value), "rows": n, "share": n / len(values),
                                    "mean_loss": float(losses[m].mean())}
             if kind == "regression":
-                err = np.asarray(y, float)[m] - np.asarray(raw, float)[m]
+                err = np.asarray(raw, float)[m] - np.asarray(y, float)[m]  # estimate - actual
                 row.update(mae=float(np.mean(np.abs(err))), rmse=float(np.sqrt(np.mean(err ** 2))),
-                           bias=float(np.mean(-err)))
+                           bias=float(np.mean(err)))
             else:
                 row.update(accuracy=float(np.mean(pred_label[m] == y[m])), log_loss=row["mean_loss"])
             row["_test"] = n >= min_rows and n < len(values)

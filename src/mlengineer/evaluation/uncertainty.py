@@ -50,7 +50,9 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     and returns what was done, with the calibration error on those rows before (the model as it was, its
     calibrator included: ``ece_before``; without any: ``ece_uncalibrated``) and after. The keys of given
     ``data``'s rows are kept (``seen.keep_calibration_rows``) so that a measure on them says so. Rows count for the
-    weights of the model's weight column (the data's, or those the trainer kept), unless ``weights`` is False."""
+    weights of the model's weight column (the data's, or those the trainer kept), unless ``weights`` is False.
+    ``model.metadata["recalibrated"]`` records that the model is no longer the one its training run logged (the
+    run, its name and the rows it was calibrated on), so that a report of it is not attached to that run."""
     from ..errors import DataError, ModelError
     from .calibration import expected_calibration_error
     from .evaluate import labelled_frame, labelled_weights
@@ -89,6 +91,10 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     else:
         model.extras.pop("calibration_rows", None)
     summary: dict[str, Any] = {"rows": int(len(y)), "source": source}
+    # no longer the model its training run logged: the report says so rather than attach itself to that run
+    first = model.metadata.get("recalibrated") or {}
+    model.metadata["recalibrated"] = {"source": source, "run_id": first.get("run_id", model.metadata.get("run_id")),
+                                      "name": first.get("name", model.name)}
     if model.task.is_classification:
         cal = fitted["calibrator"]
         after = cal.transform(pred) if cal is not None else pred

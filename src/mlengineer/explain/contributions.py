@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows", "is_sampled"]
+__all__ = ["Contributions", "column_contributions", "explain_encoded", "explain_rows", "is_sampled", "sampled_reason"]
 
 
 @dataclass
@@ -76,6 +76,25 @@ def is_sampled(member: Any) -> bool:
     if parts is not None:
         return any(is_sampled(m) for m in parts)
     return not getattr(member, "explained_exactly", False)
+
+
+#: families without an exact attribution, in words
+_FAMILY_WORDS = {"mlp": "a neural network", "knn": "k-nearest neighbours", "cnn": "a picture network"}
+
+
+def sampled_reason(member: Any) -> str:
+    """Why ``member`` (one that ``is_sampled``) has no exact attribution, in words: a neural network or
+    k-nearest neighbours has none; a booster that learned a transform of the target (log) attributes its trees'
+    output exactly, but that output is the transformed target, whose parts do not add up to its estimates."""
+    parts = _parts(member)
+    if parts is not None:
+        return sampled_reason(next((m for m in parts if is_sampled(m)), parts[0]))
+    transform = (getattr(member, "params", None) or {}).get("target_transform")
+    family = str(getattr(member, "family", "") or type(member).__name__)
+    if transform and transform != "none":
+        return (f"a {family} model of the {transform} of the target: its trees' exact attributions are in "
+                f"{transform} units, which do not add up to its estimates")
+    return f"{_FAMILY_WORDS.get(family, f'a {family} model')}, with no exact attribution"
 
 
 def _member_contributions(member: Any, X: np.ndarray, k: int, background: np.ndarray | None

@@ -80,10 +80,12 @@ def shap_importance(model: Any, X: np.ndarray, *, budget_s: float | None = None)
 
 
 def permutation_importance(model: Any, data: Any, *, repeats: int = 3, max_rows: int = 2000, seed: int = 0,
-                           metric: str | None = None) -> dict[str, dict[str, float]]:
+                           metric: str | None = None, threshold: float | None = None) -> dict[str, dict[str, float]]:
     """How much ``metric`` (default: the model's primary metric) worsens when one input column's values are
     shuffled across rows (all the features made from that column together), on labelled ``data``; mean and
-    spread over ``repeats`` shuffles, largest loss first. Works for any model, tree or not."""
+    spread over ``repeats`` shuffles, largest loss first. Works for any model, tree or not. ``threshold``: a
+    binary model's decision threshold, for a metric of labels, which then scores the labels the model answers
+    at it (its positive class from that probability on)."""
     from ..metrics import get_metric
 
     target = model.target
@@ -99,6 +101,8 @@ def permutation_importance(model: Any, data: Any, *, repeats: int = 3, max_rows:
         raw = model.predictor.predict_raw(Xm)
         if calibrator is not None and model.task.is_classification:
             raw = calibrator.transform(raw)
+        if threshold is not None:  # the labels answered, as rows of 0 and 1 a metric of labels reads
+            raw = np.eye(2)[(np.asarray(raw)[:, 1] >= threshold).astype(np.int64)]
         return scorer.loss(y, raw)
 
     base = loss(X)

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .summary import CALIBRATION_MIN_ROWS, candidate_label, decimal, share
 
-__all__ = ["attach_to_run", "build_context", "render_report", "write_report"]
+__all__ = ["attach_to_run", "build_context", "render_report", "unattached_why", "write_report"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,6 +49,8 @@ def _num(v: Any) -> str:
 
 def _validation_evaluation(model: Any) -> dict[str, Any] | None:
     """Metrics on the trainer's validation rows (out of sample), when no labelled rows are given."""
+    from ..evaluation.baseline import training_prior
+    from ..evaluation.decision import decision_threshold
     from ..evaluation.evaluate import evaluate_predictions
 
     if "y" not in model.validation:
@@ -58,7 +60,8 @@ def _validation_evaluation(model: Any) -> dict[str, Any] | None:
     if calibrator is not None and model.task.is_classification:
         raw = calibrator.transform(raw)
     ev = evaluate_predictions(model.task, y, raw, metric=model.metadata.get("metric"),
-                              conformal=model.extras.get("conformal"), weights=model.validation.get("weight"))
+                              conformal=model.extras.get("conformal"), weights=model.validation.get("weight"),
+                              threshold=decision_threshold(model), prior=training_prior(model))
     if "uncertainty" in ev:
         ev["uncertainty"]["calibrated_here"] = True  # the conformal scores were fitted on these very rows
     return ev
@@ -68,43 +71,33 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
                   noun: str = "rows", story_html: str | None = None, n_boot: int = 200,
                   seed: int = 0) -> dict[str, Any]:
     """Everything the template shows, computed from the bundle and the optional labelled ``data``."""
-    from ..evaluation.evaluate import evaluate
-    from ..evaluation.seen import calibration_rows
     from . import plots
+    from .explained import importance_caption, left_out_members, panel_ranking
     from .media import media_figures
-    from .rows import calibrated_words, rows_words, trained_rows
+    from .rows import validation_words
     from .summary import model_card, number_formatter, summary_sentences
 
     meta = model.metadata
     fmt = number_formatter(unit)
     plan = _plan_work(model, data, seed=seed)
-    warning, warnings = None, []
+    warning: str | None = None
+    warnings: list[str] = []
+    ev: dict[str, Any] | None
     if data is not None:
-        data = data.loc[data[model.target].notna()] if model.target in data.columns else data
-        given = len(data)
-        if given > plan["evaluation_rows"]:
-            data = data.sample(plan["evaluation_rows"], random_state=seed)
-        measured = evaluate(model, data, n_boot=n_boot, seed=seed)
-        ev: dict[str, Any] | None = measured
-        rows_on, warning = rows_words(noun, trained_rows(model, data), given if given > len(data) else None)
-        also, calibrated = calibrated_words(model, noun, calibration_rows(model, data))
-        rows_on += also
-        warnings = [w for w in (warning, calibrated) if w]
-        if also and measured.get("uncertainty"):  # the conformal scores were fitted on (most of) these very rows
-            measured["uncertainty"]["calibrated_here"] = True
+        data, ev, rows_on, warning, warnings = _measure(model, data, plan["evaluation_rows"], noun=noun,
+                                                        n_boot=n_boot, seed=seed)
     else:
         ev = _validation_evaluation(model)
-        rows_on = (f"{noun} kept apart from every fit" if meta.get("calibration_rows_apart")
-                   else f"validation {noun} kept apart from training")
+        rows_on = validation_words(model, noun)
     weighted = ev.get("weighted_by") if data is not None and ev is not None else meta.get("weight_column")
     if weighted:  # the metrics count each row by its weight, as training did
         rows_on += f", each counted by its weight in {html.escape(repr(str(weighted)), quote=False)}"
     importance = meta.get("feature_importance") or {}
     figures: list[dict[str, str]] = []
     if importance:
-        figures.append({"id": "importance", "title": "What the model looks at",
-                        "caption": f"Share of the model's attention per column ({meta.get('importance_method', 'learners gain')}).",
-                        "svg": plots.importance_svg(importance)})
+        explained = "the explained members'" if left_out_members(model) else "the model's"
+        figures.append({"id": "importance", "title": "What the model looks at", "caption": importance_caption(model),
+                        "svg": plots.importance_svg(importance, xlabel=f"share of {explained} attention (%)")})
     figures += media_figures(model, model.extras.get("background"))  # words of text, occlusion maps of pictures
     permutation, permutation_metric = None, None
     reference = model.extras.get("background")
@@ -115,13 +108,15 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         # the chosen metric where these rows can give it (ROC AUC needs both classes), else the first that they can
         permutation_metric = ev["primary_metric"] if ev["primary_metric"] in ev["metrics"] else next(iter(ev["metrics"]))
         permutation = permutation_importance(model, labelled, max_rows=plan["permutation_rows"], seed=seed,
-                                             metric=permutation_metric)
+                                             metric=permutation_metric, threshold=_label_threshold(model, permutation_metric))
         sample = labelled.sample(min(len(labelled), plan["reference_rows"]), random_state=seed)
         reference = model.encode(sample.drop(columns=[model.target]))
     if ev is not None:
         figures += _evaluation_figures(model, ev, data, fmt, seed)
     if reference is not None and importance:
-        figures += _dependence_figures(model, np.asarray(reference, dtype=np.float32), importance, fmt)
+        ranking = panel_ranking(model, importance, permutation)
+        figures += _dependence_figures(model, np.asarray(reference, dtype=np.float32), ranking, fmt,
+                                       by_permutation=ranking is not importance)
     key_findings, other_findings = _split_findings(meta.get("findings", []), importance)
     slices, small_slices = [], 0
     if ev is not None and ev.get("slices"):
@@ -132,6 +127,7 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
     return {
         "title": title or f"{meta.get('name', 'model')}: model report", "model": model, "meta": meta,
         "evaluation": ev, "rows_on": rows_on, "noun": noun, "unit": unit, "fmt": fmt,
+        "positive": str(model.classes[1]) if model.task.kind == "binary" else None,
         "summary": [*warnings, *(summary_sentences(
             model, ev, rows_on=rows_on, unit=unit, noun=noun, importance=importance, permutation=permutation,
             permutation_metric=permutation_metric) if ev is not None else [])],
@@ -142,6 +138,35 @@ def build_context(model: Any, data: pd.DataFrame | None = None, *, title: str | 
         "columns": model.schema.columns, "feature_names": set(model.feature_names),
         "card": model_card(model, ev, rows_on=rows_on, unit=unit, seen=warning is not None),
     }
+
+
+def _measure(model: Any, data: pd.DataFrame, most: int, *, noun: str, n_boot: int, seed: int
+             ) -> tuple[pd.DataFrame, dict[str, Any], str, str | None, list[str]]:
+    """The labelled rows of ``data`` (a sample of ``most`` of them where there are more), the evaluation on them,
+    what they are in words, and the warnings for the summary's top (rows it trained or was calibrated on)."""
+    from ..evaluation.evaluate import evaluate
+    from ..evaluation.seen import calibration_rows
+    from .rows import calibrated_words, rows_words, trained_rows
+
+    data = data.loc[data[model.target].notna()] if model.target in data.columns else data
+    given = len(data)
+    if given > most:
+        data = data.sample(most, random_state=seed)
+    measured = evaluate(model, data, n_boot=n_boot, seed=seed)
+    rows_on, warning = rows_words(noun, trained_rows(model, data), given if given > len(data) else None)
+    also, calibrated = calibrated_words(model, noun, calibration_rows(model, data))
+    if also and measured.get("uncertainty"):  # the conformal scores were fitted on (most of) these very rows
+        measured["uncertainty"]["calibrated_here"] = True
+    return data, measured, rows_on + also, warning, [w for w in (warning, calibrated) if w]
+
+
+def _label_threshold(model: Any, metric: str | None) -> float | None:
+    """The model's decision threshold where ``metric`` scores labels (the permutation importance then scores the
+    labels it answers), else None."""
+    from ..evaluation.decision import decision_threshold, scores_labels
+
+    threshold = decision_threshold(model)
+    return threshold if threshold is not None and metric and scores_labels(metric, model.task.kind) else None
 
 
 def _split_findings(findings: list[dict[str, Any]], importance: dict[str, float]
@@ -179,9 +204,10 @@ def _plan_work(model: Any, data: pd.DataFrame | None, *, seed: int, budget_s: fl
             "reference_rows": int(np.clip(rows * 0.3 / 80, 30, 300))}
 
 
-def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str, float], fmt: Any
-                        ) -> list[dict[str, str]]:
-    """The partial dependence panels of the (at most four) most important columns that have one."""
+def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str, float], fmt: Any, *,
+                        by_permutation: bool = False) -> list[dict[str, str]]:
+    """The partial dependence panels of the (at most four) most important columns that have one (by the
+    permutation importance on the given rows where ``by_permutation``)."""
     from ..explain.partial_dependence import likely_classes, partial_dependence
     from . import plots
 
@@ -197,7 +223,11 @@ def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str,
     if model.task.is_classification and len(model.classes) > shown > 1:
         caption += (f" Lines: the probabilities of the {shown} classes the model finds most likely on these rows, of "
                     f"its {len(model.classes)}.")
-    label = "average probability" if model.task.is_classification else f"average {model.target}"
+    if by_permutation:
+        caption += (" The columns are the ones whose shuffling costs the whole model most on the given rows (the "
+                    "importance plot above speaks for only some of its members).")
+    label = (f"average probability of {model.classes[1]}" if model.task.kind == "binary" else
+             "average probability" if model.task.is_classification else f"average {model.target}")
     return [{"id": "partial-dependence", "title": "How the top columns move the prediction", "caption": caption,
              "svg": plots.partial_dependence_svg(curves, ylabel=label, fmt=fmt,
                                                  percent=model.task.is_classification)}]
@@ -205,6 +235,7 @@ def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str,
 
 def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | None, fmt: Any,
                         seed: int) -> list[dict[str, str]]:
+    from ..evaluation.decision import decision_words
     from . import plots
 
     out: list[dict[str, str]] = []
@@ -218,18 +249,27 @@ def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | Non
                                "these rows can tell.",
                     "svg": plots.calibration_svg(cal["curve"], ece=cal["ece"], label=label,
                                                  min_rows=CALIBRATION_MIN_ROWS)})
+        at = ev.get("decision")
         out.append({"id": "confusion", "title": "Which answers it mixes up",
-                    "caption": "Rows are the true answers, columns the model's; the diagonal is where it is right.",
+                    "caption": "Rows are the true answers, columns the model's; the diagonal is where it is right."
+                               + (f" The model's answers are taken at its decision threshold: "
+                                  f"{decision_words(str(model.classes[1]), at['threshold'])}." if at else ""),
                     "svg": plots.confusion_svg(ev["confusion"]["labels"], ev["confusion"]["matrix"])})
         if ev.get("curves", {}).get("roc"):
-            out.append({"id": "roc-pr", "title": "Catching cases against false alarms",
-                        "caption": "Left: the share of true cases caught against the share of false alarms, at every "
-                                   "threshold. Right: how many flagged cases are real as more are caught.",
-                        "svg": plots.roc_pr_svg(ev["curves"], auc=ev["metrics"].get("roc_auc"))})
+            positive, negative = (str(c) for c in model.classes[::-1])
+            out.append({"id": "roc-pr", "title": f"Catching {positive} cases against false alarms",
+                        "caption": f"{positive} is the positive class here. Left: the share of {positive} rows "
+                                   f"answered {positive} (caught) against the share of {negative} rows answered "
+                                   f"{positive} (false alarms), at every threshold. Right: how many of the rows "
+                                   f"answered {positive} are {positive} (precision) as more {positive} rows are "
+                                   "caught (recall).",
+                        "svg": plots.roc_pr_svg(ev["curves"], auc=ev["metrics"].get("roc_auc"), positive=positive)})
     else:
         res = ev["curves"]["residuals"]
         out.append({"id": "residuals", "title": "Where its estimates miss",
-                    "caption": "Each dot is one row; on the dashed line the estimate is exact.",
+                    "caption": "Each dot is one row; on the dashed line the estimate is exact. Right: the estimate "
+                               "minus the actual value, above the line where the model over-estimates, below where "
+                               "it under-estimates (the sign of the slices' bias too).",
                     "svg": plots.residuals_svg(res["predicted"], res["actual"], fmt=fmt)})
         conformal = model.extras.get("conformal")
         if conformal is not None and data is not None:
@@ -266,15 +306,31 @@ def write_report(model: Any, out: str | Path, data: pd.DataFrame | None = None, 
     return Path(out)
 
 
+def unattached_why(model: Any) -> str | None:
+    """Why a report of ``model`` is not attached to the training run its bundle names: 'mlengineer calibrate'
+    changed the model after that run (its probabilities, sets or decision threshold), so the run's model is not
+    the one reported on; None where the bundle is the run's own model."""
+    meta = model.metadata
+    calibration = str((meta.get("calibration") or {}).get("source") or "")
+    trained = calibration in ("", "rows kept apart from every fit", "out-of-fold predictions of the validation rows")
+    if not meta.get("recalibrated") and meta.get("threshold") is None and trained:
+        return None
+    return ("'mlengineer calibrate' changed this model after that run, so the run's model is not the one "
+            "reported on")
+
+
 def attach_to_run(model: Any, report: Path, *, tracking_uri: str | None = None) -> str | None:
     """Log ``report`` as an artifact (``report/NAME.html``) of the training run that made ``model``, so the
     MLflow UI shows it beside the run's metrics and leaderboard; return the run id, or None when the model
-    has no run in that store (trained with --no-track, or in another store). Never creates a store."""
+    has no run in that store (trained with --no-track, or in another store), or is no longer the run's model
+    (``unattached_why``). Never creates a store."""
     from ..tracking.store import default_tracking_uri, mlflow_client
 
     run_id = model.metadata.get("run_id")
     uri = tracking_uri or default_tracking_uri()
-    if not run_id or (uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///").split("?")[0]).exists()):
+    if not run_id or unattached_why(model) is not None:
+        return None
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///").split("?")[0]).exists():
         return None
     try:
         client = mlflow_client(uri)

@@ -41,16 +41,20 @@ def _fig(*args: Any, **kwargs: Any) -> tuple[plt.Figure, Any]:
 
 
 def compact(fmt: Callable[[float], str]) -> Callable[[float], str]:
-    """Axis ticks in few characters: 150,000 as 150k, 2,500,000 as 2.5M and 50.0 as 50 (keeping ``fmt``'s unit)."""
+    """Axis ticks in few characters: 150,000 as 150k, 2,500,000 as 2.5M and 50.0 as 50 (keeping ``fmt``'s unit,
+    before or after the number)."""
+    prefix = getattr(fmt, "prefix", None)
+    suffix = getattr(fmt, "suffix", "")
+    if prefix is None:  # a plain function: the unit it puts before numbers, e.g. "$"
+        prefix = fmt(1.0).rstrip("0123456789.,")
 
     def tick(v: float) -> str:
         a = abs(v)
-        unit = fmt(1.0).rstrip("0123456789.,")  # the prefix fmt puts before numbers, e.g. "$"
         if a < 10_000:
             # a whole tick as a whole number: fmt writes 50 as "50.0", which reads as a measured value
-            return f"{'-' if v < 0 else ''}{unit}{round(a):,}" if a >= 1 and a == round(a) else fmt(v)
+            return f"{'-' if v < 0 else ''}{prefix}{round(a):,}{suffix}" if a >= 1 and a == round(a) else fmt(v)
         body = f"{a / 1e6:.3g}M" if a >= 1e6 else f"{a / 1e3:.3g}k"
-        return f"{'-' if v < 0 else ''}{unit}{body}"
+        return f"{'-' if v < 0 else ''}{prefix}{body}{suffix}"
 
     return tick
 
@@ -87,7 +91,8 @@ def _ticks(ax: Any, fmt: Callable[[float], str], *, x: bool = False, y: bool = F
         ax.yaxis.set_major_formatter(f)
 
 
-def importance_svg(importance: dict[str, float], *, top: int = 15, title: str | None = None) -> str:
+def importance_svg(importance: dict[str, float], *, top: int = 15, title: str | None = None,
+                   xlabel: str = "share of the model's attention (%)") -> str:
     from .summary import share
 
     items = list(importance.items())[:top][::-1]
@@ -96,7 +101,7 @@ def importance_svg(importance: dict[str, float], *, top: int = 15, title: str | 
     ax.set_yticks(range(len(items)), [short(k) for k, _ in items])  # a long name would squeeze the bars
     for i, (_, v) in enumerate(items):
         ax.text(v * 100, i, f" {share(v)}", va="center", fontsize=9)
-    ax.set_xlabel("share of the model's attention (%)")
+    ax.set_xlabel(xlabel)
     if title:
         ax.set_title(title, loc="left")
     return svg(fig)
@@ -154,24 +159,28 @@ def confusion_svg(labels: list[str], matrix: list[list[int]]) -> str:
     return svg(fig)
 
 
-def roc_pr_svg(curves: dict[str, Any], *, auc: float | None) -> str:
+def roc_pr_svg(curves: dict[str, Any], *, auc: float | None, positive: str | None = None) -> str:
+    """The ROC curve and the precision-recall curve of a binary model, about its ``positive`` class (named on
+    the axes where given)."""
     fig, (a, b) = _fig(1, 2, figsize=(8.4, 3.8))
+    of = f" of {short(positive, 20)}" if positive else ""
     a.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
     a.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], color=BLUE, lw=2)
-    a.set_xlabel("false positive rate")
-    a.set_ylabel("true positive rate (recall)")
+    a.set_xlabel("false positive rate (false alarms)")
+    a.set_ylabel(f"true positive rate (recall{of})")
     a.set_title(f"ROC curve{f' (AUC {auc:.3f})' if auc is not None else ''}", loc="left")
     b.axhline(curves["positive_rate"], ls="--", color=GREY, lw=1)
     b.plot(curves["pr"]["recall"], curves["pr"]["precision"], color=ORANGE, lw=2)
-    b.set_xlabel("recall")
-    b.set_ylabel("precision")
+    b.set_xlabel(f"recall{of}")
+    b.set_ylabel(f"precision{of}")
     b.set_ylim(0, 1.02)
     b.set_title("Precision and recall", loc="left")
     return svg(fig)
 
 
 def residuals_svg(predicted: list[float], actual: list[float], *, fmt: Callable[[float], str]) -> str:
-    """Predicted against actual, and the error against the prediction: where and how the model misses."""
+    """Predicted against actual, and the error (predicted - actual: above 0 the estimate is too high, the sign of
+    the slices' bias) against the prediction: where and how the model misses."""
     p, y = np.asarray(predicted), np.asarray(actual)
     fig, (a, b) = _fig(1, 2, figsize=(8.8, 3.9))
     lo, hi = float(min(p.min(), y.min())), float(max(p.max(), y.max()))
@@ -180,10 +189,10 @@ def residuals_svg(predicted: list[float], actual: list[float], *, fmt: Callable[
     a.set_xlabel("predicted")
     a.set_ylabel("actual")
     a.set_title("Predicted against actual", loc="left")
-    b.scatter(p, y - p, s=6, alpha=0.35, color=ORANGE, rasterized=True, lw=0)
+    b.scatter(p, p - y, s=6, alpha=0.35, color=ORANGE, rasterized=True, lw=0)
     b.axhline(0, ls="--", color=GREY, lw=1)
     b.set_xlabel("predicted")
-    b.set_ylabel("actual - predicted")
+    b.set_ylabel("predicted - actual (above 0: too high)")
     b.set_title("Errors by predicted value", loc="left")
     for ax in (a, b):
         _ticks(ax, fmt, x=True, y=True)

@@ -12,7 +12,7 @@ import pandas as pd
 from ..evaluation.seen import SEEN_SHARE, row_keys, rows_found
 from .summary import share
 
-__all__ = ["calibrated_words", "plain", "rows_words", "trained_rows"]
+__all__ = ["calibrated_words", "plain", "rows_words", "trained_rows", "validation_words"]
 
 
 def trained_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
@@ -67,6 +67,26 @@ def calibrated_words(model: Any, noun: str, cal: dict[str, Any] | None) -> tuple
                f"flatter it, {most} most of all. For an honest measure, give {noun} kept apart from training "
                "and from calibration.")
     return (", though its calibration was fitted on them" if cal["share"] >= 0.5 else ""), warning
+
+
+def validation_words(model: Any, noun: str) -> str:
+    """What the rows a report without data measures on are, in words: the validation rows the trainer kept, as
+    they truly are. Under k folds they are the training rows themselves, each predicted by the fit of the fold that
+    left it out (out-of-fold predictions), and the final model learned from them all (refit on every row, or the
+    fold models kept, which together saw every row); a holdout's rows were left out of the search's fits, and the
+    members refit on every row learned from them too."""
+    meta = model.metadata
+    if meta.get("calibration_rows_apart"):
+        return f"{noun} kept apart from every fit"
+    split = str(meta.get("split") or "")
+    n = len((getattr(model, "validation", None) or {}).get("y", []))
+    if "cross-validation" in split or n >= int(meta.get("n_train_rows") or 0) > 0:
+        return (f"training {noun} (out-of-fold predictions: each by a fit that had not seen it; the final model "
+                "learned from all of them)")
+    if meta.get("refit_on_all_rows"):
+        return f"validation {noun} (held out of the search's fits; the final model was then refit on them too)"
+    return (f"validation {noun} (held out of the search's fits; members the final model refit on every row "
+            "learned from them too)")
 
 
 def plain(words: str) -> str:

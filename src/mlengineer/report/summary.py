@@ -8,21 +8,61 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IMPORTANCE_COVERS", "calibration_words", "candidate_label", "decimal", "importance_covers",
-           "model_card", "number_formatter", "one_class", "share", "summary_sentences"]
+from ..evaluation.decision import decision_words
+
+__all__ = ["IMPORTANCE_COVERS", "NumberFormat", "calibration_words", "candidate_label", "decimal", "importance_covers",
+           "model_card", "number_formatter", "one_class", "sensitive_columns", "share", "summary_sentences",
+           "unit_parts"]
 
 # column names that often hold personal characteristics a model should be checked for fairness on
-_SENSITIVE = re.compile(r"(^|_)(sex|gender|race|ethnic\w*|religion|age|nationality|citizenship|marital\w*|"
-                        r"disab\w*|pregnan\w*|residence|country|zip|postcode)($|_)", re.IGNORECASE)
+_SENSITIVE = re.compile(r"(^|_)(sex|gender|race|ethnic\w*|religio\w*|age|nationality|citizenship|marital\w*|"
+                        r"disab\w*|pregnan\w*|foreign\w*|immigra\w*|personal_status|birth\w*|dob|caste|"
+                        r"sexual\w*|zip|zipcode|postcode|postal_code)($|_)", re.IGNORECASE)
+# names of places that stand for where a person is from only where they hold places (text), not a number of
+# years at an address ("residence_since")
+_PLACE = re.compile(r"(^|_)(residence|country|birthplace|origin)($|_)", re.IGNORECASE)
+# category values that describe a person's sex, marital status, religion or ethnic group
+_SENSITIVE_VALUES = re.compile(r"\b(male|female|man|woman|men|women|non-binary|transgender|married|divorced|"
+                               r"widowed|muslim|christian|jewish|hindu|buddhist|catholic|protestant|hispanic|"
+                               r"latino|latina|caucasian|african.american)\b", re.IGNORECASE)
 
 
-def number_formatter(unit: str = "") -> Callable[[float], str]:
-    """Numbers as a reader writes them: thousands separated, a unit prefix such as "$" when given."""
+def sensitive_columns(columns: list[Any], features: list[str]) -> list[str]:
+    """The features (of the schema's ``columns``) that may describe people's personal characteristics: by
+    their name (sex, age, nationality, foreign_worker, ...), a place's name where the column holds text, or
+    category values that do (``personal_status`` holding 'male single'), each with the value that shows it."""
+    by_name = {c.name: c for c in columns}
+    found = []
+    for name in features:
+        column = by_name.get(name)
+        values = [str(v) for v in (getattr(column, "categories", None) or [])]
+        text = column is not None and not str(getattr(column, "dtype", "")).startswith(("float", "int", "uint"))
+        if _SENSITIVE.search(name) or (_PLACE.search(name) and text):
+            found.append(name)
+        elif hit := next((v for v in values if _SENSITIVE_VALUES.search(v)), None):
+            found.append(f"{name} (values such as '{hit}')")
+    return found
 
-    def fmt(v: float) -> str:
+
+class NumberFormat:
+    """Numbers as a reader writes them: thousands separated, with the report's unit before or after them.
+
+    The unit goes before the number where it starts with a currency symbol ("$": $1,200) or anything other than
+    a letter, a space, "%" or "°"; after it where it starts with a space (" rings": 1.45 rings), a letter (a word:
+    "kg" and "rings" read 3 kg and 1.45 rings), "%" or "°" ("°C": 21.5°C).
+
+    >>> NumberFormat("$")(1234.5), NumberFormat("rings")(1.45), NumberFormat("%")(-18.1)
+    ('$1,234', '1.45 rings', '-18.1%')
+    """
+
+    def __init__(self, unit: str = "") -> None:
+        self.prefix, self.suffix = unit_parts(unit)
+
+    def __call__(self, v: float | None) -> str:
         if v is None or v != v:
             return "-"
         sign = "-" if v < 0 else ""
@@ -33,9 +73,28 @@ def number_formatter(unit: str = "") -> Callable[[float], str]:
             body = f"{a:.1f}"
         else:
             body = f"{a:.3g}"
-        return f"{sign}{unit}{body}"
+        return f"{sign}{self.prefix}{body}{self.suffix}"
 
-    return fmt
+
+def unit_parts(unit: str) -> tuple[str, str]:
+    """The report's ``unit`` (``--unit``) as (prefix, suffix): see ``NumberFormat``."""
+    if not unit:
+        return "", ""
+    first = unit[0]
+    if first.isspace():
+        return "", unit.rstrip()
+    if unicodedata.category(first) == "Sc":  # a currency symbol: $, €, £, ¥
+        return unit, ""
+    if first.isalpha():
+        return "", " " + unit.strip()
+    if first in "%°‰":
+        return "", unit.strip()
+    return unit, ""
+
+
+def number_formatter(unit: str = "") -> Callable[[float], str]:
+    """Numbers as a reader writes them, with ``unit`` before or after them (``NumberFormat``)."""
+    return NumberFormat(unit)
 
 
 def decimal(v: float | None, places: int = 2, *, bounds: tuple[float, ...] = (0.0, 1.0, -1.0)) -> str:
@@ -106,7 +165,8 @@ def _importance_sentence(importance: dict[str, float], covers: float, permutatio
                 f"across these {noun}).")
     if covers < 0.9995:
         return (f"What matters most to the members of the model that carry {share(covers)} of its weight: "
-                f"<b>{_top_columns(importance)}</b> (the others were too slow to explain).")
+                f"<b>{_top_columns(importance)}</b> (the others have no exact explanation, and were left out of "
+                "this ranking).")
     return f"What matters most to its predictions: <b>{_top_columns(importance)}</b>."
 
 
@@ -128,10 +188,9 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
         out.append(f"This model estimates <b>{target}</b>. On {n:,} {rows_on}, its estimates were off by "
                    f"<b>{fmt(mae)}</b> on average (half of them by less than {fmt(errs.get('median_absolute'))}); "
                    f"a constant guess would be off by {fmt(ev['baseline']['mae'])}.")
-        if "r2" in m:
-            lo, hi = ci.get("r2", [m["r2"], m["r2"]])
+        if "r2" in m and m["r2"] == m["r2"]:
             out.append(f"It explains {share(max(m['r2'], 0))} of the differences in {target} between {noun} "
-                       f"(R&sup2; {decimal(m['r2'])}, 95% interval {decimal(lo)} to {decimal(hi)}); the rest depends "
+                       f"(R&sup2; {decimal(m['r2'])}{_interval_words(ci.get('r2'))}); the rest depends "
                        "on things the data does not record.")
         unc = ev.get("uncertainty")
         if unc:
@@ -149,10 +208,9 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
         if ev["task"] == "binary":
             out.append(f"This model predicts whether <b>{target}</b> is <b>{classes[1]}</b> (or {classes[0]}).")
             if "roc_auc" in m:
-                lo, hi = ci.get("roc_auc", [m["roc_auc"]] * 2)
                 out.append(f"On {n:,} {rows_on}, given one {classes[1]} and one {classes[0]} case, it gave the "
                            f"{classes[1]} case the higher probability <b>{share(m['roc_auc'])}</b> of the time "
-                           f"(ROC AUC {decimal(m['roc_auc'], 3)}, 95% interval {decimal(lo, 3)} to {decimal(hi, 3)}; "
+                           f"(ROC AUC {decimal(m['roc_auc'], 3)}{_interval_words(ci.get('roc_auc'), 3)}; "
                            "50% is a coin toss).")
         else:
             out.append(f"This model predicts <b>{target}</b>, one of {len(classes)} classes, on {n:,} {rows_on}.")
@@ -163,13 +221,19 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                        f"well it tells the answers apart; give {noun} that hold every answer for that. It answered "
                        f"{only} for <b>{share(acc)}</b> of them.")
         elif acc is not None:
-            out.append(f"It is right <b>{share(acc)}</b> of the time; always answering the most common class would "
-                       f"be right {share(base['accuracy'])} of the time.")
+            decision = ev.get("decision")
+            at = "" if not decision else f", {decision_words(classes[1], decision['threshold'])}"
+            out.append(f"It is right <b>{share(acc)}</b> of the time{at}; always answering the class most common "
+                       f"in the rows it was validated on would be right {share(base['accuracy'])} of the time.")
         cal = ev.get("calibration")
         if cal:
             out.append(calibration_words(cal, n))
         unc = ev.get("uncertainty")
-        if unc:
+        if unc and unc.get("calibrated_here"):  # the sets were fitted on these rows: they hold by construction
+            out.append(f"When unsure it says so: it gives sets of likely answers that should hold the true answer "
+                       f"for {_in_ten(unc['coverage_target'], noun)}; here they named a single answer for "
+                       f"{share(unc['single_label_share'])} of the {noun}.")
+        elif unc:
             out.append(f"When unsure it says so: its {share(unc['coverage_target'])} sets of likely answers held the "
                        f"true answer for <b>{share(unc['coverage'])}</b> of these {noun}, and named a single answer "
                        f"for {share(unc['single_label_share'])} of them.")
@@ -183,6 +247,13 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                    f"{noun}, most of all where {w['column']} is {w['value']} ({w['rows']:,} {noun}, "
                    f"{w['loss_vs_overall']:.1f}x the average error).")
     return out
+
+
+def _interval_words(interval: list[float] | None, places: int = 2) -> str:
+    """", 95% interval 0.81 to 0.86" for a metric's interval, or nothing where the rows could not give one."""
+    if not interval or not all(v == v for v in interval):
+        return ""
+    return f", 95% interval {decimal(interval[0], places)} to {decimal(interval[1], places)}"
 
 
 def one_class(ev: dict[str, Any]) -> str | None:
@@ -254,17 +325,19 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
     metrics: list[str] = []
     if ev is not None:
         for k, v in list(ev["metrics"].items())[:4]:
-            lo, hi = ev["intervals"].get(k, [v, v])
+            lo, hi = ev["intervals"].get(k, [math.nan, math.nan])
             show = fmt if k in ("rmse", "mae") else (lambda x: decimal(x, 3))
-            metrics.append(f"{k}: {show(v)} (95% interval {show(lo)} to {show(hi)}) on {ev['n_rows']:,} {rows_on}.")
+            interval = f" (95% interval {show(lo)} to {show(hi)})" if lo == lo and hi == hi else ""
+            metrics.append(f"{k}: {show(v)}{interval} on {ev['n_rows']:,} {rows_on}.")
         cal = ev.get("calibration")
         if cal:
             metrics.append(f"Expected calibration error {decimal(cal['ece'], 3)} (calibration: {cal.get('method', 'none')}).")
         unc = ev.get("uncertainty")
         if unc:
             what = "ranges" if ev["task"] == "regression" else "sets"
+            here = " (fitted on these same rows: that share holds by construction)" if unc.get("calibrated_here") else ""
             metrics.append(f"{share(unc['coverage_target'])} conformal {what} held the truth for "
-                           f"{share(unc['coverage'], 1)} of these rows.")
+                           f"{share(unc['coverage'], 1)} of these rows{here}.")
     card["Metrics"] = metrics or ["No labelled rows were given to evaluate on."]
     limits: list[str] = []
     if ev is not None:
@@ -278,7 +351,7 @@ def model_card(model: Any, ev: dict[str, Any] | None, *, rows_on: str, unit: str
     card["Limitations"] = limits
     caveats = [f"{f['severity']}: {('[' + f['column'] + '] ') if f.get('column') else ''}{f['message']}"
                for f in findings if f.get("severity") in ("warning", "error")][:8]
-    sensitive = [c for c in features if _SENSITIVE.search(c)]
+    sensitive = sensitive_columns(list(getattr(getattr(model, "schema", None), "columns", None) or []), features)
     if sensitive:
         caveats.append(f"Columns that may describe people's personal characteristics: {', '.join(sensitive)}. "
                        "Check that using them is lawful and fair for this purpose, and compare errors across "
