@@ -16,9 +16,8 @@ import pandas as pd
 
 from ..data.clean import CleaningPlan
 from ..data.images import image_root, table_folder
-from ..data.jsontable import flat_objects, nested_gaps
+from ..data.nested import flat_frame, flat_nested, nested_gaps, nested_prefixes
 from ..data.schema import Schema
-from ..data.values import flat_nested, nested_prefixes
 from ..errors import ModelError, SchemaError
 from ..tasks import Task
 from .rowpath import RowPath
@@ -89,8 +88,8 @@ class Model:
             twice = [c for c in data.columns[data.columns.duplicated()] if c in self.feature_names]
             if twice:  # which of the two would be read is anyone's guess: neither is (a column not read may be)
                 raise SchemaError(f"The rows name the column {twice[0]!r} twice: give each column its own name.")
-            if self.nested:  # a frame of nested objects, as from pd.DataFrame(records); a key none of them holds
-                data = nested_gaps(flat_objects(data, self.nested), self.nested, self.feature_names)
+            if self.nested:  # a frame of nested objects (or their JSON text, or nulls); a key none of them holds
+                data = nested_gaps(flat_frame(data, self.nested), self.nested, self.feature_names)
         with image_root(table_folder(data) if isinstance(data, pd.DataFrame) else None):
             return self._encode(data)
 
@@ -132,7 +131,7 @@ class Model:
 
     def predict_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """``predict_raw`` of one record: (1, k) or (1,). Through the row path when the model has one."""
-        record = flat_nested(record, self.nested)  # objects under a nested JSON column's name, as training read them
+        record = flat_nested(record, self.nested)  # objects (their JSON text, null) under a nested JSON column's name
         path = self.row_path() if self.use_row_path else None
         if path is not None and path.accepts(record):
             raw = path.predict_raw(record)
@@ -258,7 +257,7 @@ def _records(data: Any, nested: frozenset[str] = frozenset()) -> list[Mapping[st
             raise SchemaError("No rows to predict: send at least one record.")
         if not all(isinstance(r, Mapping) for r in data):
             raise SchemaError("Each row must be a JSON object of column: value.")
-        return [flat_nested(r, nested) for r in data]
+        return [flat_nested(r, nested, f", row {i}" if len(data) > 1 else "") for i, r in enumerate(data)]
     raise SchemaError(f"Cannot predict on {type(data).__name__}: pass a DataFrame or records.")
 
 

@@ -101,8 +101,11 @@ def check_report_path(out: str) -> None:
 
 def print_monitoring(result: dict[str, Any], out: str | None) -> None:
     """The result as the terminal shows it: summary, columns, performance, windows."""
+    from ..monitoring.words import model_title
+
     cur = result["current"]
-    console.rule(f"[bold]{escape(result['model']['name'])}[/]: {cur['rows']:,} live rows from {escape(cur['source'])}")
+    console.rule(f"[bold]{escape(model_title(result['model']))}[/]: {cur['rows']:,} live rows from "
+                 f"{escape(cur['source'])}")
     for line in result["summary"]:
         console.print(escape(line), highlight=False)
     rows = []

@@ -7,12 +7,12 @@ Each step records what it changed and in how many rows, so the plan can be shown
 Steps, in order: drop rows without a target (a placeholder such as ``?`` counts as none), keep the feature
 columns (dropping identifiers, constants, leaky columns and the user's ``--drop``, each with its reason;
 ``--keep`` wins), and give every feature the type of its role (placeholders such as ``NA`` in a column of
-numbers read as missing). Plans saved before a field existed load and apply as they did.
+numbers read as missing; how each value is read is ``conform.py``'s). Plans saved before a field existed load
+and apply as they did.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -20,24 +20,13 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from ..errors import DataError, SchemaError
+from .clock import TIME_OF_DAY
+from .conform import bool_value, column_array, conform_column, conform_values
 from .findings import Finding
-from .images import check_images
-from .jsontable import CONTAINERS, plain_cell
-from .schema import (
-    DATETIME_MAX,
-    DATETIME_MIN,
-    FALSE_TOKENS,
-    FEATURE_ROLES,
-    MISSING_TOKENS,
-    TRUE_TOKENS,
-    ColumnRole,
-    Schema,
-    category_key,
-    parse_datetime,
-)
-from .values import FEW_DATES, basic_date_text, date_forms, date_one, number_from_text
+from .schema import FEATURE_ROLES, ColumnRole, Schema
 
-__all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "fit_cleaning_plan"]
+__all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "bool_value", "column_array",
+           "conform_column", "conform_values", "fit_cleaning_plan"]
 
 
 class Step(BaseModel):
@@ -106,6 +95,7 @@ class Conform(Step):
 
     kind: Literal["conform"] = "conform"
     roles: dict[str, str]
+    #: a date column's format; ``TIME_OF_DAY`` for a number column of times of day (08:30:00 read as 30600)
     datetime_formats: dict[str, str | None] = Field(default_factory=dict)
     #: a number column's few distinct texts that training read as missing ('unknown', 'n.a.'): read so again
     #: when predicting, where other text is an error (plans saved before have none)
@@ -132,118 +122,6 @@ class Conform(Step):
                                        placeholders=self.placeholders_of(name))
         return out
 
-
-def column_array(s: pd.Series, role: str) -> np.ndarray:
-    """A column's values as the array ``conform_values`` takes: floats for number and boolean columns that
-    are stored as numbers, datetime64 for stored dates, Python objects otherwise."""
-    if role in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(s):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    if role == "numeric" and pd.api.types.is_timedelta64_dtype(s):  # durations are read as seconds
-        return s.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return s.to_numpy()
-    return s.to_numpy(dtype=object, na_value=None)
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
-
-
-def _float_one(v: Any, name: str, strict: bool, placeholders: frozenset[str] = frozenset()) -> float:
-    if _is_missing(v):
-        return np.nan
-    if isinstance(v, bool | np.bool_):
-        return float(v)
-    if isinstance(v, dt.timedelta | np.timedelta64):  # a duration, as seconds (how tables' durations are read);
-        return float(pd.Timedelta(v).total_seconds())  # before numbers: numpy's durations are integers too
-    if isinstance(v, int | float | np.integer | np.floating):
-        return float(v)
-    try:
-        return number_from_text(str(v), placeholders)
-    except ValueError:
-        if strict:
-            raise SchemaError(f"Column {name!r} must hold numbers; got {v!r}.") from None
-        return np.nan
-
-
-def bool_value(v: Any) -> float | None:
-    """A yes/no value as 1.0 or 0.0, NaN when missing, None when it cannot be read as yes or no. The
-    cleaning plan and the server's request check both read booleans through this one function."""
-    if _is_missing(v):
-        return np.nan
-    key = category_key(v)
-    k = key.strip().lower() if key is not None else ""
-    if k in TRUE_TOKENS:
-        return 1.0
-    if k in FALSE_TOKENS:
-        return 0.0
-    if k in MISSING_TOKENS:
-        return np.nan
-    return None
-
-
-def _bool_one(v: Any, name: str, strict: bool) -> float:
-    if (out := bool_value(v)) is not None:
-        return out
-    if strict:
-        raise SchemaError(f"Column {name!r} must hold true/false values; got {v!r}.")
-    return np.nan
-
-
-def _date_number(v: Any) -> str:  # 20240131 as the server reads it; another number refused, not read as 1970
-    return basic_date_text(v) or "(a number)"
-
-
-def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, name: str = "",
-                   strict: bool = False, placeholders: frozenset[str] = frozenset()) -> np.ndarray:
-    """One column's values in the canonical type of ``role``; with ``strict``, a value that cannot be read
-    as that type raises SchemaError naming the column, but for ``placeholders`` (a number column's text that
-    training read as missing: ``Conform.placeholders``). The same function serves every batch size, so a
-    row predicted alone is treated exactly as it was in training."""
-    role = ColumnRole(role)
-    values = np.asarray(values)
-    if role in (ColumnRole.numeric, ColumnRole.boolean):
-        if values.dtype.kind in "biuf":
-            return values.astype(np.float64)
-        if values.dtype.kind == "m" and role == ColumnRole.numeric:  # durations, as seconds
-            return pd.to_timedelta(values).total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
-        if role == ColumnRole.boolean:
-            return np.fromiter((_bool_one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
-        return np.fromiter((_float_one(v, name, strict, placeholders) for v in values), dtype=np.float64,
-                           count=len(values))
-    if role == ColumnRole.datetime:
-        if values.dtype.kind == "M":
-            return parse_datetime(pd.Series(values), None).to_numpy()
-        obj = [None if _is_missing(v) or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) else
-               _date_number(v) if isinstance(v, int | float | np.integer | np.floating) else v for v in values]
-        if len(obj) <= FEW_DATES and fmt not in (None, "mixed"):
-            parsed = np.array([date_one(v, fmt) for v in obj], dtype="datetime64[ns]")
-        else:
-            parsed = parse_datetime(pd.Series(obj, dtype=object), fmt).to_numpy()
-        if strict:
-            bad = np.isnat(parsed) & np.array([v is not None for v in obj], dtype=bool)
-            if bad.any():
-                first = values[bad.argmax()]
-                raise SchemaError(f"Column {name!r} must hold dates {date_forms(fmt)}, between {DATETIME_MIN.year} "
-                                  f"and {DATETIME_MAX.year}; got {first.item() if isinstance(first, np.generic) else first!r}.")
-        return parsed
-    if role in (ColumnRole.categorical, ColumnRole.text):  # a list as its JSON text, as the readers write it
-        out = np.empty(len(values), dtype=object)
-        out[:] = [category_key(plain_cell(v) if isinstance(v, CONTAINERS) else v) for v in values] \
-            if role == ColumnRole.categorical else [plain_cell(v) if isinstance(v, CONTAINERS) else
-                                                    None if _is_missing(v) else str(v) for v in values]
-        return out
-    if role == ColumnRole.image and strict:  # a picture that cannot be read is named at prediction time
-        check_images(values, name)
-    return values
-
-
-def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False,
-                   placeholders: frozenset[str] = frozenset()) -> pd.Series:
-    """One Series in the canonical type of ``role`` (see ``conform_values``)."""
-    values = conform_values(column_array(s, role), role, fmt, name=name, strict=strict, placeholders=placeholders)
-    # the array's own dtype: pandas 3 would otherwise turn strings and None into its str dtype with NaN
-    return pd.Series(values, index=s.index, dtype=values.dtype)
 
 
 _STEP_TYPES = DropMissingTarget | SelectColumns | Conform
@@ -387,7 +265,8 @@ def _fit_conform(df: pd.DataFrame, schema: Schema, features: list[str]) -> Confo
     roles = {n: (schema[n].role if schema[n].role in FEATURE_ROLES else ColumnRole.categorical).value
              for n in features}
     conform = Conform(roles=roles, datetime_formats={n: schema[n].datetime_format for n in features
-                                                     if roles[n] == "datetime"})
+                                                     if roles[n] == "datetime" or (roles[n] == "numeric" and
+                                                     schema[n].datetime_format == TIME_OF_DAY)})
     # count the values that conforming turns into missing ones (placeholders among them), column by column
     lost = {}
     for name, role_name in roles.items():

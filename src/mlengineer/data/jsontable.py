@@ -14,37 +14,10 @@ from ..errors import DataError
 from .formats import read_sample
 from .images import is_image_bytes
 
-__all__ = ["CONTAINERS", "flat_objects", "nested_gaps", "plain_cell", "read_json_table"]
+__all__ = ["CONTAINERS", "plain_cell", "read_json_table"]
 
 #: the value types a reader writes as JSON text (a list of tags, an object in a column of mixed values)
 CONTAINERS = (dict, list, tuple, set, np.ndarray)
-
-
-def flat_objects(df: pd.DataFrame, names: frozenset[str]) -> pd.DataFrame:
-    """``df`` with each of its columns named in ``names`` whose values are objects replaced by one column per key
-    (``user.age``, deeper levels the same way), as a JSON file's nested objects are read; ``df`` itself when no
-    such column is there (a frame already flat)."""
-    for c in [c for c in df.columns if c in names and df[c].dtype == object]:
-        filled = df[c].dropna()
-        if len(filled) and all(isinstance(v, dict) for v in filled):
-            inner = pd.json_normalize(filled.tolist()).set_axis(filled.index).reindex(df.index)
-            inner.columns = [f"{c}.{k}" for k in inner.columns]
-            at, attrs = df.columns.get_loc(c), df.attrs
-            df = pd.concat([df.iloc[:, :at], inner, df.iloc[:, at + 1:]], axis=1)
-            df.attrs = attrs
-    return df
-
-
-def nested_gaps(df: pd.DataFrame, names: frozenset[str], needed: list[str]) -> pd.DataFrame:
-    """``df`` (flattened by ``flat_objects``) with the ``needed`` columns under a nested name that it lacks
-    added as missing values, where the rows hold that nested name at all: a key no row of a JSON file (or of one
-    chunk of it) holds, or an object that is null in every row, is a missing value, as a file read whole has it."""
-    present = {c.split(".", 1)[0] for c in df.columns if "." in c} | set(df.columns)
-    gaps = [c for c in needed if c not in df.columns and c.split(".", 1)[0] in names & present]
-    if not gaps:
-        return df
-    empty = [c for c in df.columns if c in names and df[c].isna().all()]  # an object null in every row
-    return df.drop(columns=empty).assign(**dict.fromkeys(gaps, np.nan))
 
 
 def plain_cell(v: Any) -> Any:

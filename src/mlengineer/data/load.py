@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, MLEngineerError
+from .clock import time_columns
 from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
 from .jsontable import CONTAINERS, plain_cell, read_json_table
 from .parquet_parts import is_pattern, matching, parquet_folder_table
@@ -124,6 +125,8 @@ def describe_source(src: dict[str, Any]) -> list[str]:
         how.append(f"not in every part: {', '.join(src['partial_columns'][:5])}")
     if src.get("seconds"):
         how.append(f"durations as seconds: {', '.join(src['seconds'][:5])}")
+    if src.get("times_of_day"):
+        how.append(f"times of day as seconds since midnight: {', '.join(src['times_of_day'][:5])}")
     return how
 
 
@@ -220,8 +223,12 @@ def tidy_names(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def as_read(df: pd.DataFrame) -> pd.DataFrame:
-    """What every reader does to a frame it read, whole or a chunk at a time: ``_tidy``, then ``plain_times``."""
-    return plain_times(_tidy(df))
+    """What every reader does to a frame it read, whole or a chunk at a time: ``_tidy``, then ``plain_times``;
+    its columns of typed times of day (read as seconds since midnight by their role) are named in its attrs."""
+    df = plain_times(_tidy(df))
+    if clocks := time_columns(df):
+        df.attrs.setdefault("source", {})["times_of_day"] = clocks
+    return df
 
 
 def unread(df: pd.DataFrame) -> bool:

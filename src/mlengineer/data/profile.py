@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from ._hashing import frame_row_fingerprints, hashable_frame
 from .alone import AloneMeasure
+from .clock import numbers_of
 from .findings import num
 from .relation import column_as_numbers, encode_target, target_known
 from .schema import ColumnRole, Schema, category_key, infer_schema, numbers_from_text, parse_datetime
@@ -206,7 +207,7 @@ def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: s
     extra_missing = getattr(col, "n_missing_tokens", 0) or 0
     read = None  # a number column's text read as numbers, once for its missing count and its statistics
     if role == ColumnRole.numeric and not pd.api.types.is_numeric_dtype(s):  # as cleaning reads it: a text that
-        read = numbers_from_text(s)  # is no number ('unknown') is missing
+        read = numbers_of(s)  # is no number ('unknown') is missing; a time of day is its seconds since midnight
         extra_missing = int((s.notna() & read.isna()).sum())
     p = ColumnProfile(name=str(s.name), role=role.value, reason=reason, dtype=str(s.dtype),
                       n_missing=n_missing + extra_missing,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .clock import numbers_of
 from .schema import ColumnRole, category_key, numbers_from_text, parse_datetime
 
 __all__ = ["Halves", "Skill", "column_as_codes", "column_as_numbers", "column_skill", "encode_target", "halves",
@@ -108,8 +109,8 @@ def column_as_numbers(s: pd.Series, role: ColumnRole | str | None = None) -> np.
         parsed = parse_datetime(s, None)  # stored dates too: a zoned column as UTC without its zone
         days = (parsed - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
         return days.to_numpy(dtype=float, na_value=np.nan)
-    if role == ColumnRole.numeric:
-        return numbers_from_text(s).to_numpy(dtype=float)
+    if role == ColumnRole.numeric:  # times of day as seconds since midnight, as the cleaning plan reads them
+        return numbers_of(s).to_numpy(dtype=float)
     return None
 
 

@@ -11,8 +11,10 @@ fast on a million rows; placeholders such as ``NA`` or ``?`` in a column of numb
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .clock import CLOCK_SHARE, TIME_OF_DAY, clock_seconds, clock_share
 from .images import looks_like_image
 from .values import FALSE_TOKENS, MISSING_TOKENS, TRUE_TOKENS, detect_datetime_format, text_numbers
 
@@ -251,6 +254,39 @@ def _infer_text(name: str, nonnull: pd.Series, n_rows: int) -> InferredRole:
                      numeric_fraction=numeric_fraction, n_unique=n_unique)
 
 
+def _infer_clock(name: str, nonnull: pd.Series) -> InferredRole | None:
+    """The numeric role for a column of times of day (``datetime.time`` values, or text such as 08:30:00 or
+    8:30 pm), read as seconds since midnight; None for any other column, or one of a single time."""
+    share, typed = clock_share(nonnull)
+    if share < CLOCK_SHARE:
+        return None
+    v = _value_summary(nonnull, name=name, tokens=MISSING_TOKENS)
+    if v.n_unique < 2:
+        return None
+    first = next(k for k in v.counts.index if clock_seconds(k) is not None)
+    how = " (a time type)" if typed else f" written as text ({str(first).strip()})"
+    return InferredRole(ColumnRole.numeric, f"times of day{how}, read as seconds since midnight", TIME_OF_DAY,
+                        tokens=v.tokens, n_unique=v.n_unique)
+
+
+#: what a typed column's values are, for the reason of a role inferred from them (not "written as text")
+_TYPED = ((Decimal, "decimal numbers (a decimal type)"), (dt.datetime, "dates and times (a date/time type)"),
+          (dt.date, "dates (a date type)"))
+
+
+def _typed_reason(nonnull: pd.Series, inferred: InferredRole) -> InferredRole:
+    """``inferred`` with a reason that says what a typed column holds (a Parquet decimal, a SQL date), where
+    its values are of one such type: they are not numbers or dates written as text."""
+    if not inferred.reason.startswith(("numbers written as text", "dates written as text")):
+        return inferred
+    head = nonnull.iloc[:500].tolist()
+    for kind, words in _TYPED:
+        if head and all(isinstance(v, kind) for v in head):
+            inferred.reason = words
+            break
+    return inferred
+
+
 def infer_role(name: str, s: pd.Series, nonnull: pd.Series, n_rows: int) -> InferredRole:
     """The role of column ``s`` (``nonnull``: its filled rows) in a table of ``n_rows``."""
     if nonnull.empty:
@@ -258,7 +294,7 @@ def infer_role(name: str, s: pd.Series, nonnull: pd.Series, n_rows: int) -> Infe
     typed = (pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
              or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)))
     if not typed:
-        return _infer_text(name, nonnull, n_rows)
+        return _infer_clock(name, nonnull) or _typed_reason(nonnull, _infer_text(name, nonnull, n_rows))
     n_unique = int(nonnull.nunique())
     if n_unique == 1:
         if _is_flag(len(nonnull), n_rows):

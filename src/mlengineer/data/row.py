@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .clean import CleaningPlan, Conform, SelectColumns, _bool_one, _float_one, conform_values
+from .clean import CleaningPlan, Conform, SelectColumns
+from .clock import TIME_OF_DAY
+from .conform import bool_one, conform_values, float_one
 from .values import category_key
 
 __all__ = ["ROW_ROLES", "RowCleaner", "compile_row_cleaner"]
@@ -62,9 +64,10 @@ def compile_row_cleaner(plan: CleaningPlan) -> RowCleaner | None:
 
 def _converter(name: str, role: str, fmt: str | None, placeholders: frozenset[str]) -> Callable[[Any], Any]:
     if role == "numeric":
-        return lambda v: _float_one(v, name, True, placeholders)
+        clock = fmt == TIME_OF_DAY  # a column of times of day: 08:30:00 read as its seconds since midnight
+        return lambda v: float_one(v, name, True, placeholders, clock)
     if role == "boolean":
-        return lambda v: _bool_one(v, name, True)
+        return lambda v: bool_one(v, name, True)
     if role == "categorical":
         return category_key
     return lambda v: _date(v, name, fmt)

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ..errors import DataError, SchemaError
 from ._hashing import hashable_frame
-from .roles import FEATURE_ROLES, NUMERIC_SHARE, ColumnRole, infer_role
+from .clock import CLOCK_SHARE, TIME_OF_DAY, clock_numbers, clock_seconds, clock_share
+from .roles import FEATURE_ROLES, NUMERIC_SHARE, ColumnRole, InferredRole, infer_role
 from .values import (
     DATETIME_MAX,
     DATETIME_MIN,
@@ -21,6 +22,7 @@ from .values import (
     MISSING_TOKENS,
     THOUSANDS_SEPARATOR,
     TRUE_TOKENS,
+    as_written,
     category_key,
     detect_datetime_format,
     numbers_from_text,
@@ -152,7 +154,8 @@ def _describe(col: Column, s: pd.Series, nonnull: pd.Series, tokens: dict[str, i
     col.n_unique = n_unique
     numeric_dtype = pd.api.types.is_numeric_dtype(nonnull) and not pd.api.types.is_bool_dtype(nonnull)
     if col.role == ColumnRole.numeric and len(nonnull):
-        x = (nonnull.to_numpy(dtype=float) if numeric_dtype else numbers_from_text(nonnull).to_numpy(dtype=float))
+        x = (nonnull.to_numpy(dtype=float) if numeric_dtype else clock_numbers(nonnull).to_numpy(dtype=float)
+             if col.datetime_format == TIME_OF_DAY else numbers_from_text(nonnull).to_numpy(dtype=float))
         x = x[np.isfinite(x)]
         if len(x):
             col.min, col.max = float(x.min()), float(x.max())
@@ -183,12 +186,45 @@ def _describe(col: Column, s: pd.Series, nonnull: pd.Series, tokens: dict[str, i
 
 
 def infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[str, str] | None = None) -> Schema:
-    """Infer each column's role from ``df``; ``overrides`` (column -> role) win over inference."""
+    """Infer each column's role from ``df``; ``overrides`` (column -> role) win over inference. The durations
+    the reader read as seconds (``df.attrs["source"]["seconds"]``) are numbers, whatever their values."""
+    seconds = frozenset(map(str, df.attrs.get("source", {}).get("seconds", ())))
     with np.errstate(all="ignore"):  # huge or infinite values in the data are its business, not a warning
-        return _infer_schema(hashable_frame(df), target, overrides)
+        return _infer_schema(hashable_frame(df), target, overrides, seconds)
 
 
-def _infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[str, str] | None = None) -> Schema:
+def _as_duration(inferred: InferredRole) -> InferredRole:
+    """A duration column's role: a quantity (numeric) whatever its values look like (a few whole numbers of
+    seconds are no code, and seconds unique per row no identifier), unless it holds one value or none."""
+    if inferred.role == ColumnRole.constant:
+        return inferred
+    return InferredRole(ColumnRole.numeric, "durations, read as seconds", n_unique=inferred.n_unique)
+
+
+def _overridden(name: str, role: ColumnRole, inferred: InferredRole, s: pd.Series,
+                nonnull: pd.Series) -> tuple[str | None, dict[str, int] | None]:
+    """The date format (``TIME_OF_DAY`` for times of day) and placeholders of a column whose role the user set;
+    a DataError for a role its values cannot take (a time of day has no date)."""
+    fmt, tokens = inferred.fmt, inferred.tokens
+    share = clock_share(nonnull)[0] if role in (ColumnRole.numeric, ColumnRole.datetime) else 0.0
+    if role == ColumnRole.datetime and share >= CLOCK_SHARE:
+        example = next(v for v in nonnull if clock_seconds(v) is not None)
+        raise DataError(f"--column-role gives column {name!r} the role datetime, but it holds times of day without "
+                        f"a date (such as {as_written(example)}), which are read as seconds since midnight: give it "
+                        f"the role numeric (or leave it to inference), or write each time with its date.")
+    if role == ColumnRole.datetime and not pd.api.types.is_datetime64_any_dtype(s):
+        fmt = detect_datetime_format(s) or "mixed"
+    elif role == ColumnRole.numeric and share >= 0.5:
+        fmt = TIME_OF_DAY
+    elif fmt == TIME_OF_DAY and role != ColumnRole.numeric:
+        fmt = None
+    if role not in (ColumnRole.numeric, ColumnRole.datetime, ColumnRole.boolean):
+        tokens = None
+    return fmt, tokens
+
+
+def _infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[str, str] | None = None,
+                  seconds: frozenset[str] = frozenset()) -> Schema:
     """Infer each column's role from ``df``; ``overrides`` (column -> role) win over inference."""
     overrides = dict(overrides or {})
     valid = ", ".join(r.value for r in ColumnRole)
@@ -211,14 +247,15 @@ def _infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[s
             raise DataError(f"The data has two columns named {name!r}: give each column its own name.")
         nonnull = s.dropna()
         inferred = infer_role(str(name), s, nonnull, n_rows)
+        if str(name) in seconds:
+            inferred = _as_duration(inferred)
         role, reason, fmt = inferred.role, inferred.reason, inferred.fmt
         tokens = inferred.tokens
         if name in overrides:
             role, reason = ColumnRole(overrides[name]), "set by the user"
-            if role == ColumnRole.datetime and not pd.api.types.is_datetime64_any_dtype(s):
-                fmt = detect_datetime_format(s) or "mixed"
-            if role not in (ColumnRole.numeric, ColumnRole.datetime, ColumnRole.boolean):
-                tokens = None
+            fmt, tokens = _overridden(str(name), role, inferred, s, nonnull)
+            if fmt == TIME_OF_DAY and role == ColumnRole.numeric:
+                reason += "; times of day, read as seconds since midnight"
         col = Column(name=str(name), role=role, reason=reason, datetime_format=fmt,
                      numeric_fraction=inferred.numeric_fraction)
         columns.append(_describe(col, s, nonnull, tokens, inferred.n_unique if tokens is inferred.tokens else None))

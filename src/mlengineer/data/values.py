@@ -7,7 +7,7 @@ import datetime
 import math
 import re
 import warnings
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,8 @@ from ..written_numbers import (
 __all__ = [
     "DATETIME_MAX",
     "DATETIME_MIN",
+    "as_written",
+    "dateless",
     "FALSE_TOKENS",
     "MISSING_TOKENS",
     "THOUSANDS_SEPARATOR",
@@ -39,9 +41,6 @@ __all__ = [
     "date_one",
     "detect_datetime_format",
     "digit_twins",
-    "flat_nested",
-    "flat_record",
-    "nested_prefixes",
     "number_from_text",
     "plain_times",
     "numbers_from_text",
@@ -63,9 +62,12 @@ MISSING_TOKENS = frozenset({"", "?", "??", "-", "--", "na", "n/a", "nan", "nat",
 
 
 def category_key(v: Any) -> str | None:
-    """The canonical string of a categorical value, so that 3, 3.0, '3' and ' 3 ' are one category."""
+    """The canonical string of a categorical value, so that 3, 3.0, '3' and ' 3 ' are one category; a duration
+    (pandas' timedelta) by its seconds, as tables' durations are read."""
     if v is None:
         return None
+    if type(v) is not str and isinstance(v, datetime.timedelta | np.timedelta64):
+        v = pd.Timedelta(v).total_seconds() if not pd.isna(v) else math.nan
     if isinstance(v, float | np.floating):
         if np.isnan(v):
             return None
@@ -147,7 +149,40 @@ DATETIME_MIN, DATETIME_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor(
 
 
 def _stripped(s: pd.Series) -> pd.Series:
-    return s.map(lambda v: v.strip() if isinstance(v, str) else v) if s.dtype == object else s
+    """Text stripped, and a time of day without a date (which pandas' "mixed" parser would complete with today's
+    date, so the same text would read as another instant tomorrow) as no value."""
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        return s.map(lambda v: (None if dateless(v) else v.strip()) if isinstance(v, str) else v).astype(object)
+    return s
+
+
+#: text that starts with a time of day (8:30, 08:30:00) and holds no date beside it (no year, no d/m/y)
+_CLOCK_START = re.compile(r"\s*\d{1,2}:\d{2}")
+_DATE_PART = re.compile(r"\d{4}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2}|[a-z]{3,}\.?\s+\d{1,2}\b|\b\d{1,2}\s+[a-z]{3,}", re.I)
+
+
+def dateless(text: str) -> bool:
+    """Whether ``text`` is a time of day without a date ("08:30:00", "8:30 pm"): no date can be read from it
+    (pandas would complete it with today's date)."""
+    return _CLOCK_START.match(text) is not None and _DATE_PART.search(text) is None
+
+
+def as_written(v: Any) -> str:
+    """A value for a message, as it reads in a table: text quoted, a time, date or timestamp in ISO form
+    (08:00:00, not datetime.time(8, 0)), a decimal or a numpy number as its digits."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, datetime.time | datetime.date):
+        return v.isoformat(sep=" ") if isinstance(v, datetime.datetime) else v.isoformat()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, bytes | bytearray):
+        return repr(bytes(v[:60]))
+    text = str(v) if type(v).__module__ in ("decimal", "pandas._libs.tslibs.timedeltas",
+                                            "pandas._libs.tslibs.timestamps") else repr(v)
+    return text[:60]
 
 
 def _utc_naive(out: pd.Series) -> pd.Series:
@@ -303,31 +338,3 @@ def plain_times(df: pd.DataFrame) -> pd.DataFrame:
     if seconds:
         df.attrs.setdefault("source", {})["seconds"] = seconds
     return df
-
-
-def flat_record(record: Mapping[str, Any], prefix: str = "", only: frozenset[str] | None = None) -> dict[str, Any]:
-    """A record whose values hold objects, flattened as a table's nested values are read (``user.age`` for
-    ``{"user": {"age": ...}}``), so that rows sent to a model trained on nested JSON are read as its rows were;
-    ``only``: the top-level names whose objects are flattened (every one when None)."""
-    out: dict[str, Any] = {}
-    for k, v in record.items():
-        if isinstance(v, Mapping) and v and (only is None or k in only):
-            out.update(flat_record(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def nested_prefixes(columns: Iterable[str]) -> frozenset[str]:
-    """The top-level names of a model's columns read from nested JSON ('user' for 'user.age'): a record's object
-    under one of these names is flattened (``flat_record``); under another name it stays a value, and is refused
-    as one."""
-    return frozenset(str(c).split(".", 1)[0] for c in columns if "." in str(c))
-
-
-def flat_nested(record: Mapping[str, Any], prefixes: frozenset[str]) -> Mapping[str, Any]:
-    """``record`` with its objects under ``prefixes`` flattened; the record itself where it has none (the
-    usual case: one type check per value)."""
-    if not prefixes or not any(type(v) is dict and k in prefixes for k, v in record.items()):
-        return record
-    return flat_record(record, only=prefixes)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.clean import Conform, conform_values
+from ..data.clean import Conform
+from ..data.conform import conform_values
 from ..data.values import MISSING_TOKENS
 
 __all__ = ["Prepared", "conformed", "drift_kinds", "prepare", "role_of", "unmonitored"]
@@ -167,7 +168,8 @@ def conformed(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """The model's feature columns of ``frame`` as its cleaning plan conforms them at prediction (values that
     do not fit their type read as missing), each distinct value converted once: the plan's own per-value
     function, so the encoder sees exactly what ``CleaningPlan.apply`` would give it, at a fraction of the cost
-    on a million rows of categories."""
+    on a million rows of categories. An infinite number (a division by zero upstream) reads as missing too:
+    no model can use it, and the quality checks count it as unreadable (``_finite``)."""
     conform = next((s for s in model.plan.steps if isinstance(s, Conform)), None)
     roles = dict(conform.roles) if conform is not None else {}
     fmts = dict(conform.datetime_formats) if conform is not None else {}
@@ -175,7 +177,7 @@ def conformed(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     for c in model.feature_names:
         s, role = frame[c], str(roles.get(c, "numeric"))
         if role in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            out[c] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            out[c] = _no_infinity(s.to_numpy(dtype=np.float64, na_value=np.nan))
             continue
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
         values = conform_values(np.asarray(uniques, dtype=object), role, fmts.get(c), name=c)
@@ -183,5 +185,11 @@ def conformed(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         table = np.empty(len(values) + 1, dtype=values.dtype)
         table[:-1] = values
         table[-1] = missing
-        out[c] = table[codes]
+        out[c] = _no_infinity(table[codes]) if table.dtype.kind == "f" else table[codes]
     return pd.DataFrame(out, index=frame.index)
+
+
+def _no_infinity(values: np.ndarray) -> np.ndarray:
+    """Float values with ±inf as NaN (a copy only when there is one)."""
+    inf = np.isinf(values)
+    return np.where(inf, np.nan, values) if inf.any() else values

@@ -1,11 +1,10 @@
-"""The live rows to monitor: a server's prediction log, or a table of new rows; and their outcomes, when
-known, joined on a key column or the request id.
+"""The live rows to monitor: a server's prediction log, or a table of new rows (their outcomes, when known,
+are joined by ``outcomes.attach_labels``).
 
     >>> live = from_log(model, "logs/")                                   # doctest: +SKIP
-    >>> live = attach_labels(live, read_table("outcomes.csv"), source="outcomes.csv")   # doctest: +SKIP
 
 Every mistake is one DataError naming the file and what to do: a folder with no log, a log written for
-another model, a time range the log does not cover, outcomes that match no row.
+another model, a time range the log does not cover.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from ..data.values import category_key
 from ..errors import DataError
 from .columns import conformed
 
-__all__ = ["Current", "attach_labels", "from_data", "from_log", "outcome_key", "select_time"]
+__all__ = ["Current", "from_data", "from_log", "outcome_key", "select_time"]
 
 LOG_COLUMNS = ("_ts", "_row", "_request_id", "_endpoint", "_model", "_version")
 CHUNK = 200_000
@@ -81,15 +80,17 @@ def from_log(model: Any, folder: str | Path, *, names: set[str] | None = None) -
         raise DataError(f"The prediction log in {str(folder)!r} holds rows of {', '.join(map(repr, logged))}, not of "
                         f"{', '.join(sorted(map(repr, names)))}: pass the log of this model's server, or --log-model "
                         "NAME if it was served under another name.")
-    if not set(logged) <= names:  # rows of other models too: keep this one's (no copy when all are)
-        log = log.loc[log["_model"].astype(str).isin(names).to_numpy()].reset_index(drop=True)
+    notes = []
+    if not set(logged) <= names:  # rows of other models too: keep this one's (no copy when all are), and say so
+        mine = log["_model"].astype(str).isin(names).to_numpy()
+        notes.append(_other_models_note(log.loc[~mine, "_model"].astype(str), folder))
+        log = log.loc[mine].reset_index(drop=True)
     missing = [c for c in model.feature_names if c not in log.columns]
     if missing:
         raise DataError(f"The prediction log in {str(folder)!r} has no column {missing[0]!r}, which the model needs: "
                         "it was written by a server of another model.")
     raw = _logged_predictions(model, log, folder)
     lost = np.isnan(raw) if raw.ndim == 1 else np.isnan(raw).any(axis=1)
-    notes = []
     if lost.any():  # rows of a version that was another kind of model, served under this name
         versions = ", ".join(sorted(map(str, log.loc[lost, "_version"].astype(str).unique()))[:3])
         what = "numeric prediction" if raw.ndim == 1 else f"probabilities for the classes {_classes(model)}"
@@ -100,6 +101,18 @@ def from_log(model: Any, folder: str | Path, *, names: set[str] | None = None) -
                              "_row": log["_row"] if "_row" in log.columns else 0})
     return Current(log[model.feature_names], raw, f"prediction log {folder}", times=_log_times(log["_ts"]),
                    versions=log["_version"].astype(str), requests=requests, time_name="_ts", notes=notes)
+
+
+def _other_models_note(models: pd.Series, folder: Path) -> str:
+    """What the user must be told of a shared log's rows of other models, left out: how many, whose (a wrong
+    ``--log-model`` or folder shows here)."""
+    counts = models.value_counts()
+    named = ", ".join(f"{name!r}: {int(n):,}" for name, n in list(counts.items())[:3])
+    more = f", and {len(counts) - 3} more" if len(counts) > 3 else ""
+    whose = f"of {counts.index[0]!r}" if len(counts) == 1 else f"of other models ({named}{more})"
+    return (f"{len(models):,} row{'s' if len(models) > 1 else ''} {whose} in the prediction log in {str(folder)!r} "
+            "were left out: another model answered them (if this model was served under that name, pass "
+            "--log-model NAME).")
 
 
 def _log_times(s: pd.Series) -> pd.Series:
@@ -315,89 +328,3 @@ def _class_keys(model: Any) -> dict[str, int]:
         if set(classes) == {pair[0][0], pair[1][0]}:
             classes.update({alias: classes[name] for name, alias in pair})
     return classes
-
-
-def attach_labels(current: Current, labels: pd.DataFrame, *, model: Any, source: str, key: str | None = None,
-                  data: pd.DataFrame | None = None) -> Current:
-    """``current`` with outcomes from ``labels``: joined on ``key`` (a column of both the labels and the
-    original ``data``), or for a prediction log on the request id (``request_id``, with ``row`` for requests
-    of several rows)."""
-    target = model.target
-    if target not in labels.columns:
-        raise DataError(f"{source} has no column {target!r} with the outcomes: its columns are "
-                        f"{', '.join(map(str, labels.columns[:12]))}.")
-    notes = list(current.notes)
-    by = key if key is not None else next((c for c in ("request_id", "_request_id") if c in labels.columns), None)
-    if by is not None and by in labels.columns:
-        keyless = labels[by].map(category_key).isna().to_numpy()
-        if keyless.all():
-            raise DataError(f"Every outcome in {source} has an empty {by!r}: nothing matches them to the rows. Fill in "
-                            "the keys.")
-        if keyless.any():  # an outcome without a key matches no row: say so, rather than call the keys repeated
-            notes.append(f"{int(keyless.sum()):,} outcomes of {source} have an empty {by!r} and were left out.")
-            labels = labels.loc[~keyless].reset_index(drop=True)
-    left, right = _join_keys(current, labels, source, key, data)
-    if right.duplicated().any():
-        raise DataError(f"{source} gives two outcomes for the key {right[right.duplicated()].iloc[0]!r}: give one "
-                        "outcome per row.")
-    shared = left[left.notna() & left.duplicated(keep=False)] if key is not None else left[:0]
-    if len(shared):
-        first, same = shared.iloc[0], int((shared == shared.iloc[0]).sum())
-        others = f" ({len(shared):,} rows in all share a key)" if len(shared) > same else ""
-        raise DataError(f"{current.source} has {same:,} rows with the key {first!r} in {key!r}{others}: one outcome "
-                        f"of {source} would be copied onto each of them. Give each row its own key.")
-    outcomes = _encode_outcomes(model, labels[target].reset_index(drop=True), source)
-    if np.isnan(outcomes).all():
-        raise DataError(f"{source} holds no outcomes: every value of {target!r} is empty. Pass --labels once the "
-                        "outcomes are known.")
-    position = pd.Series(np.arange(len(right)), index=pd.Index(right.to_numpy(dtype=object)))
-    hit = position.reindex(pd.Index(left.to_numpy(dtype=object))).to_numpy()
-    matched = ~np.isnan(hit)
-    if not matched.any():
-        raise DataError(f"None of the {len(labels):,} outcomes in {source} match a monitored row by "
-                        f"{key or 'request id'} (for example {right.iloc[0]!r}): check the key, and that the outcomes "
-                        "belong to these rows.")
-    y = np.full(len(current), np.nan) if current.y is None else current.y.copy()
-    y[matched] = outcomes[hit[matched].astype(np.int64)]
-    weights, column = current.weights, model.metadata.get("weight_column")
-    if weights is None and column and column in labels.columns:  # the weights may come with the outcomes
-        taken = labels[column].reset_index(drop=True).reindex(hit[matched].astype(np.int64))
-        weights = pd.Series(np.nan, index=range(len(current)), dtype=object)
-        weights.iloc[np.flatnonzero(matched)] = taken.to_numpy(dtype=object)
-    return replace(current, y=y, labels_source=source, notes=notes, weights=weights)
-
-
-def _join_keys(current: Current, labels: pd.DataFrame, source: str, key: str | None,
-               data: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
-    """The key of each monitored row and of each outcome, as text."""
-    if key is not None:
-        if key not in labels.columns:
-            raise DataError(f"--key names {key!r}, which {source} does not have.")
-        rows = data if data is not None else current.frame
-        if key not in rows.columns:
-            raise DataError(f"--key names {key!r}, which the monitored rows do not have: join on a column both hold.")
-        return _text(rows[key]), _text(labels[key])
-    if current.requests is None:
-        raise DataError(f"Say how {source} matches the rows: --key COLUMN (a column of both), or monitor a "
-                        "prediction log, whose rows match outcomes by request_id.")
-    rid = next((c for c in ("request_id", "_request_id") if c in labels.columns), None)
-    if rid is None:
-        raise DataError(f"{source} has no request_id column to match the logged rows by (the x-request-id of each "
-                        "request): add one, or pass --key COLUMN.")
-    row = next((c for c in ("row", "_row") if c in labels.columns), None)
-    left = _text(current.requests["_request_id"])
-    if row is None:
-        several = current.requests["_row"].to_numpy() > 0
-        asked = left.isin(set(_text(labels[rid])))
-        if (several & asked.to_numpy()).any():
-            raise DataError(f"Some requests named in {source} hold several rows: add a 'row' column (0 for a "
-                            "request's first row) so each outcome finds its row.")
-        return left, _text(labels[rid])
-    both = left + "#" + current.requests["_row"].astype(str).reset_index(drop=True)
-    return both, _text(labels[rid]) + "#" + pd.to_numeric(labels[row], errors="coerce").astype("Int64").astype(
-        str).reset_index(drop=True)
-
-
-def _text(s: pd.Series) -> pd.Series:
-    """Keys compared as categories are (``3``, ``3.0`` and ``" 3 "`` are one key)."""
-    return s.reset_index(drop=True).map(category_key).astype(object)

@@ -46,10 +46,16 @@ MOVED_SHARE = 0.05  # drifted inputs holding this share of the model's attention
 
 
 def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None = None, by_version: bool = False,
-            reference: Reference | None = None, seed: int = 0, weights: bool = True) -> dict[str, Any]:
+            reference: Reference | None = None, seed: int = 0, weights: bool = True,
+            registered: tuple[str, str] | None = None) -> dict[str, Any]:
     """Monitor ``current`` (live rows with the model's predictions) against ``model``'s reference. Realised
     metrics count each labelled row by the model's weight column where the rows (or their outcomes) hold it,
-    as ``evaluate`` does (``weights=False``: each row once)."""
+    as ``evaluate`` does (``weights=False``: each row once). ``registered``: the registry's name and version of
+    the model, when a ``models:/`` reference named it; the result's ``model`` names it so (``bundle``: the
+    bundle's own name, its training folder's).
+
+    Each window has ``start`` and ``end``, its bounds (``end`` excluded; None for a version's window without
+    ``--window``, which has no time bounds), and ``first_row``/``last_row``, the times of its first and last rows."""
     ref = reference or reference_of(model)
     if len(current) < MIN_ROWS:
         raise DataError(f"{current.source} has {len(current)} rows: monitoring needs at least {MIN_ROWS}.")
@@ -67,10 +73,12 @@ def monitor(model: Any, current: Current, *, window: str | pd.Timedelta | None =
     for w in split_windows(current.times, current.versions, window=length, by_version=by_version):
         part = ctx.assess(w.rows, plots=False) if len(w.rows) >= MIN_ROWS else {"rows": int(len(w.rows)),
                                                                                   "tested": False}
-        windows.append({"label": w.label, "version": w.version, "start": _iso(w.start), "end": _iso(w.end), **part})
+        windows.append({"label": w.label, "version": w.version, "start": _iso(w.start), "end": _iso(w.end),
+                        **_row_span(current, w.rows), **part})
+    name, version = registered or (model.name, None)
     result = {
-        "model": {"name": model.name, "task": model.task.kind, "target": model.target,
-                  "metric": model.metadata.get("metric"), "path": str(model.path or "")},
+        "model": {"name": name, "version": version, "bundle": model.name, "task": model.task.kind,
+                  "target": model.target, "metric": model.metadata.get("metric"), "path": str(model.path or "")},
         "reference": {"rows": int(len(ref.drift_rows)), "scored_rows": int(len(ref.scored)),
                       "performance": {k: v.to_dict() for k, v in ref.performance.items()}},
         "current": {"source": current.source, "rows": int(len(current)), "labelled": int(current.labelled.sum()),
@@ -145,10 +153,6 @@ class _Context:
                       "verdict": verdict},
             "performance": self.performance(rows, missing=self._missing_inputs(columns)),
         }
-        times = self.current.times
-        if times is not None and len(rows):
-            t = pd.to_datetime(times.iloc[rows], utc=True)
-            out["start"], out["end"] = _iso(t.min()), _iso(t.max())
         return out
 
     def _estimate(self, name: str, rows: np.ndarray) -> Estimate | None:
@@ -340,6 +344,14 @@ def _dict(e: Estimate | None) -> dict[str, Any] | None:
 
 def _fmt(model: Any, column: str) -> str | None:
     return model.schema[column].datetime_format
+
+
+def _row_span(current: Current, rows: np.ndarray) -> dict[str, str | None]:
+    """The times of the first and last of ``rows`` (none without times or rows)."""
+    if current.times is None or not len(rows):
+        return {}
+    t = pd.to_datetime(current.times.iloc[rows], utc=True)
+    return {"first_row": _iso(t.min()), "last_row": _iso(t.max())}
 
 
 def _tmin(current: Current) -> pd.Timestamp | None:

@@ -150,11 +150,13 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     """Train a challenger for the model ``spec`` names on its reference (or ``base_data``) plus the older new
     labelled rows (``sources``: ``data``/``log``, ``labels``, ``key``, ``time_column``, ``since``/``until`` for
     a window, as ``mlengineer monitor`` takes them; ``log_model``: the name a prediction log's server served the
-    model under, if not its own), compare both on the newest ones, and promote the challenger when it wins."""
+    model under, if not its own), compare both on the newest ones, and promote the challenger when it wins.
+
+    Everything that can be checked before training is (rows the champion cannot read, newest rows the metric
+    cannot score). A retrain that fails after training leaves no temporary folder, and its challenger's run is
+    marked FAILED, so no finished run stands for a challenger nothing decided on."""
     from ..bundle.reference import load_reference
     from ..data.load import load_table
-    from ..evaluation.compare import compare_predictions
-    from ..pipeline.run import train
     from ..tracking.lookup import open_model
     from ..tracking.registry import ModelRef, is_model_ref, resolve
     from .run import load_current
@@ -165,8 +167,12 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     info = resolve(ref, tracking_uri=tracking_uri)[0] if ref is not None and ref.alias else None
     names = {champion.name, *([ref.name] if ref else []), *([log_model] if log_model else [])}
     current = load_current(champion, names=names, **sources)
-    learn, test = _split_recent(_labelled_rows(champion, current), test_fraction, current.source)
+    labelled = _labelled_rows(champion, current)
+    learn, test = _split_recent(labelled, test_fraction, current.source)
     _check_fit(champion, pd.concat([learn, test]), current.source)
+    features = test.drop(columns=[champion.target])
+    scoring = _Scoring(features, champion.task.encode(test[champion.target]), champion.predict_raw(features))
+    _check_scorable(champion, scoring, labelled, test_fraction, current.source)
     base = load_table(base_data) if isinstance(base_data, str | Path) else base_data
     if base is None:
         base = load_reference(champion)
@@ -183,23 +189,98 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     # folder retrain chose keeps the champion's name, and a temporary one goes once the registry holds a copy
     named, temporary = out is not None, out is None and (ref is not None or champion.path is None)
     out = Path(out) if out is not None else _default_out(champion, ref)
-    kwargs = {"progress": progress} if progress is not None else {}
-    challenger = train(table, config=config, out=out, name=None if named else champion.name, **kwargs)
-    features = test.drop(columns=[champion.target])
-    comparison = compare_predictions(champion.task, champion.task.encode(test[champion.target]),
-                                     challenger.predict_raw(features), champion.predict_raw(features),
-                                     names=("the challenger", "the champion"), metric=champion.metadata.get("metric"))
-    problems = client_problems(champion, challenger)  # the registry's own check, which promote applies too
     rows = {"base": int(len(base)), "new_learnt": int(len(learn)), "new_tested": int(len(test))}
-    result = _decide(comparison, problems, promote=promote and info is not None, champion_ref=ref, info=info,
-                     challenger_path=out, rows=rows, tracking_uri=tracking_uri,
-                     champion_path=None if champion.path is None else str(champion.path), temporary=temporary)
-    if temporary and result.challenger_version:
-        shutil.rmtree(out.parent, ignore_errors=True)
+    result: RetrainResult | None = None
+    try:
+        result = _challenge(champion, table, config, scoring, out=out, name=None if named else champion.name,
+                            progress=progress, decide={
+                                "promote": promote and info is not None, "champion_ref": ref, "info": info,
+                                "challenger_path": out, "rows": rows, "tracking_uri": tracking_uri,
+                                "champion_path": None if champion.path is None else str(champion.path),
+                                "temporary": temporary})
+    finally:  # a temporary folder goes once the registry keeps the challenger, or nothing does (a failure)
+        if temporary and (result is None or result.challenger_version):
+            shutil.rmtree(out.parent, ignore_errors=True)
+    assert result is not None
     result.notes = list(current.notes) + ([weight_note] if weight_note else [])
     result.run_id = record_decision("retrain", ref.name if ref else champion.name, result.to_dict(),
                                     tracking_uri=tracking_uri)
     return result
+
+
+@dataclass
+class _Scoring:
+    """The newest rows both models are tested on: their inputs, their outcomes (encoded) and the champion's
+    answers."""
+
+    features: pd.DataFrame
+    y: np.ndarray
+    champion: np.ndarray
+
+
+def _check_scorable(champion: Any, scoring: _Scoring, labelled: pd.DataFrame, fraction: float, source: str) -> None:
+    """Refuse, before any training, newest rows on which the comparison metric cannot be computed (ROC AUC on
+    outcomes of one class): a challenger trained for them could not be compared. The fix is named in
+    retrain's own options."""
+    from ..metrics import get_metric
+
+    m = get_metric(champion.metadata.get("metric"), champion.task.kind)
+    why = ""
+    try:
+        value = m(scoring.y, scoring.champion)
+    except ValueError as e:  # roc_auc of one class, and the like
+        value, why = float("nan"), str(e).splitlines()[0][:120].rstrip(".")
+    if np.isfinite(value):
+        return
+    where = (f"{m.name} cannot be computed on the {len(scoring.y):,} newest rows of {source} that both models "
+             f"would be tested on (the newest {fraction:.0%})")
+    if champion.task.is_classification:
+        target = champion.target
+        found = sorted(set(np.asarray(scoring.y).astype(np.int64).tolist()))
+        shown = ", ".join(repr(str(champion.classes[i])) for i in found)
+        if labelled[target].nunique() == len(found):
+            raise DataError(f"{where}: every new row with an outcome is {shown}. Pass labelled rows of every class "
+                            "(more rows, or a wider --since/--until), then retrain.")
+        raise DataError(f"{where}: their outcomes are all {shown}. Pass a larger --test-fraction (now "
+                        f"{fraction:g}) to take in older rows of the other classes, or more labelled rows, then "
+                        "retrain.")
+    raise DataError(f"{where}{f' ({why})' if why else ''}. Pass more labelled rows, or a larger --test-fraction "
+                    f"(now {fraction:g}), then retrain.")
+
+
+def _challenge(champion: Any, table: pd.DataFrame, config: Any, scoring: _Scoring, *, out: Path, name: str | None,
+               progress: Any, decide: dict[str, Any]) -> RetrainResult:
+    """Train the challenger, compare it with the champion on the newest rows and decide (``_decide``'s
+    ``decide`` arguments). A failure after training marks the challenger's run FAILED before it is raised."""
+    from ..evaluation.compare import compare_predictions
+    from ..pipeline.run import train
+
+    kwargs = {"progress": progress} if progress is not None else {}
+    challenger = train(table, config=config, out=out, name=name, **kwargs)
+    try:
+        comparison = compare_predictions(champion.task, scoring.y, challenger.predict_raw(scoring.features),
+                                         scoring.champion, names=("the challenger", "the champion"),
+                                         metric=champion.metadata.get("metric"))
+        problems = client_problems(champion, challenger)  # the registry's own check, which promote applies too
+        return _decide(comparison, problems, **decide)
+    except BaseException as e:
+        _mark_failed(challenger, config.tracking_uri, e)
+        raise
+
+
+def _mark_failed(challenger: Any, tracking_uri: str | None, error: BaseException) -> None:
+    """Mark a challenger's training run FAILED, with why: the retrain it was for did not finish."""
+    from ..tracking.store import mlflow_client
+
+    run_id = challenger.metadata.get("run_id")
+    if not run_id:
+        return
+    try:
+        client = mlflow_client(tracking_uri)
+        client.set_tag(run_id, "mlengineer.failure", f"retrain failed after training: {error}"[:4000])
+        client.set_terminated(run_id, status="FAILED")
+    except Exception:  # the store may be what failed: the error being raised says what happened
+        pass
 
 
 def _default_out(champion: Any, ref: Any) -> Path:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .current import Current, attach_labels, from_data, from_log, select_time
+from .current import Current, from_data, from_log, select_time
 from .monitor import monitor
+from .outcomes import attach_labels
 
 __all__ = ["FAIL_ON", "failed_conditions", "json_ready", "load_current", "monitor_model", "version_note"]
 
@@ -55,11 +56,12 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
     from ..tracking.lookup import open_model
     from ..tracking.registry import is_model_ref, resolve
 
-    version, names = None, set()  # the registered version the model is, when a registry reference names it
+    version, names, registered = None, set(), None  # the registered version, when a registry reference names it
     if isinstance(spec, str) and is_model_ref(spec):
         info, path = resolve(spec, tracking_uri=tracking_uri)
         model, version = load(path), str(info.version)
         names.add(info.name)
+        registered = (str(info.name), version)
     else:
         model = spec if hasattr(spec, "predict_raw") else open_model(str(spec), tracking_uri=tracking_uri)
     names.add(model.name)
@@ -69,7 +71,8 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
     note = version_note(current, version, by_version=by_version)
     if note:
         current.notes = [*current.notes, note]
-    return model, monitor(model, current, window=window, by_version=by_version, weights=weights)
+    return model, monitor(model, current, window=window, by_version=by_version, weights=weights,
+                          registered=registered)
 
 
 def version_note(current: Current, version: str | None, *, by_version: bool = False) -> str | None:

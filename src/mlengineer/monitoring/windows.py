@@ -16,13 +16,16 @@ from ..errors import ConfigError
 
 __all__ = ["Window", "parse_window", "split_windows", "untimed"]
 
+_WEEK_NS = 7 * 86_400 * 10**9
+_MONDAY_NS = 4 * 86_400 * 10**9  # 1970-01-05, the first Monday after the epoch (a Thursday)
 _UNITS = {"s": "s", "sec": "s", "m": "min", "min": "min", "h": "h", "d": "D", "day": "D", "days": "D", "w": "W",
           "week": "W", "weeks": "W"}
 
 
 @dataclass
 class Window:
-    """A slice of the live rows: its label, positions, time span and model version (when split by one)."""
+    """A slice of the live rows: its label, positions, bounds (``end`` excluded; None for a version's rows
+    not cut by time) and model version (when split by one)."""
 
     label: str
     rows: np.ndarray
@@ -44,8 +47,9 @@ def parse_window(text: str) -> pd.Timedelta:
 def split_windows(times: pd.Series | None, versions: pd.Series | None, *, window: pd.Timedelta | None,
                   by_version: bool) -> list[Window]:
     """The windows of the rows: one per model version (``by_version``), each cut into ``window``-long
-    spans of ``times`` (aligned to whole windows since 1970, in UTC; rows without a time are in none of
-    them). Empty when neither is asked for."""
+    spans of ``times`` (aligned to whole windows since 1970, in UTC; a whole number of weeks to ISO weeks,
+    from Monday 00:00 UTC, and labelled by that Monday; rows without a time are in none of them). Empty
+    when neither is asked for."""
     if window is None and not by_version:
         return []
     n = len(times) if times is not None else len(versions) if versions is not None else 0
@@ -59,14 +63,15 @@ def split_windows(times: pd.Series | None, versions: pd.Series | None, *, window
     for version, rows in groups:
         prefix = f"version {version}" if version is not None else ""
         if window is None:
-            out.append(Window(prefix, rows, *_span(times, rows), version=version))
+            out.append(Window(prefix, rows, version=version))
             continue
         assert times is not None
         t = pd.to_datetime(times.iloc[rows], utc=True)
         timed = t.notna().to_numpy()  # rows without a readable time belong to no window (``untimed`` counts them)
         rows, t = rows[timed], t[timed]
         ns = t.dt.as_unit("ns").astype("int64").to_numpy()
-        start = (ns // window.value) * window.value
+        origin = _MONDAY_NS if window.value % _WEEK_NS == 0 else 0
+        start = ((ns - origin) // window.value) * window.value + origin
         for s in np.unique(start):
             begin = pd.Timestamp(int(s), unit="ns", tz="UTC")
             label = f"{prefix}, " if prefix else ""
@@ -78,13 +83,6 @@ def split_windows(times: pd.Series | None, versions: pd.Series | None, *, window
 def untimed(times: pd.Series | None) -> int:
     """How many rows have no readable time (empty or unreadable): time windows leave them out."""
     return 0 if times is None else int(pd.to_datetime(times, utc=True).isna().sum())
-
-
-def _span(times: pd.Series | None, rows: np.ndarray) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    if times is None or not len(rows):
-        return None, None
-    t = pd.to_datetime(times.iloc[rows], utc=True)
-    return t.min(), t.max()
 
 
 def _stamp(t: pd.Timestamp, window: pd.Timedelta) -> str:

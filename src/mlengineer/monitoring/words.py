@@ -7,11 +7,17 @@ from typing import Any
 
 from .quality import mostly_missing_phrase
 
-__all__ = ["change_phrase", "metric_change", "number", "summary_sentences"]
+__all__ = ["change_phrase", "metric_change", "model_title", "number", "summary_sentences"]
 
 _NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score", "f1": "F1",
           "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 _BOUNDED = {"accuracy", "roc_auc", "f1", "balanced_accuracy", "f1_macro", "r2"}
+
+
+def model_title(model: dict[str, Any]) -> str:
+    """The monitored model as its operators know it: ``bank (version 3)`` for a registered version (what the
+    server's start line, ``/metrics`` and the log say), the bundle's name otherwise."""
+    return f"{model['name']} (version {model['version']})" if model.get("version") else str(model["name"])
 
 
 def number(v: float | None) -> str:

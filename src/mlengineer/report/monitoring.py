@@ -116,8 +116,11 @@ def render_monitoring_report(result: dict[str, Any], *, model: Any = None, title
         figures.append({"id": "trend", "title": "Performance window by window",
                         "caption": "The estimate needs no outcomes; realised values appear where outcomes are "
                                    "known.", "svg": trend})
+    from ..monitoring.words import model_title
+
+    named = model_title(result["model"])
     return _env().get_template("monitoring.html.j2").render(
-        title=title or f"{result['model']['name']}: monitoring report", r=result, columns=ordered,
+        title=title or f"{named}: monitoring report", model_title=named, r=result, columns=ordered,
         importance=importance, figures=figures, names=_NAMES, headline=headline,
         version=(model.metadata.get("versions") or {}).get("mlengineer", "") if model is not None else "")
 

@@ -11,7 +11,9 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_predicted_class_total{model,version,label}    classifiers: predicted labels
     mlengineer_prediction_confidence{model,version}          classifiers: probability of the predicted label
     mlengineer_prediction_value{model,version}               regressors: predicted values (buckets from validation)
-    mlengineer_unseen_categories_total{column}               requests with a category the model never saw
+    mlengineer_unseen_categories_total{model,version,column}  requests with a category the model never saw
+    mlengineer_unseen_category_rows_total{model,version,column}  rows holding one: over predicted_rows_total,
+                                                             the share of rows ``mlengineer monitor`` reports
     mlengineer_model_info{model,version}                     1 for the version being served
     mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
     mlengineer_model_refused{model,version}                  1 for a version the alias names that the server
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -48,11 +51,26 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "unseen_rows"]
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384)
 _CONFIDENCE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def unseen_rows(columns: Mapping[str, Any], unseen: list[str],
+                known: Mapping[str, Collection[str]]) -> dict[str, int]:
+    """How many rows of a validated request hold a category the model never saw, for each column of ``unseen``
+    (the columns where validation found one; ``known``: each column's categories seen in training)."""
+    out = {}
+    for column in unseen:
+        seen = known.get(column)
+        values = columns.get(column)
+        if seen is None or values is None:
+            out[column] = 1  # the validator found one, but cannot say where: the request's row at least
+            continue
+        out[column] = max(1, sum(1 for v in values if v is not None and v not in seen))
+    return out
 
 
 def value_buckets(pred: np.ndarray | None) -> tuple[float, ...]:
@@ -88,7 +106,10 @@ class Metrics:
         self.values = Histogram("mlengineer_prediction_value", "Predicted values.", ["model", "version"],
                                 buckets=value_buckets, **kw)
         self.unseen = Counter("mlengineer_unseen_categories", "Requests with a category the model never saw.",
-                              ["column"], **kw)
+                              ["model", "version", "column"], **kw)
+        self.unseen_rows = Counter("mlengineer_unseen_category_rows", "Rows holding a category the model never saw "
+                                   "(over mlengineer_predicted_rows_total: the share of rows).",
+                                   ["model", "version", "column"], **kw)
         gauge_kw = {**kw, "multiprocess_mode": "liveall"} if self.multiprocess else kw
         self.model_info = Gauge("mlengineer_model_info", "1 for the model version being served.",
                                 ["model", "version"], **gauge_kw)
@@ -147,6 +168,12 @@ class Metrics:
             for v in np.asarray(labels, dtype=float).tolist():
                 if v == v:
                     hist.observe(v)
+
+    def observe_unseen(self, *, model: str, version: str, rows: Mapping[str, int]) -> None:
+        """One request's categories the model never saw: ``rows`` holding one, per column."""
+        for column, n in rows.items():
+            self.child(self.unseen, model, version, column).inc()
+            self.child(self.unseen_rows, model, version, column).inc(n)
 
     def set_live(self, *, model: str, version: str, snapshot: dict[str, Any]) -> None:
         """The gauges of one live-monitoring refresh (called from its thread)."""

@@ -3,6 +3,11 @@ the content types a browser may send unasked, compressed bodies (``encoding.py``
 JSON access line. (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a few
 dict look-ups.)
 
+Each request has an id: the client's ``X-Request-ID``, else one of the server's making; an Open Inference
+Protocol request's body ``id`` takes its place where no header gave one (``adopt_request_id``), so clients
+that cannot set headers (tritonclient) still key the prediction log. It comes back in the answer's
+``x-request-id`` header and keys the access line and the prediction log.
+
 A page in a browser can post to any server it can reach with a "simple" request (form data or text/plain:
 no preflight, and no key needed where the server has none), so a body of one of those types is refused
 with 415 before it reaches a model. A client that goes away before it sent its whole body is logged as
@@ -15,7 +20,9 @@ import hmac
 import itertools
 import os
 import time
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -28,7 +35,7 @@ if TYPE_CHECKING:
     from .lanes import Lanes
     from .service import Service
 
-__all__ = ["OPEN_PATHS", "ServiceMiddleware"]
+__all__ = ["OPEN_PATHS", "ServiceMiddleware", "adopt_request_id"]
 
 #: answered without an API key: health checks (load balancers and orchestrators carry no key). The docs need
 #: the key like the rest: they name every input column and show example values from the training data
@@ -38,6 +45,19 @@ BROWSER_SIMPLE_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlenc
 CLIENT_CLOSED = 499
 
 Scope = dict[str, Any]
+MAX_REQUEST_ID = 128  # characters of a client's id kept
+
+
+def adopt_request_id(scope: MutableMapping[str, Any], value: str) -> None:
+    """Make ``value`` (a request body's own id, such as OIP's ``id``) the request's id, unless the client sent
+    an ``X-Request-ID`` header, which wins: the prediction log, the access line and the answer's
+    ``x-request-id`` header then carry it. A header can hold printable ASCII only, so there any other
+    character is percent-encoded (UTF-8); the log keeps the id as given."""
+    if not value or scope.get("mlengineer.request_id_given"):
+        return
+    rid = value[:MAX_REQUEST_ID]
+    scope["mlengineer.request_id"] = rid
+    scope["mlengineer.request_id_header"] = rid if rid.isascii() and rid.isprintable() else quote(rid, safe="")
 
 
 def _error(status: int, message: str) -> tuple[dict[str, Any], bytes]:
@@ -65,8 +85,10 @@ class ServiceMiddleware:
             return
         t0 = time.perf_counter()
         headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or f"{self._prefix}{next(self._ids)}"
+        given = headers.get(b"x-request-id", b"").decode("latin-1")[:MAX_REQUEST_ID]
+        rid = given or f"{self._prefix}{next(self._ids)}"
         scope["mlengineer.request_id"] = rid
+        scope["mlengineer.request_id_given"] = bool(given)
         path: str = scope["path"]
         status = [0]
         reason = ""
@@ -74,7 +96,8 @@ class ServiceMiddleware:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                extra = [(b"x-request-id", rid.encode("latin-1"))]
+                shown = scope.get("mlengineer.request_id_header") or scope["mlengineer.request_id"]
+                extra = [(b"x-request-id", shown.encode("latin-1"))]
                 version = scope.get("mlengineer.version")
                 if version is not None:
                     extra.append((b"x-model-version", str(version).encode()))
@@ -120,12 +143,13 @@ class ServiceMiddleware:
             status[0] = status[0] or CLIENT_CLOSED
         except Exception as e:
             reason = "internal"
+            rid = scope["mlengineer.request_id"]  # a body's id may have taken the place of the one made here
             server_log.error("request failed", exc_info=True, extra={"fields": {"request_id": rid, "path": path}})
             if status[0] == 0:
                 await self._send_error(send_with_headers, 500, f"Internal error ({type(e).__name__}); the request "
                                        f"id {rid} is in the server's log.")
         finally:
-            self._record(scope, status[0] or 500, reason, t0, rid)
+            self._record(scope, status[0] or 500, reason, t0, scope["mlengineer.request_id"])
 
     def _refusal(self, headers: dict[bytes, bytes]) -> str | None:
         """Why a request's key (X-API-Key, else Authorization: Bearer) is refused: none sent, or not this

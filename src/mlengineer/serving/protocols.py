@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..data.values import flat_nested
+from ..data.nested import flat_nested
 from ..errors import SchemaError
 from .binary import BINARY_HEADER, BinaryReader, binary_answer, binary_outputs, split_binary
 from .csvbody import columns_from_csv
@@ -182,8 +182,8 @@ def columns_from_records(records: Any, *, field: str = "records", nested: frozen
     first = records[0]
     for i, r in enumerate(records):
         _need(type(r) is dict, f"{field}[{i}] must be a JSON object of column: value; got {type(r).__name__}.")
-        if nested:  # objects under a nested JSON column's name, flattened as the training table's were read
-            records[i] = flat_nested(r, nested)
+        if nested:  # objects (their JSON text, null) under a nested JSON column's name, read as training read them
+            records[i] = flat_nested(r, nested, f", row {i}")
     first = records[0]
     keys = first.keys()
     if all(r.keys() == keys for r in records):

@@ -9,6 +9,10 @@ column, the row and what to send instead:
 - a value of the wrong type for the column's role (text in a number column; a list anywhere but in a category or text column, read as its JSON text); text that means
   no value ("NA", "", the column's placeholders learnt in training) is missing, as the cleaning plan reads it;
 - NaN or infinity (JSON has ``null`` for a missing value);
+- an object under the name of a column the model learnt from nested JSON ('meta' for 'meta.a'), in any body
+  (records, ``dataframe_split``, CSV, OIP): read as its keys, as its JSON text, or as every key missing for null;
+  any other value there is refused naming the column (``data/nested.py``);
+- a time of day (``08:30:00``) or its seconds since midnight, in a column of times of day;
 - a picture that is not base64 of a PNG, JPEG or other image (or is too large);
 - a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject);
 - an empty batch.
@@ -29,14 +33,16 @@ import numpy as np
 
 from ..bundle.model import Model
 from ..data.clean import Conform, bool_value
+from ..data.clock import TIME_OF_DAY, clock_seconds
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
 from ..data.jsontable import plain_cell
+from ..data.nested import flat_columns, nested_prefixes
 from ..data.schema import Column
 from ..data.values import (
     MISSING_TOKENS,
     basic_date_text,
+    dateless,
     digit_twins,
-    nested_prefixes,
     number_from_text,
     strptime,
     twin_key,
@@ -114,6 +120,9 @@ class RequestValidator:
 
         ``nan_is_missing`` reads NaN as a missing value instead of refusing it: MLflow's clients send pandas
         frames, where NaN is how a missing value is written."""
+        absent: dict[str, str] = getattr(columns, "absent", None) or {}  # records lacking a column (protocols.py)
+        if self.nested and not self.nested.isdisjoint(columns):  # objects, their JSON text or null: as records are read
+            columns = flat_columns(columns, self.nested)
         unknown = [c for c in columns if c not in self.known]
         if unknown and len(unknown) == len(columns) and (n_rows == 0 or self.extra_columns == ExtraColumns.reject):
             named = ", ".join(repr(c) for c in unknown[:6]) + (", ..." if len(unknown) > 6 else "")
@@ -130,11 +139,12 @@ class RequestValidator:
             raise SchemaError(f"Column {missing[0]!r} is missing"
                               f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
                               f"the model needs {self._names()}.")
-        absent: dict[str, str] = getattr(columns, "absent", None) or {}  # records lacking a column (protocols.py)
-        lacking = [c for c in self.features if c in absent] if absent else []
+        lacking = [c for c in (*self.features, *self.nested) if c in absent] if absent else []
         if lacking:
-            raise SchemaError(f"{absent[lacking[0]]} has no column {lacking[0]!r}, which other records have: send "
-                              "every column in every record, with null for a missing value.")
+            head = lacking[0].split(".", 1)[0]  # a nested key as the name the record lacks ('meta' for 'meta.a')
+            raise SchemaError(f"{absent[lacking[0]]} has no column {head if head in self.nested else lacking[0]!r}, "
+                              "which other records have: send every column in every record, with null for a missing "
+                              "value.")
         notes = Validated({}, n_rows)
         notes.columns = {name: self._check[self.roles[name]](name, columns[name], notes, nan_is_missing)
                          for name in self.features}
@@ -151,6 +161,7 @@ class RequestValidator:
 
     def _numeric(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> np.ndarray:
         out = np.empty(len(values), dtype=np.float64)
+        clock = self.datetime_formats.get(name) == TIME_OF_DAY  # times of day: "08:30:00" or its seconds, 30600
         for i, v in enumerate(values):
             t = type(v)
             if t is float:
@@ -166,9 +177,11 @@ class RequestValidator:
                 out[i] = _NAN
             elif t is str:
                 try:  # as the cleaning plan reads it: "NA" and the column's placeholders are missing
-                    f = number_from_text(v, self.placeholders.get(name, ()))
+                    seconds = clock_seconds(v) if clock else None
+                    f = number_from_text(v, self.placeholders.get(name, ())) if seconds is None else seconds
                 except ValueError:
-                    raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.") from None
+                    need = "a time of day (08:30:00) or seconds since midnight" if clock else "a number"
+                    raise SchemaError(f"Column {name!r}, row {i}: must be {need}; got {_kind(v)}.") from None
                 if f != f:
                     out[i] = _NAN
                     continue
@@ -176,7 +189,8 @@ class RequestValidator:
                     raise self._not_finite(name, i, f)
                 out[i] = f
             else:
-                raise SchemaError(f"Column {name!r}, row {i}: must be a number; got {_kind(v)}.")
+                need = "a time of day (08:30:00) or seconds since midnight" if clock else "a number"
+                raise SchemaError(f"Column {name!r}, row {i}: must be {need}; got {_kind(v)}.")
         return out
 
     def _boolean(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> np.ndarray:
@@ -311,7 +325,10 @@ class RequestValidator:
 
 def _parses(s: str, fmt: str | None) -> bool:
     """Whether ``s`` reads as a date the way the cleaning plan will read it, inside the years pandas can hold
-    (1677 to 2262; a date beyond them cannot reach the model)."""
+    (1677 to 2262; a date beyond them cannot reach the model). A time of day alone is no date: pandas would
+    complete it with today's."""
+    if dateless(s):
+        return False
     try:
         if fmt and fmt.startswith("%"):
             return _in_range(strptime(s, fmt))

@@ -1,6 +1,9 @@
 """Open Inference Protocol v2: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
 ``GET /v2/models/{name}[/versions/{version}]``, ``GET .../ready`` and ``POST .../infer``.
 
+A request's ``id`` is its id where no ``X-Request-ID`` header gives one: the prediction log keys its rows by
+it (outcomes join on it) and the answer's ``x-request-id`` header carries it, as the body's ``id`` does.
+
 Each input tensor is one column (``protocols.columns_from_oip``), in JSON or as binary tensor data (the
 extension tritonclient uses by default, answered in kind when asked); the answer has ``prediction`` (and
 ``probabilities`` for classifiers), plus ``lower``/``upper`` or ``prediction_set`` when the request's
@@ -18,6 +21,7 @@ from fastapi.responses import Response
 from ...errors import SchemaError
 from .. import schemas as S
 from ..errors import NotFound
+from ..middleware import adopt_request_id
 from ..protocols import (
     BINARY_HEADER,
     binary_answer,
@@ -36,7 +40,7 @@ from .common import json_response, package_version, public_source, requested_cov
 if TYPE_CHECKING:
     from ..service import Service
 
-__all__ = ["router"]
+__all__ = ["read_infer", "router"]
 
 
 def router(service: Service) -> APIRouter:
@@ -88,9 +92,7 @@ def router(service: Service) -> APIRouter:
 
     async def infer(request: Request, model_name: str, version: str | None) -> Response:
         check(model_name, version)
-        check_json_type(request.headers.get("content-type"), "/v2/models/.../infer", binary=True)
-        head, tensors = split_binary(await request.body(), request.headers.get(BINARY_HEADER))
-        body = parse_json(head)
+        body, tensors = await read_infer(request)
         columns, n_rows, wanted = columns_from_oip(body, tensors)
         params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
         coverage = requested_coverage(params.get("interval"), "parameters.interval")
@@ -119,6 +121,17 @@ def router(service: Service) -> APIRouter:
         return await infer(request, model_name, model_version)
 
     return r
+
+
+async def read_infer(request: Request) -> tuple[Any, Any]:
+    """An infer request's JSON body and binary tensors; its ``id`` becomes the request's id where no
+    ``X-Request-ID`` header gave one, so the prediction log is keyed by it (``adopt_request_id``)."""
+    check_json_type(request.headers.get("content-type"), "/v2/models/.../infer", binary=True)
+    head, tensors = split_binary(await request.body(), request.headers.get(BINARY_HEADER))
+    body = parse_json(head)
+    if isinstance(body, dict) and isinstance(body.get("id"), str):
+        adopt_request_id(request.scope, body["id"])
+    return body, tensors
 
 
 def model_metadata(served: ServedModel) -> dict[str, Any]:
