@@ -66,3 +66,19 @@ def test_ranges_and_sets_of_few_calibration_rows_are_graded_at_what_they_can_pro
         "coverage_target"] == 0.83
     one = ConformalRegressor().fit(y[:1], pred[:1])  # one row promises nothing: not graded
     assert "uncertainty" not in evaluate_predictions(RegressionTask(), y, pred, n_boot=10, conformal=one)
+
+
+def test_monitoring_reads_times_of_day_as_training_does_and_never_as_today() -> None:
+    """A monitored feed's times of day are their seconds since midnight, as the cleaning plan reads them (they
+    counted as unreadable), and a --time-column of times alone is refused, not completed with today's date."""
+    from mlengineer.data.clock import TIME_OF_DAY
+    from mlengineer.monitoring.columns import prepare
+    from mlengineer.monitoring.current import as_times
+
+    prepared = prepare(pd.Series(["08:30:00", "8:30", None, "23:59:59"]), "numeric", TIME_OF_DAY, name="tod")
+    np.testing.assert_array_equal(prepared.values[[0, 1, 3]], [30600.0, 30600.0, 86399.0])
+    assert np.isnan(prepared.values[2])
+    with pytest.raises(DataError, match="does not hold dates or times"):
+        as_times(pd.Series(["08:30:00", "09:00:00", "10:15:00"]), "tod", "feed.csv")
+    stamps = as_times(pd.Series(["2026-11-01 08:30:00", "09:00:00", "2026-11-02 10:15:00"]), "ts", "feed.csv")
+    assert stamps.isna().tolist() == [False, True, False]

@@ -141,8 +141,8 @@ def _numeric(s: pd.Series, role: str, fmt: str | None, name: str) -> Prepared:
         parsed = conform_values(raw, "datetime", fmt, name=name)
         ints = parsed.astype("datetime64[ns]").astype(np.int64)
         conv = np.where(np.isnat(parsed), np.nan, ints / _DAY_NS)
-    else:
-        conv = conform_values(raw, role, name=name)
+    else:  # a number column of times of day (fmt) reads "08:30:00" as its seconds, as the cleaning plan does
+        conv = conform_values(raw, role, fmt, name=name)
     # a placeholder such as "NA" is a missing value, not a wrong one
     placeholder = np.fromiter((isinstance(v, str) and v.strip().lower() in MISSING_TOKENS for v in raw), dtype=bool,
                               count=len(raw))

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ..data.sheets import source_note
-from ..data.values import category_key
+from ..data.values import category_key, dateless
 from ..errors import DataError
 from .columns import conformed
 
-__all__ = ["Current", "from_data", "from_log", "outcome_key", "select_time"]
+__all__ = ["Current", "as_times", "from_data", "from_log", "outcome_key", "select_time"]
 
 LOG_COLUMNS = ("_ts", "_row", "_request_id", "_endpoint", "_model", "_version")
 CHUNK = 200_000
@@ -161,7 +161,7 @@ def from_data(model: Any, data: pd.DataFrame, source: str, *, time_column: str |
     if time_column is not None:
         if time_column not in data.columns:
             raise DataError(f"--time-column names {time_column!r}, which {source} does not have.")
-        times = _as_times(data[time_column], time_column, source)
+        times = as_times(data[time_column], time_column, source)
     known = {c.name for c in model.schema.columns} | {model.target}
     frame = data[model.feature_names].reset_index(drop=True)
     others = [c for c in data.columns if c in known and c not in frame.columns and c != model.target]
@@ -192,7 +192,7 @@ def _predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _as_times(s: pd.Series, name: str, source: str) -> pd.Series:
+def as_times(s: pd.Series, name: str, source: str) -> pd.Series:
     """A time column as UTC timestamps (NaT where a value is empty or unreadable); whole numbers between 1800
     and 2200 are years. Other numbers are refused: read as times they would be nanoseconds since 1970."""
     filled = s.dropna()
@@ -203,7 +203,10 @@ def _as_times(s: pd.Series, name: str, source: str) -> pd.Series:
             raise DataError(f"Column {name!r} of {source} holds numbers, not dates or times: pass --time-column a "
                             "column of dates or times (such as 2025-01-31 12:00).")
         return pd.to_datetime(s.astype("Int64").astype(str), format="%Y", utc=True, errors="coerce")
-    t = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+    # a time of day alone is no time of a row: pandas would complete it with today's date
+    text = s.astype(object)
+    t = pd.to_datetime(text.mask(text.map(lambda v: isinstance(v, str) and dateless(v))), utc=True, errors="coerce",
+                       format="mixed")
     if t.notna().sum() < max(1, int(0.5 * len(filled))):
         raise DataError(f"Column {name!r} of {source} does not hold dates or times: pass a time column to "
                         "--time-column.")
