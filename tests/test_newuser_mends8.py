@@ -82,3 +82,24 @@ def test_monitoring_reads_times_of_day_as_training_does_and_never_as_today() -> 
         as_times(pd.Series(["08:30:00", "09:00:00", "10:15:00"]), "tod", "feed.csv")
     stamps = as_times(pd.Series(["2026-11-01 08:30:00", "09:00:00", "2026-11-02 10:15:00"]), "ts", "feed.csv")
     assert stamps.isna().tolist() == [False, True, False]
+
+
+def test_infinity_at_prediction_is_refused_on_every_door_as_the_server_refuses_it(tmp_path: Path) -> None:
+    """A file with 'inf' in a number column crashed predict with scikit-learn's traceback (exit 1) for a forest,
+    and the Python API answered for it; the server refused it with a 422. Now every door refuses it in one line."""
+    from mlengineer.errors import SchemaError
+    from mlengineer.serving.batch import predict_to_file
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)})
+    frame["y"] = 3 * frame["x"] + (frame["c"] == "a") + rng.normal(size=200) * 0.1
+    model = mlengineer.train(frame, "y", time_budget=2, families=["linear"], track=False)
+    rows = frame.drop(columns="y").head(5).assign(x=[0.5, np.inf, 1.0, -np.inf, 2.0])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(SchemaError, match=r"Column 'x' holds infinity in 2 rows: send a finite number"):
+        predict_to_file(model, tmp_path / "rows.csv", tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    for sent in ({"x": float("inf"), "c": "a"}, [{"x": "-inf", "c": "b"}], rows.iloc[[1]]):
+        with pytest.raises(SchemaError, match="holds infinity"):
+            model.predict(sent)
+    assert np.isfinite(model.predict(rows.iloc[[0, 2, 4]])).all()

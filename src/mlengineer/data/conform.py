@@ -60,7 +60,17 @@ def float_one(v: Any, name: str, strict: bool, placeholders: frozenset[str] = fr
               clock: bool = False) -> float:
     """One value of a number column as a float (NaN when missing); ``clock``: the column holds times of day,
     so text such as 08:30:00 is read as its seconds since midnight (a ``datetime.time`` is, in any number
-    column). Unreadable: SchemaError with ``strict``, else NaN."""
+    column). Unreadable: SchemaError with ``strict``, else NaN; infinity, too, is refused with ``strict``."""
+    f = _float_read(v, name, strict, placeholders, clock)
+    if strict and (f == _INF or f == -_INF):
+        _finite(np.array([f]), name)
+    return f
+
+
+_INF = float("inf")
+
+
+def _float_read(v: Any, name: str, strict: bool, placeholders: frozenset[str], clock: bool) -> float:
     if is_missing(v):
         return np.nan
     if isinstance(v, bool | np.bool_):
@@ -142,14 +152,16 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
     values = np.asarray(values)
     if role in (ColumnRole.numeric, ColumnRole.boolean):
         if values.dtype.kind in "biuf":
-            return values.astype(np.float64)
+            out = values.astype(np.float64)
+            return _finite(out, name) if strict and values.dtype.kind == "f" else out
         if values.dtype.kind == "m":  # durations, as seconds
             return pd.to_timedelta(values).total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
         if role == ColumnRole.boolean:
             return np.fromiter((bool_one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
         clock = fmt == TIME_OF_DAY
-        return np.fromiter((float_one(v, name, strict, placeholders, clock) for v in values), dtype=np.float64,
-                           count=len(values))
+        out = np.fromiter((_float_read(v, name, strict, placeholders, clock) for v in values), dtype=np.float64,
+                          count=len(values))
+        return _finite(out, name) if strict else out
     if role == ColumnRole.datetime:
         return _dates(values, fmt, name, strict)
     if role in (ColumnRole.categorical, ColumnRole.text):  # a list as its JSON text, as the readers write it
@@ -163,6 +175,16 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
     if role == ColumnRole.image and strict:  # a picture that cannot be read is named at prediction time
         check_images(values, name)
     return values
+
+
+def _finite(out: np.ndarray, name: str) -> np.ndarray:
+    """``out``, or a SchemaError where it holds infinity: no model reads it, and the server refuses it too."""
+    bad = np.isinf(out)
+    if bad.any():
+        n = int(bad.sum())
+        raise SchemaError(f"Column {name!r} holds infinity in {n:,} row{'s' if n > 1 else ''}: send a finite "
+                          "number, or no value for a missing one.")
+    return out
 
 
 def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False,
