@@ -115,7 +115,7 @@ def test_the_audit_names_each_problem_with_its_files_and_rows(tmp_path: Path) ->
 def test_pixels_keep_a_small_common_size_and_lay_out_channels(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     grey = [png(bar("h", rng)) for _ in range(5)]
-    pixels = ImagePixels("photo").fit(grey)
+    pixels = ImagePixels("photo").fit([*grey, None])  # a training row without a picture: such rows are answered
     assert pixels.shape == (1, 16, 16) and pixels.names[:2] == ["photo__px0_0_0", "photo__px0_0_1"]
     block = pixels.transform([*grey, None, b"\x89PNG broken"])
     assert block.shape == (7, 257) and block[:5, -1].tolist() == [0] * 5 and block[5:, -1].tolist() == [1, 1]
@@ -171,7 +171,7 @@ def test_the_validator_takes_base64_and_bytes_and_refuses_paths() -> None:
     out = v.validate({"photo": [b64, "data:image/png;base64," + b64, good, None]}, 4)
     assert out.columns["photo"][:3] == [good, good, good] and out.columns["photo"][3] is None
     for bad, message in [("img/1.png", "row 0: send the picture's bytes as base64"),
-                         (base64.b64encode(b"hello").decode(), "row 0: send the picture's bytes as base64"),
+                         (base64.b64encode(b"hello").decode(), "row 0: it does not hold base64 of a PNG, JPEG or other picture"),
                          (12, "row 0: must be a picture as base64 text")]:
         with pytest.raises(SchemaError, match=message):
             v.validate({"photo": [bad]}, 1)

@@ -140,9 +140,10 @@ def test_a_bad_picture_is_a_422_naming_column_and_row(srv: ServerProcess) -> Non
     raw, _ = _pictures(2)
     good = base64.b64encode(raw[0]).decode()
     cut = base64.b64encode(raw[1][: len(raw[1]) // 2]).decode()
-    for photo, message in [(cut, "Column 'photo', row 1: the file is truncated"),
+    for photo, message in [(cut, "Column 'photo', row 1: the picture is truncated"),
                            ("img/1.png", "Column 'photo', row 1: send the picture's bytes as base64"),
-                           (base64.b64encode(b"not a picture").decode(), "Column 'photo', row 1:")]:
+                           (base64.b64encode(b"not a picture").decode(),
+                            "Column 'photo', row 1: it does not hold base64 of a PNG, JPEG or other picture")]:
         for path in ("/predict", "/explain"):
             r = httpx.post(f"{srv.url}{path}", json={"records": [{"photo": good, "size": 0.0},
                                                                  {"photo": photo, "size": 0.0}]})

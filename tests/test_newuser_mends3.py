@@ -106,7 +106,7 @@ def test_a_picture_file_that_cannot_be_decoded_is_named(tmp_path: Path) -> None:
             check_images(["junk.png"], "photo")
     import base64
 
-    with pytest.raises(SchemaError, match=r"row 0: the file is truncated"):  # the server's bytes name no file
+    with pytest.raises(SchemaError, match=r"row 0: the picture is truncated"):  # the server's bytes name no file
         check_images([base64.b64encode(data[: len(data) // 2]).decode()], "photo", paths=False)
 
 

@@ -22,7 +22,7 @@ from mlengineer.data.clean import conform_values
 from mlengineer.data.load import as_read, describe_source, load_table
 from mlengineer.data.schema import ColumnRole, infer_schema, parse_datetime
 from mlengineer.errors import DataError, SchemaError
-from mlengineer.serving.batch import predict_to_file
+from mlengineer.serving.batch import extra_columns_note, predict_to_file
 
 from .conftest import run_cli
 from .test_serve_basic import running_server
@@ -74,6 +74,8 @@ def test_an_object_as_json_text_is_read_as_the_object_from_a_file_and_python(nes
         got[name] = pd.read_csv(tmp_path / f"{name}.out.csv")["proba_hi"].to_numpy()
     reference = np.asarray(model.predict_proba([_flat(r) for r in new])["hi"])
     np.testing.assert_allclose(got["new.jsonl"], reference, rtol=1e-6)
+    # predict said of 'meta' that it "is not one the model knows" and left it out, the column it learnt from
+    assert extra_columns_note(model, list(as_text.columns)) is None
     np.testing.assert_allclose(got["new.csv"], reference, rtol=1e-6)  # before: every key silently missing
     nulls = np.asarray(model.predict_proba([{**_flat(r), "meta.a": None, "meta.b": None} for r in new])["hi"])
     assert np.abs(nulls - reference).max() > 0.1  # the keys matter: reading them as missing would show

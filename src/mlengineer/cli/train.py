@@ -14,6 +14,7 @@ from ._common import (
     DbOption,
     SqlOption,
     console,
+    err_console,
     fmt,
     handle_errors,
     named_source,
@@ -22,6 +23,7 @@ from ._common import (
     say,
     table,
 )
+from .data import _source_line  # how a table was read, in the words audit and profile use
 
 
 class TrainingProgress:
@@ -209,9 +211,9 @@ def train_cmd(
         model = _train_on_spark(data, cfg, sql=sql, out=out, name=name, track=not no_track, why=why,
                                 master=spark_master, conf=spark_conf)
     else:
-        # a file that cannot be read fails before the heavy imports below
-        df = read_data(data, sql, db, said=lambda df: f"Read {len(df):,} rows x {df.shape[1]} columns from "
-                       f"{data or 'the query'}; training for up to {cfg.time_budget:g} s.")
+        # a file that cannot be read fails before the heavy imports below; the read line as audit's says it
+        df = read_data(data, sql, db, said=lambda df: _source_line(df, data).removesuffix(".")
+                       + f"; training for up to {cfg.time_budget:g} s.")
         from ..pipeline.run import train
 
         with TrainingProgress(cfg.time_budget) as progress:
@@ -284,7 +286,8 @@ def predict_cmd(
         raise ConfigError(f"--engine must be local or spark; got {engine!r}.")
     from ..serving.batch import predict_data  # streams files in chunks, with a progress bar
 
-    predict_data(model, data, out, sql=sql, db=db, interval=interval, console=console)
+    # what the rows hold that the model never learnt from goes to stderr, as the server's warnings go aside
+    predict_data(model, data, out, sql=sql, db=db, interval=interval, console=console, notes_console=err_console)
 
 
 def evaluate_cmd(

@@ -95,12 +95,17 @@ def _path_of(text: str) -> Path:
     return p
 
 
-def _from_base64(text: str) -> bytes | None:
+def _decoded(text: str) -> bytes | None:
+    """The bytes base64 ``text`` holds, or None where it is not base64."""
     try:
-        data = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-    return data if is_image_bytes(data) else None
+
+
+def _from_base64(text: str) -> bytes | None:
+    data = _decoded(text)
+    return data if data is not None and is_image_bytes(data) else None
 
 
 def image_bytes(v: Any, *, paths: bool = True) -> bytes:
@@ -121,10 +126,11 @@ def image_bytes(v: Any, *, paths: bool = True) -> bytes:
             raise ImageProblem("url", f"{text[:80]!r} is a URL; nothing is downloaded: save the files and give "
                                       "their paths")
         elif not _read_as_path(text, paths):
-            decoded = _from_base64(text)
-            if decoded is None:
-                raise ImageProblem("unreadable", "send the picture's bytes as base64 text (PNG, JPEG, ...)"
-                                   if not paths else "it is neither a file path nor base64 of a picture")
+            decoded = _decoded(text)
+            if decoded is None or not is_image_bytes(decoded):
+                raise ImageProblem("unreadable", "it is neither a file path nor base64 of a picture" if paths else
+                                   "send the picture's bytes as base64 text (PNG, JPEG, ...)" if decoded is None
+                                   else "it does not hold base64 of a PNG, JPEG or other picture")
             data = decoded
         else:
             return _read_file(_path_of(text), text)
@@ -177,7 +183,7 @@ def read_image(v: Any, *, paths: bool = True) -> Any:
         img.load()  # decode now: a truncated file fails here, not later inside a model
     except (OSError, SyntaxError, ValueError) as e:
         if "truncated" in str(e).lower() or "broken data stream" in str(e).lower():
-            subject = "the file" if it == "it" else it
+            subject = "the picture" if it == "it" else it  # bytes or base64 (a request's): no file to name
             raise ImageProblem("truncated", f"{subject} is truncated (it ends before the picture does)") from None
         raise ImageProblem("unreadable", f"{it} cannot be decoded: {str(e)[:80]}") from None
     return img

@@ -238,6 +238,8 @@ def encode_training(encoder: FeatureEncoder, X: pd.DataFrame, y: np.ndarray,
     out[fit_rows] = fitted
     rest = np.setdiff1d(np.arange(len(X)), fit_rows)
     if len(rest):
+        for pixels in getattr(encoder, "image_models_", {}).values():  # training rows too, though kept apart
+            pixels.note_missing(X[pixels.column].iloc[rest])
         out[rest] = encoder.transform(X.iloc[rest])
     return out
 

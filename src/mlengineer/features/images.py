@@ -5,6 +5,10 @@ all share one small size (MNIST's 28x28 stays 28x28), else 32x32; one channel wh
 three (RGB; transparency laid on white). The block is named ``{column}__px{c}_{y}_{x}`` (values 0 to 1), so a
 convolutional network finds the picture's shape in the names, plus ``{column}__missing``: 1 where a row has
 no picture (its pixels are 0). Pillow decodes (``data.images.read_image``).
+
+A row without a picture (an empty cell, null) is answered as training answered one only where training had
+such rows (``missing_seen``); where every training row had a picture, the model has never learnt what "no
+picture" means, and ``transform`` refuses the row, naming the column and the row.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..data.images import ImageProblem, read_image
+from ..errors import SchemaError
 
 __all__ = ["PIXEL_NAME", "ImagePixels", "pixel_block"]
 
@@ -32,26 +37,35 @@ class ImagePixels:
     def __init__(self, column: str) -> None:
         self.column = column
         self.shape: tuple[int, int, int] = (1, *RESIZED)  # channels, height, width
+        #: whether a training row had no picture (or one that could not be read, which training reads so)
+        self.missing_seen = False
 
     def fit(self, values: Sequence[Any], *, sample: int = 200) -> ImagePixels:
         sizes, modes = set(), set()
         seen = 0
+        self.missing_seen = any(_missing(v) for v in values)
         for v in values:
-            if v is None or (isinstance(v, float) and v != v):
+            if _missing(v):
                 continue
+            if seen >= sample:
+                break
             try:
                 img = read_image(v)
             except ImageProblem:
-                continue  # the audit names it; here it is a missing picture
+                self.missing_seen = True  # the audit names it; training reads it as a missing picture
+                continue
             sizes.add((img.height, img.width))
             modes.add(img.mode)
             seen += 1
-            if seen >= sample:
-                break
         channels = 1 if modes and modes <= _GREY else 3
         size = next(iter(sizes)) if len(sizes) == 1 and np.prod(next(iter(sizes))) <= KEEP_SIZE_PIXELS else RESIZED
         self.shape = (channels, int(size[0]), int(size[1]))
         return self
+
+    def note_missing(self, values: Sequence[Any]) -> None:
+        """Count training rows the fit did not see (rows kept apart for calibration): a row among them without
+        a picture makes ``missing_seen`` true, as it would have in the fit."""
+        self.missing_seen = self.missing_seen or any(_missing(v) for v in values)
 
     @property
     def names(self) -> list[str]:
@@ -80,10 +94,14 @@ class ImagePixels:
 
     def transform(self, values: Sequence[Any] | np.ndarray) -> np.ndarray:
         """The block for ``values``; a picture that cannot be read counts as missing here (the cleaning plan
-        refuses it at prediction time, naming the row; the audit reports it at training)."""
+        refuses it at prediction time, naming the row; the audit reports it at training). A row with no
+        picture is refused (SchemaError naming the column and row) where training had none without one."""
         out = np.zeros((len(values), self.width), dtype=np.float32)
         for i, v in enumerate(values):
-            if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()):
+            if _missing(v):
+                if not getattr(self, "missing_seen", True):  # (a bundle saved before it: answered as it was)
+                    raise SchemaError(f"Column {self.column!r}, row {i}: no picture; every row the model learnt "
+                                      "from had one, so it cannot tell what a row without one is: send a picture.")
                 out[i, -1] = 1.0
                 continue
             try:
@@ -91,6 +109,11 @@ class ImagePixels:
             except ImageProblem:
                 out[i, -1] = 1.0
         return out
+
+
+def _missing(v: Any) -> bool:
+    """Whether a cell holds no picture: None, NaN or empty text."""
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
 
 
 def pixel_block(feature_names: Sequence[str]) -> dict[str, Any] | None:

@@ -4,6 +4,10 @@ The data is read one chunk at a time by ``data.chunks.open_chunks`` (SQL sources
 ``load_table``). The output is CSV, Parquet, JSON or JSON Lines by its suffix, written to a temporary file
 beside it and renamed into place only when every row is predicted, so a failure leaves no half-written output.
 A classifier's ``prediction_set`` is JSON text in CSV and Parquet (as Spark writes it) and an array in JSON.
+
+``InputNotes`` counts, chunk by chunk as the rows stream past (no second pass), what the server warns of: a
+column's categories the model never saw (the server's own check) and numbers far outside the training range
+(the schema's), said afterwards in a line per column.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model
@@ -22,7 +27,8 @@ from ..data.files import atomic_path, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, MLEngineerError
 
-__all__ = ["data_folder", "extra_columns_note", "predict_data", "predict_to_file", "sets_as_text", "write_predictions"]
+__all__ = ["InputNotes", "data_folder", "extra_columns_note", "predict_data", "predict_to_file", "sets_as_text",
+           "write_predictions"]
 
 _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 
@@ -75,6 +81,87 @@ class _Writer:
             self._f.close()
 
 
+class InputNotes:
+    """What the rows a batch predicts hold that the model never learnt from, per column, counted chunk by chunk:
+    categories it never saw (``RequestValidator``'s check: the schema's categories, a code written with other
+    leading zeros being the same one) and numbers far outside the training range (the schema's ``min`` and
+    ``max``: beyond it by more than its width, as an Excel percent cell learnt as 0.181 and a CSV's 18.1%).
+    ``lines()`` says them, one line a column, a few lines at most."""
+
+    #: the most column lines said; the rest are counted in one more
+    MOST = 4
+
+    def __init__(self, model: Model) -> None:
+        from ..features.encoder import RARE
+        from .validation import RequestValidator
+
+        check = RequestValidator(model)
+        self.categories, self.twins = check.categories, check.twins
+        cats = getattr(model.encoder, "categories_", {})
+        #: how the encoder reads a category it does not know: its group of rare values, else a missing value
+        self.read_as = {c: "rare" if RARE in cats.get(c, [RARE]) else "missing" for c in self.categories}
+        self.ranges: dict[str, tuple[float, float]] = {}
+        for name, role in check.roles.items():
+            col = next((c for c in model.schema.columns if c.name == name), None)
+            if role == "numeric" and col is not None and all(
+                    isinstance(b, int | float) and not isinstance(b, bool) for b in (col.min, col.max)):
+                self.ranges[name] = (float(col.min), float(col.max))  # type: ignore[arg-type]
+        self.unseen: dict[str, tuple[int, str]] = {}  # column: (rows, an example)
+        self.far: dict[str, tuple[int, float]] = {}
+
+    def add(self, df: pd.DataFrame) -> None:
+        """Count what the rows of ``df`` (one chunk) hold; each distinct value is read once."""
+        from ..data.values import twin_key
+        from ..monitoring.columns import prepare
+
+        for name, known in self.categories.items():
+            s = df.get(name)
+            if not isinstance(s, pd.Series):
+                continue
+            p = prepare(s, "categorical", name=name)
+            new = [i for i, k in enumerate(p.categories) if k not in known and twin_key(k, self.twins[name]) is None]
+            if new:
+                rows = int(np.bincount(p.values[p.values >= 0], minlength=len(p.categories))[new].sum())
+                before = self.unseen.get(name, (0, p.categories[new[0]]))
+                self.unseen[name] = (before[0] + rows, before[1])
+        for name, (low, high) in self.ranges.items():
+            s = df.get(name)
+            if not isinstance(s, pd.Series):
+                continue
+            v = prepare(s, "numeric", name=name).values
+            width = high - low or max(abs(low), abs(high), 1.0)
+            far = (v < low - width) | (v > high + width)
+            if far.any():
+                count, value = self.far.get(name, (0, float(v[far][0])))
+                self.far[name] = (count + int(far.sum()), value)
+
+    def lines(self) -> list[str]:
+        """One line a column (at most ``MOST``, then one counting the rest); none when nothing was found."""
+        from .protocols import shown
+
+        out = []
+        for name, (rows, example) in self.unseen.items():
+            out.append(f"Column {name!r}: {_rows(rows, 'a category', 'categories')} the model never saw "
+                       f"(e.g. {shown(example)}): read as {self.read_as[name]}.")
+        for name, (rows, value) in self.far.items():
+            low, high = self.ranges[name]
+            out.append(f"Column {name!r}: {_rows(rows, 'a number', 'numbers')} far outside the training range "
+                       f"({_num(low)} to {_num(high)}; e.g. {_num(value)}): check their unit or scale.")
+        if len(out) > self.MOST:
+            rest = len(out) - self.MOST + 1
+            out = out[:self.MOST - 1] + [f"... and {rest} more columns hold values the model never saw or far "
+                                         "outside its training range."]
+        return out
+
+
+def _rows(n: int, one: str, many: str) -> str:
+    return f"1 row holds {one}" if n == 1 else f"{n:,} rows hold {many}"
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+
+
 def _json_ready(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its ``prediction_set`` as lists, so that JSON output holds an array rather than a string."""
     if "prediction_set" not in df.columns:
@@ -108,10 +195,12 @@ def write_predictions(pred: pd.DataFrame, out: str | Path) -> None:
 
 def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_rows: int = CHUNK_ROWS,
                     interval: float | None = None,
-                    progress: Callable[[int, int | None, str, int], None] | None = None) -> int:
+                    progress: Callable[[int, int | None, str, int], None] | None = None,
+                    notes: InputNotes | None = None) -> int:
     """Predict every row of ``data`` into ``out``, one chunk at a time; the number of rows written.
 
-    ``progress(position, total, unit, rows)`` is called after each chunk."""
+    ``progress(position, total, unit, rows)`` is called after each chunk; ``notes`` (``InputNotes(model)``)
+    counts what the rows hold that the model never learnt from (``notes.lines()`` says it)."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in _WRITABLE:
@@ -125,6 +214,8 @@ def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_ro
                 start = 0
                 for df in chunks.frames:
                     pred = _predict_chunk(model, df, start, data, interval)
+                    if notes is not None:
+                        notes.add(df)
                     writer.write(pred)
                     start += len(df)
                     if progress is not None:
@@ -153,9 +244,11 @@ def _predict_chunk(model: Model, df: pd.DataFrame, start: int, data: str | Path,
 
 
 def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | None = None, db: str | None = None,
-                 interval: float | None = None, console: Any = None, chunk_rows: int = CHUNK_ROWS) -> int:
+                 interval: float | None = None, console: Any = None, chunk_rows: int = CHUNK_ROWS,
+                 notes_console: Any = None) -> int:
     """What ``mlengineer predict`` does locally: stream a file into ``out`` with a progress bar, or show
-    the first predictions when there is no ``out``. SQL sources are read whole."""
+    the first predictions when there is no ``out``. SQL sources are read whole. What the rows hold that the
+    model never learnt from (``InputNotes``) is said on ``notes_console`` (by default ``console``)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..data.load import load_table
@@ -164,10 +257,13 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
     if out:  # as predict --engine spark refuses it, in the same words
         refuse_input(out, data)
         refuse_bundle(out, model.path)
+    notes, said = InputNotes(model), notes_console if notes_console is not None else console
     if sql or db:
         df = load_table(data or "", sql=sql, db=db)
         _say(console, extra_columns_note(model, list(df.columns)))
         pred = model.predict_frame(df, interval=interval)
+        notes.add(df)
+        _say_notes(said, notes)
         if out:
             write_predictions(pred, out)
             _say(console, f"Wrote {len(pred):,} predictions to ", (str(out), "bold"), ".")
@@ -186,6 +282,8 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
     if not out:
         with image_root(data_folder(data)):
             pred = _predict_chunk(model, first, 0, data, interval)
+        notes.add(first)
+        _say_notes(said, notes)
         if console is not None:
             _show(console, pred, None if len(first) == 50 else len(pred))  # fewer than asked for: all of them
         return len(pred)
@@ -198,7 +296,9 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         def progress(position: int, total: int | None, unit: str, rows: int) -> None:
             bar.update(task, completed=position, total=total, rows=f"{rows:,}")
 
-        n = predict_to_file(model, data, out, chunk_rows=chunk_rows, interval=interval, progress=progress)
+        n = predict_to_file(model, data, out, chunk_rows=chunk_rows, interval=interval, progress=progress,
+                            notes=notes)
+    _say_notes(said, notes)
     _say(console, f"Wrote {n:,} predictions to ", (str(out), "bold"), ".")
     return n
 
@@ -207,7 +307,8 @@ def extra_columns_note(model: Model, columns: list[str]) -> str | None:
     """One line naming the columns of the data the model has never heard of (the server refuses a request
     holding them, in the same words), or None. Columns the model knows but does not use, such as an
     identifier or the target, are left out quietly, as the server leaves them out."""
-    known = {c.name for c in model.schema.columns} | {model.target}
+    # a nested object's own name ('meta' for 'meta.a') is known: its objects, their JSON text or null are read
+    known = {c.name for c in model.schema.columns} | {model.target} | set(getattr(model, "nested", ()))
     unknown = [str(c) for c in columns if c not in known]
     if not unknown:
         return None
@@ -223,6 +324,11 @@ def _say(console: Any, *parts: Any) -> None:
 
     if console is not None and parts and parts[0] is not None:
         console.print(Text.assemble(*parts), highlight=False)
+
+
+def _say_notes(console: Any, notes: InputNotes) -> None:
+    for line in notes.lines():
+        _say(console, (line, "yellow"))
 
 
 def _show(console: Any, pred: pd.DataFrame, total: int | None) -> None:

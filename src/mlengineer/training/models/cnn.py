@@ -4,11 +4,13 @@ column (PyTorch, the ``deep`` extra; the network is ``features/cnn.py``).
 The encoder lays each picture out as a block of pixel features (``features/images.py``); this family reads
 the first such block back into pictures, and the table's other columns (scaled, categories one-hot) join the
 picture's embedding before the network's head. Training: AdamW with a one-cycle learning rate over the
-epochs the time limit allows (timed on the first batches, which also choose the network's width), random
-turns, shifts and scales of each batch, early stopping on validation rows; a refit replays the epochs the
-validated fit found best. Explained by occlusion: each patch of the picture (and each other column) is set
-to the background's average in turn, and the changes, rescaled to add up to the prediction, are its
-contributions. First in the portfolio where the table has pictures; not tried elsewhere.
+epochs its planned seconds allow (timed on the first batches, which also choose the network's width: the
+seconds the search plans for the fit, recovered from its safety stop by ``planned_seconds``, never the safety
+stop itself, three times as long), random turns, shifts and scales of each batch, early stopping on validation
+rows; a refit replays the epochs the validated fit found best. Explained by occlusion: each patch of the
+picture (and each other column) is set to the background's average in turn, and the changes, rescaled to add
+up to the prediction, are its contributions. First in the portfolio where the table has pictures; not tried
+elsewhere.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from ...features.images import pixel_block
 from ...features.onehot import OneHotScaler
+from ..clock import fit_safety
 from .base import Attribution, Deadline, FitContext, FittedModel, ModelFamily, register
 
 INSTALL_HINT = "the cnn family needs the deep extra: pip install 'mlengineer[deep]'"
@@ -170,6 +173,22 @@ def _prepare(X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, An
                     {**params, "_y_mean": y_mean, "_y_scale": y_scale}, ctx.task)
 
 
+def planned_seconds(time_limit: float | None) -> float | None:
+    """The seconds the search planned for a fit whose safety stop is ``time_limit`` (``clock.fit_safety``
+    read backwards); None for a fit with no clock (a cost probe, or the safety stops turned off)."""
+    zero, one = fit_safety(0.0), fit_safety(1.0)
+    if time_limit is None or zero is None or one is None or one <= zero:
+        return None
+    return max(0.0, (time_limit - zero) / (one - zero))
+
+
+def planned_epochs(done: int, epoch_s: float, seconds_left: float, most: int | None) -> int:
+    """The epochs a fit runs once ``done`` of them took ``epoch_s`` seconds each: those and as many more as
+    ``seconds_left`` of its planned seconds hold (at least ``done``, at most 60 and the plan's cap ``most``)."""
+    more = seconds_left / max(epoch_s, 1e-9) if math.isfinite(seconds_left) else 60.0
+    return max(min(int(np.clip(done + more, 1, 60)), most or 10**9), done)
+
+
 def _width(torch: Any, model: CNNModel, images: Any, other: Any, outputs: int, seconds: float, n: int) -> int:
     """The first stage's channels: the widest of 32, 16 and 8 that allows about 12 epochs in ``seconds``
     (timed on two batches), else 8."""
@@ -198,7 +217,8 @@ def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: di
            X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
     from ...features.cnn import ImageNet, augment
 
-    deadline = ctx.deadline()
+    deadline = ctx.deadline()  # the safety stop
+    budget = Deadline(planned_seconds(ctx.time_limit))  # what the network is sized to: the fit's planned seconds
     torch.manual_seed(ctx.seed)
     gen = torch.Generator().manual_seed(ctx.seed)
     model = _prepare(X, y, ctx, params)
@@ -206,7 +226,7 @@ def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: di
     outputs = 1 if regression else ctx.n_classes
     images, other = model._tensors(X)
     target = torch.from_numpy(_target(y, model, regression))
-    width = int(params.get("width") or _width(torch, model, images, other, outputs, deadline.left(), len(X)))
+    width = int(params.get("width") or _width(torch, model, images, other, outputs, budget.left(), len(X)))
     net = ImageNet(images.shape[1], other.shape[1], outputs, width=width, dropout=float(params.get("dropout", 0.2)))
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.estimator["net"] = net
@@ -217,7 +237,7 @@ def _train(torch: Any, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: di
                     for w in (ctx.sample_weight, ctx.valid_weight if val is not None else None))
     epochs = _loop(torch, net, images, other, target, val, deadline=deadline, params=params, gen=gen,
                    regression=regression, augment=augment if params.get("augment", True) else None, model=model,
-                   weights=weights, most=ctx.max_units)
+                   weights=weights, most=ctx.max_units, budget=budget)
     model.params.update(width=width, n_estimators=epochs)
     return model
 
@@ -239,11 +259,15 @@ def _weighted_loss(torch: Any, out: Any, target: Any, regression: bool, w: Any) 
 
 def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, *, deadline: Deadline,
           params: dict[str, Any], gen: Any, regression: bool, augment: Any, model: CNNModel,
-          weights: tuple[Any, ...] = (None, None), most: int | None = None) -> int:
+          weights: tuple[Any, ...] = (None, None), most: int | None = None, budget: Deadline | None = None) -> int:
     """Train ``net`` in place; returns the epochs a refit should run (the best ones, or those it ran).
     ``weights``: the training and the validation rows' weights (None: each row counts once); ``most``: the
-    epochs the plan allows (a cost probe, which has no clock, runs that many; a search fit no more)."""
+    epochs the plan allows (a cost probe, which has no clock, runs that many; a search fit no more);
+    ``budget``: the fit's planned seconds, which the epochs are sized to once the first is timed (``deadline``
+    is only the safety stop)."""
     from ._torch_net import AdamW
+
+    budget = budget or Deadline(None)
 
     n = len(images)
     batch = min(_BATCH, n)
@@ -277,9 +301,6 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
             if deadline.passed():
                 break
         epoch += 1
-        if epoch == 1 and not params.get("n_estimators"):  # the epochs the time allows, now that one is timed
-            per_epoch = time.perf_counter() - started
-            planned = min(int(np.clip(1 + 0.9 * deadline.left() / max(per_epoch, 1e-9), 1, 60)), most or 10**9)
         if val is not None:
             net.eval()
             with torch.inference_mode():
@@ -292,6 +313,9 @@ def _loop(torch: Any, net: Any, images: Any, other: Any, target: Any, val: Any, 
                 stale += 1
                 if stale >= 8:
                     break
+        if not params.get("n_estimators"):  # the epochs the plan's seconds allow, at the pace timed so far
+            allowed = planned_epochs(epoch, (time.perf_counter() - started) / epoch, budget.left(), most)
+            planned = allowed if epoch == 1 else min(planned, allowed)  # later, only fewer (a busier machine)
     if best[1] is not None:
         net.load_state_dict(best[1])
     net.eval()
