@@ -164,9 +164,9 @@ def _add_explanations(model: Model, result: TrainResult, data: pd.DataFrame) -> 
         left_out = [n for n, m, _ in members if is_sampled(m)]
         partial = bool(left_out) and len(left_out) < len(members)
         model.metadata["importance_method"] = "mean |SHAP| on training rows" + (
-            f" (without {', '.join(left_out)}: too slow to explain)" if partial else "")
+            f" (without {', '.join(left_out)}: no exact attribution)" if partial else "")
         # the share of the ensemble's weight the importance speaks for: the report's summary says it, or measures
-        # importance on the whole model, where the members too slow to explain carry much of the weight
+        # importance on the whole model, where the members without exact attributions carry much of the weight
         total = sum(w for _, _, w in members) or 1.0
         model.metadata["importance_covers"] = round(
             sum(w for n, _, w in members if n not in left_out) / total if partial else 1.0, 4)

@@ -141,11 +141,12 @@ IMPORTANCE_COVERS = 0.5
 
 
 def importance_covers(meta: dict[str, Any]) -> float:
-    """The share of the ensemble's weight its stored importance speaks for (the members too slow to explain are
-    left out of it); read off the importance method's words for a bundle from before it was kept."""
+    """The share of the ensemble's weight its stored importance speaks for (the members without an exact
+    attribution are left out of it); read off the importance method's words for a bundle from before it was kept."""
     if meta.get("importance_covers") is not None:
         return float(meta["importance_covers"])
-    found = re.search(r"\(without (.+): too slow to explain\)", str(meta.get("importance_method") or ""))
+    found = re.search(r"\(without (.+): (?:too slow to explain|no exact attribution)\)",
+                      str(meta.get("importance_method") or ""))
     weights = {m.get("model"): float(m.get("weight") or 0.0) for m in meta.get("ensemble") or []}
     if not found or not weights:
         return 1.0
