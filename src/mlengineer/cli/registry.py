@@ -9,15 +9,22 @@ from ._common import handle_errors, say
 
 
 def register_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder, or the id of the run "
+                                     "that recorded it."),
     name: str = typer.Option(..., "--name", "-n", help="The registered model's name."),
     description: str = typer.Option(None, "--description", help="A note on this version."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
     """Register a bundle in MLflow's model registry as a new version of NAME."""
+    from pathlib import Path
+
+    from ..tracking.lookup import open_model
     from ..tracking.registry import register
 
-    info = register(model_path, name, tracking_uri=tracking_uri, description=description)
+    bundle = model_path  # a run id (or another registered version) names a folder of the store's
+    if not Path(model_path).exists():
+        bundle = str(open_model(model_path, tracking_uri=tracking_uri).path or model_path)
+    info = register(bundle, name, tracking_uri=tracking_uri, description=description)
     say("Registered ", (info.name, "bold"), " version ", (info.version, "bold"), ". Serve it with "
         f"'mlengineer serve models:/{info.name}/{info.version}', or promote it with "
         f"'mlengineer promote {info.name} {info.version} --alias champion'.")
@@ -44,27 +51,30 @@ def promote_cmd(
 
 
 def verify_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder, or a registered version: "
-                                     "models:/NAME@ALIAS or models:/NAME/VERSION."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder, a registered version "
+                                     "(models:/NAME@ALIAS or models:/NAME/VERSION) or a run id."),
     trust: bool = typer.Option(False, "--trust", help="Write a manifest for a bundle that has none (saved by an "
                                "older mlengineer), after you checked where it came from."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
-    """Check every file of a bundle against its manifest, then that it loads; exit 2 when it does not."""
+    """Check every file of a bundle against its manifest (a registered version also against the digest the
+    registry recorded), then that it loads; exit 2 when it does not."""
     from pathlib import Path
 
     from ..bundle.manifest import MANIFEST, bundle_digest, write_manifest
-    from ..bundle.model import load
     from ..bundle.store import bundle_dir
-    from ..tracking.registry import is_model_ref, resolve
+    from ..tracking.lookup import open_model
 
-    path = resolve(model_path, tracking_uri=tracking_uri)[1] if is_model_ref(model_path) else Path(model_path)
+    path = Path(model_path)
     if trust and path.is_dir() and (path / "MLmodel").is_file() and not (path / MANIFEST).exists():
         bundle_dir(path)  # a foreign MLflow model is refused before anything is written into it
         write_manifest(path)
         say(f"Wrote {MANIFEST} for {path}: its files as they are now are trusted.")
-    load(path)
-    say(f"{path}: every file matches its manifest (digest {(bundle_digest(path) or '?')[:16]}); the model loads.")
+    model = open_model(model_path, tracking_uri=tracking_uri)  # a registered version: its recorded digest too
+    where = path if path.exists() else Path(model.path or model_path)
+    what = model_path if path.exists() else f"{model_path} ({where})"
+    say(f"{what}: every file matches its manifest (digest {(bundle_digest(where) or '?')[:16]}); the model loads.",
+        soft_wrap=True)  # one line, however long the store's path
 
 
 def register(app: typer.Typer) -> None:

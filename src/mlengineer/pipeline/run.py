@@ -12,7 +12,7 @@ from ..bundle.model import Model
 from ..bundle.store import check_destination
 from ..data.images import image_root, table_folder
 from ..data.load import as_read, load_table, unread
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, MLEngineerError
 from ..training.config import TrainConfig
 from ..training.trainer import Progress, fit_pipeline, no_progress
 from .build import build_model
@@ -58,9 +58,9 @@ def train(
     elif unread(data):  # a frame handed over: read as a file of it would be (nested objects, lists, zoned times)
         data = as_read(data.copy())
     if track:  # before training too (after reading: a wrong path leaves no store): no training time lost
-        from ..tracking.store import mlflow_module
+        from ..tracking.runs import prepare_recording
 
-        mlflow_module(config.tracking_uri)
+        prepare_recording(config.tracking_uri)  # the store opens; a run open in this thread can be the parent
     with image_root(table_folder(data)):  # image paths in the table are relative to its folder
         result = fit_pipeline(data, config, progress=progress)
         model = build_model(result, data, name=name or default_name(out, source, config.target), source=source)
@@ -89,7 +89,11 @@ def check_data(data: Any) -> None:
 
 def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: bool) -> Model:
     """The last step of every training run, in memory or on Spark: save ``model`` to ``out`` (when given)
-    and record the run in MLflow (when ``track``), the bundle written inside the run so it knows its id."""
+    and record the run in MLflow (when ``track``), the bundle written inside the run so it knows its id.
+
+    A trained model is never thrown away for the store's sake: when the run cannot be recorded, the bundle is
+    saved to ``out`` all the same and the error says so (and carries the model as its ``model``). On Ctrl-C
+    the run ends KILLED and the save leaves no staging folder of this process beside ``out``."""
     config = result.config
     if not track:
         if out is not None:
@@ -101,22 +105,62 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
     from ..tracking.runs import log_training_run
 
     scratch: list[Path] = []
+    saved: list[Path] = []
+    failed: list[BaseException] = []
 
     def save(run_id: str) -> Path | None:
         model.metadata["run_id"] = run_id  # in the saved bundle too: it was written inside the run
-        if out is not None:
-            return model.save(out)
-        scratch.append(Path(tempfile.mkdtemp(prefix="mlengineer-run-")))  # the run keeps the bundle all the same,
-        return model.save(scratch[0] / "model")  # so that mlengineer.load(run_id) opens it
+        try:
+            if out is not None:
+                saved.append(model.save(out))
+                return saved[0]
+            scratch.append(Path(tempfile.mkdtemp(prefix="mlengineer-run-")))  # the run keeps the bundle all the
+            return model.save(scratch[0] / "model")  # same, so that mlengineer.load(run_id) opens it
+        except BaseException as e:
+            failed.append(e)
+            raise
 
     try:
         log_training_run(model, result, tracking_uri=config.tracking_uri, experiment=config.experiment,
-                         run_name=model.name, save=save)
+                         run_name=model.name, save=save, bundle_at=out)
+    except KeyboardInterrupt:
+        if out is not None:
+            _remove_own_staging(Path(out))
+        raise
+    except MLEngineerError as e:
+        if failed and e is failed[0]:
+            raise
+        raise _not_recorded(e, model, out, saved) from None
     finally:
         for folder in scratch:
             shutil.rmtree(folder, ignore_errors=True)
             model.path = None  # the scratch copy is gone; the run holds the bundle
     return model
+
+
+def _not_recorded(error: MLEngineerError, model: Model, out: str | Path | None, saved: list[Path]) -> MLEngineerError:
+    """The store's error, saying where the trained model is all the same (saved to ``out`` if it was not yet)."""
+    if out is not None and not saved:
+        model.metadata.pop("run_id", None)  # no run holds it
+        saved.append(model.save(out))
+    where = (f"the model is saved in {str(saved[0])!r} all the same" if saved else
+             "the model was not saved (pass out= to keep it on disk); it is on this error's .model")
+    recorded = type(error)(f"{error} The training's run was not recorded: {where}.")
+    recorded.model = model  # type: ignore[attr-defined]
+    return recorded
+
+
+def _remove_own_staging(out: Path) -> None:
+    """The staging folders this process's save left beside ``out`` when Ctrl-C cut it (any other process's are
+    swept by the next save once it is gone)."""
+    import shutil
+
+    from ..data.files import owner_tag
+
+    dest = out.expanduser().resolve()
+    if dest.parent.is_dir():
+        for leftover in dest.parent.glob(f".{dest.name}.staging-{owner_tag()}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def default_name(out: str | Path | None, source: str | None, target: str | None) -> str:

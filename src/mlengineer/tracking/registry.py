@@ -17,13 +17,22 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from ..bundle.compat import client_problems
 from ..bundle.manifest import bundle_digest
 from ..bundle.model import Model, load
 from ..errors import ConfigError, ModelError, ServingError
-from .store import default_tracking_uri, experiment_id, missing_sqlite_store, mlflow_module, owner_tags
+from .artifacts import local_path
+from .store import (
+    check_outer_run,
+    experiment_id,
+    masked,
+    missing_sqlite_store,
+    mlflow_module,
+    owner_tags,
+    recording_run,
+    shown_uri,
+)
 
 __all__ = ["DEFAULT_ALIAS", "FORCED_TAG", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen", "is_model_ref",
            "load_version", "promote", "register", "resolve", "rollback"]
@@ -95,15 +104,16 @@ def _is_missing(e: Exception) -> bool:
 
 
 def _store_error(e: Exception, uri: str | None) -> ServingError:
-    return ServingError(f"The model registry {uri or default_tracking_uri()!r} cannot be used: "
-                        f"{str(e).splitlines()[0][:200].rstrip('.')}. Pass --tracking-uri to use another.")
+    text = masked(str(e).splitlines()[0][:200].rstrip(".") if str(e) else type(e).__name__, uri)
+    return ServingError(f"The model registry {shown_uri(uri)!r} cannot be used: {text}. Pass --tracking-uri to use "
+                        "another.")
 
 
 def _existing_store(uri: str | None, what: str) -> None:
     """Refuse a SQLite registry file that is not there, rather than create an empty one (a mistyped
     --tracking-uri would then answer that no model exists); ``what`` begins the message."""
     if missing_sqlite_store(uri):
-        raise ModelError(f"{what}: there is no registry at {uri or default_tracking_uri()!r}. Register a model "
+        raise ModelError(f"{what}: there is no registry at {shown_uri(uri)!r}. Register a model "
                          "first ('mlengineer register MODEL --name NAME') or pass the --tracking-uri it was "
                          "registered in.")
 
@@ -133,6 +143,7 @@ def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
     model = load(bundle)  # checked against its manifest: a folder that is not a usable bundle fails here
     if not _NAME.fullmatch(name):
         raise ConfigError(f"--name must be letters, digits, '.', '_' or '-' (no '/' or '@'); got {name!r}.")
+    check_outer_run(tracking_uri)  # a notebook's open run: nested under it, or refused when elsewhere
     mlflow, client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
@@ -140,7 +151,7 @@ def register(bundle: str | Path, name: str, *, tracking_uri: str | None = None,
     try:
         _ensure_registered_model(client, name, model)
         exp_id = experiment_id(mlflow, REGISTRY_EXPERIMENT)
-        with mlflow.start_run(experiment_id=exp_id, run_name=f"register {name}", tags=owner_tags()) as run:
+        with recording_run(mlflow, experiment_id=exp_id, run_name=f"register {name}", tags=owner_tags()) as run:
             mlflow.set_tags({"mlengineer.target": model.target, "mlengineer.task": model.task.kind,
                              "mlengineer.bundle": str(Path(bundle).resolve()), DIGEST_TAG: digest})
             mlflow.log_artifacts(str(Path(bundle)), artifact_path="model")
@@ -184,12 +195,11 @@ def load_version(info: ModelVersionInfo, *, tracking_uri: str | None = None) -> 
     """The bundle of a registered version, checked against its manifest and against the digest the registry
     recorded when it was registered."""
     path = local_path(info.source, name=info.name, version=info.version, tracking_uri=tracking_uri)
-    model = load(path)
-    if info.digest and bundle_digest(path) != info.digest:
+    if info.digest and bundle_digest(path) != info.digest:  # before anything is unpickled
         raise ModelError(f"Version {info.version} of {info.name!r} is not the bundle that was registered (its digest "
                          f"differs from the one recorded): its files in the store were replaced. Register the "
                          "bundle again.")
-    return model
+    return load(path)
 
 
 def _versions(client: Any, name: str) -> list[str]:
@@ -353,22 +363,6 @@ def _no_version(client: Any, name: str, version: str) -> ModelError:
     if not known:
         return ModelError(f"No registered model named {name!r}. {_register_hint(name)}")
     return ModelError(f"Model {name!r} has no version {version}; its versions are {', '.join(known)}.")
-
-
-def local_path(source: str, *, name: str, version: str, tracking_uri: str | None = None) -> Path:
-    """A local folder holding the version's bundle: the artifact folder itself for a local store, else a
-    download into the user's cache."""
-    parsed = urlparse(source)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path))
-    import mlflow.artifacts
-
-    dest = Path.home() / ".cache" / "mlengineer" / "registry" / name / version
-    if (dest / "model" / "MLmodel").is_file():
-        return dest / "model"
-    dest.mkdir(parents=True, exist_ok=True)
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dest),
-                                                     tracking_uri=tracking_uri))
 
 
 def resolve(ref: str | ModelRef, *, tracking_uri: str | None = None) -> tuple[ModelVersionInfo, Path]:
