@@ -103,3 +103,27 @@ def test_infinity_at_prediction_is_refused_on_every_door_as_the_server_refuses_i
         with pytest.raises(SchemaError, match="holds infinity"):
             model.predict(sent)
     assert np.isfinite(model.predict(rows.iloc[[0, 2, 4]])).all()
+
+
+def test_every_command_that_takes_a_model_takes_a_run_id_or_a_registered_name(
+        churn_model_dir: Path, churn_csv: Path, tracking_uri: str, tmp_path: Path) -> None:
+    """predict, evaluate, explain and report took only a folder (a run id was 'Model ... does not exist'), while
+    compare and monitor took run ids: one opener now serves them all, the registry's digest checked."""
+    from mlengineer.tracking.registry import register
+
+    from .conftest import run_cli
+
+    run_id = mlengineer.load(churn_model_dir).metadata["run_id"]
+    register(churn_model_dir, "churn-any-door", tracking_uri=tracking_uri)
+    rows = pd.read_csv(churn_csv).head(40)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    for spec in (run_id, "models:/churn-any-door/1"):
+        r = run_cli("predict", spec, str(tmp_path / "rows.csv"), "--out", str(tmp_path / "p.csv"),
+                    "--tracking-uri", tracking_uri)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert len(pd.read_csv(tmp_path / "p.csv")) == 40
+    r = run_cli("evaluate", "models:/churn-any-door/1", str(tmp_path / "rows.csv"), "--json", "--tracking-uri",
+                tracking_uri)
+    assert r.returncode == 0 and '"n_rows": 40' in r.stdout, r.stdout + r.stderr
+    r = run_cli("calibrate", run_id, "--tracking-uri", tracking_uri)  # the store's copy is never changed
+    assert r.returncode == 2 and "pass --out FOLDER" in r.stderr, r.stdout + r.stderr

@@ -34,6 +34,10 @@ SqlOption = typer.Option(None, "--sql", help="A SQL query to read the data from:
                          "DATA (as the table 'data') or over the files it names.")
 DbOption = typer.Option(None, "--db", help="Database for --sql: a SQLAlchemy URL (postgresql://user:pw@host/db) "
                         "or a SQLite/DuckDB file.")
+#: a model as every command that takes one names it (``tracking.lookup.open_model``)
+MODEL_HELP = "A model: a bundle folder, a run id (from 'mlengineer runs'), or models:/NAME@ALIAS (or /VERSION)."
+TrackingOption = typer.Option(None, "--tracking-uri", help="The MLflow store a run id or models:/ name is looked up "
+                              "in (default ./mlruns.db).")
 
 
 def handle_errors(fn: F) -> F:

@@ -9,8 +9,10 @@ from typing import Any
 import typer
 
 from ._common import (
+    MODEL_HELP,
     DbOption,
     SqlOption,
+    TrackingOption,
     console,
     err_console,
     fmt,
@@ -75,7 +77,7 @@ def _answered_at(result: dict[str, Any], model: Any) -> None:
 
 
 def explain_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
     rows: str = typer.Argument(None, metavar="ROWS", help="Rows to explain (any format 'predict' reads); "
                                "without it, what matters to the model overall."),
     top: int = typer.Option(5, "--top", help="How many columns to show per row."),
@@ -84,15 +86,16 @@ def explain_cmd(
     limit: int = typer.Option(10, "--limit", help="Most rows to print (all go to --out)."),
     sql: str = SqlOption,
     db: str = DbOption,
+    tracking_uri: str = TrackingOption,
 ) -> None:
     """Why the model predicts what it does: the columns that moved each prediction most, or overall."""
-    from ..bundle.model import load
     from ..errors import ConfigError
     from ..explain.contributions import explain_rows
+    from ..tracking.lookup import open_model
 
     if top < 1 or limit < 0:
         raise ConfigError(f"--top must be at least 1 and --limit at least 0; got --top {top}, --limit {limit}.")
-    model = load(model_path)
+    model = open_model(model_path, tracking_uri=tracking_uri)
     if not (rows or sql or db):
         from ..report.explained import importance_caption
 
@@ -181,7 +184,8 @@ def occlusion_legend() -> str:
 
 def calibrate_cmd(
     model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder (updated in place, the "
-                                     "model before kept beside it, unless --out)."),
+                                     "model before kept beside it, unless --out), or a run id or models:/NAME@ALIAS "
+                                     "with --out (the store's copy is never changed)."),
     data: str = typer.Option(None, "--data", help="Labelled rows kept apart from training (default: the "
                              "validation rows the trainer kept)."),
     out: str = typer.Option(None, "--out", "-o", help="Write the calibrated model here and leave MODEL as it is."),
@@ -205,14 +209,19 @@ def calibrate_cmd(
                                     "trained with a weight column (by default its weights count)."),
     sql: str = SqlOption,
     db: str = DbOption,
+    tracking_uri: str = TrackingOption,
 ) -> None:
     """Calibrate the model's probabilities and refit its conformal ranges/sets on rows it never learned
     from; optionally choose a binary model's decision threshold by cost or target precision/recall (about its
     positive class, the second of its classes in sorted order, which the output names)."""
-    from ..bundle.model import load
+    from ..errors import ConfigError
     from ..evaluation.uncertainty import recalibrate
+    from ..tracking.lookup import open_model
 
-    model = load(model_path)
+    if out is None and not Path(model_path).is_dir():
+        raise ConfigError(f"{model_path!r} is no bundle folder to update in place (a run's or a registered version's "
+                          "copy in the store is never changed): pass --out FOLDER for the calibrated model.")
+    model = open_model(model_path, tracking_uri=tracking_uri)
     df = read_data(data, sql, db) if (data or sql or db) else None
     summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn,
                           target_precision=target_precision, target_recall=target_recall, weights=not no_weights)

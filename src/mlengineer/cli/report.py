@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 
-from ._common import DbOption, SqlOption, handle_errors, named_source, read_data, say
+from ._common import MODEL_HELP, DbOption, SqlOption, handle_errors, named_source, read_data, say
 
 
 def report_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
     data: str = typer.Option(None, "--data", help="Labelled rows to evaluate the model on."),
     out: str = typer.Option("report.html", "--out", "-o", help="Where to write the HTML file."),
     title: str = typer.Option(None, "--title", help="The report's title (default: the model's name)."),
@@ -19,7 +19,8 @@ def report_cmd(
                              "'°', goes after it (' rings' or 'rings': 1.45 rings; 'kg': 3 kg; '°C': 21.5°C)."),
     noun: str = typer.Option("rows", "--noun", help="What one row is, in the reader's words: 'customers', 'houses'."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="The MLflow store of the model's training run "
-                                     "(default ./mlruns.db): the report is attached to that run when it is there."),
+                                     "(default ./mlruns.db): the report is attached to that run when it is there; "
+                                     "a run id or models:/ name is looked up in it."),
     sql: str = SqlOption,
     db: str = DbOption,
 ) -> None:
@@ -27,13 +28,14 @@ def report_cmd(
     quality, leaderboard, metrics with intervals, plots, slices and a model card. Give --data with labelled
     rows the model never trained on; without it the report uses the validation rows kept at training. The
     report is also attached to the model's training run, for the MLflow UI ('mlengineer ui')."""
-    from ..bundle.model import load
     from ..data.files import check_place
     from ..errors import ConfigError
     from ..report.html import attach_to_run, unattached_why, write_report
 
     check_place(Path(out))  # before any work: a folder that does not exist, or a folder named as the file
-    model = load(model_path)
+    from ..tracking.lookup import open_model
+
+    model = open_model(model_path, tracking_uri=tracking_uri)
     df = read_data(data, sql, db) if (data or sql or db) else None
     if df is not None and model.target not in df.columns:
         raise ConfigError(f"--data {data or '(the --sql query)'} has no column {model.target!r}, the target: the "

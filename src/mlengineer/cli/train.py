@@ -11,8 +11,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from ._common import (
+    MODEL_HELP,
     DbOption,
     SqlOption,
+    TrackingOption,
     console,
     err_console,
     fmt,
@@ -240,7 +242,7 @@ def _train_on_spark(data: str | None, cfg: Any, *, sql: str | None, out: str, na
 
 
 def predict_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL", help="A model bundle folder."),
+    model_path: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
     data: str = typer.Argument(None, help="Rows to predict: any format 'train' reads."),
     out: str = typer.Option(None, "--out", "-o", help="Write predictions to this CSV/Parquet/JSON file (with "
                             "--engine spark: .csv, .parquet, or a folder of Parquet parts)."),
@@ -251,6 +253,7 @@ def predict_cmd(
                                    "or set of labels (classification) holding the truth this often, e.g. 0.9."),
     sql: str = SqlOption,
     db: str = DbOption,
+    tracking_uri: str = TrackingOption,
 ) -> None:
     """Predict with a model bundle, one output row per input row, in the input's order."""
     from ..errors import ConfigError
@@ -263,7 +266,7 @@ def predict_cmd(
             check_coverage(interval)
         except ConfigError as e:
             raise ConfigError(f"--interval: {e}") from None
-    model = open_model(model_path, runs=False)  # a bundle folder or models:/NAME@ALIAS
+    model = open_model(model_path, tracking_uri=tracking_uri)  # a folder, a run id or models:/NAME@ALIAS
     if interval is not None:  # before any row is read: a model without calibration rows, or too few of them
         try:
             model.check_interval(interval)
@@ -291,23 +294,24 @@ def predict_cmd(
 
 
 def evaluate_cmd(
-    model_path: str = typer.Argument(..., metavar="MODEL"),
+    model_path: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
     data: str = typer.Argument(None, help="Labelled rows (with the target column)."),
     no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the rows hold the "
                                     "weight column the model was trained with (by default its weights count)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (nothing else)."),
     sql: str = SqlOption,
     db: str = DbOption,
+    tracking_uri: str = TrackingOption,
 ) -> None:
     """Metrics of a model on labelled data."""
     import json
 
-    from ..bundle.model import load
     from ..evaluation.evaluate import evaluate
+    from ..tracking.lookup import open_model
     from ._common import err_console
     from .evaluation import print_evaluation, rows_met
 
-    model = load(model_path)
+    model = open_model(model_path, tracking_uri=tracking_uri)
     frame = read_data(data, sql, db, out=err_console if as_json else None)
     with named_source(data or "the query"):
         result = evaluate(model, frame, weights=not no_weights)

@@ -39,7 +39,7 @@ def ui_cmd(
 ) -> None:
     """Open MLflow's web UI on the tracked runs: metrics, leaderboards, reports and registered models."""
     from ..errors import ConfigError, ServingError
-    from ..tracking.store import default_tracking_uri, mlflow_module
+    from ..tracking.store import default_tracking_uri, engine_uri, mlflow_module, shown_uri
 
     if not ui_available():
         raise ConfigError(f"The MLflow UI needs the full mlflow package (mlflow-skinny has no UI): {INSTALL_HINT}.")
@@ -50,12 +50,12 @@ def ui_cmd(
                           "records its run there), or pass --tracking-uri.")
     _mark_model_training(mlflow_module(uri))  # migrated under mlengineer's lock, not raced by the server
     _check_port(host, port)
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host,
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", engine_uri(uri), "--host", host,
                "--port", str(port), "--workers", "1"]
     if db is not None:  # runs keep their own artifact folder; new experiments get the one 'train' uses
         command += ["--default-artifact-root", (db.parent / "mlartifacts").resolve().as_uri()]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    say("MLflow UI on ", (uri, "bold"), " at ", (f"http://{shown}:{port}", "bold cyan"), " (Ctrl+C to stop).")
+    say("MLflow UI on ", (shown_uri(uri), "bold"), " at ", (f"http://{shown}:{port}", "bold cyan"), " (Ctrl+C to stop).")
     # its own process group, stopped whole (the server runs uvicorn as a child) on Ctrl+C or SIGTERM
     proc = subprocess.Popen(command, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _interrupted)

@@ -364,12 +364,20 @@ def _kept_reason(c: dict[str, Any], problems: list[str], *, better: bool, champi
 def record_decision(kind: str, name: str, evidence: dict[str, Any], *, tracking_uri: str | None = None) -> str:
     """Record a decision (``retrain`` or ``rollback``) as an MLflow run of ``DECISIONS_EXPERIMENT``: its outcome
     as tags, its numbers as metrics, everything as ``decision.json``; the run id."""
-    from ..tracking.store import experiment_id, mlflow_module, owner_tags, store_error
+    from ..tracking.store import (
+        check_outer_run,
+        experiment_id,
+        mlflow_module,
+        owner_tags,
+        recording_run,
+        store_error,
+    )
 
     try:
+        check_outer_run(tracking_uri)  # a notebook's open run: nested under it, or refused when elsewhere
         mlflow = mlflow_module(tracking_uri)
-        with mlflow.start_run(experiment_id=experiment_id(mlflow, DECISIONS_EXPERIMENT), run_name=f"{kind} {name}",
-                              tags=owner_tags()) as run:
+        with recording_run(mlflow, experiment_id=experiment_id(mlflow, DECISIONS_EXPERIMENT),
+                           run_name=f"{kind} {name}", tags=owner_tags()) as run:
             mlflow.set_tags({"mlengineer.decision": str(evidence.get("decision", kind)), "mlengineer.model": name,
                              "mlengineer.kind": kind, "mlengineer.reason": str(evidence.get("reason", ""))[:4000]})
             comparison = evidence.get("comparison") or {}

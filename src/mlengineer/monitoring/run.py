@@ -52,14 +52,13 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
                   **sources: Any) -> tuple[Any, dict[str, Any]]:
     """Open the model ``spec`` names (a folder, ``models:/NAME@ALIAS`` or a run id, or a Model), read the
     live rows ``sources`` describe (see ``load_current``) and monitor them."""
-    from ..bundle.model import load
-    from ..tracking.lookup import open_model
-    from ..tracking.registry import is_model_ref, resolve
+    from ..tracking.lookup import open_model, open_registered
+    from ..tracking.registry import is_model_ref
 
     version, names, registered = None, set(), None  # the registered version, when a registry reference names it
-    if isinstance(spec, str) and is_model_ref(spec):
-        info, path = resolve(spec, tracking_uri=tracking_uri)
-        model, version = load(path), str(info.version)
+    if isinstance(spec, str) and is_model_ref(spec):  # its files checked against the digest the registry recorded
+        info, model = open_registered(spec, tracking_uri=tracking_uri)
+        version = str(info.version)
         names.add(info.name)
         registered = (str(info.name), version)
     else:

@@ -128,6 +128,10 @@ def train_spark(data: str | None = None, target: str | None = None, *, config: T
     if out is not None:
         check_destination(out)  # before any Spark work: a wrong --out costs nothing
     check_source(data)
+    if track:  # the store opens, and a run open in this thread may be the parent, before any Spark work
+        from ..tracking.runs import prepare_recording
+
+        prepare_recording(config.tracking_uri)
     conf = {**config.spark_conf, **(spark_conf or {})}
     with spark_session(master or config.spark_master, conf) as spark:
         model, result = _train(spark, data, sql, config, progress)
