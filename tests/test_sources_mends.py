@@ -242,14 +242,9 @@ def test_a_date_column_never_reads_a_time_alone_as_today() -> None:
 
 @pytest.fixture(scope="module")
 def pg_table() -> Iterator[tuple[str, str]]:
-    from .test_sources_postgres import URL
+    from .test_sources_postgres import URL, connect
 
-    sa = pytest.importorskip("sqlalchemy")
-    engine = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg2://"))
-    try:
-        con = engine.connect()
-    except sa.exc.OperationalError as e:
-        pytest.skip(f"PostgreSQL is not reachable at {URL} (run scripts/setup-system.sh): {e.orig}")
+    engine, con = connect()
     name = f"kinds_{uuid.uuid4().hex[:8]}"
     with con:
         con.exec_driver_sql(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,16 +26,22 @@ URL = os.environ.get("MLENGINEER_TEST_POSTGRES", "postgresql://mlengineer:mlengi
 N = 5000
 
 
+def connect() -> tuple[Any, Any]:
+    """(engine, an open connection) to the test database; the test is skipped where it cannot be reached."""
+    sa = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg2")
+    engine = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg2://"))
+    try:
+        return engine, engine.connect()
+    except sa.exc.OperationalError as e:
+        pytest.skip(f"PostgreSQL is not reachable at {URL} (run scripts/setup-system.sh): {e.orig}")
+
+
 @pytest.fixture(scope="module")
 def table() -> Iterator[str]:
     """A table of N customers with the types a real schema has: integers, NUMERIC, text, booleans, dates,
     timestamps and NULLs. Named uniquely, and dropped afterwards."""
-    sa = pytest.importorskip("sqlalchemy")
-    engine = sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg2://"))
-    try:
-        con = engine.connect()
-    except sa.exc.OperationalError as e:
-        pytest.skip(f"PostgreSQL is not reachable at {URL} (run scripts/setup-system.sh): {e.orig}")
+    engine, con = connect()
     name = f"customers_{uuid.uuid4().hex[:8]}"
     with con:
         con.exec_driver_sql(f"CREATE SEQUENCE {name}_seq")

@@ -28,10 +28,10 @@ from mlengineer.tracking.runs import list_runs
 from mlengineer.tracking.store import HOST_TAG, OWNER_TAG, engine_uri, shown_uri, store_error
 
 from .conftest import FIXTURES, run_cli
+from .test_sources_postgres import URL as POSTGRES
+from .test_sources_postgres import connect
 
 ROWS = pd.read_csv(FIXTURES / "churn_800.csv").head(300)
-POSTGRES = os.environ.get("MLENGINEER_TEST_POSTGRES",
-                          "postgresql://mlengineer:mlengineer@127.0.0.1:5432/mlengineer_test")
 
 
 def _train(uri: str, out: Path | None, **kw: object) -> mlengineer.Model:
@@ -273,13 +273,7 @@ def _installed(module: str) -> bool:
 @pytest.fixture()
 def pg_store() -> Iterator[str]:
     """A tracking store in a schema of its own in the test database, dropped afterwards."""
-    sa = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg2")
-    engine = sa.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg2://"))
-    try:
-        con = engine.connect()
-    except sa.exc.OperationalError as e:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}: {e.orig}")
+    engine, con = connect()
     schema = f"store_{uuid.uuid4().hex[:8]}"
     with con:
         con.exec_driver_sql(f"CREATE SCHEMA {schema}")
