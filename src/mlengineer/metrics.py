@@ -10,6 +10,7 @@ weight 0 not at all; the user's weight column). Any scikit-learn scorer name
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -143,17 +144,40 @@ METRICS: dict[str, Metric] = {
 }
 
 
+def _sklearn_response(response: object) -> bool:
+    """Whether a scorer's response method asks for scores (probabilities or a decision function), not labels:
+    the method itself when it is one name, the first it would try when it is a list of them."""
+    first = response if isinstance(response, str) else next(iter(response), "") if isinstance(
+        response, tuple | list) else ""
+    return first in ("predict_proba", "decision_function")
+
+
+def _probe(task: str) -> tuple[np.ndarray, np.ndarray]:
+    """A few rows of the task's outputs (classes and their probabilities, or positive values) a metric is tried on
+    before the search, so that one that cannot score the task is refused in one line."""
+    if task == "regression":
+        return np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), np.array([1.5, 2.0, 2.5, 4.5, 5.0, 6.5])
+    k = 2 if task == "binary" else 3
+    y = np.arange(12) % k
+    p = np.full((12, k), 0.2 / max(k - 1, 1))
+    p[np.arange(12), (y + (np.arange(12) % 4 == 0)) % k] = 0.8
+    return y, p / p.sum(axis=1, keepdims=True)
+
+
 def _from_sklearn(name: str, task: str) -> Metric | None:
-    """Wrap a scikit-learn scorer name as a Metric on raw outputs, or None if sklearn does not know it."""
+    """Wrap a scikit-learn scorer name as a Metric on raw outputs, or None if sklearn does not know it.
+
+    A scorer of probabilities (``predict_proba``/``decision_function``) gets the probabilities, the positive
+    class's column for a binary task; one of labels gets the most likely class. A regression scorer applies to
+    regression only, every other one to classes; one that fails on a few rows of the task's outputs is refused.
+    A ``neg_`` scorer is named without ``neg_`` and shows its value as scikit-learn's function gives it (an
+    error, lower is better)."""
     if name not in skm.get_scorer_names():
         return None
     scorer = skm.get_scorer(name)
     func, sign = scorer._score_func, scorer._sign
     kwargs = dict(scorer._kwargs)
-    response = scorer._response_method
-    wants_proba = isinstance(response, str | tuple | list) and (
-        "predict_proba" in response or "decision_function" in response
-    ) and "predict" not in (response if isinstance(response, str) else response[:1])
+    wants_proba = _sklearn_response(scorer._response_method)
 
     def fn(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
         if task == "regression":
@@ -164,12 +188,32 @@ def _from_sklearn(name: str, task: str) -> Metric | None:
             out = _labels(p)
         return float(func(y, out, **kwargs) if w is None else func(y, out, sample_weight=w, **kwargs))
 
-    tasks = REG if task == "regression" else CLS
-    balanced = task != "regression" and not wants_proba and any(
-        w in name for w in ("balanced", "f1", "recall", "jaccard", "precision"))
+    tasks = REG if func.__module__.endswith("_regression") else CLS
+    if task not in tasks:
+        return Metric(name.removeprefix("neg_"), fn, sign > 0, tasks)
+    # a metric that judges every class alike (balanced accuracy, macro averages, recall, F1, Jaccard) makes the
+    # fits weigh classes alike; binary precision is not one: weighing the rare class up lowers it
+    balanced = not wants_proba and (any(w in name for w in ("balanced", "f1", "recall", "jaccard"))
+                                    or name.startswith("precision_macro"))
     rank_only = wants_proba and any(w in name for w in ("roc_auc", "average_precision"))
     takes_weights = "sample_weight" in inspect.signature(func).parameters
-    return Metric(name, fn, sign > 0, tasks, balanced, rank_only, takes_weights)
+    metric = Metric(name.removeprefix("neg_"), fn, sign > 0, tasks, balanced, rank_only, takes_weights)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = metric(*_probe(task))
+    except Exception as e:  # noqa: BLE001 - scikit-learn's own words say why
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"The metric {name!r} cannot score a {task} task ({why}): choose another metric "
+                          f"({', '.join(_known(task))} or a scikit-learn scorer for {task}).") from None
+    if not np.isfinite(value):
+        raise ConfigError(f"The metric {name!r} gives no number on a {task} task: choose another metric "
+                          f"({', '.join(_known(task))}).")
+    return metric
+
+
+def _known(task: str) -> list[str]:
+    return sorted(k for k, m in METRICS.items() if task in m.tasks)
 
 
 def get_metric(name: str | None, task: str) -> Metric:
@@ -179,16 +223,22 @@ def get_metric(name: str | None, task: str) -> Metric:
     key = name.lower().strip()
     key = {"auc": "roc_auc", "logloss": "log_loss", "neg_log_loss": "log_loss",
            "neg_root_mean_squared_error": "rmse", "root_mean_squared_error": "rmse"}.get(key, key)
+    if key not in METRICS and f"neg_{key}" in skm.get_scorer_names():  # a neg_ scorer by its shown name
+        key = f"neg_{key}"
     metric = METRICS.get(key) or _from_sklearn(key, task)
+    known = _known(task)
     if metric is None:
-        known = sorted(k for k, m in METRICS.items() if task in m.tasks)
         raise ConfigError(
             f"Unknown metric {name!r} for a {task} task: use one of {', '.join(known)} "
             "or a scikit-learn scorer name."
         )
     if task not in metric.tasks:
-        known = sorted(k for k, m in METRICS.items() if task in m.tasks)
-        raise ConfigError(f"The metric {name!r} does not apply to a {task} task: use one of {', '.join(known)}.")
+        other = "a regression" if metric.tasks == REG else "a binary" if metric.tasks == {"binary"} else (
+            "a classification")
+        hint = (" (or --task regression if the target is a number to predict)" if metric.tasks == REG
+                and task == "multiclass" else "")
+        raise ConfigError(f"The metric {name!r} does not apply to a {task} task (it is for {other} task): use one "
+                          f"of {', '.join(known)}{hint}.")
     return metric
 
 

@@ -74,8 +74,7 @@ def print_training_summary(model: Any, *, data: str | None = None, reasons: dict
         style = {"error": "bold red", "warning": "yellow"}
         console.print(table("Data audit", ["severity", "column", "finding", "done"],
                             [[Text(f["severity"], style=style.get(f["severity"], "")), f.get("column") or "", f["message"],
-                              "column dropped" if f.get("action") == "drop_column" and f["severity"] == "error"
-                              else "rows dropped" if f.get("action") == "drop_rows" else ""] for f in shown]))
+                              _done_words(f, meta)] for f in shown]))
     hidden = len(findings) - len(shown)
     cleaning = _cleaning_words(model, reasons or {})
     if hidden:
@@ -85,6 +84,9 @@ def print_training_summary(model: Any, *, data: str | None = None, reasons: dict
         cleaning += f" {hidden} more finding{'s' if hidden > 1 else ''}: {audit} lists {'them all' if hidden > 1 else 'it'}."
     if cleaning:
         say((cleaning.strip(), "dim"))
+    if any(f.get("check") == "few_rows" for f in findings):
+        say(("On so few rows the validation score is likely optimistic, not only rough: the same rows chose the model, "
+             "its early stopping and the ensemble's weights. Expect new rows to score worse.", "yellow"))
     for note in meta.get("feature_notes") or []:  # what the encoding left out, e.g. sentence embeddings
         say((note, "yellow"))
     from ..report.summary import candidate_label
@@ -96,13 +98,23 @@ def print_training_summary(model: Any, *, data: str | None = None, reasons: dict
     if len(board) > 25:
         title += f": the best 25 of {len(board) - 1} candidates"
     console.print(table(title, ["model", meta["metric"], "fit s", "ms/row (batch)", "ms (1 row)", "status"], rows))
-    kept = _kept_words(meta)
+    kept = _kept_words(meta) + _refit_words(meta)
     pipe, whole = (meta.get("timings") or {}).get("pipeline_1row_ms"), board[0].get("predict_1row_ms")
     if board[0].get("model") == "ensemble" and pipe and whole and pipe >= 0.25 * whole:
         kept += (f" Its ms (1 row) counts cleaning and encoding the row ({fmt(pipe)} ms), which the candidates' "
                  "times leave out.")
     if kept:
         say(kept.strip())
+
+
+def _done_words(finding: dict[str, Any], meta: dict[str, Any]) -> str:
+    """What training did about an audit finding: its column dropped, or kept as the user asked (--keep)."""
+    if finding.get("action") == "drop_rows":
+        return "rows dropped"
+    if finding.get("action") != "drop_column" or finding["severity"] != "error":
+        return ""
+    kept = (meta.get("config") or {}).get("keep") or []
+    return "kept (--keep)" if finding.get("column") in kept else "column dropped"
 
 
 def _cleaning_words(model: Any, reasons: dict[str, str], most: int = 8) -> str:
@@ -119,6 +131,22 @@ def _cleaning_words(model: Any, reasons: dict[str, str], most: int = 8) -> str:
         more = f"; and {len(dropped) - most} more" if len(dropped) > most else ""
         words += f"; dropped {len(dropped)} ({listed}{more})"
     return words + "."
+
+
+def _refit_words(meta: dict[str, Any]) -> str:
+    """The kept members that were not refit on every row (the time budget ran out first), or nothing."""
+    board = meta.get("leaderboard") or []
+    refit = ((board[0].get("params") or {}).get("refit_on_all_rows") if board else None)
+    if not isinstance(refit, list):
+        return ""
+    left = [m["model"] for m in meta.get("ensemble") or [] if m["model"] not in refit]
+    if not left:
+        return ""
+    if "fold" in str(meta.get("split", "")):
+        return (f" Not refit on every row: {', '.join(left)} (the average of its fold models, each of which left "
+                "one fold out).")
+    return (f" Not refit on every row (the time budget ran out first): {', '.join(left)}, which never saw the "
+            "validation rows.")
 
 
 def _kept_words(meta: dict[str, Any]) -> str:
@@ -146,11 +174,18 @@ def _kept_words(meta: dict[str, Any]) -> str:
     return words + "."
 
 
+#: the built-in metrics (``metrics.METRICS``) and the model families (``training.models``), named in the help
+#: without importing them (scikit-learn, the learners) for ``--help``; tests/test_training_mends.py checks them
+METRIC_NAMES = "roc_auc, log_loss, accuracy, balanced_accuracy, f1, f1_macro, brier (classes); rmse, mae, r2, mape"
+FAMILY_NAMES = "linear, lightgbm, xgboost, catboost, random_forest, extra_trees, knn, mlp, tabm, text, cnn"
+
+
 def train_cmd(
     data: str = typer.Argument(None, help="Training table: CSV, TSV, Parquet, JSON, JSONL, Excel, or a folder."),
     target: str = typer.Option(None, "--target", "-t", help="The column to predict (or 'target:' in --config)."),
     time_budget: float = typer.Option(None, "--time-budget", help="Seconds the whole training may take (default: 60)."),
-    metric: str = typer.Option(None, "--metric", help="Metric to optimise (default: roc_auc, log_loss or rmse)."),
+    metric: str = typer.Option(None, "--metric", help=f"Metric to optimise: {METRIC_NAMES}, or a scikit-learn scorer "
+                               "name (default: roc_auc, log_loss or rmse)."),
     task: str = typer.Option("auto", "--task", help="binary, multiclass, regression, or auto."),
     out: str = typer.Option("model", "--out", "-o", help="Folder to write the model bundle to."),
     name: str = typer.Option(None, "--name", help="The model's name, as the server, the run, the report and "
@@ -169,8 +204,8 @@ def train_cmd(
     max_predict_ms: float = typer.Option(None, "--max-predict-ms", help="Keep only models this fast per row (cleaning included); a slower LightGBM or CatBoost model keeps its first rounds, as many as fit."),
     max_models: int = typer.Option(None, "--max-models", help="At most this many models in the ensemble (1: the "
                                    "best single model, the fastest bundle) [default: as validation favours]."),
-    families: str = typer.Option(None, "--families", help="Model families to try, comma-separated (linear, "
-                                 "lightgbm, xgboost, catboost, random_forest, extra_trees, knn, mlp) [default: all]."),
+    families: str = typer.Option(None, "--families", help="Model families to try, comma-separated "
+                                 f"({FAMILY_NAMES}) [default: all that suit the table]."),
     target_transform: str = typer.Option(
         None, "--target-transform", help="Regression: auto (try a log or power transform of a skewed target, "
         "kept where validation scores it better), none, log or power [default: auto]."),

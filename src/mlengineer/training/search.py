@@ -78,7 +78,12 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
     if families and len(missing) == len(families):
         raise ConfigError(f"The model family {missing[0]!r} cannot be used here: {registry[missing[0]].unavailable_reason()}")
     chosen = [f for f in (families or default) if registry[f].available()
-              and registry[f].supports(task, n_rows, n_features)]
+              and registry[f].supports(task, n_rows, n_features)
+              and not (feature_names is not None and registry[f].needs_column and places[f] is None)]
+    if families and not chosen:  # refused before any fit, not after a search of nothing
+        needs = "; ".join(f"{f} needs a {registry[f].needs_column} column" for f in families if registry[f].needs_column)
+        raise ConfigError(f"None of the model families {', '.join(families)} suits this table ({task.kind}, {n_rows:,} "
+                          f"rows{'; ' + needs if needs else ''}): name others in --families, or leave it out.")
     chosen.sort(key=lambda f: (places[f] is None, places[f] or 0))
     per_family = {f: registry[f].default_configs(task, n_rows, n_features) for f in chosen}
     out: list[tuple[str, dict[str, Any]]] = []

@@ -26,6 +26,7 @@ from ..tasks import Task, make_task
 from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
+from .validation import split_keys, split_words
 from .weights import check_metric_weighs, check_weight_column, numbered, read_weights, weighted_words
 
 __all__ = ["TrainResult", "fit_pipeline", "pipeline_ms"]
@@ -115,9 +116,12 @@ def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prep
     metric = get_metric(config.metric, task.kind)
     blend_metric = ensemble_metric(metric, config.ensemble_metric, task.kind)
     if weight is not None:
-        check_metric_weighs(metric, weight)
+        check_metric_weighs(metric, weight, config.metric)
     # the weight column is no feature: the audit's findings on it (an identifier, outliers, leakage) say nothing
     findings = [f for f in audit(df, schema, task_kind=task.kind) if weight is None or f.column != weight]
+    idle = next((f for f in findings if f.check == "target_identifier" and task.is_classification), None)
+    if idle is not None:  # a class a row: a classifier of it learns nothing (and trains for the whole budget)
+        raise DataError(f"The target {target!r} {idle.message.rstrip('.')}: {idle.suggestion}")
     drop = {c: "dropped by the user (--drop)" for c in config.drop}
     for col in (config.group_column,):
         if col is not None and col not in config.keep:
@@ -178,12 +182,14 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         # by the format the schema found (3/6/2011 day first where its other dates say so), as Spark reads it
         fmt = next((c.datetime_format for c in schema.columns if c.name == config.time_column), None)
         order = tcol.to_numpy() if pd.api.types.is_numeric_dtype(tcol) else parse_datetime(tcol, fmt).to_numpy()
+    user_groups = groups is not None
+    groups, order, copies = split_keys(clean, groups, order)
     fit_rows, cal_rows = calibration_slice(y, config, task, groups, order)
     # text columns are scored by models fitted on the targets of the fitting rows (not the calibration rows)
     encoder = FeatureEncoder(roles, task_kind=task.kind, n_classes=len(task.classes), time_budget=budget,
                              seed=config.seed, n_jobs=config.n_jobs or os.cpu_count() or 1,
                              latency_ms=config.max_predict_ms_per_row)
-    X = encode_training(encoder, features, y, None if cal_rows is None else fit_rows)
+    X = encode_training(encoder, features, y, None if cal_rows is None else fit_rows, groups=groups, order=order)
     timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
     overhead_ms = pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
 
@@ -196,7 +202,9 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
                                  overhead_ms=overhead_ms, progress=progress, blend_metric=prep.blend_metric,
                                  weights=part(weights))
     timings.update(result.timings)
-    valid_y, valid_pred, valid_w, strategy = result.valid_y, result.valid_pred, result.valid_weight, result.strategy
+    valid_y, valid_pred, valid_w = result.valid_y, result.valid_pred, result.valid_weight
+    strategy = split_words(result.strategy, copies=copies, user_groups=user_groups, timed=order is not None,
+                           classification=task.is_classification)
     scored = None if result.valid_rows is None else fit_rows[result.valid_rows]  # positions in ``clean``
     if cal_rows is not None:  # calibration and conformal scores from the final model on rows no fit saw
         valid_y, valid_pred, scored = y[cal_rows], result.predictor.predict_raw(X[cal_rows]), cal_rows

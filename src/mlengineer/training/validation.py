@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ..data.load import available_memory
-from ..data.split import make_folds, make_holdout
+from ..data.split import copy_groups, group_start_order, make_folds, make_holdout, merge_groups
 
-__all__ = ["Validation", "choose_validation", "memory_available", "search_sample"]
+__all__ = ["Validation", "choose_validation", "memory_available", "search_sample", "split_keys", "split_words"]
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,21 @@ class Validation:
         return np.sort(np.concatenate([va for _, va in self.folds]))
 
 
-def n_folds_for(n_rows: int, budget: float) -> int:
+#: a holdout that would hold fewer rows of the rarest class than this scores too few of them to rank models by
+FEW_IN_HOLDOUT = 20
+
+
+def n_folds_for(n_rows: int, budget: float, *, in_holdout: float | None = None) -> int:
     """Folds worth their cost: 5 for small data, 3 for medium, 1 (a holdout) for large, all scaled by the
-    time budget (the fits of k folds cost about k times one holdout fit)."""
+    time budget (the fits of k folds cost about k times one holdout fit). ``in_holdout``: the rows of the
+    rarest class a holdout would hold; fewer than ``FEW_IN_HOLDOUT`` buys 3 folds (every such row scored) up
+    to three times the medium size."""
     scale = max(budget, 1.0) / 60.0
     if n_rows <= 3_000 * scale:
         return 5
     if n_rows <= 8_000 * scale:
+        return 3
+    if in_holdout is not None and in_holdout < FEW_IN_HOLDOUT and n_rows <= 24_000 * scale:
         return 3
     return 1
 
@@ -59,7 +68,9 @@ def choose_validation(
     if order is not None:  # the future must not leak into the past: always one time-ordered holdout
         s = make_holdout(y, fraction=holdout_fraction, order=order)
         return Validation([(s.train, s.valid)], s.strategy)
-    k = {"holdout": 1, "kfold": 5}.get(mode) or n_folds_for(n, budget)
+    counts = np.unique(y, return_counts=True)[1] if stratify else np.empty(0)
+    rarest = counts[counts >= 2].min() * holdout_fraction if (counts >= 2).any() else None
+    k = {"holdout": 1, "kfold": 5}.get(mode) or n_folds_for(n, budget, in_holdout=rarest)
     if k > 1 and groups is not None and len(np.unique(groups)) < k:
         k = 1
     if k == 1:
@@ -68,6 +79,35 @@ def choose_validation(
     folds = make_folds(y, n_splits=k, stratify=stratify, groups=groups, seed=seed)
     kind = "grouped " if groups is not None else "stratified " if stratify else ""
     return Validation([(np.asarray(tr), np.asarray(va)) for tr, va in folds], f"{kind}{k}-fold cross-validation")
+
+
+def split_keys(rows: pd.DataFrame, groups: np.ndarray | None, order: np.ndarray | None
+               ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+    """(groups, order, copies) every split of the training rows follows (the validation, the calibration rows, the
+    text scores' folds). Rows that repeat another exactly (``rows``: the cleaned features and target) join
+    their copies' group, so no copy is on both sides; with a time order as well, each group's rows take its
+    first time, so a time-ordered split keeps whole groups together (on the side of their first appearance).
+    ``copies``: how many rows repeat another."""
+    codes = copy_groups(rows)
+    copies = 0 if codes is None else len(codes) - int(codes.max()) - 1
+    if codes is not None:
+        groups = codes if groups is None else merge_groups(groups, codes)
+    if order is not None and groups is not None:
+        return None, group_start_order(order, groups), copies
+    return groups, order, copies
+
+
+def split_words(strategy: str, *, copies: int, user_groups: bool, timed: bool, classification: bool) -> str:
+    """The split's name said as ``split_keys`` made it: grouped only where the user named groups."""
+    if copies and not user_groups:
+        strategy = strategy.replace("grouped ", "stratified " if classification else "", 1)
+        strategy = strategy.replace(", whole groups)", ")", 1)
+    if user_groups and timed:
+        strategy += ", whole groups (--group-column) on one side, each by its first time"
+    if copies:
+        strategy += (f"; {copies:,} row{'s' if copies > 1 else ''} repeating another exactly kept on the side of "
+                     "their copies")
+    return strategy
 
 
 def memory_available() -> int:

@@ -183,10 +183,11 @@ def weightless_error(where: str, strategy: str, otherwise: str, *, learn: bool =
                      f"of them a weight above 0, or {otherwise}.")
 
 
-def check_metric_weighs(metric: Any, column: str) -> None:
-    """Refuse, before training, a metric that cannot count rows by their weights (``Metric.takes_weights``)."""
+def check_metric_weighs(metric: Any, column: str, asked: str | None = None) -> None:
+    """Refuse, before training, a metric that cannot count rows by their weights (``Metric.takes_weights``);
+    ``asked``: the metric's name as the user gave it (``neg_max_error`` for the metric shown as ``max_error``)."""
     if not metric.takes_weights:
-        raise ConfigError(f"--metric {metric.name} cannot count rows by their weights: choose another metric, "
+        raise ConfigError(f"--metric {asked or metric.name} cannot count rows by their weights: choose another metric, "
                           f"or leave out --weight-column {column}.")
 
 
