@@ -119,8 +119,8 @@ def test_metrics_and_the_access_log_see_the_short_way(servers: tuple[ServerProce
     before = requests_counted(on)
     body = json.dumps({"records": [ROW]})
     for _ in range(3):
-        assert httpx.post(f"{on.url}/predict", content=body, headers={"x-request-id": "lane-seen"},
-                          timeout=30).status_code == 200
+        assert httpx.post(f"{on.url}/predict", content=body, timeout=30,
+                          headers={"x-request-id": "lane-seen", "content-type": "application/json"}).status_code == 200
     after = requests_counted(on)
     assert after.get(("/predict", "200"), 0) - before.get(("/predict", "200"), 0) == 3
     missing = httpx.post(f"{on.url}/v2/models/nope/infer", content="{}", timeout=30)

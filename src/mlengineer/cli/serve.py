@@ -20,8 +20,9 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", help="Worker processes (about one per core)."),
-    api_key: str = typer.Option(None, "--api-key", envvar="MLENGINEER_API_KEY", show_envvar=True,
-                                help="Require this key (X-API-Key or Authorization: Bearer); health checks stay open."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="Require this key (X-API-Key or Authorization: Bearer); health checks stay open. "
+                                "Default: the MLENGINEER_API_KEY variable."),
     max_body_mb: float = typer.Option(10.0, "--max-body-mb", help="Largest request body, in MB (413 above)."),
     max_batch_rows: int = typer.Option(10_000, "--max-batch-rows", help="Most rows in one request (413 above)."),
     unseen_categories: str = typer.Option("warn", "--unseen-categories",
@@ -37,6 +38,8 @@ def serve_cmd(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout",
                                            help="Seconds to finish requests in flight when stopped."),
+    read_timeout: float = typer.Option(30.0, "--read-timeout",
+                                       help="Seconds a request's headers may take to arrive, and its body may pause (408 after)."),
 ) -> None:
     """Serve a model over HTTP: Open Inference Protocol v2, MLflow's /invocations and POST /predict."""
     from ..errors import ConfigError
@@ -46,9 +49,10 @@ def serve_cmd(
 
     if not max_body_mb * 1024 * 1024 >= 1024:  # the option is in MB; the setting, in bytes, says >= 1024
         raise ConfigError(f"--max-body-mb must be at least 0.001 (1 KB); got {max_body_mb:g}.")
-    key_problem = api_key_problem(api_key)
+    api_key, key_from = _api_key(api_key)
+    key_problem = api_key_problem(api_key, variable=key_from != "--api-key")
     if key_problem is not None:  # an empty key would serve everyone: refused, never taken as "no key"
-        raise ConfigError(f"--api-key {key_problem}.")
+        raise ConfigError(f"{key_from} {key_problem}.")
     log_folder = None if no_prediction_log else Path(prediction_log).expanduser().resolve()
     if log_folder is not None:
         check_log_folder(log_folder)
@@ -60,7 +64,7 @@ def serve_cmd(
             unseen_categories=unseen_categories, extra_columns=extra_columns,
             prediction_log=log_folder,
             access_log=access_log, poll_interval=poll_interval, tracking_uri=tracking_uri,
-            graceful_timeout=graceful_timeout,
+            graceful_timeout=graceful_timeout, read_timeout=read_timeout,
         ))
     except ValueError as e:  # pydantic names the option and what it accepts
         err = e.errors()[0] if hasattr(e, "errors") else {"loc": ["?"], "msg": str(e)}
@@ -73,8 +77,10 @@ def serve_cmd(
     served: Any = load_served(settings)
     name, version, task, target = served.name, served.version, served.model.task.kind, served.model.target
     chosen, warning = _how_chosen(settings, version)
-    if workers > 1:
-        served = None  # each worker loads its own; this process only supervises
+    if workers > 1:  # each worker loads its own copy of this very version; this process only supervises
+        from ..serving.supervisor import Pin
+
+        served = Pin.of(served)
 
     def ready(port: int) -> None:
         say("Serving ", (name, "bold"), f" version {version} ({chosen}{task}, target {target!r}) on "
@@ -84,6 +90,19 @@ def serve_cmd(
             say(("warning:", "yellow"), f" {warning}")
 
     serve(settings, served=served, on_ready=ready)
+
+
+def _api_key(given: str | None) -> tuple[str | None, str]:
+    """The key, and where it came from: ``--api-key``, else the variable. The variable is read here, not by the
+    option's parser, which would take one set but empty for an unset one: an empty key is refused, never taken
+    for no key."""
+    import os
+
+    from ..serving.settings import API_KEY_ENV
+
+    if given is None:
+        return os.environ.get(API_KEY_ENV), API_KEY_ENV
+    return given, "--api-key"
 
 
 def _how_chosen(settings: Any, version: str) -> tuple[str, str | None]:

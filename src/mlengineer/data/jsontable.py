@@ -22,13 +22,17 @@ CONTAINERS = (dict, list, tuple, set, np.ndarray)
 
 def plain_cell(v: Any) -> Any:
     """A cell as every reader and the cleaning plan read it: a list, tuple, set or object as its JSON text
-    (keys sorted), other bytes than a picture's as UTF-8 text, anything else as it is."""
+    (keys sorted), other bytes than a picture's as UTF-8 text, anything else as it is. A container nested too
+    deeply to write (about a thousand levels: Python's recursion limit) is a DataError, not a crash."""
     if isinstance(v, bytes):  # a picture's bytes stay bytes (an image column); other bytes are text
         return v if is_image_bytes(v) else v.decode("utf-8", errors="replace")
     if isinstance(v, np.ndarray):
         v = v.tolist()
     if isinstance(v, dict | list | tuple | set):
-        return json.dumps(list(v) if isinstance(v, set) else v, default=str, sort_keys=True)
+        try:
+            return json.dumps(list(v) if isinstance(v, set) else v, default=str, sort_keys=True)
+        except RecursionError:
+            raise DataError("a value is a list or object nested too deeply to read as text: flatten it") from None
     return v
 
 

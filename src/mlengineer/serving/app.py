@@ -6,8 +6,8 @@ Endpoints, one router each over one ``Service`` (``routes/``)
 - MLflow's scoring protocol (``routes/mlflow.py``): ``POST /invocations`` (JSON or CSV), ``GET /ping``,
   ``GET /health``, ``GET /version``.
 - ``POST /predict`` with ``{"records": [...]}`` (``routes/records.py``); ``GET /metrics`` (Prometheus,
-  ``routes/operations.py``); ``POST /explain`` (``routes/explain.py``); ``/docs`` and ``/openapi.json``
-  (``openapi.py``).
+  ``routes/operations.py``); ``POST /explain`` (``routes/explain.py``); ``/docs`` (``docs.py``) and
+  ``/openapi.json`` (``openapi.py``).
 
 Hot endpoints read the body with orjson and answer with orjson-encoded bytes (pydantic models describe them
 in the OpenAPI document only). Every route that takes rows validates them one way (``service.py``).
@@ -30,6 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..bundle.model import Model
 from ..errors import MLEngineerError
+from .docs import docs_router
+from .errors import error_body
 from .lanes import Lanes, hot_routes
 from .middleware import ServiceMiddleware
 from .openapi import install_openapi
@@ -65,7 +67,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         finally:
             await service.stop()
 
-    app = FastAPI(title=f"mlengineer: {served.name}", version="1", lifespan=lifespan, **_telemetry(),
+    app = FastAPI(title=f"mlengineer: {served.name}", version="1", lifespan=lifespan, **_telemetry(), docs_url=None,
                   description=f"Predicts {served.model.target!r} ({served.model.task.kind}) with the model "
                               f"{served.name!r}. Open Inference Protocol v2 under /v2, MLflow's scoring protocol "
                               "at /invocations, plain JSON records at /predict.")
@@ -78,6 +80,7 @@ def create_app(model: Model | None = None, *, settings: ServeSettings | None = N
         app.include_router(r)
     if os.environ.get("MLENGINEER_SERVE_LANES", "1") != "0":  # 0: every request the usual way
         service.short_paths = sorted(hot_routes(app, routers, lanes).routes)
+    app.include_router(docs_router())
     install_openapi(app, service)
     return app
 
@@ -102,19 +105,16 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MLEngineerError)
     async def _ours(request: Request, exc: MLEngineerError) -> Response:
-        body: dict[str, Any] = {"error": str(exc)}
-        if request.url.path == "/invocations":  # MLflow's clients read error_code and message
-            body.update(error_code="BAD_REQUEST" if exc.http_status < 500 else "INTERNAL_ERROR", message=str(exc))
-        return json_response(body, exc.http_status)
+        return json_response(error_body(str(exc), exc.http_status, request.url.path), exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err.get("loc", []) if p != "body") or "body"
-        return json_response({"error": f"Field {field!r}: {err.get('msg', 'invalid')}."}, 422)
+        return json_response(error_body(f"Field {field!r}: {err.get('msg', 'invalid')}.", 422, request.url.path), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        response = json_response({"error": f"{exc.detail}."}, exc.status_code)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        response = json_response(error_body(f"{exc.detail}.", exc.status_code, request.url.path), exc.status_code)
         response.headers.update(exc.headers or {})  # the Allow header of a 405
         return response

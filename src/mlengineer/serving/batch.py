@@ -7,7 +7,7 @@ A classifier's ``prediction_set`` is JSON text in CSV and Parquet (as Spark writ
 
 ``InputNotes`` counts, chunk by chunk as the rows stream past (no second pass), what the server warns of: a
 column's categories the model never saw (the server's own check) and numbers far outside the training range
-(the schema's), said afterwards in a line per column.
+(the server's rule, ``ranges.py``), said afterwards in a line per column.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..data.chunks import CHUNK_ROWS, open_chunks
 from ..data.files import atomic_path, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, MLEngineerError
+from .ranges import far_bounds, far_note, rows_holding
 
 __all__ = ["InputNotes", "data_folder", "extra_columns_note", "predict_data", "predict_to_file", "sets_as_text",
            "write_predictions"]
@@ -100,12 +101,7 @@ class InputNotes:
         cats = getattr(model.encoder, "categories_", {})
         #: how the encoder reads a category it does not know: its group of rare values, else a missing value
         self.read_as = {c: "rare" if RARE in cats.get(c, [RARE]) else "missing" for c in self.categories}
-        self.ranges: dict[str, tuple[float, float]] = {}
-        for name, role in check.roles.items():
-            col = next((c for c in model.schema.columns if c.name == name), None)
-            if role == "numeric" and col is not None and all(
-                    isinstance(b, int | float) and not isinstance(b, bool) for b in (col.min, col.max)):
-                self.ranges[name] = (float(col.min), float(col.max))  # type: ignore[arg-type]
+        self.ranges: dict[str, tuple[float, float]] = check.ranges  # the server's: one rule (``ranges.py``)
         self.unseen: dict[str, tuple[int, str]] = {}  # column: (rows, an example)
         self.far: dict[str, tuple[int, float]] = {}
 
@@ -129,8 +125,8 @@ class InputNotes:
             if not isinstance(s, pd.Series):
                 continue
             v = prepare(s, "numeric", name=name).values
-            width = high - low or max(abs(low), abs(high), 1.0)
-            far = (v < low - width) | (v > high + width)
+            lo, hi = far_bounds(low, high)
+            far = (v < lo) | (v > hi)
             if far.any():
                 count, value = self.far.get(name, (0, float(v[far][0])))
                 self.far[name] = (count + int(far.sum()), value)
@@ -141,25 +137,15 @@ class InputNotes:
 
         out = []
         for name, (rows, example) in self.unseen.items():
-            out.append(f"Column {name!r}: {_rows(rows, 'a category', 'categories')} the model never saw "
+            out.append(f"Column {name!r}: {rows_holding(rows, 'a category', 'categories')} the model never saw "
                        f"(e.g. {shown(example)}): read as {self.read_as[name]}.")
         for name, (rows, value) in self.far.items():
-            low, high = self.ranges[name]
-            out.append(f"Column {name!r}: {_rows(rows, 'a number', 'numbers')} far outside the training range "
-                       f"({_num(low)} to {_num(high)}; e.g. {_num(value)}): check their unit or scale.")
+            out.append(far_note(name, rows, self.ranges[name], value))
         if len(out) > self.MOST:
             rest = len(out) - self.MOST + 1
             out = out[:self.MOST - 1] + [f"... and {rest} more columns hold values the model never saw or far "
                                          "outside its training range."]
         return out
-
-
-def _rows(n: int, one: str, many: str) -> str:
-    return f"1 row holds {one}" if n == 1 else f"{n:,} rows hold {many}"
-
-
-def _num(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
 
 
 def _json_ready(df: pd.DataFrame) -> pd.DataFrame:

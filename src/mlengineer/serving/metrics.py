@@ -14,6 +14,8 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_unseen_categories_total{model,version,column}  requests with a category the model never saw
     mlengineer_unseen_category_rows_total{model,version,column}  rows holding one: over predicted_rows_total,
                                                              the share of rows ``mlengineer monitor`` reports
+    mlengineer_far_values_total{model,version,column}        rows holding a number far outside the column's
+                                                             training range (what the answer's warnings say)
     mlengineer_model_info{model,version}                     1 for the version being served
     mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
     mlengineer_model_refused{model,version}                  1 for a version the alias names that the server
@@ -31,13 +33,18 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_missing_share{model,version,column,rows}      share of an input's values missing over the recent
                                                              rows (rows="recent") and in training ("training"):
                                                              a feed gone dead shows here, not as drift alone
+
+The gauges of a version no longer served (``model_info``, ``model_refused``, the live-monitoring gauges) are
+removed. With several workers prometheus-client cannot remove a gauge's value from its files, so it is set
+to NaN there and left out of the page: after a swap, only the version served shows, whichever worker answers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,26 +58,11 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "unseen_rows"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384)
 _CONFIDENCE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-
-
-def unseen_rows(columns: Mapping[str, Any], unseen: list[str],
-                known: Mapping[str, Collection[str]]) -> dict[str, int]:
-    """How many rows of a validated request hold a category the model never saw, for each column of ``unseen``
-    (the columns where validation found one; ``known``: each column's categories seen in training)."""
-    out = {}
-    for column in unseen:
-        seen = known.get(column)
-        values = columns.get(column)
-        if seen is None or values is None:
-            out[column] = 1  # the validator found one, but cannot say where: the request's row at least
-            continue
-        out[column] = max(1, sum(1 for v in values if v is not None and v not in seen))
-    return out
 
 
 def value_buckets(pred: np.ndarray | None) -> tuple[float, ...]:
@@ -110,6 +102,8 @@ class Metrics:
         self.unseen_rows = Counter("mlengineer_unseen_category_rows", "Rows holding a category the model never saw "
                                    "(over mlengineer_predicted_rows_total: the share of rows).",
                                    ["model", "version", "column"], **kw)
+        self.far = Counter("mlengineer_far_values", "Rows holding a number far outside the column's training range "
+                           "(beyond its min or max by more than their distance).", ["model", "version", "column"], **kw)
         gauge_kw = {**kw, "multiprocess_mode": "liveall"} if self.multiprocess else kw
         self.model_info = Gauge("mlengineer_model_info", "1 for the model version being served.",
                                 ["model", "version"], **gauge_kw)
@@ -141,6 +135,9 @@ class Metrics:
         self.missing = Gauge("mlengineer_missing_share", "Share of an input column's values missing over the recent "
                              "rows (rows=recent) and in training (rows=training).",
                              ["model", "version", "column", "rows"], **gauge_kw)
+        self._serving: tuple[str, str] | None = None  # the version set_model last made the served one
+        self._live: set[tuple[Any, tuple[str, ...]]] = set()  # the live gauges' label sets now shown
+        self._live_lock = threading.Lock()  # the monitor's thread sets them; a swap retires them
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: prometheus-client takes a lock and builds a key each call."""
@@ -175,35 +172,25 @@ class Metrics:
             self.child(self.unseen, model, version, column).inc()
             self.child(self.unseen_rows, model, version, column).inc(n)
 
+    def observe_far(self, *, model: str, version: str, rows: Mapping[str, int]) -> None:
+        """One request's numbers far outside the training range: ``rows`` holding one, per column."""
+        for column, n in rows.items():
+            self.child(self.far, model, version, column).inc(n)
+
     def set_live(self, *, model: str, version: str, snapshot: dict[str, Any]) -> None:
-        """The gauges of one live-monitoring refresh (called from its thread)."""
-        columns = {**snapshot["columns"], "(prediction)": snapshot["prediction"]}
-        for column, g in columns.items():
-            if g["statistic"] is not None:
-                measure = g["measure"].replace("-", "_").replace(" ", "_").lower()
-                self.drift_score.labels(model, version, column, g["test"], measure).set(g["statistic"])
-            if g.get("p_value") is not None:
-                self.drift_p.labels(model, version, column).set(g["p_value"])
-            if g.get("distance") is not None:
-                self.drift_distance.labels(model, version, column).set(g["distance"])
-            self.drift_detected.labels(model, version, column).set(1.0 if g["drifted"] else 0.0)
-        for column, g in snapshot["columns"].items():
-            self.missing.labels(model, version, column, "recent").set(g["missing"])
-            self.missing.labels(model, version, column, "training").set(g["missing_training"])
-        est = snapshot.get("estimate")
-        for bound in ("value", "low", "high"):
-            if est is not None and est[bound] == est[bound]:
-                self.estimated.labels(model, version, snapshot["metric"], bound).set(est[bound])
-        if snapshot.get("reference") is not None:
-            self.estimated.labels(model, version, snapshot["metric"], "reference").set(snapshot["reference"])
-        self.monitor_rows.labels(model, version).set(snapshot["rows"])
+        """The gauges of one live-monitoring refresh (called from its thread); a refresh of a version no longer
+        served (its monitor was stopping when the swap came) is dropped."""
+        with self._live_lock:
+            if (model, version) != self._serving:
+                return
+            for gauge, labels, value in _live_values(model, version, snapshot, self):
+                gauge.labels(*labels).set(value)
+                self._live.add((gauge, labels))
 
     def refused_version(self, model: str, version: str | None) -> None:
         """A version the server refused (counted, and shown until it swaps or the alias comes back), or None."""
-        if self._refused is not None:  # 0 first: a multiprocess gauge keeps its value through clear()
-            self.refused.labels(*self._refused).set(0.0)
-            if not self.multiprocess:
-                self.refused.clear()
+        if self._refused is not None:
+            self._retire(self.refused, self._refused)
         self._refused = None if version is None else (model, version)
         if version is not None:
             self.reloads.labels("refused").inc()
@@ -211,23 +198,69 @@ class Metrics:
 
     def clear_live(self) -> None:
         """Forget the gauges of a version no longer served."""
-        for g in (self.drift_score, self.drift_p, self.drift_distance, self.drift_detected, self.estimated,
-                  self.monitor_rows, self.missing):
-            g.clear()
+        with self._live_lock:
+            for gauge, labels in self._live:
+                self._retire(gauge, labels)
+            self._live.clear()
 
     def set_model(self, *, model: str, version: str, previous: tuple[str, str] | None) -> None:
         self._children.clear()  # children of the old version's labels are not needed any more
-        if previous is not None:
-            with contextlib.suppress(KeyError):
-                self.model_info.remove(*previous)
+        self._serving = (model, version)
+        if previous is not None and previous != self._serving:
+            self._retire(self.model_info, previous)
         self.model_info.labels(model, version).set(1)
+
+    def _retire(self, gauge: Any, labels: tuple[str, ...]) -> None:
+        """A gauge's series gone from the page. prometheus-client's multiprocess files keep a value through
+        ``remove``: there it is set to NaN, which ``render`` leaves out."""
+        if self.multiprocess:
+            gauge.labels(*labels).set(float("nan"))
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)
 
     def render(self) -> bytes:
         if self.multiprocess:
             from prometheus_client import multiprocess
 
             reg = CollectorRegistry()
-            multiprocess.MultiProcessCollector(reg)
+            reg.register(_Shown(multiprocess.MultiProcessCollector(None)))
             return generate_latest(reg)
         assert self.registry is not None
         return generate_latest(self.registry)
+
+
+def _live_values(model: str, version: str, snapshot: dict[str, Any], m: Metrics) -> Iterator[tuple[Any, tuple[str, ...], float]]:
+    """(gauge, labels, value) for each live-monitoring gauge a refresh sets."""
+    columns = {**snapshot["columns"], "(prediction)": snapshot["prediction"]}
+    for column, g in columns.items():
+        if g["statistic"] is not None:
+            measure = g["measure"].replace("-", "_").replace(" ", "_").lower()
+            yield m.drift_score, (model, version, column, g["test"], measure), g["statistic"]
+        if g.get("p_value") is not None:
+            yield m.drift_p, (model, version, column), g["p_value"]
+        if g.get("distance") is not None:
+            yield m.drift_distance, (model, version, column), g["distance"]
+        yield m.drift_detected, (model, version, column), 1.0 if g["drifted"] else 0.0
+    for column, g in snapshot["columns"].items():
+        yield m.missing, (model, version, column, "recent"), g["missing"]
+        yield m.missing, (model, version, column, "training"), g["missing_training"]
+    est = snapshot.get("estimate")
+    for bound in ("value", "low", "high"):
+        if est is not None and est[bound] == est[bound]:
+            yield m.estimated, (model, version, snapshot["metric"], bound), est[bound]
+    if snapshot.get("reference") is not None:
+        yield m.estimated, (model, version, snapshot["metric"], "reference"), snapshot["reference"]
+    yield m.monitor_rows, (model, version), snapshot["rows"]
+
+
+class _Shown:
+    """The workers' metrics less the gauge series set to NaN: those of versions no longer served."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Any]:
+        for metric in self.source.collect():
+            if metric.type == "gauge":
+                metric.samples = [s for s in metric.samples if s.value == s.value]
+            yield metric

@@ -8,10 +8,14 @@ Protocol request's body ``id`` takes its place where no header gave one (``adopt
 that cannot set headers (tritonclient) still key the prediction log. It comes back in the answer's
 ``x-request-id`` header and keys the access line and the prediction log.
 
-A page in a browser can post to any server it can reach with a "simple" request (form data or text/plain:
-no preflight, and no key needed where the server has none), so a body of one of those types is refused
-with 415 before it reaches a model. A client that goes away before it sent its whole body is logged as
-499 (client closed the request), not as an error of the server.
+A page in a browser can post to any server it can reach with a "simple" request (form data or text/plain,
+or no Content-Type at all, as ``fetch`` of a Blob and ``sendBeacon`` send: no preflight, and no key needed
+where the server has none), so a body of one of those types is refused with 415 before it reaches a model;
+a body without a Content-Type is refused so when a browser sent it (it carries ``Origin`` or ``Sec-Fetch-*``),
+and by the routes that read JSON whoever sent it (tritonclient and KServe's client send none to OIP's infer).
+A client that goes away before it sent its whole body is logged as 499 (client closed the request), not as an
+error of the server; a body that stops arriving is cut by the server (``server.py``: 408 after
+``read_timeout``, 503 at shutdown), which the body's reader here raises.
 """
 
 from __future__ import annotations
@@ -28,18 +32,24 @@ import orjson
 from starlette.requests import ClientDisconnect
 
 from .encoding import Inflater, body_encoding, inflating
-from .errors import PayloadTooLarge, UnsupportedMediaType
+from .errors import PayloadTooLarge, UnsupportedMediaType, error_body
 from .logs import server_log
 
 if TYPE_CHECKING:
     from .lanes import Lanes
     from .service import Service
 
-__all__ = ["OPEN_PATHS", "ServiceMiddleware", "adopt_request_id"]
+__all__ = ["DOCS_PATH", "OPEN_PATHS", "READ_CUT", "ServiceMiddleware", "adopt_request_id"]
 
-#: answered without an API key: health checks (load balancers and orchestrators carry no key). The docs need
-#: the key like the rest: they name every input column and show example values from the training data
+#: answered without an API key: health checks (load balancers and orchestrators carry no key). The document
+#: needs the key like the rest (/openapi.json names every input column and shows values from the training data)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
+#: the docs page: a shell holding no model data, open so that a browser (which cannot send a header from its
+#: address bar) can load it; it asks for the key to read /openapi.json (``docs.py``)
+DOCS_PATH = "/docs"
+_UNGUARDED = OPEN_PATHS | {DOCS_PATH}
+#: the scope key where the server puts the error to raise when it cuts a request whose body stopped arriving
+READ_CUT = "mlengineer.read_cut"
 #: the body types a browser sends cross-site without asking the server first (CORS "simple" requests)
 BROWSER_SIMPLE_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data"})
 CLIENT_CLOSED = 499
@@ -57,11 +67,24 @@ def adopt_request_id(scope: MutableMapping[str, Any], value: str) -> None:
         return
     rid = value[:MAX_REQUEST_ID]
     scope["mlengineer.request_id"] = rid
-    scope["mlengineer.request_id_header"] = rid if rid.isascii() and rid.isprintable() else quote(rid, safe="")
+    scope["mlengineer.request_id_header"] = header_form(rid)
 
 
-def _error(status: int, message: str) -> tuple[dict[str, Any], bytes]:
-    body = orjson.dumps({"error": message})
+def header_form(rid: str) -> str:
+    """A request id as a header can hold it: as it is when printable ASCII, else percent-encoded (UTF-8)."""
+    return rid if rid.isascii() and rid.isprintable() else quote(rid, safe="")
+
+
+def _given_id(raw: bytes) -> str:
+    """A client's X-Request-ID as text: UTF-8 as clients write it, else Latin-1 (any bytes read as some text)."""
+    try:
+        return raw.decode("utf-8")[:MAX_REQUEST_ID]
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")[:MAX_REQUEST_ID]
+
+
+def _error(status: int, message: str, path: str) -> tuple[dict[str, Any], bytes]:
+    body = orjson.dumps(error_body(message, status, path))
     start = {"type": "http.response.start", "status": status,
              "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
     return start, body
@@ -85,10 +108,13 @@ class ServiceMiddleware:
             return
         t0 = time.perf_counter()
         headers = dict(scope["headers"])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")[:MAX_REQUEST_ID]
+        raw_id = headers.get(b"x-request-id")
+        given = _given_id(raw_id) if raw_id else ""
         rid = given or f"{self._prefix}{next(self._ids)}"
         scope["mlengineer.request_id"] = rid
         scope["mlengineer.request_id_given"] = bool(given)
+        if given and not given.isascii():  # echoed as adopt_request_id writes a body's id: percent-encoded
+            scope["mlengineer.request_id_header"] = header_form(given)
         path: str = scope["path"]
         status = [0]
         reason = ""
@@ -105,30 +131,32 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(headers) if self.api_key is not None and path not in OPEN_PATHS else None
+            refusal = self._refusal(headers) if self.api_key is not None and path not in _UNGUARDED else None
             if refusal is not None:
                 reason = "unauthorized"
-                await self._send_error(send_with_headers, 401, refusal,
+                await self._send_error(send_with_headers, 401, refusal, path,
                                        extra=[(b"www-authenticate", b'Bearer realm="mlengineer"')])
                 return
-            if scope["method"] == "POST" and _media_type(headers) in BROWSER_SIMPLE_TYPES:
+            if scope["method"] == "POST" and _from_a_page(headers):
                 reason = "unsupported_media_type"
-                await self._send_error(send_with_headers, 415, f"Content-Type {_media_type(headers).decode()!r} is "
-                                       "not read here: send the body as application/json (with curl: -H "
+                media = _media_type(headers).decode("latin-1")
+                await self._send_error(send_with_headers, 415, f"Content-Type {media!r} is not read here" if media else
+                                       "A body without a Content-Type, as a web page sends one, is not read here",
+                                       path, suffix=": send the body as application/json (with curl: -H "
                                        "'Content-Type: application/json'); /invocations also reads text/csv.")
                 return
             try:
                 encoding = body_encoding(headers.get(b"content-encoding"))
             except UnsupportedMediaType as e:
                 reason = "unsupported_media_type"
-                await self._send_error(send_with_headers, 415, str(e))
+                await self._send_error(send_with_headers, 415, str(e), path)
                 return
             length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
                 reason = "too_large"
-                await self._send_error(send_with_headers, 413, self._too_large(int(length)))
+                await self._send_error(send_with_headers, 413, self._too_large(int(length)), path)
                 return
-            body = self._limited(receive)
+            body = self._limited(scope, receive)
             if encoding is not None:  # the routes read the decoded body; the limit holds on it too
                 body = inflating(body, Inflater(encoding, self.max_body, self._too_large(decoded=True)))
                 scope["headers"] = [(k, v) for k, v in scope["headers"]
@@ -147,7 +175,7 @@ class ServiceMiddleware:
             server_log.error("request failed", exc_info=True, extra={"fields": {"request_id": rid, "path": path}})
             if status[0] == 0:
                 await self._send_error(send_with_headers, 500, f"Internal error ({type(e).__name__}); the request "
-                                       f"id {rid} is in the server's log.")
+                                       f"id {rid} is in the server's log.", path)
         finally:
             self._record(scope, status[0] or 500, reason, t0, scope["mlengineer.request_id"])
 
@@ -171,7 +199,9 @@ class ServiceMiddleware:
         return (f"The request body is too large{size}: the limit is {self.max_body:,} bytes. Split the rows into "
                 "smaller requests (or start the server with a larger --max-body-mb).")
 
-    def _limited(self, receive: Any) -> Any:
+    def _limited(self, scope: Scope, receive: Any) -> Any:
+        """``receive``, raising 413 past the body limit, and the error the server put in the scope when it cut a
+        body that stopped arriving (``READ_CUT``: 408 past the read timeout, 503 at shutdown)."""
         seen = 0
         limit = self.max_body
 
@@ -179,6 +209,9 @@ class ServiceMiddleware:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
+                cut = scope.get(READ_CUT)
+                if cut is not None:
+                    raise cut
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise PayloadTooLarge(self._too_large())
@@ -187,8 +220,9 @@ class ServiceMiddleware:
         return wrapped
 
     @staticmethod
-    async def _send_error(send: Any, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-        start, body = _error(status, message)
+    async def _send_error(send: Any, status: int, message: str, path: str, *, suffix: str = "",
+                          extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        start, body = _error(status, message + suffix, path)
         start["headers"] += extra or []
         await send(start)
         await send({"type": "http.response.body", "body": body})
@@ -216,5 +250,15 @@ def _media_type(headers: dict[bytes, bytes]) -> bytes:
     return headers.get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
+def _from_a_page(headers: dict[bytes, bytes]) -> bool:
+    """Whether a POST's body is one a web page can send cross-site without asking first: form data, text/plain,
+    or no Content-Type from a browser (which marks what it sends with Origin and Sec-Fetch-*; tritonclient and
+    KServe's client, which send no Content-Type to OIP's infer, send neither)."""
+    media = _media_type(headers)
+    if media:
+        return media in BROWSER_SIMPLE_TYPES
+    return b"origin" in headers or b"sec-fetch-mode" in headers or b"sec-fetch-site" in headers
+
+
 _REASONS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal", 503: "unavailable"}
+            408: "timeout", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal", 503: "unavailable"}

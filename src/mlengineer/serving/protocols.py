@@ -35,9 +35,9 @@ from .csvbody import columns_from_csv
 from .errors import BadRequest, UnsupportedMediaType
 
 __all__ = ["BINARY_HEADER", "EXPLAIN_FIELDS", "MLFLOW_FIELDS", "MLFLOW_PARAMS", "OIP_DATATYPES", "OIP_FIELDS",
-           "PREDICT_FIELDS", "RaggedColumns", "binary_answer", "binary_outputs", "check_fields", "check_json_type",
-           "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records", "mlflow_params",
-           "parse_json", "records_in", "shown", "split_binary"]
+           "OIP_PARAMS", "PREDICT_FIELDS", "RaggedColumns", "binary_answer", "binary_outputs", "check_fields",
+           "check_json_type", "columns_from_csv", "columns_from_mlflow", "columns_from_oip", "columns_from_records",
+           "inference_params", "mlflow_params", "parse_json", "records_in", "shown", "split_binary"]
 
 Columns = dict[str, list[Any]]
 
@@ -51,6 +51,8 @@ MLFLOW_FIELDS = (*MLFLOW_KEYS, "params")
 #: the keys of /invocations' 'params' object (MLflow's inference parameters)
 MLFLOW_PARAMS = ("interval",)
 OIP_FIELDS = ("id", "parameters", "inputs", "outputs", "model_name")
+#: the keys of an infer request's 'parameters': the coverage, and the binary extension's default for outputs
+OIP_PARAMS = ("interval", "binary_data_output")
 PREDICT_FIELDS = ("records", "interval")
 EXPLAIN_FIELDS = ("records", "top", "class")
 #: the whole numbers each integer datatype holds, and the largest size of each floating-point one
@@ -74,11 +76,15 @@ def _cut(text: str, limit: int = 120) -> str:
 
 
 def check_json_type(content_type: str | None, where: str, *, binary: bool = False) -> None:
-    """415 for a body whose Content-Type is not JSON (none given reads as JSON); ``binary``: the route also
-    takes OIP's binary tensor data, sent as application/octet-stream."""
+    """415 for a body whose Content-Type is not JSON, or that has none; ``binary``: OIP's infer, which also
+    takes binary tensor data (application/octet-stream) and a body without a Content-Type, as tritonclient and
+    KServe's client send it (a browser's is refused by the middleware)."""
     mime = (content_type or "").split(";")[0].strip().lower()
-    if mime in ("", "application/json") or mime.endswith("+json") or (binary and mime == "application/octet-stream"):
+    if mime == "application/json" or mime.endswith("+json") or (binary and mime in ("application/octet-stream", "")):
         return
+    if not mime:
+        raise UnsupportedMediaType(f"The request has no Content-Type: send the body to {where} as application/json "
+                                   "(with curl: -H 'Content-Type: application/json').")
     also = (" (or application/octet-stream for binary tensor data, with the Inference-Header-Content-Length "
             "header)") if binary else ""
     raise UnsupportedMediaType(f"Content-Type {shown(content_type)} is not read at {where}: send application/json"
@@ -246,14 +252,19 @@ def columns_from_mlflow(body: Any) -> tuple[Columns, int]:
 
 
 def mlflow_params(body: dict[str, Any]) -> dict[str, Any]:
-    """The ``params`` object of an /invocations request ({} where it has none): any key but ``interval`` is
-    refused by name, as a field of the request is (a typo would otherwise be ignored)."""
-    params = body.get("params")
+    """The ``params`` object of an /invocations request ({} where it has none)."""
+    return inference_params(body, "params", MLFLOW_PARAMS, "/invocations")
+
+
+def inference_params(body: dict[str, Any], key: str, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
+    """The object of inference parameters under ``key`` ({} where there is none): not an object, or a key in it
+    that is not ``allowed``, is refused by name, as a field of the request is (a typo would otherwise be ignored)."""
+    params = body.get(key)
     if params is None:
         return {}
-    _need(isinstance(params, dict), "'params' must be an object of inference parameters, such as "
+    _need(isinstance(params, dict), f"{key!r} must be an object of inference parameters, such as "
           f"{{\"interval\": 0.9}}; got {_kind_of(params)}.")
-    check_fields(params, MLFLOW_PARAMS, "/invocations", kind="'params' key")
+    check_fields(params, allowed, where, kind=f"{key!r} key")
     return params
 
 

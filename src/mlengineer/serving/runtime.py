@@ -57,6 +57,8 @@ class ServedModel:
     #: the registered model's name when served from the registry, else the bundle's own name
     registered_name: str | None = None
     loaded_at: float = field(default_factory=time.time)
+    #: the bundle's digest (its manifest's), which a worker replacing another checks it loads again
+    digest: str | None = None
 
     @property
     def name(self) -> str:
@@ -132,16 +134,30 @@ def example_record(model: Model) -> dict[str, Any]:
 
 def load_served(settings: ServeSettings, *, source: str | None = None) -> ServedModel:
     """Load the model ``settings.model`` names (a bundle folder or a registry reference), warmed up. A
-    registry version is checked against the digest recorded when it was registered."""
+    registry version is checked against the digest recorded when it was registered. A worker of several loads
+    what the supervisor pinned (``settings.pinned``: the version the server serves, or its snapshot of the
+    folder), checked against the digest the server accepted before anything is unpickled."""
     from ..tracking.registry import is_model_ref, resolve
     from ..tracking.registry import load_version as load_registered
 
-    ref = source or settings.model
+    ref = source or settings.pinned or settings.model
+    shown = source or settings.model  # what the served model says it comes from: the reference, the folder
+    expected = None if source else settings.pinned_digest
     if is_model_ref(ref):
-        info, _ = resolve(ref, tracking_uri=settings.tracking_uri)
-        return serve_model(settings, load_registered(info, tracking_uri=settings.tracking_uri), ref=ref,
+        info, path = resolve(ref, tracking_uri=settings.tracking_uri)
+        _check_digest(ref, path, expected)
+        return serve_model(settings, load_registered(info, tracking_uri=settings.tracking_uri), ref=shown,
                            version=info.version, name=info.name)
-    return load_version(settings, ref=ref, path=Path(ref).expanduser(), version="1")
+    _check_digest(ref, Path(ref).expanduser(), expected)
+    return load_version(settings, ref=shown, path=Path(ref).expanduser(), version="1")
+
+
+def _check_digest(ref: str, path: Path, expected: str | None) -> None:
+    from ..bundle.manifest import bundle_digest
+
+    if expected is not None and bundle_digest(path) != expected:
+        raise ModelError(f"{ref} is not the bundle this server serves (its digest differs from the one the server "
+                         "accepted): this worker does not start.")
 
 
 def load_version(settings: ServeSettings, *, ref: str, path: Path, version: str,
@@ -153,9 +169,12 @@ def load_version(settings: ServeSettings, *, ref: str, path: Path, version: str,
 def serve_model(settings: ServeSettings, model: Model, *, ref: str, version: str,
                 name: str | None = None) -> ServedModel:
     """A loaded model made ready to serve: its validator built and one prediction made."""
+    from ..bundle.manifest import bundle_digest
+
     validator = RequestValidator(model, unseen_categories=settings.unseen_categories,
                                  extra_columns=settings.extra_columns)
-    served = ServedModel(model=model, version=version, source=ref, validator=validator, registered_name=name)
+    served = ServedModel(model=model, version=version, source=ref, validator=validator, registered_name=name,
+                         digest=bundle_digest(model.path) if model.path is not None else None)
     # one prediction before the first request (or the swap): lazy set-up happens now, and a bundle that
     # cannot predict is found before it serves anyone
     example = example_record(model)

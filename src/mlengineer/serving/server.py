@@ -1,29 +1,28 @@
 """Running the service: one uvicorn server per worker process, all on one listening socket.
 
-``serve(settings)`` binds the socket itself (so a port in use is one clear error, before any model loads),
-then either serves in this process (one worker) or starts ``settings.workers`` processes that share it,
-supervises them (a worker that dies is replaced) and passes SIGTERM/SIGINT on, so each finishes the requests
-it has in flight before it exits.
+``serve(settings)`` binds the socket itself (so a port in use, or a host that is not this machine's, is one
+clear error), then either serves in this process (one worker) or has a ``Supervisor`` (``supervisor.py``)
+start ``settings.workers`` processes that share it, each serving the version the server accepted, replace
+one that dies and pass SIGTERM/SIGINT on, so each finishes the requests it has in flight before it exits.
 
-Each accepted connection gets TCP_NODELAY: without it a keep-alive client's small requests can wait on
-the kernel's delayed ACK (~40 ms). Each worker runs uvloop and httptools, and its numeric libraries are
-limited to ``cores / workers`` threads so that workers do not fight over the cores.
+Each worker's uvicorn runs ``connection.py``'s protocol: TCP_NODELAY on each connection, a JSON 408 for a
+request whose headers or body stall past ``read_timeout``, and at shutdown a 503 for one whose body stalls
+rather than the whole grace period waited. Each worker runs uvloop and httptools, and its numeric libraries
+are limited to ``cores / workers`` threads so that workers do not fight over the cores.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
+import errno
 import signal
 import socket
 import sys
-import tempfile
-import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import ServingError
 from .settings import ServeSettings
+from .supervisor import Pin, Supervisor, limit_threads, mark_ready, record_swap, worker_failed
 
 __all__ = ["bind_socket", "serve"]
 
@@ -39,36 +38,26 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise ServingError(f"Cannot listen on {host}:{port} ({e.strerror}): choose another --port.") from None
+        raise ServingError(_bind_problem(host, port, e)) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
 
-def _limit_threads(settings: ServeSettings) -> None:
-    n = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(n))
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-        pass
-
-
-def _protocol() -> Any:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class NoDelayProtocol(HttpToolsProtocol):
-        def connection_made(self, transport: Any) -> None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().connection_made(transport)
-
-    return NoDelayProtocol
+def _bind_problem(host: str, port: int, e: OSError) -> str:
+    """Why ``host:port`` cannot be listened on, naming the option at fault."""
+    where = f"Cannot listen on {host}:{port}"
+    if isinstance(e, socket.gaierror):
+        return (f"{where}: the host {host!r} is not known ({e.strerror}): give --host a name or address of this "
+                "machine, such as 127.0.0.1 (this machine only) or 0.0.0.0 (every network it is on).")
+    if e.errno == errno.EADDRNOTAVAIL:
+        return (f"{where}: {host} is not an address of this machine ({e.strerror}): give --host one of its "
+                "addresses, such as 127.0.0.1 (this machine only) or 0.0.0.0 (every network it is on).")
+    if e.errno == errno.EADDRINUSE:
+        return f"{where}: the port is in use ({e.strerror}): choose another --port."
+    if e.errno == errno.EACCES:
+        return f"{where} ({e.strerror}): a port below 1024 needs more rights than this user has: choose another --port."
+    return f"{where} ({e.strerror}): check --host and --port."
 
 
 def _run_worker(settings_json: str, sock: socket.socket, served: Any = None) -> None:
@@ -76,13 +65,21 @@ def _run_worker(settings_json: str, sock: socket.socket, served: Any = None) -> 
     import uvicorn
 
     from .app import create_app
+    from .connection import service_protocol
 
     settings = ServeSettings.model_validate_json(settings_json)
-    _limit_threads(settings)
+    limit_threads(settings)
     app = create_app(settings=settings, served=served)
-    config = uvicorn.Config(app, loop="uvloop", http=_protocol(), lifespan="on", access_log=False,
-                            log_level="warning", timeout_keep_alive=int(max(1, settings.keep_alive)),
-                            timeout_graceful_shutdown=int(settings.graceful_timeout), backlog=2048)
+    home = settings.supervisor_dir
+    if home is not None:  # tell the supervisor: this worker serves, and which version it swaps in
+        app.state.service.on_swap.append(lambda new: record_swap(Path(home), new))
+        mark_ready(Path(home))
+    # uvicorn takes fractions of a second for both (its annotations say int)
+    config = uvicorn.Config(app, loop="uvloop", http=service_protocol(settings.read_timeout), lifespan="on",
+                            access_log=False, log_level="warning",
+                            timeout_keep_alive=settings.keep_alive,  # type: ignore[arg-type]
+                            timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
+                            backlog=2048)
     # uvicorn raises the signal that stopped it again once it has shut down gracefully; a SIGTERM that
     # finished every request in flight is a clean exit (status 0), not a death by signal
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
@@ -92,91 +89,29 @@ def _run_worker(settings_json: str, sock: socket.socket, served: Any = None) -> 
         signal.signal(signal.SIGTERM, previous)
 
 
-def _worker_main(settings_json: str, sock: socket.socket) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
+def worker_main(settings_json: str, sock: socket.socket) -> None:
+    """A worker process started by the supervisor; a failure is one JSON line and an exit status."""
+    try:
         _run_worker(settings_json, sock)
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:  # noqa: BLE001 - said as one line, never a bare traceback among the JSON lines
+        sys.exit(worker_failed(e))
 
 
 def serve(settings: ServeSettings, *, served: Any = None, on_ready: Any = None) -> None:
     """Serve until SIGTERM or SIGINT; with ``workers > 1``, supervise that many worker processes.
 
-    ``served`` (a ServedModel already loaded) saves loading the model again when there is one worker."""
+    ``served``: the model already loaded (a ServedModel), which one worker serves as it is; with several, what
+    they are to serve (the ServedModel, or its ``Pin`` where the caller keeps no model in memory)."""
     sock = bind_socket(settings.host, settings.port)
     if on_ready is not None:
         on_ready(sock.getsockname()[1])
     try:
         if settings.workers == 1:
-            _run_worker(settings.model_dump_json(), sock, served)
+            _run_worker(settings.model_dump_json(), sock, None if isinstance(served, Pin) else served)
         else:
-            Supervisor(settings, sock).run()
+            pin = served if isinstance(served, Pin) or served is None else Pin.of(served)
+            Supervisor(settings, sock, pin=pin, target=worker_main).run()
     finally:
         sock.close()
-
-
-class Supervisor:
-    """Starts the worker processes, replaces one that dies, and stops them all gracefully on a signal."""
-
-    def __init__(self, settings: ServeSettings, sock: socket.socket) -> None:
-        self.settings = settings
-        self.sock = sock
-        self.ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked thread pools
-        self.procs: list[Any] = []
-        self.stopping = False
-        self.metrics_dir = tempfile.mkdtemp(prefix="mlengineer-metrics-")
-        self._recent_deaths: list[float] = []
-
-    def _start(self) -> Any:
-        p = self.ctx.Process(target=_worker_main, args=(self.settings.model_dump_json(), self.sock), daemon=False)
-        p.start()
-        return p
-
-    def run(self) -> None:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # read by the workers' prometheus-client
-        _limit_threads(self.settings)  # the children inherit the environment
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.procs = [self._start() for _ in range(self.settings.workers)]
-            while not self.stopping:
-                time.sleep(0.2)
-                self._replace_dead()
-            self._stop_all()
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
-            import shutil
-
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self.stopping = True
-
-    def _replace_dead(self) -> None:
-        from prometheus_client import multiprocess
-
-        for i, p in enumerate(self.procs):
-            if p.is_alive():
-                continue
-            multiprocess.mark_process_dead(p.pid, self.metrics_dir)
-            now = time.time()
-            self._recent_deaths = [t for t in self._recent_deaths if now - t < 30] + [now]
-            if len(self._recent_deaths) > 2 * self.settings.workers:
-                print(f"mlengineer serve: workers keep dying (last exit code {p.exitcode}); stopping.",
-                      file=sys.stderr)
-                self.stopping = True
-                return
-            self.procs[i] = self._start()
-
-    def _stop_all(self) -> None:
-        # this process's copy of the listening socket would keep the port accepting into the backlog
-        # while the workers drain; closing it lets new clients be refused at once
-        self.sock.close()
-        for p in self.procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGTERM)
-        deadline = time.time() + self.settings.graceful_timeout + 10
-        for p in self.procs:
-            p.join(timeout=max(0.1, deadline - time.time()))
-        for p in self.procs:
-            if p.is_alive():
-                p.kill()
-                p.join()

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from ..bundle.model import Model
 from .errors import PayloadTooLarge
 from .logs import LogPipe, server_log
-from .metrics import Metrics, unseen_rows, value_buckets
+from .metrics import Metrics, value_buckets
 from .protocols import Columns
 from .runtime import Batcher, ModelWatcher, Prediction, ServedModel
 from .settings import ServeSettings
@@ -157,8 +157,9 @@ class Service:
         scope["mlengineer.rows"] = n_rows
         scope["mlengineer.version"] = served.version
         if item.unseen:
-            self.metrics.observe_unseen(model=served.name, version=served.version, rows=unseen_rows(
-                item.columns, item.unseen, served.validator.categories))
+            self.metrics.observe_unseen(model=served.name, version=served.version, rows=item.unseen)
+        if item.far:
+            self.metrics.observe_far(model=served.name, version=served.version, rows=item.far)
         self.metrics.observe_predictions(model=served.name, version=served.version, labels=pred.labels,
                                          raw=pred.raw, classification=served.classification)
         if self.live is not None:

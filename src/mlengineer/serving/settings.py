@@ -17,13 +17,17 @@ __all__ = ["API_KEY_ENV", "ExtraColumns", "ServeSettings", "UnseenCategories", "
 API_KEY_ENV = "MLENGINEER_API_KEY"
 
 
-def api_key_problem(key: str | None) -> str | None:
+def api_key_problem(key: str | None, *, variable: bool = False) -> str | None:
     """Why ``key`` cannot guard a server (None: it can, or there is no key). An empty key would leave the server
-    open (``--api-key "$KEY"`` with KEY unset); HTTP drops the spaces around a header's value, so a key made of
-    spaces, or starting or ending with one, is one no client could send."""
+    open (``--api-key "$KEY"`` with KEY unset, or ``MLENGINEER_API_KEY=$KEY`` likewise); HTTP drops the spaces
+    around a header's value, so a key made of spaces, or starting or ending with one, is one no client could
+    send. ``variable``: the key comes from the environment variable (the advice says so)."""
     if key is None:
         return None
     if not key.strip():
+        if variable:
+            return ("is set but empty: give it the key clients will send (is the variable it comes from set?), "
+                    f"or unset it (unset {API_KEY_ENV}) to serve without a key")
         return ("is empty: give the key clients will send (is the variable it comes from set?), or leave the "
                 "option out to serve without a key")
     if key != key.strip():
@@ -65,7 +69,15 @@ class ServeSettings(BaseModel):
     tracking_uri: str | None = None
     graceful_timeout: float = Field(default=30.0, ge=0, description="Seconds to finish requests in flight on shutdown.")
     keep_alive: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0, description="Seconds a request's headers may take to arrive, "
+                                "and its body may pause (408 after); at shutdown a body pausing 2 s is dropped (503).")
     threads: int | None = Field(default=None, ge=1, description="Threads one prediction may use (default: cores / workers).")
+    #: set by the supervisor of several workers (``supervisor.py``), not by users: what a worker loads at start
+    #: (``models:/NAME/VERSION``, or a private snapshot of the bundle folder), the digest it must have, and the
+    #: supervisor's folder, where a worker says it is ready and which version it swapped in
+    pinned: str | None = None
+    pinned_digest: str | None = None
+    supervisor_dir: Path | None = None
 
     @field_validator("api_key")
     @classmethod
@@ -76,4 +88,14 @@ class ServeSettings(BaseModel):
         return key
 
     def resolved_api_key(self) -> str | None:
-        return self.api_key or os.environ.get(API_KEY_ENV) or None
+        """The key (the setting's, else the environment variable's); a variable set but empty is refused as an
+        empty setting is, never taken for no key."""
+        if self.api_key is not None:
+            return self.api_key
+        key = os.environ.get(API_KEY_ENV)
+        problem = api_key_problem(key, variable=True)
+        if problem is not None:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{API_KEY_ENV} {problem}.")
+        return key

@@ -14,7 +14,10 @@ column, the row and what to send instead:
   any other value there is refused naming the column (``data/nested.py``);
 - a time of day (``08:30:00``) or its seconds since midnight, in a column of times of day;
 - a picture that is not base64 of a PNG, JPEG or other image (or is too large);
-- a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject);
+- a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject), with
+  how many rows hold one;
+- a number far outside the column's training range (``ranges.py``, the rule ``mlengineer predict`` says it
+  by): predicted, and said in the answer's warnings;
 - an empty batch.
 
 The typed columns then go through the model's own CleaningPlan, so validation adds checks and never a
@@ -47,8 +50,9 @@ from ..data.values import (
     strptime,
     twin_key,
 )
-from ..errors import SchemaError
+from ..errors import DataError, SchemaError
 from .protocols import shown
+from .ranges import far_bounds, far_note, rows_holding, training_ranges
 from .settings import ExtraColumns, UnseenCategories
 
 __all__ = ["RequestValidator", "Validated"]
@@ -64,8 +68,10 @@ class Validated:
     columns: dict[str, Any]
     n_rows: int
     warnings: list[str] = field(default_factory=list)
-    #: columns holding a category the model never saw (accepted by policy)
-    unseen: list[str] = field(default_factory=list)
+    #: columns holding a category the model never saw (accepted by policy): how many rows hold one
+    unseen: dict[str, int] = field(default_factory=dict)
+    #: number columns holding values far outside their training range: how many rows hold one
+    far: dict[str, int] = field(default_factory=dict)
 
 
 def schema_column(model: Model, name: str) -> Column | None:
@@ -110,6 +116,9 @@ class RequestValidator:
                     and len(col.categories) >= col.n_unique:
                 self.categories[name] = frozenset(col.categories)
         self.twins = {name: digit_twins(known) for name, known in self.categories.items()}
+        #: each number column's training range, and the bounds beyond which a value is far outside it
+        self.ranges = training_ranges(model, self.roles)
+        self._far = {name: far_bounds(*span) for name, span in self.ranges.items()}
         self._check: dict[str, Callable[[str, Sequence[Any], Validated, bool], Any]] = {
             "numeric": self._numeric, "boolean": self._boolean, "categorical": self._categorical,
             "datetime": self._datetime, "text": self._text, "image": self._image,
@@ -191,7 +200,22 @@ class RequestValidator:
             else:
                 need = "a time of day (08:30:00) or seconds since midnight" if clock else "a number"
                 raise SchemaError(f"Column {name!r}, row {i}: must be {need}; got {_kind(v)}.")
+        bounds = self._far.get(name)
+        if bounds is not None:
+            self._note_far(name, out, bounds, notes)
         return out
+
+    def _note_far(self, name: str, out: np.ndarray, bounds: tuple[float, float], notes: Validated) -> None:
+        """Note the rows of a number column far outside its training range (NaN is not)."""
+        lo, hi = bounds
+        if len(out) <= 16:  # a few rows: plain comparisons cost less than NumPy's calls
+            rows: Any = [i for i, x in enumerate(out.tolist()) if x < lo or x > hi]
+        else:
+            rows = np.flatnonzero((out < lo) | (out > hi))
+        if len(rows):
+            first = int(rows[0])
+            notes.far[name] = len(rows)
+            notes.warnings.append(far_note(name, len(rows), self.ranges[name], float(out[first]), row=first))
 
     def _boolean(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> np.ndarray:
         out = np.empty(len(values), dtype=np.float64)
@@ -216,6 +240,7 @@ class RequestValidator:
         out: list[str | None] = []
         known = self.categories.get(name)
         unseen: tuple[int, str] | None = None
+        n_unseen = 0
         for i, v in enumerate(values):
             t = type(v)
             if t is str:
@@ -234,28 +259,40 @@ class RequestValidator:
             elif t is bool:
                 k = "true" if v else "false"
             elif t is list:  # a list of tags, as the readers write one: its JSON text
-                k = plain_cell(v)
+                k = _list_text(name, i, v)
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be a category (text or a number); got {_kind(v)}.")
             if known is not None and k is not None and k not in known:
                 twin = twin_key(k, self.twins[name])  # the same code with or without leading zeros
                 if twin is not None:
                     k = twin
-                elif unseen is None:
-                    unseen = (i, k)
+                else:
+                    n_unseen += 1
+                    if unseen is None:
+                        unseen = (i, k)
             out.append(k)
         if unseen is not None:
-            i, k = unseen
-            notes.unseen.append(name)
-            if self.unseen_categories != UnseenCategories.accept:
-                seen = sorted(known or ())
-                listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
-                if self.unseen_categories == UnseenCategories.reject:
-                    raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {shown(k)}; "
-                                      f"it knows {listed}.")
-                notes.warnings.append(f"Column {name!r}, row {i}: the model never saw the category {shown(k)}; "
-                                      "it was predicted as a rare category.")
+            self._unseen(name, unseen, n_unseen, known, notes)
         return out
+
+    def _unseen(self, name: str, first: tuple[int, str], n: int, known: frozenset[str] | None,
+                notes: Validated) -> None:
+        """Note (or refuse, by policy) a column's categories the model never saw: ``n`` rows, the first ``first``."""
+        i, k = first
+        notes.unseen[name] = n
+        if self.unseen_categories == UnseenCategories.accept:
+            return
+        if self.unseen_categories == UnseenCategories.reject:
+            seen = sorted(known or ())
+            listed = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
+            raise SchemaError(f"Column {name!r}, row {i}: the model never saw the category {shown(k)}; "
+                              f"it knows {listed}.")
+        if n == 1:
+            notes.warnings.append(f"Column {name!r}, row {i}: the model never saw the category {shown(k)}; "
+                                  "it was predicted as a rare category.")
+        else:
+            notes.warnings.append(f"Column {name!r}: {rows_holding(n, 'a category', 'categories')} the model never "
+                                  f"saw (the first, row {i}: {shown(k)}); each was predicted as a rare category.")
 
     def _datetime(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> list[str | None]:
         fmt = self.datetime_formats.get(name)
@@ -295,7 +332,7 @@ class RequestValidator:
                     raise self._not_finite(name, i, v)
                 out.append(str(v))
             elif t is list:  # as the readers write a list: its JSON text
-                out.append(plain_cell(v))
+                out.append(_list_text(name, i, v))
             else:
                 raise SchemaError(f"Column {name!r}, row {i}: must be text; got {_kind(v)}.")
         return out
@@ -321,6 +358,15 @@ class RequestValidator:
                     raise SchemaError(f"Column {name!r}, row {i}: {e}.") from None
                 out.append(raw)
         return out
+
+
+def _list_text(name: str, i: int, v: list[Any]) -> str:
+    """A list's JSON text, as the readers write one; a list nested too deeply to write is refused by name."""
+    try:
+        return str(plain_cell(v))
+    except DataError:
+        raise SchemaError(f"Column {name!r}, row {i}: must be text, a number or a list of them; got a list "
+                          "nested too deeply to read.") from None
 
 
 def _parses(s: str, fmt: str | None) -> bool:

@@ -43,15 +43,16 @@ def requested_coverage(value: Any, field: str) -> float | None:
     return float(value)
 
 
-def uncertainty(served: ServedModel, raw: np.ndarray, coverage: float) -> dict[str, list[Any]]:
-    """Conformal ranges (regression: ``lower``, ``upper``) or label sets (``prediction_set``) per row."""
+def uncertainty(served: ServedModel, raw: np.ndarray, coverage: float, field: str = "interval") -> dict[str, list[Any]]:
+    """Conformal ranges (regression: ``lower``, ``upper``) or label sets (``prediction_set``) per row; a coverage
+    the bundle cannot give is refused naming the request's ``field``."""
     model = served.model
     try:
         if served.classification:
             return {"prediction_set": [list(s) for s in model.prediction_set(raw, coverage)]}
         lower, upper = model.prediction_interval(raw, coverage)
     except MLEngineerError as e:  # a bundle without calibration rows: the request asked too much of it
-        raise SchemaError(f"Field 'interval': {e}") from None
+        raise SchemaError(f"Field {field!r}: {e}") from None
     return {"lower": np.asarray(lower, dtype=float).tolist(), "upper": np.asarray(upper, dtype=float).tolist()}
 
 

@@ -123,8 +123,11 @@ def _options(body: dict[str, Any]) -> ExplainRequest:
 
 def _target_class(model: Any, cls: Any) -> Any:
     """The model's class a request names (matched by its text, as JSON cannot say 1 from "1"), or None."""
-    if cls is None or not model.task.is_classification:
-        return cls
+    if cls is None:
+        return None
+    if not model.task.is_classification:
+        raise SchemaError(f"Field 'class': this model predicts a number ({model.task.kind}), it has no classes: "
+                          "leave 'class' out.")
     match = [c for c in model.classes if str(c) == str(cls)]
     if not match:
         raise SchemaError(f"Field 'class': {shown(cls)} is not a class of this model; its classes are "

@@ -27,19 +27,19 @@ def router(service: Service) -> APIRouter:
     @r.post("/invocations", response_model=S.InvocationsResponse, responses=S.ERROR_RESPONSES, tags=["mlflow"],
             openapi_extra={"requestBody": {"$ref": "#/components/requestBodies/Invocations"}})
     async def invocations(request: Request) -> Response:
-        content_type = request.headers.get("content-type", "application/json")
+        content_type = request.headers.get("content-type", "")
         mime = content_type.split(";")[0].strip().lower()
-        body = await request.body()
         coverage = None
         if mime == "text/csv":
-            columns, n_rows = columns_from_csv(body, charset_of(content_type))
-        elif mime in ("application/json", "") or mime.endswith("+json"):
-            parsed = parse_json(body)
+            columns, n_rows = columns_from_csv(await request.body(), charset_of(content_type))
+        elif mime == "application/json" or mime.endswith("+json"):
+            parsed = parse_json(await request.body())
             columns, n_rows = columns_from_mlflow(parsed)
             coverage = requested_coverage(mlflow_params(parsed).get("interval"), "params.interval")
-        else:
-            raise UnsupportedMediaType(f"Content-Type {shown(content_type)} is not read here: send application/json "
-                                       "(dataframe_split, dataframe_records, instances or inputs) or text/csv.")
+        else:  # none at all too, as MLflow's own server (its clients always send one)
+            given = f"Content-Type {shown(content_type)} is" if mime else "A body without a Content-Type is"
+            raise UnsupportedMediaType(f"{given} not read here: send application/json (dataframe_split, "
+                                       "dataframe_records, instances or inputs) or text/csv.")
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="invocations",
                                                    nan_is_missing=True)
         labels = plain(pred.labels)
@@ -51,7 +51,7 @@ def router(service: Service) -> APIRouter:
         else:
             rows = [{"prediction": lab} for lab in labels]
         if coverage is not None:
-            add_to_rows(rows, uncertainty(served, pred.raw, coverage))
+            add_to_rows(rows, uncertainty(served, pred.raw, coverage, "params.interval"))
         answer: dict[str, Any] = {"predictions": rows}
         if item.warnings:
             answer["warnings"] = item.warnings

@@ -20,14 +20,16 @@ from fastapi.responses import Response
 
 from ...errors import SchemaError
 from .. import schemas as S
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from ..middleware import adopt_request_id
 from ..protocols import (
     BINARY_HEADER,
+    OIP_PARAMS,
     binary_answer,
     binary_outputs,
     check_json_type,
     columns_from_oip,
+    inference_params,
     oip_datatype,
     parse_json,
     plain,
@@ -94,7 +96,7 @@ def router(service: Service) -> APIRouter:
         check(model_name, version)
         body, tensors = await read_infer(request)
         columns, n_rows, wanted = columns_from_oip(body, tensors)
-        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        params = inference_params(body, "parameters", OIP_PARAMS, "/v2/models/.../infer")
         coverage = requested_coverage(params.get("interval"), "parameters.interval")
         served, item, pred = await service.predict(request, columns, n_rows, endpoint="infer")
         answer: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
@@ -126,9 +128,18 @@ def router(service: Service) -> APIRouter:
 async def read_infer(request: Request) -> tuple[Any, Any]:
     """An infer request's JSON body and binary tensors; its ``id`` becomes the request's id where no
     ``X-Request-ID`` header gave one, so the prediction log is keyed by it (``adopt_request_id``)."""
-    check_json_type(request.headers.get("content-type"), "/v2/models/.../infer", binary=True)
-    head, tensors = split_binary(await request.body(), request.headers.get(BINARY_HEADER))
-    body = parse_json(head)
+    content_type = request.headers.get("content-type")
+    check_json_type(content_type, "/v2/models/.../infer", binary=True)
+    given = request.headers.get(BINARY_HEADER)
+    head, tensors = split_binary(await request.body(), given)
+    try:
+        body = parse_json(head)
+    except BadRequest:
+        if given is None and (content_type or "").split(";")[0].strip().lower() == "application/octet-stream":
+            raise BadRequest(f"The body is binary tensor data (application/octet-stream) but the request has no "
+                             f"{BINARY_HEADER} header: send it with the length in bytes of the JSON part that "
+                             "starts the body.") from None
+        raise
     if isinstance(body, dict) and isinstance(body.get("id"), str):
         adopt_request_id(request.scope, body["id"])
     return body, tensors
@@ -164,7 +175,7 @@ def infer_outputs(served: ServedModel, pred: Prediction, coverage: float | None,
     else:
         outputs.append({"name": "prediction", "datatype": "FP64", "shape": [n], "data": plain(pred.labels)})
     if coverage is not None:
-        for key, values in uncertainty(served, pred.raw, coverage).items():
+        for key, values in uncertainty(served, pred.raw, coverage, "parameters.interval").items():
             if key == "prediction_set":  # a variable-length list per row: one JSON text each, as BYTES
                 outputs.append({"name": key, "datatype": "BYTES", "shape": [n],
                                 "data": [orjson.dumps(v).decode() for v in values]})
