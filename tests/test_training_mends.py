@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+import mlengineer
 from mlengineer.cli.train import FAMILY_NAMES, METRIC_NAMES, _done_words, _refit_words
 from mlengineer.data.split import feature_fold_ids, group_start_order, make_folds, make_holdout
 from mlengineer.errors import ConfigError, DataError
@@ -237,3 +238,19 @@ def test_the_calibration_rows_keep_groups_whole_under_a_time_column() -> None:
     config = TrainConfig(target="y", calibration_fraction=0.2)
     fit, cal = calibration_slice(y, config, make_task(pd.Series(y), "regression"), g, order)
     assert cal is not None and not set(groups[fit]) & set(groups[cal])
+
+
+def test_copies_that_are_how_the_table_is_are_not_grouped() -> None:
+    """Ninety rows of three colours each with its answer: every row repeats another, and grouping them left a
+    fold of one class ('No model could be trained'). Copies are grouped only among many distinct rows."""
+    from mlengineer.data.split import copy_groups
+
+    few = pd.DataFrame({"colour": ["red", "green", "blue"] * 30, "y": [1, 0, 0] * 30})
+    assert copy_groups(few) is None
+    rng = np.random.default_rng(0)
+    records = pd.DataFrame({"x": rng.normal(size=300), "y": rng.integers(0, 2, 300)})
+    tripled = pd.concat([records] * 3, ignore_index=True)
+    codes = copy_groups(tripled)
+    assert codes is not None and len(np.unique(codes)) == 300
+    model = mlengineer.train(few, "y", time_budget=2, families=["linear"], track=False)
+    assert model.task.kind == "binary"

@@ -259,15 +259,26 @@ def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.n
     return folds
 
 
+#: copies are kept together only where the table holds at least this many distinct rows, and this share of its rows
+FEW_DISTINCT, DISTINCT_SHARE = 50, 0.1
+
+
 def copy_groups(frame: pd.DataFrame) -> np.ndarray | None:
     """A code per row that rows repeating each other exactly (every column of ``frame`` equal) share, or None when
     no row repeats another: each row hashed once (``pandas.util.hash_pandas_object``), so a million rows cost
-    a second, not a comparison of every pair."""
+    a second, not a comparison of every pair.
+
+    None too where copies are how the table is rather than records entered twice: fewer than ``FEW_DISTINCT``
+    distinct rows, or under ``DISTINCT_SHARE`` of the rows (a few categorical columns whose every combination
+    recurs). There new rows will repeat training rows too, so a split across copies is the honest one, and keeping
+    them together would leave a fold too few groups, or a class, to learn from."""
     if frame.shape[1] == 0 or len(frame) < 2:
         return None
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     codes, uniques = pd.factorize(hashed)
-    return None if len(uniques) == len(frame) else np.asarray(codes, dtype=np.int64)
+    if len(uniques) == len(frame) or len(uniques) < FEW_DISTINCT or len(uniques) < DISTINCT_SHARE * len(frame):
+        return None
+    return np.asarray(codes, dtype=np.int64)
 
 
 def merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
