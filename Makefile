@@ -32,7 +32,7 @@ system:
 test: $(VENV)/.installed-dev system
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest
 
-## test-long: the Spark tests that take minutes (a standalone cluster: training, a worker killed mid-job; CLI sessions)
+## test-long: the Spark tests that take minutes (a standalone cluster: training, a worker killed mid-job; CLI sessions) and slow end-to-end checks kept out of make test's 30 minutes
 test-long: $(VENV)/.installed-dev system
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest -m long
 

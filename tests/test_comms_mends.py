@@ -25,6 +25,8 @@ from mlengineer.tasks import RegressionTask
 
 from .conftest import run_cli
 
+pytestmark = pytest.mark.long  # make test-long: CI time
+
 
 def _words(text: str) -> str:
     return " ".join(text.split())

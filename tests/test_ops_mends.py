@@ -25,7 +25,7 @@ from .conftest import run_cli
 from .test_monitoring_mends2 import _log, _rows
 from .test_serve_basic import running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # make test-long: CI time
 
 
 @pytest.fixture(scope="module")

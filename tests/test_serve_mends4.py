@@ -41,7 +41,7 @@ from mlengineer.errors import ConfigError, DataError, ServingError
 from .conftest import run_cli
 from .test_serve_basic import ServerProcess, running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # make test-long: CI time
 
 KEY = "mends4-key"
 AUTH = {"x-api-key": KEY}

@@ -17,7 +17,7 @@ pytest.importorskip("pyspark")
 
 from .spark_support import spark_fixture  # noqa: E402, F401
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.spark, pytest.mark.long]  # make test-long: CI time
 
 #: numbers whose text must come back as the local reader writes it (1.0 stays 1.0, 3 stays 3, 1e-05 stays so)
 NUMBERS = [1.0, 1e-05, 3, 2.5, 0.1, 1.493, 0.30000000000000004, 123456789.123456789, -0.0012345678901234567, 1e22]

@@ -31,6 +31,8 @@ from .conftest import FIXTURES, run_cli
 from .test_sources_postgres import URL as POSTGRES
 from .test_sources_postgres import connect
 
+pytestmark = pytest.mark.long  # make test-long: CI time
+
 ROWS = pd.read_csv(FIXTURES / "churn_800.csv").head(300)
 
 

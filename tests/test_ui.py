@@ -20,6 +20,8 @@ import pytest
 from .conftest import free_port, run_cli
 from .test_report import CHROMIUM, FLAGS
 
+pytestmark = pytest.mark.long  # make test-long: CI time
+
 
 def test_a_missing_ui_extra_is_one_line_with_its_brackets(tmp_path: Path) -> None:
     """Without Flask (mlflow-skinny only) the command says what to install, with [ui] printed as typed."""
