@@ -36,6 +36,14 @@ class Task:
         """The user's labels or values from the learners' raw output."""
         raise NotImplementedError
 
+    def labels_at(self, idx: np.ndarray) -> np.ndarray:
+        """The class labels of class indices ``idx``: of dtype bool for a true/false target, so its predictions
+        are booleans as the target was; objects otherwise (the labels as written)."""
+        labels = np.asarray(self.classes, dtype=object)
+        if self.classes and all(isinstance(c, bool | np.bool_) for c in self.classes):
+            labels = labels.astype(bool)
+        return labels[idx]
+
     @property
     def n_outputs(self) -> int:
         return max(len(self.classes), 1)
@@ -67,8 +75,7 @@ class _ClassificationTask(Task):
         return codes
 
     def decode(self, raw: np.ndarray) -> np.ndarray:
-        idx = np.asarray(raw).argmax(axis=1)
-        return np.asarray(self.classes, dtype=object)[idx]
+        return self.labels_at(np.asarray(raw).argmax(axis=1))
 
 
 class BinaryTask(_ClassificationTask):

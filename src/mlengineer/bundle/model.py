@@ -160,10 +160,12 @@ class Model:
 
     def decide(self, raw: np.ndarray) -> np.ndarray:
         """Labels or values from raw outputs. A binary model with a chosen decision threshold (set by
-        ``mlengineer calibrate``) answers its positive class from that probability on, not from 50%."""
+        ``mlengineer calibrate``) answers its positive class from that probability on, not from 50%. The
+        threshold's ``value`` says the decision on the second class's probability whichever class it is about
+        (``--positive-class``; ``evaluation.threshold.choose_threshold``), as every reader of it applies it."""
         threshold = self.extras.get("threshold")
         if threshold is not None and self.task.kind == "binary":
-            return np.asarray(self.classes, dtype=object)[(raw[:, 1] >= threshold["value"]).astype(np.int64)]
+            return self.task.labels_at((raw[:, 1] >= threshold["value"]).astype(np.int64))
         return self.task.decode(raw)
 
     def predict_proba(self, data: Any) -> pd.DataFrame:

@@ -16,15 +16,18 @@ from pydantic import BaseModel, Field
 from ._hashing import frame_row_fingerprints, hashable_frame
 from .alone import AloneMeasure
 from .clock import numbers_of
+from .conform import bool_value
 from .findings import num
 from .relation import column_as_numbers, encode_target, target_known
 from .schema import ColumnRole, Schema, category_key, infer_schema, numbers_from_text, parse_datetime
 
-__all__ = ["ColumnProfile", "Profile", "profile_table"]
+__all__ = ["ColumnProfile", "Profile", "boolean_values", "profile_table", "read_booleans"]
 
 SAMPLE_ROWS = 20_000
 TOP_VALUES = 10
 BINS = 20
+#: the spellings of a yes/no column a summary names, at most
+SPELLINGS_SHOWN = 6
 
 
 class Histogram(BaseModel):
@@ -70,6 +73,9 @@ class ColumnProfile(BaseModel):
     top_values: list[tuple[str, int]] = Field(default_factory=list)
     #: the filled rows the top values were counted over (their shares are of these rows)
     top_of: int | None = None
+    #: a yes/no column written several ways: its values as written ('Yes', 'Y', 'yes', compared stripped), with
+    #: their rows; ``top_values`` then counts them as the cleaning reads them, true and false
+    spellings: list[tuple[str, int]] = Field(default_factory=list)
     mean_words: float | None = None
     mean_chars: float | None = None
     # the target: the column alone, out of fold (score in the profile's target_metric, with a 95% interval)
@@ -106,6 +112,10 @@ class ColumnProfile(BaseModel):
         if self.top_values:
             total = max(self.top_of or sum(c for _, c in self.top_values), 1)
             head = ", ".join(f"{v} ({c / total:.0%})" for v, c in self.top_values[:3])
+            if self.spellings:
+                shown = [v for v, _ in self.spellings[:SPELLINGS_SHOWN]]
+                more = ", ..." if len(self.spellings) > SPELLINGS_SHOWN else ""
+                return f"{head}; written {len(self.spellings)} ways: {', '.join(shown)}{more}"
             return head + (", ..." if self.n_unique > 3 else "")
         return ""
 
@@ -181,6 +191,8 @@ def _profile_table(df: pd.DataFrame, *, target: str | None = None, schema: Schem
         p = _profile_column(df[col.name], sample[col.name], col.role, col.reason, col)
         if y is not None and task_kind is not None and col.role not in (ColumnRole.identifier, ColumnRole.constant):
             s = labelled[col.name].reset_index(drop=True)
+            if p.spellings:  # a yes/no column written several ways, as the cleaning reads it: 'Yes' and 'Y' are true
+                s = read_booleans(s)
             alone = measure.measure(s, col.role) if measure is not None else None
             if alone is not None:
                 p.target_skill, p.target_score, p.target_method = alone.skill, alone.score, alone.method
@@ -223,6 +235,8 @@ def _profile_column(s: pd.Series, sample: pd.Series, role: ColumnRole, reason: s
             p.mean_words = float(text.str.split().str.len().mean())
             p.mean_chars = float(text.str.len().mean())
         p.top_values, p.top_of = _top(sample), int(sample.notna().sum())
+    elif role == ColumnRole.boolean:
+        _booleans(p, s)
     elif role != ColumnRole.identifier:
         p.top_of = len(s) - n_missing - extra_missing  # the schema's shares are of the rows without placeholders
         p.top_values = _top_from_schema(col, p.top_of) or _top(s)
@@ -278,6 +292,53 @@ def _dates(p: ColumnProfile, sample: pd.Series, fmt: str | None) -> None:
         counts, edges = np.histogram(days, bins=BINS)
         p.histogram = Histogram(edges=[str(pd.Timestamp("1970-01-01") + pd.Timedelta(days=float(e)))[:19] for e in edges],
                                 counts=[int(c) for c in counts])
+
+
+def read_booleans(s: pd.Series) -> pd.Series:
+    """A yes/no column as the cleaning reads it (``conform.bool_value``, once per distinct value): "true", "false",
+    or missing (a placeholder, or a value that is no yes or no)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    read = [bool_value(v) for v in uniques]
+    names = np.array(["true" if r == 1 else "false" if r == 0 else None for r in read] + [None], dtype=object)
+    return pd.Series(names[np.where(codes >= 0, codes, len(uniques))], index=s.index, name=s.name, dtype=object)
+
+
+def boolean_values(counts: dict[str, int]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(values, spellings) of a yes/no column from the rows of each value as written (by category key), most
+    first: the values as the cleaning reads them, each with its rows. Written one way each ('yes', 'no'), they
+    keep their words and there are no spellings to tell; written several ways ('Yes', 'yes', 'Y'), they are true
+    and false, and the spellings (read as one of them, with their rows) are told once beside them."""
+    read: dict[str, int] = {}
+    ways: dict[str, list[str]] = {}
+    spellings: dict[str, int] = {}
+    for key, n in counts.items():
+        value = bool_value(key)
+        if value == 1 or value == 0:
+            name = "true" if value == 1 else "false"
+            read[name] = read.get(name, 0) + int(n)
+            spellings[key] = spellings.get(key, 0) + int(n)
+            ways.setdefault(name, []).append(key)
+    if all(len(keys) == 1 for keys in ways.values()):
+        return sorted(((ways[v][0], n) for v, n in read.items()), key=lambda kv: (-kv[1], kv[0])), []
+    ranked = sorted(spellings.items(), key=lambda kv: (-kv[1], kv[0]))
+    return sorted(read.items(), key=lambda kv: (-kv[1], kv[0])), ranked
+
+
+def _booleans(p: ColumnProfile, s: pd.Series) -> None:
+    """A yes/no column's values, missing rows and distinct values as the cleaning reads them (``boolean_values``),
+    and its spellings as written, when they say more."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    rows = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    by_key: dict[str, int] = {}
+    for v, n in zip(uniques, rows, strict=True):
+        key = category_key(v)
+        if key is not None:
+            by_key[key] = by_key.get(key, 0) + int(n)
+    top, spellings = boolean_values(by_key)
+    p.top_values, p.spellings = top, spellings
+    p.top_of = sum(n for _, n in top)
+    missing = len(s) - p.top_of
+    p.n_missing, p.missing_fraction, p.n_unique = missing, missing / len(s) if len(s) else 0.0, len(top)
 
 
 def _top(s: pd.Series) -> list[tuple[str, int]]:

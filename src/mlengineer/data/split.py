@@ -17,7 +17,8 @@ import pandas as pd
 from ..errors import DataError
 from .schema import parse_datetime
 
-__all__ = ["Split", "copy_groups", "feature_fold_ids", "group_start_order", "make_folds", "make_holdout", "merge_groups"]
+__all__ = ["Split", "copy_groups", "feature_fold_ids", "group_start_order", "make_folds", "make_holdout", "merge_groups",
+           "row_content_keys"]
 
 
 @dataclass(frozen=True)
@@ -263,10 +264,17 @@ def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.n
 FEW_DISTINCT, DISTINCT_SHARE = 50, 0.1
 
 
+def row_content_keys(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit key per row from its content alone (every column of ``frame``, not its index): rows that repeat
+    each other exactly share it, in this frame and in any other frame of the same columns, so the keys of two
+    tables (a train and a test split) can be compared. Each row hashed once (``pandas.util.hash_pandas_object``):
+    a million rows cost a second, not a comparison of every pair."""
+    return np.asarray(pd.util.hash_pandas_object(frame, index=False).to_numpy(), dtype=np.uint64)
+
+
 def copy_groups(frame: pd.DataFrame) -> np.ndarray | None:
     """A code per row that rows repeating each other exactly (every column of ``frame`` equal) share, or None when
-    no row repeats another: each row hashed once (``pandas.util.hash_pandas_object``), so a million rows cost
-    a second, not a comparison of every pair.
+    no row repeats another: the rows' ``row_content_keys``, numbered 0, 1, ... in order of first appearance.
 
     None too where copies are how the table is rather than records entered twice: fewer than ``FEW_DISTINCT``
     distinct rows, or under ``DISTINCT_SHARE`` of the rows (a few categorical columns whose every combination
@@ -274,8 +282,7 @@ def copy_groups(frame: pd.DataFrame) -> np.ndarray | None:
     them together would leave a fold too few groups, or a class, to learn from."""
     if frame.shape[1] == 0 or len(frame) < 2:
         return None
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    codes, uniques = pd.factorize(hashed)
+    codes, uniques = pd.factorize(row_content_keys(frame))
     if len(uniques) == len(frame) or len(uniques) < FEW_DISTINCT or len(uniques) < DISTINCT_SHARE * len(frame):
         return None
     return np.asarray(codes, dtype=np.int64)

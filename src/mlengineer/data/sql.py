@@ -15,7 +15,12 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["read_sql"]
+__all__ = ["DRIVERS", "installed_drivers", "read_sql", "with_driver"]
+
+#: per database behind a server, the drivers SQLAlchemy can use for it, most preferred first:
+#: (driver, module, pip package)
+DRIVERS = {"postgresql": (("psycopg", "psycopg", "psycopg[binary]"), ("psycopg2", "psycopg2", "psycopg2-binary")),
+           "mysql": (("mysqldb", "MySQLdb", "mysqlclient"), ("pymysql", "pymysql", "pymysql"))}
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _NO_ROWS = ("The query returned no rows: check its WHERE clause and that --db names the database that holds "
@@ -40,13 +45,28 @@ def _url_for_file(path: str) -> str:
     raise DataError(f"{path!r} is neither a SQLite nor a DuckDB database file: pass one, or a SQLAlchemy URL.")
 
 
-def _postgres_driver() -> str:
+def installed_drivers(backend: str) -> list[tuple[str, str, str]]:
+    """The entries of ``DRIVERS`` for the database ``backend`` ('postgresql', 'mysql') whose module is installed,
+    most preferred first; none for another database."""
     import importlib.util
 
-    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
-        if importlib.util.find_spec(module) is not None:
-            return driver
-    raise DataError("Reading from PostgreSQL needs a driver: pip install 'mlengineer[sql]'.")
+    def installed(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    return [entry for entry in DRIVERS.get(backend.lower(), ()) if installed(entry[1])]
+
+
+def with_driver(url: str) -> str:
+    """``url`` naming the installed driver of its database where it names none (``postgresql://`` becomes
+    ``postgresql+psycopg2://`` where only psycopg2 is installed): the one rule reading data with --db and the
+    tracking store both follow, as SQLAlchemy's own default (psycopg 3 since SQLAlchemy 2.1) may not be what is
+    installed. A URL that names a driver, of another database, or with no driver installed, is kept as it is."""
+    scheme, sep, rest = url.partition("://")
+    there = installed_drivers(scheme) if sep else []
+    return f"{scheme}+{there[0][0]}://{rest}" if there else url
 
 
 def read_sql(query: str, url: str | None, *, chunksize: int = 50_000,
@@ -115,15 +135,15 @@ def _read_sqlalchemy(query: str, url: str, chunksize: int) -> pd.DataFrame:
     import sqlalchemy as sa
 
     try:
-        parsed = sa.engine.make_url(url)
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)  # as the user wrote it
+        parsed = sa.engine.make_url(with_driver(url))  # no driver named: the one installed
     except sa.exc.ArgumentError:
         raise DataError(f"{url!r} is not a database URL: use dialect://user:password@host/database.") from None
-    shown = parsed.render_as_string(hide_password=True)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = 10
-        if parsed.drivername == "postgresql":  # no driver named: use whichever of the two is installed
-            parsed = parsed.set(drivername=f"postgresql+{_postgres_driver()}")
+        if parsed.drivername == "postgresql" and not installed_drivers("postgresql"):
+            raise DataError("Reading from PostgreSQL needs a driver: pip install 'mlengineer[sql]'.")
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
         if db and db != ":memory:" and not Path(db).is_file():

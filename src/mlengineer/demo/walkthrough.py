@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.split import row_content_keys
+
 __all__ = ["GROUP", "GROUP_REASON", "ROLES", "TYPICAL_PROFILE", "DemoNumbers", "claim_verdict", "copy_groups",
            "demo_data_path", "demo_numbers", "holdout", "load_salaries", "money", "money_range", "percent", "role_table",
            "story_html"]
@@ -128,8 +130,9 @@ def claim_verdict(row: dict[str, Any], claim: Any) -> str:
 
 
 def copy_groups(df: pd.DataFrame) -> pd.Series:
-    """One number per distinct row content: rows that repeat each other exactly share it."""
-    return pd.Series(pd.util.hash_pandas_object(df, index=False).to_numpy(), index=df.index, name=GROUP)
+    """One number per distinct row content, the key the training's validation groups copies by
+    (``row_content_keys``): rows that repeat each other exactly share it, in the train and the test split alike."""
+    return pd.Series(row_content_keys(df), index=df.index, name=GROUP)
 
 
 def holdout(df: pd.DataFrame, *, fraction: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.findings import Finding
-from ..data.profile import BINS, TOP_VALUES, ColumnProfile, Histogram, Profile, profile_table
+from ..data.profile import BINS, TOP_VALUES, ColumnProfile, Histogram, Profile, boolean_values, profile_table
 from ..data.schema import Column, ColumnRole, Schema
 from ..errors import DataError
 from .audit import class_counts, duplicate_counts
@@ -99,6 +99,9 @@ def _every_row(p: ColumnProfile, col: Column, n: int, stats: TableStats, numbers
         filled = stats.filled.get(p.name, 0)
         p.top_values = [(c, int(round(f * filled))) for c, f in zip(col.categories[:TOP_VALUES], col.frequencies,
                                                                      strict=False)]
+        if col.role == ColumnRole.boolean:  # as the cleaning reads it, as the local profile says it
+            p.top_values, p.spellings = boolean_values(dict(p.top_values))
+            p.n_unique = len(p.top_values)
 
 
 def profile_spark(frame: Any, schema: Schema, stats: TableStats, sample: pd.DataFrame, *, target: str | None,

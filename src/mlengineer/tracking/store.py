@@ -20,7 +20,6 @@ failing engine for about 100 s, logging a traceback at each try.
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import logging
 import os
 import socket
@@ -31,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..data.files import owner_alive, owner_tag
+from ..data.sql import DRIVERS, installed_drivers, with_driver
 from ..errors import ConfigError
 from .blank import discard, keep_blank, start_from_blank
 
@@ -41,9 +41,6 @@ __all__ = ["OWNER_TAG", "check_outer_run", "default_tracking_uri", "engine_uri",
 #: run tags that say which process on which machine a run belongs to, so a killed one can be found
 OWNER_TAG, HOST_TAG = "mlengineer.owner", "mlengineer.host"
 _OPENED: set[str] = set()
-#: per database, the drivers SQLAlchemy can use for it, most preferred first: (driver, module, pip package)
-_DRIVERS = {"postgresql": (("psycopg", "psycopg", "psycopg[binary]"), ("psycopg2", "psycopg2", "psycopg2-binary")),
-            "mysql": (("mysqldb", "MySQLdb", "mysqlclient"), ("pymysql", "pymysql", "pymysql"))}
 _SERVERS = ("postgresql", "mysql", "mssql")  # databases behind a server: reached once, quickly, before MLflow
 
 
@@ -90,22 +87,10 @@ def _backend(uri: str) -> str:
     return scheme.split("+", 1)[0].lower() if sep else ""
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def engine_uri(uri: str) -> str:
     """The URI MLflow is given for the store ``uri``: a PostgreSQL or MySQL URI that names no driver gets the
-    one installed (as reading data with --db does), where SQLAlchemy's default driver is not installed."""
-    scheme, sep, rest = uri.partition("://")
-    drivers = _DRIVERS.get(scheme.lower()) if sep else None
-    if not drivers or _installed(drivers[0][1]):
-        return uri
-    chosen = next((driver for driver, module, _ in drivers if _installed(module)), None)
-    return f"{scheme}+{chosen}://{rest}" if chosen else uri
+    one installed, by the rule reading data with --db follows (``data.sql.with_driver``)."""
+    return with_driver(uri)
 
 
 @contextmanager
@@ -362,9 +347,9 @@ def store_error(e: BaseException, uri: str | None) -> ConfigError:
 def _driver_hint(uri: str) -> str:
     """What to do for a missing driver: use one that is installed, or install one (never one that is)."""
     backend = _backend(uri)
-    drivers = _DRIVERS.get(backend, ())
+    drivers = DRIVERS.get(backend, ())
     named = uri.partition("://")[0].partition("+")[2].lower()
-    there = [(driver, module) for driver, module, _ in drivers if driver != named and _installed(module)]
+    there = [(driver, module) for driver, module, _ in installed_drivers(backend) if driver != named]
     if there:
         return f"write {backend}+{there[0][0]}:// to use {there[0][1]}, which is installed"
     if backend == "postgresql":
