@@ -22,8 +22,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ import joblib
 import numpy as np
 
 from ..data.clean import CleaningPlan
-from ..data.files import owner_tag, staging_dir, sweep_leftovers
+from ..data.files import staging_dir, sweep_leftovers
 from ..data.schema import Schema
 from ..errors import ModelError
 from ..tasks import Task
@@ -40,36 +43,86 @@ from .flavor import LOADER_MODULE
 from .manifest import MANIFEST, verify_manifest, write_manifest
 from .reference import write_reference
 
-__all__ = ["BUNDLE_SUBDIR", "FORMAT_VERSION", "bundle_dir", "check_destination", "read_parts", "write_bundle"]
+__all__ = ["BUNDLE_SUBDIR", "FORMAT_VERSION", "StagedBundle", "bundle_dir", "check_destination", "commit_bundle",
+           "discard_bundle", "held_interrupts", "read_parts", "stage_bundle", "write_bundle"]
 
 BUNDLE_SUBDIR = Path("artifacts") / "bundle"
 FORMAT_VERSION = 2  # 2: manifest.json, and MLflow's flavour by loader module
 
 
 def write_bundle(model: Any, path: str | Path, *, overwrite: bool = True) -> Path:
-    """Write ``model`` (a Model) as a bundle folder at ``path``, atomically; the resolved path."""
+    """Write ``model`` (a Model) as a bundle folder at ``path``, atomically; the resolved path. Whatever stops
+    it, Ctrl-C included, leaves the bundle that was there before or the new one, and no staging folder."""
+    staged = stage_bundle(model, path, overwrite=overwrite)
+    try:
+        return commit_bundle(staged)
+    finally:
+        discard_bundle(staged)
+
+
+class StagedBundle:
+    """A bundle written in full beside its destination (``folder``), not yet moved into place."""
+
+    def __init__(self, work: Path, dest: Path) -> None:
+        self.work, self.dest = work, dest
+        self.folder = work / "model"
+
+
+def stage_bundle(model: Any, path: str | Path, *, overwrite: bool = True) -> StagedBundle:
+    """``model``'s bundle written in a staging folder beside ``path``, for ``commit_bundle`` to move into place
+    (a training records it in its run first) and ``discard_bundle`` to remove; interrupted, it leaves nothing."""
     from .flavor import save_flavor
 
     dest = check_destination(path, overwrite=overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     sweep_leftovers(dest)
-    work = staging_dir(dest)
+    with held_interrupts():
+        staged = StagedBundle(staging_dir(dest), dest)
     try:
-        artifacts = work / "artifacts"
+        artifacts = staged.work / "artifacts"
         _write_files(model, artifacts / BUNDLE_SUBDIR.name)
-        staged = work / "model"
-        save_flavor(staged, artifacts, model)
-        write_manifest(staged)  # last: it covers every file above
-        old = None
+        save_flavor(staged.folder, artifacts, model)
+        write_manifest(staged.folder)  # last: it covers every file above
+    except BaseException:
+        discard_bundle(staged)
+        raise
+    return staged
+
+
+def commit_bundle(staged: StagedBundle) -> Path:
+    """Move a staged bundle into place, replacing the bundle there; Ctrl-C waits for the swap to be done."""
+    dest = staged.dest
+    with held_interrupts():
         if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{owner_tag()}")
-            dest.rename(old)
-        staged.rename(dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            dest.rename(staged.work / "old")  # removed with the staging folder
+        staged.folder.rename(dest)
     return dest
+
+
+def discard_bundle(staged: StagedBundle) -> None:
+    """Remove the staging folder (and the bundle it replaced); Ctrl-C waits for it to be gone."""
+    with held_interrupts():
+        shutil.rmtree(staged.work, ignore_errors=True)
+
+
+@contextmanager
+def held_interrupts() -> Iterator[None]:
+    """Ctrl-C (SIGINT) held until the block is done, then acted on as it would have been: for the few steps that
+    must not be cut half-way (a swap of folders, the removal of a staging folder). Outside the main thread,
+    where Python delivers no signal, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(*caught[0])
+        elif caught and previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
 
 
 def check_destination(path: str | Path, *, overwrite: bool = True) -> Path:

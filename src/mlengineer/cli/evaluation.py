@@ -203,6 +203,9 @@ def calibrate_cmd(
     target_recall: float = typer.Option(None, "--target-recall", help="Choose the threshold that reaches this "
                                         "recall with the most precision: the share of the positive class's rows "
                                         "(the second class in sorted order) answered with it."),
+    positive_class: str = typer.Option(None, "--positive-class", help="The class the decision threshold, its "
+                                       "precision and recall are about (default: the second of the two classes in "
+                                       "sorted order), e.g. --positive-class no where 'no' is the class to find."),
     name: str = typer.Option(None, "--name", help="The calibrated model's name (default: the --out folder's "
                              "name; updated in place, MODEL keeps its name)."),
     no_weights: bool = typer.Option(False, "--no-weights", help="Count every row once, though the model was "
@@ -222,9 +225,12 @@ def calibrate_cmd(
         raise ConfigError(f"{model_path!r} is no bundle folder to update in place (a run's or a registered version's "
                           "copy in the store is never changed): pass --out FOLDER for the calibrated model.")
     model = open_model(model_path, tracking_uri=tracking_uri)
+    positive = None if positive_class is None else _positive_index(
+        model, positive_class, any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)))
     df = read_data(data, sql, db) if (data or sql or db) else None
-    summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn,
+    summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn, positive=positive,
                           target_precision=target_precision, target_recall=target_recall, weights=not no_weights)
+    _name_positive(model)
     kept = None
     if out is None:
         kept = _keep_previous(model_path)
@@ -251,12 +257,46 @@ def calibrate_cmd(
                       f"mv {kept} {model_path}", highlight=False, markup=False)
 
 
+def _positive_index(model: Any, label: str, rule: bool) -> int:
+    """The index of ``--positive-class``'s class in a binary model, or the one-line error saying why it cannot be."""
+    from ..errors import ConfigError
+
+    classes = ", ".join(map(str, model.classes)) if model.task.is_classification else ""
+    if model.task.kind != "binary":
+        what = f"its classes are {classes}" if classes else f"it predicts a number ({model.target!r})"
+        raise ConfigError(f"--positive-class {label!r} is for a two-class model's decision threshold; this model "
+                          f"is {model.task.kind} ({what}): leave --positive-class out.")
+    found = [i for i, c in enumerate(model.classes) if str(c) == label]
+    if not found:
+        raise ConfigError(f"--positive-class {label!r} is not a class of this model; its classes are {classes}.")
+    if not rule:
+        raise ConfigError(f"--positive-class {label!r} names the class a decision threshold is about: choose the "
+                          "threshold too, with --cost-fp/--cost-fn, --target-precision or --target-recall.")
+    return found[0]
+
+
+def _name_positive(model: Any) -> None:
+    """The class the model's decision threshold is about, written into the threshold it saves (in the bundle's
+    metadata.json too), so that whoever reads it needs no knowledge of the class order."""
+    from ..evaluation.threshold import positive_side
+
+    side = positive_side(model)
+    for where in (model.extras, model.metadata):
+        if side is not None and isinstance(where.get("threshold"), dict):
+            where["threshold"]["positive"] = side[0]
+
+
 def _threshold_lines(model: Any, t: dict[str, Any], *, again: bool) -> None:
     """The decision threshold calibrate chose, with the positive class it is about named."""
-    positive, negative = (str(c) for c in model.classes[::-1])
+    from ..evaluation.threshold import positive_side
+
+    side = positive_side(model)
+    assert side is not None
+    positive, value = side
+    negative = next(c for c in model.classes if c != positive)
     again_words = " chosen again by its rule on the new probabilities" if again else ""
     say(f"Decision threshold ({t['rule']}){again_words}, on the probability of {positive} (the positive class): ",
-        (f"{t['value']:.4f}", "bold"), f", with precision {t['precision']:.1%} and recall {t['recall']:.1%} of "
+        (f"{value:.4f}", "bold"), f", with precision {t['precision']:.1%} and recall {t['recall']:.1%} of "
         f"{positive} on those rows.")
     say(f"The model now answers {positive} from that probability on, {negative} below it: a false positive is "
         f"{positive} answered for a {negative} row, a false negative {negative} answered for a {positive} row.")
@@ -314,6 +354,8 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
     """The evaluate command's output: metrics with their intervals and a constant baseline, calibration,
     the honesty of the model's ranges or sets, and the slices where it does significantly worse. The title
     names the model and the rows it was measured on (``source``: the data file)."""
+    from ..evaluation.threshold import positive_side
+
     level = f"{result['interval_level']:.0%}"
     base = result["baseline"]
     import math
@@ -348,16 +390,17 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
                       f"of these rows (average {unc['mean_set_size']:.2f} labels; one label for "
                       f"{unc['single_label_share']:.0%}).", highlight=False)
     t = result.get("threshold")
-    if t:
-        positive = str(model.classes[1])  # type: ignore[attr-defined]
-        console.print(f"Decision threshold {t['value']:.4f} ({t['rule']}) on the probability of {positive}: precision "
+    side = positive_side(model)
+    positive = str(side[0] if side else "")
+    if t and side:
+        console.print(f"Decision threshold {side[1]:.4f} ({t['rule']}) on the probability of {positive}: precision "
                       f"{t['precision_here']:.1%} and recall {t['recall_here']:.1%} of {positive} on these rows.",
                       highlight=False)
     if result.get("decision"):
         from ..evaluation.decision import decision_words
 
         console.print(f"Accuracy, balanced accuracy, F1, the confusion matrix and the slices count the labels the "
-                      f"model answers: {decision_words(str(model.classes[1]), result['decision']['threshold'])}.",  # type: ignore[attr-defined]
+                      f"model answers: {decision_words(positive, side[1] if side else result['decision']['threshold'])}.",
                       highlight=False)
     worst = result.get("worst_slices") or []
     if worst:

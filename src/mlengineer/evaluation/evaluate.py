@@ -283,6 +283,8 @@ def _thin(curve: dict[str, np.ndarray], points: int = 200) -> dict[str, list[flo
 
 def _at_threshold(y: np.ndarray, p: np.ndarray, threshold: dict[str, Any]) -> dict[str, Any]:
     flag = p >= threshold["value"]
+    if threshold.get("positive_index") == 0:  # about the first class (calibrate --positive-class): where it is answered
+        y, flag = 1 - np.asarray(y), ~flag
     tp = int((flag & (y == 1)).sum())
     return {**threshold, "precision_here": tp / flag.sum() if flag.sum() else float("nan"),
             "recall_here": tp / (y == 1).sum() if (y == 1).sum() else float("nan"), "flagged_here": float(flag.mean())}

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["choose_threshold", "threshold_table"]
+__all__ = ["choose_threshold", "positive_side", "second_class_threshold", "threshold_table"]
 
 
 def _counts(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None
@@ -33,15 +33,27 @@ def _counts(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None
 
 def choose_threshold(y: np.ndarray, p: np.ndarray, *, cost_fp: float | None = None, cost_fn: float | None = None,
                      target_precision: float | None = None, target_recall: float | None = None,
-                     weights: np.ndarray | None = None) -> dict[str, Any]:
-    """The threshold on positive-class probabilities ``p`` (true classes ``y`` in 0/1) that one rule picks:
+                     weights: np.ndarray | None = None, positive: int = 1) -> dict[str, Any]:
+    """The threshold on positive-class probabilities that one rule picks, for true classes ``y`` in 0/1 and the
+    probabilities ``p`` of class 1:
 
     - ``cost_fp`` and ``cost_fn``: the least total cost of false positives and false negatives;
     - ``target_precision``: the highest recall whose precision is at least the target;
     - ``target_recall``: the highest precision whose recall is at least the target.
 
-    With ``weights``, each row counts for its weight (costs, precision and recall alike).
+    With ``weights``, each row counts for its weight (costs, precision and recall alike). ``positive``: the class
+    (0 or 1) the threshold, precision and recall are about, and whose probability is ``1 - p`` where it is 0; its
+    threshold is then ``positive_value``, and ``value`` the same decision said on ``p`` (class 1 from ``value``
+    on), as every reader of a binary model's threshold applies it.
     """
+    if positive not in (0, 1):
+        raise ConfigError(f"The positive class of a binary model is its class 0 or 1; got {positive!r}.")
+    if positive == 0:
+        chosen = choose_threshold(1 - np.asarray(y, dtype=np.int64), 1.0 - np.asarray(p, dtype=float),
+                                  cost_fp=cost_fp, cost_fn=cost_fn, target_precision=target_precision,
+                                  target_recall=target_recall, weights=weights)
+        return {**chosen, "value": second_class_threshold(chosen["value"]), "positive_index": 0,
+                "positive_value": chosen["value"]}
     rules = [cost_fp is not None or cost_fn is not None, target_precision is not None, target_recall is not None]
     if sum(rules) != 1:
         raise ConfigError("Choose the threshold by one rule: --cost-fp/--cost-fn, --target-precision or --target-recall.")
@@ -79,6 +91,37 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, *, cost_fp: float | None = No
         rule = f"recall >= {t:.0%}"
     return {"value": float(thr[i]), "rule": rule, "precision": float(precision[i]), "recall": float(recall[i]),
             "false_positives": count(fp[i]), "false_negatives": count(fn[i]), "rows": int(len(y))}
+
+
+def second_class_threshold(t: float) -> float:
+    """The threshold on the probability ``p`` of class 1 that answers class 1 exactly where class 0's probability,
+    ``1 - p``, is below ``t``: the least ``v`` with ``1 - v < t`` (found over the floats between 0 and 1, which
+    sort as their bits do)."""
+    def below(v: float) -> bool:
+        return 1.0 - v < t
+
+    if below(0.0):
+        return 0.0
+    if not below(1.0):
+        return float(np.nextafter(1.0, np.inf))
+    lo, hi = 0, int(np.float64(1.0).view(np.int64))  # below() is false at lo, true at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if below(float(np.int64(mid).view(np.float64))):
+            hi = mid
+        else:
+            lo = mid
+    return float(np.int64(hi).view(np.float64))
+
+
+def positive_side(model: Any) -> tuple[Any, float] | None:
+    """The class a binary ``model``'s decision threshold is about and the threshold on its probability, or None
+    where it has none; a threshold saved before it carried its class is about the second class in sorted order."""
+    threshold = (getattr(model, "extras", None) or {}).get("threshold")
+    if threshold is None or model.task.kind != "binary":
+        return None
+    index = int(threshold.get("positive_index", 1))
+    return model.classes[index], float(threshold.get("positive_value", threshold["value"]))
 
 
 def _fraction(v: float | None, option: str) -> float:

@@ -43,7 +43,8 @@ def fit_uncertainty(task_kind: str, y: np.ndarray, pred: np.ndarray, *, calibrat
 
 def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: float | None = None,
                 cost_fn: float | None = None, target_precision: float | None = None,
-                target_recall: float | None = None, seed: int = 0, weights: bool = True) -> dict[str, Any]:
+                target_recall: float | None = None, seed: int = 0, weights: bool = True,
+                positive: int | None = None) -> dict[str, Any]:
     """Refit ``model``'s calibrator and conformal scores, and optionally choose its decision threshold, on
     calibration rows: labelled ``data`` the model never saw (best: rows kept apart from training and from
     any test set), or by default the validation rows the trainer kept. Changes ``model.extras`` in place
@@ -51,6 +52,7 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     calibrator included: ``ece_before``; without any: ``ece_uncalibrated``) and after. The keys of given
     ``data``'s rows are kept (``seen.keep_calibration_rows``) so that a measure on them says so. Rows count for the
     weights of the model's weight column (the data's, or those the trainer kept), unless ``weights`` is False.
+    ``positive``: the class (0 or 1) a binary model's threshold is about (``threshold.choose_threshold``).
     ``model.metadata["recalibrated"]`` records that the model is no longer the one its training run logged (the
     run, its name and the rows it was calibrated on), so that a report of it is not attached to that run."""
     from ..errors import DataError, ModelError
@@ -104,7 +106,7 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
                        ece_uncalibrated=expected_calibration_error(y, pred, weights=w))
         model.metadata["calibration"] = {**described, "rows": int(len(y)), "source": source}
         asked = {k: v for k, v in (("cost_fp", cost_fp), ("cost_fn", cost_fn), ("target_precision", target_precision),
-                                   ("target_recall", target_recall)) if v is not None}
+                                   ("target_recall", target_recall), ("positive", positive)) if v is not None}
         if asked and model.task.kind != "binary":
             raise ModelError("A decision threshold is for two-class models; this one has "
                              f"{len(model.classes)} classes.")

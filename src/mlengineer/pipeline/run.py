@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import Model
-from ..bundle.store import check_destination
+from ..bundle.store import StagedBundle, check_destination, commit_bundle, discard_bundle, stage_bundle
 from ..data.images import image_root, table_folder
 from ..data.load import as_read, load_table, unread
 from ..errors import ConfigError, DataError, MLEngineerError
@@ -92,8 +92,9 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
     and record the run in MLflow (when ``track``), the bundle written inside the run so it knows its id.
 
     A trained model is never thrown away for the store's sake: when the run cannot be recorded, the bundle is
-    saved to ``out`` all the same and the error says so (and carries the model as its ``model``). On Ctrl-C
-    the run ends KILLED and the save leaves no staging folder of this process beside ``out``."""
+    saved to ``out`` all the same and the error says so (and carries the model as its ``model``). The bundle is
+    written beside ``out`` and moved into place once the run is recorded: on Ctrl-C the run ends KILLED, ``out``
+    keeps what it held before (nothing, or an older bundle) and no staging folder is left beside it."""
     config = result.config
     if not track:
         if out is not None:
@@ -105,15 +106,15 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
     from ..tracking.runs import log_training_run
 
     scratch: list[Path] = []
-    saved: list[Path] = []
+    staged: list[StagedBundle] = []
     failed: list[BaseException] = []
 
     def save(run_id: str) -> Path | None:
         model.metadata["run_id"] = run_id  # in the saved bundle too: it was written inside the run
         try:
             if out is not None:
-                saved.append(model.save(out))
-                return saved[0]
+                staged.append(stage_bundle(model, out))
+                return staged[0].folder
             scratch.append(Path(tempfile.mkdtemp(prefix="mlengineer-run-")))  # the run keeps the bundle all the
             return model.save(scratch[0] / "model")  # same, so that mlengineer.load(run_id) opens it
         except BaseException as e:
@@ -123,6 +124,8 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
     try:
         log_training_run(model, result, tracking_uri=config.tracking_uri, experiment=config.experiment,
                          run_name=model.name, save=save, bundle_at=out)
+        if staged:
+            model.path = commit_bundle(staged[0])
     except KeyboardInterrupt:
         if out is not None:
             _remove_own_staging(Path(out))
@@ -130,17 +133,24 @@ def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: 
     except MLEngineerError as e:
         if failed and e is failed[0]:
             raise
-        raise _not_recorded(e, model, out, saved) from None
+        raise _not_recorded(e, model, out, staged) from None
     finally:
         for folder in scratch:
             shutil.rmtree(folder, ignore_errors=True)
             model.path = None  # the scratch copy is gone; the run holds the bundle
+        for bundle in staged:
+            discard_bundle(bundle)  # moved into place by now, or never to be
     return model
 
 
-def _not_recorded(error: MLEngineerError, model: Model, out: str | Path | None, saved: list[Path]) -> MLEngineerError:
+def _not_recorded(error: MLEngineerError, model: Model, out: str | Path | None,
+                  staged: list[StagedBundle]) -> MLEngineerError:
     """The store's error, saying where the trained model is all the same (saved to ``out`` if it was not yet)."""
-    if out is not None and not saved:
+    saved: list[Path] = []
+    if staged:  # written inside the run, which could not be ended: moved into place all the same
+        saved.append(commit_bundle(staged[0]))
+        model.path = saved[0]
+    elif out is not None:
         model.metadata.pop("run_id", None)  # no run holds it
         saved.append(model.save(out))
     where = (f"the model is saved in {str(saved[0])!r} all the same" if saved else
@@ -151,8 +161,8 @@ def _not_recorded(error: MLEngineerError, model: Model, out: str | Path | None, 
 
 
 def _remove_own_staging(out: Path) -> None:
-    """The staging folders this process's save left beside ``out`` when Ctrl-C cut it (any other process's are
-    swept by the next save once it is gone)."""
+    """The staging folders this process left beside ``out`` when Ctrl-C cut it (any other process's are swept
+    by the next save once it is gone)."""
     import shutil
 
     from ..data.files import owner_tag

@@ -77,7 +77,7 @@ def _open_run(run_id: str, tracking_uri: str | None) -> Model:
                              "--tracking-uri it was recorded in, or the bundle folder instead.") from None
         raise store_error(e, tracking_uri) from None
     folder = run_model_folder(client, run)
-    if folder is None:
+    if folder is None or run.info.status == "KILLED":  # Ctrl-C: a training stopped keeps no model, logged or not
         raise _no_model(run)
     try:
         return load(folder)
