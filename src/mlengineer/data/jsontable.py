@@ -14,7 +14,7 @@ from ..errors import DataError
 from .formats import read_sample
 from .images import is_image_bytes
 
-__all__ = ["CONTAINERS", "plain_cell", "read_json_table"]
+__all__ = ["CONTAINERS", "json_records_frame", "mixed_as_text", "plain_cell", "read_json_table"]
 
 #: the value types a reader writes as JSON text (a list of tags, an object in a column of mixed values)
 CONTAINERS = (dict, list, tuple, set, np.ndarray)
@@ -34,6 +34,50 @@ def plain_cell(v: Any) -> Any:
         except RecursionError:
             raise DataError("a value is a list or object nested too deeply to read as text: flatten it") from None
     return v
+
+
+def mixed_as_text(records: list[Any]) -> list[Any]:
+    """JSON ``records`` with each key that holds an object in some rows and another value (a number, text, a
+    list) in others kept whole, its objects as their JSON text (``plain_cell``), at any depth: one column, as a
+    JSON Lines file's top-level keys are read (flattening it would give both ``a`` and ``a.b``). The records
+    themselves where none does."""
+    rows = [r for r in records if isinstance(r, dict)]
+    changed: dict[str, Any] = {}
+    for k in dict.fromkeys(k for r in rows for k in r):
+        values = [r[k] for r in rows if k in r and r[k] is not None
+                  and not (isinstance(r[k], float) and r[k] != r[k])]  # no null, no NaN
+        objects = [v for v in values if isinstance(v, dict)]
+        if objects and len(objects) < len(values):
+            changed[k] = lambda v: plain_cell(v) if isinstance(v, dict) else v
+        elif objects and (inner := mixed_as_text(objects)) is not objects:
+            by_id = dict(zip(map(id, objects), inner, strict=True))
+            changed[k] = lambda v, by_id=by_id: by_id.get(id(v), v)
+    if not changed:
+        return records
+    return [{k: changed[k](v) if k in changed else v for k, v in r.items()} if isinstance(r, dict) else r
+            for r in records]
+
+
+def json_records_frame(records: list[Any]) -> pd.DataFrame:
+    """JSON records as a table, as every reader flattens them (``pd.json_normalize``): a key mixing objects and
+    other values kept whole (``mixed_as_text``), and a key null in some rows and an object in others no empty
+    column of its own beside its keys (they are missing there, as a top-level key null in some rows is read)."""
+    records = mixed_as_text(records)
+    df = pd.json_normalize(records)
+    objects = _object_keys(records)
+    parents = [c for c in df.columns if c in objects and df[c].isna().all()]
+    return df.drop(columns=parents) if parents else df
+
+
+def _object_keys(records: list[Any], prefix: str = "") -> set[str]:
+    """The dotted names of the keys that hold an object in some row of ``records``, at any depth."""
+    rows = [r for r in records if isinstance(r, dict)]
+    out: set[str] = set()
+    for k in dict.fromkeys(k for r in rows for k in r):
+        objects = [r[k] for r in rows if isinstance(r.get(k), dict)]
+        if objects:
+            out |= {f"{prefix}{k}", *_object_keys(objects, f"{prefix}{k}.")}
+    return out
 
 
 def read_json_table(path: Path, fmt: str, compression: str | None, **kw: Any) -> pd.DataFrame:
@@ -80,4 +124,4 @@ def _frame_from_json(data: Any) -> pd.DataFrame:
         raise DataError("expected a non-empty list of records")
     if not all(isinstance(r, dict) for r in data):
         raise DataError("every record must be a JSON object of column: value")
-    return pd.json_normalize(data)
+    return json_records_frame(data)

@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import DataError, MLEngineerError
 from .clock import time_columns
 from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
-from .jsontable import CONTAINERS, plain_cell, read_json_table
+from .jsontable import CONTAINERS, json_records_frame, plain_cell, read_json_table
 from .parquet_parts import is_pattern, matching, parquet_folder_table
 from .sheets import SHEET_MARK, read_workbook, renamed_columns, split_sheet
 from .sql import read_sql
@@ -250,7 +250,7 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
             continue
         filled = s.dropna()
         if len(filled) and filled.map(lambda v: isinstance(v, dict)).all():
-            inner = pd.json_normalize(filled.tolist()).set_axis(filled.index).reindex(s.index)
+            inner = json_records_frame(filled.tolist()).set_axis(filled.index).reindex(s.index)
             inner.columns = [f"{c}.{k}" for k in inner.columns]
             if not set(inner.columns) & set(df.columns):
                 at = df.columns.get_loc(c)

@@ -10,11 +10,16 @@ read again with every list as its raw text (a field Spark is told is a string ke
 parsed by the parser the local reader uses (pandas' for JSON Lines, ``json`` for a document) and written by
 ``plain_cell``, so numbers keep the form they have locally.
 
-Where the local loader's ``json_normalize`` leaves a column of nulls, so does this: a struct null in every row is
-one empty column (not flattened), and so is a struct within another that is null wherever its parent is filled;
-one that is null in some rows where its parent is filled adds that empty column beside its fields. From a typed
+Where the local loader leaves a column of nulls, so does this: a struct null in every row is one empty column (not
+flattened), and so is a struct within another that is null wherever its parent is filled; one null in some rows
+where its parent is filled is its fields alone, missing there (``data.jsontable.json_records_frame``). From a typed
 source one aggregation over the struct columns finds these; from JSON Spark's schema inference has already made
 such a field a string, and a key no row holds is no column on either engine.
+
+A JSON key holding an object (or a list) in some rows and a number or text in others is one column on both
+engines (``data.jsontable.mixed_as_text``): Spark's inference makes it a string holding each object's raw text, which
+is parsed and written by ``plain_cell`` as the local reader writes it (keys sorted). One aggregation over a JSON
+table's string fields finds the ones holding such text; a text value that is itself JSON is written so too.
 """
 
 from __future__ import annotations
@@ -86,27 +91,31 @@ def _names(kind: Any, prefix: str) -> list[str]:
 
 
 # -- the flat table --------------------------------------------------------------------------------------------
-def flat_columns(frame: Any, names: list[str], *, look_for_nulls: bool = True) -> list[Leaf]:
+def flat_columns(frame: Any, names: list[str], *, look_for_nulls: bool = True,
+                 json_mode: str | None = None) -> list[Leaf]:
     """(column, Spark type, name) of each column of ``frame`` as the local loader hands it over: structs
     flattened to dotted names, lists and maps (and raw JSON text) as ``plain_cell``'s JSON text, other columns
     as they are. ``names`` are ``frame``'s tidied top-level names; ``look_for_nulls`` runs the one aggregation
-    that finds structs left null (a typed source: JSON's schema inference has already found them)."""
+    that finds structs left null (a typed source: JSON's schema inference has already found them); ``json_mode``
+    ("lines" or "document": read from JSON) runs the one that finds string fields holding objects' text."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     fields = frame.schema.fields
     flags = _struct_nulls(frame) if look_for_nulls else {}
+    texts = (_object_texts(frame) if json_mode else set(), json_mode)
     taken = set(names)
     out: list[Leaf] = []
     for f, name in zip(fields, names, strict=True):
         c = _col(f.name)
         if not isinstance(f.dataType, T.StructType):
-            out.append(_leaf(c, f, name))
+            out.append(_leaf(c, f, name, (f.name,) in texts[0], json_mode))
             continue
-        if not flags.get((f.name,), (True, False))[0]:  # null in every row: one empty column, as read locally
+        if not flags.get((f.name,), True):  # null in every row: one empty column, as read locally
             out.append((F.lit(None).cast("string"), T.StringType(), name))
             continue
-        leaves = [(col, kind, n.strip()) for col, kind, n in _struct_leaves(c, f.dataType, name, (f.name,), flags)]
+        leaves = [(col, kind, n.strip()) for col, kind, n in
+                  _struct_leaves(c, f.dataType, name, (f.name,), flags, texts)]
         if {n for _, _, n in leaves} & (taken - {name}):  # locally kept whole, as JSON text
             out.append((_typed_text(f.dataType)(c), T.StringType(), name))
         else:
@@ -115,8 +124,8 @@ def flat_columns(frame: Any, names: list[str], *, look_for_nulls: bool = True) -
     return out
 
 
-def _struct_leaves(c: Any, kind: Any, prefix: str, path: Path_, flags: dict[Path_, tuple[bool, bool]],
-                   top: bool = True) -> list[Leaf]:
+def _struct_leaves(c: Any, kind: Any, prefix: str, path: Path_, flags: dict[Path_, bool],
+                   texts: tuple[set[Path_], str | None], top: bool = True) -> list[Leaf]:
     """The leaves of the struct ``c``, in ``json_normalize``'s order: at its first level plain fields first and
     structs after them, deeper down in place."""
     from pyspark.sql import functions as F
@@ -127,20 +136,18 @@ def _struct_leaves(c: Any, kind: Any, prefix: str, path: Path_, flags: dict[Path
     for f in kind.fields:
         child, at, name = c.getField(f.name), (*path, f.name), f"{prefix}.{f.name}"
         if not isinstance(f.dataType, T.StructType):
-            plain.append(_leaf(child, f, name))
+            plain.append(_leaf(child, f, name, at in texts[0], texts[1]))
             continue
-        filled, gap = flags.get(at, (True, False))
-        empty = (F.lit(None).cast("string"), T.StringType(), name)
-        if not filled:  # null wherever its parent is filled: a plain value of null, locally
-            plain.append(empty)
+        if not flags.get(at, True):  # null wherever its parent is filled: a plain value of null, locally
+            plain.append((F.lit(None).cast("string"), T.StringType(), name))
             continue
-        leaves = _struct_leaves(child, f.dataType, name, at, flags, top=False) + ([empty] if gap else [])
-        (nested if top else plain).extend(leaves)
+        (nested if top else plain).extend(_struct_leaves(child, f.dataType, name, at, flags, texts, top=False))
     return plain + nested
 
 
-def _leaf(c: Any, f: Any, name: str) -> Leaf:
-    """A column that is no struct: raw JSON text or a list or a map as JSON text, anything else as it is."""
+def _leaf(c: Any, f: Any, name: str, objects: bool = False, json_mode: str | None = None) -> Leaf:
+    """A column that is no struct: raw JSON text or a list or a map as JSON text, a JSON string field holding
+    objects' text (``objects``) with that text rewritten, anything else as it is."""
     from pyspark.sql import types as T
 
     mode = f.metadata.get(RAW_JSON)
@@ -148,6 +155,8 @@ def _leaf(c: Any, f: Any, name: str) -> Leaf:
         return _json_text(mode == "document")(c), T.StringType(), name
     if isinstance(f.dataType, T.ArrayType | T.MapType):
         return _typed_text(f.dataType)(c), T.StringType(), name
+    if objects:
+        return _mixed_text(json_mode == "document")(c), T.StringType(), name
     return c, f.dataType, name
 
 
@@ -161,30 +170,55 @@ def _struct_paths(kind: Any, path: Path_) -> list[Path_]:
     return out
 
 
-def _struct_nulls(frame: Any) -> dict[Path_, tuple[bool, bool]]:
+def _at(path: Path_) -> Any:
+    c = _col(path[0])
+    for name in path[1:]:
+        c = c.getField(name)
+    return c
+
+
+def _struct_nulls(frame: Any) -> dict[Path_, bool]:
     """For each struct (a column, or a field of one): whether it is filled in some row where its parent is (a
-    column: in some row), and whether it is null in some row where its parent is filled. One aggregation over
-    the struct columns alone; none without one."""
+    column: in some row). One aggregation over the struct columns alone; none without one."""
     from pyspark.sql import functions as F
 
     paths = _struct_paths(frame.schema, ())
     if not paths:
         return {}
-
-    def at(path: Path_) -> Any:
-        c = _col(path[0])
-        for name in path[1:]:
-            c = c.getField(name)
-        return c
-
     aggs = []
     for i, path in enumerate(paths):
-        parent = at(path[:-1]).isNotNull() if len(path) > 1 else F.lit(True)
-        aggs += [F.max((parent & at(path).isNotNull()).cast("int")).alias(f"f{i}"),
-                 F.max((parent & at(path).isNull()).cast("int")).alias(f"g{i}")]
+        parent = _at(path[:-1]).isNotNull() if len(path) > 1 else F.lit(True)
+        aggs.append(F.max((parent & _at(path).isNotNull()).cast("int")).alias(f"f{i}"))
     row = frame.agg(*aggs).first()
     # no rows at all: every struct counts as filled (the table is refused for holding no rows anyway)
-    return {p: (row[f"f{i}"] != 0, row[f"g{i}"] == 1) for i, p in enumerate(paths)}
+    return {p: row[f"f{i}"] != 0 for i, p in enumerate(paths)}
+
+
+def _string_paths(kind: Any, path: Path_) -> list[Path_]:
+    """The string fields of a JSON table (at the top or within structs) that are not raw lists already."""
+    from pyspark.sql import types as T
+
+    out: list[Path_] = []
+    for f in kind.fields:
+        if isinstance(f.dataType, T.StructType):
+            out.extend(_string_paths(f.dataType, (*path, f.name)))
+        elif isinstance(f.dataType, T.StringType) and not f.metadata.get(RAW_JSON):
+            out.append((*path, f.name))
+    return out
+
+
+def _object_texts(frame: Any) -> set[Path_]:
+    """The string fields of a table read from JSON where some row holds an object's or a list's text (Spark's
+    inference makes a key that is an object in some rows and a number or text in others a string): one
+    aggregation over those fields; none without one."""
+    from pyspark.sql import functions as F
+
+    paths = _string_paths(frame.schema, ())
+    if not paths:
+        return set()
+    starts = [F.substring(F.ltrim(_at(p)), 1, 1) for p in paths]
+    row = frame.agg(*[F.max(s.isin("{", "[").cast("int")).alias(f"t{i}") for i, s in enumerate(starts)]).first()
+    return {p for i, p in enumerate(paths) if row is not None and row[f"t{i}"] == 1}
 
 
 # -- the text, written on the executors ------------------------------------------------------------------------
@@ -201,6 +235,21 @@ def json_cells(texts: list[str | None], document: bool) -> list[Any]:
     from pandas.io.json import ujson_loads  # pd.read_json's parser, numbers and all
 
     return [None if t is None else plain_cell(ujson_loads(t, precise_float=True)) for t in texts]
+
+
+def mixed_cells(texts: list[str | None], document: bool) -> list[Any]:
+    """A JSON string field's values (``_object_texts``): an object's or a list's text parsed and written as the
+    local reader writes it (``json_cells``), any other text as it is."""
+    out: list[Any] = []
+    for t in texts:
+        if t is not None and t.lstrip()[:1] in ("{", "["):
+            try:
+                out.append(json_cells([t], document)[0])
+                continue
+            except ValueError:
+                pass
+        out.append(t)
+    return out
 
 
 def _arrow_cells(values: pa.Array) -> pa.Array:
@@ -229,6 +278,16 @@ def _json_text(document: bool) -> Any:
 
     def cells(s: pd.Series) -> pd.Series:
         return pd.Series(json_cells([None if t is None or t != t else t for t in s], document), index=s.index,
+                         dtype=object)
+
+    return F.pandas_udf(cells, "string")  # type: ignore[call-overload]
+
+
+def _mixed_text(document: bool) -> Any:
+    from pyspark.sql import functions as F
+
+    def cells(s: pd.Series) -> pd.Series:
+        return pd.Series(mixed_cells([None if t is None or t != t else t for t in s], document), index=s.index,
                          dtype=object)
 
     return F.pandas_udf(cells, "string")  # type: ignore[call-overload]

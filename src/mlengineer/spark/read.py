@@ -43,6 +43,8 @@ class SparkTable:
     #: read from JSON: its lists arrive as raw text, and Spark's schema inference has already made a struct
     #: null in every row a string (``nested.flat_columns`` need not look for one)
     from_json: bool = False
+    #: read from a JSON document (``[{...}, ...]``) rather than JSON Lines: how its raw text is parsed locally
+    json_document: bool = False
 
     @property
     def source(self) -> dict[str, Any]:
@@ -231,7 +233,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         return _durations_as_seconds(SparkTable(spark.read.parquet(*paths), str(root), how), found)
     if found.fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-        return SparkTable(_read_json(spark, paths, head[:1] == b"["), str(root), how, from_json=True)
+        document = head[:1] == b"["
+        return SparkTable(_read_json(spark, paths, document), str(root), how, from_json=True, json_document=document)
     if not found.checked:
         _check_csv(found)
     comma = ["decimal comma"] if found.csv.get("decimal") == "," else []
@@ -261,7 +264,7 @@ def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
     return table
 
 
-def _tidy(frame: Any, where: str, *, from_json: bool = False) -> Any:
+def _tidy(frame: Any, where: str, *, from_json: bool = False, document: bool = False) -> Any:
     """Names as stripped text (blank ones numbered), each named once; structs flattened into dotted columns,
     lists and maps as JSON text (``nested.flat_columns``), binary values as text, decimals as doubles: the
     columns the local loader would hand over."""
@@ -269,7 +272,8 @@ def _tidy(frame: Any, where: str, *, from_json: bool = False) -> Any:
 
     names = [str(f.name).strip() or f"column_{i + 1}" for i, f in enumerate(frame.schema.fields)]
     _once(names, where)
-    leaves = flat_columns(frame, names, look_for_nulls=not from_json)
+    leaves = flat_columns(frame, names, look_for_nulls=not from_json,
+                          json_mode=("document" if document else "lines") if from_json else None)
     _once([name for _, _, name in leaves], where)  # a field's dotted name may be another column's
     cols = []
     for c, kind, name in leaves:
@@ -317,14 +321,15 @@ def read_table(spark: Any, source: str | None, *, sql: str | None = None,
         how = ["SQL"]
         if source:  # the view holds the columns the local loader hands DuckDB: flat, lists as text
             data = _read_path(spark, source, found)
-            _tidy(data.frame, data.where, from_json=data.from_json).createOrReplaceTempView("data")
+            _tidy(data.frame, data.where, from_json=data.from_json, document=data.json_document
+                  ).createOrReplaceTempView("data")
             how.append(f"over {source} as the view 'data'")
         table = SparkTable(spark.sql(sql), "the query", how, merged=True)
     elif not source:
         raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
     else:
         table = _read_path(spark, source, found)
-    table.frame = _tidy(table.frame, table.where, from_json=table.from_json)
+    table.frame = _tidy(table.frame, table.where, from_json=table.from_json, document=table.json_document)
     return table
 
 

@@ -7,6 +7,7 @@ else, so Spark scoring cannot disagree with local prediction.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..errors import DataError, SchemaError
 from ..serving.batch import data_folder, extra_columns_note, sets_as_text
 from .batches import map_batches
 from .csv_files import csv_reader
+from .notes import input_notes
 from .read import check_source, qcol, read_table
 from .session import spark_errors, spark_session
 
@@ -34,6 +36,11 @@ _SHIPPED: dict[tuple[int, str], str] = {}
 
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+def _print_aside(line: str) -> None:
+    """A note on the input, on stderr: local ``predict`` says them there, as the server's warnings go aside."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _output_fields(model: Any, interval: float | None) -> list[tuple[str, str]]:
@@ -117,12 +124,14 @@ def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None =
 
 def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, master: str | None = None,
                interval: float | None = None, sql: str | None = None, conf: dict[str, str] | None = None,
-               say: Callable[[str], None] | None = _print) -> int:
+               say: Callable[[str], None] | None = _print,
+               notes: Callable[[str], None] | None = _print_aside) -> int:
     """Score ``data`` (a file, folder, Delta table or URI; or ``sql`` over Spark's catalog) with the bundle on
     Spark and write ``out`` in the input's row order: one CSV or Parquet file, or (a path without a suffix) a
     folder of Parquet parts, which no single task has to write alone. Returns the number of rows. ``say``
     (printing by default; None for silence) hears what local prediction says of the input: the columns the
-    model does not know."""
+    model does not know; ``notes`` (stderr by default; None to skip the count) hears, once every row is written,
+    what they hold that the model never learnt from, as local ``predict`` says it (``notes.input_notes``)."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq", ""):
@@ -139,7 +148,11 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
         try:
             with spark_errors():
-                return _write_folder(spark, scored, out) if not suffix else _write_one_file(spark, scored, out)
+                n = _write_folder(spark, scored, out) if not suffix else _write_one_file(spark, scored, out)
+                if notes is not None:
+                    for line in input_notes(table.frame, load(model_dir)):
+                        notes(line)
+                return n
         except SchemaError as e:  # a value the model cannot read, found on a worker: say in which table
             raise SchemaError(f"{table.where}: {e}") from None
         except OSError as e:  # the disk filled, or the folder turned read-only, while Spark wrote
