@@ -1,4 +1,6 @@
-"""The serve command: a model bundle (or a registry alias) behind uvicorn, with N worker processes."""
+"""The serve command: a model behind uvicorn, with N worker processes. The model is named as every command names
+one (``MODEL_HELP``): a bundle folder, a run id (its run's bundle, served as a folder is: it follows nothing), or a
+registry reference, whose alias (``models:/NAME@ALIAS``) it follows as the alias moves."""
 
 from __future__ import annotations
 
@@ -7,16 +9,14 @@ from typing import Any
 
 import typer
 
-from ._common import handle_errors, say
+from ._common import MODEL_HELP, TrackingOption, handle_errors, say
 
 #: settings whose command-line option has another name than the setting
 _OPTIONS = {"max_body_bytes": "--max-body-mb", "model": "MODEL"}
 
 
 def serve_cmd(
-    model_ref: str = typer.Argument(..., metavar="MODEL",
-                                    help="A model bundle folder, or a registry reference: models:/NAME@ALIAS, "
-                                         "models:/NAME/VERSION, or models:/NAME (its champion, else its newest)."),
+    model_ref: str = typer.Argument(..., metavar="MODEL", help=MODEL_HELP),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", help="Worker processes (about one per core)."),
@@ -35,13 +35,14 @@ def serve_cmd(
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="JSON access lines on stderr."),
     poll_interval: float = typer.Option(10.0, "--poll-interval",
                                         help="Seconds between looks at a registry alias for a new version."),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
+    tracking_uri: str = TrackingOption,
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout",
                                            help="Seconds to finish requests in flight when stopped."),
     read_timeout: float = typer.Option(30.0, "--read-timeout",
                                        help="Seconds a request's headers may take to arrive, and its body may pause (408 after)."),
 ) -> None:
-    """Serve a model over HTTP: Open Inference Protocol v2, MLflow's /invocations and POST /predict."""
+    """Serve a model over HTTP: Open Inference Protocol v2, MLflow's /invocations and POST /predict. A
+    registry alias (models:/NAME@ALIAS) is followed as it moves; a folder, a run id or a version is not."""
     from ..errors import ConfigError
     from ..serving.server import serve
     from ..serving.settings import ServeSettings, api_key_problem
@@ -56,9 +57,10 @@ def serve_cmd(
     log_folder = None if no_prediction_log else Path(prediction_log).expanduser().resolve()
     if log_folder is not None:
         check_log_folder(log_folder)
+    folder = Path(model_ref).expanduser()
     try:
         settings = ServeSettings.model_validate(dict(
-            model=model_ref if is_model_ref(model_ref) else str(Path(model_ref).expanduser().resolve()),
+            model=model_ref if is_model_ref(model_ref) or not folder.exists() else str(folder.resolve()),
             host=host, port=port, workers=workers, api_key=api_key,
             max_body_bytes=int(max_body_mb * 1024 * 1024), max_batch_rows=max_batch_rows,
             unseen_categories=unseen_categories, extra_columns=extra_columns,
@@ -72,11 +74,10 @@ def serve_cmd(
         raise ConfigError(f"{_OPTIONS.get(field, '--' + field.replace('_', '-'))}: {err['msg']}.") from None
 
     # load once here, so that a bad bundle or reference is one line and exit 2, before any worker starts
-    from ..serving.runtime import load_served
-
-    served: Any = load_served(settings)
+    settings, served, chosen = _load(settings)
     name, version, task, target = served.name, served.version, served.model.task.kind, served.model.target
-    chosen, warning = _how_chosen(settings, version)
+    how, warning = _how_chosen(settings, version)
+    chosen = chosen or how
     if workers > 1:  # each worker loads its own copy of this very version; this process only supervises
         from ..serving.supervisor import Pin
 
@@ -90,6 +91,26 @@ def serve_cmd(
             say(("warning:", "yellow"), f" {warning}")
 
     serve(settings, served=served, on_ready=ready)
+
+
+def _load(settings: Any) -> tuple[Any, Any, str]:
+    """The settings to serve with, the model loaded and warmed, and how a run id chose it (``run ID; ``). A
+    folder or a registry reference is loaded as the workers load it; anything else is what every command
+    takes (``tracking.lookup.open_model``): a run id's bundle, served from its folder like any folder (it
+    follows no alias), or a one-line error naming what was not found."""
+    from ..serving.runtime import load_served, serve_model
+    from ..tracking.registry import is_model_ref
+
+    if is_model_ref(settings.model) or Path(settings.model).exists():
+        return settings, load_served(settings), ""
+    from ..tracking.lookup import open_model
+
+    model = open_model(settings.model, tracking_uri=settings.tracking_uri)
+    folder = str(Path(model.path or settings.model).resolve())
+    settings = settings.model_copy(update={"model": folder})
+    run_id = str(model.metadata.get("run_id") or "")
+    served = serve_model(settings, model, ref=folder, version="1")
+    return settings, served, f"run {run_id}; " if run_id else ""
 
 
 def _api_key(given: str | None) -> tuple[str | None, str]:

@@ -37,6 +37,8 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
 The gauges of a version no longer served (``model_info``, ``model_refused``, the live-monitoring gauges) are
 removed. With several workers prometheus-client cannot remove a gauge's value from its files, so it is set
 to NaN there and left out of the page: after a swap, only the version served shows, whichever worker answers.
+With several workers each worker's gauges carry its ``pid`` label, except ``model_refused``: a refusal is the
+server's, so it reads one series per version as with one worker (1 while any live worker refuses it).
 """
 
 from __future__ import annotations
@@ -253,8 +255,14 @@ def _live_values(model: str, version: str, snapshot: dict[str, Any], m: Metrics)
     yield m.monitor_rows, (model, version), snapshot["rows"]
 
 
+#: gauges that speak for the server, not for one worker: one series per version, as one worker shows it
+_SERVER_WIDE = frozenset({"mlengineer_model_refused"})
+
+
 class _Shown:
-    """The workers' metrics less the gauge series set to NaN: those of versions no longer served."""
+    """The workers' metrics less the gauge series set to NaN: those of versions no longer served. A refused
+    version is the server's answer, whichever worker looked: its series is one, as without workers (the
+    largest value the live workers hold), not one per worker's pid."""
 
     def __init__(self, source: Any) -> None:
         self.source = source
@@ -263,4 +271,17 @@ class _Shown:
         for metric in self.source.collect():
             if metric.type == "gauge":
                 metric.samples = [s for s in metric.samples if s.value == s.value]
+                if metric.name in _SERVER_WIDE:
+                    metric.samples = _one_per_version(metric.samples)
             yield metric
+
+
+def _one_per_version(samples: list[Any]) -> list[Any]:
+    """The samples with their ``pid`` label dropped, one per remaining label set (the largest value)."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+    for s in samples:
+        labels = {k: v for k, v in s.labels.items() if k != "pid"}
+        key = (s.name, tuple(sorted(labels.items())))
+        if key not in out or s.value > out[key].value:
+            out[key] = s._replace(labels=labels)
+    return list(out.values())

@@ -13,26 +13,24 @@ Decoders return ``(columns, n_rows)`` with raw JSON values; ``RequestValidator``
 route's request object does not have is refused by name (``check_fields``), and so is a body that is not JSON
 (``check_json_type``: 415).
 
-``parse_json`` reads every JSON body: text holding half a UTF-16 surrogate pair on its own (``"\\ud800"``,
-which orjson refuses and the standard library lets through) is a 400 naming where, whichever the endpoint.
+``parse_json`` (``jsonbody.py``) reads every JSON body: text holding half a UTF-16 surrogate pair on its own,
+or an object naming a key twice, is a 400 naming where, whichever the endpoint.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 
 from ..data.nested import flat_nested
 from ..errors import SchemaError
 from .binary import BINARY_HEADER, BinaryReader, binary_answer, binary_outputs, split_binary
 from .csvbody import columns_from_csv
-from .errors import BadRequest, UnsupportedMediaType
+from .errors import UnsupportedMediaType
+from .jsonbody import parse_json, shown
 
 __all__ = ["BINARY_HEADER", "EXPLAIN_FIELDS", "MLFLOW_FIELDS", "MLFLOW_PARAMS", "OIP_DATATYPES", "OIP_FIELDS",
            "OIP_PARAMS", "PREDICT_FIELDS", "RaggedColumns", "binary_answer", "binary_outputs", "check_fields",
@@ -61,20 +59,6 @@ _INT_RANGES = {t: (0, (1 << int(t[4:])) - 1) if t[0] == "U" else (-(1 << int(t[3
 _FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max), "FP64": math.inf}
 
 
-def shown(value: Any, limit: int = 60) -> str:
-    """A client's value as an answer may echo it: its repr, cut to about ``limit`` characters with an ellipsis
-    and its length where it is longer (a 100,000-character category would otherwise make a 100 KB answer)."""
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) <= limit:
-        return repr(value)
-    return f"{text[:limit - 1] + '…'!r} ({len(text):,} characters)"
-
-
-def _cut(text: str, limit: int = 120) -> str:
-    """``text`` as it is, or cut to ``limit`` characters with an ellipsis (a path through the body's keys)."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def check_json_type(content_type: str | None, where: str, *, binary: bool = False) -> None:
     """415 for a body whose Content-Type is not JSON, or that has none; ``binary``: OIP's infer, which also
     takes binary tensor data (application/octet-stream) and a body without a Content-Type, as tritonclient and
@@ -101,52 +85,6 @@ def check_fields(body: Any, allowed: tuple[str, ...], where: str, *, kind: str =
         near = difflib.get_close_matches(unknown[0], allowed, n=1)
         raise SchemaError(f"{kind} {shown(unknown[0])} is not one {where} takes"
                           f"{f' (did you mean {near[0]!r}?)' if near else ''}; it takes {', '.join(allowed)}.")
-
-
-def parse_json(body: bytes) -> Any:
-    """The JSON value of ``body``. Strict JSON goes through orjson; Python clients that write ``NaN``,
-    ``Infinity`` or integers beyond 64 bits are read too, so that validation can name the field. Text holding
-    a lone surrogate is refused here, naming where it is: no later step could store it or answer with it."""
-    if not body:
-        raise BadRequest("The request body is empty: send JSON.")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        try:
-            value = json.loads(body)
-        except (ValueError, RecursionError):
-            raise BadRequest(f"The body is not valid JSON: {str(e).split(':')[0]}.") from None
-    # in an ASCII body a lone surrogate can only be written as an escape: search the value only if one is there
-    found = _lone_surrogate(value) if not body.isascii() or _SURROGATE_ESCAPE.search(body) else None
-    if found is not None:
-        where, char = found
-        raise BadRequest(f"The body is not valid JSON: {where} holds \\u{ord(char):04x}, half of a UTF-16 surrogate "
-                         "pair on its own, which is no character; send UTF-8 text.")
-    return value
-
-
-#: an escape of half a UTF-16 surrogate pair (\\ud800 to \\udfff)
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def _lone_surrogate(value: Any) -> tuple[str, str] | None:
-    """Where in a decoded JSON value a string or key holds a lone surrogate (``the text at records[0].plan``,
-    ``the key '\\ud800' in records[0]``), and the surrogate."""
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        v, at = stack.pop()
-        if isinstance(v, str):
-            if (m := _SURROGATES.search(v)) is not None:
-                return f"the text at {_cut(at) if at else 'the top'}", m.group()
-        elif isinstance(v, dict):
-            for k in v:
-                if (m := _SURROGATES.search(k)) is not None:
-                    return f"the key {shown(k)} in {_cut(at) if at else 'the top object'}", m.group()
-            stack.extend((item, f"{at}.{k}" if at else k) for k, item in reversed(v.items()))
-        elif isinstance(v, list):
-            stack.extend((item, f"{at}[{i}]") for i, item in reversed(list(enumerate(v))))
-    return None
 
 
 def _need(cond: bool, message: str) -> None:

@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from ...errors import SchemaError
 from .. import schemas as S
 from ..errors import BadRequest, NotFound
+from ..jsonbody import RepeatedKey
 from ..middleware import adopt_request_id
 from ..protocols import (
     BINARY_HEADER,
@@ -134,6 +135,8 @@ async def read_infer(request: Request) -> tuple[Any, Any]:
     head, tensors = split_binary(await request.body(), given)
     try:
         body = parse_json(head)
+    except RepeatedKey:  # JSON all the same: said as it is
+        raise
     except BadRequest:
         if given is None and (content_type or "").split(";")[0].strip().lower() == "application/octet-stream":
             raise BadRequest(f"The body is binary tensor data (application/octet-stream) but the request has no "
