@@ -56,6 +56,7 @@ def test_the_test_fits_the_metric() -> None:
     assert r["verdict"].startswith("No significant difference")
 
 
+@pytest.mark.long
 def test_compare_names_what_is_wrong_in_one_line(churn_model_dir: Path, salary_model_dir: Path,
                                                  churn_csv: Path) -> None:
     r = run_cli("compare", str(churn_model_dir), str(salary_model_dir), "--data", str(churn_csv))

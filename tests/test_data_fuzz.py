@@ -136,6 +136,7 @@ def test_odd_frames_through_the_whole_stage(n: int, kinds: list[str], target_kin
     whole_stage(df, "target", kind)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_ten_thousand_columns(tmp_path: Path) -> None:
     """What training does with a very wide table: read, roles, audit, cleaning plan."""

@@ -239,6 +239,7 @@ def test_explain_prints_the_start_of_a_long_text_cell(churn_model_dir: Path, chu
     assert json.loads((tmp_path / "e.json").read_text())[0]["contributions"]  # --out keeps every value
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_monitor_and_report_say_the_first_sheet_of_several_was_read(churn_model_dir: Path, churn_csv: Path,
                                                                      tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ def _table(n: int, seed: int) -> pd.DataFrame:
     return df
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_trained_ensemble_keeps_its_ridge_near_its_trees_on_every_path(tmp_path: Path) -> None:
     model = mlengineer.train(_table(800, 0), "y", task="regression", time_budget=5, seed=0, track=False,

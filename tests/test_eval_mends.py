@@ -40,6 +40,7 @@ def _evaluate_json(*args: str) -> dict[str, Any]:
 
 # -- 1. evaluate on the rows the model trained on ------------------------------------------------------------
 
+@pytest.mark.long
 def test_evaluate_says_when_its_rows_are_rows_the_model_trained_on(churn_model_dir: Path, churn_csv: Path,
                                                                     tmp_path: Path) -> None:
     r = run_cli("evaluate", str(churn_model_dir), str(churn_csv))
@@ -58,6 +59,7 @@ def test_evaluate_says_when_its_rows_are_rows_the_model_trained_on(churn_model_d
 
 # -- 2. evaluate and the report on the rows calibrate was fitted on ------------------------------------------
 
+@pytest.mark.long
 def test_evaluate_and_the_report_say_when_its_rows_are_the_rows_calibrate_was_fitted_on(
         churn_model_dir: Path, churn_csv: Path, tmp_path: Path) -> None:
     from mlengineer.evaluation.seen import calibration_rows
@@ -96,6 +98,7 @@ def test_evaluate_and_the_report_say_when_its_rows_are_the_rows_calibrate_was_fi
 
 # -- 3. calibrate's "before" is the model as it was ----------------------------------------------------------
 
+@pytest.mark.long
 def test_calibrate_says_the_calibration_error_of_the_model_as_it_was(churn_model_dir: Path, churn_csv: Path,
                                                                       tmp_path: Path) -> None:
     held = _unseen(churn_csv, tmp_path, "held.csv", seed=4, nudge=0.01)
@@ -124,6 +127,7 @@ def test_training_records_the_share_of_the_model_its_importance_speaks_for(churn
     assert model.metadata["importance_covers"] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.long
 def test_the_summary_speaks_for_the_whole_model_where_the_explained_members_carry_little_of_it(
         churn_model_dir: Path, churn_csv: Path, tmp_path: Path) -> None:
     from mlengineer.report.html import build_context
@@ -165,6 +169,7 @@ def test_compare_prints_the_interval_of_the_difference_once(churn_model_dir: Pat
     assert _words(r.stdout).count("interval") == 1, r.stdout
 
 
+@pytest.mark.long
 def test_evaluates_baseline_scores_the_metrics_compare_scores_a_constant_answer_on(
         churn_model_dir: Path, churn_csv: Path, tmp_path: Path) -> None:
     rows = _unseen(churn_csv, tmp_path, "rows.csv", seed=7, nudge=0.01)
@@ -193,6 +198,7 @@ def test_a_multiclass_baseline_scores_f1_macro() -> None:
 
 # -- 6. the report's leaderboard shows target_transform ------------------------------------------------------
 
+@pytest.mark.long
 def test_the_reports_leaderboard_shows_each_candidates_target_transform(tmp_path: Path) -> None:
     from mlengineer.report.html import render_report
 

@@ -132,6 +132,7 @@ def test_explain_endpoint_answers_with_contributions(explain_server: str, churn_
     assert r.status_code == 422 and "class" in r.json()["error"]
 
 
+@pytest.mark.long
 def test_a_regression_row_is_headed_once_and_rounding_noise_is_no_move(salary_model_dir: Path,
                                                                       salaries_csv: Path) -> None:
     from mlengineer.cli.evaluation import _moved

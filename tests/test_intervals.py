@@ -138,6 +138,7 @@ def test_prediction_set_is_for_classifiers_only(salary_model_dir: Path) -> None:
         model.prediction_set(np.zeros(3), 0.9)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_ranges_from_rows_kept_apart_at_training_hold_held_out_salaries(split_salaries: dict[str, Path]) -> None:
     """``--calibration-fraction``: the conformal scores come from the final model's own errors on rows no

@@ -111,6 +111,7 @@ def test_latency_is_the_median_over_rows_in_turn() -> None:
     assert seen == [0.0] + list(range(16))  # a warm-up call, then each row once, in turn
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_latency_limit_keeps_a_cut_booster_and_refits_it_with_no_more_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's timing made exact (0.05 ms a tree) so the test asserts rounds, never a clock: with a 1 ms

@@ -35,6 +35,7 @@ def test_train_saves_a_bundle_that_mlflow_loads(tmp_path: Path, churn_csv: Path,
     assert meta["data_fingerprint"]["rows"] == 800
 
 
+@pytest.mark.long
 def test_train_respects_the_time_budget_roughly(tmp_path: Path, churn_csv: Path) -> None:
     import time
 

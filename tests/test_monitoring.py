@@ -121,6 +121,7 @@ def test_a_regression_model_gets_a_loss_model_estimate(salary_model_dir: Path, s
     assert result["performance"]["headline"] == model.metadata["metric"]
 
 
+@pytest.mark.long
 def test_bad_input_is_one_line_and_exit_2(churn_model_dir: Path, salary_model_dir: Path,
                                          churn_rows: dict[str, Path], tmp_path: Path) -> None:
     no_match = tmp_path / "no_match.csv"

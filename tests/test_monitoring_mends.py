@@ -99,6 +99,7 @@ def test_the_smaller_sample_chooses_the_test_and_a_distance_must_beat_chance() -
 
 
 # -- 2. outcomes read as floats, some missing -----------------------------------------------------------------
+@pytest.mark.long
 def test_float_and_partly_missing_binary_outcomes_are_used(model_dir: Path, tmp_path: Path) -> None:
     new = _rows(300, 5, start=10_000)
     new["y"] = new["y"].astype(float)
@@ -120,6 +121,7 @@ def test_float_and_partly_missing_binary_outcomes_are_used(model_dir: Path, tmp_
     _one_line_error(rc, err, "bad.csv", "'2.0'", "'y'")
 
 
+@pytest.mark.long
 def test_retrain_reads_float_outcomes(model_dir: Path, tmp_path: Path) -> None:
     new = _rows(300, 6, start=20_000)
     new["y"] = new["y"].astype(float)
@@ -142,6 +144,7 @@ def test_retrain_refuses_a_test_share_outside_0_1(model_dir: Path, tmp_path: Pat
 
 
 # -- 3. windows and unreadable times -------------------------------------------------------------------------
+@pytest.mark.long
 def test_rows_without_a_readable_time_are_left_out_of_the_windows(model_dir: Path, tmp_path: Path) -> None:
     new = _rows(200, 7)
     new["ts"] = pd.date_range("2025-01-01", periods=200, freq="h").astype(str)
@@ -163,6 +166,7 @@ def test_split_windows_skips_missing_times() -> None:
 
 
 # -- 4-6. bad input: one line, exit 2 ------------------------------------------------------------------------
+@pytest.mark.long
 def test_a_folder_as_out_is_refused_before_the_work(model_dir: Path, tmp_path: Path) -> None:
     _rows(100, 8).to_csv(tmp_path / "new.csv", index=False)
     (tmp_path / "report").mkdir()

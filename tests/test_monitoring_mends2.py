@@ -76,6 +76,7 @@ def _one_line_error(r: Any, *words: str) -> None:
 
 
 # -- 1. --since / --until and rows whose time cannot be read ---------------------------------------------------
+@pytest.mark.long
 def test_since_and_until_say_how_many_rows_without_a_readable_time_they_left_out(models: dict[str, Path],
                                                                                 tmp_path: Path) -> None:
     """Before: rows with an empty _ts were dropped without a word, a _ts of text (a part another tool wrote)
@@ -139,6 +140,7 @@ def test_a_column_gone_missing_is_a_data_problem_not_concept_drift(models: dict[
 
 
 # -- 3. retrain's "Kept" line ------------------------------------------------------------------------------------
+@pytest.mark.long
 def test_the_kept_line_says_what_was_kept_why_and_what_to_do(models: dict[str, Path], tmp_path: Path) -> None:
     """Before: it ended with compare's advice, "Prefer the simpler or faster one."."""
     _rows(400, 5, start=20_000).to_csv(tmp_path / "same.csv", index=False)
@@ -173,6 +175,7 @@ def test_the_kept_line_when_the_champion_wins_or_clients_could_not_call_the_chal
 
 
 # -- 4. messy inputs ---------------------------------------------------------------------------------------------
+@pytest.mark.long
 def test_a_log_of_another_kind_of_model_is_refused_or_its_rows_left_out(models: dict[str, Path],
                                                                         tmp_path: Path) -> None:
     """Before: a regressor reading a classifier's log failed with KeyError: 'prediction'; a log whose second
@@ -193,6 +196,7 @@ def test_a_log_of_another_kind_of_model_is_refused_or_its_rows_left_out(models: 
     _one_line_error(r, "--time-column", "_ts")
 
 
+@pytest.mark.long
 def test_true_false_outcomes_and_outcomes_without_keys(models: dict[str, Path], tmp_path: Path) -> None:
     """Before: true/false outcomes of a 0/1 classifier were refused as no class, a regressor took them as the
     numbers 0 and 1 and cried concept drift; an outcome without a key was "two outcomes for the key nan"; a

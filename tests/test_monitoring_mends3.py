@@ -97,6 +97,7 @@ def test_the_live_estimate_is_compared_with_the_estimate_on_the_reference_rows(m
 
 
 # -- 3. several versions in one log; the challenger's name ------------------------------------------------------
+@pytest.mark.long
 def test_rows_answered_by_other_versions_are_named(models: dict[str, Path], tmp_path: Path) -> None:
     """Before: all rows were tested against the monitored version's reference without a word."""
     from mlengineer.tracking.registry import promote, register
@@ -150,6 +151,7 @@ def test_a_challenger_is_named_after_its_out_folder_and_registered_under_the_cha
 
 
 # -- 7. no temporary folder left behind --------------------------------------------------------------------------
+@pytest.mark.long
 def test_a_registered_challenger_leaves_no_temporary_folder(models: dict[str, Path], tmp_path: Path) -> None:
     """Before: every retrain of a registry champion without --out left /tmp/mlengineer-challenger-XXXX/ for ever,
     and the Kept line said the challenger was saved there."""
@@ -171,6 +173,7 @@ def test_a_registered_challenger_leaves_no_temporary_folder(models: dict[str, Pa
 
 
 # -- 4. a span without outcomes -----------------------------------------------------------------------------------
+@pytest.mark.long
 def test_a_span_that_leaves_out_every_outcome_says_so(models: dict[str, Path], tmp_path: Path) -> None:
     """Before: --labels was dropped without a word (exit 0, no realised metrics)."""
     rows = _rows(300, 6, start=40_000)

@@ -172,6 +172,7 @@ def test_the_demos_summary_names_its_helper_column_and_its_file(monkeypatch: pyt
     assert f"\"mlengineer audit {tmp_path / 'salaries.csv.gz'} --target salary_in_usd\" lists" in printed, printed
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_the_loops_hints_name_a_real_file_and_its_estimate_reads_plainly(tmp_path: Path) -> None:
     from mlengineer.demo.loop import closed_loop

@@ -213,6 +213,7 @@ def test_config_and_option_mistakes_are_said_in_the_config_s_words(tmp_path: Pat
         mlengineer.train(df, "churn", target_transform="log", time_budget=2, track=False)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_verify_takes_a_registered_version_and_a_missing_version_lists_those_there_are(churn_model_dir: Path,
                                                                                       tmp_path: Path) -> None:

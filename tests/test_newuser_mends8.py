@@ -105,6 +105,7 @@ def test_infinity_at_prediction_is_refused_on_every_door_as_the_server_refuses_i
     assert np.isfinite(model.predict(rows.iloc[[0, 2, 4]])).all()
 
 
+@pytest.mark.long
 def test_every_command_that_takes_a_model_takes_a_run_id_or_a_registered_name(
         churn_model_dir: Path, churn_csv: Path, tracking_uri: str, tmp_path: Path) -> None:
     """predict, evaluate, explain and report took only a folder (a run id was 'Model ... does not exist'), while

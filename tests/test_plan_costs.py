@@ -358,6 +358,7 @@ def test_the_perfect_loss_is_the_metric_of_the_true_answer() -> None:
     assert regression.perfect_loss() == 0.0
 
 
+@pytest.mark.long
 def test_a_family_far_behind_is_not_tuned_in_a_real_search() -> None:
     evaluate = _evaluator()
     evaluate.costs = {"lightgbm": FamilyCost(fixed=0.01, unit=0.0005, rows=1200),

@@ -65,6 +65,7 @@ def test_train_config_rejects_bad_options() -> None:
         mlengineer.TrainConfig.build(target="y", budget=3)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize(("families", "needs_torch"), [(["mlp"], True), (["linear"], False)])
 def test_bundle_requirements_name_torch_only_when_a_network_predicts(tmp_path, families: list[str],  # type: ignore[no-untyped-def]

@@ -87,6 +87,7 @@ def test_signing_binds_a_bundle_to_a_key(churn_csv: Path, tmp_path: Path, monkey
         mlengineer.load(tmp_path / "plain")
 
 
+@pytest.mark.long
 def test_an_old_bundle_without_manifest_can_be_trusted_explicitly(churn_model_dir: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "old"
     shutil.copytree(churn_model_dir, bundle)
@@ -109,6 +110,7 @@ def _train_args(out: Path, budget: str = "4") -> list[str]:
             "--time-budget", budget, "--families", "linear,lightgbm", "--out", str(out)]
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_concurrent_trainings_share_a_fresh_store(tmp_path: Path) -> None:
     env = _env()
@@ -130,6 +132,7 @@ def test_a_damaged_store_is_one_line_with_what_to_do(tmp_path: Path) -> None:
     assert r.returncode == 2 and "damaged" in r.stderr and f"mv {db}" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_training_killed_while_it_records_its_run_ends_killed(tmp_path: Path) -> None:
     """kill -9 while the run is RUNNING (the bundle being saved, the run being logged): the next open of the
@@ -193,6 +196,7 @@ def test_staging_left_by_a_dead_process_is_swept_and_a_live_ones_kept(tmp_path: 
 
 # -- swaps that cannot break clients --------------------------------------------------------------------------
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_an_incompatible_version_is_not_promoted_without_force(churn_model_dir: Path, dropped_model: Path,
                                                                tmp_path: Path) -> None:

@@ -215,6 +215,7 @@ def test_a_mistyped_store_is_not_created(registry: str, tmp_path: Path) -> None:
     assert not other.exists()
 
 
+@pytest.mark.long
 def test_a_name_with_spaces_gets_a_command_that_works(registry: str, tmp_path: Path) -> None:
     r = run_cli("promote", "churn model", "1", "--tracking-uri", registry, cwd=tmp_path)
     assert r.returncode == 2 and "--name churn-model'" in r.stderr, r.stderr

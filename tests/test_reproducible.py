@@ -68,6 +68,7 @@ def test_the_same_seed_gives_identical_predictions_and_another_seed_runs(churn_c
     assert other.predict_raw(rows).shape == first.predict_raw(rows).shape
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_seeded_regression_repeats_with_tuning(cost_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the safety stops off (``MLENGINEER_SAFETY_FACTOR=0``) a seeded run repeats however busy the

@@ -146,6 +146,7 @@ def test_clients_that_could_not_call_the_challenger_keep_the_champion() -> None:
     assert folder.decision == "better, not promoted"
 
 
+@pytest.mark.long
 def test_retrain_and_rollback_mistakes_are_one_line_and_exit_2(registry: str, new_rows: dict[str, Path],
                                                               tmp_path: Path) -> None:
     from mlengineer.errors import MLEngineerError

@@ -26,6 +26,7 @@ def _error_line(r: Any) -> str:
 
 
 # -- 1. a Spark source is walked once ----------------------------------------------------------------------
+@pytest.mark.long
 @pytest.mark.spark
 def test_a_folder_is_walked_and_its_footers_read_once_for_check_and_read(spark, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:

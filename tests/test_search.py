@@ -325,6 +325,7 @@ def test_with_several_classes_the_network_has_its_turn_before_catboost_and_with_
     assert firsts(MulticlassTask(list(range(10))), 80_000)[0] == "lightgbm"
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_network_of_several_members_is_trained_when_named_and_its_bundle_answers_alike(tmp_path: Path) -> None:
     """``families=["tabm"]`` trains networks of several members (a family out of the default portfolio); the
@@ -349,6 +350,7 @@ def test_a_network_of_several_members_is_trained_when_named_and_its_bundle_answe
     np.testing.assert_allclose(model.predict_raw(rows), each, rtol=0, atol=1e-6)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_network_keeps_its_fold_models_and_the_bundle_answers_with_their_average(tmp_path: Path) -> None:
     """The MLP is bagged over the folds rather than refit (``ModelFamily.bag_folds``); saved and loaded, the
@@ -439,6 +441,7 @@ def test_another_start_of_a_configuration_is_another_model_and_repeats() -> None
     assert ctx.seed == 3  # the caller's context is left as it was
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_leading_network_is_fitted_again_from_other_starts_with_the_seconds_left(
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -230,6 +230,7 @@ def test_a_change_of_task_target_or_classes_is_a_problem_for_clients(
     assert any("it never predicts the class 'no'" in p for p in changed), changed
 
 
+@pytest.mark.long
 def test_promote_refuses_another_task_and_a_server_on_the_alias_keeps_its_version(
         churn_model_dir: Path, churn_regression_dir: Path, churn_csv: Path, tmp_path: Path) -> None:
     from mlengineer.tracking.registry import promote, register
@@ -271,6 +272,7 @@ def registry(churn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return uri
 
 
+@pytest.mark.long
 def test_a_version_that_is_not_a_number_and_a_model_that_does_not_exist(registry: str, tmp_path: Path) -> None:
     from mlengineer.errors import ConfigError, ModelError
     from mlengineer.tracking.registry import promote, resolve

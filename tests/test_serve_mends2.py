@@ -91,6 +91,7 @@ ROW = {"income": 41.5, "age": 30, "plan": "a", "joined": "2024-01-05"}
 
 # 1. text that means "no value" in a number column ---------------------------------------------------------------
 
+@pytest.mark.long
 def test_missing_value_texts_in_a_number_column_are_missing_on_every_route_as_predict_reads_them(
         srv: ServerProcess, model_dir: Path, tmp_path: Path) -> None:
     rows = [{**ROW, "income": text} for text in MISSING] + [ROW, {**ROW, "income": None, "joined": "NA"}]

@@ -41,6 +41,7 @@ def _sorted_said(path: Path, target: str) -> tuple[str | None, str | None]:
     return said[0], said[1]
 
 
+@pytest.mark.long
 def test_rows_sorted_by_the_target_across_parts_packed_largest_first(spark, tmp_path: Path) -> None:
     df = customers(600).sort_values("churn", kind="stable").reset_index(drop=True)
     df.loc[[5, 300, 590], "churn"] = None  # missing labels are passed over, as in memory

@@ -175,6 +175,7 @@ def test_a_master_spark_refuses_is_named_by_spark_s_reason(tmp_path: Path) -> No
     assert "Master must either be yarn or start with spark, k8s, or local" in r.stderr, r.stderr
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_training_on_parquet_parts_of_several_schemas(spark, tmp_path: Path) -> None:
     """xgboost.spark's barrier stage refuses a union of reads as its input; training must still run."""

@@ -61,6 +61,7 @@ def test_realised_metrics_take_row_weights() -> None:
     assert realised("r2", t, pred, weights=w).value == pytest.approx(skm.r2_score(t, pred, sample_weight=w))
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_monitor_weighs_realised_metrics_as_evaluate_does(weighted_model: tuple[Path, Path], tmp_path: Path) -> None:
     import mlengineer
