@@ -174,6 +174,11 @@ def test_positive_class_chooses_the_threshold_for_the_class_the_user_names(churn
     assert result["metrics"]["accuracy"] == pytest.approx(np.mean(predicted["prediction"] == rows["churn"]))
     r = run_cli("evaluate", str(out), str(CHURN), cwd=tmp_path)
     assert r.returncode == 0 and "on the probability of no" in r.stdout, r.stdout + r.stderr
+    # the report's words say the decision about the class named, at the threshold on its probability
+    from mlengineer.evaluation.decision import answering_words
+
+    assert answering_words(model) == f"answering no from a probability of {t['positive_value']:.4g} on (its decision threshold), not from 50%"
+    assert answering_words(mlengineer.load(churn_model_dir)) == ""
 
 
 def test_without_positive_class_the_threshold_stays_about_the_second_class(churn_model_dir: Path,

@@ -135,6 +135,14 @@ def test_a_boolean_target_is_predicted_as_booleans(flag_model: tuple[Path, pd.Da
     model.extras["threshold"] = {"value": 0.5}  # a chosen decision threshold answers booleans as well
     assert model.predict(rows).dtype == bool
     assert (model.predict(rows) == many).mean() > 0.9
+    # calibrate --positive-class names a boolean class as the cleaning reads it: 'false', 'no', '0' are False
+    from mlengineer.cli.evaluation import _positive_index
+    from mlengineer.errors import ConfigError
+
+    assert [_positive_index(model, label, True) for label in ("False", "false", "no", "0", "True", "yes")] == \
+        [0, 0, 0, 0, 1, 1]
+    with pytest.raises(ConfigError, match="'maybe' is not a class of this model; its classes are False, True"):
+        _positive_index(model, "maybe", True)
 
 
 @pytest.mark.slow

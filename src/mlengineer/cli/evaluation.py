@@ -230,7 +230,6 @@ def calibrate_cmd(
     df = read_data(data, sql, db) if (data or sql or db) else None
     summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn, positive=positive,
                           target_precision=target_precision, target_recall=target_recall, weights=not no_weights)
-    _name_positive(model)
     kept = None
     if out is None:
         kept = _keep_previous(model_path)
@@ -266,24 +265,16 @@ def _positive_index(model: Any, label: str, rule: bool) -> int:
         what = f"its classes are {classes}" if classes else f"it predicts a number ({model.target!r})"
         raise ConfigError(f"--positive-class {label!r} is for a two-class model's decision threshold; this model "
                           f"is {model.task.kind} ({what}): leave --positive-class out.")
-    found = [i for i, c in enumerate(model.classes) if str(c) == label]
+    from ..data.conform import bool_value
+
+    found = [i for i, c in enumerate(model.classes)  # a true/false target's True: 'true', 'yes', '1' as read
+             if str(c) == label or (str(c) in ("True", "False") and bool_value(label) == (str(c) == "True"))]
     if not found:
         raise ConfigError(f"--positive-class {label!r} is not a class of this model; its classes are {classes}.")
     if not rule:
         raise ConfigError(f"--positive-class {label!r} names the class a decision threshold is about: choose the "
                           "threshold too, with --cost-fp/--cost-fn, --target-precision or --target-recall.")
     return found[0]
-
-
-def _name_positive(model: Any) -> None:
-    """The class the model's decision threshold is about, written into the threshold it saves (in the bundle's
-    metadata.json too), so that whoever reads it needs no knowledge of the class order."""
-    from ..evaluation.threshold import positive_side
-
-    side = positive_side(model)
-    for where in (model.extras, model.metadata):
-        if side is not None and isinstance(where.get("threshold"), dict):
-            where["threshold"]["positive"] = side[0]
 
 
 def _threshold_lines(model: Any, t: dict[str, Any], *, again: bool) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["LABEL_METRICS", "as_decided", "decided_labels", "decision_threshold", "decision_words",
-           "positive_class", "scores_labels"]
+           "answering_words", "scores_labels"]
 
 #: mlengineer's own metrics that score predicted labels (the others score probabilities or values)
 LABEL_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "f1_macro"})
@@ -29,10 +29,13 @@ def decision_threshold(model: Any) -> float | None:
     return float(threshold["value"])
 
 
-def positive_class(model: Any) -> str:
-    """The class a binary model's probability, threshold, precision and recall are about: its second class in
-    sorted order (the first is the negative one)."""
-    return str(model.classes[1])
+def answering_words(model: Any) -> str:
+    """How a binary ``model`` with a decision threshold answers, in words about the class its threshold is about
+    (``calibrate --positive-class``; the second class in sorted order by default), or "" where it has none."""
+    from .threshold import positive_side
+
+    side = positive_side(model)
+    return "" if side is None else decision_words(str(side[0]), side[1])
 
 
 def scores_labels(name: str, kind: str) -> bool:

@@ -141,5 +141,7 @@ def _rethreshold(model: Any, summary: dict[str, Any], asked: dict[str, float], y
         model.metadata.pop("threshold", None)
         summary["threshold_removed"], summary["threshold_why"] = old, f"its rule ({old['rule']}) cannot be met: {e}"
         return
+    # the class it is about, by its label, so that whoever reads the bundle needs no knowledge of the class order
+    threshold["positive"] = model.classes[int(threshold.get("positive_index", 1))]
     model.extras["threshold"] = model.metadata["threshold"] = summary["threshold"] = threshold
     summary["threshold_again"] = not asked
