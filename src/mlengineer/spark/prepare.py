@@ -1,7 +1,7 @@
 """From a raw Spark table to the encoded one the learners read: the CleaningPlan and the FeatureEncoder are
 fitted on the driver's sample (they are small: types, categories, a few statistics) and applied on the
 cluster by ``mapInPandas``, batch by batch, through the same ``CleaningPlan.apply`` and
-``FeatureEncoder.transform`` as everywhere else; the held-out rows are marked on the cluster too.
+``FeatureEncoder.transform`` as everywhere else; the held-out rows are marked on the cluster too (``holdout``).
 
 The plan's counts (rows without a target, values unreadable as their column's type) are then taken over
 every row, by the plan's own steps, so the bundle reports the whole table rather than the sample.
@@ -19,15 +19,15 @@ import pandas as pd
 from ..data.clean import CleaningPlan, Conform, DropMissingTarget, conform_column, fit_cleaning_plan
 from ..data.findings import Finding
 from ..data.schema import Schema
-from ..data.values import parse_datetime
 from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder
 from ..tasks import Task
 from ..training.config import TrainConfig
 from ..training.weights import WeightCounts, class_factors, refuse_bad_weights, weight_type_error
 from .batches import map_batches
+from .holdout import has_target, split_column, time_key
 from .read import qcol
-from .stats import TableStats, is_filled, is_number_type, number_expr, type_of
+from .stats import TableStats, is_number_type, type_of
 
 __all__ = ["FIT_WEIGHT", "LABEL", "VALID", "WEIGHT", "EncodedTable", "balance_classes", "check_weights", "encode_table",
            "fit_preparation", "plan_counts", "split_column", "time_key"]
@@ -39,8 +39,6 @@ WEIGHT = "__weight"
 #: the weights the learners fit with where the metric judges every class alike: the user's (or 1) times their
 #: class's factor (``training.weights.class_factors``)
 FIT_WEIGHT = "__fit_weight"
-#: the held-out rows are capped at this many: more adds time to every boosting round, not accuracy
-MAX_VALID_ROWS = 1_000_000
 
 
 @dataclass
@@ -103,57 +101,6 @@ def fit_preparation(sample: pd.DataFrame, schema: Schema, config: TrainConfig,
         if roles.get(c) in ("identifier", "constant", "ignore"):
             roles[c] = "categorical"
     return plan, FeatureEncoder(roles).fit(features)
-
-
-def split_column(frame: Any, config: TrainConfig, n_rows: int, *, schema: Schema | None = None) -> tuple[Any, str]:
-    """The held-out mark, computed on the cluster: the latest rows by ``time_column``, whole groups by
-    ``group_column``, else rows at random; with the words that say which. Times written as text are read with
-    the format ``schema`` found for the column, as the plan reads them; a row without one (empty, or text no
-    time) trains, as in memory."""
-    from pyspark.sql import functions as F
-
-    share = min(config.holdout_fraction, max(0.01, MAX_VALID_ROWS / max(n_rows, 1)))
-    if config.time_column:
-        name = config.time_column
-        col = schema[name] if schema is not None and name in schema else None
-        when = time_key(frame, name, col.datetime_format if col is not None else None)
-        row = frame.agg(F.count(when).alias("n"), F.percentile_approx(when, 1 - share, 1000).alias("cut"),
-                        F.first(qcol(name).cast("string"), ignorenulls=True).alias("e")).first()
-        if not row["n"]:
-            example = f" (e.g. {row['e']!r})" if row["e"] is not None else ""
-            raise DataError(f"The --time-column {name!r} holds no dates or times{example} to order the rows by: "
-                            "name a column of dates, times or numbers that grow with time.")
-        if row["n"] < 2:
-            raise DataError("The time column has fewer than 2 rows with a time: a time-ordered split needs them.")
-        return F.coalesce(when >= F.lit(row["cut"]), F.lit(False)), (
-            f"time-ordered holdout: the latest {share:.0%} of rows by {name!r}")
-    # a hash of the row's values rather than rand(): the same rows come back held out in every later pass,
-    # and copies of a row fall on one side of the split
-    row = F.xxhash64(F.lit(config.seed), *[e for c in frame.columns for e in (qcol(c), qcol(c).isNull())])
-    if config.group_column:  # a row without a group key is a group of its own, as in memory
-        key = qcol(config.group_column)
-        bucket = F.abs(F.when(key.isNull(), row).otherwise(F.xxhash64(key))) % 10_000
-        return bucket < int(share * 10_000), f"grouped holdout: {share:.0%} of the {config.group_column!r} groups"
-    return F.abs(row % 10_000) < int(share * 10_000), f"holdout of {share:.0%} of rows at random (by row hash)"
-
-
-def time_key(frame: Any, name: str, fmt: str | None) -> Any:
-    """The column ``name`` as sortable numbers, null where a row has no time: numbers as they are, dates and
-    timestamps as microseconds, text parsed on the workers by ``parse_datetime`` with the format ``fmt``
-    (what cleaning reads it with: unreadable text is no time, not an error)."""
-    from pyspark.sql import functions as F
-
-    kind, t = type_of(frame, name), qcol(name)
-    if kind.startswith(("date", "timest")):
-        return F.unix_micros(t.cast("timestamp")).cast("double")
-    if kind != "string":
-        return number_expr(frame, name)
-
-    def micros(s: pd.Series) -> pd.Series:
-        parsed = pd.Series(parse_datetime(s, fmt)).to_numpy(dtype="datetime64[us]")
-        return pd.Series(np.where(np.isnat(parsed), np.nan, parsed.astype(np.int64)), index=s.index)
-
-    return F.pandas_udf(micros, "double")(t)  # type: ignore[call-overload]
 
 
 def encode_table(frame: Any, plan: CleaningPlan, encoder: FeatureEncoder, task: Task, target: str,
@@ -240,7 +187,7 @@ def check_weights(frame: Any, column: str, plan: CleaningPlan, target: str) -> A
     number = ~text & ~missing
     problems = {"text": text, "missing": missing, "infinite": number & (F.abs(x) == float("inf")),
                 "negative": number & (x < 0)}
-    rows = frame.select(_has_target(frame, plan, target).alias("__t"), F.when(number, x).alias("__x"),
+    rows = frame.select(has_target(frame, plan, target).alias("__t"), F.when(number, x).alias("__x"),
                         *(e.alias(k) for k, e in problems.items()), *_place(), c.cast("string").alias("__v"))
     aggs = [F.count(F.lit(1)).alias("rows"), F.sum("__x").alias("total")]
     for k in problems:
@@ -265,19 +212,6 @@ def _place() -> list[Any]:
     from pyspark.sql import functions as F
 
     return [F.input_file_name().alias("__f"), F.monotonically_increasing_id().alias("__i")]
-
-
-def _has_target(frame: Any, plan: CleaningPlan, target: str) -> Any:
-    """Whether a row has a target, as the plan's ``DropMissingTarget`` judges it (NaN and its placeholders for
-    "no target" included)."""
-    from pyspark.sql import functions as F
-
-    c, kind = qcol(target), type_of(frame, target)
-    has = is_filled(frame, target)
-    drop = next((s for s in plan.steps if isinstance(s, DropMissingTarget)), None)
-    if drop is not None and drop.tokens and kind == "string":
-        has = has & ~F.lower(F.trim(c)).isin(list(drop.tokens))
-    return has
 
 
 def plan_counts(frame: Any, plan: CleaningPlan, target: str, *, stats: TableStats | None = None) -> None:

@@ -38,6 +38,7 @@ from ..training.trainer import Progress, TrainResult, no_progress, pipeline_ms
 from ..training.weights import check_metric_weighs, check_weight_column, weighted_words, weightless_error
 from .audit import audit_spark
 from .evaluate import metric_on_cluster, score_held_out
+from .holdout import spark_split
 from .linear import train_linear
 from .prepare import (
     WEIGHT,
@@ -47,7 +48,6 @@ from .prepare import (
     encode_table,
     fit_preparation,
     plan_counts,
-    split_column,
 )
 from .read import check_source, driver_sample, read_table
 from .session import spark_session
@@ -162,7 +162,8 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
         frame = frame.withColumn(weight, check_weights(table.frame, weight, plan, target))
     timings["prepare_s"] = time.perf_counter() - start
     progress("stage", name="encode")
-    valid, split = split_column(frame, config, prep.n_rows, schema=schema)
+    held_out = spark_split(frame, config, prep.n_rows, schema=schema, plan=plan)
+    valid, split = held_out.valid, held_out.words
     encoded = encode_table(frame, plan, encoder, task, target, valid, split, weight=weight)
     try:
         otherwise = "split otherwise (without --time-column or --group-column, which pick the validation rows)"
@@ -182,14 +183,16 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
                else c.score)
     timings["search_s"] = time.perf_counter() - start - timings["prepare_s"] - timings["encode_s"]
     progress("stage", name="bundle")
-    held = driver_sample(frame.where(valid), encoded.n_valid, VALID_SAMPLE_ROWS, seed=config.seed + 1)
+    marked = frame.select("*", valid.alias("__held_out"))  # selected, not filtered by: the mark may be a window
+    held = driver_sample(marked.where("__held_out").drop("__held_out"), encoded.n_valid, VALID_SAMPLE_ROWS,
+                         seed=config.seed + 1)
     data_rows = pd.concat([sample, held], ignore_index=True)
     held_clean = plan.apply(held, training=True)
     rows = held.index.get_indexer(held_clean.index)  # the held-out rows that have a target
     predictor = Ensemble([(best.name, best.model, 1.0)])
     valid_pred = predictor.predict_raw(encoder.transform(held_clean.drop(columns=[target])))
     leaderboard = _leaderboard(candidates, best, sample_X, overhead=pipeline_ms(plan, encoder, sample.drop(columns=[target]).iloc[:1]))
-    strategy = f"{split}, on Spark ({encoded.n_valid:,} rows)"
+    strategy = held_out.strategy(encoded.n_valid, classification=task.is_classification)
     if weight is not None:  # said wherever the split is (the leaderboard, the report, the run), as in memory
         strategy += f"; {weighted_words(weight)}"
         leaderboard[0]["params"]["weighted_by"] = weight
