@@ -72,11 +72,21 @@ class Model:
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, task={self.task.kind!r}, target={self.target!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (joblib, multiprocessing, a Spark closure) without the compiled row path, a cache of local
+        functions that no pickle takes: the copy compiles it again on its first record."""
+        state = dict(self.__dict__)
+        state["_row"] = None
+        return state
+
     # -- predicting ----------------------------------------------------------------------------------------
     def to_frame(self, data: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        """Rows as a DataFrame: a DataFrame as is, one record, or a list of records."""
+        """Rows as a DataFrame: a DataFrame as is, one record (a mapping, or a row of a frame: ``df.iloc[0]``),
+        or a list of records."""
         if isinstance(data, pd.DataFrame):
             return data
+        if isinstance(data, pd.Series):
+            return pd.DataFrame([_series_record(data)], index=_index_of(data))
         return pd.DataFrame(_records(data, self.nested))
 
     def encode(self, data: Any) -> np.ndarray:
@@ -131,6 +141,8 @@ class Model:
 
     def predict_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """``predict_raw`` of one record: (1, k) or (1,). Through the row path when the model has one."""
+        if isinstance(record, pd.Series):
+            record = _series_record(record)
         record = flat_nested(record, self.nested)  # objects (their JSON text, null) under a nested JSON column's name
         path = self.row_path() if self.use_row_path else None
         if path is not None and path.accepts(record):
@@ -141,6 +153,8 @@ class Model:
 
     def predict_raw(self, data: Any) -> np.ndarray:
         """Probabilities (n, k) for classification, values (n,) for regression."""
+        if isinstance(data, pd.Series):  # one row of a frame (df.iloc[0], df.loc[key]): its index names the columns
+            data = _series_record(data)
         one = data if isinstance(data, Mapping) else data[0] if _one_record(data) else None
         if one is not None:
             return self.predict_record(one)
@@ -165,8 +179,8 @@ class Model:
         (``--positive-class``; ``evaluation.threshold.choose_threshold``), as every reader of it applies it."""
         threshold = self.extras.get("threshold")
         if threshold is not None and self.task.kind == "binary":
-            return self.task.labels_at((raw[:, 1] >= threshold["value"]).astype(np.int64))
-        return self.task.decode(raw)
+            return _label_array(self.task.labels_at((raw[:, 1] >= threshold["value"]).astype(np.int64)), self.classes)
+        return _label_array(self.task.decode(raw), self.classes)
 
     def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities, one column per class (named by the class itself, as in ``classes``) in sorted
@@ -242,8 +256,30 @@ class Model:
 
 
 def _index_of(data: Any) -> pd.Index | None:
-    """A DataFrame's index, which the answers for its rows keep (a pandas user assigns them back by it)."""
+    """A DataFrame's index, which the answers for its rows keep (a pandas user assigns them back by it); a row
+    of a frame (a Series) keeps its label."""
+    if isinstance(data, pd.Series):
+        return None if data.name is None else pd.Index([data.name])
     return data.index if isinstance(data, pd.DataFrame) else None
+
+
+def _series_record(row: pd.Series) -> dict[str, Any]:
+    """One row of a frame as the record it is: its index names the columns."""
+    if row.index.has_duplicates:
+        twice = row.index[row.index.duplicated()][0]
+        raise SchemaError(f"The row names the column {twice!r} twice: give each column its own name.")
+    return {str(k): v for k, v in row.items()}
+
+
+def _label_array(labels: np.ndarray, classes: list[Any]) -> np.ndarray:
+    """Labels of a model whose classes are all whole numbers (0, 1, 2) as int64, as the target held them:
+    scikit-learn's metrics refuse whole numbers in an object array ("a mix of multiclass and unknown targets").
+    Text labels stay objects, booleans bool."""
+    if labels.dtype == object and classes and all(
+            isinstance(c, int | np.integer) and not isinstance(c, bool | np.bool_) and -2**63 <= c < 2**63
+            for c in classes):
+        return labels.astype(np.int64)
+    return labels
 
 
 def _one_record(data: Any) -> bool:

@@ -259,22 +259,13 @@ def calibrate_cmd(
 def _positive_index(model: Any, label: str, rule: bool) -> int:
     """The index of ``--positive-class``'s class in a binary model, or the one-line error saying why it cannot be."""
     from ..errors import ConfigError
+    from ..evaluation.threshold import positive_index
 
-    classes = ", ".join(map(str, model.classes)) if model.task.is_classification else ""
-    if model.task.kind != "binary":
-        what = f"its classes are {classes}" if classes else f"it predicts a number ({model.target!r})"
-        raise ConfigError(f"--positive-class {label!r} is for a two-class model's decision threshold; this model "
-                          f"is {model.task.kind} ({what}): leave --positive-class out.")
-    from ..data.conform import bool_value
-
-    found = [i for i, c in enumerate(model.classes)  # a true/false target's True: 'true', 'yes', '1' as read
-             if str(c) == label or (str(c) in ("True", "False") and bool_value(label) == (str(c) == "True"))]
-    if not found:
-        raise ConfigError(f"--positive-class {label!r} is not a class of this model; its classes are {classes}.")
+    index = positive_index(model, label)
     if not rule:
         raise ConfigError(f"--positive-class {label!r} names the class a decision threshold is about: choose the "
                           "threshold too, with --cost-fp/--cost-fn, --target-precision or --target-recall.")
-    return found[0]
+    return index
 
 
 def _threshold_lines(model: Any, t: dict[str, Any], *, again: bool) -> None:

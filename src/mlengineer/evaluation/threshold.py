@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["choose_threshold", "positive_side", "second_class_threshold", "threshold_table"]
+__all__ = ["choose_threshold", "positive_index", "positive_side", "second_class_threshold", "threshold_table"]
 
 
 def _counts(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None
@@ -112,6 +112,24 @@ def second_class_threshold(t: float) -> float:
         else:
             lo = mid
     return float(np.int64(hi).view(np.float64))
+
+
+def positive_index(model: Any, label: Any, *, option: str = "--positive-class") -> int:
+    """The index (0 or 1) of the class ``label`` names in a binary ``model`` (a true/false target's True as
+    'true', 'yes' or '1', as the cleaning reads them), or the one-line ConfigError naming ``option`` and the
+    classes where it names none or the model is not binary."""
+    from ..data.conform import bool_value
+
+    classes = ", ".join(map(str, model.classes)) if model.task.is_classification else ""
+    if model.task.kind != "binary":
+        what = f"its classes are {classes}" if classes else f"it predicts a number ({model.target!r})"
+        raise ConfigError(f"{option} {label!r} is for a two-class model's decision threshold; this model is "
+                          f"{model.task.kind} ({what}): leave {option} out.")
+    found = [i for i, c in enumerate(model.classes) if c == label or str(c) == str(label)
+             or (str(c) in ("True", "False") and bool_value(label) == (str(c) == "True"))]
+    if not found:
+        raise ConfigError(f"{option} {label!r} is not a class of this model; its classes are {classes}.")
+    return found[0]
 
 
 def positive_side(model: Any) -> tuple[Any, float] | None:

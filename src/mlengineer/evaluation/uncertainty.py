@@ -60,6 +60,12 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
     from .evaluate import labelled_frame, labelled_weights
     from .seen import keep_calibration_rows
 
+    asked = {k: v for k, v in (("cost_fp", cost_fp), ("cost_fn", cost_fn), ("target_precision", target_precision),
+                               ("target_recall", target_recall), ("positive", positive)) if v is not None}
+    if asked and model.task.kind != "binary":  # before any work, and for a regression model too (not ignored)
+        raise ModelError("A decision threshold is for two-class models; this one " + (
+            f"has {len(model.classes)} classes." if model.task.is_classification else
+            f"predicts a number ({model.target!r}): leave the threshold's rule out."))
     w: np.ndarray | None = None
     if data is not None:
         data = labelled_frame(data)
@@ -105,11 +111,6 @@ def recalibrate(model: Any, data: Any = None, *, method: str = "auto", cost_fp: 
                        ece_after=expected_calibration_error(y, after, weights=w),
                        ece_uncalibrated=expected_calibration_error(y, pred, weights=w))
         model.metadata["calibration"] = {**described, "rows": int(len(y)), "source": source}
-        asked = {k: v for k, v in (("cost_fp", cost_fp), ("cost_fn", cost_fn), ("target_precision", target_precision),
-                                   ("target_recall", target_recall), ("positive", positive)) if v is not None}
-        if asked and model.task.kind != "binary":
-            raise ModelError("A decision threshold is for two-class models; this one has "
-                             f"{len(model.classes)} classes.")
         _rethreshold(model, summary, asked, y, after[:, 1] if model.task.kind == "binary" else None, w)
     return summary
 

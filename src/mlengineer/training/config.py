@@ -114,7 +114,7 @@ class TrainConfig(BaseModel):
     def _roles(cls, v: dict[str, str]) -> dict[str, str]:
         for col, role in v.items():
             if role not in ROLES:
-                raise ValueError(f"role {role!r} for column {col!r} is not one of {', '.join(ROLES)}")
+                raise ValueError(f"gives column {col!r} the role {role!r}, which is not one of {', '.join(ROLES)}")
         return v
 
     @field_validator("families")
@@ -150,6 +150,8 @@ def _first_problem(e: ValidationError) -> str:
         return f"The {field!r} option is required."
     if not err["loc"]:  # a check across options says it all itself
         return f"{msg[:1].upper()}{msg[1:]}."
+    if err["type"] == "literal_error":  # pydantic's "Input should be 'a' or 'b'", in the config's words
+        return f"The {field!r} option takes one of {err.get('ctx', {}).get('expected')}; got {err.get('input')!r}."
     plain = _PLAIN.get(str(err["type"]))
     if plain is not None:  # pydantic's words ("Input should be a valid list") in the config's own
         return f"The {field!r} option {plain}; got {err.get('input')!r}."
