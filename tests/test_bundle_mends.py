@@ -41,6 +41,8 @@ import json, os, pathlib, shutil, signal, sys
 import joblib
 import mlengineer
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal gives it, even where we were started ignoring it
+
 model, root = mlengineer.load(sys.argv[1]), pathlib.Path(sys.argv[2])
 real_dump, real_rename, real_rmtree = joblib.dump, pathlib.Path.rename, shutil.rmtree
 point, dest = None, None
@@ -101,6 +103,8 @@ _TRAIN = r"""
 import os, signal, sys
 import mlflow
 from mlengineer.cli import main
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal gives it, even where we were started ignoring it
 
 real = mlflow.log_artifacts
 
