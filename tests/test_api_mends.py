@@ -116,9 +116,9 @@ def test_train_refuses_numbered_column_names() -> None:
 
 
 def test_a_store_that_cannot_be_written_fails_before_training(tmp_path: Path) -> None:
-    """The data lacks its target: had training started first, that would be the error."""
+    """Three rows are too few to train on: had training started first, that would be the error."""
     (tmp_path / "afile").write_text("")
-    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
     uri = f"sqlite:///{tmp_path / 'afile' / 'runs.db'}"
     with pytest.raises(mlengineer.ConfigError, match="cannot be written: its folder .*afile"):
         mlengineer.train(frame, "y", time_budget=1, tracking_uri=uri)
@@ -126,7 +126,7 @@ def test_a_store_that_cannot_be_written_fails_before_training(tmp_path: Path) ->
 
 def test_a_folder_store_says_to_use_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
-    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})  # too few rows: the store's error comes first
     with pytest.raises(mlengineer.ConfigError, match=r"is a folder .*sqlite:///PATH/mlruns.db.*MLFLOW_ALLOW_FILE_STORE"):
         mlengineer.train(frame, "y", time_budget=1, tracking_uri=str(tmp_path / "runs"))
     # a SQLite file's path without its scheme: the exact URI to pass, not "a folder"

@@ -136,3 +136,16 @@ def test_recalibrate_takes_the_positive_class_by_its_label_and_refuses_a_rule_fo
     with pytest.raises(ModelError, match="this one predicts a number \\('salary_in_usd'\\)"):
         mlengineer.recalibrate(regression, target_precision=0.9)
     assert "threshold" not in regression.extras and "recalibrated" not in regression.metadata  # refused before any work
+
+
+def test_a_mistyped_target_leaves_no_tracking_store_behind(tmp_path: Path, churn: pd.DataFrame,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlengineer.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(DataError, match="Target column 'churnx' is not in the data"):
+        mlengineer.train(churn, "churnx", time_budget=2)
+    with pytest.raises(DataError, match="--time-column names the column 'when'"):
+        mlengineer.train(churn, "churn", time_budget=2, time_column="when")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./mlruns.db, no lock

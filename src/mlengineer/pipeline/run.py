@@ -14,7 +14,7 @@ from ..data.images import image_root, table_folder
 from ..data.load import as_read, load_table, unread
 from ..errors import ConfigError, DataError, MLEngineerError
 from ..training.config import TrainConfig
-from ..training.trainer import Progress, fit_pipeline, no_progress
+from ..training.trainer import Progress, check_columns, fit_pipeline, no_progress
 from .build import build_model
 
 __all__ = ["check_data", "default_name", "save_and_track", "train"]
@@ -57,6 +57,7 @@ def train(
         data = load_table(data)
     elif unread(data):  # a frame handed over: read as a file of it would be (nested objects, lists, zoned times)
         data = as_read(data.copy())
+    check_columns(data, config)  # a mistyped target, before the store: it leaves no ./mlruns.db behind
     if track:  # before training too (after reading: a wrong path leaves no store): no training time lost
         from ..tracking.runs import prepare_recording
 

@@ -29,7 +29,7 @@ from .selection import search_and_ensemble
 from .validation import split_keys, split_words
 from .weights import check_metric_weighs, check_weight_column, numbered, read_weights, weighted_words
 
-__all__ = ["TrainResult", "fit_pipeline", "pipeline_ms"]
+__all__ = ["TrainResult", "check_columns", "fit_pipeline", "pipeline_ms"]
 
 Progress = Callable[..., None]
 
@@ -91,17 +91,23 @@ class _Prepared:
     weights: np.ndarray | None
 
 
+def check_columns(df: pd.DataFrame, config: TrainConfig) -> None:
+    """The columns the options name (the target, --group-column, --time-column) are in ``df``, or the one-line
+    DataError naming the one that is not: checked before the tracking store is opened too, so a mistyped
+    target leaves no store behind."""
+    if config.target not in df.columns:
+        raise DataError(f"Target column {config.target!r} is not in the data; its columns are: "
+                        f"{', '.join(map(str, df.columns[:30]))}.")
+    for opt, col in (("--group-column", config.group_column), ("--time-column", config.time_column)):
+        if col is not None and col not in df.columns:
+            raise DataError(f"{opt} names the column {col!r}, which the data does not have.")
+
+
 def _prepare(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> _Prepared:
     """Schema, task, audit and cleaning plan; the cleaned rows, their target and weights, checked: every
     problem with the table is found here, before any model is fitted."""
     target, weight = config.target, config.weight_column
-    if target not in df.columns:
-        raise DataError(
-            f"Target column {target!r} is not in the data; its columns are: {', '.join(map(str, df.columns[:30]))}."
-        )
-    for opt, col in (("--group-column", config.group_column), ("--time-column", config.time_column)):
-        if col is not None and col not in df.columns:
-            raise DataError(f"{opt} names the column {col!r}, which the data does not have.")
+    check_columns(df, config)
     if config.time_column is not None:
         _check_time_column(df[config.time_column], config.time_column)
     if weight is not None:
