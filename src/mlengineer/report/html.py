@@ -235,7 +235,7 @@ def _dependence_figures(model: Any, reference: np.ndarray, importance: dict[str,
 
 def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | None, fmt: Any,
                         seed: int) -> list[dict[str, str]]:
-    from ..evaluation.decision import answering_words, decision_words
+    from ..evaluation.decision import answering_words
     from . import plots
 
     out: list[dict[str, str]] = []
@@ -253,7 +253,7 @@ def _evaluation_figures(model: Any, ev: dict[str, Any], data: pd.DataFrame | Non
         out.append({"id": "confusion", "title": "Which answers it mixes up",
                     "caption": "Rows are the true answers, columns the model's; the diagonal is where it is right."
                                + (f" The model's answers are taken at its decision threshold: "
-                                  f"{answering_words(model) or decision_words(str(model.classes[1]), at['threshold'])}." if at else ""),
+                                  f"{answering_words(model)}." if at else ""),
                     "svg": plots.confusion_svg(ev["confusion"]["labels"], ev["confusion"]["matrix"])})
         if ev.get("curves", {}).get("roc"):
             positive, negative = (str(c) for c in model.classes[::-1])

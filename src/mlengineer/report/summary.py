@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from ..evaluation.decision import answering_words, decision_words
+from ..evaluation.decision import answering_words
 
 __all__ = ["IMPORTANCE_COVERS", "NumberFormat", "calibration_words", "candidate_label", "decimal", "importance_covers",
            "model_card", "number_formatter", "one_class", "sensitive_columns", "share", "summary_sentences",
@@ -223,8 +223,7 @@ def summary_sentences(model: Any, ev: dict[str, Any], *, rows_on: str, unit: str
                        f"{only} for <b>{share(acc)}</b> of them.")
         elif acc is not None:
             decision = ev.get("decision")
-            words = answering_words(model) or decision_words(classes[1], decision["threshold"]) if decision else ""
-            at = f", {words}" if words else ""
+            at = f", {answering_words(model)}" if decision else ""
             out.append(f"It is right <b>{share(acc)}</b> of the time{at}; always answering the class most common "
                        f"in the rows it was validated on would be right {share(base['accuracy'])} of the time.")
         cal = ev.get("calibration")
