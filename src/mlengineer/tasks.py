@@ -37,11 +37,15 @@ class Task:
         raise NotImplementedError
 
     def labels_at(self, idx: np.ndarray) -> np.ndarray:
-        """The class labels of class indices ``idx``: of dtype bool for a true/false target, so its predictions
-        are booleans as the target was; objects otherwise (the labels as written)."""
+        """The class labels of class indices ``idx``: of dtype bool for a true/false target and int64 for whole-number
+        classes (0, 1, 2), as the target held them (scikit-learn's metrics refuse whole numbers in an object
+        array); objects otherwise (the labels as written)."""
         labels = np.asarray(self.classes, dtype=object)
         if self.classes and all(isinstance(c, bool | np.bool_) for c in self.classes):
             labels = labels.astype(bool)
+        elif self.classes and all(isinstance(c, int | np.integer) and not isinstance(c, bool | np.bool_)
+                                  and -2**63 <= c < 2**63 for c in self.classes):
+            labels = labels.astype(np.int64)
         return labels[idx]
 
     @property

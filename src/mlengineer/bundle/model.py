@@ -179,8 +179,8 @@ class Model:
         (``--positive-class``; ``evaluation.threshold.choose_threshold``), as every reader of it applies it."""
         threshold = self.extras.get("threshold")
         if threshold is not None and self.task.kind == "binary":
-            return _label_array(self.task.labels_at((raw[:, 1] >= threshold["value"]).astype(np.int64)), self.classes)
-        return _label_array(self.task.decode(raw), self.classes)
+            return self.task.labels_at((raw[:, 1] >= threshold["value"]).astype(np.int64))
+        return self.task.decode(raw)
 
     def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities, one column per class (named by the class itself, as in ``classes``) in sorted
@@ -269,17 +269,6 @@ def _series_record(row: pd.Series) -> dict[str, Any]:
         twice = row.index[row.index.duplicated()][0]
         raise SchemaError(f"The row names the column {twice!r} twice: give each column its own name.")
     return {str(k): v for k, v in row.items()}
-
-
-def _label_array(labels: np.ndarray, classes: list[Any]) -> np.ndarray:
-    """Labels of a model whose classes are all whole numbers (0, 1, 2) as int64, as the target held them:
-    scikit-learn's metrics refuse whole numbers in an object array ("a mix of multiclass and unknown targets").
-    Text labels stay objects, booleans bool."""
-    if labels.dtype == object and classes and all(
-            isinstance(c, int | np.integer) and not isinstance(c, bool | np.bool_) and -2**63 <= c < 2**63
-            for c in classes):
-        return labels.astype(np.int64)
-    return labels
 
 
 def _one_record(data: Any) -> bool:

@@ -379,11 +379,10 @@ def print_evaluation(model: object, result: dict, *, source: str | None = None) 
                       f"{t['precision_here']:.1%} and recall {t['recall_here']:.1%} of {positive} on these rows.",
                       highlight=False)
     if result.get("decision"):
-        from ..evaluation.decision import decision_words
+        from ..evaluation.decision import answering_words
 
         console.print(f"Accuracy, balanced accuracy, F1, the confusion matrix and the slices count the labels the "
-                      f"model answers: {decision_words(positive, side[1] if side else result['decision']['threshold'])}.",
-                      highlight=False)
+                      f"model answers: {answering_words(model)}.", highlight=False)
     worst = result.get("worst_slices") or []
     if worst:
         key = "mae" if result["task"] == "regression" else "accuracy"
