@@ -25,8 +25,11 @@ class Task:
     default_metric: str = ""
     is_classification: bool = False
 
-    def __init__(self, classes: list[Any] | None = None) -> None:
+    def __init__(self, classes: list[Any] | None = None, written: list[str] | None = None) -> None:
         self.classes: list[Any] = list(classes or [])
+        #: how the training file wrote the classes of a true/false target ("false", "true" or "FALSE", "TRUE":
+        #: what pandas read as booleans), by class; None where it was not a file's true/false text
+        self.written: list[str] | None = list(written) if written and len(written) == len(self.classes) else None
 
     # -- target encoding -------------------------------------------------------------------------------
     def encode(self, y: pd.Series | np.ndarray) -> np.ndarray:
@@ -48,16 +51,27 @@ class Task:
             labels = labels.astype(np.int64)
         return labels[idx]
 
+    def as_written(self, labels: pd.Series) -> pd.Series:
+        """Predicted labels as the training file wrote them (``written``: 'false'/'true', 'FALSE'/'TRUE'), for a
+        table of predictions written as text; the labels as they are where the file said nothing (a model
+        saved before it was kept, a target read from typed booleans)."""
+        written = getattr(self, "written", None)  # a task pickled before it was kept has none
+        if written is None:
+            return labels
+        spelled = dict(zip(self.classes, written, strict=True))
+        return labels.map(lambda v: spelled.get(_plain(v), v)).astype(object)
+
     @property
     def n_outputs(self) -> int:
         return max(len(self.classes), 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "classes": [_plain(c) for c in self.classes]}
+        return {"kind": self.kind, "classes": [_plain(c) for c in self.classes],
+                **({"written": self.written} if getattr(self, "written", None) else {})}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Task:
-        return _KINDS[d["kind"]](d.get("classes"))
+        return _KINDS[d["kind"]](d.get("classes"), d.get("written"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(classes={self.classes!r})" if self.classes else f"{type(self).__name__}()"
@@ -175,4 +189,13 @@ def make_task(y: pd.Series, kind: str = "auto") -> Task:
             f"A binary task needs exactly two target values; this target has {len(labels)}. "
             f"Use --task {infer_task_kind(y)[0] if len(labels) > 2 else 'multiclass'}."
         )
-    return _KINDS[kind](labels)
+    return _KINDS[kind](labels, _written(y, labels))
+
+
+def _written(y: pd.Series, labels: list[Any]) -> list[str] | None:
+    """How the file ``y`` was read from wrote its true/false labels (the reader's ``booleans`` of its
+    ``attrs["source"]``), in the order of ``labels``; None for other labels or a target not read so."""
+    found = ((y.attrs.get("source") or {}).get("booleans") or {}).get(str(y.name))
+    if not found or len(labels) != 2 or not all(isinstance(c, bool) for c in labels):
+        return None
+    return [str(found[0]), str(found[1])]

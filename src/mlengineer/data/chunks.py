@@ -21,7 +21,7 @@ from typing import IO, Any
 import pandas as pd
 
 from ..errors import DataError, MLEngineerError
-from .formats import ODD_BYTES, csv_options, format_of
+from .formats import ODD_BYTES, comma_columns, csv_options, format_of, text_comma_columns
 from .load import as_read, check_unique_columns, first_line, load_table, parser_problem
 from .parquet_parts import is_pattern
 from .sheets import split_sheet
@@ -99,9 +99,11 @@ def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
                               dtype=False, convert_dates=False, precise_float=True)
     else:
         # a byte its encoding cannot read, met after the sniffed sample, is read as load_table reads it
-        opts = {**csv_options(p, compression), "encoding_errors": ODD_BYTES}
+        opts, cells = text_comma_columns({**csv_options(p, compression), "encoding_errors": ODD_BYTES})
         header = opts.get("header", 0)
         reader = pd.read_csv(text, chunksize=chunk_rows, index_col=False, **opts)
+        stack.callback(reader.close)
+        reader = (comma_columns(c, cells) for c in reader)  # decimal commas a column at a time, as load_table
         if header is None:
             reader = (c.set_axis([f"column_{i + 1}" for i in range(c.shape[1])], axis=1) for c in reader)
     stack.callback(getattr(reader, "close", lambda: None))

@@ -12,11 +12,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from .values import MISSING_TOKENS, comma_decimal_cell, comma_number
+import numpy as np
+import pandas as pd
 
-__all__ = ["FORMATS", "ODD_BYTES", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "csv_options", "format_of", "read_sample",
-           "sniff_csv"]
+from ..errors import DataError
+from .values import MISSING_TOKENS, comma_decimal_cell, comma_decimal_cells, comma_number
+
+__all__ = ["FORMATS", "ODD_BYTES", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "comma_columns", "csv_options", "format_of",
+           "read_csv_table", "read_sample", "sniff_csv", "text_comma_columns", "written_booleans"]
 
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
 FORMATS = {
@@ -175,6 +178,11 @@ def _has_header(rows: list[list[str]]) -> bool:
 #: a number written with a decimal comma, which no thousands separator writes: 48,88 / 0,336 / 1234,5 /
 #: 1.234,5 (a thousands dot) / ,5
 _DECIMAL_COMMA = re.compile(r"\d+,(\d{1,2}|\d{4,})|0,\d+|\d{4,},\d+|\d{1,3}(\.\d{3})+,\d+|,\d+")
+#: 1.234.567: thousands dots, which no number written with a decimal point writes (1.234 alone may be either)
+_THOUSANDS_DOTS = re.compile(r"[1-9]\d{0,2}(\.\d{3}){2,}(,\d*)?")
+#: a decimal point no thousands dot writes (7.12, 0.336, 1.2345): where another column writes these, 1.234.567
+#: says nothing of the file's decimal mark
+_DECIMAL_POINT = re.compile(r"\d*\.(\d{1,2}|\d{4,})|0\.\d+")
 #: 1,500: a thousands comma, or 1.5 with three decimals (a ';' between the fields tells which)
 _COMMA_THREE = re.compile(r"[1-9]\d{0,2},\d{3}")
 #: a number written with thousands commas, which no decimal comma writes: 1,234.5 / 1,234,567
@@ -187,11 +195,12 @@ def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
     """Whether the sample's rows write their numbers with decimal commas: None when they do not; when they
     do, the columns of numbers the reader must read cell by cell (``comma_decimal_cell``), those holding a
     thousands dot, a currency or percent sign, or text (a placeholder) among the numbers. The numbers of the
-    columns that look like numbers tell: 48,88 or 1.234,5 say decimal comma (a ',' between the fields aside),
-    1,234.5 says thousands comma, and 1,500 says decimal comma only between fields split by ';'."""
+    columns that look like numbers tell: 48,88, 1.234,5 or 1.234.567 (thousands dots) say decimal comma (a ','
+    between the fields aside), 1,234.5 says thousands comma, and 1,500 says decimal comma only between fields
+    split by ';'. 1.234 alone says nothing: it is read as the other columns say (docs/design.md)."""
     if sep == "," or not body:
         return None
-    decimal = thousands = three = False
+    decimal = thousands = three = dots = points = False
     columns = []
     for j in range(max(len(r) for r in body)):
         cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
@@ -200,13 +209,15 @@ def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
             continue
         cores = [c.strip(_UNIT_CHARS) for c in looks]
         decimal = decimal or any(_DECIMAL_COMMA.fullmatch(c) for c in cores)
+        dots = dots or any(_THOUSANDS_DOTS.fullmatch(c) for c in cores)
+        points = points or any(_DECIMAL_POINT.fullmatch(c) for c in cores)
         thousands = thousands or any(_THOUSANDS_COMMA.fullmatch(c) for c in cores)
         three = three or any(_COMMA_THREE.fullmatch(c) for c in cores)
         # read cell by cell (slower than pandas' own decimal=",", but a '?' or a '1.234,5' met after the sample
         # would leave pandas' column text)
         if all(map(comma_number, looks)) and (len(looks) < len(cells) or any(not c.isdigit() for c in cores)):
             columns.append(j)
-    if thousands or not (decimal or (three and sep == ";")):
+    if thousands or not (decimal or (dots and not points) or (three and sep == ";")):
         return None
     return columns
 
@@ -251,3 +262,66 @@ def csv_options(path: Path, compression: str | None) -> dict[str, Any]:
     suffixes = [s.lower() for s in path.suffixes]
     suffix = suffixes[-2] if compression and len(suffixes) > 1 else path.suffix.lower()
     return sniff_csv(read_sample(path, compression), suffix)
+
+
+# -- reading delimited text ----------------------------------------------------------------------------------
+def text_comma_columns(opts: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    """``opts`` (``sniff_csv``'s) without its converters of decimal commas (``comma_decimal_cell``, a Python
+    call a cell), and the positions of their columns: pandas' parser reads them with ``decimal=","``, and a
+    column it leaves text (1.234,5, 3,50 €, a '?' among the numbers) ``comma_columns`` reads after, at once."""
+    cells = [j for j, f in (opts.get("converters") or {}).items() if f is comma_decimal_cell]
+    if not cells:
+        return opts, []
+    rest = {j: f for j, f in opts["converters"].items() if f is not comma_decimal_cell}
+    return {**opts, "converters": rest or None}, cells
+
+
+def comma_columns(df: pd.DataFrame, cells: list[int]) -> pd.DataFrame:
+    """``df`` with the columns at the positions ``cells`` (``text_comma_columns``'s) that pandas' parser left
+    text read as ``comma_decimal_cell`` reads each cell, the whole column at once (``comma_decimal_cells``)."""
+    for j in cells:
+        if j < df.shape[1] and not pd.api.types.is_numeric_dtype(df.dtypes.iloc[j]):
+            df.isetitem(j, comma_decimal_cells(df.iloc[:, j]))
+    return df
+
+
+def read_csv_table(source: Any, opts: dict[str, Any]) -> pd.DataFrame:
+    """``pd.read_csv(source, **opts)``, its columns of decimal commas read a column at a time (``comma_columns``),
+    and, from a file, how it writes its true/false columns' values (``written_booleans``) in
+    ``df.attrs["source"]["booleans"]``."""
+    opts, cells = text_comma_columns(opts)
+    df = comma_columns(pd.read_csv(source, **opts), cells)
+    if isinstance(source, Path) and (spelled := written_booleans(df, read_sample(source, opts.get("compression")),
+                                                                 opts)):
+        df.attrs["source"] = {**df.attrs.get("source", {}), "booleans": spelled}
+    return df
+
+
+_CASES = (str.lower, str.upper, str.title)
+
+
+def written_booleans(df: pd.DataFrame, sample: bytes, opts: dict[str, Any]) -> dict[str, list[str]]:
+    """How the file whose first bytes are ``sample`` writes the values of the columns pandas read as true/false
+    (``df``'s, by ``opts``): {column: [false, true]}, each the spelling most of the sample's cells use ('yes'
+    and 'TRUE' alike are not told apart by pandas' reading, 'true', 'True' and 'TRUE' are), so that a model of
+    such a target writes its predictions as the file wrote its labels."""
+    flags = [j for j, dtype in enumerate(df.dtypes) if dtype in (np.dtype(bool), np.dtype(object))]
+    if not flags:
+        return {}
+    lines = [ln for ln in _decode(sample)[0].splitlines() if ln.strip()][:200]
+    rows = _rows(lines, opts.get("sep", ","))[0 if opts.get("header", 0) is None else 1:]
+    out = {}
+    for j in flags:
+        cells = [c for r in rows if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+        if not cells or any(c.lower() not in ("true", "false") for c in cells):
+            continue
+        s = df.iloc[:, j]
+        if s.dtype == object and not all(isinstance(v, bool) for v in pd.unique(s.dropna())):
+            continue
+        ways = {w: max(sorted({c for c in cells if c.lower() == w}), key=cells.count) for w in ("false", "true")
+                if any(c.lower() == w for c in cells)}
+        seen = next(iter(ways.values()))
+        case = next((f for f in _CASES if f(seen) == seen), str.lower)  # the other word written alike
+        name = f"column_{j + 1}" if opts.get("header", 0) is None else str(df.columns[j]).strip()  # as read
+        out[name] = [ways.get(w, case(w)) for w in ("false", "true")]
+    return out

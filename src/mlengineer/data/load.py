@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, MLEngineerError
+from . import formats
 from .clock import time_columns
 from .formats import FORMATS, ODD_BYTES, SAMPLE_BYTES, SUPPORTED_SUFFIXES, csv_options, format_of, sniff_csv
 from .jsontable import CONTAINERS, json_records_frame, plain_cell, read_json_table
@@ -178,13 +179,13 @@ def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tu
     opts.update(kw)
     opts = {"compression": compression, "low_memory": False, "index_col": False, **opts}
     try:
-        df = pd.read_csv(path, **opts)
+        df = formats.read_csv_table(path, opts)  # decimal commas a column at a time
     except UnicodeDecodeError:  # the sample decoded but a later byte did not: read such bytes as chunks do
         if isinstance(path, io.BytesIO):
             path.seek(0)
         opts["encoding_errors"] = ODD_BYTES
         info["encoding"] = f"{opts['encoding']} (a few bytes as cp1252)"
-        df = pd.read_csv(path, **opts)
+        df = formats.read_csv_table(path, opts)  # decimal commas a column at a time
     except pd.errors.EmptyDataError:
         raise DataError("the file holds no columns") from None
     if opts.get("header", 0) is None:

@@ -383,7 +383,8 @@ def _target_by_group(s: pd.Series, y: np.ndarray, class_names: list[str], role: 
         lookup = np.full(len(values), len(top))
         lookup[top] = np.arange(len(top))
         codes = lookup[inverse.ravel()]
-        names = [*("missing" if np.isnan(values[i]) else str(category_key(values[i])) for i in top), "other"]
+        said = _flag if pd.api.types.is_bool_dtype(s) else category_key  # true/false, not the 1/0 counted
+        names = [*("missing" if np.isnan(values[i]) else str(said(values[i])) for i in top), "other"]
     else:
         text = _keys(s).fillna("missing")
         top_keys = text.value_counts().index[:9].tolist()
@@ -404,6 +405,10 @@ def _target_by_group(s: pd.Series, y: np.ndarray, class_names: list[str], role: 
         common = np.argsort(-np.bincount(y, minlength=k), kind="stable")[:6]
         out.shares = {class_names[c]: [float(table[i, c] / rows[i]) for i in used] for c in common}
     return out
+
+
+def _flag(value: float) -> str:
+    return "true" if value else "false"
 
 
 def _day(days: float) -> str:

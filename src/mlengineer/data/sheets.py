@@ -8,6 +8,7 @@ Without a sheet named, the first sheet is read (pandas' and every spreadsheet to
 from __future__ import annotations
 
 import datetime as dt
+import re
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,17 @@ def renamed_columns(columns: list[Any], raw: list[Any]) -> dict[str, str]:
             if isinstance(old, str) and str(new).strip() != old.strip() and str(new).startswith(old.strip() + ".")}
 
 
-def _typed_dates(df: pd.DataFrame) -> pd.DataFrame:
+#: a column name that names a date: date, order_date, Day, created_at, signup_time, timestamp
+_DATE_NAME = re.compile(r"(^|[_\s.-])(date|day|time|timestamp|datetime)($|[_\s.-])|date$|[_\s](at|on)$", re.I)
+#: Excel's day numbers (1927 to 2173) that a date cell holds: read as dates only beside cells typed as dates
+_SERIALS = (10_000, 100_000)
+
+
+def _typed_dates(df: pd.DataFrame, epoch: dt.datetime | None = None) -> pd.DataFrame:
     """Columns where most cells are dates typed as dates and the rest dates typed as text ('01/02/2023'),
-    as a spreadsheet often holds them, read as dates: the text in the one format that reads all of it."""
+    as a spreadsheet often holds them, read as dates: the text in the one format that reads all of it. In a
+    column named as a date, the rest may be day numbers instead (cells that lost their date format, 45002),
+    read as Excel reads them (from the workbook's ``epoch``); numbers alone are never read as dates."""
     for c in df.columns:
         s = df[c]
         if s.dtype != object:
@@ -105,20 +114,33 @@ def _typed_dates(df: pd.DataFrame) -> pd.DataFrame:
         typed = filled.map(lambda v: isinstance(v, dt.date)).to_numpy(dtype=bool)
         if not typed.any() or typed.all() or typed.mean() < 0.5:
             continue
-        text = filled[~typed]
-        if not text.map(lambda v: isinstance(v, str)).all():
-            continue
-        fmt = detect_datetime_format(text.str.strip())
-        if fmt is None:
-            continue
-        parsed = pd.to_datetime(text.str.strip(), format=fmt, errors="coerce")
-        if parsed.isna().any():
+        rest = filled[~typed]
+        parsed = _serial_dates(str(c), rest, epoch)
+        if parsed is None and rest.map(lambda v: isinstance(v, str)).all():
+            text = rest.str.strip()
+            fmt = detect_datetime_format(text)
+            parsed = None if fmt is None else pd.to_datetime(text, format=fmt, errors="coerce")
+        if parsed is None or parsed.isna().any():
             continue
         out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         out[filled.index[typed]] = pd.to_datetime(filled[typed].map(pd.Timestamp)).to_numpy()
-        out[text.index] = parsed.to_numpy()
+        out[rest.index] = parsed.to_numpy()
         df[c] = out
     return df
+
+
+def _serial_dates(name: str, cells: pd.Series, epoch: dt.datetime | None) -> pd.Series | None:
+    """``cells`` (the untyped cells of a column of dates) as dates where the column is named as a date and
+    every one is an Excel day number (``_SERIALS``), as openpyxl reads a cell formatted as a date; else None."""
+    from openpyxl.utils.datetime import from_excel
+
+    if epoch is None or not _DATE_NAME.search(name.strip()):
+        return None
+    low, high = _SERIALS
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and low <= v <= high for v in cells):
+        return None
+    return pd.Series([from_excel(v, epoch) for v in cells], index=cells.index,
+                     dtype="datetime64[ns]")
 
 
 def _parse(book: pd.ExcelFile, sheet: str, **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -130,7 +152,7 @@ def _parse(book: pd.ExcelFile, sheet: str, **kw: Any) -> tuple[pd.DataFrame, dic
         header = row + 1  # pandas counts the sheet's rows from 0, blank ones included
         df = pd.read_excel(book, sheet_name=sheet, header=header, **kw)
         info["header_row"] = header + 1
-    df = _typed_dates(df)
+    df = _typed_dates(df, getattr(book.book, "epoch", None))
     if "header" not in kw and any("." in str(c) for c in df.columns):
         raw = pd.read_excel(book, sheet_name=sheet, header=None, skiprows=header, nrows=1).iloc[0].tolist()
         if renamed := renamed_columns(list(df.columns), raw):

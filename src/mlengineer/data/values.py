@@ -34,6 +34,7 @@ __all__ = [
     "CURRENCY_SYMBOLS",
     "category_key",
     "comma_decimal_cell",
+    "comma_decimal_cells",
     "comma_number",
     "FEW_DATES",
     "basic_date_text",
@@ -304,6 +305,55 @@ def comma_decimal_cell(text: str) -> float | str:
     if m is not None and _COMMA_NUMBER.fullmatch(m["num"]):
         return s[:m.start("num")] + m["num"].replace(".", "").replace(",", ".") + s[m.end("num"):]
     return text
+
+
+#: ``UNIT_NUMBER`` in three parts: what stands before the number, the number, what stands after it
+_UNIT_PARTS = r"(?P<head>\(?\s*-?\s*[$€£¥]?\s*-?\s*)(?P<num>\d[\d,.]*|\.\d+)(?P<tail>\s*[$€£¥%]?\s*\)?)"
+
+
+def comma_decimal_cells(cells: pd.Series) -> pd.Series:
+    """``comma_decimal_cell`` over a whole column of text at once, with pyarrow's string kernels rather than a
+    Python call a cell: float64 where every filled cell is a number, else objects (numbers as floats, the rest
+    as ``comma_decimal_cell`` gives it); missing stays NaN."""
+    if pd.api.types.is_numeric_dtype(cells.dtype):
+        return cells
+    s = cells.astype("str").str.strip()
+    numbers = pd.Series(_floats(s, _COMMA_FLOAT), index=s.index, name=cells.name)  # 1,5 / 1,5e3 / ,5
+    filled = s.notna().to_numpy(dtype=bool)
+    left = numbers.isna().to_numpy(dtype=bool) & filled
+    if left.any():  # 1.234,5: thousands dots
+        grouped = np.flatnonzero(left)[s[left].str.fullmatch(_COMMA_NUMBER.pattern).fillna(False).to_numpy(bool)]
+        if len(grouped):
+            numbers.iloc[grouped] = _floats(s.iloc[grouped].str.replace(".", "", regex=False))
+            left[grouped] = numbers.iloc[grouped].isna().to_numpy(dtype=bool)
+    if not left.any():
+        return numbers.astype(np.float64)
+    out = cells.to_numpy(dtype=object, na_value=np.nan, copy=True)
+    out[filled & ~left] = numbers.to_numpy()[filled & ~left]
+    parts = s[left].str.extract(f"^{_UNIT_PARTS}$")
+    unit = parts["num"].str.fullmatch(_COMMA_NUMBER.pattern).fillna(False).to_numpy(dtype=bool)
+    if unit.any():  # 3,50 € as 3.50 €, for number_from_text to read
+        p = parts[unit]
+        out[np.flatnonzero(left)[unit]] = (p["head"] + p["num"].str.replace(".", "", regex=False).str.replace(
+            ",", ".", regex=False) + p["tail"]).to_numpy(dtype=object)
+    return pd.Series(out, index=cells.index, name=cells.name, dtype=object)
+
+
+#: a number written with a decimal comma as Python's float() reads it once the comma is a point (1,5 / 1,5e3 /
+#: ,5 / 1,), which pyarrow's cast then reads alike
+_COMMA_FLOAT = r"^[-+]?(\d+,?\d*|,\d+)([eE][-+]?\d+)?$"
+
+
+def _floats(text: pd.Series, pattern: str = _COMMA_FLOAT) -> np.ndarray:
+    """Numbers written as text with a decimal comma (``pattern``, stripped) as float64, anything else NaN:
+    pyarrow's match, replace and cast, exact."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(text.astype("str"), from_pandas=True)
+    ok = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+    points = pc.replace_substring(pc.if_else(ok, arr, pa.scalar(None, arr.type)), ",", ".")
+    return np.asarray(pc.cast(points, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def comma_number(text: str) -> bool:
