@@ -22,11 +22,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 def _memory_error(df: pd.DataFrame, **options: object) -> str:
-    """The one line in-memory training refuses ``df`` with (it fails before any model is fitted)."""
-    import mlengineer
+    """The one line in-memory training refuses ``df`` with (it fails before any model is fitted), in the words
+    the commands share (``mlengineer.train``'s name its Python arguments instead)."""
+    from mlengineer.pipeline.run import train
 
     with pytest.raises(ValueError) as e:
-        mlengineer.train(df, "y", time_budget=3, families=["linear"], track=False, **{"weight_column": "w", **options})
+        train(df, "y", time_budget=3, families=["linear"], track=False, **{"weight_column": "w", **options})
     return str(e.value)
 
 

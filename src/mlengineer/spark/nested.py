@@ -19,18 +19,25 @@ such a field a string, and a key no row holds is no column on either engine.
 A JSON key holding an object (or a list) in some rows and a number or text in others is one column on both
 engines (``data.jsontable.mixed_as_text``): Spark's inference makes it a string holding each object's raw text, which
 is parsed and written by ``plain_cell`` as the local reader writes it (keys sorted). One aggregation over a JSON
-table's string fields finds the ones holding such text; a text value that is itself JSON is written so too.
+table's string fields finds the ones holding such text; a text value that is itself JSON is written so too. Locally
+such a column holds its numbers as numbers (the reference: the server reads a record's 2.0 as a number too); a
+Spark column holds text, so a number's text is written as the category local cleaning makes of it (2.0 and 2 are
+"2", 1e+20 is "100000000000000000000"): a category, a number and a yes/no read alike on both engines. Two corners
+remain: text that looks like a number ("2.0" in quotes) is read as the number, and a free-text column (role text)
+holds "2" where locally it holds "2.0".
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
 from ..data.jsontable import plain_cell
+from ..data.values import category_key
 
 __all__ = ["RAW_JSON", "flat_columns", "json_schema"]
 
@@ -237,9 +244,15 @@ def json_cells(texts: list[str | None], document: bool) -> list[Any]:
     return [None if t is None else plain_cell(ujson_loads(t, precise_float=True)) for t in texts]
 
 
+#: a JSON number's text, as Spark hands it over in a string field that mixes objects and other values
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def mixed_cells(texts: list[str | None], document: bool) -> list[Any]:
     """A JSON string field's values (``_object_texts``): an object's or a list's text parsed and written as the
-    local reader writes it (``json_cells``), any other text as it is."""
+    local reader writes it (``json_cells``); a number's text (Spark hands it over as written: ``2.0``,
+    ``1e+20``) as the category local cleaning makes of the number the local reader holds (``category_key``:
+    2.0 and 2 are "2", as a model trained locally, and the server, read them); any other text as it is."""
     out: list[Any] = []
     for t in texts:
         if t is not None and t.lstrip()[:1] in ("{", "["):
@@ -248,8 +261,23 @@ def mixed_cells(texts: list[str | None], document: bool) -> list[Any]:
                 continue
             except ValueError:
                 pass
+        elif t is not None and _JSON_NUMBER.fullmatch(t):
+            try:
+                out.append(category_key(_json_number(t, document)))
+                continue
+            except (ValueError, OverflowError):
+                pass
         out.append(t)
     return out
+
+
+def _json_number(text: str, document: bool) -> Any:
+    """A JSON number as the local reader parses it: ``json`` for a document, pandas' parser for JSON Lines."""
+    if document:
+        return json.loads(text)
+    from pandas.io.json import ujson_loads
+
+    return ujson_loads(text, precise_float=True)
 
 
 def _arrow_cells(values: pa.Array) -> pa.Array:

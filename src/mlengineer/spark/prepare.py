@@ -29,8 +29,8 @@ from .holdout import has_target, split_column, time_key
 from .read import qcol
 from .stats import TableStats, is_number_type, type_of
 
-__all__ = ["FIT_WEIGHT", "LABEL", "VALID", "WEIGHT", "EncodedTable", "balance_classes", "check_weights", "encode_table",
-           "fit_preparation", "plan_counts", "split_column", "time_key"]
+__all__ = ["FIT_WEIGHT", "LABEL", "VALID", "WEIGHT", "EncodedTable", "WeightCheck", "balance_classes", "check_weights",
+           "encode_table", "fit_preparation", "plan_counts", "split_column", "time_key"]
 
 LABEL = "__label"
 VALID = "__valid"
@@ -167,44 +167,61 @@ def balance_classes(table: EncodedTable) -> np.ndarray:
     return factors
 
 
-def check_weights(frame: Any, column: str, plan: CleaningPlan, target: str) -> Any:
-    """Refuse the weight column ``column`` of ``frame`` as training in memory refuses it, in the same words
+class WeightCheck:
+    """The weight column ``column`` of ``frame`` refused as training in memory refuses it, in the same words
     (``training.weights.refuse_bad_weights``): text, no value, infinity or a negative weight in a row that has a
-    target (the rows ``plan`` keeps), or weights that add up to nothing. One aggregation counts them over every
-    row; only where one is found does a second pass number its first row in the input's order (the files in name
-    order, as the local reader takes them, then the rows within each). Returns the column as doubles."""
-    from pyspark.sql import functions as F
+    target (the rows ``plan`` keeps), or weights that add up to nothing. ``aggs`` count them over the labelled
+    rows, made by a pass that already happens (``holdout.spark_split``'s ``tally``); ``judge`` reads their row.
+    Only where one is found does it pass over ``frame`` again, for the first such row and its number in the
+    input's order (the files in name order, as the local reader takes them, then the rows within each).
+    ``value``: the column as doubles."""
 
-    name, kind, c = f"The weight column {column!r}", type_of(frame, column), qcol(column)
-    if kind == "string":  # numbers written as text are read as the local path reads them
-        x = F.trim(c).try_cast("double")
-        text, missing = c.isNotNull() & (x.isNull() | F.isnan(x)), c.isNull()
-    elif kind == "boolean" or is_number_type(kind):
-        x = c.cast("double")
-        text, missing = F.lit(False), x.isNull() | F.isnan(x)
-    else:
-        raise weight_type_error(name, kind)
-    number = ~text & ~missing
-    problems = {"text": text, "missing": missing, "infinite": number & (F.abs(x) == float("inf")),
-                "negative": number & (x < 0)}
-    rows = frame.select(has_target(frame, plan, target).alias("__t"), F.when(number, x).alias("__x"),
-                        *(e.alias(k) for k, e in problems.items()), *_place(), c.cast("string").alias("__v"))
-    aggs = [F.count(F.lit(1)).alias("rows"), F.sum("__x").alias("total")]
-    for k in problems:
-        aggs += [F.count(F.when(F.col(k), 1)).alias(k), F.min(F.when(F.col(k), F.struct("__f", "__i", "__v")))
-                 .alias(f"first_{k}")]
-    row = rows.where(F.col("__t")).agg(*aggs).first()
-    counts = WeightCounts(rows=int(row["rows"]), total=float(row["total"] or 0.0), text=int(row["text"]),
-                          missing=int(row["missing"]), infinite=int(row["infinite"]), negative=int(row["negative"]))
-    key = next((k for k in problems if row[k]), None)
-    if key is not None:  # the first such row's number: the rows before it in the input's order
-        first = row[f"first_{key}"]
-        f, i = F.col("__f"), F.col("__i")
-        before = (f < first["__f"]) | ((f == first["__f"]) & (i < first["__i"]))
-        counts.first[key] = frame.select(*_place()).where(before).count()
-        counts.first_text = first["__v"]
-    refuse_bad_weights(counts, name)
-    return x
+    def __init__(self, frame: Any, column: str, plan: CleaningPlan, target: str) -> None:
+        from pyspark.sql import functions as F
+
+        self.frame, self.plan, self.target = frame, plan, target
+        self.name, kind, c = f"The weight column {column!r}", type_of(frame, column), qcol(column)
+        if kind == "string":  # numbers written as text are read as the local path reads them
+            x = F.trim(c).try_cast("double")
+            text, missing = c.isNotNull() & (x.isNull() | F.isnan(x)), c.isNull()
+        elif kind == "boolean" or is_number_type(kind):
+            x = c.cast("double")
+            text, missing = F.lit(False), x.isNull() | F.isnan(x)
+        else:
+            raise weight_type_error(self.name, kind)
+        number = ~text & ~missing
+        self.value, self.text = x, c.cast("string")
+        self.problems = {"text": text, "missing": missing, "infinite": number & (F.abs(x) == float("inf")),
+                         "negative": number & (x < 0)}
+        self.aggs = [F.count(F.lit(1)).alias("__w_rows"), F.sum(F.when(number, x)).alias("__w_total"),
+                     *(F.count(F.when(e, 1)).alias(f"__w_{k}") for k, e in self.problems.items())]
+
+    def judge(self, row: Any) -> None:
+        """Refuse the column where ``row`` (of ``aggs``, over the labelled rows) counts a problem."""
+        from pyspark.sql import functions as F
+
+        counts = WeightCounts(rows=int(row["__w_rows"]), total=float(row["__w_total"] or 0.0),
+                              text=int(row["__w_text"]), missing=int(row["__w_missing"]),
+                              infinite=int(row["__w_infinite"]), negative=int(row["__w_negative"]))
+        key = next((k for k in self.problems if row[f"__w_{k}"]), None)
+        if key is not None:  # the first such row and its number: the rows before it in the input's order
+            rows = self.frame.select(has_target(self.frame, self.plan, self.target).alias("__t"), *_place(),
+                                     self.problems[key].alias("__p"), self.text.alias("__v"))
+            first = rows.where(F.col("__t") & F.col("__p")).agg(F.min(F.struct("__f", "__i", "__v")).alias("m")
+                                                                 ).first()["m"]
+            f, i = F.col("__f"), F.col("__i")
+            before = (f < first["__f"]) | ((f == first["__f"]) & (i < first["__i"]))
+            counts.first[key] = self.frame.select(*_place()).where(before).count()
+            counts.first_text = first["__v"]
+        refuse_bad_weights(counts, self.name)
+
+
+def check_weights(frame: Any, column: str, plan: CleaningPlan, target: str) -> Any:
+    """``WeightCheck`` by a pass of its own (one aggregation; a second only where a problem is found). Returns
+    the column as doubles."""
+    check = WeightCheck(frame, column, plan, target)
+    check.judge(frame.where(has_target(frame, plan, target)).agg(*check.aggs).first())
+    return check.value
 
 
 def _place() -> list[Any]:

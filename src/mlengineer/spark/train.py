@@ -43,8 +43,8 @@ from .linear import train_linear
 from .prepare import (
     WEIGHT,
     EncodedTable,
+    WeightCheck,
     balance_classes,
-    check_weights,
     encode_table,
     fit_preparation,
     plan_counts,
@@ -158,11 +158,14 @@ def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
     prep = _prepare(frame, config, progress, source=table.source)
     schema, stats, task, metric, plan, encoder, sample = (prep.schema, prep.stats, prep.task, prep.metric, prep.plan,
                                                           prep.encoder, prep.sample)
-    if weight is not None:  # every row's weight checked before any fit (in the input's order: before the shuffle)
-        frame = frame.withColumn(weight, check_weights(table.frame, weight, plan, target))
+    # every row's weight checked before any fit, by the split's pass (its first bad row numbered in the input's
+    # order: before the shuffle)
+    check = WeightCheck(table.frame, weight, plan, target) if weight is not None else None
     timings["prepare_s"] = time.perf_counter() - start
     progress("stage", name="encode")
-    held_out = spark_split(frame, config, prep.n_rows, schema=schema, plan=plan)
+    held_out = spark_split(frame, config, prep.n_rows, schema=schema, plan=plan, tally=check)
+    if check is not None and weight is not None:
+        frame = frame.withColumn(weight, check.value)
     valid, split = held_out.valid, held_out.words
     encoded = encode_table(frame, plan, encoder, task, target, valid, split, weight=weight)
     try:
