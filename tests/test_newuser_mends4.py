@@ -152,6 +152,9 @@ def test_train_on_churn_reads_well_to_a_newcomer(tmp_path: Path) -> None:
     out = _flat(done.stdout)
     assert "best validation" not in out and "validation roc_auc:" in out  # the ensemble is not always the best row
     assert "candidate validation score fit time" in out  # the lines printed while training say what they are
+    # the budget's seconds apart from the fixed ones no budget covers (the libraries, the bundle's save)
+    assert re.search(r"; trained in \d+\.\d s \(budget 6 s\)(; outside it, .+ \d+\.\d s)?\. Saved to", out), out
+    assert "run store" not in out  # --no-track: no store opened
     assert f'"mlengineer audit {data} --target churn" lists it.' in out and "DATA" not in out
     assert "customer_id: identifier: unique per row" in out and "The model kept:" in out
 

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import suppress
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..data.split import feature_fold_ids
+from ..data.split import feature_fold_ids, make_holdout
+from ..errors import ConfigError, DataError
 
-__all__ = ["TextFeatures", "docs_of"]
+__all__ = ["TIME_HOLDOUT", "TextFeatures", "docs_of"]
 
 WORD_MAX_FEATURES = 200_000
 CHAR_MAX_FEATURES = 200_000
@@ -34,6 +37,9 @@ CHAR_MAX_FEATURES = 200_000
 CHAR_DOC_CHARS = 2_000
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 _FEW = 64  # up to this many texts, ``transform`` skips scikit-learn's per-call checks
+#: the share of the latest rows a time-ordered validation holds out (``TrainConfig.holdout_fraction``), set by the
+#: trainer: under a time order they are the text scores' last block, scored by the training rows' model alone
+TIME_HOLDOUT: ContextVar[float] = ContextVar("text_time_holdout", default=0.2)
 
 
 def docs_of(values: Any) -> pd.Series:
@@ -156,6 +162,9 @@ class TextFeatures:
         k = 5 if n <= 5_000 else 3
         folds, forward = feature_fold_ids(yv, k, classification=classification, seed=self.seed, groups=groups,
                                           order=order)
+        if forward:  # the validation's rows (the latest) one last block: scored by the training rows' model
+            with suppress(DataError):  # every row at one time (or too few rows): no validation cut to keep apart
+                folds[make_holdout(yv, fraction=TIME_HOLDOUT.get(), order=order).valid] = int(folds.max()) + 1
         k = int(folds.max()) + 1
         oof, self.linear = self._cross_fit(X, yv, folds, k, dense=False, forward=forward)
         blocks = [oof]
@@ -228,8 +237,7 @@ class TextFeatures:
             if not va.any() or not tr.any():
                 continue
             coef, b = _fit_linear(X[tr], y[tr], self.task_kind, self.n_classes, seed=self.seed + f, dense=dense)
-            model = _Linear(coef, b)
-            oof[va] = model.score(X[va])
+            oof[va] = _Linear(coef, b).score(X[va])
             coefs.append(coef)
             intercepts.append(b)
         if not coefs:  # one fold only (one group, one time): no honest score to give, a model for new rows still
@@ -246,8 +254,6 @@ class TextFeatures:
             return None
         if not embeddings.available():
             if self.embeddings == "always":
-                from ..errors import ConfigError
-
                 raise ConfigError(embeddings.INSTALL_HINT)
             self._no_embeddings("they need the text extra (pip install 'mlengineer[text]').")
             return None

@@ -62,6 +62,9 @@ def _labelled_rows(model: Any, current: Current) -> pd.DataFrame:
         raise DataError(f"None of the rows of {current.source} has an outcome: pass --labels with the outcomes, "
                         f"or rows holding the target column {model.target!r}.")
     frame = current.frame if current.extra is None else pd.concat([current.frame, current.extra], axis=1)
+    column = model.metadata.get("weight_column")
+    if column and column not in frame.columns and current.weights is not None:  # the weights came with the outcomes
+        frame = frame.assign(**{column: current.weights.to_numpy()})
     rows = frame.loc[mask].reset_index(drop=True).copy()
     y = np.asarray(current.y)[mask]
     rows[model.target] = np.asarray(model.classes, dtype=object)[y.astype(np.int64)] if model.task.is_classification \

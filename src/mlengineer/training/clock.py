@@ -13,13 +13,30 @@ import math
 import os
 import time
 
-__all__ = ["MAX_PACE", "SAFETY_SEARCH", "WorkClock", "fit_safety", "safety_factor"]
+__all__ = ["MAX_PACE", "SAFETY_SEARCH", "WorkClock", "budget_words", "fit_safety", "safety_factor"]
 
 #: the search stops at this many times its planned seconds (``MLENGINEER_SAFETY_FACTOR`` overrides it; 0
 #: turns the safety stops off), a fit at half as many times more (plus two seconds)
 SAFETY_SEARCH = 2.0
 #: the most real seconds a planned one is taken to cost where a first run holds its budget (``WorkClock.pace``)
 MAX_PACE = 2.0
+
+
+#: a fixed cost outside the training (loading libraries, the run store, saving) is named from this many seconds
+FIXED_SAID_S = 0.3
+
+
+def budget_words(trained_s: float, budget: float, fixed: dict[str, float]) -> str:
+    """How the seconds of a training command went, for its last line: the training, which the time budget
+    covers, then each fixed cost outside it (``fixed``: what, in words, to seconds; those under
+    ``FIXED_SAID_S`` left out), e.g. "trained in 1.1 s (budget 1 s); outside it, loading the libraries 2.4 s
+    and saving the bundle and recording the run 0.8 s"."""
+    said = [f"{what} {s:.1f} s" for what, s in fixed.items() if s >= FIXED_SAID_S]
+    words = f"trained in {trained_s:.1f} s (budget {budget:g} s)"
+    if not said:
+        return words
+    listed = said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+    return f"{words}; outside it, {listed}"
 
 
 def safety_factor() -> float:

@@ -24,8 +24,8 @@ from .evaluator import PARALLEL_FOLDS_CELLS, Evaluator
 from .models import COST_REFERENCE, FAMILIES, load_all
 from .phases import _continue, _longer, _portfolio, _restart, _tune, is_behind, is_useful
 
-__all__ = ["PARALLEL_FOLDS_CELLS", "Candidate", "Evaluator", "SearchResult", "portfolio", "refit_rounds_scale",
-           "run_search"]
+__all__ = ["PARALLEL_FOLDS_CELLS", "Candidate", "Evaluator", "SearchResult", "affordable", "portfolio",
+           "refit_rounds_scale", "run_search"]
 
 #: the most of the search's time one candidate may take
 CANDIDATE_SHARE = 0.2
@@ -40,6 +40,9 @@ HELD_SHARES = (1.0, 0.7, 0.5, 0.35, 0.25)
 #: the families whose first configuration is tried again on a transformed regression target, when the target
 #: calls for one (``portfolio``'s ``target_transforms``); tuning then keeps the transform of the family's best
 TRANSFORM_FAMILIES = ("lightgbm", "catboost")
+#: a family whose warm-up (``ModelFamily.warm_up_s``) takes more than this share of the budget is left out of
+#: the portfolio unless named: a 1 s budget spent 2-3 s importing torch for a network that never had a turn
+WARM_UP_SHARE = 0.5
 
 
 @dataclass
@@ -95,6 +98,22 @@ def portfolio(task: Task, n_rows: int, n_features: int, families: list[str] | No
                 if i == 0 and f in TRANSFORM_FAMILIES:  # at once: the first turn may take the whole budget
                     out += [(f, {**per_family[f][0], "target_transform": kind}) for kind in target_transforms]
     return out
+
+
+def affordable(configs: list[tuple[str, dict[str, Any]]], budget: float, *, named: bool
+               ) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """``configs`` without the families whose warm-up takes more than ``WARM_UP_SHARE`` of ``budget`` (none
+    when the user ``named`` the families, or when nothing else is left), and the words that say which went."""
+    registry = load_all()
+    dear = sorted({f for f, _ in configs if registry[f].warm_up_s > WARM_UP_SHARE * budget})
+    kept = [(f, p) for f, p in configs if f not in dear]
+    if named or not dear or not kept:
+        return configs, ""
+    cost = max(registry[f].warm_up_s for f in dear)
+    one = len(dear) == 1
+    return kept, (f"{', '.join(dear)} left out: loading {'its library' if one else 'their libraries'} alone takes "
+                  f"about {cost:g} s of the {budget:g} s budget (a budget of {cost / WARM_UP_SHARE:g} s or more tries "
+                  f"{'it' if one else 'them'}, as does naming {'it' if one else 'them'} in --families)")
 
 
 def _moved(places: dict[str, float | None], registry: dict[str, Any], attr: str) -> dict[str, float | None]:

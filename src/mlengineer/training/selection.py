@@ -41,6 +41,7 @@ from .search import (
     Candidate,
     Evaluator,
     SearchResult,
+    affordable,
     portfolio,
     run_search,
 )
@@ -196,6 +197,7 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     Xs, ys = X[rows], y[rows]
     configs = portfolio(task, len(ys), X.shape[1], config.families, feature_names=encoder.feature_names_,
                         target_transforms=_target_transforms(ys, task, config))
+    configs, left_out = affordable(configs, config.time_budget, named=bool(config.families))
     n_jobs = config.n_jobs or os.cpu_count() or 1
     families = sorted({f for f, _ in configs})
     for family in families:  # imports (torch: about 2 s) before the plan's start
@@ -210,9 +212,9 @@ def _search(X: np.ndarray, y: np.ndarray, *, task: Task, metric: Metric, config:
     validation = choose_validation(
         ys, mode=mode, budget=max(config.time_budget - before, 0.5), holdout_fraction=config.holdout_fraction,
         stratify=task.is_classification, groups=None if groups is None else groups[rows], order=order,
-        seed=config.seed)
+        seed=config.seed, names=list(task.classes) if task.is_classification else None)
     strategy = validation.strategy + (f", searched on a sample of {len(rows):,} of {len(y):,} rows"
-                                      if sample is not None else "")
+                                      if sample is not None else "") + (f"; {left_out}" if left_out else "")
     if row_weights is not None:
         weightless_folds(validation, row_weights[rows])
     weights = training_weights(y, len(task.classes), row_weights, balanced=task.is_classification and metric.balanced)

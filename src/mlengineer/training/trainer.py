@@ -21,6 +21,7 @@ from ..data.quality import Finding, audit
 from ..data.schema import Schema, infer_schema
 from ..errors import ConfigError, DataError
 from ..features.encoder import FeatureEncoder, encode_training
+from ..features.text import TIME_HOLDOUT
 from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
 from .config import TrainConfig
@@ -29,7 +30,7 @@ from .selection import search_and_ensemble
 from .validation import split_keys, split_words
 from .weights import check_metric_weighs, check_weight_column, numbered, read_weights, weighted_words
 
-__all__ = ["TrainResult", "check_columns", "fit_pipeline", "pipeline_ms"]
+__all__ = ["TrainResult", "check_columns", "encode_rows", "fit_pipeline", "pipeline_ms"]
 
 Progress = Callable[..., None]
 
@@ -195,7 +196,8 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
     encoder = FeatureEncoder(roles, task_kind=task.kind, n_classes=len(task.classes), time_budget=budget,
                              seed=config.seed, n_jobs=config.n_jobs or os.cpu_count() or 1,
                              latency_ms=config.max_predict_ms_per_row)
-    X = encode_training(encoder, features, y, None if cal_rows is None else fit_rows, groups=groups, order=order)
+    X = encode_rows(encoder, features, y, None if cal_rows is None else fit_rows, groups=groups, order=order,
+                    holdout_fraction=config.holdout_fraction)
     timings["encode_s"] = time.perf_counter() - start - timings["prepare_s"]
     overhead_ms = pipeline_ms(plan, encoder, df.loc[clean.index[:1]].drop(columns=[target]))
 
@@ -230,6 +232,18 @@ def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = 
         reproducibility=_reproducibility(result.reproducibility, roles),
         valid_rows=None if scored is None or not df.index.is_unique else df.index.get_indexer(clean.index[scored]),
     )
+
+
+def encode_rows(encoder: FeatureEncoder, features: pd.DataFrame, y: np.ndarray, fit_rows: np.ndarray | None, *,
+                groups: np.ndarray | None, order: np.ndarray | None, holdout_fraction: float) -> np.ndarray:
+    """``encode_training`` as the validation will split the rows: under a time order the latest
+    ``holdout_fraction`` of them are validated on, and their text scores come from a model of the earlier
+    (training) rows alone, so no validation row's score learns another validation row's label."""
+    held = TIME_HOLDOUT.set(holdout_fraction)
+    try:
+        return encode_training(encoder, features, y, fit_rows, groups=groups, order=order)
+    finally:
+        TIME_HOLDOUT.reset(held)
 
 
 def _reproducibility(found: dict[str, Any], roles: dict[str, str]) -> dict[str, Any]:

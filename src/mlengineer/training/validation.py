@@ -5,6 +5,7 @@ the data is too large to search on in full.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,9 @@ class Validation:
 
 #: a holdout that would hold fewer rows of the rarest class than this scores too few of them to rank models by
 FEW_IN_HOLDOUT = 20
+#: a class of fewer rows than this is too rare for folds to score enough of it either (3 folds score its 2 rows
+#: where a holdout scores none or one): it does not decide the folds, and its rows spread over the split as they can
+RARE_CLASS_ROWS = 10
 
 
 def n_folds_for(n_rows: int, budget: float, *, in_holdout: float | None = None) -> int:
@@ -62,23 +66,45 @@ def choose_validation(
     groups: np.ndarray | None = None,
     order: np.ndarray | None = None,
     seed: int = 0,
+    names: Sequence[object] | None = None,
 ) -> Validation:
-    """The validation scheme for ``y``: ``mode`` is auto, holdout or kfold (5 folds)."""
+    """The validation scheme for ``y``: ``mode`` is auto, holdout or kfold (5 folds). ``names``: the classes'
+    labels by code (``Task.classes``), for the words on a class too rare to decide the folds."""
     n = len(y)
     if order is not None:  # the future must not leak into the past: always one time-ordered holdout
         s = make_holdout(y, fraction=holdout_fraction, order=order)
         return Validation([(s.train, s.valid)], s.strategy)
-    counts = np.unique(y, return_counts=True)[1] if stratify else np.empty(0)
-    rarest = counts[counts >= 2].min() * holdout_fraction if (counts >= 2).any() else None
+    labels, counts = np.unique(y, return_counts=True) if stratify else (np.empty(0), np.empty(0))
+    # the classes whose scoring the folds improve: a class of a few rows stays too few to rank models by either way
+    counted = counts >= RARE_CLASS_ROWS
+    rarest = counts[counted].min() * holdout_fraction if counted.any() else None
     k = {"holdout": 1, "kfold": 5}.get(mode) or n_folds_for(n, budget, in_holdout=rarest)
+    rare = [(names[int(lab)] if names is not None else lab, int(c))
+            for lab, c in zip(labels, counts, strict=True) if c < RARE_CLASS_ROWS]
+    if mode == "auto" and rare and n_folds_for(n, budget, in_holdout=min(c for _, c in rare) * holdout_fraction) != k:
+        note = _rare_words(rare, k, groups is not None)
+    else:
+        note = ""
     if k > 1 and groups is not None and len(np.unique(groups)) < k:
         k = 1
     if k == 1:
         s = make_holdout(y, fraction=holdout_fraction, stratify=stratify, groups=groups, seed=seed)
-        return Validation([(s.train, s.valid)], s.strategy)
+        return Validation([(s.train, s.valid)], s.strategy + note)
     folds = make_folds(y, n_splits=k, stratify=stratify, groups=groups, seed=seed)
     kind = "grouped " if groups is not None else "stratified " if stratify else ""
-    return Validation([(np.asarray(tr), np.asarray(va)) for tr, va in folds], f"{kind}{k}-fold cross-validation")
+    return Validation([(np.asarray(tr), np.asarray(va)) for tr, va in folds],
+                      f"{kind}{k}-fold cross-validation{note}")
+
+
+def _rare_words(rare: list[tuple[object, int]], k: int, grouped: bool) -> str:
+    """What the split says of the classes too rare to decide the folds (``RARE_CLASS_ROWS``)."""
+    named = ", ".join(f"'{lab}' ({c} row{'s' if c > 1 else ''})" for lab, c in rare[:3])
+    more = f" and {len(rare) - 3} more" if len(rare) > 3 else ""
+    scheme = "a holdout" if k == 1 else f"{k} folds"
+    side = "" if grouped else ", the other classes stratified"
+    return (f"; {scheme} for the table, as the class{'es' if len(rare) > 1 else ''} {named}{more} "
+            f"{'are' if len(rare) > 1 else 'is'} too rare to decide the folds: "
+            f"{'their' if len(rare) > 1 else 'its'} rows spread over the split as they can{side}")
 
 
 def split_keys(rows: pd.DataFrame, groups: np.ndarray | None, order: np.ndarray | None

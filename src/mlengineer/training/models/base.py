@@ -197,6 +197,10 @@ class ModelFamily:
     #: to be tried at all (0: any); a network stopped after a few epochs learns next to nothing
     min_units: ClassVar[int] = 0
 
+    #: seconds its first ``warm_up`` in a process takes (a library's import: torch about 2 s): a search whose
+    #: budget is short beside it leaves the family out unless named (``search.affordable``)
+    warm_up_s: ClassVar[float] = 0.0
+
     def available(self) -> bool:
         """False when an optional dependency is missing; the search then skips the family."""
         return True

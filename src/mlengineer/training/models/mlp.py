@@ -335,6 +335,7 @@ class MLPFamily(ModelFamily):
     probe_units = 4
     relative_cost = 4.0
     parallel_folds = False  # many small torch calls: two threads fight over the GIL (measured 1.7x slower)
+    warm_up_s = 2.0  # importing torch: 2-3.3 s measured on two busy cores, before the network's first epoch
 
     def available(self) -> bool:
         return importlib.util.find_spec("torch") is not None
