@@ -130,7 +130,7 @@ def test_a_folder_store_says_to_use_sqlite(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(mlengineer.ConfigError, match=r"is a folder .*sqlite:///PATH/mlruns.db.*MLFLOW_ALLOW_FILE_STORE"):
         mlengineer.train(frame, "y", time_budget=1, tracking_uri=str(tmp_path / "runs"))
     # a SQLite file's path without its scheme: the exact URI to pass, not "a folder"
-    with pytest.raises(mlengineer.ConfigError, match=rf"without a scheme.*sqlite:///{tmp_path}/mlruns.db\.$"):
+    with pytest.raises(mlengineer.ConfigError, match=rf"without a scheme.*tracking_uri='sqlite:///{tmp_path}/mlruns.db'\.$"):
         mlengineer.train(frame, "y", time_budget=1, tracking_uri=str(tmp_path / "mlruns.db"))
 
 

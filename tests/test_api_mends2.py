@@ -146,6 +146,6 @@ def test_a_mistyped_target_leaves_no_tracking_store_behind(tmp_path: Path, churn
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(DataError, match="Target column 'churnx' is not in the data"):
         mlengineer.train(churn, "churnx", time_budget=2)
-    with pytest.raises(DataError, match="--time-column names the column 'when'"):
+    with pytest.raises(DataError, match="time_column= names the column 'when'"):
         mlengineer.train(churn, "churn", time_budget=2, time_column="when")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./mlruns.db, no lock

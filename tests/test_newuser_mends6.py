@@ -199,17 +199,17 @@ def test_config_and_option_mistakes_are_said_in_the_config_s_words(tmp_path: Pat
     from mlengineer.training.config import TrainConfig
 
     with pytest.raises(mlengineer.ConfigError, match=r"^The 'drop' option takes a list: \[a, b\] \(or one '- a' per "
-                                                     r"line in YAML\); got 'x2'\.$"):
-        TrainConfig.build(target="y", drop="x2")
-    (tmp_path / "c.yaml").write_text("drop: age\n")
+                                                     r"line in YAML\); got 3\.$"):
+        TrainConfig.build(target="y", drop=3)  # one name is a list of one (test_python_face); a number is no list
+    (tmp_path / "c.yaml").write_text("drop: 3\n")
     r = run_cli("train", str(churn_csv), "--target", "churn", "--config", str(tmp_path / "c.yaml"), "--no-track")
     assert r.returncode == 2 and "The 'drop' option takes a list" in r.stderr and "Input should" not in r.stderr
     df = pd.read_csv(churn_csv)
-    with pytest.raises(mlengineer.DataError, match=r"^The --time-column 'plan' holds no dates or times \(e\.g\. "
+    with pytest.raises(mlengineer.DataError, match=r"^The time_column='plan' holds no dates or times \(e\.g\. "
                                                    r"'(basic|plus|premium|pro)'\) to order the rows by"):
         mlengineer.train(df, "churn", time_column="plan", time_budget=2, track=False)
-    with pytest.raises(mlengineer.ConfigError, match=r"^--target-transform log is for a regression target, and "
-                                                     r"'churn' is binary: leave --target-transform out\.$"):
+    with pytest.raises(mlengineer.ConfigError, match=r"^target_transform='log' is for a regression target, and "
+                                                     r"'churn' is binary: leave target_transform= out\.$"):
         mlengineer.train(df, "churn", target_transform="log", time_budget=2, track=False)
 
 

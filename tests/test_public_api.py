@@ -11,7 +11,7 @@ import mlengineer
 
 def test_exported_members() -> None:
     assert sorted(mlengineer.__all__) == sorted([
-        "AutoClassifier", "AutoRegressor", "ConfigError", "DataError", "MLEngineerError", "Model", "ModelError",
+        "AutoClassifier", "AutoRegressor", "ConfigError", "DataError", "InputWarning", "MLEngineerError", "Model", "ModelError",
         "SchemaError", "ServingError", "TrainConfig", "__version__", "load", "train",
     ])
     for name in mlengineer.__all__:

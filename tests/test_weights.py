@@ -460,7 +460,7 @@ def test_rows_are_named_by_index_label_where_the_index_is_not_the_rows_positions
 def test_a_metric_that_cannot_weigh_rows_is_refused_before_training() -> None:
     import mlengineer
 
-    with pytest.raises(ValueError, match="--metric neg_max_error cannot count rows by their weights"):
+    with pytest.raises(ValueError, match="metric='neg_max_error' cannot count rows by their weights"):
         mlengineer.train(_conflict(n=60), "y", time_budget=3, track=False, weight_column="w", metric="neg_max_error")
 
 

@@ -17,7 +17,15 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, DataError, MLEngineerError, ModelError, SchemaError, ServingError
+from .errors import (
+    ConfigError,
+    DataError,
+    InputWarning,
+    MLEngineerError,
+    ModelError,
+    SchemaError,
+    ServingError,
+)
 from .training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -29,10 +37,10 @@ if TYPE_CHECKING:
     from .pipeline.public import evaluate as evaluate
     from .pipeline.public import explain_rows as explain_rows
     from .pipeline.public import recalibrate as recalibrate
-    from .pipeline.run import train
+    from .pipeline.public import train
 
 # the heavy parts (learners, pandas pipelines) load on first use, so the CLI and `import mlengineer` start fast
-_LAZY = {"train": "pipeline.run", "AutoClassifier": "pipeline.estimators",
+_LAZY = {"train": "pipeline.public", "AutoClassifier": "pipeline.estimators",
          "AutoRegressor": "pipeline.estimators", "Model": "bundle.model", "evaluate": "pipeline.public",
          "compare_models": "pipeline.public", "recalibrate": "pipeline.public", "explain_rows": "pipeline.public"}
 
@@ -59,9 +67,11 @@ def load(model: str | Path, *, tracking_uri: str | None = None) -> Model:
     if not isinstance(model, str | PathLike) or not str(model).strip():
         shown = repr(model) if model is None or isinstance(model, str) else type(model).__name__
         raise ModelError(f"load takes what names a model: a bundle folder, a run id or models:/NAME@ALIAS; got {shown}.")
-    from .pipeline.public import open_any  # a folder is read as is: no MLflow, no tracking code
+    from .errors import said_in_python
+    from .pipeline.public import ARGUMENTS, open_any  # a folder is read as is: no MLflow, no tracking code
 
-    return open_any(model, tracking_uri=tracking_uri)
+    with said_in_python(ARGUMENTS):
+        return open_any(model, tracking_uri=tracking_uri)
 
 
 try:
@@ -74,6 +84,7 @@ __all__ = [
     "AutoRegressor",
     "ConfigError",
     "DataError",
+    "InputWarning",
     "MLEngineerError",
     "Model",
     "ModelError",

@@ -7,6 +7,8 @@ and the atomic save are in ``store.py``, the MLflow side in ``flavor.py``.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,17 @@ from ..data.clean import CleaningPlan
 from ..data.images import image_root, table_folder
 from ..data.nested import flat_frame, flat_nested, nested_gaps, nested_prefixes
 from ..data.schema import Schema
-from ..errors import ModelError, SchemaError
+from ..errors import Argument, InputWarning, MLEngineerError, ModelError, SchemaError, python_words
 from ..tasks import Task
+from .notes import RecordNotes, new_tally
 from .rowpath import RowPath
 from .store import BUNDLE_SUBDIR, read_parts, write_bundle
 
-__all__ = ["BUNDLE_SUBDIR", "SMALL_BATCH", "Model", "load"]
+__all__ = ["BUNDLE_SUBDIR", "RECALIBRATE", "SMALL_BATCH", "Model", "load"]
+
+#: what a message suggests running, said in Python: the call that does it
+RECALIBRATE = {"'mlengineer calibrate MODEL --data ROWS'": "mlengineer.recalibrate(model, rows)",
+               "'mlengineer calibrate MODEL'": "mlengineer.recalibrate(model)"}
 
 SMALL_BATCH = 64  # up to this many rows, prediction works on column arrays instead of DataFrames
 
@@ -49,6 +56,7 @@ class Model:
         #: False sends one record the batch way too (benchmarks compare the two; tests check they agree)
         self.use_row_path = True
         self._row: tuple[tuple[int, int, int], RowPath | None] | None = None
+        self._notes: RecordNotes | None = None  # the input check of the Python face's warnings, built on first use
         #: names whose objects a record may nest, as the training table's JSON did ('user' for 'user.age')
         self.nested = nested_prefixes(plan.feature_columns)
 
@@ -76,7 +84,7 @@ class Model:
         """Pickled (joblib, multiprocessing, a Spark closure) without the compiled row path, a cache of local
         functions that no pickle takes: the copy compiles it again on its first record."""
         state = dict(self.__dict__)
-        state["_row"] = None
+        state["_row"] = state["_notes"] = None
         return state
 
     # -- predicting ----------------------------------------------------------------------------------------
@@ -169,8 +177,39 @@ class Model:
         return raw
 
     def predict(self, data: Any) -> np.ndarray:
-        """Predicted labels (classification) or values (regression), in the input's row order."""
-        return self.decide(self.predict_raw(data))
+        """Predicted labels (classification) or values (regression), in the input's row order. Rows holding a
+        category the model never saw, a number far outside its training range or a column it does not know are
+        answered all the same, with an ``InputWarning`` saying so (once a call)."""
+        raw = self.predict_raw(data)
+        if _from_outside():
+            self.warn_inputs(data)
+        return self.decide(raw)
+
+    def input_notes(self, data: Any) -> list[str]:
+        """What ``data`` holds that the model never learnt from, a line a column in the words ``mlengineer
+        predict`` prints (``notes.RecordNotes``); [] where nothing is."""
+        notes = self._notes
+        if notes is None:
+            notes = self._notes = RecordNotes(self)
+        if isinstance(data, pd.Series):  # one row of a frame: its index names the columns
+            data = _series_record(data)
+        if isinstance(data, Mapping) and notes.plain(data):  # the one-record path: as cheap as can be
+            return []
+        if isinstance(data, pd.DataFrame):
+            tally = notes.of_frame(data)
+        else:
+            tally = new_tally()
+            rows = [data] if isinstance(data, Mapping) else data if isinstance(data, list | tuple) else ()
+            for row in rows:
+                if isinstance(row, Mapping):
+                    notes.of_record(row, tally)
+        return notes.lines(tally) if tally["unknown"] or tally["unseen"] or tally["far"] else []
+
+    def warn_inputs(self, data: Any) -> None:
+        """Warn (``InputWarning``, at the caller's line) of what ``input_notes`` finds in ``data``."""
+        lines = self.input_notes(data)
+        if lines:
+            warnings.warn(" ".join(lines), InputWarning, stacklevel=3)
 
     def decide(self, raw: np.ndarray) -> np.ndarray:
         """Labels or values from raw outputs. A binary model with a chosen decision threshold (set by
@@ -188,6 +227,8 @@ class Model:
         if not self.task.is_classification:
             raise ModelError("predict_proba needs a classification model; this one predicts values (regression).")
         raw = self.predict_raw(data)
+        if _from_outside():
+            self.warn_inputs(data)
         return pd.DataFrame(raw, columns=list(self.classes), index=_index_of(data))
 
     def predict_frame(self, data: Any, *, interval: float | None = None) -> pd.DataFrame:
@@ -198,6 +239,15 @@ class Model:
         hold the truth that often on rows like the calibration rows.
         """
         raw = self.predict_raw(data)
+        if _from_outside():
+            self.warn_inputs(data)
+        try:
+            return self._frame(data, raw, interval)
+        except MLEngineerError as e:  # a coverage the calibration rows cannot promise: the call that refits them
+            e.args = (python_words(str(e), {}, RECALIBRATE) if _from_outside() else str(e),)
+            raise
+
+    def _frame(self, data: Any, raw: np.ndarray, interval: float | None) -> pd.DataFrame:
         out = pd.DataFrame({"prediction": self.decide(raw)}, index=_index_of(data))  # a frame's own index
         if self.task.is_classification:
             for i, c in enumerate(self.classes):
@@ -248,11 +298,40 @@ class Model:
         member = self.extras["conformal"].sets(raw, self.check_interval(coverage))
         return [[c for c, m in zip(self.classes, row, strict=True) if m] for row in member]
 
+    def leaderboard(self) -> pd.DataFrame:
+        """The candidates the search tried, best first, as the bundle's metadata recorded them: ``model``,
+        ``family``, ``phase``, ``score`` (validation, by ``attrs["metric"]``), ``fit_seconds``,
+        ``predict_ms_per_row``, ``status``, ``in_ensemble`` and its ``weight`` there (0 outside it). The row
+        ``ensemble`` is the blend of the members, which the model answers with."""
+        weights = {e["model"]: float(e["weight"]) for e in self.metadata.get("ensemble") or []}
+        columns = ["model", "family", "phase", "score", "fit_seconds", "predict_ms_per_row", "status",
+                   "in_ensemble", "weight"]
+        rows = [[r.get("model"), r.get("family"), r.get("phase"), r.get("score"), r.get("fit_s"),
+                 r.get("predict_ms_per_row"), r.get("status"), r.get("model") in weights,
+                 weights.get(r.get("model"), 0.0)] for r in self.metadata.get("leaderboard") or []]
+        board = pd.DataFrame(rows, columns=columns)
+        board.attrs["metric"] = self.metadata.get("metric")
+        return board
+
     # -- saving and loading --------------------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:
         """Write the bundle to ``path`` atomically and return the path."""
-        self.path = write_bundle(self, path, overwrite=overwrite)
+        try:
+            self.path = write_bundle(self, path, overwrite=overwrite)
+        except MLEngineerError as e:  # "choose another --out": the argument here is path
+            e.args = (python_words(str(e), _SAVE) if _from_outside() else str(e),)
+            raise
         return self.path
+
+
+_SAVE = {"--out": Argument("path")}
+
+
+def _from_outside() -> bool:
+    """Whether the public method calling this was called from outside mlengineer: from the user's notebook or
+    script, whom the Python face speaks to. mlengineer's own callers (``mlengineer predict``'s batches, Spark
+    scoring, the MLflow flavour) say the same in their own way: a line on the console, a note."""
+    return not str(sys._getframe(2).f_globals.get("__name__", "")).startswith("mlengineer.")
 
 
 def _index_of(data: Any) -> pd.Index | None:

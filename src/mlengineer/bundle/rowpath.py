@@ -25,7 +25,7 @@ from ..data.row import RowCleaner, compile_row_cleaner
 from ..features.row import RowEncoder, compile_row_encoder
 from ..training.ensemble import row_predictor
 
-__all__ = ["RowPath", "row_predictor"]
+__all__ = ["RowPath", "plan_roles", "row_predictor"]
 
 RowFunction = Callable[[np.ndarray], np.ndarray]
 _SCALARS = (str, int, float, bool, type(None), np.generic, dt.date, dt.datetime, Decimal)
@@ -43,9 +43,9 @@ class RowPath:
     @classmethod
     def compile(cls, model: Any) -> RowPath | None:
         """The row path of ``model`` (a bundle's Model), or None when part of it has no one-row form."""
-        plan_roles = _plan_roles(model.plan)
+        planned = plan_roles(model.plan)
         enc_roles = getattr(model.encoder, "roles_", None)
-        if plan_roles is None or enc_roles is None or any(plan_roles.get(c) != r for c, r in enc_roles.items()):
+        if planned is None or enc_roles is None or any(planned.get(c) != r for c, r in enc_roles.items()):
             return None
         clean = compile_row_cleaner(model.plan)
         encode = compile_row_encoder(model.encoder)
@@ -71,7 +71,7 @@ class RowPath:
         return self.predict(self.features(record))
 
 
-def _plan_roles(plan: Any) -> dict[str, str] | None:
+def plan_roles(plan: Any) -> dict[str, str] | None:
     for step in plan.steps:
         roles = getattr(step, "roles", None)
         if isinstance(roles, dict):

@@ -132,7 +132,7 @@ class _AutoBase(BaseEstimator):
 
     def _fit_model(self, X: Any, df: pd.DataFrame, y: np.ndarray, task: str, weights: np.ndarray | None = None) -> Model:
         """Train on ``df`` (``X`` as a frame) and ``y`` (rows weighted by ``weights``), remembering X's columns."""
-        from .run import train
+        from .public import train  # the Python face: its messages name the arguments, not the CLI's flags
 
         target = _TARGET
         while target in df.columns:  # a feature of that name keeps it; the target takes another

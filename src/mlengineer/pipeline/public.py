@@ -1,21 +1,42 @@
-"""The commands that judge a model, from Python as the CLI runs them: ``mlengineer.evaluate``,
-``compare_models``, ``recalibrate`` and ``explain_rows`` take a model or what names one (a bundle folder, a run
-id, ``models:/NAME@ALIAS``) and rows as a DataFrame, records or a table file, and answer what the commands say.
+"""The Python face of the commands: ``mlengineer.train`` with its options as arguments, and the commands that
+judge a model, ``mlengineer.evaluate``, ``compare_models``, ``recalibrate`` and ``explain_rows``, which take a
+model or what names one (a bundle folder, a run id, ``models:/NAME@ALIAS``) and rows as a DataFrame, records
+or a table file, and answer what the commands say.
 
     >>> result = mlengineer.evaluate("churn-model", "test.csv")                  # doctest: +SKIP
     >>> mlengineer.compare_models("churn-model", "baseline", test_df)["verdict"]  # doctest: +SKIP
+
+The messages these share with the CLI name the Python argument where the CLI's name its flag: ``drop=`` for
+``--drop``, ``weight_column='w'`` for ``--weight-column w`` (``ARGUMENTS``, from TrainConfig's fields).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ..bundle.model import Model
-from ..errors import ModelError
+import pandas as pd
 
-__all__ = ["compare_models", "evaluate", "explain_rows", "open_any", "recalibrate"]
+from ..bundle.model import RECALIBRATE, Model
+from ..errors import Argument, ModelError, python_words, said_in_python
+from ..training.config import TrainConfig, flag_arguments
+
+__all__ = ["ARGUMENTS", "PHRASES", "compare_models", "evaluate", "explain_rows", "open_any", "recalibrate", "train"]
+
+#: the CLI's flags as the Python face's arguments: TrainConfig's fields, then the commands' own options
+ARGUMENTS: dict[str, Argument] = {
+    **flag_arguments(), "--out": Argument("out"), "--name": Argument("name"), "--config": Argument("config"),
+    "--no-track": Argument("track=False", "switch"), "--data": Argument("data"),
+    "--no-weights": Argument("weights=False", "switch"), "--cost-fp": Argument("cost_fp", "number"),
+    "--cost-fn": Argument("cost_fn", "number"), "--target-precision": Argument("target_precision", "number"),
+    "--target-recall": Argument("target_recall", "number"), "--positive-class": Argument("positive_class"),
+    "--top": Argument("top", "number"), "--class": Argument("target_class"),
+}
+#: what a message suggests running, said as the call that does it
+PHRASES = {**RECALIBRATE, "validation: kfold in the --config file": "validation='kfold'"}
 
 #: what ``compare_models`` takes in place of a model: a constant answer (the class shares, or the mean)
 BASELINE = "baseline"
@@ -38,6 +59,72 @@ def open_any(model: Any, *, tracking_uri: str | None = None, argument: str = "mo
     return open_model(str(model), tracking_uri=tracking_uri)
 
 
+def train(data: pd.DataFrame | str | Path, target: str | None = None, *, time_budget: float = 60.0,
+          metric: str | None = None, task: str = "auto", families: list[str] | str | None = None,
+          drop: list[str] | str | None = None, keep: list[str] | str | None = None,
+          column_roles: dict[str, str] | None = None, weight_column: str | None = None,
+          group_column: str | None = None, time_column: str | None = None, validation: str = "auto",
+          holdout_fraction: float = 0.2, calibration_fraction: float = 0.0, seed: int = 0,
+          max_predict_ms_per_row: float | None = None, max_models: int | None = None,
+          ensemble_metric: str | None = None, target_transform: str = "auto", tune: bool = True,
+          max_search_rows: int | None = None, n_jobs: int = 0, engine: str = "local", spark_master: str | None = None,
+          spark_conf: dict[str, str] | None = None, tracking_uri: str | None = None, experiment: str = "mlengineer",
+          out: str | Path | None = None, track: bool = True, name: str | None = None,
+          config: TrainConfig | None = None, progress: Callable[..., None] | None = None) -> Model:
+    """Train a model on ``data`` (a DataFrame or a table file's path) to predict its column ``target``.
+
+    The search: ``time_budget`` seconds in all; ``metric`` to optimise (the task's default if None); ``task``
+    auto, binary, multiclass or regression; ``families`` to try (a name or a list; all if None). The columns:
+    ``drop`` (never features), ``keep`` (kept though the audit would drop them), ``column_roles`` (column ->
+    role), ``weight_column`` (row weights), ``group_column`` (a group's rows on one side of a split),
+    ``time_column`` (validate on the latest rows). The rest are TrainConfig's fields of the same names (see its
+    documentation). ``out``: the folder the bundle is saved to; ``track``: record the run in MLflow
+    (``tracking_uri``, ./mlruns.db if None; ``experiment``); ``name``: the model's name (the ``out`` folder's by
+    default). ``config``: a TrainConfig to start from, whose fields the arguments given other values than
+    their defaults override; ``progress``: called as the search goes (the command's progress bar). Messages
+    name these arguments (``drop=``), as the command's name its flags.
+
+    >>> model = train("salaries.csv", target="salary_in_usd", time_budget=30)  # doctest: +SKIP
+    """
+    from ..training.trainer import no_progress
+    from .run import train as run
+
+    given = locals()
+    options = {k: given[k] for k, field in TrainConfig.model_fields.items()
+               if k in given and k != "target" and given[k] != (None if field.default_factory else field.default)}
+    with said_in_python(ARGUMENTS, PHRASES):
+        model = run(data, target, config=config, out=out, track=track, name=name, progress=progress or no_progress,
+                    **options)
+    say_what_training_did(model)
+    return model
+
+
+#: where the Python face says what training did to the table: ``logging.getLogger("mlengineer")``
+log = logging.getLogger("mlengineer")
+
+
+def say_what_training_did(model: Model) -> None:
+    """Log what the command prints of the table after training: each finding of the audit that changed what
+    the model learns from (a column dropped, a leaky one above all; rows dropped; a column kept as asked) at
+    WARNING, which a notebook shows unless told otherwise, and the other findings and the columns kept and
+    dropped, each with its reason, at INFO. Logging, not ``warnings``: it reports what a run did (every run,
+    not once a line of code as warnings are shown), and ``log.setLevel`` quiets or widens it."""
+    meta = model.metadata
+    kept = set((meta.get("config") or {}).get("keep") or [])
+    for f in meta.get("findings", []):
+        done = ("rows dropped" if f.get("action") == "drop_rows" else
+                ("kept (keep=)" if f.get("column") in kept else "column dropped")
+                if f.get("action") == "drop_column" and f["severity"] == "error" else "")
+        if f["severity"] != "info" or done:
+            column = f"column {f['column']!r}: " if f.get("column") else ""
+            said = f"{f['message']}{f' ({done})' if done else ''} {f.get('suggestion') or ''}".strip()
+            log.log(logging.WARNING if done else logging.INFO, "Data audit, %s%s", column, python_words(said, ARGUMENTS))
+    dropped = model.plan.dropped_columns
+    reasons = "; ".join(f"{c}: {python_words(str(why), ARGUMENTS).rstrip('.')}" for c, why in dropped.items())
+    log.info("Cleaning: kept %d feature columns%s.", len(model.feature_names),
+             f"; dropped {len(dropped)} ({reasons})" if dropped else "")
+
+
 def rows_of(data: Any) -> Any:
     """Rows as given (a DataFrame, records, one record), or a table file's rows read as the CLI reads them."""
     if isinstance(data, str | PathLike):
@@ -56,8 +143,9 @@ def evaluate(model: Any, data: Any, *, n_boot: int = 200, seed: int = 0, slices:
     ``data`` holds it, unless ``weights`` is False."""
     from ..evaluation.evaluate import evaluate as run
 
-    return run(open_any(model, tracking_uri=tracking_uri), rows_of(data), n_boot=n_boot, seed=seed, slices=slices,
-               weights=weights)
+    with said_in_python(ARGUMENTS, PHRASES):
+        return run(open_any(model, tracking_uri=tracking_uri), rows_of(data), n_boot=n_boot, seed=seed,
+                   slices=slices, weights=weights)
 
 
 def compare_models(a: Any, b: Any, data: Any, *, metric: str | None = None, n_boot: int = 1000, seed: int = 0,
@@ -71,8 +159,9 @@ def compare_models(a: Any, b: Any, data: Any, *, metric: str | None = None, n_bo
     def side(m: Any, argument: str) -> Any:
         return m if isinstance(m, str) and m == BASELINE else open_any(m, tracking_uri=tracking_uri, argument=argument)
 
-    return run(side(a, "a"), side(b, "b"), rows_of(data), metric=metric, n_boot=n_boot, seed=seed, alpha=alpha,
-               weights=weights)
+    with said_in_python(ARGUMENTS, PHRASES):
+        return run(side(a, "a"), side(b, "b"), rows_of(data), metric=metric, n_boot=n_boot, seed=seed,
+                   alpha=alpha, weights=weights)
 
 
 def recalibrate(model: Model, data: Any = None, *, method: str = "auto", cost_fp: float | None = None,
@@ -91,10 +180,11 @@ def recalibrate(model: Model, data: Any = None, *, method: str = "auto", cost_fp
     if not isinstance(model, Model):
         raise ModelError(f"recalibrate changes the model it is given, so it needs a loaded one; got {_what(model)}: "
                          "model = mlengineer.load(...), then recalibrate(model, ...) and model.save(...) to keep it.")
-    return run(model, None if data is None else rows_of(data), method=method, cost_fp=cost_fp, cost_fn=cost_fn,
-               target_precision=target_precision, target_recall=target_recall, seed=seed, weights=weights,
-               positive=None if positive_class is None else positive_index(model, positive_class,
-                                                                           option="positive_class"))
+    with said_in_python(ARGUMENTS, PHRASES):
+        return run(model, None if data is None else rows_of(data), method=method, cost_fp=cost_fp,
+                   cost_fn=cost_fn, target_precision=target_precision, target_recall=target_recall, seed=seed,
+                   weights=weights, positive=None if positive_class is None else positive_index(
+                       model, positive_class, option="positive_class"))
 
 
 def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = None,
@@ -105,7 +195,8 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
     probability is explained (default: a binary model's second class, a multiclass model's predicted one)."""
     from ..explain.contributions import explain_rows as run
 
-    return run(open_any(model, tracking_uri=tracking_uri), rows_of(data), top=top, target_class=target_class)
+    with said_in_python(ARGUMENTS, PHRASES):
+        return run(open_any(model, tracking_uri=tracking_uri), rows_of(data), top=top, target_class=target_class)
 
 
 def _what(value: Any) -> str:

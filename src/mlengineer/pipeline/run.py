@@ -31,7 +31,9 @@ def train(
     progress: Progress = no_progress,
     **options: Any,
 ) -> Model:
-    """Train a model on ``data`` (a DataFrame or a file path) to predict ``target``.
+    """Train a model on ``data`` (a DataFrame or a file path) to predict ``target``: the run behind the command
+    and ``mlengineer.train`` (``public.train``, which lists the options as its arguments and says its messages
+    in their names).
 
     ``options`` are TrainConfig fields (``time_budget``, ``metric``, ``task``, ``seed``, ``weight_column``: a
     column of row weights, which predicting never needs, ...). With ``out``

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model
+from ..bundle.notes import far_bounds, note_lines, unknown_columns_note
 from ..data.chunks import CHUNK_ROWS, open_chunks
 from ..data.files import atomic_path, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, MLEngineerError
-from .ranges import far_bounds, far_note, rows_holding
 
 __all__ = ["InputNotes", "data_folder", "extra_columns_note", "predict_data", "predict_to_file", "sets_as_text",
            "write_predictions"]
@@ -37,9 +37,10 @@ _WRITABLE = (".csv", ".parquet", ".pq", ".json", ".jsonl")
 class _Writer:
     """Appends frames to one output file of the suffix's format."""
 
-    def __init__(self, path: Path, suffix: str) -> None:
+    def __init__(self, path: Path, suffix: str, model: Model | None = None) -> None:
         self.path = path
         self.suffix = suffix
+        self.task = model.task if model is not None else None  # CSV text writes its labels as training read them
         self.n = 0
         self._f: IO[str] | None = None
         self._pq: Any = None
@@ -47,6 +48,8 @@ class _Writer:
     def write(self, df: pd.DataFrame) -> None:
         if self.suffix in (".parquet", ".pq", ".csv"):
             df = sets_as_text(df)
+        if self.suffix == ".csv" and self.task is not None and "prediction" in df.columns:
+            df = df.assign(prediction=self.task.as_written(df["prediction"]))
         if self.suffix in (".parquet", ".pq"):
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -89,9 +92,6 @@ class InputNotes:
     ``max``: beyond it by more than its width, as an Excel percent cell learnt as 0.181 and a CSV's 18.1%).
     ``lines()`` says them, one line a column, a few lines at most."""
 
-    #: the most column lines said; the rest are counted in one more
-    MOST = 4
-
     def __init__(self, model: Model) -> None:
         from ..features.encoder import RARE
         from .validation import RequestValidator
@@ -132,20 +132,8 @@ class InputNotes:
                 self.far[name] = (count + int(far.sum()), value)
 
     def lines(self) -> list[str]:
-        """One line a column (at most ``MOST``, then one counting the rest); none when nothing was found."""
-        from .protocols import shown
-
-        out = []
-        for name, (rows, example) in self.unseen.items():
-            out.append(f"Column {name!r}: {rows_holding(rows, 'a category', 'categories')} the model never saw "
-                       f"(e.g. {shown(example)}): read as {self.read_as[name]}.")
-        for name, (rows, value) in self.far.items():
-            out.append(far_note(name, rows, self.ranges[name], value))
-        if len(out) > self.MOST:
-            rest = len(out) - self.MOST + 1
-            out = out[:self.MOST - 1] + [f"... and {rest} more columns hold values the model never saw or far "
-                                         "outside its training range."]
-        return out
+        """One line a column (at most ``MOST_LINES``, then one counting the rest); none when nothing was found."""
+        return note_lines(unseen=self.unseen, far=self.far, spans=self.ranges, read_as=self.read_as)
 
 
 def _json_ready(df: pd.DataFrame) -> pd.DataFrame:
@@ -165,14 +153,14 @@ def sets_as_text(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(prediction_set=pd.Series(sets, index=df.index, dtype=object))
 
 
-def write_predictions(pred: pd.DataFrame, out: str | Path) -> None:
+def write_predictions(pred: pd.DataFrame, out: str | Path, model: Model | None = None) -> None:
     """Write a whole table of predictions to ``out`` in the format its suffix names, atomically."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in _WRITABLE:
         raise DataError(f"Cannot write {str(out)!r}: use a name ending in {', '.join(_WRITABLE)}.")
     with atomic_path(out) as tmp:
-        writer = _Writer(tmp, suffix)
+        writer = _Writer(tmp, suffix, model)
         try:
             writer.write(pred)
         finally:
@@ -195,7 +183,7 @@ def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_ro
         chunks = open_chunks(data, chunk_rows=chunk_rows, stack=stack)
         stack.enter_context(image_root(data_folder(data)))  # image paths are relative to the table's folder
         with atomic_path(out) as tmp:
-            writer = _Writer(tmp, suffix)
+            writer = _Writer(tmp, suffix, model)
             try:
                 start = 0
                 for df in chunks.frames:
@@ -251,7 +239,7 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         notes.add(df)
         _say_notes(said, notes)
         if out:
-            write_predictions(pred, out)
+            write_predictions(pred, out, model)
             _say(console, f"Wrote {len(pred):,} predictions to ", (str(out), "bold"), ".")
         elif console is not None:
             _show(console, pred, len(pred))
@@ -295,13 +283,7 @@ def extra_columns_note(model: Model, columns: list[str]) -> str | None:
     identifier or the target, are left out quietly, as the server leaves them out."""
     # a nested object's own name ('meta' for 'meta.a') is known: its objects, their JSON text or null are read
     known = {c.name for c in model.schema.columns} | {model.target} | set(getattr(model, "nested", ()))
-    unknown = [str(c) for c in columns if c not in known]
-    if not unknown:
-        return None
-    more = f" (nor {len(unknown) - 1} more: {', '.join(unknown[1:6])}{', ...' if len(unknown) > 6 else ''})" \
-        if len(unknown) > 1 else ""
-    return (f"Column {unknown[0]!r} is not one the model knows{more}: predict leaves "
-            f"{'them' if len(unknown) > 1 else 'it'} out (the server refuses such a request).")
+    return unknown_columns_note([str(c) for c in columns if c not in known])
 
 
 def _say(console: Any, *parts: Any) -> None:

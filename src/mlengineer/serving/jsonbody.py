@@ -25,22 +25,14 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..bundle.notes import shown
 from .errors import BadRequest
 
-__all__ = ["RepeatedKey", "parse_json", "shown"]
+__all__ = ["RepeatedKey", "parse_json", "shown"]  # shown: bundle.notes's, the words every door echoes a value in
 
 
 class RepeatedKey(BadRequest):
     """A JSON object of the body names a key twice."""
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """A client's value as an answer may echo it: its repr, cut to about ``limit`` characters with an ellipsis
-    and its length where it is longer (a 100,000-character category would otherwise make a 100 KB answer)."""
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) <= limit:
-        return repr(value)
-    return f"{text[:limit - 1] + '…'!r} ({len(text):,} characters)"
 
 
 def cut(text: str, limit: int = 120) -> str:

@@ -16,7 +16,7 @@ column, the row and what to send instead:
 - a picture that is not base64 of a PNG, JPEG or other image (or is too large);
 - a category the model never saw (``unseen_categories`` policy: accept, warn in the answer, or reject), with
   how many rows hold one;
-- a number far outside the column's training range (``ranges.py``, the rule ``mlengineer predict`` says it
+- a number far outside the column's training range (``bundle/notes.py``, the rule ``mlengineer predict`` says it
   by): predicted, and said in the answer's warnings;
 - an empty batch.
 
@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle.model import Model
+from ..bundle.notes import far_bounds, far_note, rows_holding, training_ranges
 from ..data.clean import Conform, bool_value
 from ..data.clock import TIME_OF_DAY, clock_seconds
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
@@ -52,7 +53,6 @@ from ..data.values import (
 )
 from ..errors import DataError, SchemaError
 from .protocols import shown
-from .ranges import far_bounds, far_note, rows_holding, training_ranges
 from .settings import ExtraColumns, UnseenCategories
 
 __all__ = ["RequestValidator", "Validated"]

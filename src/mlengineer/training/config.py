@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import ConfigError
+from ..errors import Argument, ConfigError
 
-__all__ = ["TASK_KINDS", "TrainConfig", "load_config_file"]
+__all__ = ["TASK_KINDS", "TrainConfig", "flag_arguments", "load_config_file"]
 
 TASK_KINDS = ("binary", "multiclass", "regression")
 #: the longest time budget: a week (longer is a typo, or infinity, which no clock can wait for)
@@ -117,11 +117,23 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"gives column {col!r} the role {role!r}, which is not one of {', '.join(ROLES)}")
         return v
 
+    @field_validator("drop", "keep", "families", mode="before")
+    @classmethod
+    def _one_name(cls, v: Any) -> Any:
+        """One name where a list is taken is a list of that one (``drop="age"``, ``families: lightgbm`` in YAML);
+        never split at commas: a column's name may hold one."""
+        return [v] if isinstance(v, str) else v
+
     @field_validator("families")
     @classmethod
     def _families(cls, v: list[str] | None) -> list[str] | None:
         if v is not None and not [f for f in v if str(f).strip()]:
             raise ValueError("names no family: name at least one (linear, lightgbm, ...), or leave it out for all")
+        joined = next((f for f in v or () if "," in str(f)), None)
+        if joined is not None:  # no family's name holds a comma: a list written as one text
+            names = [n.strip() for n in str(joined).split(",") if n.strip()]
+            raise ValueError(f"takes a list of family names, one each: {names} (or one '- name' per line in YAML); "
+                             f"got {joined!r}")
         return v
 
     @model_validator(mode="after")
@@ -168,6 +180,31 @@ _PLAIN = {
     "bool_parsing": "takes true or false",
     "string_type": "takes text",
 }
+
+
+#: the CLI's flag of a field where it is not the field's name with dashes (``--column-role note=text``)
+_CLI_FLAGS = {"column_roles": "--column-role", "max_predict_ms_per_row": "--max-predict-ms"}
+
+
+def flag_arguments() -> dict[str, Argument]:
+    """Each field's CLI flag and the Python argument it is (``--weight-column`` -> ``weight_column``), with the
+    kind of value it takes: the one table by which ``mlengineer.train``'s messages name its arguments."""
+    table = {}
+    choices: tuple[str, ...]
+    for name, field in TrainConfig.model_fields.items():
+        kind, choices = "text", ()
+        hint = field.annotation
+        args = [hint, *(a for a in get_args(hint) if a is not type(None))]
+        if get_origin(hint) is Literal:
+            kind, choices = "choice", tuple(map(str, get_args(hint)))
+        elif any(get_origin(a) is list for a in args):
+            kind = "list"
+        elif any(get_origin(a) is dict for a in args):
+            kind = "mapping"
+        elif any(a in (int, float) for a in args):
+            kind = "number"
+        table[_CLI_FLAGS.get(name, "--" + name.replace("_", "-"))] = Argument(name, kind, choices)
+    return table
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
