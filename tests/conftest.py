@@ -75,6 +75,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def run_clis(*commands: list[str] | tuple[str, ...], cwd: Path | None = None, timeout: float = 300,
+             env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
+    """Run several independent ``mlengineer`` commands side by side (each its own process, as ``run_cli``
+    runs it), their results in the order given: most of a short command's seconds are its start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, len(commands) or 1)) as pool:
+        return list(pool.map(lambda args: run_cli(*args, cwd=cwd, timeout=timeout, env=env), commands))
+
+
 def pin_lightgbm_costs(stored: Path, fallback: dict[str, Any] | None = None) -> None:
     """Pin the LightGBM costs in a cost-cache file (``fallback``: its content, where a run forgot it as stale)
     to values that leave a 10 s plan room for tuning on any machine, unchecked by the first candidate: the

@@ -16,7 +16,7 @@ from mlengineer.data.leakage import LEAKAGE_CHECKS
 from mlengineer.data.quality import Finding, audit
 from mlengineer.data.schema import infer_schema
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 
 rng = np.random.default_rng(7)
 
@@ -225,15 +225,15 @@ def leaky_csv(tmp_path_factory: pytest.TempPathFactory, churn: pd.DataFrame) -> 
 
 
 def test_audit_command(leaky_csv: Path) -> None:
-    r = run_cli("audit", str(leaky_csv), "--target", "churn")
+    base = ["audit", str(leaky_csv), "--target", "churn"]
+    r, as_json, fail_on, bad_fail_on = run_clis(  # side by side, each its own process
+        base, [*base, "--json"], [*base, "--fail-on", "error"], [*base, "--fail-on", "fatal"])
     assert r.returncode == 0, r.stderr
     assert "status_text" in r.stdout and "error" in r.stdout and "Training would leave out" in r.stdout
-    r = run_cli("audit", str(leaky_csv), "--target", "churn", "--json")
-    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    rows = [json.loads(line) for line in as_json.stdout.splitlines() if line.startswith("{")]
     assert {"check": "leakage_predictor", "column": "status_text"}.items() <= rows[0].items()
-    assert run_cli("audit", str(leaky_csv), "--target", "churn", "--fail-on", "error").returncode == 1
-    r = run_cli("audit", str(leaky_csv), "--target", "churn", "--fail-on", "fatal")
-    assert r.returncode == 2 and "--fail-on" in r.stderr
+    assert fail_on.returncode == 1
+    assert bad_fail_on.returncode == 2 and "--fail-on" in bad_fail_on.stderr
 
 
 def test_train_says_what_it_found_and_dropped(leaky_csv: Path, tmp_path: Path) -> None:

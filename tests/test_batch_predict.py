@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import read_any, run_cli
+from .conftest import read_any, run_clis
 
 pytestmark = pytest.mark.slow
 
@@ -105,11 +105,11 @@ def test_a_bad_value_in_a_later_chunk_names_the_rows_and_writes_nothing(model, t
 def test_predict_command_streams_into_a_file(churn_model_dir: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     src = _write(table, tmp_path / "rows.parquet")
     out = tmp_path / "pred.csv"
-    r = run_cli("predict", str(churn_model_dir), str(src), "--out", str(out))
+    r, shown = run_clis(["predict", str(churn_model_dir), str(src), "--out", str(out)],  # side by side
+                        ["predict", str(churn_model_dir), str(src)])
     assert r.returncode == 0, r.stderr
     assert f"Wrote {len(table):,} predictions" in r.stdout
     assert len(pd.read_csv(out)) == len(table)
-    shown = run_cli("predict", str(churn_model_dir), str(src))
     assert shown.returncode == 0 and "use --out FILE" in shown.stdout
     assert len([ln for ln in shown.stdout.splitlines() if ln.strip().startswith(("yes", "no"))]) == 50
 
@@ -124,16 +124,19 @@ def test_predict_refuses_damaged_files_and_its_own_input_in_one_line(churn_model
     out = tmp_path / "pred.csv"
     for name, data in damaged.items():
         (tmp_path / name).write_bytes(data)
-        r = run_cli("predict", str(churn_model_dir), str(tmp_path / name), "--out", str(out))
+    rows = _write(table.head(20), tmp_path / "rows.csv")
+    before = rows.read_bytes()
+    # the commands side by side (each its own process): most of their seconds are their start
+    *refused, same, bad, few = run_clis(
+        *(["predict", str(churn_model_dir), str(tmp_path / name), "--out", str(out)] for name in damaged),
+        ["predict", str(churn_model_dir), str(rows), "--out", str(rows)],
+        ["predict", str(churn_model_dir), str(rows), "--interval", "1.5"],
+        ["predict", str(churn_model_dir), str(rows)])
+    for name, r in zip(damaged, refused, strict=True):
         assert r.returncode == 2, (name, r.stderr)
         assert "Traceback" not in r.stderr and f"Cannot read '{tmp_path / name}'" in r.stderr, r.stderr
         assert "damaged or cut short" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
-    rows = _write(table.head(20), tmp_path / "rows.csv")
-    before = rows.read_bytes()
-    same = run_cli("predict", str(churn_model_dir), str(rows), "--out", str(rows))
+    assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
     assert same.returncode == 2 and "is the data file itself" in same.stderr and rows.read_bytes() == before
-    bad = run_cli("predict", str(churn_model_dir), str(rows), "--interval", "1.5")
     assert bad.returncode == 2 and "--interval" in bad.stderr and "rows.csv" not in bad.stderr, bad.stderr
-    few = run_cli("predict", str(churn_model_dir), str(rows))  # all 20 rows shown: no hint to use --out
-    assert few.returncode == 0 and "use --out FILE" not in few.stdout
+    assert few.returncode == 0 and "use --out FILE" not in few.stdout  # all 20 rows shown: no hint to use --out

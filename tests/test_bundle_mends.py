@@ -18,7 +18,7 @@ import pytest
 import mlengineer
 from mlengineer.errors import ModelError
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 
 CHURN = Path(__file__).parent / "fixtures" / "churn_800.csv"
 
@@ -203,14 +203,18 @@ def test_without_positive_class_the_threshold_stays_about_the_second_class(churn
 
 def test_positive_class_refuses_an_unknown_label_or_a_model_that_is_not_binary(
         churn_model_dir: Path, salary_model_dir: Path, tmp_path: Path) -> None:
-    r = run_cli("calibrate", str(churn_model_dir), "--out", str(tmp_path / "c"), "--positive-class", "maybe",
-                "--target-recall", "0.9", cwd=tmp_path)
+    # the commands side by side (each its own process): most of their seconds are their start
+    unknown, no_rule, regression = run_clis(
+        ["calibrate", str(churn_model_dir), "--out", str(tmp_path / "c"), "--positive-class", "maybe",
+         "--target-recall", "0.9"],
+        ["calibrate", str(churn_model_dir), "--out", str(tmp_path / "c"), "--positive-class", "no"],
+        ["calibrate", str(salary_model_dir), "--out", str(tmp_path / "s"), "--positive-class", "1",
+         "--target-recall", "0.9"], cwd=tmp_path)
+    r = unknown
     assert r.returncode == 2 and "'maybe'" in r.stderr and "no, yes" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "c").exists()
-    r = run_cli("calibrate", str(churn_model_dir), "--out", str(tmp_path / "c"), "--positive-class", "no",
-                cwd=tmp_path)
+    r = no_rule
     assert r.returncode == 2 and "--target-recall" in r.stderr and not (tmp_path / "c").exists(), r.stderr
-    r = run_cli("calibrate", str(salary_model_dir), "--out", str(tmp_path / "s"), "--positive-class", "1",
-                "--target-recall", "0.9", cwd=tmp_path)
+    r = regression
     assert r.returncode == 2 and "'1'" in r.stderr and "regression" in r.stderr, r.stderr
     assert not (tmp_path / "s").exists()

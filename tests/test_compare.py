@@ -11,7 +11,7 @@ import pytest
 from mlengineer.evaluation.compare import compare_predictions
 from mlengineer.tasks import BinaryTask, RegressionTask
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 
 
 def test_identical_models_are_not_significantly_different(churn_model_dir: Path, churn_csv: Path) -> None:
@@ -28,11 +28,13 @@ def test_a_model_beats_a_saved_constant_baseline(tmp_path: Path, churn_model_dir
     from mlengineer.evaluation.compare import constant_model
 
     const_dir = constant_model(mlengineer.load(churn_model_dir)).save(tmp_path / "constant")
-    r = run_cli("compare", str(churn_model_dir), str(const_dir), "--data", str(churn_csv))
+    # the saved constant, and the built-in baseline on the other side: side by side, each its own process
+    r, built_in = run_clis(["compare", str(churn_model_dir), str(const_dir), "--data", str(churn_csv)],
+                           ["compare", "baseline", str(churn_model_dir), "--data", str(churn_csv), "--json"])
     assert r.returncode == 0, r.stderr
     assert "is significantly better than" in r.stdout and "paired bootstrap" in r.stdout
     # the built-in baseline says the same, whichever side it is on
-    r = run_cli("compare", "baseline", str(churn_model_dir), "--data", str(churn_csv), "--json")
+    r = built_in
     result = json.loads(r.stdout)
     assert result["significant"] is True and result["p_value"] < 0.01
     assert result["scores"][1] > result["scores"][0]  # roc_auc: B (the model) is higher

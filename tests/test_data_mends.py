@@ -79,7 +79,7 @@ def test_a_class_with_one_row_does_not_break_catboost() -> None:
     y = np.where(X[:, 0] > 0, "yes", "no").astype(object)
     y[0] = "rare"  # one row: a validation fold holds it where the fold's training rows do not
     model = mlengineer.train(pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}), "y",
-                             families=["catboost"], time_budget=8, seed=0, track=False)
+                             families=["catboost"], time_budget=4, seed=0, track=False)  # each fit meets the rare class
     rows = [r for r in model.metadata["leaderboard"] if r["model"] != "ensemble"]
     assert rows and all(r["status"] == "ok" for r in rows), [(r["model"], r["status"]) for r in rows]
     assert model.predict_proba(pd.DataFrame({"a": [1.0], "b": [0.0], "c": [0.0]})).shape == (1, 3)
@@ -97,7 +97,7 @@ def test_codes_with_leading_zeros_are_the_categories_a_csv_read_as_numbers(tmp_p
     table = pd.DataFrame({"zip": z, "x": rng.normal(size=800)})
     table["y"] = [effect[v] for v in z] + 2 * rng.normal(size=800)  # not so exact that it reads as leakage
     table.to_csv(tmp_path / "t.csv", index=False)  # read back, the codes are numbers: 1001, 2139, ...
-    model = mlengineer.train(tmp_path / "t.csv", "y", families=["lightgbm"], time_budget=6,
+    model = mlengineer.train(tmp_path / "t.csv", "y", families=["lightgbm"], time_budget=3,
                              seed=0, track=False)
     rows = pd.DataFrame({"zip": ["01001", "02139", "94105"], "x": [0.0, 0.0, 0.0]})
     as_numbers = model.predict_raw(rows.assign(zip=[1001, 2139, 94105]))
@@ -112,18 +112,20 @@ def test_codes_with_leading_zeros_are_the_categories_a_csv_read_as_numbers(tmp_p
 @pytest.mark.slow
 def test_explain_and_evaluate_name_the_file_and_their_options(churn_model_dir: Path, salary_model_dir: Path,
                                                               churn_csv: Path, tmp_path: Path) -> None:
-    from .conftest import run_cli
+    from .conftest import run_clis
 
     rows = pd.read_csv(churn_csv).head(30)
     rows.drop(columns=["plan"]).to_csv(tmp_path / "lacking.csv", index=False)
-    for command in ("evaluate", "explain"):
-        r = run_cli(command, str(churn_model_dir), str(tmp_path / "lacking.csv"))
-        assert r.returncode == 2 and "lacking.csv: " in r.stderr and "'plan'" in r.stderr, r.stderr
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    r = run_cli("explain", str(churn_model_dir), str(tmp_path / "rows.csv"), "--top", "0")
-    assert r.returncode == 2 and "--top must be at least 1" in r.stderr, r.stderr
-    r = run_cli("explain", str(salary_model_dir), str(tmp_path / "rows.csv"), "--class", "yes")
-    assert r.returncode == 2 and "--class is for classifiers" in r.stderr, r.stderr
+    # the commands side by side (each its own process): most of their seconds are their start
+    *lacking, top, klass = run_clis(
+        *([command, str(churn_model_dir), str(tmp_path / "lacking.csv")] for command in ("evaluate", "explain")),
+        ["explain", str(churn_model_dir), str(tmp_path / "rows.csv"), "--top", "0"],
+        ["explain", str(salary_model_dir), str(tmp_path / "rows.csv"), "--class", "yes"])
+    for r in lacking:
+        assert r.returncode == 2 and "lacking.csv: " in r.stderr and "'plan'" in r.stderr, r.stderr
+    assert top.returncode == 2 and "--top must be at least 1" in top.stderr, top.stderr
+    assert klass.returncode == 2 and "--class is for classifiers" in klass.stderr, klass.stderr
 
 
 @pytest.mark.slow
@@ -138,7 +140,7 @@ def test_text_that_training_read_as_missing_in_a_number_column_is_read_so_when_p
     table = pd.DataFrame({"income": income, "age": rng.integers(20, 60, 400)})
     table["price"] = pd.to_numeric(table["income"], errors="coerce").fillna(50) * 3 + table["age"]
     table.to_csv(tmp_path / "t.csv", index=False)
-    model = mlengineer.train(tmp_path / "t.csv", "price", families=["lightgbm"], time_budget=6, seed=0, track=False)
+    model = mlengineer.train(tmp_path / "t.csv", "price", families=["lightgbm"], time_budget=3, seed=0, track=False)
     conform = next(s for s in model.plan.steps if type(s).__name__ == "Conform")
     assert conform.placeholders == {"income": ["- n/a -", "12k", "unknown"]}
     rows = pd.DataFrame({"income": ["unknown", None, "12k"], "age": [30, 30, 30]})

@@ -21,7 +21,7 @@ from mlengineer.data.quality import Finding, audit
 from mlengineer.data.schema import infer_schema
 from mlengineer.errors import DataError
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 
 rng = np.random.default_rng(3)
 
@@ -165,12 +165,16 @@ def test_predict_writes_prediction_sets_as_arrays_in_json_and_evaluate_prints_no
         churn_model_dir: Path, churn_csv: Path, tmp_path: Path) -> None:
     rows = pd.read_csv(churn_csv).head(40)
     rows.drop(columns=["churn"]).to_csv(tmp_path / "rows.csv", index=False)
-    got = {}
-    for suffix in (".json", ".jsonl", ".csv", ".parquet"):
-        out = tmp_path / f"p{suffix}"
-        r = run_cli("predict", str(churn_model_dir), str(tmp_path / "rows.csv"), "--interval", "0.9", "--out", str(out))
-        assert r.returncode == 0, r.stderr
-        got[suffix] = out
+    got = {suffix: tmp_path / f"p{suffix}" for suffix in (".json", ".jsonl", ".csv", ".parquet")}
+    one_class = rows[rows["churn"] == "no"]
+    one_class.to_csv(tmp_path / "no.csv", index=False)
+    # the commands side by side (each its own process): most of their seconds are their start
+    *predicted, r = run_clis(
+        *(["predict", str(churn_model_dir), str(tmp_path / "rows.csv"), "--interval", "0.9", "--out", str(out)]
+          for out in got.values()),
+        ["evaluate", str(churn_model_dir), str(tmp_path / "no.csv")])
+    for done in predicted:
+        assert done.returncode == 0, done.stderr
     records = json.loads(got[".json"].read_text())
     lines = [json.loads(line) for line in got[".jsonl"].read_text().splitlines()]
     assert all(isinstance(rec["prediction_set"], list) and rec["prediction"] in rec["prediction_set"]
@@ -179,9 +183,6 @@ def test_predict_writes_prediction_sets_as_arrays_in_json_and_evaluate_prints_no
     assert as_text == [rec["prediction_set"] for rec in records] == [rec["prediction_set"] for rec in lines]
     assert pd.read_parquet(got[".parquet"])["prediction_set"].map(json.loads).tolist() == as_text
     assert abs(records[0]["proba_yes"] - pd.read_csv(got[".csv"])["proba_yes"][0]) < 1e-14  # not 10 digits
-    one_class = rows[rows["churn"] == "no"]
-    one_class.to_csv(tmp_path / "no.csv", index=False)
-    r = run_cli("evaluate", str(churn_model_dir), str(tmp_path / "no.csv"))
     assert r.returncode == 0 and "log_loss" in r.stdout, r.stderr
     assert not any(cell.strip() == "-0" for line in r.stdout.splitlines() for cell in line.split("│")), r.stdout
 
@@ -286,10 +287,10 @@ def test_an_output_place_that_cannot_take_a_file_is_one_line(churn_model_dir: Pa
                                                               tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("x")
     (tmp_path / "folder.csv").mkdir()
-    for out, said in ((tmp_path / "plain" / "p.csv", "is a file, not a folder"),
-                      (tmp_path / "folder.csv", "it is a folder"),
-                      (Path("/proc/p.csv"), "takes no new files")):
-        r = run_cli("predict", str(churn_model_dir), str(churn_csv), "--out", str(out))
+    places = ((tmp_path / "plain" / "p.csv", "is a file, not a folder"), (tmp_path / "folder.csv", "it is a folder"),
+              (Path("/proc/p.csv"), "takes no new files"))
+    done = run_clis(*(["predict", str(churn_model_dir), str(churn_csv), "--out", str(out)] for out, _ in places))
+    for (out, said), r in zip(places, done, strict=True):  # the commands ran side by side, each its own process
         assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (out, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
@@ -318,9 +319,10 @@ def test_compare_on_rows_of_one_class(churn_model_dir: Path, churn_csv: Path, tm
     rows = pd.read_csv(churn_csv)
     rows[rows["churn"] == "no"].head(80).to_csv(tmp_path / "no.csv", index=False)
     args = ("compare", str(churn_model_dir), "baseline", "--data", str(tmp_path / "no.csv"), "--json")
-    r = run_cli(*args, "--metric", "roc_auc")
+    auc, loss = run_clis([*args, "--metric", "roc_auc"], [*args, "--metric", "log_loss"])  # side by side
+    r = auc
     assert r.returncode == 2 and r.stderr.startswith("error: roc_auc cannot be computed on these rows"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = run_cli(*args, "--metric", "log_loss")
+    r = loss
     assert r.returncode == 0, r.stderr
     json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --json output: {r.stdout[:300]}"))

@@ -19,7 +19,7 @@ import pytest
 
 from mlengineer.errors import DataError
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 
 # -- 1: one key for copies of a row --------------------------------------------------------------------------
 
@@ -148,11 +148,11 @@ def test_a_boolean_target_is_predicted_as_booleans(flag_model: tuple[Path, pd.Da
 @pytest.mark.slow
 def test_a_boolean_target_s_predictions_are_written_true_and_false(flag_model: tuple[Path, pd.DataFrame]) -> None:
     folder, _ = flag_model
-    r = run_cli("predict", str(folder / "model"), str(folder / "rows.csv"), "--out", str(folder / "p.json"))
-    assert r.returncode == 0, r.stderr
+    as_json, r = run_clis(*(["predict", str(folder / "model"), str(folder / "rows.csv"), "--out", str(folder / name)]
+                            for name in ("p.json", "p.csv")))  # side by side, each its own process
+    assert as_json.returncode == 0, as_json.stderr
     written = json.loads((folder / "p.json").read_text())
     assert {type(row["prediction"]) for row in written} == {bool}
-    r = run_cli("predict", str(folder / "model"), str(folder / "rows.csv"), "--out", str(folder / "p.csv"))
     assert r.returncode == 0, r.stderr
     assert set(pd.read_csv(folder / "p.csv", dtype=str)["prediction"]) == {"True", "False"}
     assert pd.read_csv(folder / "p.csv")["prediction"].dtype == bool  # read back as the input was

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    r = run_cli("demo", "--out", str(out), "--time-budget", "10", "--tracking-uri",
+    r = run_cli("demo", "--out", str(out), "--time-budget", "5", "--tracking-uri",
                 f"sqlite:///{out / 'runs.db'}", timeout=900)
     assert r.returncode == 0, r.stderr
     said = re.sub(r"\s+", " ", r.stdout)  # as a reader reads it, whatever the console's width wrapped

@@ -16,7 +16,7 @@ import pytest
 import mlengineer
 from mlengineer.explain.contributions import column_contributions, explain_rows
 
-from .conftest import free_port, run_cli
+from .conftest import free_port, run_cli, run_clis
 
 
 @pytest.mark.parametrize("fixture", ["churn_model_dir", "salary_model_dir"])
@@ -70,15 +70,19 @@ def test_a_sampled_explanation_starts_from_the_mean_answer_over_the_background_r
 def test_explain_command_shows_rows_and_overall_importance(tmp_path: Path, churn_model_dir: Path,
                                                            churn_csv: Path) -> None:
     out = tmp_path / "why.json"
-    r = run_cli("explain", str(churn_model_dir), str(churn_csv), "--limit", "2", "--top", "3", "--out", str(out))
+    rows, overall, unknown = run_clis(  # side by side, each its own process
+        ["explain", str(churn_model_dir), str(churn_csv), "--limit", "2", "--top", "3", "--out", str(out)],
+        ["explain", str(churn_model_dir)],
+        ["explain", str(churn_model_dir), str(churn_csv), "--class", "maybe"])
+    r = rows
     assert r.returncode == 0, r.stderr
     assert "moved it by" in r.stdout and "Row 2" in r.stdout and "Row 3" not in r.stdout
     saved = json.loads(out.read_text())
     assert len(saved) == 800 and len(saved[0]["contributions"]) == 3
-    r = run_cli("explain", str(churn_model_dir))
+    r = overall
     assert r.returncode == 0, r.stderr
     assert "What matters most" in r.stdout and "SHAP" in r.stdout
-    r = run_cli("explain", str(churn_model_dir), str(churn_csv), "--class", "maybe")
+    r = unknown
     assert r.returncode == 2 and "--class" in r.stderr
 
 

@@ -18,7 +18,7 @@ from mlengineer.monitoring.estimate import LossModel
 from mlengineer.monitoring.run import monitor_model
 from mlengineer.monitoring.words import number
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 from .test_monitoring_mends import _rows
 from .test_monitoring_mends2 import _log
 
@@ -66,7 +66,7 @@ def test_the_estimate_beside_the_outcomes_is_the_one_for_the_same_rows(models: d
     """Before: the table showed the estimate over all 1,400 rows and an "estimate off by" measured against the
     estimate on the 1,000 labelled rows, and the summary said only "the estimate was ... too low"."""
     args = ("monitor", str(models["clf"]), "--log", str(two_versions["log"]), "--labels", str(two_versions["labels"]))
-    r = run_cli(*args, "--json")
+    r, table = run_clis([*args, "--json"], args)  # side by side, each its own process
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     auc = result["performance"]["metrics"]["roc_auc"]
@@ -75,7 +75,7 @@ def test_the_estimate_beside_the_outcomes_is_the_one_for_the_same_rows(models: d
         on_labelled["value"] - auc["realised"]["value"])
     said = [s for s in result["summary"] if s.startswith("Measured on the 1,000 rows")]
     assert len(said) == 1 and f"the estimate for these 1,000 rows, {number(on_labelled['value'])}, was" in said[0]
-    r = run_cli(*args)
+    r = table
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
     assert "estimated (all 1,400 rows)" in text and "estimated (1,000 labelled)" in text
@@ -201,13 +201,13 @@ def test_a_span_that_leaves_out_every_outcome_says_so(models: dict[str, Path], t
 def test_the_drift_table_names_each_measure(models: dict[str, Path], two_versions: dict[str, Path]) -> None:
     """Before: one "statistic" column held p-values (bigger is calmer) and distances (bigger is worse) alike."""
     args = ("monitor", str(models["clf"]), "--log", str(two_versions["log"]))
-    r = run_cli(*args, "--json")
+    r, table = run_clis([*args, "--json"], args)  # side by side, each its own process
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     drift = [*result["drift"]["columns"], result["drift"]["prediction"]]
     measures = {c["test"]: c["measure"] for c in drift}
     assert measures["Wasserstein distance (normed)"] == "distance" and measures["Kolmogorov-Smirnov"] == "p-value"
-    r = run_cli(*args)
+    r = table
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     head = next(line for line in lines if "drifted" in line and "PSI" in line)

@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 
 import mlengineer
+from mlengineer.bundle.notes import MOST_LINES
 from mlengineer.errors import SchemaError
 from mlengineer.features.images import ImagePixels
 from mlengineer.serving.batch import InputNotes, predict_to_file
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 from .test_images import bar, picture_table, png
 from .test_serve_basic import running_server
 
@@ -46,7 +47,10 @@ def test_predict_says_unseen_categories_and_numbers_far_outside_the_range_on_std
     # an Excel sheet's percent cells saved as CSV: "19.5%" is read as 19.5, where training had 0.195
     pd.DataFrame({"rate": ["19.5%", "0.088", "18.1%", "0.2", "25%"],
                   "g": ["a", "zz", "b", "zz", "yy"]}).to_csv(rates / "new.csv", index=False)
-    done = run_cli("predict", "m", "new.csv", "--out", "p.csv", cwd=rates)
+    pd.DataFrame({"rate": [0.05, 0.31], "g": ["a", "r"]}).to_csv(rates / "plain.csv", index=False)
+    # the commands side by side, each its own process
+    done, shown, quiet = run_clis(["predict", "m", "new.csv", "--out", "p.csv"], ["predict", "m", "new.csv"],
+                                  ["predict", "m", "plain.csv", "--out", "q.csv"], cwd=rates)
     assert done.returncode == 0, done.stderr
     notes = [ln for ln in done.stderr.splitlines() if ln.startswith("Column ")]
     assert notes == ["Column 'g': 3 rows hold categories the model never saw (e.g. 'zz'): read as rare.",
@@ -54,11 +58,8 @@ def test_predict_says_unseen_categories_and_numbers_far_outside_the_range_on_std
                      "check their unit or scale."], done.stderr
     assert "never saw" not in done.stdout and "Wrote 5 predictions" in done.stdout
     # without --out the predictions are stdout's alone; the notes go aside
-    shown = run_cli("predict", "m", "new.csv", cwd=rates)
     assert shown.returncode == 0 and "never saw" in shown.stderr and "far outside" in shown.stderr
     assert shown.stdout.split()[0] == "prediction" and "Column" not in shown.stdout
-    pd.DataFrame({"rate": [0.05, 0.31], "g": ["a", "r"]}).to_csv(rates / "plain.csv", index=False)
-    quiet = run_cli("predict", "m", "plain.csv", "--out", "q.csv", cwd=rates)
     assert quiet.returncode == 0 and "Column" not in quiet.stderr + quiet.stdout  # just past the range: no word
 
 
@@ -74,7 +75,7 @@ def test_the_notes_count_every_chunk_as_it_streams(rates: Path) -> None:
     notes.unseen.update({f"c{i}": (1, "v") for i in range(6)})
     notes.read_as.update({f"c{i}": "missing" for i in range(6)})
     lines = notes.lines()
-    assert len(lines) == InputNotes.MOST and lines[1] == ("Column 'c0': 1 row holds a category the model never saw "
+    assert len(lines) == MOST_LINES and lines[1] == ("Column 'c0': 1 row holds a category the model never saw "
                                                           "(e.g. 'v'): read as missing.")
     assert lines[-1] == "... and 5 more columns hold values the model never saw or far outside its training range."
 

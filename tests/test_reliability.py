@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 import mlengineer
 from mlengineer.errors import ModelError
 
-from .conftest import FIXTURES, run_cli
+from .conftest import FIXTURES, run_cli, run_clis
 from .reliability import DAMAGES, PWNED, bad_cli_cases, check_cli
 
 CHURN = FIXTURES / "churn_800.csv"
@@ -62,9 +63,9 @@ def test_the_harmful_pickle_runs_nothing_through_the_cli(churn_model_dir: Path, 
     bundle = tmp_path / "m"
     shutil.copytree(churn_model_dir, bundle)
     dict(DAMAGES)["estimator replaced by a pickle that runs a command"](bundle, other_columns_model)
-    for args in (["predict", str(bundle), str(CHURN)], ["register", str(bundle), "--name", "x"],
-                 ["report", str(bundle), "--out", str(tmp_path / "r.html")], ["verify", str(bundle)]):
-        r = run_cli(*args, cwd=tmp_path)
+    commands = (["predict", str(bundle), str(CHURN)], ["register", str(bundle), "--name", "x"],
+                ["report", str(bundle), "--out", str(tmp_path / "r.html")], ["verify", str(bundle)])
+    for args, r in zip(commands, run_clis(*commands, cwd=tmp_path), strict=True):  # side by side, as processes
         assert r.returncode == 2 and "estimator.joblib does not match its manifest" in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
     assert not (tmp_path / PWNED).exists()
@@ -289,7 +290,11 @@ def test_bad_input_into_every_command_is_one_line_and_exit_2(cli_cases: tuple[li
         "audit", "compare", "explain", "calibrate"}
     cases = [c for c in cases if c.name in SHORT]
     assert len(cases) == len(SHORT)
-    problems = [p for c in cases if (p := check_cli(c, cwd=work)) is not None]
+    # each case is a command of its own, started as a user would: run side by side, as separate processes they
+    # are (most of each one's seconds are its start, not the check)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(lambda c: check_cli(c, cwd=work), cases))
+    problems = [p for p in found if p is not None]
     assert not problems, "\n".join(problems)
 
 

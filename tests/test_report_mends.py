@@ -15,7 +15,7 @@ import pytest
 import mlengineer
 from mlengineer.errors import ConfigError, ModelError
 
-from .conftest import run_cli
+from .conftest import run_cli, run_clis
 
 LONG = "average_daily_temperature_measured_at_the_weather_station_in_degrees_celsius"
 
@@ -175,10 +175,10 @@ def test_explain_counts_the_other_columns_and_leaves_the_line_out_when_none_are_
     n = len(every["contributions"])
     assert every["other_columns_count"] == 0 and n >= 3
     assert explain_rows(churn, row, top=1)[0]["other_columns_count"] == n - 1
-    r = run_cli("explain", str(churn_model_dir), str(churn_csv), "--top", "1", "--limit", "1")
-    assert r.returncode == 0 and f"({n - 1} other columns)" in r.stdout, r.stdout + r.stderr
-    r = run_cli("explain", str(churn_model_dir), str(churn_csv), "--top", "99", "--limit", "1")
-    assert r.returncode == 0 and "other column" not in r.stdout, r.stdout + r.stderr
+    one, every_one = run_clis(*(["explain", str(churn_model_dir), str(churn_csv), "--top", top, "--limit", "1"]
+                                for top in ("1", "99")))  # side by side, each its own process
+    assert one.returncode == 0 and f"({n - 1} other columns)" in one.stdout, one.stdout + one.stderr
+    assert every_one.returncode == 0 and "other column" not in every_one.stdout, every_one.stdout + every_one.stderr
 
 
 # -- the registry ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from mlengineer.data.load import load_table
 from mlengineer.errors import DataError, SchemaError
 
-from .conftest import run_cli
+from .conftest import run_clis
 from .spark_support import customers, spark_fixture, write_parts  # noqa: F401
 
 
@@ -67,12 +67,15 @@ def test_both_engines_refuse_an_out_that_is_the_input_or_under_a_file_in_one_lin
     rows = tmp_path / "rows.csv"
     rows.write_bytes(churn_csv.read_bytes())
     (tmp_path / "plain").write_text("x")
-    for out, said in ((rows, f"--out {str(rows)!r} is the data file itself: predictions would replace the rows "
-                             "they come from; write them to another file."),
-                      (tmp_path / "plain" / "p.csv", f"Cannot write {str(tmp_path / 'plain' / 'p.csv')!r}: "
-                                                     f"{str(tmp_path / 'plain')!r} is a file, not a folder.")):
-        lines = [_error_line(run_cli("predict", str(churn_model_dir), str(rows), "--out", str(out), *engine))
-                 for engine in ((), ("--engine", "spark"))]
+    places = ((rows, f"--out {str(rows)!r} is the data file itself: predictions would replace the rows "
+                     "they come from; write them to another file."),
+              (tmp_path / "plain" / "p.csv", f"Cannot write {str(tmp_path / 'plain' / 'p.csv')!r}: "
+                                             f"{str(tmp_path / 'plain')!r} is a file, not a folder."))
+    engines = ((), ("--engine", "spark"))
+    done = iter(run_clis(*(["predict", str(churn_model_dir), str(rows), "--out", str(out), *engine]
+                           for out, _ in places for engine in engines)))  # side by side, each its own process
+    for _, said in places:
+        lines = [_error_line(next(done)) for _ in engines]
         assert lines == [f"error: {said}"] * 2, lines
     assert rows.read_bytes() == churn_csv.read_bytes()
 
@@ -158,10 +161,10 @@ def test_read_data_says_its_line_then_the_workbook_note(book: Path) -> None:
 
 
 def test_audit_says_the_note_once_right_after_the_read_line(book: Path) -> None:
-    r = run_cli("audit", str(book))
+    r, as_json = run_clis(["audit", str(book)], ["audit", str(book), "--json"])  # side by side
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     at = [i for i, line in enumerate(lines) if "first sheet" in line]
     assert len(at) == 1 and lines[at[0] - 1].startswith("Read 30 rows x 2 columns from"), r.stdout
-    r = run_cli("audit", str(book), "--json")
+    r = as_json
     assert r.stderr.count("first sheet") == 1 and "first sheet" not in r.stdout, r.stdout + r.stderr

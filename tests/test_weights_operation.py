@@ -21,11 +21,13 @@ from .test_weights import _conflict
 @pytest.fixture(scope="module")
 def weighted_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A bundle trained with --weight-column w, and a labelled table of new rows that holds the weights."""
+    import mlengineer
+
     folder = tmp_path_factory.mktemp("weights-operation")
     _conflict(light=0.1).to_csv(folder / "rows.csv", index=False)
-    r = run_cli("train", str(folder / "rows.csv"), "--target", "y", "--weight-column", "w", "--no-track", "--out",
-                str(folder / "heavy-model"), "--time-budget", "4", "--families", "linear")
-    assert r.returncode == 0, r.stderr
+    # trained in process, as `train --weight-column w` does (that command's own tests: test_weights.py)
+    mlengineer.train(folder / "rows.csv", "y", weight_column="w", track=False, out=folder / "heavy-model",
+                     time_budget=4, families=["linear"])
     test = _conflict(n=300, light=0.1, seed=9)
     test.insert(0, "id", np.arange(len(test)))
     test.to_csv(folder / "test.csv", index=False)
