@@ -272,7 +272,8 @@ def _train_here(data: str | None, cfg: Any, *, sql: str | None, db: str | None, 
     libraries_s = time.perf_counter() - began
     with TrainingProgress(cfg.time_budget) as progress:
         model = train(df, config=cfg, out=out, track=track, progress=progress, name=name)
-    after = "opening the run store, saving the bundle and recording the run" if track else "saving the bundle"
+    after = "opening the run store, building and saving the bundle and recording the run" if track else \
+        "building and saving the bundle"
     return model, {"loading the libraries": libraries_s,
                    after: time.perf_counter() - began - libraries_s - model.metadata["train_seconds"]}
 
