@@ -188,7 +188,7 @@ def _sheet(path: Path, *, epoch: dt.datetime | None = None) -> Path:
     if epoch is not None:
         wb.epoch = epoch
     ws = wb.active
-    ws.append(["order_date", "amount_day", "count", "y"])
+    ws.append(["Bestelldatum", "amount_day", "count", "y"])  # a date by its cells, in any language
     for r in range(2, 32):
         when = dt.datetime(2023, 3, 1) + dt.timedelta(days=r)
         a = ws.cell(row=r, column=1, value=when)
@@ -196,7 +196,7 @@ def _sheet(path: Path, *, epoch: dt.datetime | None = None) -> Path:
         if r % 5 == 0:  # a cell that lost its date format: its day number, as Excel holds it
             a.value = (when - (epoch or dt.datetime(1899, 12, 30))).days
             a.number_format = "General"
-        ws.cell(row=r, column=2, value=45000 + r)  # named as a date, but plain numbers: numbers
+        ws.cell(row=r, column=2, value=45000 + r)  # day numbers alone (named as a date or not): numbers
         ws.cell(row=r, column=3, value=45000 + r)
         ws.cell(row=r, column=4, value=r % 2)
     wb.save(path)
@@ -207,7 +207,7 @@ def _sheet(path: Path, *, epoch: dt.datetime | None = None) -> Path:
 def test_a_sheet_s_day_numbers_beside_dates_are_dates_and_plain_numbers_stay_numbers(
         tmp_path: Path, epoch: dt.datetime | None) -> None:
     df = load_table(_sheet(tmp_path / "book.xlsx", epoch=epoch))
-    assert pd.api.types.is_datetime64_any_dtype(df["order_date"])
+    assert pd.api.types.is_datetime64_any_dtype(df["Bestelldatum"])
     want = [dt.datetime(2023, 3, 1) + dt.timedelta(days=r) for r in range(2, 32)]
-    assert df["order_date"].tolist() == [pd.Timestamp(w) for w in want]
+    assert df["Bestelldatum"].tolist() == [pd.Timestamp(w) for w in want]
     assert df["amount_day"].dtype == np.int64 and df["count"].dtype == np.int64

@@ -184,3 +184,73 @@ def test_the_leaderboard_is_a_frame_of_the_candidates(churn_model_dir: Path) -> 
     assert dict(zip(board.loc[board.in_ensemble, "model"], board.loc[board.in_ensemble, "weight"], strict=True)) \
         == pytest.approx(members)
     assert (board.loc[~board.in_ensemble, "weight"] == 0).all()
+
+
+def test_n_jobs_reads_negative_counts_as_scikit_learn_does() -> None:
+    """n_jobs=-3 ended in a ZeroDivisionError deep in the search; -1 (scikit-learn's every core) is every core."""
+    import os
+
+    from mlengineer.training.config import TrainConfig
+
+    cores = os.cpu_count() or 1
+    assert TrainConfig.build(target="y", n_jobs=-1).n_jobs == 0
+    assert TrainConfig.build(target="y", n_jobs=0).n_jobs == 0
+    assert TrainConfig.build(target="y", n_jobs=3).n_jobs == 3
+    if cores > 1:
+        assert TrainConfig.build(target="y", n_jobs=-2).n_jobs == cores - 1
+    with pytest.raises(mlengineer.ConfigError, match=rf"^The 'n_jobs' option of -{cores + 1} leaves none of this "
+                       rf"machine's {cores} cores"):
+        TrainConfig.build(target="y", n_jobs=-(cores + 1))
+
+
+def test_a_tracking_server_that_is_not_there_is_one_line_before_training(tmp_path: Path) -> None:
+    """http://host:port with nothing listening: MLflow retried for about four minutes before its error."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once it is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["a", "b"] * 20})
+    with pytest.raises(mlengineer.ConfigError, match=rf"^The tracking server '{uri}' cannot be reached \(nothing "
+                       r"listens there\): start it, or check the host and port in tracking_uri="):
+        mlengineer.train(frame, "y", time_budget=2, tracking_uri=uri, out=tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    done = run_cli("train", "t.csv", "--target", "y", "--time-budget", "2", "--tracking-uri", uri, cwd=tmp_path)
+    assert done.returncode == 2 and "check the host and port in --tracking-uri" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "mlruns.db").exists()
+
+
+@pytest.mark.long
+def test_a_tracking_server_that_answers_records_the_run(tmp_path: Path) -> None:
+    """The reachability check lets a real MLflow tracking server through: the run is recorded there."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen([str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 's.db'}",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        for _ in range(120):  # the server's start: about 10 s
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        frame = pd.DataFrame({"x": np.tile([0.5, 1.5, 2.5, 3.5], 10), "y": ["a", "b"] * 20})
+        model = mlengineer.train(frame, "y", time_budget=2, families="linear", tracking_uri=f"http://127.0.0.1:{port}")
+        from mlflow import MlflowClient
+
+        run = MlflowClient(f"http://127.0.0.1:{port}").get_run(model.metadata["run_id"])
+        assert run.info.status == "FINISHED" and run.data.tags["mlengineer.target"] == "y"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

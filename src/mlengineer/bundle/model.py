@@ -299,7 +299,8 @@ class Model:
         return [[c for c, m in zip(self.classes, row, strict=True) if m] for row in member]
 
     def leaderboard(self) -> pd.DataFrame:
-        """The candidates the search tried, best first, as the bundle's metadata recorded them: ``model``,
+        """The candidates the search tried, as the bundle's metadata recorded them (the ensemble's row first, then
+        the candidates best first): ``model``,
         ``family``, ``phase``, ``score`` (validation, by ``attrs["metric"]``), ``fit_seconds``,
         ``predict_ms_per_row``, ``status``, ``in_ensemble`` and its ``weight`` there (0 outside it). The row
         ``ensemble`` is the blend of the members, which the model answers with."""

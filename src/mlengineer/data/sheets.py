@@ -8,7 +8,6 @@ Without a sheet named, the first sheet is read (pandas' and every spreadsheet to
 from __future__ import annotations
 
 import datetime as dt
-import re
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -95,17 +94,15 @@ def renamed_columns(columns: list[Any], raw: list[Any]) -> dict[str, str]:
             if isinstance(old, str) and str(new).strip() != old.strip() and str(new).startswith(old.strip() + ".")}
 
 
-#: a column name that names a date: date, order_date, Day, created_at, signup_time, timestamp
-_DATE_NAME = re.compile(r"(^|[_\s.-])(date|day|time|timestamp|datetime)($|[_\s.-])|date$|[_\s](at|on)$", re.I)
 #: Excel's day numbers (1927 to 2173) that a date cell holds: read as dates only beside cells typed as dates
 _SERIALS = (10_000, 100_000)
 
 
 def _typed_dates(df: pd.DataFrame, epoch: dt.datetime | None = None) -> pd.DataFrame:
     """Columns where most cells are dates typed as dates and the rest dates typed as text ('01/02/2023'),
-    as a spreadsheet often holds them, read as dates: the text in the one format that reads all of it. In a
-    column named as a date, the rest may be day numbers instead (cells that lost their date format, 45002),
-    read as Excel reads them (from the workbook's ``epoch``); numbers alone are never read as dates."""
+    as a spreadsheet often holds them, read as dates: the text in the one format that reads all of it. The
+    rest may be day numbers instead (cells that lost their date format, 45002), read as Excel reads them (from
+    the workbook's ``epoch``), whatever the column's name and language; numbers alone are never read as dates."""
     for c in df.columns:
         s = df[c]
         if s.dtype != object:
@@ -115,7 +112,7 @@ def _typed_dates(df: pd.DataFrame, epoch: dt.datetime | None = None) -> pd.DataF
         if not typed.any() or typed.all() or typed.mean() < 0.5:
             continue
         rest = filled[~typed]
-        parsed = _serial_dates(str(c), rest, epoch)
+        parsed = _serial_dates(rest, epoch)
         if parsed is None and rest.map(lambda v: isinstance(v, str)).all():
             text = rest.str.strip()
             fmt = detect_datetime_format(text)
@@ -129,12 +126,12 @@ def _typed_dates(df: pd.DataFrame, epoch: dt.datetime | None = None) -> pd.DataF
     return df
 
 
-def _serial_dates(name: str, cells: pd.Series, epoch: dt.datetime | None) -> pd.Series | None:
-    """``cells`` (the untyped cells of a column of dates) as dates where the column is named as a date and
-    every one is an Excel day number (``_SERIALS``), as openpyxl reads a cell formatted as a date; else None."""
+def _serial_dates(cells: pd.Series, epoch: dt.datetime | None) -> pd.Series | None:
+    """``cells`` (the untyped cells of a column whose cells are mostly typed dates) as dates where every one is
+    an Excel day number (``_SERIALS``), as openpyxl reads a cell formatted as a date; else None."""
     from openpyxl.utils.datetime import from_excel
 
-    if epoch is None or not _DATE_NAME.search(name.strip()):
+    if epoch is None:
         return None
     low, high = _SERIALS
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and low <= v <= high for v in cells):

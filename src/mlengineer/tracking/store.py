@@ -264,6 +264,9 @@ def _reach(uri: str, given: str) -> None:
     """Connect once to a database server with a short timeout, so that one that is down or refuses the
     password is one line within seconds, not MLflow's 100 s of retries."""
     backend = _backend(uri)
+    if backend in ("http", "https"):
+        _reach_server(uri, given)
+        return
     if backend not in _SERVERS:
         return
     import sqlalchemy as sa
@@ -281,6 +284,22 @@ def _reach(uri: str, given: str) -> None:
                           "password, host, port and database in --tracking-uri (MLFLOW_TRACKING_URI).") from None
     finally:
         engine.dispose()
+
+
+def _reach_server(uri: str, given: str) -> None:
+    """Open one connection to an MLflow tracking server, within 5 s: one that is down or not there is one line
+    now, not MLflow's four minutes of retries. A server that answers is left to MLflow's own requests."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "localhost", port), timeout=5).close()
+    except OSError as e:
+        why = "nothing listens there" if isinstance(e, ConnectionRefusedError) else \
+            masked(str(e).strip() or type(e).__name__, given)
+        raise ConfigError(f"The tracking server {shown_uri(given)!r} cannot be reached ({why}): start it, or check "
+                          "the host and port in --tracking-uri (MLFLOW_TRACKING_URI).") from None
 
 
 def _mark_killed_runs(client: Any) -> None:

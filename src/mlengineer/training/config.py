@@ -77,7 +77,25 @@ class TrainConfig(BaseModel):
         "probability calibrator and the conformal ranges and sets on the final model's own predictions; 0 uses "
         "the validation rows' out-of-fold predictions (every row then trains the final model)."
     )
-    n_jobs: int = 0
+    n_jobs: int = Field(default=0, description="Threads the learners use: 0 (or -1, as scikit-learn writes it) for "
+                        "every core, -2 for all but one, or a count.")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _threads(cls, v: int) -> int:
+        """scikit-learn's reading of a negative count (-1 every core, -2 all but one), kept as a count of this
+        machine's cores; 0 stays 'every core'."""
+        import os
+
+        if v >= 0:
+            return v
+        cores = os.cpu_count() or 1
+        if v == -1:
+            return 0
+        if -v > cores:
+            raise ValueError(f"of {v} leaves none of this machine's {cores} cores (-1 is every core, -2 all but one); "
+                             "use 0 for every core, or a count")
+        return cores + 1 + v
 
     @field_validator("time_budget")
     @classmethod
