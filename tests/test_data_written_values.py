@@ -85,14 +85,17 @@ def test_predictions_of_a_true_false_target_are_written_as_the_training_file_wro
     rows.to_csv(tmp_path / "new.csv", index=False)
     assert model.predict(rows).tolist() == [False, True, False]  # the Python API: booleans
     predict_to_file(model, tmp_path / "new.csv", tmp_path / "p.csv")
-    assert pd.read_csv(tmp_path / "p.csv", dtype=str)["prediction"].tolist() == ["FALSE", "TRUE", "FALSE"]
+    written = pd.read_csv(tmp_path / "p.csv", dtype=str)
+    assert written["prediction"].tolist() == ["FALSE", "TRUE", "FALSE"]
+    assert [c for c in written.columns if c.startswith("proba_")] == ["proba_FALSE", "proba_TRUE"]  # named alike
     write_predictions(model.predict_frame(rows), tmp_path / "w.csv", model)  # the --sql way
     assert pd.read_csv(tmp_path / "w.csv", dtype=str)["prediction"].tolist() == ["FALSE", "TRUE", "FALSE"]
     predict_to_file(model, tmp_path / "new.csv", tmp_path / "p.jsonl")  # JSON keeps its own booleans
     assert pd.read_json(tmp_path / "p.jsonl", lines=True)["prediction"].tolist() == [False, True, False]
     model.task = Task.from_dict({"kind": "binary", "classes": [False, True]})  # as a bundle saved before
     predict_to_file(model, tmp_path / "new.csv", tmp_path / "old.csv")
-    assert pd.read_csv(tmp_path / "old.csv", dtype=str)["prediction"].tolist() == ["False", "True", "False"]
+    old = pd.read_csv(tmp_path / "old.csv", dtype=str)
+    assert old["prediction"].tolist() == ["False", "True", "False"] and "proba_True" in old.columns
 
 
 # -- 2. a boolean column's groups in the profile --------------------------------------------------------------

@@ -254,3 +254,23 @@ def test_a_tracking_server_that_answers_records_the_run(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_small_mistakes_of_a_notebook_are_one_line_in_python_words(churn: pd.DataFrame) -> None:
+    """An explorer's findings: pydantic's raw words for time_budget=None, YAML's for a list, a progress that is
+    no function, top=-1 cutting a column silently, the target named as a column to drop, group or time by."""
+    cases = [(dict(time_budget=None), "The 'time_budget' option takes a number; got None."),
+             (dict(drop=5), "The 'drop' option takes a list: [a, b]; got 5."),
+             (dict(tune="maybe"), "The 'tune' option takes True or False; got 'maybe'."),
+             (dict(progress=5), "progress= takes a function called as the search goes (or None); got int."),
+             (dict(drop="churn"), "drop= names the target 'churn', which is never a feature: leave it out of drop=."),
+             (dict(time_column="churn"), "time_column= names the target 'churn': name the column of the dates or "
+                                         "times the rows were recorded at.")]
+    for options, said in cases:
+        with pytest.raises(mlengineer.ConfigError) as e:
+            mlengineer.train(churn, "churn", track=False, **options)
+        assert str(e.value) == said, options
+    model = mlengineer.train(churn.head(200), "churn", time_budget=2, track=False, families="linear")
+    with pytest.raises(mlengineer.ConfigError, match=r"^top= takes how many columns to show a row, 1 or more; got -1"):
+        mlengineer.explain_rows(model, churn.head(1), top=-1)
+    assert len(mlengineer.explain_rows(model, churn.head(1), top=2)[0]["contributions"]) == 2

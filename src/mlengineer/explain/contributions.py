@@ -255,6 +255,10 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
     For classification the explained output is the probability of ``target_class`` (default: the positive
     class of a binary task, the predicted class of a multiclass one).
     """
+    if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--top takes how many columns to show a row, 1 or more; got {top!r}.")
     frame = model.to_frame(data)
     X = model.encode(frame)
     contrib = explain_encoded(model, X)

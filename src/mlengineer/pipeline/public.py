@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import RECALIBRATE, Model
-from ..errors import Argument, ModelError, python_words, said_in_python
+from ..errors import Argument, ConfigError, ModelError, python_words, said_in_python
 from ..training.config import TrainConfig, flag_arguments
 
 __all__ = ["ARGUMENTS", "PHRASES", "compare_models", "evaluate", "explain_rows", "open_any", "recalibrate", "train"]
@@ -36,7 +36,11 @@ ARGUMENTS: dict[str, Argument] = {
     "--top": Argument("top", "number"), "--class": Argument("target_class"),
 }
 #: what a message suggests running, said as the call that does it
-PHRASES = {**RECALIBRATE, "validation: kfold in the --config file": "validation='kfold'"}
+PHRASES = {**RECALIBRATE, "validation: kfold in the --config file": "validation='kfold'",
+           # a config file's words for its values, as Python writes them
+           " (or one '- a' per line in YAML)": "", "takes true or false": "takes True or False",
+           "takes a mapping of name: value": "takes a dict of name: value",
+           " (or one '- name' per line in YAML)": ""}
 
 #: what ``compare_models`` takes in place of a model: a constant answer (the class shares, or the mean)
 BASELINE = "baseline"
@@ -88,6 +92,10 @@ def train(data: pd.DataFrame | str | Path, target: str | None = None, *, time_bu
     """
     from ..training.trainer import no_progress
     from .run import train as run
+
+    if progress is not None and not callable(progress):
+        raise ConfigError(f"progress= takes a function called as the search goes (or None); got "
+                          f"{type(progress).__name__}.")
 
     given = locals()
     options = {k: given[k] for k, field in TrainConfig.model_fields.items()

@@ -50,6 +50,10 @@ class _Writer:
             df = sets_as_text(df)
         if self.suffix == ".csv" and self.task is not None and "prediction" in df.columns:
             df = df.assign(prediction=self.task.as_written(df["prediction"]))
+            written = getattr(self.task, "written", None)  # the probabilities' columns named alike: proba_TRUE
+            if written:
+                df = df.rename(columns={f"proba_{c}": f"proba_{w}" for c, w in zip(self.task.classes, written,
+                                                                                 strict=True)})
         if self.suffix in (".parquet", ".pq"):
             import pyarrow as pa
             import pyarrow.parquet as pq

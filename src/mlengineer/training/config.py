@@ -159,6 +159,14 @@ class TrainConfig(BaseModel):
         both = [c for c in self.drop if c in self.keep]
         if both:
             raise ValueError(f"--drop and --keep both name the column {both[0]!r}: drop it or keep it, not both")
+        if self.target in self.drop:
+            raise ValueError(f"--drop names the target {self.target!r}, which is never a feature: leave it out of "
+                             "--drop")
+        for flag, column, what in (("--time-column", self.time_column, "of the dates or times the rows were "
+                                    "recorded at"), ("--group-column", self.group_column,
+                                                     "whose rows belong together (a customer, a patient)")):
+            if column is not None and column == self.target:
+                raise ValueError(f"{flag} names the target {column!r}: name the column {what}")
         return self
 
     @classmethod
@@ -195,7 +203,10 @@ _PLAIN = {
     "int_parsing": "takes a whole number",
     "int_from_float": "takes a whole number",
     "float_parsing": "takes a number",
+    "float_type": "takes a number",
+    "int_type": "takes a whole number",
     "bool_parsing": "takes true or false",
+    "bool_type": "takes true or false",
     "string_type": "takes text",
 }
 
