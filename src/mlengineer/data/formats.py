@@ -257,11 +257,12 @@ def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
     return opts
 
 
-def csv_options(path: Path, compression: str | None) -> dict[str, Any]:
-    """read_csv options for the delimited text file at ``path``, sniffed from its first bytes."""
+def csv_options(path: Path, compression: str | None, sample: bytes | None = None) -> dict[str, Any]:
+    """read_csv options for the delimited text file at ``path``, sniffed from its first bytes (``sample``, where
+    the caller has read them already)."""
     suffixes = [s.lower() for s in path.suffixes]
     suffix = suffixes[-2] if compression and len(suffixes) > 1 else path.suffix.lower()
-    return sniff_csv(read_sample(path, compression), suffix)
+    return sniff_csv(read_sample(path, compression) if sample is None else sample, suffix)
 
 
 # -- reading delimited text ----------------------------------------------------------------------------------
@@ -285,14 +286,14 @@ def comma_columns(df: pd.DataFrame, cells: list[int]) -> pd.DataFrame:
     return df
 
 
-def read_csv_table(source: Any, opts: dict[str, Any]) -> pd.DataFrame:
+def read_csv_table(source: Any, opts: dict[str, Any], sample: bytes | None = None) -> pd.DataFrame:
     """``pd.read_csv(source, **opts)``, its columns of decimal commas read a column at a time (``comma_columns``),
-    and, from a file, how it writes its true/false columns' values (``written_booleans``) in
-    ``df.attrs["source"]["booleans"]``."""
+    and, from a file, how it writes its true/false columns' values (``written_booleans``, from ``sample``, the
+    file's first bytes that ``csv_options`` sniffed, read again where not given) in ``df.attrs["source"]["booleans"]``."""
     opts, cells = text_comma_columns(opts)
     df = comma_columns(pd.read_csv(source, **opts), cells)
-    if isinstance(source, Path) and (spelled := written_booleans(df, read_sample(source, opts.get("compression")),
-                                                                 opts)):
+    if isinstance(source, Path) and (spelled := written_booleans(
+            df, read_sample(source, opts.get("compression")) if sample is None else sample, opts)):
         df.attrs["source"] = {**df.attrs.get("source", {}), "booleans": spelled}
     return df
 

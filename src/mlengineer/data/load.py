@@ -166,8 +166,10 @@ def _read(path: Path, fmt: str, compression: str | None, sheet: str | None,
 
 
 def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    sample = None
     if isinstance(path, Path):
-        opts = csv_options(path, compression)
+        sample = formats.read_sample(path, compression)  # read once: sniffed here, and the true/false spellings below
+        opts = csv_options(path, compression, sample)
     elif compression == "gzip":
         with gzip.GzipFile(fileobj=io.BytesIO(path.getvalue())) as f:
             opts = sniff_csv(f.read(SAMPLE_BYTES), ".csv")
@@ -179,13 +181,13 @@ def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tu
     opts.update(kw)
     opts = {"compression": compression, "low_memory": False, "index_col": False, **opts}
     try:
-        df = formats.read_csv_table(path, opts)  # decimal commas a column at a time
+        df = formats.read_csv_table(path, opts, sample)  # decimal commas a column at a time
     except UnicodeDecodeError:  # the sample decoded but a later byte did not: read such bytes as chunks do
         if isinstance(path, io.BytesIO):
             path.seek(0)
         opts["encoding_errors"] = ODD_BYTES
         info["encoding"] = f"{opts['encoding']} (a few bytes as cp1252)"
-        df = formats.read_csv_table(path, opts)  # decimal commas a column at a time
+        df = formats.read_csv_table(path, opts, sample)  # decimal commas a column at a time
     except pd.errors.EmptyDataError:
         raise DataError("the file holds no columns") from None
     if opts.get("header", 0) is None:
