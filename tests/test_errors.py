@@ -70,7 +70,7 @@ def test_single_valued_target(tmp_path: Path) -> None:
 
 def test_bad_time_budget(churn_csv: Path) -> None:
     r = run_cli("train", str(churn_csv), "--target", "churn", "--time-budget", "-3", "--no-track")
-    assert_clean_failure(r, "time_budget", "-3")
+    assert_clean_failure(r, "--time-budget", "-3")
 
 
 def test_unknown_metric(churn_csv: Path) -> None:
@@ -131,4 +131,4 @@ def test_failed_save_leaves_the_old_bundle(tmp_path: Path, churn_model_dir: Path
 
 def test_bad_calibration_fraction(churn_csv: Path) -> None:
     r = run_cli("train", str(churn_csv), "--target", "churn", "--calibration-fraction", "0.9", "--no-track")
-    assert_clean_failure(r, "calibration_fraction", "0.9")
+    assert_clean_failure(r, "--calibration-fraction", "0.9")

@@ -202,12 +202,12 @@ def test_nested_records_are_read_as_the_nested_json_training_read_them(tmp_path:
 def test_config_and_option_mistakes_are_said_in_the_config_s_words(tmp_path: Path, churn_csv: Path) -> None:
     from mlengineer.training.config import TrainConfig
 
-    with pytest.raises(mlengineer.ConfigError, match=r"^The 'drop' option takes a list: \[a, b\] \(or one '- a' per "
+    with pytest.raises(mlengineer.ConfigError, match=r"^drop= takes a list: \[a, b\] \(or one '- a' per "
                                                      r"line in YAML\); got 3\.$"):
         TrainConfig.build(target="y", drop=3)  # one name is a list of one (test_python_face); a number is no list
     (tmp_path / "c.yaml").write_text("drop: 3\n")
     r = run_cli("train", str(churn_csv), "--target", "churn", "--config", str(tmp_path / "c.yaml"), "--no-track")
-    assert r.returncode == 2 and "The 'drop' option takes a list" in r.stderr and "Input should" not in r.stderr
+    assert r.returncode == 2 and f"'drop:' in {tmp_path / 'c.yaml'} takes a list" in r.stderr and "Input should" not in r.stderr
     df = pd.read_csv(churn_csv)
     with pytest.raises(mlengineer.DataError, match=r"^The time_column='plan' holds no dates or times \(e\.g\. "
                                                    r"'(basic|plus|premium|pro)'\) to order the rows by"):

@@ -14,6 +14,8 @@ import mlengineer
 from mlengineer.serving.batch import predict_to_file
 from mlengineer.serving.validation import RequestValidator
 
+from .conftest import run_cli, run_clis
+
 
 def _tag_rows(n: int = 300) -> list[dict]:
     rng = np.random.default_rng(6)
@@ -299,3 +301,147 @@ def test_json_lines_whose_chunks_lack_a_nested_key_are_read_as_the_whole_file(tm
         assert predict_to_file(model, tmp_path / name, tmp_path / f"{name}.csv", chunk_rows=3) == 5
         got[name] = pd.read_csv(tmp_path / f"{name}.csv")["proba_1"].to_numpy()
     np.testing.assert_allclose(got["new.jsonl"], got["new.json"])
+
+
+# -- later mends: rows met in training whatever a yes/no target is written as; a mistyped column, an option's
+# -- value, numbers written with thousands dots, and the scikit-learn classes' warnings -----------------------
+
+def _yes_no_table(n: int = 240) -> pd.DataFrame:
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=n).round(3)
+    return pd.DataFrame({"x": x, "z": rng.normal(size=n).round(3), "y": (x + rng.normal(0, 0.5, n) > 0).astype(int)})
+
+
+def test_rows_met_in_training_are_found_whether_the_target_is_written_1_0_or_true_false(tmp_path: Path) -> None:
+    """evaluate compared a target read as 1/0 in the training file and as true/false in the given one as text
+    ('1.0' against 'True'): the model's own training rows were measured on as rows it had not seen."""
+    from mlengineer.cli.evaluation import rows_met
+    from mlengineer.data.load import load_table
+    from mlengineer.evaluation.seen import row_keys
+
+    frame = _yes_no_table()
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    mlengineer.train(str(tmp_path / "train.csv"), "y", time_budget=2, families=["linear"], track=False,
+                     out=tmp_path / "model")
+    model = mlengineer.load(tmp_path / "model")
+    for spelling in (("false", "true"), ("False", "True"), ("0", "1")):
+        given = frame.assign(y=np.where(frame["y"] == 1, spelling[1], spelling[0]))
+        given.to_csv(tmp_path / "given.csv", index=False)
+        met = rows_met(model, load_table(tmp_path / "given.csv"))
+        assert met["trained_rows"]["share"] == 1.0 and "the model trained on" in met["warnings"][0], spelling
+    same = [pd.DataFrame({"y": v}) for v in ([True, False], [1, 0], [1.0, 0.0], np.array([True, False], dtype=object),
+                                             pd.array([True, False], dtype="boolean"))]
+    assert all((row_keys(f) == row_keys(same[0])).all() for f in same)
+
+
+def test_calibration_rows_kept_before_true_false_were_numbers_are_still_found() -> None:
+    """The keys a bundle kept of its calibration rows hashed true/false as text: they are looked up so still."""
+    from mlengineer.evaluation.seen import calibration_rows, row_keys
+
+    rows = pd.DataFrame({"x": [1.5, 2.5, 3.5], "y": [True, False, True]})
+
+    class Kept:
+        extras = {"calibration_rows": {"columns": ["x", "y"], "keys": row_keys(rows, booleans_as_text=True),
+                                       "rows": 3}}
+
+    assert calibration_rows(Kept(), rows) == {"rows": 3, "share": 1.0, "exact": True}
+
+
+def test_a_mistyped_column_an_option_names_lists_the_table_s_columns_and_the_closest(tmp_path: Path) -> None:
+    """--drop, --keep, --group-column, --time-column and --column-role named a missing column without saying
+    which columns the table has, as a mistyped --target does; the Python face the same, in its arguments."""
+    frame = _yes_no_table()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    tail = r"which the data does not have \(did you mean 'z'\?\); its columns are: x, z, y\.$"
+    for option, said in ((dict(drop="zz"), "drop="), (dict(keep=["zz"]), "keep="),
+                         (dict(group_column="zz"), "group_column="), (dict(time_column="zz"), "time_column="),
+                         (dict(column_roles={"zz": "text"}), "column_roles=")):
+        with pytest.raises(mlengineer.DataError, match=rf"^{said} names the column 'zz', {tail}"):
+            mlengineer.train(frame, "y", time_budget=2, track=False, **option)  # type: ignore[arg-type]
+    with pytest.raises(mlengineer.DataError, match=r"^drop= names the column 'Q', which the data does not have; "):
+        mlengineer.train(frame, "y", time_budget=2, track=False, drop="Q")  # nothing near: the columns alone
+    with pytest.raises(mlengineer.DataError, match=r"^Target column 'yy' is not in the data"):
+        mlengineer.train(frame, "yy", time_budget=2, track=False, drop="Q")  # the target first, as before
+    drop, group = run_clis(["train", str(tmp_path / "t.csv"), "--target", "y", "--drop", "Z", "--no-track"],
+                           ["train", str(tmp_path / "t.csv"), "--target", "y", "--group-column", "zz", "--no-track"],
+                           cwd=tmp_path)
+    for r, flag, name in ((drop, "--drop", "Z"), (group, "--group-column", "zz")):
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0] == (f"error: {flag} names the column {name!r}, which the data does not have (did you mean "
+                            "'z'?); its columns are: x, z, y."), r.stderr
+
+
+def test_an_option_s_bad_value_is_named_as_the_user_wrote_it(tmp_path: Path) -> None:
+    """'The 'task' option ...' where the user typed --task: named --task on the command line, 'task:' in the
+    config file, task= in Python."""
+    frame = _yes_no_table()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "c.yaml").write_text("target: y\ntask: binnary\ntime_budget: -1\n")
+    choices = "takes one of 'auto', 'binary', 'multiclass' or 'regression'; got 'binnary'."
+    with pytest.raises(mlengineer.ConfigError) as e:
+        mlengineer.train(frame, "y", task="binnary", track=False)
+    assert str(e.value) == f"task= {choices}"
+    flag, file, both, budget, missing = run_clis(
+        ["train", "t.csv", "--target", "y", "--task", "binnary", "--no-track"],
+        ["train", "t.csv", "--config", "c.yaml", "--no-track"],
+        ["train", "t.csv", "--config", "c.yaml", "--task", "binary", "--no-track"],
+        ["train", "t.csv", "--target", "y", "--time-budget", "-3", "--no-track"],
+        ["train", "t.csv", "--no-track"], cwd=tmp_path)
+    assert flag.returncode == 2 and flag.stderr.strip() == f"error: --task {choices}", flag.stderr
+    assert file.returncode == 2 and file.stderr.strip() == f"error: 'task:' in c.yaml {choices}", file.stderr
+    assert both.returncode == 2 and both.stderr.strip() == ("error: 'time_budget:' in c.yaml must be a positive "
+                                                            "number of seconds. Got -1.0 instead."), both.stderr
+    assert budget.stderr.strip() == "error: --time-budget must be a positive number of seconds. Got -3.0 instead."
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: --target is required.", missing.stderr
+
+
+def test_numbers_written_with_thousands_dots_in_a_comma_file_are_read_as_numbers(tmp_path: Path) -> None:
+    """1.234.567 in a comma-delimited file stayed text, silently (an identifier: the column left out): dots are
+    thousands marks where every number of the column writes them so, one at least with two."""
+    from contextlib import ExitStack
+
+    from mlengineer.data.chunks import open_chunks
+    from mlengineer.data.load import load_table
+    from mlengineer.serving.csvbody import columns_from_csv
+
+    text = "amount,rate,code\n1.234.567,1.5,a\n12.345,2.25,b\n,3,c\n999,4,d\n-2.000.000,5,e\n"
+    (tmp_path / "d.csv").write_text(text)
+    df = load_table(tmp_path / "d.csv")
+    assert df["amount"].dtype == np.float64 and df["rate"].tolist() == [1.5, 2.25, 3.0, 4.0, 5.0]
+    np.testing.assert_array_equal(df["amount"], [1234567.0, 12345.0, np.nan, 999.0, -2000000.0])
+    assert df.attrs["source"]["thousands_dots"] == ["amount"]
+    with ExitStack() as stack:  # predict's chunks: a chunk of '12.345' alone is 12345 too
+        chunks = [c["amount"].tolist() for c in open_chunks(tmp_path / "d.csv", chunk_rows=2, stack=stack).frames]
+    assert chunks[0] == [1234567.0, 12345.0] and chunks[2] == [-2000000.0]
+    assert columns_from_csv(text.encode())[0]["amount"] == [1234567.0, 12345.0, None, 999.0, -2000000.0]
+    (tmp_path / "one.csv").write_text("amount,rate\n12.345,1.5\n1.234,2\n")  # no two dots: left as it reads
+    assert load_table(tmp_path / "one.csv")["amount"].tolist() == [12.345, 1.234]
+    (tmp_path / "mixed.csv").write_text("amount,rate\n1.234.567,1.5\n7.5,2\n")  # a decimal point: not thousands
+    assert load_table(tmp_path / "mixed.csv")["amount"].tolist() == ["1.234.567", "7.5"]
+    r = run_cli("audit", "d.csv", cwd=tmp_path)
+    read = r.stdout.splitlines()[0]  # the read line
+    assert r.returncode == 0 and read.endswith("dots as thousands marks in 'amount')."), r.stdout
+
+
+def test_the_scikit_learn_classes_warn_of_inputs_as_model_predict_does() -> None:
+    """AutoClassifier and AutoRegressor answered unknown columns, unseen categories and far numbers silently."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.choice(["u", "v"], 200)})
+    clf = mlengineer.AutoClassifier(time_budget=2, families=["linear"]).fit(X, (X["a"] > 0).astype(int))
+    odd = X.head(3).assign(extra=1)
+    odd.loc[0, "a"], odd.loc[1, "b"] = 1e6, "w"
+    for answer in (clf.predict, clf.predict_proba):
+        with pytest.warns(mlengineer.InputWarning) as caught:
+            answer(odd)
+        said = str(caught[0].message)
+        assert caught[0].filename == __file__ and "'extra'" in said and "'w'" in said and "1,000,000" in said
+        assert said == " ".join(clf.model_.input_notes(odd))  # Model.predict's own words
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mlengineer.InputWarning)
+        clf.predict(X.head(5))  # rows like the training rows: nothing to say
+    reg = mlengineer.AutoRegressor(time_budget=2, families=["linear"]).fit(X[["a"]].to_numpy(), 2 * X["a"])
+    with pytest.warns(mlengineer.InputWarning, match=r"Column 'x0': 1 row holds a number far outside"):
+        reg.predict(np.array([[1e6], [0.1]]))

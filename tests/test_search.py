@@ -101,7 +101,7 @@ def test_max_models_one_gives_a_bundle_of_the_best_single_model() -> None:
     [(name, _, weight)] = result.predictor.members
     scored = [r for r in result.leaderboard[1:] if r["status"] == "ok"]
     assert weight == 1 and len(scored) > 1 and name == scored[0]["model"]  # the leaderboard's best by the metric
-    with pytest.raises(ConfigError, match="'max_models' option must be at least 1"):
+    with pytest.raises(ConfigError, match="max_models= must be at least 1"):
         TrainConfig.build(target="y", max_models=0)
 
 

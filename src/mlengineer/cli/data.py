@@ -29,6 +29,8 @@ def _source_line(df: Any, data: str | None) -> str:
     from ..data.load import describe_source
 
     how = describe_source(df.attrs.get("source", {}))
+    if dotted := df.attrs.get("source", {}).get("thousands_dots"):  # 1.234.567 in a comma file: read as numbers
+        how.append(f"dots as thousands marks in {', '.join(map(repr, dotted[:5]))}")
     where = data or "the query"
     return f"Read {len(df):,} rows x {df.shape[1]} columns from {where}" + (f" ({', '.join(how)})" if how else "") + "."
 

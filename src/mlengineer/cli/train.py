@@ -222,28 +222,28 @@ def train_cmd(
     db: str = DbOption,
 ) -> None:
     """Train a model on a table and save it as a bundle."""
-    from ..training.config import TrainConfig, load_config_file
+    from ..training.config import TrainConfig, load_config_file, option_words
 
     options: dict[str, Any] = load_config_file(config) if config else {}
-    options.update({k: v for k, v in {
+    in_file = list(options)
+    flags = {k: v for k, v in {
         "target": target, "time_budget": time_budget, "metric": metric, "task": task if task != "auto" else None,
         "seed": seed, "group_column": group_column, "time_column": time_column, "weight_column": weight_column,
         "tracking_uri": tracking_uri, "max_predict_ms_per_row": max_predict_ms, "max_models": max_models,
         "calibration_fraction": calibration_fraction, "target_transform": target_transform,
         "families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
-    }.items() if v is not None})
-    if column_role:
-        options["column_roles"] = {**options.get("column_roles", {}), **parse_roles(column_role)}
-    if drop:
-        options["drop"] = [*options.get("drop", []), *drop]
-    if keep:
-        options["keep"] = [*options.get("keep", []), *keep]
+    }.items() if v is not None}
+    options.update(flags)
+    for field, given in (("column_roles", parse_roles(column_role)), ("drop", drop), ("keep", keep)):
+        mine = options.get(field)
+        if given and (joined := _joined(mine, given)) is not mine:  # else the file's, refused as its key
+            flags[field], options[field] = given, joined
     from ..spark.engine import choose_engine
 
     chosen, why = choose_engine(engine if engine != "auto" else options.get("engine", "auto"), data,
                                 command="train", db=db)
     options["engine"] = chosen
-    cfg = TrainConfig.build(**options)
+    cfg = TrainConfig.build(words=option_words(flags, config, in_file), **options)
     fixed: dict[str, float] = {}  # the seconds no budget covers, said beside the training's
     if chosen == "spark":
         model = _train_on_spark(data, cfg, sql=sql, out=out, name=name, track=not no_track, why=why,
@@ -258,6 +258,16 @@ def train_cmd(
     say("Model ", (model.name, "bold"), ": task ", (model.task.kind, "bold"), f"; validation {meta['metric']}: ",
         (fmt(meta["validation_score"]), "bold"), f"; {took}. Saved to ",
         (str(model.path), "bold"), (f" (run {meta['run_id'][:8]})" if meta.get("run_id") else "") + ".")
+
+
+def _joined(mine: Any, given: Any) -> Any:
+    """A list or mapping the command line gives added to the config file's (``mine``, or None); ``mine`` itself
+    where it is of another kind, which the config's check then refuses, naming the file's key."""
+    if mine is None:
+        return given
+    if isinstance(given, dict):
+        return {**mine, **given} if isinstance(mine, dict) else mine
+    return [*([mine] if isinstance(mine, str) else mine), *given] if isinstance(mine, list | str) else mine
 
 
 def _train_here(data: str | None, cfg: Any, *, sql: str | None, db: str | None, out: str, name: str | None,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .values import MISSING_TOKENS, comma_decimal_cell, comma_decimal_cells, comma_number
+from .values import MISSING_TOKENS, comma_decimal_cell, comma_decimal_cells, comma_number, thousands_dots_cell
 
 __all__ = ["FORMATS", "ODD_BYTES", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "comma_columns", "csv_options", "format_of",
            "read_csv_table", "read_sample", "sniff_csv", "text_comma_columns", "written_booleans"]
@@ -222,6 +222,23 @@ def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
     return columns
 
 
+#: a number as thousands dots write it: 999, 12.345, 1.234.567 (a decimal comma after it in a quoted cell)
+_DOTTED = re.compile(r"-?([1-9]\d{0,2}(\.\d{3})*|0)(,\d+)?")
+
+
+def _thousands_dots_columns(body: list[list[str]]) -> list[int]:
+    """The columns of a sample not written with decimal commas whose every filled cell is a number written with
+    thousands dots, one at least with two (1.234.567, which no decimal point writes; 12.345 alone may be
+    either): a spreadsheet's numbers exported as text in a comma-delimited file."""
+    columns = []
+    for j in range(max((len(r) for r in body), default=0)):
+        cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+        if cells and all(_DOTTED.fullmatch(c) for c in cells) and \
+                any(_THOUSANDS_DOTS.fullmatch(c.lstrip("-")) for c in cells):
+            columns.append(j)
+    return columns
+
+
 def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
     """read_csv options for delimited text whose first bytes are ``sample``."""
     text, encoding = _decode(sample)
@@ -238,11 +255,14 @@ def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
     opts: dict[str, Any] = {"sep": sep, "encoding": encoding}
     if rows and not _has_header(rows):
         opts["header"] = None
-    comma_columns = _decimal_comma_columns(rows if "header" in opts else rows[1:], sep)
+    body = rows if "header" in opts else rows[1:]
+    comma_columns = _decimal_comma_columns(body, sep)
     if comma_columns is not None:  # 1,5;2,25: a decimal comma, as spreadsheets write in much of Europe
         opts["decimal"] = ","
         if comma_columns:  # 1.234,5, or a '?' among them
             opts["converters"] = dict.fromkeys(comma_columns, comma_decimal_cell)  # read cell by cell
+    elif dotted := _thousands_dots_columns(body):  # 1.234.567 in a file of decimal points: thousands dots
+        opts["converters"] = dict.fromkeys(dotted, thousands_dots_cell)
     if len(lines) > 1 and sum(f"{sep} " in ln for ln in lines) > 0.8 * len(lines):
         opts["skipinitialspace"] = True
     if rows:
@@ -267,14 +287,21 @@ def csv_options(path: Path, compression: str | None, sample: bytes | None = None
 
 # -- reading delimited text ----------------------------------------------------------------------------------
 def text_comma_columns(opts: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
-    """``opts`` (``sniff_csv``'s) without its converters of decimal commas (``comma_decimal_cell``, a Python
-    call a cell), and the positions of their columns: pandas' parser reads them with ``decimal=","``, and a
-    column it leaves text (1.234,5, 3,50 €, a '?' among the numbers) ``comma_columns`` reads after, at once."""
-    cells = [j for j, f in (opts.get("converters") or {}).items() if f is comma_decimal_cell]
+    """``opts`` (``sniff_csv``'s) without its converters of decimal commas (``comma_decimal_cell``) and thousands
+    dots (``thousands_dots_cell``), a Python call a cell, and the positions of their columns: pandas' parser
+    reads them with ``decimal=","`` (columns of thousands dots as text, where 12.345 alone is no 12.345), and a
+    column it leaves text (1.234,5, 3,50 €, a '?' among the numbers, 1.234.567) ``comma_columns`` reads after,
+    at once."""
+    marks = opts.get("converters") or {}
+    cells = [j for j, f in marks.items() if f is comma_decimal_cell or f is thousands_dots_cell]
     if not cells:
         return opts, []
-    rest = {j: f for j, f in opts["converters"].items() if f is not comma_decimal_cell}
-    return {**opts, "converters": rest or None}, cells
+    rest = {j: f for j, f in marks.items() if j not in cells}
+    out = {**opts, "converters": rest or None}
+    dotted = {j: str for j, f in marks.items() if f is thousands_dots_cell}
+    if dotted and isinstance(opts.get("dtype") or {}, dict):
+        out["dtype"] = {**(opts.get("dtype") or {}), **dotted}
+    return out, cells
 
 
 def comma_columns(df: pd.DataFrame, cells: list[int]) -> pd.DataFrame:
@@ -289,9 +316,15 @@ def comma_columns(df: pd.DataFrame, cells: list[int]) -> pd.DataFrame:
 def read_csv_table(source: Any, opts: dict[str, Any], sample: bytes | None = None) -> pd.DataFrame:
     """``pd.read_csv(source, **opts)``, its columns of decimal commas read a column at a time (``comma_columns``),
     and, from a file, how it writes its true/false columns' values (``written_booleans``, from ``sample``, the
-    file's first bytes that ``csv_options`` sniffed, read again where not given) in ``df.attrs["source"]["booleans"]``."""
+    file's first bytes that ``csv_options`` sniffed, read again where not given) in ``df.attrs["source"]["booleans"]``,
+    and the columns whose thousands dots were read as such (``thousands_dots_cell``) in its ``thousands_dots``."""
+    dotted = [j for j, f in (opts.get("converters") or {}).items() if f is thousands_dots_cell]
     opts, cells = text_comma_columns(opts)
     df = comma_columns(pd.read_csv(source, **opts), cells)
+    if dotted:  # the read line names them: their dots were read as thousands marks, not decimal points
+        names = [f"column_{j + 1}" if opts.get("header", 0) is None else str(df.columns[j]) for j in dotted
+                 if j < df.shape[1]]
+        df.attrs["source"] = {**df.attrs.get("source", {}), "thousands_dots": names}
     if isinstance(source, Path) and (spelled := written_booleans(
             df, read_sample(source, opts.get("compression")) if sample is None else sample, opts)):
         df.attrs["source"] = {**df.attrs.get("source", {}), "booleans": spelled}

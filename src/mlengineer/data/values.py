@@ -48,6 +48,7 @@ __all__ = [
     "parse_datetime",
     "strptime",
     "text_numbers",
+    "thousands_dots_cell",
     "twin_key",
     "unit_number",
 ]
@@ -305,6 +306,14 @@ def comma_decimal_cell(text: str) -> float | str:
     if m is not None and _COMMA_NUMBER.fullmatch(m["num"]):
         return s[:m.start("num")] + m["num"].replace(".", "").replace(",", ".") + s[m.end("num"):]
     return text
+
+
+def thousands_dots_cell(text: str) -> float | str:
+    """A cell of a column of numbers written with thousands dots in a file whose other numbers write a decimal
+    point (1.234.567, 12.345 and 999 alike: ``comma_decimal_cell``'s reading of them) as a float; any other text
+    as it is."""
+    s = text.strip()
+    return float(s.replace(".", "").replace(",", ".")) if _COMMA_NUMBER.fullmatch(s) else text
 
 
 #: ``UNIT_NUMBER`` in three parts: what stands before the number, the number, what stands after it

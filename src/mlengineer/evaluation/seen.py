@@ -24,24 +24,42 @@ MAX_KEYS = 100_000
 MAX_LOOKED_UP = 50_000
 
 
-def row_keys(frame: pd.DataFrame) -> np.ndarray:
-    """One hash per row, alike for 70 and 70.0 and for a number read as int or float."""
+def row_keys(frame: pd.DataFrame, *, booleans_as_text: bool = False) -> np.ndarray:
+    """One hash per row, alike for 70 and 70.0, for a number read as int or float, and for a yes/no value read
+    as true/false in one file and 1/0 in another (True is 1.0). ``booleans_as_text``: hash true/false as their
+    text, as the keys a bundle kept before they were numbers."""
     cells = {}
     for c in frame.columns:
         col = frame[c]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        if booleans_as_text:
+            if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+                col = col.astype(float)
+            cells[c] = col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
+            continue
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             col = col.astype(float)
-        cells[c] = col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
+        cells[c] = col.astype(object).where(col.notna(), None).map(_cell_text)
     return pd.util.hash_pandas_object(pd.DataFrame(cells), index=False).to_numpy()
 
 
-def rows_found(known: np.ndarray, data: pd.DataFrame, columns: list[str], *, population: int) -> dict[str, Any]:
+def _cell_text(value: Any) -> str | None:
+    """A cell as the text its key is made of: a number (a true/false among them) as its float."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, np.bool_, np.number)):
+        return str(float(value))
+    return str(value)
+
+
+def rows_found(known: np.ndarray, data: pd.DataFrame, columns: list[str], *, population: int,
+               booleans_as_text: bool = False) -> dict[str, Any]:
     """How many rows of ``data`` (on ``columns``) have a key among ``known``, the keys of a random sample of a
     set of ``population`` rows: ``{"rows", "share", "exact"}``, ``share`` the estimated share of ``data``'s rows
     that are in the whole set, ``exact`` where the sample is the whole set and every row of ``data`` was looked up
-    (at most ``MAX_LOOKED_UP``, a random sample beyond): a count, not an estimate."""
+    (at most ``MAX_LOOKED_UP``, a random sample beyond): a count, not an estimate. ``booleans_as_text``: the
+    keys ``known`` were made so (``row_keys``)."""
     looked_up = data if len(data) <= MAX_LOOKED_UP else data.sample(MAX_LOOKED_UP, random_state=0)
-    found = int(np.isin(row_keys(looked_up[columns]), known).sum())
+    found = int(np.isin(row_keys(looked_up[columns], booleans_as_text=booleans_as_text), known).sum())
     population = max(int(population), len(known))
     # a row of the set is in the sample with the chance len(known) / population
     estimate = min(1.0, found / len(looked_up) * population / max(len(known), 1))
@@ -59,7 +77,7 @@ def keep_calibration_rows(model: Any, labelled: pd.DataFrame, *, seed: int = 0) 
     columns = _columns(model, labelled)
     sample = labelled if len(labelled) <= MAX_KEYS else labelled.sample(MAX_KEYS, random_state=seed)
     model.extras["calibration_rows"] = {"columns": columns, "keys": row_keys(sample[columns]),
-                                        "rows": int(len(labelled))}
+                                        "rows": int(len(labelled)), "booleans": "numbers"}
 
 
 def calibration_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
@@ -69,4 +87,5 @@ def calibration_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
     kept = model.extras.get("calibration_rows")
     if not kept or not len(data) or any(c not in data.columns for c in kept["columns"]):
         return None
-    return rows_found(kept["keys"], data, list(kept["columns"]), population=kept["rows"])
+    return rows_found(kept["keys"], data, list(kept["columns"]), population=kept["rows"],
+                      booleans_as_text=kept.get("booleans") != "numbers")

@@ -109,7 +109,7 @@ def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
     each column keeps its role (an identifier stays one, even where new rows repeat its values) and the
     columns it left out stay out."""
     from ..data.clean import SelectColumns
-    from ..training.config import TrainConfig
+    from ..training.config import TrainConfig, option_words
 
     recorded = dict(champion.metadata.get("config") or {"target": champion.target})
     for opt in ("time_column", "group_column", "weight_column"):
@@ -120,8 +120,9 @@ def _config(champion: Any, columns: set[str], **overrides: Any) -> Any:
     select = next((st for st in champion.plan.steps if isinstance(st, SelectColumns)), None)
     left_out = [c for c in (select.dropped if select is not None else {}) if c in columns]
     recorded["drop"] = list(dict.fromkeys([*(recorded.get("drop") or []), *left_out]))
-    recorded.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.build(**recorded)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    recorded.update(given)
+    return TrainConfig.build(words=option_words(given), **recorded)  # --time-budget, as the command takes it
 
 
 def _weights_held(champion: Any, base: pd.DataFrame, learn: pd.DataFrame) -> str | None:

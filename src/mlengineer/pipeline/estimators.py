@@ -192,14 +192,21 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most likely label of each row of ``X``."""
+        """The most likely label of each row of ``X``; rows the model may answer badly (a category it never saw,
+        a number far outside its training range, a column it does not know) with an ``InputWarning``, as
+        ``Model.predict`` warns."""
         rows = self._X(X)
-        return np.asarray(self.model_.predict(rows), dtype=self.classes_.dtype)
+        labels = np.asarray(self.model_.predict(rows), dtype=self.classes_.dtype)
+        self.model_.warn_inputs(rows)  # at the caller's line
+        return labels
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Probabilities, shape (n_rows, n_classes), columns in the order of ``classes_``."""
+        """Probabilities, shape (n_rows, n_classes), columns in the order of ``classes_``; an ``InputWarning``
+        as ``predict``'s."""
         rows = self._X(X)
-        return self.model_.predict_raw(rows)
+        raw = self.model_.predict_raw(rows)
+        self.model_.warn_inputs(rows)
+        return raw
 
 
 class AutoRegressor(RegressorMixin, _AutoBase):
@@ -224,6 +231,9 @@ class AutoRegressor(RegressorMixin, _AutoBase):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """The predicted value of each row of ``X``."""
+        """The predicted value of each row of ``X``; rows the model may answer badly with an ``InputWarning``, as
+        ``AutoClassifier.predict``'s."""
         rows = self._X(X)  # first: an unfitted estimator raises NotFittedError
-        return np.asarray(self.model_.predict(rows), dtype=float)
+        values = np.asarray(self.model_.predict(rows), dtype=float)
+        self.model_.warn_inputs(rows)  # at the caller's line
+        return values

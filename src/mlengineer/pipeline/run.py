@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from ..training.config import TrainConfig
 from ..training.trainer import Progress, check_columns, fit_pipeline, no_progress
 from .build import build_model
 
-__all__ = ["check_data", "default_name", "save_and_track", "train"]
+__all__ = ["check_data", "check_named_columns", "default_name", "save_and_track", "train"]
 
 
 def train(
@@ -59,7 +60,8 @@ def train(
         data = load_table(data)
     elif unread(data):  # a frame handed over: read as a file of it would be (nested objects, lists, zoned times)
         data = as_read(data.copy())
-    check_columns(data, config)  # a mistyped target, before the store: it leaves no ./mlruns.db behind
+    check_named_columns(data, config)  # before the store: a mistyped column leaves no ./mlruns.db behind
+    check_columns(data, config)  # a mistyped target
     if track:  # before training too (after reading: a wrong path leaves no store): no training time lost
         from ..tracking.runs import prepare_recording
 
@@ -88,6 +90,27 @@ def check_data(data: Any) -> None:
     elif not isinstance(data, str | PathLike):
         raise DataError(f"data must be a pandas DataFrame or the path of a table file; got {type(data).__name__}: "
                         "pass pd.DataFrame(data), or use AutoClassifier / AutoRegressor for arrays.")
+
+
+def check_named_columns(data: pd.DataFrame, config: TrainConfig) -> None:
+    """The columns the options name beside the target (--drop, --keep, --column-role, --group-column,
+    --time-column) are in ``data``, or the one-line DataError naming the first that is not, with the closest of
+    the table's names and its columns, as a mistyped target's does. A target the table lacks is left to
+    ``check_columns``, which says it first."""
+    if config.target not in data.columns:
+        return
+    named = [*(("--drop", c) for c in config.drop), *(("--keep", c) for c in config.keep),
+             *(("--column-role", c) for c in config.column_roles),
+             ("--group-column", config.group_column), ("--time-column", config.time_column)]
+    columns = [str(c) for c in data.columns]
+    for flag, column in named:
+        if column is None or column in data.columns:
+            continue
+        near = [c for c in columns if c.casefold() == column.casefold()] or \
+            difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+        shown = ", ".join(columns[:30]) + (", ..." if len(columns) > 30 else "")
+        raise DataError(f"{flag} names the column {column!r}, which the data does not have"
+                        f"{f' (did you mean {near[0]!r}?)' if near else ''}; its columns are: {shown}.")
 
 
 def save_and_track(model: Model, result: Any, *, out: str | Path | None, track: bool) -> Model:

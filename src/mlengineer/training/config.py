@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -10,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import Argument, ConfigError
 
-__all__ = ["TASK_KINDS", "TrainConfig", "flag_arguments", "load_config_file"]
+__all__ = ["TASK_KINDS", "TrainConfig", "flag_arguments", "load_config_file", "option_words"]
 
 TASK_KINDS = ("binary", "multiclass", "regression")
 #: the longest time budget: a week (longer is a typo, or infinity, which no clock can wait for)
@@ -170,30 +172,36 @@ class TrainConfig(BaseModel):
         return self
 
     @classmethod
-    def build(cls, **values: Any) -> TrainConfig:
-        """Validate ``values`` into a config, turning pydantic's report into one clear ConfigError."""
+    def build(cls, *, words: Mapping[str, str] | None = None, **values: Any) -> TrainConfig:
+        """Validate ``values`` into a config, turning pydantic's report into one clear ConfigError that names
+        the option at fault as the user wrote it: ``words`` maps a field to that (``--task`` on the command
+        line, ``'task:' in train.yaml``); a field it does not name is said as Python's argument (``task=``)."""
         try:
             return cls(**values)
         except ValidationError as e:
-            raise ConfigError(_first_problem(e)) from None
+            raise ConfigError(_first_problem(e, words or {})) from None
 
 
-def _first_problem(e: ValidationError) -> str:
+def _first_problem(e: ValidationError, words: Mapping[str, str]) -> str:
     err = e.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "config"
+    loc = [str(p) for p in err["loc"]]
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return f"Unknown option {field!r}: valid options are {', '.join(TrainConfig.model_fields)}."
-    if err["type"] == "missing":
-        return f"The {field!r} option is required."
-    if not err["loc"]:  # a check across options says it all itself
+        unknown = words.get(loc[0], repr(loc[0]))
+        return f"Unknown option {unknown}: valid options are {', '.join(TrainConfig.model_fields)}."
+    if not loc:  # a check across options says it all itself, its options named as the user wrote them
+        fields = {flag: arg.name for flag, arg in flag_arguments().items()}
+        msg = re.sub(r"--[a-z][a-z-]*", lambda m: words.get(fields.get(m[0], ""), m[0]), msg)
         return f"{msg[:1].upper()}{msg[1:]}."
-    if err["type"] == "literal_error":  # pydantic's "Input should be 'a' or 'b'", in the config's words
-        return f"The {field!r} option takes one of {err.get('ctx', {}).get('expected')}; got {err.get('input')!r}."
+    option = words.get(loc[0], f"{loc[0]}=") + (f" (at {'.'.join(loc[1:])!r})" if loc[1:] else "")
+    if err["type"] == "missing":
+        return f"{option} is required."
+    if err["type"] == "literal_error":  # pydantic's "Input should be 'a' or 'b'", in the user's words
+        return f"{option} takes one of {err.get('ctx', {}).get('expected')}; got {err.get('input')!r}."
     plain = _PLAIN.get(str(err["type"]))
-    if plain is not None:  # pydantic's words ("Input should be a valid list") in the config's own
-        return f"The {field!r} option {plain}; got {err.get('input')!r}."
-    return f"The {field!r} option {msg}."
+    if plain is not None:  # pydantic's words ("Input should be a valid list") in the user's own
+        return f"{option} {plain}; got {err.get('input')!r}."
+    return f"{option} {msg}."
 
 
 #: pydantic's error types, said as a config file's user would put it
@@ -234,6 +242,17 @@ def flag_arguments() -> dict[str, Argument]:
             kind = "number"
         table[_CLI_FLAGS.get(name, "--" + name.replace("_", "-"))] = Argument(name, kind, choices)
     return table
+
+
+def option_words(flags: Iterable[str], config_file: str | Path | None = None,
+                 from_file: Iterable[str] = ()) -> dict[str, str]:
+    """How the command line's user wrote each option, for ``TrainConfig.build(words=...)``: the keys of
+    ``from_file`` not among ``flags`` as a key of ``config_file`` (``'task:' in train.yaml``), every other field
+    as its flag (``--task``)."""
+    given = set(flags)
+    words = {arg.name: flag for flag, arg in flag_arguments().items()}
+    words.update({field: f"'{field}:' in {config_file}" for field in from_file if field not in given})
+    return words
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
