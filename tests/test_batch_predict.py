@@ -98,7 +98,7 @@ def test_a_bad_value_in_a_later_chunk_names_the_rows_and_writes_nothing(model, t
     out = tmp_path / "pred.parquet"
     with pytest.raises(SchemaError) as err:
         predict_to_file(model, src, out, chunk_rows=200)
-    assert "rows.csv, rows 601-800" in str(err.value) and "'age'" in str(err.value) and "forty" in str(err.value)
+    assert "rows.csv, row 651:" in str(err.value) and "'age'" in str(err.value) and "forty" in str(err.value)
     assert not out.exists() and not list(tmp_path.glob(".pred.parquet*"))
 
 

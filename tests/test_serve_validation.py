@@ -87,7 +87,7 @@ def _validate(validator, records: list[dict[str, Any]], **kw: Any):  # type: ign
     ("active", 2, ["'active'", "true or false"]),
     ("joined", "31/02/2024", ["'joined'", "date like 2024-01-31"]),
     ("joined", 2024.5, ["'joined'", "date written as text"]),  # (20240201, ISO 8601's basic form, is a date)
-    ("joined", "0781-05-24", ["'joined'", "between the years 1678 and 2261"]),  # beyond pandas' dates
+    ("joined", "0781-05-24", ["'joined'", "between 1677 and 2262"]),  # beyond pandas' dates
     ("note", {"a": 1}, ["'note'", "text", "an object"]),  # a list is read as its JSON text, as readers do
 ])
 def test_a_wrong_value_names_the_column_the_row_and_the_problem(validator, field: str, value: Any,  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOADER_MODULE", "families_used", "requirements", "save_flavor"]
+__all__ = ["LOADER_MODULE", "families_used", "ignored_columns", "requirements", "save_flavor"]
 
 LOADER_MODULE = "mlengineer.bundle.pyfunc"
 #: what every bundle needs to predict, whatever its models
@@ -27,12 +27,22 @@ def _signature(model: Any) -> Any:
     # column by its role and names a bad value itself (MLflow refused a NaN in a column of whole numbers, a
     # date as datetime64 where the table held text, "1" for a category of numbers, 1 for a column of decimals)
     cols: list[Any] = [ColSpec(AnyType(), name, required=True) for name in model.feature_names]
+    # the training table's other columns (an identifier, a dropped column, the target, the weights), which the
+    # model takes and ignores: optional inputs, so that MLflow passes them without a warning on every call
+    cols += [ColSpec(AnyType(), name, required=False) for name in ignored_columns(model)]
     outputs: list[Any] = [ColSpec("string" if model.task.is_classification else "double", "prediction")]
     outputs += [ColSpec("double", f"proba_{c}") for c in model.classes]
     # MLflow hands a pyfunc only the params its signature declares: without this, predict(df, params=
     # {"interval": 0.9}) dropped the interval with a warning
     params = ParamSchema([ParamSpec("interval", "double", None)])
     return ModelSignature(inputs=MlflowSchema(cols), outputs=MlflowSchema(outputs), params=params)
+
+
+def ignored_columns(model: Any) -> list[str]:
+    """The columns of the training table that are no features: rows may hold them, and the model ignores them."""
+    features = set(model.feature_names)
+    names = [*(c.name for c in model.schema.columns), model.target, model.metadata.get("weight_column")]
+    return [n for n in dict.fromkeys(n for n in names if n) if n not in features]
 
 
 def families_used(metadata: dict[str, Any]) -> set[str]:

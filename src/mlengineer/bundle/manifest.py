@@ -27,7 +27,8 @@ from typing import Any
 
 from ..errors import ModelError
 
-__all__ = ["MANIFEST", "SIGNING_KEY_ENV", "bundle_digest", "verify_manifest", "write_manifest"]
+__all__ = ["MANIFEST", "SIGNING_KEY_ENV", "UnreadableBundle", "bundle_digest", "folder_stamp", "readable_digest",
+           "verify_manifest", "write_manifest"]
 
 MANIFEST = "manifest.json"
 SIGNING_KEY_ENV = "MLENGINEER_SIGNING_KEY"
@@ -125,8 +126,45 @@ def verify_manifest(root: Path) -> str:
 
 
 def bundle_digest(root: Path) -> str | None:
-    """The digest a bundle's manifest records (not checked), or None without one."""
+    """The digest a bundle's manifest records (not checked), or None without one (``readable_digest`` says why)."""
     try:
         return str(json.loads((root / MANIFEST).read_text(encoding="utf-8"))["digest"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+class UnreadableBundle(ModelError):
+    """A bundle whose files cannot be read now (its folder or manifest missing or unreadable): a state that may
+    pass by itself, as when the store is being copied or synced, unlike files that differ from what was saved."""
+
+
+def readable_digest(root: Path, what: str) -> str:
+    """The digest the manifest of the bundle at ``root`` records (not checked); an UnreadableBundle saying why
+    where it cannot be read (``what``, such as "Version 3 of 'churn'", begins its message)."""
+    path = root / MANIFEST
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["digest"])
+    except FileNotFoundError:
+        problem = f"cannot read {root}: the folder does not exist" if not os.path.isdir(root) else \
+            f"cannot read {path}: the file does not exist"
+    except OSError as e:
+        problem = f"cannot read {path}: {e.strerror or type(e).__name__}"
+    except (ValueError, KeyError, TypeError):
+        problem = f"cannot read {path}: it is not the manifest mlengineer writes (cut short or damaged)"
+    raise UnreadableBundle(f"{what} cannot be loaded: {problem}. Restore the files there, or wait for a copy or "
+                           "sync of the store to end (a server on the alias tries again by itself).")
+
+
+def folder_stamp(root: Path) -> str:
+    """What the files under ``root`` look like now, from their names, sizes and modification times (nothing is
+    read, so it is cheap): it changes when a file is written, replaced, added or removed."""
+    h = hashlib.sha256()
+    try:
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if rel not in MLFLOW_BOOKKEEPING:
+                st = p.stat()
+                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except OSError as e:
+        h.update(f"unreadable: {e}".encode())
+    return h.hexdigest()

@@ -7,6 +7,7 @@ and the atomic save are in ``store.py``, the MLflow side in ``flavor.py``.
 
 from __future__ import annotations
 
+import copy
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -16,14 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.clean import CleaningPlan
+from ..data.clean import CleaningPlan, check_columns
 from ..data.images import image_root, table_folder
 from ..data.nested import flat_frame, flat_nested, nested_gaps, nested_prefixes
 from ..data.schema import Schema
 from ..errors import Argument, InputWarning, MLEngineerError, ModelError, SchemaError, python_words
 from ..tasks import Task
-from .notes import RecordNotes, new_tally
+from .notes import DateNotes, RecordNotes, new_tally
 from .rowpath import RowPath
+from .rows import as_rows
 from .store import BUNDLE_SUBDIR, read_parts, write_bundle
 
 __all__ = ["BUNDLE_SUBDIR", "RECALIBRATE", "SMALL_BATCH", "Model", "load"]
@@ -57,6 +59,7 @@ class Model:
         self.use_row_path = True
         self._row: tuple[tuple[int, int, int], RowPath | None] | None = None
         self._notes: RecordNotes | None = None  # the input check of the Python face's warnings, built on first use
+        self._dates: DateNotes | None = None  # its check of dates far outside the training range
         #: names whose objects a record may nest, as the training table's JSON did ('user' for 'user.age')
         self.nested = nested_prefixes(plan.feature_columns)
 
@@ -84,7 +87,7 @@ class Model:
         """Pickled (joblib, multiprocessing, a Spark closure) without the compiled row path, a cache of local
         functions that no pickle takes: the copy compiles it again on its first record."""
         state = dict(self.__dict__)
-        state["_row"] = state["_notes"] = None
+        state["_row"] = state["_notes"] = state["_dates"] = None
         return state
 
     # -- predicting ----------------------------------------------------------------------------------------
@@ -124,6 +127,8 @@ class Model:
             for i, c in enumerate(data.columns):
                 position.setdefault(c, i)
             cols = {c: matrix[:, position[c]] for c in self.feature_names if c in position}
+            if len(cols) < len(self.feature_names):  # named with the rows' own near spellings (' Age')
+                check_columns(position, self.feature_names)
         else:
             records = _records(data, self.nested)
             cols = {}
@@ -133,6 +138,8 @@ class Model:
                     arr = np.empty(len(records), dtype=object)
                     arr[:] = [r.get(c) for r in records]
                     cols[c] = arr
+            if len(cols) < len(self.feature_names):
+                check_columns({k for r in records for k in r}, self.feature_names)
         return self.encoder.transform(self.plan.apply_arrays(cols))
 
     def row_path(self) -> RowPath | None:
@@ -148,7 +155,10 @@ class Model:
         return self._row[1]
 
     def predict_record(self, record: Mapping[str, Any]) -> np.ndarray:
-        """``predict_raw`` of one record: (1, k) or (1,). Through the row path when the model has one."""
+        """``predict_raw`` of one record, the fast path the server answers one record by: a classifier's (1, k)
+        probabilities, column i that of ``classes[i]`` (sorted label order), or a regression's (1,) value. Through
+        the row path when the model has one. ``predict_proba(record)`` gives the same numbers named by their
+        class (a one-row DataFrame: ``.iloc[0].to_dict()`` is {label: probability})."""
         if isinstance(record, pd.Series):
             record = _series_record(record)
         record = flat_nested(record, self.nested)  # objects (their JSON text, null) under a nested JSON column's name
@@ -159,8 +169,16 @@ class Model:
             raw = self.predictor.predict_raw(self.encode(record))
         return self.calibrated(raw)
 
+    def rows(self, data: Any) -> Any:
+        """``data`` as rows the model reads: a table file's path (str or Path) read as ``mlengineer predict``
+        reads it, with training's thousands dots and decimal commas; a numpy array of the training columns
+        (``feature_names``) in their order; a pyarrow Table; a DataFrame or records as they are."""
+        return as_rows(data, self.feature_names, self.metadata)
+
     def predict_raw(self, data: Any) -> np.ndarray:
-        """Probabilities (n, k) for classification, values (n,) for regression."""
+        """Probabilities (n, k) for classification, in the order of ``classes``; values (n,) for regression.
+        ``data``: what ``rows`` takes."""
+        data = self.rows(data)
         if isinstance(data, pd.Series):  # one row of a frame (df.iloc[0], df.loc[key]): its index names the columns
             data = _series_record(data)
         one = data if isinstance(data, Mapping) else data[0] if _one_record(data) else None
@@ -179,7 +197,10 @@ class Model:
     def predict(self, data: Any) -> np.ndarray:
         """Predicted labels (classification) or values (regression), in the input's row order. Rows holding a
         category the model never saw, a number far outside its training range or a column it does not know are
-        answered all the same, with an ``InputWarning`` saying so (once a call)."""
+        answered all the same, with an ``InputWarning`` saying so (once a call). ``data``: a DataFrame, one
+        record, a list of records, a table file's path, a numpy array of the training columns in their order
+        (``feature_names``) or a pyarrow Table."""
+        data = self.rows(data)
         raw = self.predict_raw(data)
         if _from_outside():
             self.warn_inputs(data)
@@ -191,10 +212,12 @@ class Model:
         notes = self._notes
         if notes is None:
             notes = self._notes = RecordNotes(self)
+        data = self.rows(data)
         if isinstance(data, pd.Series):  # one row of a frame: its index names the columns
             data = _series_record(data)
+        dates = self._far_dates(data)
         if isinstance(data, Mapping) and notes.plain(data):  # the one-record path: as cheap as can be
-            return []
+            return dates
         if isinstance(data, pd.DataFrame):
             tally = notes.of_frame(data)
         else:
@@ -203,7 +226,19 @@ class Model:
             for row in rows:
                 if isinstance(row, Mapping):
                     notes.of_record(row, tally)
-        return notes.lines(tally) if tally["unknown"] or tally["unseen"] or tally["far"] else []
+        return [*(notes.lines(tally) if tally["unknown"] or tally["unseen"] or tally["far"] else []), *dates]
+
+    def _far_dates(self, data: Any) -> list[str]:
+        """``DateNotes``' lines on ``data`` (a DataFrame, one record or a list of records)."""
+        if getattr(self, "_dates", None) is None:  # (a Model pickled before it had one)
+            self._dates = DateNotes(self)
+        assert self._dates is not None
+        if not self._dates.spans or not isinstance(data, pd.DataFrame | Mapping | list | tuple):
+            return []
+        dates = copy.copy(self._dates)
+        dates.far = {}
+        dates.add(data)
+        return dates.lines()
 
     def warn_inputs(self, data: Any) -> None:
         """Warn (``InputWarning``, at the caller's line) of what ``input_notes`` finds in ``data``."""
@@ -226,6 +261,7 @@ class Model:
         label order; a DataFrame's rows keep its index."""
         if not self.task.is_classification:
             raise ModelError("predict_proba needs a classification model; this one predicts values (regression).")
+        data = self.rows(data)
         raw = self.predict_raw(data)
         if _from_outside():
             self.warn_inputs(data)
@@ -238,6 +274,7 @@ class Model:
         ``prediction_set`` column (a list of labels a row) for classification: conformal ranges and sets that
         hold the truth that often on rows like the calibration rows.
         """
+        data = self.rows(data)
         raw = self.predict_raw(data)
         if _from_outside():
             self.warn_inputs(data)

@@ -11,7 +11,7 @@ a model meets some every day.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -21,8 +21,8 @@ import pandas as pd
 from ..errors import DataError
 from .rowpath import plan_roles
 
-__all__ = ["MOST_LINES", "RecordNotes", "far_bounds", "far_note", "new_tally", "note_lines", "number_text", "rows_holding",
-           "shown", "training_ranges", "unknown_columns_note"]
+__all__ = ["MOST_LINES", "DateNotes", "RecordNotes", "far_bounds", "far_date_note", "far_note", "new_tally", "note_lines", "number_text", "rows_holding",
+           "shown", "some_of", "training_ranges", "unknown_columns_note"]
 
 
 def training_ranges(model: Any, roles: Mapping[str, str]) -> dict[str, tuple[float, float]]:
@@ -58,7 +58,14 @@ def rows_holding(n: int, one: str, many: str) -> str:
 
 
 def number_text(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+    """A number as a note says it: ``12,345``, ``0.1812``, and ``1e+308`` rather than 309 digits."""
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e15 else f"{v:.4g}"
+
+
+def some_of(items: Sequence[str], most: int = 1, sep: str = "; ") -> str:
+    """The first ``most`` of ``items`` joined by ``sep``, then how many more there are: ``a; b (and 83 more)``."""
+    more = f" (and {len(items) - most:,} more)" if len(items) > most else ""
+    return sep.join(items[:most]) + more
 
 #: the most column lines a note says; the rest are counted in one more
 MOST_LINES = 4
@@ -244,3 +251,82 @@ def new_tally() -> dict[str, dict[str, list[Any]]]:
 def _count(kind: dict[str, list[Any]], name: str, rows: int, example: Any) -> None:
     seen = kind.setdefault(name, [0, example])
     seen[0] += rows
+
+
+class DateNotes:
+    """Dates far outside a date column's training range (``far_bounds``' rule on days: before the first date or
+    after the last by more than the time between them, as 1850 for a column of 2022 to 2024), counted over the
+    rows given (``add``) and said in ``far_note``'s words (``lines``). The dates are read as the cleaning plan
+    reads them; one that cannot be read is left to predicting, which names it."""
+
+    def __init__(self, model: Any) -> None:
+        roles = plan_roles(model.plan) or {}
+        by_name = {c.name: c for c in model.schema.columns}
+        #: column: (its format, first and last training dates as days since 1970)
+        self.spans: dict[str, tuple[str | None, float, float]] = {}
+        for name in model.plan.feature_columns:
+            col = by_name.get(name)
+            if roles.get(name) == "datetime" and col is not None and col.min is not None and col.max is not None:
+                low, high = _days(np.array([col.min, col.max], dtype=object), None)
+                if low == low and high == high:
+                    self.spans[name] = (col.datetime_format, float(low), float(high))
+        self.far: dict[str, tuple[int, float]] = {}  # column: (rows, an example in days)
+
+    def far_in(self, name: str, values: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of the far dates among a date column's ``values`` (as a table or a request holds
+        them), and all the values as days since 1970."""
+        fmt, low, high = self.spans[name]
+        days = _days(np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values, fmt)
+        lo, hi = far_bounds(low, high)
+        return np.flatnonzero((days < lo) | (days > hi)), days
+
+    def note(self, name: str, rows: int, example: float, *, row: int | None = None) -> str:
+        """``far_date_note`` for the column ``name``: ``rows`` far dates, ``example`` one (days since 1970)."""
+        return far_date_note(name, rows, self.spans[name][1:], example, row=row)
+
+    def add(self, rows: Any) -> None:
+        """Count the far dates of ``rows``: a DataFrame, one record or a list of records."""
+        for name in self.spans:
+            if isinstance(rows, pd.DataFrame):
+                if name not in rows.columns or not isinstance(rows[name], pd.Series):
+                    continue
+                values = rows[name].to_numpy(dtype=object, na_value=None) if rows[name].dtype.kind != "M" \
+                    else rows[name].to_numpy()
+            else:
+                records = [rows] if isinstance(rows, Mapping) else [r for r in rows if isinstance(r, Mapping)]
+                values = np.array([r.get(name) for r in records if name in r], dtype=object)
+            if not len(values):
+                continue
+            far, days = self.far_in(name, values)
+            if len(far):
+                count, example = self.far.get(name, (0, float(days[far[0]])))
+                self.far[name] = (count + len(far), example)
+
+    def lines(self) -> list[str]:
+        """One line a column holding far dates; none where none does."""
+        return [self.note(name, rows, example) for name, (rows, example) in self.far.items()]
+
+
+def far_date_note(name: str, rows: int, span: tuple[float, float], example: float, *, row: int | None = None) -> str:
+    """``far_note``'s line for a date column: the training range ``span`` and the ``example``, days since 1970,
+    written as dates (``row``: where the example is, in a request)."""
+    low, high = (_date_text(d) for d in span)
+    at = f" in row {row}" if row is not None else ""
+    return (f"Column {name!r}: {rows_holding(rows, 'a date', 'dates')} far outside the training range "
+            f"({low} to {high}; e.g. {_date_text(example)}{at}): check their year and format.")
+
+
+def _days(values: np.ndarray, fmt: str | None) -> np.ndarray:
+    """Dates as the cleaning plan reads them, as days since 1970 (NaN where missing or unreadable)."""
+    from ..data.conform import conform_values
+
+    parsed = conform_values(values, "datetime", fmt).astype("datetime64[ns]")
+    days = parsed.astype(np.int64).astype(np.float64) / 86_400e9
+    days[np.isnat(parsed)] = np.nan
+    return days
+
+
+def _date_text(days: float) -> str:
+    """Days since 1970 as the date they fall on, with the time of day where it is not midnight."""
+    moment = pd.Timestamp(0) + pd.Timedelta(days=days)
+    return str(moment.date()) if moment == moment.normalize() else moment.isoformat(timespec="seconds")

@@ -42,7 +42,7 @@ def compare_cmd(
 
     a = model_a if model_a == BASELINE else open_model(model_a, tracking_uri=tracking_uri)
     b = model_b if model_b == BASELINE else open_model(model_b, tracking_uri=tracking_uri)
-    frame = read_data(data, sql, db, out=err_console if as_json else None)
+    frame = read_data(data, sql, db, out=err_console if as_json else None, model=a if a != BASELINE else b)
     result = compare_models(a, b, frame, metric=metric, weights=not no_weights)
     if as_json:
         from ..monitoring.run import json_ready  # a metric of rows of one class is NaN: JSON has no NaN
@@ -104,7 +104,7 @@ def explain_cmd(
                             [[k, f"{v:.1%}"] for k, v in imp.items()]))
         say(importance_caption(model))  # what the shares measure, for which members, and why others are left out
         return
-    frame = read_data(rows, sql, db)
+    frame = read_data(rows, sql, db, model=model)
     cls = _label(model, target_class) if target_class is not None else None
     with named_source(rows or "the query"):
         explained = explain_rows(model, frame, top=top, target_class=cls)
@@ -227,7 +227,7 @@ def calibrate_cmd(
     model = open_model(model_path, tracking_uri=tracking_uri)
     positive = None if positive_class is None else _positive_index(
         model, positive_class, any(v is not None for v in (cost_fp, cost_fn, target_precision, target_recall)))
-    df = read_data(data, sql, db) if (data or sql or db) else None
+    df = read_data(data, sql, db, model=model) if (data or sql or db) else None
     summary = recalibrate(model, df, method=method, cost_fp=cost_fp, cost_fn=cost_fn, positive=positive,
                           target_precision=target_precision, target_recall=target_recall, weights=not no_weights)
     kept = None

@@ -18,6 +18,7 @@ def register_cmd(
     """Register a bundle in MLflow's model registry as a new version of NAME."""
     from pathlib import Path
 
+    from ..bundle.notes import some_of
     from ..tracking.lookup import open_model
     from ..tracking.registry import register
 
@@ -28,9 +29,9 @@ def register_cmd(
     say("Registered ", (info.name, "bold"), " version ", (info.version, "bold"), ". Serve it with "
         f"'mlengineer serve models:/{info.name}/{info.version}', or promote it with "
         f"'mlengineer promote {info.name} {info.version} --alias champion'.")
-    for problem in info.problems:
-        say(("warning:", "yellow"), f" clients of models:/{info.name}@champion would fail against this "
-            f"version: {problem}.")
+    if info.problems:  # one line, however many columns: the first few problems, then how many more
+        say(("warning:", "yellow"), f" clients of models:/{info.name}@champion would fail against this version: "
+            f"{some_of(info.problems, 3)}.", soft_wrap=True)
 
 
 def promote_cmd(
@@ -38,16 +39,20 @@ def promote_cmd(
     version: str = typer.Argument(..., help="The version to promote."),
     alias: str = typer.Option("champion", "--alias", help="The alias to point at VERSION."),
     force: bool = typer.Option(False, "--force", help="Promote even when clients of the alias's current version "
-                               "could not call this one (servers on the alias keep their version)."),
+                               "could not call this one, or would misread its answers: servers on the alias switch "
+                               "to it all the same, and those clients get errors (422) or other answers."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry (default ./mlruns.db)."),
 ) -> None:
     """Point an alias (default champion) at a version; servers on models:/NAME@ALIAS switch to it."""
+    from ..bundle.notes import some_of
     from ..tracking.registry import promote
 
     info = promote(name, version, alias=alias, tracking_uri=tracking_uri, force=force)
     say(f"models:/{info.name}@{alias} is now version ", (info.version, "bold"), ".")
-    for problem in info.problems:
-        say(("warning (--force):", "yellow"), f" {problem}; servers on the alias keep the version they serve.")
+    if info.problems:
+        say(("warning (--force):", "yellow"), f" servers on models:/{info.name}@{alias} switch to version "
+            f"{info.version} at their next look, and log it; clients that call it as they called the version before "
+            f"get errors (422) or answers they may misread: {some_of(info.problems, 3)}.", soft_wrap=True)
 
 
 def verify_cmd(

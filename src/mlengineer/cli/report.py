@@ -36,7 +36,7 @@ def report_cmd(
     from ..tracking.lookup import open_model
 
     model = open_model(model_path, tracking_uri=tracking_uri)
-    df = read_data(data, sql, db) if (data or sql or db) else None
+    df = read_data(data, sql, db, model=model) if (data or sql or db) else None
     if df is not None and model.target not in df.columns:
         raise ConfigError(f"--data {data or '(the --sql query)'} has no column {model.target!r}, the target: the "
                           f"report measures the model on rows with their true {model.target}. Add that column, "

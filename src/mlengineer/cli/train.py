@@ -374,7 +374,7 @@ def evaluate_cmd(
     from .evaluation import print_evaluation, rows_met
 
     model = open_model(model_path, tracking_uri=tracking_uri)
-    frame = read_data(data, sql, db, out=err_console if as_json else None)
+    frame = read_data(data, sql, db, out=err_console if as_json else None, model=model)
     with named_source(data or "the query"):
         result = evaluate(model, frame, weights=not no_weights)
         result.update(rows_met(model, frame))  # rows it trained on, or was calibrated on: the numbers flatter it

@@ -61,20 +61,21 @@ class _Counting(io.RawIOBase):
         return True
 
 
-def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitStack) -> Chunks:
+def open_chunks(path: str | Path, *, chunk_rows: int = CHUNK_ROWS, stack: ExitStack,
+                marks: dict[str, Any] | None = None) -> Chunks:
     """Chunks of the table at ``path``; files it opens are closed with ``stack``. A workbook's sheet
-    (``book.xlsx#Sales``) is read whole."""
+    (``book.xlsx#Sales``) is read whole. ``marks``: how the training table wrote its numbers (``load_table``)."""
     p, sheet = split_sheet(path)
     if sheet is not None or (not p.exists() and is_pattern(str(p))):  # a sheet, or the files a pattern matches
-        return _whole(load_table(path), chunk_rows)
+        return _whole(load_table(path, marks=marks), chunk_rows)
     if not p.exists():
         raise DataError(f"Data file {str(p)!r} does not exist: check the path.")
     if p.is_dir():
-        return _whole(load_table(p), chunk_rows)
+        return _whole(load_table(p, marks=marks), chunk_rows)
     if p.stat().st_size == 0:
         raise DataError(f"Data file {str(p)!r} is empty: it holds no rows.")
     try:
-        return _open(p, chunk_rows, stack)
+        return _open(p, chunk_rows, stack, marks)
     except MLEngineerError:
         raise
     except Exception as e:  # a damaged file breaks its reader at the first bytes (BadGzipFile, ArrowInvalid, ...)
@@ -86,12 +87,12 @@ def _damaged(path: Path, e: BaseException) -> str:
             "the table its name says.")
 
 
-def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
+def _open(p: Path, chunk_rows: int, stack: ExitStack, marks: dict[str, Any] | None = None) -> Chunks:
     fmt, compression = format_of(p)
     if fmt == "parquet":
         return _parquet(p, chunk_rows, stack)
     if fmt not in ("csv", "jsonl"):
-        return _whole(load_table(p), chunk_rows)
+        return _whole(load_table(p, marks=marks), chunk_rows)
     counted = _Counting(stack.enter_context(p.open("rb")))
     text = _decompressed(counted, compression, stack)
     if fmt == "jsonl":
@@ -99,7 +100,7 @@ def _open(p: Path, chunk_rows: int, stack: ExitStack) -> Chunks:
                               dtype=False, convert_dates=False, precise_float=True)
     else:
         # a byte its encoding cannot read, met after the sniffed sample, is read as load_table reads it
-        opts, cells = text_comma_columns({**csv_options(p, compression), "encoding_errors": ODD_BYTES})
+        opts, cells = text_comma_columns({**csv_options(p, compression, marks=marks), "encoding_errors": ODD_BYTES})
         header = opts.get("header", 0)
         reader = pd.read_csv(text, chunksize=chunk_rows, index_col=False, **opts)
         stack.callback(reader.close)

@@ -25,7 +25,7 @@ from .conform import bool_value, column_array, conform_column, conform_values
 from .findings import Finding
 from .schema import FEATURE_ROLES, ColumnRole, Schema
 
-__all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "bool_value", "column_array",
+__all__ = ["CleaningPlan", "Conform", "DropMissingTarget", "SelectColumns", "bool_value", "check_columns", "column_array",
            "conform_column", "conform_values", "fit_cleaning_plan"]
 
 
@@ -163,13 +163,7 @@ class CleaningPlan(BaseModel):
 
     @staticmethod
     def _check_columns(available: Any, needed: list[str]) -> None:
-        missing = [c for c in needed if c not in available]
-        if missing:
-            raise SchemaError(
-                f"Column {missing[0]!r} is missing from the input"
-                f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: the model needs "
-                f"{', '.join(needed[:12])}{', ...' if len(needed) > 12 else ''}."
-            )
+        check_columns(available, needed)
 
     @property
     def feature_columns(self) -> list[str]:
@@ -297,3 +291,21 @@ TARGET_MISSING_TOKENS = frozenset({"?", ""})
 
 def _short(reason: str, limit: int = 60) -> str:
     return reason if len(reason) <= limit else reason[: limit - 3].rstrip() + "..."
+
+
+def check_columns(available: Any, needed: list[str]) -> None:
+    """The one-line SchemaError naming the first of the columns ``needed`` that ``available`` lacks, and a name of
+    ``available`` that differs from one of them only in case or surrounding spaces; nothing where none lacks."""
+    missing = [c for c in needed if c not in available]
+    if missing:
+        # a name the rows spell in another case or with spaces around it is named, never read in its place
+        near = {c.strip().casefold(): c for c in available if isinstance(c, str) and c not in needed}
+        hints = [(c, near[c.strip().casefold()]) for c in missing if c.strip().casefold() in near]
+        hint = (f" (the rows have {hints[0][1]!r}: did you mean {hints[0][0]!r}? rename "
+                f"{'it' if len(hints) == 1 else f'it and {len(hints) - 1} more alike'} to the model's name)"
+                if hints else "")
+        raise SchemaError(
+            f"Column {missing[0]!r} is missing from the input"
+            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}{hint}: the model needs "
+            f"{', '.join(needed[:12])}{', ...' if len(needed) > 12 else ''}."
+        )

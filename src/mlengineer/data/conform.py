@@ -35,7 +35,7 @@ from .values import (
     parse_datetime,
 )
 
-__all__ = ["bool_one", "bool_value", "column_array", "conform_column", "conform_values", "float_one", "is_missing"]
+__all__ = ["at_row", "bool_one", "bool_value", "column_array", "conform_column", "conform_values", "float_one", "is_missing"]
 
 
 def column_array(s: pd.Series, role: str) -> np.ndarray:
@@ -136,8 +136,9 @@ def _dates(values: np.ndarray, fmt: str | None, name: str, strict: bool) -> np.n
         if bad.any():
             first = values[bad.argmax()]
             alone = " (a time of day alone: write its date too)" if clock_seconds(first) is not None else ""
-            raise SchemaError(f"Column {name!r} must hold dates {date_forms(fmt)}, between {DATETIME_MIN.year} "
-                              f"and {DATETIME_MAX.year}; got {as_written(first)}{alone}.")
+            raise at_row(SchemaError(f"Column {name!r} must hold dates {date_forms(fmt)}, between "
+                                     f"{DATETIME_MIN.year} and {DATETIME_MAX.year}; got {as_written(first)}{alone}."),
+                         int(bad.argmax()))
     return parsed
 
 
@@ -157,10 +158,9 @@ def conform_values(values: np.ndarray, role: str, fmt: str | None = None, *, nam
         if values.dtype.kind == "m":  # durations, as seconds
             return pd.to_timedelta(values).total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
         if role == ColumnRole.boolean:
-            return np.fromiter((bool_one(v, name, strict) for v in values), dtype=np.float64, count=len(values))
+            return _each(values, lambda v: bool_one(v, name, strict))
         clock = fmt == TIME_OF_DAY
-        out = np.fromiter((_float_read(v, name, strict, placeholders, clock) for v in values), dtype=np.float64,
-                          count=len(values))
+        out = _each(values, lambda v: _float_read(v, name, strict, placeholders, clock))
         return _finite(out, name) if strict else out
     if role == ColumnRole.datetime:
         return _dates(values, fmt, name, strict)
@@ -182,9 +182,30 @@ def _finite(out: np.ndarray, name: str) -> np.ndarray:
     bad = np.isinf(out)
     if bad.any():
         n = int(bad.sum())
-        raise SchemaError(f"Column {name!r} holds infinity in {n:,} row{'s' if n > 1 else ''}: send a finite "
-                          "number, or no value for a missing one.")
+        raise at_row(SchemaError(f"Column {name!r} holds infinity in {n:,} row{'s' if n > 1 else ''}: send a "
+                                 "finite number, or no value for a missing one."), int(bad.argmax()))
     return out
+
+
+def _each(values: np.ndarray, read: Any) -> np.ndarray:
+    """``read`` of each value as float64; a SchemaError it raises says the value's position (``at_row``), found
+    by reading them again one by one (only then: the common case stays one pass)."""
+    try:
+        return np.fromiter((read(v) for v in values), dtype=np.float64, count=len(values))
+    except SchemaError as e:
+        for i, v in enumerate(values):
+            try:
+                read(v)
+            except SchemaError:
+                raise at_row(e, i) from None
+        raise
+
+
+def at_row(error: SchemaError, row: int) -> SchemaError:
+    """``error`` with the position (from 0) of the first value it is about in the column it read, as its ``row``:
+    a caller that reads a file a chunk at a time names the file's row by it."""
+    error.row = row  # type: ignore[attr-defined]
+    return error
 
 
 def conform_column(s: pd.Series, role: str, fmt: str | None = None, *, name: str = "", strict: bool = False,

@@ -239,8 +239,10 @@ def _thousands_dots_columns(body: list[list[str]]) -> list[int]:
     return columns
 
 
-def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
-    """read_csv options for delimited text whose first bytes are ``sample``."""
+def sniff_csv(sample: bytes, suffix: str = ".csv", marks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """read_csv options for delimited text whose first bytes are ``sample``. ``marks``: how the training file's
+    numbers were written (a model's ``read_marks``: ``decimal`` ',' and the ``thousands_dots`` columns), read so
+    here too where the sample alone cannot tell (12.345 alone may be a decimal point or a thousands dot)."""
     text, encoding = _decode(sample)
     if "\x00" in text:
         raise DataError("it holds binary content, not text")
@@ -263,6 +265,8 @@ def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
             opts["converters"] = dict.fromkeys(comma_columns, comma_decimal_cell)  # read cell by cell
     elif dotted := _thousands_dots_columns(body):  # 1.234.567 in a file of decimal points: thousands dots
         opts["converters"] = dict.fromkeys(dotted, thousands_dots_cell)
+    if marks:
+        _as_trained(opts, rows, body, marks)
     if len(lines) > 1 and sum(f"{sep} " in ln for ln in lines) > 0.8 * len(lines):
         opts["skipinitialspace"] = True
     if rows:
@@ -277,12 +281,33 @@ def sniff_csv(sample: bytes, suffix: str = ".csv") -> dict[str, Any]:
     return opts
 
 
-def csv_options(path: Path, compression: str | None, sample: bytes | None = None) -> dict[str, Any]:
+def _as_trained(opts: dict[str, Any], rows: list[list[str]], body: list[list[str]], marks: dict[str, Any]) -> None:
+    """``opts`` reading the numbers as the training file wrote them (``marks``), where the sample did not say so:
+    its decimal comma (a file split by ';' or tabs whose sample holds only 1.234 or whole numbers), and its
+    columns of thousands dots, found by name (a file without a header: column_N)."""
+    converters = dict(opts.get("converters") or {})
+    names = [f"column_{j + 1}" for j in range(max((len(r) for r in body), default=0))] if "header" in opts \
+        else [c.strip() for c in (rows[0] if rows else [])]
+    if marks.get("decimal") == "," and "decimal" not in opts and opts["sep"] != ",":
+        opts["decimal"] = ","
+        for j in range(len(names)):  # 1.234: a thousands dot, read cell by cell as comma_decimal_cell reads it
+            cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+            if cells and all(map(comma_number, cells)) and any("." in c for c in cells):
+                converters.setdefault(j, comma_decimal_cell)
+    if opts.get("decimal") != ",":  # in a file of decimal commas, comma_decimal_cell reads thousands dots already
+        dotted = set(marks.get("thousands_dots") or ())
+        converters.update({j: thousands_dots_cell for j, name in enumerate(names) if name in dotted})
+    if converters:
+        opts["converters"] = converters
+
+
+def csv_options(path: Path, compression: str | None, sample: bytes | None = None,
+                marks: dict[str, Any] | None = None) -> dict[str, Any]:
     """read_csv options for the delimited text file at ``path``, sniffed from its first bytes (``sample``, where
-    the caller has read them already)."""
+    the caller has read them already); ``marks`` as ``sniff_csv`` takes them."""
     suffixes = [s.lower() for s in path.suffixes]
     suffix = suffixes[-2] if compression and len(suffixes) > 1 else path.suffix.lower()
-    return sniff_csv(read_sample(path, compression) if sample is None else sample, suffix)
+    return sniff_csv(read_sample(path, compression) if sample is None else sample, suffix, marks)
 
 
 # -- reading delimited text ----------------------------------------------------------------------------------

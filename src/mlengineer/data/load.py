@@ -37,19 +37,20 @@ __all__ = ["MEMORY_SHARE", "SUPPORTED_SUFFIXES", "as_read", "available_memory", 
            "memory_verdict", "plain_times", "read_bytes_table", "read_sql", "sniff_csv", "tidy_names"]
 
 
-def load_table(source: str | Path, *, sql: str | None = None, db: str | None = None, **read_kwargs: Any) -> pd.DataFrame:
+def load_table(source: str | Path, *, sql: str | None = None, db: str | None = None,
+               marks: dict[str, Any] | None = None, **read_kwargs: Any) -> pd.DataFrame:
     """Read ``source`` (a file or a folder of parts), or run ``sql`` against ``db``, into a DataFrame.
 
     With ``sql`` and no ``db`` the query runs in DuckDB: over ``source`` (as the table ``data``) when given,
     else over whatever files the query names (``SELECT * FROM 'rows.parquet'``). An Excel workbook's sheet is
-    named after a '#': ``book.xlsx#Sales`` (the first sheet without one).
-    """
+    named after a '#': ``book.xlsx#Sales`` (the first sheet without one). ``marks``: how a model's training
+    file wrote its numbers, which its rows are read by (``sniff_csv``)."""
     if sql is not None or db is not None:
         if not sql:
             raise DataError("--db needs a query: pass --sql \"SELECT ...\" too.")
         if db and source not in (None, ""):
             raise DataError("Pass either a DATA file or --sql with --db, not both.")
-        tables = {"data": load_table(source, **read_kwargs)} if not db and source not in (None, "") else {}
+        tables = {"data": load_table(source, marks=marks, **read_kwargs)} if not db and source else {}
         df = read_sql(sql, db or None, tables=tables)
         seconds = df.attrs.get("seconds", [])  # DuckDB's intervals, read as seconds by the query
         df = as_read(df)
@@ -58,11 +59,11 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         return df
     path, sheet = split_sheet(source)
     if not path.exists() and is_pattern(str(path)):  # 'rows/part-*.csv': the files it matches, as parts
-        return _load_parts(matching(str(path)), str(path), None, **read_kwargs)
+        return _load_parts(matching(str(path)), str(path), None, marks=marks, **read_kwargs)
     if not path.exists():
         raise DataError(f"Data file {str(path)!r} does not exist: check the path.")
     if path.is_dir():
-        return _load_folder(path, **read_kwargs)
+        return _load_folder(path, marks=marks, **read_kwargs)
     try:
         if path.stat().st_size == 0:
             raise DataError(f"Data file {str(path)!r} is empty: it holds no rows.")
@@ -81,7 +82,7 @@ def load_table(source: str | Path, *, sql: str | None = None, db: str | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-            df, info = _read(path, fmt, compression, sheet, **read_kwargs)
+            df, info = _read(path, fmt, compression, sheet, marks, **read_kwargs)
         df = as_read(df)
     except MLEngineerError as e:
         raise DataError(f"Cannot read {str(path)!r} as {fmt.upper()}: {str(e).rstrip('.')}.") from None
@@ -146,30 +147,29 @@ def parser_problem(e: Exception) -> str:
     return f"{first_line(e)}. Check the file's format."
 
 
-def _read(path: Path, fmt: str, compression: str | None, sheet: str | None,
+def _read(path: Path, fmt: str, compression: str | None, sheet: str | None, marks: dict[str, Any] | None = None,
           **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     if fmt == "csv":
-        return _read_csv(path, compression, **kw)
+        return _read_csv(path, compression, marks, **kw)
+    if fmt in ("parquet", "excel") and compression:
+        raise DataError(f"{fmt.title()} files are compressed inside; do not compress them again")
     if fmt == "parquet":
-        if compression:
-            raise DataError("Parquet files are compressed inside; do not compress them again")
         return _read_parquet(path, **kw), {}
     if fmt in ("json", "jsonl"):
         return read_json_table(path, fmt, compression, **kw), {}
     if fmt == "excel":
-        if compression:
-            raise DataError("Excel files are compressed inside; do not compress them again")
         if path.suffix.lower() == ".xls":
             raise DataError("old .xls workbooks are not supported: save the sheet as .xlsx or CSV")
         return read_workbook(path, sheet, **kw)
     raise DataError(f"unsupported format {fmt}")
 
 
-def _read_csv(path: Path | io.BytesIO, compression: str | None, **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_csv(path: Path | io.BytesIO, compression: str | None, marks: dict[str, Any] | None = None,
+              **kw: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     sample = None
     if isinstance(path, Path):
         sample = formats.read_sample(path, compression)  # read once: sniffed here, and the true/false spellings below
-        opts = csv_options(path, compression, sample)
+        opts = csv_options(path, compression, sample, marks)
     elif compression == "gzip":
         with gzip.GzipFile(fileobj=io.BytesIO(path.getvalue())) as f:
             opts = sniff_csv(f.read(SAMPLE_BYTES), ".csv")

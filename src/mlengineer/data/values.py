@@ -231,12 +231,23 @@ def _iso_candidate(v: Any) -> Any:
 
 
 def basic_date_text(v: Any) -> str | None:
-    """A whole number of eight digits as the text ISO 8601's basic form writes a date in (20240131), the way a
-    CSV reader hands such a date over; None for any other value."""
-    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and \
-            float(v).is_integer() and 1e7 <= v < 1e8:
+    """A number given for a date as the text of the date it stands for, the one rule of the cleaning plan and
+    the server: a whole number of eight digits as ISO 8601's basic form writes a date (20240131), the way a CSV
+    reader hands such a date over; a number of nine or ten digits before its point as Unix seconds, in UTC
+    (1704067200 is 2024-01-01T00:00:00: 1973 to 2286, years no eight digits write); None for any other value
+    (Unix milliseconds among them), which is refused as no date."""
+    if not isinstance(v, int | float | np.integer | np.floating) or isinstance(v, bool) or not np.isfinite(v):
+        return None
+    if float(v).is_integer() and 1e7 <= v < 1e8:
         return str(int(v))
+    if UNIX_SECONDS[0] <= v < UNIX_SECONDS[1]:
+        moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=float(v))
+        return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
     return None
+
+
+#: the numbers ``basic_date_text`` reads as Unix seconds: nine or ten digits before the point
+UNIX_SECONDS = (1e8, 1e10)
 
 
 def _in_ns_range(out: pd.Series) -> pd.Series:

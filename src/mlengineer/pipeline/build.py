@@ -17,7 +17,7 @@ from ..bundle.model import Model
 from ..explain.importance import builtin_importance
 from ..training.trainer import TrainResult
 
-__all__ = ["build_model", "data_fingerprint"]
+__all__ = ["build_model", "data_fingerprint", "read_marks_of"]
 
 
 def data_fingerprint(df: pd.DataFrame) -> dict[str, Any]:
@@ -40,6 +40,15 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:  # torch where the deep extra is not installed
             continue
     return out
+
+
+def read_marks_of(data: pd.DataFrame) -> dict[str, Any] | None:
+    """The decimal comma and the columns of thousands dots the training table was read with, from what
+    ``load_table`` recorded in its attrs; None where it was read with neither."""
+    source = data.attrs.get("source") or {}
+    marks = {**({"decimal": ","} if source.get("decimal") == "," else {}),
+             **({"thousands_dots": list(source["thousands_dots"])} if source.get("thousands_dots") else {})}
+    return marks or None
 
 
 def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: str | None = None) -> Model:
@@ -79,6 +88,9 @@ def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: s
         "feature_notes": [n for m in getattr(result.encoder, "text_models_", {}).values()
                           for n in getattr(m, "notes", [])],
         "data_fingerprint": data_fingerprint(data),
+        # how the table file wrote its numbers where a later file's first rows may not tell: predict, evaluate
+        # and monitor read a file's columns so too (``data.formats.sniff_csv``'s marks)
+        "read_marks": read_marks_of(data),
         "versions": _versions(),
     }
     validation = {}

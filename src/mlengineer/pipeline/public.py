@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..bundle.model import RECALIBRATE, Model
+from ..bundle.rows import read_marks
 from ..errors import Argument, ConfigError, ModelError, python_words, said_in_python
 from ..training.config import TrainConfig, flag_arguments
 
@@ -133,12 +134,13 @@ def say_what_training_did(model: Model) -> None:
              f"; dropped {len(dropped)} ({reasons})" if dropped else "")
 
 
-def rows_of(data: Any) -> Any:
-    """Rows as given (a DataFrame, records, one record), or a table file's rows read as the CLI reads them."""
+def rows_of(data: Any, model: Any = None) -> Any:
+    """Rows as given (a DataFrame, records, one record), or a table file's rows read as the CLI reads them: a
+    ``model``'s (a Model; a baseline is none) with the thousands dots and decimal commas of its training file."""
     if isinstance(data, str | PathLike):
         from ..data.load import load_table
 
-        return load_table(Path(data))
+        return load_table(Path(data), marks=read_marks(model.metadata) if isinstance(model, Model) else None)
     return data
 
 
@@ -152,8 +154,8 @@ def evaluate(model: Any, data: Any, *, n_boot: int = 200, seed: int = 0, slices:
     from ..evaluation.evaluate import evaluate as run
 
     with said_in_python(ARGUMENTS, PHRASES):
-        return run(open_any(model, tracking_uri=tracking_uri), rows_of(data), n_boot=n_boot, seed=seed,
-                   slices=slices, weights=weights)
+        model = open_any(model, tracking_uri=tracking_uri)
+        return run(model, rows_of(data, model), n_boot=n_boot, seed=seed, slices=slices, weights=weights)
 
 
 def compare_models(a: Any, b: Any, data: Any, *, metric: str | None = None, n_boot: int = 1000, seed: int = 0,
@@ -168,7 +170,8 @@ def compare_models(a: Any, b: Any, data: Any, *, metric: str | None = None, n_bo
         return m if isinstance(m, str) and m == BASELINE else open_any(m, tracking_uri=tracking_uri, argument=argument)
 
     with said_in_python(ARGUMENTS, PHRASES):
-        return run(side(a, "a"), side(b, "b"), rows_of(data), metric=metric, n_boot=n_boot, seed=seed,
+        first, second = side(a, "a"), side(b, "b")
+        return run(first, second, rows_of(data, first if isinstance(first, Model) else second), metric=metric, n_boot=n_boot, seed=seed,
                    alpha=alpha, weights=weights)
 
 
@@ -189,7 +192,7 @@ def recalibrate(model: Model, data: Any = None, *, method: str = "auto", cost_fp
         raise ModelError(f"recalibrate changes the model it is given, so it needs a loaded one; got {_what(model)}: "
                          "model = mlengineer.load(...), then recalibrate(model, ...) and model.save(...) to keep it.")
     with said_in_python(ARGUMENTS, PHRASES):
-        return run(model, None if data is None else rows_of(data), method=method, cost_fp=cost_fp,
+        return run(model, None if data is None else rows_of(data, model), method=method, cost_fp=cost_fp,
                    cost_fn=cost_fn, target_precision=target_precision, target_recall=target_recall, seed=seed,
                    weights=weights, positive=None if positive_class is None else positive_index(
                        model, positive_class, option="positive_class"))
@@ -204,7 +207,8 @@ def explain_rows(model: Any, data: Any, *, top: int = 5, target_class: Any = Non
     from ..explain.contributions import explain_rows as run
 
     with said_in_python(ARGUMENTS, PHRASES):
-        return run(open_any(model, tracking_uri=tracking_uri), rows_of(data), top=top, target_class=target_class)
+        model = open_any(model, tracking_uri=tracking_uri)
+        return run(model, rows_of(data, model), top=top, target_class=target_class)
 
 
 def _what(value: Any) -> str:

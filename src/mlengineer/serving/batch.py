@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model
-from ..bundle.notes import far_bounds, note_lines, unknown_columns_note
+from ..bundle.notes import DateNotes, far_bounds, note_lines, unknown_columns_note
+from ..bundle.rows import read_marks
 from ..data.chunks import CHUNK_ROWS, open_chunks
 from ..data.files import atomic_path, refuse_bundle, refuse_input
 from ..data.images import image_root
@@ -108,11 +109,14 @@ class InputNotes:
         self.ranges: dict[str, tuple[float, float]] = check.ranges  # the server's: one rule (``ranges.py``)
         self.unseen: dict[str, tuple[int, str]] = {}  # column: (rows, an example)
         self.far: dict[str, tuple[int, float]] = {}
+        self.dates = DateNotes(model)  # dates far outside the training range, in the same words
 
     def add(self, df: pd.DataFrame) -> None:
         """Count what the rows of ``df`` (one chunk) hold; each distinct value is read once."""
         from ..data.values import twin_key
         from ..monitoring.columns import prepare
+
+        self.dates.add(df)
 
         for name, known in self.categories.items():
             s = df.get(name)
@@ -137,7 +141,8 @@ class InputNotes:
 
     def lines(self) -> list[str]:
         """One line a column (at most ``MOST_LINES``, then one counting the rest); none when nothing was found."""
-        return note_lines(unseen=self.unseen, far=self.far, spans=self.ranges, read_as=self.read_as)
+        return [*note_lines(unseen=self.unseen, far=self.far, spans=self.ranges, read_as=self.read_as),
+                *self.dates.lines()]
 
 
 def _json_ready(df: pd.DataFrame) -> pd.DataFrame:
@@ -184,7 +189,7 @@ def predict_to_file(model: Model, data: str | Path, out: str | Path, *, chunk_ro
     if suffix not in _WRITABLE:
         raise DataError(f"Cannot write {str(out)!r}: use a name ending in {', '.join(_WRITABLE)}.")
     with ExitStack() as stack:
-        chunks = open_chunks(data, chunk_rows=chunk_rows, stack=stack)
+        chunks = open_chunks(data, chunk_rows=chunk_rows, stack=stack, marks=read_marks(model.metadata))
         stack.enter_context(image_root(data_folder(data)))  # image paths are relative to the table's folder
         with atomic_path(out) as tmp:
             writer = _Writer(tmp, suffix, model)
@@ -217,7 +222,9 @@ def _predict_chunk(model: Model, df: pd.DataFrame, start: int, data: str | Path,
     try:
         return model.predict_frame(df.reset_index(drop=True), interval=interval)
     except MLEngineerError as e:
-        where = f"{Path(data).name}, rows {start + 1:,}-{start + len(df):,}" if start else Path(data).name
+        row = getattr(e, "row", None)  # the position in the chunk of the value it is about (``at_row``)
+        where = (f"{Path(data).name}, row {start + row + 1:,}" if row is not None else
+                 f"{Path(data).name}, rows {start + 1:,}-{start + len(df):,}" if start else Path(data).name)
         raise type(e)(f"{where}: {e}") from None
 
 
@@ -237,21 +244,21 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         refuse_bundle(out, model.path)
     notes, said = InputNotes(model), notes_console if notes_console is not None else console
     if sql or db:
-        df = load_table(data or "", sql=sql, db=db)
+        df = load_table(data or "", sql=sql, db=db, marks=read_marks(model.metadata))
         _say(console, extra_columns_note(model, list(df.columns)))
         pred = model.predict_frame(df, interval=interval)
         notes.add(df)
         _say_notes(said, notes)
         if out:
             write_predictions(pred, out, model)
-            _say(console, f"Wrote {len(pred):,} predictions to ", (str(out), "bold"), ".")
+            _say(console, f"Wrote {_predictions(len(pred))} to ", (str(out), "bold"), ".")
         elif console is not None:
             _show(console, pred, len(pred))
         return len(pred)
     if not data:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
     with ExitStack() as stack:
-        chunks = open_chunks(data, chunk_rows=50, stack=stack)
+        chunks = open_chunks(data, chunk_rows=50, stack=stack, marks=read_marks(model.metadata))
         first = next(chunks.frames, None)
     if first is None or first.empty:
         raise DataError(f"Data file {data!r} holds no rows to predict.")
@@ -267,7 +274,7 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         return len(pred)
     bar = Progress(TextColumn("[bold]predicting"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                    TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(),
-                   console=console, transient=True, disable=console is None)
+                   console=console, transient=True, disable=console is None or not console.is_terminal)
     with bar:
         task = bar.add_task("predict", total=None, rows="0")
 
@@ -277,7 +284,7 @@ def predict_data(model: Model, data: str | None, out: str | None, *, sql: str | 
         n = predict_to_file(model, data, out, chunk_rows=chunk_rows, interval=interval, progress=progress,
                             notes=notes)
     _say_notes(said, notes)
-    _say(console, f"Wrote {n:,} predictions to ", (str(out), "bold"), ".")
+    _say(console, f"Wrote {_predictions(n)} to ", (str(out), "bold"), ".")
     return n
 
 
@@ -288,6 +295,10 @@ def extra_columns_note(model: Model, columns: list[str]) -> str | None:
     # a nested object's own name ('meta' for 'meta.a') is known: its objects, their JSON text or null are read
     known = {c.name for c in model.schema.columns} | {model.target} | set(getattr(model, "nested", ()))
     return unknown_columns_note([str(c) for c in columns if c not in known])
+
+
+def _predictions(n: int) -> str:
+    return f"{n:,} prediction{'' if n == 1 else 's'}"
 
 
 def _say(console: Any, *parts: Any) -> None:

@@ -65,6 +65,9 @@ class BinaryReader:
                 i = int(np.argmax(arr > 1))
                 raise SchemaError(f"{where}, element {i}: datatype BOOL needs the byte 0 (false) or 1 (true); "
                                   f"got {int(arr[i])}.")
+            if datatype.startswith("FP") and np.isinf(arr).any():  # NaN is a missing value; infinity is none
+                raise SchemaError(f"{where}, element {int(np.argmax(np.isinf(arr)))}: the value is infinite; send a "
+                                  "finite number, or NaN for a missing value (a tensor has no null).")
             values = arr.astype(bool).tolist() if datatype == "BOOL" else arr.tolist()
         _need(len(values) == count, f"{where} holds {len(values)} values in its binary data; its shape holds {count}.")
         return values

@@ -10,14 +10,13 @@ more than one row. Nothing waits for a batch to fill: a request that finds the m
 once. Small batches run on the event loop itself (no thread hand-off, no GIL convoy); large requests go to
 a thread so health checks and small requests keep being answered.
 
-``ModelWatcher`` polls a registry alias; when it moves, it loads and warms the new version in a thread and
-only then swaps it in. A version that fails to load is logged and skipped; the old one keeps serving.
+``watcher.ModelWatcher`` polls a registry alias and swaps in the version it names (``serve_model`` makes it
+ready).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -32,11 +31,10 @@ import pandas as pd
 from ..bundle.model import Model, load
 from ..data.images import example_image
 from ..errors import MLEngineerError, ModelError
-from .logs import server_log
 from .settings import ServeSettings
 from .validation import RequestValidator, Validated, schema_column
 
-__all__ = ["Batcher", "ModelWatcher", "Prediction", "ServedModel", "load_served", "typed_frame"]
+__all__ = ["Batcher", "Prediction", "ServedModel", "load_served", "serve_model", "typed_frame"]
 
 
 @dataclass
@@ -153,9 +151,9 @@ def load_served(settings: ServeSettings, *, source: str | None = None) -> Served
 
 
 def _check_digest(ref: str, path: Path, expected: str | None) -> None:
-    from ..bundle.manifest import bundle_digest
+    from ..bundle.manifest import readable_digest
 
-    if expected is not None and bundle_digest(path) != expected:
+    if expected is not None and readable_digest(path, ref) != expected:  # files that cannot be read: said so
         raise ModelError(f"{ref} is not the bundle this server serves (its digest differs from the one the server "
                          "accepted): this worker does not start.")
 
@@ -258,102 +256,3 @@ class Batcher:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-
-
-class ModelWatcher:
-    """Polls a registry reference every ``interval`` seconds and swaps in the version it names when it moves."""
-
-    def __init__(self, settings: ServeSettings, *, get: Callable[[], ServedModel],
-                 swap: Callable[[ServedModel], None]) -> None:
-        self.settings = settings
-        self.get = get
-        self.swap = swap
-        self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-watch")
-        self._client: Any = None
-        self.failed_version: str | None = None
-        self.failed_forced = False  # whether the refused version was marked forced then
-        #: why the last look-up failed, while it keeps failing (logged when it starts, changes and ends)
-        self.lookup_problem: str | None = None
-        #: called with a version refused (metrics count and show it), and with None when none is any more
-        self.on_refused: Callable[[str | None], None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.settings.poll_interval)
-            try:
-                new = await loop.run_in_executor(self._executor, self.check)
-            except Exception as e:  # the registry being down must not stop serving the current version
-                problem = str(e)[:300]
-                if problem != self.lookup_problem:  # once, not at every poll: again only when it changes
-                    self.lookup_problem = problem
-                    server_log.warning("registry look-up failed; still serving the version it has, and looking "
-                                       "again at every poll", extra={"fields": {"error": problem,
-                                                                                "serving": self.get().version}})
-                continue
-            if self.lookup_problem is not None:
-                server_log.info("registry look-up works again", extra={"fields": {"previous_error": self.lookup_problem}})
-                self.lookup_problem = None
-            if new is not None:
-                old = self.get()
-                self.swap(new)
-                server_log.info("model swapped", extra={"fields": {
-                    "model": new.name, "version": new.version, "previous_version": old.version}})
-
-    def check(self) -> ServedModel | None:
-        """The newly promoted version, loaded and warmed; None when the reference has not moved. A version
-        that fails to load, whose files differ from what was registered, whose inputs the clients of the
-        served version could not send, or whose answers they would misread (another task, target or fewer
-        classes) is refused: logged with why, and the served version kept; unless an operator pointed the
-        alias at it all the same (``promote --force``, ``rollback``), which is followed with a warning."""
-        from ..bundle.compat import client_problems
-        from ..tracking.registry import DEFAULT_ALIAS, ModelRef, lookup
-        from ..tracking.registry import load_version as load_registered
-        from ..tracking.store import mlflow_client
-
-        ref = ModelRef.parse(self.settings.model)
-        if self._client is None:
-            self._client = mlflow_client(self.settings.tracking_uri)
-        info = lookup(ref, client=self._client)
-        current = self.get()
-        if info.version == current.version and self.failed_version is not None:  # the alias came back
-            self.failed_version = None
-            if self.on_refused is not None:
-                self.on_refused(None)
-        # promote --force or rollback, over the version this server serves: it follows (and looks again)
-        forced = info.forced.get(ref.alias or DEFAULT_ALIAS) == current.version
-        if info.version == current.version or (info.version, forced) == (self.failed_version, self.failed_forced):
-            return None
-        try:
-            model = load_registered(info, tracking_uri=self.settings.tracking_uri)
-            problems = client_problems(current.model, model)
-            if problems and forced:
-                server_log.warning("swapping in a version an operator pointed the alias at all the same; clients of "
-                                   "the served version may fail", extra={"fields": {
-                                       "version": info.version, "serving": current.version,
-                                       "problems": "; ".join(problems)[:500]}})
-            elif problems:
-                raise ModelError(f"clients of the served version would fail against it: {'; '.join(problems)}")
-            served = serve_model(self.settings, model, ref=self.settings.model, version=info.version,
-                                 name=info.name)
-        except Exception as e:
-            self.failed_version, self.failed_forced = info.version, forced
-            server_log.error("new model version refused; still serving the old one",
-                             extra={"fields": {"version": info.version, "serving": current.version,
-                                               "reason": str(e)[:500]}})
-            if self.on_refused is not None:
-                self.on_refused(info.version)
-            return None
-        self.failed_version = None
-        return served

@@ -25,9 +25,10 @@ from .errors import PayloadTooLarge
 from .logs import LogPipe, server_log
 from .metrics import Metrics, value_buckets
 from .protocols import Columns
-from .runtime import Batcher, ModelWatcher, Prediction, ServedModel
+from .runtime import Batcher, Prediction, ServedModel
 from .settings import ServeSettings
 from .validation import RequestValidator, Validated
+from .watcher import ModelWatcher
 
 __all__ = ["INLINE_ROWS", "Service", "check_rows", "served_from_model", "validate_rows"]
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle.model import Model
-from ..bundle.notes import far_bounds, far_note, rows_holding, training_ranges
+from ..bundle.notes import DateNotes, far_bounds, far_note, rows_holding, training_ranges
 from ..data.clean import Conform, bool_value
 from ..data.clock import TIME_OF_DAY, clock_seconds
 from ..data.images import ImageProblem, image_bytes, is_image_bytes
@@ -43,6 +43,8 @@ from ..data.jsontable import plain_cell
 from ..data.nested import flat_columns, nested_prefixes
 from ..data.schema import Column
 from ..data.values import (
+    DATETIME_MAX,
+    DATETIME_MIN,
     MISSING_TOKENS,
     basic_date_text,
     dateless,
@@ -87,6 +89,8 @@ def _kind(v: Any) -> str:
         return "an object"
     if isinstance(v, list | tuple):
         return "a list"
+    if isinstance(v, bytes):  # a binary tensor's BYTES element that is not UTF-8
+        return f"{shown(v)}, which is not UTF-8 text (send text encoded as UTF-8)"
     return repr(v)[:60]
 
 
@@ -119,6 +123,7 @@ class RequestValidator:
         #: each number column's training range, and the bounds beyond which a value is far outside it
         self.ranges = training_ranges(model, self.roles)
         self._far = {name: far_bounds(*span) for name, span in self.ranges.items()}
+        self._dates = DateNotes(model)  # each date column's training range: dates far outside it are noted too
         self._check: dict[str, Callable[[str, Sequence[Any], Validated, bool], Any]] = {
             "numeric": self._numeric, "boolean": self._boolean, "categorical": self._categorical,
             "datetime": self._datetime, "text": self._text, "image": self._image,
@@ -311,9 +316,12 @@ class RequestValidator:
                 s = ""
             if s and not _parses(s, fmt):
                 like = f" like {datetime(2024, 1, 31).strftime(fmt)} or in ISO 8601" if fmt and fmt.startswith("%") else ""
-                raise SchemaError(f"Column {name!r}, row {i}: must be a date{like} between the years 1678 and "
-                                  f"2261; got {_kind(v)}.")
+                raise SchemaError(f"Column {name!r}, row {i}: must be a date{like}, between {DATETIME_MIN.year} and "
+                                  f"{DATETIME_MAX.year}; got {_kind(v)}.")
             out.append(s or None)
+        if name in self._dates.spans and (far := self._dates.far_in(name, out))[0].size:
+            notes.far[name] = len(far[0])
+            notes.warnings.append(self._dates.note(name, len(far[0]), float(far[1][far[0][0]]), row=int(far[0][0])))
         return out
 
     def _text(self, name: str, values: Sequence[Any], notes: Validated, nan_ok: bool) -> list[str | None]:
@@ -370,9 +378,9 @@ def _list_text(name: str, i: int, v: list[Any]) -> str:
 
 
 def _parses(s: str, fmt: str | None) -> bool:
-    """Whether ``s`` reads as a date the way the cleaning plan will read it, inside the years pandas can hold
-    (1677 to 2262; a date beyond them cannot reach the model). A time of day alone is no date: pandas would
-    complete it with today's."""
+    """Whether ``s`` reads as a date the way the cleaning plan will read it, inside the days pandas can hold
+    (``DATETIME_MIN`` to ``DATETIME_MAX``: 1677-09-22 to 2262-04-11; a date beyond them cannot reach the model).
+    A time of day alone is no date: pandas would complete it with today's."""
     if dateless(s):
         return False
     try:
@@ -398,5 +406,5 @@ def _in_range(d: datetime) -> bool:
     return _MIN_DATE <= d.replace(tzinfo=None) <= _MAX_DATE
 
 
-_MIN_DATE = datetime(1677, 9, 22)
-_MAX_DATE = datetime(2262, 4, 11)
+_MIN_DATE = DATETIME_MIN.to_pydatetime()
+_MAX_DATE = DATETIME_MAX.to_pydatetime()

@@ -7,20 +7,23 @@ Registering copies the bundle into the store's artifacts, so a version never cha
 folder it came from is retrained or deleted; the version records the bundle's digest (its manifest's), and
 whoever loads the version checks the copy against it. Promoting compares the new version with the version the
 alias names now (the inputs clients send; the task, target and classes they get back) and refuses a model its
-clients could not call or would misread (``--force`` overrides);
-each alias keeps the history of the versions it named, for ``rollback``.
+clients could not call or would misread (``--force`` overrides); each alias keeps the history of the versions
+it named, for ``rollback``, and each version when an alias was last pointed at it, so that a server that
+refused it tries it again.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..bundle.compat import client_problems
-from ..bundle.manifest import bundle_digest
+from ..bundle.manifest import bundle_digest, readable_digest
 from ..bundle.model import Model, load
+from ..bundle.notes import some_of
 from ..errors import ConfigError, ModelError, ServingError
 from .artifacts import local_path
 from .store import (
@@ -34,8 +37,8 @@ from .store import (
     shown_uri,
 )
 
-__all__ = ["DEFAULT_ALIAS", "FORCED_TAG", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen", "is_model_ref",
-           "load_version", "promote", "register", "resolve", "rollback"]
+__all__ = ["DEFAULT_ALIAS", "FORCED_TAG", "PROMOTED_TAG", "ModelRef", "ModelVersionInfo", "alias_history", "how_chosen",
+           "is_model_ref", "load_version", "promote", "register", "resolve", "rollback"]
 
 REGISTRY_EXPERIMENT = "mlengineer-registry"
 DIGEST_TAG = "mlengineer.bundle_digest"
@@ -45,6 +48,8 @@ DEFAULT_ALIAS = "champion"
 HISTORY_TAG = "mlengineer.alias_history.{alias}"
 #: a version's tag: an operator pointed the alias at it knowing what clients may fail (promote --force, rollback)
 FORCED_TAG = "mlengineer.forced.{alias}"
+#: a version's tag: when promote or rollback last pointed the alias at it (a server that refused it tries again)
+PROMOTED_TAG = "mlengineer.promoted.{alias}"
 _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))?/?$")
 #: the names ``register`` gives: they fit in a models:/ reference and on a command line unquoted
 _NAME = re.compile(r"[A-Za-z0-9][\w.\-]*")
@@ -67,9 +72,8 @@ class ModelRef:
         return cls(name=m["name"], alias=m["alias"], version=m["version"])
 
     def __str__(self) -> str:
-        if self.alias:
-            return f"models:/{self.name}@{self.alias}"
-        return f"models:/{self.name}" + (f"/{self.version}" if self.version else "")
+        tail = f"@{self.alias}" if self.alias else f"/{self.version}" if self.version else ""
+        return f"models:/{self.name}{tail}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class ModelVersionInfo:
     #: the aliases an operator pointed at this version all the same (promote --force, rollback), each with the
     #: version it named then: servers serving that version follow (a server on another was not weighed)
     forced: dict[str, str] = field(default_factory=dict)
+    #: the aliases promote or rollback pointed at this version, each with when it last did
+    promoted: dict[str, str] = field(default_factory=dict)
 
 
 def is_model_ref(text: str) -> bool:
@@ -182,8 +188,7 @@ def _ensure_registered_model(client: Any, name: str, model: Model) -> None:
 
 
 def _problems_against_alias(client: Any, name: str, alias: str, model: Model, tracking_uri: str | None) -> list[str]:
-    """Why clients of ``models:/name@alias`` would fail against ``model``; nothing when the alias names
-    no version yet."""
+    """Why clients of ``models:/name@alias`` would fail against ``model``; none where the alias names none."""
     try:
         current = lookup(ModelRef(name=name, alias=alias), client=client)
     except ModelError:
@@ -195,7 +200,7 @@ def load_version(info: ModelVersionInfo, *, tracking_uri: str | None = None) -> 
     """The bundle of a registered version, checked against its manifest and against the digest the registry
     recorded when it was registered."""
     path = local_path(info.source, name=info.name, version=info.version, tracking_uri=tracking_uri)
-    if info.digest and bundle_digest(path) != info.digest:  # before anything is unpickled
+    if info.digest and readable_digest(path, f"Version {info.version} of {info.name!r}") != info.digest:
         raise ModelError(f"Version {info.version} of {info.name!r} is not the bundle that was registered (its digest "
                          f"differs from the one recorded): its files in the store were replaced. Register the "
                          "bundle again.")
@@ -225,14 +230,13 @@ def promote(name: str, version: str | int, *, alias: str = "champion", tracking_
         info = lookup(ModelRef(name=name, version=version), client=client, missing_version=True)
         problems, was = _promotion_problems(client, info, alias, tracking_uri)
         if problems and not force:
-            raise ModelError(f"Version {version} of {name!r} cannot take the alias {alias!r}: {problems[0]}"
-                             f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. Its clients would "
-                             "fail; pass --force to promote it anyway (servers on the alias follow, and log what "
-                             "may fail).")
+            raise ModelError(f"Version {version} of {name!r} cannot take the alias {alias!r}: {some_of(problems)}. "
+                             "Its clients would fail; pass --force to promote it anyway (servers on the alias follow, "
+                             "and log what may fail).")
         if problems:
             client.set_model_version_tag(name, version, FORCED_TAG.format(alias=alias),
                                          f"{was}: {'; '.join(problems)}"[:4000])
-        client.set_registered_model_alias(name, alias, version)
+        _point(client, name, alias, version)
         _record_history(client, name, alias, version)
     except MlflowException as e:
         raise _store_error(e, tracking_uri) from None
@@ -261,6 +265,12 @@ def alias_history(client: Any, name: str, alias: str) -> list[str]:
     """The versions ``alias`` named, oldest first, as ``promote`` recorded them."""
     tags = dict(getattr(client.get_registered_model(name), "tags", {}) or {})
     return [v for v in tags.get(HISTORY_TAG.format(alias=alias), "").split(",") if v]
+
+
+def _point(client: Any, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version``, marked with the time (a server that refused the version tries it again)."""
+    client.set_model_version_tag(name, version, PROMOTED_TAG.format(alias=alias), str(datetime.now(UTC)))
+    client.set_registered_model_alias(name, alias, version)
 
 
 def _record_history(client: Any, name: str, alias: str, version: str) -> None:
@@ -294,16 +304,15 @@ def lookup(ref: ModelRef, *, client: Any, missing_version: bool = False) -> Mode
                              f"Use 'mlengineer promote {ref.name} VERSION --alias {ref.alias or 'champion'}'.") from None
         raise
     tags = dict(getattr(mv, "tags", {}) or {})
-    prefix = FORCED_TAG.format(alias="")
-    forced = {k.removeprefix(prefix): v.split(":", 1)[0] for k, v in tags.items() if k.startswith(prefix)}
+    forced, promoted = ({k.removeprefix(p): v for k, v in tags.items() if k.startswith(p)}
+                        for p in (FORCED_TAG.format(alias=""), PROMOTED_TAG.format(alias="")))
     return ModelVersionInfo(name=ref.name, version=str(mv.version), source=str(mv.source),
                             aliases=tuple(getattr(mv, "aliases", ()) or ()), digest=tags.get(DIGEST_TAG) or None,
-                            forced=forced)
+                            forced={a: v.split(":", 1)[0] for a, v in forced.items()}, promoted=promoted)
 
 
 def _default_version(client: Any, name: str) -> Any:
-    """What ``models:/NAME`` names: the version of the default alias (the one ``promote`` checked against its
-    clients), else the newest version, for a model that was never promoted."""
+    """What ``models:/NAME`` names: the default alias's version (checked by ``promote``), else the newest."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -403,7 +412,7 @@ def rollback(name: str, *, alias: str = "champion", tracking_uri: str | None = N
                              "nothing to roll back to.")
         previous = earlier[-1]
         client.set_model_version_tag(name, previous, FORCED_TAG.format(alias=alias), f"{current}: rollback")
-        client.set_registered_model_alias(name, alias, previous)
+        _point(client, name, alias, previous)
         kept = history[: len(history) - history[::-1].index(previous)] if previous in history else [*history, previous]
         client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(kept[-100:]))
     except MlflowException as e:

@@ -104,6 +104,8 @@ def explain_router(get_served: Callable[[], ServedModel], *, max_batch_rows: int
         cls = _target_class(served.model, options.target_class)
         frame = typed_frame([item.columns], served.validator.features)
         rows = await run_in_threadpool(explain_rows, served.model, frame, top=options.top, target_class=cls)
+        request.scope["mlengineer.rows"] = n_rows  # for the access log, as /predict's
+        request.scope["mlengineer.version"] = served.version
         for row, record in zip(rows, records, strict=True):
             for c in row["contributions"]:
                 if c["column"] in record:
