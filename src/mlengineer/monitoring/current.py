@@ -19,6 +19,7 @@ import pandas as pd
 from ..data.sheets import source_note
 from ..data.values import category_key, dateless
 from ..errors import DataError
+from ..written_numbers import numbers_from_text
 from .columns import conformed
 
 __all__ = ["Current", "as_times", "from_data", "from_log", "outcome_key", "select_time"]
@@ -314,6 +315,8 @@ def _encode_outcomes(model: Any, s: pd.Series, source: str) -> np.ndarray:
         raise DataError(f"{source} has true/false outcomes in {model.target!r}, but the model predicts numbers (a "
                         "regression model): pass the values it predicts.")
     values = pd.to_numeric(s[known], errors="coerce")
+    if values.isna().any():  # written as training's target may be: '$314,813', '120,000', '18.1%'
+        values = values.fillna(numbers_from_text(s[known]))
     if values.isna().any():
         raise DataError(f"{source} has the outcome {s[known][values.isna()].iloc[0]!r} in {model.target!r}, which "
                         "is not a number.")

@@ -38,7 +38,7 @@ from ..evaluation.calibration import PlattCalibrator, logit
 from ..metrics import weighted_binary_auc
 
 __all__ = ["ConfidenceCalibrator", "CorrectnessModel", "Estimate", "LossModel", "decisions", "estimate_classifier",
-           "estimable", "realised"]
+           "estimable", "realised", "scorer"]
 
 DRAWS = 200
 MAX_ROWS = 20_000
@@ -383,16 +383,7 @@ def realised(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None 
     interval. ``raw``: probabilities (n, k) answered as ``d``, or predicted values. ``weights``: each row
     counted for its weight (the model's weight column, as ``evaluate`` counts them; resampled with its row)."""
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    if raw.ndim == 2:
-        dd = decisions(raw) if d is None else d
-
-        def score(idx: np.ndarray) -> float:
-            return _class_score(name, y[idx], raw[idx], dd[idx], w=None if w is None else w[idx])
-    else:
-        yf, pf = np.asarray(y, float), np.asarray(raw, float)
-
-        def score(idx: np.ndarray) -> float:
-            return _regression_score(name, yf[idx], pf[idx], None if w is None else w[idx])
+    score = scorer(name, y, raw, d=d, weights=w)
     value = _safe(score, np.arange(len(y)))
     rows, scale = _sample(len(y), seed)
     rng = np.random.default_rng(seed)
@@ -400,6 +391,24 @@ def realised(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None 
     low, high = _interval(value, draws, scale)
     how = "measured against the outcomes (bootstrap interval)"
     return Estimate(name, value, low, high, len(y), how + (", rows counted by their weights" if w is not None else ""))
+
+
+def scorer(name: str, y: np.ndarray, raw: np.ndarray, *, d: np.ndarray | None = None,
+           weights: np.ndarray | None = None) -> Any:
+    """The metric ``name`` of the rows at given positions, as a function of those positions: ``raw`` holds
+    probabilities (n, k) answered as ``d``, or predicted values; ``weights``: each row counted for its weight."""
+    w = weights
+    if raw.ndim == 2:
+        dd = decisions(raw) if d is None else d
+
+        def score(idx: np.ndarray) -> float:
+            return _class_score(name, y[idx], raw[idx], dd[idx], w=None if w is None else w[idx])
+        return score
+    yf, pf = np.asarray(y, float), np.asarray(raw, float)
+
+    def regression(idx: np.ndarray) -> float:
+        return _regression_score(name, yf[idx], pf[idx], None if w is None else w[idx])
+    return regression
 
 
 def _safe(score: Any, idx: np.ndarray) -> float:

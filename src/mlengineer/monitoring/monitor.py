@@ -10,7 +10,8 @@ realised performance where outcomes are known), the alarms and a summary in plai
 
 Alarms: ``drift`` when the dataset-level rule of ``drift.dataset_verdict`` fires on all rows; ``performance``
 when the headline metric (the model's own, when it can be estimated) is worse than on the reference rows by
-more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and beyond both intervals, or when
+more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and beyond chance (a one-sided 95%
+test of the change, ``change.py``; the other metrics' changes are only said, ``also_worse``), or when
 the outcomes show it worse than its own estimate for the same rows (concept drift: the inputs promised
 better; unless inputs went missing far more often than in training and the rows that hold them keep the
 promise: then ``missing_inputs`` names them, a data problem). Realised metrics decide when at least ``MIN_LABELLED`` rows have outcomes; until then the estimate
@@ -196,15 +197,35 @@ class _Context:
                 if on_same is not None:
                     entry["estimated_on_labelled"] = on_same.to_dict()
                     entry["error"] = on_same.value - real.value
+                if entry["reference"] is not None:
+                    entry["change_from_reference"] = self._change(name, labelled)
             metrics[name] = entry
         head = self.metrics[0]
         alarm = {**_performance_alarm(self.task, head, _every_row(metrics[head])), "missing_inputs": []}
+        # the other metrics' changes are said, not alarmed on: one test decides, so chance fires it no more often
+        alarm["also_worse"] = [] if alarm["against_reference"] else [
+            name for name in self.metrics[1:] if _performance_alarm(self.task, name, _every_row(metrics[name]))[
+                "against_reference"]]
         if alarm["concept_drift"] and missing and not self._gap_holds(head, labelled, missing, metrics[head]):
             # the gap is the missing values': the model answers those rows from values it never learnt from,
             # and the estimate trusts those answers; a data problem. The alarm stays: the answers are worse
             alarm.update(concept_drift=False, missing_inputs=missing)
         return {"metrics": metrics, "headline": head, "labelled": int(len(labelled)),
                 "weighted_by": self.weighted_by if "realised_every_row" in metrics[head] else None, **alarm}
+
+    def _change(self, name: str, labelled: np.ndarray) -> dict[str, Any] | None:
+        """The change of ``name`` from the reference rows to the live rows ``labelled``, both realised, every
+        row counted once (``change.realised_change``)."""
+        from .change import realised_change
+
+        assert self.current.y is not None
+        y = self.current.y[labelled]
+        now = (y if self.task == "regression" else y.astype(np.int64), self.raw[labelled],
+               None if self.d is None else self.d[labelled])
+        ref_d = None if self.task == "regression" else self.ref.decided(self.ref.raw)
+        before = (self.ref.y if self.task != "regression" else self.ref.y.astype(np.float64), self.ref.raw, ref_d)
+        higher = get_metric(name, self.task).greater_is_better
+        return realised_change(name, now, before, higher=higher, seed=self.seed)
 
     def _weighs(self, rows: np.ndarray) -> bool:
         """Whether the realised metrics of ``rows`` count them by their weights: there are weights, and these
@@ -295,7 +316,8 @@ def _performance_alarm(task: str, name: str, entry: dict[str, Any]) -> dict[str,
 
     - against the reference rows: realised against the reference's realised value when outcomes are known,
       else the estimate against the estimator's value on the reference rows; both sides are samples (the
-      reference may hold a few hundred rows), so the gap must also exceed both intervals together;
+      reference may hold a few hundred rows), so the change itself must be worse beyond chance, one-sided at
+      the 95% level (``change.py``: a bootstrap of both sets of rows, or from both estimates' intervals);
     - against its own estimate (concept drift): with outcomes, the realised value below the interval of the
       estimate for those same rows, which is what the inputs promised if their relation to the outcome held.
     """
@@ -306,14 +328,18 @@ def _performance_alarm(task: str, name: str, entry: dict[str, Any]) -> dict[str,
     if now is None:
         basis, now, ref = "estimated", entry["estimated"], entry["reference_estimated"] or entry["reference"]
     if now is not None and ref is not None:
+        from .change import estimated_change
+
         change = now["value"] - ref["value"]
         worse = -change if higher else change
         tolerance = 0.01 if higher else 0.05 * abs(ref["value"])
-        half = float(np.hypot((now["high"] - now["low"]) / 2, (ref["high"] - ref["low"]) / 2))
-        fell = bool(worse > tolerance and worse > half)
+        test = (entry.get("change_from_reference") if basis == "realised" else None) or estimated_change(
+            now, ref, higher=higher)
+        fell = bool(worse > tolerance and test["bound"] > 0)
         out.update(alarm=fell, against_reference=fell, basis=basis, change=float(change),
                    relative_change=float(change / ref["value"]) if ref["value"] else None, tolerance=tolerance,
-                   margin=half)
+                   margin=float(worse - test["bound"]), p_value=test["p_value"], test=test["method"],
+                   beyond_chance=bool(test["bound"] > 0))
     promised, real = entry.get("estimated_on_labelled"), entry["realised"]
     if promised is not None and real is not None:
         gap = promised["value"] - real["value"] if higher else real["value"] - promised["value"]

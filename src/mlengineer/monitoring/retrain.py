@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..bundle.compat import client_problems
 from ..errors import ConfigError, DataError
-from .current import Current
+from .retrain_rows import labelled_rows, name_challenger_run, trained_rows_note
 
 __all__ = ["DECISIONS_EXPERIMENT", "RetrainResult", "check_test_fraction", "record_decision", "retrain",
            "rollback"]
@@ -48,31 +48,13 @@ class RetrainResult:
     champion: dict[str, Any] = field(default_factory=dict)
     challenger_version: str | None = None
     run_id: str | None = None
-    #: how the new rows were chosen, when the user must be told (rows without a readable time left out)
+    #: what the user must be told: rows the champion trained on among those tested on, rows left out and why
     notes: list[str] = field(default_factory=list)
+    #: how many of the rows tested on are copies of the champion's training rows (``rows_found``'s answer)
+    trained_rows: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _labelled_rows(model: Any, current: Current) -> pd.DataFrame:
-    """The live rows with an outcome, as a training table (the target decoded), oldest first."""
-    mask = current.labelled
-    if not mask.any():
-        raise DataError(f"None of the rows of {current.source} has an outcome: pass --labels with the outcomes, "
-                        f"or rows holding the target column {model.target!r}.")
-    frame = current.frame if current.extra is None else pd.concat([current.frame, current.extra], axis=1)
-    column = model.metadata.get("weight_column")
-    if column and column not in frame.columns and current.weights is not None:  # the weights came with the outcomes
-        frame = frame.assign(**{column: current.weights.to_numpy()})
-    rows = frame.loc[mask].reset_index(drop=True).copy()
-    y = np.asarray(current.y)[mask]
-    rows[model.target] = np.asarray(model.classes, dtype=object)[y.astype(np.int64)] if model.task.is_classification \
-        else y
-    if current.times is not None:
-        order = np.argsort(pd.to_datetime(current.times[mask], utc=True).to_numpy(), kind="stable")
-        rows = rows.iloc[order].reset_index(drop=True)
-    return rows
 
 
 def _split_recent(rows: pd.DataFrame, fraction: float, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -171,7 +153,7 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
     info = resolve(ref, tracking_uri=tracking_uri)[0] if ref is not None and ref.alias else None
     names = {champion.name, *([ref.name] if ref else []), *([log_model] if log_model else [])}
     current = load_current(champion, names=names, **sources)
-    labelled = _labelled_rows(champion, current)
+    labelled, left_out = labelled_rows(champion, current)
     learn, test = _split_recent(labelled, test_fraction, current.source)
     _check_fit(champion, pd.concat([learn, test]), current.source)
     features = test.drop(columns=[champion.target])
@@ -184,6 +166,7 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
             raise DataError(f"Model {champion.name!r} keeps no reference sample to retrain on: pass --base-data with "
                             "its training table.")
     base = base[[c for c in base.columns if not c.startswith("_ref_")]]
+    seen, seen_note = trained_rows_note(champion, test, base)
     table = pd.concat([base, learn], ignore_index=True, sort=False)
     weight_note = _weights_held(champion, base, learn)
     if weight_note:  # a weight column is never a feature: what is left of it goes
@@ -206,7 +189,8 @@ def retrain(spec: Any, *, base_data: Any = None, test_fraction: float = 0.3, tim
         if temporary and (result is None or result.challenger_version):
             shutil.rmtree(out.parent, ignore_errors=True)
     assert result is not None
-    result.notes = list(current.notes) + ([weight_note] if weight_note else [])
+    result.notes = [n for n in (seen_note, *current.notes, left_out, weight_note) if n]
+    result.trained_rows = seen
     result.run_id = record_decision("retrain", ref.name if ref else champion.name, result.to_dict(),
                                     tracking_uri=tracking_uri)
     return result
@@ -262,6 +246,7 @@ def _challenge(champion: Any, table: pd.DataFrame, config: Any, scoring: _Scorin
     kwargs = {"progress": progress} if progress is not None else {}
     challenger = train(table, config=config, out=out, name=name, **kwargs)
     try:
+        name_challenger_run(challenger, champion.name, config.tracking_uri)
         comparison = compare_predictions(champion.task, scoring.y, challenger.predict_raw(scoring.features),
                                          scoring.champion, names=("the challenger", "the champion"),
                                          metric=champion.metadata.get("metric"))

@@ -24,6 +24,7 @@ def load_current(model: Any, *, log: str | Path | None = None, data: Any = None,
                  until: str | None = None, names: set[str] | None = None) -> Current:
     """The live rows to monitor: a prediction log folder (``log``) or new rows (``data``: a path or a
     DataFrame), restricted to ``since``/``until``, with outcomes from ``labels`` (a path or a DataFrame)."""
+    from ..bundle.rows import read_marks  # the training file's thousands dots and decimal commas
     from ..data.load import load_table
 
     if (log is None) == (data is None):
@@ -36,11 +37,11 @@ def load_current(model: Any, *, log: str | Path | None = None, data: Any = None,
         current = from_log(model, log, names=names)
     else:
         source = str(data) if not hasattr(data, "columns") else "the data"
-        table = data if hasattr(data, "columns") else load_table(data)
+        table = data if hasattr(data, "columns") else load_table(data, marks=read_marks(model.metadata))
         current = from_data(model, table, source, time_column=time_column)
     if labels is not None:
         lsource = str(labels) if not hasattr(labels, "columns") else "the outcomes"
-        frame = labels if hasattr(labels, "columns") else load_table(labels)
+        frame = labels if hasattr(labels, "columns") else load_table(labels, marks=read_marks(model.metadata))
         current = attach_labels(current, frame, model=model, source=lsource, key=key, data=table)
         # the key joins outcomes to rows: a column of the table the user named, not one clients send
         current.unknown_columns = [c for c in current.unknown_columns if c != key]

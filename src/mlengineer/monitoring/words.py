@@ -147,11 +147,21 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
                    "(beyond chance), and where present the outcomes keep what the inputs promised (or those rows are too "
                    "few to tell). Fix the data first.")
     if perf.get("against_reference"):
-        out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than chance "
-                   "and the tolerance.")
+        p = perf["p_value"]  # a bootstrap's share of draws: none of 200 is below 0.005
+        out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than the "
+                   f"tolerance, and beyond chance (a one-sided 95% test of the change, "
+                   f"{f'p = {p:.2g}' if p >= 0.005 else 'p < 0.005'}).")
     elif perf.get("concept_drift") or perf.get("missing_inputs"):
         out.append(f"Alarm: the {label} the outcomes show is worse than the estimate by more than chance and the "
                    "tolerance.")
+    for other in perf.get("also_worse") or []:  # the headline's change held (within chance or the tolerance)
+        e = perf["metrics"][other]
+        now = e.get("realised_every_row") or e["realised"]
+        now, before = (now, e["reference"]) if now else (e["estimated"], e["reference_estimated"] or e["reference"])
+        held = "within the tolerance" if perf.get("beyond_chance") else "within chance"
+        out.append(f"The {label}'s change is {held}, but the {_NAMES.get(other, other)} is worse than on the "
+                   f"reference rows beyond chance and the tolerance ({number(now['value'])} against "
+                   f"{number(before['value'])}); the alarm follows the {label} alone.")
     return out
 
 
