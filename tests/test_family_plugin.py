@@ -106,7 +106,7 @@ def test_unregister_leaves_the_builtin_families() -> None:
 
 
 @pytest.mark.parametrize(("n_rows", "order"), [
-    (500, ["lightgbm", "linear", "knn", "catboost", "mlp", "xgboost", "extra_trees", "random_forest"]),
+    (500, ["lightgbm", "linear", "knn", "svm", "catboost", "mlp", "xgboost", "extra_trees", "random_forest"]),
     (LARGE_ROWS + 1, ["lightgbm", "linear", "knn", "mlp", "xgboost", "catboost", "extra_trees", "random_forest"]),
 ])
 def test_the_families_place_themselves_in_the_portfolio(n_rows: int, order: list[str]) -> None:
@@ -127,7 +127,7 @@ def test_the_families_say_what_they_need_and_how_they_are_explained() -> None:
     fitted = {cls.__name__: cls(None, {}, task).explained_exactly for cls in FittedModel.__subclasses__()
               if cls.__module__.startswith("mlengineer.training.models") and cls is not TransformedTargetModel}
     assert fitted == {"LinearModel": True, "ForestModel": True, "LightGBMModel": True, "XGBoostModel": True,
-                      "CatBoostModel": True, "KNNModel": False, "MLPModel": False, "TextModel": True,
+                      "CatBoostModel": True, "KNNModel": False, "SVMModel": False, "MLPModel": False, "TextModel": True,
                       "CNNModel": True}
     # a model of any family fitted on a transformed target: the inverse is not additive, so it is sampled
     assert TransformedTargetModel.contributions is FittedModel.contributions

@@ -177,7 +177,7 @@ def _kept_words(meta: dict[str, Any]) -> str:
 #: the built-in metrics (``metrics.METRICS``) and the model families (``training.models``), named in the help
 #: without importing them (scikit-learn, the learners) for ``--help``; tests/test_training_mends.py checks them
 METRIC_NAMES = "roc_auc, log_loss, accuracy, balanced_accuracy, f1, f1_macro, brier (classes); rmse, mae, r2, mape"
-FAMILY_NAMES = "linear, lightgbm, xgboost, catboost, random_forest, extra_trees, knn, mlp, tabm, text, cnn"
+FAMILY_NAMES = "linear, lightgbm, xgboost, catboost, random_forest, extra_trees, knn, svm, mlp, tabm, text, cnn"
 
 
 def train_cmd(

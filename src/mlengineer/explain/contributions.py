@@ -79,7 +79,8 @@ def is_sampled(member: Any) -> bool:
 
 
 #: families without an exact attribution, in words
-_FAMILY_WORDS = {"mlp": "a neural network", "knn": "k-nearest neighbours", "cnn": "a picture network"}
+_FAMILY_WORDS = {"mlp": "a neural network", "knn": "k-nearest neighbours", "svm": "a support-vector machine",
+                 "cnn": "a picture network"}
 
 
 def sampled_reason(member: Any) -> str:

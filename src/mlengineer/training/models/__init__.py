@@ -29,7 +29,7 @@ __all__ = ["COST_REFERENCE", "FAMILIES", "FAMILY_MODULES", "Attribution", "FitCo
            "ModelFamily", "get_family", "load_all", "register", "requirements_of", "unregister"]
 
 #: the built-in families' modules: each registers its families when imported
-FAMILY_MODULES = ("linear", "forest", "lightgbm", "xgboost", "catboost", "knn", "mlp", "tabm", "text", "cnn")
+FAMILY_MODULES = ("linear", "forest", "lightgbm", "xgboost", "catboost", "knn", "svm", "mlp", "tabm", "text", "cnn")
 
 
 def load_all() -> dict[str, ModelFamily]:
