@@ -207,10 +207,12 @@ def retrain_cmd(
     c = result.comparison
     for note in result.notes:
         console.print(escape(note), highlight=False)
-    console.print(table(f"{c['metric']} on the {result.rows['new_tested']:,} newest rows (neither model learnt from "
-                        "them)", ["model", c["metric"]], [["challenger", c["scores"][0]], ["champion", c["scores"][1]]]))
+    title = f"{c['metric']} on the {result.rows['new_tested']:,} newest rows, which neither model learnt from"
+    scores = table(title, ["model", c["metric"]], [["challenger", c["scores"][0]], ["champion", c["scores"][1]]])
+    scores.min_width = len(title)  # the title on one line, not wrapped to the width of two short columns
+    console.print(scores)
     console.print(f"Learnt from {result.rows['base']:,} reference rows and {result.rows['new_learnt']:,} new rows. "
-                  f"{escape(c['test'])}: p = {c['p_value']:.3g}.", highlight=False)
+                  f"{escape(c['test'][:1].upper() + c['test'][1:])}: p = {c['p_value']:.3g}.", highlight=False)
     console.print(f"[bold]{result.decision.capitalize()}[/]: {escape(result.reason)}.", highlight=False)
     where = f"version {result.challenger_version}, " if result.challenger_version else ""
     console.print(f"Challenger: {where}{escape(result.challenger_path)}; decision recorded in MLflow run "

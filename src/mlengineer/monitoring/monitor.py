@@ -10,7 +10,7 @@ realised performance where outcomes are known), the alarms and a summary in plai
 
 Alarms: ``drift`` when the dataset-level rule of ``drift.dataset_verdict`` fires on all rows; ``performance``
 when the headline metric (the model's own, when it can be estimated) is worse than on the reference rows by
-more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and beyond chance (a one-sided 95%
+more than a tolerance (1 point for scores between 0 and 1, 5% for errors) and beyond chance (a one-sided 97.5%
 test of the change, ``change.py``; the other metrics' changes are only said, ``also_worse``), or when
 the outcomes show it worse than its own estimate for the same rows (concept drift: the inputs promised
 better; unless inputs went missing far more often than in training and the rows that hold them keep the
@@ -317,7 +317,7 @@ def _performance_alarm(task: str, name: str, entry: dict[str, Any]) -> dict[str,
     - against the reference rows: realised against the reference's realised value when outcomes are known,
       else the estimate against the estimator's value on the reference rows; both sides are samples (the
       reference may hold a few hundred rows), so the change itself must be worse beyond chance, one-sided at
-      the 95% level (``change.py``: a bootstrap of both sets of rows, or from both estimates' intervals);
+      the 97.5% level (``change.py``: a bootstrap of both sets of rows, or from both estimates' intervals);
     - against its own estimate (concept drift): with outcomes, the realised value below the interval of the
       estimate for those same rows, which is what the inputs promised if their relation to the outcome held.
     """

@@ -149,7 +149,7 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
     if perf.get("against_reference"):
         p = perf["p_value"]  # a bootstrap's share of draws: none of 200 is below 0.005
         out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than the "
-                   f"tolerance, and beyond chance (a one-sided 95% test of the change, "
+                   f"tolerance, and beyond chance (a one-sided 97.5% test of the change, "
                    f"{f'p = {p:.2g}' if p >= 0.005 else 'p < 0.005'}).")
     elif perf.get("concept_drift") or perf.get("missing_inputs"):
         out.append(f"Alarm: the {label} the outcomes show is worse than the estimate by more than chance and the "
