@@ -362,10 +362,14 @@ def test_a_mistyped_column_an_option_names_lists_the_table_s_columns_and_the_clo
         mlengineer.train(frame, "y", time_budget=2, track=False, drop="Q")  # nothing near: the columns alone
     with pytest.raises(mlengineer.DataError, match=r"^Target column 'yy' is not in the data"):
         mlengineer.train(frame, "yy", time_budget=2, track=False, drop="Q")  # the target first, as before
-    drop, group = run_clis(["train", str(tmp_path / "t.csv"), "--target", "y", "--drop", "Z", "--no-track"],
-                           ["train", str(tmp_path / "t.csv"), "--target", "y", "--group-column", "zz", "--no-track"],
-                           cwd=tmp_path)
-    for r, flag, name in ((drop, "--drop", "Z"), (group, "--group-column", "zz")):
+    (tmp_path / "c.yaml").write_text("drop: [Z]\n")
+    drop, group, in_file = run_clis(
+        ["train", str(tmp_path / "t.csv"), "--target", "y", "--drop", "Z", "--no-track"],
+        ["train", str(tmp_path / "t.csv"), "--target", "y", "--group-column", "zz", "--no-track"],
+        ["train", str(tmp_path / "t.csv"), "--target", "y", "--config", str(tmp_path / "c.yaml"), "--no-track"],
+        cwd=tmp_path)
+    for r, flag, name in ((drop, "--drop", "Z"), (group, "--group-column", "zz"),
+                          (in_file, f"'drop:' in {tmp_path / 'c.yaml'}", "Z")):  # a config file's key as written
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1, r.stderr
         assert lines[0] == (f"error: {flag} names the column {name!r}, which the data does not have (did you mean "

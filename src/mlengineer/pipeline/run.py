@@ -99,9 +99,11 @@ def check_named_columns(data: pd.DataFrame, config: TrainConfig) -> None:
     ``check_columns``, which says it first."""
     if config.target not in data.columns:
         return
-    named = [*(("--drop", c) for c in config.drop), *(("--keep", c) for c in config.keep),
-             *(("--column-role", c) for c in config.column_roles),
-             ("--group-column", config.group_column), ("--time-column", config.time_column)]
+    said = config.said
+    named = [*((said("drop", "--drop"), c) for c in config.drop), *((said("keep", "--keep"), c) for c in config.keep),
+             *((said("column_roles", "--column-role"), c) for c in config.column_roles),
+             (said("group_column", "--group-column"), config.group_column),
+             (said("time_column", "--time-column"), config.time_column)]
     columns = [str(c) for c in data.columns]
     for flag, column in named:
         if column is None or column in data.columns:

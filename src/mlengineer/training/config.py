@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import Argument, ConfigError
 
@@ -27,6 +35,8 @@ class TrainConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    #: how the user wrote each option (``build``'s ``words``), for checks made after the config was built
+    _words: dict[str, str] = PrivateAttr(default_factory=dict)
 
     target: str = Field(description="Name of the column to predict.")
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
@@ -177,9 +187,16 @@ class TrainConfig(BaseModel):
         the option at fault as the user wrote it: ``words`` maps a field to that (``--task`` on the command
         line, ``'task:' in train.yaml``); a field it does not name is said as Python's argument (``task=``)."""
         try:
-            return cls(**values)
+            config = cls(**values)
         except ValidationError as e:
             raise ConfigError(_first_problem(e, words or {})) from None
+        config._words = dict(words or {})
+        return config
+
+    def said(self, field: str, flag: str) -> str:
+        """How the user wrote the option ``field`` (``'drop:' in train.yaml`` where a config file gave it), for
+        a later check's message; ``flag`` (``--drop``) where ``build`` was told nothing of it."""
+        return self._words.get(field, flag)
 
 
 def _first_problem(e: ValidationError, words: Mapping[str, str]) -> str:
