@@ -304,9 +304,11 @@ def test_the_weight_column_is_never_needed_to_predict(weighted_model: tuple[Path
     without, with_w = rows.drop(columns=["y", "w"]), rows.drop(columns=["y"])
     assert np.allclose(model.predict(without), model.predict(with_w))
     assert np.allclose(model.predict_record(without.iloc[0].to_dict()), model.predict_record(with_w.iloc[0].to_dict()))
-    # MLflow's signature lists the features only
+    # MLflow's signature requires the features only; the weight and the target are optional inputs it ignores
     signature = yaml.safe_load((path / "MLmodel").read_text())["signature"]
-    assert [c["name"] for c in json.loads(signature["inputs"])] == ["x", "z"]
+    inputs = json.loads(signature["inputs"])
+    assert [c["name"] for c in inputs if c.get("required", True)] == ["x", "z"]
+    assert {c["name"] for c in inputs if not c.get("required", True)} == {"w", "y"}
     # the server's validation neither asks for the column nor refuses it
     validator = RequestValidator(model)
     for frame in (without.head(3), with_w.head(3)):
