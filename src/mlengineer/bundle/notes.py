@@ -253,6 +253,10 @@ def _count(kind: dict[str, list[Any]], name: str, rows: int, example: Any) -> No
     seen[0] += rows
 
 
+#: days since 1970 within which a schema's recorded date range is numbers read as nanoseconds (one minute)
+NANOSECOND_MISREAD = 60 / 86_400
+
+
 class DateNotes:
     """Dates far outside a date column's training range (``far_bounds``' rule on days: before the first date or
     after the last by more than the time between them, as 1850 for a column of 2022 to 2024), counted over the
@@ -268,7 +272,9 @@ class DateNotes:
             col = by_name.get(name)
             if roles.get(name) == "datetime" and col is not None and col.min is not None and col.max is not None:
                 low, high = _days(np.array([col.min, col.max], dtype=object), None)
-                if low == low and high == high:
+                # a range within 1970's first minute is numbers (20240101, Unix seconds) an older mlengineer read as
+                # nanoseconds into the schema: no range to measure against
+                if low == low and high == high and not (abs(low) < NANOSECOND_MISREAD and abs(high) < NANOSECOND_MISREAD):
                     self.spans[name] = (col.datetime_format, float(low), float(high))
         self.far: dict[str, tuple[int, float]] = {}  # column: (rows, an example in days)
 

@@ -23,34 +23,11 @@ from ..written_numbers import (
 )
 
 __all__ = [
-    "DATETIME_MAX",
-    "DATETIME_MIN",
-    "as_written",
-    "dateless",
-    "FALSE_TOKENS",
-    "MISSING_TOKENS",
-    "THOUSANDS_SEPARATOR",
-    "TRUE_TOKENS",
-    "CURRENCY_SYMBOLS",
-    "category_key",
-    "comma_decimal_cell",
-    "comma_decimal_cells",
-    "comma_number",
-    "FEW_DATES",
-    "basic_date_text",
-    "date_forms",
-    "date_one",
-    "detect_datetime_format",
-    "digit_twins",
-    "number_from_text",
-    "plain_times",
-    "numbers_from_text",
-    "parse_datetime",
-    "strptime",
-    "text_numbers",
-    "thousands_dots_cell",
-    "twin_key",
-    "unit_number",
+    "DATETIME_MAX", "DATETIME_MIN", "as_written", "dateless", "FALSE_TOKENS", "MISSING_TOKENS", "THOUSANDS_SEPARATOR",
+    "TRUE_TOKENS", "CURRENCY_SYMBOLS", "category_key", "comma_decimal_cell", "comma_decimal_cells", "comma_number",
+    "FEW_DATES", "basic_date_text", "date_forms", "date_one", "detect_datetime_format", "digit_twins",
+    "number_from_text", "plain_times", "numbers_from_text", "parse_datetime", "strptime", "text_numbers",
+    "thousands_dots_cell", "twin_key", "unit_number",
 ]
 
 #: how yes/no values are written (compared lower-cased); one definition for inference, cleaning and serving
@@ -150,12 +127,14 @@ def detect_datetime_format(s: pd.Series) -> str | None:
 DATETIME_MIN, DATETIME_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 
 
-def _stripped(s: pd.Series) -> pd.Series:
-    """Text stripped, and a time of day without a date (which pandas' "mixed" parser would complete with today's
-    date, so the same text would read as another instant tomorrow) as no value."""
-    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-        return s.map(lambda v: (None if dateless(v) else v.strip()) if isinstance(v, str) else v).astype(object)
-    return s
+def _date_cell(v: Any) -> Any:
+    """A date column's value as pandas' parser is given it: text stripped, digit text and numbers as the dates
+    ``basic_date_text`` reads them as (a number it does not read as no value, never nanoseconds since 1970),
+    and a time of day without a date (which pandas' "mixed" parser would complete with today's date, so the
+    same text would read as another instant tomorrow) as no value."""
+    if isinstance(v, str):
+        return None if dateless(text := _digits_read(v.strip())) else text
+    return basic_date_text(v) if isinstance(v, int | float | np.integer | np.floating) and type(v) is not bool else v
 
 
 #: text that starts with a time of day (8:30, 08:30:00) and holds no date beside it (no year, no d/m/y)
@@ -201,14 +180,19 @@ def date_forms(fmt: str | None) -> str:
 def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
     """Parse ``s`` with the format found at training; unparseable values become NaT. A value the format
     does not take but ISO 8601 reads unambiguously (a timestamp object, "2020-01-31T10:30:00", a time zone,
-    "20200131") is read as ISO 8601: the same instant, whichever way a source writes it."""
+    "20200131") is read as ISO 8601: the same instant, whichever way a source writes it. Numbers and digit text
+    are read by ``basic_date_text``'s rule (20200131, Unix seconds), whatever the format."""
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s
+    elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and fmt in (None, "ISO8601", "mixed"):
+        # (a training format of its own, %Y for 2019, reads the numbers' text below, as it always did)
+        out = pd.Series(_number_dates(s.to_numpy(dtype=np.float64, na_value=np.nan)), index=s.index, name=s.name)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if fmt in (None, "ISO8601", "mixed"):
-                out = _utc_naive(pd.to_datetime(_stripped(s), format=fmt or "mixed", errors="coerce", utc=True))
+                cells = s.map(_date_cell).astype(object) if s.dtype == object or isinstance(s.dtype, pd.StringDtype) else s
+                out = _utc_naive(pd.to_datetime(cells, format=fmt or "mixed", errors="coerce", utc=True))
             else:
                 out = pd.to_datetime(s.astype(str).str.strip(), format=fmt, errors="coerce")
                 missed = out.isna() & s.notna().to_numpy()
@@ -221,33 +205,58 @@ def parse_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
 
 def _iso_candidate(v: Any) -> Any:
     """A value the training's format did not take, as ISO 8601 may read it: text stripped, a date or a time
-    as it is, a whole number of eight digits as the text 20240131 (ISO's basic form); None for anything else,
-    which pandas would otherwise read as nanoseconds since 1970."""
+    as it is, a number or digit text as ``basic_date_text`` reads it; None for anything else, which pandas
+    would otherwise read as nanoseconds since 1970."""
     if isinstance(v, str):
-        return v.strip()
+        return _digits_read(v.strip())
     if isinstance(v, datetime.date | np.datetime64):
         return v
     return basic_date_text(v)
 
 
 def basic_date_text(v: Any) -> str | None:
-    """A number given for a date as the text of the date it stands for, the one rule of the cleaning plan and
-    the server: a whole number of eight digits as ISO 8601's basic form writes a date (20240131), the way a CSV
-    reader hands such a date over; a number of nine or ten digits before its point as Unix seconds, in UTC
-    (1704067200 is 2024-01-01T00:00:00: 1973 to 2286, years no eight digits write); None for any other value
-    (Unix milliseconds among them), which is refused as no date."""
+    """A number given for a date as the text of the date it stands for, the one rule of the cleaning plan, the
+    schema's range and the server: a whole number of eight digits as ISO 8601's basic form writes a date
+    (20240131), the way a CSV reader hands such a date over; a number of nine or ten digits before its point as
+    Unix seconds, in UTC (1704067200 is 2024-01-01T00:00:00: 1973 to 2286, years no eight digits write), to the
+    microsecond; None for any other value (Unix milliseconds among them), which is refused as no date. Text of
+    digits alone ("1704067200", as a CSV reader hands over a column that holds a "?" too) is read as the number
+    it writes."""
+    if isinstance(v, str):
+        if _DIGIT_TEXT.fullmatch(v) is None:
+            return None
+        v = float(v)
     if not isinstance(v, int | float | np.integer | np.floating) or isinstance(v, bool) or not np.isfinite(v):
         return None
     if float(v).is_integer() and 1e7 <= v < 1e8:
         return str(int(v))
     if UNIX_SECONDS[0] <= v < UNIX_SECONDS[1]:
-        moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=float(v))
+        moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=round(float(v) * 1e6))
         return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
     return None
 
 
 #: the numbers ``basic_date_text`` reads as Unix seconds: nine or ten digits before the point
 UNIX_SECONDS = (1e8, 1e10)
+#: text that ``basic_date_text`` reads as the number it writes: digits, a decimal point and digits after it
+_DIGIT_TEXT = re.compile(r"\s*\d{1,10}(?:\.\d*)?\s*", re.ASCII)
+
+
+def _digits_read(text: str) -> str:
+    """Text of digits alone as the date ``basic_date_text`` reads it as, where it reads one; other text as it is."""
+    return (basic_date_text(text) or text) if text.replace(".", "", 1).isdigit() else text
+
+
+def _number_dates(x: np.ndarray) -> np.ndarray:
+    """Numbers as the dates ``basic_date_text`` reads them as, a whole column at once (NaT where it reads none)."""
+    out = np.full(len(x), np.datetime64("NaT"), dtype="datetime64[ns]")
+    with np.errstate(invalid="ignore"):
+        basic, unix = (x >= 1e7) & (x < 1e8) & (x == np.floor(x)), (x >= UNIX_SECONDS[0]) & (x < UNIX_SECONDS[1])
+    if basic.any():
+        out[basic] = pd.to_datetime(pd.Series(x[basic].astype(np.int64).astype(str)), format="%Y%m%d",
+                                    errors="coerce").to_numpy(dtype="datetime64[ns]")
+    out[unix] = np.round(x[unix] * 1e6).astype(np.int64).astype("datetime64[us]").astype("datetime64[ns]")
+    return out
 
 
 def _in_ns_range(out: pd.Series) -> pd.Series:
@@ -265,7 +274,7 @@ def date_one(v: Any, fmt: str) -> np.datetime64:
     if v is None:
         return np.datetime64("NaT", "ns")
     if isinstance(v, str):
-        text = v.strip()
+        text = _digits_read(v.strip())
         try:
             when = datetime.datetime.fromisoformat(text) if fmt == "ISO8601" else strptime(text, fmt)
         except ValueError:

@@ -314,6 +314,8 @@ class RequestValidator:
             s = v.strip()
             if s.lower() in MISSING_TOKENS:  # "NA", "null": missing, as the cleaning plan reads a date column
                 s = ""
+            elif s[:1].isdigit():  # "1704067200" as the number is read: digit text by the plan's one rule
+                s = basic_date_text(s) or s
             if s and not _parses(s, fmt):
                 like = f" like {datetime(2024, 1, 31).strftime(fmt)} or in ISO 8601" if fmt and fmt.startswith("%") else ""
                 raise SchemaError(f"Column {name!r}, row {i}: must be a date{like}, between {DATETIME_MIN.year} and "
