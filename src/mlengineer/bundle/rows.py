@@ -18,8 +18,11 @@ __all__ = ["as_rows", "read_marks"]
 
 def read_marks(metadata: dict[str, Any]) -> dict[str, Any] | None:
     """How training read the numbers of its table file (``data.formats.sniff_csv``'s ``marks``): its decimal
-    comma and the columns it read with thousands dots, as the bundle recorded them; None where it recorded none."""
-    marks = metadata.get("read_marks")
+    comma and the columns it read with thousands dots, as the bundle recorded them, and the columns its roles
+    read as their text (``written_marks``); None where it recorded none."""
+    from ..data.formats import written_marks
+
+    marks = written_marks(metadata.get("read_marks"), (metadata.get("config") or {}).get("column_roles"))
     return dict(marks) if marks else None
 
 

@@ -58,21 +58,24 @@ def handle_errors(fn: F) -> F:
 
 
 def read_data(path: str | None, sql: str | None = None, db: str | None = None, *,
-              said: Callable[[Any], str] | None = None, out: Console | None = None, model: Any = None) -> Any:
+              said: Callable[[Any], str] | None = None, out: Console | None = None, model: Any = None,
+              roles: dict[str, str] | None = None) -> Any:
     """The table a command's DATA argument (or --sql/--db) names. What reading it did is said on ``out``:
     the command's own line on what was read (``said(df)``), if it has one, then, when the first sheet of a
     workbook was read while other sheets hold rows too, a line saying so. The rows of a ``model`` are read
-    with the thousands dots and decimal commas its training file was read with."""
+    with the thousands dots and decimal commas its training file was read with; the columns ``roles`` gives as
+    categories, text or identifiers are read as their text (118.951.736 no number)."""
+    from ..data.formats import written_marks
     from ..data.load import load_table
     from ..data.sheets import source_note
     from ..errors import DataError
 
     if sql or db:
-        df = load_table(path or "", sql=sql, db=db, marks=_marks(model))
+        df = load_table(path or "", sql=sql, db=db, marks=written_marks(_marks(model), roles))
     elif not path:
         raise DataError("No data given: pass a file path, or --sql QUERY --db URL.")
     else:
-        df = load_table(path, marks=_marks(model))
+        df = load_table(path, marks=written_marks(_marks(model), roles))
     if said is not None:
         say(said(df), out=out)
     note = source_note(dict(df.attrs.get("source") or {}))

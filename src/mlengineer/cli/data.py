@@ -44,7 +44,7 @@ def _prepare(data: str | None, sql: str | None, db: str | None, target: str | No
 
     if task not in ("auto", "binary", "multiclass", "regression"):
         raise ConfigError(f"--task must be auto, binary, multiclass or regression; got {task!r}.")
-    df = read_data(data, sql, db, said=lambda df: _source_line(df, data), out=out)
+    df = read_data(data, sql, db, said=lambda df: _source_line(df, data), out=out, roles=parse_roles(column_role))
     schema = infer_schema(df, target, parse_roles(column_role))
     kind = None
     if target is not None:

@@ -276,7 +276,7 @@ def _train_here(data: str | None, cfg: Any, *, sql: str | None, db: str | None, 
     # a file that cannot be read fails before the heavy imports below; the read line as audit's says it
     start = time.perf_counter()
     df = read_data(data, sql, db, said=lambda df: _source_line(df, data).removesuffix(".")
-                   + f"; training for up to {cfg.time_budget:g} s.")
+                   + f"; training for up to {cfg.time_budget:g} s.", roles=cfg.column_roles)
     began = time.perf_counter()
     from ..pipeline.run import train
 

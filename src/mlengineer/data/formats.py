@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .roles import _ID_NAME
 from .values import MISSING_TOKENS, comma_decimal_cell, comma_decimal_cells, comma_number, thousands_dots_cell
 
 __all__ = ["FORMATS", "ODD_BYTES", "SAMPLE_BYTES", "SUPPORTED_SUFFIXES", "comma_columns", "csv_options", "format_of",
-           "read_csv_table", "read_sample", "sniff_csv", "text_comma_columns", "written_booleans"]
+           "read_csv_table", "read_sample", "sniff_csv", "text_comma_columns", "written_booleans", "written_marks"]
 
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
 FORMATS = {
@@ -191,19 +192,21 @@ _NUMBER_LIKE = re.compile(r"[-+(]?\s*[$€£¥]?\s*-?[\d.,]*\d[\d.,]*\s*[$€£�
 _UNIT_CHARS = "$€£¥%()+- "
 
 
-def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
-    """Whether the sample's rows write their numbers with decimal commas: None when they do not; when they
-    do, the columns of numbers the reader must read cell by cell (``comma_decimal_cell``), those holding a
-    thousands dot, a currency or percent sign, or text (a placeholder) among the numbers. The numbers of the
-    columns that look like numbers tell: 48,88, 1.234,5 or 1.234.567 (thousands dots) say decimal comma (a ','
-    between the fields aside), 1,234.5 says thousands comma, and 1,500 says decimal comma only between fields
-    split by ';'. 1.234 alone says nothing: it is read as the other columns say (docs/design.md)."""
+def _decimal_comma_columns(body: list[list[str]], sep: str, keep: set[int]) -> tuple[list[int] | None, bool]:
+    """Whether the sample's rows write their numbers with decimal commas: None when they do not; when they do, the
+    columns of numbers the reader must read cell by cell (``comma_decimal_cell``), those holding a thousands dot, a
+    currency or percent sign, or text (a placeholder) among the numbers. The columns that look like numbers tell
+    (``keep`` and addresses aside): 48,88, 1.234,5 or 1.234.567 say decimal comma (a ',' between the fields aside),
+    1,234.5 says thousands comma, 1,500 says decimal comma only between fields split by ';'; 1.234 alone says
+    nothing (docs/design.md). Beside it, whether the sample writes a decimal point (6.97, 1,234.5)."""
     if sep == "," or not body:
-        return None
+        return None, False
     decimal = thousands = three = dots = points = False
     columns = []
     for j in range(max(len(r) for r in body)):
-        cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+        cells = _filled(body, j)
+        if j in keep or any(map(_ADDRESS.fullmatch, cells)):
+            continue
         looks = [c for c in cells if _NUMBER_LIKE.fullmatch(c)]
         if not looks or len(looks) < 0.9 * len(cells):
             continue
@@ -218,31 +221,49 @@ def _decimal_comma_columns(body: list[list[str]], sep: str) -> list[int] | None:
         if all(map(comma_number, looks)) and (len(looks) < len(cells) or any(not c.isdigit() for c in cores)):
             columns.append(j)
     if thousands or not (decimal or (dots and not points) or (three and sep == ";")):
-        return None
-    return columns
+        return None, points or thousands
+    return columns, False
 
 
-#: a number as thousands dots write it: 999, 12.345, 1.234.567 (a decimal comma after it in a quoted cell)
+#: a number as thousands dots write it: 999, 12.345, 1.234.567 (a decimal comma after it in a quoted cell); its
+#: first group has no leading zero (012.345 is a code)
 _DOTTED = re.compile(r"-?([1-9]\d{0,2}(\.\d{3})*|0)(,\d+)?")
+#: an IPv4 address, four groups of at most 255 (192.168.173.179), which no thousands dots write
+_ADDRESS = re.compile(r"((25[0-5]|2[0-4]\d|[01]?\d?\d)\.){3}(25[0-5]|2[0-4]\d|[01]?\d?\d)")
+#: a column whose name says it holds addresses, codes or versions (ip, part_code, hostAddress): no thousands dots
+_CODE_NAME = re.compile(r"(^|[_\s.-])(?i:ip|ipv4|ip_?addr(ess)?|addr|address|host|code|version|serial|sku|part|"
+                        r"phone|zip|postcode|isbn|ean)s?($|[_\s.-])|[a-z](Ip|Addr|Address|Code|Part)s?$")
 
 
-def _thousands_dots_columns(body: list[list[str]]) -> list[int]:
-    """The columns of a sample not written with decimal commas whose every filled cell is a number written with
-    thousands dots, one at least with two (1.234.567, which no decimal point writes; 12.345 alone may be
-    either): a spreadsheet's numbers exported as text in a comma-delimited file."""
-    columns = []
-    for j in range(max((len(r) for r in body), default=0)):
-        cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
-        if cells and all(_DOTTED.fullmatch(c) for c in cells) and \
-                any(_THOUSANDS_DOTS.fullmatch(c.lstrip("-")) for c in cells):
-            columns.append(j)
-    return columns
+def _dotted(cells: list[str]) -> bool:
+    """Whether every cell may be a number written with thousands dots (999, 12.345, 1.234.567), an address not."""
+    return all(_DOTTED.fullmatch(c) and not _ADDRESS.fullmatch(c) for c in cells)
+
+
+def _thousands_dots_columns(body: list[list[str]], keep: set[int]) -> list[int]:
+    """The columns (``keep`` aside) of a sample not written with decimal commas whose every filled cell is a number
+    written with thousands dots, one at least with two (1.234.567; 12.345 alone may be a decimal point)."""
+    return [j for j in range(max((len(r) for r in body), default=0)) if j not in keep
+            and (cells := _filled(body, j)) and _dotted(cells) and any(_THOUSANDS_DOTS.fullmatch(c.lstrip("-")) for c in cells)]
+
+
+def _filled(body: list[list[str]], j: int) -> list[str]:
+    """The filled cells of the sample's column ``j``, stripped, placeholders (NA, ?) aside."""
+    return [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+
+
+def written_marks(marks: dict[str, Any] | None, roles: dict[str, str] | None) -> dict[str, Any] | None:
+    """``marks`` (``sniff_csv``'s) with the columns whose given role keeps their text (categorical, text,
+    identifier) read as written (``as_written``): 118.951.736 no number of thousands dots."""
+    kept = sorted(c for c, r in (roles or {}).items() if r in ("categorical", "text", "identifier"))
+    return {**(marks or {}), "as_written": kept} if kept else marks
 
 
 def sniff_csv(sample: bytes, suffix: str = ".csv", marks: dict[str, Any] | None = None) -> dict[str, Any]:
     """read_csv options for delimited text whose first bytes are ``sample``. ``marks``: how the training file's
     numbers were written (a model's ``read_marks``: ``decimal`` ',' and the ``thousands_dots`` columns), read so
-    here too where the sample alone cannot tell (12.345 alone may be a decimal point or a thousands dot)."""
+    where the sample cannot tell (12.345 alone may be either). The columns ``as_written`` (``written_marks``) and
+    those named like addresses, codes or identifiers (ip, part_code, customer_id) are read as their text."""
     text, encoding = _decode(sample)
     if "\x00" in text:
         raise DataError("it holds binary content, not text")
@@ -258,15 +279,20 @@ def sniff_csv(sample: bytes, suffix: str = ".csv", marks: dict[str, Any] | None 
     if rows and not _has_header(rows):
         opts["header"] = None
     body = rows if "header" in opts else rows[1:]
-    comma_columns = _decimal_comma_columns(body, sep)
+    names = [f"column_{j + 1}" for j in range(max((len(r) for r in body), default=0))] if "header" in opts \
+        else [c.strip() for r in rows[:1] for c in r]
+    written = set((marks or {}).get("as_written") or ())
+    keep = {j for j, n in enumerate(names) if n in written or _CODE_NAME.search(n) or _ID_NAME.search(n)}
+    comma_columns, points = _decimal_comma_columns(body, sep, keep)
     if comma_columns is not None:  # 1,5;2,25: a decimal comma, as spreadsheets write in much of Europe
         opts["decimal"] = ","
         if comma_columns:  # 1.234,5, or a '?' among them
             opts["converters"] = dict.fromkeys(comma_columns, comma_decimal_cell)  # read cell by cell
-    elif dotted := _thousands_dots_columns(body):  # 1.234.567 in a file of decimal points: thousands dots
+    elif dotted := _thousands_dots_columns(body, keep):  # 1.234.567 in a file of decimal points: thousands dots
         opts["converters"] = dict.fromkeys(dotted, thousands_dots_cell)
     if marks:
-        _as_trained(opts, rows, body, marks)
+        _as_trained(opts, names, body, marks, keep, points)
+    _as_written(opts, body, keep)
     if len(lines) > 1 and sum(f"{sep} " in ln for ln in lines) > 0.8 * len(lines):
         opts["skipinitialspace"] = True
     if rows:
@@ -281,24 +307,32 @@ def sniff_csv(sample: bytes, suffix: str = ".csv", marks: dict[str, Any] | None 
     return opts
 
 
-def _as_trained(opts: dict[str, Any], rows: list[list[str]], body: list[list[str]], marks: dict[str, Any]) -> None:
-    """``opts`` reading the numbers as the training file wrote them (``marks``), where the sample did not say so:
-    its decimal comma (a file split by ';' or tabs whose sample holds only 1.234 or whole numbers), and its
-    columns of thousands dots, found by name (a file without a header: column_N)."""
+def _as_trained(opts: dict[str, Any], names: list[str], body: list[list[str]], marks: dict[str, Any],
+                keep: set[int], points: bool) -> None:
+    """``opts`` reading numbers as the training file wrote them (``marks``) where the sample cannot tell: its decimal
+    comma (a file split by ';' or tabs whose sample holds 1.234 or whole numbers, no 6.97: ``points``), and its
+    columns of thousands dots by name (column_N without a header) where each cell may be one (not 176019.30)."""
     converters = dict(opts.get("converters") or {})
-    names = [f"column_{j + 1}" for j in range(max((len(r) for r in body), default=0))] if "header" in opts \
-        else [c.strip() for c in (rows[0] if rows else [])]
-    if marks.get("decimal") == "," and "decimal" not in opts and opts["sep"] != ",":
+    if marks.get("decimal") == "," and "decimal" not in opts and opts["sep"] != "," and not points:
         opts["decimal"] = ","
         for j in range(len(names)):  # 1.234: a thousands dot, read cell by cell as comma_decimal_cell reads it
-            cells = [c for r in body if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
-            if cells and all(map(comma_number, cells)) and any("." in c for c in cells):
+            if j not in keep and (cells := _filled(body, j)) and all(map(comma_number, cells)) \
+                    and any("." in c for c in cells) and not any(map(_ADDRESS.fullmatch, cells)):
                 converters.setdefault(j, comma_decimal_cell)
     if opts.get("decimal") != ",":  # in a file of decimal commas, comma_decimal_cell reads thousands dots already
         dotted = set(marks.get("thousands_dots") or ())
-        converters.update({j: thousands_dots_cell for j, name in enumerate(names) if name in dotted})
+        converters.update({j: thousands_dots_cell for j, name in enumerate(names)
+                           if name in dotted and j not in keep and _dotted(_filled(body, j))})
     if converters:
         opts["converters"] = converters
+
+
+def _as_written(opts: dict[str, Any], body: list[list[str]], keep: set[int]) -> None:
+    """``opts`` reading as text the columns ``keep`` whose sample writes dotted numbers (118.951.736): a later
+    12.345 is no number among codes."""
+    if dtype := {j: str for j in keep if any(c.count(".") > 1 or "." in c and _DOTTED.fullmatch(c)
+                                             for c in _filled(body, j))}:
+        opts["dtype"] = dtype
 
 
 def csv_options(path: Path, compression: str | None, sample: bytes | None = None,
@@ -312,11 +346,9 @@ def csv_options(path: Path, compression: str | None, sample: bytes | None = None
 
 # -- reading delimited text ----------------------------------------------------------------------------------
 def text_comma_columns(opts: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
-    """``opts`` (``sniff_csv``'s) without its converters of decimal commas (``comma_decimal_cell``) and thousands
-    dots (``thousands_dots_cell``), a Python call a cell, and the positions of their columns: pandas' parser
-    reads them with ``decimal=","`` (columns of thousands dots as text, where 12.345 alone is no 12.345), and a
-    column it leaves text (1.234,5, 3,50 €, a '?' among the numbers, 1.234.567) ``comma_columns`` reads after,
-    at once."""
+    """``opts`` (``sniff_csv``'s) without its converters of decimal commas and thousands dots, a Python call a
+    cell, and the positions of their columns: pandas' parser reads them with ``decimal=","`` (thousands dots as
+    text), and a column it leaves text (1.234,5, 3,50 €, a '?', 1.234.567) ``comma_columns`` reads after, at once."""
     marks = opts.get("converters") or {}
     cells = [j for j, f in marks.items() if f is comma_decimal_cell or f is thousands_dots_cell]
     if not cells:
@@ -339,10 +371,10 @@ def comma_columns(df: pd.DataFrame, cells: list[int]) -> pd.DataFrame:
 
 
 def read_csv_table(source: Any, opts: dict[str, Any], sample: bytes | None = None) -> pd.DataFrame:
-    """``pd.read_csv(source, **opts)``, its columns of decimal commas read a column at a time (``comma_columns``),
-    and, from a file, how it writes its true/false columns' values (``written_booleans``, from ``sample``, the
-    file's first bytes that ``csv_options`` sniffed, read again where not given) in ``df.attrs["source"]["booleans"]``,
-    and the columns whose thousands dots were read as such (``thousands_dots_cell``) in its ``thousands_dots``."""
+    """``pd.read_csv(source, **opts)``, its columns of decimal commas read a column at a time (``comma_columns``);
+    from a file, how it writes its true/false columns' values (``written_booleans``, from ``sample``, the first
+    bytes ``csv_options`` sniffed, read again where not given) in ``df.attrs["source"]["booleans"]``, and the
+    columns read with thousands dots in its ``thousands_dots``."""
     dotted = [j for j, f in (opts.get("converters") or {}).items() if f is thousands_dots_cell]
     opts, cells = text_comma_columns(opts)
     df = comma_columns(pd.read_csv(source, **opts), cells)
@@ -371,7 +403,7 @@ def written_booleans(df: pd.DataFrame, sample: bytes, opts: dict[str, Any]) -> d
     rows = _rows(lines, opts.get("sep", ","))[0 if opts.get("header", 0) is None else 1:]
     out = {}
     for j in flags:
-        cells = [c for r in rows if j < len(r) and (c := r[j].strip()) and c.lower() not in MISSING_TOKENS]
+        cells = _filled(rows, j)
         if not cells or any(c.lower() not in ("true", "false") for c in cells):
             continue
         s = df.iloc[:, j]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..bundle.model import Model
 from ..bundle.store import StagedBundle, check_destination, commit_bundle, discard_bundle, stage_bundle
+from ..data.formats import written_marks
 from ..data.images import image_root, table_folder
 from ..data.load import as_read, load_table, unread
 from ..errors import ConfigError, DataError, MLEngineerError
@@ -57,7 +58,7 @@ def train(
     source = None
     if not isinstance(data, pd.DataFrame):
         source = str(data)
-        data = load_table(data)
+        data = load_table(data, marks=written_marks(None, config.column_roles))  # a role's text as written
     elif unread(data):  # a frame handed over: read as a file of it would be (nested objects, lists, zoned times)
         data = as_read(data.copy())
     check_named_columns(data, config)  # before the store: a mistyped column leaves no ./mlruns.db behind
