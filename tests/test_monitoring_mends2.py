@@ -119,7 +119,8 @@ def test_since_and_until_say_how_many_rows_without_a_readable_time_they_left_out
 def test_a_column_gone_missing_is_a_data_problem_not_concept_drift(models: dict[str, Path]) -> None:
     """Before: x1 empty in every live row read as "the relation between inputs and outcome changed"."""
     model = mlengineer.load(models["clf"])
-    new = _rows(600, 3)
+    # 1,000 rows: on 600 the outcomes fell 0.059 ROC AUC short of the estimate, within the tolerance and chance
+    new = _rows(1000, 3)
     new["x1"] = np.nan
     _, result = monitor_model(model, data=new)
     perf = result["performance"]

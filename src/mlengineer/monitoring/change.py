@@ -23,7 +23,7 @@ import numpy as np
 
 from .estimate import DRAWS, LEVEL, _safe, _sample, scorer
 
-__all__ = ["estimated_change", "realised_change"]
+__all__ = ["calibration_se", "estimate_gap", "estimated_change", "promised_scorer", "realised_change"]
 
 Z_TWO = 1.959964  # the normal quantile of a one-sided 97.5% level (a two-sided 95% one)
 #: the share of draws beyond the one-sided bound: the worse side of the 95% interval
@@ -77,3 +77,71 @@ def estimated_change(now: dict[str, Any], before: dict[str, Any], *, higher: boo
     p = float(norm.sf(worse / sd)) if sd > 0 else float(worse <= 0)
     return {"value": value, "bound": worse - Z_TWO * sd, "p_value": p,
             "method": "normal approximation from both intervals"}
+
+
+def estimate_gap(real: Any, promised: Any, n: int, *, higher: bool, tolerance: float, spread: float = 0.0,
+                 chance: float | None = None, seed: int = 0, draws: int = DRAWS) -> dict[str, Any] | None:
+    """Whether the outcomes of ``n`` rows fall short of the estimate for those same rows (what the inputs
+    promised) by more than ``tolerance``, beyond chance: ``real`` and ``promised`` score row positions (the
+    realised metric, the estimate). Both are numbers of the same rows, so the rows are resampled together and
+    the gap taken on every draw (the estimate's own noise from row to row counts as the outcomes' does);
+    ``spread``: the estimate's standard error from its calibration on the reference rows, which no draw of the
+    live rows shows, added in quadrature. ``value``: realised - estimated; ``shortfall``: how much worse the
+    outcomes are; ``bound``: how far beyond the tolerance the shortfall is at least, one-sided at the 97.5%
+    level (above 0: concept drift); ``p_value`` likewise. None when too few draws can be scored.
+
+    ``chance``: how far chance alone may take the shortfall at that level when it is known exactly, in place of
+    the draws: a classifier's CBPE interval is the spread of the realised metric over outcomes drawn from the
+    calibrated probabilities of these very rows, the test's own null, and the estimate has no noise of its own
+    from row to row. Measured, 30 batches of 100 rows with a fifth of the labels flipped (ROC AUC 0.69 against
+    0.81 promised): 18 alarms with it, 14 with the draws, which widen as the outcomes part from the
+    probabilities."""
+    from scipy.stats import norm
+
+    value = _safe(real, np.arange(n)) - _safe(promised, np.arange(n))
+    rows, scale = _sample(n, seed)
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(draws):
+        idx = rows[rng.integers(0, len(rows), len(rows))]
+        gaps.append(_safe(real, idx) - _safe(promised, idx))
+    drawn = np.asarray(gaps)
+    drawn = drawn[np.isfinite(drawn)]
+    if value != value or len(drawn) < draws / 2:
+        return None
+    short = -drawn if higher else drawn
+    shortfall = float(-value if higher else value)
+    below = max(float(np.median(short) - np.quantile(short, TAIL)) * scale, 0.0) if chance is None else chance
+    reach = float(np.hypot(below, Z_TWO * max(spread, 0.0)))
+    excess = shortfall - tolerance
+    p = float(norm.sf(excess / (reach / Z_TWO))) if reach > 0 else float(excess <= 0)
+    return {"value": float(value), "shortfall": shortfall, "tolerance": float(tolerance),
+            "bound": float(excess - reach), "p_value": p,
+            "method": "bootstrap of the gap (realised and estimated on the same resampled rows)"}
+
+
+def promised_scorer(name: str, *, loss: Any = None, m: np.ndarray | None = None, pred: np.ndarray | None = None,
+                    proba: np.ndarray | None = None, d: np.ndarray | None = None) -> Any:
+    """The estimate of ``name`` for the rows at given positions, as a function of those positions: a
+    regressor's from its loss model ``loss``, expected error sizes ``m`` and predictions ``pred``; a
+    classifier's from its calibrated probabilities ``proba`` answered as ``d`` (CBPE)."""
+    from .estimate import _class_score
+
+    if loss is not None:
+        assert m is not None and pred is not None
+        return lambda idx: loss.estimate(name, m[idx], pred[idx]).value
+    assert proba is not None and d is not None
+    return lambda idx: _class_score(name, None, proba[idx], d[idx])
+
+
+def calibration_se(name: str, value: float, *, loss: Any = None, reference: Any = None) -> float:
+    """The standard error an estimate ``value`` of ``name`` owes to the reference rows it was calibrated on:
+    a regressor's from its loss model's moments (``LossModel.moment_se``), a classifier's from the metric's
+    interval on the reference rows (``reference``, an ``Estimate``: CBPE knows the model no better)."""
+    if loss is not None:
+        mae_se, mse_se = loss.moment_se
+        relative = {"mae": mae_se * value, "rmse": mse_se / 2 * value, "r2": mse_se * (1 - value)}
+        return float(abs(relative.get(name, 0.0)))
+    if reference is None or not np.isfinite(reference.high - reference.low):
+        return 0.0
+    return float((reference.high - reference.low) / 2 / Z_TWO)

@@ -138,8 +138,11 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
     worse = (f"The outcomes are worse than the inputs promised ({label} {number(real['value'])}, against "
              f"{number(promised['value'])} expected from the inputs alone, 95% {number(promised['low'])} to "
              f"{number(promised['high'])})") if real and promised else ""
+    p = perf.get("concept_p_value")
+    said = "" if p is None else f", {f'p = {p:.2g}' if p >= 0.005 else 'p < 0.005'}"
     if perf.get("concept_drift"):
-        out.append(f"{worse}: the relation between inputs and outcome changed, which no check of the inputs can see.")
+        out.append(f"{worse}: the relation between inputs and outcome changed (worse by more than the tolerance, "
+                   f"beyond chance{said}), which no check of the inputs can see.")
     elif perf.get("missing_inputs"):
         names = ", ".join(map(repr, perf["missing_inputs"][:3]))
         out.append(f"{worse}, but that is a data problem, not concept drift: {names} "
@@ -152,8 +155,8 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
                    f"tolerance, and beyond chance (a one-sided 97.5% test of the change, "
                    f"{f'p = {p:.2g}' if p >= 0.005 else 'p < 0.005'}).")
     elif perf.get("concept_drift") or perf.get("missing_inputs"):
-        out.append(f"Alarm: the {label} the outcomes show is worse than the estimate by more than chance and the "
-                   "tolerance.")
+        out.append(f"Alarm: the {label} the outcomes show is worse than the estimate for the same rows by more than "
+                   f"the tolerance, beyond chance (a one-sided 97.5% test of the gap on the same rows{said}).")
     for other in perf.get("also_worse") or []:  # the headline's change held (within chance or the tolerance)
         e = perf["metrics"][other]
         now = e.get("realised_every_row") or e["realised"]
