@@ -15,7 +15,7 @@ import mlengineer
 from mlengineer.errors import ConfigError
 from mlengineer.tasks import BinaryTask, MulticlassTask, RegressionTask
 from mlengineer.training.models import FitContext, get_family
-from mlengineer.training.models.svm import MAX_ROWS, decision_weights, out_of_fold
+from mlengineer.training.models.svm import MAX_CLASSES, MAX_ROWS, decision_weights, out_of_fold
 from mlengineer.training.search import portfolio
 
 
@@ -116,6 +116,9 @@ def test_the_row_limit_keeps_it_to_small_tables() -> None:
     assert "svm" not in {f for f, _ in portfolio(task, MAX_ROWS + 1, 10)}
     with pytest.raises(ConfigError, match="None of the model families svm suits this table"):
         portfolio(task, MAX_ROWS + 1, 10, ["svm"])
+    # at most MAX_CLASSES classes: one decision value a pair of classes (25 classes' 300 ran for minutes)
+    assert "svm" in {f for f, _ in portfolio(MulticlassTask([f"c{i}" for i in range(MAX_CLASSES)]), 500, 4)}
+    assert "svm" not in {f for f, _ in portfolio(MulticlassTask([f"c{i}" for i in range(MAX_CLASSES + 1)]), 500, 4)}
     # the first configuration where it did best: the larger C for several classes, the smoother for two
     assert portfolio(MulticlassTask(["a", "b", "c"]), 500, 4, ["svm"])[0][1]["C"] == 30.0
     assert portfolio(task, 500, 4, ["svm"])[0][1]["C"] == 3.0

@@ -26,6 +26,10 @@ from .base import FitContext, FittedModel, ModelFamily, register
 #: configuration took 0.01-0.1 s on 700 rows, 0.04-1.0 s on 2,000 and 1.1-4.1 s on 5,000 (the rows' exponent
 #: about 1.9), and a classifier's candidate is about 2.3 fits a fold (its calibration's folds)
 MAX_ROWS = 5_000
+#: the most classes it is offered on: its calibration learns from one decision value per pair of classes (45 for
+#: 10 classes, cardiotocography's); 25 classes' 300 pairs kept one fit of 1,000 rows busy for over ten minutes,
+#: which no deadline stops inside scikit-learn
+MAX_CLASSES = 10
 #: folds of the fit's rows whose out-of-fold decision values the probabilities are learned on
 CALIBRATION_FOLDS = 3
 #: the strengths (``C``) the calibrating logistic regression chooses among, by its own cross-validation
@@ -177,7 +181,7 @@ class SVMFamily(ModelFamily):
     max_row_exponent = 2.0
 
     def supports(self, task: Any, n_rows: int, n_features: int) -> bool:
-        return n_rows <= MAX_ROWS
+        return n_rows <= MAX_ROWS and (not task.is_classification or len(task.classes) <= MAX_CLASSES)
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
         """``gamma`` is a multiple of scikit-learn's ``"scale"`` (1 / (features x the inputs' variance)). Tables
