@@ -128,8 +128,8 @@ def verify_manifest(root: Path) -> str:
 def bundle_digest(root: Path) -> str | None:
     """The digest a bundle's manifest records (not checked), or None without one (``readable_digest`` says why)."""
     try:
-        return str(json.loads((root / MANIFEST).read_text(encoding="utf-8"))["digest"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return readable_digest(root, "The bundle")
+    except UnreadableBundle:
         return None
 
 

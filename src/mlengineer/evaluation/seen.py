@@ -29,16 +29,12 @@ def row_keys(frame: pd.DataFrame, *, booleans_as_text: bool = False) -> np.ndarr
     as true/false in one file and 1/0 in another (True is 1.0). ``booleans_as_text``: hash true/false as their
     text, as the keys a bundle kept before they were numbers."""
     cells = {}
+    text = (lambda v: None if v is None else str(v)) if booleans_as_text else _cell_text
     for c in frame.columns:
         col = frame[c]
-        if booleans_as_text:
-            if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-                col = col.astype(float)
-            cells[c] = col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
-            continue
-        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            col = col.astype(float)
-        cells[c] = col.astype(object).where(col.notna(), None).map(_cell_text)
+        if pd.api.types.is_numeric_dtype(col) and not (booleans_as_text and pd.api.types.is_bool_dtype(col)):
+            col = col.astype(float)  # a true/false column is numeric to pandas: 1.0 unless as text
+        cells[c] = col.astype(object).where(col.notna(), None).map(text)
     return pd.util.hash_pandas_object(pd.DataFrame(cells), index=False).to_numpy()
 
 
