@@ -93,7 +93,7 @@ def _table(n: int, seed: int) -> pd.DataFrame:
 @pytest.mark.long
 @pytest.mark.slow
 def test_a_trained_ensemble_keeps_its_ridge_near_its_trees_on_every_path(tmp_path: Path) -> None:
-    model = mlengineer.train(_table(800, 0), "y", task="regression", time_budget=5, seed=0, track=False,
+    model = mlengineer.train(_table(800, 0), "y", task="regression", time_budget=8, seed=0, track=False,
                              families=["lightgbm", "linear"], tune=False)
     bounds = model.predictor.bounds
     assert bounds is not None, model.metadata["leaderboard"][0]["params"]

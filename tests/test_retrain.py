@@ -88,7 +88,7 @@ def test_a_better_challenger_is_promoted_and_rolled_back_while_a_server_follows(
         for t in threads:
             t.start()
         try:
-            result = retrain("models:/churn@champion", data=new_rows["changed"], time_budget=5,
+            result = retrain("models:/churn@champion", data=new_rows["changed"], time_budget=10,
                              tracking_uri=registry, out=tmp_path / "challenger")
             assert result.decision == "promoted", result.reason
             wait_for("2")

@@ -411,7 +411,7 @@ def test_a_refit_has_the_threads_its_search_fits_had(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(family_type, "fit", fit)
     for validation, threads in (("holdout", 2), ("kfold", 1)):
         seen.clear()
-        result = fit_pipeline(_table(), TrainConfig(target="y", time_budget=8, families=["lightgbm"], tune=False,
+        result = fit_pipeline(_table(), TrainConfig(target="y", time_budget=12, families=["lightgbm"], tune=False,
                                                     n_jobs=2, validation=validation))
         assert result.leaderboard[0]["params"]["refit_on_all_rows"]
         assert {n for kind, n in seen if kind == "refit"} == {threads}, validation
