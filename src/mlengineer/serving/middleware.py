@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .lanes import Lanes
     from .service import Service
 
-__all__ = ["DOCS_PATH", "OPEN_PATHS", "READ_CUT", "ServiceMiddleware", "adopt_request_id"]
+__all__ = ["DOCS_PATH", "OPEN_PATHS", "READ_CUT", "ServiceMiddleware", "adopt_request_id", "sent_key"]
 
 #: answered without an API key: health checks (load balancers and orchestrators carry no key). The document
 #: needs the key like the rest (/openapi.json names every input column and shows values from the training data)
@@ -88,6 +88,15 @@ def _error(status: int, message: str, path: str) -> tuple[dict[str, Any], bytes]
     start = {"type": "http.response.start", "status": status,
              "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
     return start, body
+
+
+def sent_key(headers: dict[bytes, bytes]) -> bytes:
+    """The API key a request sends (X-API-Key, else Authorization: Bearer), empty where none."""
+    given = headers.get(b"x-api-key")
+    if given is None:
+        auth = headers.get(b"authorization", b"")
+        given = auth[7:].strip() if auth[:7].lower() == b"bearer " else b""
+    return given
 
 
 class ServiceMiddleware:
@@ -182,11 +191,7 @@ class ServiceMiddleware:
     def _refusal(self, headers: dict[bytes, bytes]) -> str | None:
         """Why a request's key (X-API-Key, else Authorization: Bearer) is refused: none sent, or not this
         server's; None when it is this server's key."""
-        given = headers.get(b"x-api-key")
-        if given is None:
-            auth = headers.get(b"authorization", b"")
-            if auth[:7].lower() == b"bearer ":
-                given = auth[7:].strip()
+        given = sent_key(headers)
         if not given:
             return "An API key is needed: send it in the X-API-Key header or as Authorization: Bearer KEY."
         if hmac.compare_digest(given, self.api_key or b""):

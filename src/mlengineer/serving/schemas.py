@@ -7,7 +7,7 @@ Schema, so the docs list the model's own columns with their types.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,18 @@ class Ready(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description="'degraded': the server refused the version its alias "
+                                                          "names and still serves the one before (it answers well).")
+    model: str
+    version: str = Field(description="The version served.")
+    alias: str | None = Field(None, description="The registry alias the server follows.")
+    alias_version: str | None = Field(None, description="Degraded: the version the alias names, refused.")
+    refused: str | None = Field(None, description="Degraded: why, in one line (with an API key, to callers that "
+                                                  "send it; the server's log has it in full).")
+    retry: str | None = Field(None, description="Degraded: when the server tries that version again.")
 
 
 class ServerMetadata(BaseModel):

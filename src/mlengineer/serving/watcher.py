@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,14 @@ class Refusal:
         if self.passing:
             return now >= self.next_try
         return self.path is not None and folder_stamp(self.path) != self.stamp
+
+    def when_again(self) -> str:
+        """When the server tries the version again, in words (its health answer says it)."""
+        if not self.passing:
+            return "when an operator points the alias at it again (mlengineer promote) or its files change"
+        at = datetime.fromtimestamp(time.time() + max(self.next_try - time.monotonic(), 0.0), UTC)
+        return (f"by itself at the first look from {at.isoformat(timespec='seconds')} and then less often, as its "
+                "files cannot be read now")
 
 
 def may_pass(error: BaseException) -> bool:

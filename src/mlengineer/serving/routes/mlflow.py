@@ -1,8 +1,18 @@
 """MLflow's scoring protocol: ``POST /invocations`` (JSON or CSV), ``GET /ping``, ``GET /health`` and
-``GET /version``, answered as ``mlflow models serve`` answers them, so MLflow's clients work unchanged."""
+``GET /version``, answered as ``mlflow models serve`` answers them, so MLflow's clients work unchanged.
+
+``/health`` answers 200 while the server answers, and says what it serves (``health_answer``): "degraded"
+while it refuses the version its registry alias names (``watcher.Refusal``) and serves the one before, with
+that version, why and when it tries again. Liveness and readiness (``/ping``, ``/v2/health/*``) stay plain:
+a load balancer must not pull a server that serves the version before well. The health checks are open
+without the API key; with one, ``/health`` says why only to callers that send it (a reason may name classes).
+"""
 
 from __future__ import annotations
 
+import hmac
+import re
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -11,13 +21,14 @@ from fastapi.responses import Response
 from .. import schemas as S
 from ..csvbody import charset_of
 from ..errors import UnsupportedMediaType
+from ..middleware import sent_key
 from ..protocols import columns_from_csv, columns_from_mlflow, mlflow_params, parse_json, plain, shown
 from .common import add_to_rows, json_response, package_version, requested_coverage, uncertainty
 
 if TYPE_CHECKING:
     from ..service import Service
 
-__all__ = ["router"]
+__all__ = ["carries_key", "health_answer", "public_reason", "router"]
 
 
 def router(service: Service) -> APIRouter:
@@ -63,9 +74,11 @@ def router(service: Service) -> APIRouter:
     async def ping() -> Response:
         return json_response({"status": "ok"})
 
-    @r.get("/health", response_model=S.Status, tags=["health"])
-    async def health() -> Response:
-        return json_response({"status": "ok"})
+    key = service.settings.resolved_api_key()
+
+    @r.get("/health", response_model=S.Health, tags=["health"])
+    async def health(request: Request) -> Response:
+        return json_response(health_answer(service, reason=key is None or carries_key(request, key)))
 
     @r.get("/version", tags=["mlflow"], responses={200: {"content": {"application/json": {"schema": {
         "type": "string"}}}, "description": "mlengineer's version."}})
@@ -73,3 +86,44 @@ def router(service: Service) -> APIRouter:
         return json_response(package_version())
 
     return r
+
+
+#: an absolute path or file URI in a message (not a registry reference such as models:/name@alias)
+_PATH = re.compile(r"(?<![\w:])(?:file://)?/[^\s'\",;()]+")
+
+
+def public_reason(reason: str, limit: int = 300) -> str:
+    """A refusal's reason as clients may see it: its first line, cut to ``limit`` characters, with each path on
+    the server's disk shown by its last name only (the log has it in full)."""
+    line = (reason.strip().splitlines() or [""])[0]
+    line = _PATH.sub(lambda m: PurePath(m.group(0).removeprefix("file://")).name or "/", line)
+    return line if len(line) <= limit else line[:limit - 3].rstrip() + "..."
+
+
+def carries_key(request: Request, key: str) -> bool:
+    """Whether ``request`` sends the server's API key (X-API-Key, else Authorization: Bearer)."""
+    given = sent_key(dict(request.scope["headers"]))
+    return bool(given) and hmac.compare_digest(given, key.encode())
+
+
+def health_answer(service: Service, *, reason: bool = True) -> dict[str, Any]:
+    """What ``/health`` says: the model and version served, the alias followed, and while the server refuses
+    the version the alias names, "degraded" with that version, why (unless ``reason`` is False) and when it
+    tries again."""
+    served = service.served
+    answer: dict[str, Any] = {"status": "ok", "model": served.name, "version": served.version}
+    watcher = service.watcher
+    if watcher is None:
+        return answer
+    from ...tracking.registry import DEFAULT_ALIAS, ModelRef
+
+    ref = ModelRef.parse(service.settings.model)
+    if ref.version is None:
+        answer["alias"] = ref.alias or DEFAULT_ALIAS
+    refusal = watcher.refusal
+    if refusal is not None and refusal.version != served.version:
+        answer.update(status="degraded", alias_version=refusal.version)
+        if reason:
+            answer["refused"] = public_reason(refusal.reason)
+        answer["retry"] = refusal.when_again()
+    return answer

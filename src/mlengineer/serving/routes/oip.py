@@ -1,6 +1,10 @@
 """Open Inference Protocol v2: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
 ``GET /v2/models/{name}[/versions/{version}]``, ``GET .../ready`` and ``POST .../infer``.
 
+Readiness stays true while the server refuses the version its registry alias names and serves the one
+before; the model's metadata says so in its ``parameters`` (``alias``, ``alias_version``, ``refused``,
+``retry``), which the protocol leaves free, as ``/health`` does (``routes/mlflow.py``).
+
 A request's ``id`` is its id where no ``X-Request-ID`` header gives one: the prediction log keys its rows by
 it (outcomes join on it) and the answer's ``x-request-id`` header carries it, as the body's ``id`` does.
 
@@ -39,11 +43,12 @@ from ..protocols import (
 )
 from ..runtime import Prediction, ServedModel
 from .common import json_response, package_version, public_source, requested_coverage, uncertainty
+from .mlflow import health_answer
 
 if TYPE_CHECKING:
     from ..service import Service
 
-__all__ = ["read_infer", "router"]
+__all__ = ["alias_parameters", "model_metadata", "read_infer", "router"]
 
 
 def router(service: Service) -> APIRouter:
@@ -76,12 +81,12 @@ def router(service: Service) -> APIRouter:
     @r.get("/v2/models/{model_name}", response_model=S.ModelMetadata, responses=errors,
            tags=["open inference protocol"])
     async def get_model(model_name: str) -> Response:
-        return json_response(model_metadata(check(model_name)))
+        return json_response(model_metadata(check(model_name), alias_parameters(service)))
 
     @r.get("/v2/models/{model_name}/versions/{model_version}", response_model=S.ModelMetadata,
            responses=errors, tags=["open inference protocol"])
     async def get_model_version(model_name: str, model_version: str) -> Response:
-        return json_response(model_metadata(check(model_name, model_version)))
+        return json_response(model_metadata(check(model_name, model_version), alias_parameters(service)))
 
     @r.get("/v2/models/{model_name}/ready", response_model=S.ModelReady, responses=errors,
            tags=["open inference protocol"])
@@ -148,8 +153,17 @@ async def read_infer(request: Request) -> tuple[Any, Any]:
     return body, tensors
 
 
-def model_metadata(served: ServedModel) -> dict[str, Any]:
-    """The model's metadata: one input per feature column, the outputs it gives."""
+def alias_parameters(service: Service) -> dict[str, str]:
+    """What the model's metadata says of the registry alias the server follows: its name, and while the server
+    refuses the version it names, that version (``alias_version``), why (``refused``) and when it tries again
+    (``retry``), as ``/health`` says it; nothing for a bundle folder."""
+    said = health_answer(service)
+    return {k: said[k] for k in ("alias", "alias_version", "refused", "retry") if k in said}
+
+
+def model_metadata(served: ServedModel, alias: dict[str, str] | None = None) -> dict[str, Any]:
+    """The model's metadata: one input per feature column, the outputs it gives; ``alias`` joins its
+    parameters (``alias_parameters``), which the protocol leaves free."""
     m, v = served.model, served.validator
     inputs = [{"name": c, "datatype": _oip_input_type(v.roles[c]), "shape": [-1],
                "parameters": {"role": v.roles[c]}} for c in v.features]
@@ -161,7 +175,8 @@ def model_metadata(served: ServedModel) -> dict[str, Any]:
     else:
         outputs.append({"name": "prediction", "datatype": "FP64", "shape": [-1]})
     return {"name": served.name, "versions": [served.version], "platform": "mlengineer", "inputs": inputs,
-            "outputs": outputs, "parameters": {"task": m.task.kind, "target": m.target, "source": public_source(served.source)}}
+            "outputs": outputs, "parameters": {"task": m.task.kind, "target": m.target,
+                                               "source": public_source(served.source), **(alias or {})}}
 
 
 def infer_outputs(served: ServedModel, pred: Prediction, coverage: float | None,
