@@ -113,7 +113,8 @@ def test_the_judging_commands_take_what_the_cli_takes(churn_model_dir: Path, chu
      r"^task= takes one of 'auto', 'binary', 'multiclass' or 'regression'; got 'classification'\.$"),
     ({"validation": "cv"}, r"^validation= takes one of 'auto', 'holdout' or 'kfold'; got 'cv'\.$"),
     ({"column_roles": {"age": "number"}},
-     r"^column_roles= gives column 'age' the role 'number', which is not one of numeric, "),
+     r"^column_roles= gives column 'age' the role 'number' \(did you mean 'numeric'\?\), which is not one of "
+     r"numeric, "),
 ])
 def test_a_choice_option_says_what_it_takes(option: dict[str, object], message: str) -> None:
     """pydantic's words leaked ("The 'task' option Input should be 'auto', ...")."""

@@ -88,7 +88,7 @@ class _ClassificationTask(Task):
             unknown = values[codes < 0].iloc[0]
             raise DataError(
                 f"The target holds the label {unknown!r}, which the model never saw; "
-                f"known labels: {', '.join(map(str, self.classes))}."
+                f"known labels: {', '.join(map(str, self.classes))}.{_respelt(self, y, values)}"
             )
         return codes
 
@@ -135,6 +135,43 @@ _KINDS: dict[str, type[Task]] = {"binary": BinaryTask, "multiclass": MulticlassT
 def _plain(v: Any) -> Any:
     """A numpy scalar as the Python value it holds, so labels compare and serialise alike."""
     return v.item() if isinstance(v, np.generic) else v
+
+
+#: the spellings of yes and no read alike, whatever their case
+_TRUE_WORDS, _FALSE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"}), frozenset({"false", "f", "no", "n", "0",
+                                                                                       "0.0"})
+
+
+def _truth(v: Any) -> bool | None:
+    """A label read as yes or no (True, 1, 'yes', 'Y', 't', '1'...); None where it reads as neither."""
+    v = _plain(v)
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | float):
+        return True if v == 1 else False if v == 0 else None
+    text = str(v).strip().lower() if isinstance(v, str) else ""
+    return True if text in _TRUE_WORDS else False if text in _FALSE_WORDS else None
+
+
+def _respelt(task: Task, y: Any, values: pd.Series) -> str:
+    """Where a yes/no model's labels and every label of ``values`` are one yes and one no, each differently
+    spelt ('yes'/'no' against 'true'/'false' or 1/0): the words telling how to write them as the model's
+    labels; "" otherwise (what is yes is then not clear)."""
+    found = [_plain(v) for v in pd.unique(values.dropna())]
+    truths = {c: _truth(c) for c in task.classes}
+    if len(task.classes) != 2 or set(truths.values()) != {True, False} or len(found) > 2 \
+            or len({_truth(v) for v in found} - {None}) != len(found):
+        return ""
+    # how the file and the model write a true/false label read as a boolean ('false'/'true'), else as read
+    read = ((getattr(y, "attrs", {}).get("source") or {}).get("booleans") or {}).get(str(getattr(y, "name", "")))
+    file_words = dict(zip((False, True), read, strict=True)) if read and len(read) == 2 else {}
+    model_words = dict(zip(task.classes, task.written or [str(c) for c in task.classes], strict=True))
+    model = {truths[c]: model_words[c] for c in task.classes}
+    spelt = {_truth(v): file_words.get(v, str(v)) if isinstance(v, bool) else str(v) for v in found}
+    moves = [f"{spelt[t]!r} as {model[t]!r}" for t in (True, False) if t in spelt and spelt[t] != model[t]]
+    return (f" The model's labels are {model[True]!r}/{model[False]!r}; this file writes "
+            f"{'/'.join(repr(spelt[t]) for t in (True, False) if t in spelt)}: write them as the model's labels "
+            f"({', '.join(moves)}).")
 
 
 def infer_task_kind(y: pd.Series) -> tuple[str, str]:

@@ -234,16 +234,18 @@ def train_cmd(
         "families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
     }.items() if v is not None}
     options.update(flags)
+    file_items: dict[str, list[Any]] = {}  # the names of a file's list the flags added to: said as its key
     for field, given in (("column_roles", parse_roles(column_role)), ("drop", drop), ("keep", keep)):
         mine = options.get(field)
         if given and (joined := _joined(mine, given)) is not mine:  # else the file's, refused as its key
             flags[field], options[field] = given, joined
+            file_items[field] = [n for n in ([mine] if isinstance(mine, str) else mine or ()) if n not in given]
     from ..spark.engine import choose_engine
 
     chosen, why = choose_engine(engine if engine != "auto" else options.get("engine", "auto"), data,
                                 command="train", db=db)
     options["engine"] = chosen
-    cfg = TrainConfig.build(words=option_words(flags, config, in_file), **options)
+    cfg = TrainConfig.build(words=option_words(flags, config, in_file, file_items), **options)
     fixed: dict[str, float] = {}  # the seconds no budget covers, said beside the training's
     if chosen == "spark":
         model = _train_on_spark(data, cfg, sql=sql, out=out, name=name, track=not no_track, why=why,

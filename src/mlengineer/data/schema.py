@@ -7,6 +7,8 @@ it and monitoring compares live data with its domains.
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, PrivateAttr
@@ -232,7 +234,9 @@ def _infer_schema(df: pd.DataFrame, target: str | None = None, overrides: dict[s
         if name not in df.columns:
             raise DataError(f"--column-role names the column {name!r}, which the data does not have.")
         if role not in {r.value for r in ColumnRole}:
-            raise DataError(f"--column-role gives column {name!r} the role {role!r}; roles are: {valid}.")
+            near = difflib.get_close_matches(str(role).lower(), [r.value for r in ColumnRole], n=1, cutoff=0.6)
+            raise DataError(f"--column-role gives column {name!r} the role {role!r}"
+                            f"{f' (did you mean {near[0]!r}?)' if near else ''}; roles are: {valid}.")
     if target is not None and target not in df.columns:
         raise DataError(
             f"Target column {target!r} is not in the data; its columns are: {', '.join(map(str, df.columns[:30]))}."

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_KEYS", "MAX_LOOKED_UP", "SEEN_SHARE", "calibration_rows", "keep_calibration_rows", "row_keys", "rows_found"]
+__all__ = ["MAX_KEYS", "MAX_LOOKED_UP", "SEEN_SHARE", "calibration_rows", "keep_calibration_rows", "row_keys",
+           "rows_found", "target_as_read"]
 
 #: below this share of rows met before, the given rows count as unseen (a few exact repeats happen in real data)
 SEEN_SHARE = 0.02
@@ -47,15 +48,35 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
+def target_as_read(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its target as the model reads it (the value, or the index of the label), so that an
+    outcome written "$314,813" in one file and 314813.0 in another, or "1" and 1, makes one key; as it is
+    where ``frame`` lacks the target or the model cannot read it."""
+    from ..errors import MLEngineerError
+
+    if model.target not in frame.columns:
+        return frame
+    s = frame[model.target]
+    known = s.notna().to_numpy()
+    y = np.full(len(frame), np.nan)
+    try:
+        y[known] = model.task.encode(s[known])
+    except (ValueError, TypeError, MLEngineerError):
+        return frame
+    return frame.assign(**{model.target: y})
+
+
 def rows_found(known: np.ndarray, data: pd.DataFrame, columns: list[str], *, population: int,
-               booleans_as_text: bool = False) -> dict[str, Any]:
+               booleans_as_text: bool = False, model: Any = None) -> dict[str, Any]:
     """How many rows of ``data`` (on ``columns``) have a key among ``known``, the keys of a random sample of a
     set of ``population`` rows: ``{"rows", "share", "exact"}``, ``share`` the estimated share of ``data``'s rows
     that are in the whole set, ``exact`` where the sample is the whole set and every row of ``data`` was looked up
     (at most ``MAX_LOOKED_UP``, a random sample beyond): a count, not an estimate. ``booleans_as_text``: the
-    keys ``known`` were made so (``row_keys``)."""
+    keys ``known`` were made so (``row_keys``). ``model``: the keys were made of the target as it reads it
+    (``target_as_read``), so ``data``'s is read so too."""
     looked_up = data if len(data) <= MAX_LOOKED_UP else data.sample(MAX_LOOKED_UP, random_state=0)
-    found = int(np.isin(row_keys(looked_up[columns], booleans_as_text=booleans_as_text), known).sum())
+    rows = looked_up[columns] if model is None else target_as_read(model, looked_up[columns])
+    found = int(np.isin(row_keys(rows, booleans_as_text=booleans_as_text), known).sum())
     population = max(int(population), len(known))
     # a row of the set is in the sample with the chance len(known) / population
     estimate = min(1.0, found / len(looked_up) * population / max(len(known), 1))
@@ -72,8 +93,9 @@ def keep_calibration_rows(model: Any, labelled: pd.DataFrame, *, seed: int = 0) 
     ``MAX_KEYS`` of them, a random sample beyond), so ``calibration_rows`` can tell them again."""
     columns = _columns(model, labelled)
     sample = labelled if len(labelled) <= MAX_KEYS else labelled.sample(MAX_KEYS, random_state=seed)
-    model.extras["calibration_rows"] = {"columns": columns, "keys": row_keys(sample[columns]),
-                                        "rows": int(len(labelled)), "booleans": "numbers"}
+    keys = row_keys(target_as_read(model, sample[columns]))  # the target as the model reads it ("$3,007": 3007.0)
+    model.extras["calibration_rows"] = {"columns": columns, "keys": keys, "rows": int(len(labelled)),
+                                        "booleans": "numbers", "target": "as read"}
 
 
 def calibration_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
@@ -83,5 +105,7 @@ def calibration_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
     kept = model.extras.get("calibration_rows")
     if not kept or not len(data) or any(c not in data.columns for c in kept["columns"]):
         return None
+    # keys kept before the target was read as the model reads it are of the target as written
     return rows_found(kept["keys"], data, list(kept["columns"]), population=kept["rows"],
-                      booleans_as_text=kept.get("booleans") != "numbers")
+                      booleans_as_text=kept.get("booleans") != "numbers",
+                      model=model if kept.get("target") == "as read" else None)

@@ -50,7 +50,7 @@ def trained_rows_note(champion: Any, test: pd.DataFrame, base: pd.DataFrame) -> 
     for a bundle without one), and the warning to print when they are more than a few; it says whether the
     challenger learns from them too (``base``, the rows it learns from beside the new ones, holds them)."""
     from ..bundle.reference import DRIFT, load_reference
-    from ..evaluation.seen import SEEN_SHARE, row_keys, rows_found
+    from ..evaluation.seen import SEEN_SHARE, row_keys, rows_found, target_as_read
 
     reference = load_reference(champion)
     if reference is None or DRIFT not in reference.columns or not len(test):
@@ -61,7 +61,8 @@ def trained_rows_note(champion: Any, test: pd.DataFrame, base: pd.DataFrame) -> 
     if not columns or not len(reference):
         return None, None
     # outcomes as the model encodes them: a reference keeps them as written ("$314,813"), the new rows decoded
-    reference, test, base = (_encoded(champion, f, columns) for f in (reference, test, base))
+    reference, test, base = (target_as_read(champion, f) if champion.target in columns else f
+                              for f in (reference, test, base))
     seen = rows_found(row_keys(reference[columns]), test, columns,
                       population=int(champion.metadata.get("n_train_rows") or 0))
     if seen["share"] < SEEN_SHARE:
@@ -74,23 +75,6 @@ def trained_rows_note(champion: Any, test: pd.DataFrame, base: pd.DataFrame) -> 
     return seen, (f"Careful: {part} of the {len(test):,} newest rows both models are tested on are copies of rows "
                   f"the champion trained on, {flatters} (a model does better on rows it learnt from). For an "
                   "honest test, pass new rows kept apart from its training.")
-
-
-def _encoded(model: Any, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``frame`` with its target as the model encodes it (class index or value; as it is where the model
-    cannot read it), so that a row written "$314,813" and the same row read as 314813.0 match."""
-    from ..errors import MLEngineerError
-
-    if model.target not in columns or model.target not in frame.columns:
-        return frame
-    s = frame[model.target]
-    known = s.notna().to_numpy()
-    y = np.full(len(frame), np.nan)
-    try:
-        y[known] = model.task.encode(s[known])
-    except (ValueError, TypeError, MLEngineerError):
-        return frame
-    return frame.assign(**{model.target: y})
 
 
 def name_challenger_run(challenger: Any, champion_name: str, tracking_uri: str | None) -> str | None:

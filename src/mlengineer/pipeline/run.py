@@ -101,8 +101,9 @@ def check_named_columns(data: pd.DataFrame, config: TrainConfig) -> None:
     if config.target not in data.columns:
         return
     said = config.said
-    named = [*((said("drop", "--drop"), c) for c in config.drop), *((said("keep", "--keep"), c) for c in config.keep),
-             *((said("column_roles", "--column-role"), c) for c in config.column_roles),
+    named = [*((said("drop", "--drop", c), c) for c in config.drop),
+             *((said("keep", "--keep", c), c) for c in config.keep),
+             *((said("column_roles", "--column-role", c), c) for c in config.column_roles),
              (said("group_column", "--group-column"), config.group_column),
              (said("time_column", "--time-column"), config.time_column)]
     columns = [str(c) for c in data.columns]

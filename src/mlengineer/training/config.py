@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -144,7 +145,10 @@ class TrainConfig(BaseModel):
     def _roles(cls, v: dict[str, str]) -> dict[str, str]:
         for col, role in v.items():
             if role not in ROLES:
-                raise ValueError(f"gives column {col!r} the role {role!r}, which is not one of {', '.join(ROLES)}")
+                near = difflib.get_close_matches(str(role).lower(), ROLES, n=1, cutoff=0.6)
+                closest = f" (did you mean {near[0]!r}?)" if near else ""
+                raise _ItemError(f"gives column {col!r} the role {role!r}{closest}, which is not one of "
+                                 f"{', '.join(ROLES)}", col)
         return v
 
     @field_validator("drop", "keep", "families", mode="before")
@@ -170,10 +174,11 @@ class TrainConfig(BaseModel):
     def _drop_or_keep(self) -> TrainConfig:
         both = [c for c in self.drop if c in self.keep]
         if both:
-            raise ValueError(f"--drop and --keep both name the column {both[0]!r}: drop it or keep it, not both")
+            raise _ItemError(f"--drop and --keep both name the column {both[0]!r}: drop it or keep it, not both",
+                             both[0])
         if self.target in self.drop:
-            raise ValueError(f"--drop names the target {self.target!r}, which is never a feature: leave it out of "
-                             "--drop")
+            raise _ItemError(f"--drop names the target {self.target!r}, which is never a feature: leave it out of "
+                             "--drop", self.target)
         for flag, column, what in (("--time-column", self.time_column, "of the dates or times the rows were "
                                     "recorded at"), ("--group-column", self.group_column,
                                                      "whose rows belong together (a customer, a patient)")):
@@ -193,24 +198,43 @@ class TrainConfig(BaseModel):
         config._words = dict(words or {})
         return config
 
-    def said(self, field: str, flag: str) -> str:
+    def said(self, field: str, flag: str, item: Any = None) -> str:
         """How the user wrote the option ``field`` (``'drop:' in train.yaml`` where a config file gave it), for
-        a later check's message; ``flag`` (``--drop``) where ``build`` was told nothing of it."""
-        return self._words.get(field, flag)
+        a later check's message; ``flag`` (``--drop``) where ``build`` was told nothing of it. ``item``: one name
+        of a list or mapping that the file and the flags both gave, said as the one of them it came from."""
+        return _item_word(self._words, field, item) or self._words.get(field, flag)
+
+
+class _ItemError(ValueError):
+    """A check's refusal of one name of a list or mapping (``item``), so that it is said as the option the name
+    came from: the config file's key or the flag, where both gave names."""
+
+    def __init__(self, message: str, item: Any) -> None:
+        super().__init__(message)
+        self.item = item
+
+
+def _item_word(words: Mapping[str, str], field: str, item: Any) -> str | None:
+    """How the user gave the name ``item`` of the option ``field``, where ``option_words`` was told it came from
+    a config file whose names the flags added to; None otherwise."""
+    return None if item is None else words.get(f"{field}[{item}]")
 
 
 def _first_problem(e: ValidationError, words: Mapping[str, str]) -> str:
     err = e.errors()[0]
     loc = [str(p) for p in err["loc"]]
     msg = str(err["msg"]).removeprefix("Value error, ")
+    item = getattr((err.get("ctx") or {}).get("error"), "item", None)  # a name a file or a flag gave
     if err["type"] == "extra_forbidden":
         unknown = words.get(loc[0], repr(loc[0]))
         return f"Unknown option {unknown}: valid options are {', '.join(TrainConfig.model_fields)}."
     if not loc:  # a check across options says it all itself, its options named as the user wrote them
         fields = {flag: arg.name for flag, arg in flag_arguments().items()}
-        msg = re.sub(r"--[a-z][a-z-]*", lambda m: words.get(fields.get(m[0], ""), m[0]), msg)
+        msg = re.sub(r"--[a-z][a-z-]*", lambda m: _item_word(words, fields.get(m[0], ""), item)
+                     or words.get(fields.get(m[0], ""), m[0]), msg)
         return f"{msg[:1].upper()}{msg[1:]}."
-    option = words.get(loc[0], f"{loc[0]}=") + (f" (at {'.'.join(loc[1:])!r})" if loc[1:] else "")
+    option = _item_word(words, loc[0], item) or words.get(loc[0], f"{loc[0]}=")
+    option += f" (at {'.'.join(loc[1:])!r})" if loc[1:] else ""
     if err["type"] == "missing":
         return f"{option} is required."
     if err["type"] == "literal_error":  # pydantic's "Input should be 'a' or 'b'", in the user's words
@@ -262,13 +286,17 @@ def flag_arguments() -> dict[str, Argument]:
 
 
 def option_words(flags: Iterable[str], config_file: str | Path | None = None,
-                 from_file: Iterable[str] = ()) -> dict[str, str]:
+                 from_file: Iterable[str] = (), file_items: Mapping[str, Iterable[Any]] | None = None
+                 ) -> dict[str, str]:
     """How the command line's user wrote each option, for ``TrainConfig.build(words=...)``: the keys of
     ``from_file`` not among ``flags`` as a key of ``config_file`` (``'task:' in train.yaml``), every other field
-    as its flag (``--task``)."""
+    as its flag (``--task``). ``file_items``: the names a list or mapping of the file held (``drop: [y]``) where
+    flags added theirs (``--drop x``), each said as the file's key (the flags' as the flag)."""
     given = set(flags)
     words = {arg.name: flag for flag, arg in flag_arguments().items()}
     words.update({field: f"'{field}:' in {config_file}" for field in from_file if field not in given})
+    for field, items in (file_items or {}).items():
+        words.update({f"{field}[{item}]": f"'{field}:' in {config_file}" for item in items})
     return words
 
 
