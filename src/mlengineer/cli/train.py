@@ -301,8 +301,11 @@ def _train_on_spark(data: str | None, cfg: Any, *, sql: str | None, out: str, na
     say(f"Training on Spark ({master or cfg.spark_master or 'local[*]'}) from {data or 'the query'}, for up to "
         f"{cfg.time_budget:g} s.")
     with TrainingProgress(cfg.time_budget) as progress:
-        return train_spark(data, config=cfg, sql=sql, out=out, track=track, name=name, master=master,
-                           spark_conf=parse_spark_conf(conf), progress=progress)
+        model = train_spark(data, config=cfg, sql=sql, out=out, track=track, name=name, master=master,
+                            spark_conf=parse_spark_conf(conf), progress=progress)
+    read = model.metadata.get("spark") or {}  # how Spark read the table (dots as thousands marks in 'price')
+    say(f"Read {read.get('rows', 0):,} rows from {data or 'the query'} ({', '.join(read.get('read') or [])}).")
+    return model
 
 
 def predict_cmd(

@@ -1,6 +1,8 @@
 """CSV read by Spark as the local reader reads it: quoted cells that hold line breaks or quotes written twice
 (``""``, as pandas writes them), a header naming a column twice (``x, x.1``, as pandas names them; Spark says
-``x0, x1``), no header (``column_1``...), and numbers written with a decimal comma.
+``x0, x1``), no header (``column_1``...), numbers written with a decimal comma, and in a file of decimal points,
+columns of numbers written with thousands dots (1.234.567); a column whose role keeps its text (``written_marks``)
+is read as its text.
 
 Spark reads a file whose quoted cells may hold line breaks whole, in one task (its ``multiLine``): a file
 larger than one split (128 MiB) is read so only when one of its lines holds an odd number of quotes (a cell
@@ -13,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data.sheets import renamed_columns
+from ..data.values import thousands_dots_cell
 from .parts import csv_header
 
-__all__ = ["csv_reader", "multi_line", "pandas_names", "read_csv"]
+__all__ = ["csv_reader", "dotted_columns", "multi_line", "pandas_names", "read_csv"]
 
 #: a table larger than this on disk infers CSV column types from a tenth of its rows
 _SAMPLING_BYTES = 1 << 30
@@ -56,11 +59,18 @@ def read_csv(spark: Any, paths: list[str], files: list[Path] | None, opts: dict[
         if opts.get(key):
             reader = reader.option(option, opts[key])
     comma = opts.get("decimal") == ","
-    cells = set(opts.get("converters") or ()) if comma else set()
+    cells = set(opts.get("converters") or ()) if comma else set(dotted_columns(opts))
+    written = set(opts.get("dtype") or ())  # a categorical, text or identifier column of dotted numbers: its text
     frame = reader.csv(paths)
-    frame, renamed = _local_names(string_cells(reader, frame, paths, cells) if cells else frame,
+    frame, renamed = _local_names(string_cells(reader, frame, paths, cells | written) if cells | written else frame,
                                   files or [], opts)
-    return (_decimal_commas(frame, cells) if comma else frame), renamed
+    return (_decimal_commas(frame, cells, others=comma, skip=written) if comma or cells else frame), renamed
+
+
+def dotted_columns(opts: dict[str, Any]) -> list[int]:
+    """The positions of the columns ``opts`` (``csv_options``'s) reads with thousands dots (1.234.567) in a file
+    whose other numbers write a decimal point."""
+    return sorted(j for j, f in (opts.get("converters") or {}).items() if f is thousands_dots_cell)
 
 
 def pandas_names(names: list[str]) -> list[str]:
@@ -149,17 +159,20 @@ def string_cells(reader: Any, frame: Any, paths: list[str], columns: Any) -> Any
                                        for j, f in enumerate(fields)])).csv(paths)
 
 
-def _decimal_commas(frame: Any, cells: Any = ()) -> Any:
+def _decimal_commas(frame: Any, cells: Any = (), *, others: bool = True, skip: Any = ()) -> Any:
     """Text columns whose every value is a number written with a decimal comma (``1,5``; whole numbers and
     pandas' missing-value words may be among them) as doubles, as the local reader's ``decimal=","`` reads
     them; the columns at the positions ``cells`` (``sniff_csv``'s converters) cell by cell as it reads them
-    (``comma_decimal_cell``: 1.234,5, 3,50 €): as doubles where every value is a number, else as text with
-    decimal points. One pass counts, for each text column, its values that are not such numbers."""
+    (``comma_decimal_cell``: 1.234,5, 3,50 €, and 1.234.567 in a file of decimal points): as doubles where every
+    value is a number, else as text with decimal points. Without ``others`` (a file of decimal points) only
+    ``cells`` are read so; the columns at ``skip`` keep their text. One pass counts, for each text column, its
+    values that are not such numbers."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     fields = frame.schema.fields
-    texts = [(j, f.name) for j, f in enumerate(fields) if isinstance(f.dataType, T.StringType)]
+    texts = [(j, f.name) for j, f in enumerate(fields) if isinstance(f.dataType, T.StringType)
+             and j not in skip and (others or j in cells)]
     if not texts:
         return frame
 
@@ -173,10 +186,10 @@ def _decimal_commas(frame: Any, cells: Any = ()) -> Any:
 
     counts = frame.agg(*[F.count(F.when(trimmed(n).isNotNull() & ~trimmed(n).isin(_NA_TEXT)
                                         & number(j, n).isNull(), 1)).alias(f"o{j}") for j, n in texts]).first()
-    out = []
+    out, read = [], {j for j, _ in texts}
     for j, f in enumerate(fields):
         c = _col(f.name)
-        if not isinstance(f.dataType, T.StringType) or (j not in cells and counts[f"o{j}"]):
+        if j not in read or (j not in cells and counts[f"o{j}"]):
             out.append(c)
         elif not counts[f"o{j}"]:
             out.append(F.when(~trimmed(f.name).isin(_NA_TEXT), number(j, f.name)).alias(f.name))

@@ -176,12 +176,13 @@ def examine(data: str | None, *, sql: str | None = None, target: str | None = No
     """Read ``data`` on Spark and profile it, audit it, or both (``findings``), in one session;
     ``progress`` hears the name of each stage as it starts."""
     from ..data.clean import fit_cleaning_plan
+    from ..data.formats import written_marks
     from .audit import audit_spark
     from .read import check_source, driver_sample, read_table
     from .session import spark_session
     from .stats import spark_schema
 
-    found = check_source(data)
+    found = check_source(data, written_marks(None, column_roles))  # a role's text as written, as in memory
     progress("starting Spark")
     with spark_session(master, conf) as spark:
         progress("reading")

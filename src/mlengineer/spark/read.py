@@ -19,12 +19,12 @@ from ..data.files import is_local
 from ..data.formats import FORMATS, csv_options, format_of
 from ..data.parquet_parts import common_folder, is_pattern, matching
 from ..errors import DataError
-from .csv_files import read_csv
+from .csv_files import dotted_columns, read_csv
 from .nested import flat_columns, json_schema
-from .parts import check_csv_headers, parquet_groups, read_parquet_parts
+from .parts import check_csv_headers, csv_header, parquet_groups, read_parquet_parts
 
-__all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "qcol",
-           "read_table"]
+__all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "known_columns",
+           "qcol", "read_table"]
 
 
 @dataclass
@@ -45,6 +45,9 @@ class SparkTable:
     from_json: bool = False
     #: read from a JSON document (``[{...}, ...]``) rather than JSON Lines: how its raw text is parsed locally
     json_document: bool = False
+    #: how a CSV file wrote its numbers, in the words of a bundle's ``read_marks`` (``pipeline.build``): its
+    #: decimal comma and the columns read with thousands dots; empty where it wrote neither
+    marks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source(self) -> dict[str, Any]:
@@ -149,7 +152,7 @@ class LocalSource:
     checked: bool = False  # by ``check_source``: its column types and headers are known to be readable
 
 
-def _walk(source: str) -> LocalSource:
+def _walk(source: str, marks: dict[str, Any] | None = None) -> LocalSource:
     root = Path(source.removeprefix("file://"))
     pattern = not root.exists() and is_pattern(str(root))
     if not root.exists() and not pattern:
@@ -163,7 +166,7 @@ def _walk(source: str) -> LocalSource:
     if found.fmt == "parquet":
         found.groups = parquet_groups(files)
     elif found.fmt == "csv":
-        found.csv = csv_options(files[0], format_of(files[0])[1])
+        found.csv = csv_options(files[0], format_of(files[0])[1], marks=marks)
     return found
 
 
@@ -180,13 +183,15 @@ def _check_csv(found: LocalSource) -> None:
     check_csv_headers(found.files, found.csv)
 
 
-def check_source(source: str | None) -> LocalSource | None:
+def check_source(source: str | None, marks: dict[str, Any] | None = None) -> LocalSource | None:
     """The checks that need no Spark, made before one starts: a local path exists, holds data files, its
     Parquet columns are of types Spark reads and its CSV parts agree. Returns what it found, for ``read_table``
-    (None for a remote source, or none)."""
+    (None for a remote source, or none). ``marks``: how a model's training file wrote its numbers and the
+    columns read as their text (``data.formats.sniff_csv``'s, from ``bundle.rows.read_marks`` or
+    ``written_marks``), which a CSV file is read by."""
     if not source or not is_local(source):
         return None
-    found = _walk(source)
+    found = _walk(source, marks)
     if found.fmt == "parquet":
         if found.groups:  # one part of each schema
             for types, paths in found.groups:
@@ -205,7 +210,29 @@ def check_source(source: str | None) -> LocalSource | None:
     return found
 
 
-def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable:
+def known_columns(found: LocalSource) -> list[str] | None:
+    """The columns Spark will read from ``found``, named as ``_tidy`` names them, where the files tell without
+    Spark: a CSV file's header, Parquet parts' footers. None where only reading tells (JSON, a Delta table,
+    ``year=2024/`` partition folders, structs to flatten, a blank name, a name given twice)."""
+    if found.delta or any("=" in part for p in found.files for part in p.relative_to(
+            common_folder(found.files) if found.pattern else found.root).parts[:-1]):
+        return None
+    if found.fmt == "csv" and found.csv.get("header", 0) == 0:
+        raw = next((h for h in (csv_header(p, found.csv["sep"], found.csv["encoding"]) for p in found.files)
+                    if h is not None), None)
+    elif found.fmt == "parquet" and found.groups:
+        import pyarrow as pa
+
+        types = {n: t for group, _ in found.groups for n, t in group.items()}
+        raw = None if any(pa.types.is_struct(t) for t in types.values()) else list(types)
+    else:
+        return None
+    names = [str(n).strip() for n in raw or []]  # Spark names a blank one _c2, and tells names apart by case only
+    return names if names and all(names) and len({n.lower() for n in names}) == len(names) else None
+
+
+def _read_path(spark: Any, source: str, found: LocalSource | None, marks: dict[str, Any] | None = None
+               ) -> SparkTable:
     if not is_local(source):
         suffix = Path(source.rstrip("/")).suffix.lower()
         fmt = FORMATS.get(suffix, "parquet")
@@ -214,7 +241,7 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         if fmt in ("json", "jsonl"):
             return SparkTable(_read_json(spark, [source], False), source, ["JSON"], from_json=True)
         return SparkTable(spark.read.format(fmt).load(source), source, [fmt.upper()])
-    found = found if found is not None and found.source == source else _walk(source)
+    found = found if found is not None and found.source == source else _walk(source, marks)
     root, files = found.root, found.files
     if found.delta:
         files = delta_files(root)
@@ -237,9 +264,14 @@ def _read_path(spark: Any, source: str, found: LocalSource | None) -> SparkTable
         return SparkTable(_read_json(spark, paths, document), str(root), how, from_json=True, json_document=document)
     if not found.checked:
         _check_csv(found)
-    comma = ["decimal comma"] if found.csv.get("decimal") == "," else []
+    comma = found.csv.get("decimal") == ","
     frame, renamed = read_csv(spark, paths, files, found.csv)
-    return SparkTable(frame, str(root), how + comma, renamed=renamed)
+    # the read line names the columns of thousands dots, as the local reader's does, and the bundle records them
+    dotted = [str(frame.columns[j]).strip() for j in dotted_columns(found.csv) if j < len(frame.columns)]
+    how += ["decimal comma"] if comma else []
+    how += [f"dots as thousands marks in {', '.join(map(repr, dotted[:5]))}"] if dotted else []
+    marks = {**({"decimal": ","} if comma else {}), **({"thousands_dots": dotted} if dotted else {})}
+    return SparkTable(frame, str(root), how, renamed=renamed, marks=marks)
 
 
 def _read_json(spark: Any, paths: list[str], document: bool) -> Any:
@@ -312,15 +344,16 @@ def _seconds(c: Any, kind: Any) -> Any:
     return (years * 365.25 + (months - years * 12) * 30) * 86400.0 + F.lit(0.0)
 
 
-def read_table(spark: Any, source: str | None, *, sql: str | None = None,
-               found: LocalSource | None = None) -> SparkTable:
+def read_table(spark: Any, source: str | None, *, sql: str | None = None, found: LocalSource | None = None,
+               marks: dict[str, Any] | None = None) -> SparkTable:
     """``source`` (a file, a folder of parts, a Delta table, or a remote URI Spark can reach) as a Spark
     DataFrame; with ``sql``, the query's result, ``source`` (when given) being the view ``data``. ``found``
-    is what ``check_source(source)`` returned: the files it found are read without walking the folder again."""
+    is what ``check_source(source, marks)`` returned: the files it found are read without walking the folder
+    again; ``marks`` as ``check_source`` takes them, where it was not called."""
     if sql:
         how = ["SQL"]
         if source:  # the view holds the columns the local loader hands DuckDB: flat, lists as text
-            data = _read_path(spark, source, found)
+            data = _read_path(spark, source, found, marks)
             _tidy(data.frame, data.where, from_json=data.from_json, document=data.json_document
                   ).createOrReplaceTempView("data")
             how.append(f"over {source} as the view 'data'")
@@ -328,7 +361,7 @@ def read_table(spark: Any, source: str | None, *, sql: str | None = None,
     elif not source:
         raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
     else:
-        table = _read_path(spark, source, found)
+        table = _read_path(spark, source, found, marks)
     table.frame = _tidy(table.frame, table.where, from_json=table.from_json, document=table.json_document)
     return table
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..bundle.model import load
+from ..bundle.model import Model, load
+from ..bundle.rows import read_marks
 from ..data.files import atomic_path, check_place, is_local, refuse_bundle, refuse_input
 from ..data.images import image_root
 from ..errors import DataError, SchemaError
@@ -78,18 +79,18 @@ def _ship(spark: Any, model_dir: str) -> str:
 
 def score_dataframe(sdf: Any, model_dir: str | Path, *, interval: float | None = None,
                     where: str = "the Spark table", pictures: str | Path | None = None,
-                    say: Callable[[str], None] | None = None) -> Any:
+                    say: Callable[[str], None] | None = None, model: Model | None = None) -> Any:
     """Spark DataFrame of predictions for ``sdf`` (row order kept in hidden file and row-id columns); ``interval``
     adds the conformal range (regression) or label set (classification) of that coverage; relative picture
     paths are read from the folder ``pictures`` (the working folder if None), as local prediction reads them
     from the table's folder. ``say`` hears the line that names columns the model does not know (left out), as
-    local prediction says it."""
+    local prediction says it. ``model``: the bundle at ``model_dir``, where the caller has loaded it already."""
     from pyspark import SparkFiles
     from pyspark.sql import functions as F
 
     spark = sdf.sparkSession
     model_dir = str(Path(model_dir).resolve())
-    model = load(model_dir)  # fails early, on the driver, for a path that is not a bundle
+    model = load(model_dir) if model is None else model  # fails early, on the driver, for a path that is no bundle
     model.schema.check_frame(pd.DataFrame(columns=sdf.columns), where=where)
     note = extra_columns_note(model, list(sdf.columns))
     if note is not None and say is not None:
@@ -137,20 +138,23 @@ def score_file(model_dir: str | Path, data: str | None, out: str | Path, *, mast
     if suffix not in (".csv", ".parquet", ".pq", ""):
         raise DataError(f"Cannot write {str(out)!r}: Spark scoring writes .csv, .parquet, or a folder of Parquet "
                         "parts (a path without a suffix).")
-    found = check_source(data)
+    model = load(model_dir)  # fails early, for a path that is not a bundle
+    # the training file's thousands dots and decimal commas, and the columns its roles keep as text, as predict reads
+    marks = read_marks(model.metadata)
+    found = check_source(data, marks)
     check_out(out, data)
     refuse_bundle(out, model_dir)
     with spark_session(master, conf) as spark:
-        table = read_table(spark, data, sql=sql, found=found)
+        table = read_table(spark, data, sql=sql, found=found, marks=marks)
         pictures = data_folder(data.removeprefix("file://")) if data and not sql and is_local(data) else None
         scored = score_dataframe(table.frame, model_dir, interval=interval, where=table.where,
-                                 pictures=pictures, say=say)
+                                 pictures=pictures, say=say, model=model)
         scored = scored.orderBy(qcol(_FILE), qcol(_ROW_ID)).drop(_FILE, _ROW_ID)
         try:
             with spark_errors():
                 n = _write_folder(spark, scored, out) if not suffix else _write_one_file(spark, scored, out)
                 if notes is not None:
-                    for line in input_notes(table.frame, load(model_dir)):
+                    for line in input_notes(table.frame, model):
                         notes(line)
                 return n
         except SchemaError as e:  # a value the model cannot read, found on a worker: say in which table

@@ -27,10 +27,11 @@ import pandas as pd
 
 from ..bundle.model import Model
 from ..bundle.store import check_destination
+from ..data.formats import written_marks
 from ..errors import ConfigError, DataError
 from ..metrics import get_metric
 from ..pipeline.build import build_model
-from ..pipeline.run import default_name, save_and_track
+from ..pipeline.run import check_named_columns, default_name, save_and_track
 from ..training.config import TrainConfig
 from ..training.ensemble import Ensemble
 from ..training.latency import latency_ms
@@ -49,12 +50,12 @@ from .prepare import (
     fit_preparation,
     plan_counts,
 )
-from .read import check_source, driver_sample, read_table
+from .read import SparkTable, check_source, driver_sample, known_columns, read_table
 from .session import spark_session
 from .stats import TableStats, census, spark_schema, spark_task
 from .xgb import train_xgboost
 
-__all__ = ["SPARK_FAMILIES", "train_spark"]
+__all__ = ["SPARK_FAMILIES", "check_names", "train_spark"]
 
 #: the families that train on the cluster, in the order they are tried
 SPARK_FAMILIES = ("linear", "xgboost")
@@ -85,7 +86,8 @@ def _config(target: str | None, config: TrainConfig | None, options: dict[str, A
         config = TrainConfig.build(target=target, **options)
     elif target is not None or options:
         config = TrainConfig.build(**{**config.model_dump(), **({"target": target} if target else {}), **options})
-    config = TrainConfig.build(**{**config.model_dump(), "engine": "spark"})
+    if config.engine != "spark":  # a copy keeps how the user wrote each option (``TrainConfig.said``)
+        config = config.model_copy(update={"engine": "spark"})
     for refused, why in _in_memory_only(config):
         if refused:
             raise ConfigError(why)
@@ -127,32 +129,52 @@ def train_spark(data: str | None = None, target: str | None = None, *, config: T
     config = _config(target, config, options)
     if out is not None:
         check_destination(out)  # before any Spark work: a wrong --out costs nothing
-    check_source(data)
-    if track:  # the store opens, and a run open in this thread may be the parent, before any Spark work
-        from ..tracking.runs import prepare_recording
-
-        prepare_recording(config.tracking_uri)
+    # a column whose role keeps its text (categorical, text, identifier) is read as written, as in memory
+    found = check_source(data, written_marks(None, config.column_roles))
+    names = None if sql or found is None else known_columns(found)
+    if names is not None:  # a mistyped column named before Spark starts or the store opens, where the file tells
+        check_names(names, config, found.source if found is not None else "")
+    if track and names is not None:  # the store opens, and a run open in this thread may be the parent
+        _prepare_recording(config)
     conf = {**config.spark_conf, **(spark_conf or {})}
     with spark_session(master or config.spark_master, conf) as spark:
-        model, result = _train(spark, data, sql, config, progress)
+        start = time.perf_counter()
+        progress("stage", name="read")
+        table = read_table(spark, data, sql=sql, found=found)
+        check_names(table.frame.columns, config, table.where)
+        if track and names is None:  # after the names are checked: a mistyped column leaves no store behind
+            _prepare_recording(config)
+        model, result = _train(spark, table, data, config, progress, start)
         model.metadata["name"] = name or default_name(out, data, config.target)
+        # how the file wrote its numbers, which predict and Spark scoring read a later file by
+        model.metadata["read_marks"] = None if sql else (table.marks or None)
         return save_and_track(model, result, out=out, track=track)
 
 
-def _train(spark: Any, data: str | None, sql: str | None, config: TrainConfig,
-           progress: Progress) -> tuple[Model, TrainResult]:
-    start = time.perf_counter()
+def _prepare_recording(config: TrainConfig) -> None:
+    from ..tracking.runs import prepare_recording
+
+    prepare_recording(config.tracking_uri)
+
+
+def check_names(columns: list[str], config: TrainConfig, where: str) -> None:
+    """The columns the options name are among ``columns`` (the table's): a misspelt --drop, --keep, --column-role,
+    --group-column or --time-column in the words training in memory says it (``check_named_columns``: the
+    closest name and the table's columns), a missing target in Spark's."""
+    check_named_columns(pd.DataFrame(columns=list(columns)), config)
+    for opt, col in (("target", config.target), ("--group-column", config.group_column),
+                     ("--time-column", config.time_column)):
+        if col is not None and col not in columns:
+            raise DataError(f"The {opt} column {col!r} is not in {where}; its columns are: "
+                            f"{', '.join(list(columns)[:30])}.")
+
+
+def _train(spark: Any, table: SparkTable, data: str | None, config: TrainConfig, progress: Progress,
+           start: float) -> tuple[Model, TrainResult]:
     timings: dict[str, float] = {}
-    progress("stage", name="read")
-    table = read_table(spark, data, sql=sql)
     frame, target, weight = table.frame, config.target, config.weight_column
     if table.merged:  # xgboost's barrier stage refuses a union (or a coalesce) as its input: one shuffle ends it
         frame = frame.repartition(frame.rdd.getNumPartitions())
-    for opt, col in (("target", target), ("--group-column", config.group_column),
-                     ("--time-column", config.time_column)):
-        if col is not None and col not in frame.columns:
-            raise DataError(f"The {opt} column {col!r} is not in {table.where}; its columns are: "
-                            f"{', '.join(frame.columns[:30])}.")
     if weight is not None:
         check_weight_column(frame, weight, target=target, keep=config.keep)
     prep = _prepare(frame, config, progress, source=table.source)
