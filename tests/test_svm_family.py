@@ -1,10 +1,13 @@
 """The support-vector family (``models/svm.py``): its classes and values on small tables, its own one-row
-arithmetic against libsvm's, its probabilities where a fold misses a class, its row limit in the portfolio,
-and a bundle of an SVM saved, loaded and answering as before."""
+arithmetic against libsvm's, its probabilities where a fold misses a class, its row limit in the portfolio
+and no place on two-class tables, the cost bound that fits a large table on a sample of each class, BLAS on
+one thread while folds fit side by side, and a bundle of an SVM saved, loaded and answering as before."""
 
 from __future__ import annotations
 
 import pickle
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +17,15 @@ import pytest
 import mlengineer
 from mlengineer.errors import ConfigError
 from mlengineer.tasks import BinaryTask, MulticlassTask, RegressionTask
-from mlengineer.training.models import FitContext, get_family
-from mlengineer.training.models.svm import MAX_CLASSES, MAX_ROWS, decision_weights, out_of_fold
+from mlengineer.training.models import FitContext, get_family, svm
+from mlengineer.training.models.svm import (
+    MAX_CLASSES,
+    MAX_ROWS,
+    decision_weights,
+    fit_rows,
+    out_of_fold,
+    row_sample,
+)
 from mlengineer.training.search import portfolio
 
 
@@ -111,7 +121,7 @@ def test_missing_numbers_and_unseen_categories_are_answered() -> None:
 
 
 def test_the_row_limit_keeps_it_to_small_tables() -> None:
-    task = BinaryTask(["no", "yes"])
+    task = MulticlassTask(["a", "b", "c"])
     assert "svm" in {f for f, _ in portfolio(task, MAX_ROWS, 10)}
     assert "svm" not in {f for f, _ in portfolio(task, MAX_ROWS + 1, 10)}
     with pytest.raises(ConfigError, match="None of the model families svm suits this table"):
@@ -119,19 +129,85 @@ def test_the_row_limit_keeps_it_to_small_tables() -> None:
     # at most MAX_CLASSES classes: one decision value a pair of classes (25 classes' 300 ran for minutes)
     assert "svm" in {f for f, _ in portfolio(MulticlassTask([f"c{i}" for i in range(MAX_CLASSES)]), 500, 4)}
     assert "svm" not in {f for f, _ in portfolio(MulticlassTask([f"c{i}" for i in range(MAX_CLASSES + 1)]), 500, 4)}
-    # the first configuration where it did best: the larger C for several classes, the smoother for two
-    assert portfolio(MulticlassTask(["a", "b", "c"]), 500, 4, ["svm"])[0][1]["C"] == 30.0
-    assert portfolio(task, 500, 4, ["svm"])[0][1]["C"] == 3.0
+    # the first configuration where it did best: the larger C for several classes
+    assert portfolio(task, 500, 4, ["svm"])[0][1]["C"] == 30.0
+    assert portfolio(RegressionTask(), 500, 4, ["svm"])[0][1]["C"] == 10.0
 
 
-def test_a_bundle_of_an_svm_saves_loads_and_answers_the_same(churn_csv: Path, tmp_path: Path) -> None:
+def test_it_is_offered_for_several_classes_and_values_not_two_classes() -> None:
+    assert "svm" in {f for f, _ in portfolio(MulticlassTask(["a", "b", "c"]), 800, 10)}
+    assert "svm" in {f for f, _ in portfolio(RegressionTask(), 800, 10)}
+    # two classes: it never joined an ensemble on the bench's seven two-class tables
+    assert "svm" not in {f for f, _ in portfolio(BinaryTask(["no", "yes"]), 800, 10)}
+    with pytest.raises(ConfigError, match="None of the model families svm suits this table \\(binary"):
+        portfolio(BinaryTask(["no", "yes"]), 800, 10, ["svm"])
+
+
+def test_a_fit_past_the_cost_bound_learns_from_a_sample_of_each_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the bound at the family's limits: 5,000 rows of 10 encoded columns kept whole, 30 or 60 columns sampled
+    assert fit_rows(10, True) >= MAX_ROWS > fit_rows(30, True) > fit_rows(60, True) > 2_000
+    assert fit_rows(30, False) > fit_rows(30, True)  # a regression fits one SVR, no calibration's folds
+    X, y, task = _table("multiclass")
+    y = y.copy()
+    y[:4] = 3  # at least four rows of the last class, however the rest falls
+    fam = get_family("svm")
+    whole = fam.fit(X, y, _ctx(task), {"C": 30.0, "gamma": 1.0})
+    assert whole.params["_rows"] == len(X)
+    columns = whole.estimator[0].transform(X[:1]).shape[1]
+    monkeypatch.setattr(svm, "MAX_FIT_COST", 120.0**2 * (columns + svm.COLUMN_COST))  # a bound of 120 rows
+    sampled = fam.fit(X, y, _ctx(task), {"C": 30.0, "gamma": 1.0})
+    assert 110 <= sampled.params["_rows"] <= 130
+    _, est, _ = sampled.estimator
+    assert list(est.classes_) == [0, 1, 2, 3] and len(est.support_) <= 130  # every class, from the sample
+    raw = sampled.predict_raw(X)
+    assert raw.shape == (len(X), 4) and np.allclose(raw.sum(axis=1), 1.0)
+    # the rows kept: each class's share, at least the calibration's folds of a rare one, the same for a seed
+    kept = row_sample(y, 120, 0, True)
+    assert kept is not None and np.array_equal(kept, row_sample(y, 120, 0, True))
+    counts, whole_counts = np.bincount(y[kept], minlength=4), np.bincount(y, minlength=4)
+    assert (counts >= np.minimum(whole_counts, svm.CALIBRATION_FOLDS)).all()
+    assert np.allclose(counts / counts.sum(), whole_counts / whole_counts.sum(), atol=0.03)
+    assert row_sample(y, len(y), 0, True) is None and len(row_sample(y, 50, 1, False)) == 50  # type: ignore[arg-type]
+
+
+def test_its_fits_run_the_numerical_libraries_on_one_thread_and_give_them_back() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def most() -> int:
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    seen: dict[str, int] = {}
+    both_in, first_out = threading.Barrier(2), threading.Event()
+
+    def fold(i: int) -> None:  # two folds fitted side by side, the second done last
+        with svm.one_thread():
+            both_in.wait(timeout=10)
+            seen[f"in {i}"] = most()
+            if i == 1:
+                first_out.wait(timeout=10)
+        if i == 0:
+            seen["first done"] = most()
+            first_out.set()
+
+    with threadpool_limits(2, user_api="blas"):
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(fold, [0, 1]))
+        seen["both done"] = most()
+    assert seen == {"in 0": 1, "in 1": 1, "first done": 1, "both done": 2}
+
+
+def test_a_bundle_of_an_svm_saves_loads_and_answers_the_same(tmp_path: Path) -> None:
+    X, y, task = _table("multiclass", n=300)
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "kind": X[:, 2], "noise": X[:, 3],
+                          "label": np.asarray(task.classes)[y]})  # type: ignore[attr-defined]
     out = tmp_path / "svm-model"
-    model = mlengineer.train(churn_csv, "churn", time_budget=6, out=out, track=False, families=["svm"], tune=False)
+    model = mlengineer.train(frame, "label", time_budget=6, out=out, track=False, families=["svm"], tune=False)
     members = [e["model"] for e in model.metadata["ensemble"]]
     assert members and all(m.startswith("svm_") for m in members)
-    rows = pd.read_csv(churn_csv).drop(columns=["churn"]).head(40)
+    rows = frame.drop(columns=["label"]).head(40)
     loaded = mlengineer.load(out)
     before, after = model.predict_proba(rows), loaded.predict_proba(rows)
+    assert before.shape == (40, 4)
     assert np.allclose(before.to_numpy(dtype=float), after.to_numpy(dtype=float), rtol=0, atol=1e-12)
     record = rows.iloc[3].to_dict()
     assert np.allclose(loaded.predict_record(record), before.to_numpy(dtype=float)[3], rtol=0, atol=1e-9)

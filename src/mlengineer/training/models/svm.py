@@ -8,13 +8,19 @@ classes) through a multinomial logistic regression fitted on those values out of
 folds of the fit's rows), its strength chosen by cross-validation. On vehicle and car (4-fold cross-validation,
 twice, at C = 30) this gave a lower log loss than libsvm's own Platt coupling (0.342 against 0.356; 0.004
 against 0.016) and than a sigmoid per class (``CalibratedClassifierCV``: 0.45-0.50 on vehicle), at about twice
-the cost of one fit. Values: an ``SVR`` on the standardised target.
+the cost of one fit. Values: an ``SVR`` on the standardised target. Not offered on two-class tables, where it
+never joined the ensemble (``SVMFamily.supports``).
+
+No deadline stops a fit inside scikit-learn, so a fit's cost is bounded instead: past ``MAX_FIT_COST`` it learns
+from a sample of its rows, and it runs its numerical libraries on one thread (``one_thread``).
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,20 +28,102 @@ import numpy as np
 from ...features.onehot import OneHotScaler
 from .base import FitContext, FittedModel, ModelFamily, register
 
-#: the most training rows the family is offered on: measured on two busy cores, one fit of the first
-#: configuration took 0.01-0.1 s on 700 rows, 0.04-1.0 s on 2,000 and 1.1-4.1 s on 5,000 (the rows' exponent
-#: about 1.9), and a classifier's candidate is about 2.3 fits a fold (its calibration's folds)
+#: the most training rows the family is offered on: its fits grow with the square of the rows (below)
 MAX_ROWS = 5_000
 #: the most classes it is offered on: its calibration learns from one decision value per pair of classes (45 for
-#: 10 classes, cardiotocography's); 25 classes' 300 pairs kept one fit of 1,000 rows busy for over ten minutes,
-#: which no deadline stops inside scikit-learn
+#: 10 classes, cardiotocography's; 300 for 25)
 MAX_CLASSES = 10
+#: the most a fit may cost, in rows squared times (encoded columns + ``COLUMN_COST``): past it the fit learns
+#: from a sample of its rows (``fit_rows``), as no deadline stops libsvm inside scikit-learn. A classifier's fit
+#: with its calibration, on two busy cores (load 5-7), took about 6e-9 s a unit: 0.5-0.9 s on 2,000 rows of 10
+#: columns, 1.8 s of 60; 2.7-3.3 s on 5,000 of 10; 10-11 s on 5,000 of 60; so at most about 3 s, 1-1.5 s on
+#: quiet cores. Kept whole: 5,000 rows of 10 columns, 3,500 of 30, 2,600 of 60, and the bench's tables
+#: (cardiotocography's 1,700 training rows of 25 columns, parkinsons' 4,700 of 21, vehicle's, car's). On a 5,000-row table of 30 columns (10 classes) 4,000 rows gave a test log loss of
+#: 0.918, a sample of 3,000 0.957 and of 2,400 0.999: a sample costs accuracy, so it is a bound, not a setting
+MAX_FIT_COST = 5e8
+#: what a row's kernel costs beyond its columns, in columns: libsvm's steps over the cached kernel (10 columns
+#: cost 0.3 times 60 at 5,000 rows, not a sixth)
+COLUMN_COST = 10
+#: how many times ``MAX_FIT_COST`` a regression's fit may cost: one ``SVR``, no calibration's folds
+REGRESSION_COST = 2.0
 #: folds of the fit's rows whose out-of-fold decision values the probabilities are learned on
 CALIBRATION_FOLDS = 3
 #: the strengths (``C``) the calibrating logistic regression chooses among, by its own cross-validation
 CALIBRATION_CS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 #: libsvm's kernel cache in MB: the kernel matrix of 5,000 rows takes 200 MB, all of libsvm's default cache
 CACHE_MB = 500.0
+
+
+_ONE_THREAD_LOCK = threading.Lock()
+_one_thread: dict[str, Any] = {"users": 0, "saved": {}}
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """BLAS at one thread while the body runs. The calibration's logistic regression is many small matrix
+    products: on two busy cores BLAS's own threads made it 20-30x slower (measured on 5,000 rows of 10 classes:
+    16-31 s against 0.9-1.4 s for the whole calibration; 25 classes on 1,000 rows, 107 s against 3.4 s). BLAS's
+    threads are the process's, not a thread's: folds fitted side by side share the limit, the last to finish
+    gives back what the first found."""
+    with _ONE_THREAD_LOCK:
+        if _one_thread["users"] == 0:
+            _one_thread["saved"] = blas_threads(1)
+        _one_thread["users"] += 1
+    try:
+        yield
+    finally:
+        with _ONE_THREAD_LOCK:
+            _one_thread["users"] -= 1
+            if _one_thread["users"] == 0:
+                blas_threads(_one_thread["saved"])
+
+
+def blas_threads(threads: int | dict[str, int]) -> dict[str, int]:
+    """Set the loaded BLAS libraries' threads (one number for all, or a number by library path, as answered),
+    from whichever thread asks, and answer what they were. threadpoolctl lets only one thread at a time set
+    OpenBLAS's threads and ignores the others silently; a thread of the search's may not hold that turn, so
+    it is taken for the moment and given up at once."""
+    import sklearn.linear_model  # noqa: F401 - loads SciPy's BLAS beside NumPy's before they are listed
+    from threadpoolctl import OpenBLASController, ThreadpoolController
+
+    release = getattr(OpenBLASController, "clear_controlling_thread", None)
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    before = {lib.filepath: lib.num_threads for lib in libs}
+    try:
+        for lib in libs:
+            n = threads if isinstance(threads, int) else threads.get(lib.filepath)
+            if release is not None:
+                release(force=True)
+            if n is not None:
+                lib.set_num_threads(n)
+    finally:
+        if release is not None:
+            release(force=True)
+    return before
+
+
+def fit_rows(n_columns: int, classification: bool) -> int:
+    """The most rows a fit on ``n_columns`` encoded columns learns from (``MAX_FIT_COST``)."""
+    bound = MAX_FIT_COST * (1.0 if classification else REGRESSION_COST)
+    return int(np.sqrt(bound / (max(n_columns, 1) + COLUMN_COST)))
+
+
+def row_sample(y: np.ndarray, rows: int, seed: int, classification: bool) -> np.ndarray | None:
+    """The rows (sorted positions into ``y``) a fit past its cost bound learns from, about ``rows`` of them: for
+    classes, each class's share, and at least ``CALIBRATION_FOLDS`` rows of each that has them. None where all
+    ``y``'s rows are within ``rows``."""
+    if len(y) <= rows:
+        return None
+    rng = np.random.default_rng(seed % (2**32))
+    if not classification:
+        return np.sort(rng.choice(len(y), rows, replace=False))
+    _, codes = np.unique(y, return_inverse=True)
+    kept = []
+    for c in range(int(codes.max()) + 1):
+        mine = np.flatnonzero(codes == c)
+        take = min(len(mine), max(CALIBRATION_FOLDS, int(round(len(mine) * rows / len(y)))))
+        kept.append(rng.choice(mine, take, replace=False))
+    return np.sort(np.concatenate(kept))
 
 
 def pair_list(k: int) -> list[tuple[int, int]]:
@@ -176,12 +264,20 @@ class SVMFamily(ModelFamily):
     target_range = "within"
     place = 2.7  # type: ignore[assignment]  # after k-NN, before CatBoost: cheap on the small tables it is offered on
     packages = ("scikit-learn",)
-    relative_cost = 0.5
+    # its first turn against LightGBM's first candidate at its limits (5,000 rows of 30 columns, 10 classes, two
+    # busy cores): a candidate 2.0 planned s against 3.0-3.1, and its probe fits whole folds, about as much again;
+    # far less on small tables, where the seconds left rarely decide
+    relative_cost = 1.4
     # libsvm's fits grow with the rows' square or faster (1.9 measured from 2,000 to 5,000 rows)
     max_row_exponent = 2.0
 
     def supports(self, task: Any, n_rows: int, n_features: int) -> bool:
-        return n_rows <= MAX_ROWS and (not task.is_classification or len(task.classes) <= MAX_CLASSES)
+        """Tables of several classes or of values, up to ``MAX_ROWS`` rows and ``MAX_CLASSES`` classes. Not two
+        classes: on seven two-class bench tables (credit_g, blood_transfusion, phoneme, kr_vs_kp, spambase, ...)
+        it never joined the ensemble, on any seed, where it did on every multiclass one and on parkinsons."""
+        if task.is_classification:
+            return task.kind == "multiclass" and len(task.classes) <= MAX_CLASSES and n_rows <= MAX_ROWS
+        return n_rows <= MAX_ROWS
 
     def default_configs(self, task: Any, n_rows: int, n_features: int) -> list[dict[str, Any]]:
         """``gamma`` is a multiple of scikit-learn's ``"scale"`` (1 / (features x the inputs' variance)). Tables
@@ -201,12 +297,19 @@ class SVMFamily(ModelFamily):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any],
              X_val: np.ndarray | None, y_val: np.ndarray | None) -> FittedModel:
+        with one_thread():
+            return self._fitted(X, y, ctx, params)
+
+    def _fitted(self, X: np.ndarray, y: np.ndarray, ctx: FitContext, params: dict[str, Any]) -> FittedModel:
         prep = OneHotScaler(ctx.categorical, ctx.cardinalities, max_onehot=50).fit(X)
         Z = prep.transform(X).astype(np.float64)
+        weight = ctx.sample_weight
+        kept = row_sample(y, fit_rows(Z.shape[1], ctx.task.is_classification), ctx.seed, ctx.task.is_classification)
+        if kept is not None:  # past the cost bound: a sample of the rows
+            Z, y, weight = Z[kept], np.asarray(y)[kept], None if weight is None else weight[kept]
         spread = float(Z.var()) if Z.size else 0.0
         gamma = float(params.get("gamma", 1.0)) / (max(Z.shape[1], 1) * (spread if spread > 0 else 1.0))
-        full = {"C": 1.0, **params, "_gamma": gamma}
-        weight = ctx.sample_weight
+        full = {"C": 1.0, **params, "_gamma": gamma, "_rows": len(Z)}
         if not ctx.task.is_classification:
             from sklearn.svm import SVR
 
