@@ -68,3 +68,37 @@ def test_the_gap_is_resampled_in_pairs() -> None:
     worse = estimate_gap(lambda i: float(np.mean(shared[i] + own[i] + 0.05)), lambda i: float(np.mean(shared[i])),
                          200, higher=False, tolerance=0.0)
     assert worse is not None and worse["bound"] > 0 and worse["p_value"] < 0.025
+
+
+def _null_gaps(low: float, se: float, n: int, batches: int, *, full: bool = True) -> list[dict]:
+    """Gap tests of ``batches`` batches of ``n`` rows drawn like the reference (errors N(0, 1), RMSE near 1)
+    against an estimate ``low`` too low that claims the standard error ``se`` from its reference rows."""
+    rng = np.random.default_rng(0)
+    out = []
+    for seed in range(batches):
+        e = rng.normal(0, 1, n)
+        test = estimate_gap(lambda i, e=e: float(np.sqrt(np.mean(e[i] ** 2))), lambda i: 1 - low, n, higher=False,
+                            tolerance=0.05 * (1 - low), spread=se * (1 - low), full=full, seed=seed,
+                            draws=100)
+        assert test is not None
+        out.append(test)
+    return out
+
+
+def test_the_references_own_error_is_counted_in_full() -> None:
+    """An estimate 7% low from a reference that claims 4% (1.75 of its standard errors, inside its 97.5% bound)
+    is one offset every batch shares: counted in quadrature it fired on 5 of these 200 batches of 100 rows drawn
+    like training (16 of 400); counted in full, on 1."""
+    tests = _null_gaps(0.07, 0.04, 100, 200)
+    fired = sum(t["bound"] > 0 for t in tests)
+    assert fired <= 3, f"{fired} of 200 null batches said concept drift"
+    assert sum(t["bound"] > 0 for t in _null_gaps(0.07, 0.04, 100, 200, full=False)) > fired  # a classifier's way
+    assert all((t["bound"] > 0) == (t["p_value"] < 0.025) for t in tests)  # the p-value is the same test's
+    # an estimate that is right fires far less; one far beyond its own bound (a broken relation's size) fires
+    assert sum(t["bound"] > 0 for t in _null_gaps(0.0, 0.04, 100, 60)) == 0
+    assert sum(t["bound"] > 0 for t in _null_gaps(0.50, 0.04, 100, 20)) == 20
+
+
+def test_small_and_large_batches_drawn_like_training_seldom_alarm(model: object) -> None:
+    fired = [_concept(model, _rows(n, seed))["concept_drift"] for n in (50, 200) for seed in range(2000, 2008)]
+    assert sum(fired) <= 1, f"{sum(fired)} of 16 batches of 50 and 200 rows drawn like training said concept drift"

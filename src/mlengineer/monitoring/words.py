@@ -156,7 +156,8 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
                    f"{f'p = {p:.2g}' if p >= 0.005 else 'p < 0.005'}).")
     elif perf.get("concept_drift") or perf.get("missing_inputs"):
         out.append(f"Alarm: the {label} the outcomes show is worse than the estimate for the same rows by more than "
-                   f"the tolerance, beyond chance (a one-sided 97.5% test of the gap on the same rows{said}).")
+                   f"the tolerance, beyond chance (a one-sided 97.5% test of the gap on the same rows, allowing "
+                   f"for the estimate's own error from the reference rows{said}).")
     for other in perf.get("also_worse") or []:  # the headline's change held (within chance or the tolerance)
         e = perf["metrics"][other]
         now = e.get("realised_every_row") or e["realised"]
