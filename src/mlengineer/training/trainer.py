@@ -27,6 +27,7 @@ from ..tasks import Task, make_task
 from .config import TrainConfig
 from .ensemble import Ensemble
 from .selection import search_and_ensemble
+from .threads import one_thread
 from .validation import split_keys, split_words
 from .weights import check_metric_weighs, check_weight_column, numbered, read_weights, weighted_words
 
@@ -161,7 +162,13 @@ def _check_time_column(s: pd.Series, name: str) -> None:
 
 
 def fit_pipeline(df: pd.DataFrame, config: TrainConfig, *, progress: Progress = no_progress) -> TrainResult:
-    """Train on ``df`` as ``config`` says, within ``config.time_budget`` seconds."""
+    """Train on ``df`` as ``config`` says, within ``config.time_budget`` seconds, BLAS on one thread (the
+    search's parallelism is its own: ``threads``)."""
+    with one_thread():
+        return _fit_pipeline(df, config, progress)
+
+
+def _fit_pipeline(df: pd.DataFrame, config: TrainConfig, progress: Progress) -> TrainResult:
     start = time.perf_counter()
     budget = config.time_budget
     timings: dict[str, float] = {}

@@ -17,15 +17,14 @@ from a sample of its rows, and it runs its numerical libraries on one thread (``
 
 from __future__ import annotations
 
-import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ...features.onehot import OneHotScaler
+from ..threads import one_thread
 from .base import FitContext, FittedModel, ModelFamily, register
 
 #: the most training rows the family is offered on: its fits grow with the square of the rows (below)
@@ -52,54 +51,6 @@ CALIBRATION_FOLDS = 3
 CALIBRATION_CS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 #: libsvm's kernel cache in MB: the kernel matrix of 5,000 rows takes 200 MB, all of libsvm's default cache
 CACHE_MB = 500.0
-
-
-_ONE_THREAD_LOCK = threading.Lock()
-_one_thread: dict[str, Any] = {"users": 0, "saved": {}}
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """BLAS at one thread while the body runs. The calibration's logistic regression is many small matrix
-    products: on two busy cores BLAS's own threads made it 20-30x slower (measured on 5,000 rows of 10 classes:
-    16-31 s against 0.9-1.4 s for the whole calibration; 25 classes on 1,000 rows, 107 s against 3.4 s). BLAS's
-    threads are the process's, not a thread's: folds fitted side by side share the limit, the last to finish
-    gives back what the first found."""
-    with _ONE_THREAD_LOCK:
-        if _one_thread["users"] == 0:
-            _one_thread["saved"] = blas_threads(1)
-        _one_thread["users"] += 1
-    try:
-        yield
-    finally:
-        with _ONE_THREAD_LOCK:
-            _one_thread["users"] -= 1
-            if _one_thread["users"] == 0:
-                blas_threads(_one_thread["saved"])
-
-
-def blas_threads(threads: int | dict[str, int]) -> dict[str, int]:
-    """Set the loaded BLAS libraries' threads (one number for all, or a number by library path, as answered),
-    from whichever thread asks, and answer what they were. threadpoolctl lets only one thread at a time set
-    OpenBLAS's threads and ignores the others silently; a thread of the search's may not hold that turn, so
-    it is taken for the moment and given up at once."""
-    import sklearn.linear_model  # noqa: F401 - loads SciPy's BLAS beside NumPy's before they are listed
-    from threadpoolctl import OpenBLASController, ThreadpoolController
-
-    release = getattr(OpenBLASController, "clear_controlling_thread", None)
-    libs = ThreadpoolController().select(user_api="blas").lib_controllers
-    before = {lib.filepath: lib.num_threads for lib in libs}
-    try:
-        for lib in libs:
-            n = threads if isinstance(threads, int) else threads.get(lib.filepath)
-            if release is not None:
-                release(force=True)
-            if n is not None:
-                lib.set_num_threads(n)
-    finally:
-        if release is not None:
-            release(force=True)
-    return before
 
 
 def fit_rows(n_columns: int, classification: bool) -> int:
