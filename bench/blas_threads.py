@@ -3,7 +3,7 @@
     .venv/bin/python bench/blas_threads.py              # a logistic regression, one fit and two side by side
     .venv/bin/python bench/blas_threads.py --search 30  # and the linear family's search, 30 s, both ways
 
-A training holds BLAS at one thread (``mlengineer.training.threads``); ``--search`` trains with that hold
+A training holds BLAS at one thread (``mlengineer.training.models.threads``); ``--search`` trains with that hold
 undone (``blas_threads`` back to two inside the search) to count the candidates each way.
 """
 
@@ -39,7 +39,7 @@ def fits(X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def search(budget: float, threads: int) -> int:
     import mlengineer
-    from mlengineer.training import threads as hold
+    from mlengineer.training.models import threads as hold
 
     os.environ["MLENGINEER_COST_CACHE"] = "0"  # each search measures its own costs: a first run both ways
     X, y = make_classification(20000, 40, n_informative=20, n_classes=5, random_state=0)

@@ -86,6 +86,12 @@ def test_spark_trains_on_thousands_dots_and_both_ways_of_scoring_read_them_as_tr
     price = new["price"].str.replace(".", "").astype(float)
     slope = np.polyfit(price / 1000, local["prediction"] - 1000 * new["rooms"], 1)[0]
     assert 0.8 < slope < 1.2, slope
+    # monitoring on Spark reads the file as training did too: 512.345 is 512,345, within training's range
+    from mlengineer.spark.monitor import monitor_spark
+
+    _, result = monitor_spark(str(tmp_path / "model"), str(tmp_path / "new.csv"))
+    seen = next(c for c in result["drift"]["columns"] if c["column"] == "price")["summary"]["current"]
+    assert seen["min"] == price.min() and seen["max"] == price.max(), seen
 
 
 def test_a_misspelt_drop_on_spark_names_the_columns_and_the_closest(spark, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,10 @@ def load_current(model: Any, *, log: str | Path | None = None, data: Any = None,
 
 def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str | None = None,
                   window: str | None = None, by_version: bool = False, weights: bool = True,
-                  **sources: Any) -> tuple[Any, dict[str, Any]]:
+                  read: Callable[[Any], Any] | None = None, **sources: Any) -> tuple[Any, dict[str, Any]]:
     """Open the model ``spec`` names (a folder, ``models:/NAME@ALIAS`` or a run id, or a Model), read the
-    live rows ``sources`` describe (see ``load_current``) and monitor them."""
+    live rows ``sources`` describe (see ``load_current``) and monitor them. ``read``: given the open model,
+    answers the live rows as ``data`` (Spark reads a table by the marks the model's training file used)."""
     from ..tracking.lookup import open_model, open_registered
     from ..tracking.registry import is_model_ref
 
@@ -67,6 +69,8 @@ def monitor_model(spec: Any, *, tracking_uri: str | None = None, log_model: str 
     names.add(model.name)
     if log_model:
         names.add(log_model)
+    if read is not None:
+        sources["data"] = read(model)
     current = load_current(model, names=names, **sources)
     note = version_note(current, version, by_version=by_version)
     if note:

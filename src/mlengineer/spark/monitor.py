@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bundle.rows import read_marks
 from ..monitoring.run import monitor_model
 from .read import check_source, driver_sample, read_table
 from .session import spark_session
@@ -24,15 +25,24 @@ def monitor_spark(spec: Any, data: str | None, *, sql: str | None = None, master
                   conf: dict[str, str] | None = None, rows: int = MONITOR_ROWS, seed: int = 0,
                   **options: Any) -> tuple[Any, dict[str, Any]]:
     """Monitor the model ``spec`` names on ``data`` (or ``sql``) read by Spark: ``options`` are
-    ``monitor_model``'s (labels, key, time_column, since, until, window, tracking_uri, ...)."""
-    found = check_source(data)
-    with spark_session(master, conf) as spark:
-        table = read_table(spark, data, sql=sql, found=found)
-        n = table.frame.count()
-        sample = driver_sample(table.frame, n, rows, seed=seed)
-    model, result = monitor_model(spec, data=sample, **options)
+    ``monitor_model``'s (labels, key, time_column, since, until, window, tracking_uri, ...). The table is read
+    as the model's training file was: its thousands dots and decimal commas, its text-role columns as written."""
+    counted: dict[str, int] = {}
+
+    def read(model: Any) -> Any:
+        marks = read_marks(model.metadata)
+        found = check_source(data, marks)
+        with spark_session(master, conf) as spark:
+            table = read_table(spark, data, sql=sql, found=found, marks=marks)
+            counted["n"] = n = table.frame.count()
+            sample = driver_sample(table.frame, n, rows, seed=seed)
+            counted["drawn"] = len(sample)
+            return sample
+
+    model, result = monitor_model(spec, read=read, **options)
+    n, drawn = counted["n"], counted["drawn"]
     where = data or "the query"
-    result["current"]["source"] = (f"{where} on Spark ({len(sample):,} of {n:,} rows drawn at random)"
-                                   if len(sample) < n else f"{where} on Spark")
+    result["current"]["source"] = (f"{where} on Spark ({drawn:,} of {n:,} rows drawn at random)"
+                                   if drawn < n else f"{where} on Spark")
     result["current"]["rows_in_table"] = n
     return model, result

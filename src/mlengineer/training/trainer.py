@@ -26,8 +26,8 @@ from ..metrics import Metric, ensemble_metric, get_metric
 from ..tasks import Task, make_task
 from .config import TrainConfig
 from .ensemble import Ensemble
+from .models.threads import one_thread
 from .selection import search_and_ensemble
-from .threads import one_thread
 from .validation import split_keys, split_words
 from .weights import check_metric_weighs, check_weight_column, numbered, read_weights, weighted_words
 

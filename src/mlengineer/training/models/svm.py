@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ...features.onehot import OneHotScaler
-from ..threads import one_thread
 from .base import FitContext, FittedModel, ModelFamily, register
+from .threads import one_thread
 
 #: the most training rows the family is offered on: its fits grow with the square of the rows (below)
 MAX_ROWS = 5_000
