@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import SchemaError
 
-__all__ = ["as_rows", "read_marks"]
+__all__ = ["as_rows", "read_marks", "recorded_marks"]
 
 
 def read_marks(metadata: dict[str, Any]) -> dict[str, Any] | None:
@@ -24,6 +24,13 @@ def read_marks(metadata: dict[str, Any]) -> dict[str, Any] | None:
 
     marks = written_marks(metadata.get("read_marks"), (metadata.get("config") or {}).get("column_roles"))
     return dict(marks) if marks else None
+
+
+def recorded_marks(decimal: str | None, thousands_dots: list[str] | None) -> dict[str, Any]:
+    """How a table file wrote its numbers, in the words a bundle records them (``metadata["read_marks"]``): its
+    decimal comma and the columns read with thousands dots; empty where it wrote neither."""
+    return {**({"decimal": ","} if decimal == "," else {}),
+            **({"thousands_dots": list(thousands_dots)} if thousands_dots else {})}
 
 
 def as_rows(data: Any, features: list[str], metadata: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..bundle.model import Model
+from ..bundle.rows import recorded_marks
 from ..explain.importance import builtin_importance
 from ..training.trainer import TrainResult
 
@@ -46,9 +47,7 @@ def read_marks_of(data: pd.DataFrame) -> dict[str, Any] | None:
     """The decimal comma and the columns of thousands dots the training table was read with, from what
     ``load_table`` recorded in its attrs; None where it was read with neither."""
     source = data.attrs.get("source") or {}
-    marks = {**({"decimal": ","} if source.get("decimal") == "," else {}),
-             **({"thousands_dots": list(source["thousands_dots"])} if source.get("thousands_dots") else {})}
-    return marks or None
+    return recorded_marks(source.get("decimal"), source.get("thousands_dots")) or None
 
 
 def build_model(result: TrainResult, data: pd.DataFrame, *, name: str, source: str | None = None) -> Model:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from ..bundle.rows import recorded_marks
 from ..data.files import is_local
 from ..data.formats import FORMATS, csv_options, format_of
 from ..data.parquet_parts import common_folder, is_pattern, matching
@@ -270,8 +271,7 @@ def _read_path(spark: Any, source: str, found: LocalSource | None, marks: dict[s
     dotted = [str(frame.columns[j]).strip() for j in dotted_columns(found.csv) if j < len(frame.columns)]
     how += ["decimal comma"] if comma else []
     how += [f"dots as thousands marks in {', '.join(map(repr, dotted[:5]))}"] if dotted else []
-    marks = {**({"decimal": ","} if comma else {}), **({"thousands_dots": dotted} if dotted else {})}
-    return SparkTable(frame, str(root), how, renamed=renamed, marks=marks)
+    return SparkTable(frame, str(root), how, renamed=renamed, marks=recorded_marks(found.csv.get("decimal"), dotted))
 
 
 def _read_json(spark: Any, paths: list[str], document: bool) -> Any:
