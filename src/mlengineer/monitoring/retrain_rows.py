@@ -50,7 +50,7 @@ def trained_rows_note(champion: Any, test: pd.DataFrame, base: pd.DataFrame) -> 
     for a bundle without one), and the warning to print when they are more than a few; it says whether the
     challenger learns from them too (``base``, the rows it learns from beside the new ones, holds them)."""
     from ..bundle.reference import DRIFT, load_reference
-    from ..evaluation.seen import SEEN_SHARE, row_keys, rows_found, target_as_read
+    from ..evaluation.seen import SEEN_SHARE, row_keys, rows_as_read, rows_found
 
     reference = load_reference(champion)
     if reference is None or DRIFT not in reference.columns or not len(test):
@@ -60,8 +60,8 @@ def trained_rows_note(champion: Any, test: pd.DataFrame, base: pd.DataFrame) -> 
                if c in reference.columns and c in test.columns]
     if not columns or not len(reference):
         return None, None
-    # outcomes as the model encodes them: a reference keeps them as written ("$314,813"), the new rows decoded
-    reference, test, base = (target_as_read(champion, f) if champion.target in columns else f
+    # rows as the model reads them: a reference keeps them as written ("$314,813"), the new rows decoded
+    reference, test, base = (rows_as_read(champion, f[[c for c in columns if c in f.columns]])
                               for f in (reference, test, base))
     seen = rows_found(row_keys(reference[columns]), test, columns,
                       population=int(champion.metadata.get("n_train_rows") or 0))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluation.seen import SEEN_SHARE, row_keys, rows_found, target_as_read
+from ..evaluation.seen import SEEN_SHARE, row_keys, rows_as_read, rows_found
 from .summary import share
 
 __all__ = ["calibrated_words", "plain", "rows_words", "trained_rows", "validation_words"]
@@ -29,8 +29,8 @@ def trained_rows(model: Any, data: pd.DataFrame) -> dict[str, Any] | None:
                if c in reference.columns and c in data.columns]
     if not columns or not len(reference):
         return None
-    # the target as the model reads it: the reference keeps it as written ("$314,813"), a file may write 314813.0
-    return rows_found(row_keys(target_as_read(model, reference[columns])), data, columns,
+    # the rows as the model reads them: the reference keeps them as written ("$314,813"), a file may write 314813.0
+    return rows_found(row_keys(rows_as_read(model, reference[columns])), data, columns,
                       population=int(model.metadata.get("n_train_rows") or 0), model=model)
 
 
