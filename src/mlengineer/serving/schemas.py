@@ -7,6 +7,7 @@ Schema, so the docs list the model's own columns with their types.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,9 +35,19 @@ class Status(BaseModel):
     status: str
 
 
+class RegistryHealth(BaseModel):
+    reachable: bool = Field(description="false: the registry could not be reached; true: it answered, but names no "
+                                        "version for the alias (it was deleted).")
+    since: datetime = Field(description="When the look-ups began to fail (the first failure of this run of them).")
+    error: str | None = Field(None, description="Why the last look-up failed, in one line (with an API key, to "
+                                                "callers that send it; the server's log has it in full).")
+    retry: datetime = Field(description="When the server looks up the alias again.")
+
+
 class Health(BaseModel):
-    status: Literal["ok", "degraded"] = Field(description="'degraded': the server refused the version its alias "
-                                                          "names and still serves the one before (it answers well).")
+    status: Literal["ok", "degraded"] = Field(
+        description="'degraded': the server refused the version its alias names, or cannot look the alias up "
+                    "(see 'registry'), and still serves the version it has (it answers well).")
     model: str
     version: str = Field(description="The version served.")
     alias: str | None = Field(None, description="The registry alias the server follows.")
@@ -44,6 +55,9 @@ class Health(BaseModel):
     refused: str | None = Field(None, description="Degraded: why, in one line (with an API key, to callers that "
                                                   "send it; the server's log has it in full).")
     retry: str | None = Field(None, description="Degraded: when the server tries that version again.")
+    registry: RegistryHealth | None = Field(None, description="While look-ups of the alias fail (absent while they "
+                                                              "work): the registry's state, since when, why and when "
+                                                              "the server looks again.")
 
 
 class ServerMetadata(BaseModel):

@@ -11,6 +11,9 @@ version kept. What makes it try that version again depends on why:
 - anything else (files that differ from what was registered, a bundle that does not load, clients of the
   served version it would break): it tries again when an operator points the alias at it again (``promote``
   and ``rollback`` mark the version with the time) or when its files change, not at every look.
+
+A look-up that fails (the registry not answering, or answering that the alias names nothing) keeps the served
+version and is held in ``lookup_problem`` with the time the failures began, until a look-up works again.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from .logs import server_log
 from .runtime import ServedModel, serve_model
 from .settings import ServeSettings
 
-__all__ = ["MAX_BACKOFF", "ModelWatcher", "Refusal"]
+__all__ = ["MAX_BACKOFF", "LookupProblem", "ModelWatcher", "Refusal"]
 
 #: the longest wait, in seconds, between two tries of a version whose files could not be read
 MAX_BACKOFF = 60.0
@@ -69,6 +72,19 @@ class Refusal:
                 "files cannot be read now")
 
 
+@dataclass(frozen=True)
+class LookupProblem:
+    """Look-ups of the alias that fail, one after the other: why the last one failed, and when."""
+
+    error: str
+    #: whether the registry answered (and said that the reference names no version), or could not be reached
+    answered: bool
+    #: when the first of these failures happened (``time.time()``)
+    since: float
+    #: when the server looks again (``time.time()``)
+    next_look: float
+
+
 def may_pass(error: BaseException) -> bool:
     """Whether a failure to load a version may pass by itself: files that cannot be read now, a store that
     does not answer."""
@@ -90,8 +106,8 @@ class ModelWatcher:
         self._client: Any = None
         #: the version the alias names that this server refused, while it does
         self.refusal: Refusal | None = None
-        #: why the last look-up failed, while it keeps failing (logged when it starts, changes and ends)
-        self.lookup_problem: str | None = None
+        #: why look-ups fail and since when, while they do (logged when it starts, changes and ends)
+        self.lookup_problem: LookupProblem | None = None
         #: called with a version refused (metrics count and show it), and with None when none is any more
         self.on_refused: Callable[[str | None], None] | None = None
 
@@ -112,21 +128,34 @@ class ModelWatcher:
             try:
                 new = await loop.run_in_executor(self._executor, self.check)
             except Exception as e:  # the registry being down must not stop serving the current version
-                problem = str(e)[:300]
-                if problem != self.lookup_problem:  # once, not at every poll: again only when it changes
-                    self.lookup_problem = problem
-                    server_log.warning("registry look-up failed; still serving the version it has, and looking "
-                                       "again at every poll", extra={"fields": {"error": problem,
-                                                                                "serving": self.get().version}})
+                self._failed(e)
                 continue
             if self.lookup_problem is not None:
-                server_log.info("registry look-up works again", extra={"fields": {"previous_error": self.lookup_problem}})
+                server_log.info("registry look-up works again", extra={"fields": {
+                    "previous_error": self.lookup_problem.error,
+                    "failing_since": _iso(self.lookup_problem.since)}})
                 self.lookup_problem = None
             if new is not None:
                 old = self.get()
                 self.swap(new)
                 server_log.info("model swapped", extra={"fields": {
                     "model": new.name, "version": new.version, "previous_version": old.version}})
+
+    def _failed(self, error: Exception) -> None:
+        """Hold a look-up that failed in ``lookup_problem``, keeping when the failures began; logged once, not
+        at every poll: again only when the reason changes."""
+        from ..tracking.store import masked
+
+        now = time.time()
+        before = self.lookup_problem
+        problem = LookupProblem(masked(str(error), self.settings.tracking_uri)[:300] or type(error).__name__,
+                                isinstance(error, ModelError), before.since if before is not None else now,
+                                now + self.settings.poll_interval)
+        self.lookup_problem = problem
+        if before is None or before.error != problem.error:
+            server_log.warning("registry look-up failed; still serving the version it has, and looking again at "
+                               "every poll", extra={"fields": {"error": problem.error, "serving": self.get().version,
+                                                               "failing_since": _iso(problem.since)}})
 
     def check(self) -> ServedModel | None:
         """The newly promoted version, loaded and warmed; None when the reference has not moved, or names a
@@ -202,3 +231,7 @@ class ModelWatcher:
             "version": new.version, "serving": current.version, "reason": new.reason, "tries_again": retry}})
         if self.on_refused is not None:
             self.on_refused(new.version)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")

@@ -3,15 +3,20 @@
 
 ``/health`` answers 200 while the server answers, and says what it serves (``health_answer``): "degraded"
 while it refuses the version its registry alias names (``watcher.Refusal``) and serves the one before, with
-that version, why and when it tries again. Liveness and readiness (``/ping``, ``/v2/health/*``) stay plain:
-a load balancer must not pull a server that serves the version before well. The health checks are open
-without the API key; with one, ``/health`` says why only to callers that send it (a reason may name classes).
+that version, why and when it tries again; "degraded" too while its look-ups of the alias fail
+(``watcher.LookupProblem``: the registry cannot be reached, or names nothing for the alias), with a ``registry``
+object saying so, since when, why and when it looks again (absent while look-ups work). Both are told when both
+hold. Liveness and readiness (``/ping``, ``/v2/health/*``) stay plain: a load balancer must not pull a server
+that serves a version well. The health checks are open without the API key; with one, ``/health`` says why
+only to callers that send it (a reason may name classes, a registry's error its host).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
+from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +32,9 @@ from .common import add_to_rows, json_response, package_version, requested_cover
 
 if TYPE_CHECKING:
     from ..service import Service
+    from ..watcher import LookupProblem
 
-__all__ = ["carries_key", "health_answer", "public_reason", "router"]
+__all__ = ["carries_key", "health_answer", "public_reason", "registry_answer", "router"]
 
 
 def router(service: Service) -> APIRouter:
@@ -107,9 +113,9 @@ def carries_key(request: Request, key: str) -> bool:
 
 
 def health_answer(service: Service, *, reason: bool = True) -> dict[str, Any]:
-    """What ``/health`` says: the model and version served, the alias followed, and while the server refuses
+    """What ``/health`` says: the model and version served, the alias followed; while the server refuses
     the version the alias names, "degraded" with that version, why (unless ``reason`` is False) and when it
-    tries again."""
+    tries again; while its look-ups of the alias fail, "degraded" with ``registry`` (``registry_answer``)."""
     served = service.served
     answer: dict[str, Any] = {"status": "ok", "model": served.name, "version": served.version}
     watcher = service.watcher
@@ -126,4 +132,19 @@ def health_answer(service: Service, *, reason: bool = True) -> dict[str, Any]:
         if reason:
             answer["refused"] = public_reason(refusal.reason)
         answer["retry"] = refusal.when_again()
+    problem = watcher.lookup_problem
+    if problem is not None:
+        answer.update(status="degraded", registry=registry_answer(problem, reason=reason))
     return answer
+
+
+def registry_answer(problem: LookupProblem, *, reason: bool = True) -> dict[str, Any]:
+    """``/health``'s ``registry`` while look-ups of the alias fail: whether the registry could be reached (it
+    may answer that the alias names nothing), since when the look-ups fail, why (unless ``reason`` is False)
+    and when the server looks again, times in ISO 8601 (UTC)."""
+    said: dict[str, Any] = {"reachable": problem.answered,
+                            "since": datetime.fromtimestamp(int(problem.since), UTC).isoformat()}
+    if reason:
+        said["error"] = public_reason(problem.error)
+    said["retry"] = datetime.fromtimestamp(math.ceil(problem.next_look), UTC).isoformat()
+    return said

@@ -153,15 +153,19 @@ async def read_infer(request: Request) -> tuple[Any, Any]:
     return body, tensors
 
 
-def alias_parameters(service: Service) -> dict[str, str]:
+def alias_parameters(service: Service) -> dict[str, str | bool]:
     """What the model's metadata says of the registry alias the server follows: its name, and while the server
     refuses the version it names, that version (``alias_version``), why (``refused``) and when it tries again
-    (``retry``), as ``/health`` says it; nothing for a bundle folder."""
+    (``retry``); while its look-ups of the alias fail, ``/health``'s ``registry`` fields as ``registry_reachable``,
+    ``registry_since``, ``registry_error`` and ``registry_retry`` (the protocol's parameters hold plain values,
+    not objects); all as ``/health`` says them; nothing for a bundle folder."""
     said = health_answer(service)
-    return {k: said[k] for k in ("alias", "alias_version", "refused", "retry") if k in said}
+    params: dict[str, str | bool] = {k: said[k] for k in ("alias", "alias_version", "refused", "retry") if k in said}
+    params.update({f"registry_{k}": v for k, v in said.get("registry", {}).items()})
+    return params
 
 
-def model_metadata(served: ServedModel, alias: dict[str, str] | None = None) -> dict[str, Any]:
+def model_metadata(served: ServedModel, alias: dict[str, str | bool] | None = None) -> dict[str, Any]:
     """The model's metadata: one input per feature column, the outputs it gives; ``alias`` joins its
     parameters (``alias_parameters``), which the protocol leaves free."""
     m, v = served.model, served.validator
