@@ -2,7 +2,8 @@
 CSV (1.234.567) are numbers, and the read line says so; the bundle records them, so that ``mlengineer predict``
 and Spark scoring read a later file (whose 512.345 alone could be a decimal point) as training did; a column
 given a categorical role keeps its text as written; a misspelt --drop names the table's columns and the
-closest name, before Spark starts where the file's header tells."""
+closest name, before Spark starts where the file's header tells. JSON's columns come in the order the local
+reader gives them (the file's, objects flattened as it flattens them), not in Spark's alphabetical order."""
 
 from __future__ import annotations
 
@@ -114,3 +115,66 @@ def test_a_misspelt_drop_on_spark_names_the_columns_and_the_closest(spark, tmp_p
                     tracking_uri=f"sqlite:///{store}")
     assert sorted(str(e.value).split(": ")[-1].rstrip(".").split(", ")) == ["parcel", "price", "rooms", "y"]
     assert not store.exists()
+
+
+def _late_keys(n: int) -> list[dict]:
+    """Records whose keys are not in alphabetical order, an object's among them; some keys are first seen only
+    after the first record (two far into the file), one is an object in some rows and a number in another (kept
+    whole, as text)."""
+    rows: list[dict] = []
+    for i in range(n):
+        row: dict = {"zone": f"z{i % 3}", "user": {"name": f"u{i}", "home": {"zip": str(i), "city": "c"}, "age": i},
+                     "amount": i * 1.5, "tags": [i, i + 1]}
+        if i >= 1:
+            row["mid"] = i
+            row["user"]["extra"] = i % 2
+        if i >= n - 5:
+            row["beta_late"] = "b"
+            row["alpha_later"] = i
+        row["shape"] = 7 if i == 2 else {"w": i, "h": 1}
+        rows.append(row)
+    return rows
+
+
+def test_spark_reads_json_with_its_columns_in_the_files_order_as_the_local_reader_does(spark, tmp_path: Path
+                                                                                       ) -> None:
+    import json
+
+    from mlengineer.data.load import load_table
+    from mlengineer.spark.read import check_source, read_table
+
+    rows = _late_keys(1200)  # about 150 KiB: the late keys lie beyond the first look at the file
+    lines, document = tmp_path / "rows.jsonl", tmp_path / "rows.json"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    document.write_text(json.dumps(rows))
+    expected = {  # JSON Lines: objects flattened in place; a document: each record's plain keys before its objects
+        lines: ["zone", "user.name", "user.age", "user.home.zip", "user.home.city", "user.extra", "amount", "tags",
+                "shape", "mid", "beta_late", "alpha_later"],
+        document: ["zone", "amount", "tags", "shape", "user.name", "user.home.zip", "user.home.city", "user.age",
+                   "mid", "user.extra", "beta_late", "alpha_later"]}
+    for path, columns in expected.items():
+        local = load_table(path)
+        table = read_table(spark, str(path), found=check_source(str(path)))
+        assert list(local.columns) == columns and table.frame.columns == columns, (path, table.frame.columns)
+    got = table.frame.toPandas()  # the values under each name are the local reader's
+    assert got["user.extra"].iloc[:3].fillna(-1).tolist() == [-1, 1, 0] and got["alpha_later"].notna().sum() == 5
+    assert got["shape"].tolist()[1:3] == ['{"h": 1, "w": 1}', "7"]
+    # the query's view 'data' holds them in that order too
+    assert read_table(spark, str(lines), sql="SELECT * FROM data").frame.columns == expected[lines]
+
+
+def test_spark_reads_a_folder_of_json_parts_in_the_first_parts_order(spark, tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    from mlengineer.data.load import load_table
+    from mlengineer.spark.read import check_source, read_table
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for j in range(2):  # compressed parts: the order is read from their text
+        with gzip.open(folder / f"part-{j:05d}.jsonl.gz", "wt") as f:
+            f.writelines(json.dumps({"z": i, "c": {"y": 1, "b": 2}, "a": "t"}) + "\n" for i in range(5))
+    (folder / "_SUCCESS").write_text("")
+    table = read_table(spark, str(folder), found=check_source(str(folder)))
+    assert table.frame.columns == list(load_table(folder).columns) == ["z", "c.y", "c.b", "a"]

@@ -4,7 +4,7 @@ and SQL over the session's catalog (a Hive table by name) or over DATA as the vi
 
 Column names are tidied as the local loader tidies them, structs are flattened into dotted columns and lists,
 maps and binary values become text as the local loader writes them (``nested.py``), so that both engines hand
-the same columns to the schema.
+the same columns to the schema, JSON's in the order the local reader gives them (``json_files.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from ..data.formats import FORMATS, csv_options, format_of
 from ..data.parquet_parts import common_folder, is_pattern, matching
 from ..errors import DataError
 from .csv_files import dotted_columns, read_csv
-from .nested import flat_columns, json_schema
+from .json_files import ordered, read_json
+from .nested import flat_columns
 from .parts import check_csv_headers, csv_header, parquet_groups, read_parquet_parts
 
 __all__ = ["LocalSource", "SparkTable", "check_source", "delta_files", "driver_sample", "is_local", "known_columns",
@@ -46,6 +47,8 @@ class SparkTable:
     from_json: bool = False
     #: read from a JSON document (``[{...}, ...]``) rather than JSON Lines: how its raw text is parsed locally
     json_document: bool = False
+    #: read from JSON: its columns' names in the order the local reader gives them (``json_files.column_order``)
+    order: list[str] = field(default_factory=list)
     #: how a CSV file wrote its numbers, in the words of a bundle's ``read_marks`` (``pipeline.build``): its
     #: decimal comma and the columns read with thousands dots; empty where it wrote neither
     marks: dict[str, Any] = field(default_factory=dict)
@@ -240,7 +243,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None, marks: dict[s
         if fmt == "csv":
             return SparkTable(read_csv(spark, [source], None, {})[0], source, ["CSV"])
         if fmt in ("json", "jsonl"):
-            return SparkTable(_read_json(spark, [source], False), source, ["JSON"], from_json=True)
+            frame, order = read_json(spark, [source], False)
+            return SparkTable(frame, source, ["JSON"], from_json=True, order=order)
         return SparkTable(spark.read.format(fmt).load(source), source, [fmt.upper()])
     found = found if found is not None and found.source == source else _walk(source, marks)
     root, files = found.root, found.files
@@ -262,7 +266,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None, marks: dict[s
     if found.fmt == "json":
         head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         document = head[:1] == b"["
-        return SparkTable(_read_json(spark, paths, document), str(root), how, from_json=True, json_document=document)
+        frame, order = read_json(spark, paths, document, files)
+        return SparkTable(frame, str(root), how, from_json=True, json_document=document, order=order)
     if not found.checked:
         _check_csv(found)
     comma = found.csv.get("decimal") == ","
@@ -272,15 +277,6 @@ def _read_path(spark: Any, source: str, found: LocalSource | None, marks: dict[s
     how += ["decimal comma"] if comma else []
     how += [f"dots as thousands marks in {', '.join(map(repr, dotted[:5]))}"] if dotted else []
     return SparkTable(frame, str(root), how, renamed=renamed, marks=recorded_marks(found.csv.get("decimal"), dotted))
-
-
-def _read_json(spark: Any, paths: list[str], document: bool) -> Any:
-    """JSON Lines, or a JSON document (``[{...}, ...]``), read twice when it holds lists: once for the schema
-    Spark infers, again with every list as its raw text (``nested.json_schema``), for ``_tidy`` to write as the
-    local reader does."""
-    frame = spark.read.json(paths, multiLine=document)
-    schema = json_schema(frame.schema, document=document)
-    return frame if schema is None else spark.read.schema(schema).json(paths, multiLine=document)
 
 
 def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
@@ -296,10 +292,10 @@ def _durations_as_seconds(table: SparkTable, found: LocalSource) -> SparkTable:
     return table
 
 
-def _tidy(frame: Any, where: str, *, from_json: bool = False, document: bool = False) -> Any:
+def _tidy(frame: Any, where: str, *, from_json: bool = False, document: bool = False, order: Any = ()) -> Any:
     """Names as stripped text (blank ones numbered), each named once; structs flattened into dotted columns,
     lists and maps as JSON text (``nested.flat_columns``), binary values as text, decimals as doubles: the
-    columns the local loader would hand over."""
+    columns the local loader would hand over, in ``order`` where one is given (JSON: ``json_files.ordered``)."""
     from pyspark.sql import types as T
 
     names = [str(f.name).strip() or f"column_{i + 1}" for i, f in enumerate(frame.schema.fields)]
@@ -316,6 +312,8 @@ def _tidy(frame: Any, where: str, *, from_json: bool = False, document: bool = F
         elif isinstance(kind, T.DayTimeIntervalType | T.YearMonthIntervalType):
             c = _seconds(c, kind)
         cols.append(c.alias(name))
+    if order:
+        cols = [cols[j] for j in ordered([name for _, _, name in leaves], list(order))]
     return frame.select(*cols)
 
 
@@ -354,15 +352,16 @@ def read_table(spark: Any, source: str | None, *, sql: str | None = None, found:
         how = ["SQL"]
         if source:  # the view holds the columns the local loader hands DuckDB: flat, lists as text
             data = _read_path(spark, source, found, marks)
-            _tidy(data.frame, data.where, from_json=data.from_json, document=data.json_document
-                  ).createOrReplaceTempView("data")
+            _tidy(data.frame, data.where, from_json=data.from_json, document=data.json_document,
+                  order=data.order).createOrReplaceTempView("data")
             how.append(f"over {source} as the view 'data'")
         table = SparkTable(spark.sql(sql), "the query", how, merged=True)
     elif not source:
         raise DataError("No data given: pass a file or folder, or --sql QUERY (a table in Spark's catalog).")
     else:
         table = _read_path(spark, source, found, marks)
-    table.frame = _tidy(table.frame, table.where, from_json=table.from_json, document=table.json_document)
+    table.frame = _tidy(table.frame, table.where, from_json=table.from_json, document=table.json_document,
+                        order=table.order)
     return table
 
 
