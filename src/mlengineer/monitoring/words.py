@@ -150,7 +150,7 @@ def _performance_sentences(result: dict[str, Any]) -> list[str]:
                    "(beyond chance), and where present the outcomes keep what the inputs promised (or those rows are too "
                    "few to tell). Fix the data first.")
     if perf.get("against_reference"):
-        p = perf["p_value"]  # a bootstrap's share of draws: none of 200 is below 0.005
+        p = perf["p_value"]  # the test's p-value, said to two figures down to 0.005
         out.append(f"Alarm: the {perf['basis']} {label} is worse than on the reference rows by more than the "
                    f"tolerance, and beyond chance (a one-sided 97.5% test of the change, "
                    f"{f'p = {p:.2g}' if p >= 0.005 else 'p < 0.005'}).")
