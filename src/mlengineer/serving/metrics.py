@@ -20,6 +20,10 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
     mlengineer_model_reloads_total{outcome}                  registry versions loaded (or failed)
     mlengineer_model_refused{model,version}                  1 for a version the alias names that the server
                                                              refused (it serves mlengineer_model_info's)
+    mlengineer_registry_lookup_failing{model}                with a registry alias followed: 1 while the
+                                                             server's look-ups of it fail (the registry out of
+                                                             reach, or the alias naming nothing), 0 while they work
+    mlengineer_registry_lookup_failing_since_seconds{model}  when those failures began (Unix time), while they last
     mlengineer_prediction_log_dropped_rows_total             rows the prediction log could not keep up with
     mlengineer_drift_score{model,version,column,test,measure}  live monitoring: the statistic that decides a
                                                              column's drift; ``measure`` says what it is
@@ -37,8 +41,10 @@ With several worker processes, prometheus-client's multiprocess mode is on (the 
 The gauges of a version no longer served (``model_info``, ``model_refused``, the live-monitoring gauges) are
 removed. With several workers prometheus-client cannot remove a gauge's value from its files, so it is set
 to NaN there and left out of the page: after a swap, only the version served shows, whichever worker answers.
-With several workers each worker's gauges carry its ``pid`` label, except ``model_refused``: a refusal is the
-server's, so it reads one series per version as with one worker (1 while any live worker refuses it).
+With several workers each worker's gauges carry its ``pid`` label, except ``model_refused`` and the
+``registry_lookup_*`` gauges: a refusal and a registry out of reach are the server's, so they read one series
+as with one worker (1 while any live worker refuses the version, or fails to look the alias up; failing since
+the earliest of those failures).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -114,6 +120,12 @@ class Metrics:
         self.refused = Gauge("mlengineer_model_refused", "1 for the version the alias names that the server refused "
                              "to swap in (it keeps serving the version of mlengineer_model_info).",
                              ["model", "version"], **gauge_kw)
+        self.lookup_failing = Gauge("mlengineer_registry_lookup_failing", "1 while the server's look-ups of its "
+                                    "registry alias fail (the registry out of reach, or the alias naming nothing), "
+                                    "0 while they work.", ["model"], **gauge_kw)
+        self.lookup_since = Gauge("mlengineer_registry_lookup_failing_since_seconds", "When the failing look-ups of "
+                                  "the registry alias began (Unix time); shown while they fail.", ["model"], **gauge_kw)
+        self._since_shown: tuple[str] | None = None
         self.log_dropped = Counter("mlengineer_prediction_log_dropped_rows",
                                    "Rows the prediction log dropped because the disk could not keep up.", **kw)
         # live monitoring (monitoring/live.py): the latest window of served rows against the training rows
@@ -198,6 +210,15 @@ class Metrics:
             self.reloads.labels("refused").inc()
             self.refused.labels(model, version).set(1.0)
 
+    def registry_lookup(self, model: str, since: float | None) -> None:
+        """Look-ups of the registry alias that fail since ``since`` (``time.time()``), or that work (None)."""
+        self.lookup_failing.labels(model).set(0.0 if since is None else 1.0)
+        if self._since_shown is not None and since is None:
+            self._retire(self.lookup_since, self._since_shown)
+        self._since_shown = None if since is None else (model,)
+        if since is not None:
+            self.lookup_since.labels(model).set(since)
+
     def clear_live(self) -> None:
         """Forget the gauges of a version no longer served."""
         with self._live_lock:
@@ -255,14 +276,16 @@ def _live_values(model: str, version: str, snapshot: dict[str, Any], m: Metrics)
     yield m.monitor_rows, (model, version), snapshot["rows"]
 
 
-#: gauges that speak for the server, not for one worker: one series per version, as one worker shows it
-_SERVER_WIDE = frozenset({"mlengineer_model_refused"})
+#: gauges that speak for the server, not for one worker: one series per label set, as one worker shows it,
+#: holding the largest (or the smallest: the earliest time) value the live workers hold
+_SERVER_WIDE = {"mlengineer_model_refused": max, "mlengineer_registry_lookup_failing": max,
+                "mlengineer_registry_lookup_failing_since_seconds": min}
 
 
 class _Shown:
     """The workers' metrics less the gauge series set to NaN: those of versions no longer served. A refused
-    version is the server's answer, whichever worker looked: its series is one, as without workers (the
-    largest value the live workers hold), not one per worker's pid."""
+    version, a registry out of reach, are the server's answer, whichever worker looked: their series are one,
+    as without workers (see ``_SERVER_WIDE``), not one per worker's pid."""
 
     def __init__(self, source: Any) -> None:
         self.source = source
@@ -272,16 +295,16 @@ class _Shown:
             if metric.type == "gauge":
                 metric.samples = [s for s in metric.samples if s.value == s.value]
                 if metric.name in _SERVER_WIDE:
-                    metric.samples = _one_per_version(metric.samples)
+                    metric.samples = _one_per_label_set(metric.samples, _SERVER_WIDE[metric.name])
             yield metric
 
 
-def _one_per_version(samples: list[Any]) -> list[Any]:
-    """The samples with their ``pid`` label dropped, one per remaining label set (the largest value)."""
+def _one_per_label_set(samples: list[Any], pick: Callable[[float, float], float]) -> list[Any]:
+    """The samples with their ``pid`` label dropped, one per remaining label set (the value ``pick`` picks)."""
     out: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
     for s in samples:
         labels = {k: v for k, v in s.labels.items() if k != "pid"}
         key = (s.name, tuple(sorted(labels.items())))
-        if key not in out or s.value > out[key].value:
+        if key not in out or pick(s.value, out[key].value) != out[key].value:
             out[key] = s._replace(labels=labels)
     return list(out.values())

@@ -120,6 +120,8 @@ class Service:
         if is_model_ref(self.settings.model):
             self.watcher = ModelWatcher(self.settings, get=lambda: self.served, swap=self.swap)
             self.watcher.on_refused = lambda version: self.metrics.refused_version(self.served.name, version)
+            self.watcher.on_lookup = lambda problem: self.metrics.registry_lookup(
+                self.served.name, None if problem is None else problem.since)
             self.watcher.start()
         server_log.info("serving", extra={"fields": {
             "model": self.served.name, "version": self.served.version, "source": self.served.source,

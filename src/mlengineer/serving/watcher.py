@@ -14,12 +14,22 @@ version kept. What makes it try that version again depends on why:
 
 A look-up that fails (the registry not answering, or answering that the alias names nothing) keeps the served
 version and is held in ``lookup_problem`` with the time the failures began, until a look-up works again.
+
+Over an ``mlflow server`` (an ``http(s)://`` registry) MLflow tries a request again for about 4 minutes before
+it fails (7 tries more, at waits from 4 s doubling up to 120 s, each given 120 s to answer): a registry gone
+down would show only minutes later, and the watch would stand still meanwhile. Once the model is loaded, the
+watcher bounds them (``HTTP_BOUNDS``: 2 tries more, at once and 2 s later, each given the poll interval, 5 to
+30 s, to answer), so a look-up of a server that is down fails in about 3 s; so do the downloads of the
+versions it swaps in, which it tries again by itself (as files that cannot be read now). Settings a user made
+in the environment (``MLFLOW_HTTP_REQUEST_*``) are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,10 +44,13 @@ from .logs import server_log
 from .runtime import ServedModel, serve_model
 from .settings import ServeSettings
 
-__all__ = ["MAX_BACKOFF", "LookupProblem", "ModelWatcher", "Refusal"]
+__all__ = ["HTTP_BOUNDS", "MAX_BACKOFF", "LookupProblem", "ModelWatcher", "Refusal", "http_bounds"]
 
 #: the longest wait, in seconds, between two tries of a version whose files could not be read
 MAX_BACKOFF = 60.0
+#: MLflow's settings for its requests to an ``mlflow server`` while a watcher looks at it (the timeout: per
+#: request, from the poll interval, see ``http_bounds``)
+HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,17 @@ class LookupProblem:
     next_look: float
 
 
+def http_bounds(uri: str | None, poll_interval: float) -> dict[str, str]:
+    """The MLflow settings that bound a watcher's requests to the registry at ``uri`` (the default store when
+    None), where it is an ``mlflow server``; none for another store (a database answers or fails at once)."""
+    from ..tracking.store import default_tracking_uri
+
+    uris = (uri or default_tracking_uri(), os.environ.get("MLFLOW_REGISTRY_URI") or "")
+    if not any(u.lower().startswith(("http://", "https://")) for u in uris):
+        return {}
+    return {**HTTP_BOUNDS, "MLFLOW_HTTP_REQUEST_TIMEOUT": str(min(max(math.ceil(poll_interval), 5), 30))}
+
+
 def may_pass(error: BaseException) -> bool:
     """Whether a failure to load a version may pass by itself: files that cannot be read now, a store that
     does not answer."""
@@ -110,8 +134,19 @@ class ModelWatcher:
         self.lookup_problem: LookupProblem | None = None
         #: called with a version refused (metrics count and show it), and with None when none is any more
         self.on_refused: Callable[[str | None], None] | None = None
+        #: called with ``lookup_problem`` when a look-up fails, and with None at the start and once they work
+        self.on_lookup: Callable[[LookupProblem | None], None] | None = None
+        self._bounded: list[str] = []  # the MLflow settings the watcher set (none the user set), unset at stop
 
     def start(self) -> None:
+        """Look at the alias every poll interval, from now on (the model served is loaded already: only the
+        watcher's requests to an ``mlflow server`` are bounded, see the module's notes)."""
+        for name, value in http_bounds(self.settings.tracking_uri, self.settings.poll_interval).items():
+            if name not in os.environ:
+                os.environ[name] = value
+                self._bounded.append(name)
+        if self.on_lookup is not None:
+            self.on_lookup(None)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -120,6 +155,9 @@ class ModelWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for name in self._bounded:
+            os.environ.pop(name, None)
+        self._bounded.clear()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -135,6 +173,8 @@ class ModelWatcher:
                     "previous_error": self.lookup_problem.error,
                     "failing_since": _iso(self.lookup_problem.since)}})
                 self.lookup_problem = None
+                if self.on_lookup is not None:
+                    self.on_lookup(None)
             if new is not None:
                 old = self.get()
                 self.swap(new)
@@ -152,6 +192,8 @@ class ModelWatcher:
                                 isinstance(error, ModelError), before.since if before is not None else now,
                                 now + self.settings.poll_interval)
         self.lookup_problem = problem
+        if self.on_lookup is not None:
+            self.on_lookup(problem)
         if before is None or before.error != problem.error:
             server_log.warning("registry look-up failed; still serving the version it has, and looking again at "
                                "every poll", extra={"fields": {"error": problem.error, "serving": self.get().version,

@@ -128,8 +128,17 @@ def mlflow_module(uri: str | None) -> Any:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = before
+    registry = os.environ.get("MLFLOW_REGISTRY_URI")
     if uri.startswith("sqlite:") or _backend(uri) in _SERVERS:  # the registry lives in the same database
         mlflow.set_registry_uri(uri)
+    elif _backend(uri) in ("http", "https"):  # the server's registry, unless the user names another one
+        mlflow.set_registry_uri(registry or uri)
+    # MLflow writes the registry's uri into the environment as well, where a later store's registry (a server's)
+    # and the commands started from here would take it for the user's choice
+    if registry is None:
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    else:
+        os.environ["MLFLOW_REGISTRY_URI"] = registry
     if uri not in _OPENED:
         _open(mlflow, uri, given)
         _OPENED.add(uri)
