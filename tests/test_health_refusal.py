@@ -42,34 +42,49 @@ def test_a_refusal_says_when_it_is_tried_again() -> None:
     assert soon.startswith("by itself at the first look from 20") and "+00:00" in soon
 
 
-def _stored(source: str) -> Path:
+def stored(source: str) -> Path:
+    """The folder a registered version's files are kept in."""
     return Path(unquote(urlparse(source).path))
 
 
-def _wait(srv: ServerProcess, what: Callable[[], bool], timeout: float = 30) -> None:
+def wait_until(srv: ServerProcess, what: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and not what():
         time.sleep(0.1)
     assert what(), srv.output()[-3000:]
 
 
+def registry_with_a_changed_version(uri: str, bundle: Path) -> Path:
+    """A registry at ``uri`` whose 'churn'@champion is version 1 of ``bundle``, and version 2 registered with
+    its MLmodel file changed by one byte after (a server refuses it); the folder of version 2."""
+    from mlengineer.tracking.registry import promote, register
+
+    register(bundle, "churn", tracking_uri=uri)
+    promote("churn", "1", tracking_uri=uri)
+    changed = stored(register(bundle, "churn", tracking_uri=uri).source)
+    mlmodel = changed / "MLmodel"
+    original = mlmodel.read_bytes()
+    mlmodel.write_bytes(original[:-1] + (b"#" if original[-1:] != b"#" else b"!"))
+    return changed
+
+
+def churn_record() -> dict[str, Any]:
+    """One customer of the churn fixture as a JSON record, without the outcome."""
+    row = pd.read_csv(FIXTURES / "churn_800.csv").drop(columns=["churn"]).iloc[:1].to_dict(orient="records")[0]
+    return {k: (None if pd.isna(v) else v) for k, v in row.items()}
+
+
 @pytest.mark.slow
 def test_health_says_the_server_refuses_the_version_its_alias_names(churn_model_dir: Path, tmp_path: Path) -> None:
-    from mlengineer.tracking.registry import promote, register
+    from mlengineer.tracking.registry import register
     from mlengineer.tracking.store import mlflow_client
 
     uri = f"sqlite:///{tmp_path / 'reg.db'}"
-    register(churn_model_dir, "churn", tracking_uri=uri)
-    promote("churn", "1", tracking_uri=uri)
-    tampered = _stored(register(churn_model_dir, "churn", tracking_uri=uri).source)
-    away = _stored(register(churn_model_dir, "churn", tracking_uri=uri).source)
-    mlmodel = tampered / "MLmodel"
-    original = mlmodel.read_bytes()
-    mlmodel.write_bytes(original[:-1] + (b"#" if original[-1:] != b"#" else b"!"))
+    registry_with_a_changed_version(uri, churn_model_dir)
+    away = stored(register(churn_model_dir, "churn", tracking_uri=uri).source)
     client = mlflow_client(uri)
     keyed = {"X-API-Key": KEY}
-    row = pd.read_csv(FIXTURES / "churn_800.csv").drop(columns=["churn"]).iloc[:1].to_dict(orient="records")[0]
-    record = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+    record = churn_record()
 
     with running_server("models:/churn@champion", "--tracking-uri", uri, "--poll-interval", "0.2", "--api-key", KEY,
                         "--prediction-log", str(tmp_path / "log"), cwd=tmp_path) as srv:
@@ -83,7 +98,7 @@ def test_health_says_the_server_refuses_the_version_its_alias_names(churn_model_
 
         # files that differ from what was registered: refused until promoted again or its files change
         client.set_registered_model_alias("churn", "champion", "2")
-        _wait(srv, lambda: health()["status"] == "degraded")
+        wait_until(srv, lambda: health()["status"] == "degraded")
         said = health()
         assert said == {"status": "degraded", "model": "churn", "version": "1", "alias": "champion",
                         "alias_version": "2", "retry": said["retry"]}  # why: only to callers that send the key
@@ -103,7 +118,7 @@ def test_health_says_the_server_refuses_the_version_its_alias_names(churn_model_
         assert params["refused"] == told["refused"] and params["task"] == "binary"
 
         client.set_registered_model_alias("churn", "champion", "1")  # the alias comes back
-        _wait(srv, lambda: health()["status"] == "ok")
+        wait_until(srv, lambda: health()["status"] == "ok")
         assert health(keyed) == {"status": "ok", "model": "churn", "version": "1", "alias": "champion"}
         assert "alias_version" not in httpx.get(f"{srv.url}/v2/models/churn", headers=keyed).json()["parameters"]
 
@@ -111,10 +126,10 @@ def test_health_says_the_server_refuses_the_version_its_alias_names(churn_model_
         moved = away.with_name("model.moving")
         away.rename(moved)
         client.set_registered_model_alias("churn", "champion", "3")
-        _wait(srv, lambda: health()["status"] == "degraded")
+        wait_until(srv, lambda: health()["status"] == "degraded")
         told = health(keyed)
         assert told["alias_version"] == "3" and told["retry"].startswith("by itself")
         assert "cannot read" in told["refused"] and str(tmp_path) not in told["refused"]
         moved.rename(away)
-        _wait(srv, lambda: health()["status"] == "ok")
+        wait_until(srv, lambda: health()["status"] == "ok")
         assert health() == {"status": "ok", "model": "churn", "version": "3", "alias": "champion"}

@@ -7,31 +7,21 @@ same in its ``parameters`` (``registry_*``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import httpx
-import pandas as pd
 import pytest
 
-from .conftest import FIXTURES
-from .test_serve_basic import ServerProcess, running_server
+from .test_health_refusal import churn_record, registry_with_a_changed_version, wait_until
+from .test_serve_basic import running_server
 
 KEY = "registry-key"
 # MLflow keeps its SQLite connections open between look-ups, and an open file outlives its folder's rename;
 # with one connection per look-up (an MLflow setting), a registry file moved away cannot be opened, as a
 # registry on a share that went away or a database server that is down
 ONE_CONNECTION_PER_LOOKUP = {"MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool"}
-
-
-def _wait(srv: ServerProcess, what: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not what():
-        time.sleep(0.1)
-    assert what(), srv.output()[-3000:]
 
 
 def _health_schema(url: str) -> Any:
@@ -47,22 +37,15 @@ def _health_schema(url: str) -> Any:
 @pytest.mark.slow
 def test_health_says_the_registry_cannot_be_reached_and_ok_once_it_can(churn_model_dir: Path,
                                                                        tmp_path: Path) -> None:
-    from mlengineer.tracking.registry import promote, register
     from mlengineer.tracking.store import mlflow_client
 
     home = tmp_path / "registry"
     home.mkdir()
     uri = f"sqlite:///{home / 'reg.db'}"
-    register(churn_model_dir, "churn", tracking_uri=uri)
-    promote("churn", "1", tracking_uri=uri)
-    tampered = Path(unquote(urlparse(register(churn_model_dir, "churn", tracking_uri=uri).source).path))
-    mlmodel = tampered / "MLmodel"
-    original = mlmodel.read_bytes()
-    mlmodel.write_bytes(original[:-1] + (b"#" if original[-1:] != b"#" else b"!"))
+    registry_with_a_changed_version(uri, churn_model_dir)
     client = mlflow_client(uri)
     keyed = {"X-API-Key": KEY}
-    row = pd.read_csv(FIXTURES / "churn_800.csv").drop(columns=["churn"]).iloc[:1].to_dict(orient="records")[0]
-    record = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+    record = churn_record()
     away = home.with_name("registry.away")
 
     with running_server("models:/churn@champion", "--tracking-uri", uri, "--poll-interval", "0.2", "--api-key", KEY,
@@ -81,7 +64,7 @@ def test_health_says_the_registry_cannot_be_reached_and_ok_once_it_can(churn_mod
         # the registry's file moved away: look-ups fail, the version served still answers
         started = time.time()
         home.rename(away)
-        _wait(srv, lambda: "registry" in health())
+        wait_until(srv, lambda: "registry" in health())
         said = health()
         registry = said["registry"]
         assert said == {"status": "degraded", "model": "churn", "version": "1", "alias": "champion",
@@ -95,7 +78,7 @@ def test_health_says_the_registry_cannot_be_reached_and_ok_once_it_can(churn_mod
         schema.validate(said)
         schema.validate(health(keyed))
         # the first failure's time is kept while look-ups go on failing; the next look moves on
-        _wait(srv, lambda: health()["registry"]["retry"] != registry["retry"])
+        wait_until(srv, lambda: health()["registry"]["retry"] != registry["retry"])
         assert health()["registry"]["since"] == registry["since"]
         assert httpx.get(f"{srv.url}/v2/health/ready").json() == {"ready": True}
         assert httpx.get(f"{srv.url}/v2/health/live").json() == {"live": True}
@@ -109,7 +92,7 @@ def test_health_says_the_registry_cannot_be_reached_and_ok_once_it_can(churn_mod
 
         # back: "ok" again, without "registry"
         away.rename(home)
-        _wait(srv, lambda: health()["status"] == "ok")
+        wait_until(srv, lambda: health()["status"] == "ok")
         assert health(keyed) == {"status": "ok", "model": "churn", "version": "1", "alias": "champion"}
         assert not any(k.startswith("registry_") for k in parameters())
         output = srv.output()
@@ -117,18 +100,18 @@ def test_health_says_the_registry_cannot_be_reached_and_ok_once_it_can(churn_mod
 
         # a registry that answers, but names no version for the alias: reachable, and still degraded
         client.delete_registered_model_alias("churn", "champion")
-        _wait(srv, lambda: "registry" in health())
+        wait_until(srv, lambda: "registry" in health())
         told = health(keyed)["registry"]
         assert told["reachable"] is True and "has no alias 'champion'" in told["error"]
         client.set_registered_model_alias("churn", "champion", "1")
-        _wait(srv, lambda: health()["status"] == "ok")
+        wait_until(srv, lambda: health()["status"] == "ok")
 
         # a refused version and a registry out of reach at once: both are told
         client.set_registered_model_alias("churn", "champion", "2")
-        _wait(srv, lambda: health()["status"] == "degraded")
+        wait_until(srv, lambda: health()["status"] == "degraded")
         again = time.time()
         home.rename(away)
-        _wait(srv, lambda: "registry" in health())
+        wait_until(srv, lambda: "registry" in health())
         both = health(keyed)
         assert both["alias_version"] == "2" and "MLmodel does not match its manifest" in both["refused"]
         assert both["registry"]["reachable"] is False and "unable to open" in both["registry"]["error"]
@@ -137,8 +120,8 @@ def test_health_says_the_registry_cannot_be_reached_and_ok_once_it_can(churn_mod
         params = parameters()
         assert params["alias_version"] == "2" and params["registry_reachable"] is False
         away.rename(home)
-        _wait(srv, lambda: "registry" not in health())
+        wait_until(srv, lambda: "registry" not in health())
         assert health()["alias_version"] == "2"  # still refused: not due to be tried again
         client.set_registered_model_alias("churn", "champion", "1")
-        _wait(srv, lambda: health()["status"] == "ok")
+        wait_until(srv, lambda: health()["status"] == "ok")
         assert health(keyed) == {"status": "ok", "model": "churn", "version": "1", "alias": "champion"}
