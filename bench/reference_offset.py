@@ -33,6 +33,7 @@ import argparse
 import json
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def train(task: str, seed: int, work: Path, budget: float) -> Any:
     import mlengineer
 
     out = work / f"{task}{seed}"
-    if (out / "metadata.json").exists():
+    if (out / "manifest.json").exists():  # written last: the bundle is whole
         return mlengineer.load(out)
     return mlengineer.train(draw(2000, seed, task), "y", time_budget=budget, max_models=3, out=out, track=False,
                             seed=seed)
@@ -155,18 +156,25 @@ def table(summary: list[dict[str, Any]]) -> None:
                   f"{worse.after_alarm.sum()} of {worse.batches.sum()}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="regression,binary")
-    parser.add_argument("--models", type=int, default=6)
-    parser.add_argument("--first-model", type=int, default=1)
-    parser.add_argument("--batches", type=int, default=300)
-    parser.add_argument("--worse", type=int, default=100)
-    parser.add_argument("--sizes", default="50,100,200")
-    parser.add_argument("--time-budget", type=float, default=8)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/reference_offset"))
-    parser.add_argument("--out", type=Path, default=Path("bench/results/reference_offset.jsonl"))
-    args = parser.parse_args()
+def parser(description: str, *, tasks: str, models: int, first_model: int, work: str, out: str
+           ) -> argparse.ArgumentParser:
+    """The options this measurement and ``estimated_offset.py`` share, with their defaults."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", default=tasks)
+    p.add_argument("--models", type=int, default=models)
+    p.add_argument("--first-model", type=int, default=first_model)
+    p.add_argument("--batches", type=int, default=300)
+    p.add_argument("--sizes", default="50,100,200")
+    p.add_argument("--time-budget", type=float, default=8)
+    p.add_argument("--work", type=Path, default=Path(work))
+    p.add_argument("--out", type=Path, default=Path(out))
+    return p
+
+
+def run(args: argparse.Namespace, one: Callable[[str, int, Any], Any], count: Callable[[Any], list[dict[str, Any]]],
+        summed: Callable[[list[dict[str, Any]]], None], said: Callable[[dict[str, Any]], str]) -> None:
+    """Each task's models in turn: ``one`` model's batches, ``count``ed, each model's lines appended to
+    ``args.out`` as it ends and said in a line (``said``), then ``summed`` up."""
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -175,14 +183,20 @@ def main() -> None:
     for task in args.tasks.split(","):
         for seed in range(args.first_model, args.first_model + args.models):
             start = time.time()
-            got = counts(one_model(task, seed, args))
+            got = count(one(task, seed, args))
             summary += got
             with args.out.open("a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in got)
-            print(f"{task} model {seed}: {got[0]['metric']} reference better by "
-                  f"{100 * got[0]['reference_better_by']:.1f}% ({got[0]['reference_rows']} rows), "
-                  f"{time.time() - start:.0f} s", flush=True)
-    table(summary)
+            print(f"{task} model {seed}: {said(got[0])}, {time.time() - start:.0f} s", flush=True)
+    summed(summary)
+
+
+def main() -> None:
+    p = parser(__doc__ or "", tasks="regression,binary", models=6, first_model=1, work="/tmp/reference_offset",
+               out="bench/results/reference_offset.jsonl")
+    p.add_argument("--worse", type=int, default=100)
+    run(p.parse_args(), one_model, counts, table,
+        lambda r: f"{r['metric']} reference better by {100 * r['reference_better_by']:.1f}% ({r['reference_rows']} rows)")
 
 
 if __name__ == "__main__":
