@@ -284,6 +284,7 @@ class LossModel:
         #: the relative standard errors of the first two moments: a reference of a few hundred rows fixes
         #: them only so well, and an estimate's interval must say so (abalone, 1,670 rows: about 3% on MSE)
         self.moment_se = (0.0, 0.0)
+        self.cross_fitted = np.empty(0)  #: the fit rows' expected sizes, each from a model that did not see it
 
     def _regressor(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -307,7 +308,7 @@ class LossModel:
             for fit_rows, test_rows in KFold(3, shuffle=True, random_state=self.seed).split(F):
                 oof[test_rows] = self._regressor().fit(F[fit_rows], err[fit_rows]).predict(F[test_rows])
             self.model = self._regressor().fit(F, err)
-        oof = np.maximum(oof, self.floor)
+        self.cross_fitted = oof = np.maximum(oof, self.floor)
         self.moments = tuple(float(np.sum(err**p) / np.sum(oof**p)) for p in (1, 2, 4))  # type: ignore[assignment]
         # a ratio of sums: its relative variance is that of a/mean(a) - b/mean(b) over the rows (delta method)
         self.moment_se = tuple(float(np.std(err**p / np.mean(err**p) - oof**p / np.mean(oof**p)) / np.sqrt(len(err)))
