@@ -47,6 +47,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_offset import POOL, draw, parser, run  # noqa: E402
+from reference_offset import train as reference_train  # noqa: E402
 
 SHIFTS = (0.5, 1.0)  # the share of a shifted batch's rows drawn from the region
 
@@ -70,14 +71,8 @@ def region(frame: pd.DataFrame, task: str) -> np.ndarray:
 
 
 def train(task: str, seed: int, work: Path, budget: float) -> Any:
-    """The model of ``task`` trained on 2,000 rows of data seed ``seed`` (reused when already in ``work``)."""
-    import mlengineer
-
-    out = work / f"{task}{seed}"
-    if (out / "manifest.json").exists():  # written last: the bundle is whole
-        return mlengineer.load(out)
-    return mlengineer.train(rows_of(2000, seed, task), "y", time_budget=budget, max_models=3, out=out, track=False,
-                            seed=seed)
+    """``reference_offset.train``, of this script's rows (``rows_of``)."""
+    return reference_train(task, seed, work, budget, rows_of)
 
 
 def judge(now: dict[str, Any], befores: dict[str, dict[str, Any]], higher: bool) -> dict[str, Any]:

@@ -57,15 +57,17 @@ def draw(n: int, seed: int, task: str) -> pd.DataFrame:
     return frame
 
 
-def train(task: str, seed: int, work: Path, budget: float) -> Any:
-    """The model of ``task`` trained on 2,000 rows of data seed ``seed`` (reused when already in ``work``)."""
+def train(task: str, seed: int, work: Path, budget: float,
+          rows: Callable[[int, int, str], pd.DataFrame] | None = None) -> Any:
+    """The model of ``task`` trained on 2,000 rows of data seed ``seed`` (reused when already in ``work``), drawn
+    by ``rows`` (``draw`` unless given)."""
     import mlengineer
 
     out = work / f"{task}{seed}"
     if (out / "manifest.json").exists():  # written last: the bundle is whole
         return mlengineer.load(out)
-    return mlengineer.train(draw(2000, seed, task), "y", time_budget=budget, max_models=3, out=out, track=False,
-                            seed=seed)
+    return mlengineer.train((rows or draw)(2000, seed, task), "y", time_budget=budget, max_models=3, out=out,
+                            track=False, seed=seed)
 
 
 def worsen(y: np.ndarray, task: str, level: float, seed: int) -> np.ndarray:
