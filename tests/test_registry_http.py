@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import FIXTURES, free_port
-from .test_serve_basic import ServerProcess, running_server
+from .test_health_refusal import wait_until
+from .test_serve_basic import running_server, wait_answering
 
 
 class MlflowServer:
@@ -43,16 +43,8 @@ class MlflowServer:
                  "--port", str(self.port), "--workers", "1"], stdout=out, stderr=subprocess.STDOUT, cwd=self.home,
                 start_new_session=True,  # without its job runner's processes: it starts in half the time
                 env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-        deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.time() < deadline, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.2)
+        wait_answering(f"http://127.0.0.1:{self.port}/health", proc, lambda: log.read_text(errors="replace")[-3000:],
+                       90)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -64,14 +56,6 @@ class MlflowServer:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-
-
-def _wait(srv: ServerProcess, what: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not what():
-        time.sleep(0.1)
-    told = [line for line in srv.output().splitlines() if '"mlengineer.access"' not in line]
-    assert what(), "\n".join(told)[-3000:]  # the server's log less its access lines
 
 
 def _gauges(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -116,7 +100,7 @@ def test_a_registry_server_gone_down_shows_in_seconds_and_ok_once_back(churn_mod
             # the registry server stops: within a few polls, degraded and the gauge at 1
             stopping = time.time()
             registry.stop()
-            _wait(srv, lambda: "registry" in health(), timeout=30)
+            wait_until(srv, lambda: "registry" in health(), timeout=30)
             said = health()
             assert said["status"] == "degraded" and said["registry"]["reachable"] is False, said
             gauges = _gauges(srv.url)
@@ -128,7 +112,7 @@ def test_a_registry_server_gone_down_shows_in_seconds_and_ok_once_back(churn_mod
 
             # back on the same port: ok, the gauge at 0 and the time gone
             registry.start()
-            _wait(srv, lambda: health()["status"] == "ok", timeout=30)
+            wait_until(srv, lambda: health()["status"] == "ok", timeout=30)
             assert health() == {"status": "ok", "model": "churn", "version": "1", "alias": "champion"}
             assert _gauges(srv.url) == {"mlengineer_registry_lookup_failing": {model: 0.0}}
             output = srv.output()

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,22 @@ class ServerProcess:
             raise
 
 
+def wait_answering(url: str, proc: subprocess.Popen[bytes], output: Callable[[], str], timeout: float) -> None:
+    """Return once ``url`` answers 200; fail with the process's ``output`` if it exits or ``timeout`` passes."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}):\n{output()}")
+        if time.time() > deadline:
+            raise RuntimeError(f"the server did not start in {timeout} s:\n{output()}")
+        time.sleep(0.2)
+
+
 @contextmanager
 def running_server(model: str | Path, *args: str, cwd: Path, env: dict[str, str] | None = None,
                    start_timeout: float = 120) -> Iterator[ServerProcess]:
@@ -58,18 +74,7 @@ def running_server(model: str | Path, *args: str, cwd: Path, env: dict[str, str]
                                 stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})})
     server = ServerProcess(f"http://127.0.0.1:{port}", proc, log, cwd)
     try:
-        deadline = time.time() + start_timeout
-        while True:
-            try:
-                if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited ({proc.returncode}):\n{server.output()}")
-            if time.time() > deadline:
-                raise RuntimeError(f"the server did not start in {start_timeout} s:\n{server.output()}")
-            time.sleep(0.2)
+        wait_answering(f"{server.url}/v2/health/ready", proc, server.output, start_timeout)
         yield server
     finally:
         if proc.poll() is None:

@@ -44,7 +44,7 @@ from .logs import server_log
 from .runtime import ServedModel, serve_model
 from .settings import ServeSettings
 
-__all__ = ["HTTP_BOUNDS", "MAX_BACKOFF", "LookupProblem", "ModelWatcher", "Refusal", "http_bounds"]
+__all__ = ["HTTP_BOUNDS", "MAX_BACKOFF", "LookupProblem", "ModelWatcher", "Refusal", "http_bounds", "iso_time"]
 
 #: the longest wait, in seconds, between two tries of a version whose files could not be read
 MAX_BACKOFF = 60.0
@@ -80,8 +80,8 @@ class Refusal:
         """When the server tries the version again, in words (its health answer says it)."""
         if not self.passing:
             return "when an operator points the alias at it again (mlengineer promote) or its files change"
-        at = datetime.fromtimestamp(time.time() + max(self.next_try - time.monotonic(), 0.0), UTC)
-        return (f"by itself at the first look from {at.isoformat(timespec='seconds')} and then less often, as its "
+        at = iso_time(time.time() + max(self.next_try - time.monotonic(), 0.0))
+        return (f"by itself at the first look from {at} and then less often, as its "
                 "files cannot be read now")
 
 
@@ -171,7 +171,7 @@ class ModelWatcher:
             if self.lookup_problem is not None:
                 server_log.info("registry look-up works again", extra={"fields": {
                     "previous_error": self.lookup_problem.error,
-                    "failing_since": _iso(self.lookup_problem.since)}})
+                    "failing_since": iso_time(self.lookup_problem.since)}})
                 self.lookup_problem = None
                 if self.on_lookup is not None:
                     self.on_lookup(None)
@@ -197,7 +197,7 @@ class ModelWatcher:
         if before is None or before.error != problem.error:
             server_log.warning("registry look-up failed; still serving the version it has, and looking again at "
                                "every poll", extra={"fields": {"error": problem.error, "serving": self.get().version,
-                                                               "failing_since": _iso(problem.since)}})
+                                                               "failing_since": iso_time(problem.since)}})
 
     def check(self) -> ServedModel | None:
         """The newly promoted version, loaded and warmed; None when the reference has not moved, or names a
@@ -275,5 +275,6 @@ class ModelWatcher:
             self.on_refused(new.version)
 
 
-def _iso(t: float) -> str:
+def iso_time(t: float) -> str:
+    """A ``time.time()`` in ISO 8601 (UTC), to the second (its fraction left out)."""
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")

@@ -264,7 +264,8 @@ def _read_path(spark: Any, source: str, found: LocalSource | None, marks: dict[s
             return _durations_as_seconds(SparkTable(frame, str(root), [*how, words], merged=True), found)
         return _durations_as_seconds(SparkTable(spark.read.parquet(*paths), str(root), how), found)
     if found.fmt == "json":
-        head = files[0].read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+        with open(files[0], "rb") as f:  # the beginning only: the file may be larger than memory
+            head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         document = head[:1] == b"["
         frame, order = read_json(spark, paths, document, files)
         return SparkTable(frame, str(root), how, from_json=True, json_document=document, order=order)

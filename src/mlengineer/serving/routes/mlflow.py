@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import math
 import re
-from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -142,9 +141,10 @@ def registry_answer(problem: LookupProblem, *, reason: bool = True) -> dict[str,
     """``/health``'s ``registry`` while look-ups of the alias fail: whether the registry could be reached (it
     may answer that the alias names nothing), since when the look-ups fail, why (unless ``reason`` is False)
     and when the server looks again, times in ISO 8601 (UTC)."""
-    said: dict[str, Any] = {"reachable": problem.answered,
-                            "since": datetime.fromtimestamp(int(problem.since), UTC).isoformat()}
+    from ..watcher import iso_time
+
+    said: dict[str, Any] = {"reachable": problem.answered, "since": iso_time(problem.since)}
     if reason:
         said["error"] = public_reason(problem.error)
-    said["retry"] = datetime.fromtimestamp(math.ceil(problem.next_look), UTC).isoformat()
+    said["retry"] = iso_time(math.ceil(problem.next_look))
     return said
