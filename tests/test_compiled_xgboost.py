@@ -193,6 +193,30 @@ def test_compile_keeps_only_what_agrees() -> None:
     assert other.row_function() is None and other.compiled is None
 
 
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_a_few_rows_go_through_the_compiled_trees_and_many_through_xgboost(kind: str) -> None:
+    """The server's small batches: up to ``SMALL_BATCH`` rows through ONNX Runtime, as XGBoost answers them."""
+    from mlengineer.training.models import xgboost as xgb_module
+
+    model, X = fit_xgboost(kind)
+    native = model.predict_raw(X[:200])  # no compiled form yet: XGBoost's own
+    data, info = model.compile(X[:50])
+    assert data is not None and info["compiled"] is True
+    booster = model.estimator
+
+    class Refusing:
+        def inplace_predict(self, *args: Any, **kwargs: Any) -> None:
+            raise AssertionError("XGBoost was called for a small batch")
+
+    model.estimator = Refusing()
+    for n in (1, 8, xgb_module.SMALL_BATCH):
+        np.testing.assert_allclose(model.predict_raw(X[:n]), native[:n], rtol=0, atol=1e-6)
+    with pytest.raises(AssertionError, match="XGBoost was called"):
+        model.predict_raw(X[: xgb_module.SMALL_BATCH + 1])
+    model.estimator = booster
+    np.testing.assert_array_equal(model.predict_raw(X[:200]), native)
+
+
 def test_unsupported_boosters_are_left_to_xgboost() -> None:
     import xgboost as xgb
 

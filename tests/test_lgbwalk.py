@@ -139,6 +139,24 @@ def test_a_member_answers_a_large_batch_through_the_walk_as_lightgbm_would(monke
     np.testing.assert_array_equal(walked, model.predict_raw(rows))
 
 
+def test_a_member_answers_a_few_rows_through_the_walk_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's small batches (up to ``SMALL_BATCH`` rows) through the walk, LightGBM's numbers to the bit."""
+    X, y = _data("multiclass", n=1500)
+    ctx = FitContext(task=MulticlassTask([0, 1, 2, 3]), categorical=[3], cardinalities=[40], seed=0, n_jobs=1,
+                     time_limit=30)
+    model = get_family("lightgbm").fit(X.astype(np.float32), y, ctx, {"learning_rate": 0.1, "num_leaves": 15})
+    model.prepare()
+    rows = X.astype(np.float32)
+    sizes = (2, 8, lightgbm.SMALL_BATCH)
+    assert all(model._walked_rows(n) is not None for n in sizes)
+    assert model._walked_rows(lightgbm.SMALL_BATCH + 1) is None
+    walked = [model.predict_raw(rows[:n]) for n in sizes]
+    monkeypatch.setenv("MLENGINEER_TREE_WALK", "0")
+    assert model._walked_rows(8) is None
+    for n, got in zip(sizes, walked, strict=True):
+        np.testing.assert_array_equal(got, model.predict_raw(rows[:n]))
+
+
 def test_the_walk_takes_as_many_threads_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
     from mlengineer.training.models._lgbwalk import _omp_threads
 

@@ -19,7 +19,7 @@ from sklearn import metrics as skm
 
 from .errors import ConfigError
 
-__all__ = ["METRICS", "Metric", "ensemble_metric", "get_metric", "weighted_binary_auc"]
+__all__ = ["METRICS", "Metric", "ensemble_metric", "get_metric", "row_losses", "weighted_binary_auc"]
 
 #: ``fn(y, raw)``, or ``fn(y, raw, weights)`` for a weighted score (a metric's function takes both forms)
 Fn = Callable[..., float]
@@ -260,3 +260,40 @@ def ensemble_metric(metric: Metric, name: str | None, task: str) -> Metric:
     if metric.rank_only and task != "regression":
         return METRICS["log_loss"]
     return metric
+
+
+def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return -np.log(p[np.arange(len(y)), np.asarray(y, dtype=np.int64)])
+
+
+def _row_squared(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (np.asarray(y, float) - np.asarray(p, float)) ** 2
+
+
+def _row_absolute(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(y, float) - np.asarray(p, float))
+
+
+#: each row's part of a loss that is a mean over rows (or grows with one, as RMSE and R2 with the squared
+#: errors' mean): what a paired comparison of two models' answers row by row is made of
+_ROW_LOSSES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "log_loss": _row_log_loss,
+    "accuracy": lambda y, p: (np.asarray(y) != _labels(np.asarray(p))).astype(np.float64),
+    "brier": lambda y, p: _row_squared(y, np.asarray(p)[:, 1]),
+    "rmse": _row_squared,
+    "r2": _row_squared,
+    "mae": _row_absolute,
+    "mape": lambda y, p: _row_absolute(y, p) / np.maximum(np.abs(np.asarray(y, float)), np.finfo(np.float64).eps),
+}
+
+
+def row_losses(metric: Metric, y: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
+    """Each row's loss under ``metric`` (lower is better; their mean, or a steady function of it, is the
+    metric's loss): log loss's -log p, squared errors for RMSE and R2, and so on; None for a metric that is
+    not made of rows (ROC AUC, F1, balanced accuracy, a scikit-learn scorer)."""
+    fn = _ROW_LOSSES.get(metric.name)
+    if fn is None or METRICS.get(metric.name) is not metric:
+        return None
+    return fn(np.asarray(y), np.asarray(raw))

@@ -161,6 +161,10 @@ def _kept_words(meta: dict[str, Any]) -> str:
     else:
         words = "The model kept: the ensemble, a weighted average of " + ", ".join(
             f"{m['model']} ({m['weight']:.0%})" for m in members) + "."
+    left = (board[0].get("params") or {}).get("left_for_time") or []
+    if left:
+        words += (" Left out for their time, their gain out of fold within noise: " + ", ".join(
+            f"{d['model']} ({d['ms']:.2f} ms a row)" for d in left) + ".")
     score, sign = board[0].get("score"), 1 if meta.get("greater_is_better", True) else -1
     singles = [r for r in board[1:] if r.get("status") == "ok" and isinstance(r.get("score"), float | int)]
     best = max(singles, key=lambda r: sign * r["score"], default=None)

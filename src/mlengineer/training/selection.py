@@ -29,7 +29,7 @@ from ..tasks import Task
 from .candidate import real_per_planned
 from .clock import WorkClock
 from .config import TrainConfig
-from .ensemble import Ensemble, choose_bounds, select_ensemble
+from .ensemble import Ensemble, choose_bounds, lean_ensemble, select_ensemble
 from .latency import LATENCY_ROWS, latency_ms
 from .models import FAMILIES, FitContext
 from .models.target import target_transforms
@@ -136,7 +136,7 @@ def search_and_ensemble(
 
     progress("stage", name="ensemble")
     blend_metric = blend_metric or metric
-    chosen_w = _blend(searched, blend_metric)
+    chosen_w, lean = _blend(searched, blend_metric, config.ensemble_lean_se)
 
     progress("stage", name="refit")
     t0 = time.perf_counter()
@@ -168,7 +168,8 @@ def search_and_ensemble(
         "predict_ms_per_row": round(sum(by_name[n].predict_ms_per_row for n in chosen_w), 4),
         "predict_1row_ms": round(latency + overhead_ms, 4), "best_iteration": None, "status": "ok",
         "params": {"weights": chosen_w, "weights_chosen_by": blend_metric.name, "refit_on_all_rows": refit,
-                   "bounds": None if bounds is None else bounds.describe(list(chosen_w)), "bounds_tried": tried},
+                   "bounds": None if bounds is None else bounds.describe(list(chosen_w)), "bounds_tried": tried,
+                   "left_for_time": lean},
     })
     timings["predict_1row_ms"] = round(latency + overhead_ms, 4)
     timings["pipeline_1row_ms"] = round(overhead_ms, 4)
@@ -298,6 +299,8 @@ def _held_key(config: TrainConfig) -> str:
     budget, seed and options only (the costs for any)."""
     # a field added since (weight_column) counts only when set: runs without it keep their remembered key
     unset = {f for f in ("weight_column",) if getattr(config, f) is None}
+    if config.ensemble_lean_se == type(config).model_fields["ensemble_lean_se"].default:  # added since, likewise: its default keeps the key of the runs before it
+        unset.add("ensemble_lean_se")
     options = config.model_dump(mode="json", exclude={"tracking_uri", "experiment", "spark_master", "spark_conf",
                                                       *unset})
     digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -342,22 +345,30 @@ def _scored_weights(searched: _Searched) -> np.ndarray | None:
     return None if w is None else w[searched.rows[searched.validation.scored]]
 
 
-def _blend(searched: _Searched, blend_metric: Metric) -> dict[str, float]:
-    """The ensemble's weights by candidate name, chosen on the out-of-fold predictions within the aim."""
+def _blend(searched: _Searched, blend_metric: Metric,
+           lean_se: float | None) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The ensemble's weights by candidate name, chosen on the out-of-fold predictions within the aim, less
+    the members whose gain is within ``lean_se`` standard errors (``lean_ensemble``; None: all kept); and what
+    each member that left was worth."""
     ok = searched.ok
     y_scored = searched.ys[searched.validation.scored]
     aim = _members_aim(searched)
+    lean: list[dict[str, Any]] = []
     if searched.max_models == 1:  # the best single model by the user's metric (the leaderboard's first)
         chosen_w = next(({c.name: 1.0} for c in ok if c.latency_ms <= aim), {})
     else:
         pool = ok[:ENSEMBLE_POOL]  # the best: the rest rarely earn a weight, and each costs a metric call a round
-        chosen_w = select_ensemble({c.name: c.valid_pred for c in pool if c.valid_pred is not None}, y_scored,
-                                   blend_metric, cost_ms={c.name: c.latency_ms for c in pool}, max_ms=aim,
+        preds = {c.name: c.valid_pred for c in pool if c.valid_pred is not None}
+        cost = {c.name: c.latency_ms for c in pool}
+        chosen_w = select_ensemble(preds, y_scored, blend_metric, cost_ms=cost, max_ms=aim,
                                    max_members=searched.max_models, weights=_scored_weights(searched))
+        if lean_se is not None and len(chosen_w) > 1:
+            chosen_w, lean = lean_ensemble(chosen_w, preds, y_scored, blend_metric, cost, se=lean_se,
+                                           row_weights=_scored_weights(searched))
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: (c.latency_ms, c.loss))
         chosen_w = {fastest.name: 1.0}
-    return chosen_w
+    return chosen_w, lean
 
 
 def _members_aim(searched: _Searched) -> float:

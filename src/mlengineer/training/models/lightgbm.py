@@ -16,6 +16,10 @@ from ._attribution import split_bias
 from ._lgbwalk import BATCH_WORK, Packed, compiled_row, compiled_rows, pack
 from .base import Attribution, Deadline, FitContext, FittedModel, ModelFamily, register
 
+#: up to this many rows a kept member's trees are walked by the compiled loop (as one row is): LightGBM's own
+#: call spends ~40 us on any call, the walk of 8 rows of a small model takes a few
+SMALL_BATCH = 64
+
 
 class LightGBMModel(FittedModel):
     #: the trees as flat arrays for the compiled walk of one row (``_lgbwalk.pack``), made by ``prepare`` for a
@@ -35,8 +39,9 @@ class LightGBMModel(FittedModel):
 
     def _walked_rows(self, n_rows: int) -> Callable[[np.ndarray], np.ndarray] | None:
         """The compiled walk of many rows (``_lgbwalk.compiled_rows``) for a kept member's large batch, where
-        it is about twice as fast as LightGBM's own (a block of rows through each tree in turn); else None."""
-        if self.packed is None or n_rows * len(self.packed.root) < BATCH_WORK or \
+        it is about twice as fast as LightGBM's own (a block of rows through each tree in turn), and for a few
+        rows (the server's batches), where LightGBM's call costs ~40 us of its own; else None."""
+        if self.packed is None or n_rows > SMALL_BATCH and n_rows * len(self.packed.root) < BATCH_WORK or \
                 os.environ.get("MLENGINEER_TREE_WALK", "1") == "0":
             return None
         return compiled_rows(self.packed)
