@@ -156,15 +156,12 @@ def _kept_words(meta: dict[str, Any]) -> str:
     if not members or not board or board[0].get("model") != "ensemble":
         return ""
     metric = meta["metric"]
-    if len(members) == 1:
-        words = f"The model kept: {members[0]['model']}."
-    else:
-        words = "The model kept: the ensemble, a weighted average of " + ", ".join(
-            f"{m['model']} ({m['weight']:.0%})" for m in members) + "."
-    left = (board[0].get("params") or {}).get("left_for_time") or []
-    if left:
-        words += (" Left out for their time, their gain out of fold within noise: " + ", ".join(
-            f"{d['model']} ({d['ms']:.2f} ms a row)" for d in left) + ".")
+    words = (f"The model kept: {members[0]['model']}." if len(members) == 1 else
+             "The model kept: the ensemble, a weighted average of " + ", ".join(
+                 f"{m['model']} ({m['weight']:.0%})" for m in members) + ".")
+    if left := (board[0].get("params") or {}).get("left_for_time"):
+        words += " Left out for their time, their gain out of fold within noise: " + ", ".join(
+            f"{d['model']} ({d['ms']:.2f} ms a row)" for d in left) + "."
     score, sign = board[0].get("score"), 1 if meta.get("greater_is_better", True) else -1
     singles = [r for r in board[1:] if r.get("status") == "ok" and isinstance(r.get("score"), float | int)]
     best = max(singles, key=lambda r: sign * r["score"], default=None)
