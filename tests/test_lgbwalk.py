@@ -4,6 +4,8 @@ zero), category sets of many codes, unseen, negative and missing codes; binary, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -123,13 +125,18 @@ def test_a_lightgbm_member_answers_one_row_through_the_walk_as_predict_raw(kind:
         np.testing.assert_allclose(walked(rows[i:i + 1]), model.predict_raw(rows[i:i + 1]), rtol=0, atol=1e-12)
 
 
-def test_a_member_answers_a_large_batch_through_the_walk_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
+def _kept_member() -> tuple[Any, np.ndarray]:
+    """A multiclass LightGBM member prepared as a bundle keeps it (its trees packed), and its 1,500 rows."""
     X, y = _data("multiclass", n=1500)
     ctx = FitContext(task=MulticlassTask([0, 1, 2, 3]), categorical=[3], cardinalities=[40], seed=0, n_jobs=1,
                      time_limit=30)
     model = get_family("lightgbm").fit(X.astype(np.float32), y, ctx, {"learning_rate": 0.1, "num_leaves": 15})
     model.prepare()
-    rows = X.astype(np.float32)
+    return model, X.astype(np.float32)
+
+
+def test_a_member_answers_a_large_batch_through_the_walk_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, rows = _kept_member()
     assert model._walked_rows(len(rows)) is None  # a small batch: LightGBM's own call
     monkeypatch.setattr(lightgbm, "BATCH_WORK", 1000)
     assert model._walked_rows(len(rows)) is not None
@@ -141,12 +148,7 @@ def test_a_member_answers_a_large_batch_through_the_walk_as_lightgbm_would(monke
 
 def test_a_member_answers_a_few_rows_through_the_walk_as_lightgbm_would(monkeypatch: pytest.MonkeyPatch) -> None:
     """The server's small batches (up to ``SMALL_BATCH`` rows) through the walk, LightGBM's numbers to the bit."""
-    X, y = _data("multiclass", n=1500)
-    ctx = FitContext(task=MulticlassTask([0, 1, 2, 3]), categorical=[3], cardinalities=[40], seed=0, n_jobs=1,
-                     time_limit=30)
-    model = get_family("lightgbm").fit(X.astype(np.float32), y, ctx, {"learning_rate": 0.1, "num_leaves": 15})
-    model.prepare()
-    rows = X.astype(np.float32)
+    model, rows = _kept_member()
     sizes = (2, 8, lightgbm.SMALL_BATCH)
     assert all(model._walked_rows(n) is not None for n in sizes)
     assert model._walked_rows(lightgbm.SMALL_BATCH + 1) is None
