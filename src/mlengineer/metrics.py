@@ -106,17 +106,24 @@ def _roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
-    p = p / p.sum(axis=1, keepdims=True)
-    y = np.asarray(y, dtype=np.int64)
-    rows = np.log(p[np.arange(len(y)), y])
-    # 0.0 - : a perfect answer is 0, never -0
-    return float(0.0 - (np.mean(rows) if w is None else np.average(rows, weights=w)))
+    rows = _row_log_loss(y, p)
+    # 0.0 + : a perfect answer is 0, never -0
+    return float(0.0 + (np.mean(rows) if w is None else np.average(rows, weights=w)))
 
 
 def _rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
-    sq = (np.asarray(y, float) - np.asarray(p, float)) ** 2
+    sq = _row_squared(y, p)
     return float(np.sqrt(np.mean(sq) if w is None else np.average(sq, weights=w)))
+
+
+def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return -np.log(p[np.arange(len(y)), np.asarray(y, dtype=np.int64)])
+
+
+def _row_squared(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (np.asarray(y, float) - np.asarray(p, float)) ** 2
 
 
 CLS = frozenset({"binary", "multiclass"})
@@ -260,16 +267,6 @@ def ensemble_metric(metric: Metric, name: str | None, task: str) -> Metric:
     if metric.rank_only and task != "regression":
         return METRICS["log_loss"]
     return metric
-
-
-def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1.0)
-    p = p / p.sum(axis=1, keepdims=True)
-    return -np.log(p[np.arange(len(y)), np.asarray(y, dtype=np.int64)])
-
-
-def _row_squared(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return (np.asarray(y, float) - np.asarray(p, float)) ** 2
 
 
 def _row_absolute(y: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -360,11 +360,12 @@ def _blend(searched: _Searched, blend_metric: Metric,
         pool = ok[:ENSEMBLE_POOL]  # the best: the rest rarely earn a weight, and each costs a metric call a round
         preds = {c.name: c.valid_pred for c in pool if c.valid_pred is not None}
         cost = {c.name: c.latency_ms for c in pool}
+        row_weights = _scored_weights(searched)
         chosen_w = select_ensemble(preds, y_scored, blend_metric, cost_ms=cost, max_ms=aim,
-                                   max_members=searched.max_models, weights=_scored_weights(searched))
+                                   max_members=searched.max_models, weights=row_weights)
         if lean_se is not None and len(chosen_w) > 1:
             chosen_w, lean = lean_ensemble(chosen_w, preds, y_scored, blend_metric, cost, se=lean_se,
-                                           row_weights=_scored_weights(searched))
+                                           row_weights=row_weights)
     if not chosen_w:  # nothing is fast enough: the fastest single model
         fastest = min(ok, key=lambda c: (c.latency_ms, c.loss))
         chosen_w = {fastest.name: 1.0}
